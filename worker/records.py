@@ -1,0 +1,104 @@
+"""Nexset records as the worker sees them: decoding Kafka message values into records.
+
+A record is a JSON object. Two shapes are accepted: a plain Nexset record (``{"id": 1, ...}``) and
+a Nexla envelope (``{"rawMessage": {...}, "nexlaMetaData": {...}}``), whose ``rawMessage`` is the
+record and whose metadata is kept aside. Anything else is a :class:`DecodeError` with a reason, so
+the pipeline can dead-letter it and go on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+ENVELOPE_BODY = "rawMessage"
+ENVELOPE_META = "nexlaMetaData"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRef:
+    """Where a record came from in Kafka."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None = None
+    timestamp_ms: int | None = None
+
+    def as_event(self) -> dict[str, Any]:
+        return {
+            "topic": self.topic,
+            "partition": self.partition,
+            "offset": self.offset,
+            "key": self.key.decode("utf-8", "replace") if self.key is not None else None,
+            "timestamp_ms": self.timestamp_ms,
+        }
+
+
+@dataclass(slots=True)
+class Record:
+    """A decoded Nexset record with its Kafka coordinates, headers and size."""
+
+    data: dict[str, Any]
+    source: SourceRef
+    headers: tuple[tuple[str, bytes], ...] = ()
+    meta: dict[str, Any] | None = None
+    raw_size: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class DecodeError(Exception):
+    """A message value that is not a usable record."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def decode_value(value: bytes | None, max_bytes: int) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Return ``(record, envelope_metadata)`` or raise :class:`DecodeError` saying why not."""
+    if value is None:
+        raise DecodeError("empty message (tombstone): there is no record to send")
+    if len(value) > max_bytes:
+        raise DecodeError(f"record is {len(value)} bytes, over the {max_bytes}-byte limit (kafka.max_record_bytes)")
+    try:
+        doc = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise DecodeError(f"not valid JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise DecodeError(f"a record must be a JSON object, got a JSON {_json_type(doc)}")
+    if ENVELOPE_BODY in doc and set(doc) <= {ENVELOPE_BODY, ENVELOPE_META}:
+        body = doc[ENVELOPE_BODY]
+        meta = doc.get(ENVELOPE_META)
+        if not isinstance(body, dict):
+            raise DecodeError(f"envelope's rawMessage must be a JSON object, got a JSON {_json_type(body)}")
+        if meta is not None and not isinstance(meta, dict):
+            raise DecodeError(f"envelope's nexlaMetaData must be a JSON object, got a JSON {_json_type(meta)}")
+        return body, meta
+    return doc, None
+
+
+def decode_record(
+    value: bytes | None,
+    source: SourceRef,
+    headers: tuple[tuple[str, bytes], ...] = (),
+    max_bytes: int = 1_048_576,
+) -> Record:
+    data, meta = decode_value(value, max_bytes)
+    return Record(data=data, source=source, headers=headers, meta=meta, raw_size=len(value or b""))
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if value is None:
+        return "null"
+    return type(value).__name__
