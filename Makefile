@@ -1,0 +1,51 @@
+# The two commands of the README: `make demo` (set up + main job) and `make test` (whole suite).
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck unit integration bench schemas broker-start broker-stop clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+.cache/kafka/classpath.txt: deploy/local/kafka/pom.xml
+	deploy/local/kafka.sh classpath > /dev/null
+
+setup: $(STAMP) .cache/kafka/classpath.txt
+
+demo: setup
+	$(BIN)/python -m worker.demo
+
+test: setup
+	$(BIN)/ruff check worker tests bench
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+lint: setup
+	$(BIN)/ruff check worker tests bench
+	$(BIN)/mypy
+
+unit: setup
+	$(BIN)/python -m pytest -q tests/unit
+
+integration: setup
+	$(BIN)/python -m pytest -q tests/integration
+
+schemas: setup
+	$(BIN)/gorgias-worker schemas --write
+
+bench: setup
+	$(BIN)/python bench/run_all.py
+
+broker-start: setup
+	deploy/local/kafka.sh start
+
+broker-stop:
+	deploy/local/kafka.sh stop
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache .hypothesis
