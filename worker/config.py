@@ -350,7 +350,9 @@ class EndpointSettings(Model):
             return None
         parts = urlsplit(PLACEHOLDER.sub("x", value))
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"must be an absolute URL like https://{{domain}}.gorgias.com/api/tickets (got {value!r})")
+            raise ValueError(
+                f"must be an absolute URL like https://{{domain}}.gorgias.com/api/tickets (got {value!r})"
+            )
         if parts.fragment:
             raise ValueError("must not contain a #fragment")
         for name in PLACEHOLDER.findall(value):
@@ -364,7 +366,8 @@ class EndpointSettings(Model):
             missing = [f for f in ("method", "url") if getattr(self, f) is None]
             if missing:
                 raise ValueError(
-                    f"set `template`, or configure manually with both `method` and `url` (missing: {', '.join(missing)})"
+                    "set `template`, or configure manually with both `method` and `url` "
+                    f"(missing: {', '.join(missing)})"
                 )
         return self
 

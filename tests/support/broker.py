@@ -53,7 +53,7 @@ class LocalBroker:
         return f"127.0.0.1:{self.sasl_port}"
 
     def start(self, timeout: float = 120.0) -> None:
-        log = open(self.dir / "broker.log", "wb")  # noqa: SIM115 - closed with the process
+        log = open(self.dir / "broker.log", "wb")
         self.proc = subprocess.Popen(
             [str(SCRIPT), "foreground", "--dir", str(self.dir), "--port", str(self.port),
              "--controller-port", str(free_port()), "--sasl-port", str(self.sasl_port)],

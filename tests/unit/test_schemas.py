@@ -1,0 +1,45 @@
+"""Checked-in JSON Schemas match the models they are generated from."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+
+from worker import schemas
+from worker.config import WorkerConfig
+
+
+def test_checked_in_schemas_match_the_models() -> None:
+    assert schemas.drifted() == [], "run `gorgias-worker schemas --write` and commit schemas/"
+
+
+def test_drift_is_detected(tmp_path: Path) -> None:
+    schemas.write(tmp_path)
+    assert schemas.drifted(tmp_path) == []
+    path = tmp_path / "worker-config.schema.json"
+    doc = json.loads(path.read_text())
+    doc["properties"].pop("kafka")
+    path.write_text(json.dumps(doc))
+    assert schemas.drifted(tmp_path) == ["worker-config.schema.json"]
+
+
+def test_config_schema_accepts_a_valid_config_and_rejects_unknown_keys() -> None:
+    schema = json.loads((schemas.SCHEMA_DIR / "worker-config.schema.json").read_text())
+    good = {
+        "destinations": [{
+            "name": "d", "source_topics": ["t"],
+            "credential": {"domain": "acme", "username": "a@acme.com", "api_key_env": "K"},
+            "endpoint": {"method": "POST", "url": "https://{domain}.gorgias.com/api/tickets"},
+        }]
+    }
+    jsonschema.validate(good, schema)
+    WorkerConfig.model_validate(good)
+    bad = {**good, "extra": 1}
+    try:
+        jsonschema.validate(bad, schema)
+    except jsonschema.ValidationError as exc:
+        assert "extra" in exc.message
+    else:
+        raise AssertionError("unknown top-level key accepted by the schema")
