@@ -114,6 +114,133 @@ def schemas(
     typer.echo("schemas are up to date")
 
 
+@app.command()
+def run(
+    config: ConfigOption,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "",
+) -> None:
+    """Run the worker: consume every active destination's topics and deliver to Gorgias until SIGTERM."""
+    cfg = load_or_exit(config, secrets=True)
+    for warning in cfg.warnings():
+        typer.echo(f"warning: {warning}", err=True)
+    from worker.logs import setup_logging
+    from worker.pipeline.app import run as run_worker
+
+    level = log_level or cfg.worker.log_level
+    setup_logging(level, cfg.worker.log_format)
+    run_worker(cfg, loglevel={"warning": "warn"}.get(level, level))
+
+
+@app.command()
+def sandbox(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port (0 picks a free one).")] = 8080,
+    rate_limit: Annotated[str, typer.Option(help="API-key budget like 40/20s, or off.")] = "40/20s",
+    faults: Annotated[str | None, typer.Option(help="Fault spec (see docs/sandbox.md).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed for reproducible faults.")] = None,
+    account: Annotated[
+        list[str] | None, typer.Option(help="domain:email:apikey[:role]; repeatable. Default: acme.")
+    ] = None,
+) -> None:
+    """Run the local Gorgias sandbox (a faithful fake Gorgias API) for tests, demos and benchmarks."""
+    from worker.sandbox.server import serve
+
+    serve(host=host, port=port, rate_limit=rate_limit, faults=faults, seed=seed, accounts=account or None)
+
+
+@app.command()
+def produce(
+    file: Annotated[Path, typer.Argument(help="JSON Lines file: one record per line.")],
+    topic: Annotated[str, typer.Option("--topic", "-t", help="Topic to publish to.")],
+    bootstrap: Annotated[str, typer.Option(envvar="KAFKA_BOOTSTRAP_SERVERS", help="Kafka bootstrap.")] = (
+        "localhost:9092"
+    ),
+    key_attribute: Annotated[
+        str | None, typer.Option("--key", help="Record attribute (dotted) to use as the Kafka key.")
+    ] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="Take Kafka settings from here.")] = None,
+) -> None:
+    """Publish records from a JSON Lines file to a topic, with a progress bar."""
+    import asyncio
+
+    from worker.config import KafkaSettings
+    from worker.topic_io import produce_file
+
+    kafka = load_or_exit(config).kafka if config else KafkaSettings(bootstrap_servers=bootstrap)
+    sent, bad = asyncio.run(produce_file(kafka, topic, file, key_attribute))
+    typer.echo(f"published {sent} record(s) to {topic}" + (f"; skipped {bad} line(s) that are not JSON" if bad else ""))
+
+
+@app.command()
+def responses(
+    destination: Annotated[str | None, typer.Option(help="Only this destination's events.")] = None,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new events.")] = False,
+    topic: Annotated[str, typer.Option(help="Response topic.")] = "gorgias.responses",
+    bootstrap: Annotated[str, typer.Option(envvar="KAFKA_BOOTSTRAP_SERVERS", help="Kafka bootstrap.")] = (
+        "localhost:9092"
+    ),
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="Take Kafka settings and topic from here.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Stop after this many events.")] = None,
+    raw: Annotated[bool, typer.Option("--json", help="Print each event as one JSON line.")] = False,
+) -> None:
+    """Print response events as they arrive (one line per API call, or full JSON with --json)."""
+    import asyncio
+
+    from worker.config import KafkaSettings
+    from worker.topic_io import print_responses
+
+    if config:
+        cfg = load_or_exit(config)
+        kafka = cfg.kafka
+        if destination:
+            topic = cfg.destination(destination).response_webhook.topic
+    else:
+        kafka = KafkaSettings(bootstrap_servers=bootstrap)
+    asyncio.run(print_responses(kafka, topic, destination, follow, limit, raw))
+
+
+def _command(config: Path, name: str, active: bool) -> None:
+    import asyncio
+
+    from worker.control import send_command
+
+    cfg = load_or_exit(config)
+    try:
+        cfg.destination(name)
+    except KeyError as exc:
+        fail([str(exc.args[0])])
+    asyncio.run(send_command(cfg.kafka, name, active))
+    typer.echo(f"{name}: {'activated' if active else 'paused'} on every replica (via {cfg.kafka.control_topic})")
+
+
+@app.command()
+def activate(name: Annotated[str, typer.Argument(help="Destination name.")], config: ConfigOption) -> None:
+    """Start sending a destination's records (every replica, no restart; resumes at the committed offset)."""
+    _command(config, name, True)
+
+
+@app.command()
+def pause(name: Annotated[str, typer.Argument(help="Destination name.")], config: ConfigOption) -> None:
+    """Stop consuming a destination's topics on every replica (nothing is read and dropped)."""
+    _command(config, name, False)
+
+
+@app.command()
+def status(config: ConfigOption) -> None:
+    """Show each destination's state: saved config, control-topic word, and the effective state."""
+    import asyncio
+
+    from worker.control import read_commands
+
+    cfg = load_or_exit(config)
+    words = asyncio.run(read_commands(cfg.kafka))
+    for dest in cfg.destinations:
+        word = words.get(dest.name)
+        effective = dest.active if word is None else word
+        source = "config" if word is None else "control topic"
+        typer.echo(f"{dest.name}: {'active' if effective else 'paused'} (from {source})")
+
+
 def main() -> None:
     app(prog_name="gorgias-worker")
 

@@ -613,11 +613,34 @@ def parse_config(data: Any) -> WorkerConfig:
         raise ConfigError(format_validation_error(exc)) from None
 
 
+ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def expand_env(text: str, source: str = "config") -> str:
+    """Replace ``${NAME}`` / ``${NAME:-default}`` with environment values (for non-secret settings)."""
+    missing: list[str] = []
+
+    def sub(match: re.Match[str]) -> str:
+        value = os.environ.get(match.group(1))
+        if value is None:
+            if match.group(2) is not None:
+                return match.group(2)
+            missing.append(match.group(1))
+            return ""
+        return value
+
+    out = ENV_REFERENCE.sub(sub, text)
+    if missing:
+        raise ConfigError([f"{source}: environment variable {name} is referenced as ${{{name}}} but not set "
+                           f"(export it, or write ${{{name}:-default}})" for name in dict.fromkeys(missing)])
+    return out
+
+
 def load_config(path: str | Path) -> WorkerConfig:
-    """Read a YAML or JSON config file and validate it. Raises :class:`ConfigError`."""
+    """Read a YAML or JSON config file (``${VAR}`` expanded) and validate it. Raises :class:`ConfigError`."""
     p = Path(path)
     try:
-        raw = p.read_bytes()
+        raw = expand_env(p.read_text(encoding="utf-8"), str(p))
     except OSError as exc:
         raise ConfigError([f"{p}: cannot read the config file ({exc.strerror})"]) from None
     try:

@@ -207,3 +207,20 @@ def test_unreadable_and_invalid_files(tmp_path: Path) -> None:
     listy.write_text(yaml.safe_dump([1, 2]))
     with pytest.raises(ConfigError, match="top level must be a mapping"):
         load_config(listy)
+
+
+def test_environment_references_are_expanded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SANDBOX_URL", "http://127.0.0.1:8080")
+    monkeypatch.delenv("NOT_SET_ANYWHERE", raising=False)
+    doc = copy.deepcopy(BASE)
+    doc["destinations"][0]["credential"]["base_url"] = "${SANDBOX_URL}"
+    doc["kafka"]["group_id"] = "${NOT_SET_ANYWHERE:-fallback}"
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    config = load_config(path)
+    assert config.destinations[0].credential.base_url == "http://127.0.0.1:8080"
+    assert config.kafka.group_id == "fallback"
+    doc["kafka"]["group_id"] = "${NOT_SET_ANYWHERE}"
+    path.write_text(yaml.safe_dump(doc))
+    with pytest.raises(ConfigError, match="NOT_SET_ANYWHERE is referenced"):
+        load_config(path)

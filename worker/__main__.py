@@ -1,0 +1,5 @@
+"""`python -m worker` is `gorgias-worker`."""
+
+from worker.cli import main
+
+main()

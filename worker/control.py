@@ -1,0 +1,136 @@
+"""Save & activate at runtime: a compacted control topic read by every replica.
+
+Each record is keyed by destination name and says whether it is active. Every replica reads the
+whole topic (no consumer group) from the beginning and keeps reading, so `gorgias-worker activate`
+or `pause`, or the HTTP control routes, reach every replica without a restart; compaction keeps the
+latest word per destination. A destination with no control record uses its config's ``active``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import Callable
+from typing import Any
+
+import aiokafka
+import orjson
+from aiokafka import TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from worker.config import KafkaSettings
+from worker.events import iso_now
+from worker.pipeline.kafka import client_options, make_consumer, make_producer
+
+log = logging.getLogger("worker.control")
+
+
+def control_value(active: bool, by: str | None = None) -> bytes:
+    return orjson.dumps({"active": active, "at": iso_now(), "by": by or socket.gethostname()})
+
+
+def parse_control(key: bytes | None, value: bytes | None) -> tuple[str, bool] | None:
+    """``(destination, active)`` from a control record; None for tombstones and junk."""
+    if key is None or value is None:
+        return None
+    try:
+        doc = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(doc, dict) or not isinstance(doc.get("active"), bool):
+        return None
+    return key.decode("utf-8", "replace"), doc["active"]
+
+
+async def ensure_topic(settings: KafkaSettings, topic: str, compacted: bool = False, partitions: int = 1) -> None:
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    await admin.start()
+    try:
+        configs = {"cleanup.policy": "compact"} if compacted else {}
+        await admin.create_topics([NewTopic(topic, partitions, 1, topic_configs=configs)])
+    except TopicAlreadyExistsError:
+        pass
+    finally:
+        await admin.close()
+
+
+async def send_command(settings: KafkaSettings, destination: str, active: bool) -> None:
+    """Publish an activate/pause command for every replica."""
+    await ensure_topic(settings, settings.control_topic, compacted=True)
+    producer = make_producer(settings)
+    await producer.start()
+    try:
+        await producer.send_and_wait(settings.control_topic, control_value(active), key=destination.encode())
+    finally:
+        await producer.stop()
+
+
+async def read_commands(settings: KafkaSettings) -> dict[str, bool]:
+    """The current word of the control topic, read to its end (for `gorgias-worker status`)."""
+    reader = ControlReader(settings, lambda name, active: None)
+    await reader.start()
+    try:
+        return dict(reader.state)
+    finally:
+        await reader.stop()
+
+
+class ControlReader:
+    """Follows the control topic and calls ``apply(destination, active)`` for each command."""
+
+    def __init__(self, settings: KafkaSettings, apply: Callable[[str, bool], None]) -> None:
+        self.settings = settings
+        self.apply = apply
+        self.state: dict[str, bool] = {}
+        self._consumer: aiokafka.AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.caught_up = asyncio.Event()
+
+    async def start(self) -> None:
+        """Read the topic to its current end (so startup honours saved commands), then keep following."""
+        topic = self.settings.control_topic
+        await ensure_topic(self.settings, topic, compacted=True)
+        consumer = make_consumer(self.settings, None, isolation_level="read_uncommitted")
+        await consumer.start()
+        self._consumer = consumer
+        parts = consumer.partitions_for_topic(topic) or set()
+        for _ in range(50):
+            if parts:
+                break
+            await asyncio.sleep(0.1)
+            parts = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        end = await consumer.end_offsets(tps)
+        while any(await consumer.position(tp) < end[tp] for tp in tps):
+            self._consume(await consumer.getmany(timeout_ms=500))
+        self.caught_up.set()
+        self._task = asyncio.get_running_loop().create_task(self._follow(consumer), name="control-reader")
+
+    def _consume(self, fetched: dict[Any, list[Any]]) -> None:
+        for messages in fetched.values():
+            for msg in messages:
+                parsed = parse_control(msg.key, msg.value)
+                if parsed is None:
+                    continue
+                name, active = parsed
+                self.state[name] = active
+                self.apply(name, active)
+
+    async def _follow(self, consumer: aiokafka.AIOKafkaConsumer) -> None:
+        while True:
+            try:
+                self._consume(await consumer.getmany(timeout_ms=1000))
+            except KafkaError as exc:  # keep following; the broker may come back
+                log.warning("control topic: %s", exc)
+                await asyncio.sleep(1)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._consumer is not None:
+            await self._consumer.stop()

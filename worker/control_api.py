@@ -1,0 +1,90 @@
+"""The worker's HTTP control surface: health, status, activate/pause, metrics (and preview/test)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from worker.control import send_command
+from worker.pipeline.runtime import Runtime
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+RUNTIME: web.AppKey[Runtime] = web.AppKey("runtime", Runtime)
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
+
+
+def error(status: int, message: str) -> web.Response:
+    return json_response({"error": message}, status=status)
+
+
+async def live(request: web.Request) -> web.Response:
+    """The process is up and its loop answers."""
+    runtime = request.app[RUNTIME]
+    if runtime.failed is not None:
+        return json_response({"status": "failed", "error": str(runtime.failed)}, status=500)
+    return json_response({"status": "ok"})
+
+
+async def ready(request: web.Request) -> web.Response:
+    """Every pipeline started and the control topic was read: safe to send traffic and count on it."""
+    runtime = request.app[RUNTIME]
+    if runtime.ready.is_set() and runtime.failed is None:
+        return json_response({"status": "ready"})
+    return json_response({"status": "starting" if runtime.failed is None else "failed"}, status=503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = request.app[RUNTIME].metrics_text()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def destinations(request: web.Request) -> web.Response:
+    return json_response(request.app[RUNTIME].status())
+
+
+def _pipeline_status(request: web.Request) -> dict[str, Any] | None:
+    pipeline = request.app[RUNTIME].pipelines.get(request.match_info["name"])
+    return None if pipeline is None else pipeline.status()
+
+
+async def destination(request: web.Request) -> web.Response:
+    status = _pipeline_status(request)
+    if status is None:
+        return error(404, f"no destination named {request.match_info['name']!r}")
+    return json_response(status)
+
+
+def _set_active(active: bool) -> Handler:
+    async def handler(request: web.Request) -> web.Response:
+        runtime = request.app[RUNTIME]
+        name = request.match_info["name"]
+        if name not in runtime.pipelines:
+            return error(404, f"no destination named {name!r}")
+        await send_command(runtime.config.kafka, name, active)
+        runtime.apply_command(name, active)  # this replica at once; the others through the topic
+        return json_response({"destination": name, "active": active, "propagated_via": runtime.config.kafka.control_topic})
+
+    return handler
+
+
+def create_control_app(runtime: Runtime, extra_routes: list[web.RouteDef] | None = None) -> web.Application:
+    app = web.Application()
+    app[RUNTIME] = runtime
+    app.add_routes([
+        web.get("/health/live", live),
+        web.get("/health/ready", ready),
+        web.get("/metrics", metrics),
+        web.get("/destinations", destinations),
+        web.get("/destinations/{name}", destination),
+        web.post("/destinations/{name}/activate", _set_active(True)),
+        web.post("/destinations/{name}/pause", _set_active(False)),
+        *(extra_routes or []),
+    ])
+    return app

@@ -1,0 +1,195 @@
+"""`make demo`: the whole product on one machine, end to end.
+
+Starts the local Apache Kafka broker and the Gorgias sandbox, runs the worker with the example
+config (worker/examples/demo.yaml), publishes sample Nexset records, prints the response events
+as they arrive and the tickets the sandbox now holds, then stops everything it started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+
+from worker.config import KafkaSettings
+from worker.topic_io import print_responses, produce_file
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = Path(__file__).resolve().parent / "examples"
+WORK = ROOT / ".cache" / "demo"
+KAFKA_SCRIPT = ROOT / "deploy" / "local" / "kafka.sh"
+API_KEY = "sandbox-api-key"
+
+
+def say(text: str) -> None:
+    print(f"\n\033[1m==> {text}\033[0m", flush=True)
+
+
+def free_port(preferred: int) -> int:
+    for port in (preferred, 0):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(s.getsockname()[1])
+    raise RuntimeError("no free port")
+
+
+def sample_records() -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    customers = ["jane@example.com", "omar@example.com", "li@example.com", "ana@example.com"]
+    tickets = []
+    for i in range(12):
+        email = customers[i % len(customers)]
+        record: dict[str, object] = {
+            "subject": f"Order #{1000 + i}: where is my parcel?",
+            "channel": "api",
+            "via": "api",
+            "from_agent": False,
+            "external_id": f"demo-request-{i}",
+            "customer": {"email": email},
+            "tags": [{"name": "order-status"}],
+            "messages": [{
+                "channel": "api", "via": "api", "from_agent": False,
+                "sender": {"email": email},
+                "body_text": f"Hi, order #{1000 + i} has not arrived yet.",
+            }],
+            "internal_score": 0.42,
+            "meta": {"trace_id": f"trace-{i}", "source": "nexset-demo"},
+        }
+        tickets.append(record)
+    tickets.insert(5, {"rawMessage": {"subject": "missing messages"}, "nexlaMetaData": {"resourceId": 7}})
+    fields = [{"ticket_id": 1 + (i % 3), "id": 1 + (i % 2), "value": f"value-{i}"} for i in range(9)]
+    return tickets, fields
+
+
+def write_jsonl(path: Path, records: list[dict[str, object]], extra_lines: list[bytes] = ()) -> Path:  # type: ignore[assignment]
+    path.write_bytes(b"\n".join([orjson.dumps(r) for r in records] + list(extra_lines)) + b"\n")
+    return path
+
+
+def wait_http(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"{url} did not answer within {timeout:.0f}s")
+
+
+def main() -> int:
+    WORK.mkdir(parents=True, exist_ok=True)
+    kafka_port = free_port(9092)
+    sandbox_port = free_port(8080)
+    web_port = free_port(6066)
+    bootstrap = f"127.0.0.1:{kafka_port}"
+    sandbox_url = f"http://127.0.0.1:{sandbox_port}"
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "SANDBOX_URL": sandbox_url, "GORGIAS_API_KEY": API_KEY}
+    started: list[subprocess.Popen[bytes]] = []
+    broker_started = False
+    try:
+        say(f"Starting Apache Kafka 4.3.1 (KRaft, one node) on {bootstrap}")
+        subprocess.run([str(KAFKA_SCRIPT), "stop"], check=False, capture_output=True)
+        subprocess.run([str(KAFKA_SCRIPT), "start", "--port", str(kafka_port)], check=True)
+        broker_started = True
+
+        say(f"Starting the Gorgias sandbox on {sandbox_url} (account acme, rate limit 40/20s)")
+        sandbox_log = open(WORK / "sandbox.log", "wb")  # noqa: SIM115
+        started.append(subprocess.Popen(
+            [sys.executable, "-m", "worker", "sandbox", "--port", str(sandbox_port)],
+            stdout=sandbox_log, stderr=subprocess.STDOUT, env=env,
+        ))
+        wait_http(f"{sandbox_url}/__admin/health")
+
+        config = (EXAMPLES / "demo.yaml").read_text().replace("web_port: 6066", f"web_port: {web_port}")
+        config_path = WORK / "demo.yaml"
+        config_path.write_text(config)
+        say(f"Validating {config_path}")
+        subprocess.run([sys.executable, "-m", "worker", "validate", "-c", str(config_path)], check=True, env=env)
+
+        say("Starting the worker (gorgias-worker run)")
+        worker_log = open(WORK / "worker.log", "wb")  # noqa: SIM115
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "worker", "run", "-c", str(config_path)],
+            stdout=worker_log, stderr=subprocess.STDOUT, env=env,
+        )
+        started.append(worker)
+        wait_http(f"http://127.0.0.1:{web_port}/health/ready", timeout=90)
+
+        tickets, fields = sample_records()
+        kafka = KafkaSettings(bootstrap_servers=bootstrap)
+        say(f"Publishing {len(tickets) + 1} support requests (one of them not JSON, one missing its messages)")
+        path = write_jsonl(WORK / "support-requests.jsonl", tickets, [b"{not json"])
+        asyncio.run(produce_file(kafka, "demo.support-requests", path, "external_id"))
+        say(f"Publishing {len(fields)} ticket field values (batched by ticket_id)")
+        path = write_jsonl(WORK / "ticket-fields.jsonl", fields)
+        asyncio.run(produce_file(kafka, "demo.ticket-fields", path, "ticket_id"))
+
+        say("Response events arriving on demo.gorgias.responses (gorgias-worker responses)")
+        expected_calls = len(tickets) + 3  # 13 ticket calls (one rejected by Gorgias) + 3 batched field calls
+        asyncio.run(print_responses(kafka, "demo.gorgias.responses", None, True, expected_calls, False))
+
+        say("Dead-letter topic demo.gorgias.dead-letter")
+        asyncio.run(_print_dead_letters(kafka))
+
+        say("What the sandbox now holds (GET /__admin/state)")
+        state = httpx.get(f"{sandbox_url}/__admin/state", timeout=5).json()
+        for t in state.get("tickets", []):
+            fields_text = t.get("custom_fields") or {}
+            print(f"  ticket {t['id']}: {t.get('subject')!r} customer={t.get('customer', {}).get('email')} "
+                  f"external_id={t.get('external_id')} messages={len(t.get('messages', []))} fields={fields_text}")
+        print(f"  customers: {len(state.get('customers', []))}, tags: {[x['name'] for x in state.get('tags', [])]}")
+        metrics = httpx.get(f"http://127.0.0.1:{web_port}/metrics", timeout=5).text
+        say("A few worker metrics (GET /metrics)")
+        for line in metrics.splitlines():
+            if line.startswith(("gorgias_worker_records_", "gorgias_worker_calls_total")):
+                print("  " + line)
+        say("Done. Stopping the worker (SIGTERM: drains in-flight calls, commits), the sandbox and the broker")
+        return 0
+    finally:
+        for proc in reversed(started):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+        if broker_started:
+            subprocess.run([str(KAFKA_SCRIPT), "stop"], check=False, capture_output=True)
+        print(f"(logs in {WORK})")
+
+
+async def _print_dead_letters(kafka: KafkaSettings) -> None:
+    from worker.pipeline.kafka import make_consumer
+
+    consumer = make_consumer(kafka, None, isolation_level="read_uncommitted")
+    await consumer.start()
+    try:
+        consumer.subscribe(["demo.gorgias.dead-letter"])
+        for _ in range(5):
+            fetched = await consumer.getmany(timeout_ms=1000)
+            for messages in fetched.values():
+                for msg in messages:
+                    doc = orjson.loads(msg.value)
+                    src = doc["records"][0]["source"]
+                    print(f"  {doc['destination']} [{doc['stage']}] {src['topic']}:{src['partition']}@{src['offset']}: "
+                          f"{doc['reason']}")
+            if fetched:
+                break
+    finally:
+        await consumer.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+"""The faust-streaming application that hosts the worker: lifecycle, signals, web server.
+
+faust runs the process (its ``Worker`` handles SIGTERM/SIGINT and stops services in order), hosts
+the destination pipelines as a service and the control API as its web server. The data path itself
+is the pipelines' own consumers (see :mod:`worker.pipeline.destination` for why).
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from typing import Any
+
+import faust
+import mode
+from aiohttp import web
+
+from worker.config import SaslMechanism, SecurityProtocol, WorkerConfig
+from worker.control_api import create_control_app
+from worker.pipeline.kafka import client_options
+from worker.pipeline.runtime import Runtime
+
+log = logging.getLogger("worker.app")
+
+
+def _faust_credentials(config: WorkerConfig) -> Any:
+    k = config.kafka
+    opts = client_options(k)
+    if k.sasl_mechanism is not None:
+        return faust.SASLCredentials(
+            username=k.sasl_username,
+            password=opts["sasl_plain_password"],
+            mechanism=k.sasl_mechanism.value if k.sasl_mechanism is not SaslMechanism.PLAIN else "PLAIN",
+            ssl_context=opts.get("ssl_context"),
+        )
+    if k.security_protocol is SecurityProtocol.SSL:
+        return faust.SSLCredentials(opts["ssl_context"])
+    return None
+
+
+def create_app(config: WorkerConfig, runtime: Runtime | None = None) -> tuple[faust.App, Runtime]:
+    """The faust app running ``config``'s destinations, and the runtime it hosts."""
+    runtime = runtime or Runtime(config)
+    bootstrap = config.kafka.effective_bootstrap()
+    brokers = ";".join(f"kafka://{b.strip()}" for b in bootstrap.split(",") if b.strip())
+    app = faust.App(
+        f"{config.kafka.group_id}.host",
+        broker=brokers,
+        broker_credentials=_faust_credentials(config),
+        autodiscover=False,
+        store="memory://",
+        datadir=tempfile.mkdtemp(prefix="gorgias-worker-"),
+        topic_partitions=1,
+        web_enabled=True,
+        web_bind=config.worker.web_host,
+        web_port=config.worker.web_port,
+        web_transport="tcp://",
+        producer_acks=-1,
+    )
+
+    @app.service
+    class Pipelines(mode.Service):  # type: ignore[misc]
+        """The destination pipelines and the control reader."""
+
+        async def on_start(self) -> None:
+            await runtime.start()
+
+        @mode.Service.task
+        async def _watch_failure(self) -> None:
+            await runtime.failure.wait()
+            log.error("fatal: %s", runtime.failed)
+            await self.crash(runtime.failed or RuntimeError("pipeline failed"))
+
+        async def on_stop(self) -> None:
+            await runtime.stop()
+
+    @app.web_server
+    class ControlWeb(mode.Service):  # type: ignore[misc]
+        """The control API (health, status, activate/pause, metrics) on the worker's web port."""
+
+        runner: web.AppRunner | None = None
+
+        async def on_start(self) -> None:
+            self.runner = web.AppRunner(create_control_app(runtime), access_log=None)
+            await self.runner.setup()
+            site = web.TCPSite(self.runner, config.worker.web_host, config.worker.web_port)
+            await site.start()
+            log.info("control API on http://%s:%d", config.worker.web_host, config.worker.web_port)
+
+        async def on_stop(self) -> None:
+            if self.runner is not None:
+                await self.runner.cleanup()
+
+    return app, runtime
+
+
+def run(config: WorkerConfig, loglevel: str = "info") -> None:
+    """Run the worker in this process until SIGTERM/SIGINT (blocks; exits the process)."""
+    app, _ = create_app(config)
+    worker = faust.Worker(app, loglevel=loglevel, redirect_stdouts=False, quiet=True)
+    worker.execute_from_commandline()
+

@@ -1,0 +1,411 @@
+"""One destination's pipeline: Kafka → decode → transform → group → render → deliver → publish → commit.
+
+The pipeline owns an aiokafka consumer in its own consumer group (``<group_id>.<destination>``) and
+commits by hand: a source offset is committed only once the outcome of its record (a response event
+or a dead-letter record) has been acknowledged by Kafka. Records finish out of order, so the
+:class:`~worker.offsets.OffsetTracker` decides how far each partition may be committed.
+
+Why not a faust agent per destination: faust acks an event when the agent raises and ``take()`` acks
+its whole buffer when the loop body returns, so an agent cannot hold a record unacknowledged while
+its call is in flight and still read on; and an agent iteration costs far more per record than a
+``getmany()`` loop (see docs/benchmarks.md). The faust app hosts the pipelines as services instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Hashable
+from typing import Any
+
+import aiokafka
+from aiokafka import ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+
+from worker import metrics
+from worker.batching import Batch, BatchPolicy, Grouper, make_grouper
+from worker.config import Destination, GroupingAlgorithm, WorkerConfig
+from worker.events import DeadLetterStage, dead_letter, record_item
+from worker.gorgias.delivery import CallOutcome, DeliveryService
+from worker.offsets import OffsetTracker, TopicPartitionKey
+from worker.pipeline.kafka import make_consumer
+from worker.pipeline.lanes import Lanes
+from worker.pipeline.outcomes import Call, Publisher, delivery_dead_letter, response_event
+from worker.records import DecodeError, SourceRef, decode_record
+from worker.rendering import Prepared, RenderError, RequestRenderer
+
+log = logging.getLogger("worker.pipeline")
+
+COMMIT_INTERVAL_S = 0.5
+MAX_POLL_WAIT_S = 0.2
+
+
+def batch_policy(dest: Destination) -> BatchPolicy:
+    b = dest.batching
+    return BatchPolicy(
+        algorithm=b.algorithm.value,
+        batch_size=b.batch_size,
+        max_bytes=b.max_bytes,
+        max_wait=b.max_wait_ms / 1000,
+        window=b.window_ms / 1000,
+        gap=b.gap_ms / 1000,
+        max_session=None if b.max_session_ms is None else b.max_session_ms / 1000,
+    )
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, pipeline: DestinationPipeline) -> None:
+        self.pipeline = pipeline
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self.pipeline.on_revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self.pipeline.on_assigned(assigned)
+
+
+class DestinationPipeline:
+    """Consumes one destination's topics and delivers them, committing only recorded outcomes."""
+
+    def __init__(
+        self,
+        config: WorkerConfig,
+        dest: Destination,
+        renderer: RequestRenderer,
+        delivery: DeliveryService,
+        publisher: Publisher,
+        on_fatal: Callable[[BaseException], None],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.dest = dest
+        self.renderer = renderer
+        self.delivery = delivery
+        self.publisher = publisher
+        self.on_fatal = on_fatal
+        self.clock = clock
+        self.tracker = OffsetTracker()
+        self.lanes = Lanes(dest.delivery.max_in_flight)
+        self.grouper: Grouper[Prepared] | None = make_grouper(batch_policy(dest)) if dest.batching.enabled else None
+        self.keyed = dest.batching.enabled and bool(dest.batching.attributes)
+        self.active = dest.active
+        self._throttled = False
+        self._stopping = False
+        self._consumer: aiokafka.AIOKafkaConsumer | None = None
+        self._last_commit = 0.0
+        self._fatal: BaseException | None = None
+        self._task: asyncio.Task[None] | None = None
+        name = dest.name
+        self._m_consumed = metrics.RECORDS_CONSUMED.labels(name)
+        self._m_delivered = metrics.RECORDS_DELIVERED.labels(name)
+        self._m_batch = metrics.BATCH_SIZE.labels(name)
+        self._m_latency = metrics.CALL_LATENCY.labels(name)
+        self._m_e2e = metrics.END_TO_END_LATENCY.labels(name)
+        self._m_in_flight = metrics.IN_FLIGHT.labels(name)
+        self._m_pending = metrics.PENDING_RECORDS.labels(name)
+        metrics.DESTINATION_ACTIVE.labels(name).set(1 if self.active else 0)
+
+    # ---------------------------------------------------------------------------------------------
+    # lifecycle
+
+    @property
+    def group_id(self) -> str:
+        return f"{self.config.kafka.group_id}.{self.dest.name}"
+
+    async def start(self) -> None:
+        consumer = make_consumer(
+            self.config.kafka, self.group_id, max_partition_fetch_bytes=4 * 1024 * 1024
+        )
+        consumer.subscribe(self.dest.source_topics, listener=_Rebalance(self))
+        await consumer.start()
+        self._consumer = consumer
+        self._task = asyncio.get_running_loop().create_task(self._run(consumer), name=f"pipeline:{self.dest.name}")
+
+    async def _run(self, consumer: aiokafka.AIOKafkaConsumer) -> None:
+        """Consume until :meth:`stop` is called (or a fatal error)."""
+        try:
+            await self._loop(consumer)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._fail(exc, "the consume loop failed")
+
+    async def _loop(self, consumer: aiokafka.AIOKafkaConsumer) -> None:
+        max_records = self.config.kafka.fetch_max_records
+        max_bytes = self.config.kafka.max_record_bytes
+        while not self._stopping:
+            timeout = self._poll_timeout()
+            fetched = await consumer.getmany(timeout_ms=int(timeout * 1000), max_records=max_records)
+            now = self.clock()
+            for tp, messages in fetched.items():
+                self._m_consumed.inc(len(messages))
+                tpk = TopicPartitionKey(tp.topic, tp.partition)
+                for msg in messages:
+                    self._handle(tpk, msg, now, max_bytes)
+            if self.grouper is not None:
+                for batch in self.grouper.due(self.clock()):
+                    self._dispatch_batch(batch)
+            self._apply_pause()
+            await self._maybe_commit()
+            if self._fatal is not None:
+                return
+
+    async def stop(self, grace: float) -> None:
+        """Stop reading, finish in-flight calls within ``grace`` seconds, commit exactly what is done."""
+        self._stopping = True
+        task = self._task
+        if task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(task), timeout=5)
+            except TimeoutError:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        if self.grouper is not None:
+            for batch in self.grouper.flush_all():
+                self._dispatch_batch(batch)
+        finished = await self.lanes.wait_all(timeout=grace)
+        if not finished:
+            log.warning("destination %s: abandoning %d call(s) still in flight after %.1f s grace",
+                        self.dest.name, self.lanes.pending, grace)
+            await self.lanes.cancel_all()
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            await self._commit(consumer, force=True)
+            await consumer.stop()
+
+    def set_active(self, active: bool) -> None:
+        """Activate or pause consumption (paused: partitions paused, nothing read and dropped)."""
+        if active != self.active:
+            log.info("destination %s %s", self.dest.name, "activated" if active else "paused")
+        self.active = active
+        metrics.DESTINATION_ACTIVE.labels(self.dest.name).set(1 if active else 0)
+        self._apply_pause()
+
+    def status(self) -> dict[str, Any]:
+        consumer = self._consumer
+        assigned = sorted(consumer.assignment(), key=lambda t: (t.topic, t.partition)) if consumer else []
+        return {
+            "name": self.dest.name,
+            "active": self.active,
+            "throttled": self._throttled,
+            "group_id": self.group_id,
+            "assigned_partitions": [f"{tp.topic}:{tp.partition}" for tp in assigned],
+            "pending_records": self.tracker.in_flight,
+            "calls_in_flight": self.lanes.in_flight,
+            "grouped_records": self.grouper.pending if self.grouper is not None else 0,
+        }
+
+    # ---------------------------------------------------------------------------------------------
+    # records in
+
+    def _poll_timeout(self) -> float:
+        if self.grouper is None:
+            return MAX_POLL_WAIT_S
+        deadline = self.grouper.next_deadline()
+        if deadline is None:
+            return MAX_POLL_WAIT_S
+        return max(0.0, min(MAX_POLL_WAIT_S, deadline - self.clock()))
+
+    def _handle(self, tpk: TopicPartitionKey, msg: Any, now: float, max_bytes: int) -> None:
+        self.tracker.consumed(tpk, msg.offset)
+        source = SourceRef(tpk.topic, tpk.partition, msg.offset, msg.key, msg.timestamp)
+        headers = tuple(msg.headers or ())
+        try:
+            record = decode_record(msg.value, source, headers, max_bytes)
+        except DecodeError as exc:
+            item = record_item(None, source, raw=msg.value, headers=headers)
+            self._dead_letter_now(DeadLetterStage.DECODE, exc.reason, [item], [source], msg.key)
+            return
+        try:
+            prepared = self.renderer.prepare(record)
+        except RenderError as exc:
+            self._dead_letter_now(DeadLetterStage.RENDER, exc.reason, [record_item(record, source)], [source], msg.key)
+            return
+        if self.grouper is None:
+            self._dispatch_one(prepared)
+        else:
+            for batch in self.grouper.add(prepared, prepared.key, len(prepared.body_bytes), now):
+                self._dispatch_batch(batch)
+
+    # ---------------------------------------------------------------------------------------------
+    # calls
+
+    def _dispatch_one(self, prepared: Prepared) -> None:
+        try:
+            request = self.renderer.render_one(prepared)
+        except RenderError as exc:
+            src = prepared.record.source
+            self._dead_letter_now(DeadLetterStage.RENDER, exc.reason, [record_item(prepared.record, src)], [src],
+                                  src.key)
+            return
+        lane: Hashable | None = prepared.record.source.key
+        self._submit(Call([prepared], request), lane)
+
+    def _dispatch_batch(self, batch: Batch[Prepared]) -> None:
+        try:
+            request = self.renderer.render_batch(batch.key, batch.items)
+        except RenderError as exc:
+            items = [record_item(p.record, p.record.source) for p in batch.items]
+            sources = [p.record.source for p in batch.items]
+            self._dead_letter_now(DeadLetterStage.RENDER, exc.reason, items, sources, sources[0].key)
+            return
+        lane: Hashable | None = ("key", batch.key) if self.keyed else None
+        self._submit(Call(list(batch.items), request, batch), lane)
+
+    def _submit(self, call: Call, lane: Hashable | None) -> None:
+        dest = self.dest
+
+        async def deliver() -> CallOutcome:
+            self._m_in_flight.inc()
+            try:
+                return await self.delivery.call(call.request, dest.credential, dest.delivery)
+            finally:
+                self._m_in_flight.dec()
+
+        async def after(outcome: CallOutcome) -> None:
+            await self._record_outcome(call, outcome)
+
+        self.lanes.submit(lane, deliver, after)
+
+    async def _record_outcome(self, call: Call, outcome: CallOutcome) -> None:
+        dest = self.dest
+        n = len(call.items)
+        self._m_batch.observe(n)
+        self._m_latency.observe(outcome.latency_s)
+        metrics.CALLS.labels(dest.name, str(outcome.status) if outcome.status is not None else "error").inc()
+        if outcome.attempts > 1:
+            metrics.RETRIES.labels(dest.name, "retry").inc(outcome.attempts - 1)
+        event = response_event(dest, call, outcome)
+        key = call.sources[0].key
+        headers = [("destination", dest.name.encode()), ("outcome", event["outcome"].encode())]
+        try:
+            waits = []
+            if dest.response_webhook.enabled:
+                waits.append(self.publisher.publish(dest.response_webhook.topic, event, key, headers))
+            if not outcome.ok:
+                letter = delivery_dead_letter(dest, call, event)
+                waits.append(self.publisher.publish(dest.dead_letter_topic, letter, key,
+                                                    [*headers, ("stage", b"deliver")]))
+            await asyncio.gather(*waits)
+        except (KafkaError, OSError) as exc:
+            self._fail(exc, f"could not record the outcome of a call carrying {n} record(s)")
+            return
+        if outcome.ok:
+            self._m_delivered.inc(n)
+        else:
+            metrics.RECORDS_DEAD_LETTERED.labels(dest.name, DeadLetterStage.DELIVER.value).inc(n)
+        self._finish(call.sources)
+
+    def _dead_letter_now(
+        self, stage: DeadLetterStage, reason: str, items: list[dict[str, Any]], sources: list[SourceRef],
+        key: bytes | None,
+    ) -> None:
+        dest = self.dest
+        letter = dead_letter(dest, stage, reason, items)
+        headers = [("destination", dest.name.encode()), ("stage", stage.value.encode())]
+
+        async def publish() -> None:
+            try:
+                await self.publisher.publish(dest.dead_letter_topic, letter, key, headers)
+            except (KafkaError, OSError) as exc:
+                self._fail(exc, "could not write a dead-letter record")
+                return
+            metrics.RECORDS_DEAD_LETTERED.labels(dest.name, stage.value).inc(len(sources))
+            self._finish(sources)
+
+        async def nothing() -> None:
+            return None
+
+        async def after(_: None) -> None:
+            await publish()
+
+        # Tracked with the calls, so that a shutdown waits for it too.
+        self.lanes.submit(None, nothing, after)
+
+    def _finish(self, sources: list[SourceRef]) -> None:
+        now_ms = self.clock() * 1000
+        for s in sources:
+            self.tracker.finished(TopicPartitionKey(s.topic, s.partition), s.offset)
+            if s.timestamp_ms is not None:
+                self._m_e2e.observe(max(0.0, (now_ms - s.timestamp_ms) / 1000))
+
+    def _fail(self, exc: BaseException, what: str) -> None:
+        log.error("destination %s: %s: %s; stopping so that nothing is committed past it",
+                  self.dest.name, what, exc)
+        if self._fatal is None:
+            self._fatal = RuntimeError(f"destination {self.dest.name}: {what}: {exc}")
+            self.on_fatal(self._fatal)
+
+    # ---------------------------------------------------------------------------------------------
+    # pause, commit, rebalance
+
+    def _apply_pause(self) -> None:
+        consumer = self._consumer
+        if consumer is None:
+            return
+        limit = self.dest.delivery.max_pending_records
+        pending = self.tracker.in_flight
+        self._m_pending.set(pending)
+        if not self._throttled and pending >= limit:
+            self._throttled = True
+        elif self._throttled and pending <= limit // 2:
+            self._throttled = False
+        want_paused = self._stopping or not self.active or self._throttled
+        assigned = consumer.assignment()
+        paused = consumer.paused()
+        if want_paused:
+            todo = assigned - paused
+            if todo:
+                consumer.pause(*todo)
+        elif paused:
+            consumer.resume(*paused)
+
+    async def _maybe_commit(self) -> None:
+        if self.clock() - self._last_commit >= COMMIT_INTERVAL_S and self._consumer is not None:
+            await self._commit(self._consumer)
+
+    async def _commit(self, consumer: aiokafka.AIOKafkaConsumer, force: bool = False,
+                      only: set[TopicPartitionKey] | None = None) -> None:
+        self._last_commit = self.clock()
+        positions = self.tracker.committable()
+        if only is not None:
+            positions = {tp: pos for tp, pos in positions.items() if tp in only}
+        assigned = {TopicPartitionKey(tp.topic, tp.partition) for tp in consumer.assignment()}
+        positions = {tp: pos for tp, pos in positions.items() if tp in assigned or only is not None}
+        if not positions:
+            return
+        try:
+            await consumer.commit({TopicPartition(tp.topic, tp.partition): pos for tp, pos in positions.items()})
+        except (CommitFailedError, KafkaError) as exc:
+            log.warning("destination %s: commit failed (%s); will retry", self.dest.name, exc)
+            return
+        self.tracker.mark_committed(positions)
+        for tp, pos in positions.items():
+            high = consumer.highwater(TopicPartition(tp.topic, tp.partition))
+            if high is not None:
+                metrics.CONSUMER_LAG.labels(self.dest.name, tp.topic, str(tp.partition)).set(max(0, high - pos))
+
+    async def on_revoked(self, revoked: set[TopicPartition]) -> None:
+        """Before partitions move to another worker: finish their records and commit them."""
+        keys = {TopicPartitionKey(tp.topic, tp.partition) for tp in revoked}
+        if not keys:
+            return
+        if self.grouper is not None:
+            for batch in self.grouper.flush_where(
+                lambda p: TopicPartitionKey(p.record.source.topic, p.record.source.partition) in keys
+            ):
+                self._dispatch_batch(batch)
+        deadline = self.clock() + max(1.0, self.config.worker.shutdown_grace_s)
+        while any(self.tracker.unfinished(tp) for tp in keys) and self.clock() < deadline:
+            await asyncio.sleep(0.02)
+        consumer = self._consumer
+        if consumer is not None:
+            await self._commit(consumer, force=True, only=keys)
+        for tp in keys:
+            self.tracker.forget(tp)
+
+    def on_assigned(self, assigned: set[TopicPartition]) -> None:
+        consumer = self._consumer
+        if consumer is not None and assigned and (not self.active or self._throttled or self._stopping):
+            consumer.pause(*assigned)
