@@ -1,0 +1,312 @@
+"""The service stage: one logical call to Gorgias, with rate limiting, retries and an unknown-outcome hook.
+
+Why a hand-written loop rather than ``stamina.retry_context`` (26.1): stamina retries on exceptions
+and re-raises the last one, while this stage must return the last *response* (a 503 or a 429 is data
+for the response topic, not an exception); its time budget and sleeps use tenacity's own clock and
+``asyncio.sleep``, not the injected ones the tests and the rate limiter share; its jitter is additive
+from the global ``random`` rather than full jitter from a seeded generator; a backoff hook replaces the
+exponential pause instead of acting as a floor under it; and it has no place to take a rate-limit token
+before each attempt or to ask the duplicate check between attempts. Each of those could be bent into
+stamina, all of them together make a 40-line loop the clearer code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import orjson
+
+from worker.config import Credential, DeliverySettings
+from worker.gorgias.client import DEFAULT_TRANSPORT, ClientRegistry, HttpResult, OutgoingRequest, TransportName
+from worker.gorgias.errors import ForeignOriginError, TransportError
+from worker.gorgias.ratelimit import CALL_LIMIT_HEADER, Clock, RateLimiterRegistry, Sleep
+from worker.gorgias.retry import BackoffPolicy, Verdict, classify
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class CallAttempt:
+    """An attempt whose outcome is unknown (the request may have reached Gorgias): the hook's input."""
+
+    request: OutgoingRequest
+    credential: Credential
+    attempt: int
+    error: TransportError
+
+
+@dataclass(frozen=True, slots=True)
+class HookDecision:
+    """The hook's answer: ``done`` (the request did take effect; ``result`` stands for its response)
+    or ``retry`` (it did not, or cannot be known: send it again)."""
+
+    action: Literal["done", "retry"]
+    result: HttpResult | None = None
+
+    @classmethod
+    def done(cls, result: HttpResult) -> HookDecision:
+        return cls("done", result)
+
+    @classmethod
+    def retry(cls) -> HookDecision:
+        return cls("retry")
+
+
+UnknownOutcomeHook = Callable[[CallAttempt], Awaitable[HookDecision]]
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRecord:
+    """One attempt: its HTTP status or transport error kind, how long it took and waited."""
+
+    attempt: int
+    status: int | None
+    error_kind: str | None
+    maybe_sent: bool
+    elapsed_s: float
+    rate_limit_wait_s: float
+    backoff_s: float
+    reason: str
+
+
+@dataclass(slots=True)
+class CallOutcome:
+    """The final result of a call. Never holds a credential's secret."""
+
+    ok: bool
+    status: int | None
+    response_headers: dict[str, str]
+    response_body: Any
+    attempts: int
+    attempt_log: list[AttemptRecord]
+    rate_limit_wait_s: float
+    started_at: float
+    finished_at: float
+    latency_s: float
+    final_reason: str | None
+    retryable: bool
+    outcome_unknown: bool = False
+    resolved_by_hook: bool = False
+
+
+def parse_body(body: bytes, content_type: str | None) -> Any:
+    """Parsed JSON when the body is JSON, else its text; None when empty."""
+    if not body:
+        return None
+    if (content_type is not None and "json" in content_type.lower()) or body.lstrip()[:1] in (b"{", b"["):
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            pass
+    return body.decode("utf-8", errors="replace")
+
+
+class DeliveryService:
+    """Delivers one rendered request to Gorgias: token → send → sync the bucket → classify → retry.
+
+    Every attempt, retries included, first takes a token from the account's rate limiter. A 429 pauses
+    the whole account for its Retry-After. Attempts stop at ``max_attempts`` or when the next one could
+    not start within ``max_retry_time_s`` of the call's start. HTTP and transport failures are returned
+    as a :class:`CallOutcome`, never raised.
+    """
+
+    def __init__(
+        self,
+        *,
+        clients: ClientRegistry | None = None,
+        limiters: RateLimiterRegistry | None = None,
+        transport: TransportName = DEFAULT_TRANSPORT,
+        clock: Clock = time.monotonic,
+        wall_clock: Clock = time.time,
+        sleep: Sleep = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._clock = clock
+        self._wall = wall_clock
+        self._sleep = sleep
+        self._rng = rng if rng is not None else random.Random()
+        self.clients = clients if clients is not None else ClientRegistry(transport=transport)
+        self.limiters = limiters if limiters is not None else RateLimiterRegistry(clock=clock, sleep=sleep)
+
+    async def aclose(self) -> None:
+        await self.clients.aclose()
+
+    async def __aenter__(self) -> DeliveryService:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def call(
+        self,
+        req: OutgoingRequest,
+        credential: Credential,
+        settings: DeliverySettings,
+        unknown_outcome_hook: UnknownOutcomeHook | None = None,
+    ) -> CallOutcome:
+        run = _Call(self, req, credential, settings, unknown_outcome_hook)
+        return await run.execute()
+
+
+class _Call:
+    """The state of one call while it runs."""
+
+    def __init__(
+        self,
+        service: DeliveryService,
+        req: OutgoingRequest,
+        credential: Credential,
+        settings: DeliverySettings,
+        hook: UnknownOutcomeHook | None,
+    ) -> None:
+        self.s = service
+        self.clock = service._clock
+        self.wall = service._wall
+        self.sleep = service._sleep
+        self.req = req
+        self.credential = credential
+        self.settings = settings
+        self.hook = hook
+        self.policy = BackoffPolicy(settings.backoff_initial_s, settings.backoff_max_s, service._rng)
+        self.log: list[AttemptRecord] = []
+        self.waited = 0.0
+        self.started_at = service._wall()
+        self.start = service._clock()
+
+    async def execute(self) -> CallOutcome:
+        try:
+            client = self.s.clients.get(self.credential, self.settings)
+        except LookupError as exc:
+            return self.finish(None, ok=False, reason=f"credential secret unavailable: {exc}", retryable=False)
+        limiter = self.s.limiters.get(self.credential)
+        budget = self.settings.max_retry_time_s
+        attempt = 0
+        while True:
+            attempt += 1
+            waited = await limiter.acquire()
+            self.waited += waited
+            sent_at = self.clock()
+            outcome: HttpResult | TransportError
+            try:
+                outcome = await client.send(self.req)
+            except TransportError as exc:
+                outcome = exc
+            except ForeignOriginError as exc:
+                self.record(attempt, None, sent_at, waited, 0.0, f"refused: {exc}", error_kind="refused")
+                return self.finish(None, ok=False, reason=str(exc), retryable=False)
+            result = outcome if isinstance(outcome, HttpResult) else None
+            if result is not None:
+                limiter.observe_header(result.header(CALL_LIMIT_HEADER))
+            verdict = classify(outcome, now=self.wall)
+            if result is not None and result.status == 429 and verdict.retry_after_s is not None:
+                limiter.penalize(verdict.retry_after_s)
+
+            if verdict.action != "retry":
+                self.record(attempt, outcome, sent_at, waited, 0.0, verdict.reason)
+                ok = verdict.action == "success"
+                return self.finish(result, ok=ok, reason=None if ok else verdict.reason, retryable=False)
+
+            give_up: str | None = None
+            delay = 0.0
+            if attempt >= self.settings.max_attempts:
+                give_up = f"gave up after {attempt} attempts: {verdict.reason}"
+            else:
+                delay = self.policy.delay(attempt, verdict.retry_after_s)
+                spent = self.clock() - self.start
+                if spent + delay > budget:
+                    give_up = (
+                        f"retry budget of {budget:g} s spent after {attempt} attempts "
+                        f"({spent:.1f} s elapsed, next pause {delay:.1f} s): {verdict.reason}"
+                    )
+                    delay = 0.0
+            self.record(attempt, outcome, sent_at, waited, delay, verdict.reason)
+
+            if give_up is None:
+                log.debug(
+                    "%s: attempt %d failed (%s); retrying in %.2f s",
+                    self.credential.account_key,
+                    attempt,
+                    verdict.reason,
+                    delay,
+                )
+                await self.sleep(delay)
+            if verdict.outcome_unknown and self.hook is not None:
+                resolved = await self.ask_hook(attempt, outcome, verdict)
+                if resolved is not None:
+                    return resolved
+            if give_up is not None:
+                return self.finish(result, ok=False, reason=give_up, retryable=True, unknown=verdict.outcome_unknown)
+
+    async def ask_hook(
+        self, attempt: int, outcome: HttpResult | TransportError, verdict: Verdict
+    ) -> CallOutcome | None:
+        assert self.hook is not None and isinstance(outcome, TransportError)
+        try:
+            decision = await self.hook(CallAttempt(self.req, self.credential, attempt, outcome))
+        except Exception as exc:
+            reason = (
+                f"outcome unknown after attempt {attempt} ({verdict.reason}) and the duplicate check failed: "
+                f"{type(exc).__name__}: {exc}"
+            )
+            return self.finish(None, ok=False, reason=reason, retryable=True, unknown=True)
+        if decision.action == "done":
+            return self.finish(decision.result, ok=True, reason=None, retryable=False, by_hook=True)
+        return None
+
+    def record(
+        self,
+        attempt: int,
+        outcome: HttpResult | TransportError | None,
+        sent_at: float,
+        waited: float,
+        backoff: float,
+        reason: str,
+        *,
+        error_kind: str | None = None,
+    ) -> None:
+        self.log.append(
+            AttemptRecord(
+                attempt=attempt,
+                status=outcome.status if isinstance(outcome, HttpResult) else None,
+                error_kind=outcome.kind if isinstance(outcome, TransportError) else error_kind,
+                maybe_sent=outcome.maybe_sent if isinstance(outcome, TransportError) else outcome is not None,
+                elapsed_s=max(0.0, self.clock() - sent_at),
+                rate_limit_wait_s=waited,
+                backoff_s=backoff,
+                reason=reason,
+            )
+        )
+
+    def finish(
+        self,
+        result: HttpResult | None,
+        *,
+        ok: bool,
+        reason: str | None,
+        retryable: bool,
+        unknown: bool = False,
+        by_hook: bool = False,
+    ) -> CallOutcome:
+        headers = dict(result.headers) if result is not None else {}
+        return CallOutcome(
+            ok=ok,
+            status=result.status if result is not None else None,
+            response_headers=headers,
+            response_body=parse_body(result.body_bytes, headers.get("content-type")) if result else None,
+            attempts=len(self.log),
+            attempt_log=self.log,
+            rate_limit_wait_s=self.waited,
+            started_at=self.started_at,
+            finished_at=self.wall(),
+            latency_s=max(0.0, self.clock() - self.start),
+            final_reason=reason,
+            retryable=retryable,
+            outcome_unknown=unknown,
+            resolved_by_hook=by_hook,
+        )

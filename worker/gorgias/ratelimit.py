@@ -1,0 +1,184 @@
+"""Client-side leaky bucket per Gorgias account, kept in step with the server's own bucket.
+
+Gorgias limits each account with a leaky bucket (40 requests per 20 s with an API key, 80 with OAuth)
+and reports its level on every response as ``X-Gorgias-Account-Api-Call-Limit: used/limit``. Every
+attempt, retries included, takes a slot here first, so a worker that is the account's only client never
+triggers a 429; when other replicas or integrations share the account, :meth:`AccountRateLimiter.observe`
+adopts the server's higher level and :meth:`AccountRateLimiter.penalize` honours a 429's Retry-After.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Awaitable, Callable
+
+from worker.config import Credential, RateLimitSettings
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+CALL_LIMIT_HEADER = "x-gorgias-account-api-call-limit"
+_CALL_LIMIT = re.compile(r"^\s*(\d{1,9})\s*/\s*(\d{1,9})\s*$")
+_EPSILON = 1e-9
+
+
+def parse_call_limit(header_value: str | None) -> tuple[int, int] | None:
+    """``"10/40"`` → ``(10, 40)``; None for a missing or malformed value or a zero limit."""
+    if not header_value:
+        return None
+    match = _CALL_LIMIT.match(header_value)
+    if match is None:
+        return None
+    used, limit = int(match.group(1)), int(match.group(2))
+    if limit <= 0:
+        return None
+    return used, limit
+
+
+class AccountRateLimiter:
+    """A leaky bucket of ``capacity`` slots draining at ``capacity / per_seconds`` slots per second.
+
+    ``headroom`` slots are left free as margin for other clients of the account. ``acquire`` waits
+    (first come, first served) until a slot is free and takes it. Time comes from the injected ``clock``
+    and waiting goes through the injected ``sleep``, so tests run on a fake clock.
+    """
+
+    def __init__(
+        self,
+        settings: RateLimitSettings,
+        capacity: int,
+        *,
+        name: str = "",
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        if capacity < 1:
+            raise ValueError(f"capacity must be at least 1, not {capacity}")
+        self.name = name
+        self._enabled = settings.enabled
+        self._per_seconds = settings.per_seconds
+        self._headroom = settings.headroom
+        self._clock = clock
+        self._sleep = sleep
+        self._capacity = capacity
+        self._level = 0.0
+        self._updated_at = clock()
+        self._not_before = float("-inf")
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    def for_credential(
+        cls, credential: Credential, *, clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep
+    ) -> AccountRateLimiter:
+        return cls(
+            credential.rate_limit, credential.bucket_size(), name=credential.account_key, clock=clock, sleep=sleep
+        )
+
+    @property
+    def enabled(self) -> bool:
+        return self._enabled
+
+    @property
+    def capacity(self) -> int:
+        return self._capacity
+
+    @property
+    def usable(self) -> int:
+        """Slots this worker fills before waiting: capacity minus headroom, at least one."""
+        return max(1, self._capacity - self._headroom)
+
+    @property
+    def drain_per_s(self) -> float:
+        return self._capacity / self._per_seconds
+
+    @property
+    def level(self) -> float:
+        """Current estimate of the account's bucket level (slots in use)."""
+        return self._drained(self._clock())
+
+    @property
+    def blocked_until(self) -> float | None:
+        """Clock time before which nobody acquires (after a 429), or None."""
+        return self._not_before if self._not_before > self._clock() else None
+
+    def __repr__(self) -> str:
+        return (
+            f"AccountRateLimiter(name={self.name!r}, enabled={self._enabled}, level={self.level:.2f}, "
+            f"capacity={self._capacity}, usable={self.usable})"
+        )
+
+    def _drained(self, now: float) -> float:
+        elapsed = max(0.0, now - self._updated_at)
+        return max(0.0, self._level - elapsed * self.drain_per_s)
+
+    def _settle(self, now: float) -> None:
+        self._level = self._drained(now)
+        self._updated_at = max(now, self._updated_at)
+
+    async def acquire(self) -> float:
+        """Wait for a free slot, take it, and return the seconds waited (0.0 when disabled)."""
+        if not self._enabled:
+            return 0.0
+        started = self._clock()
+        async with self._lock:
+            while True:
+                now = self._clock()
+                self._settle(now)
+                wait = max(self._not_before - now, (self._level + 1 - self.usable) / self.drain_per_s)
+                if wait <= _EPSILON:
+                    self._level += 1
+                    return max(0.0, self._clock() - started)
+                await self._sleep(wait)
+
+    def observe(self, used: int, limit: int) -> None:
+        """Sync with the server's ``used/limit``: adopt its limit, and its level when above ours."""
+        if limit <= 0 or used < 0:
+            return
+        now = self._clock()
+        self._settle(now)
+        self._capacity = limit
+        if used > self._level:
+            self._level = float(used)
+
+    def observe_header(self, header_value: str | None) -> bool:
+        """:meth:`observe` from a raw header value; False when it is missing or malformed."""
+        parsed = parse_call_limit(header_value)
+        if parsed is None:
+            return False
+        self.observe(*parsed)
+        return True
+
+    def penalize(self, retry_after_s: float) -> None:
+        """After a 429: nobody acquires before now + ``retry_after_s``, and the bucket counts as full."""
+        now = self._clock()
+        self._settle(now)
+        self._not_before = max(self._not_before, now + max(0.0, retry_after_s))
+        self._level = max(self._level, float(self._capacity))
+
+
+class RateLimiterRegistry:
+    """One :class:`AccountRateLimiter` per ``credential.account_key``, shared by its destinations.
+
+    The first credential seen for an account sets the limiter's settings; the server's call-limit header
+    corrects the capacity afterwards.
+    """
+
+    def __init__(self, *, clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep) -> None:
+        self._clock = clock
+        self._sleep = sleep
+        self._limiters: dict[str, AccountRateLimiter] = {}
+
+    def get(self, credential: Credential) -> AccountRateLimiter:
+        limiter = self._limiters.get(credential.account_key)
+        if limiter is None:
+            limiter = AccountRateLimiter.for_credential(credential, clock=self._clock, sleep=self._sleep)
+            self._limiters[credential.account_key] = limiter
+        return limiter
+
+    def __len__(self) -> int:
+        return len(self._limiters)
+
+    def __contains__(self, account_key: object) -> bool:
+        return account_key in self._limiters
