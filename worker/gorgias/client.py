@@ -253,7 +253,10 @@ def _from_aiohttp(exc: aiohttp.ClientError) -> tuple[TransportKind, bool, str]:
 
 
 def _describe(exc: BaseException) -> str:
-    text = str(exc).strip()
+    try:
+        text = str(exc).strip()
+    except Exception:  # a half-built third-party exception must not hide the failure
+        text = ""
     name = type(exc).__name__
     return f"{name}: {text}" if text and text != name else name
 

@@ -107,6 +107,10 @@ def parse_body(body: bytes, content_type: str | None) -> Any:
     return body.decode("utf-8", errors="replace")
 
 
+def _attempts(n: int) -> str:
+    return f"{n} attempt" if n == 1 else f"{n} attempts"
+
+
 class DeliveryService:
     """Delivers one rendered request to Gorgias: token → send → sync the bucket → classify → retry.
 
@@ -215,13 +219,13 @@ class _Call:
             give_up: str | None = None
             delay = 0.0
             if attempt >= self.settings.max_attempts:
-                give_up = f"gave up after {attempt} attempts: {verdict.reason}"
+                give_up = f"gave up after {_attempts(attempt)}: {verdict.reason}"
             else:
                 delay = self.policy.delay(attempt, verdict.retry_after_s)
                 spent = self.clock() - self.start
                 if spent + delay > budget:
                     give_up = (
-                        f"retry budget of {budget:g} s spent after {attempt} attempts "
+                        f"retry budget of {budget:g} s spent after {_attempts(attempt)} "
                         f"({spent:.1f} s elapsed, next pause {delay:.1f} s): {verdict.reason}"
                     )
                     delay = 0.0
