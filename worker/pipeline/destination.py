@@ -274,8 +274,11 @@ class DestinationPipeline:
         self._m_batch.observe(n)
         self._m_latency.observe(outcome.latency_s)
         metrics.CALLS.labels(dest.name, str(outcome.status) if outcome.status is not None else "error").inc()
-        if outcome.attempts > 1:
-            metrics.RETRIES.labels(dest.name, "retry").inc(outcome.attempts - 1)
+        for attempt in outcome.attempt_log[:-1]:  # every attempt but the last one caused a retry
+            cause = attempt.error_kind or str(attempt.status)
+            metrics.RETRIES.labels(dest.name, cause).inc()
+        if outcome.rate_limit_wait_s:
+            metrics.RATE_LIMIT_WAIT.labels(dest.credential.account_key).inc(outcome.rate_limit_wait_s)
         event = response_event(dest, call, outcome)
         key = call.sources[0].key
         headers = [("destination", dest.name.encode()), ("outcome", event["outcome"].encode())]

@@ -19,7 +19,7 @@ from worker.events import (
     record_item,
     request_info,
 )
-from worker.gorgias.delivery import CallOutcome
+from worker.gorgias.delivery import AttemptRecord, CallOutcome
 from worker.records import SourceRef
 from worker.rendering import Prepared, RenderedRequest
 
@@ -37,12 +37,13 @@ class Call:
         return [p.record.source for p in self.items]
 
 
-def _attempt(a: Any) -> dict[str, Any]:
+def _attempt(a: AttemptRecord) -> dict[str, Any]:
+    ok = a.status is not None and 200 <= a.status < 300
     return {
         "status": a.status,
-        "error": a.error,
+        "error": None if ok else a.reason,
         "elapsed_ms": round(a.elapsed_s * 1000, 3),
-        "rate_limit_wait_ms": round(a.waited_s * 1000, 3),
+        "rate_limit_wait_ms": round(a.rate_limit_wait_s * 1000, 3),
     }
 
 

@@ -94,7 +94,8 @@ class Runtime:
 
     def metrics_text(self) -> bytes:
         if self.delivery is not None:
-            for account, (level, capacity) in self.delivery.budgets().items():
-                metrics.RATE_LIMIT_LEVEL.labels(account).set(level)
-                metrics.RATE_LIMIT_CAPACITY.labels(account).set(capacity)
+            for dest in self.config.destinations:
+                limiter = self.delivery.limiters.get(dest.credential)
+                metrics.RATE_LIMIT_LEVEL.labels(dest.credential.account_key).set(limiter.level)
+                metrics.RATE_LIMIT_CAPACITY.labels(dest.credential.account_key).set(limiter.capacity)
         return metrics.render()
