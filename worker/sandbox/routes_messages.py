@@ -1,0 +1,262 @@
+"""Ticket messages: who may send them (the 2023 sender/receiver rules), building them, endpoints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from worker.sandbox import render
+from worker.sandbox.errors import invalid
+from worker.sandbox.inputs import checked, page, query_int, require_found
+from worker.sandbox.routing import Call, Reply, Route
+from worker.sandbox.schemas import INTERNAL_NOTE, MESSAGE
+from worker.sandbox.state import AccountState, TicketRecord
+from worker.sandbox.validation import MISSING
+
+ACTIONS = ("force", "retry", "cancel")
+
+
+def customer_ref_problem(account: AccountState, ref: dict[str, Any]) -> str | None:
+    """Why a customer reference cannot be used (unknown id, email not matching it), or None.
+
+    A reference by an unknown email is fine: the customer gets created.
+    """
+    if "id" not in ref:
+        return None
+    customer = account.customers.get(ref["id"])
+    if customer is None:
+        return "Customer not found."
+    email = ref.get("email")
+    if email is not None and (customer.get("email") or "").lower() != email.lower():
+        return "Does not match the email of the customer with this id."
+    return None
+
+
+def people_errors(account: AccountState, msg: dict[str, Any], fallback_customer: bool) -> dict[str, list[str]]:
+    """Errors under the sender/receiver rules (Gorgias, since 2023-02-09).
+
+    * from an agent (``from_agent: true``): ``sender`` must be an existing user (default: the bot user);
+      ``receiver``, if given, must be a customer (unknown email → created);
+    * incoming (``from_agent: false``): ``sender`` must be a customer (unknown email → created; default:
+      the ticket's customer, when there is one - INF), no ``receiver``;
+    * internal notes (channel ``internal-note``): ``from_agent: true``, not public, no ``receiver``.
+    """
+    errors: dict[str, list[str]] = {}
+    note = msg["channel"] == INTERNAL_NOTE
+    sender, receiver = msg.get("sender"), msg.get("receiver")
+    if note:
+        if not msg["from_agent"]:
+            errors["from_agent"] = ["Internal notes must be sent by an agent (from_agent: true)."]
+        if msg.get("public") is True:
+            errors["public"] = ["Internal notes cannot be public."]
+        if receiver is not None:
+            errors["receiver"] = ["Internal notes cannot have a receiver."]
+    if msg["from_agent"]:
+        if sender is not None and account.find_user(sender) is None:
+            errors["sender"] = ["The sender of a message from an agent must be an existing user."]
+        if receiver is not None and not note:
+            problem = customer_ref_problem(account, receiver)
+            if problem:
+                errors["receiver"] = [problem]
+    else:
+        if receiver is not None:
+            errors["receiver"] = ["Messages from customers cannot have a receiver."]
+        if sender is None:
+            if not fallback_customer:
+                errors["sender"] = [MISSING]
+        else:
+            problem = customer_ref_problem(account, sender)
+            if problem:
+                errors["sender"] = [problem]
+    return errors
+
+
+def _address(person: dict[str, Any] | None) -> dict[str, Any] | None:
+    if person is None or not person.get("email"):
+        return None
+    return {"address": person["email"], "name": person.get("name")}
+
+
+def build_message(account: AccountState, ticket: TicketRecord, msg: dict[str, Any], now: str,
+                  previous: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Apply a checked message (new, or an update of ``previous``) and return the stored object."""
+    note = msg["channel"] == INTERNAL_NOTE
+    from_agent = msg["from_agent"]
+    ticket_customer = None if ticket.customer_id is None else account.customers.get(ticket.customer_id)
+    if from_agent:
+        sender_ref = msg.get("sender")
+        sender = account.find_user(sender_ref) if sender_ref else account.users[account.bot_user_id]
+        receiver = None
+        if not note:
+            receiver_ref = msg.get("receiver")
+            receiver = account.get_or_create_customer(receiver_ref, now) if receiver_ref else ticket_customer
+    else:
+        sender_ref = msg.get("sender")
+        sender = account.get_or_create_customer(sender_ref, now) if sender_ref else ticket_customer
+        receiver = None
+    if previous is None:
+        mid = account.next_id("message")
+        base: dict[str, Any] = {"id": mid, "uri": f"/api/tickets/{ticket.id}/messages/{mid}/", "ticket_id": ticket.id,
+                                "created_datetime": now}
+    else:
+        base = dict(previous)
+    imported = msg.get("sent_datetime") is not None
+    if "sent_datetime" in msg or previous is None:
+        # Outgoing public messages are sent asynchronously: sent_datetime stays null (INF: never sent).
+        sent = msg.get("sent_datetime") or (None if from_agent and not note else now)
+    else:
+        sent = previous["sent_datetime"]
+    source = msg.get("source")
+    if source is None:
+        source = {"type": msg["channel"], "from": _address(sender),
+                  "to": [a for a in (_address(receiver),) if a is not None]}
+    else:
+        source = {"type": msg["channel"], **source}
+    body_text = msg.get("body_text", base.get("body_text"))
+    body_html = msg.get("body_html", base.get("body_html"))
+    message = {
+        **base,
+        "message_id": msg.get("message_id", base.get("message_id")),
+        "external_id": msg.get("external_id", base.get("external_id")),
+        "public": msg.get("public", not note),
+        "channel": msg["channel"],
+        "via": msg["via"],
+        "from_agent": from_agent,
+        "sender": render.person_summary(sender),
+        "receiver": render.person_summary(receiver),
+        "source": source,
+        "subject": msg.get("subject", base.get("subject")),
+        "body_text": body_text,
+        "body_html": body_html,
+        "stripped_text": msg.get("stripped_text", body_text),
+        "stripped_html": msg.get("stripped_html", body_html),
+        "stripped_signature": msg.get("stripped_signature", base.get("stripped_signature")),
+        "attachments": msg.get("attachments", base.get("attachments", [])),
+        "actions": msg.get("actions", base.get("actions")) or [],
+        "macros": msg.get("macros", base.get("macros", [])),
+        "mention_ids": msg.get("mention_ids", base.get("mention_ids", [])),
+        "headers": msg.get("headers", base.get("headers")),
+        "integration_id": msg.get("integration_id", base.get("integration_id")),
+        "rule_id": base.get("rule_id"),
+        "intents": base.get("intents", []),
+        "meta": msg.get("meta", base.get("meta")),
+        "imported": imported or bool(base.get("imported")),
+        "created_datetime": msg.get("created_datetime") or base["created_datetime"],
+        "sent_datetime": sent,
+        "processed_datetime": now,
+        "failed_datetime": msg.get("failed_datetime", base.get("failed_datetime")),
+        "deleted_datetime": msg.get("deleted_datetime", base.get("deleted_datetime")),
+        "opened_datetime": msg.get("opened_datetime", base.get("opened_datetime")),
+        "last_sending_error": msg.get("last_sending_error", base.get("last_sending_error")),
+        "is_retriable": False,
+        "replied_by": None,
+        "replied_to": None,
+    }
+    account.messages[message["id"]] = message
+    if previous is None:
+        ticket.message_ids.append(message["id"])
+    _refresh_ticket(account, ticket, now)
+    return message
+
+
+def _refresh_ticket(account: AccountState, ticket: TicketRecord, now: str) -> None:
+    """Recompute the message-derived datetimes of a ticket."""
+    last = last_received = None
+    for mid in ticket.message_ids:
+        m = account.messages[mid]
+        stamp = m["sent_datetime"] or m["created_datetime"]
+        if last is None or stamp > last:
+            last = stamp
+        if not m["from_agent"] and (last_received is None or stamp > last_received):
+            last_received = stamp
+    fields = ticket.fields
+    fields["last_message_datetime"] = last
+    fields["last_received_message_datetime"] = last_received
+    fields["updated_datetime"] = now
+
+
+def _ticket(call: Call) -> TicketRecord:
+    return require_found(call.account.tickets.get(call.params[0]))  # type: ignore[no-any-return]
+
+
+def _check_action(call: Call) -> None:
+    action = call.query.get("action")
+    if action is not None and action not in ACTIONS:
+        raise invalid("Invalid query parameters.", {"action": [f"Must be one of: {', '.join(ACTIONS)}."]})
+
+
+def create_message(call: Call) -> Reply:
+    """``POST /api/tickets/{ticket_id}/messages`` → 201 TicketMessage."""
+    ticket = _ticket(call)
+    _check_action(call)
+    msg = checked(call.body, MESSAGE, "Failed to create message")
+    errors = people_errors(call.account, msg, ticket.customer_id is not None)
+    if errors:
+        raise invalid("Failed to create message", errors)
+    return Reply(201, build_message(call.account, ticket, msg, call.now))
+
+
+def _message(call: Call) -> dict[str, Any]:
+    ticket = _ticket(call)
+    message = call.account.messages.get(call.params[1])
+    if message is None or message["ticket_id"] != ticket.id:
+        require_found(None)
+    return message  # type: ignore[return-value]
+
+
+def update_message(call: Call) -> Reply:
+    """``PUT /api/tickets/{ticket_id}/messages/{id}`` → 202 TicketMessage (channel/from_agent/via required)."""
+    previous = _message(call)
+    _check_action(call)
+    msg = checked(call.body, MESSAGE, "Failed to update message")
+    effective = dict(msg)
+    if "sender" not in msg and previous["sender"] is not None:
+        effective["sender"] = {"id": previous["sender"]["id"]}
+    if "receiver" not in msg and previous["receiver"] is not None and msg["from_agent"]:
+        effective["receiver"] = {"id": previous["receiver"]["id"]}
+    ticket = _ticket(call)
+    errors = people_errors(call.account, effective, ticket.customer_id is not None)
+    if errors:
+        raise invalid("Failed to update message", errors)
+    return Reply(202, build_message(call.account, ticket, effective, call.now, previous))
+
+
+def delete_message(call: Call) -> Reply:
+    """``DELETE /api/tickets/{ticket_id}/messages/{id}`` → 200 with an empty body (3P-observed status)."""
+    message = _message(call)
+    ticket = _ticket(call)
+    del call.account.messages[message["id"]]
+    ticket.message_ids.remove(message["id"])
+    _refresh_ticket(call.account, ticket, call.now)
+    return Reply(200)
+
+
+def get_message(call: Call) -> Reply:
+    """``GET /api/tickets/{ticket_id}/messages/{id}``."""
+    return Reply(200, _message(call))
+
+
+def list_ticket_messages(call: Call) -> Reply:
+    """``GET /api/tickets/{ticket_id}/messages`` (deprecated by Gorgias, still served)."""
+    ticket = _ticket(call)
+    return Reply(200, page(call.query, call.path, [call.account.messages[m] for m in ticket.message_ids]))
+
+
+def list_messages(call: Call) -> Reply:
+    """``GET /api/messages?ticket_id=`` (all messages without the filter)."""
+    ticket_id = query_int(call.query, "ticket_id")
+    if ticket_id is None:
+        items = list(call.account.messages.values())
+    else:
+        ticket = call.account.tickets.get(ticket_id)
+        items = [] if ticket is None else [call.account.messages[m] for m in ticket.message_ids]
+    return Reply(200, page(call.query, call.path, items))
+
+
+ROUTES = [
+    Route("POST", "/api/tickets/{ticket_id}/messages", create_message),
+    Route("GET", "/api/tickets/{ticket_id}/messages", list_ticket_messages),
+    Route("PUT", "/api/tickets/{ticket_id}/messages/{id}", update_message),
+    Route("DELETE", "/api/tickets/{ticket_id}/messages/{id}", delete_message),
+    Route("GET", "/api/tickets/{ticket_id}/messages/{id}", get_message),
+    Route("GET", "/api/messages", list_messages),
+]
