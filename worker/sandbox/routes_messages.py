@@ -50,7 +50,7 @@ def people_errors(account: AccountState, msg: dict[str, Any], fallback_customer:
             errors["public"] = ["Internal notes cannot be public."]
         if receiver is not None:
             errors["receiver"] = ["Internal notes cannot have a receiver."]
-    if msg["from_agent"]:
+    if note or msg["from_agent"]:
         if sender is not None and account.find_user(sender) is None:
             errors["sender"] = ["The sender of a message from an agent must be an existing user."]
         if receiver is not None and not note:
