@@ -355,6 +355,8 @@ class EndpointSettings(Model):
             )
         if parts.fragment:
             raise ValueError("must not contain a #fragment")
+        if any(seg in (".", "..") for seg in parts.path.split("/")):
+            raise ValueError("must not contain `.` or `..` path segments")
         for name in PLACEHOLDER.findall(value):
             if not name.strip() or any(not part for part in name.split(".")):
                 raise ValueError(f"placeholder {{{name}}} is not an attribute path")
@@ -484,6 +486,10 @@ class Destination(Model):
             return self
         check_url_origin(url, self.credential)
         placeholders = [p for p in self.endpoint.placeholders() if p != DOMAIN_PLACEHOLDER]
+        if self.batching.enabled and self.endpoint.content_format is ContentFormat.FORM:
+            raise ValueError(
+                "endpoint.content_format form cannot carry a batch (a JSON array); use json, or disable batching"
+            )
         if self.batching.enabled:
             allowed = set(self.batching.attributes)
             outside = [p for p in placeholders if p not in allowed]

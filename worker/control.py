@@ -44,14 +44,23 @@ def parse_control(key: bytes | None, value: bytes | None) -> tuple[str, bool] | 
     return key.decode("utf-8", "replace"), doc["active"]
 
 
-async def ensure_topic(settings: KafkaSettings, topic: str, compacted: bool = False, partitions: int = 1) -> None:
+async def ensure_topic(settings: KafkaSettings, topic: str, compacted: bool = False, partitions: int = 1) -> list[int]:
+    """Create ``topic`` unless it exists; returns its partition numbers once its leaders are known."""
     admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
         configs = {"cleanup.policy": "compact"} if compacted else {}
-        await admin.create_topics([NewTopic(topic, partitions, 1, topic_configs=configs)])
-    except TopicAlreadyExistsError:
-        pass
+        try:
+            await admin.create_topics([NewTopic(topic, partitions, 1, topic_configs=configs)])
+        except TopicAlreadyExistsError:
+            pass
+        for _ in range(100):
+            (described,) = await admin.describe_topics([topic])
+            parts = [p["partition"] for p in described.get("partitions", []) if p.get("leader", -1) >= 0]
+            if described.get("error_code") == 0 and parts:
+                return sorted(parts)
+            await asyncio.sleep(0.1)
+        raise RuntimeError(f"topic {topic} has no available partitions")
     finally:
         await admin.close()
 
@@ -91,21 +100,15 @@ class ControlReader:
     async def start(self) -> None:
         """Read the topic to its current end (so startup honours saved commands), then keep following."""
         topic = self.settings.control_topic
-        await ensure_topic(self.settings, topic, compacted=True)
+        parts = await ensure_topic(self.settings, topic, compacted=True)
         consumer = make_consumer(self.settings, None, isolation_level="read_uncommitted")
         await consumer.start()
         self._consumer = consumer
-        parts = consumer.partitions_for_topic(topic) or set()
-        for _ in range(50):
-            if parts:
-                break
-            await asyncio.sleep(0.1)
-            parts = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        tps = [TopicPartition(topic, p) for p in parts]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         end = await consumer.end_offsets(tps)
-        while any(await consumer.position(tp) < end[tp] for tp in tps):
+        while [tp for tp in tps if await consumer.position(tp) < end[tp]]:
             self._consume(await consumer.getmany(timeout_ms=500))
         self.caught_up.set()
         self._task = asyncio.get_running_loop().create_task(self._follow(consumer), name="control-reader")
