@@ -125,3 +125,13 @@ class WorkerProcess:
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
+
+
+def gorgias(sandbox: SandboxProcess, method: str, path: str, json: Any = None) -> Any:
+    """Call the sandbox's Gorgias API as account acme (to set up state a test needs)."""
+    r = httpx.request(
+        method, f"{sandbox.url}{path}", json=json, auth=("agent@acme.com", API_KEY),
+        headers={"Host": "acme.gorgias.com"}, timeout=10,
+    )
+    r.raise_for_status()
+    return r.json() if r.content else None

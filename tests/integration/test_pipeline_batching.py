@@ -1,0 +1,107 @@
+"""Batches under each grouping algorithm, end to end: one call carries a key's records, order is kept."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import jsonschema
+import pytest
+
+from tests.integration.conftest import Scenario
+from tests.integration.test_pipeline import RESPONSE_SCHEMA, wait_committed
+from tests.support.kafka_io import publish, read_json
+from tests.support.processes import gorgias
+
+pytestmark = pytest.mark.integration
+
+RECORDS = 60
+
+
+def setup_tickets(s: Scenario) -> tuple[list[int], list[int]]:
+    tickets = [
+        gorgias(s.sandbox, "POST", "/api/tickets", {
+            "channel": "api", "via": "api", "from_agent": False, "customer": {"email": f"c{i}@example.com"},
+            "messages": [{"channel": "api", "via": "api", "from_agent": False, "sender": {"email": f"c{i}@example.com"},
+                          "body_text": "hello"}],
+        })["id"]
+        for i in range(3)
+    ]
+    fields = [
+        gorgias(s.sandbox, "POST", "/api/custom-fields", {
+            "object_type": "Ticket", "label": f"Field {i}", "definition": {"data_type": "text"},
+        })["id"]
+        for i in range(2)
+    ]
+    return tickets, fields
+
+
+@pytest.mark.parametrize(
+    ("batching", "max_calls"),
+    [
+        ({"algorithm": "by_attribute", "max_wait_ms": 1500}, 3),
+        ({"algorithm": "tumbling_window", "window_ms": 2000}, 6),
+        ({"algorithm": "session_window", "gap_ms": 700}, 3),
+    ],
+    ids=["by_attribute", "tumbling_window", "session_window"],
+)
+async def test_keyed_algorithms_send_one_call_per_key_in_order(
+    scenario: Scenario, run_worker: Any, batching: dict[str, Any], max_calls: int
+) -> None:
+    s = scenario
+    await s.create_topics(partitions=2)
+    tickets, fields = setup_tickets(s)
+    records = [{"ticket_id": tickets[i % 3], "id": fields[i % 2], "value": f"v{i}"} for i in range(RECORDS)]
+    await publish(s.bootstrap, s.source, records, key=lambda _, r: str(r["ticket_id"]).encode())
+    dest = s.destination(
+        endpoint={"method": "PUT", "url": "https://{domain}.gorgias.com/api/tickets/{ticket_id}/custom-fields",
+                  "exclude_attributes": ["ticket_id"]},
+        batching={"enabled": True, "attributes": ["ticket_id"], "batch_size": 100, **batching},
+    )
+    await run_worker(s.config(dest))
+    await wait_committed(s, RECORDS)
+
+    events = await read_json(s.bootstrap, s.responses, max_calls, timeout=5)
+    assert sum(e["record_count"] for e in events) == RECORDS
+    assert 3 <= len(events) <= max_calls
+    for event in events:
+        jsonschema.validate(event, RESPONSE_SCHEMA)
+        assert event["response"]["status"] == 200
+        assert event["batch"]["algorithm"] == batching["algorithm"]
+        (ticket_id,) = event["batch"]["key"]
+        assert event["request"]["url"].endswith(f"/api/tickets/{ticket_id}/custom-fields")
+        assert all("ticket_id" not in item for item in event["request"]["body"])
+    # order within a key: the last value written for each (ticket, field) is the last one published
+    state = {t["id"]: t for t in s.sandbox.state()["tickets"]}
+    for t in tickets:
+        expected = {}
+        for r in records:
+            if r["ticket_id"] == t:
+                expected[r["id"]] = r["value"]
+        got = {int(k): v["value"] if isinstance(v, dict) else v for k, v in state[t]["custom_fields"].items()}
+        assert got == expected
+
+
+async def test_arrival_order_fills_batches_to_size_and_caps_bytes(scenario: Scenario, run_worker: Any) -> None:
+    s = scenario
+    await s.create_topics()
+    _, fields = setup_tickets(s)
+    records = [{"id": fields[i % 2], "label": f"label {i:03d}", "description": "d" * 50} for i in range(45)]
+    await publish(s.bootstrap, s.source, records)
+    dest = s.destination(
+        endpoint={"method": "PUT", "url": "https://{domain}.gorgias.com/api/custom-fields"},
+        batching={"enabled": True, "algorithm": "arrival_order", "batch_size": 10, "max_bytes": 800,
+                  "max_wait_ms": 300},
+    )
+    await run_worker(s.config(dest))
+    await wait_committed(s, 45)
+    events = await read_json(s.bootstrap, s.responses, 45, timeout=5)
+    sizes = [e["record_count"] for e in events]
+    assert sum(sizes) == 45
+    assert max(sizes) <= 10
+    assert all(e["request"]["body_bytes"] <= 800 for e in events)
+    assert Counter(e["batch"]["flush_reason"] for e in events)["bytes"] >= 1
+    offsets = sorted(r["offset"] for e in events for r in e["records"])
+    assert offsets == list(range(45))
+    labels = {d["id"]: d["label"] for d in s.sandbox.state()["custom_fields"]}
+    assert labels[fields[0]] == "label 044" and labels[fields[1]] == "label 043"
