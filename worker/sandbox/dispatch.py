@@ -40,7 +40,7 @@ from worker.sandbox.routes_users import ROUTES as USER_ROUTES
 from worker.sandbox.routing import Call, Route, Router
 from worker.sandbox.settings import SandboxSettings
 from worker.sandbox.state import SandboxState
-from worker.sandbox.timestamps import WallClock, format_timestamp, utc_now
+from worker.sandbox.timestamps import Timestamps, WallClock
 
 CALL_LIMIT = "X-Gorgias-Account-Api-Call-Limit"
 JSON = "application/json"
@@ -87,7 +87,7 @@ class Sandbox:
                  routes: Iterable[Route] = ALL_ROUTES) -> None:
         self.settings = settings
         self.clock: Clock = clock or time.monotonic
-        self.wall: WallClock = wall or utc_now
+        self.timestamps = Timestamps(wall)
         self.state = SandboxState(settings.accounts, self.now())
         self.authenticators = {
             a.domain: Authenticator(a, self.state.accounts[a.domain].users_by_email) for a in settings.accounts
@@ -100,7 +100,7 @@ class Sandbox:
 
     def now(self) -> str:
         """The current time in Gorgias's format."""
-        return format_timestamp(self.wall())
+        return self.timestamps.now()
 
     def reset(self) -> None:
         """Fresh state, counters and buckets (the fault configuration stays)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -17,7 +18,9 @@ def utc_now() -> datetime:
 def format_timestamp(moment: datetime) -> str:
     """``moment`` in Gorgias's format; aware datetimes are converted to UTC first."""
     if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
+        if moment.tzinfo is not UTC:
+            moment = moment.astimezone(UTC)
+        moment = moment.replace(tzinfo=None)
     return moment.isoformat(timespec="microseconds")
 
 
@@ -37,3 +40,24 @@ def parse_timestamp(text: str) -> datetime:
 def normalize_timestamp(text: str) -> str:
     """Re-render a client-supplied ISO datetime in Gorgias's format (``ValueError`` when invalid)."""
     return parse_timestamp(text).isoformat(timespec="microseconds")
+
+
+class Timestamps:
+    """Produces "now" in Gorgias's format: from ``wall`` when given, else quickly from ``time.time()``
+    (the date-and-seconds part is formatted once per second)."""
+
+    def __init__(self, wall: WallClock | None = None) -> None:
+        self._wall = wall
+        self._second = -1
+        self._prefix = ""
+
+    def now(self) -> str:
+        """The current time, e.g. ``2024-05-01T10:00:00.123456``."""
+        if self._wall is not None:
+            return format_timestamp(self._wall())
+        moment = time.time()
+        second = int(moment)
+        if second != self._second:
+            self._second = second
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._prefix}.{int((moment - second) * 1_000_000):06d}"

@@ -44,6 +44,7 @@ class Field:
 
 
 Schema = Mapping[str, Field]
+_REQUIRED: dict[int, tuple[str, ...]] = {}  # required field names by schema (schemas are module constants)
 
 
 def load(data: Any, schema: Schema, *, require: bool = True) -> dict[str, Any]:
@@ -65,8 +66,11 @@ def load(data: Any, schema: Schema, *, require: bool = True) -> dict[str, Any]:
         except Invalid as exc:
             errors[key] = exc.errors
     if require:
-        for key, field in schema.items():
-            if field.required and key not in data:
+        required = _REQUIRED.get(id(schema))
+        if required is None:
+            required = _REQUIRED[id(schema)] = tuple(k for k, f in schema.items() if f.required)
+        for key in required:
+            if key not in data:
                 errors[key] = [MISSING]
     if errors:
         raise Invalid(errors)
@@ -123,13 +127,18 @@ def one_of(choices: Sequence[str]) -> Check:
 def slug(max_len: int = 64) -> Check:
     """A lower-case slug such as a channel name (``api``, ``email``, ``my-custom-channel``)."""
     pattern = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+    seen: set[str] = set()
 
     def run(value: Any) -> str:
+        if value in seen:
+            return value  # type: ignore[no-any-return]
         if not isinstance(value, str):
             _not_null(value)
             raise Invalid(["Not a valid string."])
         if not pattern.match(value) or len(value) > max_len:
             raise Invalid(["Not a valid channel."])
+        if len(seen) < 1024:
+            seen.add(value)
         return value
 
     return run
