@@ -29,6 +29,7 @@ from worker.sandbox.counters import Counters
 from worker.sandbox.errors import ApiError
 from worker.sandbox.faults import FaultInjector, Injected
 from worker.sandbox.ratelimit import Clock, RateLimiter, RateSpec, parse_rate
+from worker.sandbox.routes_account import ROUTES as ACCOUNT_ROUTES
 from worker.sandbox.routes_custom_fields import ROUTES as CUSTOM_FIELD_ROUTES
 from worker.sandbox.routes_customers import ROUTES as CUSTOMER_ROUTES
 from worker.sandbox.routes_jobs import ROUTES as JOB_ROUTES
@@ -45,7 +46,7 @@ from worker.sandbox.timestamps import Timestamps, WallClock
 CALL_LIMIT = "X-Gorgias-Account-Api-Call-Limit"
 JSON = "application/json"
 ALL_ROUTES: tuple[Route, ...] = (*TICKET_ROUTES, *MESSAGE_ROUTES, *CUSTOMER_ROUTES, *CUSTOM_FIELD_ROUTES,
-                                 *TAG_ROUTES, *SURVEY_ROUTES, *USER_ROUTES, *JOB_ROUTES)
+                                 *TAG_ROUTES, *SURVEY_ROUTES, *USER_ROUTES, *JOB_ROUTES, *ACCOUNT_ROUTES)
 _ERROR_MESSAGES = {500: errors.INTERNAL_ERROR, 502: errors.BAD_GATEWAY, 503: errors.EXTERNAL_SERVICE}
 _BODY_METHODS = frozenset({"POST", "PUT", "DELETE", "PATCH"})
 
@@ -131,7 +132,7 @@ class Sandbox:
                 await asyncio.sleep(delay)
         route_key = f"{method} {template or '(no route)'}"
 
-        domain = request.host.split(".", 1)[0].split(":", 1)[0].lower()
+        domain = request.headers.get("Host", "").split(".", 1)[0].split(":", 1)[0].lower()
         account = self.state.accounts.get(domain)
         if account is None or not is_api:
             self.counters.record("(unknown host)" if account is None else route_key, 404)

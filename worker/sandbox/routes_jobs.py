@@ -1,4 +1,4 @@
-"""Jobs (asynchronous bulk operations): recorded, never run. Plus ``GET /api/account``."""
+"""Jobs (asynchronous bulk operations): recorded, never run."""
 
 from __future__ import annotations
 
@@ -48,17 +48,10 @@ def list_jobs(call: Call) -> Reply:
     return Reply(200, page(call.query, call.path, list(call.account.jobs.values())))
 
 
-def get_account(call: Call) -> Reply:
-    """``GET /api/account``: the account's domain (the usual "does this domain exist" probe)."""
-    return Reply(200, {"domain": call.account.domain, "status": {"status": "active"},
-                       "settings": [], "created_datetime": None})
-
-
 ROUTES = [
     Route("POST", "/api/jobs", create_job),
     Route("GET", "/api/jobs", list_jobs),
     Route("PUT", "/api/jobs/{id}", update_job),
     Route("DELETE", "/api/jobs/{id}", cancel_job),
     Route("GET", "/api/jobs/{id}", get_job),
-    Route("GET", "/api/account", get_account),
 ]

@@ -13,6 +13,10 @@ from worker.sandbox.state import AccountState, TicketRecord
 from worker.sandbox.validation import MISSING
 
 ACTIONS = ("force", "retry", "cancel")
+_CARRIED = ("message_id", "external_id", "subject", "body_text", "body_html", "stripped_signature", "attachments",
+            "actions", "macros", "mention_ids", "headers", "integration_id", "meta", "failed_datetime",
+            "deleted_datetime", "opened_datetime", "last_sending_error")
+"""Fields a message update keeps from the previous version unless the body sets them."""
 
 
 def customer_ref_problem(account: AccountState, ref: dict[str, Any]) -> str | None:
@@ -95,28 +99,31 @@ def build_message(account: AccountState, ticket: TicketRecord, msg: dict[str, An
         receiver = None
     if previous is None:
         mid = account.next_id("message")
-        base: dict[str, Any] = {"id": mid, "uri": f"/api/tickets/{ticket.id}/messages/{mid}/", "ticket_id": ticket.id,
-                                "created_datetime": now}
-    else:
-        base = dict(previous)
-    imported = msg.get("sent_datetime") is not None
-    if "sent_datetime" in msg or previous is None:
+        src = msg
+        ids: dict[str, Any] = {"id": mid, "uri": f"/api/tickets/{ticket.id}/messages/{mid}/", "ticket_id": ticket.id}
+        created = msg.get("created_datetime") or now
+        imported = msg.get("sent_datetime") is not None
         # Outgoing public messages are sent asynchronously: sent_datetime stays null (INF: never sent).
         sent = msg.get("sent_datetime") or (None if from_agent and not note else now)
     else:
-        sent = previous["sent_datetime"]
+        src = {**{key: previous[key] for key in _CARRIED}, **msg}
+        ids = {"id": previous["id"], "uri": previous["uri"], "ticket_id": previous["ticket_id"]}
+        created = msg.get("created_datetime") or previous["created_datetime"]
+        imported = previous["imported"] or msg.get("sent_datetime") is not None
+        sent = msg["sent_datetime"] if "sent_datetime" in msg else previous["sent_datetime"]
+    get = src.get
     source = msg.get("source")
     if source is None:
         source = {"type": msg["channel"], "from": _address(sender),
                   "to": [a for a in (_address(receiver),) if a is not None]}
     else:
         source = {"type": msg["channel"], **source}
-    body_text = msg.get("body_text", base.get("body_text"))
-    body_html = msg.get("body_html", base.get("body_html"))
+    body_text = get("body_text")
+    body_html = get("body_html")
     message = {
-        **base,
-        "message_id": msg.get("message_id", base.get("message_id")),
-        "external_id": msg.get("external_id", base.get("external_id")),
+        **ids,
+        "message_id": get("message_id"),
+        "external_id": get("external_id"),
         "public": msg.get("public", not note),
         "channel": msg["channel"],
         "via": msg["via"],
@@ -124,29 +131,29 @@ def build_message(account: AccountState, ticket: TicketRecord, msg: dict[str, An
         "sender": render.person_summary(sender),
         "receiver": render.person_summary(receiver),
         "source": source,
-        "subject": msg.get("subject", base.get("subject")),
+        "subject": get("subject"),
         "body_text": body_text,
         "body_html": body_html,
         "stripped_text": msg.get("stripped_text", body_text),
         "stripped_html": msg.get("stripped_html", body_html),
-        "stripped_signature": msg.get("stripped_signature", base.get("stripped_signature")),
-        "attachments": msg.get("attachments", base.get("attachments", [])),
-        "actions": msg.get("actions", base.get("actions")) or [],
-        "macros": msg.get("macros", base.get("macros", [])),
-        "mention_ids": msg.get("mention_ids", base.get("mention_ids", [])),
-        "headers": msg.get("headers", base.get("headers")),
-        "integration_id": msg.get("integration_id", base.get("integration_id")),
-        "rule_id": base.get("rule_id"),
-        "intents": base.get("intents", []),
-        "meta": msg.get("meta", base.get("meta")),
-        "imported": imported or bool(base.get("imported")),
-        "created_datetime": msg.get("created_datetime") or base["created_datetime"],
+        "stripped_signature": get("stripped_signature"),
+        "attachments": get("attachments") or [],
+        "actions": get("actions") or [],
+        "macros": get("macros") or [],
+        "mention_ids": get("mention_ids") or [],
+        "headers": get("headers"),
+        "integration_id": get("integration_id"),
+        "rule_id": None,
+        "intents": [],
+        "meta": get("meta"),
+        "imported": imported,
+        "created_datetime": created,
         "sent_datetime": sent,
         "processed_datetime": now,
-        "failed_datetime": msg.get("failed_datetime", base.get("failed_datetime")),
-        "deleted_datetime": msg.get("deleted_datetime", base.get("deleted_datetime")),
-        "opened_datetime": msg.get("opened_datetime", base.get("opened_datetime")),
-        "last_sending_error": msg.get("last_sending_error", base.get("last_sending_error")),
+        "failed_datetime": get("failed_datetime"),
+        "deleted_datetime": get("deleted_datetime"),
+        "opened_datetime": get("opened_datetime"),
+        "last_sending_error": get("last_sending_error"),
         "is_retriable": False,
         "replied_by": None,
         "replied_to": None,

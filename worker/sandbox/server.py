@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from collections.abc import Callable
@@ -29,9 +30,13 @@ def create_app(settings: SandboxSettings, clock: Callable[[], float] | None = No
     add_admin_routes(app)
     app.router.add_route("*", "/{tail:.*}", sandbox.handle)
 
+    async def arm(_: web.Application) -> None:
+        sandbox.stopping.clear()
+
     async def release_hung_requests(_: web.Application) -> None:
         sandbox.stopping.set()
 
+    app.on_startup.append(arm)
     app.on_shutdown.append(release_hung_requests)
     return app
 
@@ -68,6 +73,14 @@ async def start_sandbox(settings: SandboxSettings, host: str = "127.0.0.1", port
     return RunningSandbox(url=f"http://{shown}:{bound}", port=bound, app=app, runner=runner)
 
 
+def tune_gc_for_serving() -> None:
+    """Collect garbage less often: the sandbox's state is many small acyclic dicts, and the default
+    thresholds make long runs pause for full collections (p99 latency). Only for a process that does
+    nothing but serve (``serve`` and the benchmark); in-process test servers leave GC alone."""
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 1000)
+
+
 def serve(host: str, port: int, rate_limit: str, faults: str | None, seed: int | None,
           accounts: list[str] | None) -> None:
     """Run a sandbox until SIGINT/SIGTERM (the ``gorgias-worker sandbox`` command).
@@ -83,6 +96,7 @@ def serve(host: str, port: int, rate_limit: str, faults: str | None, seed: int |
     Raises ``ValueError`` on a malformed argument.
     """
     settings = SandboxSettings.from_cli(rate_limit=rate_limit, faults=faults, seed=seed, accounts=accounts)
+    tune_gc_for_serving()
     asyncio.run(_serve(settings, host, port))
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
-from tests.unit.sandbox.conftest import OAUTH, Api, MakeApi, basic, incoming_ticket
+from tests.unit.sandbox.conftest import AGENT, OAUTH, Api, MakeApi, basic, incoming_ticket
 from worker.sandbox.settings import SandboxSettings, parse_account_specs
 
 
@@ -106,3 +108,13 @@ async def test_every_object_uri_and_integer_id(api: Api) -> None:
         for obj in state[kind]:
             assert isinstance(obj["id"], int)
             assert obj["uri"] == f"{prefix}{obj['id']}/", kind
+
+
+async def test_request_without_host_header_is_html_404(api: Api) -> None:
+    reader, writer = await asyncio.open_connection(api.client.host, api.client.port)
+    writer.write(b"GET /api/tickets HTTP/1.0\r\nAuthorization: " + AGENT.encode() + b"\r\n\r\n")
+    await writer.drain()
+    answer = await reader.read()
+    writer.close()
+    await writer.wait_closed()
+    assert answer.startswith(b"HTTP/1.0 404") and b"text/html" in answer
