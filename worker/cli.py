@@ -123,12 +123,15 @@ def run(
     cfg = load_or_exit(config, secrets=True)
     for warning in cfg.warnings():
         typer.echo(f"warning: {warning}", err=True)
-    from worker.logs import setup_logging
+    from worker.logs import register_secret
     from worker.pipeline.app import run as run_worker
 
-    level = log_level or cfg.worker.log_level
-    setup_logging(level, cfg.worker.log_format)
-    run_worker(cfg, loglevel={"warning": "warn"}.get(level, level))
+    for dest in cfg.destinations:
+        register_secret(dest.credential.secret().resolve().get_secret_value())
+    ref = cfg.kafka.sasl_password()
+    if ref is not None:
+        register_secret(ref.resolve().get_secret_value())
+    run_worker(cfg, log_level or cfg.worker.log_level)
 
 
 @app.command()

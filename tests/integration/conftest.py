@@ -60,6 +60,7 @@ class Scenario:
             "credential": {
                 "domain": "acme", "username": "agent@acme.com", "api_key_env": "GORGIAS_API_KEY",
                 "base_url": self.sandbox.url,
+                "rate_limit": {"enabled": False},  # the shared sandbox runs with its rate limit off
             },
             "endpoint": {"method": "POST", "url": "https://{domain}.gorgias.com/api/tickets"},
             "response_webhook": {"enabled": True, "topic": self.responses},

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from worker.config import SaslMechanism, SecurityProtocol, WorkerConfig
 from worker.control_api import create_control_app
+from worker.logs import logging_config
 from worker.pipeline.kafka import client_options
 from worker.pipeline.runtime import Runtime
 
@@ -94,9 +95,15 @@ def create_app(config: WorkerConfig, runtime: Runtime | None = None) -> tuple[fa
     return app, runtime
 
 
-def run(config: WorkerConfig, loglevel: str = "info") -> None:
+def run(config: WorkerConfig, level: str = "info") -> None:
     """Run the worker in this process until SIGTERM/SIGINT (blocks; exits the process)."""
     app, _ = create_app(config)
-    worker = faust.Worker(app, loglevel=loglevel, redirect_stdouts=False, quiet=True)
+    worker = faust.Worker(
+        app,
+        loglevel={"warning": "warn"}.get(level, level),
+        logging_config=logging_config(level, config.worker.log_format),
+        redirect_stdouts=False,
+        quiet=True,
+    )
     worker.execute_from_commandline()
 

@@ -161,9 +161,9 @@ class DestinationPipeline:
             except TimeoutError:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
-        if self.grouper is not None:
-            for batch in self.grouper.flush_all():
-                self._dispatch_batch(batch)
+        # Records still being grouped or waiting for their turn are abandoned (not committed, so
+        # re-delivered after the restart); calls already on the wire get the grace period to finish.
+        self.lanes.close()
         finished = await self.lanes.wait_all(timeout=grace)
         if not finished:
             log.warning("destination %s: abandoning %d call(s) still in flight after %.1f s grace",

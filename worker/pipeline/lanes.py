@@ -24,6 +24,7 @@ class Lanes:
         self._tails: dict[Hashable, asyncio.Future[None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self.in_flight = 0
+        self._closed = False
 
     def submit(
         self,
@@ -42,6 +43,8 @@ class Lanes:
                 if prev is not None:
                     await asyncio.shield(prev)
                 async with self._sem:
+                    if self._closed:
+                        return  # abandoned before it started: its records stay uncommitted
                     self.in_flight += 1
                     try:
                         result = await deliver()
@@ -58,6 +61,10 @@ class Lanes:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
+
+    def close(self) -> None:
+        """Start no more calls: those already delivering finish, those still waiting are abandoned."""
+        self._closed = True
 
     @property
     def pending(self) -> int:

@@ -1,0 +1,131 @@
+"""SASL against the real broker: the worker's own Kafka clients authenticate with each mechanism it supports.
+
+The session broker (tests/support/broker.py) has a SASL_PLAINTEXT listener with the user ``worker`` /
+``worker-secret`` for SCRAM-SHA-256, SCRAM-SHA-512 and PLAIN. The clients are built exactly as the worker
+builds them: :func:`worker.pipeline.kafka.client_options` from a :class:`KafkaSettings`.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from pathlib import Path
+
+import aiokafka
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError
+
+from tests.support.broker import LocalBroker
+from worker.config import KafkaSettings
+from worker.pipeline.kafka import client_options, make_consumer, make_producer
+
+pytestmark = pytest.mark.integration
+
+PASSWORD = "worker-secret"
+WRONG_PASSWORD = "not-the-worker-secret-4f1c"
+
+
+@pytest.fixture
+def sasl_bootstrap(kafka_broker: LocalBroker | None, monkeypatch: pytest.MonkeyPatch) -> str:
+    if kafka_broker is None:
+        pytest.skip("KAFKA_BOOTSTRAP_SERVERS points at an external broker: its SASL users are unknown here")
+    monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
+    return kafka_broker.sasl_bootstrap
+
+
+def sasl_settings(bootstrap: str, mechanism: str, **password: str) -> KafkaSettings:
+    return KafkaSettings.model_validate({
+        "bootstrap_servers": bootstrap,
+        "security_protocol": "SASL_PLAINTEXT",
+        "sasl_mechanism": mechanism,
+        "sasl_username": "worker",
+        **(password or {"sasl_password_env": "KAFKA_PASSWORD"}),
+    })
+
+
+async def round_trip(settings: KafkaSettings) -> None:
+    """Create a topic, produce a record and consume it back, every client authenticated by ``settings``."""
+    topic = f"sasl-{uuid.uuid4().hex[:12]}"
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
+    finally:
+        await admin.close()
+
+    producer = make_producer(settings)
+    await producer.start()
+    try:
+        sent = await producer.send_and_wait(topic, b'{"ticket_id": 1}', key=b"1")
+    finally:
+        await producer.stop()
+
+    consumer = make_consumer(settings, f"g-{topic}")
+    consumer.subscribe([topic])
+    await consumer.start()
+    try:
+        got: list[aiokafka.ConsumerRecord[bytes, bytes]] = []
+        for _ in range(10):
+            for records in (await consumer.getmany(timeout_ms=1000)).values():
+                got.extend(records)
+            if got:
+                break
+        await consumer.commit()
+        committed = await consumer.committed(aiokafka.TopicPartition(topic, sent.partition))
+    finally:
+        await consumer.stop()
+    assert [(r.key, r.value, r.offset) for r in got] == [(b"1", b'{"ticket_id": 1}', sent.offset)]
+    assert committed == sent.offset + 1
+
+
+@pytest.mark.parametrize("mechanism", ["SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"])
+async def test_produce_and_consume_with_each_mechanism(
+    sasl_bootstrap: str, mechanism: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KAFKA_PASSWORD", PASSWORD)
+    settings = sasl_settings(sasl_bootstrap, mechanism)
+    options = client_options(settings)
+    assert options["security_protocol"] == "SASL_PLAINTEXT"
+    assert options["sasl_mechanism"] == mechanism
+    assert options["sasl_plain_username"] == "worker"
+    await round_trip(settings)
+
+
+async def test_password_from_a_file(sasl_bootstrap: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KAFKA_PASSWORD", raising=False)
+    secret = tmp_path / "kafka-password"
+    secret.write_text(PASSWORD + "\n", encoding="utf-8")  # as mounted Secrets often are: with a newline
+    await round_trip(sasl_settings(sasl_bootstrap, "SCRAM-SHA-512", sasl_password_file=str(secret)))
+
+
+@pytest.mark.parametrize("mechanism", ["SCRAM-SHA-512", "PLAIN"])
+async def test_a_wrong_password_is_an_authentication_failure_that_does_not_leak_it(
+    sasl_bootstrap: str, mechanism: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("KAFKA_PASSWORD", WRONG_PASSWORD)
+    settings = sasl_settings(sasl_bootstrap, mechanism)
+    caplog.set_level(logging.INFO)
+    for client in (make_producer(settings), make_consumer(settings, "g-wrong-password")):
+        with pytest.raises(KafkaConnectionError) as failure:
+            await client.start()
+        await client.stop()
+        text = "".join(str(e) + repr(e) for e in (failure.value, failure.value.__cause__, failure.value.__context__))
+        assert WRONG_PASSWORD not in text
+        assert PASSWORD not in text
+    # aiokafka reports why it could not bootstrap in its log: an authentication failure, not a network error.
+    assert "SaslAuthenticationFailed" in caplog.text
+    assert "Authentication failed" in caplog.text
+    assert WRONG_PASSWORD not in caplog.text
+
+
+async def test_the_right_password_on_the_wrong_listener_fails(
+    kafka_broker: LocalBroker | None, sasl_bootstrap: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A SASL client pointed at the PLAINTEXT listener does not silently fall back to no authentication."""
+    assert kafka_broker is not None
+    monkeypatch.setenv("KAFKA_PASSWORD", PASSWORD)
+    producer = make_producer(sasl_settings(kafka_broker.bootstrap, "SCRAM-SHA-256"), request_timeout_ms=3000)
+    with pytest.raises(KafkaConnectionError):
+        await producer.start()
+    await producer.stop()

@@ -1,0 +1,105 @@
+"""The real `gorgias-worker run` process (faust host): SIGTERM drains and commits; SIGKILL loses nothing."""
+
+from __future__ import annotations
+
+import signal
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.integration.conftest import Scenario
+from tests.integration.test_pipeline import ticket, wait_committed
+from tests.support.kafka_io import committed, publish, read_topic, wait_for
+from tests.support.processes import WorkerProcess
+
+pytestmark = pytest.mark.integration
+
+
+async def outcomes(s: Scenario) -> tuple[Counter[tuple[int, int]], Counter[tuple[int, int]]]:
+    """(partition, offset) → number of response events, and number of dead letters, recorded so far."""
+    import orjson
+
+    events: Counter[tuple[int, int]] = Counter()
+    letters: Counter[tuple[int, int]] = Counter()
+    for msg in await read_topic(s.bootstrap, s.responses, 10**9, timeout=2):
+        for r in orjson.loads(msg.value)["records"]:
+            events[(r["partition"], r["offset"])] += 1
+    for msg in await read_topic(s.bootstrap, s.dead_letters, 10**9, timeout=1):
+        for item in orjson.loads(msg.value)["records"]:
+            src = item["source"]
+            letters[(src["partition"], src["offset"])] += 1
+    return events, letters
+
+
+async def test_sigterm_finishes_in_flight_calls_and_commits_exactly_what_is_done(
+    scenario: Scenario, tmp_path: Path
+) -> None:
+    s = scenario
+    await s.create_topics(partitions=2)
+    s.sandbox.admin("PUT", "faults", {"spec": "latency=40-60ms@POST /api/tickets"})
+    await publish(s.bootstrap, s.source, [ticket(i) for i in range(300)], key=lambda i, _: f"k{i % 7}".encode())
+    doc = s.config(s.destination(delivery={"max_in_flight": 4}))
+    worker = WorkerProcess(s.write(tmp_path, doc), s.web_port).start()
+    try:
+        await wait_for(lambda: len(s.sandbox.state()["tickets"]) >= 40, timeout=60)
+        worker.signal(signal.SIGTERM)
+        assert worker.wait(timeout=40) == 0, worker.output()[-3000:]
+    finally:
+        worker.stop()
+    offsets = await committed(s.bootstrap, s.group_of(), s.source)
+    events, letters = await outcomes(s)
+    assert not letters
+    for partition, position in offsets.items():
+        done = sorted(o for (p, o) in events if p == partition)
+        assert done == list(range(position)), f"partition {partition}: committed {position}, recorded {done[-3:]}"
+    assert sum(offsets.values()) < 300, "the test stopped too late to show a drain"
+    # the rest is delivered after a restart, and nothing twice: the stop was clean
+    worker = WorkerProcess(s.write(tmp_path, doc), s.web_port).start()
+    try:
+        await wait_committed(s, 300, timeout=90)
+    finally:
+        worker.stop()
+    events, _ = await outcomes(s)
+    assert len(events) == 300 and max(events.values()) == 1
+    assert len(s.sandbox.state()["tickets"]) == 300
+
+
+async def test_sigkill_mid_stream_then_restart_leaves_every_offset_with_an_outcome(
+    scenario: Scenario, tmp_path: Path
+) -> None:
+    s = scenario
+    await s.create_topics(partitions=2)
+    s.sandbox.admin("PUT", "faults", {"spec": "latency=20-40ms@POST /api/tickets"})
+    values: list[Any] = [ticket(i) for i in range(400)]
+    for i in (17, 230, 377):
+        values[i] = b"{broken"  # dead letters must survive the crash too
+    await publish(s.bootstrap, s.source, values, key=lambda i, _: f"k{i % 11}".encode())
+    doc = s.config(s.destination(delivery={"max_in_flight": 4}))
+    worker = WorkerProcess(s.write(tmp_path, doc), s.web_port).start()
+    try:
+        await wait_for(lambda: len(s.sandbox.state()["tickets"]) >= 80, timeout=60)
+        worker.signal(signal.SIGKILL)
+        worker.wait(timeout=10)
+    finally:
+        worker.stop()
+    before = sum((await committed(s.bootstrap, s.group_of(), s.source)).values())
+    assert before < 400, "the kill came too late to interrupt anything"
+
+    worker = WorkerProcess(s.write(tmp_path, doc), s.web_port).start()
+    try:
+        await wait_committed(s, 400, timeout=120)
+        status = httpx.get(f"{worker.url}/destinations/dest", timeout=5).json()
+        assert status["pending_records"] == 0
+    finally:
+        worker.stop()
+    events, letters = await outcomes(s)
+    partitions = await committed(s.bootstrap, s.group_of(), s.source)
+    every = {(p, o) for p, end in partitions.items() for o in range(end)}
+    assert len(every) == 400
+    assert every == set(events) | set(letters), "an input offset has neither a response event nor a dead letter"
+    assert sum(letters.values()) >= 3 and set(letters) & set(events) == set()
+    # re-delivered: only records whose outcome was not recorded when the worker died
+    assert max(events.values()) == 1, [k for k, v in events.items() if v > 1]
