@@ -10,7 +10,9 @@ scenario after the other, each for a bounded time:
 
 The driver is ``wrk`` when it is installed (``apt-get install -y wrk``; a Lua script makes every
 body unique), otherwise Python processes with aiohttp. Prints requests/s and p50/p99 latency per
-scenario, and checks that the sandbox holds exactly one object per 2xx answer. Everything listens on
+scenario, the requests answered per CPU-second the server process used (the figure that holds on a
+shared machine, where other processes take part of the pinned core), and how many objects the sandbox
+holds afterwards (one per 2xx answer, plus those still in flight when the driver stopped). Everything listens on
 127.0.0.1 only; the server stops when the benchmark ends (and on its own after ``--server-lifetime``).
 
     .venv/bin/python bench/sandbox_bench.py                    # 3 x 5 s
@@ -108,6 +110,8 @@ class Run:
     p50_ms: float
     p99_ms: float
     stored: int = 0
+    server_cpu_s: float = 0.0
+    per_cpu_second: float = 0.0
 
 
 def client_main(conn: Connection, port: int, scenario: str, worker: int, connections: int, seconds: float,
@@ -242,6 +246,12 @@ def drive_wrk(port: int, scenario: str, seconds: float, connections: int, client
 # --------------------------------------------------------------------------------------------------
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time used so far by process ``pid`` (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def admin(port: int, method: str, path: str) -> Any:
     import urllib.request
 
@@ -288,12 +298,17 @@ def main(argv: list[str] | None = None) -> int:
         for scenario in scenarios:
             admin(port, "POST", "reset")
             drive = drive_wrk if driver == "wrk" else drive_python
+            assert server.pid is not None
+            cpu_before = cpu_seconds(server.pid)
             run = drive(port, scenario, args.seconds, args.connections, client_cores)
+            run.server_cpu_s = cpu_seconds(server.pid) - cpu_before
+            run.per_cpu_second = run.requests / run.server_cpu_s if run.server_cpu_s else float("nan")
             run.stored = len(admin(port, "GET", "state")[SCENARIOS[scenario][1]])
             runs.append(run)
             if not args.json:
-                print(f"  {scenario:<10} {run.rps:>8.0f} req/s   p50 {run.p50_ms:6.2f} ms   p99 {run.p99_ms:6.2f} ms"
-                      f"   {run.requests} requests, {run.errors} errors, {run.stored} stored", flush=True)
+                print(f"  {scenario:<10} {run.rps:>6.0f} req/s   p50 {run.p50_ms:6.2f} ms   p99 {run.p99_ms:6.2f} ms"
+                      f"   {run.per_cpu_second:>6.0f} req per server CPU-second   {run.requests} requests,"
+                      f" {run.errors} errors, {run.stored} stored", flush=True)
     finally:
         parent.send("stop")
         server.join(15)
