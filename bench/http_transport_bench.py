@@ -117,15 +117,6 @@ class RunResult:
 Send = Callable[[], Awaitable[int]]
 
 
-@dataclass(frozen=True, slots=True)
-class _Request:
-    method: str
-    url: str
-    headers: dict[str, str]
-    body: bytes | None
-    content_type: str | None
-
-
 async def _drive(name: str, send: Send, in_flight: int, seconds: float, warmup_s: float) -> RunResult:
     latencies: list[float] = []
     errors = 0
@@ -198,17 +189,20 @@ async def _bench_raw(kind: str, port: int, in_flight: int, seconds: float, warmu
         return await _drive(kind, send, in_flight, seconds, warmup_s)
 
 
-async def _bench_gorgias_client(kind: str, port: int, in_flight: int, seconds: float, warmup_s: float) -> RunResult:
+async def _bench_gorgias_client(
+    kind: str, port: int, in_flight: int, seconds: float, warmup_s: float
+) -> RunResult:
     from pydantic import SecretStr
 
     from worker.config import Credential, DeliverySettings
     from worker.gorgias.client import GorgiasClient, TransportName
+    from worker.rendering import RenderedRequest
 
     credential = Credential(
         domain="bench", username="bench@example.com", api_key_env="UNUSED", base_url=f"http://{HOST}:{port}"
     )
     settings = DeliverySettings(max_in_flight=in_flight)
-    request = _Request(
+    request = RenderedRequest(
         method="POST",
         url="https://bench.gorgias.com/api/tickets",
         headers={},
@@ -229,7 +223,8 @@ async def _bench_gorgias_client(kind: str, port: int, in_flight: int, seconds: f
 
 def _table(results: list[RunResult]) -> str:
     lines = [
-        f"{'transport':<16} {'in flight':>9} {'requests':>9} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}",
+        f"{'transport':<16} {'in flight':>9} {'requests':>9} {'req/s':>9} "
+        f"{'p50 ms':>8} {'p99 ms':>8} {'errors':>6}",
     ]
     for r in results:
         lines.append(
@@ -246,7 +241,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--in-flight", type=int, nargs="+", default=[1, 32])
     parser.add_argument("--transports", nargs="+", default=["httpx", "aiohttp"], choices=["httpx", "aiohttp"])
     parser.add_argument("--via-client", action="store_true", help="also measure through GorgiasClient")
-    parser.add_argument("--server-lifetime", type=float, default=600.0, help="server exits by itself after this")
+    parser.add_argument(
+        "--server-lifetime", type=float, default=600.0, help="server exits by itself after this"
+    )
     parser.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
     args = parser.parse_args(argv)
 
@@ -267,7 +264,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.via_client:
             for kind in args.transports:
                 for in_flight in args.in_flight:
-                    results.append(asyncio.run(_bench_gorgias_client(kind, port, in_flight, args.seconds, args.warmup)))
+                    results.append(
+                        asyncio.run(_bench_gorgias_client(kind, port, in_flight, args.seconds, args.warmup))
+                    )
     finally:
         parent.send("stop")
         server.join(10)

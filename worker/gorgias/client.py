@@ -23,7 +23,7 @@ import asyncio
 import base64
 import errno
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 from urllib.parse import urlsplit
@@ -35,27 +35,13 @@ from pydantic import SecretStr
 
 from worker.config import AuthType, Credential, DeliverySettings
 from worker.gorgias.errors import ForeignOriginError, TransportError, TransportKind, redact
+from worker.rendering import RenderedRequest
 
 TransportName = Literal["aiohttp", "httpx"]
 DEFAULT_TRANSPORT: TransportName = "aiohttp"
 USER_AGENT = "nexset-gorgias-worker/0.1"
 _WORKER_HEADERS = frozenset({"authorization", "host", "content-length", "transfer-encoding"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-class OutgoingRequest(Protocol):
-    """What :meth:`GorgiasClient.send` needs of a request (``worker.rendering.RenderedRequest`` fits)."""
-
-    @property
-    def method(self) -> str: ...
-    @property
-    def url(self) -> str: ...
-    @property
-    def headers(self) -> Mapping[str, str]: ...
-    @property
-    def body(self) -> bytes | None: ...
-    @property
-    def content_type(self) -> str | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +60,7 @@ class HttpResult:
 class Sender(Protocol):
     """One attempt at a request; what :class:`~worker.gorgias.delivery.DeliveryService` drives."""
 
-    async def send(self, req: OutgoingRequest) -> HttpResult: ...
+    async def send(self, req: RenderedRequest) -> HttpResult: ...
     async def aclose(self) -> None: ...
 
 
@@ -136,7 +122,10 @@ class GorgiasClient:
 
     def __repr__(self) -> str:
         origin = self._base_url or f"https://{self._host}"
-        return f"GorgiasClient(account={self._account_key!r}, origin={origin!r}, transport={self._transport_name!r})"
+        return (
+            f"GorgiasClient(account={self._account_key!r}, origin={origin!r}, "
+            f"transport={self._transport_name!r})"
+        )
 
     def target_url(self, url: str) -> str:
         """Where ``url`` is actually sent: the credential's origin. Raises ForeignOriginError elsewhere."""
@@ -144,14 +133,16 @@ class GorgiasClient:
         if _origin_key(url) not in self._allowed:
             raise ForeignOriginError(
                 f"refusing to send credentials of {self._account_key} to {parts.scheme}://{parts.netloc}: "
-                f"only https://{self._host}" + (f" or {self._base_url}" if self._base_url else "") + " is allowed"
+                f"only https://{self._host}"
+                + (f" or {self._base_url}" if self._base_url else "")
+                + " is allowed"
             )
         if self._base_url is None:
             return url
         path = parts.path or "/"
         return f"{self._base_url}{path}" + (f"?{parts.query}" if parts.query else "")
 
-    def _headers(self, req: OutgoingRequest) -> dict[str, str]:
+    def _headers(self, req: RenderedRequest) -> dict[str, str]:
         headers = {k: v for k, v in req.headers.items() if k.lower() not in _WORKER_HEADERS}
         if req.content_type is not None:
             headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
@@ -165,7 +156,7 @@ class GorgiasClient:
             headers["Host"] = self._host
         return headers
 
-    async def send(self, req: OutgoingRequest) -> HttpResult:
+    async def send(self, req: RenderedRequest) -> HttpResult:
         """One attempt. Returns any complete response (whatever its status) or raises TransportError."""
         url = self.target_url(req.url)
         headers = self._headers(req)
@@ -308,7 +299,12 @@ class ClientRegistry:
 
     def get(self, credential: Credential, settings: DeliverySettings) -> Sender:
         """The account's client, created on first use (LookupError when its secret cannot be read)."""
-        key = (credential.account_key, credential.username or "", credential.secret().describe(), credential.origin)
+        key = (
+            credential.account_key,
+            credential.username or "",
+            credential.secret().describe(),
+            credential.origin,
+        )
         client = self._clients.get(key)
         if client is None:
             secret = self._resolve(credential)

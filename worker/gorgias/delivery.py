@@ -23,10 +23,11 @@ from typing import Any, Literal
 import orjson
 
 from worker.config import Credential, DeliverySettings
-from worker.gorgias.client import DEFAULT_TRANSPORT, ClientRegistry, HttpResult, OutgoingRequest, TransportName
+from worker.gorgias.client import DEFAULT_TRANSPORT, ClientRegistry, HttpResult, TransportName
 from worker.gorgias.errors import ForeignOriginError, TransportError
 from worker.gorgias.ratelimit import CALL_LIMIT_HEADER, Clock, RateLimiterRegistry, Sleep
 from worker.gorgias.retry import BackoffPolicy, Verdict, classify
+from worker.rendering import RenderedRequest
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 class CallAttempt:
     """An attempt whose outcome is unknown (the request may have reached Gorgias): the hook's input."""
 
-    request: OutgoingRequest
+    request: RenderedRequest
     credential: Credential
     attempt: int
     error: TransportError
@@ -149,7 +150,7 @@ class DeliveryService:
 
     async def call(
         self,
-        req: OutgoingRequest,
+        req: RenderedRequest,
         credential: Credential,
         settings: DeliverySettings,
         unknown_outcome_hook: UnknownOutcomeHook | None = None,
@@ -164,7 +165,7 @@ class _Call:
     def __init__(
         self,
         service: DeliveryService,
-        req: OutgoingRequest,
+        req: RenderedRequest,
         credential: Credential,
         settings: DeliverySettings,
         hook: UnknownOutcomeHook | None,
@@ -187,7 +188,9 @@ class _Call:
         try:
             client = self.s.clients.get(self.credential, self.settings)
         except LookupError as exc:
-            return self.finish(None, ok=False, reason=f"credential secret unavailable: {exc}", retryable=False)
+            return self.finish(
+                None, ok=False, reason=f"credential secret unavailable: {exc}", retryable=False
+            )
         limiter = self.s.limiters.get(self.credential)
         budget = self.settings.max_retry_time_s
         attempt = 0
@@ -245,7 +248,9 @@ class _Call:
                 if resolved is not None:
                     return resolved
             if give_up is not None:
-                return self.finish(result, ok=False, reason=give_up, retryable=True, unknown=verdict.outcome_unknown)
+                return self.finish(
+                    result, ok=False, reason=give_up, retryable=True, unknown=verdict.outcome_unknown
+                )
 
     async def ask_hook(
         self, attempt: int, outcome: HttpResult | TransportError, verdict: Verdict

@@ -73,7 +73,11 @@ class AccountRateLimiter:
         cls, credential: Credential, *, clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep
     ) -> AccountRateLimiter:
         return cls(
-            credential.rate_limit, credential.bucket_size(), name=credential.account_key, clock=clock, sleep=sleep
+            credential.rate_limit,
+            credential.bucket_size(),
+            name=credential.account_key,
+            clock=clock,
+            sleep=sleep,
         )
 
     @property

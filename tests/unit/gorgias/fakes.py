@@ -13,19 +13,7 @@ import orjson
 from worker.config import AuthType, Credential, DeliverySettings, RateLimitSettings
 from worker.gorgias.client import HttpResult
 from worker.gorgias.errors import TransportError
-
-try:  # the real one, once worker/rendering.py lands
-    from worker.rendering import RenderedRequest  # type: ignore[import-not-found,unused-ignore]
-except ImportError:  # pragma: no cover - stand-in until then
-
-    @dataclass(frozen=True, slots=True)
-    class RenderedRequest:  # type: ignore[no-redef]
-        method: str
-        url: str
-        headers: dict[str, str]
-        body: bytes | None
-        content_type: str | None
-
+from worker.rendering import RenderedRequest
 
 SECRET = "s3cr3t-api-key-do-not-log"
 TOKEN = "oauth-access-token-do-not-log"
@@ -38,8 +26,10 @@ def request(
     body: bytes | None = b'{"subject": "hi"}',
     headers: dict[str, str] | None = None,
     content_type: str | None = "application/json",
-) -> Any:
-    return RenderedRequest(method=method, url=url, headers=headers or {}, body=body, content_type=content_type)
+) -> RenderedRequest:
+    return RenderedRequest(
+        method=method, url=url, headers=headers or {}, body=body, content_type=content_type
+    )
 
 
 def credential(
@@ -56,10 +46,18 @@ def credential(
     rate = RateLimitSettings(enabled=enabled, requests=requests, per_seconds=per_seconds, headroom=headroom)
     if auth is AuthType.BASIC:
         return Credential(
-            domain=domain, username=username, api_key_env="GORGIAS_TEST_KEY", base_url=base_url, rate_limit=rate
+            domain=domain,
+            username=username,
+            api_key_env="GORGIAS_TEST_KEY",
+            base_url=base_url,
+            rate_limit=rate,
         )
     return Credential(
-        domain=domain, auth=AuthType.OAUTH, access_token_env="GORGIAS_TEST_TOKEN", base_url=base_url, rate_limit=rate
+        domain=domain,
+        auth=AuthType.OAUTH,
+        access_token_env="GORGIAS_TEST_TOKEN",
+        base_url=base_url,
+        rate_limit=rate,
     )
 
 

@@ -14,7 +14,13 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from pydantic import SecretStr
 
 from worker.config import AuthType
-from worker.gorgias.client import ClientRegistry, GorgiasClient, HttpResult, translate_exception
+from worker.gorgias.client import (
+    ClientRegistry,
+    GorgiasClient,
+    HttpResult,
+    TransportName,
+    translate_exception,
+)
 from worker.gorgias.errors import ForeignOriginError, TransportError
 
 from .fakes import SECRET, TOKEN, credential, request, settings
@@ -72,7 +78,11 @@ class TestRequestShape:
 
     @pytest.mark.parametrize(
         "url",
-        ["https://evil.example.com/api/tickets", "http://acme.gorgias.com/api/tickets", "https://other.gorgias.com/api"],
+        [
+            "https://evil.example.com/api/tickets",
+            "http://acme.gorgias.com/api/tickets",
+            "https://other.gorgias.com/api",
+        ],
     )
     async def test_foreign_origin_is_refused(self, basic: GorgiasClient, url: str) -> None:
         with respx.mock(assert_all_called=False) as mock:
@@ -90,22 +100,29 @@ class TestRequestShape:
         headers = {"authorization": "Basic Zm9vOmJhcg==", "HOST": "evil.example.com", "X-Trace": "abc"}
         await sandboxed.send(request(headers=headers))
         sent = route.calls.last.request
-        assert sent.headers["authorization"].startswith("Basic ") and "Zm9v" not in sent.headers["authorization"]
+        assert (
+            sent.headers["authorization"].startswith("Basic ") and "Zm9v" not in sent.headers["authorization"]
+        )
         assert sent.headers["host"] == "acme.gorgias.com"
         assert sent.headers["x-trace"] == "abc"
 
     @respx.mock
     async def test_content_type_from_the_request(self, basic: GorgiasClient) -> None:
         route = respx.post("https://acme.gorgias.com/api/tickets").respond(201)
-        form = request(body=b"a=1", content_type="application/x-www-form-urlencoded", headers={"Content-Type": "x/y"})
+        form = request(
+            body=b"a=1", content_type="application/x-www-form-urlencoded", headers={"Content-Type": "x/y"}
+        )
         await basic.send(form)
-        assert route.calls.last.request.headers.get_list("content-type") == ["application/x-www-form-urlencoded"]
+        assert route.calls.last.request.headers.get_list("content-type") == [
+            "application/x-www-form-urlencoded"
+        ]
 
     @respx.mock
     async def test_delete_without_body(self, basic: GorgiasClient) -> None:
         route = respx.delete("https://acme.gorgias.com/api/tags/3").respond(204)
-        got = await basic.send(request("https://acme.gorgias.com/api/tags/3", method="DELETE", body=None,
-                                       content_type=None))
+        got = await basic.send(
+            request("https://acme.gorgias.com/api/tags/3", method="DELETE", body=None, content_type=None)
+        )
         assert got.status == 204 and got.body_bytes == b""
         assert route.calls.last.request.content == b""
 
@@ -194,7 +211,9 @@ class TestErrorTranslation:
             "POST",
             CIMultiDictProxy(CIMultiDict({"Authorization": f"Bearer {SECRET}"})),
         )
-        kind, sent, message = translate_exception(aiohttp.ClientResponseError(info, (), message="bad line"), 30.0)
+        kind, sent, message = translate_exception(
+            aiohttp.ClientResponseError(info, (), message="bad line"), 30.0
+        )
         assert (kind, sent) == ("protocol", True)
         assert "bad line" in message and SECRET not in message
 
@@ -211,8 +230,9 @@ class TestSecrets:
             assert "acme/basic" in text
 
     async def test_oauth_repr(self) -> None:
-        async with GorgiasClient(credential(auth=AuthType.OAUTH), SecretStr(TOKEN), settings(),
-                                 transport="httpx") as client:
+        async with GorgiasClient(
+            credential(auth=AuthType.OAUTH), SecretStr(TOKEN), settings(), transport="httpx"
+        ) as client:
             assert TOKEN not in repr(client)
 
     async def test_exception_messages_are_redacted(self, basic: GorgiasClient) -> None:
@@ -230,8 +250,9 @@ class TestSecrets:
 
 class TestConstruction:
     async def test_transport_names(self) -> None:
-        for name in ("aiohttp", "httpx"):
-            async with GorgiasClient(credential(), SecretStr(SECRET), settings(), transport=name) as client:  # type: ignore[arg-type]
+        names: tuple[TransportName, ...] = ("aiohttp", "httpx")
+        for name in names:
+            async with GorgiasClient(credential(), SecretStr(SECRET), settings(), transport=name) as client:
                 assert client.transport_name == name
 
     def test_default_transport_is_aiohttp(self) -> None:

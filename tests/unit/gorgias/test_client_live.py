@@ -77,7 +77,12 @@ async def server() -> AsyncIterator[Server]:
         return response
 
     app = web.Application()
-    for path, handler in (("/api/echo", echo), ("/api/slow", slow), ("/api/drop", drop), ("/api/truncated", truncated)):
+    for path, handler in (
+        ("/api/echo", echo),
+        ("/api/slow", slow),
+        ("/api/drop", drop),
+        ("/api/truncated", truncated),
+    ):
         app.router.add_route("*", path, handler)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -99,31 +104,42 @@ def closed_port() -> int:
 
 @pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
 class TestAgainstRealServer:
-    async def send(self, origin: str, path: str, transport: TransportName, timeout_s: float = 0.4) -> HttpResult:
+    async def send(
+        self, origin: str, path: str, transport: TransportName, timeout_s: float = 0.4
+    ) -> HttpResult:
         cred = credential(base_url=origin)
         config = settings(timeout_s=timeout_s, connect_timeout_s=0.4)
         async with GorgiasClient(cred, SecretStr(SECRET), config, transport=transport) as client:
             return await client.send(request(f"https://acme.gorgias.com{path}"))
 
-    async def test_success_carries_auth_and_gorgias_host(self, server: Server, transport: TransportName) -> None:
+    async def test_success_carries_auth_and_gorgias_host(
+        self, server: Server, transport: TransportName
+    ) -> None:
         got = await self.send(server.origin, "/api/echo?x=1", transport)
         assert isinstance(got, HttpResult) and got.status == 201
         echoed = orjson.loads(got.body_bytes)
         assert echoed["host"] == "acme.gorgias.com"
-        assert echoed["authorization"] == "Basic " + base64.b64encode(f"agent@acme.com:{SECRET}".encode()).decode()
+        assert (
+            echoed["authorization"]
+            == "Basic " + base64.b64encode(f"agent@acme.com:{SECRET}".encode()).decode()
+        )
         assert echoed["content_type"] == "application/json"
         assert echoed["path_qs"] == "/api/echo?x=1"
         assert echoed["body"] == '{"subject": "hi"}'
         assert got.headers["x-gorgias-account-api-call-limit"] == "1/40"
 
-    async def test_dropped_connection_may_have_been_sent(self, server: Server, transport: TransportName) -> None:
+    async def test_dropped_connection_may_have_been_sent(
+        self, server: Server, transport: TransportName
+    ) -> None:
         with pytest.raises(TransportError) as caught:
             await self.send(server.origin, "/api/drop", transport)
         # aiohttp: ServerDisconnectedError; httpx: RemoteProtocolError ("without sending a response")
         assert (caught.value.kind, caught.value.maybe_sent) == ("protocol", True)
         assert server.hits["/api/drop"] >= 1
 
-    async def test_truncated_response_is_a_read_side_failure(self, server: Server, transport: TransportName) -> None:
+    async def test_truncated_response_is_a_read_side_failure(
+        self, server: Server, transport: TransportName
+    ) -> None:
         with pytest.raises(TransportError) as caught:
             await self.send(server.origin, "/api/truncated", transport)
         # aiohttp: ClientPayloadError; httpx: RemoteProtocolError ("without sending complete message body")
@@ -148,5 +164,6 @@ class TestAgainstRealServer:
     async def test_pool_is_reused_across_sends(self, server: Server, transport: TransportName) -> None:
         cred = credential(base_url=server.origin)
         async with GorgiasClient(cred, SecretStr(SECRET), settings(), transport=transport) as client:
-            results = await asyncio.gather(*(client.send(request("https://acme.gorgias.com/api/echo")) for _ in range(20)))
+            sends = [client.send(request("https://acme.gorgias.com/api/echo")) for _ in range(20)]
+            results = await asyncio.gather(*sends)
         assert [r.status for r in results] == [201] * 20

@@ -28,7 +28,9 @@ class Harness:
         self.clock = FakeClock(start=100.0)
         self.sender = ScriptedSender(list(script), clock=self.clock)
         self.service = DeliveryService(
-            clients=ClientRegistry(factory=lambda c, s, d: self.sender, secret_resolver=lambda c: SecretStr(SECRET)),
+            clients=ClientRegistry(
+                factory=lambda c, s, d: self.sender, secret_resolver=lambda c: SecretStr(SECRET)
+            ),
             clock=self.clock,
             wall_clock=lambda: EPOCH + self.clock.now,
             sleep=self.clock.sleep,
@@ -127,7 +129,10 @@ class TestOutcomes:
         assert out.ok is False and out.status is None and out.response_body is None
         assert out.response_headers == {}
         assert [a.error_kind for a in out.attempt_log] == ["connect", "connect"]
-        assert out.final_reason == "gave up after 2 attempts: connect error (request not sent): ConnectError: refused"
+        assert (
+            out.final_reason
+            == "gave up after 2 attempts: connect error (request not sent): ConnectError: refused"
+        )
         assert out.retryable is True and out.outcome_unknown is False
 
     async def test_one_attempt_wording(self) -> None:
@@ -149,7 +154,9 @@ class TestOutcomes:
         clock = FakeClock()
         registry = ClientRegistry(transport="httpx", secret_resolver=lambda c: SecretStr(SECRET))
         async with DeliveryService(clients=registry, clock=clock, sleep=clock.sleep) as service:
-            out = await service.call(request("https://evil.example.com/api/tickets"), credential(), settings())
+            out = await service.call(
+                request("https://evil.example.com/api/tickets"), credential(), settings()
+            )
         assert out.ok is False and out.retryable is False
         assert (out.final_reason or "").startswith("refusing to send credentials of acme/basic")
         assert out.attempt_log[0].error_kind == "refused"
@@ -168,7 +175,10 @@ class TestRateLimiting:
         assert out.rate_limit_wait_s > 1.5
 
     async def test_429_honours_retry_after_and_pauses_the_account(self) -> None:
-        h = Harness(result(429, headers={"Retry-After": "7", "X-Gorgias-Account-Api-Call-Limit": "40/40"}), result(201))
+        h = Harness(
+            result(429, headers={"Retry-After": "7", "X-Gorgias-Account-Api-Call-Limit": "40/40"}),
+            result(201),
+        )
         out = await h.call()
         assert out.ok is True and out.attempts == 2
         assert h.sender.sent_at[1] - h.sender.sent_at[0] >= 7.0
@@ -229,7 +239,9 @@ class TestUnknownOutcomeHook:
         out = await h.call(config=settings(max_attempts=2), hook_answer=HookDecision.retry())
         assert len(h.hook_calls) == 2
         assert out.ok is False and out.outcome_unknown is True and out.retryable is True
-        assert (out.final_reason or "").startswith("gave up after 2 attempts: timeout error (request may have")
+        assert (out.final_reason or "").startswith(
+            "gave up after 2 attempts: timeout error (request may have"
+        )
 
     async def test_failing_hook_stops_without_retrying(self) -> None:
         h = Harness(timeout_error(), result(201))
@@ -263,8 +275,12 @@ class TestWithRealClient:
             route = respx.post("https://acme.gorgias.com/api/tickets").mock(
                 side_effect=[
                     httpx.ConnectError(f"cannot connect with {SECRET}"),
-                    httpx.Response(429, headers={"Retry-After": "2"}, json={"error": {"msg": "Too many requests."}}),
-                    httpx.Response(201, json={"id": 10}, headers={"X-Gorgias-Account-Api-Call-Limit": "3/40"}),
+                    httpx.Response(
+                        429, headers={"Retry-After": "2"}, json={"error": {"msg": "Too many requests."}}
+                    ),
+                    httpx.Response(
+                        201, json={"id": 10}, headers={"X-Gorgias-Account-Api-Call-Limit": "3/40"}
+                    ),
                 ]
             )
             async with DeliveryService(clients=registry, clock=clock, sleep=clock.sleep) as service:

@@ -34,7 +34,9 @@ class TestParseCallLimit:
     def test_valid(self, value: str, expected: tuple[int, int]) -> None:
         assert parse_call_limit(value) == expected
 
-    @pytest.mark.parametrize("value", [None, "", "40", "a/b", "10/0", "-1/40", "10/40/2", "1.5/40", "10 of 40"])
+    @pytest.mark.parametrize(
+        "value", [None, "", "40", "a/b", "10/0", "-1/40", "10/40/2", "1.5/40", "10 of 40"]
+    )
     def test_junk_is_none(self, value: str | None) -> None:
         assert parse_call_limit(value) is None
 
@@ -140,6 +142,14 @@ class TestServerSync:
         await bucket.acquire()
         assert clock.now >= start + 5.0
         assert bucket.blocked_until is None
+
+    async def test_penalize_counts_the_bucket_as_full(self) -> None:
+        clock = FakeClock()
+        bucket = limiter(clock, capacity=10, per_seconds=10.0, headroom=4)  # 1 per second, 6 usable
+        bucket.penalize(3.0)
+        assert bucket.level == pytest.approx(10)
+        # after 3 s the bucket holds 7; our next slot needs it at 5, two seconds later
+        assert await bucket.acquire() == pytest.approx(5.0)
 
     async def test_penalize_never_shortens_an_earlier_penalty(self) -> None:
         clock = FakeClock()

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import random
-from email.utils import format_datetime
 from datetime import UTC, datetime
+from email.utils import format_datetime
 
 import pytest
 from hypothesis import given
@@ -48,7 +48,9 @@ class TestClassify:
 
     @pytest.mark.parametrize("status", [408, 500, 502, 503, 504])
     def test_transient_statuses_retry(self, status: int) -> None:
-        verdict = classify(result(status, {"error": {"msg": "An external service had an issue."}}), now=at_now)
+        verdict = classify(
+            result(status, {"error": {"msg": "An external service had an issue."}}), now=at_now
+        )
         assert verdict.action == "retry"
         assert verdict.reason.startswith(f"HTTP {status} from Gorgias")
 
@@ -60,7 +62,10 @@ class TestClassify:
         body = {
             "error": {
                 "msg": "Failed to create ticket",
-                "data": {"sender": ["Missing data for required field."], "messages": {"0": {"channel": ["Bad."]}}},
+                "data": {
+                    "sender": ["Missing data for required field."],
+                    "messages": {"0": {"channel": ["Bad."]}},
+                },
             }
         }
         verdict = classify(result(400, body), now=at_now)
