@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit integration bench schemas broker-start broker-stop clean
+.PHONY: kustomize-tool demo test lint typecheck unit integration bench schemas broker-start broker-stop clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -16,7 +16,14 @@ $(STAMP): pyproject.toml
 .cache/kafka/classpath.txt: deploy/local/kafka/pom.xml
 	deploy/local/kafka.sh classpath > /dev/null
 
+# kustomize renders the Kubernetes manifests in the tests: kubectl's built-in one, or a pinned binary.
 setup: $(STAMP) .cache/kafka/classpath.txt
+	@$(MAKE) --no-print-directory -s kustomize-tool
+
+kustomize-tool:
+	@test -x .cache/bin/kustomize || command -v kustomize >/dev/null || command -v kubectl >/dev/null || \
+	  (echo "installing kustomize v5.8.0 with go install (first run only)" && \
+	   GOBIN=$(CURDIR)/.cache/bin go install sigs.k8s.io/kustomize/kustomize/v5@v5.8.0)
 
 demo: setup
 	$(BIN)/python -m worker.demo

@@ -11,8 +11,9 @@ a JSON array of the records' serialized forms, so two limits apply to every batc
   dropped: it is sent alone, in a batch of one.
 
 A batch is closed as soon as it holds ``batch_size`` records (reason ``size``), or as soon as the
-next record for it would not fit in ``max_bytes`` (reason ``bytes``; the next record starts a new
-batch). Besides these, each algorithm closes batches on time (reason ``window``):
+next record for it would not fit in ``max_bytes`` (reason ``bytes``; that record starts a new
+batch) -- or right away when its body is so close to ``max_bytes`` that no record could fit any
+more. Besides these, each algorithm closes batches on time (reason ``window``):
 
 ``arrival_order``
     Records are batched in the order they arrive, whatever their attributes: there is one open
@@ -37,8 +38,12 @@ batch). Besides these, each algorithm closes batches on time (reason ``window``)
     seconds after the batch's first record, however busy the key still is.
 
 A time limit is reached when the clock is *at or past* it (a batch due at 12.0 is sent at 12.0).
-On shutdown or when Kafka partitions are taken away, pending batches are sent at once, whatever
-their age (reason ``drain``).
+On shutdown all pending batches are sent at once, whatever their age, and when Kafka partitions
+are taken away from the worker, the pending records of those partitions are (reason ``drain``);
+records of other partitions stay in their batches.
+
+For every key, batches are sent in the order their records arrived: concatenating a key's batches
+gives its records in arrival order.
 
 This module is pure logic: no I/O, no asyncio and no clock. Every call receives the current time
 ``now`` in seconds from the caller, which also decides which clock that is (tumbling windows align
@@ -72,6 +77,9 @@ __all__ = [
 
 T = TypeVar("T")
 GroupKey = tuple[Hashable, ...]
+
+_NS = 1_000_000_000  # tumbling windows are whole nanoseconds
+_MIN_WINDOW = 1e-6
 
 ALGORITHMS: tuple[str, ...] = ("arrival_order", "by_attribute", "tumbling_window", "session_window")
 
@@ -110,8 +118,9 @@ class BatchPolicy:
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first bad field."""
         if not isinstance(self.algorithm, str) or self.algorithm not in ALGORITHMS:
-            raise ValueError(f"BatchPolicy.algorithm must be one of {', '.join(ALGORITHMS)}; "
-                             f"got {self.algorithm!r}")
+            raise ValueError(
+                f"BatchPolicy.algorithm must be one of {', '.join(ALGORITHMS)}; got {self.algorithm!r}"
+            )
         for name, low in (("batch_size", 1), ("max_bytes", 3)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
@@ -120,9 +129,15 @@ class BatchPolicy:
             value = getattr(self, name)
             if value is None and name == "max_session":
                 continue
-            if (isinstance(value, bool) or not isinstance(value, int | float)
-                    or not math.isfinite(value) or value <= 0):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not math.isfinite(value)
+                or value <= 0
+            ):
                 raise ValueError(f"BatchPolicy.{name} must be a finite number of seconds > 0; got {value!r}")
+        if self.window < _MIN_WINDOW:
+            raise ValueError(f"BatchPolicy.window must be at least {_MIN_WINDOW} s; got {self.window!r}")
 
 
 @dataclass(slots=True)
@@ -138,19 +153,33 @@ class Batch(Generic[T]):
 
 
 class _Open(Generic[T]):
-    """An open (pending) batch. ``deadline`` may only grow (session windows extend it)."""
+    """An open (pending) batch. ``deadline`` may only grow (see ``Grouper._clean_top``)."""
 
-    __slots__ = ("bid", "deadline", "items", "key", "nbytes", "opened_at", "sizes", "window_start")
+    __slots__ = (
+        "bid",
+        "deadline",
+        "items",
+        "key",
+        "last_at",
+        "nbytes",
+        "opened_at",
+        "sizes",
+        "times",
+        "window_start",
+    )
 
-    def __init__(self, bid: int, key: GroupKey, now: float, deadline: float,
-                 window_start: float | None) -> None:
+    def __init__(
+        self, bid: int, key: GroupKey, now: float, deadline: float, window_start: float | None
+    ) -> None:
         self.bid = bid
         self.key = key
         self.opened_at = now
+        self.last_at = now  # latest item (kept up to date by session windows only)
         self.deadline = deadline
         self.window_start = window_start
         self.items: list[T] = []
         self.sizes: list[int] = []
+        self.times: list[float] = []
         self.nbytes = 1  # becomes 2 + size with the first item (each item adds size + 1)
 
 
@@ -168,12 +197,16 @@ class Grouper(Generic[T]):
     """
 
     algorithm: str = ""
+    _slot_is_key = True  # False: _slot() computes the slot
+    _extends = False  # True: _touch() runs when an item joins an open batch
 
     def __init__(self, policy: BatchPolicy) -> None:
         policy.validate()
         if policy.algorithm != self.algorithm:
-            raise ValueError(f"BatchPolicy.algorithm is {policy.algorithm!r}, "
-                             f"not {self.algorithm!r} as {type(self).__name__} needs")
+            raise ValueError(
+                f"BatchPolicy.algorithm is {policy.algorithm!r}, "
+                f"not {self.algorithm!r} as {type(self).__name__} needs"
+            )
         self.policy = policy
         self._batch_size = policy.batch_size
         self._max_bytes = policy.max_bytes
@@ -187,7 +220,7 @@ class Grouper(Generic[T]):
     # -- hooks for the algorithms -----------------------------------------------------------
 
     def _slot(self, key: GroupKey, now: float) -> Hashable:
-        """The slot the item goes to (the key by default)."""
+        """The slot the item goes to, when it is not the key itself."""
         return key
 
     def _new(self, slot: Hashable, key: GroupKey, now: float) -> _Open[T]:
@@ -195,7 +228,12 @@ class Grouper(Generic[T]):
         raise NotImplementedError
 
     def _touch(self, batch: _Open[T], now: float) -> None:
-        """Called after an item joined ``batch`` at ``now``; may move its deadline later."""
+        """Called before an item joins an existing ``batch`` at ``now``; may move its deadline later."""
+
+    def _refreshed_deadline(self, batch: _Open[T]) -> float:
+        """The deadline of ``batch`` after ``flush_where`` took items out of it and ``opened_at``
+        became the time of its first remaining item (never earlier than the current one)."""
+        return batch.deadline
 
     # -- public API -------------------------------------------------------------------------
 
@@ -205,8 +243,9 @@ class Grouper(Generic[T]):
         Returns the batches this call closes, in this order: first every batch whose time was
         already up at ``now`` (exactly what ``due(now)`` would return), then the item's group's
         batch if the item did not fit in its bytes (reason ``bytes``; the item starts a new batch),
-        then the item's batch if the item made it full (``size``), or is a single oversize item
-        (``bytes``).
+        then the item's batch if the item made it full (``size``), left no room for even a 1-byte
+        item or is a single oversize item (``bytes``), or -- only when a tiny duration vanished in
+        float rounding -- if it is already due (``window``). Usually the list is empty.
         """
         if size < 0:
             raise ValueError(f"item size must be >= 0; got {size!r}")
@@ -216,7 +255,7 @@ class Grouper(Generic[T]):
             self._now = now
         heap = self._heap
         out: list[Batch[T]] = self._expire(now) if heap and heap[0][0] <= now else []
-        slot = self._slot(key, now)
+        slot = key if self._slot_is_key else self._slot(key, now)
         opened = self._open
         b = opened.get(slot)
         if b is not None:
@@ -225,7 +264,7 @@ class Grouper(Generic[T]):
                 out.append(self._emit(b, FlushReason.BYTES))
                 self._maybe_compact()
                 b = None
-            else:
+            elif self._extends:
                 self._touch(b, now)
         if b is None:
             b = self._new(slot, key, now)
@@ -233,6 +272,7 @@ class Grouper(Generic[T]):
             heappush(heap, (b.deadline, b.bid, slot))
         b.items.append(item)
         b.sizes.append(size)
+        b.times.append(now)
         b.nbytes += size + 1
         self._pending += 1
         self._pending_bytes += size
@@ -280,39 +320,42 @@ class Grouper(Generic[T]):
     def flush_where(self, predicate: Callable[[T], bool]) -> list[Batch[T]]:
         """Remove and return (reason ``drain``) the pending items for which ``predicate`` is true.
 
-        Each open batch holding such items gives one batch of them, in their add order; batches
-        are returned in the order they were opened. Items not matching stay pending in their
-        batch, which keeps its opening time and deadline. Afterwards each key's items still come
+        Each open batch holding such items gives one batch of them, in their add order, with
+        ``opened_at`` the time of the first of them; batches are returned in the order they were
+        opened. Items not matching stay pending in their batch, whose ``opened_at`` becomes the time
+        of its first remaining item and whose deadline is computed again from it (a session keeps
+        its last activity time, a tumbling batch its window). Afterwards each key's items still come
         out in add order among the matching ones and among the others, but the matching ones now
         precede the others. Costs O(pending items).
         """
         out: list[Batch[T]] = []
         for slot, b in list(self._open.items()):
-            take_items: list[T] = []
-            take_sizes: list[int] = []
-            keep_items: list[T] = []
-            keep_sizes: list[int] = []
-            for item, size in zip(b.items, b.sizes, strict=True):
-                if predicate(item):
-                    take_items.append(item)
-                    take_sizes.append(size)
-                else:
-                    keep_items.append(item)
-                    keep_sizes.append(size)
-            if not take_items:
+            take: list[int] = []
+            keep: list[int] = []
+            for i, item in enumerate(b.items):
+                (take if predicate(item) else keep).append(i)
+            if not take:
                 continue
-            if not keep_items:
+            if not keep:
                 del self._open[slot]
                 out.append(self._emit(b, FlushReason.DRAIN))
                 continue
-            taken = sum(take_sizes)
-            out.append(Batch(b.key, take_items, 2 + taken + len(take_items) - 1, b.opened_at,
-                             FlushReason.DRAIN, b.window_start))
-            self._pending -= len(take_items)
-            self._pending_bytes -= taken
-            b.items = keep_items
-            b.sizes = keep_sizes
-            b.nbytes = 1 + sum(keep_sizes) + len(keep_sizes)
+            items, sizes, times = b.items, b.sizes, b.times
+            taken = [sizes[i] for i in take]
+            nbytes = 1 + sum(taken) + len(taken)
+            out.append(
+                Batch(
+                    b.key, [items[i] for i in take], nbytes, times[take[0]], FlushReason.DRAIN, b.window_start
+                )
+            )
+            self._pending -= len(take)
+            self._pending_bytes -= nbytes - len(take) - 1
+            b.items = [items[i] for i in keep]
+            b.sizes = [sizes[i] for i in keep]
+            b.times = [times[i] for i in keep]
+            b.nbytes = 1 + sum(b.sizes) + len(b.sizes)
+            b.opened_at = b.times[0]
+            b.deadline = max(b.deadline, self._refreshed_deadline(b))  # moves later only
         self._maybe_compact()
         return out
 
@@ -384,12 +427,16 @@ class ArrivalOrderGrouper(Grouper[T]):
     """
 
     algorithm = "arrival_order"
+    _slot_is_key = False
 
     def _slot(self, key: GroupKey, now: float) -> Hashable:
         return ()
 
     def _new(self, slot: Hashable, key: GroupKey, now: float) -> _Open[T]:
         return _Open(self._bid(), (), now, now + self.policy.max_wait, None)
+
+    def _refreshed_deadline(self, batch: _Open[T]) -> float:
+        return batch.opened_at + self.policy.max_wait
 
 
 class ByAttributeGrouper(Grouper[T]):
@@ -405,12 +452,17 @@ class ByAttributeGrouper(Grouper[T]):
     def _new(self, slot: Hashable, key: GroupKey, now: float) -> _Open[T]:
         return _Open(self._bid(), key, now, now + self.policy.max_wait, None)
 
+    def _refreshed_deadline(self, batch: _Open[T]) -> float:
+        return batch.opened_at + self.policy.max_wait
+
 
 class TumblingWindowGrouper(Grouper[T]):
     """``tumbling_window``: one open batch per (window, key); the key may be ``()``.
 
     An item added at ``now`` belongs to window ``k = floor(now / window)``, i.e.
-    ``[k * window, (k + 1) * window)`` (``Batch.window_start == k * window``). All batches of a
+    ``[k * window, (k + 1) * window)`` (``Batch.window_start == k * window``); ``window`` is taken
+    in whole nanoseconds and boundaries are exact decimals rounded once to float, so with
+    ``window=0.1`` an item at ``now=0.3`` starts window ``[0.3, 0.4)``. All batches of a
     window are closed at ``now >= (k + 1) * window`` (``window``). A batch is closed earlier when it
     holds ``batch_size`` items (``size``) or when the key's next item in that window would make it
     exceed ``max_bytes`` (``bytes``); the key's later items in the window then open a new batch,
@@ -418,22 +470,29 @@ class TumblingWindowGrouper(Grouper[T]):
     """
 
     algorithm = "tumbling_window"
+    _slot_is_key = False
 
     def __init__(self, policy: BatchPolicy) -> None:
         super().__init__(policy)
+        # Windows are whole nanoseconds and boundaries are computed as exact integers, then
+        # rounded once to float: with window 0.1 the boundaries are the floats 0.1, 0.2, 0.3, ...
+        # (not 3 * 0.1 == 0.30000000000000004), so an item at now=0.3 opens a new window.
+        self._window_ns = round(policy.window * _NS)
         self._k = 0
         self._start = math.inf  # the window of the last add, cached: [_start, _end)
         self._end = -math.inf
 
+    def _boundary(self, k: int) -> float:
+        return (k * self._window_ns) / _NS  # int / int: correctly rounded
+
     def _slot(self, key: GroupKey, now: float) -> Hashable:
         if not self._start <= now < self._end:
-            w = self.policy.window
-            k = math.floor(now / w)
-            while (k + 1) * w <= now:  # guard against float rounding in the division
-                k += 1
-            while k * w > now:
+            k = round(now * _NS) // self._window_ns
+            while self._boundary(k) > now:  # make the float interval hold `now` exactly
                 k -= 1
-            self._k, self._start, self._end = k, k * w, (k + 1) * w
+            while self._boundary(k + 1) <= now:
+                k += 1
+            self._k, self._start, self._end = k, self._boundary(k), self._boundary(k + 1)
         return (self._k, key)
 
     def _new(self, slot: Hashable, key: GroupKey, now: float) -> _Open[T]:
@@ -451,6 +510,7 @@ class SessionWindowGrouper(Grouper[T]):
     """
 
     algorithm = "session_window"
+    _extends = True
 
     def _new(self, slot: Hashable, key: GroupKey, now: float) -> _Open[T]:
         deadline = now + self.policy.gap
@@ -459,11 +519,18 @@ class SessionWindowGrouper(Grouper[T]):
         return _Open(self._bid(), key, now, deadline, None)
 
     def _touch(self, batch: _Open[T], now: float) -> None:
+        batch.last_at = now
         deadline = now + self.policy.gap
         if self.policy.max_session is not None:
             deadline = min(deadline, batch.opened_at + self.policy.max_session)
         if deadline > batch.deadline:  # the heap entry is fixed lazily (see _clean_top)
             batch.deadline = deadline
+
+    def _refreshed_deadline(self, batch: _Open[T]) -> float:
+        deadline = batch.last_at + self.policy.gap  # items taken out still count as activity
+        if self.policy.max_session is not None:
+            deadline = min(deadline, batch.opened_at + self.policy.max_session)
+        return deadline
 
 
 _GROUPERS: dict[str, type[Grouper[Any]]] = {
@@ -475,5 +542,6 @@ _GROUPERS: dict[str, type[Grouper[Any]]] = {
 def make_grouper(policy: BatchPolicy) -> Grouper[T]:
     """The grouper for ``policy.algorithm``; raises ``ValueError`` naming a bad policy field."""
     policy.validate()
-    cls: type[Grouper[T]] = _GROUPERS[str(policy.algorithm)]
+    # compare by value: the algorithm may be a str-valued enum member from the configuration
+    cls: type[Grouper[T]] = next(c for name, c in _GROUPERS.items() if name == policy.algorithm)
     return cls(policy)

@@ -182,7 +182,9 @@ def responses(
     bootstrap: Annotated[str, typer.Option(envvar="KAFKA_BOOTSTRAP_SERVERS", help="Kafka bootstrap.")] = (
         "localhost:9092"
     ),
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="Take Kafka settings and topic from here.")] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="Take Kafka settings and topic from here.")
+    ] = None,
     limit: Annotated[int | None, typer.Option(help="Stop after this many events.")] = None,
     raw: Annotated[bool, typer.Option("--json", help="Print each event as one JSON line.")] = False,
 ) -> None:

@@ -69,7 +69,8 @@ def _set_active(active: bool) -> Handler:
             return error(404, f"no destination named {name!r}")
         await send_command(runtime.config.kafka, name, active)
         runtime.apply_command(name, active)  # this replica at once; the others through the topic
-        return json_response({"destination": name, "active": active, "propagated_via": runtime.config.kafka.control_topic})
+        topic = runtime.config.kafka.control_topic
+        return json_response({"destination": name, "active": active, "propagated_via": topic})
 
     return handler
 

@@ -105,7 +105,7 @@ def main() -> int:
         broker_started = True
 
         say(f"Starting the Gorgias sandbox on {sandbox_url} (account acme, rate limit 40/20s)")
-        sandbox_log = open(WORK / "sandbox.log", "wb")  # noqa: SIM115
+        sandbox_log = open(WORK / "sandbox.log", "wb")
         started.append(subprocess.Popen(
             [sys.executable, "-m", "worker", "sandbox", "--port", str(sandbox_port)],
             stdout=sandbox_log, stderr=subprocess.STDOUT, env=env,
@@ -119,7 +119,7 @@ def main() -> int:
         subprocess.run([sys.executable, "-m", "worker", "validate", "-c", str(config_path)], check=True, env=env)
 
         say("Starting the worker (gorgias-worker run)")
-        worker_log = open(WORK / "worker.log", "wb")  # noqa: SIM115
+        worker_log = open(WORK / "worker.log", "wb")
         worker = subprocess.Popen(
             [sys.executable, "-m", "worker", "run", "-c", str(config_path)],
             stdout=worker_log, stderr=subprocess.STDOUT, env=env,

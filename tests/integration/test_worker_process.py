@@ -85,7 +85,11 @@ async def test_sigkill_mid_stream_then_restart_leaves_every_offset_with_an_outco
         worker.wait(timeout=10)
     finally:
         worker.stop()
-    before = sum((await committed(s.bootstrap, s.group_of(), s.source)).values())
+    at_kill = await committed(s.bootstrap, s.group_of(), s.source)
+    recorded_at_kill, _ = await outcomes(s)
+    ahead = [k for k in recorded_at_kill if k[1] >= at_kill.get(k[0], 0)]
+    assert ahead, "no outcome was recorded past the committed offsets: the test shows nothing"
+    before = sum(at_kill.values())
     assert before < 400, "the kill came too late to interrupt anything"
 
     worker = WorkerProcess(s.write(tmp_path, doc), s.web_port).start()

@@ -96,7 +96,7 @@ class WorkerProcess:
         return f"http://127.0.0.1:{self.web_port}"
 
     def start(self, wait_ready: bool = True) -> WorkerProcess:
-        out = open(self.log, "ab")  # noqa: SIM115 - owned by the child
+        out = open(self.log, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "worker", "run", "--config", str(self.config_path)],
             stdout=out, stderr=subprocess.STDOUT, env=self.env, cwd=ROOT,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
+from enum import Enum, StrEnum
 from typing import Any
 
 import pytest
@@ -30,7 +30,7 @@ def items(batches: list[Batch[str]]) -> list[list[str]]:
     return [b.items for b in batches]
 
 
-def reasons(batches: list[Batch[str]]) -> list[FlushReason]:
+def reasons(batches: list[Batch[Any]]) -> list[FlushReason]:
     return [b.reason for b in batches]
 
 
@@ -64,8 +64,12 @@ def test_accepts_str_enum_algorithm() -> None:
     class Algo(StrEnum):
         TUMBLING = "tumbling_window"
 
-    g = make_grouper(BatchPolicy(Algo.TUMBLING, window=5.0))  # type: ignore[arg-type]
+    class OldStyle(str, Enum):  # noqa: UP042 - on purpose: str() of it is not its value
+        SESSION = "session_window"
+
+    g: Grouper[str] = make_grouper(BatchPolicy(Algo.TUMBLING, window=5.0))
     assert isinstance(g, TumblingWindowGrouper)
+    assert isinstance(make_grouper(BatchPolicy(OldStyle.SESSION)), SessionWindowGrouper)
 
 
 @pytest.mark.parametrize(
@@ -252,13 +256,15 @@ def test_by_attribute_add_returns_other_keys_expired_batches_first() -> None:
 
 
 def test_by_attribute_keys_may_be_any_hashable_tuple() -> None:
-    g = grouper("by_attribute", batch_size=5)
-    g.add(1, (None, 3), 1, 0.0)  # type: ignore[arg-type]
-    g.add(2, ("3", None), 1, 0.0)  # type: ignore[arg-type]
-    g.add(3, (None, 3), 1, 0.0)  # type: ignore[arg-type]
+    g: Grouper[int] = make_grouper(BatchPolicy("by_attribute", batch_size=5))
+    g.add(1, (None, 3), 1, 0.0)
+    g.add(2, ("3", None), 1, 0.0)
+    g.add(3, (None, 3), 1, 0.0)
     out = g.flush_all()
-    assert [(b.key, b.items) for b in out] == [((None, 3), [1, 3]), (("3", None), [2])]
-    assert reasons(out) == [FlushReason.DRAIN, FlushReason.DRAIN]
+    assert [(b.key, b.items, b.reason) for b in out] == [
+        ((None, 3), [1, 3], FlushReason.DRAIN),
+        (("3", None), [2], FlushReason.DRAIN),
+    ]
 
 
 # -- tumbling_window -------------------------------------------------------------------------
@@ -341,6 +347,18 @@ def test_tumbling_window_boundaries_on_wall_clock() -> None:
     assert g.next_deadline() == 1_700_000_002.5
 
 
+def test_tumbling_window_exact_boundary_despite_rounding_in_nanoseconds() -> None:
+    g = grouper("tumbling_window", window=0.25)
+    now = 1_700_000_000.25  # now * 1e9 rounds below the boundary in floats
+    assert round(now * 1e9) < 1_700_000_000_250_000_000
+    g.add("a", (), 1, 1_700_000_000.0)
+    out = g.add("b", (), 1, now)
+    assert [(b.items, b.window_start) for b in out] == [(["a"], 1_700_000_000.0)]
+    assert g.next_deadline() == 1_700_000_000.5
+    (b,) = g.flush_all()
+    assert b.window_start == now
+
+
 def test_tumbling_window_skipped_windows() -> None:
     g = grouper("tumbling_window", window=2.0)
     g.add("a", (), 1, 1.0)
@@ -401,10 +419,10 @@ def test_session_max_session_caps_a_busy_key() -> None:
 def test_session_max_session_none_is_unlimited() -> None:
     g = grouper("session_window", gap=2.0, batch_size=1000)
     for i in range(500):
-        assert g.add(i, ("k",), 1, i * 1.5) == []  # type: ignore[arg-type]
+        assert g.add(str(i), ("k",), 1, i * 1.5) == []
     assert g.next_deadline() == 499 * 1.5 + 2.0
     (b,) = g.due(1e9)
-    assert b.items == list(range(500))  # type: ignore[comparison-overlap]
+    assert b.items == [str(i) for i in range(500)]
 
 
 def test_session_due_order_after_extension() -> None:
@@ -429,7 +447,7 @@ def test_flush_where_splits_batches_and_keeps_the_rest() -> None:
     g.add((0, "c1"), ("c",), 7, 3.0)
     out = g.flush_where(lambda it: it[0] == 1)  # partition 1 revoked
     assert [(b.key, b.items) for b in out] == [(("a",), [(1, "a2")]), (("b",), [(1, "b1")])]
-    assert reasons(out) == [FlushReason.DRAIN, FlushReason.DRAIN]  # type: ignore[arg-type]
+    assert [b.reason for b in out] == [FlushReason.DRAIN, FlushReason.DRAIN]
     assert [b.nbytes for b in out] == [6, 8]
     assert [b.opened_at for b in out] == [1.0, 3.0]  # time of the split-off batch's first item
     assert g.pending == 3

@@ -17,10 +17,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from worker.batching import ALGORITHMS, Batch, BatchPolicy, FlushReason, GroupKey, make_grouper
+from worker.batching import ALGORITHMS, Batch, BatchPolicy, FlushReason, Grouper, GroupKey, make_grouper
 
 KEYS: list[GroupKey] = [("a",), ("b",), ("c", 1), ()]
-SETTINGS = settings(max_examples=int(os.environ.get("BATCHING_EXAMPLES", "60")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+EXAMPLES = int(os.environ.get("BATCHING_EXAMPLES", "50"))  # e.g. 3000 for a deep run
+SETTINGS = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ class Checker:
 
     def __init__(self, policy: BatchPolicy) -> None:
         self.p = policy
-        self.g = make_grouper(policy)
+        self.g: Grouper[Item] = make_grouper(policy)
         self.added: list[Item] = []
         self.pending: dict[int, Item] = {}  # uid -> item, in add order
         self.emitted: list[tuple[Batch[Item], str]] = []
@@ -251,7 +252,11 @@ def run(checker: Checker, ops: list[tuple[Any, ...]]) -> None:
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 @SETTINGS
-@given(data=st.data(), start=starts, ops=st.lists(st.one_of(add_op, add_op, due_op), min_size=20, max_size=80))
+@given(
+    data=st.data(),
+    start=starts,
+    ops=st.lists(st.one_of(add_op, add_op, due_op), min_size=15, max_size=60),
+)
 def test_interleavings_keep_every_invariant(
     algorithm: str, data: st.DataObject, start: float, ops: list[tuple[Any, ...]]
 ) -> None:
@@ -287,7 +292,7 @@ def test_flush_where_takes_exactly_the_matching_items(
 @given(data=st.data(), ops=st.lists(add_op, max_size=40))
 def test_flush_all_equals_everything_pending(algorithm: str, data: st.DataObject, ops: list[Any]) -> None:
     policy = data.draw(policies(algorithm))
-    g = make_grouper(policy)
+    g: Grouper[Item] = make_grouper(policy)
     now = 0.0
     returned: list[Item] = []
     added: list[Item] = []

@@ -5,7 +5,8 @@ never see an httpx or aiohttp exception, and the credential's secret never appea
 exception message or a result.
 
 Transport choice, measured with ``bench/http_transport_bench.py`` (2-core machine, aiohttp server
-pinned to one core, client to the other, ``POST`` with a 330-byte JSON body, 5 s per run)::
+pinned to one core, client to the other, ``POST`` with a 286-byte JSON body, 5 s per run). First run,
+quiet machine::
 
     transport                      in flight   req/s   p50 ms   p99 ms
     httpx default (httpcore)               1     954     0.98     1.73
@@ -13,7 +14,10 @@ pinned to one core, client to the other, ``POST`` with a 330-byte JSON body, 5 s
     httpx_aiohttp.AiohttpTransport         1    1665     0.56     1.18
     httpx_aiohttp.AiohttpTransport        32    3021     9.62    25.58
 
-The aiohttp-backed transport is the default (1.7x at 1 in flight, 10x at 32, and a p99 twenty times
+Across three runs (the later two with a load average of 2 from other work): httpx 425-954 req/s at 1
+in flight and 156-288 at 32; aiohttp 701-1665 and 2355-3021. Through ``GorgiasClient.send`` itself
+(last run): 937 and 2415 req/s on aiohttp against 645 and 263 on httpx. The aiohttp-backed transport
+is the default (faster at 1 in flight, about ten times faster at 32, with a p99 ten to twenty times
 lower); ``transport="httpx"`` keeps the plain httpcore transport selectable.
 """
 

@@ -25,13 +25,20 @@ from aiokafka.errors import CommitFailedError, KafkaError
 
 from worker import metrics
 from worker.batching import Batch, BatchPolicy, Grouper, make_grouper
-from worker.config import Destination, GroupingAlgorithm, WorkerConfig
+from worker.config import Destination, WorkerConfig
 from worker.events import DeadLetterStage, dead_letter, record_item
 from worker.gorgias.delivery import CallOutcome, DeliveryService
 from worker.offsets import OffsetTracker, TopicPartitionKey
 from worker.pipeline.kafka import make_consumer
 from worker.pipeline.lanes import Lanes
 from worker.pipeline.outcomes import Call, Publisher, delivery_dead_letter, response_event
+from worker.pipeline.recovery import (
+    ConsumptionMarks,
+    Watermarks,
+    decode_checkpoint,
+    end_offsets,
+    recorded_outcomes,
+)
 from worker.records import DecodeError, SourceRef, decode_record
 from worker.rendering import Prepared, RenderError, RequestRenderer
 
@@ -62,7 +69,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         await self.pipeline.on_revoked(revoked)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        self.pipeline.on_assigned(assigned)
+        await self.pipeline.on_assigned(assigned)
 
 
 class DestinationPipeline:
@@ -76,6 +83,7 @@ class DestinationPipeline:
         delivery: DeliveryService,
         publisher: Publisher,
         on_fatal: Callable[[BaseException], None],
+        outcome_partitions: list[tuple[str, int]] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
@@ -96,6 +104,12 @@ class DestinationPipeline:
         self._last_commit = 0.0
         self._fatal: BaseException | None = None
         self._task: asyncio.Task[None] | None = None
+        self.outcome_partitions = outcome_partitions or []
+        self.watermarks = Watermarks()
+        self.marks = ConsumptionMarks()
+        self._already_recorded: set[tuple[str, int, int]] = set()
+        self.skipped_after_recovery = 0
+        self._recovering = 0
         name = dest.name
         self._m_consumed = metrics.RECORDS_CONSUMED.labels(name)
         self._m_delivered = metrics.RECORDS_DELIVERED.labels(name)
@@ -114,12 +128,13 @@ class DestinationPipeline:
         return f"{self.config.kafka.group_id}.{self.dest.name}"
 
     async def start(self) -> None:
+        self.watermarks.seed(await end_offsets(self.config.kafka, self.outcome_partitions))
         consumer = make_consumer(
             self.config.kafka, self.group_id, max_partition_fetch_bytes=4 * 1024 * 1024
         )
         consumer.subscribe(self.dest.source_topics, listener=_Rebalance(self))
+        self._consumer = consumer  # before start: the first assignment may come while it starts
         await consumer.start()
-        self._consumer = consumer
         self._task = asyncio.get_running_loop().create_task(self._run(consumer), name=f"pipeline:{self.dest.name}")
 
     async def _run(self, consumer: aiokafka.AIOKafkaConsumer) -> None:
@@ -141,6 +156,7 @@ class DestinationPipeline:
             for tp, messages in fetched.items():
                 self._m_consumed.inc(len(messages))
                 tpk = TopicPartitionKey(tp.topic, tp.partition)
+                self.marks.chunk(tpk, messages[0].offset, self.watermarks.scan_from())
                 for msg in messages:
                     self._handle(tpk, msg, now, max_bytes)
             if self.grouper is not None:
@@ -209,6 +225,12 @@ class DestinationPipeline:
 
     def _handle(self, tpk: TopicPartitionKey, msg: Any, now: float, max_bytes: int) -> None:
         self.tracker.consumed(tpk, msg.offset)
+        if self._already_recorded and (tpk.topic, tpk.partition, msg.offset) in self._already_recorded:
+            # delivered before a crash, its outcome is on Kafka: finished, not sent again
+            self._already_recorded.discard((tpk.topic, tpk.partition, msg.offset))
+            self.skipped_after_recovery += 1
+            self.tracker.finished(tpk, msg.offset)
+            return
         source = SourceRef(tpk.topic, tpk.partition, msg.offset, msg.key, msg.timestamp)
         headers = tuple(msg.headers or ())
         try:
@@ -290,7 +312,8 @@ class DestinationPipeline:
                 letter = delivery_dead_letter(dest, call, event)
                 waits.append(self.publisher.publish(dest.dead_letter_topic, letter, key,
                                                     [*headers, ("stage", b"deliver")]))
-            await asyncio.gather(*waits)
+            for meta in await asyncio.gather(*waits):
+                self.watermarks.acknowledged(meta.topic, meta.partition, meta.offset)
         except (KafkaError, OSError) as exc:
             self._fail(exc, f"could not record the outcome of a call carrying {n} record(s)")
             return
@@ -310,7 +333,8 @@ class DestinationPipeline:
 
         async def publish() -> None:
             try:
-                await self.publisher.publish(dest.dead_letter_topic, letter, key, headers)
+                meta = await self.publisher.publish(dest.dead_letter_topic, letter, key, headers)
+                self.watermarks.acknowledged(meta.topic, meta.partition, meta.offset)
             except (KafkaError, OSError) as exc:
                 self._fail(exc, "could not write a dead-letter record")
                 return
@@ -354,7 +378,7 @@ class DestinationPipeline:
             self._throttled = True
         elif self._throttled and pending <= limit // 2:
             self._throttled = False
-        want_paused = self._stopping or not self.active or self._throttled
+        want_paused = self._stopping or not self.active or self._throttled or self._recovering > 0
         assigned = consumer.assignment()
         paused = consumer.paused()
         if want_paused:
@@ -378,8 +402,12 @@ class DestinationPipeline:
         positions = {tp: pos for tp, pos in positions.items() if tp in assigned or only is not None}
         if not positions:
             return
+        current = self.watermarks.scan_from()
         try:
-            await consumer.commit({TopicPartition(tp.topic, tp.partition): pos for tp, pos in positions.items()})
+            await consumer.commit({
+                TopicPartition(tp.topic, tp.partition): (pos, self.marks.checkpoint(tp, pos, current))
+                for tp, pos in positions.items()
+            })
         except (CommitFailedError, KafkaError) as exc:
             log.warning("destination %s: commit failed (%s); will retry", self.dest.name, exc)
             return
@@ -407,8 +435,47 @@ class DestinationPipeline:
             await self._commit(consumer, force=True, only=keys)
         for tp in keys:
             self.tracker.forget(tp)
+            self.marks.forget(tp)
 
-    def on_assigned(self, assigned: set[TopicPartition]) -> None:
+    async def on_assigned(self, assigned: set[TopicPartition]) -> None:
         consumer = self._consumer
-        if consumer is not None and assigned and (not self.active or self._throttled or self._stopping):
-            consumer.pause(*assigned)
+        if consumer is None or not assigned:
+            return
+        recover = bool(self.outcome_partitions)
+        if recover or not self.active or self._throttled or self._stopping:
+            consumer.pause(*assigned)  # at once, before any record of these partitions is handed out
+        if recover:
+            self._recovering += 1
+            try:
+                await self._recover(assigned)
+            finally:
+                self._recovering -= 1
+                self._apply_pause()
+
+    async def _recover(self, assigned: set[TopicPartition]) -> None:
+        """Find records past the committed offsets whose outcome a previous owner already recorded."""
+        consumer = self._consumer
+        if consumer is None:
+            return
+        committed = await consumer._coordinator.fetch_committed_offsets(list(assigned))
+        positions: dict[TopicPartitionKey, int] = {}
+        scans: dict[TopicPartitionKey, dict[tuple[str, int], int]] = {}
+        merged: dict[tuple[str, int], int] = {}
+        for tp, om in committed.items():
+            scan = decode_checkpoint(om.metadata) if om.offset >= 0 else {}
+            if scan:
+                tpk = TopicPartitionKey(tp.topic, tp.partition)
+                positions[tpk] = om.offset
+                scans[tpk] = scan
+                for key, offset in scan.items():
+                    merged[key] = min(offset, merged.get(key, offset))
+        found = await recorded_outcomes(self.config.kafka, self.dest.name, merged, positions)
+        if not found:
+            return
+        self._already_recorded |= found
+        for tpk, scan in scans.items():
+            last = max((o for t, p, o in found if (t, p) == tpk), default=None)
+            if last is not None:
+                self.marks.inherit(tpk, last, scan)
+        log.info("destination %s: %d record(s) past the committed offsets were already delivered before a "
+                 "restart; they will not be sent again", self.dest.name, len(found))

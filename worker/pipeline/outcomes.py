@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiokafka
+from aiokafka.structs import RecordMetadata
 
 from worker.batching import Batch
 from worker.config import Destination
@@ -97,6 +98,6 @@ class Publisher:
 
     async def publish(
         self, topic: str, value: dict[str, Any], key: bytes | None, headers: list[tuple[str, bytes]]
-    ) -> None:
+    ) -> RecordMetadata:
         future = await self.producer.send(topic, dump(value), key=key, headers=headers)
-        await future
+        return await future

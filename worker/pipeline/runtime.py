@@ -48,15 +48,20 @@ class Runtime:
         config = self.config
         topics = {d.dead_letter_topic for d in config.destinations}
         topics |= {d.response_webhook.topic for d in config.destinations if d.response_webhook.enabled}
-        for topic in sorted(topics):
-            await ensure_topic(config.kafka, topic, partitions=3)
+        partitions = {topic: await ensure_topic(config.kafka, topic, partitions=3) for topic in sorted(topics)}
         producer = make_producer(config.kafka)
         await producer.start()
         self._producer = producer
         self.delivery = DeliveryService()
         publisher = Publisher(producer)
         for dest in config.destinations:
-            pipeline = DestinationPipeline(config, dest, build_renderer(dest), self.delivery, publisher, self._on_fatal)
+            outcome_topics = [dest.dead_letter_topic]
+            if dest.response_webhook.enabled:
+                outcome_topics.append(dest.response_webhook.topic)
+            outcome_partitions = [(t, p) for t in outcome_topics for p in partitions[t]]
+            pipeline = DestinationPipeline(
+                config, dest, build_renderer(dest), self.delivery, publisher, self._on_fatal, outcome_partitions
+            )
             self.pipelines[dest.name] = pipeline
         self.control = ControlReader(config.kafka, self.apply_command)
         await self.control.start()

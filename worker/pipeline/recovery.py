@@ -1,0 +1,182 @@
+"""After a crash, re-deliver only the records whose outcome was not recorded.
+
+An offset commit trails the outcomes: records finish out of order and commits happen every half
+second, so when a worker dies some records past the committed position already have their response
+event or dead letter on Kafka. Re-sending those would call Gorgias twice for nothing.
+
+So each commit carries a checkpoint in its metadata: for every outcome topic partition (response and
+dead-letter topics), an offset from which every outcome of a record at or past the committed position
+must lie. It is sound because an outcome is produced after its record is consumed, and a record at or
+past the position was consumed no earlier than the record *at* the position: any offset acknowledged
+to this producer before that moment is below every outcome produced after it. On assignment the new
+owner reads the outcome topics from the checkpoint to their end, collects the source offsets that
+already have an outcome, and marks them finished without calling Gorgias again.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+
+import orjson
+from aiokafka import TopicPartition
+
+from worker.config import KafkaSettings
+from worker.offsets import TopicPartitionKey
+from worker.pipeline.kafka import make_consumer
+
+OutcomePartition = tuple[str, int]
+CHECKPOINT_VERSION = 1
+MAX_METADATA_BYTES = 4000  # Kafka's default offset.metadata.max.bytes is 4096
+
+
+def encode_checkpoint(scan_from: dict[OutcomePartition, int]) -> str:
+    topics: dict[str, dict[str, int]] = {}
+    for (topic, partition), offset in sorted(scan_from.items()):
+        topics.setdefault(topic, {})[str(partition)] = offset
+    text = orjson.dumps({"v": CHECKPOINT_VERSION, "scan": topics}).decode()
+    return text if len(text) <= MAX_METADATA_BYTES else ""
+
+
+def decode_checkpoint(metadata: str | None) -> dict[OutcomePartition, int]:
+    """The scan start per outcome partition; empty for missing or foreign metadata."""
+    if not metadata:
+        return {}
+    try:
+        doc = orjson.loads(metadata)
+    except orjson.JSONDecodeError:
+        return {}
+    if not isinstance(doc, dict) or doc.get("v") != CHECKPOINT_VERSION or not isinstance(doc.get("scan"), dict):
+        return {}
+    out: dict[OutcomePartition, int] = {}
+    for topic, parts in doc["scan"].items():
+        if isinstance(parts, dict):
+            for partition, offset in parts.items():
+                if isinstance(offset, int) and str(partition).isdigit():
+                    out[(topic, int(partition))] = offset
+    return out
+
+
+class Watermarks:
+    """The highest outcome offset acknowledged to this process, per outcome partition."""
+
+    def __init__(self) -> None:
+        self.acked: dict[OutcomePartition, int] = {}
+
+    def seed(self, ends: dict[OutcomePartition, int]) -> None:
+        """Start from the topics' end offsets (everything before start-up is older than our records)."""
+        for key, end in ends.items():
+            self.acked[key] = max(self.acked.get(key, -1), end - 1)
+
+    def acknowledged(self, topic: str, partition: int, offset: int) -> None:
+        key = (topic, partition)
+        if offset > self.acked.get(key, -1):
+            self.acked[key] = offset
+
+    def scan_from(self) -> dict[OutcomePartition, int]:
+        return {key: offset + 1 for key, offset in self.acked.items()}
+
+
+class ConsumptionMarks:
+    """For each source partition, the watermarks seen when each fetched chunk started to be consumed.
+
+    A partition taken over from a worker that died also inherits that worker's checkpoint until the
+    position passes the last record found already delivered, so a second crash still finds them.
+    """
+
+    def __init__(self) -> None:
+        self._marks: dict[TopicPartitionKey, deque[tuple[int, dict[OutcomePartition, int]]]] = {}
+        self._inherited: dict[TopicPartitionKey, tuple[int, dict[OutcomePartition, int]]] = {}
+
+    def inherit(self, tp: TopicPartitionKey, last_recorded: int, scan_from: dict[OutcomePartition, int]) -> None:
+        self._inherited[tp] = (last_recorded, scan_from)
+
+    def chunk(self, tp: TopicPartitionKey, first_offset: int, scan_from: dict[OutcomePartition, int]) -> None:
+        self._marks.setdefault(tp, deque()).append((first_offset, scan_from))
+
+    def checkpoint(self, tp: TopicPartitionKey, position: int, current: dict[OutcomePartition, int]) -> str:
+        """Checkpoint for committing ``position``; forgets marks no longer needed."""
+        marks = self._marks.get(tp)
+        chosen = current
+        if marks:
+            while len(marks) > 1 and marks[1][0] <= position:
+                marks.popleft()
+            if marks[0][0] <= position:
+                chosen = marks[0][1]
+        inherited = self._inherited.get(tp)
+        if inherited is not None:
+            if position > inherited[0]:
+                del self._inherited[tp]
+            else:
+                chosen = {k: min(v, inherited[1].get(k, v)) for k, v in {**inherited[1], **chosen}.items()}
+        return encode_checkpoint(chosen)
+
+    def forget(self, tp: TopicPartitionKey) -> None:
+        self._marks.pop(tp, None)
+        self._inherited.pop(tp, None)
+
+
+async def end_offsets(settings: KafkaSettings, partitions: list[OutcomePartition]) -> dict[OutcomePartition, int]:
+    if not partitions:
+        return {}
+    consumer = make_consumer(settings, None, isolation_level="read_uncommitted")
+    await consumer.start()
+    try:
+        tps = [TopicPartition(t, p) for t, p in partitions]
+        consumer.assign(tps)
+        ends = await consumer.end_offsets(tps)
+        return {(tp.topic, tp.partition): off for tp, off in ends.items()}
+    finally:
+        await consumer.stop()
+
+
+async def recorded_outcomes(
+    settings: KafkaSettings,
+    destination: str,
+    scan_from: dict[OutcomePartition, int],
+    positions: dict[TopicPartitionKey, int],
+) -> set[tuple[str, int, int]]:
+    """Source records at or past ``positions`` that already have an outcome on the outcome topics."""
+    if not scan_from or not positions:
+        return set()
+    consumer = make_consumer(settings, None, isolation_level="read_uncommitted", enable_auto_commit=False)
+    await consumer.start()
+    found: set[tuple[str, int, int]] = set()
+    try:
+        tps = [TopicPartition(t, p) for (t, p) in scan_from]
+        consumer.assign(tps)
+        ends = await consumer.end_offsets(tps)
+        todo = {tp for tp in tps if ends[tp] > scan_from[(tp.topic, tp.partition)]}
+        for tp in todo:
+            consumer.seek(tp, scan_from[(tp.topic, tp.partition)])
+        while todo:
+            fetched = await consumer.getmany(*todo, timeout_ms=1000)
+            for messages in fetched.values():
+                for msg in messages:
+                    for source in _sources(msg.value, destination):
+                        tpk = TopicPartitionKey(source[0], source[1])
+                        if tpk in positions and source[2] >= positions[tpk]:
+                            found.add(source)
+            for tp in list(todo):
+                if await consumer.position(tp) >= ends[tp]:
+                    todo.discard(tp)
+    finally:
+        await consumer.stop()
+    return found
+
+
+def _sources(value: bytes | None, destination: str) -> Iterable[tuple[str, int, int]]:
+    if not value:
+        return ()
+    try:
+        doc = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return ()
+    if not isinstance(doc, dict) or doc.get("destination") != destination:
+        return ()
+    out = []
+    for item in doc.get("records") or ():
+        ref = item.get("source", item) if isinstance(item, dict) else None
+        if isinstance(ref, dict) and isinstance(ref.get("partition"), int) and isinstance(ref.get("offset"), int):
+            out.append((str(ref.get("topic")), ref["partition"], ref["offset"]))
+    return out
