@@ -246,6 +246,48 @@ def status(config: ConfigOption) -> None:
         typer.echo(f"{dest.name}: {'active' if effective else 'paused'} (from {source})")
 
 
+@app.command()
+def replay(
+    config: ConfigOption,
+    destination: Annotated[str, typer.Option("--destination", "-d", help="Destination whose dead letters to replay.")],
+    stage: Annotated[
+        list[str] | None, typer.Option(help="Stages to replay: deliver, render, decode (default: deliver, render).")
+    ] = None,
+    to_topic: Annotated[str | None, typer.Option(help="Republish here instead of the first source topic.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only report what would be replayed.")] = False,
+    limit: Annotated[int | None, typer.Option(help="Replay at most this many records.")] = None,
+    include_undecodable: Annotated[
+        bool, typer.Option(help="Also republish raw bytes that were not records (decode stage).")
+    ] = False,
+    from_beginning: Annotated[
+        bool, typer.Option(help="Ignore earlier replays' progress and scan the whole dead-letter topic.")
+    ] = False,
+) -> None:
+    """Re-send dead-lettered records to the destination after a fix (republished to its source topic)."""
+    import asyncio
+
+    from worker.replay import replay as run_replay
+
+    cfg = load_or_exit(config)
+    try:
+        dest = cfg.destination(destination)
+    except KeyError as exc:
+        fail([str(exc.args[0])])
+        raise
+    stages = set(stage or ["deliver", "render"])
+    unknown = stages - {"deliver", "render", "decode"}
+    if unknown:
+        fail([f"--stage: unknown stage(s) {', '.join(sorted(unknown))}; use deliver, render or decode"])
+    report = asyncio.run(run_replay(cfg, dest, stages, to_topic, dry_run, limit, include_undecodable, from_beginning))
+    verb = "would replay" if dry_run else "replayed"
+    typer.echo(f"{dest.dead_letter_topic}: scanned {report.scanned} dead letter(s), {verb} {report.replayed} "
+               f"record(s) to {to_topic or dest.source_topics[0]}")
+    for reason, count in report.by_reason.most_common(10):
+        typer.echo(f"  {count:6d}  {reason}")
+    for why, count in report.skipped.most_common():
+        typer.echo(f"  skipped {count}: {why}")
+
+
 def main() -> None:
     app(prog_name="gorgias-worker")
 

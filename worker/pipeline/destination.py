@@ -436,6 +436,10 @@ class DestinationPipeline:
         for tp in keys:
             self.tracker.forget(tp)
             self.marks.forget(tp)
+            try:  # the new owner reports this partition's lag from now on
+                metrics.CONSUMER_LAG.remove(self.dest.name, tp.topic, str(tp.partition))
+            except KeyError:
+                pass
 
     async def on_assigned(self, assigned: set[TopicPartition]) -> None:
         consumer = self._consumer
