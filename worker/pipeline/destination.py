@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Hashable
 from typing import Any
 
@@ -30,7 +31,7 @@ from worker.events import DeadLetterStage, dead_letter, record_item
 from worker.gorgias.delivery import CallOutcome, DeliveryService
 from worker.offsets import OffsetTracker, TopicPartitionKey
 from worker.pipeline.kafka import make_consumer
-from worker.pipeline.lanes import Lanes
+from worker.pipeline.lanes import Abandoned, Lanes
 from worker.pipeline.outcomes import Call, Publisher, delivery_dead_letter, response_event
 from worker.pipeline.recovery import (
     ConsumptionMarks,
@@ -110,6 +111,9 @@ class DestinationPipeline:
         self._already_recorded: set[tuple[str, int, int]] = set()
         self.skipped_after_recovery = 0
         self._recovering = 0
+        # Ownership epochs: a call made under an earlier ownership of a partition is never sent.
+        self._epoch: dict[TopicPartitionKey, int] = {}
+        self._active: Counter[TopicPartitionKey] = Counter()
         name = dest.name
         self._m_consumed = metrics.RECORDS_CONSUMED.labels(name)
         self._m_delivered = metrics.RECORDS_DELIVERED.labels(name)
@@ -275,18 +279,40 @@ class DestinationPipeline:
         lane: Hashable | None = ("key", batch.key) if self.keyed else None
         self._submit(Call(list(batch.items), request, batch), lane)
 
+    def _claim(self, sources: list[SourceRef]) -> Callable[[], bool]:
+        """Count a call against its partitions; returns a check that it still belongs to this owner."""
+        tps = {TopicPartitionKey(s.topic, s.partition) for s in sources}
+        epochs = [(tp, self._epoch.get(tp, 0)) for tp in tps]
+        self._active.update(tps)
+        return lambda: all(self._epoch.get(tp, 0) == e for tp, e in epochs)
+
+    def _release(self, sources: list[SourceRef]) -> None:
+        self._active.subtract({TopicPartitionKey(s.topic, s.partition) for s in sources})
+
     def _submit(self, call: Call, lane: Hashable | None) -> None:
         dest = self.dest
+        sources = call.sources
+        still_ours = self._claim(sources)
 
         async def deliver() -> CallOutcome:
+            if not still_ours():
+                self._release(sources)
+                raise Abandoned  # its partition moved to another worker, which will send it
             self._m_in_flight.inc()
             try:
                 return await self.delivery.call(call.request, dest.credential, dest.delivery)
+            except Exception as exc:
+                self._release(sources)
+                self._fail(exc, "delivery failed unexpectedly")
+                raise Abandoned from exc
             finally:
                 self._m_in_flight.dec()
 
         async def after(outcome: CallOutcome) -> None:
-            await self._record_outcome(call, outcome)
+            try:
+                await self._record_outcome(call, outcome)
+            finally:
+                self._release(sources)
 
         self.lanes.submit(lane, deliver, after)
 
@@ -341,14 +367,21 @@ class DestinationPipeline:
             metrics.RECORDS_DEAD_LETTERED.labels(dest.name, stage.value).inc(len(sources))
             self._finish(sources)
 
-        async def nothing() -> None:
-            return None
+        still_ours = self._claim(sources)
+
+        async def check() -> None:
+            if not still_ours():
+                self._release(sources)
+                raise Abandoned
 
         async def after(_: None) -> None:
-            await publish()
+            try:
+                await publish()
+            finally:
+                self._release(sources)
 
         # Tracked with the calls, so that a shutdown waits for it too.
-        self.lanes.submit(None, nothing, after)
+        self.lanes.submit(None, check, after)
 
     def _finish(self, sources: list[SourceRef]) -> None:
         now_ms = self.clock() * 1000
@@ -422,13 +455,14 @@ class DestinationPipeline:
         keys = {TopicPartitionKey(tp.topic, tp.partition) for tp in revoked}
         if not keys:
             return
-        if self.grouper is not None:
-            for batch in self.grouper.flush_where(
+        for tp in keys:  # calls not on the wire yet are dropped: the new owner sends them
+            self._epoch[tp] = self._epoch.get(tp, 0) + 1
+        if self.grouper is not None:  # records still being grouped are left to the new owner too
+            self.grouper.flush_where(
                 lambda p: TopicPartitionKey(p.record.source.topic, p.record.source.partition) in keys
-            ):
-                self._dispatch_batch(batch)
+            )
         deadline = self.clock() + max(1.0, self.config.worker.shutdown_grace_s)
-        while any(self.tracker.unfinished(tp) for tp in keys) and self.clock() < deadline:
+        while any(self._active[tp] > 0 for tp in keys) and self.clock() < deadline:
             await asyncio.sleep(0.02)
         consumer = self._consumer
         if consumer is not None:
@@ -436,6 +470,7 @@ class DestinationPipeline:
         for tp in keys:
             self.tracker.forget(tp)
             self.marks.forget(tp)
+            self._active.pop(tp, None)
             try:  # the new owner reports this partition's lag from now on
                 metrics.CONSUMER_LAG.remove(self.dest.name, tp.topic, str(tp.partition))
             except KeyError:

@@ -16,6 +16,10 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
+class Abandoned(Exception):
+    """Raised by a call's ``deliver`` to drop the call unsent (its records stay uncommitted)."""
+
+
 class Lanes:
     """Runs ``deliver`` then ``after`` for each submitted call, keeping per-lane order of ``deliver``."""
 
@@ -48,6 +52,8 @@ class Lanes:
                     self.in_flight += 1
                     try:
                         result = await deliver()
+                    except Abandoned:
+                        return
                     finally:
                         self.in_flight -= 1
             finally:

@@ -1,0 +1,120 @@
+"""Endpoint templates as request renderers: the template's method, URL and body builder on RequestRenderer."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from worker.config import ContentFormat, Destination, GroupingAlgorithm
+from worker.records import Record
+from worker.rendering import Prepared, RequestRenderer
+from worker.templates.model import ConfiguredTemplate, Template, get_template
+
+__all__ = ["TemplateBodyBuilder", "TemplateRenderer", "configured_for", "renderer_for"]
+
+
+class TemplateBodyBuilder:
+    """A :class:`~worker.rendering.BodyBuilder` whose bodies were built (and checked) in ``prepare``."""
+
+    __slots__ = ("configured",)
+
+    def __init__(self, configured: ConfiguredTemplate) -> None:
+        self.configured = configured
+
+    def single(self, body: Any) -> Any:
+        return body
+
+    def batch(self, bodies: Sequence[Any]) -> Any:
+        return self.configured.merge(bodies)
+
+
+class TemplateRenderer(RequestRenderer):
+    """A RequestRenderer whose ``prepare`` builds and checks the template body of each record.
+
+    ``Prepared.body`` is that body (``body_bytes`` its JSON), so the grouper counts the bytes each
+    record adds to a call, and a record that cannot make a valid request fails alone, in ``prepare``.
+    """
+
+    def __init__(self, destination: Destination, configured: ConfiguredTemplate) -> None:
+        super().__init__(
+            destination,
+            body_builder=TemplateBodyBuilder(configured),
+            method=configured.template.method,
+            url_pattern=configured.url,
+        )
+        self.configured = configured
+        self.template = configured.template
+
+    def prepare(self, record: Record) -> Prepared:
+        prepared = super().prepare(record)  # exclusions, grouping key, URL (RenderError when unusable)
+        body = self.configured.build(prepared.body, record.source)
+        return dataclasses.replace(prepared, body=body, body_bytes=orjson.dumps(body))
+
+
+def _check_destination(dest: Destination, template: Template, configured: ConfiguredTemplate) -> None:
+    ep = dest.endpoint
+    name = template.name
+    if ep.method is not None or ep.url is not None:
+        set_ = " and ".join(f"endpoint.{f}" for f in ("method", "url") if getattr(ep, f) is not None)
+        raise ValueError(
+            f"{set_.split(' and ')[0]}: template {name} sets the method and URL itself ({template.method} "
+            f"{template.url}); remove {set_}, or remove endpoint.template to configure manually"
+        )
+    if ep.content_format is ContentFormat.FORM:
+        raise ValueError(f"endpoint.content_format: template {name} sends JSON (Gorgias accepts only JSON); "
+                         "remove content_format: form")
+    b = dest.batching
+    if not b.enabled:
+        return
+    spec = template.batch
+    if spec.mode == "none":
+        why = spec.reason or "Gorgias has no batch form of this endpoint"
+        raise ValueError(f"batching.enabled: template {name} sends one record per call ({why}); "
+                         "set batching.enabled: false")
+    if b.wrap_key is not None:
+        raise ValueError(f"batching.wrap_key: template {name} shapes its own batch body; remove wrap_key")
+    keyed = b.algorithm in (GroupingAlgorithm.BY_ATTRIBUTE, GroupingAlgorithm.SESSION_WINDOW) or (
+        b.algorithm is GroupingAlgorithm.TUMBLING_WINDOW and bool(b.attributes)
+    )
+    from worker.config import PLACEHOLDER
+
+    needed = [p for p in PLACEHOLDER.findall(configured.url) if p != "domain"]
+    if spec.key == () and not keyed:
+        raise ValueError(
+            f"batching.attributes: batched template {name} turns a group into one ticket, so records must be "
+            "grouped by a conversation key: use algorithm by_attribute or session_window with "
+            "attributes: [conversation_id] (any attribute the conversation's records share)"
+        )
+    missing = [p for p in needed if p not in b.attributes]
+    if missing:
+        example = ", ".join(needed)
+        raise ValueError(
+            f"batching.attributes: batched template {name} makes one call per {example}, so batching.attributes "
+            f"must include {', '.join(missing)}: e.g. algorithm: by_attribute, attributes: [{example}]"
+        )
+    if spec.max_items is not None and b.batch_size > spec.max_items:
+        raise ValueError(f"batching.batch_size: template {name} carries at most {spec.max_items} records in one "
+                         f"call (Gorgias' limit); set batch_size <= {spec.max_items} (got {b.batch_size})")
+
+
+def configured_for(dest: Destination) -> ConfiguredTemplate:
+    """The destination's template with its options applied; ``ValueError`` naming the setting otherwise."""
+    name = dest.endpoint.template
+    if name is None:
+        raise ValueError(f"endpoint.template: destination {dest.name} has no template (manual configuration)")
+    template = get_template(name)
+    configured = template.configure(dest.endpoint.template_options, dest.name)
+    _check_destination(dest, template, configured)
+    return configured
+
+
+def renderer_for(dest: Destination) -> RequestRenderer:
+    """The request renderer of a templated destination (checked at start: every problem is a ValueError)."""
+    configured = configured_for(dest)
+    try:
+        return TemplateRenderer(dest, configured)
+    except ValueError as exc:
+        raise ValueError(f"endpoint.template: {configured.name}: {exc}") from None
