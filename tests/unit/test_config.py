@@ -224,3 +224,14 @@ def test_environment_references_are_expanded(tmp_path: Path, monkeypatch: pytest
     path.write_text(yaml.safe_dump(doc))
     with pytest.raises(ConfigError, match="NOT_SET_ANYWHERE is referenced"):
         load_config(path)
+
+
+def test_form_content_cannot_be_batched() -> None:
+    doc = with_("destinations.0.endpoint.content_format", "form")
+    doc["destinations"][0]["batching"] = {"enabled": True, "algorithm": "by_attribute", "attributes": ["ticket_id"]}
+    assert "form cannot carry a batch" in problems(doc)[0]
+
+
+def test_dot_segments_in_the_url_are_refused() -> None:
+    assert "`..` path segments" in problems(with_("destinations.0.endpoint.url",
+                                                   "https://{domain}.gorgias.com/api/../tickets"))[0]
