@@ -77,7 +77,7 @@ class Outcome(StrEnum):
 class ResponseEvent(Strict):
     """One Gorgias API call and its result, published to the destination's response topic."""
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1] = 1
     event_id: str = Field(description="Deterministic id of the call: same records, same id (dedupe on replay).")
     destination: str
     outcome: Outcome
@@ -110,7 +110,7 @@ class DeadLetterRecordItem(Strict):
 class DeadLetter(Strict):
     """Records that could not be delivered, with the reason and everything needed to replay them."""
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1] = 1
     destination: str
     stage: DeadLetterStage
     reason: str

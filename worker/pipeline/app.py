@@ -41,7 +41,7 @@ def _faust_credentials(config: WorkerConfig) -> Any:
 
 def create_app(config: WorkerConfig, runtime: Runtime | None = None) -> tuple[faust.App, Runtime]:
     """The faust app running ``config``'s destinations, and the runtime it hosts."""
-    runtime = runtime or Runtime(config)
+    host: Runtime = runtime or Runtime(config)
     bootstrap = config.kafka.effective_bootstrap()
     brokers = ";".join(f"kafka://{b.strip()}" for b in bootstrap.split(",") if b.strip())
     app = faust.App(
@@ -60,29 +60,29 @@ def create_app(config: WorkerConfig, runtime: Runtime | None = None) -> tuple[fa
     )
 
     @app.service
-    class Pipelines(mode.Service):  # type: ignore[misc]
+    class Pipelines(mode.Service):
         """The destination pipelines and the control reader."""
 
         async def on_start(self) -> None:
-            await runtime.start()
+            await host.start()
 
         @mode.Service.task
         async def _watch_failure(self) -> None:
-            await runtime.failure.wait()
-            log.error("fatal: %s", runtime.failed)
-            await self.crash(runtime.failed or RuntimeError("pipeline failed"))
+            await host.failure.wait()
+            log.error("fatal: %s", host.failed)
+            await self.crash(host.failed or RuntimeError("pipeline failed"))
 
         async def on_stop(self) -> None:
-            await runtime.stop()
+            await host.stop()
 
     @app.web_server
-    class ControlWeb(mode.Service):  # type: ignore[misc]
+    class ControlWeb(mode.Service):
         """The control API (health, status, activate/pause, metrics) on the worker's web port."""
 
         runner: web.AppRunner | None = None
 
         async def on_start(self) -> None:
-            self.runner = web.AppRunner(create_control_app(runtime), access_log=None)
+            self.runner = web.AppRunner(create_control_app(host), access_log=None)
             await self.runner.setup()
             site = web.TCPSite(self.runner, config.worker.web_host, config.worker.web_port)
             await site.start()
@@ -92,7 +92,7 @@ def create_app(config: WorkerConfig, runtime: Runtime | None = None) -> tuple[fa
             if self.runner is not None:
                 await self.runner.cleanup()
 
-    return app, runtime
+    return app, host
 
 
 def run(config: WorkerConfig, level: str = "info") -> None:
