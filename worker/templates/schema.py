@@ -230,13 +230,13 @@ class ObjectCheck:
             if spec.required and name not in value:
                 _add(errors, _join(path, name), "required")
         for name, item in value.items():
-            spec = fields.get(name)
-            if spec is None:
+            known = fields.get(name)
+            if known is None:
                 _add(errors, _join(path, str(name)), f"unknown field (Gorgias refuses it in a {self.what})")
-            elif item is None and spec.required:
+            elif item is None and known.required:
                 _add(errors, _join(path, name), "must not be null")
             else:
-                spec.check(item, _join(path, name), errors)
+                known.check(item, _join(path, name), errors)
         if len(errors) < MAX_ERRORS:
             for rule in self.rules:
                 rule(value, path, errors)

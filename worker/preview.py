@@ -1,0 +1,280 @@
+"""Sample payloads: the exact requests a destination's current settings would send for some records.
+
+:func:`preview` is pure: record values in, an ordered list of :class:`PreviewRequest` (method, URL,
+headers with the secret masked, body, which records it carries) and :class:`PreviewDeadLetter` (records
+the worker would dead-letter, with the stage and reason) out. It runs the worker's own pieces: record
+decoding, the destination's renderer (template or manual), and the real grouper
+(``worker.batching.make_grouper``) with the destination's batching policy. All records are taken as
+arriving at the same moment (as a backlog is consumed), and every open batch is flushed at the end, so
+batches close on size and bytes only.
+
+:func:`read_sample` reads a few records from a topic for it, without joining a consumer group or
+committing anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from worker.config import AuthType, Destination, KafkaSettings
+from worker.gorgias.client import USER_AGENT
+from worker.records import DecodeError, SourceRef, decode_record
+from worker.rendering import Prepared, RenderedRequest, RenderError, RequestRenderer
+
+__all__ = [
+    "PreviewDeadLetter",
+    "PreviewRequest",
+    "SampleMessage",
+    "build_renderer",
+    "format_items",
+    "masked_headers",
+    "preview",
+    "read_sample",
+]
+
+MASK = "***"
+
+
+@dataclass(frozen=True, slots=True)
+class SampleMessage:
+    """A record value as it sits in Kafka, with its coordinates."""
+
+    value: bytes | None
+    source: SourceRef
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+
+@dataclass(frozen=True)
+class PreviewRequest:
+    """One request the worker would send, with the records it carries (their index in the input)."""
+
+    request: RenderedRequest
+    headers: dict[str, str]  # as sent, the credential masked
+    records: list[int]
+    group_key: list[Any] | None = None
+    sent_to: str | None = None  # the origin actually contacted when the credential has a base_url
+
+    @property
+    def body(self) -> Any:
+        body = self.request.body
+        if body is None:
+            return None
+        if self.request.content_type == "application/json":
+            return orjson.loads(body)
+        return body.decode("utf-8", "replace")
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "kind": "request",
+            "records": self.records,
+            "method": self.request.method,
+            "url": self.request.url,
+            "headers": self.headers,
+            "body": self.body,
+        }
+        if self.group_key is not None:
+            out["group_key"] = self.group_key
+        if self.sent_to is not None:
+            out["sent_to"] = self.sent_to
+        return out
+
+
+@dataclass(frozen=True)
+class PreviewDeadLetter:
+    """Records that would go to the dead-letter topic instead of Gorgias."""
+
+    stage: str  # decode | render
+    reason: str
+    records: list[int] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"kind": "dead_letter", "records": self.records, "stage": self.stage, "reason": self.reason}
+
+
+PreviewItem = PreviewRequest | PreviewDeadLetter
+
+
+def build_renderer(dest: Destination) -> RequestRenderer:
+    """The destination's renderer, as the pipeline builds it."""
+    from worker.pipeline.runtime import build_renderer as pipeline_renderer
+
+    return pipeline_renderer(dest)
+
+
+def masked_headers(dest: Destination, request: RenderedRequest) -> dict[str, str]:
+    """The headers the client sends with ``request``, the credential shown as ``Basic ***`` / ``Bearer ***``."""
+    cred = dest.credential
+    headers: dict[str, str] = {}
+    if cred.base_url is not None:
+        headers["Host"] = cred.host
+    headers["Authorization"] = f"{'Bearer' if cred.auth is AuthType.OAUTH else 'Basic'} {MASK}"
+    if request.content_type is not None:
+        headers["Content-Type"] = request.content_type
+    for name, value in request.headers.items():
+        if name.lower() not in ("authorization", "host", "content-type", "content-length"):
+            headers[name] = value
+    if not any(k.lower() == "user-agent" for k in headers):
+        headers["User-Agent"] = USER_AGENT
+    return headers
+
+
+def _messages(dest: Destination, values: Iterable[Any]) -> list[SampleMessage]:
+    topic = dest.source_topics[0]
+    out: list[SampleMessage] = []
+    for i, value in enumerate(values):
+        if isinstance(value, SampleMessage):
+            out.append(value)
+            continue
+        raw = value if isinstance(value, bytes) or value is None else orjson.dumps(value)
+        out.append(SampleMessage(raw, SourceRef(topic, 0, i)))
+    return out
+
+
+def preview(
+    dest: Destination, values: Sequence[Any], renderer: RequestRenderer | None = None, max_record_bytes: int = 1_048_576
+) -> list[PreviewItem]:
+    """The requests (and dead letters) ``values`` would make, in the order the worker would send them.
+
+    ``values`` are record values: JSON-compatible objects (a record or a Nexla envelope), raw bytes,
+    or :class:`SampleMessage` (bytes with their Kafka coordinates). Configuration problems raise
+    ``ValueError`` (from building the renderer); record problems become dead letters.
+    """
+    from worker.batching import Grouper, make_grouper
+    from worker.pipeline.destination import batch_policy
+
+    renderer = renderer or build_renderer(dest)
+    messages = _messages(dest, values)
+    position: dict[tuple[str, int, int], int] = {
+        (m.source.topic, m.source.partition, m.source.offset): i for i, m in enumerate(messages)
+    }
+    grouper: Grouper[Prepared] | None = make_grouper(batch_policy(dest)) if dest.batching.enabled else None
+    sent_to = dest.credential.base_url
+    items: list[PreviewItem] = []
+
+    def number(p: Prepared) -> int:
+        s = p.record.source
+        return position.get((s.topic, s.partition, s.offset), -1)
+
+    def emit(key: tuple[Any, ...], batch: Sequence[Prepared]) -> None:
+        try:
+            request = renderer.render_batch(key, batch)
+        except RenderError as exc:
+            items.append(PreviewDeadLetter("render", exc.reason, [number(p) for p in batch]))
+            return
+        items.append(PreviewRequest(request, masked_headers(dest, request), [number(p) for p in batch],
+                                    list(key), sent_to))
+
+    now = 0.0  # every record arrives at once; open batches are flushed at the end
+    for i, msg in enumerate(messages):
+        try:
+            record = decode_record(msg.value, msg.source, msg.headers, max_record_bytes)
+        except DecodeError as exc:
+            items.append(PreviewDeadLetter("decode", exc.reason, [i]))
+            continue
+        try:
+            prepared = renderer.prepare(record)
+        except RenderError as exc:
+            items.append(PreviewDeadLetter("render", exc.reason, [i]))
+            continue
+        if grouper is None:
+            try:
+                request = renderer.render_one(prepared)
+            except RenderError as exc:
+                items.append(PreviewDeadLetter("render", exc.reason, [i]))
+                continue
+            items.append(PreviewRequest(request, masked_headers(dest, request), [i], None, sent_to))
+        else:
+            for batch in grouper.add(prepared, prepared.key, len(prepared.body_bytes), now):
+                emit(batch.key, batch.items)
+    if grouper is not None:
+        for batch in grouper.flush_all():
+            emit(batch.key, batch.items)
+    return items
+
+
+def first_request(items: Sequence[PreviewItem]) -> PreviewRequest | None:
+    return next((item for item in items if isinstance(item, PreviewRequest)), None)
+
+
+def format_items(items: Sequence[PreviewItem]) -> list[str]:
+    """Readable lines: each request with its headers and pretty body; each dead letter with its reason."""
+    lines: list[str] = []
+    for n, item in enumerate(items, 1):
+        which = ", ".join(str(i) for i in item.records)
+        plural = "s" if len(item.records) != 1 else ""
+        if isinstance(item, PreviewDeadLetter):
+            lines.append(f"#{n}  record{plural} {which} -> dead letter ({item.stage}): {item.reason}")
+            lines.append("")
+            continue
+        group = f"  group {item.group_key}" if item.group_key else ""
+        lines.append(f"#{n}  record{plural} {which}{group}")
+        lines.append(f"{item.request.method} {item.request.url}")
+        if item.sent_to:
+            lines.append(f"(sent to {item.sent_to})")
+        lines.extend(f"{k}: {v}" for k, v in item.headers.items())
+        body = item.body
+        if body is not None:
+            lines.append("")
+            if isinstance(body, str):
+                lines.append(body)
+            else:
+                lines.extend(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode().splitlines())
+        lines.append("")
+    return lines
+
+
+async def read_sample(
+    kafka: KafkaSettings, topic: str, limit: int = 10, timeout_s: float = 10.0
+) -> list[SampleMessage]:
+    """The last ``limit`` records of ``topic`` (oldest first), read without a consumer group: nothing committed."""
+    import asyncio
+
+    from aiokafka import TopicPartition
+
+    from worker.pipeline.kafka import make_consumer
+
+    consumer = make_consumer(kafka, None)
+    await consumer.start()
+    try:
+        partitions = consumer.partitions_for_topic(topic)
+        if not partitions:
+            await consumer._client.force_metadata_update()
+            partitions = consumer.partitions_for_topic(topic) or set()
+        if not partitions:
+            raise LookupError(f"topic {topic} does not exist or has no partitions")
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        starts = await consumer.beginning_offsets(tps)
+        ends = await consumer.end_offsets(tps)
+        todo: dict[TopicPartition, int] = {}
+        for tp in tps:
+            first = max(starts[tp], ends[tp] - limit)
+            if ends[tp] > first:
+                consumer.seek(tp, first)
+                todo[tp] = ends[tp]
+        found: list[SampleMessage] = []
+        stamps: list[tuple[int, int, int]] = []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while todo and loop.time() < deadline:
+            fetched = await consumer.getmany(*todo, timeout_ms=500)
+            for tp, msgs in fetched.items():
+                for msg in msgs:
+                    if msg.offset >= todo.get(tp, 0):
+                        continue
+                    found.append(SampleMessage(
+                        msg.value, SourceRef(tp.topic, tp.partition, msg.offset, msg.key, msg.timestamp),
+                        tuple(msg.headers or ()),
+                    ))
+                    stamps.append((msg.timestamp or 0, tp.partition, msg.offset))
+            for tp in list(todo):
+                if await consumer.position(tp) >= todo[tp]:
+                    del todo[tp]
+        order = sorted(range(len(found)), key=lambda i: stamps[i])
+        return [found[i] for i in order][-limit:]
+    finally:
+        await consumer.stop()
