@@ -135,25 +135,35 @@ class Deduper:
             return None
         started_wall, started = time.time(), time.monotonic()
         trace = _Trace()
-        found = await self.find_existing(request, trace)
+        try:
+            found = await self.find_existing(request, trace)
+        except Exception as exc:  # never raise into the pipeline: the call fails (dead letter, retryable)
+            reason = (f"the duplicate check before sending this create failed, so it was not sent: "
+                      f"{type(exc).__name__}: {exc}")
+            return self._outcome(None, trace, started_wall, started, reason)
         if found is None:
             return None
         log.info("%s: not sent again, it exists already: %s", self.dest.name, found.header(DEDUPE_HEADER))
-        headers = dict(found.headers)
+        return self._outcome(found, trace, started_wall, started, None)
+
+    def _outcome(
+        self, found: HttpResult | None, trace: _Trace, started_wall: float, started: float, reason: str | None
+    ) -> CallOutcome:
         return CallOutcome(
-            ok=True,
-            status=found.status,
-            response_headers=headers,
-            response_body=orjson.loads(found.body_bytes),
+            ok=found is not None,
+            status=found.status if found is not None else None,
+            response_headers=dict(found.headers) if found is not None else {},
+            response_body=orjson.loads(found.body_bytes) if found is not None else None,
             attempts=len(trace.attempts),
             attempt_log=trace.attempts,
             rate_limit_wait_s=trace.waited,
             started_at=started_wall,
             finished_at=time.time(),
             latency_s=max(0.0, time.monotonic() - started),
-            final_reason=None,
-            retryable=False,
-            resolved_by_hook=True,
+            final_reason=reason,
+            retryable=found is None,
+            outcome_unknown=False,
+            resolved_by_hook=found is not None,
         )
 
     # ---------------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from worker import metrics
 from worker.batching import Batch, BatchPolicy, Grouper, make_grouper
 from worker.config import Destination, WorkerConfig
+from worker.dedupe import hook_for
 from worker.events import DeadLetterStage, dead_letter, record_item
 from worker.gorgias.delivery import CallOutcome, DeliveryService
 from worker.offsets import OffsetTracker, TopicPartitionKey
@@ -293,6 +294,7 @@ class DestinationPipeline:
         dest = self.dest
         sources = call.sources
         still_ours = self._claim(sources)
+        dedupe = hook_for(dest, self.delivery)  # duplicate check of create templates (worker.dedupe), else None
 
         async def deliver() -> CallOutcome:
             if not still_ours():
@@ -300,7 +302,12 @@ class DestinationPipeline:
                 raise Abandoned  # its partition moved to another worker, which will send it
             self._m_in_flight.inc()
             try:
-                return await self.delivery.call(call.request, dest.credential, dest.delivery)
+                if dedupe is not None:
+                    existing = await dedupe.before_first_attempt(call.request, call.items)
+                    if existing is not None:
+                        return existing
+                return await self.delivery.call(call.request, dest.credential, dest.delivery,
+                                                unknown_outcome_hook=dedupe)
             except Exception as exc:
                 self._release(sources)
                 self._fail(exc, "delivery failed unexpectedly")
