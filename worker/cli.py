@@ -287,6 +287,154 @@ def replay(
         typer.echo(f"  skipped {count}: {why}")
 
 
+@app.command("templates")
+def templates_command(
+    name: Annotated[str | None, typer.Argument(help="A template to show in full.")] = None,
+) -> None:
+    """List the endpoint templates, or show one: attributes, options, an example record and its exact request."""
+    from worker.templates.describe import describe_template, template_table
+
+    if name is None:
+        for line in template_table():
+            typer.echo(line)
+        typer.echo("\n`gorgias-worker templates NAME` shows one; use it with endpoint.template: NAME")
+        return
+    try:
+        lines = describe_template(name)
+    except ValueError as exc:
+        fail([str(exc)])
+        raise
+    for line in lines:
+        typer.echo(line)
+
+
+def _destination_or_exit(cfg: WorkerConfig, name: str) -> Destination:
+    try:
+        return cfg.destination(name)
+    except KeyError as exc:
+        fail([str(exc.args[0])])
+        raise
+
+
+def _json_file(path: Path, what: str) -> object:
+    import orjson
+
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        fail([f"{what} {path}: cannot read it ({exc.strerror})"])
+        raise
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        lines = [line for line in raw.splitlines() if line.strip()]
+        if lines:  # a JSON Lines file: its first record
+            try:
+                return orjson.loads(lines[0])
+            except orjson.JSONDecodeError:
+                pass
+        fail([f"{what} {path}: not JSON"])
+        raise
+
+
+@app.command("preview")
+def preview_command(
+    config: ConfigOption,
+    destination: Annotated[str, typer.Option("--destination", "-d", help="Destination name.")],
+    records: Annotated[Path | None, typer.Option("--records", help="JSON Lines file of records.")] = None,
+    from_topic: Annotated[
+        bool, typer.Option("--from-topic", help="Read records from the destination's first source topic.")
+    ] = False,
+    limit: Annotated[int, typer.Option(help="With --from-topic: how many of its latest records.")] = 10,
+    raw: Annotated[bool, typer.Option("--json", help="Print the requests as JSON.")] = False,
+) -> None:
+    """Print the exact requests the current settings would send for some records (batching included)."""
+    import asyncio
+
+    import orjson
+
+    from worker.preview import PreviewRequest, format_items, preview, read_sample
+
+    cfg = load_or_exit(config)
+    dest = _destination_or_exit(cfg, destination)
+    values: list[object]
+    if records is not None and from_topic:
+        fail(["give either --records FILE or --from-topic, not both"])
+    if records is not None:
+        try:
+            values = [line for line in records.read_bytes().splitlines() if line.strip()]
+        except OSError as exc:
+            fail([f"--records {records}: cannot read it ({exc.strerror})"])
+            raise
+    elif from_topic:
+        if limit < 1:
+            fail(["--limit must be at least 1"])
+        topic = dest.source_topics[0]
+        try:
+            values = list(asyncio.run(read_sample(cfg.kafka, topic, limit)))
+        except LookupError as exc:
+            fail([str(exc)])
+            raise
+        if not values:
+            typer.echo(f"{topic} holds no records", err=True)
+    else:
+        from worker.endpoint_test import example_record
+
+        example = example_record(dest)
+        if example is None:
+            fail(["give --records FILE.jsonl or --from-topic (manual endpoints have no example record)"])
+        typer.echo("(no --records: the template's example record)", err=True)
+        values = [example]
+    try:
+        items = preview(dest, values, max_record_bytes=cfg.kafka.max_record_bytes)
+    except ValueError as exc:
+        fail([f"destinations.{dest.name}: {exc}"])
+        raise
+    if raw:
+        typer.echo(orjson.dumps({"destination": dest.name, "items": [i.as_dict() for i in items]}).decode())
+        return
+    for line in format_items(items):
+        typer.echo(line)
+    requests = sum(1 for i in items if isinstance(i, PreviewRequest))
+    typer.echo(f"{len(values)} record(s) -> {requests} request(s), {len(items) - requests} dead letter(s)")
+
+
+@app.command("test")
+def test_command(
+    config: ConfigOption,
+    destination: Annotated[str, typer.Option("--destination", "-d", help="Destination name.")],
+    payload: Annotated[Path | None, typer.Option("--payload", help="JSON file: the body to send instead.")] = None,
+    record: Annotated[Path | None, typer.Option("--record", help="JSON file: the sample record.")] = None,
+    raw: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Send one sample request to the configured endpoint (one attempt) and print the answer; exit 1 unless 2xx."""
+    import asyncio
+
+    import orjson
+
+    from worker.endpoint_test import EndpointTestError, run_test
+
+    cfg = load_or_exit(config)
+    dest = _destination_or_exit(cfg, destination)
+    try:
+        dest.credential.secret().resolve()
+    except LookupError as exc:
+        fail([f"destinations.{dest.name}.credential: {exc}"])
+    sample = _json_file(record, "--record") if record is not None else None
+    body = _json_file(payload, "--payload") if payload is not None else None
+    try:
+        result = asyncio.run(run_test(dest, sample, body))
+    except (EndpointTestError, ValueError) as exc:
+        fail([str(exc)])
+        raise
+    if raw:
+        typer.echo(orjson.dumps(result.as_dict()).decode())
+    else:
+        for line in result.lines():
+            typer.echo(line)
+    raise typer.Exit(0 if result.ok else 1)
+
+
 def main() -> None:
     app(prog_name="gorgias-worker")
 

@@ -56,7 +56,6 @@ class PreviewRequest:
     headers: dict[str, str]  # as sent, the credential masked
     records: list[int]
     group_key: list[Any] | None = None
-    sent_to: str | None = None  # the origin actually contacted when the credential has a base_url
 
     @property
     def body(self) -> Any:
@@ -78,8 +77,6 @@ class PreviewRequest:
         }
         if self.group_key is not None:
             out["group_key"] = self.group_key
-        if self.sent_to is not None:
-            out["sent_to"] = self.sent_to
         return out
 
 
@@ -152,7 +149,6 @@ def preview(
         (m.source.topic, m.source.partition, m.source.offset): i for i, m in enumerate(messages)
     }
     grouper: Grouper[Prepared] | None = make_grouper(batch_policy(dest)) if dest.batching.enabled else None
-    sent_to = dest.credential.base_url
     items: list[PreviewItem] = []
 
     def number(p: Prepared) -> int:
@@ -166,7 +162,7 @@ def preview(
             items.append(PreviewDeadLetter("render", exc.reason, [number(p) for p in batch]))
             return
         items.append(PreviewRequest(request, masked_headers(dest, request), [number(p) for p in batch],
-                                    list(key), sent_to))
+                                    list(key)))
 
     now = 0.0  # every record arrives at once; open batches are flushed at the end
     for i, msg in enumerate(messages):
@@ -186,7 +182,7 @@ def preview(
             except RenderError as exc:
                 items.append(PreviewDeadLetter("render", exc.reason, [i]))
                 continue
-            items.append(PreviewRequest(request, masked_headers(dest, request), [i], None, sent_to))
+            items.append(PreviewRequest(request, masked_headers(dest, request), [i]))
         else:
             for batch in grouper.add(prepared, prepared.key, len(prepared.body_bytes), now):
                 emit(batch.key, batch.items)
@@ -213,8 +209,6 @@ def format_items(items: Sequence[PreviewItem]) -> list[str]:
         group = f"  group {item.group_key}" if item.group_key else ""
         lines.append(f"#{n}  record{plural} {which}{group}")
         lines.append(f"{item.request.method} {item.request.url}")
-        if item.sent_to:
-            lines.append(f"(sent to {item.sent_to})")
         lines.extend(f"{k}: {v}" for k, v in item.headers.items())
         body = item.body
         if body is not None:
