@@ -86,6 +86,72 @@ def create_control_app(runtime: Runtime, extra_routes: list[web.RouteDef] | None
         web.get("/destinations/{name}", destination),
         web.post("/destinations/{name}/activate", _set_active(True)),
         web.post("/destinations/{name}/pause", _set_active(False)),
+        web.post("/destinations/{name}/preview", preview_requests),
+        web.post("/destinations/{name}/test", test_endpoint),
         *(extra_routes or []),
     ])
     return app
+
+
+# --------------------------------------------------------------------------------------------------
+# Sample payloads and endpoint testing (worker.preview, worker.endpoint_test)
+
+MAX_PREVIEW_RECORDS = 1000
+
+
+async def _json_body(request: web.Request) -> Any:
+    raw = await request.read()
+    if not raw.strip():
+        return {}
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise web.HTTPBadRequest(body=orjson.dumps({"error": f"the body is not JSON: {exc}"}),
+                                 content_type="application/json") from None
+
+
+async def preview_requests(request: web.Request) -> web.Response:
+    """``{"records": [...]}`` -> the requests the destination's settings make of them (and the dead letters)."""
+    from worker.preview import preview
+
+    runtime = request.app[RUNTIME]
+    name = request.match_info["name"]
+    try:
+        dest = runtime.config.destination(name)
+    except KeyError:
+        return error(404, f"no destination named {name!r}")
+    doc = await _json_body(request)
+    records = doc.get("records") if isinstance(doc, dict) else None
+    if not isinstance(records, list):
+        return error(400, 'send {"records": [record, ...]}')
+    if len(records) > MAX_PREVIEW_RECORDS:
+        return error(400, f"at most {MAX_PREVIEW_RECORDS} records per preview (got {len(records)})")
+    pipeline = runtime.pipelines.get(name)
+    try:
+        items = preview(dest, records, renderer=pipeline.renderer if pipeline is not None else None,
+                        max_record_bytes=runtime.config.kafka.max_record_bytes)
+    except ValueError as exc:
+        return error(400, str(exc))
+    return json_response({"destination": name, "items": [item.as_dict() for item in items]})
+
+
+async def test_endpoint(request: web.Request) -> web.Response:
+    """Send one sample request (``{"record": {...}}`` and/or ``{"payload": ...}``, both optional) once."""
+    from worker.endpoint_test import EndpointTestError, run_test
+
+    runtime = request.app[RUNTIME]
+    name = request.match_info["name"]
+    try:
+        dest = runtime.config.destination(name)
+    except KeyError:
+        return error(404, f"no destination named {name!r}")
+    doc = await _json_body(request)
+    if not isinstance(doc, dict) or set(doc) - {"record", "payload"}:
+        return error(400, 'send {}, {"record": {...}} or {"payload": ...} (or both)')
+    if runtime.delivery is None:
+        return error(503, "the worker is still starting")
+    try:
+        result = await run_test(dest, doc.get("record"), doc.get("payload"), delivery=runtime.delivery)
+    except (EndpointTestError, ValueError) as exc:
+        return error(400, str(exc))
+    return json_response(result.as_dict())
