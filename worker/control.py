@@ -17,12 +17,11 @@ from typing import Any
 import aiokafka
 import orjson
 from aiokafka import TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaError
 
 from worker.config import KafkaSettings
 from worker.events import iso_now
-from worker.pipeline.kafka import client_options, make_consumer, make_producer
+from worker.pipeline.kafka import ensure_topic, make_consumer, make_producer
 
 log = logging.getLogger("worker.control")
 
@@ -42,27 +41,6 @@ def parse_control(key: bytes | None, value: bytes | None) -> tuple[str, bool] | 
     if not isinstance(doc, dict) or not isinstance(doc.get("active"), bool):
         return None
     return key.decode("utf-8", "replace"), doc["active"]
-
-
-async def ensure_topic(settings: KafkaSettings, topic: str, compacted: bool = False, partitions: int = 1) -> list[int]:
-    """Create ``topic`` unless it exists; returns its partition numbers once its leaders are known."""
-    admin = AIOKafkaAdminClient(**client_options(settings))
-    await admin.start()
-    try:
-        configs = {"cleanup.policy": "compact"} if compacted else {}
-        try:
-            await admin.create_topics([NewTopic(topic, partitions, 1, topic_configs=configs)])
-        except TopicAlreadyExistsError:
-            pass
-        for _ in range(100):
-            (described,) = await admin.describe_topics([topic])
-            parts = [p["partition"] for p in described.get("partitions", []) if p.get("leader", -1) >= 0]
-            if described.get("error_code") == 0 and parts:
-                return sorted(parts)
-            await asyncio.sleep(0.1)
-        raise RuntimeError(f"topic {topic} has no available partitions")
-    finally:
-        await admin.close()
 
 
 async def send_command(settings: KafkaSettings, destination: str, active: bool) -> None:

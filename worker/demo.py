@@ -71,8 +71,8 @@ def sample_records() -> tuple[list[dict[str, object]], list[dict[str, object]]]:
     return tickets, fields
 
 
-def write_jsonl(path: Path, records: list[dict[str, object]], extra_lines: list[bytes] = ()) -> Path:  # type: ignore[assignment]
-    path.write_bytes(b"\n".join([orjson.dumps(r) for r in records] + list(extra_lines)) + b"\n")
+def write_jsonl(path: Path, records: list[dict[str, object]]) -> Path:
+    path.write_bytes(b"\n".join(orjson.dumps(r) for r in records) + b"\n")
     return path
 
 
@@ -130,8 +130,9 @@ def main() -> int:
         tickets, fields = sample_records()
         kafka = KafkaSettings(bootstrap_servers=bootstrap)
         say(f"Publishing {len(tickets) + 1} support requests (one of them not JSON, one missing its messages)")
-        path = write_jsonl(WORK / "support-requests.jsonl", tickets, [b"{not json"])
+        path = write_jsonl(WORK / "support-requests.jsonl", tickets)
         asyncio.run(produce_file(kafka, "demo.support-requests", path, "external_id"))
+        asyncio.run(_publish_raw(kafka, "demo.support-requests", b"{not json"))
         say(f"Publishing {len(fields)} ticket field values (batched by ticket_id)")
         path = write_jsonl(WORK / "ticket-fields.jsonl", fields)
         asyncio.run(produce_file(kafka, "demo.ticket-fields", path, "ticket_id"))
@@ -168,6 +169,17 @@ def main() -> int:
         if broker_started:
             subprocess.run([str(KAFKA_SCRIPT), "stop"], check=False, capture_output=True)
         print(f"(logs in {WORK})")
+
+
+async def _publish_raw(kafka: KafkaSettings, topic: str, value: bytes) -> None:
+    from worker.pipeline.kafka import make_producer
+
+    producer = make_producer(kafka)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, value)
+    finally:
+        await producer.stop()
 
 
 async def _print_dead_letters(kafka: KafkaSettings) -> None:

@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from worker.config import Destination, WorkerConfig
-from worker.pipeline.kafka import make_consumer, make_producer
+from worker.pipeline.kafka import ensure_topic, make_consumer, make_producer
 
 REPLAY_HEADER = "gorgias-replay-of"
 
@@ -72,10 +72,7 @@ async def replay(
     if producer is not None:
         await producer.start()
     try:
-        parts = sorted(consumer.partitions_for_topic(dest.dead_letter_topic) or [])
-        if not parts:
-            await consumer.topics()
-            parts = sorted(consumer.partitions_for_topic(dest.dead_letter_topic) or [])
+        parts = await ensure_topic(config.kafka, dest.dead_letter_topic)
         tps = [TopicPartition(dest.dead_letter_topic, p) for p in parts]
         if not tps:
             return report

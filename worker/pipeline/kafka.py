@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from typing import Any
 
 import aiokafka
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
 
 from worker.config import KafkaSettings, SecurityProtocol
 
@@ -65,3 +68,24 @@ def make_consumer(settings: KafkaSettings, group_id: str | None, **overrides: An
     }
     options.update(overrides)
     return aiokafka.AIOKafkaConsumer(**client_options(settings), **options)
+
+
+async def ensure_topic(settings: KafkaSettings, topic: str, compacted: bool = False, partitions: int = 1) -> list[int]:
+    """Create ``topic`` unless it exists; returns its partition numbers once its leaders are known."""
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    await admin.start()
+    try:
+        configs = {"cleanup.policy": "compact"} if compacted else {}
+        try:
+            await admin.create_topics([NewTopic(topic, partitions, 1, topic_configs=configs)])
+        except TopicAlreadyExistsError:
+            pass
+        for _ in range(100):
+            (described,) = await admin.describe_topics([topic])
+            parts = [p["partition"] for p in described.get("partitions", []) if p.get("leader", -1) >= 0]
+            if described.get("error_code") == 0 and parts:
+                return sorted(parts)
+            await asyncio.sleep(0.1)
+        raise RuntimeError(f"topic {topic} has no available partitions")
+    finally:
+        await admin.close()

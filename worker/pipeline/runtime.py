@@ -8,10 +8,10 @@ from typing import Any
 
 from worker import metrics
 from worker.config import Destination, WorkerConfig
-from worker.control import ControlReader, ensure_topic
+from worker.control import ControlReader
 from worker.gorgias.delivery import DeliveryService
 from worker.pipeline.destination import DestinationPipeline
-from worker.pipeline.kafka import make_producer
+from worker.pipeline.kafka import ensure_topic, make_producer
 from worker.pipeline.outcomes import Publisher
 from worker.rendering import RequestRenderer
 

@@ -20,6 +20,7 @@ from worker.records import SourceRef
 from worker.rendering import RenderError
 from worker.templates.mapping import (
     MISSING,
+    From,
     Node,
     compile_spec,
     parse_body_path,
@@ -381,9 +382,10 @@ class ConfiguredTemplate:
                 raise ValueError(f"{where}.dedupe.on_unknown_outcome: must be true or false")
             dedupe = DedupeSettings(policy, unknown_outcome)
 
-        hints: dict[str, tuple[str, ...]] = {}
-        for path, attrs, _ in sources(body):
-            hints.setdefault(path, attrs)
+        hints: dict[str, tuple[str, ...]] = {}  # body path -> the record attributes it comes from
+        for path, attrs, node in sources(body):
+            if not (isinstance(node, From) and node.default is not MISSING):  # a default is never absent
+                hints.setdefault(path, attrs)
         return cls(template, destination, body, url, stamp, external_from, dedupe, hints)
 
     # ---------------------------------------------------------------------------------------------
