@@ -232,13 +232,19 @@ class From(Node):
             return MISSING
         value = MISSING
         for name, parts in zip(self.paths, self.parts, strict=True):
+            if len(parts) == 1 and type(record) is dict:  # the common case, without an exception per miss
+                value = record.get(name, MISSING)
+                if value is not MISSING:
+                    break
+                continue
             try:
                 value = get_parts(record, parts, name)
             except MissingAttribute:
                 continue
             break
         if value is MISSING:
-            return copy.deepcopy(self.default) if self.default is not MISSING else MISSING
+            default = self.default
+            return copy.deepcopy(default) if isinstance(default, dict | list) else default
         if self.convert is not None:
             value = CONVERTERS[self.convert](value)
         if self.omit_empty and isinstance(value, list) and not value:
