@@ -154,7 +154,7 @@ def main() -> int:
         metrics = httpx.get(f"http://127.0.0.1:{web_port}/metrics", timeout=5).text
         say("A few worker metrics (GET /metrics)")
         for line in metrics.splitlines():
-            if line.startswith(("gorgias_worker_records_", "gorgias_worker_calls_total")):
+            if line.startswith(("gorgias_worker_records_", "gorgias_worker_calls_total")) and "_created" not in line:
                 print("  " + line)
         say("Done. Stopping the worker (SIGTERM: drains in-flight calls, commits), the sandbox and the broker")
         return 0
