@@ -106,7 +106,7 @@ async def _json_body(request: web.Request) -> Any:
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise web.HTTPBadRequest(body=orjson.dumps({"error": f"the body is not JSON: {exc}"}),
+        raise web.HTTPBadRequest(text=orjson.dumps({"error": f"the body is not JSON: {exc}"}).decode(),
                                  content_type="application/json") from None
 
 

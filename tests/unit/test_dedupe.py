@@ -1,0 +1,248 @@
+"""Duplicate-safe creates against the sandbox (in process): lookups by external_id, the unknown-outcome
+hook through the real delivery service with ``apply_then_drop``, and the lookup before a first attempt."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from worker.config import Destination
+from worker.dedupe import DEDUPE_HEADER, POSSIBLY_DELIVERED, Deduper, hook_for
+from worker.gorgias.client import HttpResult
+from worker.gorgias.delivery import CallAttempt, DeliveryService
+from worker.gorgias.errors import TransportError
+from worker.records import Record, SourceRef
+from worker.rendering import Prepared, RenderedRequest
+from worker.sandbox.server import RunningSandbox, start_sandbox
+from worker.sandbox.settings import SandboxSettings
+from worker.templates import renderer_for
+
+API_KEY = "sandbox-api-key"
+
+
+@pytest.fixture(autouse=True)
+def api_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GORGIAS_API_KEY", API_KEY)
+
+
+@pytest.fixture
+async def sandbox() -> AsyncIterator[RunningSandbox]:
+    running = await start_sandbox(SandboxSettings(rate_limit="off"))
+    try:
+        yield running
+    finally:
+        await running.stop()
+
+
+@pytest.fixture
+async def delivery() -> AsyncIterator[DeliveryService]:
+    async with DeliveryService() as service:
+        yield service
+
+
+class Sandbox:
+    def __init__(self, running: RunningSandbox) -> None:
+        self.url = running.url
+
+    async def faults(self, spec: str) -> None:
+        async with httpx.AsyncClient() as client:
+            (await client.put(f"{self.url}/__admin/faults", json={"spec": spec} if spec else {})).raise_for_status()
+
+    async def state(self) -> dict[str, Any]:
+        async with httpx.AsyncClient() as client:
+            result: dict[str, Any] = (await client.get(f"{self.url}/__admin/state")).json()
+            return result
+
+    async def api(self, method: str, path: str, body: Any = None) -> Any:
+        async with httpx.AsyncClient() as client:
+            r = await client.request(method, f"{self.url}{path}", json=body, auth=("agent@acme.com", API_KEY),
+                                     headers={"Host": "acme.gorgias.com"})
+            r.raise_for_status()
+            return r.json() if r.content else None
+
+
+def destination(url: str, template: str, **extra: Any) -> Destination:
+    doc: dict[str, Any] = {
+        "name": "support",
+        "source_topics": ["nexset.support"],
+        "credential": {"domain": "acme", "username": "agent@acme.com", "api_key_env": "GORGIAS_API_KEY",
+                       "base_url": url, "rate_limit": {"enabled": False}},
+        "endpoint": {"template": template, **extra.pop("endpoint", {})},
+        "delivery": {"max_attempts": 3, "backoff_initial_s": 0.01, "backoff_max_s": 0.02, "timeout_s": 5},
+        **extra,
+    }
+    return Destination.model_validate(doc)
+
+
+def prepared(
+    dest: Destination, data: dict[str, Any], offset: int = 0, **extra: Any
+) -> tuple[Prepared, RenderedRequest]:
+    renderer = renderer_for(dest)
+    record = Record(data=data, source=SourceRef("nexset.support", 0, offset), extra=dict(extra))
+    item = renderer.prepare(record)
+    return item, renderer.render_one(item)
+
+
+def dropped(request: RenderedRequest) -> CallAttempt:
+    return CallAttempt(request, None, 1, TransportError("protocol", True, "server disconnected"))  # type: ignore[arg-type]
+
+
+TICKET = {"subject": "Where is my order?", "body_text": "Hi", "customer_email": "jane@example.com"}
+
+
+async def test_hook_finds_a_ticket_by_external_id_and_answers_with_the_full_ticket(
+    sandbox: RunningSandbox, delivery: DeliveryService
+) -> None:
+    s = Sandbox(sandbox)
+    dest = destination(sandbox.url, "create_ticket")
+    _, request = prepared(dest, TICKET)
+    hook = hook_for(dest, delivery)
+    assert isinstance(hook, Deduper)
+    assert (await hook(dropped(request))).action == "retry"  # nothing created yet
+    created = await s.api("POST", "/api/tickets", orjson.loads(request.body or b""))
+    decision = await hook(dropped(request))
+    assert decision.action == "done"
+    result = decision.result
+    assert isinstance(result, HttpResult) and result.status == 201
+    found = orjson.loads(result.body_bytes)
+    assert found["id"] == created["id"] and found["messages"][0]["body_text"] == "Hi"
+    note = f"existing ticket {created['id']} found by external_id={found['external_id']}"
+    assert result.header(DEDUPE_HEADER) == note
+    assert hook.lookups == 3  # list (nothing), list + full ticket
+
+
+@pytest.mark.parametrize(("template", "data", "path"), [
+    ("create_ticket", TICKET, "/api/tickets"),
+    ("create_customer", {"name": "Jane", "email": "jane@example.com"}, "/api/customers"),
+    ("create_tag", {"name": "vip"}, "/api/tags"),
+])
+async def test_apply_then_drop_creates_once_with_the_hook_and_several_times_without(
+    sandbox: RunningSandbox, delivery: DeliveryService, template: str, data: dict[str, Any], path: str
+) -> None:
+    s = Sandbox(sandbox)
+    dest = destination(sandbox.url, template)
+    _, request = prepared(dest, data)
+    await s.faults(f"apply_then_drop=1@POST {path}")
+    outcome = await delivery.call(request, dest.credential, dest.delivery,
+                                  unknown_outcome_hook=hook_for(dest, delivery))
+    assert outcome.ok and outcome.resolved_by_hook and outcome.status == 201
+    assert outcome.attempts == 1
+    key = {"/api/tickets": "tickets", "/api/customers": "customers", "/api/tags": "tags"}[path]
+    assert len((await s.state())[key]) == 1
+    assert outcome.response_body["id"] == (await s.state())[key][0]["id"]
+
+    if template == "create_ticket":  # without the hook: every attempt makes another ticket
+        _, again = prepared(dest, data, offset=1)
+        outcome = await delivery.call(again, dest.credential, dest.delivery)
+        assert not outcome.ok and outcome.outcome_unknown
+        assert len((await s.state())["tickets"]) == 1 + 3
+
+
+async def test_a_message_is_found_among_its_tickets_messages(
+    sandbox: RunningSandbox, delivery: DeliveryService
+) -> None:
+    s = Sandbox(sandbox)
+    ticket = await s.api("POST", "/api/tickets", {"customer": {"email": "c@x.io"}, "messages": [
+        {"channel": "api", "via": "api", "from_agent": False, "body_text": f"m{i}"} for i in range(3)]})
+    dest = destination(sandbox.url, "add_ticket_message")
+    _, request = prepared(dest, {"ticket_id": ticket["id"], "body_text": "late", "customer_email": "c@x.io"})
+    await s.faults("apply_then_drop=1@POST /api/tickets/{ticket_id}/messages")
+    outcome = await delivery.call(request, dest.credential, dest.delivery,
+                                  unknown_outcome_hook=hook_for(dest, delivery))
+    assert outcome.ok and outcome.resolved_by_hook
+    assert outcome.response_body["body_text"] == "late"
+    state = await s.state()
+    assert [m["body_text"] for m in state["messages"]] == ["m0", "m1", "m2", "late"]
+
+
+async def test_a_survey_is_found_by_its_ticket(sandbox: RunningSandbox, delivery: DeliveryService) -> None:
+    s = Sandbox(sandbox)
+    ticket = await s.api("POST", "/api/tickets", {"customer": {"email": "c@x.io"}, "messages": [
+        {"channel": "api", "via": "api", "from_agent": False, "body_text": "x"}]})
+    dest = destination(sandbox.url, "create_satisfaction_survey")
+    _, request = prepared(dest, {"ticket_id": ticket["id"], "customer_id": ticket["customer"]["id"], "score": 5})
+    await s.faults("apply_then_drop=1@POST /api/satisfaction-surveys")
+    outcome = await delivery.call(request, dest.credential, dest.delivery,
+                                  unknown_outcome_hook=hook_for(dest, delivery))
+    assert outcome.ok and outcome.response_body["score"] == 5
+    assert len((await s.state())["satisfaction_surveys"]) == 1
+
+
+async def test_lookup_before_the_first_attempt_follows_the_policy(
+    sandbox: RunningSandbox, delivery: DeliveryService
+) -> None:
+    s = Sandbox(sandbox)
+    dest = destination(sandbox.url, "create_customer")
+    item, request = prepared(dest, {"email": "jane@example.com"})
+    await s.api("POST", "/api/customers", orjson.loads(request.body or b""))  # delivered before a crash
+    hook = hook_for(dest, delivery)
+    assert hook is not None
+    assert await hook.before_first_attempt(request, [item]) is None  # not flagged: no lookup
+    assert hook.lookups == 0
+    flagged, _ = prepared(dest, {"email": "jane@example.com"}, **{POSSIBLY_DELIVERED: True})
+    outcome = await hook.before_first_attempt(request, [flagged])
+    assert outcome is not None and outcome.ok and outcome.resolved_by_hook
+    assert outcome.status == 201 and outcome.response_body["email"] == "jane@example.com"
+    assert outcome.attempts == 1 and outcome.attempt_log[0].status == 200
+    assert hook.lookups == 1
+
+    always = destination(sandbox.url, "create_customer",
+                         endpoint={"template_options": {"dedupe": {"lookup_before_create": "always"}}})
+    other, fresh = prepared(always, {"email": "new@example.com"}, offset=5)
+    guard = hook_for(always, delivery)
+    assert guard is not None
+    assert await guard.before_first_attempt(fresh, [other]) is None and guard.lookups == 1
+    never = destination(sandbox.url, "create_customer",
+                        endpoint={"template_options": {"dedupe": {"lookup_before_create": "never",
+                                                                  "on_unknown_outcome": False}}})
+    guard = hook_for(never, delivery)
+    assert guard is not None
+    assert await guard.before_first_attempt(request, [flagged]) is None
+    assert (await guard(dropped(request))).action == "retry" and guard.lookups == 0
+
+
+async def test_a_failing_lookup_fails_the_call_rather_than_risk_a_duplicate(
+    sandbox: RunningSandbox, delivery: DeliveryService
+) -> None:
+    s = Sandbox(sandbox)
+    dest = destination(sandbox.url, "create_ticket",
+                       endpoint={"template_options": {"dedupe": {"lookup_before_create": "always"}}})
+    item, request = prepared(dest, TICKET)
+    await s.faults("maintenance=on@GET")
+    hook = hook_for(dest, delivery)
+    assert hook is not None
+    outcome = await hook.before_first_attempt(request, [item])
+    assert outcome is not None and not outcome.ok and outcome.retryable
+    assert "duplicate check before sending this create failed" in (outcome.final_reason or "")
+    assert "GET /api/tickets: gave up after 3 attempts: HTTP 503" in outcome.final_reason
+    await s.faults("apply_then_drop=1@POST /api/tickets, maintenance=on@GET")
+    result = await delivery.call(request, dest.credential, dest.delivery, unknown_outcome_hook=hook)
+    assert not result.ok and result.outcome_unknown
+    assert "the duplicate check failed" in (result.final_reason or "")
+    assert len((await s.state())["tickets"]) == 1  # applied once, never sent again
+
+
+async def test_no_hook_for_manual_endpoints_or_templates_that_create_nothing(delivery: DeliveryService) -> None:
+    url = "http://127.0.0.1:9"
+    assert hook_for(destination(url, "update_ticket"), delivery) is None
+    manual = Destination.model_validate({
+        "name": "m", "source_topics": ["t"],
+        "credential": {"domain": "acme", "username": "a@acme.com", "api_key_env": "GORGIAS_API_KEY"},
+        "endpoint": {"method": "POST", "url": "https://{domain}.gorgias.com/api/tickets"},
+    })
+    assert hook_for(manual, delivery) is None
+    dest = destination(url, "create_ticket")
+    assert hook_for(dest, delivery) is hook_for(dest, delivery)  # built once per destination
+
+
+async def test_a_request_without_external_id_cannot_be_checked(delivery: DeliveryService) -> None:
+    options = {"external_id": {"stamp": False}}
+    dest = destination("http://127.0.0.1:9", "create_ticket", endpoint={"template_options": options})
+    _, request = prepared(dest, TICKET)
+    hook = hook_for(dest, delivery)
+    assert hook is not None
+    assert (await hook(dropped(request))).action == "retry" and hook.lookups == 0
