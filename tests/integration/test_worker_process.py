@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import signal
 from collections import Counter
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 from tests.integration.conftest import Scenario
 from tests.integration.test_pipeline import ticket, wait_committed
 from tests.support.kafka_io import committed, publish, read_topic, wait_for
-from tests.support.processes import WorkerProcess
+from tests.support.processes import API_KEY, WorkerProcess
 
 pytestmark = pytest.mark.integration
 
@@ -42,6 +43,7 @@ async def test_sigterm_finishes_in_flight_calls_and_commits_exactly_what_is_done
     s.sandbox.admin("PUT", "faults", {"spec": "latency=40-60ms@POST /api/tickets"})
     await publish(s.bootstrap, s.source, [ticket(i) for i in range(300)], key=lambda i, _: f"k{i % 7}".encode())
     doc = s.config(s.destination(delivery={"max_in_flight": 4}))
+    doc["worker"]["log_level"] = "debug"  # the most talkative logs still never carry the API key
     worker = WorkerProcess(s.write(tmp_path, doc), s.web_port).start()
     try:
         await wait_for(lambda: len(s.sandbox.state()["tickets"]) >= 40, timeout=60)
@@ -49,6 +51,9 @@ async def test_sigterm_finishes_in_flight_calls_and_commits_exactly_what_is_done
         assert worker.wait(timeout=40) == 0, worker.output()[-3000:]
     finally:
         worker.stop()
+    logs = worker.output()
+    assert "drains" in logs or "worker stopped" in logs
+    assert API_KEY not in logs and base64.b64encode(f"agent@acme.com:{API_KEY}".encode()).decode() not in logs
     offsets = await committed(s.bootstrap, s.group_of(), s.source)
     events, letters = await outcomes(s)
     assert not letters
