@@ -271,7 +271,10 @@ _CACHE: weakref.WeakKeyDictionary[DeliveryService, dict[int, tuple[Destination, 
 def hook_for(dest: Destination, delivery: DeliveryService) -> Deduper | None:
     """The duplicate check of ``dest`` (built once per destination and delivery service), or None when
     its endpoint creates nothing (a manual configuration, or a template that is not a create)."""
-    per_delivery = _CACHE.setdefault(delivery, {})
+    try:
+        per_delivery = _CACHE.setdefault(delivery, {})
+    except TypeError:  # a delivery stand-in that cannot be weakly referenced: build it each time
+        per_delivery = {}
     cached = per_delivery.get(id(dest))
     if cached is not None and cached[0] is dest:
         return cached[1]

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Final
 
 from worker.transform import MissingAttribute, get_parts, split_path
@@ -458,7 +458,3 @@ def sources(node: Node, prefix: str = "") -> Iterator[tuple[str, tuple[str, ...]
             yield path, (name,), node
         for name, child in node.fields:
             yield from sources(child, f"{prefix}.{name}" if prefix else name)
-
-
-def with_convert(node: From, convert: str | None) -> From:
-    return replace(node, convert=convert)

@@ -46,6 +46,7 @@ __all__ = [
 BATCH_MODES: Final = ("none", "conversation", "union", "concat", "latest")
 OPTION_KEYS: Final = ("fields", "mapping", "external_id", "url_attributes", "dedupe")
 DEDUPE_POLICIES: Final = ("replayed", "always", "never")
+CREATES: Final = ("ticket", "customer", "message", "tag", "survey")  # resources worker.dedupe can look up
 EXTERNAL_ID_PREFIX: Final = "nx-"
 
 
@@ -514,6 +515,9 @@ def _load_template(doc: Mapping[str, Any]) -> Template:
         key = tuple(key_doc)
     batch = BatchSpec(mode, key, tuple(batch_doc.get("fields") or ()), batch_doc.get("max_items"),
                       str(batch_doc.get("reason") or ""))
+    creates = doc.get("creates")
+    if creates not in (None, *CREATES):
+        raise ValueError(f"template {name}: unknown created resource {creates!r}")
     rules = tuple(doc.get("rules") or ())
     for rule in rules:
         if rule not in RULES:
@@ -526,7 +530,7 @@ def _load_template(doc: Mapping[str, Any]) -> Template:
         schema=schema,
         body=compile_spec(doc["body"], f"{name}.body"),
         batch=batch,
-        creates=doc.get("creates"),
+        creates=creates,
         external_id=tuple(doc.get("external_id") or ()),
         rules=rules,
         attributes={str(k): str(v) for k, v in (doc.get("attributes") or {}).items()},
