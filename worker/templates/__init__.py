@@ -8,12 +8,13 @@
 """
 
 from worker.templates.model import ConfiguredTemplate, Template, default_external_id, get_template, list_templates
-from worker.templates.renderer import TemplateRenderer, configured_for, renderer_for
+from worker.templates.renderer import TemplateRenderer, check_templates, configured_for, renderer_for
 
 __all__ = [
     "ConfiguredTemplate",
     "Template",
     "TemplateRenderer",
+    "check_templates",
     "configured_for",
     "default_external_id",
     "get_template",

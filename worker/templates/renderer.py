@@ -8,12 +8,12 @@ from typing import Any
 
 import orjson
 
-from worker.config import ContentFormat, Destination, GroupingAlgorithm
+from worker.config import PLACEHOLDER, ContentFormat, Destination, GroupingAlgorithm, WorkerConfig
 from worker.records import Record
 from worker.rendering import Prepared, RequestRenderer
 from worker.templates.model import ConfiguredTemplate, Template, get_template
 
-__all__ = ["TemplateBodyBuilder", "TemplateRenderer", "configured_for", "renderer_for"]
+__all__ = ["TemplateBodyBuilder", "TemplateRenderer", "check_templates", "configured_for", "renderer_for"]
 
 
 class TemplateBodyBuilder:
@@ -79,8 +79,6 @@ def _check_destination(dest: Destination, template: Template, configured: Config
     keyed = b.algorithm in (GroupingAlgorithm.BY_ATTRIBUTE, GroupingAlgorithm.SESSION_WINDOW) or (
         b.algorithm is GroupingAlgorithm.TUMBLING_WINDOW and bool(b.attributes)
     )
-    from worker.config import PLACEHOLDER
-
     needed = [p for p in PLACEHOLDER.findall(configured.url) if p != "domain"]
     if spec.key == () and not keyed:
         raise ValueError(
@@ -118,3 +116,17 @@ def renderer_for(dest: Destination) -> RequestRenderer:
         return TemplateRenderer(dest, configured)
     except ValueError as exc:
         raise ValueError(f"endpoint.template: {configured.name}: {exc}") from None
+
+
+def check_templates(config: WorkerConfig) -> list[str]:
+    """One readable problem per templated destination that cannot start (for ``validate`` and ``run``):
+    ``destinations[0].endpoint.template_options.fields.priority: must be one of ...``."""
+    problems: list[str] = []
+    for i, dest in enumerate(config.destinations):
+        if dest.endpoint.template is None:
+            continue
+        try:
+            renderer_for(dest)
+        except ValueError as exc:
+            problems.append(f"destinations[{i}].{exc}")
+    return problems

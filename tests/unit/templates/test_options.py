@@ -146,3 +146,24 @@ def test_exclude_attributes_apply_before_the_template_reads_the_record() -> None
     renderer = renderer_for(destination("update_ticket", exclude_attributes=["priority"]))
     request = renderer.render_one(renderer.prepare(record({"ticket_id": 1, "status": "open", "priority": "low"})))
     assert body(request) == {"status": "open"}
+
+
+def test_check_templates_lists_every_destination_that_cannot_start() -> None:
+    from worker.config import parse_config
+    from worker.templates import check_templates, list_templates
+
+    def doc(name: str, endpoint: dict[str, Any]) -> dict[str, Any]:
+        return {"name": name, "source_topics": ["t"], "endpoint": endpoint,
+                "credential": {"domain": "acme", "username": "a@acme.com", "api_key_env": "K"}}
+
+    config = parse_config({"destinations": [
+        doc("fine", {"template": "create_tag"}),
+        doc("manual", {"method": "POST", "url": "https://{domain}.gorgias.com/api/tags"}),
+        doc("typo", {"template": "create_tags"}),
+        doc("bad-option", {"template": "update_ticket", "template_options": {"fields": {"status": "done"}}}),
+    ]})
+    assert check_templates(config) == [
+        "destinations[2].endpoint.template: unknown template 'create_tags' (known: "
+        + ", ".join(t.name for t in list_templates()) + ")",
+        "destinations[3].endpoint.template_options.fields.status: must be one of open, closed (got 'done')",
+    ]
