@@ -31,10 +31,13 @@ def load_or_exit(path: Path, secrets: bool = False) -> WorkerConfig:
     except ConfigError as exc:
         fail(exc.problems)
         raise  # unreachable: fail() exits
+    from worker.templates import check_templates
+
+    problems = check_templates(config)
     if secrets:
-        problems = check_secrets(config)
-        if problems:
-            fail(problems)
+        problems += check_secrets(config)
+    if problems:
+        fail(problems)
     return config
 
 

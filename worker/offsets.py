@@ -73,6 +73,11 @@ class OffsetTracker:
             return state.pending[0]
         return state.next_offset
 
+    def consumed_upto(self, tp: TopicPartitionKey) -> int | None:
+        """One past the highest offset consumed on ``tp``."""
+        state = self._parts.get(tp)
+        return None if state is None else state.next_offset
+
     def committable(self) -> dict[TopicPartitionKey, int]:
         """Positions that moved since the last call (to pass to the consumer's commit)."""
         out: dict[TopicPartitionKey, int] = {}

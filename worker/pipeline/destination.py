@@ -27,7 +27,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from worker import metrics
 from worker.batching import Batch, BatchPolicy, Grouper, make_grouper
 from worker.config import Destination, WorkerConfig
-from worker.dedupe import hook_for
+from worker.dedupe import POSSIBLY_DELIVERED, hook_for
 from worker.events import DeadLetterStage, dead_letter, record_item
 from worker.gorgias.delivery import CallOutcome, DeliveryService
 from worker.offsets import OffsetTracker, TopicPartitionKey
@@ -37,6 +37,7 @@ from worker.pipeline.outcomes import Call, Publisher, delivery_dead_letter, resp
 from worker.pipeline.recovery import (
     ConsumptionMarks,
     Watermarks,
+    consumed_upto,
     decode_checkpoint,
     end_offsets,
     recorded_outcomes,
@@ -110,6 +111,9 @@ class DestinationPipeline:
         self.watermarks = Watermarks()
         self.marks = ConsumptionMarks()
         self._already_recorded: set[tuple[str, int, int]] = set()
+        # Past the committed offset and below this, a previous owner had consumed records that have no
+        # recorded outcome: their call may have reached Gorgias before it died (for duplicate checks).
+        self._maybe_sent_below: dict[TopicPartitionKey, int] = {}
         self.skipped_after_recovery = 0
         self._recovering = 0
         # Ownership epochs: a call made under an earlier ownership of a partition is never sent.
@@ -244,6 +248,12 @@ class DestinationPipeline:
             item = record_item(None, source, raw=msg.value, headers=headers)
             self._dead_letter_now(DeadLetterStage.DECODE, exc.reason, [item], [source], msg.key)
             return
+        below = self._maybe_sent_below.get(tpk)
+        if below is not None:
+            if msg.offset < below:
+                record.extra[POSSIBLY_DELIVERED] = True
+            else:
+                del self._maybe_sent_below[tpk]
         try:
             prepared = self.renderer.prepare(record)
         except RenderError as exc:
@@ -445,7 +455,9 @@ class DestinationPipeline:
         current = self.watermarks.scan_from()
         try:
             await consumer.commit({
-                TopicPartition(tp.topic, tp.partition): (pos, self.marks.checkpoint(tp, pos, current))
+                TopicPartition(tp.topic, tp.partition): (
+                    pos, self.marks.checkpoint(tp, pos, current, self.tracker.consumed_upto(tp))
+                )
                 for tp, pos in positions.items()
             })
         except (CommitFailedError, KafkaError) as exc:
@@ -509,6 +521,9 @@ class DestinationPipeline:
         merged: dict[tuple[str, int], int] = {}
         for tp, om in committed.items():
             scan = decode_checkpoint(om.metadata) if om.offset >= 0 else {}
+            upto = consumed_upto(om.metadata) if om.offset >= 0 else None
+            if upto is not None and upto > om.offset:
+                self._maybe_sent_below[TopicPartitionKey(tp.topic, tp.partition)] = upto
             if scan:
                 tpk = TopicPartitionKey(tp.topic, tp.partition)
                 positions[tpk] = om.offset

@@ -30,12 +30,26 @@ CHECKPOINT_VERSION = 1
 MAX_METADATA_BYTES = 4000  # Kafka's default offset.metadata.max.bytes is 4096
 
 
-def encode_checkpoint(scan_from: dict[OutcomePartition, int]) -> str:
+def encode_checkpoint(scan_from: dict[OutcomePartition, int], upto: int | None = None) -> str:
+    """Commit metadata: where to scan for outcomes, and how far the committing worker had consumed."""
     topics: dict[str, dict[str, int]] = {}
     for (topic, partition), offset in sorted(scan_from.items()):
         topics.setdefault(topic, {})[str(partition)] = offset
-    text = orjson.dumps({"v": CHECKPOINT_VERSION, "scan": topics}).decode()
+    doc: dict[str, object] = {"v": CHECKPOINT_VERSION, "scan": topics}
+    if upto is not None:
+        doc["upto"] = upto
+    text = orjson.dumps(doc).decode()
     return text if len(text) <= MAX_METADATA_BYTES else ""
+
+
+def consumed_upto(metadata: str | None) -> int | None:
+    """How far the worker that wrote this checkpoint had consumed (None if unknown)."""
+    try:
+        doc = orjson.loads(metadata or "null")
+    except orjson.JSONDecodeError:
+        return None
+    value = doc.get("upto") if isinstance(doc, dict) else None
+    return value if isinstance(value, int) else None
 
 
 def decode_checkpoint(metadata: str | None) -> dict[OutcomePartition, int]:
@@ -94,7 +108,9 @@ class ConsumptionMarks:
     def chunk(self, tp: TopicPartitionKey, first_offset: int, scan_from: dict[OutcomePartition, int]) -> None:
         self._marks.setdefault(tp, deque()).append((first_offset, scan_from))
 
-    def checkpoint(self, tp: TopicPartitionKey, position: int, current: dict[OutcomePartition, int]) -> str:
+    def checkpoint(
+        self, tp: TopicPartitionKey, position: int, current: dict[OutcomePartition, int], upto: int | None = None
+    ) -> str:
         """Checkpoint for committing ``position``; forgets marks no longer needed."""
         marks = self._marks.get(tp)
         chosen = current
@@ -109,7 +125,7 @@ class ConsumptionMarks:
                 del self._inherited[tp]
             else:
                 chosen = {k: min(v, inherited[1].get(k, v)) for k, v in {**inherited[1], **chosen}.items()}
-        return encode_checkpoint(chosen)
+        return encode_checkpoint(chosen, upto)
 
     def forget(self, tp: TopicPartitionKey) -> None:
         self._marks.pop(tp, None)
