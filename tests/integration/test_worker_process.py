@@ -114,3 +114,42 @@ async def test_sigkill_mid_stream_then_restart_leaves_every_offset_with_an_outco
     assert sum(letters.values()) >= 3 and set(letters) & set(events) == set()
     # re-delivered: only records whose outcome was not recorded when the worker died
     assert max(events.values()) == 1, [k for k, v in events.items() if v > 1]
+
+
+async def test_a_crash_between_create_and_its_outcome_does_not_create_twice(
+    scenario: Scenario, tmp_path: Path
+) -> None:
+    """create_ticket template: every call is slow, the worker is SIGKILLed with creates on the wire.
+
+    After the restart, records whose outcome was recorded are skipped, and records the dead worker had
+    consumed without a recorded outcome are looked up by their stamped external_id before any create.
+    """
+    s = scenario
+    await s.create_topics(partitions=2)
+    s.sandbox.admin("PUT", "faults", {"spec": "latency=150-250ms@POST /api/tickets"})
+    records = [{"subject": f"Request {i}", "body_text": f"body {i}", "customer_email": f"c{i % 5}@example.com"}
+               for i in range(120)]
+    await publish(s.bootstrap, s.source, records, key=lambda i, _: f"k{i % 9}".encode())
+    doc = s.config(s.destination(endpoint={"template": "create_ticket"}, delivery={"max_in_flight": 8}))
+    del doc["destinations"][0]["endpoint"]["method"], doc["destinations"][0]["endpoint"]["url"]
+    worker = WorkerProcess(s.write(tmp_path, doc), s.web_port).start()
+    try:
+        await wait_for(lambda: len(s.sandbox.state()["tickets"]) >= 30, timeout=60)
+        worker.signal(signal.SIGKILL)
+        worker.wait(timeout=10)
+    finally:
+        worker.stop()
+    created_before = len(s.sandbox.state()["tickets"])
+    worker = WorkerProcess(s.write(tmp_path, doc), s.web_port).start()
+    try:
+        await wait_committed(s, 120, timeout=120)
+    finally:
+        worker.stop()
+    tickets = s.sandbox.state()["tickets"]
+    ids = Counter(t["external_id"] for t in tickets)
+    assert len(ids) == 120 and max(ids.values()) == 1, [k for k, v in ids.items() if v > 1]
+    assert created_before < 120
+    lookups = s.sandbox.counters()["requests"].get("GET /api/tickets", {})
+    assert lookups.get("200", 0) >= 1, "the restarted worker never checked for an earlier create"
+    events, letters = await outcomes(s)
+    assert not letters and len(events) == 120
