@@ -186,6 +186,14 @@ class RateLimitSettings(Model):
     headroom: int = Field(
         default=2, ge=0, description="Slots left unused as margin for other integrations' bursts."
     )
+    assume_full_at_start: bool = Field(
+        default=True,
+        description=(
+            "Start as if the account's bucket were full and let it drain, instead of bursting at once: "
+            "replicas starting together (a rollout, a scale-out) then cannot overrun the shared budget "
+            "before Gorgias' call-limit header has synced them."
+        ),
+    )
 
 
 class Credential(Model):

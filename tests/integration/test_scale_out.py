@@ -61,7 +61,7 @@ async def test_two_workers_share_partitions_and_the_accounts_budget(scenario: Sc
     tickets = s.sandbox.state()["tickets"]
     assert sorted(t["external_id"] for t in tickets) == sorted(f"req-{i}" for i in range(90))
     requests = s.sandbox.counters()["requests"]["POST /api/tickets"]
-    assert requests.get("429", 0) <= 9, requests  # the replicas stayed inside the shared budget (<10% refused)
+    assert requests.get("429", 0) <= 4, requests  # the replicas stayed inside the shared budget (<5% refused)
 
 
 async def test_when_one_worker_stops_the_other_takes_over_its_partitions(scenario: Scenario, tmp_path: Path) -> None:

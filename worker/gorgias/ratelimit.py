@@ -63,7 +63,9 @@ class AccountRateLimiter:
         self._clock = clock
         self._sleep = sleep
         self._capacity = capacity
-        self._level = 0.0
+        # A cold start assumes the bucket is full (minus headroom): several replicas starting at once
+        # send at the drain rate until the call-limit header tells them the real level.
+        self._level = float(self.usable) if settings.assume_full_at_start else 0.0
         self._updated_at = clock()
         self._not_before = float("-inf")
         self._lock = asyncio.Lock()

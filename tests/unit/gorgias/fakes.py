@@ -43,7 +43,9 @@ def credential(
     enabled: bool = True,
     username: str = "agent@acme.com",
 ) -> Credential:
-    rate = RateLimitSettings(enabled=enabled, requests=requests, per_seconds=per_seconds, headroom=headroom)
+    rate = RateLimitSettings(
+        enabled=enabled, requests=requests, per_seconds=per_seconds, headroom=headroom, assume_full_at_start=False
+    )
     if auth is AuthType.BASIC:
         return Credential(
             domain=domain,

@@ -22,7 +22,9 @@ def limiter(
     headroom: int = 0,
     enabled: bool = True,
 ) -> AccountRateLimiter:
-    rate = RateLimitSettings(enabled=enabled, per_seconds=per_seconds, headroom=headroom)
+    rate = RateLimitSettings(
+        enabled=enabled, per_seconds=per_seconds, headroom=headroom, assume_full_at_start=False
+    )
     return AccountRateLimiter(rate, capacity, clock=clock, sleep=clock.sleep)
 
 
@@ -311,3 +313,31 @@ def test_sequential_acquires_take_the_drain_time() -> None:
     [end] = asyncio.run(time.run(burst()))
     # 38 at once, then 62 more at 2 per second
     assert end == pytest.approx(31.0, abs=1e-6)
+
+
+class TestColdStart:
+    async def test_a_cold_limiter_sends_at_the_drain_rate_until_the_bucket_has_drained(self) -> None:
+        clock = FakeClock()
+        rate = RateLimitSettings(per_seconds=20.0, headroom=2)  # assume_full_at_start by default
+        lim = AccountRateLimiter(rate, 40, clock=clock, sleep=clock.sleep)
+        assert lim.level == pytest.approx(38)
+        waits = [await lim.acquire() for _ in range(4)]
+        assert waits[0] == pytest.approx(0.5)  # one slot drains every 0.5 s at 40/20 s
+        assert clock() == pytest.approx(1002.0)  # FakeClock starts at 1000
+
+    async def test_two_cold_replicas_never_overrun_the_shared_bucket(self) -> None:
+        clock = FakeClock()
+        rate = RateLimitSettings(per_seconds=4.0, headroom=2)
+        a = AccountRateLimiter(rate, 20, clock=clock, sleep=clock.sleep)
+        b = AccountRateLimiter(rate, 20, clock=clock, sleep=clock.sleep)
+        sent: list[float] = []
+        for _ in range(10):
+            for lim in (a, b):
+                await lim.acquire()
+                sent.append(clock())
+        # server-side leaky bucket of 20 draining 5/s, starting empty: it must never overflow
+        level, last = 0.0, 0.0
+        for t in sent:
+            level = max(0.0, level - (t - last) * 5.0) + 1
+            last = t
+            assert level <= 20
