@@ -48,6 +48,7 @@ from worker.rendering import Prepared, RenderError, RequestRenderer
 log = logging.getLogger("worker.pipeline")
 
 COMMIT_INTERVAL_S = 0.5
+UNBATCHED_PENDING_PER_SLOT = 32
 MAX_POLL_WAIT_S = 0.2
 
 
@@ -101,6 +102,13 @@ class DestinationPipeline:
         self.grouper: Grouper[Prepared] | None = make_grouper(batch_policy(dest)) if dest.batching.enabled else None
         self.keyed = dest.batching.enabled and bool(dest.batching.attributes)
         self.active = dest.active
+        # Unbatched, each pending record is a call waiting its turn: a few dozen per call slot keep every
+        # slot busy, and more would only hold memory. Batched, records must wait out their windows.
+        d = dest.delivery
+        self._pending_limit = (
+            d.max_pending_records if dest.batching.enabled
+            else min(d.max_pending_records, max(1000, UNBATCHED_PENDING_PER_SLOT * d.max_in_flight))
+        )
         self._throttled = False
         self._stopping = False
         self._consumer: aiokafka.AIOKafkaConsumer | None = None
@@ -421,7 +429,7 @@ class DestinationPipeline:
         consumer = self._consumer
         if consumer is None:
             return
-        limit = self.dest.delivery.max_pending_records
+        limit = self._pending_limit
         pending = self.tracker.in_flight
         self._m_pending.set(pending)
         if not self._throttled and pending >= limit:
