@@ -9,6 +9,7 @@ import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from worker.config import Destination
 from worker.control import send_command
 from worker.pipeline.runtime import Runtime
 
@@ -110,16 +111,22 @@ async def _json_body(request: web.Request) -> Any:
                                  content_type="application/json") from None
 
 
+def _configured(runtime: Runtime, name: str) -> Destination:
+    """The destination named in the route, or a 404 answer."""
+    try:
+        return runtime.config.destination(name)
+    except KeyError:
+        raise web.HTTPNotFound(text=orjson.dumps({"error": f"no destination named {name!r}"}).decode(),
+                               content_type="application/json") from None
+
+
 async def preview_requests(request: web.Request) -> web.Response:
     """``{"records": [...]}`` -> the requests the destination's settings make of them (and the dead letters)."""
     from worker.preview import preview
 
     runtime = request.app[RUNTIME]
     name = request.match_info["name"]
-    try:
-        dest = runtime.config.destination(name)
-    except KeyError:
-        return error(404, f"no destination named {name!r}")
+    dest = _configured(runtime, name)
     doc = await _json_body(request)
     records = doc.get("records") if isinstance(doc, dict) else None
     if not isinstance(records, list):
@@ -141,10 +148,7 @@ async def test_endpoint(request: web.Request) -> web.Response:
 
     runtime = request.app[RUNTIME]
     name = request.match_info["name"]
-    try:
-        dest = runtime.config.destination(name)
-    except KeyError:
-        return error(404, f"no destination named {name!r}")
+    dest = _configured(runtime, name)
     doc = await _json_body(request)
     if not isinstance(doc, dict) or set(doc) - {"record", "payload"}:
         return error(400, 'send {}, {"record": {...}} or {"payload": ...} (or both)')
