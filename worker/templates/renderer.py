@@ -10,7 +10,7 @@ import orjson
 
 from worker.config import PLACEHOLDER, ContentFormat, Destination, GroupingAlgorithm, WorkerConfig
 from worker.records import Record
-from worker.rendering import Prepared, RequestRenderer
+from worker.rendering import Prepared, RequestRenderer, compact
 from worker.templates.model import ConfiguredTemplate, Template, get_template
 
 __all__ = ["TemplateBodyBuilder", "TemplateRenderer", "check_templates", "configured_for", "renderer_for"]
@@ -51,7 +51,7 @@ class TemplateRenderer(RequestRenderer):
     def prepare(self, record: Record) -> Prepared:
         prepared = super().prepare(record)  # exclusions, grouping key, URL (RenderError when unusable)
         body = self.configured.build(prepared.body, record.source)
-        return dataclasses.replace(prepared, body=body, body_bytes=orjson.dumps(body))
+        return dataclasses.replace(prepared, body=body, body_bytes=compact(orjson.dumps(body)))
 
 
 def _check_destination(dest: Destination, template: Template, configured: ConfiguredTemplate) -> None:
