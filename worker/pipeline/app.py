@@ -69,7 +69,7 @@ def create_app(config: WorkerConfig, runtime: Runtime | None = None) -> tuple[fa
             # What start-up built lives as long as the process: keep it out of every collection, and
             # collect less often (the hot path allocates many short-lived, mostly acyclic dicts).
             gc.freeze()
-            gc.set_threshold(50_000, 20, 10)
+            gc.set_threshold(10_000, 10, 10)
 
         @mode.Service.task
         async def _watch_failure(self) -> None:
