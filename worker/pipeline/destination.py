@@ -227,6 +227,7 @@ class DestinationPipeline:
             "pending_records": self.tracker.in_flight,
             "calls_in_flight": self.lanes.in_flight,
             "grouped_records": self.grouper.pending if self.grouper is not None else 0,
+            "skipped_after_recovery": self.skipped_after_recovery,
         }
 
     # ---------------------------------------------------------------------------------------------
