@@ -208,6 +208,11 @@ def format_items(items: Sequence[PreviewItem]) -> list[str]:
             continue
         group = f"  group {item.group_key}" if item.group_key else ""
         lines.append(f"#{n}  record{plural} {which}{group}")
+        lines.extend(f"! {note}" for note in item.request.notes)  # e.g. who Gorgias would email
+        plan = item.request.plan
+        if plan is not None:
+            lines.append("requests of this call, in order:")
+            lines.extend(f"  {step}" for step in plan.describe())
         lines.append(f"{item.request.method} {item.request.url}")
         lines.extend(f"{k}: {v}" for k, v in item.headers.items())
         body = item.body

@@ -22,8 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from worker.config import Destination, WorkerConfig
 from worker.pipeline.kafka import ensure_topic, make_consumer, make_producer
-
-REPLAY_HEADER = "gorgias-replay-of"
+from worker.records import REPLAY_HEADER
 
 
 @dataclass

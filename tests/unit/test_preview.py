@@ -235,7 +235,7 @@ def test_cli_templates_lists_every_template() -> None:
     lines = result.output.splitlines()
     assert lines[0].split()[:3] == ["create_ticket", "POST", "/api/tickets"]
     assert any(line.split()[:3] == ["add_ticket_tags", "POST", "/api/tickets/{ticket_id}/tags"] for line in lines)
-    assert sum(1 for line in lines if "/api/" in line) == 15
+    assert sum(1 for line in lines if "/api/" in line) == 23
 
 
 def test_cli_templates_name_shows_attributes_options_and_the_exact_request() -> None:

@@ -17,7 +17,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import orjson
@@ -27,6 +27,7 @@ from worker.gorgias.client import DEFAULT_TRANSPORT, ClientRegistry, HttpResult,
 from worker.gorgias.errors import ForeignOriginError, TransportError
 from worker.gorgias.ratelimit import CALL_LIMIT_HEADER, Clock, RateLimiterRegistry, Sleep
 from worker.gorgias.retry import BackoffPolicy, Verdict, classify
+from worker.plan import StepRecord
 from worker.rendering import RenderedRequest
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,7 @@ class CallOutcome:
     retryable: bool
     outcome_unknown: bool = False
     resolved_by_hook: bool = False
+    steps: list[StepRecord] = field(default_factory=list)  # a planned call's requests (worker.gorgias.plans)
 
 
 def parse_body(body: bytes, content_type: str | None) -> Any:
@@ -138,6 +140,9 @@ class DeliveryService:
         self._rng = rng if rng is not None else random.Random()
         self.clients = clients if clients is not None else ClientRegistry(transport=transport)
         self.limiters = limiters if limiters is not None else RateLimiterRegistry(clock=clock, sleep=sleep)
+        from worker.gorgias.plans import PlanRunner
+
+        self.plans = PlanRunner(self)
 
     async def aclose(self) -> None:
         await self.clients.aclose()
@@ -155,6 +160,8 @@ class DeliveryService:
         settings: DeliverySettings,
         unknown_outcome_hook: UnknownOutcomeHook | None = None,
     ) -> CallOutcome:
+        if req.plan is not None:  # several requests (worker.plan): each one comes back through here
+            return await self.plans.run(req, credential, settings, unknown_outcome_hook)
         run = _Call(self, req, credential, settings, unknown_outcome_hook)
         return await run.execute()
 

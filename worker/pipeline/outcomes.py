@@ -53,7 +53,7 @@ def response_event(dest: Destination, call: Call, outcome: CallOutcome) -> dict[
     wanted = dest.response_webhook.response_headers
     req = call.request
     batch = call.batch
-    return {
+    event: dict[str, Any] = {
         "schema_version": 1,
         "event_id": event_id(dest.name, call.sources),
         "destination": dest.name,
@@ -82,6 +82,9 @@ def response_event(dest: Destination, call: Call, outcome: CallOutcome) -> dict[
             "size": len(batch.items),
         },
     }
+    if outcome.steps:
+        event["steps"] = [step.as_event() for step in outcome.steps]
+    return event
 
 
 def delivery_dead_letter(dest: Destination, call: Call, event: dict[str, Any]) -> dict[str, Any]:
