@@ -109,13 +109,27 @@ def test_preview_items_as_json_and_text() -> None:
         {"kind": "request", "records": [0], "method": "POST", "url": "https://acme.gorgias.com/api/tickets/3/tags",
          "headers": {"Authorization": "Basic ***", "Content-Type": "application/json", "Accept": "application/json",
                      "User-Agent": "nexset-gorgias-worker/0.1"},
-         "body": {"names": ["a", "b"]}},
+         "body": {"names": ["a", "b"]},
+         "steps": ['POST https://acme.gorgias.com/api/tags {"name": "a"}  (unless known to exist; 400/409 = exists)',
+                   'POST https://acme.gorgias.com/api/tags {"name": "b"}  (unless known to exist; 400/409 = exists)',
+                   "POST https://acme.gorgias.com/api/tickets/3/tags  (the tag write above)"]},
         {"kind": "dead_letter", "records": [1], "stage": "render",
          "reason": "add_ticket_tags: names: required: at least one tag name (or ids)"},
     ]
     text = "\n".join(format_items(items))
     assert "#1  record 0\nPOST https://acme.gorgias.com/api/tickets/3/tags\nAuthorization: Basic ***" in text
     assert "#2  record 1 -> dead letter (render): add_ticket_tags: names: required" in text
+    assert "this call sends, in order:\n  POST https://acme.gorgias.com/api/tags" in text
+
+
+def test_preview_says_which_calls_would_email_someone() -> None:
+    reply = {"ticket_id": 3, "body_text": "Shipped.", "from_agent": True, "customer_email": "jane@example.com"}
+    sending = destination({"template": "add_ticket_message", "template_options": {"mode": "send"}})
+    [item] = preview(sending, [reply])
+    assert item.as_dict()["notes"] == ["emails jane@example.com: the message has no sent_datetime (mode: send)"]
+    assert "! emails jane@example.com" in "\n".join(format_items([item]))
+    [imported] = preview(destination({"template": "add_ticket_message"}), [reply])
+    assert "notes" not in imported.as_dict() and imported.as_dict()["body"]["sent_datetime"]
 
 
 def test_a_bad_template_option_is_a_value_error_naming_it() -> None:

@@ -136,7 +136,7 @@ class EnsureTags(Plan):
         url = _origin(self.write.url) + "/api/tags"
         lines = [f"POST {url} {{\"name\": {orjson.dumps(n).decode()}}}  (unless known to exist; 400/409 = exists)"
                  for n in self.names]
-        return [*lines, f"{self.write.method} {self.write.url}  (the tag write below)"]
+        return [*lines, f"{self.write.method} {self.write.url}  (the tag write above)"]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -186,7 +186,7 @@ class UpsertCustomer(Plan):
         origin = _origin(self.write.url)
         return [f"GET {origin}/api/customers?{urlencode({self.by: self.key})}  (look the customer up)",
                 f"PUT {origin}/api/customers/<id>  (when found: these fields, channels left as they are)",
-                f"POST {origin}/api/customers  (when not found: the body below)"]
+                f"POST {origin}/api/customers  (when not found: the body above)"]
 
 
 # --------------------------------------------------------------------------------------------------

@@ -191,7 +191,7 @@ def test_create_ticket_incoming_message_without_anyone_is_refused() -> None:
 
 
 def test_create_ticket_group_merges_tags_and_keeps_the_first_records_ticket_fields() -> None:
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"conversation_id": "c1", "subject": "First", "body_text": "1", "customer_email": "a@b.co", "tags": ["x"]},
         {"conversation_id": "c1", "subject": "Second", "body_text": "2", "customer_email": "a@b.co",
          "tags": ["x", "y"], "from_agent": True, "sender_email": "agent@acme.com"},
