@@ -186,15 +186,14 @@ def _email_source(body: Any, template: Template) -> None:
         if msg.get("channel") != "email" or msg.get("source"):
             continue
         sender, receiver = _address(msg.get("sender")), _address(msg.get("receiver"))
-        if sender is None and receiver is None:
+        if sender is None or receiver is None:
+            missing = "sender_email" if sender is None else "receiver_email"
             raise RenderError(
-                f"{template.name}: {prefix}source: required for an email message: give the sender's or the "
-                "receiver's email (record attribute sender_email, receiver_email or customer_email) or `source`"
+                f"{template.name}: {prefix}source: required for an email message, built from the sender's and the "
+                f"receiver's email: the record has no {missing} (nor customer_email for the customer's side); "
+                "or give `source`"
             )
-        source: dict[str, Any] = {"type": "email", "to": [receiver] if receiver else []}
-        if sender is not None:
-            source["from"] = sender
-        msg["source"] = source
+        msg["source"] = {"type": "email", "from": sender, "to": [receiver]}
 
 
 def _customer_shape(body: Any, template: Template, *, need_channel: bool) -> None:

@@ -51,7 +51,8 @@ class TemplateRenderer(RequestRenderer):
 
     def prepare(self, record: Record) -> Prepared:
         prepared = super().prepare(record)  # exclusions, grouping key, URL (RenderError when unusable)
-        body = self.configured.build(prepared.body, record.source, replayed=record.replayed)
+        # a replay keeps its first identity; a replay (or a possible redelivery) is never sent to a customer
+        body = self.configured.build(prepared.body, record.origin, replayed=record.replayed)
         return dataclasses.replace(prepared, body=body, body_bytes=compact(orjson.dumps(body)))
 
     def render_one(self, prepared: Prepared) -> RenderedRequest:
