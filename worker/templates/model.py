@@ -194,6 +194,8 @@ def _email_source(body: Any, template: Template) -> None:
                 "or give `source`"
             )
         msg["source"] = {"type": "email", "from": sender, "to": [receiver]}
+        if msg.get("from_agent") is False:
+            del msg["receiver"]  # a customer's message names no receiver (Gorgias' rule); its address is in `to`
 
 
 def _customer_shape(body: Any, template: Template, *, need_channel: bool) -> None:

@@ -153,12 +153,14 @@ def test_a_group_makes_one_call_or_batching_is_refused(name: str) -> None:
 
 def test_create_ticket_agent_message_goes_to_the_customer() -> None:
     got = body(one("create_ticket", {"subject": "Hello", "body_text": "We shipped it.", "from_agent": "true",
-                                     "customer_email": "jane@example.com", "channel": "email"}))
+                                     "customer_email": "jane@example.com", "channel": "api"}))
     msg = got["messages"][0]
-    assert got["from_agent"] is True and got["channel"] == "email"
-    assert msg["from_agent"] is True and msg["channel"] == "email"
+    assert got["from_agent"] is True and got["channel"] == "api"
+    assert msg["from_agent"] is True and msg["channel"] == "api"
     assert msg["receiver"] == {"email": "jane@example.com"}
     assert "sender" not in msg  # Gorgias uses the bot user
+    with pytest.raises(RenderError, match=r"messages\[0\]\.source: required for an email message.*no sender_email"):
+        one("create_ticket", {"body_text": "x", "from_agent": True, "customer_email": "j@x.io", "channel": "email"})
 
 
 def test_create_ticket_takes_a_full_messages_array_and_stamps_each_message() -> None:

@@ -93,8 +93,10 @@ def test_email_messages_carry_a_source_built_from_sender_and_receiver() -> None:
     own = {"type": "email", "from": {"address": "x@y.co"}, "to": []}
     assert body(one("add_ticket_message", {**REPLY, "source": own}))["source"] == own
     assert "source" not in body(one("add_ticket_message", {**REPLY, "channel": "api"}))
-    with pytest.raises(RenderError, match=r"add_ticket_message: source: required for an email message"):
-        one("add_ticket_message", {"ticket_id": 1, "body_text": "x", "from_agent": True, "channel": "email"})
+    with pytest.raises(RenderError, match=r"add_ticket_message: source: required for an email message.*no "
+                                          r"receiver_email \(nor customer_email"):
+        one("add_ticket_message", {"ticket_id": 1, "body_text": "x", "from_agent": True, "channel": "email",
+                                   "sender_email": "support@acme.com"})
 
 
 def test_customers_carry_channels_and_a_name() -> None:
