@@ -191,7 +191,7 @@ CUSTOMER: Schema = {
     "meta": Field(_meta),
     "channels": Field(list_of(nested(CHANNEL))),
     "custom_fields": Field(list_of(nested(FIELD_VALUE))),
-    "data": Field(anything),
+    "data": Field(nullable(json_object)),
 }
 CUSTOMER_CREATE: Schema = {
     **{key: field for key, field in CUSTOMER.items() if key not in ("firstname", "lastname")},
@@ -199,7 +199,8 @@ CUSTOMER_CREATE: Schema = {
 }
 """Create: ``channels`` required, each with ``type``, ``address``, ``preferred`` (SPEC); ``firstname`` /
 ``lastname`` rejected, ``name`` only (3P)."""
-CUSTOMER_DATA: Schema = {"data": Field(anything, required=True), "version": Field(_stamp)}
+CUSTOMER_DATA: Schema = {"data": Field(json_object, required=True), "version": Field(_stamp)}
+"""``PUT /api/customers/{id}/data``: ``data`` must be a JSON object (SPEC)."""
 IDS: Schema = {"ids": Field(list_of(identifier, 1), required=True)}
 
 TAG_CREATE: Schema = {
