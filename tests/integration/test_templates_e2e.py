@@ -121,7 +121,9 @@ async def test_tags_of_a_ticket_are_added_in_one_call_as_the_union(scenario: Sce
     assert event["request"]["body"] == {"names": ["vip", "refund", "late", "urgent"]}
     state = s.sandbox.state()
     assert sorted(t["name"] for t in state["tickets"][0]["tags"]) == ["late", "refund", "urgent", "vip"]
-    assert s.sandbox.counters()["requests"]["POST /api/tickets/{ticket_id}/tags"] == {"201": 1}
+    requests = s.sandbox.counters()["requests"]
+    assert requests["POST /api/tickets/{ticket_id}/tags"] == {"200": 1}
+    assert requests["POST /api/tags"] == {"201": 4}  # each name made sure of first, once
 
 
 async def test_a_record_failing_template_validation_is_dead_lettered_naming_the_field(
