@@ -34,9 +34,11 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 
 def package_version() -> str:
     try:
-        return version("gorgias-worker")
+        return version("nexset-gorgias-worker")
     except PackageNotFoundError:
-        return "unknown"
+        from worker import __version__
+
+        return __version__
 
 
 def _show_version(value: bool) -> None:
