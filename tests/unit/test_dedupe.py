@@ -10,6 +10,8 @@ import httpx
 import orjson
 import pytest
 
+from gorgias_sandbox.server import RunningSandbox, start_sandbox
+from gorgias_sandbox.settings import SandboxSettings
 from worker.config import Destination
 from worker.dedupe import DEDUPE_HEADER, POSSIBLY_DELIVERED, Deduper, hook_for
 from worker.gorgias.client import HttpResult
@@ -17,8 +19,6 @@ from worker.gorgias.delivery import CallAttempt, DeliveryService
 from worker.gorgias.errors import TransportError
 from worker.records import Record, SourceRef
 from worker.rendering import Prepared, RenderedRequest
-from worker.sandbox.server import RunningSandbox, start_sandbox
-from worker.sandbox.settings import SandboxSettings
 from worker.templates import renderer_for
 
 API_KEY = "sandbox-api-key"
