@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
+from pydantic import ValidationError
 
 from worker.config import ConfigError, Destination, KafkaSettings, WorkerConfig, check_secrets, load_config
 
@@ -64,13 +65,20 @@ def fail(lines: list[str], code: int = 1) -> NoReturn:
 
 def kafka_call(kafka: KafkaSettings, work: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine that talks to Kafka; a broker that cannot be reached is one error line, exit 1."""
+    import logging
+
     from aiokafka.errors import KafkaError
 
+    client_log = logging.getLogger("aiokafka")
+    level = client_log.level
+    client_log.setLevel(logging.CRITICAL)  # its connection errors would print around our one line
     try:
         return asyncio.run(work)
     except (TimeoutError, KafkaError, OSError) as exc:
         detail = str(exc) or type(exc).__name__
         fail([f"Kafka at {kafka.effective_bootstrap()}: {detail} (is the broker running and reachable?)"])
+    finally:
+        client_log.setLevel(level)
 
 
 def load_or_exit(path: Path, secrets: bool = False, overrides: list[str] | None = None) -> WorkerConfig:
@@ -229,6 +237,12 @@ def sandbox(
 
     try:
         serve(host=host, port=port, rate_limit=rate_limit, faults=faults, seed=seed, accounts=account or None)
+    except ValidationError as exc:  # the sandbox's settings model: name the option
+        fail(["; ".join(
+            f"--{str(e['loc'][0]).replace('_', '-') if e['loc'] else 'sandbox'}: "
+            + e["msg"].removeprefix("Value error, ")
+            for e in exc.errors(include_url=False)
+        )])
     except ValueError as exc:
         fail([f"sandbox: {exc}"])
     except OSError as exc:
@@ -325,19 +339,33 @@ def pause(
 
 
 @app.command()
-def status(config: ConfigOption) -> None:
-    """Show each destination's state: saved config, control-topic word, and the effective state."""
-    import asyncio
+def status(
+    config: ConfigOption,
+    worker: Annotated[
+        str | None,
+        typer.Option("--worker", metavar="URL",
+                     help="Control API of a running worker for its counters (default: http://127.0.0.1:<web_port>)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    overrides: SetOption = None,
+) -> None:
+    """Is each destination healthy? State, offsets and lag per partition, and a running worker's counters."""
+    import orjson
 
-    from worker.control import read_commands
+    from worker.config import is_loopback
+    from worker.status_report import fetch_worker, format_report, kafka_view, merge
 
-    cfg = load_or_exit(config)
-    words = asyncio.run(read_commands(cfg.kafka))
-    for dest in cfg.destinations:
-        word = words.get(dest.name)
-        effective = dest.active if word is None else word
-        source = "config" if word is None else "control topic"
-        typer.echo(f"{dest.name}: {'active' if effective else 'paused'} (from {source})")
+    cfg = load_or_exit(config, overrides=overrides)
+    view = kafka_call(cfg.kafka, kafka_view(cfg))
+    url = worker or (f"http://127.0.0.1:{cfg.worker.web_port}" if is_loopback(cfg.worker.web_host) else None)
+    live, note = fetch_worker(url) if url else (None, "not asked")
+    report = merge(view, live)
+    report["worker_note"] = note or None
+    if as_json:
+        typer.echo(orjson.dumps(report).decode())
+        return
+    for line in format_report(report):
+        typer.echo(line)
 
 
 @app.command()

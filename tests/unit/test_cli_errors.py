@@ -94,8 +94,8 @@ def test_sandbox_on_a_busy_port() -> None:
 
 
 @pytest.mark.parametrize(("option", "needle"), [
-    (["--faults", "nonsense"], "fault 'nonsense'"),
-    (["--rate-limit", "lots"], "sandbox:"),
+    (["--faults", "nonsense"], "--faults: fault 'nonsense'"),
+    (["--rate-limit", "lots"], "--rate-limit: rate limit 'lots'"),
     (["--account", "no-colons"], "account spec"),
 ])
 def test_sandbox_with_bad_arguments(option: list[str], needle: str) -> None:
