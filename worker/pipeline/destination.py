@@ -125,6 +125,7 @@ class DestinationPipeline:
         self._maybe_sent_below: dict[TopicPartitionKey, int] = {}
         self.skipped_after_recovery = 0
         self.last_error: dict[str, str] | None = None  # {"at", "message"}, for status
+        self.records_unknown = 0  # dead-lettered with outcome unknown (the call may have reached Gorgias)
         self._recovering = 0
         # Ownership epochs: a call made under an earlier ownership of a partition is never sent.
         self._epoch: dict[TopicPartitionKey, int] = {}
@@ -232,7 +233,7 @@ class DestinationPipeline:
             "skipped_after_recovery": self.skipped_after_recovery,
             "state": "active" if self.active else "paused",
             "partitions": self._partition_status(assigned),
-            "records": records_since_start(self.dest.name),
+            "records": {**records_since_start(self.dest.name), "unknown": self.records_unknown},
             "calls_waiting_for_budget": calls_waiting_for_budget(self.dest.name),
             "last_error": self.last_error,
         }
@@ -391,6 +392,8 @@ class DestinationPipeline:
             self._m_delivered.inc(n)
         else:
             metrics.RECORDS_DEAD_LETTERED.labels(dest.name, DeadLetterStage.DELIVER.value).inc(n)
+            if outcome.outcome_unknown:
+                self.records_unknown += n
         self._finish(call.sources)
 
     def _dead_letter_now(
