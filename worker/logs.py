@@ -69,7 +69,8 @@ class ContextFilter(logging.Filter):
 
 
 class QuietFilter(logging.Filter):
-    """Lets each distinct message of other libraries' loggers through once per interval."""
+    """Lets each distinct message of other libraries' loggers through once per interval (and logs
+    aiokafka's errors as warnings)."""
 
     def __init__(self, interval: float = QUIET_INTERVAL_S, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__()
@@ -80,6 +81,10 @@ class QuietFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.name.startswith(OWN_LOGGERS) or record.levelno < logging.WARNING:
             return True
+        if record.name.startswith("aiokafka") and record.levelno == logging.ERROR:
+            # aiokafka reports what it retries by itself (a connection refused, a coordinator not yet
+            # elected) as errors; what it cannot cure reaches the worker as an exception, logged there.
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
         key = (record.name, record.levelno, str(record.msg))
         now = self.clock()
         last = self._seen.get(key)

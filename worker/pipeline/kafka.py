@@ -144,6 +144,15 @@ def outcome_limits(topic_limits: dict[str, int], max_request_bytes: int = MAX_RE
     return {t: min(limit, max_request_bytes) - ENVELOPE_HEADROOM for t, limit in topic_limits.items()}
 
 
+async def probe(settings: KafkaSettings) -> None:
+    """Connect to the cluster once (bootstrap and metadata), or raise the connection error."""
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    try:
+        await admin.start()
+    finally:
+        await admin.close()
+
+
 async def wait_for_broker(
     what: str, attempt: Callable[[], Awaitable[T]], within_s: float,
     clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -166,7 +175,7 @@ async def wait_for_broker(
                     f"{within_s:g} s (check kafka.bootstrap_servers, or raise worker.broker_wait_s)"
                 ) from None
             wait = min(delay, left)
-            log.warning("Kafka is not reachable yet (%s: %s); %s: retrying in %.0f s (gives up in %.0f s)",
-                        type(exc).__name__, cause, what, wait, left)
+            log.warning("Kafka is not reachable yet (%s); %s: retrying in %.0f s (gives up in %.0f s)",
+                        cause, what, wait, left)
             await sleep(wait)
             delay = min(delay * 2, 15.0)
