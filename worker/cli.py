@@ -150,7 +150,7 @@ def sandbox(
     ] = None,
 ) -> None:
     """Run the local Gorgias sandbox (a faithful fake Gorgias API) for tests, demos and benchmarks."""
-    from worker.sandbox.server import serve
+    from gorgias_sandbox.server import serve
 
     serve(host=host, port=port, rate_limit=rate_limit, faults=faults, seed=seed, accounts=account or None)
 

@@ -75,8 +75,21 @@ class BatchInfo(Strict):
 
 
 class Outcome(StrEnum):
+    """``delivered``; ``failed`` (Gorgias refused it, or it surely never took effect); ``unknown`` (the
+    request may have taken effect: a connection dropped or timed out and no duplicate check settled it)."""
+
     DELIVERED = "delivered"
     FAILED = "failed"
+    UNKNOWN = "unknown"
+
+
+class MergedInfo(Strict):
+    """A 301 for a merged ticket or customer, followed once with the same method and body."""
+
+    from_url: str
+    to_url: str
+    original_id: int | str | None = Field(description="The id the record named (merged away).")
+    merged_into_id: int | str | None = Field(description="The id of the object it was merged into.")
 
 
 class SizeReduction(Strict):
@@ -111,6 +124,7 @@ class ResponseEvent(Strict):
     record_count: int
     records: list[SourceRecordRef]
     batch: BatchInfo | None
+    merged: MergedInfo | None = Field(default=None, description="Set when the call followed a merged object's 301.")
     reduced: SizeReduction | None = Field(
         default=None, description="Set when parts were left out so that the event fits the response topic."
     )

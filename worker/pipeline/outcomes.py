@@ -72,7 +72,7 @@ def response_event(dest: Destination, call: Call, outcome: CallOutcome) -> dict[
         "schema_version": 1,
         "event_id": event_id(dest.name, call.sources),
         "destination": dest.name,
-        "outcome": (Outcome.DELIVERED if outcome.ok else Outcome.FAILED).value,
+        "outcome": _outcome(outcome).value,
         "request": request_info(req.method, req.url, req.headers, req.body, dest.response_webhook.request_body),
         "response": {
             "status": outcome.status,
@@ -96,8 +96,15 @@ def response_event(dest: Destination, call: Call, outcome: CallOutcome) -> dict[
             "flush_reason": batch.reason.value,
             "size": len(batch.items),
         },
+        "merged": outcome.merged.as_event() if outcome.merged is not None else None,
         "reduced": None,
     }
+
+
+def _outcome(outcome: CallOutcome) -> Outcome:
+    if outcome.ok:
+        return Outcome.DELIVERED
+    return Outcome.UNKNOWN if outcome.outcome_unknown else Outcome.FAILED
 
 
 def delivery_dead_letter(dest: Destination, call: Call, event: dict[str, Any]) -> dict[str, Any]:

@@ -11,8 +11,8 @@ import orjson
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from worker.sandbox.server import create_app
-from worker.sandbox.settings import SandboxSettings
+from gorgias_sandbox.server import create_app
+from gorgias_sandbox.settings import SandboxSettings
 
 
 def basic(email: str, key: str) -> str:

@@ -12,10 +12,10 @@ from pathlib import Path
 import httpx
 from aiohttp.test_utils import TestClient, TestServer
 
+from gorgias_sandbox.server import create_app, start_sandbox
+from gorgias_sandbox.settings import SandboxSettings
+from gorgias_sandbox.timestamps import Timestamps, format_timestamp, normalize_timestamp
 from tests.unit.sandbox.conftest import AGENT, HOST, incoming_ticket
-from worker.sandbox.server import create_app, start_sandbox
-from worker.sandbox.settings import SandboxSettings
-from worker.sandbox.timestamps import Timestamps, format_timestamp, normalize_timestamp
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -50,7 +50,7 @@ async def test_start_sandbox_reports_url_and_port() -> None:
 
 
 def test_serve_runs_until_sigterm() -> None:
-    code = ("from worker.sandbox.server import serve; "
+    code = ("from gorgias_sandbox.server import serve; "
             "serve('127.0.0.1', 0, '10/20s', '503=0@POST', 3, ['globex:ops@globex.com:k1'])")
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)

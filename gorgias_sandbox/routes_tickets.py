@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from worker.sandbox import render
-from worker.sandbox.errors import invalid
-from worker.sandbox.inputs import checked, page, query_int, require_found
-from worker.sandbox.routes_custom_fields import store_values, values_errors
-from worker.sandbox.routes_messages import build_message, customer_ref_problem, people_errors
-from worker.sandbox.routing import Call, Reply, Route
-from worker.sandbox.schemas import TICKET_CREATE, TICKET_TAGS, TICKET_UPDATE
-from worker.sandbox.state import AccountState, TicketRecord
+from gorgias_sandbox import render
+from gorgias_sandbox.errors import invalid
+from gorgias_sandbox.inputs import checked, page, query_int, require_found
+from gorgias_sandbox.routes_custom_fields import store_values, values_errors
+from gorgias_sandbox.routes_messages import build_message, customer_ref_problem, people_errors
+from gorgias_sandbox.routing import Call, Reply, Route
+from gorgias_sandbox.schemas import TICKET_CREATE, TICKET_TAGS, TICKET_UPDATE
+from gorgias_sandbox.state import AccountState, TicketRecord
 
 _PLAIN_FIELDS = ("channel", "via", "subject", "status", "priority", "external_id", "from_agent", "language", "spam",
                  "is_unread", "meta", "opened_datetime", "closed_datetime", "trashed_datetime", "snooze_datetime",

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from worker.sandbox.errors import conflict, invalid
-from worker.sandbox.inputs import checked, page, require_found
-from worker.sandbox.routing import Call, Reply, Route
-from worker.sandbox.schemas import USER_CREATE, USER_UPDATE
-from worker.sandbox.state import split_name
+from gorgias_sandbox.errors import conflict, invalid
+from gorgias_sandbox.inputs import checked, page, require_found
+from gorgias_sandbox.routing import Call, Reply, Route
+from gorgias_sandbox.schemas import USER_CREATE, USER_UPDATE
+from gorgias_sandbox.state import split_name
 
 
 def _user_id(call: Call) -> int:

@@ -7,8 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from worker.sandbox.faults import FaultConfig, parse_fault_config
-from worker.sandbox.ratelimit import parse_rate
+from gorgias_sandbox.faults import FaultConfig, parse_fault_config
+from gorgias_sandbox.ratelimit import parse_rate
 
 Role = Literal["admin", "agent", "basic-agent", "lite-agent", "internal-agent", "observer-agent", "bot"]
 ROLES: tuple[str, ...] = ("admin", "agent", "basic-agent", "lite-agent", "internal-agent", "observer-agent", "bot")
@@ -89,7 +89,7 @@ class SandboxSettings(BaseModel):
     ``rate_limit`` is the API-key budget as ``"N/Ws"`` (N requests draining over W seconds) or ``"off"``;
     ``oauth_rate_limit`` likewise for Bearer tokens, ``None`` meaning twice the API-key capacity over the
     same window (Gorgias: 40/20s and 80/20s), and off when ``rate_limit`` is off. ``faults`` is a fault
-    spec string or its JSON form (see :mod:`worker.sandbox.faults`). ``seed`` makes faults reproducible.
+    spec string or its JSON form (see :mod:`gorgias_sandbox.faults`). ``seed`` makes faults reproducible.
     """
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from worker.sandbox import render
-from worker.sandbox.errors import invalid
-from worker.sandbox.inputs import checked, page, query_int, require_found
-from worker.sandbox.routing import Call, Reply, Route
-from worker.sandbox.schemas import INTERNAL_NOTE, MESSAGE
-from worker.sandbox.state import AccountState, TicketRecord
-from worker.sandbox.validation import MISSING
+from gorgias_sandbox import render
+from gorgias_sandbox.errors import invalid
+from gorgias_sandbox.inputs import checked, page, query_int, require_found
+from gorgias_sandbox.routing import Call, Reply, Route
+from gorgias_sandbox.schemas import INTERNAL_NOTE, MESSAGE
+from gorgias_sandbox.state import AccountState, TicketRecord
+from gorgias_sandbox.validation import MISSING
 
 ACTIONS = ("force", "retry", "cancel")
 _CARRIED = ("message_id", "external_id", "subject", "body_text", "body_html", "stripped_signature", "attachments",

@@ -7,9 +7,9 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from worker.sandbox.dispatch import Sandbox, rate_specs
-from worker.sandbox.faults import parse_fault_config
-from worker.sandbox.render import account_state
+from gorgias_sandbox.dispatch import Sandbox, rate_specs
+from gorgias_sandbox.faults import parse_fault_config
+from gorgias_sandbox.render import account_state
 
 SANDBOX_KEY = web.AppKey("sandbox", Sandbox)
 

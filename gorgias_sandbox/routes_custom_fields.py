@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from worker.sandbox import render
-from worker.sandbox.errors import invalid
-from worker.sandbox.inputs import checked, checked_list, existing_customer, page, require_found
-from worker.sandbox.routing import Call, Reply, Route
-from worker.sandbox.schemas import CUSTOM_FIELD_BULK_ITEM, CUSTOM_FIELD_CREATE, CUSTOM_FIELD_UPDATE, FIELD_VALUE
-from worker.sandbox.state import AccountState
-from worker.sandbox.validation import nested
+from gorgias_sandbox import render
+from gorgias_sandbox.errors import invalid
+from gorgias_sandbox.inputs import checked, checked_list, existing_customer, page, require_found
+from gorgias_sandbox.routing import Call, Reply, Route
+from gorgias_sandbox.schemas import CUSTOM_FIELD_BULK_ITEM, CUSTOM_FIELD_CREATE, CUSTOM_FIELD_UPDATE, FIELD_VALUE
+from gorgias_sandbox.state import AccountState
+from gorgias_sandbox.validation import nested
 
 _TYPE_ERRORS = {"text": "Not a valid string.", "number": "Not a valid number.", "boolean": "Not a valid boolean."}
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from worker.sandbox import render
-from worker.sandbox.errors import conflict, invalid
-from worker.sandbox.inputs import checked, existing_customer, page, query_int
-from worker.sandbox.routes_custom_fields import store_values, values_errors
-from worker.sandbox.routing import Call, Reply, Route
-from worker.sandbox.schemas import CUSTOMER, CUSTOMER_DATA, IDS
-from worker.sandbox.state import AccountState, split_name
-from worker.sandbox.timestamps import parse_timestamp
+from gorgias_sandbox import render
+from gorgias_sandbox.errors import conflict, invalid
+from gorgias_sandbox.inputs import checked, existing_customer, page, query_int
+from gorgias_sandbox.routes_custom_fields import store_values, values_errors
+from gorgias_sandbox.routing import Call, Reply, Route
+from gorgias_sandbox.schemas import CUSTOMER, CUSTOMER_DATA, IDS
+from gorgias_sandbox.state import AccountState, split_name
+from gorgias_sandbox.timestamps import parse_timestamp
 
 _PLAIN_FIELDS = ("name", "firstname", "lastname", "external_id", "language", "timezone", "note", "meta", "data")
 

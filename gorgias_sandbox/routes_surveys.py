@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from worker.sandbox.errors import conflict, invalid
-from worker.sandbox.inputs import checked, page, require_found
-from worker.sandbox.routing import Call, Reply, Route
-from worker.sandbox.schemas import SURVEY
-from worker.sandbox.state import AccountState
+from gorgias_sandbox.errors import conflict, invalid
+from gorgias_sandbox.inputs import checked, page, require_found
+from gorgias_sandbox.routing import Call, Reply, Route
+from gorgias_sandbox.schemas import SURVEY
+from gorgias_sandbox.state import AccountState
 
 
 def _reference_errors(account: AccountState, values: dict[str, Any]) -> dict[str, list[str]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from worker.sandbox.settings import AccountSettings
+from gorgias_sandbox.settings import AccountSettings
 
 
 @dataclass(slots=True)

@@ -6,10 +6,10 @@ import base64
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from worker.sandbox.errors import CUSTOMER_MERGED, ApiError, invalid
-from worker.sandbox.render import listing
-from worker.sandbox.state import AccountState
-from worker.sandbox.validation import MISSING, Check, Invalid, Schema, load
+from gorgias_sandbox.errors import CUSTOMER_MERGED, ApiError, invalid
+from gorgias_sandbox.render import listing
+from gorgias_sandbox.state import AccountState
+from gorgias_sandbox.validation import MISSING, Check, Invalid, Schema, load
 
 DEFAULT_LIMIT = 30
 MAX_LIMIT = 100

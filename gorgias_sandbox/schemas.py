@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from worker.sandbox.validation import (
+from gorgias_sandbox.validation import (
     Check,
     Field,
     Invalid,

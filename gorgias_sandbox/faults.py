@@ -35,7 +35,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from worker.sandbox.ratelimit import Clock
+from gorgias_sandbox.ratelimit import Clock
 
 FaultKind = Literal["error", "latency", "drop", "hang", "burst429", "maintenance", "apply_then_drop"]
 METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"})

@@ -11,19 +11,19 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from worker.sandbox.admin import SANDBOX_KEY, add_admin_routes
-from worker.sandbox.dispatch import Sandbox
-from worker.sandbox.settings import SandboxSettings
-from worker.sandbox.timestamps import WallClock
+from gorgias_sandbox.admin import SANDBOX_KEY, add_admin_routes
+from gorgias_sandbox.dispatch import Sandbox
+from gorgias_sandbox.settings import SandboxSettings
+from gorgias_sandbox.timestamps import WallClock
 
-log = logging.getLogger("worker.sandbox")
+log = logging.getLogger("gorgias_sandbox")
 
 
 def create_app(settings: SandboxSettings, clock: Callable[[], float] | None = None,
                wall: WallClock | None = None) -> web.Application:
     """A sandbox application. ``clock`` (monotonic seconds, default ``time.monotonic``) drives the rate-limit
     buckets and fault durations; ``wall`` (aware datetime) the timestamps. ``app[SANDBOX_KEY]`` is the
-    :class:`~worker.sandbox.dispatch.Sandbox` behind it."""
+    :class:`~gorgias_sandbox.dispatch.Sandbox` behind it."""
     sandbox = Sandbox(settings, clock=clock, wall=wall)
     app = web.Application(client_max_size=settings.max_body_bytes)
     app[SANDBOX_KEY] = sandbox
@@ -87,7 +87,7 @@ def serve(host: str, port: int, rate_limit: str, faults: str | None, seed: int |
 
     * ``rate_limit``: API-key budget ``N/Ws`` (e.g. ``40/20s``; OAuth gets ``2N/Ws``) or ``off``;
     * ``faults``: a fault spec, e.g. ``"503=0.1@POST /api/tickets, latency=5-20ms, burst429=3"``
-      (grammar in :mod:`worker.sandbox.faults` and docs/sandbox.md), or ``None``;
+      (grammar in :mod:`gorgias_sandbox.faults` and docs/sandbox.md), or ``None``;
     * ``seed``: seed of the fault draws (reproducible runs), or ``None``;
     * ``accounts``: ``domain:email:apikey[:role[:oauth_token]]`` specs (several users of one account
       repeat the domain); ``None`` = account ``acme`` with ``agent@acme.com``/``sandbox-api-key``

@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from worker.sandbox.auth import Principal
-from worker.sandbox.state import AccountState
+from gorgias_sandbox.auth import Principal
+from gorgias_sandbox.state import AccountState
 
 
 @dataclass(slots=True)

@@ -14,7 +14,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from worker.sandbox.timestamps import normalize_timestamp
+from gorgias_sandbox.timestamps import normalize_timestamp
 
 Errors = list[str] | dict[str, Any]
 Check = Callable[[Any], Any]

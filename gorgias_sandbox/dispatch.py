@@ -23,25 +23,25 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from worker.sandbox import errors
-from worker.sandbox.auth import Authenticator
-from worker.sandbox.counters import Counters
-from worker.sandbox.errors import ApiError
-from worker.sandbox.faults import FaultInjector, Injected
-from worker.sandbox.ratelimit import Clock, RateLimiter, RateSpec, parse_rate
-from worker.sandbox.routes_account import ROUTES as ACCOUNT_ROUTES
-from worker.sandbox.routes_custom_fields import ROUTES as CUSTOM_FIELD_ROUTES
-from worker.sandbox.routes_customers import ROUTES as CUSTOMER_ROUTES
-from worker.sandbox.routes_jobs import ROUTES as JOB_ROUTES
-from worker.sandbox.routes_messages import ROUTES as MESSAGE_ROUTES
-from worker.sandbox.routes_surveys import ROUTES as SURVEY_ROUTES
-from worker.sandbox.routes_tags import ROUTES as TAG_ROUTES
-from worker.sandbox.routes_tickets import ROUTES as TICKET_ROUTES
-from worker.sandbox.routes_users import ROUTES as USER_ROUTES
-from worker.sandbox.routing import Call, Route, Router
-from worker.sandbox.settings import SandboxSettings
-from worker.sandbox.state import SandboxState
-from worker.sandbox.timestamps import Timestamps, WallClock
+from gorgias_sandbox import errors
+from gorgias_sandbox.auth import Authenticator
+from gorgias_sandbox.counters import Counters
+from gorgias_sandbox.errors import ApiError
+from gorgias_sandbox.faults import FaultInjector, Injected
+from gorgias_sandbox.ratelimit import Clock, RateLimiter, RateSpec, parse_rate
+from gorgias_sandbox.routes_account import ROUTES as ACCOUNT_ROUTES
+from gorgias_sandbox.routes_custom_fields import ROUTES as CUSTOM_FIELD_ROUTES
+from gorgias_sandbox.routes_customers import ROUTES as CUSTOMER_ROUTES
+from gorgias_sandbox.routes_jobs import ROUTES as JOB_ROUTES
+from gorgias_sandbox.routes_messages import ROUTES as MESSAGE_ROUTES
+from gorgias_sandbox.routes_surveys import ROUTES as SURVEY_ROUTES
+from gorgias_sandbox.routes_tags import ROUTES as TAG_ROUTES
+from gorgias_sandbox.routes_tickets import ROUTES as TICKET_ROUTES
+from gorgias_sandbox.routes_users import ROUTES as USER_ROUTES
+from gorgias_sandbox.routing import Call, Route, Router
+from gorgias_sandbox.settings import SandboxSettings
+from gorgias_sandbox.state import SandboxState
+from gorgias_sandbox.timestamps import Timestamps, WallClock
 
 CALL_LIMIT = "X-Gorgias-Account-Api-Call-Limit"
 JSON = "application/json"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from worker.sandbox.state import AccountState, TicketRecord
+from gorgias_sandbox.state import AccountState, TicketRecord
 
 
 def person_summary(person: dict[str, Any] | None) -> dict[str, Any] | None:

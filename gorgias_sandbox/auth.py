@@ -6,7 +6,7 @@ import base64
 import binascii
 from dataclasses import dataclass
 
-from worker.sandbox.settings import AccountSettings
+from gorgias_sandbox.settings import AccountSettings
 
 
 @dataclass(frozen=True, slots=True)

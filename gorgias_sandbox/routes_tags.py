@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from worker.sandbox.errors import conflict, invalid
-from worker.sandbox.inputs import checked, page, require_found
-from worker.sandbox.routing import Call, Reply, Route
-from worker.sandbox.schemas import IDS, TAG_CREATE, TAG_MERGE, TAG_UPDATE
+from gorgias_sandbox.errors import conflict, invalid
+from gorgias_sandbox.inputs import checked, page, require_found
+from gorgias_sandbox.routing import Call, Reply, Route
+from gorgias_sandbox.schemas import IDS, TAG_CREATE, TAG_MERGE, TAG_UPDATE
 
 
 def create_tag(call: Call) -> Reply:

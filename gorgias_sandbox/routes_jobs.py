@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from worker.sandbox.inputs import checked, page, require_found
-from worker.sandbox.routing import Call, Reply, Route
-from worker.sandbox.schemas import JOB_CREATE, JOB_UPDATE
+from gorgias_sandbox.inputs import checked, page, require_found
+from gorgias_sandbox.routing import Call, Reply, Route
+from gorgias_sandbox.schemas import JOB_CREATE, JOB_UPDATE
 
 
 def create_job(call: Call) -> Reply:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from worker.sandbox.routing import Call, Reply, Route
+from gorgias_sandbox.routing import Call, Reply, Route
 
 
 def get_account(call: Call) -> Reply:
