@@ -80,6 +80,8 @@ def describe(dest: Destination) -> list[str]:
     shown = f"-> {rw.topic} (request body: {rw.request_body.value})" if rw.enabled else "off"
     lines.append(f"  responses    {shown}")
     lines.append(f"  dead letter  -> {dest.dead_letter_topic}")
+    group = dest.group_id or f"<kafka.group_id>.{dest.name}"
+    lines.append(f"  consumer     group {group}; without committed offsets starts from {dest.start_from}")
     return lines
 
 
