@@ -26,8 +26,7 @@ from worker.pipeline.kafka import client_options, make_consumer
 
 def group_id_of(config: WorkerConfig, dest: Destination) -> str:
     """The consumer group a destination's pipeline uses."""
-    pinned = getattr(dest, "group_id", None)
-    return str(pinned) if pinned else f"{config.kafka.group_id}.{dest.name}"
+    return dest.consumer_group(config.kafka.group_id)
 
 
 def records_since_start(destination: str) -> dict[str, int]:
@@ -100,6 +99,7 @@ async def kafka_view(config: WorkerConfig) -> dict[str, dict[str, Any]]:
                 "state": "active" if active else "paused",
                 "state_from": "config" if word is None else "control topic",
                 "group_id": group,
+                "start_from": dest.start_from,
                 "partitions": partitions,
                 "missing_topics": [t for t in dest.source_topics if t not in cluster.topics()],
             }
@@ -145,7 +145,8 @@ def format_report(report: dict[str, Any]) -> list[str]:
         if held:
             state += f", {held} call(s) held"
         lines.append("")
-        lines.append(f"{dest['name']}: {state} (from {dest['state_from']}), group {dest['group_id']}")
+        lines.append(f"{dest['name']}: {state} (from {dest['state_from']}), group {dest['group_id']}, "
+                     f"start_from {dest.get('start_from', 'earliest')} (a new group only)")
         for topic in dest.get("missing_topics", []):
             lines.append(f"  {topic}: topic does not exist yet")
         total = 0

@@ -268,7 +268,7 @@ class _Call:
             self.record(attempt, outcome, sent_at, waited, delay, verdict.reason)
 
             if give_up is None:
-                log.debug(
+                log.info(
                     "%s: attempt %d failed (%s); retrying in %.2f s",
                     self.credential.account_key,
                     attempt,
