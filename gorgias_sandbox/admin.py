@@ -51,6 +51,24 @@ async def state(request: web.Request) -> web.Response:
     return _json({**account_state(account), "accounts": list(accounts)})
 
 
+async def merge_tickets(request: web.Request) -> web.Response:
+    """``PUT /__admin/tickets/merge?source_id=&target_id=[&account=]``: merge one ticket into another, as an
+    agent does in the helpdesk (Gorgias' public API has no ticket merge). The source's messages and tags
+    move to the target; afterwards every ``/api/tickets/{source_id}/*`` call answers 301 to the target."""
+    sandbox = _sandbox(request)
+    accounts = sandbox.state.accounts
+    account = accounts.get(request.query.get("account") or next(iter(accounts)))
+    source, target = request.query.get("source_id", ""), request.query.get("target_id", "")
+    if account is None:
+        return _json({"error": {"msg": "No such account."}}, 404)
+    if not (source.isdigit() and target.isdigit()) or source == target:
+        return _bad("source_id and target_id must be two different ticket ids.")
+    if int(source) not in account.tickets or int(target) not in account.tickets:
+        return _json({"error": {"msg": "Resource not found."}}, 404)
+    account.merge_tickets(int(source), int(target), sandbox.now())
+    return _json({"source_id": int(source), "target_id": int(target)})
+
+
 async def counters(request: web.Request) -> web.Response:
     """``GET /__admin/counters``: requests by route and outcome, 429s, injected faults by kind."""
     sandbox = _sandbox(request)
@@ -121,6 +139,7 @@ def add_admin_routes(app: web.Application) -> None:
     app.router.add_get("/__admin/health", health)
     app.router.add_get("/__admin/state", state)
     app.router.add_get("/__admin/counters", counters)
+    app.router.add_put("/__admin/tickets/merge", merge_tickets)
     app.router.add_post("/__admin/reset", reset)
     app.router.add_get("/__admin/faults", get_faults)
     app.router.add_put("/__admin/faults", put_faults)

@@ -40,7 +40,7 @@ from gorgias_sandbox.routes_tickets import ROUTES as TICKET_ROUTES
 from gorgias_sandbox.routes_users import ROUTES as USER_ROUTES
 from gorgias_sandbox.routing import Call, Route, Router
 from gorgias_sandbox.settings import SandboxSettings
-from gorgias_sandbox.state import SandboxState
+from gorgias_sandbox.state import AccountState, SandboxState
 from gorgias_sandbox.timestamps import Timestamps, WallClock
 
 CALL_LIMIT = "X-Gorgias-Account-Api-Call-Limit"
@@ -66,7 +66,24 @@ def _json(status: int, payload: Any, headers: dict[str, str]) -> web.Response:
 def _error(exc: ApiError, headers: dict[str, str]) -> web.Response:
     if exc.headers:
         headers = {**headers, **exc.headers}
+    if exc.status == 301:
+        return web.Response(status=301, headers=headers)  # merged objects: an empty body and Location
     return _json(exc.status, exc.body(), headers)
+
+
+_MERGEABLE = {"/api/tickets/{": "merged_tickets", "/api/customers/{": "merged_customers"}
+
+
+def merged_redirect(account: AccountState, template: str, params: tuple[int, ...], path: str) -> None:
+    """301 (empty body, ``Location`` = the same path on the surviving object) for any call under
+    ``/api/tickets/{id}`` or ``/api/customers/{id}`` whose id was merged into another one."""
+    for prefix, attribute in _MERGEABLE.items():
+        if template.startswith(prefix) and params:
+            target = getattr(account, attribute).get(params[0])
+            if target is not None:
+                resource = prefix[:-1]
+                location = resource + str(target) + path[len(resource) + len(str(params[0])):]
+                raise ApiError(301, "Moved Permanently.", headers={"Location": location})
 
 
 def _unknown_host() -> web.Response:
@@ -190,6 +207,7 @@ class Sandbox:
         try:
             body = await self._body(request) if method in _BODY_METHODS and request.body_exists else None
             assert match is not None
+            merged_redirect(account, match.template, match.params, path)
             call = Call(account, principal, match.params, request.query, body, self.now(), path)
             reply = route.handler(call)
         except ApiError as exc:

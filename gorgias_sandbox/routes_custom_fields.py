@@ -6,7 +6,7 @@ from typing import Any
 
 from gorgias_sandbox import render
 from gorgias_sandbox.errors import invalid
-from gorgias_sandbox.inputs import checked, checked_list, existing_customer, page, require_found
+from gorgias_sandbox.inputs import checked, checked_list, existing_customer, page, reject_unknown, require_found
 from gorgias_sandbox.routing import Call, Reply, Route
 from gorgias_sandbox.schemas import CUSTOM_FIELD_BULK_ITEM, CUSTOM_FIELD_CREATE, CUSTOM_FIELD_UPDATE, FIELD_VALUE
 from gorgias_sandbox.state import AccountState
@@ -55,8 +55,19 @@ def store_values(target: dict[int, Any], items: list[dict[str, Any]]) -> None:
             target[item["id"]] = item["value"]
 
 
-def _value_reply(target: dict[int, Any], ids: list[int]) -> list[dict[str, Any]]:
-    return [{"id": fid, "value": target.get(fid)} for fid in dict.fromkeys(ids)]
+MANAGED = "System-managed field values cannot be removed through the API."
+
+
+def managed_removals(account: AccountState, current: dict[int, Any], kept: dict[int, Any]) -> dict[str, Any]:
+    """Errors for system-managed values (``managed_type`` set, e.g. AI intent) that ``current`` holds and
+    ``kept`` would drop: Gorgias lets API clients write them but not delete them (3P: 400)."""
+    lost = [fid for fid in current if fid not in kept and account.field_defs[fid].get("managed_type")]
+    return {str(fid): [MANAGED] for fid in lost}
+
+
+def value_item(account: AccountState, fid: int, value: Any) -> dict[str, Any]:
+    """One field value as the value routes answer it (recorded from real Gorgias)."""
+    return {"field": account.field_defs[fid], "prediction": None, "value": value}
 
 
 def _target(call: Call, object_type: str) -> dict[int, Any]:
@@ -68,30 +79,53 @@ def _target(call: Call, object_type: str) -> dict[int, Any]:
 
 
 def _put_values(call: Call, object_type: str) -> Reply:
+    """Bulk PUT: the body is every value the object keeps; values it leaves out are deleted (DOC)."""
     target = _target(call, object_type)
-    items = checked_list(call.body, nested(FIELD_VALUE), "Failed to update custom field values")
+    failure = "Failed to update custom field values"
+    items = checked_list(call.body, nested(FIELD_VALUE), failure)
     errors = values_errors(call.account, object_type, items)
     if errors:
-        raise invalid("Failed to update custom field values", errors)
-    store_values(target, items)
+        raise invalid(failure, errors)
+    kept: dict[int, Any] = {}
+    store_values(kept, items)
+    removed = managed_removals(call.account, target, kept)
+    if removed:
+        raise invalid(failure, removed)
+    target.clear()
+    target.update(kept)
     _touch(call, object_type)
-    return Reply(200, _value_reply(target, [i["id"] for i in items]))
+    return Reply(200, {"data": [value_item(call.account, fid, value) for fid, value in target.items()]})
+
+
+def _single_value(call: Call) -> dict[str, Any]:
+    """The body of a single-value PUT: the raw JSON value (SPEC) or ``{"id", "value"}`` (3P), both taken."""
+    body = call.body
+    if isinstance(body, dict):
+        body = {"id": call.params[1], **body}
+        item = checked(body, FIELD_VALUE, "Failed to update custom field value")
+        if item["id"] != call.params[1]:
+            raise invalid("Failed to update custom field value", {"id": ["Does not match the id in the URL."]})
+        return item
+    if isinstance(body, list):
+        raise invalid("Failed to update custom field value", {"_schema": ["Expected a value or {id, value}."]})
+    return {"id": call.params[1], "value": body}
 
 
 def _put_value(call: Call, object_type: str) -> Reply:
+    """Single-value PUT: changes this one field, never the others."""
     target = _target(call, object_type)
-    body = call.body
-    if isinstance(body, dict) and "id" not in body:
-        body = {**body, "id": call.params[1]}
-    item = checked(body, FIELD_VALUE, "Failed to update custom field value")
-    if item["id"] != call.params[1]:
-        raise invalid("Failed to update custom field value", {"id": ["Does not match the id in the URL."]})
+    item = _single_value(call)
     problem = value_error(call.account, object_type, item)
     if problem:
         raise invalid("Failed to update custom field value", problem)
+    kept = dict(target)
+    store_values(kept, [item])
+    removed = managed_removals(call.account, target, kept)
+    if removed:
+        raise invalid("Failed to update custom field value", removed)
     store_values(target, [item])
     _touch(call, object_type)
-    return Reply(200, _value_reply(target, [item["id"]])[0])
+    return Reply(200, value_item(call.account, item["id"], target.get(item["id"])))
 
 
 def _delete_value(call: Call, object_type: str) -> Reply:
@@ -99,6 +133,10 @@ def _delete_value(call: Call, object_type: str) -> Reply:
     definition = require_found(call.account.field_defs.get(call.params[1]))
     if definition["object_type"] != object_type:
         require_found(None)
+    kept = {fid: v for fid, v in target.items() if fid != call.params[1]}
+    removed = managed_removals(call.account, target, kept)
+    if removed:
+        raise invalid("Failed to delete custom field value", removed)
     if target.pop(call.params[1], None) is not None:
         _touch(call, object_type)
     return Reply(204)
@@ -113,7 +151,8 @@ def _touch(call: Call, object_type: str) -> None:
 
 def _get_values(call: Call, object_type: str) -> Reply:
     target = _target(call, object_type)
-    data = [{"id": fid, "value": value} for fid, value in target.items()]
+    reject_unknown(call.query, ())
+    data = [value_item(call.account, fid, value) for fid, value in target.items()]
     return Reply(200, render.listing(call.path, data))
 
 
@@ -161,7 +200,7 @@ def list_definitions(call: Call) -> Reply:
     if object_type is not None and object_type not in ("Ticket", "Customer"):
         raise invalid("Invalid query parameters.", {"object_type": ["Must be one of: Ticket, Customer."]})
     items = [d for d in call.account.field_defs.values() if object_type in (None, d["object_type"])]
-    return Reply(200, page(call.query, call.path, items))
+    return Reply(200, page(call.query, call.path, items, filters=("object_type",)))
 
 
 def get_definition(call: Call) -> Reply:

@@ -5,13 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from gorgias_sandbox import render
-from gorgias_sandbox.errors import conflict, invalid
+from gorgias_sandbox.errors import ApiError, invalid
 from gorgias_sandbox.inputs import checked, existing_customer, page, query_int
 from gorgias_sandbox.routes_custom_fields import store_values, values_errors
 from gorgias_sandbox.routing import Call, Reply, Route
-from gorgias_sandbox.schemas import CUSTOMER, CUSTOMER_DATA, IDS
+from gorgias_sandbox.schemas import CUSTOMER, CUSTOMER_CREATE, CUSTOMER_DATA, IDS
 from gorgias_sandbox.state import AccountState, split_name
 from gorgias_sandbox.timestamps import parse_timestamp
+
+DUPLICATE_EMAIL = "A customer with this email address already exists."
 
 _PLAIN_FIELDS = ("name", "firstname", "lastname", "external_id", "language", "timezone", "note", "meta", "data")
 
@@ -29,12 +31,18 @@ def _email_taken(account: AccountState, email: str | None, by: int | None = None
     return owner is not None and owner != by
 
 
+def _duplicate_email(failure: str) -> ApiError:
+    """A used email answers 400, not 409 (3P: the strict reading; clients treat both as "exists")."""
+    return invalid(failure, {"email": [DUPLICATE_EMAIL]})
+
+
 def create_customer(call: Call) -> Reply:
-    """``POST /api/customers`` → 201 Customer; 409 when the primary email is already used."""
-    values = checked(call.body, CUSTOMER, "Failed to create customer")
+    """``POST /api/customers`` → 201 Customer; ``channels`` required, ``firstname``/``lastname`` rejected,
+    400 when the primary email is already used."""
+    values = checked(call.body, CUSTOMER_CREATE, "Failed to create customer")
     _field_errors(call.account, values, "Failed to create customer")
     if _email_taken(call.account, values.get("email")):
-        raise conflict()
+        raise _duplicate_email("Failed to create customer")
     customer = call.account.add_customer(values, call.now)
     store_values(call.account.customer_fields[customer["id"]], values.get("custom_fields", []))
     return Reply(201, render.customer(call.account, customer["id"]))
@@ -69,7 +77,7 @@ def update_customer(call: Call) -> Reply:
     values = checked(call.body, CUSTOMER, "Failed to update customer", require=False)
     _field_errors(call.account, values, "Failed to update customer")
     if _email_taken(call.account, values.get("email"), by=customer["id"]):
-        raise conflict()
+        raise _duplicate_email("Failed to update customer")
     _apply(call.account, customer, values, call.now)
     return Reply(202, render.customer(call.account, customer["id"]))
 
@@ -109,7 +117,7 @@ def merge_customers(call: Call) -> Reply:
     if _email_taken(account, values.get("email"), by=target_id) and (
         account.customers_by_email.get(values["email"].lower()) != source_id
     ):
-        raise conflict()
+        raise _duplicate_email("Failed to merge customers")
     for ticket in account.tickets.values():
         if ticket.customer_id == source_id:
             ticket.customer_id = target_id
@@ -150,9 +158,12 @@ def get_customer(call: Call) -> Reply:
 
 
 def list_customers(call: Call) -> Reply:
-    """``GET /api/customers`` with optional ``email=`` (case-insensitive) and ``external_id=`` filters."""
+    """``GET /api/customers`` with optional ``email=`` (case-insensitive), ``external_id=``, and
+    ``channel_type=`` / ``channel_address=`` filters."""
     email = call.query.get("email")
     external_id = call.query.get("external_id")
+    channel_type = call.query.get("channel_type")
+    channel_address = (call.query.get("channel_address") or "").lower() or None
     account = call.account
     if email is not None:
         cid = account.customers_by_email.get(email.lower())
@@ -160,8 +171,19 @@ def list_customers(call: Call) -> Reply:
     else:
         ids = list(account.customers)
     items = [render.customer(account, cid) for cid in ids
-             if external_id is None or account.customers[cid]["external_id"] == external_id]
-    return Reply(200, page(call.query, call.path, items))
+             if (external_id is None or account.customers[cid]["external_id"] == external_id)
+             and _has_channel(account.customers[cid], channel_type, channel_address)]
+    return Reply(200, page(call.query, call.path, items, filters=_CUSTOMER_FILTERS))
+
+
+_CUSTOMER_FILTERS = ("email", "external_id", "channel_type", "channel_address")
+
+
+def _has_channel(customer: dict[str, Any], kind: str | None, address: str | None) -> bool:
+    if kind is None and address is None:
+        return True
+    return any((kind is None or c["type"] == kind) and (address is None or c["address"].lower() == address)
+               for c in customer["channels"])
 
 
 ROUTES = [

@@ -6,7 +6,7 @@ from typing import Any
 
 from gorgias_sandbox import render
 from gorgias_sandbox.errors import invalid
-from gorgias_sandbox.inputs import checked, page, query_int, require_found
+from gorgias_sandbox.inputs import checked, numbered_page, page, query_int, require_found
 from gorgias_sandbox.routing import Call, Reply, Route
 from gorgias_sandbox.schemas import INTERNAL_NOTE, MESSAGE
 from gorgias_sandbox.state import AccountState, TicketRecord
@@ -35,8 +35,24 @@ def customer_ref_problem(account: AccountState, ref: dict[str, Any]) -> str | No
     return None
 
 
-def people_errors(account: AccountState, msg: dict[str, Any], fallback_customer: bool) -> dict[str, list[str]]:
-    """Errors under the sender/receiver rules (Gorgias, since 2023-02-09).
+def source_errors(msg: dict[str, Any]) -> dict[str, Any]:
+    """An email-channel message must carry ``source`` with ``from`` and at least one ``to`` address
+    (3P: rejected otherwise; the strict reading, so the client always builds it)."""
+    if msg["channel"] != "email":
+        return {}
+    source = msg.get("source")
+    if source is None:
+        return {"source": [MISSING]}
+    problems: dict[str, list[str]] = {}
+    if source.get("from") is None:
+        problems["from"] = [MISSING]
+    if not source.get("to"):
+        problems["to"] = ["Email messages need at least one recipient."]
+    return {"source": problems} if problems else {}
+
+
+def people_errors(account: AccountState, msg: dict[str, Any], fallback_customer: bool) -> dict[str, Any]:
+    """Errors under the sender/receiver rules (Gorgias, since 2023-02-09), and a missing email ``source``.
 
     * from an agent (``from_agent: true``): ``sender`` must be an existing user (default: the bot user);
       ``receiver``, if given, must be a customer (unknown email → created);
@@ -44,7 +60,7 @@ def people_errors(account: AccountState, msg: dict[str, Any], fallback_customer:
       the ticket's customer, when there is one - INF), no ``receiver``;
     * internal notes (channel ``internal-note``): ``from_agent: true``, not public, no ``receiver``.
     """
-    errors: dict[str, list[str]] = {}
+    errors: dict[str, Any] = source_errors(msg)
     note = msg["channel"] == INTERNAL_NOTE
     sender, receiver = msg.get("sender"), msg.get("receiver")
     if note:
@@ -103,8 +119,9 @@ def build_message(account: AccountState, ticket: TicketRecord, msg: dict[str, An
         ids: dict[str, Any] = {"id": mid, "uri": f"/api/tickets/{ticket.id}/messages/{mid}/", "ticket_id": ticket.id}
         created = msg.get("created_datetime") or now
         imported = msg.get("sent_datetime") is not None
-        # Outgoing public messages are sent asynchronously: sent_datetime stays null (INF: never sent).
-        sent = msg.get("sent_datetime") or (None if from_agent and not note else now)
+        # DOC: an outgoing message without sent_datetime is really sent to the customer (recorded in
+        # account.emailed); with sent_datetime it is stored as imported and nobody is contacted.
+        sent = msg.get("sent_datetime") or now
     else:
         src = {**{key: previous[key] for key in _CARRIED}, **msg}
         ids = {"id": previous["id"], "uri": previous["uri"], "ticket_id": previous["ticket_id"]}
@@ -130,6 +147,7 @@ def build_message(account: AccountState, ticket: TicketRecord, msg: dict[str, An
         "from_agent": from_agent,
         "sender": render.person_summary(sender),
         "receiver": render.person_summary(receiver),
+        "auth_customer_identity": None,
         "source": source,
         "subject": get("subject"),
         "body_text": body_text,
@@ -161,6 +179,10 @@ def build_message(account: AccountState, ticket: TicketRecord, msg: dict[str, An
     account.messages[message["id"]] = message
     if previous is None:
         ticket.message_ids.append(message["id"])
+        if from_agent and not note and not imported and message["public"]:
+            account.emailed.append({"message_id": message["id"], "ticket_id": ticket.id, "channel": msg["channel"],
+                                    "to": [a["address"] for a in source.get("to") or []],
+                                    "subject": message["subject"], "sent_datetime": sent})
     _refresh_ticket(account, ticket, now)
     return message
 
@@ -242,21 +264,29 @@ def get_message(call: Call) -> Reply:
     return Reply(200, _message(call))
 
 
+def _oldest_first(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(messages, key=lambda m: (m["created_datetime"], m["id"]))
+
+
 def list_ticket_messages(call: Call) -> Reply:
-    """``GET /api/tickets/{ticket_id}/messages`` (deprecated by Gorgias, still served)."""
+    """``GET /api/tickets/{ticket_id}/messages`` (deprecated by Gorgias, still served): oldest first,
+    paged by number (``?page=N``, 30 per page), no cursor (SPEC + LIVE)."""
     ticket = _ticket(call)
-    return Reply(200, page(call.query, call.path, [call.account.messages[m] for m in ticket.message_ids]))
+    items = _oldest_first([call.account.messages[m] for m in ticket.message_ids])
+    return Reply(200, numbered_page(call.query, call.path, items))
 
 
 def list_messages(call: Call) -> Reply:
-    """``GET /api/messages?ticket_id=`` (all messages without the filter)."""
+    """``GET /api/messages?ticket_id=&order_by=created_datetime:desc&limit=&cursor=`` (all messages without
+    the filter): cursor pages, newest first unless ``order_by`` says otherwise (INF default)."""
     ticket_id = query_int(call.query, "ticket_id")
     if ticket_id is None:
         items = list(call.account.messages.values())
     else:
         ticket = call.account.tickets.get(ticket_id)
         items = [] if ticket is None else [call.account.messages[m] for m in ticket.message_ids]
-    return Reply(200, page(call.query, call.path, items))
+    return Reply(200, page(call.query, call.path, items, filters=("ticket_id",),
+                           order_fields=("created_datetime", "id"), default_order="created_datetime:desc"))
 
 
 ROUTES = [

@@ -70,7 +70,7 @@ def list_surveys(call: Call) -> Reply:
     """``GET /api/satisfaction-surveys`` (optional ``ticket_id=``)."""
     ticket_id = call.query.get("ticket_id")
     items = [s for s in call.account.surveys.values() if ticket_id is None or str(s["ticket_id"]) == ticket_id]
-    return Reply(200, page(call.query, call.path, items))
+    return Reply(200, page(call.query, call.path, items, filters=("ticket_id",)))
 
 
 ROUTES = [

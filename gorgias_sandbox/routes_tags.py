@@ -70,11 +70,12 @@ def merge_tags(call: Call) -> Reply:
 
 
 def list_tags(call: Call) -> Reply:
-    """``GET /api/tags`` (optional exact ``name=`` filter)."""
-    name = call.query.get("name")
-    tags = call.account.tags
-    items = list(tags.values()) if name is None else [tags[t] for t in (call.account.tags_by_name.get(name),) if t]
-    return Reply(200, page(call.query, call.path, items))
+    """``GET /api/tags``: ``search`` (case-insensitive substring of the name), ``order_by``, ``cursor``,
+    ``limit`` (SPEC). There is no ``name`` filter: like any unknown parameter it is a 400."""
+    search = call.query.get("search", "").casefold()
+    items = [t for t in call.account.tags.values() if search in t["name"].casefold()]
+    return Reply(200, page(call.query, call.path, items, filters=("search",),
+                           order_fields=("id", "name", "usage", "created_datetime")))
 
 
 def get_tag(call: Call) -> Reply:

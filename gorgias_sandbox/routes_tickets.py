@@ -6,8 +6,8 @@ from typing import Any
 
 from gorgias_sandbox import render
 from gorgias_sandbox.errors import invalid
-from gorgias_sandbox.inputs import checked, page, query_int, require_found
-from gorgias_sandbox.routes_custom_fields import store_values, values_errors
+from gorgias_sandbox.inputs import checked, multi, page, query_int, reject_unknown, require_found
+from gorgias_sandbox.routes_custom_fields import managed_removals, store_values, values_errors
 from gorgias_sandbox.routes_messages import build_message, customer_ref_problem, people_errors
 from gorgias_sandbox.routing import Call, Reply, Route
 from gorgias_sandbox.schemas import TICKET_CREATE, TICKET_TAGS, TICKET_UPDATE
@@ -93,6 +93,8 @@ def create_ticket(call: Call) -> Reply:
         "channel": first["channel"], "via": "api", "from_agent": first["from_agent"], "spam": False,
         "language": None, "subject": first.get("subject"), "assignee_user": None, "assignee_team": None,
         "meta": None, "is_unread": True, "created_datetime": values.get("created_datetime") or now,
+        "processed_datetime": now, "summary": None,
+        "imported": all(m.get("sent_datetime") is not None for m in messages),
         "updated_datetime": now, "opened_datetime": None, "last_received_message_datetime": None,
         "last_message_datetime": None, "closed_datetime": None, "snooze_datetime": None, "trashed_datetime": None,
     })
@@ -126,14 +128,32 @@ def _ticket(call: Call) -> TicketRecord:
     return require_found(call.account.tickets.get(call.params[0]))  # type: ignore[no-any-return]
 
 
+def ticket_update_errors(account: AccountState, values: dict[str, Any],
+                         ticket: TicketRecord | None = None) -> dict[str, Any]:
+    """Errors in a checked partial update (references; removed system-managed field values of ``ticket``)."""
+    errors = _relation_errors(account, values)
+    if "custom_fields" in values and ticket is not None:
+        kept: dict[int, Any] = {}
+        store_values(kept, values["custom_fields"])
+        removed = managed_removals(account, ticket.field_values, kept)
+        if removed:
+            errors["custom_fields"] = removed
+    return errors
+
+
+def apply_ticket_update(account: AccountState, ticket: TicketRecord, values: dict[str, Any], now: str) -> None:
+    """Apply a checked partial update (``PUT /api/tickets/{id}`` and ``updateTicket`` jobs)."""
+    _apply_common(account, ticket, values, now)
+
+
 def update_ticket(call: Call) -> Reply:
     """``PUT /api/tickets/{id}`` → 202 Ticket. Partial; ``tags`` and ``custom_fields`` replace (INF)."""
     ticket = _ticket(call)
     values = checked(call.body, TICKET_UPDATE, "Failed to update ticket", require=False)
-    errors = _relation_errors(call.account, values)
+    errors = ticket_update_errors(call.account, values, ticket)
     if errors:
         raise invalid("Failed to update ticket", errors)
-    _apply_common(call.account, ticket, values, call.now)
+    apply_ticket_update(call.account, ticket, values, call.now)
     return Reply(202, render.ticket(call.account, ticket))
 
 
@@ -149,16 +169,40 @@ def get_ticket(call: Call) -> Reply:
     return Reply(200, render.ticket(call.account, _ticket(call)))
 
 
+_TICKET_FILTERS = ("external_id", "customer_id", "ticket_ids", "trashed")
+
+
+def _trashed(query: Any) -> bool:
+    raw = str(query.get("trashed", "false")).lower()
+    if raw not in ("true", "false"):
+        raise invalid("Invalid query parameters.", {"trashed": ["Not a valid boolean."]})
+    return raw == "true"
+
+
 def list_tickets(call: Call) -> Reply:
-    """``GET /api/tickets`` with optional ``external_id=`` and ``customer_id=`` filters (no messages, INF)."""
-    external_id = call.query.get("external_id")
-    customer_id = query_int(call.query, "customer_id")
+    """``GET /api/tickets``, newest first (``created_datetime:desc``), no messages (INF).
+
+    Filters (SPEC): ``external_id``, ``customer_id``, ``ticket_ids`` (repeated or comma-separated) and
+    ``trashed``. ``trashed`` filters by state (INF, the strict reading: sources disagree on its default):
+    ``true`` lists only trashed tickets, ``false`` or absent only the others.
+    """
+    query = call.query
+    external_id = query.get("external_id")
+    customer_id = query_int(query, "customer_id")
+    wanted_ids = multi(query, "ticket_ids")
+    if not all(part.isdigit() for part in wanted_ids):
+        raise invalid("Invalid query parameters.", {"ticket_ids": ["Not a valid list of integers."]})
+    ticket_ids = {int(part) for part in wanted_ids}
+    trashed = _trashed(query)
     records = [
         r for r in call.account.tickets.values()
         if (external_id is None or r.fields["external_id"] == external_id)
         and (customer_id is None or r.customer_id == customer_id)
+        and (not ticket_ids or r.id in ticket_ids)
+        and (r.fields["trashed_datetime"] is not None) == trashed
     ]
-    return Reply(200, page(call.query, call.path, [render.ticket(call.account, r, messages=False) for r in records]))
+    items = [render.ticket(call.account, r, messages=False) for r in records]
+    return Reply(200, page(query, call.path, items, filters=_TICKET_FILTERS, default_order="created_datetime:desc"))
 
 
 # -- ticket tags -------------------------------------------------------------------------------------------
@@ -174,20 +218,20 @@ def _tag_body(call: Call, failure: str) -> tuple[TicketRecord, list[int], list[s
 
 
 def add_ticket_tags(call: Call) -> Reply:
-    """``POST /api/tickets/{ticket_id}/tags`` → 201, empty body. Unknown names are created (INF)."""
+    """``POST /api/tickets/{ticket_id}/tags`` → 200, empty body (LIVE). Unknown names are created (INF)."""
     ticket, ids, names = _tag_body(call, "Failed to add tags")
     wanted = ticket.tag_ids + ids + [call.account.tag_named(n, call.now) for n in names]
     call.account.set_ticket_tags(ticket, wanted)
     ticket.fields["updated_datetime"] = call.now
-    return Reply(201)
+    return Reply(200)
 
 
 def set_ticket_tags(call: Call) -> Reply:
-    """``PUT /api/tickets/{ticket_id}/tags`` → 202, empty body; replaces all tags (``{}`` clears)."""
+    """``PUT /api/tickets/{ticket_id}/tags`` → 200, empty body (LIVE); replaces all tags (``{}`` clears)."""
     ticket, ids, names = _tag_body(call, "Failed to set tags")
     call.account.set_ticket_tags(ticket, ids + [call.account.tag_named(n, call.now) for n in names])
     ticket.fields["updated_datetime"] = call.now
-    return Reply(202)
+    return Reply(200)
 
 
 def remove_ticket_tags(call: Call) -> Reply:
@@ -200,9 +244,10 @@ def remove_ticket_tags(call: Call) -> Reply:
 
 
 def list_ticket_tags(call: Call) -> Reply:
-    """``GET /api/tickets/{ticket_id}/tags`` in the list envelope (INF: sources disagree on the shape)."""
+    """``GET /api/tickets/{ticket_id}/tags``: a bare JSON array of tags (SPEC)."""
     ticket = _ticket(call)
-    return Reply(200, render.listing(call.path, [call.account.tags[t] for t in ticket.tag_ids]))
+    reject_unknown(call.query, ())
+    return Reply(200, [call.account.tags[t] for t in ticket.tag_ids])
 
 
 ROUTES = [

@@ -1,4 +1,9 @@
-"""The request-body schemas of the Gorgias write endpoints (field names, types and size limits)."""
+"""The request-body schemas of the Gorgias write endpoints (field names, types and size limits).
+
+An independent, hand-written copy of Gorgias' rules, on purpose: the worker's templates have their own
+schemas, and this package must not share them (it imports nothing from ``worker``), so that the sandbox
+stays an oracle that checks the client's bodies rather than echoing the client's own understanding.
+"""
 
 from __future__ import annotations
 
@@ -186,9 +191,16 @@ CUSTOMER: Schema = {
     "meta": Field(_meta),
     "channels": Field(list_of(nested(CHANNEL))),
     "custom_fields": Field(list_of(nested(FIELD_VALUE))),
-    "data": Field(anything),
+    "data": Field(nullable(json_object)),
 }
-CUSTOMER_DATA: Schema = {"data": Field(anything, required=True), "version": Field(_stamp)}
+CUSTOMER_CREATE: Schema = {
+    **{key: field for key, field in CUSTOMER.items() if key not in ("firstname", "lastname")},
+    "channels": Field(list_of(nested({**CHANNEL, "preferred": Field(boolean, required=True)}), 1), required=True),
+}
+"""Create: ``channels`` required, each with ``type``, ``address``, ``preferred`` (SPEC); ``firstname`` /
+``lastname`` rejected, ``name`` only (3P)."""
+CUSTOMER_DATA: Schema = {"data": Field(json_object, required=True), "version": Field(_stamp)}
+"""``PUT /api/customers/{id}/data``: ``data`` must be a JSON object (SPEC)."""
 IDS: Schema = {"ids": Field(list_of(identifier, 1), required=True)}
 
 TAG_CREATE: Schema = {
@@ -246,6 +258,17 @@ JOB_CREATE: Schema = {
     "scheduled_datetime": Field(_stamp),
     "meta": Field(_meta),
 }
+_TICKET_IDS = Field(list_of(identifier, 1), required=True)
+_CONTEXT = Field(_meta)
+JOB_PARAMS: dict[str, Schema] = {
+    "updateTicket": {"ticket_ids": _TICKET_IDS, "updates": Field(nested(TICKET_UPDATE), required=True),
+                     "context": _CONTEXT},
+    "applyMacro": {"ticket_ids": _TICKET_IDS, "macro_id": Field(identifier, required=True),
+                   "apply_and_close": Field(boolean), "context": _CONTEXT},
+    "deleteTicket": {"ticket_ids": _TICKET_IDS, "context": _CONTEXT},
+}
+"""Params of the ticket jobs the sandbox runs: by ``ticket_ids`` only (views are not modelled, so
+``view_id``/``view`` are unknown fields here); ``nested`` loads ``updates`` as a partial ticket update."""
 JOB_UPDATE: Schema = {
     "params": Field(json_object),
     "scheduled_datetime": Field(_stamp),
@@ -266,6 +289,7 @@ CUSTOM_FIELD_CREATE: Schema = {
     "priority": Field(integer(0, 5000)),
     "required": Field(boolean),
     "managed_type": Field(nullable(one_of(MANAGED_TYPES))),
+    "requirement_type": Field(one_of(("visible", "required"))),  # INF: the values seen; others unknown
     "deactivated_datetime": Field(_stamp),
 }
 CUSTOM_FIELD_UPDATE: Schema = {key: Field(f.check) for key, f in CUSTOM_FIELD_CREATE.items()}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,9 +37,15 @@ def create_app(settings: SandboxSettings, clock: Callable[[], float] | None = No
     async def release_hung_requests(_: web.Application) -> None:
         sandbox.stopping.set()
 
+    app.on_response_prepare.append(_stamp_request_id)
     app.on_startup.append(arm)
     app.on_shutdown.append(release_hung_requests)
     return app
+
+
+async def _stamp_request_id(_: web.Request, response: web.StreamResponse) -> None:
+    """Every answer carries an ``x-request-id`` (32 hex digits), as real Gorgias' do."""
+    response.headers["x-request-id"] = os.urandom(16).hex()
 
 
 @dataclass

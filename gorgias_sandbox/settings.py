@@ -36,10 +36,13 @@ class CustomFieldSeed(BaseModel):
     object_type: Literal["Ticket", "Customer"]
     label: str
     data_type: Literal["text", "number", "boolean"] = "text"
+    managed_type: str | None = None
+    """Set for system-managed fields (e.g. ``ai_intent``): API clients may write their value, never remove it."""
 
 
 def default_custom_fields() -> list[CustomFieldSeed]:
-    """Field definitions every account starts with (ids 1-6), so field values can be written at once."""
+    """Field definitions every account starts with (ids 1-7), so field values can be written at once;
+    7 is system-managed (its value cannot be removed through the API)."""
     return [
         CustomFieldSeed(object_type="Ticket", label="Contact reason", data_type="text"),
         CustomFieldSeed(object_type="Ticket", label="Order number", data_type="text"),
@@ -47,6 +50,7 @@ def default_custom_fields() -> list[CustomFieldSeed]:
         CustomFieldSeed(object_type="Ticket", label="Escalated", data_type="boolean"),
         CustomFieldSeed(object_type="Customer", label="Loyalty tier", data_type="text"),
         CustomFieldSeed(object_type="Customer", label="Lifetime orders", data_type="number"),
+        CustomFieldSeed(object_type="Ticket", label="AI intent", data_type="text", managed_type="ai_intent"),
     ]
 
 

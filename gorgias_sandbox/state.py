@@ -58,6 +58,10 @@ class AccountState:
         self.surveys: dict[int, dict[str, Any]] = {}
         self.survey_by_ticket: dict[int, int] = {}
         self.jobs: dict[int, dict[str, Any]] = {}
+        self.merged_tickets: dict[int, int] = {}
+        self.emailed: list[dict[str, Any]] = []
+        """Outgoing messages created without ``sent_datetime``: real Gorgias would have sent them."""
+        self.applied_macros: list[dict[str, Any]] = []
         for user in settings.users:
             self.add_user({"email": user.email, "name": user.name, "role": {"name": user.role}}, now)
         self.bot_user_id = self.add_user(
@@ -65,7 +69,8 @@ class AccountState:
         )["id"]
         for seed in settings.custom_fields:
             self.add_field_definition(
-                {"object_type": seed.object_type, "label": seed.label, "definition": {"data_type": seed.data_type}},
+                {"object_type": seed.object_type, "label": seed.label, "definition": {"data_type": seed.data_type},
+                 "managed_type": seed.managed_type},
                 now,
             )
 
@@ -108,7 +113,8 @@ class AccountState:
         name = values.get("name")
         first, last = split_name(name)
         customer: dict[str, Any] = {
-            "id": cid, "uri": f"/api/customers/{cid}/", "email": values.get("email"), "name": name,
+            "id": cid, "active": True, "customer": None,
+            "email": values.get("email"), "name": name,
             "firstname": values.get("firstname", first), "lastname": values.get("lastname", last),
             "external_id": values.get("external_id"), "language": values.get("language"),
             "timezone": values.get("timezone") or "UTC", "note": values.get("note"), "meta": values.get("meta"),
@@ -126,12 +132,21 @@ class AccountState:
         """Replace the channels; the primary ``email`` is always present as a preferred email channel."""
         out = []
         for channel in channels:
-            out.append({"id": channel.get("id") or self.next_id("channel"), "type": channel["type"],
-                        "address": channel["address"], "preferred": channel.get("preferred", False)})
+            out.append(self._channel(customer, channel.get("id"), channel["type"], channel["address"],
+                                     channel.get("preferred", False)))
         email = customer.get("email")
         if email and not any(c["type"] == "email" and c["address"].lower() == email.lower() for c in out):
-            out.insert(0, {"id": self.next_id("channel"), "type": "email", "address": email, "preferred": True})
+            out.insert(0, self._channel(customer, None, "email", email, True))
         customer["channels"] = out
+
+    def _channel(self, customer: dict[str, Any], cid: int | None, kind: str, address: str,
+                 preferred: bool) -> dict[str, Any]:
+        """A customer channel as real Gorgias renders it (recorded shape)."""
+        owner = {"id": customer["id"], "name": customer.get("name")}
+        stamp = customer["updated_datetime"]
+        return {"id": cid or self.next_id("channel"), "type": kind, "address": address, "preferred": preferred,
+                "created_datetime": stamp, "updated_datetime": stamp, "deleted_datetime": None,
+                "user": owner, "customer": owner}
 
     def customer_by_email(self, email: str) -> dict[str, Any] | None:
         """The customer whose primary email is ``email`` (case-insensitive)."""
@@ -218,17 +233,41 @@ class AccountState:
         for tag_id in ticket.tag_ids:
             self.tags[tag_id]["usage"] -= 1
 
+    def merge_tickets(self, source_id: int, target_id: int, now: str) -> None:
+        """Merge ticket ``source_id`` into ``target_id``: its messages and tags move to the target (field
+        values the target lacks too), the source disappears and its id redirects to the target (INF)."""
+        source, target = self.tickets.pop(source_id), self.tickets[target_id]
+        for mid in source.message_ids:
+            self.messages[mid]["ticket_id"] = target_id
+            self.messages[mid]["uri"] = f"/api/tickets/{target_id}/messages/{mid}/"
+        target.message_ids = sorted(target.message_ids + source.message_ids)
+        for tag_id in source.tag_ids:
+            self.tags[tag_id]["usage"] -= 1
+        self.set_ticket_tags(target, target.tag_ids + source.tag_ids)
+        for fid, value in source.field_values.items():
+            target.field_values.setdefault(fid, value)
+        survey = self.survey_by_ticket.pop(source_id, None)
+        if survey is not None and target_id not in self.survey_by_ticket:
+            self.survey_by_ticket[target_id] = survey
+            self.surveys[survey]["ticket_id"] = target_id
+        self.merged_tickets[source_id] = target_id
+        for old, new in list(self.merged_tickets.items()):
+            if new == source_id:
+                self.merged_tickets[old] = target_id
+        target.fields["updated_datetime"] = now
+
     # -- custom fields -----------------------------------------------------------------------------------
 
     def add_field_definition(self, values: dict[str, Any], now: str) -> dict[str, Any]:
         """Create a custom field definition."""
         fid = self.next_id("custom_field")
         definition = {
-            "id": fid, "uri": f"/api/custom-fields/{fid}/", "object_type": values["object_type"],
+            "id": fid, "external_id": values.get("external_id"), "object_type": values["object_type"],
             "label": values["label"], "description": values.get("description"),
             "priority": values.get("priority", 0), "required": values.get("required", False),
+            "requirement_type": values.get("requirement_type", "visible"),
             "managed_type": values.get("managed_type"), "definition": values["definition"],
-            "external_id": values.get("external_id"), "created_datetime": now, "updated_datetime": now,
+            "created_datetime": now, "updated_datetime": now,
             "deactivated_datetime": values.get("deactivated_datetime"),
         }
         self.field_defs[fid] = definition

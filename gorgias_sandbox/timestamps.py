@@ -1,10 +1,13 @@
-"""Gorgias-style timestamps: ISO-8601, UTC, microseconds, no offset (``2024-05-01T10:00:00.123456``)."""
+"""Gorgias-style timestamps: ISO-8601, UTC, microseconds, with the offset (``2024-05-01T10:00:00.123456+00:00``),
+as recorded from a real account."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+
+UTC_OFFSET = "+00:00"
 
 WallClock = Callable[[], datetime]
 """Returns the current time as an aware datetime; injected so tests can pin it."""
@@ -21,7 +24,7 @@ def format_timestamp(moment: datetime) -> str:
         if moment.tzinfo is not UTC:
             moment = moment.astimezone(UTC)
         moment = moment.replace(tzinfo=None)
-    return moment.isoformat(timespec="microseconds")
+    return moment.isoformat(timespec="microseconds") + UTC_OFFSET
 
 
 def parse_timestamp(text: str) -> datetime:
@@ -39,7 +42,7 @@ def parse_timestamp(text: str) -> datetime:
 
 def normalize_timestamp(text: str) -> str:
     """Re-render a client-supplied ISO datetime in Gorgias's format (``ValueError`` when invalid)."""
-    return parse_timestamp(text).isoformat(timespec="microseconds")
+    return parse_timestamp(text).isoformat(timespec="microseconds") + UTC_OFFSET
 
 
 class Timestamps:
@@ -52,7 +55,7 @@ class Timestamps:
         self._prefix = ""
 
     def now(self) -> str:
-        """The current time, e.g. ``2024-05-01T10:00:00.123456``."""
+        """The current time, e.g. ``2024-05-01T10:00:00.123456+00:00``."""
         if self._wall is not None:
             return format_timestamp(self._wall())
         moment = time.time()
@@ -60,4 +63,4 @@ class Timestamps:
         if second != self._second:
             self._second = second
             self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        return f"{self._prefix}.{int((moment - second) * 1_000_000):06d}"
+        return f"{self._prefix}.{int((moment - second) * 1_000_000):06d}{UTC_OFFSET}"

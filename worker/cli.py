@@ -41,7 +41,7 @@ def load_or_exit(path: Path, secrets: bool = False) -> WorkerConfig:
     return config
 
 
-def describe(dest: Destination) -> list[str]:
+def describe(dest: Destination, group_prefix: str = "<kafka.group_id>") -> list[str]:
     cred = dest.credential
     ep = dest.endpoint
     lines = [f"{dest.name}  [{'active' if dest.active else 'saved inactive'}]"]
@@ -80,6 +80,8 @@ def describe(dest: Destination) -> list[str]:
     shown = f"-> {rw.topic} (request body: {rw.request_body.value})" if rw.enabled else "off"
     lines.append(f"  responses    {shown}")
     lines.append(f"  dead letter  -> {dest.dead_letter_topic}")
+    group = dest.consumer_group(group_prefix)
+    lines.append(f"  consumer     group {group}; without committed offsets starts from {dest.start_from}")
     return lines
 
 
@@ -93,7 +95,7 @@ def validate(
     typer.echo(f"{config}: OK, {len(cfg.destinations)} destination(s), Kafka {cfg.kafka.effective_bootstrap()}")
     for dest in cfg.destinations:
         typer.echo("")
-        for line in describe(dest):
+        for line in describe(dest, cfg.kafka.group_id):
             typer.echo(line)
     for warning in cfg.warnings():
         typer.echo(f"\nwarning: {warning}", err=True)

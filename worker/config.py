@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -479,6 +480,24 @@ DEFAULT_RESPONSE_HEADERS = (
 )
 
 
+StartPosition = Literal["earliest", "latest"] | datetime
+
+
+def parse_start_from(value: str) -> StartPosition:
+    """``earliest``, ``latest`` or an aware datetime; ``ValueError`` saying what is accepted otherwise."""
+    if value in ("earliest", "latest"):
+        return value  # type: ignore[return-value]
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
+    except ValueError:
+        raise ValueError(
+            f"start_from must be earliest, latest or an ISO 8601 timestamp like 2026-01-31T08:00:00Z (got {value!r})"
+        ) from None
+    if moment.tzinfo is None:
+        raise ValueError(f"start_from timestamp needs a time zone, e.g. {value}Z for UTC (got {value!r})")
+    return moment
+
+
 class ResponseWebhookSettings(Model):
     """The response topic: one event per API call, consumed by other systems as a webhook source."""
 
@@ -507,6 +526,36 @@ class Destination(Model):
     response_webhook: ResponseWebhookSettings = Field(default_factory=ResponseWebhookSettings)
     dead_letter_topic: str = Field(default="gorgias.dead-letter", pattern=TOPIC_PATTERN)
     active: bool = Field(default=True, description="Saved inactive: not consumed until activated.")
+    group_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=249,
+        description=(
+            "The destination's consumer group; default `<kafka.group_id>.<name>`. Pin it to keep the committed "
+            "offsets when the destination (or kafka.group_id) is renamed."
+        ),
+    )
+    start_from: str = Field(
+        default="earliest",
+        description=(
+            "Where a consumer group without committed offsets starts: `earliest` (every record in the topic), "
+            "`latest` (only records published from now on) or an ISO 8601 timestamp with a time zone (the first "
+            "record at or after it). Ignored once the group has committed offsets."
+        ),
+    )
+
+    @field_validator("start_from")
+    @classmethod
+    def _start_from(cls, value: str) -> str:
+        parse_start_from(value)
+        return value
+
+    def start_position(self) -> StartPosition:
+        return parse_start_from(self.start_from)
+
+    def consumer_group(self, prefix: str) -> str:
+        """The consumer group: the pinned ``group_id``, else ``<prefix>.<name>``."""
+        return self.group_id or f"{prefix}.{self.name}"
 
     @model_validator(mode="after")
     def _url_checks(self) -> Destination:
@@ -561,6 +610,9 @@ class WorkerSettings(Model):
     web_host: str = "0.0.0.0"
     web_port: int = Field(default=6066, ge=0, le=65535, description="Health, metrics and control API.")
     shutdown_grace_s: float = Field(default=25.0, ge=0, description="SIGTERM: time to finish in-flight calls.")
+    broker_wait_s: float = Field(
+        default=120.0, ge=0, description="At start, how long to wait for Kafka to answer before giving up."
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "text"] = "json"
 
@@ -579,6 +631,15 @@ class WorkerConfig(Model):
             if dest.name in seen:
                 raise ValueError(f"destination name {dest.name!r} is used twice; names must be unique")
             seen.add(dest.name)
+        groups: dict[str, str] = {}
+        for dest in self.destinations:
+            group = dest.consumer_group(self.kafka.group_id)
+            if group in groups:
+                raise ValueError(
+                    f"destinations {groups[group]!r} and {dest.name!r} would share consumer group {group!r}; "
+                    "give each its own group_id"
+                )
+            groups[group] = dest.name
         return self
 
     def destination(self, name: str) -> Destination:

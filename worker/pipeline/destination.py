@@ -18,6 +18,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from typing import Any
 
 import aiokafka
@@ -29,8 +30,9 @@ from worker.batching import BatchPolicy
 from worker.call_scheduler import Candidate
 from worker.config import Destination, WorkerConfig
 from worker.dedupe import POSSIBLY_DELIVERED, hook_for
-from worker.events import DeadLetterStage, dead_letter, record_item
+from worker.events import DeadLetterStage, dead_letter, record_item, reference_item
 from worker.gorgias.delivery import CallOutcome, DeliveryService
+from worker.logs import call_context, source_fields
 from worker.offsets import OffsetTracker, TopicPartitionKey
 from worker.open_batches import OpenBatches, PendingCall
 from worker.pipeline.dispatch import AccountDispatcher, Dispatchers
@@ -173,15 +175,17 @@ class DestinationPipeline:
 
     @property
     def group_id(self) -> str:
-        return f"{self.config.kafka.group_id}.{self.dest.name}"
+        return self.dest.consumer_group(self.config.kafka.group_id)
 
     async def start(self) -> None:
         dest = self.dest
         self.dispatcher = self._dispatchers.get(dest.credential, self.delivery.limiters.get(dest.credential))
         self.dispatcher.register(self)
         self.watermarks.seed(await end_offsets(self.config.kafka, self.outcome_partitions))
+        start = self.dest.start_position()
         consumer = make_consumer(
-            self.config.kafka, self.group_id, max_partition_fetch_bytes=4 * 1024 * 1024
+            self.config.kafka, self.group_id, max_partition_fetch_bytes=4 * 1024 * 1024,
+            auto_offset_reset="latest" if start == "latest" else "earliest",
         )
         consumer.subscribe(self.dest.source_topics, listener=_Rebalance(self))
         self._consumer = consumer  # before start: the first assignment may come while it starts
@@ -250,7 +254,8 @@ class DestinationPipeline:
     def set_active(self, active: bool) -> None:
         """Activate or pause consumption (paused: partitions paused, nothing read and dropped)."""
         if active != self.active:
-            log.info("destination %s %s", self.dest.name, "activated" if active else "paused")
+            log.info("destination %s %s", self.dest.name, "activated" if active else "paused",
+                     extra={"destination": self.dest.name})
         self.active = active
         metrics.DESTINATION_ACTIVE.labels(self.dest.name).set(1 if active else 0)
         self._apply_pause()
@@ -265,6 +270,7 @@ class DestinationPipeline:
             "active": self.active,
             "throttled": self._throttled,
             "group_id": self.group_id,
+            "start_from": self.dest.start_from,
             "assigned_partitions": [f"{tp.topic}:{tp.partition}" for tp in assigned],
             "pending_records": self.tracker.in_flight,
             "calls_in_flight": self._on_wire,
@@ -296,7 +302,9 @@ class DestinationPipeline:
         try:
             record = decode_record(msg.value, source, headers, max_bytes)
         except DecodeError as exc:
-            item = record_item(None, source, raw=msg.value, headers=headers)
+            too_large = msg.value is not None and len(msg.value) > max_bytes
+            item = (reference_item(source, msg.value, headers) if too_large
+                    else record_item(None, source, raw=msg.value, headers=headers))
             self._dead_letter_now(DeadLetterStage.DECODE, exc.reason, [item], [source], msg.key)
             return
         below = self._maybe_sent_below.get(tpk)
@@ -375,6 +383,7 @@ class DestinationPipeline:
         dispatcher = self.dispatcher
         tokens = _Tokens(dispatcher, waited_s) if dispatcher is not None else None
         self._m_in_flight.inc()
+        context = call_context.set(source_fields(dest.name, sources))
         try:
             dedupe = hook_for(dest, self.delivery)  # duplicate check of create templates, else None
             outcome: CallOutcome | None = None
@@ -391,6 +400,7 @@ class DestinationPipeline:
             self._fail(exc, "delivery failed unexpectedly")
             return
         finally:
+            call_context.reset(context)
             self._m_in_flight.dec()
             self._on_wire -= 1
             self.open.done(pending)  # the key's next call may go
@@ -432,6 +442,8 @@ class DestinationPipeline:
         if outcome.ok:
             self._m_delivered.inc(n)
         else:
+            log.warning("dead letter (stage deliver) of %d record(s): %s", n, event["response"]["error"],
+                        extra={**source_fields(dest.name, call.sources), "stage": "deliver"})
             metrics.RECORDS_DEAD_LETTERED.labels(dest.name, DeadLetterStage.DELIVER.value).inc(n)
         self._finish(call.sources)
 
@@ -451,6 +463,8 @@ class DestinationPipeline:
                 self._fail(exc, "could not write a dead-letter record")
                 return
             metrics.RECORDS_DEAD_LETTERED.labels(dest.name, stage.value).inc(len(sources))
+            log.warning("dead letter (stage %s) of %d record(s): %s", stage.value, len(sources), reason,
+                        extra={**source_fields(dest.name, sources), "stage": stage.value})
             self._finish(sources)
 
         still_ours = self._claim(sources)
@@ -473,7 +487,7 @@ class DestinationPipeline:
 
     def _fail(self, exc: BaseException, what: str) -> None:
         log.error("destination %s: %s: %s; stopping so that nothing is committed past it",
-                  self.dest.name, what, exc)
+                  self.dest.name, what, exc, extra={"destination": self.dest.name})
         if self._fatal is None:
             self._fatal = RuntimeError(f"destination {self.dest.name}: {what}: {exc}")
             self.on_fatal(self._fatal)
@@ -490,8 +504,12 @@ class DestinationPipeline:
         self._m_pending.set(pending)
         if not self._throttled and pending >= limit:
             self._throttled = True
+            log.info("destination %s: %d records wait for their outcome (limit %d): consumption paused until "
+                     "half of them are done", self.dest.name, pending, limit, extra={"destination": self.dest.name})
         elif self._throttled and pending <= limit // 2:
             self._throttled = False
+            log.info("destination %s: consumption resumed (%d records wait for their outcome)", self.dest.name,
+                     pending, extra={"destination": self.dest.name})
         want_paused = self._stopping or not self.active or self._throttled or self._recovering > 0
         assigned = consumer.assignment()
         paused = consumer.paused()
@@ -565,8 +583,17 @@ class DestinationPipeline:
         if consumer is None or not assigned:
             return
         recover = bool(self.outcome_partitions)
-        if recover or not self.active or self._throttled or self._stopping:
+        start = self.dest.start_position()
+        if recover or not isinstance(start, str) or not self.active or self._throttled or self._stopping:
             consumer.pause(*assigned)  # at once, before any record of these partitions is handed out
+        if not isinstance(start, str):
+            self._recovering += 1
+            try:
+                await self._seek_new_partitions(consumer, assigned, start)
+            finally:
+                self._recovering -= 1
+                if not recover:
+                    self._apply_pause()
         if recover:
             self._recovering += 1
             try:
@@ -574,6 +601,28 @@ class DestinationPipeline:
             finally:
                 self._recovering -= 1
                 self._apply_pause()
+
+    async def _seek_new_partitions(
+        self, consumer: aiokafka.AIOKafkaConsumer, assigned: set[TopicPartition], start: datetime
+    ) -> None:
+        """``start_from: <timestamp>``: partitions the group never committed start at the first record at
+        or after it (at the end when there is none yet)."""
+        committed = await consumer._coordinator.fetch_committed_offsets(list(assigned))
+        fresh = [tp for tp in assigned if tp not in committed or committed[tp].offset < 0]
+        if not fresh:
+            return
+        found = await consumer.offsets_for_times({tp: int(start.timestamp() * 1000) for tp in fresh})
+        for tp in fresh:
+            at = found.get(tp)
+            if at is None:
+                await consumer.seek_to_end(tp)
+            else:
+                consumer.seek(tp, at.offset)
+            log.info("destination %s: %s:%d has no committed offset; starting at %s (start_from %s)",
+                     self.dest.name, tp.topic, tp.partition, "the end" if at is None else f"offset {at.offset}",
+                     self.dest.start_from,
+                     extra={"destination": self.dest.name, "topic": tp.topic, "partition": tp.partition,
+                            "offset": None if at is None else at.offset})
 
     async def _recover(self, assigned: set[TopicPartition]) -> None:
         """Find records past the committed offsets whose outcome a previous owner already recorded."""
@@ -604,4 +653,5 @@ class DestinationPipeline:
             if last is not None:
                 self.marks.inherit(tpk, last, scan)
         log.info("destination %s: %d record(s) past the committed offsets were already delivered before a "
-                 "restart; they will not be sent again", self.dest.name, len(found))
+                 "restart; they will not be sent again", self.dest.name, len(found),
+                 extra={"destination": self.dest.name})

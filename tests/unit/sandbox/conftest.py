@@ -126,3 +126,13 @@ def incoming_ticket(email: str = "jane@example.com", **extra: Any) -> dict[str, 
                       "body_text": "Hi, my order has not arrived."}],
         **extra,
     }
+
+
+def new_customer(email: str = "jane@example.com", **extra: Any) -> dict[str, Any]:
+    """A valid customer create body: ``channels`` with a preferred email channel (required by Gorgias)."""
+    return {"email": email, "channels": [{"type": "email", "address": email, "preferred": True}], **extra}
+
+
+def field_values(body: dict[str, Any]) -> list[tuple[int, Any]]:
+    """``[(field id, value)]`` from a custom-field values answer ``{"data": [{"field", "prediction", "value"}]}``."""
+    return [(item["field"]["id"], item["value"]) for item in body["data"]]
