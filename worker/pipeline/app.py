@@ -89,11 +89,14 @@ def create_app(config: WorkerConfig, runtime: Runtime | None = None) -> tuple[fa
         runner: web.AppRunner | None = None
 
         async def on_start(self) -> None:
-            self.runner = web.AppRunner(create_control_app(host), access_log=None)
+            ref = config.worker.control_token()
+            token = ref.resolve() if ref is not None else None
+            self.runner = web.AppRunner(create_control_app(host, token=token), access_log=None)
             await self.runner.setup()
             site = web.TCPSite(self.runner, config.worker.web_host, config.worker.web_port)
             await site.start()
-            log.info("control API on http://%s:%d", config.worker.web_host, config.worker.web_port)
+            log.info("control API on http://%s:%d (POST routes %s)", config.worker.web_host, config.worker.web_port,
+                     "need the control token" if token is not None else "open to this machine only")
 
         async def on_stop(self) -> None:
             if self.runner is not None:

@@ -29,7 +29,7 @@ from worker import metrics
 from worker.batching import Batch, BatchPolicy, Grouper, make_grouper
 from worker.config import Destination, WorkerConfig
 from worker.dedupe import POSSIBLY_DELIVERED, hook_for
-from worker.events import DeadLetterStage, dead_letter, record_item, reference_item
+from worker.events import DeadLetterStage, dead_letter, iso_now, record_item, reference_item
 from worker.gorgias.delivery import CallOutcome, DeliveryService
 from worker.logs import call_context, source_fields
 from worker.offsets import OffsetTracker, TopicPartitionKey
@@ -46,6 +46,7 @@ from worker.pipeline.recovery import (
 )
 from worker.records import DecodeError, SourceRef, decode_record
 from worker.rendering import Prepared, RenderError, RequestRenderer
+from worker.status_report import calls_waiting_for_budget, records_since_start
 
 log = logging.getLogger("worker.pipeline")
 
@@ -128,6 +129,8 @@ class DestinationPipeline:
         # recorded outcome: their call may have reached Gorgias before it died (for duplicate checks).
         self._maybe_sent_below: dict[TopicPartitionKey, int] = {}
         self.skipped_after_recovery = 0
+        self.last_error: dict[str, str] | None = None  # {"at", "message"}, for status
+        self.records_unknown = 0  # dead-lettered with outcome unknown (the call may have reached Gorgias)
         self._recovering = 0
         # Ownership epochs: a call made under an earlier ownership of a partition is never sent.
         self._epoch: dict[TopicPartitionKey, int] = {}
@@ -237,7 +240,22 @@ class DestinationPipeline:
             "calls_in_flight": self.lanes.in_flight,
             "grouped_records": self.grouper.pending if self.grouper is not None else 0,
             "skipped_after_recovery": self.skipped_after_recovery,
+            "state": "active" if self.active else "paused",
+            "partitions": self._partition_status(assigned),
+            "records": {**records_since_start(self.dest.name), "unknown": self.records_unknown},
+            "calls_waiting_for_budget": calls_waiting_for_budget(self.dest.name),
+            "last_error": self.last_error,
         }
+
+    def _partition_status(self, assigned: list[TopicPartition]) -> list[dict[str, Any]]:
+        """Per assigned partition: offset last committed by this worker, end offset (last fetch), lag."""
+        out = []
+        for tp in assigned:
+            committed = self.tracker.committed(TopicPartitionKey(tp.topic, tp.partition))
+            end = self._consumer.highwater(tp) if self._consumer is not None else None
+            lag = None if end is None or committed is None else max(0, end - committed)
+            out.append({"topic": tp.topic, "partition": tp.partition, "committed": committed, "end": end, "lag": lag})
+        return out
 
     # ---------------------------------------------------------------------------------------------
     # records in
@@ -375,6 +393,7 @@ class DestinationPipeline:
                 waits.append(self.publisher.publish(dest.response_webhook.topic, event, key, headers))
             if not outcome.ok:
                 letter = delivery_dead_letter(dest, call, event)
+                self._note_error(f"deliver: {letter.get('reason')}")
                 waits.append(self.publisher.publish(dest.dead_letter_topic, letter, key,
                                                     [*headers, ("stage", b"deliver")]))
             for meta in await asyncio.gather(*waits):
@@ -388,6 +407,8 @@ class DestinationPipeline:
             log.warning("dead letter (stage deliver) of %d record(s): %s", n, event["response"]["error"],
                         extra={**source_fields(dest.name, call.sources), "stage": "deliver"})
             metrics.RECORDS_DEAD_LETTERED.labels(dest.name, DeadLetterStage.DELIVER.value).inc(n)
+            if outcome.outcome_unknown:
+                self.records_unknown += n
         self._finish(call.sources)
 
     def _dead_letter_now(
@@ -396,6 +417,7 @@ class DestinationPipeline:
     ) -> None:
         dest = self.dest
         letter = dead_letter(dest, stage, reason, items)
+        self._note_error(f"{stage.value}: {reason}")
         headers = [("destination", dest.name.encode()), ("stage", stage.value.encode())]
 
         async def publish() -> None:
@@ -433,7 +455,11 @@ class DestinationPipeline:
             if s.timestamp_ms is not None:
                 self._m_e2e.observe(max(0.0, (now_ms - s.timestamp_ms) / 1000))
 
+    def _note_error(self, message: str) -> None:
+        self.last_error = {"at": iso_now(), "message": message}
+
     def _fail(self, exc: BaseException, what: str) -> None:
+        self._note_error(f"{what}: {exc}")
         log.error("destination %s: %s: %s; stopping so that nothing is committed past it",
                   self.dest.name, what, exc, extra={"destination": self.dest.name})
         if self._fatal is None:

@@ -171,7 +171,22 @@ class Runtime:
             "trouble": self.trouble,
             "failed": str(self.failed) if self.failed else None,
             "destinations": [p.status() for p in self.pipelines.values()],
+            "accounts": self.account_status(),
         }
+
+    def account_status(self) -> dict[str, dict[str, Any]]:
+        """Per account: its budget's level (requests in the leaky bucket) and capacity."""
+        out: dict[str, dict[str, Any]] = {}
+        if self.delivery is None:
+            return out
+        for dest in self.config.destinations:
+            key = dest.credential.account_key
+            if key in out:
+                continue
+            limiter = self.delivery.limiters.get(dest.credential)
+            out[key] = {"level": round(limiter.level, 2), "capacity": limiter.capacity,
+                        "destinations": [d.name for d in self.config.destinations if d.credential.account_key == key]}
+        return out
 
     def metrics_text(self) -> bytes:
         if self.delivery is not None:
