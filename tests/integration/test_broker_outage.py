@@ -70,6 +70,8 @@ async def test_an_outage_is_calm_unready_and_recovers_by_itself(
         own_broker.halt()
         outage_start = len(healthy)
         assert await wait_for(lambda: ready_status(worker) == 503 or None, timeout=60)
+        answer = httpx.get(f"{worker.url}/health/ready", timeout=2).json()
+        assert answer["status"] == "unavailable" and "Kafka unreachable" in answer["trouble"]
         await asyncio.sleep(20)  # a while into the outage: the log stays calm
         during = log_lines(worker)[outage_start:]
         assert len(during) < 60, [line["msg"] for line in during]
