@@ -126,7 +126,7 @@ class Runtime:
             try:
                 await asyncio.wait_for(producer.client.fetch_all_metadata(), HEALTH_PROBE_TIMEOUT_S)
             except (KafkaError, OSError, TimeoutError) as exc:
-                problems.append(f"Kafka unreachable ({type(exc).__name__}: {exc})")
+                problems.append(f"Kafka unreachable ({str(exc) or type(exc).__name__})")
         if self._publisher is not None and not self._publisher.healthy:
             problems.append(self._publisher.trouble or "outcome records cannot be written")
         now = time.monotonic()
