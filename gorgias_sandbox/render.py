@@ -33,11 +33,26 @@ def survey_summary(survey: dict[str, Any] | None) -> dict[str, Any] | None:
             "body_text": survey["body_text"], "scored_datetime": survey["scored_datetime"]}
 
 
+_TICKET_CUSTOMER_KEYS = ("id", "email", "name", "firstname", "lastname", "meta", "channels", "data", "customer",
+                         "integrations", "external_id", "note")
+
+
+def ticket_customer(customer: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The customer as embedded in a ticket (``customer`` and ``requester``): the recorded shape, with channels."""
+    if customer is None:
+        return None
+    return {key: customer.get(key) for key in _TICKET_CUSTOMER_KEYS}
+
+
 def ticket(account: AccountState, record: TicketRecord, *, messages: bool = True) -> dict[str, Any]:
-    """A full ticket; list endpoints leave out ``messages`` (INF)."""
+    """A full ticket in the shape recorded from real Gorgias; list endpoints leave out ``messages`` (INF)."""
     out = dict(record.fields)
     customer = None if record.customer_id is None else account.customers.get(record.customer_id)
-    out["customer"] = person_summary(customer)
+    out["customer"] = out["requester"] = ticket_customer(customer)
+    out["assignee_user_id"] = None if out["assignee_user"] is None else out["assignee_user"]["id"]
+    out["assignee_team_id"] = None if out["assignee_team"] is None else out["assignee_team"]["id"]
+    out["events"] = []
+    out["reply_options"] = {out["channel"]: {"answerable": True}, "internal-note": {"answerable": True}}
     out["tags"] = [tag_summary(account.tags[t]) for t in record.tag_ids]
     out["custom_fields"] = field_values(record.field_values)
     survey_id = account.survey_by_ticket.get(record.id)

@@ -147,6 +147,7 @@ def build_message(account: AccountState, ticket: TicketRecord, msg: dict[str, An
         "from_agent": from_agent,
         "sender": render.person_summary(sender),
         "receiver": render.person_summary(receiver),
+        "auth_customer_identity": None,
         "source": source,
         "subject": get("subject"),
         "body_text": body_text,

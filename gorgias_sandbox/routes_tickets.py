@@ -93,6 +93,8 @@ def create_ticket(call: Call) -> Reply:
         "channel": first["channel"], "via": "api", "from_agent": first["from_agent"], "spam": False,
         "language": None, "subject": first.get("subject"), "assignee_user": None, "assignee_team": None,
         "meta": None, "is_unread": True, "created_datetime": values.get("created_datetime") or now,
+        "processed_datetime": now, "summary": None,
+        "imported": all(m.get("sent_datetime") is not None for m in messages),
         "updated_datetime": now, "opened_datetime": None, "last_received_message_datetime": None,
         "last_message_datetime": None, "closed_datetime": None, "snooze_datetime": None, "trashed_datetime": None,
     })

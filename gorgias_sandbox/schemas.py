@@ -289,6 +289,7 @@ CUSTOM_FIELD_CREATE: Schema = {
     "priority": Field(integer(0, 5000)),
     "required": Field(boolean),
     "managed_type": Field(nullable(one_of(MANAGED_TYPES))),
+    "requirement_type": Field(one_of(("visible", "required"))),  # INF: the values seen; others unknown
     "deactivated_datetime": Field(_stamp),
 }
 CUSTOM_FIELD_UPDATE: Schema = {key: Field(f.check) for key, f in CUSTOM_FIELD_CREATE.items()}

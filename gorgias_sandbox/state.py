@@ -113,7 +113,7 @@ class AccountState:
         name = values.get("name")
         first, last = split_name(name)
         customer: dict[str, Any] = {
-            "id": cid, "uri": f"/api/customers/{cid}/", "active": True, "customer": None,
+            "id": cid, "active": True, "customer": None,
             "email": values.get("email"), "name": name,
             "firstname": values.get("firstname", first), "lastname": values.get("lastname", last),
             "external_id": values.get("external_id"), "language": values.get("language"),
@@ -262,11 +262,12 @@ class AccountState:
         """Create a custom field definition."""
         fid = self.next_id("custom_field")
         definition = {
-            "id": fid, "uri": f"/api/custom-fields/{fid}/", "object_type": values["object_type"],
+            "id": fid, "external_id": values.get("external_id"), "object_type": values["object_type"],
             "label": values["label"], "description": values.get("description"),
             "priority": values.get("priority", 0), "required": values.get("required", False),
+            "requirement_type": values.get("requirement_type", "visible"),
             "managed_type": values.get("managed_type"), "definition": values["definition"],
-            "external_id": values.get("external_id"), "created_datetime": now, "updated_datetime": now,
+            "created_datetime": now, "updated_datetime": now,
             "deactivated_datetime": values.get("deactivated_datetime"),
         }
         self.field_defs[fid] = definition

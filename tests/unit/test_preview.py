@@ -223,7 +223,7 @@ def test_cli_test_prints_the_answer_and_exits_by_status(tmp_path: Path, sandbox_
     again = runner.invoke(app, ["test", "-c", str(config), "-d", "support", "--record", str(record), "--json"])
     assert again.exit_code == 1
     doc = orjson.loads(again.output)
-    assert doc["ok"] is False and doc["response"]["status"] == 400  # a taken email: 400 on real Gorgias (409 in older docs)
+    assert doc["ok"] is False and doc["response"]["status"] == 400  # a taken email
     payload = tmp_path / "payload.json"
     payload.write_text('{"email": "other@example.com", "note": "edited", '
                        '"channels": [{"type": "email", "address": "other@example.com", "preferred": true}]}')

@@ -20,7 +20,7 @@ from worker.config import Credential, DeliverySettings
 from worker.plan import MAX_STEPS, Plan, PlanError, Step, StepRecord, StepResult
 
 if TYPE_CHECKING:
-    from worker.gorgias.delivery import CallOutcome, DeliveryService, UnknownOutcomeHook
+    from worker.gorgias.delivery import AttemptTokens, CallOutcome, DeliveryService, UnknownOutcomeHook
     from worker.rendering import RenderedRequest
 
 __all__ = ["KnownNames", "PlanRunner"]
@@ -63,6 +63,7 @@ class PlanRunner:
         credential: Credential,
         settings: DeliverySettings,
         hook: UnknownOutcomeHook | None = None,
+        tokens: AttemptTokens | None = None,
     ) -> CallOutcome:
         from worker.gorgias.delivery import CallOutcome
 
@@ -89,8 +90,9 @@ class PlanRunner:
                 done.append(StepResult(step, None, None, skipped=True))
                 steps.append(StepRecord(r.method, r.url, step.purpose, None, 0, skipped=True))
                 continue
+            step_tokens = None if tokens is None else _StepTokens(tokens, first=not outcomes)
             outcome = await self.service.call(replace(r, plan=None), credential, settings,
-                                              hook if step.final else None)
+                                              hook if step.final else None, step_tokens)
             outcomes.append(outcome)
             last = outcome
             accepted = outcome.ok or (outcome.status is not None and outcome.status in step.accept)
@@ -125,6 +127,20 @@ class PlanRunner:
         final.latency_s = max(0.0, self.service._clock() - start)
         final.steps = steps
         return final
+
+
+class _StepTokens:
+    """The budget tokens of one step: the call's first token goes to its first request; every later
+    request, first attempt included, asks for a token of its own like a retry of a started call."""
+
+    __slots__ = ("first", "tokens")
+
+    def __init__(self, tokens: AttemptTokens, first: bool) -> None:
+        self.tokens = tokens
+        self.first = first
+
+    async def token(self, attempt: int) -> float:
+        return await self.tokens.token(attempt if self.first else attempt + 1)
 
 
 def _next(plan: Plan, done: list[StepResult]) -> Step | None:

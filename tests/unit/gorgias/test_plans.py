@@ -108,3 +108,23 @@ async def test_an_answer_the_plan_cannot_use_fails_the_call_without_retrying() -
     assert not outcome.ok and not outcome.retryable
     assert outcome.final_reason == "unexpected list answer: 42"
     assert len(sender.sent) == 1
+
+
+class CountingTokens:
+    """Records which attempt numbers asked for a token (1 = the call's first token, granted up front)."""
+
+    def __init__(self) -> None:
+        self.asked: list[int] = []
+
+    async def token(self, attempt: int) -> float:
+        self.asked.append(attempt)
+        return 0.0
+
+
+async def test_every_request_of_a_plan_takes_a_token_of_its_own() -> None:
+    svc, _ = service(result(201), result(503), result(201), result(200))
+    tokens = CountingTokens()
+    outcome = await svc.call(planned(), credential(), settings(), tokens=tokens)
+    assert outcome.ok
+    # step 1 uses the call's first token; step 2 (retried once) and step 3 each ask like a started call
+    assert tokens.asked == [1, 2, 3, 2]

@@ -116,7 +116,7 @@ async def test_null_value_clears(api: Api) -> None:
 async def test_definitions_create_update(api: Api) -> None:
     r = await api.call("POST", "/api/custom-fields", {"object_type": "Ticket", "label": "Product",
                                                       "definition": {"data_type": "text"}})
-    assert r.status == 201 and r.json["id"] == 8 and r.json["uri"] == "/api/custom-fields/8/"
+    assert r.status == 201 and r.json["id"] == 8 and r.json["requirement_type"] == "visible"
     r = await api.call("PUT", "/api/custom-fields/8", {"label": "Product line"})
     assert r.status == 202 and r.json["label"] == "Product line"
     r = await api.call("PUT", "/api/custom-fields", [{"id": 8, "priority": 5}, {"id": 1, "required": True}])
