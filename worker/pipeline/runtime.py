@@ -14,6 +14,7 @@ from worker.config import Destination, WorkerConfig
 from worker.control import ControlReader
 from worker.gorgias.delivery import DeliveryService
 from worker.pipeline.destination import DestinationPipeline
+from worker.pipeline.dispatch import Dispatchers
 from worker.pipeline.kafka import (
     MAX_REQUEST_BYTES,
     ensure_topic,
@@ -84,13 +85,15 @@ class Runtime:
         self.delivery = DeliveryService()
         publisher = Publisher(producer, limits)
         self._publisher = publisher
+        dispatchers = Dispatchers()  # one per Gorgias account, shared by the destinations on it
         for dest in config.destinations:
             outcome_topics = [dest.dead_letter_topic]
             if dest.response_webhook.enabled:
                 outcome_topics.append(dest.response_webhook.topic)
             outcome_partitions = [(t, p) for t in outcome_topics for p in partitions[t]]
             pipeline = DestinationPipeline(
-                config, dest, build_renderer(dest), self.delivery, publisher, self._on_fatal, outcome_partitions
+                config, dest, build_renderer(dest), self.delivery, publisher, self._on_fatal, outcome_partitions,
+                dispatchers=dispatchers,
             )
             self.pipelines[dest.name] = pipeline
         self.control = ControlReader(config.kafka, self.apply_command)
