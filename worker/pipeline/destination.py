@@ -48,13 +48,14 @@ from worker.pipeline.recovery import (
 )
 from worker.records import DecodeError, SourceRef, decode_record
 from worker.rendering import Prepared, RenderError, RequestRenderer
-from worker.status_report import calls_waiting_for_budget, records_since_start
+from worker.status_report import records_since_start
 
 log = logging.getLogger("worker.pipeline")
 
 COMMIT_INTERVAL_S = 0.5
 UNBATCHED_PENDING_PER_SLOT = 32
 MAX_POLL_WAIT_S = 0.2
+COMMIT_WARNING_INTERVAL_S = 30.0
 
 
 def batch_policy(dest: Destination) -> BatchPolicy:
@@ -147,6 +148,8 @@ class DestinationPipeline:
         self._stopping = False
         self._consumer: aiokafka.AIOKafkaConsumer | None = None
         self._last_commit = 0.0
+        self._commit_failing_since: float | None = None
+        self._last_commit_warning = float("-inf")
         self._fatal: BaseException | None = None
         self._task: asyncio.Task[None] | None = None
         self.outcome_partitions = outcome_partitions or []
@@ -284,7 +287,8 @@ class DestinationPipeline:
             "state": "active" if self.active else "paused",
             "partitions": self._partition_status(assigned),
             "records": {**records_since_start(self.dest.name), "unknown": self.records_unknown},
-            "calls_waiting_for_budget": calls_waiting_for_budget(self.dest.name),
+            # due calls not sent yet while active: they wait for a token, a call slot or their key's turn
+            "calls_waiting_for_budget": self.open.waiting_calls if self.active else 0,
             "last_error": self.last_error,
         }
 
@@ -569,8 +573,19 @@ class DestinationPipeline:
                 for tp, pos in positions.items()
             })
         except (CommitFailedError, KafkaError) as exc:
-            log.warning("destination %s: commit failed (%s); will retry", self.dest.name, exc)
+            now = self.clock()
+            if self._commit_failing_since is None:
+                self._commit_failing_since = now
+            if now - self._last_commit_warning >= COMMIT_WARNING_INTERVAL_S:  # not one line per attempt
+                self._last_commit_warning = now
+                log.warning("destination %s: commit failed for %.0f s (%s); retrying", self.dest.name,
+                            now - self._commit_failing_since, exc, extra={"destination": self.dest.name})
             return
+        if self._commit_failing_since is not None:
+            log.info("destination %s: commits succeed again after %.0f s", self.dest.name,
+                     self.clock() - self._commit_failing_since, extra={"destination": self.dest.name})
+            self._commit_failing_since = None
+            self._last_commit_warning = float("-inf")
         self.tracker.mark_committed(positions)
         for tp, pos in positions.items():
             high = consumer.highwater(TopicPartition(tp.topic, tp.partition))
