@@ -48,7 +48,7 @@ from worker.pipeline.recovery import (
 )
 from worker.records import DecodeError, SourceRef, decode_record
 from worker.rendering import Prepared, RenderError, RequestRenderer
-from worker.status_report import calls_waiting_for_budget, records_since_start
+from worker.status_report import records_since_start
 
 log = logging.getLogger("worker.pipeline")
 
@@ -287,7 +287,8 @@ class DestinationPipeline:
             "state": "active" if self.active else "paused",
             "partitions": self._partition_status(assigned),
             "records": {**records_since_start(self.dest.name), "unknown": self.records_unknown},
-            "calls_waiting_for_budget": calls_waiting_for_budget(self.dest.name),
+            # due calls not sent yet while active: they wait for a token, a call slot or their key's turn
+            "calls_waiting_for_budget": self.open.waiting_calls if self.active else 0,
             "last_error": self.last_error,
         }
 

@@ -178,7 +178,9 @@ class Runtime:
         }
 
     def account_status(self) -> dict[str, dict[str, Any]]:
-        """Per account: its budget's level (requests in the leaky bucket) and capacity."""
+        """Per account: its budget's level (requests in the leaky bucket), capacity and calls waiting."""
+        from worker.status_report import account_waiting
+
         out: dict[str, dict[str, Any]] = {}
         if self.delivery is None:
             return out
@@ -188,6 +190,7 @@ class Runtime:
                 continue
             limiter = self.delivery.limiters.get(dest.credential)
             out[key] = {"level": round(limiter.level, 2), "capacity": limiter.capacity,
+                        "waiting": account_waiting(key),
                         "destinations": [d.name for d in self.config.destinations if d.credential.account_key == key]}
         return out
 
