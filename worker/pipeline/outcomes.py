@@ -139,7 +139,6 @@ class Publisher:
         self.clock = clock
         self.sleep = sleep
         self.trouble: str | None = None  # why outcomes cannot be recorded right now
-        self.trouble_since: float | None = None
         self._retrying = 0
         self._last_trouble_log = float("-inf")
 
@@ -197,13 +196,10 @@ class Publisher:
                 if self._retrying == 0:
                     log.info("outcome records are written again (topic %s)", topic)
                     self.trouble = None
-                    self.trouble_since = None
 
     def _note_trouble(self, topic: str, exc: KafkaError, pause: float) -> None:
         now = self.clock()
         self.trouble = f"cannot write to {topic}: {exc}"
-        if self.trouble_since is None:
-            self.trouble_since = now
         if now - self._last_trouble_log >= TROUBLE_LOG_INTERVAL_S:
             self._last_trouble_log = now
             log.warning("%s; %d outcome record(s) waiting, retrying every %.0f s at most", self.trouble,
