@@ -48,7 +48,7 @@ from worker.pipeline.recovery import (
 )
 from worker.records import DecodeError, SourceRef, decode_record
 from worker.rendering import Prepared, RenderError, RequestRenderer
-from worker.status_report import calls_waiting_for_budget, records_since_start
+from worker.status_report import records_since_start
 
 log = logging.getLogger("worker.pipeline")
 
@@ -277,14 +277,15 @@ class DestinationPipeline:
             "assigned_partitions": [f"{tp.topic}:{tp.partition}" for tp in assigned],
             "pending_records": self.tracker.in_flight,
             "calls_in_flight": self._on_wire,
-            "calls_waiting": self.open.waiting_calls,
+            # due calls not on the wire: waiting for their account's budget (or a slot, or their key's
+            # previous call) while active, held while paused
+            "calls_waiting_for_budget": self.open.waiting_calls if self.active else 0,
             "held_calls": 0 if self.active else self.open.waiting_calls,
             "grouped_records": self.open.pending,
             "skipped_after_recovery": self.skipped_after_recovery,
             "state": "active" if self.active else "paused",
             "partitions": self._partition_status(assigned),
             "records": {**records_since_start(self.dest.name), "unknown": self.records_unknown},
-            "calls_waiting_for_budget": calls_waiting_for_budget(self.dest.name),
             "last_error": self.last_error,
         }
 
