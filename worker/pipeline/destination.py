@@ -55,6 +55,7 @@ log = logging.getLogger("worker.pipeline")
 COMMIT_INTERVAL_S = 0.5
 UNBATCHED_PENDING_PER_SLOT = 32
 MAX_POLL_WAIT_S = 0.2
+COMMIT_WARNING_INTERVAL_S = 30.0
 
 
 def batch_policy(dest: Destination) -> BatchPolicy:
@@ -147,6 +148,8 @@ class DestinationPipeline:
         self._stopping = False
         self._consumer: aiokafka.AIOKafkaConsumer | None = None
         self._last_commit = 0.0
+        self._commit_failing_since: float | None = None
+        self._last_commit_warning = float("-inf")
         self._fatal: BaseException | None = None
         self._task: asyncio.Task[None] | None = None
         self.outcome_partitions = outcome_partitions or []
@@ -570,8 +573,19 @@ class DestinationPipeline:
                 for tp, pos in positions.items()
             })
         except (CommitFailedError, KafkaError) as exc:
-            log.warning("destination %s: commit failed (%s); will retry", self.dest.name, exc)
+            now = self.clock()
+            if self._commit_failing_since is None:
+                self._commit_failing_since = now
+            if now - self._last_commit_warning >= COMMIT_WARNING_INTERVAL_S:  # not one line per attempt
+                self._last_commit_warning = now
+                log.warning("destination %s: commit failed for %.0f s (%s); retrying", self.dest.name,
+                            now - self._commit_failing_since, exc, extra={"destination": self.dest.name})
             return
+        if self._commit_failing_since is not None:
+            log.info("destination %s: commits succeed again after %.0f s", self.dest.name,
+                     self.clock() - self._commit_failing_since, extra={"destination": self.dest.name})
+            self._commit_failing_since = None
+            self._last_commit_warning = float("-inf")
         self.tracker.mark_committed(positions)
         for tp, pos in positions.items():
             high = consumer.highwater(TopicPartition(tp.topic, tp.partition))
