@@ -20,7 +20,7 @@ from worker.events import (
     Outcome,
     dead_letter,
     event_id,
-    fit,
+    fit_parts,
     iso_now,
     record_item,
     request_info,
@@ -98,6 +98,7 @@ def response_event(dest: Destination, call: Call, outcome: CallOutcome) -> dict[
         },
         "merged": outcome.merged.as_event() if outcome.merged is not None else None,
         "reduced": None,
+        "part": None,
     }
 
 
@@ -154,7 +155,24 @@ class Publisher:
         self, topic: str, value: dict[str, Any], key: bytes | None, headers: list[tuple[str, bytes]]
     ) -> RecordMetadata:
         limit = self.limit_for(topic, key, headers)
-        payload = fit(value, limit)
+        while True:
+            try:
+                meta = None
+                for payload in fit_parts(value, limit):  # one but in the rarest case; in order, on one partition
+                    meta = await self._send(topic, payload, key, headers)
+                assert meta is not None
+                return meta
+            except MessageSizeTooLargeError:
+                if limit <= SMALLEST_LIMIT:
+                    raise
+                # the broker's limit is lower than the one learnt at start (changed since): fit tighter
+                limit = max(SMALLEST_LIMIT, limit // 2)
+                log.warning("an outcome record did not fit topic %s; fitting it in %d bytes", topic, limit)
+
+    async def _send(
+        self, topic: str, payload: bytes, key: bytes | None, headers: list[tuple[str, bytes]]
+    ) -> RecordMetadata:
+        """Send one record, waiting out transient Kafka errors."""
         pause = RETRY_FIRST_S
         retrying = False
         try:
@@ -162,14 +180,6 @@ class Publisher:
                 try:
                     future = await self.producer.send(topic, payload, key=key, headers=headers)
                     meta: RecordMetadata = await future
-                except MessageSizeTooLargeError:
-                    if limit <= SMALLEST_LIMIT:
-                        raise
-                    # the broker's limit is lower than the one learnt at start (changed since): fit tighter
-                    limit = max(SMALLEST_LIMIT, limit // 2)
-                    log.warning("an outcome record did not fit topic %s; fitting it in %d bytes", topic, limit)
-                    payload = fit(value, limit)
-                    continue
                 except KafkaError as exc:
                     if not _transient(exc):
                         raise
