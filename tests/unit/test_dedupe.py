@@ -1,5 +1,6 @@
 """Duplicate-safe creates against the sandbox (in process): lookups by external_id, the unknown-outcome
-hook through the real delivery service with ``apply_then_drop``, and the lookup before a first attempt."""
+hook through the real delivery service with ``apply_then_drop``, the lookup before a first attempt and
+before every replay, and (same sandbox) an update of a merged customer followed to its target."""
 
 from __future__ import annotations
 
@@ -415,3 +416,25 @@ def test_the_stamped_identity_is_the_same_on_a_replay_and_differs_between_record
     _, other = prepared(dest, TICKET, offset=8)
     ids = [orjson.loads(r.body or b"")["external_id"] for r in (first, replay, other)]
     assert ids[0] == ids[1] != ids[2] and ids[0].startswith("nx-")
+
+
+async def test_an_update_of_a_merged_customer_is_followed_to_the_customer_it_was_merged_into(
+    sandbox: RunningSandbox, delivery: DeliveryService
+) -> None:
+    s = Sandbox(sandbox)
+    ids = []
+    for email in ("old@example.com", "new@example.com"):
+        made = await s.api("POST", "/api/customers", {"name": email, "email": email, "channels": [
+            {"type": "email", "address": email, "preferred": True}]})
+        ids.append(made["id"])
+    await s.api("PUT", f"/api/customers/merge?source_id={ids[0]}&target_id={ids[1]}", {})
+    dest = destination(sandbox.url, "set_customer_data")
+    _, request = prepared(dest, {"customer_id": ids[0], "data": {"tier": "gold"}})
+    outcome = await delivery.call(request, dest.credential, dest.delivery)
+    assert outcome.ok, outcome.final_reason
+    assert [a.status for a in outcome.attempt_log] == [301, 202]
+    assert outcome.merged is not None
+    assert (outcome.merged.original_id, outcome.merged.merged_into_id) == (ids[0], ids[1])
+    assert outcome.merged.to_url.endswith(f"/api/customers/{ids[1]}/data")
+    state = await s.state()
+    assert [c["data"] for c in state["customers"] if c["id"] == ids[1]] == [{"tier": "gold"}]

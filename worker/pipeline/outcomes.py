@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -38,6 +39,9 @@ RETRY_MAX_S = 10.0
 TROUBLE_LOG_INTERVAL_S = 30.0
 # A document is never fitted below this (a skeleton of record references always fits in it).
 SMALLEST_LIMIT = 16 * 1024
+# An outcome record is keyed by its source record's key, unless that key is longer than this: then by
+# the key's sha256 (the same key always lands on the same partition; the document keeps the key itself).
+MAX_KEY_BYTES = 1024
 
 
 @dataclass(slots=True)
@@ -139,7 +143,6 @@ class Publisher:
         self.clock = clock
         self.sleep = sleep
         self.trouble: str | None = None  # why outcomes cannot be recorded right now
-        self.trouble_since: float | None = None
         self._retrying = 0
         self._last_trouble_log = float("-inf")
 
@@ -154,6 +157,8 @@ class Publisher:
     async def publish(
         self, topic: str, value: dict[str, Any], key: bytes | None, headers: list[tuple[str, bytes]]
     ) -> RecordMetadata:
+        if key is not None and len(key) > MAX_KEY_BYTES:
+            key = b"sha256:" + hashlib.sha256(key).hexdigest().encode()
         limit = self.limit_for(topic, key, headers)
         while True:
             try:
@@ -197,13 +202,10 @@ class Publisher:
                 if self._retrying == 0:
                     log.info("outcome records are written again (topic %s)", topic)
                     self.trouble = None
-                    self.trouble_since = None
 
     def _note_trouble(self, topic: str, exc: KafkaError, pause: float) -> None:
         now = self.clock()
         self.trouble = f"cannot write to {topic}: {exc}"
-        if self.trouble_since is None:
-            self.trouble_since = now
         if now - self._last_trouble_log >= TROUBLE_LOG_INTERVAL_S:
             self._last_trouble_log = now
             log.warning("%s; %d outcome record(s) waiting, retrying every %.0f s at most", self.trouble,

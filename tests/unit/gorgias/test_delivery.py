@@ -270,6 +270,9 @@ class TestUnknownOutcomeHook:
         assert out.ok is False and out.status == 400 and out.outcome_unknown is True
         out = await Harness(refused(), result(503)).call(config=settings(max_attempts=3))
         assert out.outcome_unknown is False  # nothing was sent
+        h = Harness(timeout_error())
+        out = await h.service.call(request(method="GET", body=None), credential(), settings(max_attempts=2))
+        assert out.ok is False and out.outcome_unknown is False  # a lost GET changed nothing
 
     async def test_a_check_that_found_nothing_settles_it_a_check_that_could_not_does_not(self) -> None:
         out = await Harness(timeout_error(), result(503)).call(hook_answer=HookDecision.absent())
