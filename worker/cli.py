@@ -140,7 +140,7 @@ def describe(dest: Destination, group_prefix: str = "<kafka.group_id>") -> list[
     return lines
 
 
-@app.command()
+@app.command(short_help="Check a config; summary per destination or every error.")
 def validate(
     config: ConfigOption,
     secrets: Annotated[bool, typer.Option(help="Also check that every secret can be read now.")] = True,
@@ -163,6 +163,9 @@ def validate(
         raise typer.Exit(1 if problems else 0)
     cfg = load_or_exit(config, secrets=secrets, overrides=overrides)
     typer.echo(f"{config}: OK, {len(cfg.destinations)} destination(s), Kafka {cfg.kafka.effective_bootstrap()}")
+    token = cfg.worker.control_token()
+    guard = f"need the bearer token from {token.describe()}" if token else "open to this machine only"
+    typer.echo(f"control API on {cfg.worker.web_host}:{cfg.worker.web_port} (POST routes {guard})")
     for dest in cfg.destinations:
         typer.echo("")
         for line in describe(dest, cfg.kafka.group_id):
@@ -171,7 +174,7 @@ def validate(
         typer.echo(f"\nwarning: {warning}", err=True)
 
 
-@app.command("config")
+@app.command("config", short_help="Print the effective config, defaults filled, secrets masked.")
 def config_command(config: ConfigOption, overrides: SetOption = None) -> None:
     """Print the effective config (file, environment and --set overrides, every default) as YAML, secrets masked."""
     import yaml
@@ -182,7 +185,7 @@ def config_command(config: ConfigOption, overrides: SetOption = None) -> None:
     typer.echo(yaml.safe_dump(effective_document(cfg), sort_keys=False, width=100).rstrip())
 
 
-@app.command()
+@app.command(short_help="Check (or --write) the JSON Schemas in schemas/.")
 def schemas(
     write: Annotated[bool, typer.Option("--write", help="Rewrite schemas/ from the models.")] = False,
 ) -> None:
@@ -199,7 +202,7 @@ def schemas(
     typer.echo("schemas are up to date")
 
 
-@app.command()
+@app.command(short_help="Run the worker until SIGTERM.")
 def run(
     config: ConfigOption,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "",
@@ -222,7 +225,7 @@ def run(
     run_worker(cfg, log_level.lower() or cfg.worker.log_level)
 
 
-@app.command()
+@app.command(short_help="Run the local Gorgias sandbox.")
 def sandbox(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port (0 picks a free one).")] = 8080,
@@ -251,7 +254,7 @@ def sandbox(
         fail([f"sandbox: cannot listen on {host}:{port} ({exc.strerror or exc}); choose another --port"])
 
 
-@app.command()
+@app.command(short_help="Publish records from a JSON Lines file to a topic.")
 def produce(
     file: Annotated[Path, typer.Argument(help="JSON Lines file: one record per line.")],
     topic: Annotated[str, typer.Option("--topic", "-t", help="Topic to publish to.")],
@@ -274,7 +277,7 @@ def produce(
     typer.echo(f"published {sent} record(s) to {topic}" + (f"; skipped {bad} line(s) that are not JSON" if bad else ""))
 
 
-@app.command()
+@app.command(short_help="Print response events from the response topics.")
 def responses(
     destination: Annotated[str | None, typer.Option(help="Only this destination's events.")] = None,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new events.")] = False,
@@ -324,7 +327,7 @@ def _command(config: Path, name: str, active: bool, overrides: list[str] | None)
     typer.echo(f"{name}: {'activated' if active else 'paused'} on every replica (via {cfg.kafka.control_topic})")
 
 
-@app.command()
+@app.command(short_help="Activate a destination on every replica.")
 def activate(
     name: Annotated[str, typer.Argument(help="Destination name.")], config: ConfigOption, overrides: SetOption = None
 ) -> None:
@@ -332,7 +335,7 @@ def activate(
     _command(config, name, True, overrides)
 
 
-@app.command()
+@app.command(short_help="Pause a destination on every replica.")
 def pause(
     name: Annotated[str, typer.Argument(help="Destination name.")], config: ConfigOption, overrides: SetOption = None
 ) -> None:
@@ -340,7 +343,7 @@ def pause(
     _command(config, name, False, overrides)
 
 
-@app.command()
+@app.command(short_help="Is each destination healthy? State, lag, counters, budget.")
 def status(
     config: ConfigOption,
     worker: Annotated[
@@ -371,7 +374,7 @@ def status(
         typer.echo(line)
 
 
-@app.command()
+@app.command(short_help="Re-send dead-lettered records after a fix.")
 def replay(
     config: ConfigOption,
     destination: Annotated[str, typer.Option("--destination", "-d", help="Destination whose dead letters to replay.")],
@@ -410,7 +413,7 @@ def replay(
         typer.echo(f"  skipped {count}: {why}")
 
 
-@app.command("templates")
+@app.command("templates", short_help="List the endpoint templates, or show one.")
 def templates_command(
     name: Annotated[str | None, typer.Argument(help="A template to show in full.")] = None,
 ) -> None:
@@ -456,7 +459,7 @@ def _json_file(path: Path, what: str) -> object:
         fail([f"{what} {path}: not JSON"])
 
 
-@app.command("preview")
+@app.command("preview", short_help="Print the exact requests some records would make.")
 def preview_command(
     config: ConfigOption,
     destination: Annotated[str, typer.Option("--destination", "-d", help="Destination name.")],
@@ -514,7 +517,7 @@ def preview_command(
     typer.echo(f"{len(values)} record(s) -> {requests} request(s), {len(items) - requests} dead letter(s)")
 
 
-@app.command("test")
+@app.command("test", short_help="Send one sample request and print the answer.")
 def test_command(
     config: ConfigOption,
     destination: Annotated[str, typer.Option("--destination", "-d", help="Destination name.")],

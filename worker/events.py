@@ -118,6 +118,13 @@ class SizeReduction(Strict):
     )
 
 
+class DocumentPart(Strict):
+    """One of several documents that together carry a call too large for one (thousands of records)."""
+
+    index: int = Field(description="1-based number of this document.")
+    count: int = Field(description="How many documents carry the call; each lists its share of the records.")
+
+
 class ResponseEvent(Strict):
     """One Gorgias API call and its result, published to the destination's response topic."""
 
@@ -139,6 +146,9 @@ class ResponseEvent(Strict):
     merged: MergedInfo | None = Field(default=None, description="Set when the call followed a merged object's 301.")
     reduced: SizeReduction | None = Field(
         default=None, description="Set when parts were left out so that the event fits the response topic."
+    )
+    part: DocumentPart | None = Field(
+        default=None, description="Set when the call's records are spread over several events (same event_id)."
     )
     steps: list[StepInfo] = Field(
         default_factory=list,
@@ -181,6 +191,10 @@ class DeadLetter(Strict):
     call: ResponseEvent | None = Field(default=None, description="The failed call, for stage deliver.")
     reduced: SizeReduction | None = Field(
         default=None, description="Set when parts were left out so that the dead letter fits its topic."
+    )
+    part: DocumentPart | None = Field(
+        default=None, description="Set when the records are spread over several dead letters (`call` lists each "
+        "one's share)."
     )
 
 
@@ -268,6 +282,7 @@ def dead_letter(destination: Destination | str, stage: DeadLetterStage, reason: 
         "records": items,
         "call": call,
         "reduced": None,
+        "part": None,
     }
 
 
@@ -365,3 +380,29 @@ def fit(doc: dict[str, Any], limit: int) -> bytes:
     doc.clear()
     doc.update(shortened)
     return orjson.dumps(doc)
+
+
+
+def _part(doc: dict[str, Any], records: list[Any], index: int, count: int) -> dict[str, Any]:
+    part = {**doc, "records": records, "part": {"index": index, "count": count}}
+    call = doc.get("call")
+    if isinstance(call, dict):  # a dead letter: its call lists the same records
+        part["call"] = {**call, "records": [item["source"] for item in records]}
+    return part
+
+
+def fit_parts(doc: dict[str, Any], limit: int) -> list[bytes]:
+    """:func:`fit`, and when even the reduced document is too large (a call of thousands of records),
+    its records spread over as few documents as fit, each saying which part it is."""
+    encoded = fit(doc, limit)
+    records = doc.get("records") or []
+    if len(encoded) <= limit or len(records) < 2:
+        return [encoded]
+    count = 2
+    while True:
+        size = -(-len(records) // count)
+        chunks = [records[i:i + size] for i in range(0, len(records), size)]
+        parts = [orjson.dumps(_part(doc, chunk, n, len(chunks))) for n, chunk in enumerate(chunks, 1)]
+        if size == 1 or all(len(p) <= limit for p in parts):
+            return parts
+        count *= 2

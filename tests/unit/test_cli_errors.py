@@ -126,6 +126,13 @@ def test_completion_can_be_installed() -> None:
     assert "--install-completion" in runner.invoke(app, ["--help"], terminal_width=80).stdout
 
 
+def test_the_command_list_is_not_cut_at_80_columns() -> None:
+    text = runner.invoke(app, ["--help"], terminal_width=80, env={"COLUMNS": "80"}).stdout
+    commands = text.split("Commands:")[1]
+    assert "..." not in commands and "status" in commands
+    assert all(len(line) <= 80 for line in text.splitlines())
+
+
 @pytest.mark.parametrize("command", [
     "validate", "config", "run", "sandbox", "produce", "responses", "activate", "pause", "status", "replay",
     "schemas", "templates", "preview", "test",

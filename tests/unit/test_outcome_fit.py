@@ -10,7 +10,7 @@ import jsonschema
 import orjson
 
 from worker import schemas
-from worker.events import DeadLetterStage, dead_letter, fit, record_item, reference_item
+from worker.events import DeadLetterStage, dead_letter, fit, fit_parts, record_item, reference_item
 from worker.pipeline.kafka import ENVELOPE_HEADROOM, outcome_limits
 from worker.records import Record, SourceRef
 
@@ -96,3 +96,20 @@ def test_the_limit_is_the_smaller_of_topic_and_producer_less_headroom() -> None:
     assert outcome_limits({"a": 300_000, "b": 5_000_000}, 1_048_576) == {
         "a": 300_000 - ENVELOPE_HEADROOM, "b": 1_048_576 - ENVELOPE_HEADROOM,
     }
+
+
+def test_a_call_of_thousands_of_records_is_spread_over_documents_that_each_fit() -> None:
+    sources = [SourceRef("a-rather-long-source-topic-name", 0, n, f"key-{n}".encode(), 1) for n in range(3000)]
+    call = event({"t": 1}, None)
+    call["records"] = [s.as_event() for s in sources]
+    items = [record_item(Record({"n": n}, s), s) for n, s in enumerate(sources)]
+    letter = dead_letter("d", DeadLetterStage.DELIVER, "HTTP 400", items, call=call)
+    parts = [orjson.loads(p) for p in fit_parts(letter, 64_000)]
+    assert len(parts) > 1 and all(len(orjson.dumps(p)) <= 64_000 for p in parts)
+    assert [p["part"] for p in parts] == [{"index": n, "count": len(parts)} for n in range(1, len(parts) + 1)]
+    assert [i["source"]["offset"] for p in parts for i in p["records"]] == list(range(3000))
+    for p in parts:  # each dead letter's call lists that dead letter's records
+        assert p["call"]["records"] == [i["source"] for i in p["records"]]
+    jsonschema.validate(parts[-1], DEAD_LETTER_SCHEMA)
+    small = fit_parts(dead_letter("d", DeadLetterStage.DELIVER, "x", items[:3], call=call), 10**9)
+    assert len(small) == 1 and orjson.loads(small[0])["part"] is None

@@ -280,15 +280,15 @@ class DestinationPipeline:
             "assigned_partitions": [f"{tp.topic}:{tp.partition}" for tp in assigned],
             "pending_records": self.tracker.in_flight,
             "calls_in_flight": self._on_wire,
-            "calls_waiting": self.open.waiting_calls,
+            # due calls not on the wire: waiting for their account's budget (or a slot, or their key's
+            # previous call) while active, held while paused
+            "calls_waiting_for_budget": self.open.waiting_calls if self.active else 0,
             "held_calls": 0 if self.active else self.open.waiting_calls,
             "grouped_records": self.open.pending,
             "skipped_after_recovery": self.skipped_after_recovery,
             "state": "active" if self.active else "paused",
             "partitions": self._partition_status(assigned),
             "records": {**records_since_start(self.dest.name), "unknown": self.records_unknown},
-            # due calls not sent yet while active: they wait for a token, a call slot or their key's turn
-            "calls_waiting_for_budget": self.open.waiting_calls if self.active else 0,
             "last_error": self.last_error,
         }
 
