@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -141,6 +142,15 @@ async def test_validate_route_answers_the_same_errors_as_the_cli(client: TestCli
     assert doc["ok"] is False
     assert any(e.startswith("destinations[0].batchng: is not a known setting (did you mean `batching`?")
                for e in doc["errors"])
+    # the worker's environment never reaches the answer (a reference to a secret would echo it)
+    leaky = copy.deepcopy(BASE)
+    leaky["worker"] = {"web_port": "${CTL_SECRET_VALUE}"}
+    os.environ["CTL_SECRET_VALUE"] = "sk-very-secret-1234"
+    try:
+        answer = await (await client.post("/validate", json=leaky, headers=auth)).text()
+    finally:
+        del os.environ["CTL_SECRET_VALUE"]
+    assert "sk-very-secret-1234" not in answer and "CTL_SECRET_VALUE is referenced" in answer
     good = await client.post("/validate", json=BASE, headers=auth)
     assert (await good.json()) == {"ok": True, "errors": [], "warnings": [], "destinations": ["support-tickets"]}
 

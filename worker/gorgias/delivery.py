@@ -128,6 +128,9 @@ def parse_body(body: bytes, content_type: str | None) -> Any:
     return body.decode("utf-8", errors="replace")
 
 
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 def _attempts(n: int) -> str:
     return f"{n} attempt" if n == 1 else f"{n} attempts"
 
@@ -265,7 +268,7 @@ class _Call:
                 return self.finish(result, ok=ok, reason=None if ok else verdict.reason, retryable=False,
                                    unknown=not ok and self.unsettled is not None)
 
-            if verdict.outcome_unknown:
+            if verdict.outcome_unknown and self.req.method not in _SAFE_METHODS:  # a lost GET changed nothing
                 self.unsettled = verdict.reason
             give_up: str | None = None
             delay = 0.0
