@@ -101,6 +101,10 @@ def dropped(request: RenderedRequest, kind: TransportKind = "protocol") -> CallA
 TICKET = {"subject": "Where is my order?", "body_text": "Hi", "customer_email": "jane@example.com"}
 
 
+def customer(email: str, **extra: Any) -> dict[str, Any]:
+    return {"email": email, "channels": [{"type": "email", "address": email, "preferred": True}], **extra}
+
+
 async def test_hook_finds_a_ticket_by_external_id_and_answers_with_the_full_ticket(
     sandbox: RunningSandbox, delivery: DeliveryService
 ) -> None:
@@ -124,7 +128,7 @@ async def test_hook_finds_a_ticket_by_external_id_and_answers_with_the_full_tick
 
 @pytest.mark.parametrize(("template", "data", "path"), [
     ("create_ticket", TICKET, "/api/tickets"),
-    ("create_customer", {"name": "Jane", "email": "jane@example.com"}, "/api/customers"),
+    ("create_customer", customer("jane@example.com", name="Jane"), "/api/customers"),
     ("create_tag", {"name": "vip"}, "/api/tags"),
 ])
 async def test_apply_then_drop_creates_once_with_the_hook_and_several_times_without(
@@ -184,13 +188,13 @@ async def test_lookup_before_the_first_attempt_follows_the_policy(
 ) -> None:
     s = Sandbox(sandbox)
     dest = destination(sandbox.url, "create_customer")
-    item, request = prepared(dest, {"email": "jane@example.com"})
+    item, request = prepared(dest, customer("jane@example.com"))
     await s.api("POST", "/api/customers", orjson.loads(request.body or b""))  # delivered before a crash
     hook = hook_for(dest, delivery)
     assert hook is not None
     assert await hook.before_first_attempt(request, [item]) is None  # not flagged: no lookup
     assert hook.lookups == 0
-    flagged, _ = prepared(dest, {"email": "jane@example.com"}, **{POSSIBLY_DELIVERED: True})
+    flagged, _ = prepared(dest, customer("jane@example.com"), **{POSSIBLY_DELIVERED: True})
     outcome = await hook.before_first_attempt(request, [flagged])
     assert outcome is not None and outcome.ok and outcome.resolved_by_hook
     assert outcome.status == 201 and outcome.response_body["email"] == "jane@example.com"
@@ -199,7 +203,7 @@ async def test_lookup_before_the_first_attempt_follows_the_policy(
 
     always = destination(sandbox.url, "create_customer",
                          endpoint={"template_options": {"dedupe": {"lookup_before_create": "always"}}})
-    other, fresh = prepared(always, {"email": "new@example.com"}, offset=5)
+    other, fresh = prepared(always, customer("new@example.com"), offset=5)
     guard = hook_for(always, delivery)
     assert guard is not None
     assert await guard.before_first_attempt(fresh, [other]) is None and guard.lookups == 1
