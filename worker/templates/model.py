@@ -199,8 +199,11 @@ def _email_source(body: Any, template: Template) -> None:
             del msg["receiver"]  # a customer's message names no receiver (Gorgias' rule); its address is in `to`
 
 
-def _customer_shape(body: Any, template: Template, *, need_channel: bool) -> None:
-    """``name`` instead of firstname/lastname; the email (preferred) and phones as ``channels``."""
+def _customer_shape(body: Any, template: Template, *, new: bool) -> None:
+    """``name`` instead of firstname/lastname; a new customer's email (preferred) and phones as ``channels``.
+
+    An update sends ``channels`` only when the record gives them (or a phone): Gorgias may replace a
+    customer's channels with the list it is given, so an email alone must not become the only one."""
     if not isinstance(body, dict):
         return
     first, last = body.pop("firstname", None), body.pop("lastname", None)
@@ -213,7 +216,7 @@ def _customer_shape(body: Any, template: Template, *, need_channel: bool) -> Non
         return  # the schema says what is wrong
     email = body.get("email")
     has_email = any(isinstance(c, Mapping) and c.get("type") == "email" for c in channels)
-    if isinstance(email, str) and email and not has_email:
+    if new and isinstance(email, str) and email and not has_email:
         channels.insert(0, {"type": "email", "address": email, "preferred": True})
     if channels:
         if not any(isinstance(c, Mapping) and c.get("preferred") is True for c in channels):
@@ -225,7 +228,7 @@ def _customer_shape(body: Any, template: Template, *, need_channel: bool) -> Non
             if isinstance(c, dict):
                 c.setdefault("preferred", False)
         body["channels"] = channels
-    elif need_channel:
+    elif new:
         raise RenderError(
             f"{template.name}: channels: required: a customer needs an email or a phone (record attribute "
             "email, customer_email or phone) or `channels`"
@@ -233,11 +236,11 @@ def _customer_shape(body: Any, template: Template, *, need_channel: bool) -> Non
 
 
 def _new_customer(body: Any, template: Template) -> None:
-    _customer_shape(body, template, need_channel=True)
+    _customer_shape(body, template, new=True)
 
 
 def _customer_update(body: Any, template: Template) -> None:
-    _customer_shape(body, template, need_channel=False)
+    _customer_shape(body, template, new=False)
 
 
 def _upsert_identity(body: Any, template: Template) -> None:

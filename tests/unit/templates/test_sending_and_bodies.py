@@ -109,6 +109,8 @@ def test_customers_carry_channels_and_a_name() -> None:
         one("create_customer", {"name": "Nobody"})
     update = body(one("update_customer", {"customer_id": 1, "lastname": "Doe", "note": "n"}))
     assert update == {"note": "n", "name": "Doe"}  # an update without email or phone leaves channels alone
+    moved = body(one("update_customer", {"customer_id": 1, "email": "new@x.io"}))
+    assert moved == {"email": "new@x.io"}  # not channels: [that email], which could drop the customer's others
 
 
 def test_customer_data_must_be_an_object() -> None:
