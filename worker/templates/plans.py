@@ -4,7 +4,8 @@
   PUT deletes every value it is not given, so the plan reads the current values (GET, following
   cursors), lays the records' values over them and PUTs the full list: 2 requests per ticket or
   customer however many fields the group sets.
-* ``ensure_tags`` (``add_ticket_tags``, ``set_ticket_tags``): each tag name is created first
+* ``ensure_tags`` (``add_ticket_tags``, ``set_ticket_tags``, ``create_ticket``, ``update_ticket``): each
+  tag name is created first
   (``POST /api/tags``; 400 or 409 means it exists) unless this process already knows it exists on the
   account, then the tag write: 1 extra request per new name per account, none after.
 * ``upsert_customer``: look the customer up by email (or external_id), then PUT the one found or POST
@@ -130,13 +131,13 @@ class EnsureTags(Plan):
             url = _origin(self.write.url) + "/api/tags"
             return Step(_json(self.write, "POST", url, {"name": name}), f"make sure tag {name!r} exists",
                         accept=EXISTS, known_as=f"tag:{name}")
-        return Step(self.write, "write the ticket's tags", final=True)
+        return Step(self.write, "the write naming them", final=True)
 
     def describe(self) -> list[str]:
         url = _origin(self.write.url) + "/api/tags"
         lines = [f"POST {url} {{\"name\": {orjson.dumps(n).decode()}}}  (unless known to exist; 400/409 = exists)"
                  for n in self.names]
-        return [*lines, f"{self.write.method} {self.write.url}  (the tag write above)"]
+        return [*lines, f"{self.write.method} {self.write.url}  (the request above)"]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -198,7 +199,12 @@ def _merge_field_values(write: RenderedRequest, body: Any) -> Plan | None:
 
 
 def _ensure_tags(write: RenderedRequest, body: Any) -> Plan | None:
-    names = tuple(dict.fromkeys(n for n in body.get("names") or () if isinstance(n, str)))
+    """Tag names of a ticket-tag body (``names``) or of a ticket body (``tags: [{"name": ...}]``)."""
+    if not isinstance(body, Mapping):
+        return None
+    found = list(body.get("names") or ())
+    found += [t.get("name") for t in body.get("tags") or () if isinstance(t, Mapping)]
+    names = tuple(dict.fromkeys(n for n in found if isinstance(n, str)))
     return EnsureTags(write, names) if names else None
 
 

@@ -128,3 +128,14 @@ def test_a_plan_is_described_in_the_preview_lines() -> None:
     lines = plan_of(one("set_ticket_custom_fields", {"ticket_id": 7, "field_id": 1, "value": "x"})).describe()
     assert lines[0].startswith("GET https://acme.gorgias.com/api/tickets/7/custom-fields")
     assert lines[1].startswith("PUT https://acme.gorgias.com/api/tickets/7/custom-fields")
+
+
+def test_tickets_naming_tags_make_sure_they_exist_too() -> None:
+    plan = plan_of(one("create_ticket", {"body_text": "x", "customer_email": "a@b.co", "tags": ["vip", 4]}))
+    assert isinstance(plan, EnsureTags) and plan.names == ("vip",)
+    first = plan.next_step([])
+    assert first is not None and sent(first) == {"name": "vip"}
+    last = plan.next_step([answer(first, 201, {"id": 9})])
+    assert last is not None and last.final and last.request.url == "https://acme.gorgias.com/api/tickets"
+    assert one("update_ticket", {"ticket_id": 1, "status": "closed"}).plan is None
+    assert isinstance(one("update_ticket", {"ticket_id": 1, "tags": "a, b"}).plan, EnsureTags)
