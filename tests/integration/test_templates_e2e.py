@@ -261,7 +261,7 @@ async def test_tags_are_created_before_the_ticket_write_and_only_once(scenario: 
     assert [e["outcome"] for e in events] == ["delivered", "delivered"]
     assert [(st["purpose"], st["status"], st["skipped"]) for st in events[1]["steps"]] == [
         ("make sure tag 'refund' exists", None, True), ("make sure tag 'late' exists", 201, False),
-        ("write the ticket's tags", 200, False)]
+        ("the write naming them", 200, False)]
     tickets = {t["id"]: t for t in s.sandbox.state()["tickets"]}
     assert sorted(t["name"] for t in tickets[second]["tags"]) == ["late", "refund"]
     requests = s.sandbox.counters()["requests"]["POST /api/tags"]
