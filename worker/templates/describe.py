@@ -72,7 +72,7 @@ def describe_template(name: str) -> list[str]:
     lines = [f"{template.name}: {template.summary}", "", f"  {template.method} {template.url}",
              f"  grouping     {template.grouping()}"]
     if template.batch.mode != "none":
-        key = ", ".join(template.batch.key or ()) or "a conversation key, e.g. conversation_id"
+        key = ", ".join(template.batch.key or ()) or f"{template.batch.group_by}, e.g. {template.batch.group_example}"
         if template.batch.key != () and not template.batch.key:
             key = "any (arrival_order works)"
         lines.append(f"               batching.attributes must include: {key}")
