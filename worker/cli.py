@@ -67,7 +67,7 @@ def kafka_call(kafka: KafkaSettings, work: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine that talks to Kafka; a broker that cannot be reached is one error line, exit 1."""
     import logging
 
-    from aiokafka.errors import KafkaError
+    from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 
     client_log = logging.getLogger("aiokafka")
     level = client_log.level
@@ -76,7 +76,9 @@ def kafka_call(kafka: KafkaSettings, work: Coroutine[Any, Any, T]) -> T:
         return asyncio.run(work)
     except (TimeoutError, KafkaError, OSError) as exc:
         detail = str(exc) or type(exc).__name__
-        fail([f"Kafka at {kafka.effective_bootstrap()}: {detail} (is the broker running and reachable?)"])
+        unreachable = isinstance(exc, TimeoutError | OSError | KafkaConnectionError | KafkaTimeoutError)
+        hint = " (is the broker running and reachable?)" if unreachable else ""
+        fail([f"Kafka at {kafka.effective_bootstrap()}: {detail}{hint}"])
     finally:
         client_log.setLevel(level)
 

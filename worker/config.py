@@ -689,8 +689,10 @@ class WorkerConfig(Model):
         for dest in self.destinations:
             if dest.name == name:
                 return dest
-        known = ", ".join(d.name for d in self.destinations)
-        raise KeyError(f"no destination named {name!r} (known: {known})")
+        names = [d.name for d in self.destinations]
+        guess = difflib.get_close_matches(name, names, n=1)
+        hint = f"; did you mean {guess[0]!r}?" if guess else ""
+        raise KeyError(f"no destination named {name!r} (known: {', '.join(names)}){hint}")
 
     def warnings(self) -> list[str]:
         return [w for d in self.destinations if (w := d.gorgias_patch_warning())]

@@ -67,6 +67,18 @@ class AttemptInfo(Strict):
     rate_limit_wait_ms: float
 
 
+class StepInfo(Strict):
+    """One request of a call that needed several (read-merge-write, upsert, creating missing tags)."""
+
+    method: str
+    url: str
+    purpose: str = Field(description="What the request was for, e.g. read the ticket's custom-field values.")
+    status: int | None = Field(description="HTTP status of its last attempt; null when skipped or unanswered.")
+    attempts: int
+    skipped: bool = Field(description="Not sent: the name it would create was known to exist on the account.")
+    error: str | None
+
+
 class BatchInfo(Strict):
     algorithm: str
     key: list[Any]
@@ -137,6 +149,11 @@ class ResponseEvent(Strict):
     )
     part: DocumentPart | None = Field(
         default=None, description="Set when the call's records are spread over several events (same event_id)."
+    )
+    steps: list[StepInfo] = Field(
+        default_factory=list,
+        description="Every request of a call that needed more than one, in order; absent for one request. "
+                    "`response` is the last one's answer, `attempt_log` holds the attempts of all.",
     )
 
 

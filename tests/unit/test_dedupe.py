@@ -4,6 +4,7 @@ before every replay, and (same sandbox) an update of a merged customer followed 
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -20,6 +21,7 @@ from worker.gorgias.delivery import CallAttempt, DeliveryService, HookDecision
 from worker.gorgias.errors import TransportError, TransportKind
 from worker.records import REPLAY_HEADER, Record, SourceRef, parse_replay_header
 from worker.rendering import Prepared, RenderedRequest
+from worker.replay import replay_headers
 from worker.templates import renderer_for
 
 API_KEY = "sandbox-api-key"
@@ -101,6 +103,10 @@ def dropped(request: RenderedRequest, kind: TransportKind = "protocol") -> CallA
 TICKET = {"subject": "Where is my order?", "body_text": "Hi", "customer_email": "jane@example.com"}
 
 
+def customer(email: str, **extra: Any) -> dict[str, Any]:
+    return {"email": email, "channels": [{"type": "email", "address": email, "preferred": True}], **extra}
+
+
 async def test_hook_finds_a_ticket_by_external_id_and_answers_with_the_full_ticket(
     sandbox: RunningSandbox, delivery: DeliveryService
 ) -> None:
@@ -124,7 +130,7 @@ async def test_hook_finds_a_ticket_by_external_id_and_answers_with_the_full_tick
 
 @pytest.mark.parametrize(("template", "data", "path"), [
     ("create_ticket", TICKET, "/api/tickets"),
-    ("create_customer", {"name": "Jane", "email": "jane@example.com"}, "/api/customers"),
+    ("create_customer", customer("jane@example.com", name="Jane"), "/api/customers"),
     ("create_tag", {"name": "vip"}, "/api/tags"),
 ])
 async def test_apply_then_drop_creates_once_with_the_hook_and_several_times_without(
@@ -184,13 +190,13 @@ async def test_lookup_before_the_first_attempt_follows_the_policy(
 ) -> None:
     s = Sandbox(sandbox)
     dest = destination(sandbox.url, "create_customer")
-    item, request = prepared(dest, {"email": "jane@example.com"})
+    item, request = prepared(dest, customer("jane@example.com"))
     await s.api("POST", "/api/customers", orjson.loads(request.body or b""))  # delivered before a crash
     hook = hook_for(dest, delivery)
     assert hook is not None
     assert await hook.before_first_attempt(request, [item]) is None  # not flagged: no lookup
     assert hook.lookups == 0
-    flagged, _ = prepared(dest, {"email": "jane@example.com"}, **{POSSIBLY_DELIVERED: True})
+    flagged, _ = prepared(dest, customer("jane@example.com"), **{POSSIBLY_DELIVERED: True})
     outcome = await hook.before_first_attempt(request, [flagged])
     assert outcome is not None and outcome.ok and outcome.resolved_by_hook
     assert outcome.status == 201 and outcome.response_body["email"] == "jane@example.com"
@@ -199,7 +205,7 @@ async def test_lookup_before_the_first_attempt_follows_the_policy(
 
     always = destination(sandbox.url, "create_customer",
                          endpoint={"template_options": {"dedupe": {"lookup_before_create": "always"}}})
-    other, fresh = prepared(always, {"email": "new@example.com"}, offset=5)
+    other, fresh = prepared(always, customer("new@example.com"), offset=5)
     guard = hook_for(always, delivery)
     assert guard is not None
     assert await guard.before_first_attempt(fresh, [other]) is None and guard.lookups == 1
@@ -438,3 +444,12 @@ async def test_an_update_of_a_merged_customer_is_followed_to_the_customer_it_was
     assert outcome.merged.to_url.endswith(f"/api/customers/{ids[1]}/data")
     state = await s.state()
     assert [c["data"] for c in state["customers"] if c["id"] == ids[1]] == [{"tier": "gold"}]
+
+
+def test_a_replay_of_a_replay_keeps_the_first_coordinates() -> None:
+    first = {"source": {"topic": "nexset.support", "partition": 1, "offset": 7, "key": None},
+             "headers": {"trace": base64.b64encode(b"t-1").decode()}}
+    assert replay_headers(first) == [("trace", b"t-1"), (REPLAY_HEADER, b"nexset.support:1:7")]
+    again = {"source": {"topic": "nexset.support", "partition": 0, "offset": 900, "key": None},
+             "headers": {REPLAY_HEADER: base64.b64encode(b"nexset.support:1:7").decode()}}
+    assert replay_headers(again) == [(REPLAY_HEADER, b"nexset.support:1:7")]

@@ -144,6 +144,22 @@ def outcome_limits(topic_limits: dict[str, int], max_request_bytes: int = MAX_RE
     return {t: min(limit, max_request_bytes) - ENVELOPE_HEADROOM for t, limit in topic_limits.items()}
 
 
+async def read_at(
+    consumer: aiokafka.AIOKafkaConsumer, topic: str, partition: int, offset: int, timeout_s: float = 10.0
+) -> aiokafka.ConsumerRecord[bytes, bytes] | None:
+    """The record at ``offset`` of a partition, read with a group-less ``consumer`` (reassigned for the
+    purpose); None when it is gone (retention, compaction) or does not come within ``timeout_s``."""
+    tp = aiokafka.TopicPartition(topic, partition)
+    consumer.assign([tp])
+    consumer.seek(tp, offset)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        fetched = await consumer.getmany(tp, timeout_ms=500, max_records=1)
+        for msg in fetched.get(tp, []):
+            return msg if msg.offset == offset else None  # a later offset: the record was deleted
+    return None
+
+
 async def probe(settings: KafkaSettings) -> None:
     """Connect to the cluster once (bootstrap and metadata), or raise the connection error."""
     admin = AIOKafkaAdminClient(**client_options(settings))

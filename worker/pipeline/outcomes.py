@@ -72,7 +72,7 @@ def response_event(dest: Destination, call: Call, outcome: CallOutcome) -> dict[
     wanted = dest.response_webhook.response_headers
     req = call.request
     batch = call.batch
-    return {
+    event: dict[str, Any] = {
         "schema_version": 1,
         "event_id": event_id(dest.name, call.sources),
         "destination": dest.name,
@@ -104,6 +104,9 @@ def response_event(dest: Destination, call: Call, outcome: CallOutcome) -> dict[
         "reduced": None,
         "part": None,
     }
+    if outcome.steps:
+        event["steps"] = [step.as_event() for step in outcome.steps]
+    return event
 
 
 def _outcome(outcome: CallOutcome) -> Outcome:
