@@ -30,7 +30,7 @@ from worker.batching import BatchPolicy
 from worker.call_scheduler import Candidate
 from worker.config import Destination, WorkerConfig
 from worker.dedupe import POSSIBLY_DELIVERED, hook_for
-from worker.events import DeadLetterStage, dead_letter, iso_now, record_item, reference_item
+from worker.events import DeadLetterStage, dead_letter, iso_time, record_item, reference_item
 from worker.gorgias.delivery import CallOutcome, DeliveryService
 from worker.logs import call_context, source_fields
 from worker.offsets import OffsetTracker, TopicPartitionKey
@@ -452,7 +452,7 @@ class DestinationPipeline:
             if dest.response_webhook.enabled:
                 waits.append(self.publisher.publish(dest.response_webhook.topic, event, key, headers))
             if not outcome.ok:
-                letter = delivery_dead_letter(dest, call, event)
+                letter = delivery_dead_letter(dest, call, event, outcome.finished_at)
                 self._note_error(f"deliver: {letter.get('reason')}")
                 waits.append(self.publisher.publish(dest.dead_letter_topic, letter, key,
                                                     [*headers, ("stage", b"deliver")]))
@@ -477,7 +477,7 @@ class DestinationPipeline:
         key: bytes | None,
     ) -> None:
         dest = self.dest
-        letter = dead_letter(dest, stage, reason, items)
+        letter = dead_letter(dest, stage, reason, items, failed_at=self.clock())
         self._note_error(f"{stage.value}: {reason}")
         headers = [("destination", dest.name.encode()), ("stage", stage.value.encode())]
 
@@ -512,7 +512,7 @@ class DestinationPipeline:
                 self._m_e2e.observe(max(0.0, (now_ms - s.timestamp_ms) / 1000))
 
     def _note_error(self, message: str) -> None:
-        self.last_error = {"at": iso_now(), "message": message}
+        self.last_error = {"at": iso_time(self.clock()), "message": message}
 
     def _fail(self, exc: BaseException, what: str) -> None:
         self._note_error(f"{what}: {exc}")

@@ -102,9 +102,9 @@ def _check_destination(dest: Destination, template: Template, configured: Config
     needed = [p for p in PLACEHOLDER.findall(configured.url) if p != "domain"]
     if spec.key == () and not keyed:
         raise ValueError(
-            f"batching.attributes: batched template {name} turns a group into one ticket, so records must be "
-            "grouped by a conversation key: use algorithm by_attribute or session_window with "
-            "attributes: [conversation_id] (any attribute the conversation's records share)"
+            f"batching.attributes: batched template {name} turns a group into {template.grouping_target}, so "
+            f"records must be grouped by {spec.group_by}: use algorithm by_attribute or session_window with "
+            f"attributes: [{spec.group_example}] (any attribute the group's records share)"
         )
     missing = [p for p in needed if p not in b.attributes]
     if missing:
