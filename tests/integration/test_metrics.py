@@ -1,0 +1,55 @@
+"""Metrics tell Gorgias' latency apart from the time spent waiting for the account's budget."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.integration.conftest import Scenario
+from tests.integration.test_pipeline import ticket
+from tests.support.kafka_io import publish, read_json
+from worker import metrics
+
+pytestmark = pytest.mark.integration
+
+
+def sample(name: str, **labels: str) -> float:
+    """The value of one series in the worker's exposition (0 when absent)."""
+    for family in text_string_to_metric_families(metrics.render().decode()):
+        for s in family.samples:
+            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
+                return float(s.value)
+    return 0.0
+
+
+async def test_request_latency_excludes_the_budget_wait_which_has_its_own_histogram(
+    scenario: Scenario, run_worker: Any
+) -> None:
+    s = scenario
+    name, domain = f"honest-{uuid.uuid4().hex[:6]}", "acme"
+    account = f"{domain}/basic"
+    await s.create_topics()
+    await publish(s.bootstrap, s.source, [ticket(i) for i in range(4)], key=lambda i, _: f"k{i}".encode())
+    wait_before = sample("gorgias_worker_budget_wait_seconds_sum", account=account)
+    waits_before = sample("gorgias_worker_budget_wait_seconds_count", account=account)
+    # A full bucket of 3 that drains one request every 0.5 s: the 4 calls wait 0.5 s to 2 s each.
+    dest = s.destination(name, credential={"rate_limit": {"enabled": True, "requests": 3, "per_seconds": 1.5,
+                                                          "headroom": 0, "assume_full_at_start": True}})
+    await run_worker(s.config(dest))
+    events = await read_json(s.bootstrap, s.responses, 4, timeout=60)
+    assert [e["outcome"] for e in events] == ["delivered"] * 4
+
+    waited = sample("gorgias_worker_budget_wait_seconds_sum", account=account) - wait_before
+    assert sample("gorgias_worker_budget_wait_seconds_count", account=account) - waits_before == 4
+    assert waited >= 2.0
+    assert sample("gorgias_worker_request_seconds_count", destination=name) == 4
+    on_the_wire = sample("gorgias_worker_request_seconds_sum", destination=name)
+    assert 0 < on_the_wire < 1.0, "Gorgias' latency must not carry the budget wait"
+    assert sample("gorgias_worker_call_duration_seconds_count", destination=name) == 4
+    whole = sample("gorgias_worker_call_duration_seconds_sum", destination=name)
+    assert whole >= waited + on_the_wire - 0.05
+    assert not [n for f in text_string_to_metric_families(metrics.render().decode())
+                for n in (smp.name for smp in f.samples) if n.endswith("_created")]
