@@ -2,8 +2,9 @@
 
 Times are split so that each answers one question: ``gorgias_worker_request_seconds`` is Gorgias' own
 latency (one HTTP attempt on the wire, no budget wait, no backoff), ``gorgias_worker_budget_wait_seconds``
-is the time an attempt waited for the account's rate-limit budget, and
-``gorgias_worker_call_duration_seconds`` is the whole call, from its first wait to its final outcome.
+is the time an attempt waited for the account's rate-limit budget (the first attempt's wait is spent in
+the account's dispatcher, before the call starts), and ``gorgias_worker_call_duration_seconds`` is the
+call from its first attempt to its final outcome: every attempt, the retries' waits and the backoff.
 The pipeline observes the first two per attempt from the call's attempt log (which
 ``worker.gorgias.delivery`` measures), so each wait is counted once. The process (memory, CPU, file descriptors) and
 Python (version, garbage collector) collectors are registered; counters expose no ``_created`` series.
@@ -87,7 +88,7 @@ REQUEST_LATENCY = Histogram(
 )
 CALL_DURATION = Histogram(
     "gorgias_worker_call_duration_seconds",
-    "A whole call from its first budget wait to its final outcome: every attempt, wait and backoff.",
+    "A call from its first attempt to its final outcome: every attempt, retries' budget waits and backoff.",
     ["destination"], buckets=_LATENCY_BUCKETS, registry=REGISTRY,
 )
 END_TO_END_LATENCY = Histogram(
@@ -109,6 +110,12 @@ PENDING_RECORDS = Gauge(
 DESTINATION_ACTIVE = Gauge(
     "gorgias_worker_destination_active", "1 when the destination is active, 0 when paused.", ["destination"],
     registry=REGISTRY,
+)
+
+CALLS_WAITING_FOR_BUDGET = Gauge(
+    "gorgias_worker_calls_waiting_for_budget",
+    "Calls due and not sent yet (waiting for a token, a call slot or their key's previous call), per account.",
+    ["account"], registry=REGISTRY,
 )
 
 

@@ -50,6 +50,6 @@ async def test_request_latency_excludes_the_budget_wait_which_has_its_own_histog
     assert 0 < on_the_wire < 1.0, "Gorgias' latency must not carry the budget wait"
     assert sample("gorgias_worker_call_duration_seconds_count", destination=name) == 4
     whole = sample("gorgias_worker_call_duration_seconds_sum", destination=name)
-    assert whole >= waited + on_the_wire - 0.05
+    assert on_the_wire <= whole < waited, "a call starts once its first token is granted"
     assert not [n for f in text_string_to_metric_families(metrics.render().decode())
                 for n in (smp.name for smp in f.samples) if n.endswith("_created")]

@@ -104,7 +104,8 @@ def test_no_declared_runtime_dependency_goes_unused() -> None:
     """Each runtime dependency is imported by the package (its import name may differ)."""
     import_names = {"pyyaml": "yaml", "prometheus-client": "prometheus_client", "faust-streaming": "faust",
                     "mode-streaming": "mode", "httpx-aiohttp": "httpx_aiohttp"}
-    source = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "worker").rglob("*.py"))
+    source = "\n".join(p.read_text(encoding="utf-8") for pkg in ("worker", "gorgias_sandbox")
+                       for p in (ROOT / pkg).rglob("*.py"))
     for req in declared():
         module = import_names.get(canonicalize_name(req.name), canonicalize_name(req.name).replace("-", "_"))
         assert re.search(rf"^\s*(import|from) {re.escape(module)}\b", source, re.M), f"{req.name} is never imported"

@@ -7,8 +7,10 @@ is the pipelines' own consumers (see :mod:`worker.pipeline.destination` for why)
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
+import sys
 import tempfile
 from typing import Any
 
@@ -18,8 +20,8 @@ from aiohttp import web
 
 from worker.config import SaslMechanism, SecurityProtocol, WorkerConfig
 from worker.control_api import create_control_app
-from worker.logs import logging_config
-from worker.pipeline.kafka import client_options
+from worker.logs import logging_config, setup_logging
+from worker.pipeline.kafka import BrokerUnavailable, client_options, probe, wait_for_broker
 from worker.pipeline.runtime import Runtime
 
 log = logging.getLogger("worker.app")
@@ -87,11 +89,14 @@ def create_app(config: WorkerConfig, runtime: Runtime | None = None) -> tuple[fa
         runner: web.AppRunner | None = None
 
         async def on_start(self) -> None:
-            self.runner = web.AppRunner(create_control_app(host), access_log=None)
+            ref = config.worker.control_token()
+            token = ref.resolve() if ref is not None else None
+            self.runner = web.AppRunner(create_control_app(host, token=token), access_log=None)
             await self.runner.setup()
             site = web.TCPSite(self.runner, config.worker.web_host, config.worker.web_port)
             await site.start()
-            log.info("control API on http://%s:%d", config.worker.web_host, config.worker.web_port)
+            log.info("control API on http://%s:%d (POST routes %s)", config.worker.web_host, config.worker.web_port,
+                     "need the control token" if token is not None else "open to this machine only")
 
         async def on_stop(self) -> None:
             if self.runner is not None:
@@ -102,6 +107,12 @@ def create_app(config: WorkerConfig, runtime: Runtime | None = None) -> tuple[fa
 
 def run(config: WorkerConfig, level: str = "info") -> None:
     """Run the worker in this process until SIGTERM/SIGINT (blocks; exits the process)."""
+    setup_logging(level, config.worker.log_format)
+    try:  # faust's own clients give up at once with a traceback when Kafka is down: wait for it first
+        asyncio.run(wait_for_broker("starting", lambda: probe(config.kafka), config.worker.broker_wait_s))
+    except BrokerUnavailable as exc:
+        log.error("cannot start: %s", exc)
+        sys.exit(1)
     app, _ = create_app(config)
     worker = faust.Worker(
         app,
