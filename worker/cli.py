@@ -11,7 +11,9 @@ from typing import Annotated, Any, NoReturn, TypeVar
 import typer
 from pydantic import ValidationError
 
-from worker.config import ConfigError, Destination, KafkaSettings, WorkerConfig, check_secrets, load_config
+from worker.config import ConfigError, Destination, KafkaSettings, WorkerConfig
+from worker.config_loading import load_config
+from worker.environment import bootstrap_servers, check_secrets, known_secret_values, resolve_secret
 
 T = TypeVar("T")
 
@@ -67,7 +69,7 @@ def kafka_call(kafka: KafkaSettings, work: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine that talks to Kafka; a broker that cannot be reached is one error line, exit 1."""
     import logging
 
-    from aiokafka.errors import KafkaError
+    from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 
     client_log = logging.getLogger("aiokafka")
     level = client_log.level
@@ -76,7 +78,9 @@ def kafka_call(kafka: KafkaSettings, work: Coroutine[Any, Any, T]) -> T:
         return asyncio.run(work)
     except (TimeoutError, KafkaError, OSError) as exc:
         detail = str(exc) or type(exc).__name__
-        fail([f"Kafka at {kafka.effective_bootstrap()}: {detail} (is the broker running and reachable?)"])
+        unreachable = isinstance(exc, TimeoutError | OSError | KafkaConnectionError | KafkaTimeoutError)
+        hint = " (is the broker running and reachable?)" if unreachable else ""
+        fail([f"Kafka at {bootstrap_servers(kafka)}: {detail}{hint}"])
     finally:
         client_log.setLevel(level)
 
@@ -140,7 +144,7 @@ def describe(dest: Destination, group_prefix: str = "<kafka.group_id>") -> list[
     return lines
 
 
-@app.command()
+@app.command(short_help="Check a config; summary per destination or every error.")
 def validate(
     config: ConfigOption,
     secrets: Annotated[bool, typer.Option(help="Also check that every secret can be read now.")] = True,
@@ -162,7 +166,10 @@ def validate(
         typer.echo(orjson.dumps({"ok": not problems, "errors": problems, "warnings": warnings}).decode())
         raise typer.Exit(1 if problems else 0)
     cfg = load_or_exit(config, secrets=secrets, overrides=overrides)
-    typer.echo(f"{config}: OK, {len(cfg.destinations)} destination(s), Kafka {cfg.kafka.effective_bootstrap()}")
+    typer.echo(f"{config}: OK, {len(cfg.destinations)} destination(s), Kafka {bootstrap_servers(cfg.kafka)}")
+    token = cfg.worker.control_token()
+    guard = f"need the bearer token from {token.describe()}" if token else "open to this machine only"
+    typer.echo(f"control API on {cfg.worker.web_host}:{cfg.worker.web_port} (POST routes {guard})")
     for dest in cfg.destinations:
         typer.echo("")
         for line in describe(dest, cfg.kafka.group_id):
@@ -171,7 +178,7 @@ def validate(
         typer.echo(f"\nwarning: {warning}", err=True)
 
 
-@app.command("config")
+@app.command("config", short_help="Print the effective config, defaults filled, secrets masked.")
 def config_command(config: ConfigOption, overrides: SetOption = None) -> None:
     """Print the effective config (file, environment and --set overrides, every default) as YAML, secrets masked."""
     import yaml
@@ -179,10 +186,10 @@ def config_command(config: ConfigOption, overrides: SetOption = None) -> None:
     from worker.effective_config import effective_document
 
     cfg = load_or_exit(config, overrides=overrides)
-    typer.echo(yaml.safe_dump(effective_document(cfg), sort_keys=False, width=100).rstrip())
+    typer.echo(yaml.safe_dump(effective_document(cfg, known_secret_values(cfg)), sort_keys=False, width=100).rstrip())
 
 
-@app.command()
+@app.command(short_help="Check (or --write) the JSON Schemas in schemas/.")
 def schemas(
     write: Annotated[bool, typer.Option("--write", help="Rewrite schemas/ from the models.")] = False,
 ) -> None:
@@ -199,7 +206,7 @@ def schemas(
     typer.echo("schemas are up to date")
 
 
-@app.command()
+@app.command(short_help="Run the worker until SIGTERM.")
 def run(
     config: ConfigOption,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "",
@@ -215,14 +222,14 @@ def run(
     from worker.pipeline.app import run as run_worker
 
     for dest in cfg.destinations:
-        register_secret(dest.credential.secret().resolve().get_secret_value())
+        register_secret(resolve_secret(dest.credential.secret()).get_secret_value())
     for ref in (cfg.kafka.sasl_password(), cfg.worker.control_token()):
         if ref is not None:
-            register_secret(ref.resolve().get_secret_value())
+            register_secret(resolve_secret(ref).get_secret_value())
     run_worker(cfg, log_level.lower() or cfg.worker.log_level)
 
 
-@app.command()
+@app.command(short_help="Run the local Gorgias sandbox.")
 def sandbox(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port (0 picks a free one).")] = 8080,
@@ -251,7 +258,7 @@ def sandbox(
         fail([f"sandbox: cannot listen on {host}:{port} ({exc.strerror or exc}); choose another --port"])
 
 
-@app.command()
+@app.command(short_help="Publish records from a JSON Lines file to a topic.")
 def produce(
     file: Annotated[Path, typer.Argument(help="JSON Lines file: one record per line.")],
     topic: Annotated[str, typer.Option("--topic", "-t", help="Topic to publish to.")],
@@ -274,7 +281,7 @@ def produce(
     typer.echo(f"published {sent} record(s) to {topic}" + (f"; skipped {bad} line(s) that are not JSON" if bad else ""))
 
 
-@app.command()
+@app.command(short_help="Print response events from the response topics.")
 def responses(
     destination: Annotated[str | None, typer.Option(help="Only this destination's events.")] = None,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new events.")] = False,
@@ -324,7 +331,7 @@ def _command(config: Path, name: str, active: bool, overrides: list[str] | None)
     typer.echo(f"{name}: {'activated' if active else 'paused'} on every replica (via {cfg.kafka.control_topic})")
 
 
-@app.command()
+@app.command(short_help="Activate a destination on every replica.")
 def activate(
     name: Annotated[str, typer.Argument(help="Destination name.")], config: ConfigOption, overrides: SetOption = None
 ) -> None:
@@ -332,7 +339,7 @@ def activate(
     _command(config, name, True, overrides)
 
 
-@app.command()
+@app.command(short_help="Pause a destination on every replica.")
 def pause(
     name: Annotated[str, typer.Argument(help="Destination name.")], config: ConfigOption, overrides: SetOption = None
 ) -> None:
@@ -340,7 +347,7 @@ def pause(
     _command(config, name, False, overrides)
 
 
-@app.command()
+@app.command(short_help="Is each destination healthy? State, lag, counters, budget.")
 def status(
     config: ConfigOption,
     worker: Annotated[
@@ -359,7 +366,8 @@ def status(
 
     cfg = load_or_exit(config, overrides=overrides)
     view = kafka_call(cfg.kafka, kafka_view(cfg))
-    url = worker or (f"http://127.0.0.1:{cfg.worker.web_port}" if is_loopback(cfg.worker.web_host) else None)
+    local = is_loopback(cfg.worker.web_host) or cfg.worker.web_host in ("0.0.0.0", "::")  # reachable from here
+    url = worker or (f"http://127.0.0.1:{cfg.worker.web_port}" if local else None)
     live, note = fetch_worker(url) if url else (None, "not asked")
     report = merge(view, live)
     report["worker_note"] = note or None
@@ -370,7 +378,7 @@ def status(
         typer.echo(line)
 
 
-@app.command()
+@app.command(short_help="Re-send dead-lettered records after a fix.")
 def replay(
     config: ConfigOption,
     destination: Annotated[str, typer.Option("--destination", "-d", help="Destination whose dead letters to replay.")],
@@ -409,7 +417,7 @@ def replay(
         typer.echo(f"  skipped {count}: {why}")
 
 
-@app.command("templates")
+@app.command("templates", short_help="List the endpoint templates, or show one.")
 def templates_command(
     name: Annotated[str | None, typer.Argument(help="A template to show in full.")] = None,
 ) -> None:
@@ -455,7 +463,7 @@ def _json_file(path: Path, what: str) -> object:
         fail([f"{what} {path}: not JSON"])
 
 
-@app.command("preview")
+@app.command("preview", short_help="Print the exact requests some records would make.")
 def preview_command(
     config: ConfigOption,
     destination: Annotated[str, typer.Option("--destination", "-d", help="Destination name.")],
@@ -513,7 +521,7 @@ def preview_command(
     typer.echo(f"{len(values)} record(s) -> {requests} request(s), {len(items) - requests} dead letter(s)")
 
 
-@app.command("test")
+@app.command("test", short_help="Send one sample request and print the answer.")
 def test_command(
     config: ConfigOption,
     destination: Annotated[str, typer.Option("--destination", "-d", help="Destination name.")],
@@ -530,7 +538,7 @@ def test_command(
     cfg = load_or_exit(config, overrides=overrides)
     dest = _destination_or_exit(cfg, destination)
     try:
-        dest.credential.secret().resolve()
+        resolve_secret(dest.credential.secret())
     except LookupError as exc:
         fail([f"destinations.{dest.name}.credential: {exc}"])
     sample = _json_file(record, "--record") if record is not None else None

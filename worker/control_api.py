@@ -42,6 +42,8 @@ async def ready(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     if runtime.ready.is_set() and runtime.failed is None:
         return json_response({"status": "ready"})
+    if runtime.failed is None and runtime.trouble is not None:  # Kafka unreachable: back by itself when it is
+        return json_response({"status": "unavailable", "trouble": runtime.trouble}, status=503)
     return json_response({"status": "starting" if runtime.failed is None else "failed"}, status=503)
 
 
@@ -88,14 +90,18 @@ async def require_token(request: web.Request, handler: Handler) -> web.StreamRes
 
 
 async def validate_config(request: web.Request) -> web.Response:
-    """A config (YAML or JSON body) in; ``{"ok": bool, "errors": [...], "warnings": [...]}`` out."""
+    """A config (YAML or JSON body) in; ``{"ok": bool, "errors": [...], "warnings": [...]}`` out.
+
+    ``${VAR}`` references resolve to their ``:-default`` only, and secrets are not read.
+    """
     from worker.config import ConfigError
     from worker.config_loading import parse_text
     from worker.templates import check_templates
 
     raw = await request.read()
     try:
-        cfg = parse_text(raw.decode("utf-8", "replace"), "request body")
+        # never the worker's own environment: a ${VAR} or a GORGIAS_WORKER__ variable could echo a secret back
+        cfg = parse_text(raw.decode("utf-8", "replace"), "request body", environ={})
     except ConfigError as exc:
         return json_response({"ok": False, "errors": exc.problems, "warnings": []})
     problems = check_templates(cfg)

@@ -77,6 +77,10 @@ class PreviewRequest:
         }
         if self.group_key is not None:
             out["group_key"] = self.group_key
+        if self.request.plan is not None:
+            out["steps"] = self.request.plan.describe()
+        if self.request.notes:
+            out["notes"] = list(self.request.notes)
         return out
 
 
@@ -217,6 +221,11 @@ def format_items(items: Sequence[PreviewItem]) -> list[str]:
                 lines.append(body)
             else:
                 lines.extend(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode().splitlines())
+        plan = item.request.plan
+        if plan is not None:
+            lines += ["", "this call sends, in order:", *(f"  {step}" for step in plan.describe())]
+        if item.request.notes:  # e.g. who Gorgias would email
+            lines += ["", *(f"! {note}" for note in item.request.notes)]
         lines.append("")
     return lines
 

@@ -17,6 +17,8 @@ ENVELOPE_BODY = "rawMessage"
 ENVELOPE_META = "nexlaMetaData"
 REPLAY_HEADER = "gorgias-replay-of"
 """Kafka header ``gorgias-replay-of: <topic>:<partition>:<offset>``: the original coordinates of a replayed record."""
+POSSIBLY_DELIVERED = "possibly_delivered"
+"""``Record.extra`` flag: the record may have been delivered before a restart (set by the pipeline)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +51,11 @@ class Record:
     meta: dict[str, Any] | None = None
     raw_size: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def replayed(self) -> bool:
+        """A replay, or a record that may have been delivered before a restart: sent once already, maybe."""
+        return bool(self.extra.get(POSSIBLY_DELIVERED)) or any(k == REPLAY_HEADER for k, _ in self.headers)
 
     @property
     def replay_of(self) -> SourceRef | None:

@@ -37,7 +37,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 from urllib.parse import quote, urlencode, urlsplit
 
 import orjson
@@ -53,6 +53,9 @@ from worker.config import (
 )
 from worker.records import Record
 from worker.transform import MissingAttribute, Transform, get_parts, split_path
+
+if TYPE_CHECKING:
+    from worker.plan import Plan
 
 __all__ = [
     "BodyBuilder",
@@ -94,6 +97,8 @@ class RenderedRequest:
     headers: dict[str, str]
     body: bytes | None
     content_type: str | None
+    plan: Plan | None = None  # more than one request (worker.plan): executed by worker.gorgias.plans
+    notes: tuple[str, ...] = ()  # what a reader of ``preview`` should know, e.g. who it would email
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from worker.config import ConfigError, load_config, parse_config, parse_headers
+from worker.config import ConfigError, parse_config, parse_headers
+from worker.config_loading import load_config
 
 BASE: dict[str, Any] = {
     "kafka": {"bootstrap_servers": "localhost:9092"},

@@ -28,7 +28,9 @@ import pytest
 import yaml
 
 from worker import metrics
-from worker.config import WorkerConfig, check_secrets, load_config
+from worker.config import WorkerConfig
+from worker.config_loading import load_config
+from worker.environment import check_secrets
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "kubernetes"

@@ -39,6 +39,7 @@ import yarl
 from httpx_aiohttp import AiohttpTransport
 from pydantic import SecretStr
 
+from worker import environment
 from worker.config import AuthType, Credential, DeliverySettings
 from worker.gorgias.errors import ForeignOriginError, TransportError, TransportKind, redact
 from worker.rendering import RenderedRequest
@@ -306,7 +307,7 @@ def _origin_key(url: str) -> tuple[str, str, int | None]:
 
 def resolve_secret(credential: Credential) -> SecretStr:
     """The credential's API key or access token, read from its env var or file (LookupError if missing)."""
-    return credential.secret().resolve()
+    return environment.resolve_secret(credential.secret())
 
 
 ClientFactory = Callable[[Credential, SecretStr, DeliverySettings], Sender]

@@ -30,7 +30,7 @@ from worker.batching import BatchPolicy
 from worker.call_scheduler import Candidate
 from worker.config import Destination, WorkerConfig
 from worker.dedupe import POSSIBLY_DELIVERED, hook_for
-from worker.events import DeadLetterStage, dead_letter, iso_now, record_item, reference_item
+from worker.events import DeadLetterStage, dead_letter, iso_time, record_item, reference_item
 from worker.gorgias.delivery import CallOutcome, DeliveryService
 from worker.logs import call_context, source_fields
 from worker.offsets import OffsetTracker, TopicPartitionKey
@@ -48,13 +48,14 @@ from worker.pipeline.recovery import (
 )
 from worker.records import DecodeError, SourceRef, decode_record
 from worker.rendering import Prepared, RenderError, RequestRenderer
-from worker.status_report import calls_waiting_for_budget, records_since_start
+from worker.status_report import records_since_start
 
 log = logging.getLogger("worker.pipeline")
 
 COMMIT_INTERVAL_S = 0.5
 UNBATCHED_PENDING_PER_SLOT = 32
 MAX_POLL_WAIT_S = 0.2
+COMMIT_WARNING_INTERVAL_S = 30.0
 
 
 def batch_policy(dest: Destination) -> BatchPolicy:
@@ -147,6 +148,8 @@ class DestinationPipeline:
         self._stopping = False
         self._consumer: aiokafka.AIOKafkaConsumer | None = None
         self._last_commit = 0.0
+        self._commit_failing_since: float | None = None
+        self._last_commit_warning = float("-inf")
         self._fatal: BaseException | None = None
         self._task: asyncio.Task[None] | None = None
         self.outcome_partitions = outcome_partitions or []
@@ -278,14 +281,15 @@ class DestinationPipeline:
             "assigned_partitions": [f"{tp.topic}:{tp.partition}" for tp in assigned],
             "pending_records": self.tracker.in_flight,
             "calls_in_flight": self._on_wire,
-            "calls_waiting": self.open.waiting_calls,
+            # due calls not on the wire: waiting for their account's budget (or a slot, or their key's
+            # previous call) while active, held while paused
+            "calls_waiting_for_budget": self.open.waiting_calls if self.active else 0,
             "held_calls": 0 if self.active else self.open.waiting_calls,
             "grouped_records": self.open.pending,
             "skipped_after_recovery": self.skipped_after_recovery,
             "state": "active" if self.active else "paused",
             "partitions": self._partition_status(assigned),
             "records": {**records_since_start(self.dest.name), "unknown": self.records_unknown},
-            "calls_waiting_for_budget": calls_waiting_for_budget(self.dest.name),
             "last_error": self.last_error,
         }
 
@@ -451,7 +455,7 @@ class DestinationPipeline:
             if dest.response_webhook.enabled:
                 waits.append(self.publisher.publish(dest.response_webhook.topic, event, key, headers))
             if not outcome.ok:
-                letter = delivery_dead_letter(dest, call, event)
+                letter = delivery_dead_letter(dest, call, event, outcome.finished_at)
                 self._note_error(f"deliver: {letter.get('reason')}")
                 waits.append(self.publisher.publish(dest.dead_letter_topic, letter, key,
                                                     [*headers, ("stage", b"deliver")]))
@@ -476,7 +480,7 @@ class DestinationPipeline:
         key: bytes | None,
     ) -> None:
         dest = self.dest
-        letter = dead_letter(dest, stage, reason, items)
+        letter = dead_letter(dest, stage, reason, items, failed_at=self.clock())
         self._note_error(f"{stage.value}: {reason}")
         headers = [("destination", dest.name.encode()), ("stage", stage.value.encode())]
 
@@ -511,7 +515,7 @@ class DestinationPipeline:
                 self._m_e2e.observe(max(0.0, (now_ms - s.timestamp_ms) / 1000))
 
     def _note_error(self, message: str) -> None:
-        self.last_error = {"at": iso_now(), "message": message}
+        self.last_error = {"at": iso_time(self.clock()), "message": message}
 
     def _fail(self, exc: BaseException, what: str) -> None:
         self._note_error(f"{what}: {exc}")
@@ -572,8 +576,19 @@ class DestinationPipeline:
                 for tp, pos in positions.items()
             })
         except (CommitFailedError, KafkaError) as exc:
-            log.warning("destination %s: commit failed (%s); will retry", self.dest.name, exc)
+            now = self.clock()
+            if self._commit_failing_since is None:
+                self._commit_failing_since = now
+            if now - self._last_commit_warning >= COMMIT_WARNING_INTERVAL_S:  # not one line per attempt
+                self._last_commit_warning = now
+                log.warning("destination %s: commit failed for %.0f s (%s); retrying", self.dest.name,
+                            now - self._commit_failing_since, exc, extra={"destination": self.dest.name})
             return
+        if self._commit_failing_since is not None:
+            log.info("destination %s: commits succeed again after %.0f s", self.dest.name,
+                     self.clock() - self._commit_failing_since, extra={"destination": self.dest.name})
+            self._commit_failing_since = None
+            self._last_commit_warning = float("-inf")
         self.tracker.mark_committed(positions)
         for tp, pos in positions.items():
             high = consumer.highwater(TopicPartition(tp.topic, tp.partition))

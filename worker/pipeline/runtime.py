@@ -126,7 +126,7 @@ class Runtime:
             try:
                 await asyncio.wait_for(producer.client.fetch_all_metadata(), HEALTH_PROBE_TIMEOUT_S)
             except (KafkaError, OSError, TimeoutError) as exc:
-                problems.append(f"Kafka unreachable ({type(exc).__name__}: {exc})")
+                problems.append(f"Kafka unreachable ({str(exc) or type(exc).__name__})")
         if self._publisher is not None and not self._publisher.healthy:
             problems.append(self._publisher.trouble or "outcome records cannot be written")
         now = time.monotonic()
@@ -178,7 +178,9 @@ class Runtime:
         }
 
     def account_status(self) -> dict[str, dict[str, Any]]:
-        """Per account: its budget's level (requests in the leaky bucket) and capacity."""
+        """Per account: its budget's level (requests in the leaky bucket), capacity and calls waiting."""
+        from worker.status_report import account_waiting
+
         out: dict[str, dict[str, Any]] = {}
         if self.delivery is None:
             return out
@@ -188,6 +190,7 @@ class Runtime:
                 continue
             limiter = self.delivery.limiters.get(dest.credential)
             out[key] = {"level": round(limiter.level, 2), "capacity": limiter.capacity,
+                        "waiting": account_waiting(key),
                         "destinations": [d.name for d in self.config.destinations if d.credential.account_key == key]}
         return out
 
