@@ -121,7 +121,7 @@ class DestinationPipeline:
         self.on_fatal = on_fatal
         self.clock = clock
         self.tracker = OffsetTracker()
-        self.keyed = dest.batching.enabled and bool(dest.batching.attributes)
+        self.keyed = dest.batching.keyed
         # Calls not on the wire yet: due batches keep taking their key's records until they are sent.
         # Keyed batches keep per-key order, and so do unbatched records with a Kafka key.
         self.open: OpenBatches[Prepared] = OpenBatches(

@@ -52,10 +52,10 @@ def _indent(lines: list[str], by: str = "    ") -> list[str]:
 
 def _dedupe(template: Template) -> str:
     how = {
-        "ticket": "GET /api/tickets?external_id=",
+        "ticket": "GET /api/tickets?external_id= (then with trashed=true)",
         "customer": "GET /api/customers?external_id=",
-        "message": "GET /api/tickets/{ticket_id}/messages, matched on external_id",
-        "tag": "GET /api/tags?name= (tag names are unique)",
+        "message": "GET /api/messages?ticket_id= (newest first, cursor pages), matched on external_id",
+        "tag": "GET /api/tags?search= (pages), matched on the exact name (tag names are unique)",
         "survey": "GET /api/satisfaction-surveys?ticket_id= (one survey per ticket)",
     }[template.creates or ""]
     stamp = (f"external_id stamped on {', '.join(template.external_id)} "

@@ -600,8 +600,10 @@ class ConfiguredTemplate:
                     or msg.get("channel") == "internal-note":
                 continue
             receiver = msg.get("receiver")
-            who = receiver.get("email") or f"id {receiver.get('id')}" if isinstance(receiver, Mapping) \
-                else "the ticket's customer"
+            if isinstance(receiver, Mapping):
+                who = receiver.get("email") or f"customer {receiver.get('id')}"
+            else:
+                who = "the ticket's customer"
             out.append(f"emails {who}: {prefix or 'the '}message has no sent_datetime (mode: send)")
         return out
 
