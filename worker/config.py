@@ -427,6 +427,14 @@ class BatchingSettings(Model):
             raise ValueError("arrival_order does not group by attributes; use by_attribute or drop `attributes`")
         return self
 
+    @property
+    def keyed(self) -> bool:
+        """Whether batches are grouped by the values of ``attributes``: by_attribute, session_window, and a
+        tumbling_window given attributes. Calls of one key are then sent one after another."""
+        if not self.enabled or self.algorithm is GroupingAlgorithm.ARRIVAL_ORDER:
+            return False
+        return self.algorithm is not GroupingAlgorithm.TUMBLING_WINDOW or bool(self.attributes)
+
 
 # --------------------------------------------------------------------------------------------------
 # Delivery, responses

@@ -121,7 +121,7 @@ class DestinationPipeline:
         self.on_fatal = on_fatal
         self.clock = clock
         self.tracker = OffsetTracker()
-        self.keyed = dest.batching.enabled and bool(dest.batching.attributes)
+        self.keyed = dest.batching.keyed
         # Calls not on the wire yet: due batches keep taking their key's records until they are sent.
         # Keyed batches keep per-key order, and so do unbatched records with a Kafka key.
         self.open: OpenBatches[Prepared] = OpenBatches(
@@ -170,7 +170,8 @@ class DestinationPipeline:
         self._m_consumed = metrics.RECORDS_CONSUMED.labels(name)
         self._m_delivered = metrics.RECORDS_DELIVERED.labels(name)
         self._m_batch = metrics.BATCH_SIZE.labels(name)
-        self._m_latency = metrics.CALL_LATENCY.labels(name)
+        self._m_latency = metrics.CALL_DURATION.labels(name)
+        self._m_request = metrics.REQUEST_LATENCY.labels(name)
         self._m_e2e = metrics.END_TO_END_LATENCY.labels(name)
         self._m_in_flight = metrics.IN_FLIGHT.labels(name)
         self._m_pending = metrics.PENDING_RECORDS.labels(name)
@@ -438,12 +439,14 @@ class DestinationPipeline:
         n = len(call.items)
         self._m_batch.observe(n)
         self._m_latency.observe(outcome.latency_s)
+        for attempt in outcome.attempt_log:
+            metrics.BUDGET_WAIT.labels(dest.credential.account_key).observe(attempt.rate_limit_wait_s)
+            if attempt.error_kind != "refused":  # refused before sending (foreign origin): no request made
+                self._m_request.observe(attempt.elapsed_s)
         metrics.CALLS.labels(dest.name, str(outcome.status) if outcome.status is not None else "error").inc()
         for attempt in outcome.attempt_log[:-1]:  # every attempt but the last one caused a retry
             cause = attempt.error_kind or str(attempt.status)
             metrics.RETRIES.labels(dest.name, cause).inc()
-        if outcome.rate_limit_wait_s:
-            metrics.RATE_LIMIT_WAIT.labels(dest.credential.account_key).inc(outcome.rate_limit_wait_s)
         event = response_event(dest, call, outcome)
         key = call.sources[0].key
         headers = [("destination", dest.name.encode()), ("outcome", event["outcome"].encode())]
