@@ -146,8 +146,11 @@ class DestinationPipeline:
 
     async def start(self) -> None:
         self.watermarks.seed(await end_offsets(self.config.kafka, self.outcome_partitions))
+        # A member finishing the calls of revoked partitions (up to the shutdown grace) stays in the group.
+        rebalance_timeout_ms = int((max(1.0, self.config.worker.shutdown_grace_s) + 10) * 1000)
         consumer = make_consumer(
-            self.config.kafka, self.group_id, max_partition_fetch_bytes=4 * 1024 * 1024
+            self.config.kafka, self.group_id, max_partition_fetch_bytes=4 * 1024 * 1024,
+            rebalance_timeout_ms=rebalance_timeout_ms,
         )
         consumer.subscribe(self.dest.source_topics, listener=_Rebalance(self))
         self._consumer = consumer  # before start: the first assignment may come while it starts
