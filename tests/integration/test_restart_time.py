@@ -54,8 +54,8 @@ async def test_a_sigtermed_worker_leaves_its_group_at_once(scenario: Scenario, t
     for i in range(2):
         port = free_port()
         (tmp_path / f"w{i}").mkdir()
-        workers.append(WorkerProcess(s.write(tmp_path / f"w{i}", {**doc, "worker": {**doc["worker"], "web_port": port}}),
-                                     port))
+        own = {**doc, "worker": {**doc["worker"], "web_port": port}}
+        workers.append(WorkerProcess(s.write(tmp_path / f"w{i}", own), port))
 
     def assigned(w: WorkerProcess) -> int:
         try:
