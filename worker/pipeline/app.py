@@ -52,7 +52,7 @@ def create_app(config: WorkerConfig, runtime: Runtime | None = None) -> tuple[fa
     brokers = ";".join(f"kafka://{b.strip()}" for b in bootstrap.split(",") if b.strip())
     control = ControlWeb(host, config.worker.web_host, config.worker.web_port)
 
-    class WorkerApp(faust.App):  # type: ignore[misc]
+    class WorkerApp(faust.App):
         """Starts the control API and the pipelines before faust's own consumer group is joined."""
 
         async def on_start(self) -> None:
