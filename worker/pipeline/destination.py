@@ -30,6 +30,7 @@ from worker.config import Destination, WorkerConfig
 from worker.dedupe import POSSIBLY_DELIVERED, hook_for
 from worker.events import DeadLetterStage, dead_letter, record_item
 from worker.gorgias.delivery import CallOutcome, DeliveryService
+from worker.gorgias.share import BudgetShares
 from worker.offsets import OffsetTracker, TopicPartitionKey
 from worker.pipeline.kafka import make_consumer
 from worker.pipeline.lanes import Abandoned, Lanes
@@ -89,6 +90,7 @@ class DestinationPipeline:
         on_fatal: Callable[[BaseException], None],
         outcome_partitions: list[tuple[str, int]] | None = None,
         clock: Callable[[], float] = time.time,
+        shares: BudgetShares | None = None,
     ) -> None:
         self.config = config
         self.dest = dest
@@ -97,6 +99,8 @@ class DestinationPipeline:
         self.publisher = publisher
         self.on_fatal = on_fatal
         self.clock = clock
+        self.shares = shares if shares is not None else BudgetShares(delivery.limiters)
+        self.budget_share = 1.0
         self.tracker = OffsetTracker()
         self.lanes = Lanes(dest.delivery.max_in_flight)
         self.grouper: Grouper[Prepared] | None = make_grouper(batch_policy(dest)) if dest.batching.enabled else None
@@ -231,6 +235,7 @@ class DestinationPipeline:
             "calls_in_flight": self.lanes.in_flight,
             "grouped_records": self.grouper.pending if self.grouper is not None else 0,
             "skipped_after_recovery": self.skipped_after_recovery,
+            "budget_share": round(self.budget_share, 4),
         }
 
     # ---------------------------------------------------------------------------------------------
@@ -509,7 +514,14 @@ class DestinationPipeline:
 
     async def on_assigned(self, assigned: set[TopicPartition]) -> None:
         consumer = self._consumer
-        if consumer is None or not assigned:
+        if consumer is None:
+            return
+        # Eager rebalancing: ``assigned`` is the whole new assignment. Pace at the matching share.
+        total = sum(len(consumer.partitions_for_topic(t) or ()) for t in self.dest.source_topics)
+        self.budget_share = self.shares.assigned(self.dest.name, self.dest.credential, len(assigned), total)
+        log.info("destination %s: %d of %d partition(s), %.1f%% of account %s's budget", self.dest.name,
+                 len(assigned), total, 100 * self.budget_share, self.dest.credential.account_key)
+        if not assigned:
             return
         recover = bool(self.outcome_partitions)
         if recover or not self.active or self._throttled or self._stopping:

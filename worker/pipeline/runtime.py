@@ -10,6 +10,7 @@ from worker import metrics
 from worker.config import Destination, WorkerConfig
 from worker.control import ControlReader
 from worker.gorgias.delivery import DeliveryService
+from worker.gorgias.share import BudgetShares
 from worker.pipeline.destination import DestinationPipeline
 from worker.pipeline.kafka import ensure_topic, make_producer
 from worker.pipeline.outcomes import Publisher
@@ -54,13 +55,15 @@ class Runtime:
         self._producer = producer
         self.delivery = DeliveryService()
         publisher = Publisher(producer)
+        shares = BudgetShares(self.delivery.limiters)  # one per process: destinations of an account add up
         for dest in config.destinations:
             outcome_topics = [dest.dead_letter_topic]
             if dest.response_webhook.enabled:
                 outcome_topics.append(dest.response_webhook.topic)
             outcome_partitions = [(t, p) for t in outcome_topics for p in partitions[t]]
             pipeline = DestinationPipeline(
-                config, dest, build_renderer(dest), self.delivery, publisher, self._on_fatal, outcome_partitions
+                config, dest, build_renderer(dest), self.delivery, publisher, self._on_fatal, outcome_partitions,
+                shares=shares,
             )
             self.pipelines[dest.name] = pipeline
         self.control = ControlReader(config.kafka, self.apply_command)
