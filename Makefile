@@ -29,11 +29,11 @@ demo: setup
 	$(BIN)/python -m worker.demo
 
 test: setup
-	$(BIN)/ruff check worker tests bench
+	$(BIN)/ruff check worker gorgias_sandbox tests bench
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 lint: setup
-	$(BIN)/ruff check worker tests bench
+	$(BIN)/ruff check worker gorgias_sandbox tests bench
 	$(BIN)/mypy
 
 unit: setup

@@ -76,8 +76,8 @@ def body_for(scenario: str, worker: int, i: int) -> dict[str, Any]:
 def server_main(conn: Connection, core: set[int], lifetime_s: float) -> None:
     """Run the sandbox pinned to ``core`` until the parent says stop (or ``lifetime_s`` passes)."""
     os.sched_setaffinity(0, core)
-    from worker.sandbox.server import start_sandbox, tune_gc_for_serving
-    from worker.sandbox.settings import SandboxSettings
+    from gorgias_sandbox.server import start_sandbox, tune_gc_for_serving
+    from gorgias_sandbox.settings import SandboxSettings
 
     tune_gc_for_serving()  # as `gorgias-worker sandbox` does
 

@@ -55,7 +55,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Hashable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from heapq import heapify, heappop, heappush, heapreplace
 from typing import Any, Generic, TypeVar
@@ -150,6 +150,7 @@ class Batch(Generic[T]):
     opened_at: float  # `now` of the first item
     reason: FlushReason
     window_start: float | None  # start of the tumbling window; None for other algorithms
+    sizes: list[int] = field(default_factory=list)  # serialized size of each item, in add order
 
 
 class _Open(Generic[T]):
@@ -345,7 +346,8 @@ class Grouper(Generic[T]):
             nbytes = 1 + sum(taken) + len(taken)
             out.append(
                 Batch(
-                    b.key, [items[i] for i in take], nbytes, times[take[0]], FlushReason.DRAIN, b.window_start
+                    b.key, [items[i] for i in take], nbytes, times[take[0]], FlushReason.DRAIN, b.window_start,
+                    taken,
                 )
             )
             self._pending -= len(take)
@@ -380,7 +382,7 @@ class Grouper(Generic[T]):
         n = len(b.items)
         self._pending -= n
         self._pending_bytes -= b.nbytes - n - 1
-        return Batch(b.key, b.items, b.nbytes, b.opened_at, reason, b.window_start)
+        return Batch(b.key, b.items, b.nbytes, b.opened_at, reason, b.window_start, b.sizes)
 
     def _clean_top(self) -> float | None:
         """Drop stale heap tops and re-push moved ones until the top is exact; return its deadline."""

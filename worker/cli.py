@@ -2,35 +2,90 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Coroutine
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
+from pydantic import ValidationError
 
-from worker.config import ConfigError, Destination, WorkerConfig, check_secrets, load_config
+from worker.config import ConfigError, Destination, KafkaSettings, WorkerConfig, check_secrets, load_config
+
+T = TypeVar("T")
 
 app = typer.Typer(
     help="Kafka to Gorgias destination worker: validate configs, run the worker, try things locally.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: no emoji codes, no <bool>, nothing cut at 80 columns
+    context_settings={"max_content_width": 100},
 )
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Destinations file (YAML or JSON).")]
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option("--set", metavar="PATH=VALUE",
+                 help="Override a setting, e.g. worker.web_port=7000 or destinations.NAME.active=false (repeatable)."),
+]
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
-def fail(lines: list[str], code: int = 1) -> None:
+def package_version() -> str:
+    try:
+        return version("nexset-gorgias-worker")
+    except PackageNotFoundError:
+        from worker import __version__
+
+        return __version__
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"gorgias-worker {package_version()}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def main_options(
+    show_version: Annotated[
+        bool, typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Kafka to Gorgias destination worker: validate configs, run the worker, try things locally."""
+
+
+def fail(lines: list[str], code: int = 1) -> NoReturn:
     for line in lines:
         typer.echo(f"error: {line}", err=True)
     raise typer.Exit(code)
 
 
-def load_or_exit(path: Path, secrets: bool = False) -> WorkerConfig:
+def kafka_call(kafka: KafkaSettings, work: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine that talks to Kafka; a broker that cannot be reached is one error line, exit 1."""
+    import logging
+
+    from aiokafka.errors import KafkaError
+
+    client_log = logging.getLogger("aiokafka")
+    level = client_log.level
+    client_log.setLevel(logging.CRITICAL)  # its connection errors would print around our one line
     try:
-        config = load_config(path)
+        return asyncio.run(work)
+    except (TimeoutError, KafkaError, OSError) as exc:
+        detail = str(exc) or type(exc).__name__
+        fail([f"Kafka at {kafka.effective_bootstrap()}: {detail} (is the broker running and reachable?)"])
+    finally:
+        client_log.setLevel(level)
+
+
+def load_or_exit(path: Path, secrets: bool = False, overrides: list[str] | None = None) -> WorkerConfig:
+    try:
+        config = load_config(path, overrides or ())
     except ConfigError as exc:
         fail(exc.problems)
-        raise  # unreachable: fail() exits
     from worker.templates import check_templates
 
     problems = check_templates(config)
@@ -41,7 +96,7 @@ def load_or_exit(path: Path, secrets: bool = False) -> WorkerConfig:
     return config
 
 
-def describe(dest: Destination) -> list[str]:
+def describe(dest: Destination, group_prefix: str = "<kafka.group_id>") -> list[str]:
     cred = dest.credential
     ep = dest.endpoint
     lines = [f"{dest.name}  [{'active' if dest.active else 'saved inactive'}]"]
@@ -80,6 +135,8 @@ def describe(dest: Destination) -> list[str]:
     shown = f"-> {rw.topic} (request body: {rw.request_body.value})" if rw.enabled else "off"
     lines.append(f"  responses    {shown}")
     lines.append(f"  dead letter  -> {dest.dead_letter_topic}")
+    group = dest.consumer_group(group_prefix)
+    lines.append(f"  consumer     group {group}; without committed offsets starts from {dest.start_from}")
     return lines
 
 
@@ -87,16 +144,42 @@ def describe(dest: Destination) -> list[str]:
 def validate(
     config: ConfigOption,
     secrets: Annotated[bool, typer.Option(help="Also check that every secret can be read now.")] = True,
+    overrides: SetOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print {ok, errors, warnings} as JSON.")] = False,
 ) -> None:
     """Check a destinations file and print a summary of each destination (exit 1 on any error)."""
-    cfg = load_or_exit(config, secrets=secrets)
+    if as_json:
+        import orjson
+
+        from worker.templates import check_templates
+
+        try:
+            checked = load_config(config, overrides or ())
+            problems = check_templates(checked) + (check_secrets(checked) if secrets else [])
+            warnings = checked.warnings()
+        except ConfigError as exc:
+            problems, warnings = exc.problems, []
+        typer.echo(orjson.dumps({"ok": not problems, "errors": problems, "warnings": warnings}).decode())
+        raise typer.Exit(1 if problems else 0)
+    cfg = load_or_exit(config, secrets=secrets, overrides=overrides)
     typer.echo(f"{config}: OK, {len(cfg.destinations)} destination(s), Kafka {cfg.kafka.effective_bootstrap()}")
     for dest in cfg.destinations:
         typer.echo("")
-        for line in describe(dest):
+        for line in describe(dest, cfg.kafka.group_id):
             typer.echo(line)
     for warning in cfg.warnings():
         typer.echo(f"\nwarning: {warning}", err=True)
+
+
+@app.command("config")
+def config_command(config: ConfigOption, overrides: SetOption = None) -> None:
+    """Print the effective config (file, environment and --set overrides, every default) as YAML, secrets masked."""
+    import yaml
+
+    from worker.effective_config import effective_document
+
+    cfg = load_or_exit(config, overrides=overrides)
+    typer.echo(yaml.safe_dump(effective_document(cfg), sort_keys=False, width=100).rstrip())
 
 
 @app.command()
@@ -120,9 +203,12 @@ def schemas(
 def run(
     config: ConfigOption,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "",
+    overrides: SetOption = None,
 ) -> None:
     """Run the worker: consume every active destination's topics and deliver to Gorgias until SIGTERM."""
-    cfg = load_or_exit(config, secrets=True)
+    if log_level and log_level.lower() not in LOG_LEVELS:
+        fail([f"--log-level {log_level}: use one of {', '.join(LOG_LEVELS)}"])
+    cfg = load_or_exit(config, secrets=True, overrides=overrides)
     for warning in cfg.warnings():
         typer.echo(f"warning: {warning}", err=True)
     from worker.logs import register_secret
@@ -130,10 +216,10 @@ def run(
 
     for dest in cfg.destinations:
         register_secret(dest.credential.secret().resolve().get_secret_value())
-    ref = cfg.kafka.sasl_password()
-    if ref is not None:
-        register_secret(ref.resolve().get_secret_value())
-    run_worker(cfg, log_level or cfg.worker.log_level)
+    for ref in (cfg.kafka.sasl_password(), cfg.worker.control_token()):
+        if ref is not None:
+            register_secret(ref.resolve().get_secret_value())
+    run_worker(cfg, log_level.lower() or cfg.worker.log_level)
 
 
 @app.command()
@@ -144,13 +230,25 @@ def sandbox(
     faults: Annotated[str | None, typer.Option(help="Fault spec (see docs/sandbox.md).")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for reproducible faults.")] = None,
     account: Annotated[
-        list[str] | None, typer.Option(help="domain:email:apikey[:role]; repeatable. Default: acme.")
+        list[str] | None,
+        typer.Option(metavar="SPEC", help="domain:email:apikey[:role]; repeatable. Default: acme."),
     ] = None,
 ) -> None:
     """Run the local Gorgias sandbox (a faithful fake Gorgias API) for tests, demos and benchmarks."""
-    from worker.sandbox.server import serve
+    from gorgias_sandbox.server import serve
 
-    serve(host=host, port=port, rate_limit=rate_limit, faults=faults, seed=seed, accounts=account or None)
+    try:
+        serve(host=host, port=port, rate_limit=rate_limit, faults=faults, seed=seed, accounts=account or None)
+    except ValidationError as exc:  # the sandbox's settings model: name the option
+        fail(["; ".join(
+            f"--{str(e['loc'][0]).replace('_', '-') if e['loc'] else 'sandbox'}: "
+            + e["msg"].removeprefix("Value error, ")
+            for e in exc.errors(include_url=False)
+        )])
+    except ValueError as exc:
+        fail([f"sandbox: {exc}"])
+    except OSError as exc:
+        fail([f"sandbox: cannot listen on {host}:{port} ({exc.strerror or exc}); choose another --port"])
 
 
 @app.command()
@@ -164,15 +262,15 @@ def produce(
         str | None, typer.Option("--key", help="Record attribute (dotted) to use as the Kafka key.")
     ] = None,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="Take Kafka settings from here.")] = None,
+    overrides: SetOption = None,
 ) -> None:
     """Publish records from a JSON Lines file to a topic, with a progress bar."""
-    import asyncio
-
-    from worker.config import KafkaSettings
     from worker.topic_io import produce_file
 
-    kafka = load_or_exit(config).kafka if config else KafkaSettings(bootstrap_servers=bootstrap)
-    sent, bad = asyncio.run(produce_file(kafka, topic, file, key_attribute))
+    if not file.is_file():
+        fail([f"{file}: no such file (give a JSON Lines file, one record per line)"])
+    kafka = load_or_exit(config, overrides=overrides).kafka if config else KafkaSettings(bootstrap_servers=bootstrap)
+    sent, bad = kafka_call(kafka, produce_file(kafka, topic, file, key_attribute))
     typer.echo(f"published {sent} record(s) to {topic}" + (f"; skipped {bad} line(s) that are not JSON" if bad else ""))
 
 
@@ -180,7 +278,9 @@ def produce(
 def responses(
     destination: Annotated[str | None, typer.Option(help="Only this destination's events.")] = None,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new events.")] = False,
-    topic: Annotated[str, typer.Option(help="Response topic.")] = "gorgias.responses",
+    topic: Annotated[
+        str | None, typer.Option(help="Response topic (default: the config's, else gorgias.responses).")
+    ] = None,
     bootstrap: Annotated[str, typer.Option(envvar="KAFKA_BOOTSTRAP_SERVERS", help="Kafka bootstrap.")] = (
         "localhost:9092"
     ),
@@ -189,63 +289,85 @@ def responses(
     ] = None,
     limit: Annotated[int | None, typer.Option(help="Stop after this many events.")] = None,
     raw: Annotated[bool, typer.Option("--json", help="Print each event as one JSON line.")] = False,
+    overrides: SetOption = None,
 ) -> None:
     """Print response events as they arrive (one line per API call, or full JSON with --json)."""
-    import asyncio
+    from worker.topic_io import TopicMissing, print_responses
 
-    from worker.config import KafkaSettings
-    from worker.topic_io import print_responses
-
+    if limit is not None and limit < 1:
+        fail(["--limit must be at least 1"])
+    topics = [topic] if topic else []
     if config:
-        cfg = load_or_exit(config)
+        cfg = load_or_exit(config, overrides=overrides)
         kafka = cfg.kafka
-        if destination:
-            topic = cfg.destination(destination).response_webhook.topic
+        chosen = [_destination_or_exit(cfg, destination)] if destination else cfg.destinations
+        if not topics:
+            topics = sorted({d.response_webhook.topic for d in chosen if d.response_webhook.enabled})
+            if not topics:
+                fail([f"{config}: no destination{' ' + destination if destination else ''} has response_webhook "
+                      "enabled, so there is no response topic to read"])
     else:
         kafka = KafkaSettings(bootstrap_servers=bootstrap)
-    asyncio.run(print_responses(kafka, topic, destination, follow, limit, raw))
+        topics = topics or ["gorgias.responses"]
+    try:
+        kafka_call(kafka, print_responses(kafka, topics, destination, follow, limit, raw))
+    except TopicMissing as exc:
+        fail([str(exc)])
 
 
-def _command(config: Path, name: str, active: bool) -> None:
-    import asyncio
-
+def _command(config: Path, name: str, active: bool, overrides: list[str] | None) -> None:
     from worker.control import send_command
 
-    cfg = load_or_exit(config)
-    try:
-        cfg.destination(name)
-    except KeyError as exc:
-        fail([str(exc.args[0])])
-    asyncio.run(send_command(cfg.kafka, name, active))
+    cfg = load_or_exit(config, overrides=overrides)
+    _destination_or_exit(cfg, name)
+    kafka_call(cfg.kafka, send_command(cfg.kafka, name, active))
     typer.echo(f"{name}: {'activated' if active else 'paused'} on every replica (via {cfg.kafka.control_topic})")
 
 
 @app.command()
-def activate(name: Annotated[str, typer.Argument(help="Destination name.")], config: ConfigOption) -> None:
+def activate(
+    name: Annotated[str, typer.Argument(help="Destination name.")], config: ConfigOption, overrides: SetOption = None
+) -> None:
     """Start sending a destination's records (every replica, no restart; resumes at the committed offset)."""
-    _command(config, name, True)
+    _command(config, name, True, overrides)
 
 
 @app.command()
-def pause(name: Annotated[str, typer.Argument(help="Destination name.")], config: ConfigOption) -> None:
+def pause(
+    name: Annotated[str, typer.Argument(help="Destination name.")], config: ConfigOption, overrides: SetOption = None
+) -> None:
     """Stop consuming a destination's topics on every replica (nothing is read and dropped)."""
-    _command(config, name, False)
+    _command(config, name, False, overrides)
 
 
 @app.command()
-def status(config: ConfigOption) -> None:
-    """Show each destination's state: saved config, control-topic word, and the effective state."""
-    import asyncio
+def status(
+    config: ConfigOption,
+    worker: Annotated[
+        str | None,
+        typer.Option("--worker", metavar="URL",
+                     help="Control API of a running worker for its counters (default: http://127.0.0.1:<web_port>)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    overrides: SetOption = None,
+) -> None:
+    """Is each destination healthy? State, offsets and lag per partition, and a running worker's counters."""
+    import orjson
 
-    from worker.control import read_commands
+    from worker.config import is_loopback
+    from worker.status_report import fetch_worker, format_report, kafka_view, merge
 
-    cfg = load_or_exit(config)
-    words = asyncio.run(read_commands(cfg.kafka))
-    for dest in cfg.destinations:
-        word = words.get(dest.name)
-        effective = dest.active if word is None else word
-        source = "config" if word is None else "control topic"
-        typer.echo(f"{dest.name}: {'active' if effective else 'paused'} (from {source})")
+    cfg = load_or_exit(config, overrides=overrides)
+    view = kafka_call(cfg.kafka, kafka_view(cfg))
+    url = worker or (f"http://127.0.0.1:{cfg.worker.web_port}" if is_loopback(cfg.worker.web_host) else None)
+    live, note = fetch_worker(url) if url else (None, "not asked")
+    report = merge(view, live)
+    report["worker_note"] = note or None
+    if as_json:
+        typer.echo(orjson.dumps(report).decode())
+        return
+    for line in format_report(report):
+        typer.echo(line)
 
 
 @app.command()
@@ -259,28 +381,25 @@ def replay(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only report what would be replayed.")] = False,
     limit: Annotated[int | None, typer.Option(help="Replay at most this many records.")] = None,
     include_undecodable: Annotated[
-        bool, typer.Option(help="Also republish raw bytes that were not records (decode stage).")
+        bool, typer.Option("--include-undecodable", help="Also republish raw bytes that were not records (decode).")
     ] = False,
     from_beginning: Annotated[
-        bool, typer.Option(help="Ignore earlier replays' progress and scan the whole dead-letter topic.")
+        bool, typer.Option("--from-beginning", help="Ignore earlier replays' progress; scan the whole topic.")
     ] = False,
+    overrides: SetOption = None,
 ) -> None:
     """Re-send dead-lettered records to the destination after a fix (republished to its source topic)."""
-    import asyncio
-
     from worker.replay import replay as run_replay
 
-    cfg = load_or_exit(config)
-    try:
-        dest = cfg.destination(destination)
-    except KeyError as exc:
-        fail([str(exc.args[0])])
-        raise
+    cfg = load_or_exit(config, overrides=overrides)
+    dest = _destination_or_exit(cfg, destination)
     stages = set(stage or ["deliver", "render"])
     unknown = stages - {"deliver", "render", "decode"}
     if unknown:
         fail([f"--stage: unknown stage(s) {', '.join(sorted(unknown))}; use deliver, render or decode"])
-    report = asyncio.run(run_replay(cfg, dest, stages, to_topic, dry_run, limit, include_undecodable, from_beginning))
+    report = kafka_call(
+        cfg.kafka, run_replay(cfg, dest, stages, to_topic, dry_run, limit, include_undecodable, from_beginning)
+    )
     verb = "would replay" if dry_run else "replayed"
     typer.echo(f"{dest.dead_letter_topic}: scanned {report.scanned} dead letter(s), {verb} {report.replayed} "
                f"record(s) to {to_topic or dest.source_topics[0]}")
@@ -306,7 +425,6 @@ def templates_command(
         lines = describe_template(name)
     except ValueError as exc:
         fail([str(exc)])
-        raise
     for line in lines:
         typer.echo(line)
 
@@ -316,7 +434,6 @@ def _destination_or_exit(cfg: WorkerConfig, name: str) -> Destination:
         return cfg.destination(name)
     except KeyError as exc:
         fail([str(exc.args[0])])
-        raise
 
 
 def _json_file(path: Path, what: str) -> object:
@@ -326,7 +443,6 @@ def _json_file(path: Path, what: str) -> object:
         raw = path.read_bytes()
     except OSError as exc:
         fail([f"{what} {path}: cannot read it ({exc.strerror})"])
-        raise
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -337,7 +453,6 @@ def _json_file(path: Path, what: str) -> object:
             except orjson.JSONDecodeError:
                 pass
         fail([f"{what} {path}: not JSON"])
-        raise
 
 
 @app.command("preview")
@@ -350,15 +465,14 @@ def preview_command(
     ] = False,
     limit: Annotated[int, typer.Option(help="With --from-topic: how many of its latest records.")] = 10,
     raw: Annotated[bool, typer.Option("--json", help="Print the requests as JSON.")] = False,
+    overrides: SetOption = None,
 ) -> None:
     """Print the exact requests the current settings would send for some records (batching included)."""
-    import asyncio
-
     import orjson
 
     from worker.preview import PreviewRequest, format_items, preview, read_sample
 
-    cfg = load_or_exit(config)
+    cfg = load_or_exit(config, overrides=overrides)
     dest = _destination_or_exit(cfg, destination)
     values: list[object]
     if records is not None and from_topic:
@@ -368,16 +482,14 @@ def preview_command(
             values = [line for line in records.read_bytes().splitlines() if line.strip()]
         except OSError as exc:
             fail([f"--records {records}: cannot read it ({exc.strerror})"])
-            raise
     elif from_topic:
         if limit < 1:
             fail(["--limit must be at least 1"])
         topic = dest.source_topics[0]
         try:
-            values = list(asyncio.run(read_sample(cfg.kafka, topic, limit)))
+            values = list(kafka_call(cfg.kafka, read_sample(cfg.kafka, topic, limit)))
         except LookupError as exc:
             fail([str(exc)])
-            raise
         if not values:
             typer.echo(f"{topic} holds no records", err=True)
     else:
@@ -392,7 +504,6 @@ def preview_command(
         items = preview(dest, values, max_record_bytes=cfg.kafka.max_record_bytes)
     except ValueError as exc:
         fail([f"destinations.{dest.name}: {exc}"])
-        raise
     if raw:
         typer.echo(orjson.dumps({"destination": dest.name, "items": [i.as_dict() for i in items]}).decode())
         return
@@ -409,15 +520,14 @@ def test_command(
     payload: Annotated[Path | None, typer.Option("--payload", help="JSON file: the body to send instead.")] = None,
     record: Annotated[Path | None, typer.Option("--record", help="JSON file: the sample record.")] = None,
     raw: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    overrides: SetOption = None,
 ) -> None:
     """Send one sample request to the configured endpoint (one attempt) and print the answer; exit 1 unless 2xx."""
-    import asyncio
-
     import orjson
 
     from worker.endpoint_test import EndpointTestError, run_test
 
-    cfg = load_or_exit(config)
+    cfg = load_or_exit(config, overrides=overrides)
     dest = _destination_or_exit(cfg, destination)
     try:
         dest.credential.secret().resolve()
@@ -429,7 +539,6 @@ def test_command(
         result = asyncio.run(run_test(dest, sample, body))
     except (EndpointTestError, ValueError) as exc:
         fail([str(exc)])
-        raise
     if raw:
         typer.echo(orjson.dumps(result.as_dict()).decode())
     else:

@@ -7,15 +7,17 @@ starts. JSON Schemas in ``schemas/`` are generated from these models.
 
 from __future__ import annotations
 
+import difflib
+import ipaddress
 import os
 import re
+from collections.abc import Iterable
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
 
-import orjson
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -31,7 +33,9 @@ PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 DOMAIN_PLACEHOLDER = "domain"
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"
 TOPIC_PATTERN = r"^[a-zA-Z0-9._-]{1,249}$"
-INLINE_SECRET_KEYS = ("api_key", "password", "access_token", "token", "sasl_password", "ssl_key_password")
+INLINE_SECRET_KEYS = (
+    "api_key", "password", "access_token", "token", "sasl_password", "ssl_key_password", "control_token",
+)
 
 
 class Model(BaseModel):
@@ -458,6 +462,24 @@ DEFAULT_RESPONSE_HEADERS = (
 )
 
 
+StartPosition = Literal["earliest", "latest"] | datetime
+
+
+def parse_start_from(value: str) -> StartPosition:
+    """``earliest``, ``latest`` or an aware datetime; ``ValueError`` saying what is accepted otherwise."""
+    if value in ("earliest", "latest"):
+        return value  # type: ignore[return-value]
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
+    except ValueError:
+        raise ValueError(
+            f"start_from must be earliest, latest or an ISO 8601 timestamp like 2026-01-31T08:00:00Z (got {value!r})"
+        ) from None
+    if moment.tzinfo is None:
+        raise ValueError(f"start_from timestamp needs a time zone, e.g. {value}Z for UTC (got {value!r})")
+    return moment
+
+
 class ResponseWebhookSettings(Model):
     """The response topic: one event per API call, consumed by other systems as a webhook source."""
 
@@ -486,6 +508,36 @@ class Destination(Model):
     response_webhook: ResponseWebhookSettings = Field(default_factory=ResponseWebhookSettings)
     dead_letter_topic: str = Field(default="gorgias.dead-letter", pattern=TOPIC_PATTERN)
     active: bool = Field(default=True, description="Saved inactive: not consumed until activated.")
+    group_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=249,
+        description=(
+            "The destination's consumer group; default `<kafka.group_id>.<name>`. Pin it to keep the committed "
+            "offsets when the destination (or kafka.group_id) is renamed."
+        ),
+    )
+    start_from: str = Field(
+        default="earliest",
+        description=(
+            "Where a consumer group without committed offsets starts: `earliest` (every record in the topic), "
+            "`latest` (only records published from now on) or an ISO 8601 timestamp with a time zone (the first "
+            "record at or after it). Ignored once the group has committed offsets."
+        ),
+    )
+
+    @field_validator("start_from")
+    @classmethod
+    def _start_from(cls, value: str) -> str:
+        parse_start_from(value)
+        return value
+
+    def start_position(self) -> StartPosition:
+        return parse_start_from(self.start_from)
+
+    def consumer_group(self, prefix: str) -> str:
+        """The consumer group: the pinned ``group_id``, else ``<prefix>.<name>``."""
+        return self.group_id or f"{prefix}.{self.name}"
 
     @model_validator(mode="after")
     def _url_checks(self) -> Destination:
@@ -534,14 +586,57 @@ def check_url_origin(url: str, credential: Credential) -> None:
         )
 
 
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address or name the web server binds) is reachable from this machine only."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 class WorkerSettings(Model):
     """The worker process itself."""
 
-    web_host: str = "0.0.0.0"
+    web_host: str = Field(
+        default="127.0.0.1",
+        min_length=1,
+        description="Interface of the health, metrics and control API. Beyond loopback (e.g. 0.0.0.0 in a "
+        "container) a control token is required.",
+    )
     web_port: int = Field(default=6066, ge=0, le=65535, description="Health, metrics and control API.")
+    control_token_env: str | None = Field(
+        default=None, description="Environment variable holding the bearer token of the control API's POST routes."
+    )
+    control_token_file: str | None = Field(
+        default=None, description="File holding the bearer token of the control API's POST routes."
+    )
     shutdown_grace_s: float = Field(default=25.0, ge=0, description="SIGTERM: time to finish in-flight calls.")
+    broker_wait_s: float = Field(
+        default=120.0, ge=0, description="At start, how long to wait for Kafka to answer before giving up."
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "text"] = "json"
+
+    _reject = model_validator(mode="before")(_reject_inline_secrets)
+
+    @model_validator(mode="after")
+    def _token_beyond_loopback(self) -> WorkerSettings:
+        if self.control_token_env is not None and self.control_token_file is not None:
+            raise ValueError("give only one of control_token_env or control_token_file")
+        if not is_loopback(self.web_host) and self.control_token() is None:
+            raise ValueError(
+                f"web_host {self.web_host} listens beyond this machine: set worker.control_token_env (or "
+                "control_token_file) to a secret bearer token for the control API, or use web_host: 127.0.0.1"
+            )
+        return self
+
+    def control_token(self) -> SecretRef | None:
+        """Where the control API's bearer token lives; None when none is configured (loopback only)."""
+        if self.control_token_env is None and self.control_token_file is None:
+            return None
+        return SecretRef(env=self.control_token_env, file=self.control_token_file)
 
 
 class WorkerConfig(Model):
@@ -558,6 +653,15 @@ class WorkerConfig(Model):
             if dest.name in seen:
                 raise ValueError(f"destination name {dest.name!r} is used twice; names must be unique")
             seen.add(dest.name)
+        groups: dict[str, str] = {}
+        for dest in self.destinations:
+            group = dest.consumer_group(self.kafka.group_id)
+            if group in groups:
+                raise ValueError(
+                    f"destinations {groups[group]!r} and {dest.name!r} would share consumer group {group!r}; "
+                    "give each its own group_id"
+                )
+            groups[group] = dest.name
         return self
 
     def destination(self, name: str) -> Destination:
@@ -575,7 +679,7 @@ class WorkerConfig(Model):
 # Loading and error reporting
 
 
-def _location(loc: tuple[int | str, ...]) -> str:
+def error_location(loc: tuple[int | str, ...]) -> str:
     out = ""
     for part in loc:
         if isinstance(part, int):
@@ -587,7 +691,7 @@ def _location(loc: tuple[int | str, ...]) -> str:
     return out or "(top level)"
 
 
-def _describe(error: Any) -> str:
+def describe_error(error: Any) -> str:
     kind = error["type"]
     ctx = error.get("ctx") or {}
     got = error.get("input")
@@ -603,7 +707,10 @@ def _describe(error: Any) -> str:
     if kind == "missing":
         return "is required"
     if kind == "extra_forbidden":
-        return "is not a known setting (check the spelling; see schemas/worker-config.schema.json)"
+        loc = tuple(error.get("loc") or ())
+        guess = difflib.get_close_matches(str(loc[-1]), known_keys(loc[:-1]), n=1) if loc else []
+        hint = f"did you mean `{guess[0]}`?" if guess else "check the spelling"
+        return f"is not a known setting ({hint} see schemas/worker-config.schema.json)"
     if kind == "string_pattern_mismatch":
         return f"has an invalid format (got {shown}; must match {ctx.get('pattern')})"
     if kind in ("too_short", "too_long"):
@@ -615,9 +722,33 @@ def _describe(error: Any) -> str:
     return f"{error['msg'][0].lower()}{error['msg'][1:]} (got {shown})"
 
 
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The config model inside an annotation (``X``, ``X | None``, ``list[X]``), if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def known_keys(loc: tuple[int | str, ...]) -> list[str]:
+    """The settings allowed at ``loc`` (a path into :class:`WorkerConfig`), for "did you mean"."""
+    model: type[BaseModel] | None = WorkerConfig
+    for part in loc:
+        if model is None:
+            return []
+        if isinstance(part, int) or part.startswith(("function-", "union[", "tagged-union[")):
+            continue
+        info = model.model_fields.get(part)
+        model = _model_in(info.annotation) if info is not None else None
+    return [] if model is None else list(model.model_fields)
+
+
 def format_validation_error(exc: ValidationError) -> list[str]:
     """One readable line per problem, each naming the path and what to do."""
-    return [f"{_location(tuple(e['loc']))}: {_describe(e)}" for e in exc.errors(include_url=False)]
+    return [f"{error_location(tuple(e['loc']))}: {describe_error(e)}" for e in exc.errors(include_url=False)]
 
 
 def parse_config(data: Any) -> WorkerConfig:
@@ -627,43 +758,14 @@ def parse_config(data: Any) -> WorkerConfig:
         raise ConfigError(format_validation_error(exc)) from None
 
 
-ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+def load_config(path: str | Path, overrides: Iterable[str] = ()) -> WorkerConfig:
+    """Read a YAML or JSON config file and validate it (see :mod:`worker.config_loading`).
 
+    Raises :class:`ConfigError`.
+    """
+    from worker.config_loading import load_config as load
 
-def expand_env(text: str, source: str = "config") -> str:
-    """Replace ``${NAME}`` / ``${NAME:-default}`` with environment values (for non-secret settings)."""
-    missing: list[str] = []
-
-    def sub(match: re.Match[str]) -> str:
-        value = os.environ.get(match.group(1))
-        if value is None:
-            if match.group(2) is not None:
-                return match.group(2)
-            missing.append(match.group(1))
-            return ""
-        return value
-
-    out = ENV_REFERENCE.sub(sub, text)
-    if missing:
-        raise ConfigError([f"{source}: environment variable {name} is referenced as ${{{name}}} but not set "
-                           f"(export it, or write ${{{name}:-default}})" for name in dict.fromkeys(missing)])
-    return out
-
-
-def load_config(path: str | Path) -> WorkerConfig:
-    """Read a YAML or JSON config file (``${VAR}`` expanded) and validate it. Raises :class:`ConfigError`."""
-    p = Path(path)
-    try:
-        raw = expand_env(p.read_text(encoding="utf-8"), str(p))
-    except OSError as exc:
-        raise ConfigError([f"{p}: cannot read the config file ({exc.strerror})"]) from None
-    try:
-        data = orjson.loads(raw) if p.suffix == ".json" else yaml.safe_load(raw)
-    except (yaml.YAMLError, orjson.JSONDecodeError) as exc:
-        raise ConfigError([f"{p}: not valid {'JSON' if p.suffix == '.json' else 'YAML'}: {exc}"]) from None
-    if not isinstance(data, dict):
-        raise ConfigError([f"{p}: the top level must be a mapping with `destinations:`"])
-    return parse_config(data)
+    return load(path, overrides)
 
 
 def check_secrets(config: WorkerConfig) -> list[str]:
@@ -680,4 +782,10 @@ def check_secrets(config: WorkerConfig) -> list[str]:
             ref.resolve()
         except LookupError as exc:
             problems.append(f"kafka.sasl_password: {exc}")
+    token = config.worker.control_token()
+    if token is not None:
+        try:
+            token.resolve()
+        except LookupError as exc:
+            problems.append(f"worker.control_token: {exc}")
     return problems

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import SecretStr
 
 from worker.config import Destination
 from worker.control import send_command
@@ -15,6 +17,8 @@ from worker.pipeline.runtime import Runtime
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 RUNTIME: web.AppKey[Runtime] = web.AppKey("runtime", Runtime)
+TOKEN: web.AppKey[SecretStr | None] = web.AppKey("control_token", SecretStr | None)  # type: ignore[arg-type]
+READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:
@@ -62,6 +66,45 @@ async def destination(request: web.Request) -> web.Response:
     return json_response(status)
 
 
+@web.middleware
+async def require_token(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every route that acts (POST) needs ``Authorization: Bearer <token>`` when a token is configured.
+
+    401 when the header is missing or not a bearer token, 403 when the token is wrong. The token is
+    compared in constant time and never echoed.
+    """
+    token = request.app[TOKEN]
+    if token is None or request.method in READ_ONLY_METHODS:
+        return await handler(request)
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not given.strip():
+        return web.Response(
+            body=orjson.dumps({"error": "this route needs `Authorization: Bearer <control token>`"}),
+            status=401, content_type="application/json", headers={"WWW-Authenticate": 'Bearer realm="gorgias-worker"'},
+        )
+    if not hmac.compare_digest(given.strip().encode(), token.get_secret_value().encode()):
+        return error(403, "the bearer token is not the control token")
+    return await handler(request)
+
+
+async def validate_config(request: web.Request) -> web.Response:
+    """A config (YAML or JSON body) in; ``{"ok": bool, "errors": [...], "warnings": [...]}`` out."""
+    from worker.config import ConfigError
+    from worker.config_loading import parse_text
+    from worker.templates import check_templates
+
+    raw = await request.read()
+    try:
+        cfg = parse_text(raw.decode("utf-8", "replace"), "request body")
+    except ConfigError as exc:
+        return json_response({"ok": False, "errors": exc.problems, "warnings": []})
+    problems = check_templates(cfg)
+    return json_response({
+        "ok": not problems, "errors": problems, "warnings": cfg.warnings(),
+        "destinations": [d.name for d in cfg.destinations],
+    })
+
+
 def _set_active(active: bool) -> Handler:
     async def handler(request: web.Request) -> web.Response:
         runtime = request.app[RUNTIME]
@@ -76,9 +119,13 @@ def _set_active(active: bool) -> Handler:
     return handler
 
 
-def create_control_app(runtime: Runtime, extra_routes: list[web.RouteDef] | None = None) -> web.Application:
-    app = web.Application()
+def create_control_app(
+    runtime: Runtime, extra_routes: list[web.RouteDef] | None = None, token: SecretStr | None = None
+) -> web.Application:
+    """The control API; with ``token``, its POST routes need it as a bearer token."""
+    app = web.Application(middlewares=[require_token])
     app[RUNTIME] = runtime
+    app[TOKEN] = token
     app.add_routes([
         web.get("/health/live", live),
         web.get("/health/ready", ready),
@@ -89,6 +136,7 @@ def create_control_app(runtime: Runtime, extra_routes: list[web.RouteDef] | None
         web.post("/destinations/{name}/pause", _set_active(False)),
         web.post("/destinations/{name}/preview", preview_requests),
         web.post("/destinations/{name}/test", test_endpoint),
+        web.post("/validate", validate_config),
         *(extra_routes or []),
     ])
     return app

@@ -29,8 +29,23 @@ KAFKA_SCRIPT = ROOT / "deploy" / "local" / "kafka.sh"
 API_KEY = "sandbox-api-key"
 
 
+def use_colour(stream: object = sys.stdout) -> bool:
+    """Bold only on a terminal, and never with NO_COLOR set (https://no-color.org)."""
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty()) and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
+
+
 def say(text: str) -> None:
-    print(f"\n\033[1m==> {text}\033[0m", flush=True)
+    print(f"\n\033[1m==> {text}\033[0m" if use_colour() else f"\n==> {text}", flush=True)
+
+
+def running_broker() -> str | None:
+    """The bootstrap address of a local broker already started with deploy/local/kafka.sh, if any."""
+    result = subprocess.run([str(KAFKA_SCRIPT), "status"], check=False, capture_output=True, text=True)
+    line = result.stdout.strip()
+    if result.returncode == 0 and line.startswith("running: "):
+        return line.removeprefix("running: ").strip()
+    return None
 
 
 def free_port(preferred: int) -> int:
@@ -90,19 +105,22 @@ def wait_http(url: str, timeout: float = 60) -> None:
 
 def main() -> int:
     WORK.mkdir(parents=True, exist_ok=True)
-    kafka_port = free_port(9092)
+    existing = running_broker()
+    bootstrap = existing or f"127.0.0.1:{free_port(9092)}"
     sandbox_port = free_port(8080)
     web_port = free_port(6066)
-    bootstrap = f"127.0.0.1:{kafka_port}"
     sandbox_url = f"http://127.0.0.1:{sandbox_port}"
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "SANDBOX_URL": sandbox_url, "GORGIAS_API_KEY": API_KEY}
     started: list[subprocess.Popen[bytes]] = []
     broker_started = False
     try:
-        say(f"Starting Apache Kafka 4.3.1 (KRaft, one node) on {bootstrap}")
-        subprocess.run([str(KAFKA_SCRIPT), "stop"], check=False, capture_output=True)
-        subprocess.run([str(KAFKA_SCRIPT), "start", "--port", str(kafka_port)], check=True)
-        broker_started = True
+        if existing:
+            say(f"Using the local Kafka broker already running on {bootstrap} (left running afterwards)")
+        else:
+            say(f"Starting Apache Kafka 4.3.1 (KRaft, one node) on {bootstrap}")
+            port = bootstrap.rsplit(":", 1)[1]
+            subprocess.run([str(KAFKA_SCRIPT), "start", "--port", port], check=True)
+            broker_started = True
 
         say(f"Starting the Gorgias sandbox on {sandbox_url} (account acme, rate limit 40/20s)")
         sandbox_log = open(WORK / "sandbox.log", "wb")
@@ -139,7 +157,7 @@ def main() -> int:
 
         say("Response events arriving on demo.gorgias.responses (gorgias-worker responses)")
         expected_calls = len(tickets) + 3  # 13 ticket calls (one rejected by Gorgias) + 3 batched field calls
-        asyncio.run(print_responses(kafka, "demo.gorgias.responses", None, True, expected_calls, False))
+        asyncio.run(print_responses(kafka, ["demo.gorgias.responses"], None, True, expected_calls, False))
 
         say("Dead-letter topic demo.gorgias.dead-letter")
         asyncio.run(_print_dead_letters(kafka))
@@ -156,7 +174,8 @@ def main() -> int:
         for line in metrics.splitlines():
             if line.startswith(("gorgias_worker_records_", "gorgias_worker_calls_total")) and "_created" not in line:
                 print("  " + line)
-        say("Done. Stopping the worker (SIGTERM: drains in-flight calls, commits), the sandbox and the broker")
+        say("Done. Stopping the worker (SIGTERM: drains in-flight calls, commits), the sandbox"
+            + (" and the broker" if broker_started else ""))
         return 0
     finally:
         for proc in reversed(started):

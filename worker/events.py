@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
@@ -51,7 +52,11 @@ class RequestInfo(Strict):
 class ResponseInfo(Strict):
     status: int | None = Field(description="HTTP status of the last attempt; null when none answered.")
     headers: dict[str, str] = Field(description="The configured response headers that were present.")
-    body: Any = Field(description="Parsed JSON body, or text, or null when empty.")
+    body: Any = Field(description="Parsed JSON body, or text, or null when empty (or left out, see `reduced`).")
+    body_sha256: str | None = Field(
+        default=None, description="sha256 of the body when it was left out to fit the topic (see `reduced`)."
+    )
+    body_bytes: int | None = Field(default=None, description="Size of the body when it was left out.")
     error: str | None = Field(description="Why the call failed for good; null when it succeeded.")
 
 
@@ -70,8 +75,35 @@ class BatchInfo(Strict):
 
 
 class Outcome(StrEnum):
+    """``delivered``; ``failed`` (Gorgias refused it, or it surely never took effect); ``unknown`` (the
+    request may have taken effect: a connection dropped or timed out and no duplicate check settled it)."""
+
     DELIVERED = "delivered"
     FAILED = "failed"
+    UNKNOWN = "unknown"
+
+
+class MergedInfo(Strict):
+    """A 301 for a merged ticket or customer, followed once with the same method and body."""
+
+    from_url: str
+    to_url: str
+    original_id: int | str | None = Field(description="The id the record named (merged away).")
+    merged_into_id: int | str | None = Field(description="The id of the object it was merged into.")
+
+
+class SizeReduction(Strict):
+    """What was left out of a document so that it fits the topic's largest message."""
+
+    limit_bytes: int = Field(description="The largest document the topic and the producer accept, less headroom.")
+    original_bytes: int = Field(description="Size the full document would have had.")
+    omitted: list[str] = Field(
+        description=(
+            "Paths of what was replaced: a body by its `*_sha256` and `*_bytes`; a record's value by its "
+            "`value_sha256` and `value_bytes` (read the record itself at its source topic, partition and "
+            "offset); a long string by its first characters (`…[truncated]`)."
+        )
+    )
 
 
 class ResponseEvent(Strict):
@@ -92,6 +124,10 @@ class ResponseEvent(Strict):
     record_count: int
     records: list[SourceRecordRef]
     batch: BatchInfo | None
+    merged: MergedInfo | None = Field(default=None, description="Set when the call followed a merged object's 301.")
+    reduced: SizeReduction | None = Field(
+        default=None, description="Set when parts were left out so that the event fits the response topic."
+    )
 
 
 class DeadLetterStage(StrEnum):
@@ -104,6 +140,15 @@ class DeadLetterRecordItem(Strict):
     source: SourceRecordRef
     value: Any = Field(default=None, description="The record as consumed (JSON), when it was valid JSON.")
     value_base64: str | None = Field(default=None, description="The original bytes, when they were not a record.")
+    value_sha256: str | None = Field(
+        default=None,
+        description=(
+            "When the value was left out (a record over kafka.max_record_bytes, or to fit the topic, see "
+            "`reduced`): sha256 of the original bytes, or of the value's compact JSON when it was a record. "
+            "The record itself stays at its source topic, partition and offset."
+        ),
+    )
+    value_bytes: int | None = Field(default=None, description="Size of what `value_sha256` hashes.")
     headers: dict[str, str] = Field(default_factory=dict, description="Kafka headers (values base64).")
 
 
@@ -117,6 +162,9 @@ class DeadLetter(Strict):
     failed_at: str
     records: list[DeadLetterRecordItem]
     call: ResponseEvent | None = Field(default=None, description="The failed call, for stage deliver.")
+    reduced: SizeReduction | None = Field(
+        default=None, description="Set when parts were left out so that the dead letter fits its topic."
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -179,6 +227,18 @@ def record_item(record: Record | None, source: SourceRef, raw: bytes | None = No
     }
 
 
+def reference_item(source: SourceRef, raw: bytes, headers: tuple[tuple[str, bytes], ...] = ()) -> dict[str, Any]:
+    """A dead-letter item naming a record by its source coordinates, hash and size (it is too large to carry)."""
+    return {
+        "source": source.as_event(),
+        "value": None,
+        "value_base64": None,
+        "value_sha256": hashlib.sha256(raw).hexdigest(),
+        "value_bytes": len(raw),
+        "headers": {k: base64.b64encode(v or b"").decode() for k, v in headers},
+    }
+
+
 def dead_letter(destination: Destination | str, stage: DeadLetterStage, reason: str,
                 items: list[dict[str, Any]], call: dict[str, Any] | None = None) -> dict[str, Any]:
     name = destination if isinstance(destination, str) else destination.name
@@ -190,8 +250,101 @@ def dead_letter(destination: Destination | str, stage: DeadLetterStage, reason: 
         "failed_at": iso_now(),
         "records": items,
         "call": call,
+        "reduced": None,
     }
 
 
 def dump(event: dict[str, Any]) -> bytes:
     return orjson.dumps(event)
+
+
+# --------------------------------------------------------------------------------------------------
+# Size safety: a document that would not fit its topic is made to fit, saying what was left out
+
+TRUNCATED = "…[truncated]"
+KEEP_CHARS = 512
+
+
+def _digest(value: Any) -> tuple[str, int]:
+    raw = value.encode() if isinstance(value, str) else orjson.dumps(value)
+    return hashlib.sha256(raw).hexdigest(), len(raw)
+
+
+def _omit_body(info: dict[str, Any] | None, path: str, omitted: list[str]) -> None:
+    if not info or info.get("body") is None:
+        return
+    digest, size = _digest(info["body"])
+    info["body"] = None
+    info["body_sha256"] = digest
+    info["body_bytes"] = size
+    omitted.append(path)
+
+
+def _omit_value(item: dict[str, Any], path: str, omitted: list[str]) -> None:
+    if item.get("value_base64") is not None:
+        raw = base64.b64decode(item["value_base64"])
+        item["value_sha256"], item["value_bytes"] = hashlib.sha256(raw).hexdigest(), len(raw)
+        item["value_base64"] = None
+    elif item.get("value") is not None:
+        item["value_sha256"], item["value_bytes"] = _digest(item["value"])
+        item["value"] = None
+    else:
+        return
+    omitted.append(path)
+
+
+def _shorten(node: Any, path: str, omitted: list[str]) -> Any:
+    if isinstance(node, str):
+        if len(node) > KEEP_CHARS:
+            omitted.append(path)
+            return node[:KEEP_CHARS] + TRUNCATED
+        return node
+    if isinstance(node, dict):
+        return {k: _shorten(v, f"{path}.{k}" if path else k, omitted) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_shorten(v, f"{path}[{i}]", omitted) for i, v in enumerate(node)]
+    return node
+
+
+def _reduce_call(call: dict[str, Any] | None, prefix: str, omitted: list[str]) -> None:
+    if call:
+        _omit_body(call.get("request"), f"{prefix}request.body", omitted)
+        _omit_body(call.get("response"), f"{prefix}response.body", omitted)
+
+
+def _omit_bodies(doc: dict[str, Any], omitted: list[str]) -> None:
+    _reduce_call(doc, "", omitted)
+    _reduce_call(doc.get("call"), "call.", omitted)
+
+
+def _omit_values(doc: dict[str, Any], omitted: list[str]) -> None:
+    for i, item in enumerate(doc.get("records") or []):
+        if isinstance(item, dict) and "source" in item:
+            _omit_value(item, f"records[{i}]", omitted)
+
+
+def fit(doc: dict[str, Any], limit: int) -> bytes:
+    """``doc`` encoded in at most ``limit`` bytes when it can be: bodies, then record values, then long
+    strings are replaced by their hash and size (or a prefix), listed in the document's ``reduced`` field.
+
+    Only a document that does not fit is changed (and then in place). The result can still exceed
+    ``limit`` only when its skeleton alone does (thousands of record references, say).
+    """
+    encoded = orjson.dumps(doc)
+    if len(encoded) <= limit:
+        return encoded
+    original = len(encoded)
+    omitted: list[str] = []
+    steps: tuple[Callable[[dict[str, Any], list[str]], None], ...] = (_omit_bodies, _omit_values)
+    for step in steps:
+        step(doc, omitted)
+        doc["reduced"] = {"limit_bytes": limit, "original_bytes": original, "omitted": omitted}
+        encoded = orjson.dumps(doc)
+        if len(encoded) <= limit:
+            return encoded
+    reduced = doc.pop("reduced")
+    shortened = _shorten(doc, "", omitted)
+    shortened["reduced"] = reduced
+    doc.clear()
+    doc.update(shortened)
+    return orjson.dumps(doc)

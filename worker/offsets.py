@@ -87,6 +87,11 @@ class OffsetTracker:
                 out[tp] = pos
         return out
 
+    def committed(self, tp: TopicPartitionKey) -> int | None:
+        """The last offset this tracker saw committed for ``tp`` (None before the first commit)."""
+        state = self._parts.get(tp)
+        return None if state is None else state.committed
+
     def mark_committed(self, positions: dict[TopicPartitionKey, int]) -> None:
         for tp, pos in positions.items():
             state = self._parts.get(tp)

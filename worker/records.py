@@ -15,6 +15,8 @@ import orjson
 
 ENVELOPE_BODY = "rawMessage"
 ENVELOPE_META = "nexlaMetaData"
+REPLAY_HEADER = "gorgias-replay-of"
+"""Kafka header ``gorgias-replay-of: <topic>:<partition>:<offset>``: the original coordinates of a replayed record."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +49,31 @@ class Record:
     meta: dict[str, Any] | None = None
     raw_size: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def replay_of(self) -> SourceRef | None:
+        """The original coordinates of a replayed record (its ``gorgias-replay-of`` header), else None."""
+        for name, value in self.headers:
+            if name == REPLAY_HEADER:
+                return parse_replay_header(value)
+        return None
+
+    @property
+    def origin(self) -> SourceRef:
+        """Where the record first came from: its replay header's coordinates, else its own."""
+        return self.replay_of or self.source
+
+
+def parse_replay_header(value: bytes | None) -> SourceRef | None:
+    """``topic:partition:offset`` (the topic may itself hold ``:``) as a SourceRef; None when malformed."""
+    if not value:
+        return None
+    try:
+        topic, partition, offset = value.decode("utf-8").rsplit(":", 2)
+        ref = SourceRef(topic, int(partition), int(offset))
+    except ValueError:  # not UTF-8, too few parts, not numbers
+        return None
+    return ref if topic and ref.partition >= 0 and ref.offset >= 0 else None
 
 
 class DecodeError(Exception):

@@ -22,8 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from worker.config import Destination, WorkerConfig
 from worker.pipeline.kafka import ensure_topic, make_consumer, make_producer
-
-REPLAY_HEADER = "gorgias-replay-of"
+from worker.records import REPLAY_HEADER
 
 
 @dataclass
@@ -116,10 +115,10 @@ async def replay(
                             if producer is not None:
                                 src = item["source"]
                                 key = src["key"].encode() if src.get("key") is not None else None
-                                headers = [(k, base64.b64decode(v)) for k, v in (item.get("headers") or {}).items()
-                                           if k != REPLAY_HEADER]
-                                headers.append((REPLAY_HEADER,
-                                                f"{src['topic']}:{src['partition']}:{src['offset']}".encode()))
+                                headers = [(k, base64.b64decode(v)) for k, v in (item.get("headers") or {}).items()]
+                                if not any(k == REPLAY_HEADER for k, _ in headers):  # a replay of a replay
+                                    headers.append((REPLAY_HEADER,  # keeps the first coordinates
+                                                    f"{src['topic']}:{src['partition']}:{src['offset']}".encode()))
                                 pending.append(await producer.send(topic, value, key=key, headers=headers))
                 for fut in pending:
                     await fut

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from aiokafka import TopicPartition
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -35,9 +36,10 @@ async def produce_file(
     await producer.start()
     sent = bad = 0
     try:
+        console = Console(stderr=True)
         with Progress(
             TextColumn("publishing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-            console=Console(stderr=True), transient=True,
+            console=console, transient=True, disable=not console.is_terminal,
         ) as progress:
             bar = progress.add_task("records", total=len(lines))
             futures = []
@@ -73,15 +75,29 @@ def summarize(event: dict[str, Any]) -> str:
     )
 
 
+class TopicMissing(LookupError):
+    """A topic to read does not exist (reading never creates one)."""
+
+
 async def print_responses(
-    kafka: KafkaSettings, topic: str, destination: str | None, follow: bool, limit: int | None, raw: bool
+    kafka: KafkaSettings, topics: list[str], destination: str | None, follow: bool, limit: int | None, raw: bool
 ) -> int:
-    """Print response events from the beginning of ``topic``; returns how many were printed."""
+    """Print response events from the beginning of ``topics``; returns how many were printed (at most ``limit``).
+
+    The partitions are assigned, not subscribed, so a missing topic is reported and never auto-created.
+    """
     consumer = make_consumer(kafka, None, isolation_level="read_uncommitted")
     await consumer.start()
     printed = 0
     try:
-        consumer.subscribe([topic])
+        cluster = await consumer._client.fetch_all_metadata()  # all topics: a metadata read that creates none
+        missing = [t for t in topics if t not in cluster.topics()]
+        if missing:
+            raise TopicMissing(f"topic {', '.join(missing)} does not exist on Kafka at {kafka.effective_bootstrap()} "
+                               "(no response was produced yet, or another topic is configured)")
+        tps = [TopicPartition(t, p) for t in topics for p in sorted(cluster.partitions_for_topic(t) or ())]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
         idle = 0
         while limit is None or printed < limit:
             fetched = await consumer.getmany(timeout_ms=1000)
@@ -93,6 +109,8 @@ async def print_responses(
             idle = 0
             for messages in fetched.values():
                 for msg in messages:
+                    if limit is not None and printed >= limit:
+                        break
                     try:
                         event = orjson.loads(msg.value)
                     except orjson.JSONDecodeError:
@@ -101,8 +119,6 @@ async def print_responses(
                         continue
                     sys.stdout.write((msg.value.decode() if raw else summarize(event)) + "\n")
                     printed += 1
-                    if limit is not None and printed >= limit:
-                        break
             sys.stdout.flush()
     finally:
         await consumer.stop()

@@ -94,7 +94,8 @@ run_foreground() {  # dir port cport sport
   local dir=$1 port=$2 cport=$3 sport=$4 cp
   mkdir -p "$dir/data"
   write_config "$dir" "$port" "$cport" "$sport"
-  format_storage "$dir" "$sport"
+  # a directory that already holds a cluster is started again as it is (a restart keeps its topics)
+  [ -f "$dir/data/meta.properties" ] || format_storage "$dir" "$sport"
   cp=$(classpath)
   exec "$(java_bin)" -Xms256m -Xmx768m -XX:+UseG1GC -XX:TieredStopAtLevel=1 -Djava.awt.headless=true \
     -Dorg.slf4j.simpleLogger.defaultLogLevel=warn -cp "$cp" kafka.Kafka "$dir/server.properties"

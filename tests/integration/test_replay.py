@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import pytest
 
 from tests.integration.conftest import Scenario
-from tests.integration.test_pipeline import ticket
+from tests.integration.test_pipeline import ticket, wait_committed
 from tests.support.kafka_io import publish, read_json
 from worker.config import parse_config
 from worker.replay import replay
@@ -42,3 +43,52 @@ async def test_dead_letters_are_replayed_once_after_the_cause_is_fixed(scenario:
     delivered = [e for e in events if e["outcome"] == "delivered"]
     assert len(delivered) == 3
     assert sorted(t["external_id"] for t in s.sandbox.state()["tickets"]) == ["req-0", "req-1", "req-2"]
+
+
+async def test_a_storm_of_dropped_connections_then_a_replay_leaves_each_ticket_exactly_once(
+    scenario: Scenario, run_worker: Any
+) -> None:
+    s = scenario
+    await s.create_topics(partitions=2)
+    # Creates are applied then cut off, or cut off before; lookups are cut off too; few attempts.
+    s.sandbox.admin("PUT", "faults", {"spec": "apply_then_drop=0.35@POST /api/tickets, drop=0.15@POST /api/tickets, "
+                                               "drop=0.35@GET", "seed": 11})
+    n = 40
+    records = [{"subject": f"Storm {i}", "body_text": f"body {i}", "customer_email": f"c{i % 5}@example.com",
+                **({"external_id": f"own-{i}"} if i % 2 else {})} for i in range(n)]  # half bring their own id
+    await publish(s.bootstrap, s.source, records, key=lambda i, _: f"k{i}".encode())
+    endpoint = {"template": "create_ticket", "method": None, "url": None}
+    doc = s.config(s.destination(endpoint=endpoint, delivery={"max_attempts": 2, "backoff_initial_s": 0.01,
+                                                              "backoff_max_s": 0.05}))
+    await run_worker(doc)
+    await wait_committed(s, n, timeout=90)
+    events = await read_json(s.bootstrap, s.responses, n, timeout=10)
+    undelivered = sum(e["outcome"] != "delivered" for e in events)
+    assert undelivered, "the storm dead-lettered nothing: the test did not test the replay"
+    letters = await read_json(s.bootstrap, s.dead_letters, undelivered, timeout=10)
+    assert len(letters) == undelivered
+
+    # Honest outcomes: a dead letter whose ticket was created says unknown, never failed.
+    existing = Counter(t["subject"] for t in s.sandbox.state()["tickets"])
+    for letter in letters:
+        subject = letter["records"][0]["value"]["subject"]
+        assert letter["call"]["outcome"] in ("unknown", "failed")
+        if existing[subject]:
+            assert letter["call"]["outcome"] == "unknown", letter["reason"]
+            assert letter["reason"].startswith("outcome unknown"), letter["reason"]
+    assert all(count == 1 for count in existing.values()), existing  # the storm itself made no duplicate
+
+    s.sandbox.admin("PUT", "faults", {})
+    config = parse_config(doc)
+    done = await replay(config, config.destinations[0], {"deliver"})
+    assert done.replayed == len(letters)
+    await wait_committed(s, n + len(letters), timeout=90)
+
+    tickets = Counter(t["subject"] for t in s.sandbox.state()["tickets"])
+    assert tickets == Counter(f"Storm {i}" for i in range(n)), tickets  # every record's ticket, exactly once
+    first_run = {e["event_id"] for e in events}
+    replayed = [e for e in await read_json(s.bootstrap, s.responses, n + len(letters), timeout=10)
+                if e["event_id"] not in first_run]
+    assert len(replayed) == len(letters) and all(e["outcome"] == "delivered" for e in replayed)
+    looked_up = [e for e in replayed if e["attempt_log"][0]["status"] == 200]  # found by the lookup, not sent
+    assert len(looked_up) == sum(1 for letter in letters if existing[letter["records"][0]["value"]["subject"]])

@@ -42,6 +42,7 @@ class LocalBroker:
         self.dir = Path(tempfile.mkdtemp(prefix="gorgias-kafka-"))
         self.port = free_port()
         self.sasl_port = free_port() if sasl else 0
+        self.controller_port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -53,10 +54,10 @@ class LocalBroker:
         return f"127.0.0.1:{self.sasl_port}"
 
     def start(self, timeout: float = 120.0) -> None:
-        log = open(self.dir / "broker.log", "wb")
+        log = open(self.dir / "broker.log", "ab")
         self.proc = subprocess.Popen(
             [str(SCRIPT), "foreground", "--dir", str(self.dir), "--port", str(self.port),
-             "--controller-port", str(free_port()), "--sasl-port", str(self.sasl_port)],
+             "--controller-port", str(self.controller_port), "--sasl-port", str(self.sasl_port)],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         atexit.register(self.stop)
@@ -74,7 +75,15 @@ class LocalBroker:
         path = self.dir / "broker.log"
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
 
+    def halt(self) -> None:
+        """Stop the broker but keep its data: :meth:`start` brings the same cluster back on the same ports."""
+        self._terminate()
+
     def stop(self) -> None:
+        self._terminate()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _terminate(self) -> None:
         proc, self.proc = self.proc, None
         if proc is not None and proc.poll() is None:
             try:
@@ -86,4 +95,3 @@ class LocalBroker:
                 except ProcessLookupError:
                     pass
                 proc.wait(timeout=10)
-        shutil.rmtree(self.dir, ignore_errors=True)

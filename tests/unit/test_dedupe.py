@@ -10,15 +10,15 @@ import httpx
 import orjson
 import pytest
 
+from gorgias_sandbox.server import RunningSandbox, start_sandbox
+from gorgias_sandbox.settings import SandboxSettings
 from worker.config import Destination
 from worker.dedupe import DEDUPE_HEADER, POSSIBLY_DELIVERED, Deduper, hook_for
 from worker.gorgias.client import HttpResult
-from worker.gorgias.delivery import CallAttempt, DeliveryService
-from worker.gorgias.errors import TransportError
-from worker.records import Record, SourceRef
+from worker.gorgias.delivery import CallAttempt, DeliveryService, HookDecision
+from worker.gorgias.errors import TransportError, TransportKind
+from worker.records import REPLAY_HEADER, Record, SourceRef, parse_replay_header
 from worker.rendering import Prepared, RenderedRequest
-from worker.sandbox.server import RunningSandbox, start_sandbox
-from worker.sandbox.settings import SandboxSettings
 from worker.templates import renderer_for
 
 API_KEY = "sandbox-api-key"
@@ -57,6 +57,11 @@ class Sandbox:
             result: dict[str, Any] = (await client.get(f"{self.url}/__admin/state")).json()
             return result
 
+    async def requests(self) -> dict[str, dict[str, int]]:
+        async with httpx.AsyncClient() as client:
+            result: dict[str, dict[str, int]] = (await client.get(f"{self.url}/__admin/counters")).json()["requests"]
+            return result
+
     async def api(self, method: str, path: str, body: Any = None) -> Any:
         async with httpx.AsyncClient() as client:
             r = await client.request(method, f"{self.url}{path}", json=body, auth=("agent@acme.com", API_KEY),
@@ -79,16 +84,17 @@ def destination(url: str, template: str, **extra: Any) -> Destination:
 
 
 def prepared(
-    dest: Destination, data: dict[str, Any], offset: int = 0, **extra: Any
+    dest: Destination, data: dict[str, Any], offset: int = 0, headers: tuple[tuple[str, bytes], ...] = (),
+    **extra: Any,
 ) -> tuple[Prepared, RenderedRequest]:
     renderer = renderer_for(dest)
-    record = Record(data=data, source=SourceRef("nexset.support", 0, offset), extra=dict(extra))
+    record = Record(data=data, source=SourceRef("nexset.support", 0, offset), headers=headers, extra=dict(extra))
     item = renderer.prepare(record)
     return item, renderer.render_one(item)
 
 
-def dropped(request: RenderedRequest) -> CallAttempt:
-    return CallAttempt(request, None, 1, TransportError("protocol", True, "server disconnected"))  # type: ignore[arg-type]
+def dropped(request: RenderedRequest, kind: TransportKind = "protocol") -> CallAttempt:
+    return CallAttempt(request, None, 1, TransportError(kind, True, "server disconnected"))  # type: ignore[arg-type]
 
 
 TICKET = {"subject": "Where is my order?", "body_text": "Hi", "customer_email": "jane@example.com"}
@@ -246,3 +252,157 @@ async def test_a_request_without_external_id_cannot_be_checked(delivery: Deliver
     hook = hook_for(dest, delivery)
     assert hook is not None
     assert (await hook(dropped(request))).action == "retry" and hook.lookups == 0
+
+
+async def test_a_ticket_the_listing_found_is_proof_even_when_reading_it_in_full_fails(
+    sandbox: RunningSandbox, delivery: DeliveryService
+) -> None:
+    s = Sandbox(sandbox)
+    dest = destination(sandbox.url, "create_ticket")
+    _, request = prepared(dest, TICKET)
+    created = await s.api("POST", "/api/tickets", orjson.loads(request.body or b""))
+    await s.faults("maintenance=on@GET /api/tickets/{id}")
+    hook = hook_for(dest, delivery)
+    assert hook is not None
+    decision = await hook(dropped(request))
+    assert decision.action == "done" and decision.result is not None
+    assert orjson.loads(decision.result.body_bytes)["id"] == created["id"]
+    requests = await s.requests()
+    assert requests["GET /api/tickets"] == {"200": 1}
+    assert requests["GET /api/tickets/{id}"] == {"503": 3}  # the lookup had the call's retry budget
+
+
+async def test_tickets_are_looked_up_trashed_included(sandbox: RunningSandbox) -> None:
+    seen: list[str] = []
+
+    class Recording(DeliveryService):
+        async def call(self, req: RenderedRequest, *args: Any, **kwargs: Any) -> Any:
+            seen.append(req.url)
+            return await super().call(req, *args, **kwargs)
+
+    async with Recording() as delivery:
+        dest = destination(sandbox.url, "create_ticket")
+        _, request = prepared(dest, TICKET)
+        hook = hook_for(dest, delivery)
+        assert hook is not None
+        await hook(dropped(request))
+    assert len(seen) == 1 and "trashed=true" in seen[0] and "external_id=nx-" in seen[0]
+
+
+async def test_a_message_is_found_on_a_later_page_of_the_supported_listing(
+    sandbox: RunningSandbox, delivery: DeliveryService
+) -> None:
+    s = Sandbox(sandbox)
+    ticket = await s.api("POST", "/api/tickets", {"customer": {"email": "c@x.io"}, "messages": [
+        {"channel": "api", "via": "api", "from_agent": False, "body_text": "first", "external_id": "old-one"}]})
+    for i in range(250):  # the message looked for is the oldest: third page, newest first
+        await s.api("POST", f"/api/tickets/{ticket['id']}/messages",
+                    {"channel": "api", "via": "api", "from_agent": False, "body_text": f"m{i}",
+                     "sender": {"email": "c@x.io"}})
+    dest = destination(sandbox.url, "add_ticket_message")
+    _, request = prepared(dest, {"ticket_id": ticket["id"], "body_text": "first", "customer_email": "c@x.io",
+                                 "external_id": "old-one"})
+    hook = hook_for(dest, delivery)
+    assert hook is not None
+    decision = await hook(dropped(request))
+    assert decision.action == "done" and decision.result is not None
+    assert orjson.loads(decision.result.body_bytes)["body_text"] == "first"
+    requests = await s.requests()
+    assert requests["GET /api/messages"] == {"200": 3} and "GET /api/tickets/{ticket_id}/messages" not in requests
+    _, absent = prepared(dest, {"ticket_id": ticket["id"], "body_text": "x", "customer_email": "c@x.io",
+                                "external_id": "never-sent"})
+    assert (await hook(dropped(absent))) == HookDecision.absent()  # all three pages read, then absent
+
+
+async def test_a_tag_is_matched_by_its_exact_name_among_search_results(
+    sandbox: RunningSandbox, delivery: DeliveryService
+) -> None:
+    s = Sandbox(sandbox)
+    for i in range(120):
+        await s.api("POST", "/api/tags", {"name": f"vip-{i}"})
+    await s.api("POST", "/api/tags", {"name": "vip"})
+    await s.api("POST", "/api/tags", {"name": "VIP-gold"})
+    dest = destination(sandbox.url, "create_tag")
+    hook = hook_for(dest, delivery)
+    assert hook is not None
+    _, request = prepared(dest, {"name": "vip"})
+    decision = await hook(dropped(request))
+    assert decision.action == "done" and decision.result is not None
+    assert orjson.loads(decision.result.body_bytes)["name"] == "vip"
+    _, other = prepared(dest, {"name": "vi"})
+    assert (await hook(dropped(other))).action == "retry"  # substrings are no match
+    assert (await s.requests())["GET /api/tags"] == {"200": 4}  # both lookups read both pages
+
+
+async def test_after_a_timeout_an_empty_lookup_looks_once_more(
+    sandbox: RunningSandbox, delivery: DeliveryService
+) -> None:
+    s = Sandbox(sandbox)
+    dest = destination(sandbox.url, "create_customer")
+    _, request = prepared(dest, {"name": "Jane", "email": "jane@example.com"})
+    hook = hook_for(dest, delivery)
+    assert hook is not None
+    waits: list[float] = []
+
+    async def late_apply(seconds: float) -> None:  # Gorgias finishes the create while we wait
+        waits.append(seconds)
+        await s.api("POST", "/api/customers", orjson.loads(request.body or b""))
+
+    hook.sleep = late_apply
+    assert (await hook(dropped(request, "protocol"))).action == "retry" and waits == []  # a drop: no second look
+    assert hook.lookups == 1
+    decision = await hook(dropped(request, "timeout"))
+    assert decision.action == "done" and waits == [hook.recheck_after_s] and hook.lookups == 3
+
+
+async def test_a_replayed_record_is_looked_up_whatever_the_policy(
+    sandbox: RunningSandbox, delivery: DeliveryService
+) -> None:
+    s = Sandbox(sandbox)
+    never = destination(sandbox.url, "create_ticket",
+                        endpoint={"template_options": {"dedupe": {"lookup_before_create": "never"}}})
+    first, request = prepared(never, TICKET, offset=7)
+    await s.api("POST", "/api/tickets", orjson.loads(request.body or b""))  # delivered, answer lost
+    replayed, again = prepared(never, TICKET, offset=42, headers=((REPLAY_HEADER, b"nexset.support:0:7"),))
+    assert orjson.loads(again.body or b"")["external_id"] == orjson.loads(request.body or b"")["external_id"]
+    hook = hook_for(never, delivery)
+    assert hook is not None
+    assert await hook.before_first_attempt(request, [first]) is None and hook.lookups == 0
+    outcome = await hook.before_first_attempt(again, [replayed])
+    assert outcome is not None and outcome.ok and outcome.resolved_by_hook
+    assert len((await s.state())["tickets"]) == 1
+
+
+async def test_a_failed_check_before_a_replay_leaves_the_outcome_unknown(
+    sandbox: RunningSandbox, delivery: DeliveryService
+) -> None:
+    s = Sandbox(sandbox)
+    dest = destination(sandbox.url, "create_ticket")
+    replayed, request = prepared(dest, TICKET, headers=((REPLAY_HEADER, b"nexset.support:0:3"),))
+    await s.faults("maintenance=on@GET")
+    hook = hook_for(dest, delivery)
+    assert hook is not None
+    outcome = await hook.before_first_attempt(request, [replayed])
+    assert outcome is not None and not outcome.ok and outcome.outcome_unknown
+    assert "an earlier delivery may have created it" in (outcome.final_reason or "")
+
+
+@pytest.mark.parametrize(("header", "expected"), [
+    (b"nexset.support:0:7", SourceRef("nexset.support", 0, 7)),
+    (b"ns:with:colons:3:12", SourceRef("ns:with:colons", 3, 12)),
+    (b"", None), (b"topic:1", None), (b":0:1", None), (b"t:x:1", None), (b"t:0:-1", None), (b"\xff:0:1", None),
+])
+def test_the_replay_header_gives_the_original_coordinates(header: bytes, expected: SourceRef | None) -> None:
+    record = Record(data={}, source=SourceRef("nexset.support", 0, 99), headers=((REPLAY_HEADER, header),))
+    assert parse_replay_header(header) == expected
+    assert record.replay_of == expected
+    assert record.origin == (expected or record.source)
+
+
+def test_the_stamped_identity_is_the_same_on_a_replay_and_differs_between_records() -> None:
+    dest = destination("http://127.0.0.1:9", "create_ticket")
+    _, first = prepared(dest, TICKET, offset=7)
+    _, replay = prepared(dest, TICKET, offset=500, headers=((REPLAY_HEADER, b"nexset.support:0:7"),))
+    _, other = prepared(dest, TICKET, offset=8)
+    ids = [orjson.loads(r.body or b"")["external_id"] for r in (first, replay, other)]
+    assert ids[0] == ids[1] != ids[2] and ids[0].startswith("nx-")

@@ -404,9 +404,9 @@ def deployment_problems(deploy: Obj, config: WorkerConfig) -> list[str]:
 
 def secret_env_names(config: WorkerConfig) -> set[str]:
     names = {d.credential.secret().env for d in config.destinations}
-    ref = config.kafka.sasl_password()
-    if ref is not None:
-        names.add(ref.env)
+    for ref in (config.kafka.sasl_password(), config.worker.control_token()):
+        if ref is not None:
+            names.add(ref.env)
     return {n for n in names if n}
 
 
@@ -499,9 +499,13 @@ def test_the_config_map_is_a_valid_destinations_file_whose_secrets_the_pod_provi
             env[var["name"]] = secrets[ref["name"]][ref["key"]]
         else:
             env[var["name"]] = var.get("value", "")
-    for name in ("GORGIAS_API_KEY", "KAFKA_PASSWORD", "KAFKA_USERNAME"):
+    for name in ("GORGIAS_API_KEY", "KAFKA_PASSWORD", "KAFKA_USERNAME", "GORGIAS_WORKER_CONTROL_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     assert check_secrets(config) != [], "without the pod's environment the secrets must be missing"
+    # the pod listens beyond loopback (probes, Prometheus), so its POST routes need the control token
+    assert config.worker.web_host == "0.0.0.0"
+    token = config.worker.control_token()
+    assert token is not None and token.env is not None and token.env in env
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     assert check_secrets(config) == []
@@ -558,6 +562,13 @@ def network_policy_problems(policy: Obj, pod_labels: dict[str, str]) -> list[str
         problems.append("every ingress rule must name its ports")
     if set(ingress_ports) != {("TCP", WEB_PORT)}:
         problems.append(f"ingress must be only TCP {WEB_PORT}, got {ingress_ports}")
+    for rule in spec.get("ingress", []):
+        peers = rule.get("from") or []
+        if not peers:
+            problems.append("an ingress rule without `from` admits every source")
+        for peer in peers:
+            if "ipBlock" in peer or not peer.get("podSelector", {}).get("matchLabels"):
+                problems.append(f"ingress must come only from labelled pods, got {peer}")
     egress_ports: set[tuple[str, int]] = set()
     for rule in spec.get("egress", []):
         if not rule.get("ports"):
@@ -586,6 +597,15 @@ def test_network_policy_limits_traffic(rendered: dict[str, list[Obj]]) -> None:
     more_ingress = copy.deepcopy(policy)
     more_ingress["spec"]["ingress"][0]["ports"].append({"protocol": "TCP", "port": 8080})
     assert network_policy_problems(more_ingress, labels)
+    any_source = copy.deepcopy(policy)
+    del any_source["spec"]["ingress"][0]["from"]
+    assert network_policy_problems(any_source, labels)
+    any_pod = copy.deepcopy(policy)
+    any_pod["spec"]["ingress"][0]["from"] = [{"namespaceSelector": {}, "podSelector": {}}]
+    assert network_policy_problems(any_pod, labels)
+    cidr = copy.deepcopy(policy)
+    cidr["spec"]["ingress"][0]["from"].append({"ipBlock": {"cidr": "0.0.0.0/0"}})
+    assert network_policy_problems(cidr, labels)
     no_dns = copy.deepcopy(policy)
     no_dns["spec"]["egress"] = [r for r in no_dns["spec"]["egress"] if {"port": 53, "protocol": "UDP"} not in
                                 r.get("ports", [])]

@@ -14,14 +14,14 @@ import yaml
 from aiohttp.test_utils import TestClient, TestServer
 from typer.testing import CliRunner
 
+from gorgias_sandbox.server import RunningSandbox, start_sandbox
+from gorgias_sandbox.settings import SandboxSettings
 from worker.cli import app
 from worker.config import Destination, parse_config
 from worker.control_api import create_control_app
 from worker.endpoint_test import EndpointTestError, run_test, sample_request
 from worker.gorgias.delivery import DeliveryService
 from worker.preview import PreviewDeadLetter, PreviewRequest, format_items, masked_headers, preview
-from worker.sandbox.server import RunningSandbox, start_sandbox
-from worker.sandbox.settings import SandboxSettings
 
 runner = CliRunner()
 API_KEY = "sandbox-api-key"

@@ -629,7 +629,7 @@ def test_no_value_changes_origin_path_shape_query_or_fragment(
     assert unquote(parts.query.split("&")[0][2:], errors="strict") == texts[2]
 
     # what the default transport (aiohttp -> yarl) and httpx would send
-    sent = yarl.URL(url)
+    sent = yarl.URL(url, encoded=True)  # as the aiohttp transport sends it (worker.gorgias.client)
     assert (sent.scheme, sent.host, sent.port) == (
         expected_origin.scheme,
         expected_origin.hostname,
@@ -637,7 +637,7 @@ def test_no_value_changes_origin_path_shape_query_or_fragment(
     )
     assert sent.raw_path.split("/")[:3] == ["", "api", "tickets"]
     assert len(sent.raw_path.split("/")) == len(segments)
-    assert unquote(sent.raw_path.split("/")[3]) == texts[0]
+    assert sent.raw_path.split("/")[3] == segments[3]  # nothing decoded on the way: ';' stays %3B
     assert sent.raw_fragment == ""
     assert [k for k, _ in parse_qsl(sent.raw_query_string, keep_blank_values=True)] == ["q", "r"]
     hx = httpx.URL(url)

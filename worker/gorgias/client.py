@@ -27,6 +27,7 @@ import asyncio
 import base64
 import errno
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
@@ -34,6 +35,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import httpx
+import yarl
 from httpx_aiohttp import AiohttpTransport
 from pydantic import SecretStr
 
@@ -43,6 +45,35 @@ from worker.rendering import RenderedRequest
 
 TransportName = Literal["aiohttp", "httpx"]
 DEFAULT_TRANSPORT: TransportName = "aiohttp"
+
+with warnings.catch_warnings():  # aiohttp discourages subclassing ClientSession; this one changes one method
+    warnings.simplefilter("ignore", DeprecationWarning)
+
+    class _ExactUrlSession(aiohttp.ClientSession):
+        """A session that sends a URL string exactly as rendered.
+
+        aiohttp parses a URL string with ``yarl.URL(url)``, which re-quotes it and *decodes* escapes of
+        characters a path may hold raw: ``/api/tickets/1%3Bdrop`` would go out as ``/api/tickets/1;drop``,
+        which servers that treat ``;`` as a path-parameter delimiter read as ticket 1. Our URLs are
+        rendered already encoded (:mod:`worker.rendering`), so they are taken as they are.
+        """
+
+        def _build_url(self, str_or_url: str | yarl.URL) -> yarl.URL:
+            if isinstance(str_or_url, str):
+                return yarl.URL(str_or_url, encoded=True)
+            return super()._build_url(str_or_url)
+
+
+class _AiohttpTransport(AiohttpTransport):
+    """httpx over aiohttp, with :class:`_ExactUrlSession` (same connector settings as the library's own)."""
+
+    def get_client(self) -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(
+            limit=self.limits.max_connections or 0,
+            keepalive_timeout=self.limits.keepalive_expiry,
+            ssl=self.ssl_context,
+        )
+        return _ExactUrlSession(connector=connector)
 USER_AGENT = "nexset-gorgias-worker/0.1"
 _WORKER_HEADERS = frozenset({"authorization", "host", "content-length", "transfer-encoding"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -100,7 +131,7 @@ class GorgiasClient:
         if isinstance(transport, httpx.AsyncBaseTransport):
             chosen, self._transport_name = transport, type(transport).__name__
         elif transport == "aiohttp":
-            chosen, self._transport_name = AiohttpTransport(limits=limits), "aiohttp"
+            chosen, self._transport_name = _AiohttpTransport(limits=limits), "aiohttp"
         elif transport == "httpx":
             chosen, self._transport_name = httpx.AsyncHTTPTransport(limits=limits), "httpx"
         else:

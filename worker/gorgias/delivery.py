@@ -13,6 +13,7 @@ stamina, all of them together make a 40-line loop the clearer code.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 import time
@@ -25,6 +26,7 @@ import orjson
 from worker.config import Credential, DeliverySettings
 from worker.gorgias.client import DEFAULT_TRANSPORT, ClientRegistry, HttpResult, TransportName
 from worker.gorgias.errors import ForeignOriginError, TransportError
+from worker.gorgias.merged import FOLLOWED_STATUSES, MergedRedirect, merged_target
 from worker.gorgias.ratelimit import CALL_LIMIT_HEADER, Clock, RateLimiterRegistry, Sleep
 from worker.gorgias.retry import BackoffPolicy, Verdict, classify
 from worker.rendering import RenderedRequest
@@ -45,14 +47,20 @@ class CallAttempt:
 @dataclass(frozen=True, slots=True)
 class HookDecision:
     """The hook's answer: ``done`` (the request did take effect; ``result`` stands for its response)
-    or ``retry`` (it did not, or cannot be known: send it again)."""
+    or ``retry`` (send it again): ``absent`` when the check showed it did not take effect, plain
+    ``retry`` when that cannot be known (the outcome stays unknown if no later attempt succeeds)."""
 
     action: Literal["done", "retry"]
     result: HttpResult | None = None
+    checked: bool = False
 
     @classmethod
     def done(cls, result: HttpResult) -> HookDecision:
-        return cls("done", result)
+        return cls("done", result, checked=True)
+
+    @classmethod
+    def absent(cls) -> HookDecision:
+        return cls("retry", checked=True)
 
     @classmethod
     def retry(cls) -> HookDecision:
@@ -93,7 +101,11 @@ class CallOutcome:
     final_reason: str | None
     retryable: bool
     outcome_unknown: bool = False
+    """The call failed, but an attempt may have taken effect (a dropped connection, a timeout) and no
+    duplicate check settled it: neither delivered nor surely failed."""
     resolved_by_hook: bool = False
+    merged: MergedRedirect | None = None
+    """Set when a 301 for a merged object was followed: the call went to ``merged.to_url``."""
 
 
 def parse_body(body: bytes, content_type: str | None) -> Any:
@@ -117,8 +129,15 @@ class DeliveryService:
 
     Every attempt, retries included, first takes a token from the account's rate limiter. A 429 pauses
     the whole account for its Retry-After. Attempts stop at ``max_attempts`` or when the next one could
-    not start within ``max_retry_time_s`` of the call's start. HTTP and transport failures are returned
-    as a :class:`CallOutcome`, never raised.
+    not start within ``max_retry_time_s`` of the call's start. A 301 (merged ticket or customer) is
+    followed once to its ``Location`` with the same method and body (:mod:`worker.gorgias.merged`);
+    that follow-up is not counted as a retry. HTTP and transport failures are returned as a
+    :class:`CallOutcome`, never raised.
+
+    Unknown outcomes: an attempt that may have reached Gorgias without an answer (``maybe_sent``)
+    leaves the call's outcome unknown until the ``unknown_outcome_hook`` (the duplicate check) settles
+    it: "done" ends the call as delivered, "retry" means nothing was applied. A call that ends without
+    such an answer reports ``outcome_unknown`` (and says so in its reason), never a plain failure.
     """
 
     def __init__(
@@ -181,6 +200,8 @@ class _Call:
         self.policy = BackoffPolicy(settings.backoff_initial_s, settings.backoff_max_s, service._rng)
         self.log: list[AttemptRecord] = []
         self.waited = 0.0
+        self.unsettled: str | None = None  # why an earlier attempt may have taken effect, until a check says not
+        self.merged: MergedRedirect | None = None
         self.started_at = service._wall()
         self.start = service._clock()
 
@@ -194,6 +215,7 @@ class _Call:
         limiter = self.s.limiters.get(self.credential)
         budget = self.settings.max_retry_time_s
         attempt = 0
+        follows = 0  # followed redirects: attempts, but not retries
         while True:
             attempt += 1
             waited = await limiter.acquire()
@@ -214,14 +236,25 @@ class _Call:
             if result is not None and result.status == 429 and verdict.retry_after_s is not None:
                 limiter.penalize(verdict.retry_after_s)
 
+            if result is not None and self.merged is None and result.status in FOLLOWED_STATUSES:
+                merged = merged_target(self.req.url, result.header("location"))
+                if merged is not None:
+                    self.record(attempt, outcome, sent_at, waited, 0.0, f"{verdict.reason}; following it once")
+                    self.merged = merged
+                    self.req = dataclasses.replace(self.req, url=merged.to_url)
+                    follows += 1
+                    continue
             if verdict.action != "retry":
                 self.record(attempt, outcome, sent_at, waited, 0.0, verdict.reason)
                 ok = verdict.action == "success"
-                return self.finish(result, ok=ok, reason=None if ok else verdict.reason, retryable=False)
+                return self.finish(result, ok=ok, reason=None if ok else verdict.reason, retryable=False,
+                                   unknown=not ok and self.unsettled is not None)
 
+            if verdict.outcome_unknown:
+                self.unsettled = verdict.reason
             give_up: str | None = None
             delay = 0.0
-            if attempt >= self.settings.max_attempts:
+            if attempt - follows >= self.settings.max_attempts:
                 give_up = f"gave up after {_attempts(attempt)}: {verdict.reason}"
             else:
                 delay = self.policy.delay(attempt, verdict.retry_after_s)
@@ -235,7 +268,7 @@ class _Call:
             self.record(attempt, outcome, sent_at, waited, delay, verdict.reason)
 
             if give_up is None:
-                log.debug(
+                log.info(
                     "%s: attempt %d failed (%s); retrying in %.2f s",
                     self.credential.account_key,
                     attempt,
@@ -248,9 +281,8 @@ class _Call:
                 if resolved is not None:
                     return resolved
             if give_up is not None:
-                return self.finish(
-                    result, ok=False, reason=give_up, retryable=True, unknown=verdict.outcome_unknown
-                )
+                return self.finish(result, ok=False, reason=give_up, retryable=True,
+                                   unknown=self.unsettled is not None)
 
     async def ask_hook(
         self, attempt: int, outcome: HttpResult | TransportError, verdict: Verdict
@@ -260,12 +292,14 @@ class _Call:
             decision = await self.hook(CallAttempt(self.req, self.credential, attempt, outcome))
         except Exception as exc:
             reason = (
-                f"outcome unknown after attempt {attempt} ({verdict.reason}) and the duplicate check failed: "
-                f"{type(exc).__name__}: {exc}"
+                f"attempt {attempt} went unanswered ({verdict.reason}) and the duplicate check failed, "
+                f"so it was not sent again: {type(exc).__name__}: {exc}"
             )
             return self.finish(None, ok=False, reason=reason, retryable=True, unknown=True)
         if decision.action == "done":
             return self.finish(decision.result, ok=True, reason=None, retryable=False, by_hook=True)
+        if decision.checked:
+            self.unsettled = None  # the check found nothing: no earlier attempt took effect
         return None
 
     def record(
@@ -303,6 +337,8 @@ class _Call:
         by_hook: bool = False,
     ) -> CallOutcome:
         headers = dict(result.headers) if result is not None else {}
+        if unknown and reason is not None:
+            reason = f"outcome unknown (the request may have taken effect; a replay looks it up first): {reason}"
         return CallOutcome(
             ok=ok,
             status=result.status if result is not None else None,
@@ -318,4 +354,5 @@ class _Call:
             retryable=retryable,
             outcome_unknown=unknown,
             resolved_by_hook=by_hook,
+            merged=self.merged,
         )

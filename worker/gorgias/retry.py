@@ -37,7 +37,8 @@ class Verdict:
 
 def classify(outcome: HttpResult | TransportError, *, now: Callable[[], float] = time.time) -> Verdict:
     """Success for 2xx; retry for 408, 429 (with its Retry-After), 500/502/503/504 and transport errors;
-    fail for everything else (4xx, 3xx merged-resource redirects, other 5xx).
+    fail for everything else (4xx, other 5xx, and 3xx: the delivery service follows a merged object's
+    301 once itself, and a redirect it cannot or did not follow is final).
 
     ``now`` (epoch seconds) only serves to turn an HTTP-date Retry-After into seconds.
     """
@@ -60,7 +61,7 @@ def describe_status(result: HttpResult) -> str:
         where = f" to {location}" if location else ""
         text = gorgias_error_message(result.body_bytes, result.header("content-type"))
         detail = f": {text}" if text else ""
-        return f"HTTP {status} from Gorgias{detail} (redirect{where} not followed: the resource was merged)"
+        return f"HTTP {status} from Gorgias{detail} (redirect{where}: the object was merged)"
     if status == 429:
         retry_after = result.header("retry-after")
         return "HTTP 429 from Gorgias: rate limited" + (f", Retry-After {retry_after}" if retry_after else "")

@@ -12,8 +12,10 @@ group, that one included, uses the short session timeout of :mod:`worker.pipelin
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
+import sys
 import tempfile
 from typing import Any
 
@@ -23,8 +25,15 @@ from aiohttp import web
 
 from worker.config import SaslMechanism, SecurityProtocol, WorkerConfig
 from worker.control_api import create_control_app
-from worker.logs import logging_config
-from worker.pipeline.kafka import GROUP_HEARTBEAT_INTERVAL_MS, GROUP_SESSION_TIMEOUT_MS, client_options
+from worker.logs import logging_config, setup_logging
+from worker.pipeline.kafka import (
+    GROUP_HEARTBEAT_INTERVAL_MS,
+    GROUP_SESSION_TIMEOUT_MS,
+    BrokerUnavailable,
+    client_options,
+    probe,
+    wait_for_broker,
+)
 from worker.pipeline.runtime import Runtime
 
 log = logging.getLogger("worker.app")
@@ -107,10 +116,13 @@ class ControlWeb:
         self.runner: web.AppRunner | None = None
 
     async def start(self) -> None:
-        self.runner = web.AppRunner(create_control_app(self.host), access_log=None)
+        ref = self.host.config.worker.control_token()
+        token = ref.resolve() if ref is not None else None
+        self.runner = web.AppRunner(create_control_app(self.host, token=token), access_log=None)
         await self.runner.setup()
         await web.TCPSite(self.runner, self.bind, self.port).start()
-        log.info("control API on http://%s:%d", self.bind, self.port)
+        log.info("control API on http://%s:%d (POST routes %s)", self.bind, self.port,
+                 "need the control token" if token is not None else "open to this machine only")
 
     async def stop(self) -> None:
         runner, self.runner = self.runner, None
@@ -120,6 +132,12 @@ class ControlWeb:
 
 def run(config: WorkerConfig, level: str = "info") -> None:
     """Run the worker in this process until SIGTERM/SIGINT (blocks; exits the process)."""
+    setup_logging(level, config.worker.log_format)
+    try:  # faust's own clients give up at once with a traceback when Kafka is down: wait for it first
+        asyncio.run(wait_for_broker("starting", lambda: probe(config.kafka), config.worker.broker_wait_s))
+    except BrokerUnavailable as exc:
+        log.error("cannot start: %s", exc)
+        sys.exit(1)
     app, _ = create_app(config)
     worker = faust.Worker(
         app,

@@ -18,6 +18,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Hashable
+from datetime import datetime
 from typing import Any
 
 import aiokafka
@@ -28,9 +29,10 @@ from worker import metrics
 from worker.batching import Batch, BatchPolicy, Grouper, make_grouper
 from worker.config import Destination, WorkerConfig
 from worker.dedupe import POSSIBLY_DELIVERED, hook_for
-from worker.events import DeadLetterStage, dead_letter, record_item
+from worker.events import DeadLetterStage, dead_letter, iso_now, record_item, reference_item
 from worker.gorgias.delivery import CallOutcome, DeliveryService
 from worker.gorgias.share import BudgetShares
+from worker.logs import call_context, source_fields
 from worker.offsets import OffsetTracker, TopicPartitionKey
 from worker.pipeline.kafka import make_consumer
 from worker.pipeline.lanes import Abandoned, Lanes
@@ -45,6 +47,7 @@ from worker.pipeline.recovery import (
 )
 from worker.records import DecodeError, SourceRef, decode_record
 from worker.rendering import Prepared, RenderError, RequestRenderer
+from worker.status_report import calls_waiting_for_budget, records_since_start
 
 log = logging.getLogger("worker.pipeline")
 
@@ -127,6 +130,8 @@ class DestinationPipeline:
         # recorded outcome: their call may have reached Gorgias before it died (for duplicate checks).
         self._maybe_sent_below: dict[TopicPartitionKey, int] = {}
         self.skipped_after_recovery = 0
+        self.last_error: dict[str, str] | None = None  # {"at", "message"}, for status
+        self.records_unknown = 0  # dead-lettered with outcome unknown (the call may have reached Gorgias)
         self._recovering = 0
         # Ownership epochs: a call made under an earlier ownership of a partition is never sent.
         self._epoch: dict[TopicPartitionKey, int] = {}
@@ -146,14 +151,16 @@ class DestinationPipeline:
 
     @property
     def group_id(self) -> str:
-        return f"{self.config.kafka.group_id}.{self.dest.name}"
+        return self.dest.consumer_group(self.config.kafka.group_id)
 
     async def start(self) -> None:
         self.watermarks.seed(await end_offsets(self.config.kafka, self.outcome_partitions))
+        start = self.dest.start_position()
         # A member finishing the calls of revoked partitions (up to the shutdown grace) stays in the group.
         rebalance_timeout_ms = int((max(1.0, self.config.worker.shutdown_grace_s) + 10) * 1000)
         consumer = make_consumer(
             self.config.kafka, self.group_id, max_partition_fetch_bytes=4 * 1024 * 1024,
+            auto_offset_reset="latest" if start == "latest" else "earliest",
             rebalance_timeout_ms=rebalance_timeout_ms,
         )
         consumer.subscribe(self.dest.source_topics, listener=_Rebalance(self))
@@ -217,7 +224,8 @@ class DestinationPipeline:
     def set_active(self, active: bool) -> None:
         """Activate or pause consumption (paused: partitions paused, nothing read and dropped)."""
         if active != self.active:
-            log.info("destination %s %s", self.dest.name, "activated" if active else "paused")
+            log.info("destination %s %s", self.dest.name, "activated" if active else "paused",
+                     extra={"destination": self.dest.name})
         self.active = active
         metrics.DESTINATION_ACTIVE.labels(self.dest.name).set(1 if active else 0)
         self._apply_pause()
@@ -230,13 +238,29 @@ class DestinationPipeline:
             "active": self.active,
             "throttled": self._throttled,
             "group_id": self.group_id,
+            "start_from": self.dest.start_from,
             "assigned_partitions": [f"{tp.topic}:{tp.partition}" for tp in assigned],
             "pending_records": self.tracker.in_flight,
             "calls_in_flight": self.lanes.in_flight,
             "grouped_records": self.grouper.pending if self.grouper is not None else 0,
             "skipped_after_recovery": self.skipped_after_recovery,
             "budget_share": round(self.budget_share, 4),
+            "state": "active" if self.active else "paused",
+            "partitions": self._partition_status(assigned),
+            "records": {**records_since_start(self.dest.name), "unknown": self.records_unknown},
+            "calls_waiting_for_budget": calls_waiting_for_budget(self.dest.name),
+            "last_error": self.last_error,
         }
+
+    def _partition_status(self, assigned: list[TopicPartition]) -> list[dict[str, Any]]:
+        """Per assigned partition: offset last committed by this worker, end offset (last fetch), lag."""
+        out = []
+        for tp in assigned:
+            committed = self.tracker.committed(TopicPartitionKey(tp.topic, tp.partition))
+            end = self._consumer.highwater(tp) if self._consumer is not None else None
+            lag = None if end is None or committed is None else max(0, end - committed)
+            out.append({"topic": tp.topic, "partition": tp.partition, "committed": committed, "end": end, "lag": lag})
+        return out
 
     # ---------------------------------------------------------------------------------------------
     # records in
@@ -262,7 +286,9 @@ class DestinationPipeline:
         try:
             record = decode_record(msg.value, source, headers, max_bytes)
         except DecodeError as exc:
-            item = record_item(None, source, raw=msg.value, headers=headers)
+            too_large = msg.value is not None and len(msg.value) > max_bytes
+            item = (reference_item(source, msg.value, headers) if too_large
+                    else record_item(None, source, raw=msg.value, headers=headers))
             self._dead_letter_now(DeadLetterStage.DECODE, exc.reason, [item], [source], msg.key)
             return
         below = self._maybe_sent_below.get(tpk)
@@ -328,6 +354,7 @@ class DestinationPipeline:
                 self._release(sources)
                 raise Abandoned  # its partition moved to another worker, which will send it
             self._m_in_flight.inc()
+            context = call_context.set(source_fields(dest.name, sources))
             try:
                 if dedupe is not None:
                     existing = await dedupe.before_first_attempt(call.request, call.items)
@@ -340,6 +367,7 @@ class DestinationPipeline:
                 self._fail(exc, "delivery failed unexpectedly")
                 raise Abandoned from exc
             finally:
+                call_context.reset(context)
                 self._m_in_flight.dec()
 
         async def after(outcome: CallOutcome) -> None:
@@ -370,6 +398,7 @@ class DestinationPipeline:
                 waits.append(self.publisher.publish(dest.response_webhook.topic, event, key, headers))
             if not outcome.ok:
                 letter = delivery_dead_letter(dest, call, event)
+                self._note_error(f"deliver: {letter.get('reason')}")
                 waits.append(self.publisher.publish(dest.dead_letter_topic, letter, key,
                                                     [*headers, ("stage", b"deliver")]))
             for meta in await asyncio.gather(*waits):
@@ -380,7 +409,11 @@ class DestinationPipeline:
         if outcome.ok:
             self._m_delivered.inc(n)
         else:
+            log.warning("dead letter (stage deliver) of %d record(s): %s", n, event["response"]["error"],
+                        extra={**source_fields(dest.name, call.sources), "stage": "deliver"})
             metrics.RECORDS_DEAD_LETTERED.labels(dest.name, DeadLetterStage.DELIVER.value).inc(n)
+            if outcome.outcome_unknown:
+                self.records_unknown += n
         self._finish(call.sources)
 
     def _dead_letter_now(
@@ -389,6 +422,7 @@ class DestinationPipeline:
     ) -> None:
         dest = self.dest
         letter = dead_letter(dest, stage, reason, items)
+        self._note_error(f"{stage.value}: {reason}")
         headers = [("destination", dest.name.encode()), ("stage", stage.value.encode())]
 
         async def publish() -> None:
@@ -399,6 +433,8 @@ class DestinationPipeline:
                 self._fail(exc, "could not write a dead-letter record")
                 return
             metrics.RECORDS_DEAD_LETTERED.labels(dest.name, stage.value).inc(len(sources))
+            log.warning("dead letter (stage %s) of %d record(s): %s", stage.value, len(sources), reason,
+                        extra={**source_fields(dest.name, sources), "stage": stage.value})
             self._finish(sources)
 
         still_ours = self._claim(sources)
@@ -424,9 +460,13 @@ class DestinationPipeline:
             if s.timestamp_ms is not None:
                 self._m_e2e.observe(max(0.0, (now_ms - s.timestamp_ms) / 1000))
 
+    def _note_error(self, message: str) -> None:
+        self.last_error = {"at": iso_now(), "message": message}
+
     def _fail(self, exc: BaseException, what: str) -> None:
+        self._note_error(f"{what}: {exc}")
         log.error("destination %s: %s: %s; stopping so that nothing is committed past it",
-                  self.dest.name, what, exc)
+                  self.dest.name, what, exc, extra={"destination": self.dest.name})
         if self._fatal is None:
             self._fatal = RuntimeError(f"destination {self.dest.name}: {what}: {exc}")
             self.on_fatal(self._fatal)
@@ -443,8 +483,12 @@ class DestinationPipeline:
         self._m_pending.set(pending)
         if not self._throttled and pending >= limit:
             self._throttled = True
+            log.info("destination %s: %d records wait for their outcome (limit %d): consumption paused until "
+                     "half of them are done", self.dest.name, pending, limit, extra={"destination": self.dest.name})
         elif self._throttled and pending <= limit // 2:
             self._throttled = False
+            log.info("destination %s: consumption resumed (%d records wait for their outcome)", self.dest.name,
+                     pending, extra={"destination": self.dest.name})
         want_paused = self._stopping or not self.active or self._throttled or self._recovering > 0
         assigned = consumer.assignment()
         paused = consumer.paused()
@@ -524,8 +568,17 @@ class DestinationPipeline:
         if not assigned:
             return
         recover = bool(self.outcome_partitions)
-        if recover or not self.active or self._throttled or self._stopping:
+        start = self.dest.start_position()
+        if recover or not isinstance(start, str) or not self.active or self._throttled or self._stopping:
             consumer.pause(*assigned)  # at once, before any record of these partitions is handed out
+        if not isinstance(start, str):
+            self._recovering += 1
+            try:
+                await self._seek_new_partitions(consumer, assigned, start)
+            finally:
+                self._recovering -= 1
+                if not recover:
+                    self._apply_pause()
         if recover:
             self._recovering += 1
             try:
@@ -533,6 +586,28 @@ class DestinationPipeline:
             finally:
                 self._recovering -= 1
                 self._apply_pause()
+
+    async def _seek_new_partitions(
+        self, consumer: aiokafka.AIOKafkaConsumer, assigned: set[TopicPartition], start: datetime
+    ) -> None:
+        """``start_from: <timestamp>``: partitions the group never committed start at the first record at
+        or after it (at the end when there is none yet)."""
+        committed = await consumer._coordinator.fetch_committed_offsets(list(assigned))
+        fresh = [tp for tp in assigned if tp not in committed or committed[tp].offset < 0]
+        if not fresh:
+            return
+        found = await consumer.offsets_for_times({tp: int(start.timestamp() * 1000) for tp in fresh})
+        for tp in fresh:
+            at = found.get(tp)
+            if at is None:
+                await consumer.seek_to_end(tp)
+            else:
+                consumer.seek(tp, at.offset)
+            log.info("destination %s: %s:%d has no committed offset; starting at %s (start_from %s)",
+                     self.dest.name, tp.topic, tp.partition, "the end" if at is None else f"offset {at.offset}",
+                     self.dest.start_from,
+                     extra={"destination": self.dest.name, "topic": tp.topic, "partition": tp.partition,
+                            "offset": None if at is None else at.offset})
 
     async def _recover(self, assigned: set[TopicPartition]) -> None:
         """Find records past the committed offsets whose outcome a previous owner already recorded."""
@@ -563,4 +638,5 @@ class DestinationPipeline:
             if last is not None:
                 self.marks.inherit(tpk, last, scan)
         log.info("destination %s: %d record(s) past the committed offsets were already delivered before a "
-                 "restart; they will not be sent again", self.dest.name, len(found))
+                 "restart; they will not be sent again", self.dest.name, len(found),
+                 extra={"destination": self.dest.name})

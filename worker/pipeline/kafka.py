@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
-from typing import Any
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import aiokafka
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from worker.config import KafkaSettings, SecurityProtocol
 
@@ -17,6 +21,21 @@ from worker.config import KafkaSettings, SecurityProtocol
 # smallest allowed session timeout is 6 s by default (group.min.session.timeout.ms).
 GROUP_SESSION_TIMEOUT_MS = 10_000
 GROUP_HEARTBEAT_INTERVAL_MS = 1_000
+
+log = logging.getLogger("worker.kafka")
+
+# The producer's largest request, and what a record needs on top of its value in a batch (batch and
+# record headers, varints) besides its key and headers: outcome documents are fitted below the difference.
+MAX_REQUEST_BYTES = 1_048_576
+ENVELOPE_HEADROOM = 1024
+# Kafka's default max.message.bytes, for a topic whose config cannot be read (no DescribeConfigs ACL).
+DEFAULT_TOPIC_MAX_MESSAGE_BYTES = 1_048_588
+
+T = TypeVar("T")
+
+
+class BrokerUnavailable(Exception):
+    """Kafka could not be reached within the time allowed."""
 
 
 def client_options(settings: KafkaSettings) -> dict[str, Any]:
@@ -54,6 +73,7 @@ def make_producer(settings: KafkaSettings, **overrides: Any) -> aiokafka.AIOKafk
         "max_batch_size": 256 * 1024,
         "compression_type": None,
         "request_timeout_ms": 30_000,
+        "max_request_size": MAX_REQUEST_BYTES,
     }
     options.update(overrides)
     return aiokafka.AIOKafkaProducer(**client_options(settings), **options)
@@ -95,3 +115,73 @@ async def ensure_topic(settings: KafkaSettings, topic: str, compacted: bool = Fa
         raise RuntimeError(f"topic {topic} has no available partitions")
     finally:
         await admin.close()
+
+
+async def topic_max_message_bytes(settings: KafkaSettings, topics: list[str]) -> dict[str, int]:
+    """Each topic's ``max.message.bytes`` (Kafka's default when it cannot be read)."""
+    limits = dict.fromkeys(topics, DEFAULT_TOPIC_MAX_MESSAGE_BYTES)
+    if not topics:
+        return limits
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    await admin.start()
+    try:
+        responses = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, t, {"max.message.bytes": None}) for t in topics]
+        )
+    except KafkaError as exc:
+        log.warning("could not read the outcome topics' max.message.bytes (%s); assuming Kafka's default %d",
+                    exc, DEFAULT_TOPIC_MAX_MESSAGE_BYTES)
+        return limits
+    finally:
+        await admin.close()
+    for response in responses:
+        for resource in response.resources:
+            error_code, _, _, name, entries = resource[:5]
+            if error_code != 0 or name not in limits:
+                continue
+            for entry in entries:
+                if entry[0] == "max.message.bytes" and entry[1] is not None:
+                    limits[name] = int(entry[1])
+    return limits
+
+
+def outcome_limits(topic_limits: dict[str, int], max_request_bytes: int = MAX_REQUEST_BYTES) -> dict[str, int]:
+    """The largest outcome document each topic takes: the smaller of its limit and the producer's, less headroom."""
+    return {t: min(limit, max_request_bytes) - ENVELOPE_HEADROOM for t, limit in topic_limits.items()}
+
+
+async def probe(settings: KafkaSettings) -> None:
+    """Connect to the cluster once (bootstrap and metadata), or raise the connection error."""
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    try:
+        await admin.start()
+    finally:
+        await admin.close()
+
+
+async def wait_for_broker(
+    what: str, attempt: Callable[[], Awaitable[T]], within_s: float,
+    clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> T:
+    """Run ``attempt`` until Kafka answers, logging each failure once with its cause and the next wait,
+    for at most ``within_s`` seconds; then :class:`BrokerUnavailable` says so in one line."""
+    deadline = clock() + within_s
+    delay = 1.0
+    tries = 0
+    while True:
+        tries += 1
+        try:
+            return await attempt()
+        except (KafkaError, OSError) as exc:
+            cause = str(exc) or type(exc).__name__
+            left = deadline - clock()
+            if left <= 0:
+                raise BrokerUnavailable(
+                    f"Kafka is unreachable ({cause}); gave up on {what} after {tries} attempt(s) in "
+                    f"{within_s:g} s (check kafka.bootstrap_servers, or raise worker.broker_wait_s)"
+                ) from None
+            wait = min(delay, left)
+            log.warning("Kafka is not reachable yet (%s); %s: retrying in %.0f s (gives up in %.0f s)",
+                        cause, what, wait, left)
+            await sleep(wait)
+            delay = min(delay * 2, 15.0)

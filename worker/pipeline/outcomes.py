@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import aiokafka
+from aiokafka.errors import KafkaError, KafkaTimeoutError, MessageSizeTooLargeError
 from aiokafka.structs import RecordMetadata
 
 from worker.batching import Batch
@@ -14,15 +19,25 @@ from worker.events import (
     DeadLetterStage,
     Outcome,
     dead_letter,
-    dump,
     event_id,
+    fit,
     iso_now,
     record_item,
     request_info,
 )
 from worker.gorgias.delivery import AttemptRecord, CallOutcome
+from worker.pipeline.kafka import DEFAULT_TOPIC_MAX_MESSAGE_BYTES, MAX_REQUEST_BYTES, outcome_limits
 from worker.records import SourceRef
 from worker.rendering import Prepared, RenderedRequest
+
+log = logging.getLogger("worker.outcomes")
+
+# Outcome records are retried while Kafka is unreachable (their source offsets stay uncommitted).
+RETRY_FIRST_S = 0.5
+RETRY_MAX_S = 10.0
+TROUBLE_LOG_INTERVAL_S = 30.0
+# A document is never fitted below this (a skeleton of record references always fits in it).
+SMALLEST_LIMIT = 16 * 1024
 
 
 @dataclass(slots=True)
@@ -57,7 +72,7 @@ def response_event(dest: Destination, call: Call, outcome: CallOutcome) -> dict[
         "schema_version": 1,
         "event_id": event_id(dest.name, call.sources),
         "destination": dest.name,
-        "outcome": (Outcome.DELIVERED if outcome.ok else Outcome.FAILED).value,
+        "outcome": _outcome(outcome).value,
         "request": request_info(req.method, req.url, req.headers, req.body, dest.response_webhook.request_body),
         "response": {
             "status": outcome.status,
@@ -81,7 +96,15 @@ def response_event(dest: Destination, call: Call, outcome: CallOutcome) -> dict[
             "flush_reason": batch.reason.value,
             "size": len(batch.items),
         },
+        "merged": outcome.merged.as_event() if outcome.merged is not None else None,
+        "reduced": None,
     }
+
+
+def _outcome(outcome: CallOutcome) -> Outcome:
+    if outcome.ok:
+        return Outcome.DELIVERED
+    return Outcome.UNKNOWN if outcome.outcome_unknown else Outcome.FAILED
 
 
 def delivery_dead_letter(dest: Destination, call: Call, event: dict[str, Any]) -> dict[str, Any]:
@@ -90,14 +113,88 @@ def delivery_dead_letter(dest: Destination, call: Call, event: dict[str, Any]) -
     return dead_letter(dest, DeadLetterStage.DELIVER, event["response"]["error"] or "call failed", items, call=event)
 
 
-class Publisher:
-    """Produces outcome records and waits until Kafka acknowledges them."""
+def _transient(exc: KafkaError) -> bool:
+    return bool(exc.retriable) or isinstance(exc, KafkaTimeoutError)
 
-    def __init__(self, producer: aiokafka.AIOKafkaProducer) -> None:
+
+class Publisher:
+    """Produces outcome records, each made to fit its topic, and waits until Kafka acknowledges them.
+
+    While Kafka is unreachable a record is retried (with a growing pause, logged once per interval)
+    instead of failing: its source offsets stay uncommitted meanwhile, so nothing is lost or sent
+    again. Only an error that a retry cannot cure is raised.
+    """
+
+    def __init__(
+        self,
+        producer: aiokafka.AIOKafkaProducer,
+        limits: dict[str, int] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self.producer = producer
+        self.limits = limits or {}
+        self.default_limit = outcome_limits({"": DEFAULT_TOPIC_MAX_MESSAGE_BYTES}, MAX_REQUEST_BYTES)[""]
+        self.clock = clock
+        self.sleep = sleep
+        self.trouble: str | None = None  # why outcomes cannot be recorded right now
+        self.trouble_since: float | None = None
+        self._retrying = 0
+        self._last_trouble_log = float("-inf")
+
+    @property
+    def healthy(self) -> bool:
+        return self._retrying == 0
+
+    def limit_for(self, topic: str, key: bytes | None, headers: list[tuple[str, bytes]]) -> int:
+        envelope = len(key or b"") + sum(len(k) + len(v) for k, v in headers)
+        return max(SMALLEST_LIMIT, self.limits.get(topic, self.default_limit) - envelope)
 
     async def publish(
         self, topic: str, value: dict[str, Any], key: bytes | None, headers: list[tuple[str, bytes]]
     ) -> RecordMetadata:
-        future = await self.producer.send(topic, dump(value), key=key, headers=headers)
-        return await future
+        limit = self.limit_for(topic, key, headers)
+        payload = fit(value, limit)
+        pause = RETRY_FIRST_S
+        retrying = False
+        try:
+            while True:
+                try:
+                    future = await self.producer.send(topic, payload, key=key, headers=headers)
+                    meta: RecordMetadata = await future
+                except MessageSizeTooLargeError:
+                    if limit <= SMALLEST_LIMIT:
+                        raise
+                    # the broker's limit is lower than the one learnt at start (changed since): fit tighter
+                    limit = max(SMALLEST_LIMIT, limit // 2)
+                    log.warning("an outcome record did not fit topic %s; fitting it in %d bytes", topic, limit)
+                    payload = fit(value, limit)
+                    continue
+                except KafkaError as exc:
+                    if not _transient(exc):
+                        raise
+                    if not retrying:
+                        retrying = True
+                        self._retrying += 1
+                    self._note_trouble(topic, exc, pause)
+                    await self.sleep(pause)
+                    pause = min(pause * 2, RETRY_MAX_S)
+                    continue
+                return meta
+        finally:
+            if retrying:
+                self._retrying -= 1
+                if self._retrying == 0:
+                    log.info("outcome records are written again (topic %s)", topic)
+                    self.trouble = None
+                    self.trouble_since = None
+
+    def _note_trouble(self, topic: str, exc: KafkaError, pause: float) -> None:
+        now = self.clock()
+        self.trouble = f"cannot write to {topic}: {type(exc).__name__}: {exc}"
+        if self.trouble_since is None:
+            self.trouble_since = now
+        if now - self._last_trouble_log >= TROUBLE_LOG_INTERVAL_S:
+            self._last_trouble_log = now
+            log.warning("%s; %d outcome record(s) waiting, retrying every %.0f s at most", self.trouble,
+                        self._retrying, RETRY_MAX_S)

@@ -7,6 +7,7 @@ checked body (:meth:`~ConfiguredTemplate.build`) and a group of bodies into one 
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -561,5 +562,7 @@ def get_template(name: str) -> Template:
     found = _catalog().get(name)
     if found is None:
         known = ", ".join(_catalog())
-        raise ValueError(f"endpoint.template: unknown template {name!r} (known: {known})")
+        guess = difflib.get_close_matches(name, list(_catalog()), n=1)
+        hint = f"; did you mean {guess[0]!r}?" if guess else ""
+        raise ValueError(f"endpoint.template: unknown template {name!r} (known: {known}){hint}")
     return found

@@ -50,7 +50,7 @@ class TemplateRenderer(RequestRenderer):
 
     def prepare(self, record: Record) -> Prepared:
         prepared = super().prepare(record)  # exclusions, grouping key, URL (RenderError when unusable)
-        body = self.configured.build(prepared.body, record.source)
+        body = self.configured.build(prepared.body, record.origin)  # a replay keeps its first identity
         return dataclasses.replace(prepared, body=body, body_bytes=compact(orjson.dumps(body)))
 
 

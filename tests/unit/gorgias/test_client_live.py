@@ -4,19 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import re
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
 
 import orjson
 import pytest
 from aiohttp import web
+from hypothesis import HealthCheck, example, given
+from hypothesis import settings as settings_
+from hypothesis import strategies as st
 from pydantic import SecretStr
 
+from worker.config import Destination
 from worker.gorgias.client import GorgiasClient, HttpResult, TransportName
 from worker.gorgias.errors import TransportError
+from worker.records import Record, SourceRef
+from worker.rendering import RequestRenderer
 
 from .fakes import SECRET, credential, request, settings
+
+UNRESERVED_OR_ESCAPE = re.compile(r"(?:[A-Za-z0-9._~-]|%[0-9A-F]{2})+")
 
 
 @dataclass
@@ -76,7 +86,11 @@ async def server() -> AsyncIterator[Server]:
         request.transport.abort()
         return response
 
+    async def raw(request: web.Request) -> web.Response:
+        return web.json_response({"raw_path": request.raw_path})
+
     app = web.Application()
+    app.router.add_route("*", r"/api/raw/{tail:[\s\S]*}", raw)
     for path, handler in (
         ("/api/echo", echo),
         ("/api/slow", slow),
@@ -167,3 +181,33 @@ class TestAgainstRealServer:
             sends = [client.send(request("https://acme.gorgias.com/api/echo")) for _ in range(20)]
             results = await asyncio.gather(*sends)
         assert [r.status for r in results] == [201] * 20
+
+
+URL_TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=12).filter(
+    lambda t: t not in (".", ".."))
+
+
+@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
+@settings_(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(a=URL_TEXT, b=URL_TEXT)
+@example(a="1;drop", b="a@b:c,d")
+@example(a="!$&'()*+,;=", b="%3B")
+async def test_placeholder_values_reach_the_server_exactly_as_encoded(
+    server: Server, transport: TransportName, a: str, b: str
+) -> None:
+    """The strict unreserved-set encoding survives the transport: nothing is decoded on the way."""
+    dest = Destination.model_validate({
+        "name": "d", "source_topics": ["t"],
+        "credential": {"domain": "acme", "username": "agent@acme.com", "api_key_env": "GORGIAS_API_KEY"},
+        "endpoint": {"method": "PUT", "url": "https://{domain}.gorgias.com/api/raw/{a}/x?q={b}"},
+    })
+    renderer = RequestRenderer(dest)
+    rendered = renderer.render_one(renderer.prepare(Record(data={"a": a, "b": b}, source=SourceRef("t", 0, 0))))
+    sent_path = urlsplit(rendered.url).path
+    segment = sent_path.split("/")[3]
+    assert UNRESERVED_OR_ESCAPE.fullmatch(segment) and unquote(segment, errors="strict") == a
+    cred = credential(base_url=server.origin)
+    async with GorgiasClient(cred, SecretStr(SECRET), settings(), transport=transport) as client:
+        got = await client.send(rendered)
+    assert isinstance(got, HttpResult) and got.status == 200
+    assert orjson.loads(got.body_bytes)["raw_path"] == f"{sent_path}?{urlsplit(rendered.url).query}"

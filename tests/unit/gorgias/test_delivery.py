@@ -88,11 +88,30 @@ class TestOutcomes:
         assert out.response_body == body
         assert len(h.sender.sent) == 1
 
-    async def test_merged_redirect_is_not_followed_or_retried(self) -> None:
-        h = Harness(result(301, headers={"Location": "/api/tickets/2/"}))
+    async def test_a_merged_objects_301_is_followed_once_with_the_same_method_and_body(self) -> None:
+        h = Harness(result(301, headers={"Location": "/api/customers/9/"}), result(200, {"id": 9}))
+        req = request("https://acme.gorgias.com/api/customers/5/data?x=1", method="PUT", body=b'{"data": {}}')
+        out = await h.service.call(req, credential(), settings(max_attempts=1))
+        assert (out.ok, out.status, out.response_body) == (True, 200, {"id": 9})
+        assert [(r.method, r.url, r.body) for r in h.sender.sent] == [
+            ("PUT", "https://acme.gorgias.com/api/customers/5/data?x=1", b'{"data": {}}'),
+            ("PUT", "https://acme.gorgias.com/api/customers/9/data?x=1", b'{"data": {}}'),  # sub-path kept
+        ]
+        assert [a.status for a in out.attempt_log] == [301, 200]  # the follow-up is no retry
+        assert out.merged is not None and (out.merged.original_id, out.merged.merged_into_id) == (5, 9)
+
+    async def test_a_second_redirect_is_final_and_not_retried(self) -> None:
+        h = Harness(result(301, headers={"Location": "/api/tickets/2/"}),
+                    result(301, headers={"Location": "/api/tickets/3/"}))
         out = await h.call()
-        assert (out.ok, out.status, out.attempts, out.retryable) == (False, 301, 1, False)
-        assert "merged" in (out.final_reason or "")
+        assert (out.ok, out.status, out.attempts, out.retryable) == (False, 301, 2, False)
+        assert "merged" in (out.final_reason or "") and len(h.sender.sent) == 2
+
+    @pytest.mark.parametrize("location", [None, "https://evil.example/api/tickets/2", "/api/tickets"])
+    async def test_a_redirect_without_a_usable_location_is_not_followed(self, location: str | None) -> None:
+        h = Harness(result(301, headers={"Location": location} if location else {}), result(201))
+        out = await h.call()
+        assert (out.ok, out.status, len(h.sender.sent), out.merged) == (False, 301, 1, None)
 
     async def test_retries_until_success(self) -> None:
         h = Harness(result(503), result(502), result(201, {"id": 3}))
@@ -240,15 +259,33 @@ class TestUnknownOutcomeHook:
         assert len(h.hook_calls) == 2
         assert out.ok is False and out.outcome_unknown is True and out.retryable is True
         assert (out.final_reason or "").startswith(
+            "outcome unknown (the request may have taken effect; a replay looks it up first): "
             "gave up after 2 attempts: timeout error (request may have"
         )
+
+    async def test_an_earlier_unanswered_attempt_keeps_the_outcome_unknown(self) -> None:
+        out = await Harness(timeout_error(), result(503)).call(config=settings(max_attempts=3))
+        assert out.ok is False and out.status == 503 and out.outcome_unknown is True
+        out = await Harness(timeout_error(), result(400)).call()
+        assert out.ok is False and out.status == 400 and out.outcome_unknown is True
+        out = await Harness(refused(), result(503)).call(config=settings(max_attempts=3))
+        assert out.outcome_unknown is False  # nothing was sent
+
+    async def test_a_check_that_found_nothing_settles_it_a_check_that_could_not_does_not(self) -> None:
+        out = await Harness(timeout_error(), result(503)).call(hook_answer=HookDecision.absent())
+        assert out.ok is False and out.outcome_unknown is False
+        assert not (out.final_reason or "").startswith("outcome unknown")
+        out = await Harness(timeout_error(), result(503)).call(hook_answer=HookDecision.retry())
+        assert out.ok is False and out.outcome_unknown is True
 
     async def test_failing_hook_stops_without_retrying(self) -> None:
         h = Harness(timeout_error(), result(201))
         out = await h.call(hook_answer=RuntimeError("lookup returned 500"))
         assert out.ok is False and out.outcome_unknown is True
         assert len(h.sender.sent) == 1
-        assert "duplicate check failed: RuntimeError: lookup returned 500" in (out.final_reason or "")
+        assert (out.final_reason or "").startswith("outcome unknown")
+        assert "duplicate check failed, so it was not sent again: RuntimeError: lookup returned 500" in (
+            out.final_reason or "")
 
     async def test_without_hook_unknown_outcomes_are_retried(self) -> None:
         h = Harness(timeout_error(), result(201))

@@ -11,8 +11,8 @@ import orjson
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from worker.sandbox.server import create_app
-from worker.sandbox.settings import SandboxSettings
+from gorgias_sandbox.server import create_app
+from gorgias_sandbox.settings import SandboxSettings
 
 
 def basic(email: str, key: str) -> str:
@@ -126,3 +126,13 @@ def incoming_ticket(email: str = "jane@example.com", **extra: Any) -> dict[str, 
                       "body_text": "Hi, my order has not arrived."}],
         **extra,
     }
+
+
+def new_customer(email: str = "jane@example.com", **extra: Any) -> dict[str, Any]:
+    """A valid customer create body: ``channels`` with a preferred email channel (required by Gorgias)."""
+    return {"email": email, "channels": [{"type": "email", "address": email, "preferred": True}], **extra}
+
+
+def field_values(body: dict[str, Any]) -> list[tuple[int, Any]]:
+    """``[(field id, value)]`` from a custom-field values answer ``{"data": [{"field", "prediction", "value"}]}``."""
+    return [(item["field"]["id"], item["value"]) for item in body["data"]]

@@ -1,22 +1,25 @@
-"""Custom field definitions and their values on tickets and customers (bare JSON arrays)."""
+"""Custom field definitions and their values on tickets and customers: bulk PUTs replace every value."""
 
 from __future__ import annotations
 
-from tests.unit.sandbox.conftest import Api, incoming_ticket
+from tests.unit.sandbox.conftest import Api, field_values, incoming_ticket, new_customer
 
 
 async def test_default_definitions_exist(api: Api) -> None:
     r = await api.call("GET", "/api/custom-fields?object_type=Ticket")
-    assert [(d["id"], d["definition"]["data_type"]) for d in r.json["data"]] == [
-        (1, "text"), (2, "text"), (3, "number"), (4, "boolean")]
+    assert [(d["id"], d["definition"]["data_type"], d["managed_type"]) for d in r.json["data"]] == [
+        (1, "text", None), (2, "text", None), (3, "number", None), (4, "boolean", None), (7, "text", "ai_intent")]
 
 
-async def test_ticket_values_put_bare_array_200(api: Api) -> None:
+async def test_ticket_values_put_answers_data_items_200(api: Api) -> None:
     await api.call("POST", "/api/tickets", incoming_ticket())
     r = await api.call("PUT", "/api/tickets/1/custom-fields",
                        [{"id": 1, "value": "refund"}, {"id": 3, "value": 12.5}, {"id": 4, "value": True}])
     assert r.status == 200
-    assert r.json == [{"id": 1, "value": "refund"}, {"id": 3, "value": 12.5}, {"id": 4, "value": True}]
+    assert field_values(r.json) == [(1, "refund"), (3, 12.5), (4, True)]
+    item = r.json["data"][0]
+    assert set(item) == {"field", "prediction", "value"} and item["prediction"] is None
+    assert item["field"]["label"] == "Contact reason" and item["field"]["object_type"] == "Ticket"
     t = (await api.call("GET", "/api/tickets/1")).json
     assert t["custom_fields"] == {"1": {"id": 1, "value": "refund"}, "3": {"id": 3, "value": 12.5},
                                   "4": {"id": 4, "value": True}}
@@ -38,12 +41,49 @@ async def test_value_type_and_definition_are_checked(api: Api) -> None:
     assert (await api.state())["ticket_field_values"] == {}
 
 
-async def test_single_value_put_and_delete(api: Api) -> None:
+async def test_bulk_put_deletes_every_value_it_leaves_out(api: Api) -> None:
+    await api.call("POST", "/api/tickets", incoming_ticket(custom_fields=[{"id": 1, "value": "refund"},
+                                                                          {"id": 2, "value": "A-1"}]))
+    r = await api.call("PUT", "/api/tickets/1/custom-fields", [{"id": 3, "value": 5}])
+    assert r.status == 200 and field_values(r.json) == [(3, 5)]
+    assert (await api.call("GET", "/api/tickets/1")).json["custom_fields"] == {"3": {"id": 3, "value": 5}}
+    r = await api.call("PUT", "/api/tickets/1/custom-fields", [])
+    assert r.status == 200 and r.json == {"data": []}
+    assert (await api.state())["ticket_field_values"] == {}
+
+
+async def test_system_managed_value_cannot_be_removed(api: Api) -> None:
+    await api.call("POST", "/api/tickets", incoming_ticket(custom_fields=[{"id": 1, "value": "refund"}]))
+    assert (await api.call("PUT", "/api/tickets/1/custom-fields/7", "order/status")).status == 200
+    r = await api.call("PUT", "/api/tickets/1/custom-fields", [{"id": 1, "value": "other"}])
+    assert r.status == 400 and r.json["error"]["data"] == {
+        "7": ["System-managed field values cannot be removed through the API."]}
+    assert (await api.call("PUT", "/api/tickets/1/custom-fields", [{"id": 7, "value": None}])).status == 400
+    assert (await api.call("DELETE", "/api/tickets/1/custom-fields/7")).status == 400
+    assert (await api.call("PUT", "/api/tickets/1/custom-fields/7", None)).status == 400
+    assert (await api.call("PUT", "/api/tickets/1", {"custom_fields": []})).status == 400
+    kept = await api.call("PUT", "/api/tickets/1/custom-fields", [{"id": 7, "value": "order/status"}])
+    assert kept.status == 200 and field_values(kept.json) == [(7, "order/status")]
+
+
+async def test_single_value_put_changes_one_field_only(api: Api) -> None:
+    await api.call("POST", "/api/tickets", incoming_ticket(custom_fields=[{"id": 1, "value": "refund"}]))
+    raw = await api.call("PUT", "/api/tickets/1/custom-fields/2", "A-100")
+    assert raw.status == 200 and raw.json["value"] == "A-100" and raw.json["field"]["id"] == 2
+    r = await api.call("PUT", "/api/tickets/1/custom-fields/3", {"id": 3, "value": 9.5})
+    assert r.status == 200 and r.json["value"] == 9.5
+    r = await api.call("PUT", "/api/tickets/1/custom-fields/3", {"value": 10})
+    assert r.status == 200 and r.json["value"] == 10
+    assert (await api.call("GET", "/api/tickets/1")).json["custom_fields"] == {
+        "1": {"id": 1, "value": "refund"}, "2": {"id": 2, "value": "A-100"}, "3": {"id": 3, "value": 10}}
+    assert (await api.call("PUT", "/api/tickets/1/custom-fields/2", 5)).status == 400
+    assert (await api.call("PUT", "/api/tickets/1/custom-fields/2", {"id": 1, "value": "x"})).status == 400
+    assert (await api.call("PUT", "/api/tickets/1/custom-fields/2", ["x"])).status == 400
+
+
+async def test_single_value_delete(api: Api) -> None:
     await api.call("POST", "/api/tickets", incoming_ticket())
-    r = await api.call("PUT", "/api/tickets/1/custom-fields/2", {"id": 2, "value": "A-100"})
-    assert r.status == 200 and r.json == {"id": 2, "value": "A-100"}
-    r = await api.call("PUT", "/api/tickets/1/custom-fields/2", {"id": 1, "value": "A-100"})
-    assert r.status == 400
+    assert (await api.call("PUT", "/api/tickets/1/custom-fields/2", "A-100")).status == 200
     r = await api.call("DELETE", "/api/tickets/1/custom-fields/2")
     assert r.status == 204 and r.raw == b""
     assert (await api.call("GET", "/api/tickets/1")).json["custom_fields"] == {}
@@ -52,17 +92,19 @@ async def test_single_value_put_and_delete(api: Api) -> None:
 
 
 async def test_customer_values(api: Api) -> None:
-    await api.call("POST", "/api/customers", {"email": "a@example.com"})
+    await api.call("POST", "/api/customers", new_customer("a@example.com"))
     r = await api.call("PUT", "/api/customers/1/custom-fields", [{"id": 5, "value": "gold"}, {"id": 6, "value": 3}])
-    assert r.status == 200 and r.json == [{"id": 5, "value": "gold"}, {"id": 6, "value": 3}]
+    assert r.status == 200 and field_values(r.json) == [(5, "gold"), (6, 3)]
     assert (await api.call("PUT", "/api/customers/1/custom-fields", [{"id": 1, "value": "t"}])).status == 400
-    r = await api.call("PUT", "/api/customers/1/custom-fields/6", {"value": 4})
-    assert r.status == 200 and r.json == {"id": 6, "value": 4}
+    r = await api.call("PUT", "/api/customers/1/custom-fields/6", 4)
+    assert r.status == 200 and r.json["value"] == 4
     assert (await api.call("DELETE", "/api/customers/1/custom-fields/5")).status == 204
     c = (await api.call("GET", "/api/customers/1")).json
     assert c["custom_fields"] == {"6": {"id": 6, "value": 4}}
     r = await api.call("GET", "/api/customers/1/custom-fields")
-    assert r.json["data"] == [{"id": 6, "value": 4}]
+    assert field_values(r.json) == [(6, 4)]
+    r = await api.call("PUT", "/api/customers/1/custom-fields", [{"id": 5, "value": "silver"}])
+    assert field_values(r.json) == [(5, "silver")]
 
 
 async def test_null_value_clears(api: Api) -> None:
@@ -74,11 +116,11 @@ async def test_null_value_clears(api: Api) -> None:
 async def test_definitions_create_update(api: Api) -> None:
     r = await api.call("POST", "/api/custom-fields", {"object_type": "Ticket", "label": "Product",
                                                       "definition": {"data_type": "text"}})
-    assert r.status == 201 and r.json["id"] == 7 and r.json["uri"] == "/api/custom-fields/7/"
-    r = await api.call("PUT", "/api/custom-fields/7", {"label": "Product line"})
+    assert r.status == 201 and r.json["id"] == 8 and r.json["requirement_type"] == "visible"
+    r = await api.call("PUT", "/api/custom-fields/8", {"label": "Product line"})
     assert r.status == 202 and r.json["label"] == "Product line"
-    r = await api.call("PUT", "/api/custom-fields", [{"id": 7, "priority": 5}, {"id": 1, "required": True}])
+    r = await api.call("PUT", "/api/custom-fields", [{"id": 8, "priority": 5}, {"id": 1, "required": True}])
     assert r.status == 202 and [(d["id"], d["priority"], d["required"]) for d in r.json] == [
-        (7, 5, False), (1, 0, True)]
+        (8, 5, False), (1, 0, True)]
     r = await api.call("POST", "/api/custom-fields", {"object_type": "Order", "label": ""})
     assert r.status == 400 and set(r.json["error"]["data"]) == {"object_type", "label", "definition"}

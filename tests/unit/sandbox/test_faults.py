@@ -12,10 +12,10 @@ import httpx
 import orjson
 import pytest
 
+from gorgias_sandbox.faults import FaultConfig, FaultInjector, FaultRule, parse_fault_config, parse_fault_spec
+from gorgias_sandbox.server import RunningSandbox, start_sandbox
+from gorgias_sandbox.settings import SandboxSettings
 from tests.unit.sandbox.conftest import AGENT, HOST, Api, FakeClock, MakeApi, incoming_ticket
-from worker.sandbox.faults import FaultConfig, FaultInjector, FaultRule, parse_fault_config, parse_fault_spec
-from worker.sandbox.server import RunningSandbox, start_sandbox
-from worker.sandbox.settings import SandboxSettings
 
 HEADERS = {"Host": HOST, "Authorization": AGENT, "Content-Type": "application/json"}
 

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
+from gorgias_sandbox.settings import SandboxSettings, parse_account_specs
 from tests.unit.sandbox.conftest import AGENT, OAUTH, Api, MakeApi, basic, incoming_ticket
-from worker.sandbox.settings import SandboxSettings, parse_account_specs
 
 
 @pytest.mark.parametrize("host", ["nope.gorgias.com", "127.0.0.1", "localhost:8080", "localhost"])
@@ -102,12 +102,14 @@ async def test_every_object_uri_and_integer_id(api: Api) -> None:
     await api.call("POST", "/api/satisfaction-surveys", {"customer_id": 1, "ticket_id": 1})
     await api.call("POST", "/api/jobs", {"type": "exportTicket", "params": {}})
     state = await api.state()
-    for kind, prefix in [("tickets", "/api/tickets/"), ("customers", "/api/customers/"), ("tags", "/api/tags/"),
-                         ("users", "/api/users/"), ("jobs", "/api/jobs/"), ("custom_fields", "/api/custom-fields/"),
+    for kind, prefix in [("tickets", "/api/tickets/"), ("tags", "/api/tags/"),
+                         ("users", "/api/users/"), ("jobs", "/api/jobs/"),
                          ("satisfaction_surveys", "/api/satisfaction-surveys/")]:
         for obj in state[kind]:
             assert isinstance(obj["id"], int)
             assert obj["uri"] == f"{prefix}{obj['id']}/", kind
+    for kind in ("customers", "custom_fields"):  # recorded without a uri
+        assert all(isinstance(obj["id"], int) and "uri" not in obj for obj in state[kind]), kind
 
 
 async def test_request_without_host_header_is_html_404(api: Api) -> None:
@@ -118,3 +120,12 @@ async def test_request_without_host_header_is_html_404(api: Api) -> None:
     writer.close()
     await writer.wait_closed()
     assert answer.startswith(b"HTTP/1.0 404") and b"text/html" in answer
+
+
+async def test_every_answer_carries_a_request_id_and_2xx_the_call_limit(make_api: MakeApi) -> None:
+    api = await make_api()
+    answers = [await api.call("GET", "/api/account"), await api.call("GET", "/api/nothing"),
+               await api.call("GET", "/api/account", auth=None), await api.call("GET", "/", host="unknown.gorgias.com")]
+    ids = [a.headers.get("x-request-id") for a in answers]
+    assert all(i is not None and len(i) == 32 for i in ids) and len(set(ids)) == 4
+    assert answers[0].status == 200 and answers[0].call_limit == "1/40"

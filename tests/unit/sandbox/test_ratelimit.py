@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from gorgias_sandbox.ratelimit import LeakyBucket, RateLimiter, RateSpec, parse_rate
+from gorgias_sandbox.settings import SandboxSettings, parse_account_specs
 from tests.unit.sandbox.conftest import OAUTH, Api, FakeClock, MakeApi, basic
-from worker.sandbox.ratelimit import LeakyBucket, RateLimiter, RateSpec, parse_rate
-from worker.sandbox.settings import SandboxSettings, parse_account_specs
 
 
 def test_parse_rate() -> None:

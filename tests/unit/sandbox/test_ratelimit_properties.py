@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from worker.sandbox.ratelimit import LeakyBucket, RateSpec
+from gorgias_sandbox.ratelimit import LeakyBucket, RateSpec
 
 gaps = st.lists(st.floats(min_value=0.0, max_value=3.0, allow_nan=False), min_size=1, max_size=300)
 specs = st.builds(RateSpec, st.integers(min_value=1, max_value=80), st.sampled_from([1.0, 10.0, 20.0]))

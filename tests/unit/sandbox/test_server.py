@@ -12,20 +12,21 @@ from pathlib import Path
 import httpx
 from aiohttp.test_utils import TestClient, TestServer
 
+from gorgias_sandbox.server import create_app, start_sandbox
+from gorgias_sandbox.settings import SandboxSettings
+from gorgias_sandbox.timestamps import Timestamps, format_timestamp, normalize_timestamp
 from tests.unit.sandbox.conftest import AGENT, HOST, incoming_ticket
-from worker.sandbox.server import create_app, start_sandbox
-from worker.sandbox.settings import SandboxSettings
-from worker.sandbox.timestamps import Timestamps, format_timestamp, normalize_timestamp
 
 ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_timestamp_format() -> None:
-    assert format_timestamp(datetime(2024, 5, 1, 10, 0, 0, 123456, tzinfo=UTC)) == "2024-05-01T10:00:00.123456"
+    assert format_timestamp(datetime(2024, 5, 1, 10, 0, 0, 123456, tzinfo=UTC)) == "2024-05-01T10:00:00.123456+00:00"
     plus2 = timezone(timedelta(hours=2))
-    assert format_timestamp(datetime(2024, 5, 1, 12, 0, tzinfo=plus2)) == "2024-05-01T10:00:00.000000"
-    assert normalize_timestamp("2024-05-01T12:00:00+02:00") == "2024-05-01T10:00:00.000000"
-    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}", Timestamps().now())
+    assert format_timestamp(datetime(2024, 5, 1, 12, 0, tzinfo=plus2)) == "2024-05-01T10:00:00.000000+00:00"
+    assert normalize_timestamp("2024-05-01T12:00:00+02:00") == "2024-05-01T10:00:00.000000+00:00"
+    assert normalize_timestamp("2024-05-01T10:00:00") == "2024-05-01T10:00:00.000000+00:00"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00", Timestamps().now())
 
 
 async def test_wall_clock_can_be_pinned() -> None:
@@ -34,7 +35,7 @@ async def test_wall_clock_can_be_pinned() -> None:
     async with TestClient(TestServer(app)) as client:
         resp = await client.post("/api/tickets", json=incoming_ticket(), headers={"Host": HOST, "Authorization": AGENT})
         ticket = await resp.json()
-    assert ticket["created_datetime"] == ticket["messages"][0]["sent_datetime"] == "2024-05-01T10:00:00.123456"
+    assert ticket["created_datetime"] == ticket["messages"][0]["sent_datetime"] == "2024-05-01T10:00:00.123456+00:00"
 
 
 async def test_start_sandbox_reports_url_and_port() -> None:
@@ -50,7 +51,7 @@ async def test_start_sandbox_reports_url_and_port() -> None:
 
 
 def test_serve_runs_until_sigterm() -> None:
-    code = ("from worker.sandbox.server import serve; "
+    code = ("from gorgias_sandbox.server import serve; "
             "serve('127.0.0.1', 0, '10/20s', '503=0@POST', 3, ['globex:ops@globex.com:k1'])")
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)

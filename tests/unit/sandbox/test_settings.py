@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from worker.sandbox.settings import SandboxSettings, default_accounts, parse_account_specs
+from gorgias_sandbox.settings import SandboxSettings, default_accounts, parse_account_specs
 
 
 def test_default_account() -> None:

@@ -50,11 +50,10 @@ async def test_users(api: Api) -> None:
 
 
 async def test_jobs_are_recorded(api: Api) -> None:
-    r = await api.call("POST", "/api/jobs", {"type": "updateTicket",
-                                             "params": {"ticket_ids": [1, 2], "updates": {"status": "closed"}}})
+    r = await api.call("POST", "/api/jobs", {"type": "exportTicket", "params": {"view_id": 3}})
     assert r.status == 201
     job = r.json
-    assert (job["id"], job["uri"], job["status"], job["type"]) == (1, "/api/jobs/1/", "pending", "updateTicket")
+    assert (job["id"], job["uri"], job["status"], job["type"]) == (1, "/api/jobs/1/", "pending", "exportTicket")
     r = await api.call("POST", "/api/jobs", {"type": "explode", "params": {}})
     assert r.status == 400
     r = await api.call("PUT", "/api/jobs/1", {"meta": {"k": 1}})
@@ -75,3 +74,57 @@ async def test_observer_can_read_but_not_write(api: Api) -> None:
     r = await api.call("POST", "/api/tags", {"name": "x"}, auth=OBSERVER)
     assert r.status == 403 and r.json == {"error": {"msg": "Forbidden."}}
     assert (await api.state())["tags"] == []
+
+
+async def test_update_ticket_job_applies_the_updates(api: Api) -> None:
+    for _ in range(3):
+        await api.call("POST", "/api/tickets", incoming_ticket())
+    updates = {"status": "closed", "priority": "high"}
+    body = {"type": "updateTicket", "params": {"ticket_ids": [1, 3], "updates": updates}}
+    r = await api.call("POST", "/api/jobs", body)
+    assert r.status == 201 and r.json["status"] == "done" and r.json["ended_datetime"] is not None
+    tickets = {t["id"]: t for t in (await api.state())["tickets"]}
+    assert [(tickets[i]["status"], tickets[i]["priority"]) for i in (1, 2, 3)] == [
+        ("closed", "high"), ("open", "normal"), ("closed", "high")]
+
+
+async def test_delete_ticket_job_deletes_and_reports_missing_ids(api: Api) -> None:
+    for _ in range(2):
+        await api.call("POST", "/api/tickets", incoming_ticket())
+    r = await api.call("POST", "/api/jobs", {"type": "deleteTicket", "params": {"ticket_ids": [2, 9]}})
+    assert r.status == 201 and r.json["status"] == "errored" and r.json["info"] == {"missing_ticket_ids": [9]}
+    assert [t["id"] for t in (await api.state())["tickets"]] == [1]
+
+
+async def test_apply_macro_job_records_and_can_close(api: Api) -> None:
+    await api.call("POST", "/api/tickets", incoming_ticket())
+    body = {"type": "applyMacro", "params": {"ticket_ids": [1], "macro_id": 12, "apply_and_close": True}}
+    assert (await api.call("POST", "/api/jobs", body)).json["status"] == "done"
+    state = await api.state()
+    assert state["applied_macros"] == [{"job_id": 1, "ticket_id": 1, "macro_id": 12}]
+    assert state["tickets"][0]["status"] == "closed"
+
+
+async def test_ticket_job_params_are_strict(api: Api) -> None:
+    await api.call("POST", "/api/tickets", incoming_ticket())
+    cases = [
+        {"type": "updateTicket", "params": {"ticket_ids": [1]}},
+        {"type": "updateTicket", "params": {"ticket_ids": [1], "updates": {"status": "gone"}}},
+        {"type": "updateTicket", "params": {"ticket_ids": [1], "updates": {"assignee_user": {"id": 99}}}},
+        {"type": "deleteTicket", "params": {"ticket_ids": []}},
+        {"type": "deleteTicket", "params": {"view_id": 4}},
+        {"type": "applyMacro", "params": {"ticket_ids": [1]}},
+    ]
+    for body in cases:
+        r = await api.call("POST", "/api/jobs", body)
+        assert r.status == 400, body
+    state = await api.state()
+    assert state["jobs"] == [] and state["tickets"][0]["status"] == "open"
+
+
+async def test_scheduled_ticket_job_does_not_run(api: Api) -> None:
+    await api.call("POST", "/api/tickets", incoming_ticket())
+    r = await api.call("POST", "/api/jobs", {"type": "deleteTicket", "params": {"ticket_ids": [1]},
+                                             "scheduled_datetime": "2030-01-01T00:00:00"})
+    assert r.json["status"] == "scheduled"
+    assert len((await api.state())["tickets"]) == 1

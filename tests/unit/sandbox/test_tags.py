@@ -62,10 +62,30 @@ async def test_merge(api: Api) -> None:
                                                            "1": ["Cannot merge a tag into itself."]}}
 
 
-async def test_list_by_name(api: Api) -> None:
-    await api.call("POST", "/api/tags", {"name": "a"})
-    await api.call("POST", "/api/tags", {"name": "b"})
-    r = await api.call("GET", "/api/tags?name=b")
-    assert [t["id"] for t in r.json["data"]] == [2]
-    assert (await api.call("GET", "/api/tags?name=zz")).json["data"] == []
-    assert (await api.call("GET", "/api/tags/1")).json["name"] == "a"
+async def test_list_has_no_name_filter_but_search(api: Api) -> None:
+    for name in ("VIP", "vip-gold", "refund", "Gold"):
+        await api.call("POST", "/api/tags", {"name": name})
+    r = await api.call("GET", "/api/tags?name=VIP")
+    assert r.status == 400 and r.json["error"]["data"] == {"name": ["Unknown field."]}
+    r = await api.call("GET", "/api/tags?search=vip")
+    assert [t["name"] for t in r.json["data"]] == ["VIP", "vip-gold"]
+    r = await api.call("GET", "/api/tags?search=GOLD&order_by=name:desc")
+    assert [t["name"] for t in r.json["data"]] == ["vip-gold", "Gold"]
+    assert (await api.call("GET", "/api/tags?search=zz")).json["data"] == []
+    assert (await api.call("GET", "/api/tags/1")).json["name"] == "VIP"
+
+
+async def test_list_pages_by_cursor(api: Api) -> None:
+    for i in range(5):
+        await api.call("POST", "/api/tags", {"name": f"t{i}"})
+    names: list[str] = []
+    r = await api.call("GET", "/api/tags?search=t&limit=2")
+    while True:
+        names += [t["name"] for t in r.json["data"]]
+        cursor = r.json["meta"]["next_cursor"]
+        if cursor is None:
+            break
+        r = await api.call("GET", f"/api/tags?search=t&limit=2&cursor={cursor}")
+    assert names == ["t0", "t1", "t2", "t3", "t4"]
+    assert (await api.call("GET", "/api/tags?limit=101")).status == 400
+    assert (await api.call("GET", "/api/tags?cursor=bogus")).status == 400

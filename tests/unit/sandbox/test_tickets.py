@@ -6,7 +6,7 @@ import re
 
 from tests.unit.sandbox.conftest import Api, incoming_ticket
 
-STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}$")
+STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$")
 
 
 async def test_create_returns_201_with_full_ticket_and_messages(api: Api) -> None:
@@ -132,7 +132,7 @@ async def test_update_rejects_read_only_and_unknown_fields(api: Api) -> None:
 async def test_trash_and_untrash_with_trashed_datetime(api: Api) -> None:
     await api.call("POST", "/api/tickets", incoming_ticket())
     r = await api.call("PUT", "/api/tickets/1", {"trashed_datetime": "2024-05-01T10:00:00Z"})
-    assert r.json["trashed_datetime"] == "2024-05-01T10:00:00.000000"
+    assert r.json["trashed_datetime"] == "2024-05-01T10:00:00.000000+00:00"
     r = await api.call("PUT", "/api/tickets/1", {"trashed_datetime": None})
     assert r.json["trashed_datetime"] is None
 
@@ -158,7 +158,7 @@ async def test_get_and_list_with_filters(api: Api) -> None:
     body = r.json
     assert body["object"] == "list" and body["uri"] == "/api/tickets"
     assert body["meta"] == {"prev_cursor": None, "next_cursor": None}
-    assert [t["id"] for t in body["data"]] == [1, 3]
+    assert [t["id"] for t in body["data"]] == [3, 1]  # newest first
     assert "messages" not in body["data"][0]
     customer_b = body["data"][0]["customer"]["id"] + 1
     r = await api.call("GET", f"/api/tickets?customer_id={customer_b}")
@@ -168,13 +168,14 @@ async def test_get_and_list_with_filters(api: Api) -> None:
 async def test_list_pagination_with_cursor(api: Api) -> None:
     for i in range(5):
         await api.call("POST", "/api/tickets", incoming_ticket(external_id=f"p{i}"))
-    first = (await api.call("GET", "/api/tickets?limit=2")).json
+    first = (await api.call("GET", "/api/tickets?limit=2&order_by=created_datetime:asc")).json
     assert [t["id"] for t in first["data"]] == [1, 2] and first["meta"]["prev_cursor"] is None
-    second = (await api.call("GET", f"/api/tickets?limit=2&cursor={first['meta']['next_cursor']}")).json
+    query = "limit=2&order_by=created_datetime:asc&cursor="
+    second = (await api.call("GET", f"/api/tickets?{query}{first['meta']['next_cursor']}")).json
     assert [t["id"] for t in second["data"]] == [3, 4]
-    third = (await api.call("GET", f"/api/tickets?limit=2&cursor={second['meta']['next_cursor']}")).json
+    third = (await api.call("GET", f"/api/tickets?{query}{second['meta']['next_cursor']}")).json
     assert [t["id"] for t in third["data"]] == [5] and third["meta"]["next_cursor"] is None
-    desc = (await api.call("GET", "/api/tickets?limit=2&order_by=created_datetime:desc")).json
+    desc = (await api.call("GET", "/api/tickets?limit=2")).json
     assert [t["id"] for t in desc["data"]] == [5, 4]
     assert (await api.call("GET", "/api/tickets?limit=101")).status == 400
     assert (await api.call("GET", "/api/tickets?cursor=nonsense")).status == 400
@@ -190,3 +191,40 @@ async def test_assignee_user_must_exist(api: Api) -> None:
     assert r.status == 400 and r.json["error"]["data"] == {"assignee_user": {"id": ["User not found."]}}
     r = await api.call("POST", "/api/tickets", incoming_ticket(assignee_user={"id": 1}))
     assert r.json["assignee_user"]["email"] == "agent@acme.com"
+
+
+async def test_list_filters_ticket_ids_trashed_and_unknown_parameters(api: Api) -> None:
+    for _ in range(4):
+        await api.call("POST", "/api/tickets", incoming_ticket())
+    await api.call("PUT", "/api/tickets/2", {"trashed_datetime": "2024-05-01T10:00:00Z"})
+    r = await api.call("GET", "/api/tickets?ticket_ids=1,2&ticket_ids=3")
+    assert [t["id"] for t in r.json["data"]] == [3, 1]  # trashed ticket 2 left out by default
+    r = await api.call("GET", "/api/tickets?trashed=true")
+    assert [t["id"] for t in r.json["data"]] == [2]
+    r = await api.call("GET", "/api/tickets?trashed=false&ticket_ids=2")
+    assert r.json["data"] == []
+    for bad, field in [("trashed=maybe", "trashed"), ("ticket_ids=1,x", "ticket_ids"), ("status=open", "status"),
+                       ("order_by=subject:asc", "order_by")]:
+        r = await api.call("GET", f"/api/tickets?{bad}")
+        assert r.status == 400 and set(r.json["error"]["data"]) == {field}, bad
+
+
+async def test_merged_ticket_answers_301_with_empty_body_and_location(api: Api) -> None:
+    await api.call("POST", "/api/tickets", incoming_ticket(tags=[{"name": "a"}]))
+    await api.call("POST", "/api/tickets", incoming_ticket(tags=[{"name": "b"}]))
+    status, body = await api.admin("PUT", "tickets/merge?source_id=1&target_id=2")
+    assert status == 200 and body == {"source_id": 1, "target_id": 2}
+    for method, path, payload in [("GET", "/api/tickets/1", None), ("PUT", "/api/tickets/1", {"priority": "high"}),
+                                  ("DELETE", "/api/tickets/1", None), ("GET", "/api/tickets/1/messages", None),
+                                  ("POST", "/api/tickets/1/tags", {"names": ["c"]}),
+                                  ("PUT", "/api/tickets/1/custom-fields/1", "x")]:
+        r = await api.call(method, path, payload)
+        assert r.status == 301 and r.raw == b"", (method, path)
+        assert r.headers["Location"] == path.replace("/tickets/1", "/tickets/2")
+    target = (await api.call("GET", "/api/tickets/2")).json
+    assert [t["name"] for t in target["tags"]] == ["b", "a"] and len(target["messages"]) == 2
+    assert target["priority"] == "normal"
+    state = await api.state()
+    assert state["merged_tickets"] == {"1": 2} and [t["id"] for t in state["tickets"]] == [2]
+    assert (await api.admin("PUT", "tickets/merge?source_id=2&target_id=2"))[0] == 400
+    assert (await api.admin("PUT", "tickets/merge?source_id=1&target_id=2"))[0] == 404

@@ -29,6 +29,11 @@ def test_an_unknown_template_names_the_setting_and_the_known_ones() -> None:
     expected = r"^endpoint.template: unknown template 'create_tickets' \(known: create_ticket,"
     with pytest.raises(ValueError, match=expected):
         get_template("create_tickets")
+    with pytest.raises(ValueError, match=r"did you mean 'create_ticket'\?$"):
+        get_template("create_tickets")
+    with pytest.raises(ValueError) as far:
+        get_template("zzzz")
+    assert "did you mean" not in str(far.value)
 
 
 EXAMPLES: dict[str, tuple[str, str, Any]] = {

@@ -164,6 +164,6 @@ def test_check_templates_lists_every_destination_that_cannot_start() -> None:
     ]})
     assert check_templates(config) == [
         "destinations[2].endpoint.template: unknown template 'create_tags' (known: "
-        + ", ".join(t.name for t in list_templates()) + ")",
+        + ", ".join(t.name for t in list_templates()) + "); did you mean 'create_tag'?",
         "destinations[3].endpoint.template_options.fields.status: must be one of open, closed (got 'done')",
     ]

@@ -1,0 +1,148 @@
+"""The ``/__admin`` API (no authentication, any Host): state, counters, reset, faults, rate limit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from gorgias_sandbox.dispatch import Sandbox, rate_specs
+from gorgias_sandbox.faults import parse_fault_config
+from gorgias_sandbox.render import account_state
+
+SANDBOX_KEY = web.AppKey("sandbox", Sandbox)
+
+
+def _json(payload: Any, status: int = 200) -> web.Response:
+    return web.Response(status=status, body=orjson.dumps(payload), content_type="application/json")
+
+
+def _bad(msg: str) -> web.Response:
+    return _json({"error": {"msg": msg}}, 400)
+
+
+def _sandbox(request: web.Request) -> Sandbox:
+    return request.app[SANDBOX_KEY]
+
+
+async def _json_body(request: web.Request) -> Any:
+    raw = await request.read()
+    try:
+        return orjson.loads(raw) if raw else None
+    except orjson.JSONDecodeError:
+        raise web.HTTPBadRequest(text='{"error":{"msg":"Invalid JSON body."}}', content_type="application/json") \
+            from None
+
+
+async def health(request: web.Request) -> web.Response:
+    """``GET /__admin/health`` → ``{"status": "ok"}``."""
+    return _json({"status": "ok"})
+
+
+async def state(request: web.Request) -> web.Response:
+    """``GET /__admin/state[?account=DOMAIN]``: everything one account holds (default: the first one)."""
+    sandbox = _sandbox(request)
+    accounts = sandbox.state.accounts
+    domain = request.query.get("account") or next(iter(accounts))
+    account = accounts.get(domain)
+    if account is None:
+        return _json({"error": {"msg": f"No account {domain!r}."}}, 404)
+    return _json({**account_state(account), "accounts": list(accounts)})
+
+
+async def merge_tickets(request: web.Request) -> web.Response:
+    """``PUT /__admin/tickets/merge?source_id=&target_id=[&account=]``: merge one ticket into another, as an
+    agent does in the helpdesk (Gorgias' public API has no ticket merge). The source's messages and tags
+    move to the target; afterwards every ``/api/tickets/{source_id}/*`` call answers 301 to the target."""
+    sandbox = _sandbox(request)
+    accounts = sandbox.state.accounts
+    account = accounts.get(request.query.get("account") or next(iter(accounts)))
+    source, target = request.query.get("source_id", ""), request.query.get("target_id", "")
+    if account is None:
+        return _json({"error": {"msg": "No such account."}}, 404)
+    if not (source.isdigit() and target.isdigit()) or source == target:
+        return _bad("source_id and target_id must be two different ticket ids.")
+    if int(source) not in account.tickets or int(target) not in account.tickets:
+        return _json({"error": {"msg": "Resource not found."}}, 404)
+    account.merge_tickets(int(source), int(target), sandbox.now())
+    return _json({"source_id": int(source), "target_id": int(target)})
+
+
+async def counters(request: web.Request) -> web.Response:
+    """``GET /__admin/counters``: requests by route and outcome, 429s, injected faults by kind."""
+    sandbox = _sandbox(request)
+    return _json(sandbox.counters.snapshot(dict(sandbox.faults.injected)))
+
+
+async def reset(request: web.Request) -> web.Response:
+    """``POST /__admin/reset``: fresh state, counters and rate-limit buckets (faults unchanged)."""
+    _sandbox(request).reset()
+    return _json({"status": "reset"})
+
+
+async def get_faults(request: web.Request) -> web.Response:
+    """``GET /__admin/faults``: rules with live state, seed, and counts of injected faults."""
+    return _json(_sandbox(request).faults.describe())
+
+
+async def put_faults(request: web.Request) -> web.Response:
+    """``PUT /__admin/faults`` with ``{"rules": [...]}`` or ``{"spec": "..."}`` (+ optional ``"seed"``):
+    replaces the whole fault configuration; ``{"rules": []}`` turns every fault off."""
+    body = await _json_body(request)
+    if not isinstance(body, dict):
+        return _bad('Expected {"rules": [...]} or {"spec": "..."}.')
+    seed = body.get("seed")
+    if seed is not None and type(seed) is not int:
+        return _bad("seed must be an integer.")
+    try:
+        config = parse_fault_config(body)
+    except ValueError as exc:
+        return _bad(str(exc))
+    sandbox = _sandbox(request)
+    sandbox.faults.replace(config, seed)
+    return _json(sandbox.faults.describe())
+
+
+async def get_rate_limit(request: web.Request) -> web.Response:
+    """``GET /__admin/rate-limit``: budgets and bucket levels."""
+    return _json(_sandbox(request).limiter.snapshot())
+
+
+async def put_rate_limit(request: web.Request) -> web.Response:
+    """``PUT /__admin/rate-limit`` with ``{"rate_limit": "40/20s" | "off", "oauth_rate_limit": ...}``
+    (OAuth optional: twice the API-key capacity). Buckets start empty again."""
+    body = await _json_body(request)
+    if not isinstance(body, dict) or not isinstance(body.get("rate_limit"), str) or set(body) - {
+        "rate_limit", "oauth_rate_limit"
+    }:
+        return _bad('Expected {"rate_limit": "40/20s" or "off", "oauth_rate_limit": optional}.')
+    oauth = body.get("oauth_rate_limit")
+    if oauth is not None and not isinstance(oauth, str):
+        return _bad("oauth_rate_limit must be a string like 80/20s or off.")
+    try:
+        api_key, oauth_spec = rate_specs(body["rate_limit"], oauth)
+    except ValueError as exc:
+        return _bad(str(exc))
+    sandbox = _sandbox(request)
+    sandbox.limiter.configure(api_key, oauth_spec)
+    return _json(sandbox.limiter.snapshot())
+
+
+async def routes(request: web.Request) -> web.Response:
+    """``GET /__admin/routes``: every ``METHOD /api/...`` template served."""
+    return _json(_sandbox(request).router.templates())
+
+
+def add_admin_routes(app: web.Application) -> None:
+    """Register the admin endpoints on ``app``."""
+    app.router.add_get("/__admin/health", health)
+    app.router.add_get("/__admin/state", state)
+    app.router.add_get("/__admin/counters", counters)
+    app.router.add_put("/__admin/tickets/merge", merge_tickets)
+    app.router.add_post("/__admin/reset", reset)
+    app.router.add_get("/__admin/faults", get_faults)
+    app.router.add_put("/__admin/faults", put_faults)
+    app.router.add_get("/__admin/rate-limit", get_rate_limit)
+    app.router.add_put("/__admin/rate-limit", put_rate_limit)
+    app.router.add_get("/__admin/routes", routes)

@@ -1,0 +1,240 @@
+"""The request pipeline of ``/api``: account by Host, auth, faults, rate limit, routing, handling.
+
+Order for each request (documented in docs/sandbox.md):
+
+1. injected latency;
+2. ``Host`` → account (unknown: HTML 404);
+3. authentication (401);
+4. maintenance window (503) and 429 bursts (fault injection);
+5. the account's leaky bucket (429, nothing applied);
+6. route and method (404 / 405; PATCH is always 405), role (403);
+7. injected 500/502/503, dropped or hung connection - decided before anything is applied;
+8. body parsing and the handler, which validates everything before changing anything;
+9. ``apply_then_drop``: the change is kept but the answer never sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from gorgias_sandbox import errors
+from gorgias_sandbox.auth import Authenticator
+from gorgias_sandbox.counters import Counters
+from gorgias_sandbox.errors import ApiError
+from gorgias_sandbox.faults import FaultInjector, Injected
+from gorgias_sandbox.ratelimit import Clock, RateLimiter, RateSpec, parse_rate
+from gorgias_sandbox.routes_account import ROUTES as ACCOUNT_ROUTES
+from gorgias_sandbox.routes_custom_fields import ROUTES as CUSTOM_FIELD_ROUTES
+from gorgias_sandbox.routes_customers import ROUTES as CUSTOMER_ROUTES
+from gorgias_sandbox.routes_jobs import ROUTES as JOB_ROUTES
+from gorgias_sandbox.routes_messages import ROUTES as MESSAGE_ROUTES
+from gorgias_sandbox.routes_surveys import ROUTES as SURVEY_ROUTES
+from gorgias_sandbox.routes_tags import ROUTES as TAG_ROUTES
+from gorgias_sandbox.routes_tickets import ROUTES as TICKET_ROUTES
+from gorgias_sandbox.routes_users import ROUTES as USER_ROUTES
+from gorgias_sandbox.routing import Call, Route, Router
+from gorgias_sandbox.settings import SandboxSettings
+from gorgias_sandbox.state import AccountState, SandboxState
+from gorgias_sandbox.timestamps import Timestamps, WallClock
+
+CALL_LIMIT = "X-Gorgias-Account-Api-Call-Limit"
+JSON = "application/json"
+ALL_ROUTES: tuple[Route, ...] = (*TICKET_ROUTES, *MESSAGE_ROUTES, *CUSTOMER_ROUTES, *CUSTOM_FIELD_ROUTES,
+                                 *TAG_ROUTES, *SURVEY_ROUTES, *USER_ROUTES, *JOB_ROUTES, *ACCOUNT_ROUTES)
+_ERROR_MESSAGES = {500: errors.INTERNAL_ERROR, 502: errors.BAD_GATEWAY, 503: errors.EXTERNAL_SERVICE}
+_BODY_METHODS = frozenset({"POST", "PUT", "DELETE", "PATCH"})
+
+
+def rate_specs(rate_limit: str, oauth_rate_limit: str | None) -> tuple[RateSpec | None, RateSpec | None]:
+    """The API-key and OAuth budgets; OAuth defaults to twice the API-key capacity over the same window."""
+    api_key = parse_rate(rate_limit)
+    if oauth_rate_limit is not None:
+        return api_key, parse_rate(oauth_rate_limit)
+    return api_key, None if api_key is None else RateSpec(api_key.capacity * 2, api_key.window_s)
+
+
+def _json(status: int, payload: Any, headers: dict[str, str]) -> web.Response:
+    return web.Response(status=status, body=orjson.dumps(payload), headers=headers, content_type=JSON)
+
+
+def _error(exc: ApiError, headers: dict[str, str]) -> web.Response:
+    if exc.headers:
+        headers = {**headers, **exc.headers}
+    if exc.status == 301:
+        return web.Response(status=301, headers=headers)  # merged objects: an empty body and Location
+    return _json(exc.status, exc.body(), headers)
+
+
+_MERGEABLE = {"/api/tickets/{": "merged_tickets", "/api/customers/{": "merged_customers"}
+
+
+def merged_redirect(account: AccountState, template: str, params: tuple[int, ...], path: str) -> None:
+    """301 (empty body, ``Location`` = the same path on the surviving object) for any call under
+    ``/api/tickets/{id}`` or ``/api/customers/{id}`` whose id was merged into another one."""
+    for prefix, attribute in _MERGEABLE.items():
+        if template.startswith(prefix) and params:
+            target = getattr(account, attribute).get(params[0])
+            if target is not None:
+                resource = prefix[:-1]
+                location = resource + str(target) + path[len(resource) + len(str(params[0])):]
+                raise ApiError(301, "Moved Permanently.", headers={"Location": location})
+
+
+def _unknown_host() -> web.Response:
+    return web.Response(status=404, body=errors.UNKNOWN_HOST_HTML, content_type="text/html", charset="utf-8")
+
+
+def _drop(request: web.Request) -> web.Response:
+    """Close the connection without answering (the returned response is never written)."""
+    transport = request.transport
+    if transport is not None:
+        transport.close()
+    return web.Response(status=499)
+
+
+class Sandbox:
+    """A sandbox's state, limiter, faults and counters, and the ``/api`` request pipeline."""
+
+    def __init__(self, settings: SandboxSettings, clock: Clock | None = None, wall: WallClock | None = None,
+                 routes: Iterable[Route] = ALL_ROUTES) -> None:
+        self.settings = settings
+        self.clock: Clock = clock or time.monotonic
+        self.timestamps = Timestamps(wall)
+        self.state = SandboxState(settings.accounts, self.now())
+        self.authenticators = {
+            a.domain: Authenticator(a, self.state.accounts[a.domain].users_by_email) for a in settings.accounts
+        }
+        self.limiter = RateLimiter(*rate_specs(settings.rate_limit, settings.oauth_rate_limit), self.clock)
+        self.faults = FaultInjector(settings.fault_config(), settings.seed, self.clock, settings.hang_max_s)
+        self.counters = Counters()
+        self.router = Router(routes)
+        self.stopping = asyncio.Event()
+
+    def now(self) -> str:
+        """The current time in Gorgias's format."""
+        return self.timestamps.now()
+
+    def reset(self) -> None:
+        """Fresh state, counters and buckets (the fault configuration stays)."""
+        self.state.reset(self.now())
+        self.counters.reset()
+        self.faults.reset_counts()
+        self.limiter.reset()
+
+    async def _hang(self, request: web.Request, injected: Injected) -> web.Response:
+        """Never answer: wait until the bound (or the server stops), then close the connection."""
+        try:
+            await asyncio.wait_for(self.stopping.wait(), injected.hang_s)
+        except TimeoutError:
+            pass
+        return _drop(request)
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """Answer one request that is not for ``/__admin``."""
+        method = request.method
+        path = request.path
+        is_api = path == "/api" or path.startswith("/api/")
+        match = self.router.resolve(path) if is_api else None
+        template = None if match is None else match.template
+        faults = self.faults
+        if faults.active:
+            delay = faults.latency_s(method, template)
+            if delay > 0:
+                await asyncio.sleep(delay)
+        route_key = f"{method} {template or '(no route)'}"
+
+        domain = request.headers.get("Host", "").split(".", 1)[0].split(":", 1)[0].lower()
+        account = self.state.accounts.get(domain)
+        if account is None or not is_api:
+            self.counters.record("(unknown host)" if account is None else route_key, 404)
+            return _unknown_host()
+
+        authorization = request.headers.get("Authorization")
+        principal = self.authenticators[domain].authenticate(authorization)
+        if principal is None or principal.user_id not in account.users:
+            auth_type = self.authenticators[domain].auth_type_of(authorization)
+            used = self.limiter.call_limit(domain, auth_type)
+            self.counters.record(route_key, 401)
+            return _error(ApiError(401, errors.UNAUTHORIZED), {} if used is None else {CALL_LIMIT: used})
+        auth_type = principal.auth_type
+
+        if faults.active:
+            gate = faults.gate(method, template)
+            if gate is not None:
+                used = self.limiter.call_limit(domain, auth_type)
+                gate_headers = {} if used is None else {CALL_LIMIT: used}
+                self.counters.record(route_key, gate.status)
+                if gate.kind == "maintenance":
+                    return _error(ApiError(503, errors.EXTERNAL_SERVICE), gate_headers)
+                gate_headers["Retry-After"] = str(gate.retry_after_s)
+                return _error(ApiError(429, errors.TOO_MANY_REQUESTS), gate_headers)
+
+        admission = self.limiter.admit(domain, auth_type)
+        headers: dict[str, str] = {} if admission is None else {CALL_LIMIT: admission.call_limit}
+        if admission is not None and not admission.allowed:
+            headers["Retry-After"] = str(admission.retry_after_s)
+            self.counters.record(route_key, 429)
+            return _error(ApiError(429, errors.TOO_MANY_REQUESTS), headers)
+
+        route = None if match is None else match.routes.get(method)
+        if route is None:
+            status = 405 if method == "PATCH" or match is not None else 404
+            self.counters.record(route_key, status)
+            msg = errors.METHOD_NOT_ALLOWED if status == 405 else errors.NOT_FOUND
+            return _error(ApiError(status, msg), headers)
+        if (route.writes and principal.read_only) or (route.admin_only and principal.role != "admin"):
+            self.counters.record(route_key, 403)
+            return _error(ApiError(403, errors.FORBIDDEN), headers)
+
+        if faults.active:
+            injected = faults.before_handling(method, template)
+            if injected is not None:
+                if injected.kind == "error":
+                    self.counters.record(route_key, injected.status)
+                    return _error(ApiError(injected.status, _ERROR_MESSAGES[injected.status]), headers)
+                if injected.kind == "drop":
+                    self.counters.record(route_key, "dropped")
+                    return _drop(request)
+                self.counters.record(route_key, "hung")
+                return await self._hang(request, injected)
+
+        try:
+            body = await self._body(request) if method in _BODY_METHODS and request.body_exists else None
+            assert match is not None
+            merged_redirect(account, match.template, match.params, path)
+            call = Call(account, principal, match.params, request.query, body, self.now(), path)
+            reply = route.handler(call)
+        except ApiError as exc:
+            response = _error(exc, headers)
+        else:
+            if reply.payload is None:
+                response = web.Response(status=reply.status, headers=headers)
+            else:
+                response = _json(reply.status, reply.payload, headers)
+        if faults.active and faults.drop_after_applying(method, template):
+            self.counters.record(route_key, "dropped")
+            return _drop(request)
+        self.counters.record(route_key, response.status)
+        return response
+
+    async def _body(self, request: web.Request) -> Any:
+        try:
+            raw = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            raise ApiError(413, errors.PAYLOAD_TOO_LARGE) from None
+        if not raw:
+            return None
+        content_type = request.content_type
+        if content_type != "application/octet-stream" and "json" not in content_type:
+            # aiohttp reports application/octet-stream when no Content-Type was sent: accepted (INF).
+            raise ApiError(415, errors.UNSUPPORTED_MEDIA_TYPE)
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise ApiError(400, errors.INVALID_JSON) from None

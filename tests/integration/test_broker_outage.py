@@ -1,0 +1,122 @@
+"""Kafka going away and coming back, with a broker of the test's own: the worker waits for it at start,
+stays calm and unready while it is gone, and carries on by itself once it is back."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from tests.integration.conftest import Scenario
+from tests.integration.test_pipeline import ticket
+from tests.support.broker import LocalBroker, free_port
+from tests.support.kafka_io import create_topics, publish, wait_for
+from tests.support.processes import API_KEY, SandboxProcess, WorkerProcess
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def own_broker() -> Iterator[LocalBroker]:
+    broker = LocalBroker(sasl=False)
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+def json_config(s: Scenario, **worker: Any) -> dict[str, Any]:
+    doc = s.config(s.destination())
+    doc["worker"].update(log_format="json", **worker)
+    return doc
+
+
+def ready_status(worker: WorkerProcess) -> int | None:
+    try:
+        return httpx.get(f"{worker.url}/health/ready", timeout=2).status_code
+    except httpx.HTTPError:
+        return None
+
+
+def log_lines(worker: WorkerProcess) -> list[dict[str, Any]]:
+    lines = []
+    for line in worker.output().splitlines():
+        try:
+            lines.append(orjson.loads(line))
+        except orjson.JSONDecodeError:
+            lines.append({"level": "raw", "msg": line})
+    return lines
+
+
+async def test_an_outage_is_calm_unready_and_recovers_by_itself(
+    own_broker: LocalBroker, sandbox: SandboxProcess, tmp_path: Path
+) -> None:
+    s = Scenario(own_broker.bootstrap, sandbox)
+    await create_topics(s.bootstrap, [s.source])
+    worker = WorkerProcess(s.write(tmp_path, json_config(s)), s.web_port).start()
+    try:
+        await publish(s.bootstrap, s.source, [ticket(i) for i in range(5)])
+        assert await wait_for(lambda: len(sandbox.state()["tickets"]) >= 5 or None, timeout=60)
+        healthy = log_lines(worker)
+        assert not [line for line in healthy if line["level"] in ("error", "critical", "raw")], healthy
+
+        own_broker.halt()
+        outage_start = len(healthy)
+        assert await wait_for(lambda: ready_status(worker) == 503 or None, timeout=60)
+        await asyncio.sleep(20)  # a while into the outage: the log stays calm
+        during = log_lines(worker)[outage_start:]
+        assert len(during) < 60, [line["msg"] for line in during]
+        notices = [line for line in during if "cannot consume or record outcomes" in line["msg"]]
+        assert notices and notices[0]["destination"] == "dest" and "Kafka unreachable" in notices[0]["msg"]
+        assert ready_status(worker) == 503
+
+        own_broker.start()
+        assert await wait_for(lambda: ready_status(worker) == 200 or None, timeout=90)
+        assert any(line["msg"].startswith("destination dest recovered") for line in log_lines(worker))
+        await publish(s.bootstrap, s.source, [ticket(i) for i in range(5, 10)])
+        assert await wait_for(lambda: len(sandbox.state()["tickets"]) >= 10 or None, timeout=90)
+        await asyncio.sleep(1)
+        ids = sorted(t["external_id"] for t in sandbox.state()["tickets"])
+        assert ids == sorted(f"req-{i}" for i in range(10))  # each exactly once
+        assert worker.proc is not None and worker.proc.poll() is None
+    finally:
+        worker.stop()
+    assert API_KEY not in worker.output()
+
+
+async def test_the_worker_waits_for_kafka_at_start(
+    own_broker: LocalBroker, sandbox: SandboxProcess, tmp_path: Path
+) -> None:
+    s = Scenario(own_broker.bootstrap, sandbox)
+    await create_topics(s.bootstrap, [s.source])
+    await publish(s.bootstrap, s.source, [ticket(0)])
+    own_broker.halt()
+    worker = WorkerProcess(s.write(tmp_path, json_config(s, broker_wait_s=120)), s.web_port).start(wait_ready=False)
+    try:
+        assert await wait_for(lambda: "Kafka is not reachable yet" in worker.output() or None, timeout=60)
+        own_broker.start()
+        assert await wait_for(lambda: ready_status(worker) == 200 or None, timeout=120), worker.output()[-3000:]
+        assert await wait_for(lambda: len(sandbox.state()["tickets"]) >= 1 or None, timeout=60)
+    finally:
+        worker.stop()
+    assert "Traceback" not in worker.output()
+
+
+def test_without_kafka_the_worker_gives_up_with_one_line(sandbox: SandboxProcess, tmp_path: Path) -> None:
+    s = Scenario(f"127.0.0.1:{free_port()}", sandbox)
+    worker = WorkerProcess(s.write(tmp_path, json_config(s, broker_wait_s=3)), s.web_port).start(wait_ready=False)
+    try:
+        assert worker.wait(timeout=60) == 1
+    finally:
+        worker.stop()
+    lines = log_lines(worker)
+    assert "Traceback" not in worker.output()
+    assert [line["level"] for line in lines if line["level"] in ("error", "raw")] == ["error"]
+    assert lines[-1]["msg"].startswith("cannot start: Kafka is unreachable")
+    assert "worker.broker_wait_s" in lines[-1]["msg"]

@@ -1,0 +1,144 @@
+"""Every CLI mistake is one clear line on stderr and exit status 1, never a traceback; help fits 80 columns."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner, Result
+
+from worker.cli import app
+
+runner = CliRunner()
+
+CONFIG = {
+    "kafka": {"bootstrap_servers": "127.0.0.1:1"},
+    "destinations": [{
+        "name": "support-tickets",
+        "source_topics": ["nexset.support-requests"],
+        "credential": {"domain": "mystore", "username": "agent@mystore.com", "api_key_env": "CLI_ERR_KEY"},
+        "endpoint": {"method": "POST", "url": "https://{domain}.gorgias.com/api/tickets"},
+        "response_webhook": {"topic": "mystore.responses"},
+    }],
+}
+
+
+@pytest.fixture
+def config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
+    monkeypatch.setenv("CLI_ERR_KEY", "k-123456")
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(CONFIG))
+    return path
+
+
+@pytest.fixture
+def dead_broker(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """An address where nothing listens."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", f"127.0.0.1:{port}")
+    yield f"127.0.0.1:{port}"
+
+
+def one_error_line(result: Result, *needles: str) -> str:
+    assert result.exit_code == 1, (result.exit_code, result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr + result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+    return lines[0]
+
+
+def test_responses_with_an_unknown_destination(config_file: Path) -> None:
+    result = runner.invoke(app, ["responses", "-c", str(config_file), "--destination", "nope"])
+    one_error_line(result, "no destination named 'nope'", "support-tickets")
+
+
+def test_produce_a_missing_file(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["produce", "--topic", "t", str(tmp_path / "missing.jsonl")])
+    one_error_line(result, "missing.jsonl: no such file")
+
+
+@pytest.mark.parametrize("command", [
+    ["produce", "--topic", "t", "RECORDS"],
+    ["responses"],
+    ["responses", "-c", "CONFIG"],
+    ["pause", "support-tickets", "-c", "CONFIG"],
+    ["activate", "support-tickets", "-c", "CONFIG"],
+    ["status", "-c", "CONFIG"],
+    ["replay", "-c", "CONFIG", "-d", "support-tickets", "--dry-run"],
+    ["preview", "-c", "CONFIG", "-d", "support-tickets", "--from-topic"],
+])
+def test_kafka_commands_with_the_broker_down(
+    command: list[str], config_file: Path, dead_broker: str, tmp_path: Path
+) -> None:
+    records = tmp_path / "records.jsonl"
+    records.write_text('{"a": 1}\n')
+    args = [{"CONFIG": str(config_file), "RECORDS": str(records)}.get(a, a) for a in command]
+    one_error_line(runner.invoke(app, args), f"Kafka at {dead_broker}", "is the broker running")
+
+
+def test_sandbox_on_a_busy_port() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = runner.invoke(app, ["sandbox", "--port", str(port)])
+    one_error_line(result, f"cannot listen on 127.0.0.1:{port}", "--port")
+
+
+@pytest.mark.parametrize(("option", "needle"), [
+    (["--faults", "nonsense"], "--faults: fault 'nonsense'"),
+    (["--rate-limit", "lots"], "--rate-limit: rate limit 'lots'"),
+    (["--account", "no-colons"], "account spec"),
+])
+def test_sandbox_with_bad_arguments(option: list[str], needle: str) -> None:
+    one_error_line(runner.invoke(app, ["sandbox", "--port", "0", *option]), needle)
+
+
+def test_run_with_a_bad_log_level(config_file: Path) -> None:
+    result = runner.invoke(app, ["run", "-c", str(config_file), "--log-level", "loud"])
+    one_error_line(result, "--log-level loud", "debug, info, warning, error")
+
+
+def test_a_missing_config_file(tmp_path: Path) -> None:
+    one_error_line(runner.invoke(app, ["status", "-c", str(tmp_path / "nope.yaml")]), "cannot read the config file")
+
+
+def test_a_malformed_set(config_file: Path) -> None:
+    one_error_line(runner.invoke(app, ["config", "-c", str(config_file), "--set", "worker.web_port"]),
+                   "--set worker.web_port: write it as path=value")
+
+
+def test_version_prints_one_line() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.stdout.strip().startswith("gorgias-worker 0.")
+
+
+def test_completion_can_be_installed() -> None:
+    assert "--install-completion" in runner.invoke(app, ["--help"], terminal_width=80).stdout
+
+
+@pytest.mark.parametrize("command", [
+    "validate", "config", "run", "sandbox", "produce", "responses", "activate", "pause", "status", "replay",
+    "schemas", "templates", "preview", "test",
+])
+def test_help_renders_at_80_columns(command: str) -> None:
+    result = runner.invoke(app, [command, "--help"], terminal_width=80, env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    assert all(len(line) <= 80 for line in text.splitlines()), max(text.splitlines(), key=len)
+    assert "<bool>" not in text and "…" not in text
+    assert "\x1b[" not in text  # no colour when not on a terminal
+    if command == "sandbox":
+        assert "domain:email:apikey" in text  # not an emoji
+    if command == "replay":
+        for flag in ("--include-undecodable", "--from-beginning", "--dry-run", "--to-topic", "--limit"):
+            assert flag in text
