@@ -15,6 +15,8 @@ A replica that owns no partition keeps :data:`MIN_SHARE`, which is enough for th
 
 from __future__ import annotations
 
+import math
+
 from worker.config import Credential
 from worker.gorgias.ratelimit import RateLimiterRegistry
 
@@ -46,3 +48,29 @@ class BudgetShares:
     def share_of(self, account: str) -> float:
         fractions = [f for a, f in self._fractions.values() if a == account]
         return sum(fractions) / len(fractions) if fractions else 1.0
+
+
+# Calls per second one replica sustains against Gorgias itself, conservatively: 16 calls in flight
+# (delivery.max_in_flight) at ~0.6 s each. The worker's own ceiling is far higher (over 1,000 calls/s
+# against the sandbox, docs/benchmarks.md): what bounds a replica is Gorgias' latency.
+REPLICA_CALLS_PER_S = 25.0
+
+
+def account_budgets(credentials: list[Credential]) -> dict[str, float]:
+    """Calls per second the worker may spend on each account: ``(requests - headroom) / per_seconds``."""
+    budgets: dict[str, float] = {}
+    for cred in credentials:
+        if cred.account_key not in budgets and cred.rate_limit.enabled:
+            usable = max(1, cred.bucket_size() - cred.rate_limit.headroom)
+            budgets[cred.account_key] = usable / cred.rate_limit.per_seconds
+    return budgets
+
+
+def useful_replicas(credentials: list[Credential], per_replica_calls_s: float = REPLICA_CALLS_PER_S) -> int:
+    """How many replicas the accounts' budgets can keep busy: more add no call per second to any account.
+
+    Replicas pace at their share of each account, so extra replicas cause no 429s, but they only split
+    the same budget further. Autoscalers should stop here (plus one spare for availability).
+    """
+    total = sum(account_budgets(credentials).values())
+    return max(1, math.ceil(total / per_replica_calls_s))
