@@ -61,7 +61,9 @@ def body_for(scenario: str, worker: int, i: int) -> dict[str, Any]:
     if scenario == "tags":
         return {"name": f"bench-{worker}-{i}"}
     if scenario == "customers":
-        return {"email": f"c{worker}-{i}@bench.example", "name": "Bench Customer"}
+        email = f"c{worker}-{i}@bench.example"
+        return {"email": email, "name": "Bench Customer",
+                "channels": [{"type": "email", "address": email, "preferred": True}]}
     email = f"pool{i % 100}@bench.example"
     return {"channel": "api", "via": "api", "from_agent": False, "subject": f"Order {i}",
             "customer": {"email": email}, "external_id": f"bench-{worker}-{i}",
@@ -202,7 +204,9 @@ request = function()
   if scenario == "tags" then
     body = '{"name":"bench-' .. thread_id .. '-' .. counter .. '"}'
   elseif scenario == "customers" then
-    body = '{"email":"c' .. thread_id .. '-' .. counter .. '@bench.example","name":"Bench Customer"}'
+    local email = 'c' .. thread_id .. '-' .. counter .. '@bench.example'
+    body = '{"email":"' .. email .. '","name":"Bench Customer","channels":[{"type":"email","address":"' ..
+      email .. '","preferred":true}]}'
   else
     local email = 'pool' .. (counter %% 100) .. '@bench.example'
     body = '{"channel":"api","via":"api","from_agent":false,"subject":"Order ' .. counter .. '",' ..

@@ -359,7 +359,8 @@ def status(
 
     cfg = load_or_exit(config, overrides=overrides)
     view = kafka_call(cfg.kafka, kafka_view(cfg))
-    url = worker or (f"http://127.0.0.1:{cfg.worker.web_port}" if is_loopback(cfg.worker.web_host) else None)
+    local = is_loopback(cfg.worker.web_host) or cfg.worker.web_host in ("0.0.0.0", "::")  # reachable from here
+    url = worker or (f"http://127.0.0.1:{cfg.worker.web_port}" if local else None)
     live, note = fetch_worker(url) if url else (None, "not asked")
     report = merge(view, live)
     report["worker_note"] = note or None

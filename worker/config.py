@@ -198,6 +198,20 @@ class RateLimitSettings(Model):
             "before Gorgias' call-limit header has synced them."
         ),
     )
+    age_bound_s: float = Field(
+        default=30.0, gt=0,
+        description=(
+            "A call that has waited this long for the account's budget goes before the calls carrying "
+            "more records per token, so no key or destination starves."
+        ),
+    )
+    fairness: Literal["records", "equal"] = Field(
+        default="records",
+        description=(
+            "How destinations on one account share its budget when calls wait: in proportion to their "
+            "records waiting (records) or in equal parts (equal)."
+        ),
+    )
 
 
 class Credential(Model):
@@ -416,6 +430,13 @@ class BatchingSettings(Model):
     max_bytes: int = Field(default=1_000_000, ge=64, description="Largest request body of a batch, in bytes.")
     wrap_key: str | None = Field(
         default=None, min_length=1, description="Send {wrap_key: [...]} instead of a bare JSON array."
+    )
+    fill_while_waiting: bool = Field(
+        default=True,
+        description=(
+            "A due batch that waits (for its key's previous call, a call slot or the account's budget) keeps "
+            "taking its key's records up to batch_size/max_bytes. false: seal each batch at its window."
+        ),
     )
 
     @model_validator(mode="after")

@@ -42,6 +42,8 @@ async def ready(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     if runtime.ready.is_set() and runtime.failed is None:
         return json_response({"status": "ready"})
+    if runtime.failed is None and runtime.trouble is not None:  # Kafka unreachable: back by itself when it is
+        return json_response({"status": "unavailable", "trouble": runtime.trouble}, status=503)
     return json_response({"status": "starting" if runtime.failed is None else "failed"}, status=503)
 
 

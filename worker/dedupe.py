@@ -21,9 +21,10 @@ the first delivery) and :class:`Deduper` looks it up:
 
 Lookups, one per resource, on routes real Gorgias serves:
 
-* tickets ``GET /api/tickets?external_id=…&trashed=true`` (trashed tickets count: sources disagree on
-  the default), then ``GET /api/tickets/{id}`` for the full ticket; if that second read fails, the
-  listing's ticket is the answer (the object exists: that is proof enough);
+* tickets ``GET /api/tickets?external_id=…``, then, when absent, the same with ``trashed=true``
+  (trashed tickets count; sources disagree on whether ``trashed=true`` adds the trashed tickets or
+  lists only them, so both are asked), then ``GET /api/tickets/{id}`` for the full ticket; if that
+  last read fails, the listing's ticket is the answer (the object exists: that is proof enough);
 * customers ``GET /api/customers?external_id=…``;
 * messages ``GET /api/messages?ticket_id=…&order_by=created_datetime:desc&limit=100``, newest first,
   following ``meta.next_cursor`` through every page until the ``external_id`` is found;
@@ -262,8 +263,12 @@ class Deduper:
         return outcome.response_body
 
     async def _ticket(self, trace: _Trace, origin: str, external_id: str) -> Any:
-        listed = await self._find(trace, origin, "/api/tickets", {"external_id": external_id, "trashed": "true"},
-                                  "external_id", external_id, pages=1)
+        listed = None
+        for trashed in ({}, {"trashed": "true"}):  # trashed=true may list only trashed tickets: ask both ways
+            listed = await self._find(trace, origin, "/api/tickets", {"external_id": external_id, **trashed},
+                                      "external_id", external_id, pages=1)
+            if listed is not None:
+                break
         if listed is None or "id" not in listed:
             return listed
         try:  # the full ticket (with its messages) for the response event

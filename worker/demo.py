@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -39,13 +42,31 @@ def say(text: str) -> None:
     print(f"\n\033[1m==> {text}\033[0m" if use_colour() else f"\n==> {text}", flush=True)
 
 
-def running_broker() -> str | None:
+def running_broker(script: Path = KAFKA_SCRIPT) -> str | None:
     """The bootstrap address of a local broker already started with deploy/local/kafka.sh, if any."""
-    result = subprocess.run([str(KAFKA_SCRIPT), "status"], check=False, capture_output=True, text=True)
+    result = subprocess.run([str(script), "status"], check=False, capture_output=True, text=True)
     line = result.stdout.strip()
     if result.returncode == 0 and line.startswith("running: "):
         return line.removeprefix("running: ").strip()
     return None
+
+
+@contextmanager
+def local_broker(script: Path = KAFKA_SCRIPT) -> Iterator[tuple[str, bool]]:
+    """(bootstrap, started here): a broker already running is used and left alone; else one is started, then stopped."""
+    existing = running_broker(script)
+    if existing:
+        say(f"Using the local Kafka broker already running on {existing} (left running afterwards)")
+        yield existing, False
+        return
+    bootstrap = f"127.0.0.1:{free_port(9092)}"
+    say(f"Starting Apache Kafka 4.3.1 (KRaft, one node) on {bootstrap}")
+    subprocess.run([str(script), "start", "--port", bootstrap.rsplit(":", 1)[1]], check=True)
+    try:
+        yield bootstrap, True
+    finally:
+        say("Stopping the broker this demo started")
+        subprocess.run([str(script), "stop"], check=False, capture_output=True)
 
 
 def free_port(preferred: int) -> int:
@@ -105,23 +126,19 @@ def wait_http(url: str, timeout: float = 60) -> None:
 
 def main() -> int:
     WORK.mkdir(parents=True, exist_ok=True)
-    existing = running_broker()
-    bootstrap = existing or f"127.0.0.1:{free_port(9092)}"
+    with local_broker() as (bootstrap, fresh):
+        # on a broker that was already running, this run's own topics and group: earlier runs' records stay apart
+        return run_demo(bootstrap, "demo" if fresh else f"demo-{time.strftime('%Y%m%d-%H%M%S')}")
+
+
+def run_demo(bootstrap: str, prefix: str = "demo") -> int:
+    """Sandbox, worker, records and what comes out, against the broker at ``bootstrap`` (topics ``<prefix>.*``)."""
     sandbox_port = free_port(8080)
     web_port = free_port(6066)
     sandbox_url = f"http://127.0.0.1:{sandbox_port}"
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "SANDBOX_URL": sandbox_url, "GORGIAS_API_KEY": API_KEY}
     started: list[subprocess.Popen[bytes]] = []
-    broker_started = False
     try:
-        if existing:
-            say(f"Using the local Kafka broker already running on {bootstrap} (left running afterwards)")
-        else:
-            say(f"Starting Apache Kafka 4.3.1 (KRaft, one node) on {bootstrap}")
-            port = bootstrap.rsplit(":", 1)[1]
-            subprocess.run([str(KAFKA_SCRIPT), "start", "--port", port], check=True)
-            broker_started = True
-
         say(f"Starting the Gorgias sandbox on {sandbox_url} (account acme, rate limit 40/20s)")
         sandbox_log = open(WORK / "sandbox.log", "wb")
         started.append(subprocess.Popen(
@@ -131,6 +148,8 @@ def main() -> int:
         wait_http(f"{sandbox_url}/__admin/health")
 
         config = (EXAMPLES / "demo.yaml").read_text().replace("web_port: 6066", f"web_port: {web_port}")
+        config = re.sub(r"\bdemo\.(?=support-requests|ticket-fields|gorgias\.)", f"{prefix}.", config)
+        config = config.replace("group_id: gorgias-demo", f"group_id: gorgias-{prefix}")
         config_path = WORK / "demo.yaml"
         config_path.write_text(config)
         say(f"Validating {config_path}")
@@ -149,18 +168,18 @@ def main() -> int:
         kafka = KafkaSettings(bootstrap_servers=bootstrap)
         say(f"Publishing {len(tickets) + 1} support requests (one of them not JSON, one missing its messages)")
         path = write_jsonl(WORK / "support-requests.jsonl", tickets)
-        asyncio.run(produce_file(kafka, "demo.support-requests", path, "external_id"))
-        asyncio.run(_publish_raw(kafka, "demo.support-requests", b"{not json"))
+        asyncio.run(produce_file(kafka, f"{prefix}.support-requests", path, "external_id"))
+        asyncio.run(_publish_raw(kafka, f"{prefix}.support-requests", b"{not json"))
         say(f"Publishing {len(fields)} ticket field values (batched by ticket_id)")
         path = write_jsonl(WORK / "ticket-fields.jsonl", fields)
-        asyncio.run(produce_file(kafka, "demo.ticket-fields", path, "ticket_id"))
+        asyncio.run(produce_file(kafka, f"{prefix}.ticket-fields", path, "ticket_id"))
 
-        say("Response events arriving on demo.gorgias.responses (gorgias-worker responses)")
+        say(f"Response events arriving on {prefix}.gorgias.responses (gorgias-worker responses)")
         expected_calls = len(tickets) + 3  # 13 ticket calls (one rejected by Gorgias) + 3 batched field calls
-        asyncio.run(print_responses(kafka, ["demo.gorgias.responses"], None, True, expected_calls, False))
+        asyncio.run(print_responses(kafka, [f"{prefix}.gorgias.responses"], None, True, expected_calls, False))
 
-        say("Dead-letter topic demo.gorgias.dead-letter")
-        asyncio.run(_print_dead_letters(kafka))
+        say(f"Dead-letter topic {prefix}.gorgias.dead-letter")
+        asyncio.run(_print_dead_letters(kafka, f"{prefix}.gorgias.dead-letter"))
 
         say("What the sandbox now holds (GET /__admin/state)")
         state = httpx.get(f"{sandbox_url}/__admin/state", timeout=5).json()
@@ -174,8 +193,7 @@ def main() -> int:
         for line in metrics.splitlines():
             if line.startswith(("gorgias_worker_records_", "gorgias_worker_calls_total")) and "_created" not in line:
                 print("  " + line)
-        say("Done. Stopping the worker (SIGTERM: drains in-flight calls, commits), the sandbox"
-            + (" and the broker" if broker_started else ""))
+        say("Done. Stopping the worker (SIGTERM: drains in-flight calls, commits) and the sandbox")
         return 0
     finally:
         for proc in reversed(started):
@@ -185,8 +203,6 @@ def main() -> int:
                     proc.wait(timeout=30)
                 except subprocess.TimeoutExpired:
                     proc.kill()
-        if broker_started:
-            subprocess.run([str(KAFKA_SCRIPT), "stop"], check=False, capture_output=True)
         print(f"(logs in {WORK})")
 
 
@@ -201,13 +217,13 @@ async def _publish_raw(kafka: KafkaSettings, topic: str, value: bytes) -> None:
         await producer.stop()
 
 
-async def _print_dead_letters(kafka: KafkaSettings) -> None:
+async def _print_dead_letters(kafka: KafkaSettings, topic: str) -> None:
     from worker.pipeline.kafka import make_consumer
 
     consumer = make_consumer(kafka, None, isolation_level="read_uncommitted")
     await consumer.start()
     try:
-        consumer.subscribe(["demo.gorgias.dead-letter"])
+        consumer.subscribe([topic])
         for _ in range(5):
             fetched = await consumer.getmany(timeout_ms=1000)
             for messages in fetched.values():

@@ -68,6 +68,12 @@ DESTINATION_ACTIVE = Gauge(
     registry=REGISTRY,
 )
 
+CALLS_WAITING_FOR_BUDGET = Gauge(
+    "gorgias_worker_calls_waiting_for_budget",
+    "Calls due and not sent yet (waiting for a token, a call slot or their key's previous call), per account.",
+    ["account"], registry=REGISTRY,
+)
+
 
 def render() -> bytes:
     """The Prometheus text exposition of every metric."""

@@ -37,11 +37,12 @@ T = TypeVar("T")
 class PendingCall(Generic[T]):
     """A call waiting to be sent: its records (in arrival order) and when it became due."""
 
-    __slots__ = ("cid", "items", "key", "lane", "nbytes", "opened_at", "ready_at", "sealed", "sizes", "tokens",
-                 "window_start")
+    __slots__ = ("cid", "items", "key", "lane", "nbytes", "opened_at", "ready_at", "reason", "sealed", "sizes",
+                 "tokens", "window_start")
 
     def __init__(self, cid: int, lane: Hashable, key: tuple[Hashable, ...], items: list[T], sizes: list[int],
-                 opened_at: float, ready_at: float, sealed: bool, window_start: float | None = None) -> None:
+                 opened_at: float, ready_at: float, sealed: bool, window_start: float | None = None,
+                 reason: FlushReason = FlushReason.WINDOW) -> None:
         self.cid = cid
         self.lane = lane
         self.key = key
@@ -53,14 +54,15 @@ class PendingCall(Generic[T]):
         self.sealed = sealed
         self.tokens = 1  # budget tokens its first attempt takes
         self.window_start = window_start
+        self.reason = reason  # why its batch was closed: window (it was due), or size/bytes (it filled up)
 
     @property
     def records(self) -> int:
         return len(self.items)
 
-    def as_batch(self, reason: FlushReason) -> Batch[T]:
+    def as_batch(self) -> Batch[T]:
         """The call as a closed :class:`~worker.batching.Batch` (for the response event)."""
-        return Batch(self.key, self.items, self.nbytes, self.opened_at, reason, self.window_start, self.sizes)
+        return Batch(self.key, self.items, self.nbytes, self.opened_at, self.reason, self.window_start, self.sizes)
 
     def __repr__(self) -> str:
         return f"PendingCall(cid={self.cid}, lane={self.lane!r}, records={self.records}, sealed={self.sealed})"
@@ -70,10 +72,12 @@ class OpenBatches(Generic[T]):
     """The calls of one destination that are not on the wire yet, and the grouper filling the next ones.
 
     ``policy`` None: unbatched (every record is a sealed call of its own, due at once). ``ordered``:
-    calls of one lane go out one after another.
+    calls of one lane go out one after another. ``fill`` False: due batches are sealed and take no more
+    records (the behaviour before batches kept filling, kept for comparison).
     """
 
-    def __init__(self, policy: BatchPolicy | None, *, ordered: bool) -> None:
+    def __init__(self, policy: BatchPolicy | None, *, ordered: bool, fill: bool = True) -> None:
+        self.fill = fill  # False: a batch is sealed when due, as before calls waited for the budget
         self.grouper: Grouper[T] | None = make_grouper(policy) if policy is not None else None
         self.ordered = ordered
         self._batch_size = policy.batch_size if policy is not None else 1
@@ -95,7 +99,7 @@ class OpenBatches(Generic[T]):
             self.tick(now)  # batches due by now go first: the record may join one of them
         lane = self._lane_of(key)
         calls = self._lanes.get(lane)
-        if calls:
+        if calls and self.fill:
             tail = calls[-1]
             if not tail.sealed:
                 if tail.nbytes + size + 1 <= self._max_bytes:
@@ -103,10 +107,13 @@ class OpenBatches(Generic[T]):
                     tail.sizes.append(size)
                     tail.nbytes += size + 1
                     self._held_records += 1
-                    if len(tail.items) >= self._batch_size or tail.nbytes + 2 > self._max_bytes:
-                        tail.sealed = True
+                    if len(tail.items) >= self._batch_size:
+                        tail.sealed, tail.reason = True, FlushReason.SIZE
+                    elif tail.nbytes + 2 > self._max_bytes:
+                        tail.sealed, tail.reason = True, FlushReason.BYTES
                     return
-                tail.sealed = True  # it is full by bytes: this record starts the key's next batch
+                # it is full by bytes: this record starts the key's next batch
+                tail.sealed, tail.reason = True, FlushReason.BYTES
         for batch in grouper.add(item, key, size, now):
             self._enqueue_batch(batch, now)
 
@@ -227,10 +234,11 @@ class OpenBatches(Generic[T]):
 
     def _enqueue_batch(self, batch: Batch[T], now: float) -> None:
         # The grouper closes a batch when its window is up (it stays open here) or when it is full.
-        full = batch.reason in (FlushReason.SIZE, FlushReason.BYTES) or len(batch.items) >= self._batch_size \
-            or batch.nbytes + 2 > self._max_bytes
+        full = (not self.fill or batch.reason in (FlushReason.SIZE, FlushReason.BYTES)
+                or len(batch.items) >= self._batch_size or batch.nbytes + 2 > self._max_bytes)
         call: PendingCall[T] = PendingCall(next(self._ids), self._lane_of(batch.key), batch.key, batch.items,
-                                           batch.sizes, batch.opened_at, now, full, batch.window_start)
+                                           batch.sizes, batch.opened_at, now, full, batch.window_start,
+                                           batch.reason)
         self._enqueue(call)
 
     def _enqueue(self, call: PendingCall[T]) -> None:

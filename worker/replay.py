@@ -86,8 +86,9 @@ async def replay(
         starts = {tp: await consumer.position(tp) for tp in tps}
         total = sum(max(0, ends[tp] - starts[tp]) for tp in tps)
         todo = {tp for tp in tps if starts[tp] < ends[tp]}
+        console = Console(stderr=True)  # the bar only on a terminal: piped, it would leave empty lines
         with Progress(TextColumn("replaying" if not dry_run else "scanning"), BarColumn(), MofNCompleteColumn(),
-                      console=Console(stderr=True), transient=True) as progress:
+                      console=console, transient=True, disable=not console.is_terminal) as progress:
             bar = progress.add_task("dead letters", total=total)
             while todo and (limit is None or report.replayed < limit):
                 fetched = await consumer.getmany(*todo, timeout_ms=1000)

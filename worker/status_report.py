@@ -43,15 +43,10 @@ def records_since_start(destination: str) -> dict[str, int]:
     return totals
 
 
-def calls_waiting_for_budget(destination: str) -> int | None:
-    """Calls of ``destination`` waiting for their account's budget now, when the metrics say (else None)."""
-    for family in metrics.REGISTRY.collect():
-        if "waiting" not in family.name or family.type != "gauge":
-            continue
-        for sample in family.samples:
-            if sample.labels.get("destination") == destination:
-                return int(sample.value)
-    return None
+def account_waiting(account: str) -> int | None:
+    """Calls of ``account`` due and not sent yet (the dispatcher's gauge), or None before it reported."""
+    value = metrics.REGISTRY.get_sample_value("gorgias_worker_calls_waiting_for_budget", {"account": account})
+    return None if value is None else int(value)
 
 
 def fetch_worker(url: str, timeout_s: float = 3.0) -> tuple[dict[str, Any] | None, str]:

@@ -4,6 +4,7 @@ stays calm and unready while it is gone, and carries on by itself once it is bac
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import pytest
 from tests.integration.conftest import Scenario
 from tests.integration.test_pipeline import ticket
 from tests.support.broker import LocalBroker, free_port
-from tests.support.kafka_io import create_topics, publish, wait_for
+from tests.support.kafka_io import committed, create_topics, publish, read_topic, wait_for
 from tests.support.processes import API_KEY, SandboxProcess, WorkerProcess
 
 pytestmark = pytest.mark.integration
@@ -69,6 +70,8 @@ async def test_an_outage_is_calm_unready_and_recovers_by_itself(
         own_broker.halt()
         outage_start = len(healthy)
         assert await wait_for(lambda: ready_status(worker) == 503 or None, timeout=60)
+        answer = httpx.get(f"{worker.url}/health/ready", timeout=2).json()
+        assert answer["status"] == "unavailable" and "Kafka unreachable" in answer["trouble"]
         await asyncio.sleep(20)  # a while into the outage: the log stays calm
         during = log_lines(worker)[outage_start:]
         assert len(during) < 60, [line["msg"] for line in during]
@@ -81,13 +84,41 @@ async def test_an_outage_is_calm_unready_and_recovers_by_itself(
         assert any(line["msg"].startswith("destination dest recovered") for line in log_lines(worker))
         await publish(s.bootstrap, s.source, [ticket(i) for i in range(5, 10)])
         assert await wait_for(lambda: len(sandbox.state()["tickets"]) >= 10 or None, timeout=90)
+
+        # Kafka goes away while calls are on the wire: their outcomes wait for it, nothing is sent twice
+        sandbox.admin("PUT", "faults", {"spec": "latency=4000ms@POST /api/tickets"})
+        await publish(s.bootstrap, s.source, [ticket(i) for i in range(10, 13)])
+        assert await wait_for(lambda: in_flight(worker), timeout=30)
+        own_broker.halt()
+        assert await wait_for(lambda: len(sandbox.state()["tickets"]) >= 13 or None, timeout=30)
+        assert await wait_for(lambda: ready_status(worker) == 503 or None, timeout=30)
+        own_broker.start()
+        assert await wait_for(lambda: ready_status(worker) == 200 or None, timeout=90)
+        sandbox.admin("PUT", "faults", {})
+
+        async def all_committed() -> bool:
+            return sum((await committed(s.bootstrap, s.group_of(), s.source)).values()) >= 13
+
+        assert await wait_for(all_committed, timeout=90)
         await asyncio.sleep(1)
         ids = sorted(t["external_id"] for t in sandbox.state()["tickets"])
-        assert ids == sorted(f"req-{i}" for i in range(10))  # each exactly once
+        assert ids == sorted(f"req-{i}" for i in range(13))  # each exactly once
+        events = Counter(
+            orjson.loads(m.value)["records"][0]["offset"] for m in await read_topic(s.bootstrap, s.responses, 13)
+        )
+        assert sorted(events) == list(range(13)) and set(events.values()) == {1}
         assert worker.proc is not None and worker.proc.poll() is None
     finally:
         worker.stop()
     assert API_KEY not in worker.output()
+
+
+def in_flight(worker: WorkerProcess) -> bool:
+    try:
+        status = httpx.get(f"{worker.url}/destinations", timeout=2).json()
+    except httpx.HTTPError:
+        return False
+    return any(d["calls_in_flight"] > 0 for d in status["destinations"])
 
 
 async def test_the_worker_waits_for_kafka_at_start(

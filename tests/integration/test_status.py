@@ -103,3 +103,14 @@ async def test_responses_reads_the_config_topics_exactly_limit_and_creates_nothi
         assert f"{s.responses}-missing" not in await consumer.topics()
     finally:
         await consumer.stop()
+
+
+async def test_produce_when_piped_prints_one_line_and_no_progress_bar(scenario: Scenario, tmp_path: Path) -> None:
+    s = scenario
+    records = tmp_path / "r.jsonl"
+    records.write_text('{"a": 1}\n{"a": 2}\nnot json\n{"a": 3}\n')
+    result = await asyncio.to_thread(runner.invoke, app, ["produce", "--topic", s.source, str(records)],
+                                     env={"KAFKA_BOOTSTRAP_SERVERS": s.bootstrap})
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+    assert result.stdout == f"published 3 record(s) to {s.source}; skipped 1 line(s) that are not JSON\n"

@@ -118,7 +118,7 @@ async def test_hook_finds_a_ticket_by_external_id_and_answers_with_the_full_tick
     assert found["id"] == created["id"] and found["messages"][0]["body_text"] == "Hi"
     note = f"existing ticket {created['id']} found by external_id={found['external_id']}"
     assert result.header(DEDUPE_HEADER) == note
-    assert hook.lookups == 3  # list (nothing), list + full ticket
+    assert hook.lookups == 4  # list and trashed list (nothing); list + full ticket
 
 
 @pytest.mark.parametrize(("template", "data", "path"), [
@@ -273,6 +273,7 @@ async def test_a_ticket_the_listing_found_is_proof_even_when_reading_it_in_full_
 
 
 async def test_tickets_are_looked_up_trashed_included(sandbox: RunningSandbox) -> None:
+    s = Sandbox(sandbox)
     seen: list[str] = []
 
     class Recording(DeliveryService):
@@ -285,8 +286,14 @@ async def test_tickets_are_looked_up_trashed_included(sandbox: RunningSandbox) -
         _, request = prepared(dest, TICKET)
         hook = hook_for(dest, delivery)
         assert hook is not None
-        await hook(dropped(request))
-    assert len(seen) == 1 and "trashed=true" in seen[0] and "external_id=nx-" in seen[0]
+        assert (await hook(dropped(request))).action == "retry"
+        assert len(seen) == 2 and "trashed" not in seen[0] and "trashed=true" in seen[1]
+        assert all("external_id=nx-" in url for url in seen)
+        created = await s.api("POST", "/api/tickets", orjson.loads(request.body or b""))
+        await s.api("PUT", f"/api/tickets/{created['id']}", {"trashed_datetime": "2026-01-01T00:00:00+00:00"})
+        decision = await hook(dropped(request))
+        assert decision.action == "done" and decision.result is not None
+        assert orjson.loads(decision.result.body_bytes)["id"] == created["id"]
 
 
 async def test_a_message_is_found_on_a_later_page_of_the_supported_listing(
@@ -338,21 +345,23 @@ async def test_after_a_timeout_an_empty_lookup_looks_once_more(
     sandbox: RunningSandbox, delivery: DeliveryService
 ) -> None:
     s = Sandbox(sandbox)
-    dest = destination(sandbox.url, "create_customer")
-    _, request = prepared(dest, {"name": "Jane", "email": "jane@example.com"})
+    dest = destination(sandbox.url, "create_ticket")
+    _, request = prepared(dest, TICKET)
     hook = hook_for(dest, delivery)
     assert hook is not None
     waits: list[float] = []
 
     async def late_apply(seconds: float) -> None:  # Gorgias finishes the create while we wait
         waits.append(seconds)
-        await s.api("POST", "/api/customers", orjson.loads(request.body or b""))
+        await s.api("POST", "/api/tickets", orjson.loads(request.body or b""))
 
     hook.sleep = late_apply
     assert (await hook(dropped(request, "protocol"))).action == "retry" and waits == []  # a drop: no second look
-    assert hook.lookups == 1
+    assert hook.lookups == 2  # the listing, and the trashed listing
     decision = await hook(dropped(request, "timeout"))
-    assert decision.action == "done" and waits == [hook.recheck_after_s] and hook.lookups == 3
+    assert decision.action == "done" and waits == [hook.recheck_after_s]
+    assert hook.lookups == 2 + 2 + 2  # nothing; (pause) found + the full ticket
+    assert len((await s.state())["tickets"]) == 1
 
 
 async def test_a_replayed_record_is_looked_up_whatever_the_policy(

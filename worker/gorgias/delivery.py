@@ -19,7 +19,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import orjson
 
@@ -68,6 +68,14 @@ class HookDecision:
 
 
 UnknownOutcomeHook = Callable[[CallAttempt], Awaitable[HookDecision]]
+
+
+class AttemptTokens(Protocol):
+    """Where a call's attempts get their budget tokens (default: straight from the account's limiter)."""
+
+    async def token(self, attempt: int) -> float:
+        """Wait for the token of attempt ``attempt`` (1 = the first) and return the seconds waited."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,8 +181,9 @@ class DeliveryService:
         credential: Credential,
         settings: DeliverySettings,
         unknown_outcome_hook: UnknownOutcomeHook | None = None,
+        tokens: AttemptTokens | None = None,
     ) -> CallOutcome:
-        run = _Call(self, req, credential, settings, unknown_outcome_hook)
+        run = _Call(self, req, credential, settings, unknown_outcome_hook, tokens)
         return await run.execute()
 
 
@@ -188,8 +197,10 @@ class _Call:
         credential: Credential,
         settings: DeliverySettings,
         hook: UnknownOutcomeHook | None,
+        tokens: AttemptTokens | None = None,
     ) -> None:
         self.s = service
+        self.tokens = tokens
         self.clock = service._clock
         self.wall = service._wall
         self.sleep = service._sleep
@@ -215,10 +226,11 @@ class _Call:
         limiter = self.s.limiters.get(self.credential)
         budget = self.settings.max_retry_time_s
         attempt = 0
+        failures = 0  # attempts that count against max_attempts: neither a 429 nor a followed redirect
         follows = 0  # followed redirects: attempts, but not retries
         while True:
             attempt += 1
-            waited = await limiter.acquire()
+            waited = await (self.tokens.token(attempt) if self.tokens is not None else limiter.acquire())
             self.waited += waited
             sent_at = self.clock()
             outcome: HttpResult | TransportError
@@ -230,11 +242,14 @@ class _Call:
                 self.record(attempt, None, sent_at, waited, 0.0, f"refused: {exc}", error_kind="refused")
                 return self.finish(None, ok=False, reason=str(exc), retryable=False)
             result = outcome if isinstance(outcome, HttpResult) else None
-            if result is not None:
-                limiter.observe_header(result.header(CALL_LIMIT_HEADER))
             verdict = classify(outcome, now=self.wall)
-            if result is not None and result.status == 429 and verdict.retry_after_s is not None:
-                limiter.penalize(verdict.retry_after_s)
+            refused_wait: float | None = None
+            if result is not None and result.status == 429:
+                # the wait comes from the header's level and the drain rate, Retry-After is a floor; a 429
+                # is not a failed attempt: only the call's time budget bounds how long it keeps trying
+                refused_wait = limiter.refused(result.header(CALL_LIMIT_HEADER), verdict.retry_after_s)
+            elif result is not None:
+                limiter.observe_header(result.header(CALL_LIMIT_HEADER))
 
             if result is not None and self.merged is None and result.status in FOLLOWED_STATUSES:
                 merged = merged_target(self.req.url, result.header("location"))
@@ -254,10 +269,13 @@ class _Call:
                 self.unsettled = verdict.reason
             give_up: str | None = None
             delay = 0.0
-            if attempt - follows >= self.settings.max_attempts:
+            if refused_wait is None:
+                failures += 1
+            if refused_wait is None and failures >= self.settings.max_attempts:
                 give_up = f"gave up after {_attempts(attempt)}: {verdict.reason}"
             else:
-                delay = self.policy.delay(attempt, verdict.retry_after_s)
+                delay = refused_wait if refused_wait is not None else self.policy.delay(failures,
+                                                                                       verdict.retry_after_s)
                 spent = self.clock() - self.start
                 if spent + delay > budget:
                     give_up = (

@@ -177,6 +177,47 @@ class AccountRateLimiter:
                     return max(0.0, self._clock() - started)
                 await self._sleep(wait)
 
+    # -- the token-granting side: the account's dispatcher decides who, these say when ------------
+
+    def wait_s(self) -> float:
+        """Seconds until a slot is free (0.0 when one is free now or the limiter is disabled)."""
+        if not self._enabled:
+            return 0.0
+        now = self._clock()
+        self._settle(now)
+        wait = max(self._not_before - now, (self._level + 1 - self.usable) / self.drain_per_s)
+        return wait if wait > _EPSILON else 0.0
+
+    def take(self) -> None:
+        """Take a slot now (after :meth:`wait_s` said 0)."""
+        if self._enabled:
+            self._settle(self._clock())
+            self._level += 1
+
+    def refused(self, header_value: str | None, retry_after_s: float | None) -> float:
+        """After a 429: how long until the account has room again, and nobody takes a slot before then.
+
+        The wait comes from the response's call-limit header (its level, drained at the account's rate,
+        until one slot is free); ``Retry-After`` is a floor under it. Without a usable header the bucket
+        counts as full.
+        """
+        now = self._clock()
+        self._settle(now)
+        parsed = parse_call_limit(header_value)
+        if parsed is not None:
+            used, limit = parsed
+            self._capacity = limit
+            # the account's level drains at the account's rate; our part of it (our share of the level
+            # above the headroom, as in :meth:`observe`) at ours
+            account_wait = (used + 1 - limit) / (limit / self._per_seconds)
+            self._level = max(self._level, (used - self._headroom) * self._share)
+        else:
+            account_wait = 1 / (self._capacity / self._per_seconds)
+            self._level = max(self._level, self.usable)
+        wait = max(0.0, account_wait, retry_after_s or 0.0)
+        self._not_before = max(self._not_before, now + wait)
+        return max(0.0, self._not_before - now)
+
     def observe(self, used: int, limit: int) -> None:
         """Sync with the server's ``used/limit``: adopt its limit, and its level when above ours.
 

@@ -17,7 +17,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -26,7 +26,8 @@ from aiokafka import ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
 from worker import metrics
-from worker.batching import Batch, BatchPolicy, Grouper, make_grouper
+from worker.batching import BatchPolicy
+from worker.call_scheduler import Candidate
 from worker.config import Destination, WorkerConfig
 from worker.dedupe import POSSIBLY_DELIVERED, hook_for
 from worker.events import DeadLetterStage, dead_letter, iso_now, record_item, reference_item
@@ -34,8 +35,9 @@ from worker.gorgias.delivery import CallOutcome, DeliveryService
 from worker.gorgias.share import BudgetShares
 from worker.logs import call_context, source_fields
 from worker.offsets import OffsetTracker, TopicPartitionKey
+from worker.open_batches import OpenBatches, PendingCall
+from worker.pipeline.dispatch import AccountDispatcher, Dispatchers
 from worker.pipeline.kafka import make_consumer
-from worker.pipeline.lanes import Abandoned, Lanes
 from worker.pipeline.outcomes import Call, Publisher, delivery_dead_letter, response_event
 from worker.pipeline.recovery import (
     ConsumptionMarks,
@@ -47,13 +49,14 @@ from worker.pipeline.recovery import (
 )
 from worker.records import DecodeError, SourceRef, decode_record
 from worker.rendering import Prepared, RenderError, RequestRenderer
-from worker.status_report import calls_waiting_for_budget, records_since_start
+from worker.status_report import records_since_start
 
 log = logging.getLogger("worker.pipeline")
 
 COMMIT_INTERVAL_S = 0.5
 UNBATCHED_PENDING_PER_SLOT = 32
 MAX_POLL_WAIT_S = 0.2
+COMMIT_WARNING_INTERVAL_S = 30.0
 
 
 def batch_policy(dest: Destination) -> BatchPolicy:
@@ -67,6 +70,22 @@ def batch_policy(dest: Destination) -> BatchPolicy:
         gap=b.gap_ms / 1000,
         max_session=None if b.max_session_ms is None else b.max_session_ms / 1000,
     )
+
+
+class _Tokens:
+    """A call's budget tokens: the first was granted by the account's dispatcher before the call started;
+    each retry asks it again and is served before every waiting call."""
+
+    __slots__ = ("dispatcher", "first_wait")
+
+    def __init__(self, dispatcher: AccountDispatcher, first_wait: float) -> None:
+        self.dispatcher = dispatcher
+        self.first_wait = first_wait
+
+    async def token(self, attempt: int) -> float:
+        if attempt == 1:
+            return self.first_wait
+        return await self.dispatcher.retry_token()
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -94,6 +113,7 @@ class DestinationPipeline:
         outcome_partitions: list[tuple[str, int]] | None = None,
         clock: Callable[[], float] = time.time,
         shares: BudgetShares | None = None,
+        dispatchers: Dispatchers | None = None,
     ) -> None:
         self.config = config
         self.dest = dest
@@ -105,9 +125,21 @@ class DestinationPipeline:
         self.shares = shares if shares is not None else BudgetShares(delivery.limiters)
         self.budget_share = 1.0
         self.tracker = OffsetTracker()
-        self.lanes = Lanes(dest.delivery.max_in_flight)
-        self.grouper: Grouper[Prepared] | None = make_grouper(batch_policy(dest)) if dest.batching.enabled else None
         self.keyed = dest.batching.enabled and bool(dest.batching.attributes)
+        # Calls not on the wire yet: due batches keep taking their key's records until they are sent.
+        # Keyed batches keep per-key order, and so do unbatched records with a Kafka key.
+        self.open: OpenBatches[Prepared] = OpenBatches(
+            batch_policy(dest) if dest.batching.enabled else None,
+            ordered=self.keyed or not dest.batching.enabled,
+            fill=dest.batching.fill_while_waiting,
+        )
+        self._slots = dest.delivery.max_in_flight
+        self._on_wire = 0  # calls started and not delivered yet (each holds a slot)
+        self._tasks: set[asyncio.Task[None]] = set()  # calls running and outcomes being recorded
+        # The account's dispatcher decides which waiting call takes the next token (shared by the
+        # destinations on one Gorgias account).
+        self._dispatchers = dispatchers if dispatchers is not None else Dispatchers(clock=clock)
+        self.dispatcher: AccountDispatcher | None = None
         self.active = dest.active
         # Unbatched, each pending record is a call waiting its turn: a few dozen per call slot keep every
         # slot busy, and more would only hold memory. Batched, records must wait out their windows.
@@ -120,6 +152,8 @@ class DestinationPipeline:
         self._stopping = False
         self._consumer: aiokafka.AIOKafkaConsumer | None = None
         self._last_commit = 0.0
+        self._commit_failing_since: float | None = None
+        self._last_commit_warning = float("-inf")
         self._fatal: BaseException | None = None
         self._task: asyncio.Task[None] | None = None
         self.outcome_partitions = outcome_partitions or []
@@ -154,6 +188,9 @@ class DestinationPipeline:
         return self.dest.consumer_group(self.config.kafka.group_id)
 
     async def start(self) -> None:
+        dest = self.dest
+        self.dispatcher = self._dispatchers.get(dest.credential, self.delivery.limiters.get(dest.credential))
+        self.dispatcher.register(self)
         self.watermarks.seed(await end_offsets(self.config.kafka, self.outcome_partitions))
         start = self.dest.start_position()
         # A member finishing the calls of revoked partitions (up to the shutdown grace) stays in the group.
@@ -190,9 +227,9 @@ class DestinationPipeline:
                 self.marks.chunk(tpk, messages[0].offset, self.watermarks.scan_from())
                 for msg in messages:
                     self._handle(tpk, msg, now, max_bytes)
-            if self.grouper is not None:
-                for batch in self.grouper.due(self.clock()):
-                    self._dispatch_batch(batch)
+            self.open.tick(self.clock())
+            if self.open.has_eligible and self.dispatcher is not None:
+                self.dispatcher.poke()
             self._apply_pause()
             await self._maybe_commit()
             if self._fatal is not None:
@@ -209,13 +246,19 @@ class DestinationPipeline:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
         # Records still being grouped or waiting for their turn are abandoned (not committed, so
-        # re-delivered after the restart); calls already on the wire get the grace period to finish.
-        self.lanes.close()
-        finished = await self.lanes.wait_all(timeout=grace)
-        if not finished:
-            log.warning("destination %s: abandoning %d call(s) still in flight after %.1f s grace",
-                        self.dest.name, self.lanes.pending, grace)
-            await self.lanes.cancel_all()
+        # re-delivered after the restart): with _stopping set the dispatcher starts none of them. Calls
+        # already on the wire get the grace period to finish.
+        tasks = set(self._tasks)
+        if tasks:
+            _, unfinished = await asyncio.wait(tasks, timeout=grace)
+            if unfinished:
+                log.warning("destination %s: abandoning %d call(s) still in flight after %.1f s grace",
+                            self.dest.name, len(unfinished), grace)
+                for t in unfinished:
+                    t.cancel()
+                await asyncio.gather(*unfinished, return_exceptions=True)
+        if self.dispatcher is not None:
+            await self.dispatcher.unregister(self)
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
             await self._commit(consumer, force=True)
@@ -229,6 +272,8 @@ class DestinationPipeline:
         self.active = active
         metrics.DESTINATION_ACTIVE.labels(self.dest.name).set(1 if active else 0)
         self._apply_pause()
+        if active and self.dispatcher is not None:
+            self.dispatcher.poke()  # calls held while paused go now
 
     def status(self) -> dict[str, Any]:
         consumer = self._consumer
@@ -241,14 +286,17 @@ class DestinationPipeline:
             "start_from": self.dest.start_from,
             "assigned_partitions": [f"{tp.topic}:{tp.partition}" for tp in assigned],
             "pending_records": self.tracker.in_flight,
-            "calls_in_flight": self.lanes.in_flight,
-            "grouped_records": self.grouper.pending if self.grouper is not None else 0,
+            "calls_in_flight": self._on_wire,
+            "calls_waiting": self.open.waiting_calls,
+            "held_calls": 0 if self.active else self.open.waiting_calls,
+            "grouped_records": self.open.pending,
             "skipped_after_recovery": self.skipped_after_recovery,
             "budget_share": round(self.budget_share, 4),
             "state": "active" if self.active else "paused",
             "partitions": self._partition_status(assigned),
             "records": {**records_since_start(self.dest.name), "unknown": self.records_unknown},
-            "calls_waiting_for_budget": calls_waiting_for_budget(self.dest.name),
+            # due calls not sent yet while active: they wait for a token, a call slot or their key's turn
+            "calls_waiting_for_budget": self.open.waiting_calls if self.active else 0,
             "last_error": self.last_error,
         }
 
@@ -266,9 +314,7 @@ class DestinationPipeline:
     # records in
 
     def _poll_timeout(self) -> float:
-        if self.grouper is None:
-            return MAX_POLL_WAIT_S
-        deadline = self.grouper.next_deadline()
+        deadline = self.open.next_deadline()
         if deadline is None:
             return MAX_POLL_WAIT_S
         return max(0.0, min(MAX_POLL_WAIT_S, deadline - self.clock()))
@@ -302,36 +348,52 @@ class DestinationPipeline:
         except RenderError as exc:
             self._dead_letter_now(DeadLetterStage.RENDER, exc.reason, [record_item(record, source)], [source], msg.key)
             return
-        if self.grouper is None:
-            self._dispatch_one(prepared)
+        if self.open.grouper is None:
+            self.open.add_single(prepared, prepared.record.source.key, len(prepared.body_bytes), now)
         else:
-            for batch in self.grouper.add(prepared, prepared.key, len(prepared.body_bytes), now):
-                self._dispatch_batch(batch)
+            self.open.add(prepared, prepared.key, len(prepared.body_bytes), now)
 
     # ---------------------------------------------------------------------------------------------
     # calls
 
-    def _dispatch_one(self, prepared: Prepared) -> None:
-        try:
-            request = self.renderer.render_one(prepared)
-        except RenderError as exc:
-            src = prepared.record.source
-            self._dead_letter_now(DeadLetterStage.RENDER, exc.reason, [record_item(prepared.record, src)], [src],
-                                  src.key)
-            return
-        lane: Hashable | None = prepared.record.source.key
-        self._submit(Call([prepared], request), lane)
+    def candidates(self) -> Iterator[Candidate]:
+        """Calls that may start now: none while paused, stopping or out of call slots (they are held)."""
+        if not self.active or self._stopping or self._fatal is not None or self._on_wire >= self._slots:
+            return iter(())
+        return self.open.eligible()
 
-    def _dispatch_batch(self, batch: Batch[Prepared]) -> None:
+    def waiting_records(self) -> int:
+        return self.open.waiting_records
+
+    def waiting_calls(self) -> int:
+        return self.open.waiting_calls
+
+    def start_call(self, call: Candidate, waited_s: float) -> None:
+        """Called by the account's dispatcher once ``call`` has its token: render it from what it holds now
+        and send it."""
+        assert isinstance(call, PendingCall)
+        pending: PendingCall[Prepared] = self.open.take(call)
+        items = pending.items
         try:
-            request = self.renderer.render_batch(batch.key, batch.items)
+            if self.open.grouper is None:
+                request = self.renderer.render_one(items[0])
+                made = Call(items, request)
+            else:
+                request = self.renderer.render_batch(pending.key, items)
+                made = Call(items, request, pending.as_batch())
         except RenderError as exc:
-            items = [record_item(p.record, p.record.source) for p in batch.items]
-            sources = [p.record.source for p in batch.items]
-            self._dead_letter_now(DeadLetterStage.RENDER, exc.reason, items, sources, sources[0].key)
+            self.open.done(pending)
+            records = [record_item(p.record, p.record.source) for p in items]
+            sources = [p.record.source for p in items]
+            self._dead_letter_now(DeadLetterStage.RENDER, exc.reason, records, sources, sources[0].key)
             return
-        lane: Hashable | None = ("key", batch.key) if self.keyed else None
-        self._submit(Call(list(batch.items), request, batch), lane)
+        self._on_wire += 1
+        self._spawn(self._run_call(made, pending, waited_s))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _claim(self, sources: list[SourceRef]) -> Callable[[], bool]:
         """Count a call against its partitions; returns a check that it still belongs to this owner."""
@@ -343,40 +405,41 @@ class DestinationPipeline:
     def _release(self, sources: list[SourceRef]) -> None:
         self._active.subtract({TopicPartitionKey(s.topic, s.partition) for s in sources})
 
-    def _submit(self, call: Call, lane: Hashable | None) -> None:
+    async def _run_call(self, call: Call, pending: PendingCall[Prepared], waited_s: float) -> None:
+        """Deliver one call (its first token is taken), free its slot and lane, then record its outcome."""
         dest = self.dest
         sources = call.sources
-        still_ours = self._claim(sources)
-        dedupe = hook_for(dest, self.delivery)  # duplicate check of create templates (worker.dedupe), else None
-
-        async def deliver() -> CallOutcome:
-            if not still_ours():
-                self._release(sources)
-                raise Abandoned  # its partition moved to another worker, which will send it
-            self._m_in_flight.inc()
-            context = call_context.set(source_fields(dest.name, sources))
-            try:
-                if dedupe is not None:
-                    existing = await dedupe.before_first_attempt(call.request, call.items)
-                    if existing is not None:
-                        return existing
-                return await self.delivery.call(call.request, dest.credential, dest.delivery,
-                                                unknown_outcome_hook=dedupe)
-            except Exception as exc:
-                self._release(sources)
-                self._fail(exc, "delivery failed unexpectedly")
-                raise Abandoned from exc
-            finally:
-                call_context.reset(context)
-                self._m_in_flight.dec()
-
-        async def after(outcome: CallOutcome) -> None:
-            try:
-                await self._record_outcome(call, outcome)
-            finally:
-                self._release(sources)
-
-        self.lanes.submit(lane, deliver, after)
+        self._claim(sources)
+        dispatcher = self.dispatcher
+        tokens = _Tokens(dispatcher, waited_s) if dispatcher is not None else None
+        self._m_in_flight.inc()
+        context = call_context.set(source_fields(dest.name, sources))
+        try:
+            dedupe = hook_for(dest, self.delivery)  # duplicate check of create templates, else None
+            outcome: CallOutcome | None = None
+            if dedupe is not None:
+                outcome = await dedupe.before_first_attempt(call.request, call.items)
+            if outcome is None:
+                outcome = await self.delivery.call(call.request, dest.credential, dest.delivery,
+                                                   unknown_outcome_hook=dedupe, tokens=tokens)
+        except asyncio.CancelledError:
+            self._release(sources)
+            raise
+        except Exception as exc:
+            self._release(sources)
+            self._fail(exc, "delivery failed unexpectedly")
+            return
+        finally:
+            call_context.reset(context)
+            self._m_in_flight.dec()
+            self._on_wire -= 1
+            self.open.done(pending)  # the key's next call may go
+            if dispatcher is not None:
+                dispatcher.poke()
+        try:
+            await self._record_outcome(call, outcome)
+        finally:
+            self._release(sources)
 
     async def _record_outcome(self, call: Call, outcome: CallOutcome) -> None:
         dest = self.dest
@@ -401,7 +464,8 @@ class DestinationPipeline:
                 self._note_error(f"deliver: {letter.get('reason')}")
                 waits.append(self.publisher.publish(dest.dead_letter_topic, letter, key,
                                                     [*headers, ("stage", b"deliver")]))
-            for meta in await asyncio.gather(*waits):
+            # one publish is awaited as it is (gather would wrap it in a task of its own)
+            for meta in [await waits[0]] if len(waits) == 1 else await asyncio.gather(*waits):
                 self.watermarks.acknowledged(meta.topic, meta.partition, meta.offset)
         except (KafkaError, OSError) as exc:
             self._fail(exc, f"could not record the outcome of a call carrying {n} record(s)")
@@ -439,19 +503,14 @@ class DestinationPipeline:
 
         still_ours = self._claim(sources)
 
-        async def check() -> None:
-            if not still_ours():
-                self._release(sources)
-                raise Abandoned
-
-        async def after(_: None) -> None:
+        async def run() -> None:
             try:
-                await publish()
+                if still_ours():  # else its partition moved to another worker, which writes it
+                    await publish()
             finally:
                 self._release(sources)
 
-        # Tracked with the calls, so that a shutdown waits for it too.
-        self.lanes.submit(None, check, after)
+        self._spawn(run())  # tracked with the calls, so that a shutdown waits for it too
 
     def _finish(self, sources: list[SourceRef]) -> None:
         now_ms = self.clock() * 1000
@@ -522,8 +581,19 @@ class DestinationPipeline:
                 for tp, pos in positions.items()
             })
         except (CommitFailedError, KafkaError) as exc:
-            log.warning("destination %s: commit failed (%s); will retry", self.dest.name, exc)
+            now = self.clock()
+            if self._commit_failing_since is None:
+                self._commit_failing_since = now
+            if now - self._last_commit_warning >= COMMIT_WARNING_INTERVAL_S:  # not one line per attempt
+                self._last_commit_warning = now
+                log.warning("destination %s: commit failed for %.0f s (%s); retrying", self.dest.name,
+                            now - self._commit_failing_since, exc, extra={"destination": self.dest.name})
             return
+        if self._commit_failing_since is not None:
+            log.info("destination %s: commits succeed again after %.0f s", self.dest.name,
+                     self.clock() - self._commit_failing_since, extra={"destination": self.dest.name})
+            self._commit_failing_since = None
+            self._last_commit_warning = float("-inf")
         self.tracker.mark_committed(positions)
         for tp, pos in positions.items():
             high = consumer.highwater(TopicPartition(tp.topic, tp.partition))
@@ -537,8 +607,9 @@ class DestinationPipeline:
             return
         for tp in keys:  # calls not on the wire yet are dropped: the new owner sends them
             self._epoch[tp] = self._epoch.get(tp, 0) + 1
-        if self.grouper is not None:  # records still being grouped are left to the new owner too
-            self.grouper.flush_where(
+        # records still being grouped or waiting for a token are left to the new owner too
+        if self.open.pending:
+            self.open.drop_where(
                 lambda p: TopicPartitionKey(p.record.source.topic, p.record.source.partition) in keys
             )
         deadline = self.clock() + max(1.0, self.config.worker.shutdown_grace_s)

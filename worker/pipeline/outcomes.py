@@ -191,7 +191,7 @@ class Publisher:
 
     def _note_trouble(self, topic: str, exc: KafkaError, pause: float) -> None:
         now = self.clock()
-        self.trouble = f"cannot write to {topic}: {type(exc).__name__}: {exc}"
+        self.trouble = f"cannot write to {topic}: {exc}"
         if self.trouble_since is None:
             self.trouble_since = now
         if now - self._last_trouble_log >= TROUBLE_LOG_INTERVAL_S:

@@ -15,6 +15,7 @@ from worker.control import ControlReader
 from worker.gorgias.delivery import DeliveryService
 from worker.gorgias.share import BudgetShares
 from worker.pipeline.destination import DestinationPipeline
+from worker.pipeline.dispatch import Dispatchers
 from worker.pipeline.kafka import (
     MAX_REQUEST_BYTES,
     ensure_topic,
@@ -86,6 +87,7 @@ class Runtime:
         publisher = Publisher(producer, limits)
         self._publisher = publisher
         shares = BudgetShares(self.delivery.limiters)  # one per process: destinations of an account add up
+        dispatchers = Dispatchers()  # one per Gorgias account, shared by the destinations on it
         for dest in config.destinations:
             outcome_topics = [dest.dead_letter_topic]
             if dest.response_webhook.enabled:
@@ -94,6 +96,7 @@ class Runtime:
             pipeline = DestinationPipeline(
                 config, dest, build_renderer(dest), self.delivery, publisher, self._on_fatal, outcome_partitions,
                 shares=shares,
+                dispatchers=dispatchers,
             )
             self.pipelines[dest.name] = pipeline
         self.control = ControlReader(config.kafka, self.apply_command)
@@ -126,7 +129,7 @@ class Runtime:
             try:
                 await asyncio.wait_for(producer.client.fetch_all_metadata(), HEALTH_PROBE_TIMEOUT_S)
             except (KafkaError, OSError, TimeoutError) as exc:
-                problems.append(f"Kafka unreachable ({type(exc).__name__}: {exc})")
+                problems.append(f"Kafka unreachable ({str(exc) or type(exc).__name__})")
         if self._publisher is not None and not self._publisher.healthy:
             problems.append(self._publisher.trouble or "outcome records cannot be written")
         now = time.monotonic()
@@ -178,7 +181,9 @@ class Runtime:
         }
 
     def account_status(self) -> dict[str, dict[str, Any]]:
-        """Per account: its budget's level (requests in the leaky bucket) and capacity."""
+        """Per account: its budget's level (requests in the leaky bucket), capacity and calls waiting."""
+        from worker.status_report import account_waiting
+
         out: dict[str, dict[str, Any]] = {}
         if self.delivery is None:
             return out
@@ -188,6 +193,7 @@ class Runtime:
                 continue
             limiter = self.delivery.limiters.get(dest.credential)
             out[key] = {"level": round(limiter.level, 2), "capacity": limiter.capacity,
+                        "waiting": account_waiting(key),
                         "destinations": [d.name for d in self.config.destinations if d.credential.account_key == key]}
         return out
 

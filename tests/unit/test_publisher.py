@@ -1,0 +1,69 @@
+"""Outcome records through Kafka trouble: transient errors are waited out, a size refusal is fitted
+tighter, anything else is raised (a stand-in producer plays Kafka's answers)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+import pytest
+from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError, TopicAuthorizationFailedError
+from aiokafka.structs import RecordMetadata
+
+from worker.pipeline.outcomes import SMALLEST_LIMIT, Publisher
+
+
+class ScriptedProducer:
+    """Answers each send with the next scripted error, then with success."""
+
+    def __init__(self, errors: list[Exception]) -> None:
+        self.errors = errors
+        self.sent: list[bytes] = []
+
+    async def send(self, topic: str, value: bytes, key: bytes | None = None,
+                   headers: list[tuple[str, bytes]] | None = None) -> asyncio.Future[RecordMetadata]:
+        self.sent.append(value)
+        future: asyncio.Future[RecordMetadata] = asyncio.get_running_loop().create_future()
+        if self.errors:
+            future.set_exception(self.errors.pop(0))
+        else:
+            future.set_result(RecordMetadata(topic, 0, None, len(self.sent) - 1, -1, -1, None))  # type: ignore[arg-type]
+        return future
+
+
+def publisher(producer: ScriptedProducer, **limits: int) -> tuple[Publisher, list[tuple[float, bool]]]:
+    """A publisher on ``producer``, and the pauses it takes with whether it called itself healthy then."""
+    pauses: list[tuple[float, bool]] = []
+
+    async def sleep(seconds: float) -> None:
+        pauses.append((seconds, pub.healthy))
+
+    pub = Publisher(producer, dict(limits), sleep=sleep)  # type: ignore[arg-type]
+    return pub, pauses
+
+
+async def test_an_unreachable_broker_is_waited_out_and_reported_meanwhile() -> None:
+    producer = ScriptedProducer([KafkaConnectionError("down"), KafkaConnectionError("down")])
+    pub, pauses = publisher(producer)
+    meta = await pub.publish("resp", {"a": 1}, b"k", [])
+    assert meta.offset == 2 and len(producer.sent) == 3
+    assert pauses == [(0.5, False), (1.0, False)]
+    assert pub.healthy and pub.trouble is None
+
+
+async def test_a_size_refusal_is_fitted_tighter_and_sent_again() -> None:
+    producer = ScriptedProducer([MessageSizeTooLargeError()])
+    pub, _ = publisher(producer, resp=200_000)
+    doc: dict[str, Any] = {"request": {"body": "x" * 150_000}, "records": [], "reduced": None}
+    await pub.publish("resp", doc, None, [])
+    first, second = producer.sent
+    assert len(first) > 150_000 and len(second) < SMALLEST_LIMIT * 4
+    assert orjson.loads(second)["reduced"]["omitted"] == ["request.body"]
+
+
+async def test_an_error_a_retry_cannot_cure_is_raised() -> None:
+    pub, _ = publisher(ScriptedProducer([TopicAuthorizationFailedError()]))
+    with pytest.raises(TopicAuthorizationFailedError):
+        await pub.publish("resp", {"a": 1}, None, [])
+    assert pub.healthy
