@@ -45,7 +45,8 @@ from worker.pipeline.recovery import (
     consumed_upto,
     decode_checkpoint,
     end_offsets,
-    recorded_outcomes,
+    intent_document,
+    scan_outcomes,
 )
 from worker.records import DecodeError, SourceRef, decode_record
 from worker.rendering import Prepared, RenderError, RequestRenderer
@@ -113,6 +114,7 @@ class DestinationPipeline:
         outcome_partitions: list[tuple[str, int]] | None = None,
         clock: Callable[[], float] = time.time,
         shares: BudgetShares | None = None,
+        intent_topic: str | None = None,
         dispatchers: Dispatchers | None = None,
     ) -> None:
         self.config = config
@@ -157,6 +159,12 @@ class DestinationPipeline:
         self._fatal: BaseException | None = None
         self._task: asyncio.Task[None] | None = None
         self.outcome_partitions = outcome_partitions or []
+        # Create templates mark each call's records on this topic before the create goes on the wire
+        # (worker.pipeline.recovery): after a crash only marked records without an outcome are looked up.
+        self.intent_topic = intent_topic
+        self._intent_partitions = {tp for tp in self.outcome_partitions if tp[0] == intent_topic}
+        self._maybe_sent: set[tuple[str, int, int]] = set()
+        self.intent_marks = 0
         self.watermarks = Watermarks()
         self.marks = ConsumptionMarks()
         self._already_recorded: set[tuple[str, int, int]] = set()
@@ -337,6 +345,9 @@ class DestinationPipeline:
                     else record_item(None, source, raw=msg.value, headers=headers))
             self._dead_letter_now(DeadLetterStage.DECODE, exc.reason, [item], [source], msg.key)
             return
+        if self._maybe_sent and (tpk.topic, tpk.partition, msg.offset) in self._maybe_sent:
+            self._maybe_sent.discard((tpk.topic, tpk.partition, msg.offset))
+            record.extra[POSSIBLY_DELIVERED] = True  # marked on its way to Gorgias, no outcome recorded
         below = self._maybe_sent_below.get(tpk)
         if below is not None:
             if msg.offset < below:
@@ -419,6 +430,8 @@ class DestinationPipeline:
             outcome: CallOutcome | None = None
             if dedupe is not None:
                 outcome = await dedupe.before_first_attempt(call.request, call.items)
+            if outcome is None and dedupe is not None and self.intent_topic is not None:
+                await self._mark_intent(call)
             if outcome is None:
                 outcome = await self.delivery.call(call.request, dest.credential, dest.delivery,
                                                    unknown_outcome_hook=dedupe, tokens=tokens)
@@ -440,6 +453,16 @@ class DestinationPipeline:
             await self._record_outcome(call, outcome)
         finally:
             self._release(sources)
+
+    async def _mark_intent(self, call: Call) -> None:
+        """Record on Kafka that ``call``'s records are about to reach Gorgias (acknowledged before it goes)."""
+        assert self.intent_topic is not None
+        sources = call.sources
+        doc = intent_document(self.dest.name, ((s.topic, s.partition, s.offset) for s in sources))
+        meta = await self.publisher.publish(self.intent_topic, doc, sources[0].key,
+                                            [("destination", self.dest.name.encode()), ("kind", b"intent")])
+        self.watermarks.acknowledged(meta.topic, meta.partition, meta.offset)
+        self.intent_marks += 1
 
     async def _record_outcome(self, call: Call, outcome: CallOutcome) -> None:
         dest = self.dest
@@ -692,7 +715,10 @@ class DestinationPipeline:
         for tp, om in committed.items():
             scan = decode_checkpoint(om.metadata) if om.offset >= 0 else {}
             upto = consumed_upto(om.metadata) if om.offset >= 0 else None
-            if upto is not None and upto > om.offset:
+            # a checkpoint that covers the intent topic says exactly which records were on their way;
+            # without it, everything the previous owner had consumed may have been
+            marked = bool(self._intent_partitions) and self._intent_partitions <= scan.keys()
+            if upto is not None and upto > om.offset and not marked:
                 self._maybe_sent_below[TopicPartitionKey(tp.topic, tp.partition)] = upto
             if scan:
                 tpk = TopicPartitionKey(tp.topic, tp.partition)
@@ -700,7 +726,10 @@ class DestinationPipeline:
                 scans[tpk] = scan
                 for key, offset in scan.items():
                     merged[key] = min(offset, merged.get(key, offset))
-        found = await recorded_outcomes(self.config.kafka, self.dest.name, merged, positions)
+        found, intended = await scan_outcomes(self.config.kafka, self.dest.name, merged, positions)
+        covered = {tpk for tpk, scan in scans.items() if self._intent_partitions <= scan.keys()}
+        if self._intent_partitions:
+            self._maybe_sent |= {s for s in intended - found if TopicPartitionKey(s[0], s[1]) in covered}
         if not found:
             return
         self._already_recorded |= found
