@@ -445,14 +445,23 @@ class DestinationPipeline:
         finally:
             call_context.reset(context)
             self._m_in_flight.dec()
-            self._on_wire -= 1
             self.open.done(pending)  # the key's next call may go
-            if dispatcher is not None:
-                dispatcher.poke()
+            # With intent marks the slot is held until the outcome is on Kafka, so that the records
+            # marked and without an outcome after a crash are at most max_in_flight calls' worth.
+            hold = outcome is not None and self.intent_topic is not None
+            if not hold:
+                self._free_slot(dispatcher)
         try:
             await self._record_outcome(call, outcome)
         finally:
             self._release(sources)
+            if hold:
+                self._free_slot(dispatcher)
+
+    def _free_slot(self, dispatcher: AccountDispatcher | None) -> None:
+        self._on_wire -= 1
+        if dispatcher is not None:
+            dispatcher.poke()
 
     async def _mark_intent(self, call: Call) -> None:
         """Record on Kafka that ``call``'s records are about to reach Gorgias (acknowledged before it goes)."""
