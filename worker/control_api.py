@@ -90,14 +90,18 @@ async def require_token(request: web.Request, handler: Handler) -> web.StreamRes
 
 
 async def validate_config(request: web.Request) -> web.Response:
-    """A config (YAML or JSON body) in; ``{"ok": bool, "errors": [...], "warnings": [...]}`` out."""
+    """A config (YAML or JSON body) in; ``{"ok": bool, "errors": [...], "warnings": [...]}`` out.
+
+    ``${VAR}`` references resolve to their ``:-default`` only, and secrets are not read.
+    """
     from worker.config import ConfigError
     from worker.config_loading import parse_text
     from worker.templates import check_templates
 
     raw = await request.read()
     try:
-        cfg = parse_text(raw.decode("utf-8", "replace"), "request body")
+        # never the worker's own environment: a ${VAR} or a GORGIAS_WORKER__ variable could echo a secret back
+        cfg = parse_text(raw.decode("utf-8", "replace"), "request body", environ={})
     except ConfigError as exc:
         return json_response({"ok": False, "errors": exc.problems, "warnings": []})
     problems = check_templates(cfg)

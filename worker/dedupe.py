@@ -63,6 +63,7 @@ import orjson
 from worker.config import DeliverySettings, Destination
 from worker.gorgias.client import HttpResult
 from worker.gorgias.delivery import AttemptRecord, CallAttempt, CallOutcome, DeliveryService, HookDecision
+from worker.records import POSSIBLY_DELIVERED
 from worker.rendering import Prepared, RenderedRequest
 from worker.templates.model import ConfiguredTemplate
 
@@ -70,8 +71,6 @@ __all__ = ["DEDUPE_HEADER", "POSSIBLY_DELIVERED", "RECHECK_AFTER_S", "Deduper", 
 
 log = logging.getLogger("worker.dedupe")
 
-POSSIBLY_DELIVERED: Final = "possibly_delivered"
-"""``Record.extra`` flag: the record may have been delivered before a restart (set by the pipeline)."""
 DEDUPE_HEADER: Final = "x-gorgias-worker-dedupe"
 PAGE_LIMIT: Final = 100
 MAX_PAGES: Final = 1000

@@ -67,6 +67,18 @@ class AttemptInfo(Strict):
     rate_limit_wait_ms: float
 
 
+class StepInfo(Strict):
+    """One request of a call that needed several (read-merge-write, upsert, creating missing tags)."""
+
+    method: str
+    url: str
+    purpose: str = Field(description="What the request was for, e.g. read the ticket's custom-field values.")
+    status: int | None = Field(description="HTTP status of its last attempt; null when skipped or unanswered.")
+    attempts: int
+    skipped: bool = Field(description="Not sent: the name it would create was known to exist on the account.")
+    error: str | None
+
+
 class BatchInfo(Strict):
     algorithm: str
     key: list[Any]
@@ -106,6 +118,13 @@ class SizeReduction(Strict):
     )
 
 
+class DocumentPart(Strict):
+    """One of several documents that together carry a call too large for one (thousands of records)."""
+
+    index: int = Field(description="1-based number of this document.")
+    count: int = Field(description="How many documents carry the call; each lists its share of the records.")
+
+
 class ResponseEvent(Strict):
     """One Gorgias API call and its result, published to the destination's response topic."""
 
@@ -127,6 +146,14 @@ class ResponseEvent(Strict):
     merged: MergedInfo | None = Field(default=None, description="Set when the call followed a merged object's 301.")
     reduced: SizeReduction | None = Field(
         default=None, description="Set when parts were left out so that the event fits the response topic."
+    )
+    part: DocumentPart | None = Field(
+        default=None, description="Set when the call's records are spread over several events (same event_id)."
+    )
+    steps: list[StepInfo] = Field(
+        default_factory=list,
+        description="Every request of a call that needed more than one, in order; absent for one request. "
+                    "`response` is the last one's answer, `attempt_log` holds the attempts of all.",
     )
 
 
@@ -165,14 +192,19 @@ class DeadLetter(Strict):
     reduced: SizeReduction | None = Field(
         default=None, description="Set when parts were left out so that the dead letter fits its topic."
     )
+    part: DocumentPart | None = Field(
+        default=None, description="Set when the records are spread over several dead letters (`call` lists each "
+        "one's share)."
+    )
 
 
 # --------------------------------------------------------------------------------------------------
 # Builders (hot path: plain dicts, same shape as the models)
 
 
-def iso_now(ts: float | None = None) -> str:
-    moment = datetime.now(UTC) if ts is None else datetime.fromtimestamp(ts, UTC)
+def iso_time(ts: float) -> str:
+    """Epoch seconds as an ISO 8601 UTC timestamp with microseconds, e.g. ``2026-01-31T08:00:00.000000Z``."""
+    moment = datetime.fromtimestamp(ts, UTC)
     return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
@@ -240,17 +272,19 @@ def reference_item(source: SourceRef, raw: bytes, headers: tuple[tuple[str, byte
 
 
 def dead_letter(destination: Destination | str, stage: DeadLetterStage, reason: str,
-                items: list[dict[str, Any]], call: dict[str, Any] | None = None) -> dict[str, Any]:
+                items: list[dict[str, Any]], *, failed_at: float, call: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A dead-letter document; ``failed_at`` (epoch seconds) comes from the caller's clock."""
     name = destination if isinstance(destination, str) else destination.name
     return {
         "schema_version": SCHEMA_VERSION,
         "destination": name,
         "stage": stage.value,
         "reason": reason,
-        "failed_at": iso_now(),
+        "failed_at": iso_time(failed_at),
         "records": items,
         "call": call,
         "reduced": None,
+        "part": None,
     }
 
 
@@ -348,3 +382,29 @@ def fit(doc: dict[str, Any], limit: int) -> bytes:
     doc.clear()
     doc.update(shortened)
     return orjson.dumps(doc)
+
+
+
+def _part(doc: dict[str, Any], records: list[Any], index: int, count: int) -> dict[str, Any]:
+    part = {**doc, "records": records, "part": {"index": index, "count": count}}
+    call = doc.get("call")
+    if isinstance(call, dict):  # a dead letter: its call lists the same records
+        part["call"] = {**call, "records": [item["source"] for item in records]}
+    return part
+
+
+def fit_parts(doc: dict[str, Any], limit: int) -> list[bytes]:
+    """:func:`fit`, and when even the reduced document is too large (a call of thousands of records),
+    its records spread over as few documents as fit, each saying which part it is."""
+    encoded = fit(doc, limit)
+    records = doc.get("records") or []
+    if len(encoded) <= limit or len(records) < 2:
+        return [encoded]
+    count = 2
+    while True:
+        size = -(-len(records) // count)
+        chunks = [records[i:i + size] for i in range(0, len(records), size)]
+        parts = [orjson.dumps(_part(doc, chunk, n, len(chunks))) for n, chunk in enumerate(chunks, 1)]
+        if size == 1 or all(len(p) <= limit for p in parts):
+            return parts
+        count *= 2

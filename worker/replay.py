@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from worker.config import Destination, WorkerConfig
-from worker.pipeline.kafka import ensure_topic, make_consumer, make_producer
+from worker.pipeline.kafka import ensure_topic, make_consumer, make_producer, read_at
 from worker.records import REPLAY_HEADER
 
 
@@ -34,21 +34,35 @@ class ReplayReport:
 
 
 def replayable(letter: dict[str, Any], destination: str, stages: set[str], include_undecodable: bool,
-               ) -> tuple[list[tuple[bytes, dict[str, Any]]], str | None]:
-    """The (value bytes, item) pairs of a dead letter to republish, or a reason to skip it."""
+               ) -> tuple[list[tuple[bytes | None, dict[str, Any]]], str | None]:
+    """The (value bytes, item) pairs of a dead letter to republish, or a reason to skip it. The value is
+    None for a record the dead letter names by reference (too large to carry): read it at its source."""
     if letter.get("destination") != destination:
         return [], "other destination"
     if letter.get("stage") not in stages:
         return [], f"stage {letter.get('stage')} not selected"
-    out = []
+    out: list[tuple[bytes | None, dict[str, Any]]] = []
     for item in letter.get("records") or []:
         if item.get("value") is not None:
             out.append((orjson.dumps(item["value"]), item))
         elif item.get("value_base64") and include_undecodable:
             out.append((base64.b64decode(item["value_base64"]), item))
+        elif item.get("value_sha256") and (item.get("value_bytes") or 0) > 0:
+            out.append((None, item))
     if not out:
         return [], "not a record (use --include-undecodable to republish the raw bytes)"
     return out, None
+
+
+def replay_headers(item: dict[str, Any]) -> list[tuple[str, bytes]]:
+    """The Kafka headers of a republished dead-letter item: its own, plus ``gorgias-replay-of`` with its
+    source coordinates, unless it has one already (a replay of a replay keeps the first coordinates, on
+    which the identity stamped on a create depends)."""
+    headers = [(k, base64.b64decode(v)) for k, v in (item.get("headers") or {}).items()]
+    if not any(k == REPLAY_HEADER for k, _ in headers):
+        src = item["source"]
+        headers.append((REPLAY_HEADER, f"{src['topic']}:{src['partition']}:{src['offset']}".encode()))
+    return headers
 
 
 async def replay(
@@ -67,7 +81,9 @@ async def replay(
     group = None if dry_run or from_beginning else f"{config.kafka.group_id}.{dest.name}.replay"
     consumer = make_consumer(config.kafka, group, isolation_level="read_uncommitted")
     producer = None if dry_run else make_producer(config.kafka)
+    originals = make_consumer(config.kafka, None)  # reads records that dead letters name by reference
     await consumer.start()
+    await originals.start()
     if producer is not None:
         await producer.start()
     try:
@@ -112,15 +128,17 @@ async def replay(
                             continue
                         report.by_reason[str(letter.get("reason", ""))[:120]] += len(items)
                         for value, item in items:
+                            if value is None:
+                                value = await _original(originals, item)
+                                if value is None:
+                                    report.skipped["named by reference, no longer at its source offset"] += 1
+                                    continue
                             report.replayed += 1
                             if producer is not None:
                                 src = item["source"]
                                 key = src["key"].encode() if src.get("key") is not None else None
-                                headers = [(k, base64.b64decode(v)) for k, v in (item.get("headers") or {}).items()]
-                                if not any(k == REPLAY_HEADER for k, _ in headers):  # a replay of a replay
-                                    headers.append((REPLAY_HEADER,  # keeps the first coordinates
-                                                    f"{src['topic']}:{src['partition']}:{src['offset']}".encode()))
-                                pending.append(await producer.send(topic, value, key=key, headers=headers))
+                                pending.append(await producer.send(topic, value, key=key,
+                                                                   headers=replay_headers(item)))
                 for fut in pending:
                     await fut
                 if group is not None and done_upto:
@@ -132,4 +150,13 @@ async def replay(
         if producer is not None:
             await producer.stop()
         await consumer.stop()
+        await originals.stop()
     return report
+
+
+async def _original(originals: Any, item: dict[str, Any]) -> bytes | None:
+    """The bytes of a record named by reference: an offset names one record for good, so what its
+    source still holds there is that record (None once retention or compaction removed it)."""
+    src = item["source"]
+    msg = await read_at(originals, src["topic"], src["partition"], src["offset"])
+    return None if msg is None else msg.value

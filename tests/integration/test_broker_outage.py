@@ -66,6 +66,7 @@ async def test_an_outage_is_calm_unready_and_recovers_by_itself(
         assert await wait_for(lambda: len(sandbox.state()["tickets"]) >= 5 or None, timeout=60)
         healthy = log_lines(worker)
         assert not [line for line in healthy if line["level"] in ("error", "critical", "raw")], healthy
+        assert not [line for line in healthy if line.get("logger", "").startswith(("httpx", "httpcore"))]
 
         own_broker.halt()
         outage_start = len(healthy)

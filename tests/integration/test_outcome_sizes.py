@@ -16,6 +16,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from tests.integration.conftest import Scenario
 from tests.integration.test_pipeline import DEAD_LETTER_SCHEMA, RESPONSE_SCHEMA, ticket, wait_committed
 from tests.support.kafka_io import read_topic
+from worker.config import parse_config
+from worker.replay import replay
 
 pytestmark = pytest.mark.integration
 
@@ -124,3 +126,30 @@ async def test_every_record_near_or_over_a_size_limit_gets_exactly_one_outcome(
     calls = s.sandbox.counters()["requests"]["POST /api/tickets"]
     assert calls == {"201": 3, "400": 1}, calls
     assert sorted(t["external_id"] for t in s.sandbox.state()["tickets"]) == ["req-0", "req-1", "req-7"]
+
+
+async def test_a_record_named_by_reference_is_replayed_from_its_source(scenario: Scenario, run_worker: Any) -> None:
+    s = scenario
+    await create(s.bootstrap, s.source, 4 * MAX_RECORD)
+    await create(s.bootstrap, s.dead_letters, DEAD_LETTER_TOPIC_LIMIT)
+    s.sandbox.admin("PUT", "faults", {"spec": "maintenance=on"})
+    large = big_ticket(0, 400 * KB)  # with its call, far over the dead-letter topic's limit
+    await publish_large(s.bootstrap, s.source, [large, orjson.dumps(ticket(1))])
+    doc = s.config(s.destination(delivery={"max_attempts": 2}))
+    await run_worker(doc)
+    await wait_committed(s, 2)
+    letters = {orjson.loads(r.value)["records"][0]["source"]["offset"]: orjson.loads(r.value)
+               for r in await read_topic(s.bootstrap, s.dead_letters, 2, timeout=20)}
+    by_reference = letters[0]["records"][0]
+    assert by_reference["value"] is None and by_reference["value_bytes"] == len(large)
+    assert letters[1]["records"][0]["value"]["external_id"] == "req-1"  # small: carried whole
+
+    s.sandbox.admin("PUT", "faults", {})
+    config = parse_config(doc)
+    report = await replay(config, config.destinations[0], {"deliver"})
+    assert report.replayed == 2 and not report.skipped
+    await wait_committed(s, 4)
+    tickets = s.sandbox.state()["tickets"]
+    assert sorted(t["external_id"] for t in tickets) == ["req-0", "req-1"]
+    replayed = [r for r in await read_topic(s.bootstrap, s.source, 4, timeout=20)][2:]
+    assert large in [r.value for r in replayed]  # the original bytes, read at its source offset

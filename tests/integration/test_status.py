@@ -43,10 +43,20 @@ async def test_status_shows_offsets_lag_counters_and_last_error(
         return sum((await committed(s.bootstrap, s.group_of(), s.source)).values()) >= 7
     assert await wait_for(all_committed, 60, interval=0.3)
 
-    # the running worker: GET /destinations
+    # the running worker: GET /destinations, and the CLI reading it with --worker
+    path = s.write(tmp_path, doc)
     async with TestClient(TestServer(create_control_app(runtime))) as client:
         live = await (await client.get("/destinations")).json()
         one = await (await client.get("/destinations/dest")).json()
+        url = str(client.make_url("/"))
+        shown = await asyncio.to_thread(runner.invoke, app, ["status", "-c", str(path), "--worker", url])
+    assert shown.exit_code == 0, shown.output
+    assert "worker: ready" in shown.stdout and "dest: active (from config)" in shown.stdout
+    counts = one["records"]  # process-wide counters: other tests in this session may add to "dest"
+    assert (f"since start: {counts['delivered']} delivered, {counts['dead_lettered']} dead-lettered "
+            f"({counts['unknown']} of them with outcome unknown)") in shown.stdout
+    assert "last error: " in shown.stdout and "decode:" in shown.stdout
+    assert "account acme" in shown.stdout and "budget " in shown.stdout
     assert one["state"] == "active"
     assert one["records"]["delivered"] >= 6 and one["records"]["dead_lettered"] >= 1
     assert one["last_error"]["message"].startswith("decode:") and one["last_error"]["at"]
@@ -69,7 +79,6 @@ async def test_status_shows_offsets_lag_counters_and_last_error(
     runtime.apply_command("dest", False)
     await asyncio.sleep(0.5)
     await publish(s.bootstrap, s.source, [ticket(99)], key=lambda i, _: b"k0")
-    path = s.write(tmp_path, doc)
     result = await asyncio.to_thread(runner.invoke, app, ["status", "-c", str(path), "--json",
                                                           "--worker", "http://127.0.0.1:9"])
     assert result.exit_code == 0, result.output

@@ -11,19 +11,21 @@ import pytest
 
 from tests.integration.conftest import Scenario
 from tests.integration.test_pipeline import wait_committed
-from tests.support.kafka_io import publish, read_json
+from tests.support.kafka_io import committed, create_topics, publish, read_json, wait_for
 from tests.support.processes import gorgias
 from worker.config import parse_config
-from worker.preview import PreviewRequest, preview, read_sample
+from worker.preview import PreviewRequest, preview
+from worker.topic_io import read_sample
 
 pytestmark = pytest.mark.integration
 
 
-def templated(s: Scenario, template: str, options: dict[str, Any] | None = None, **overrides: Any) -> dict[str, Any]:
+def templated(s: Scenario, template: str, options: dict[str, Any] | None = None, name: str = "dest",
+              **overrides: Any) -> dict[str, Any]:
     endpoint: dict[str, Any] = {"template": template, "method": None, "url": None}
     if options:
         endpoint["template_options"] = options
-    return s.destination(endpoint=endpoint, **overrides)
+    return s.destination(name, endpoint=endpoint, **overrides)
 
 
 def conversation(i: int, conv: str, **extra: Any) -> dict[str, Any]:
@@ -120,7 +122,9 @@ async def test_tags_of_a_ticket_are_added_in_one_call_as_the_union(scenario: Sce
     assert event["request"]["body"] == {"names": ["vip", "refund", "late", "urgent"]}
     state = s.sandbox.state()
     assert sorted(t["name"] for t in state["tickets"][0]["tags"]) == ["late", "refund", "urgent", "vip"]
-    assert s.sandbox.counters()["requests"]["POST /api/tickets/{ticket_id}/tags"] == {"201": 1}
+    requests = s.sandbox.counters()["requests"]
+    assert requests["POST /api/tickets/{ticket_id}/tags"] == {"200": 1}
+    assert requests["POST /api/tags"] == {"201": 4}  # each name made sure of first, once
 
 
 async def test_a_record_failing_template_validation_is_dead_lettered_naming_the_field(
@@ -162,3 +166,175 @@ async def test_preview_from_the_topic_reads_without_committing(scenario: Scenari
     names = [i.body["name"] for i in items if isinstance(i, PreviewRequest)]
     assert len(set(names)) == 5 and set(names) <= {f"tag-{i}" for i in range(12)}
     assert s.sandbox.counters()["total"] == 0
+
+
+# --------------------------------------------------------------------------------------------------
+# Safe on real Gorgias (issue 11): no data destroyed, nobody emailed by surprise, the new templates
+
+
+async def wait_committed_on(s: Scenario, topic: str, name: str, total: int) -> None:
+    """Like wait_committed, for a destination reading its own topic."""
+    async def done() -> bool:
+        return sum((await committed(s.bootstrap, s.group_of(name), topic)).values()) >= total
+
+    assert await wait_for(done, 60, interval=0.3), f"{name}: offsets not committed up to {total}"
+
+
+def new_ticket(s: Scenario, email: str = "t@example.com") -> int:
+    ticket: int = gorgias(s.sandbox, "POST", "/api/tickets", {
+        "customer": {"email": email},
+        "messages": [{"channel": "api", "via": "api", "from_agent": False, "body_text": "hello",
+                      "sent_datetime": "2026-01-01T00:00:00+00:00"}],
+    })["id"]
+    return ticket
+
+
+async def test_custom_fields_the_records_do_not_mention_survive(scenario: Scenario, run_worker: Any) -> None:
+    s = scenario
+    await s.create_topics()
+    ticket = new_ticket(s)
+    # fields 1-4 are the ticket's text/text/number/boolean fields, 7 the system-managed "AI intent"
+    gorgias(s.sandbox, "PUT", f"/api/tickets/{ticket}/custom-fields",
+            [{"id": 1, "value": "Billing"}, {"id": 2, "value": "A-1"}, {"id": 7, "value": "order/status"}])
+    records = [{"ticket_id": ticket, "field_id": 1, "value": "Shipping"},
+               {"ticket_id": ticket, "custom_fields": [{"id": 3, "value": 12.5}]}]
+    await publish(s.bootstrap, s.source, records)
+    dest = templated(s, "set_ticket_custom_fields", batching={
+        "enabled": True, "algorithm": "by_attribute", "attributes": ["ticket_id"], "max_wait_ms": 1500})
+    await run_worker(s.config(dest))
+    await wait_committed(s, 2)
+    (event,) = await read_json(s.bootstrap, s.responses, 1, timeout=10)
+    assert event["outcome"] == "delivered" and event["record_count"] == 2
+    assert [(st["method"], st["status"]) for st in event["steps"]] == [("GET", 200), ("PUT", 200)]
+    values = s.sandbox.state()["ticket_field_values"][str(ticket)]
+    assert {k: v["value"] for k, v in values.items()} == {"1": "Shipping", "2": "A-1", "3": 12.5, "7": "order/status"}
+
+
+async def test_set_ticket_field_changes_one_value_in_one_call(scenario: Scenario, run_worker: Any) -> None:
+    s = scenario
+    await s.create_topics()
+    ticket = new_ticket(s)
+    gorgias(s.sandbox, "PUT", f"/api/tickets/{ticket}/custom-fields", [{"id": 1, "value": "Billing"}])
+    await publish(s.bootstrap, s.source, [{"ticket_id": ticket, "field_id": 4, "value": True}])
+    await run_worker(s.config(templated(s, "set_ticket_field")))
+    await wait_committed(s, 1)
+    (event,) = await read_json(s.bootstrap, s.responses, 1, timeout=10)
+    assert event["outcome"] == "delivered" and "steps" not in event
+    values = s.sandbox.state()["ticket_field_values"][str(ticket)]
+    assert {k: v["value"] for k, v in values.items()} == {"1": "Billing", "4": True}
+    assert s.sandbox.counters()["requests"]["PUT /api/tickets/{ticket_id}/custom-fields/{id}"] == {"200": 1}
+
+
+async def test_imported_messages_email_nobody_and_sent_ones_do(scenario: Scenario, run_worker: Any) -> None:
+    s = scenario
+    await s.create_topics()
+    ticket = new_ticket(s, "jane@example.com")
+    reply = {"ticket_id": ticket, "body_text": "It shipped.", "from_agent": True, "channel": "email",
+             "customer_email": "jane@example.com", "sender_email": "agent@acme.com"}
+    other = f"other-{s.source}"
+    await create_topics(s.bootstrap, [other], 1)
+    await publish(s.bootstrap, s.source, [reply])
+    await publish(s.bootstrap, other, [{**reply, "body_text": "Sent for real."}])
+    imported = templated(s, "add_ticket_message")
+    sending = templated(s, "add_ticket_message", {"mode": "send"}, name="sending", source_topics=[other])
+    await run_worker(s.config(imported, sending))
+    await wait_committed(s, 1)
+    await wait_committed_on(s, other, "sending", 1)
+    events = await read_json(s.bootstrap, s.responses, 2, timeout=10)
+    assert [e["outcome"] for e in events] == ["delivered", "delivered"]
+    messages = {m["body_text"]: m for m in s.sandbox.state()["tickets"][0]["messages"]}
+    assert messages["It shipped."]["source"]["to"] == [{"address": "jane@example.com"}]
+    emailed = s.sandbox.state()["emailed"]
+    assert [e["message_id"] for e in emailed] == [messages["Sent for real."]["id"]]
+
+
+async def test_tags_are_created_before_the_ticket_write_and_only_once(scenario: Scenario, run_worker: Any) -> None:
+    s = scenario
+    await s.create_topics()
+    gorgias(s.sandbox, "POST", "/api/tags", {"name": "vip"})
+    first, second = new_ticket(s), new_ticket(s, "u@example.com")
+    records = [{"ticket_id": first, "tags": ["vip", "refund"]}, {"ticket_id": second, "tags": "refund, late"}]
+    await publish(s.bootstrap, s.source, records)
+    dest = templated(s, "add_ticket_tags", delivery={"max_in_flight": 1})
+    await run_worker(s.config(dest))
+    await wait_committed(s, 2)
+    events = sorted(await read_json(s.bootstrap, s.responses, 2, timeout=10), key=lambda e: e["records"][0]["offset"])
+    assert [e["outcome"] for e in events] == ["delivered", "delivered"]
+    assert [(st["purpose"], st["status"], st["skipped"]) for st in events[1]["steps"]] == [
+        ("make sure tag 'refund' exists", None, True), ("make sure tag 'late' exists", 201, False),
+        ("the write naming them", 200, False)]
+    tickets = {t["id"]: t for t in s.sandbox.state()["tickets"]}
+    assert sorted(t["name"] for t in tickets[second]["tags"]) == ["late", "refund"]
+    requests = s.sandbox.counters()["requests"]["POST /api/tags"]
+    assert requests.get("201") == 3 and sum(requests.values()) == 4  # the setup's vip, refund, late; vip again
+
+
+async def test_upsert_updates_the_customer_found_and_creates_the_others(scenario: Scenario, run_worker: Any) -> None:
+    s = scenario
+    await s.create_topics()
+    jane = gorgias(s.sandbox, "POST", "/api/customers", {
+        "name": "Jane", "email": "jane@example.com",
+        "channels": [{"type": "email", "address": "jane@example.com", "preferred": True}]})["id"]
+    records = [{"email": "jane@example.com", "note": "VIP"}, {"email": "jane@example.com", "language": "fr"},
+               {"email": "bob@example.com", "firstname": "Bob", "lastname": "Stone", "phone": "+33123456789"}]
+    await publish(s.bootstrap, s.source, records)
+    dest = templated(s, "upsert_customer", batching={
+        "enabled": True, "algorithm": "by_attribute", "attributes": ["email"], "max_wait_ms": 1500})
+    await run_worker(s.config(dest))
+    await wait_committed(s, 3)
+    events = await read_json(s.bootstrap, s.responses, 3, timeout=10)
+    assert all(e["outcome"] == "delivered" for e in events)
+    customers = {c["email"]: c for c in s.sandbox.state()["customers"]}
+    assert set(customers) == {"jane@example.com", "bob@example.com"}
+    assert customers["jane@example.com"]["id"] == jane and customers["jane@example.com"]["note"] == "VIP"
+    assert customers["jane@example.com"]["language"] == "fr"
+    bob = customers["bob@example.com"]
+    assert bob["name"] == "Bob Stone"
+    assert [(c["type"], c["preferred"]) for c in bob["channels"]] == [("email", True), ("phone", False)]
+    counts = s.sandbox.counters()["requests"]
+    assert counts["PUT /api/customers/{id}"] == {"202": 1}  # two records for jane, one write
+    assert counts["POST /api/customers"] == {"201": 2}  # the setup's jane and bob
+
+
+async def test_the_other_new_templates_each_do_their_one_thing(scenario: Scenario, run_worker: Any) -> None:
+    s = scenario
+    await s.create_topics()
+    doomed, kept, closing = (new_ticket(s, f"{c}@example.com") for c in "abc")
+    note = gorgias(s.sandbox, "POST", f"/api/tickets/{kept}/messages", {
+        "channel": "internal-note", "via": "api", "from_agent": True, "body_text": "typo hre",
+        "sent_datetime": "2026-01-01T00:00:00+00:00"})["id"]
+    extra = gorgias(s.sandbox, "POST", f"/api/tickets/{kept}/messages", {
+        "channel": "internal-note", "via": "api", "from_agent": True, "body_text": "remove me",
+        "sent_datetime": "2026-01-01T00:00:00+00:00"})["id"]
+    source, target = (gorgias(s.sandbox, "POST", "/api/customers", {
+        "name": n, "channels": [{"type": "email", "address": f"{n}@example.com", "preferred": True}],
+        "email": f"{n}@example.com"})["id"] for n in ("dup", "main"))
+    cases: dict[str, tuple[str, list[dict[str, Any]]]] = {
+        "delete_ticket": ("delete_ticket", [{"ticket_id": doomed}]),
+        "fix_message": ("update_ticket_message", [{"ticket_id": kept, "message_id": note, "body_text": "typo here",
+                                                   "from_agent": True, "channel": "internal-note"}]),
+        "drop_message": ("delete_ticket_message", [{"ticket_id": kept, "message_id": extra}]),
+        "merge": ("merge_customers", [{"source_id": source, "target_id": target}]),
+        "job": ("ticket_job", [{"ticket_id": closing, "status": "closed"}, {"ticket_id": kept, "status": "closed"}]),
+    }
+    dests = []
+    for name, (template, rows) in cases.items():
+        topic = f"{name}-{s.source}"
+        await create_topics(s.bootstrap, [topic], 1)
+        await publish(s.bootstrap, topic, rows)
+        batching = {"enabled": True, "algorithm": "by_attribute", "attributes": ["status"], "max_wait_ms": 1000} \
+            if template == "ticket_job" else None
+        dests.append(templated(s, template, name=name, source_topics=[topic],
+                               **({"batching": batching} if batching else {})))
+    await run_worker(s.config(*dests))
+    for name, (_, rows) in cases.items():
+        await wait_committed_on(s, f"{name}-{s.source}", name, len(rows))
+    events = {e["destination"]: e for e in await read_json(s.bootstrap, s.responses, len(cases), timeout=10)}
+    assert {k: e["outcome"] for k, e in events.items()} == dict.fromkeys(cases, "delivered")
+    assert events["job"]["record_count"] == 2 and events["job"]["response"]["status"] == 201
+    state = s.sandbox.state()
+    tickets = {t["id"]: t for t in state["tickets"]}
+    assert doomed not in tickets or tickets[doomed].get("trashed_datetime") is not None
+    assert [m["body_text"] for m in tickets[kept]["messages"] if m["channel"] == "internal-note"] == ["typo here"]
+    assert tickets[closing]["status"] == "closed" and tickets[kept]["status"] == "closed"
+    assert str(source) in state["merged_customers"] and {c["id"] for c in state["customers"]} >= {target}

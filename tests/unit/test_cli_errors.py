@@ -60,6 +60,11 @@ def test_responses_with_an_unknown_destination(config_file: Path) -> None:
     one_error_line(result, "no destination named 'nope'", "support-tickets")
 
 
+def test_a_misspelt_destination_gets_a_did_you_mean(config_file: Path) -> None:
+    result = runner.invoke(app, ["pause", "support-ticket", "-c", str(config_file)])
+    one_error_line(result, "no destination named 'support-ticket'", "did you mean 'support-tickets'?")
+
+
 def test_produce_a_missing_file(tmp_path: Path) -> None:
     result = runner.invoke(app, ["produce", "--topic", "t", str(tmp_path / "missing.jsonl")])
     one_error_line(result, "missing.jsonl: no such file")
@@ -124,6 +129,13 @@ def test_version_prints_one_line() -> None:
 
 def test_completion_can_be_installed() -> None:
     assert "--install-completion" in runner.invoke(app, ["--help"], terminal_width=80).stdout
+
+
+def test_the_command_list_is_not_cut_at_80_columns() -> None:
+    text = runner.invoke(app, ["--help"], terminal_width=80, env={"COLUMNS": "80"}).stdout
+    commands = text.split("Commands:")[1]
+    assert "..." not in commands and "status" in commands
+    assert all(len(line) <= 80 for line in text.splitlines())
 
 
 @pytest.mark.parametrize("command", [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -11,8 +12,9 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 
-from worker.config import ConfigError, WorkerConfig, check_secrets, parse_config
+from worker.config import ConfigError, WorkerConfig, parse_config
 from worker.control_api import create_control_app
+from worker.environment import check_secrets, resolve_secret
 from worker.pipeline.runtime import Runtime
 
 TOKEN = "ctl-7f3a9c1e5b2d8f40"
@@ -68,7 +70,7 @@ def test_a_token_from_env_or_file_allows_any_host(tmp_path: Any, monkeypatch: py
     path = tmp_path / "token"
     path.write_text(TOKEN + "\n")
     ref = config(web_host="0.0.0.0", control_token_file=str(path)).worker.control_token()
-    assert ref is not None and ref.resolve().get_secret_value() == TOKEN
+    assert ref is not None and resolve_secret(ref).get_secret_value() == TOKEN
     with pytest.raises(ConfigError, match="must not be written inline"):
         config(web_host="0.0.0.0", control_token=TOKEN)
     with pytest.raises(ConfigError, match="only one of control_token_env or control_token_file"):
@@ -141,5 +143,36 @@ async def test_validate_route_answers_the_same_errors_as_the_cli(client: TestCli
     assert doc["ok"] is False
     assert any(e.startswith("destinations[0].batchng: is not a known setting (did you mean `batching`?")
                for e in doc["errors"])
+    # the worker's environment never reaches the answer (a reference to a secret would echo it)
+    leaky = copy.deepcopy(BASE)
+    leaky["worker"] = {"web_port": "${CTL_SECRET_VALUE}"}
+    os.environ["CTL_SECRET_VALUE"] = "sk-very-secret-1234"
+    try:
+        answer = await (await client.post("/validate", json=leaky, headers=auth)).text()
+    finally:
+        del os.environ["CTL_SECRET_VALUE"]
+    assert "sk-very-secret-1234" not in answer and "CTL_SECRET_VALUE is referenced" in answer
     good = await client.post("/validate", json=BASE, headers=auth)
     assert (await good.json()) == {"ok": True, "errors": [], "warnings": [], "destinations": ["support-tickets"]}
+
+
+def test_validate_says_how_the_control_api_is_protected(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import yaml
+    from typer.testing import CliRunner
+
+    from worker.cli import app
+
+    monkeypatch.setenv("CTL_TEST_KEY", "k-1234")
+    monkeypatch.setenv("CTL_TOKEN", TOKEN)
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(BASE))
+    result = CliRunner().invoke(app, ["validate", "-c", str(path)])
+    assert "control API on 127.0.0.1:6066 (POST routes open to this machine only)" in result.stdout
+    result = CliRunner().invoke(app, ["validate", "-c", str(path), "--set", "worker.web_host=0.0.0.0",
+                                      "--set", "worker.control_token_env=CTL_TOKEN"])
+    assert "control API on 0.0.0.0:6066 (POST routes need the bearer token from env $CTL_TOKEN)" in result.stdout
+    assert TOKEN not in result.stdout + result.stderr
+    refused = CliRunner().invoke(app, ["run", "-c", str(path), "--set", "worker.web_host=0.0.0.0"])
+    assert refused.exit_code == 1
+    assert refused.stderr.startswith("error: worker: web_host 0.0.0.0 listens beyond this machine: set "
+                                     "worker.control_token_env")

@@ -1,8 +1,10 @@
 """Duplicate-safe creates against the sandbox (in process): lookups by external_id, the unknown-outcome
-hook through the real delivery service with ``apply_then_drop``, and the lookup before a first attempt."""
+hook through the real delivery service with ``apply_then_drop``, the lookup before a first attempt and
+before every replay, and (same sandbox) an update of a merged customer followed to its target."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,6 +21,7 @@ from worker.gorgias.delivery import CallAttempt, DeliveryService, HookDecision
 from worker.gorgias.errors import TransportError, TransportKind
 from worker.records import REPLAY_HEADER, Record, SourceRef, parse_replay_header
 from worker.rendering import Prepared, RenderedRequest
+from worker.replay import replay_headers
 from worker.templates import renderer_for
 
 API_KEY = "sandbox-api-key"
@@ -100,6 +103,10 @@ def dropped(request: RenderedRequest, kind: TransportKind = "protocol") -> CallA
 TICKET = {"subject": "Where is my order?", "body_text": "Hi", "customer_email": "jane@example.com"}
 
 
+def customer(email: str, **extra: Any) -> dict[str, Any]:
+    return {"email": email, "channels": [{"type": "email", "address": email, "preferred": True}], **extra}
+
+
 async def test_hook_finds_a_ticket_by_external_id_and_answers_with_the_full_ticket(
     sandbox: RunningSandbox, delivery: DeliveryService
 ) -> None:
@@ -123,7 +130,7 @@ async def test_hook_finds_a_ticket_by_external_id_and_answers_with_the_full_tick
 
 @pytest.mark.parametrize(("template", "data", "path"), [
     ("create_ticket", TICKET, "/api/tickets"),
-    ("create_customer", {"name": "Jane", "email": "jane@example.com"}, "/api/customers"),
+    ("create_customer", customer("jane@example.com", name="Jane"), "/api/customers"),
     ("create_tag", {"name": "vip"}, "/api/tags"),
 ])
 async def test_apply_then_drop_creates_once_with_the_hook_and_several_times_without(
@@ -183,13 +190,13 @@ async def test_lookup_before_the_first_attempt_follows_the_policy(
 ) -> None:
     s = Sandbox(sandbox)
     dest = destination(sandbox.url, "create_customer")
-    item, request = prepared(dest, {"email": "jane@example.com"})
+    item, request = prepared(dest, customer("jane@example.com"))
     await s.api("POST", "/api/customers", orjson.loads(request.body or b""))  # delivered before a crash
     hook = hook_for(dest, delivery)
     assert hook is not None
     assert await hook.before_first_attempt(request, [item]) is None  # not flagged: no lookup
     assert hook.lookups == 0
-    flagged, _ = prepared(dest, {"email": "jane@example.com"}, **{POSSIBLY_DELIVERED: True})
+    flagged, _ = prepared(dest, customer("jane@example.com"), **{POSSIBLY_DELIVERED: True})
     outcome = await hook.before_first_attempt(request, [flagged])
     assert outcome is not None and outcome.ok and outcome.resolved_by_hook
     assert outcome.status == 201 and outcome.response_body["email"] == "jane@example.com"
@@ -198,7 +205,7 @@ async def test_lookup_before_the_first_attempt_follows_the_policy(
 
     always = destination(sandbox.url, "create_customer",
                          endpoint={"template_options": {"dedupe": {"lookup_before_create": "always"}}})
-    other, fresh = prepared(always, {"email": "new@example.com"}, offset=5)
+    other, fresh = prepared(always, customer("new@example.com"), offset=5)
     guard = hook_for(always, delivery)
     assert guard is not None
     assert await guard.before_first_attempt(fresh, [other]) is None and guard.lookups == 1
@@ -415,3 +422,34 @@ def test_the_stamped_identity_is_the_same_on_a_replay_and_differs_between_record
     _, other = prepared(dest, TICKET, offset=8)
     ids = [orjson.loads(r.body or b"")["external_id"] for r in (first, replay, other)]
     assert ids[0] == ids[1] != ids[2] and ids[0].startswith("nx-")
+
+
+async def test_an_update_of_a_merged_customer_is_followed_to_the_customer_it_was_merged_into(
+    sandbox: RunningSandbox, delivery: DeliveryService
+) -> None:
+    s = Sandbox(sandbox)
+    ids = []
+    for email in ("old@example.com", "new@example.com"):
+        made = await s.api("POST", "/api/customers", {"name": email, "email": email, "channels": [
+            {"type": "email", "address": email, "preferred": True}]})
+        ids.append(made["id"])
+    await s.api("PUT", f"/api/customers/merge?source_id={ids[0]}&target_id={ids[1]}", {})
+    dest = destination(sandbox.url, "set_customer_data")
+    _, request = prepared(dest, {"customer_id": ids[0], "data": {"tier": "gold"}})
+    outcome = await delivery.call(request, dest.credential, dest.delivery)
+    assert outcome.ok, outcome.final_reason
+    assert [a.status for a in outcome.attempt_log] == [301, 202]
+    assert outcome.merged is not None
+    assert (outcome.merged.original_id, outcome.merged.merged_into_id) == (ids[0], ids[1])
+    assert outcome.merged.to_url.endswith(f"/api/customers/{ids[1]}/data")
+    state = await s.state()
+    assert [c["data"] for c in state["customers"] if c["id"] == ids[1]] == [{"tier": "gold"}]
+
+
+def test_a_replay_of_a_replay_keeps_the_first_coordinates() -> None:
+    first = {"source": {"topic": "nexset.support", "partition": 1, "offset": 7, "key": None},
+             "headers": {"trace": base64.b64encode(b"t-1").decode()}}
+    assert replay_headers(first) == [("trace", b"t-1"), (REPLAY_HEADER, b"nexset.support:1:7")]
+    again = {"source": {"topic": "nexset.support", "partition": 0, "offset": 900, "key": None},
+             "headers": {REPLAY_HEADER: base64.b64encode(b"nexset.support:1:7").decode()}}
+    assert replay_headers(again) == [(REPLAY_HEADER, b"nexset.support:1:7")]

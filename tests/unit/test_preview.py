@@ -109,13 +109,27 @@ def test_preview_items_as_json_and_text() -> None:
         {"kind": "request", "records": [0], "method": "POST", "url": "https://acme.gorgias.com/api/tickets/3/tags",
          "headers": {"Authorization": "Basic ***", "Content-Type": "application/json", "Accept": "application/json",
                      "User-Agent": "nexset-gorgias-worker/0.1"},
-         "body": {"names": ["a", "b"]}},
+         "body": {"names": ["a", "b"]},
+         "steps": ['POST https://acme.gorgias.com/api/tags {"name": "a"}  (unless known to exist; 400/409 = exists)',
+                   'POST https://acme.gorgias.com/api/tags {"name": "b"}  (unless known to exist; 400/409 = exists)',
+                   "POST https://acme.gorgias.com/api/tickets/3/tags  (the request above)"]},
         {"kind": "dead_letter", "records": [1], "stage": "render",
          "reason": "add_ticket_tags: names: required: at least one tag name (or ids)"},
     ]
     text = "\n".join(format_items(items))
     assert "#1  record 0\nPOST https://acme.gorgias.com/api/tickets/3/tags\nAuthorization: Basic ***" in text
     assert "#2  record 1 -> dead letter (render): add_ticket_tags: names: required" in text
+    assert "this call sends, in order:\n  POST https://acme.gorgias.com/api/tags" in text
+
+
+def test_preview_says_which_calls_would_email_someone() -> None:
+    reply = {"ticket_id": 3, "body_text": "Shipped.", "from_agent": True, "customer_email": "jane@example.com"}
+    sending = destination({"template": "add_ticket_message", "template_options": {"mode": "send"}})
+    [item] = preview(sending, [reply])
+    assert item.as_dict()["notes"] == ["emails jane@example.com: the message has no sent_datetime (mode: send)"]
+    assert "! emails jane@example.com" in "\n".join(format_items([item]))
+    [imported] = preview(destination({"template": "add_ticket_message"}), [reply])
+    assert "notes" not in imported.as_dict() and imported.as_dict()["body"]["sent_datetime"]
 
 
 def test_a_bad_template_option_is_a_value_error_naming_it() -> None:
@@ -209,9 +223,10 @@ def test_cli_test_prints_the_answer_and_exits_by_status(tmp_path: Path, sandbox_
     again = runner.invoke(app, ["test", "-c", str(config), "-d", "support", "--record", str(record), "--json"])
     assert again.exit_code == 1
     doc = orjson.loads(again.output)
-    assert doc["ok"] is False and doc["response"]["status"] == 409
+    assert doc["ok"] is False and doc["response"]["status"] == 400  # a taken email
     payload = tmp_path / "payload.json"
-    payload.write_text('{"email": "other@example.com", "note": "edited"}')
+    payload.write_text('{"email": "other@example.com", "note": "edited", '
+                       '"channels": [{"type": "email", "address": "other@example.com", "preferred": true}]}')
     edited = runner.invoke(app, ["test", "-c", str(config), "-d", "support", "--payload", str(payload)])
     assert edited.exit_code == 0, edited.output
     assert '"note": "edited"' in edited.output
@@ -235,7 +250,7 @@ def test_cli_templates_lists_every_template() -> None:
     lines = result.output.splitlines()
     assert lines[0].split()[:3] == ["create_ticket", "POST", "/api/tickets"]
     assert any(line.split()[:3] == ["add_ticket_tags", "POST", "/api/tickets/{ticket_id}/tags"] for line in lines)
-    assert sum(1 for line in lines if "/api/" in line) == 15
+    assert sum(1 for line in lines if "/api/" in line) == 23
 
 
 def test_cli_templates_name_shows_attributes_options_and_the_exact_request() -> None:

@@ -4,6 +4,7 @@ tighter, anything else is raised (a stand-in producer plays Kafka's answers)."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from typing import Any
 
 import orjson
@@ -20,10 +21,12 @@ class ScriptedProducer:
     def __init__(self, errors: list[Exception]) -> None:
         self.errors = errors
         self.sent: list[bytes] = []
+        self.keys: list[bytes | None] = []
 
     async def send(self, topic: str, value: bytes, key: bytes | None = None,
                    headers: list[tuple[str, bytes]] | None = None) -> asyncio.Future[RecordMetadata]:
         self.sent.append(value)
+        self.keys.append(key)
         future: asyncio.Future[RecordMetadata] = asyncio.get_running_loop().create_future()
         if self.errors:
             future.set_exception(self.errors.pop(0))
@@ -67,3 +70,12 @@ async def test_an_error_a_retry_cannot_cure_is_raised() -> None:
     with pytest.raises(TopicAuthorizationFailedError):
         await pub.publish("resp", {"a": 1}, None, [])
     assert pub.healthy
+
+
+async def test_a_huge_source_key_is_replaced_by_its_hash_on_the_outcome_record() -> None:
+    producer = ScriptedProducer([])
+    pub, _ = publisher(producer)
+    huge = b"k" * 2_000_000
+    await pub.publish("resp", {"a": 1}, huge, [])
+    await pub.publish("resp", {"a": 1}, b"short", [])
+    assert producer.keys == [b"sha256:" + hashlib.sha256(huge).hexdigest().encode(), b"short"]

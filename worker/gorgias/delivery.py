@@ -18,7 +18,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 import orjson
@@ -29,6 +29,7 @@ from worker.gorgias.errors import ForeignOriginError, TransportError
 from worker.gorgias.merged import FOLLOWED_STATUSES, MergedRedirect, merged_target
 from worker.gorgias.ratelimit import CALL_LIMIT_HEADER, Clock, RateLimiterRegistry, Sleep
 from worker.gorgias.retry import BackoffPolicy, Verdict, classify
+from worker.plan import StepRecord
 from worker.rendering import RenderedRequest
 
 log = logging.getLogger(__name__)
@@ -114,6 +115,7 @@ class CallOutcome:
     resolved_by_hook: bool = False
     merged: MergedRedirect | None = None
     """Set when a 301 for a merged object was followed: the call went to ``merged.to_url``."""
+    steps: list[StepRecord] = field(default_factory=list)  # a planned call's requests (worker.gorgias.plans)
 
 
 def parse_body(body: bytes, content_type: str | None) -> Any:
@@ -126,6 +128,9 @@ def parse_body(body: bytes, content_type: str | None) -> Any:
         except orjson.JSONDecodeError:
             pass
     return body.decode("utf-8", errors="replace")
+
+
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def _attempts(n: int) -> str:
@@ -165,6 +170,9 @@ class DeliveryService:
         self._rng = rng if rng is not None else random.Random()
         self.clients = clients if clients is not None else ClientRegistry(transport=transport)
         self.limiters = limiters if limiters is not None else RateLimiterRegistry(clock=clock, sleep=sleep)
+        from worker.gorgias.plans import PlanRunner
+
+        self.plans = PlanRunner(self)
 
     async def aclose(self) -> None:
         await self.clients.aclose()
@@ -183,6 +191,8 @@ class DeliveryService:
         unknown_outcome_hook: UnknownOutcomeHook | None = None,
         tokens: AttemptTokens | None = None,
     ) -> CallOutcome:
+        if req.plan is not None:  # several requests (worker.plan): each one comes back through here
+            return await self.plans.run(req, credential, settings, unknown_outcome_hook, tokens)
         run = _Call(self, req, credential, settings, unknown_outcome_hook, tokens)
         return await run.execute()
 
@@ -265,7 +275,7 @@ class _Call:
                 return self.finish(result, ok=ok, reason=None if ok else verdict.reason, retryable=False,
                                    unknown=not ok and self.unsettled is not None)
 
-            if verdict.outcome_unknown:
+            if verdict.outcome_unknown and self.req.method not in _SAFE_METHODS:  # a lost GET changed nothing
                 self.unsettled = verdict.reason
             give_up: str | None = None
             delay = 0.0

@@ -30,7 +30,7 @@ from worker.batching import BatchPolicy
 from worker.call_scheduler import Candidate
 from worker.config import Destination, WorkerConfig
 from worker.dedupe import POSSIBLY_DELIVERED, hook_for
-from worker.events import DeadLetterStage, dead_letter, iso_now, record_item, reference_item
+from worker.events import DeadLetterStage, dead_letter, iso_time, record_item, reference_item
 from worker.gorgias.delivery import CallOutcome, DeliveryService
 from worker.gorgias.share import BudgetShares
 from worker.logs import call_context, source_fields
@@ -127,7 +127,7 @@ class DestinationPipeline:
         self.shares = shares if shares is not None else BudgetShares(delivery.limiters)
         self.budget_share = 1.0
         self.tracker = OffsetTracker()
-        self.keyed = dest.batching.enabled and bool(dest.batching.attributes)
+        self.keyed = dest.batching.keyed
         # Calls not on the wire yet: due batches keep taking their key's records until they are sent.
         # Keyed batches keep per-key order, and so do unbatched records with a Kafka key.
         self.open: OpenBatches[Prepared] = OpenBatches(
@@ -182,7 +182,8 @@ class DestinationPipeline:
         self._m_consumed = metrics.RECORDS_CONSUMED.labels(name)
         self._m_delivered = metrics.RECORDS_DELIVERED.labels(name)
         self._m_batch = metrics.BATCH_SIZE.labels(name)
-        self._m_latency = metrics.CALL_LATENCY.labels(name)
+        self._m_latency = metrics.CALL_DURATION.labels(name)
+        self._m_request = metrics.REQUEST_LATENCY.labels(name)
         self._m_e2e = metrics.END_TO_END_LATENCY.labels(name)
         self._m_in_flight = metrics.IN_FLIGHT.labels(name)
         self._m_pending = metrics.PENDING_RECORDS.labels(name)
@@ -295,7 +296,9 @@ class DestinationPipeline:
             "assigned_partitions": [f"{tp.topic}:{tp.partition}" for tp in assigned],
             "pending_records": self.tracker.in_flight,
             "calls_in_flight": self._on_wire,
-            "calls_waiting": self.open.waiting_calls,
+            # due calls not on the wire: waiting for their account's budget (or a slot, or their key's
+            # previous call) while active, held while paused
+            "calls_waiting_for_budget": self.open.waiting_calls if self.active else 0,
             "held_calls": 0 if self.active else self.open.waiting_calls,
             "grouped_records": self.open.pending,
             "skipped_after_recovery": self.skipped_after_recovery,
@@ -303,8 +306,6 @@ class DestinationPipeline:
             "state": "active" if self.active else "paused",
             "partitions": self._partition_status(assigned),
             "records": {**records_since_start(self.dest.name), "unknown": self.records_unknown},
-            # due calls not sent yet while active: they wait for a token, a call slot or their key's turn
-            "calls_waiting_for_budget": self.open.waiting_calls if self.active else 0,
             "last_error": self.last_error,
         }
 
@@ -478,12 +479,14 @@ class DestinationPipeline:
         n = len(call.items)
         self._m_batch.observe(n)
         self._m_latency.observe(outcome.latency_s)
+        for attempt in outcome.attempt_log:
+            metrics.BUDGET_WAIT.labels(dest.credential.account_key).observe(attempt.rate_limit_wait_s)
+            if attempt.error_kind != "refused":  # refused before sending (foreign origin): no request made
+                self._m_request.observe(attempt.elapsed_s)
         metrics.CALLS.labels(dest.name, str(outcome.status) if outcome.status is not None else "error").inc()
         for attempt in outcome.attempt_log[:-1]:  # every attempt but the last one caused a retry
             cause = attempt.error_kind or str(attempt.status)
             metrics.RETRIES.labels(dest.name, cause).inc()
-        if outcome.rate_limit_wait_s:
-            metrics.RATE_LIMIT_WAIT.labels(dest.credential.account_key).inc(outcome.rate_limit_wait_s)
         event = response_event(dest, call, outcome)
         key = call.sources[0].key
         headers = [("destination", dest.name.encode()), ("outcome", event["outcome"].encode())]
@@ -492,7 +495,7 @@ class DestinationPipeline:
             if dest.response_webhook.enabled:
                 waits.append(self.publisher.publish(dest.response_webhook.topic, event, key, headers))
             if not outcome.ok:
-                letter = delivery_dead_letter(dest, call, event)
+                letter = delivery_dead_letter(dest, call, event, outcome.finished_at)
                 self._note_error(f"deliver: {letter.get('reason')}")
                 waits.append(self.publisher.publish(dest.dead_letter_topic, letter, key,
                                                     [*headers, ("stage", b"deliver")]))
@@ -517,7 +520,7 @@ class DestinationPipeline:
         key: bytes | None,
     ) -> None:
         dest = self.dest
-        letter = dead_letter(dest, stage, reason, items)
+        letter = dead_letter(dest, stage, reason, items, failed_at=self.clock())
         self._note_error(f"{stage.value}: {reason}")
         headers = [("destination", dest.name.encode()), ("stage", stage.value.encode())]
 
@@ -552,7 +555,7 @@ class DestinationPipeline:
                 self._m_e2e.observe(max(0.0, (now_ms - s.timestamp_ms) / 1000))
 
     def _note_error(self, message: str) -> None:
-        self.last_error = {"at": iso_now(), "message": message}
+        self.last_error = {"at": iso_time(self.clock()), "message": message}
 
     def _fail(self, exc: BaseException, what: str) -> None:
         self._note_error(f"{what}: {exc}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -20,8 +21,8 @@ from worker.events import (
     Outcome,
     dead_letter,
     event_id,
-    fit,
-    iso_now,
+    fit_parts,
+    iso_time,
     record_item,
     request_info,
 )
@@ -38,6 +39,9 @@ RETRY_MAX_S = 10.0
 TROUBLE_LOG_INTERVAL_S = 30.0
 # A document is never fitted below this (a skeleton of record references always fits in it).
 SMALLEST_LIMIT = 16 * 1024
+# An outcome record is keyed by its source record's key, unless that key is longer than this: then by
+# the key's sha256 (the same key always lands on the same partition; the document keeps the key itself).
+MAX_KEY_BYTES = 1024
 
 
 @dataclass(slots=True)
@@ -68,7 +72,7 @@ def response_event(dest: Destination, call: Call, outcome: CallOutcome) -> dict[
     wanted = dest.response_webhook.response_headers
     req = call.request
     batch = call.batch
-    return {
+    event: dict[str, Any] = {
         "schema_version": 1,
         "event_id": event_id(dest.name, call.sources),
         "destination": dest.name,
@@ -84,8 +88,8 @@ def response_event(dest: Destination, call: Call, outcome: CallOutcome) -> dict[
         "attempt_log": [_attempt(a) for a in outcome.attempt_log],
         "latency_ms": round(outcome.latency_s * 1000, 3),
         "rate_limit_wait_ms": round(outcome.rate_limit_wait_s * 1000, 3),
-        "started_at": iso_now(outcome.started_at),
-        "finished_at": iso_now(outcome.finished_at),
+        "started_at": iso_time(outcome.started_at),
+        "finished_at": iso_time(outcome.finished_at),
         "record_count": len(call.items),
         "records": [s.as_event() for s in call.sources],
         "batch": None
@@ -98,7 +102,11 @@ def response_event(dest: Destination, call: Call, outcome: CallOutcome) -> dict[
         },
         "merged": outcome.merged.as_event() if outcome.merged is not None else None,
         "reduced": None,
+        "part": None,
     }
+    if outcome.steps:
+        event["steps"] = [step.as_event() for step in outcome.steps]
+    return event
 
 
 def _outcome(outcome: CallOutcome) -> Outcome:
@@ -107,10 +115,11 @@ def _outcome(outcome: CallOutcome) -> Outcome:
     return Outcome.UNKNOWN if outcome.outcome_unknown else Outcome.FAILED
 
 
-def delivery_dead_letter(dest: Destination, call: Call, event: dict[str, Any]) -> dict[str, Any]:
+def delivery_dead_letter(dest: Destination, call: Call, event: dict[str, Any], failed_at: float) -> dict[str, Any]:
     """The dead letter of a call that failed for good: the call's event plus the original records."""
     items = [record_item(p.record, p.record.source) for p in call.items]
-    return dead_letter(dest, DeadLetterStage.DELIVER, event["response"]["error"] or "call failed", items, call=event)
+    reason = event["response"]["error"] or "call failed"
+    return dead_letter(dest, DeadLetterStage.DELIVER, reason, items, failed_at=failed_at, call=event)
 
 
 def _transient(exc: KafkaError) -> bool:
@@ -138,7 +147,6 @@ class Publisher:
         self.clock = clock
         self.sleep = sleep
         self.trouble: str | None = None  # why outcomes cannot be recorded right now
-        self.trouble_since: float | None = None
         self._retrying = 0
         self._last_trouble_log = float("-inf")
 
@@ -153,8 +161,27 @@ class Publisher:
     async def publish(
         self, topic: str, value: dict[str, Any], key: bytes | None, headers: list[tuple[str, bytes]]
     ) -> RecordMetadata:
+        if key is not None and len(key) > MAX_KEY_BYTES:
+            key = b"sha256:" + hashlib.sha256(key).hexdigest().encode()
         limit = self.limit_for(topic, key, headers)
-        payload = fit(value, limit)
+        while True:
+            try:
+                meta = None
+                for payload in fit_parts(value, limit):  # one but in the rarest case; in order, on one partition
+                    meta = await self._send(topic, payload, key, headers)
+                assert meta is not None
+                return meta
+            except MessageSizeTooLargeError:
+                if limit <= SMALLEST_LIMIT:
+                    raise
+                # the broker's limit is lower than the one learnt at start (changed since): fit tighter
+                limit = max(SMALLEST_LIMIT, limit // 2)
+                log.warning("an outcome record did not fit topic %s; fitting it in %d bytes", topic, limit)
+
+    async def _send(
+        self, topic: str, payload: bytes, key: bytes | None, headers: list[tuple[str, bytes]]
+    ) -> RecordMetadata:
+        """Send one record, waiting out transient Kafka errors."""
         pause = RETRY_FIRST_S
         retrying = False
         try:
@@ -162,14 +189,6 @@ class Publisher:
                 try:
                     future = await self.producer.send(topic, payload, key=key, headers=headers)
                     meta: RecordMetadata = await future
-                except MessageSizeTooLargeError:
-                    if limit <= SMALLEST_LIMIT:
-                        raise
-                    # the broker's limit is lower than the one learnt at start (changed since): fit tighter
-                    limit = max(SMALLEST_LIMIT, limit // 2)
-                    log.warning("an outcome record did not fit topic %s; fitting it in %d bytes", topic, limit)
-                    payload = fit(value, limit)
-                    continue
                 except KafkaError as exc:
                     if not _transient(exc):
                         raise
@@ -187,13 +206,10 @@ class Publisher:
                 if self._retrying == 0:
                     log.info("outcome records are written again (topic %s)", topic)
                     self.trouble = None
-                    self.trouble_since = None
 
     def _note_trouble(self, topic: str, exc: KafkaError, pause: float) -> None:
         now = self.clock()
         self.trouble = f"cannot write to {topic}: {exc}"
-        if self.trouble_since is None:
-            self.trouble_since = now
         if now - self._last_trouble_log >= TROUBLE_LOG_INTERVAL_S:
             self._last_trouble_log = now
             log.warning("%s; %d outcome record(s) waiting, retrying every %.0f s at most", self.trouble,

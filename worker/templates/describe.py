@@ -52,10 +52,10 @@ def _indent(lines: list[str], by: str = "    ") -> list[str]:
 
 def _dedupe(template: Template) -> str:
     how = {
-        "ticket": "GET /api/tickets?external_id=",
+        "ticket": "GET /api/tickets?external_id= (then with trashed=true)",
         "customer": "GET /api/customers?external_id=",
-        "message": "GET /api/tickets/{ticket_id}/messages, matched on external_id",
-        "tag": "GET /api/tags?name= (tag names are unique)",
+        "message": "GET /api/messages?ticket_id= (newest first, cursor pages), matched on external_id",
+        "tag": "GET /api/tags?search= (pages), matched on the exact name (tag names are unique)",
         "survey": "GET /api/satisfaction-surveys?ticket_id= (one survey per ticket)",
     }[template.creates or ""]
     stamp = (f"external_id stamped on {', '.join(template.external_id)} "
@@ -72,11 +72,15 @@ def describe_template(name: str) -> list[str]:
     lines = [f"{template.name}: {template.summary}", "", f"  {template.method} {template.url}",
              f"  grouping     {template.grouping()}"]
     if template.batch.mode != "none":
-        key = ", ".join(template.batch.key or ()) or "a conversation key, e.g. conversation_id"
+        key = ", ".join(template.batch.key or ()) or f"{template.batch.group_by}, e.g. {template.batch.group_example}"
         if template.batch.key != () and not template.batch.key:
             key = "any (arrival_order works)"
         lines.append(f"               batching.attributes must include: {key}")
     lines.append(f"  duplicate-safe  {_dedupe(template) if template.creates else 'not a create'}")
+    if template.plan is not None:
+        lines.append(f"  requests     {PLAN_COST[template.plan]}")
+    if template.sends is not None:
+        lines.append(f"  emails       {SENDS_HELP[template.sends]}")
     lines += ["", "Record attributes:"]
     width = max((len(k) for k in template.attributes), default=0)
     lines += [f"  {k:<{width}}  {v}" for k, v in template.attributes.items()]
@@ -130,10 +134,24 @@ def _constants(template: Template) -> list[str]:
     return out
 
 
+PLAN_COST = {
+    "merge_field_values": "2 per call (GET the current values, PUT them merged with the records'): "
+                          "values the records do not mention are kept",
+    "ensure_tags": "1 + one POST /api/tags per tag name this worker has not yet seen on the account "
+                   "(400/409 = exists)",
+    "upsert_customer": "2 per call (GET /api/customers?email= or ?external_id=, then PUT the one found or POST)",
+}
+SENDS_HELP = {
+    "message": "nobody by default (mode: import stamps sent_datetime); mode: send lets Gorgias email outgoing "
+               "messages, except replayed records",
+    "survey": "nobody by default (should_send_datetime: null); mode: send lets Gorgias send the survey",
+}
+
 _OPTIONS_HELP = [
     "  fields          constant body fields, e.g. {channel: email, \"messages[].channel\": email}",
     "  mapping         body field <- record attribute, e.g. {customer.email: contact.email}; null leaves it out",
     "  external_id     {from: <record attribute>} or {stamp: false} (create templates)",
     "  url_attributes  URL placeholder <- record attribute, e.g. {ticket_id: ticket.id}",
     "  dedupe          {lookup_before_create: replayed|always|never, on_unknown_outcome: true|false}",
+    "  mode            import (default: nothing is sent to customers) | send (message and survey templates)",
 ]

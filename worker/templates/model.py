@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
 from typing import Any, Final
@@ -44,8 +46,10 @@ __all__ = [
     "list_templates",
 ]
 
-BATCH_MODES: Final = ("none", "conversation", "union", "concat", "latest")
-OPTION_KEYS: Final = ("fields", "mapping", "external_id", "url_attributes", "dedupe")
+BATCH_MODES: Final = ("none", "conversation", "union", "concat", "latest", "overlay", "job")
+OPTION_KEYS: Final = ("fields", "mapping", "external_id", "url_attributes", "dedupe", "mode")
+MESSAGE_MODES: Final = ("import", "send")  # template_options.mode of templates that create messages or surveys
+SENDS: Final = ("message", "survey")  # what a template creates that Gorgias may send to a customer
 DEDUPE_POLICIES: Final = ("replayed", "always", "never")
 CREATES: Final = ("ticket", "customer", "message", "tag", "survey")  # resources worker.dedupe can look up
 EXTERNAL_ID_PREFIX: Final = "nx-"
@@ -66,6 +70,8 @@ class BatchSpec:
     fields: tuple[str, ...] = ()  # union: the list fields merged
     max_items: int | None = None  # conversation: most messages in one ticket
     reason: str = ""  # none: why Gorgias has no batch form
+    group_by: str = "a conversation key"  # key any: what the records of a group must share
+    group_example: str = "conversation_id"  # ... and an attribute that usually carries it
 
 
 @dataclass(frozen=True)
@@ -84,12 +90,20 @@ class Template:
     rules: tuple[str, ...] = ()
     attributes: Mapping[str, str] = field(default_factory=dict)
     example: Mapping[str, Any] = field(default_factory=dict)
+    plan: str | None = None  # several requests per call (worker.templates.plans)
+    sends: str | None = None  # message | survey: what Gorgias may send to a customer (template_options.mode)
 
     @property
     def placeholders(self) -> list[str]:
         from worker.config import PLACEHOLDER
 
         return [p for p in PLACEHOLDER.findall(self.url) if p != "domain"]
+
+    @property
+    def grouping_target(self) -> str:
+        """What one group of records becomes (for messages about grouping)."""
+        return {"conversation": "one ticket", "overlay": "one customer's write", "job": "one job"}.get(
+            self.batch.mode, "one call")
 
     @property
     def batchable(self) -> bool:
@@ -103,6 +117,11 @@ class Template:
         per = f" per {', '.join(b.key)}" if b.key else ""
         if b.mode == "conversation":
             return f"a group (by a conversation key) becomes one ticket with one message per record (≤ {b.max_items})"
+        if b.mode == "overlay":
+            return (f"a group{per} (one customer) becomes one write: later records' fields override earlier "
+                    "ones")
+        if b.mode == "job":
+            return f"a group{per} becomes one job over all their tickets (records of a group must ask the same change)"
         if b.mode == "union":
             return f"a group{per} becomes one call with the union of their {' and '.join(b.fields)}"
         if b.mode == "concat":
@@ -161,7 +180,90 @@ def _tags_given(body: Any, template: Template) -> None:
         )
 
 
+def _address(person: Any) -> dict[str, Any] | None:
+    if not isinstance(person, Mapping) or not isinstance(person.get("email"), str):
+        return None
+    out: dict[str, Any] = {"address": person["email"]}
+    if isinstance(person.get("name"), str):
+        out["name"] = person["name"]
+    return out
+
+
+def _email_source(body: Any, template: Template) -> None:
+    """An email message carries ``source`` (Gorgias refuses one without it), built from sender and receiver."""
+    for prefix, msg in _messages(body, template):
+        if msg.get("channel") != "email" or msg.get("source"):
+            continue
+        sender, receiver = _address(msg.get("sender")), _address(msg.get("receiver"))
+        if sender is None or receiver is None:
+            missing = "sender_email" if sender is None else "receiver_email"
+            raise RenderError(
+                f"{template.name}: {prefix}source: required for an email message, built from the sender's and the "
+                f"receiver's email: the record has no {missing} (nor customer_email for the customer's side); "
+                "or give `source`"
+            )
+        msg["source"] = {"type": "email", "from": sender, "to": [receiver]}
+        if msg.get("from_agent") is False:
+            del msg["receiver"]  # a customer's message names no receiver (Gorgias' rule); its address is in `to`
+
+
+def _customer_shape(body: Any, template: Template, *, new: bool) -> None:
+    """``name`` instead of firstname/lastname; a new customer's email (preferred) and phones as ``channels``.
+
+    An update sends ``channels`` only when the record gives them (or a phone): Gorgias may replace a
+    customer's channels with the list it is given, so an email alone must not become the only one."""
+    if not isinstance(body, dict):
+        return
+    first, last = body.pop("firstname", None), body.pop("lastname", None)
+    if not body.get("name") and (first or last):
+        body["name"] = " ".join(str(p) for p in (first, last) if p)
+    channels = body.get("channels")
+    if channels is None:
+        channels = []
+    if not isinstance(channels, list):
+        return  # the schema says what is wrong
+    email = body.get("email")
+    has_email = any(isinstance(c, Mapping) and c.get("type") == "email" for c in channels)
+    if new and isinstance(email, str) and email and not has_email:
+        channels.insert(0, {"type": "email", "address": email, "preferred": True})
+    if channels:
+        if not any(isinstance(c, Mapping) and c.get("preferred") is True for c in channels):
+            preferred = next((c for c in channels if isinstance(c, Mapping) and c.get("type") == "email"),
+                             channels[0])
+            if isinstance(preferred, dict):
+                preferred["preferred"] = True
+        for c in channels:
+            if isinstance(c, dict):
+                c.setdefault("preferred", False)
+        body["channels"] = channels
+    elif new:
+        raise RenderError(
+            f"{template.name}: channels: required: a customer needs an email or a phone (record attribute "
+            "email, customer_email or phone) or `channels`"
+        )
+
+
+def _new_customer(body: Any, template: Template) -> None:
+    _customer_shape(body, template, new=True)
+
+
+def _customer_update(body: Any, template: Template) -> None:
+    _customer_shape(body, template, new=False)
+
+
+def _upsert_identity(body: Any, template: Template) -> None:
+    if isinstance(body, Mapping) and not body.get("email") and not body.get("external_id"):
+        raise RenderError(
+            f"{template.name}: email: required: upsert_customer looks the customer up by email or external_id "
+            "(record attribute email, customer_email or external_id)"
+        )
+
+
 RULES: dict[str, Callable[[Any, Template], None]] = {
+    "customer_update": _customer_update,
+    "email_source": _email_source,
+    "new_customer": _new_customer,
+    "upsert_identity": _upsert_identity,
     "counterpart_from_ticket_customer": _counterpart_from_ticket_customer,
     "message_has_content": _message_has_content,
     "tags_given": _tags_given,
@@ -243,7 +345,52 @@ def _latest(bodies: Sequence[Any], spec: BatchSpec) -> Any:
     return best
 
 
+def _identity(body: Mapping[str, Any]) -> tuple[str, Any]:
+    return ("email", str(body["email"]).lower()) if body.get("email") else ("external_id", body.get("external_id"))
+
+
+def _overlay(bodies: Sequence[Any], spec: BatchSpec) -> Any:
+    """One customer's records: fields of later records override earlier ones; channels are unioned."""
+    who = {_identity(b) for b in bodies}
+    if len(who) > 1:
+        raise RenderError("a group mixes customers (" + ", ".join(f"{k} {v}" for k, v in sorted(who, key=str))
+                          + "): group by the lookup attribute, e.g. batching.attributes: [email]")
+    out: dict[str, Any] = {}
+    channels: list[Any] = []
+    for body in bodies:
+        for c in body.get("channels") or ():
+            if not any(isinstance(o, Mapping) and isinstance(c, Mapping) and (o.get("type"), o.get("address"))
+                       == (c.get("type"), c.get("address")) for o in channels):
+                channels.append(c)
+        out.update(body)
+    if channels:
+        preferred = False
+        for c in channels:  # one preferred channel: the first that says so
+            if isinstance(c, dict):
+                c["preferred"] = bool(c.get("preferred")) and not preferred
+                preferred = preferred or c["preferred"]
+        out["channels"] = channels
+    return out
+
+
+def _job(bodies: Sequence[Any], spec: BatchSpec) -> Any:
+    """Records asking the same change: one job over the union of their tickets."""
+    first = bodies[0]
+    same = {k: v for k, v in first.items() if k != "params"}
+    params = {k: v for k, v in first["params"].items() if k != "ticket_ids"}
+    ids: list[Any] = []
+    for body in bodies:
+        other = {k: v for k, v in body["params"].items() if k != "ticket_ids"}
+        if {k: v for k, v in body.items() if k != "params"} != same or other != params:
+            raise RenderError("the records of a group ask different changes (type, updates, macro_id...): "
+                              "group by the attributes that decide the change, e.g. batching.attributes: [status]")
+        ids.append(body["params"]["ticket_ids"])
+    return {**same, "params": {**params, "ticket_ids": _union_list(ids)}}
+
+
 STRATEGIES: dict[str, Callable[[Sequence[Any], BatchSpec], Any]] = {
+    "overlay": _overlay,
+    "job": _job,
     "conversation": _conversation,
     "union": _union,
     "concat": _concat,
@@ -275,6 +422,8 @@ class ConfiguredTemplate:
     external_id_from: str | None = None
     dedupe: DedupeSettings = field(default_factory=DedupeSettings)
     hints: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    mode: str = "import"  # import | send: templates whose creations Gorgias may send (template.sends)
+    clock: Callable[[], float] = time.time  # the import timestamp when a record has no time of its own
 
     @property
     def name(self) -> str:
@@ -384,26 +533,79 @@ class ConfiguredTemplate:
                 raise ValueError(f"{where}.dedupe.on_unknown_outcome: must be true or false")
             dedupe = DedupeSettings(policy, unknown_outcome)
 
+        mode = options.get("mode", "import")
+        if "mode" in options and template.sends is None:
+            raise ValueError(f"{where}.mode: template {template.name} creates nothing Gorgias sends to a customer; "
+                             "remove mode")
+        if mode not in MESSAGE_MODES:
+            raise ValueError(f"{where}.mode: must be import (store as history, email nobody) or send (Gorgias "
+                             f"sends outgoing messages{' and surveys' if template.sends == 'survey' else ''}), "
+                             f"got {mode!r}")
+
         hints: dict[str, tuple[str, ...]] = {}  # body path -> the record attributes it comes from
         for path, attrs, node in sources(body):
             if not (isinstance(node, From) and node.default is not MISSING):  # a default is never absent
                 hints.setdefault(path, attrs)
-        return cls(template, destination, body, url, stamp, external_from, dedupe, hints)
+        return cls(template, destination, body, url, stamp, external_from, dedupe, hints, mode)
 
     # ---------------------------------------------------------------------------------------------
 
-    def build(self, record: Mapping[str, Any], source: SourceRef) -> Any:
-        """The checked request body of one record; :class:`RenderError` naming the field otherwise."""
+    def build(self, record: Mapping[str, Any], source: SourceRef, *, replayed: bool = False) -> Any:
+        """The checked request body of one record; :class:`RenderError` naming the field otherwise.
+
+        ``replayed``: the record is a replay or may have been delivered before a restart; in ``send``
+        mode its messages are imported all the same, so that nobody is emailed twice."""
         template = self.template
         body = self.body.eval(record, {})
         if body is MISSING:
+            if template.schema.name == "field_value":
+                attrs = " or ".join(self.hints.get("", ("value",)))
+                raise RenderError(f"{self.name}: value: required (record attribute {attrs}: absent)")
             body = [] if template.schema.name == "field_values" else {}
         if template.external_id:
             self._stamp(body, record, source)
         for rule in template.rules:
             RULES[rule](body, template)
+        if template.sends is not None and (self.mode == "import" or replayed):
+            self._import(body, source)
         self.check(body)
         return body
+
+    def _import(self, body: Any, source: SourceRef) -> None:
+        """Stamp what Gorgias would send as already sent: ``sent_datetime`` on messages (their own
+        ``created_datetime``, else the Kafka record's timestamp), ``should_send_datetime: null`` on surveys."""
+        if not isinstance(body, dict):
+            return
+        if self.template.sends == "survey":
+            body["should_send_datetime"] = None
+            return
+        ms = source.timestamp_ms
+        fallback = datetime.fromtimestamp((ms / 1000) if ms is not None else self.clock(), tz=UTC).isoformat()
+        for _, msg in _messages(body, self.template):
+            if msg.get("sent_datetime") is None:
+                msg["sent_datetime"] = msg.get("created_datetime") or body.get("created_datetime") or fallback
+
+    def emails(self, body: Any) -> list[str]:
+        """Who Gorgias would send something to if ``body`` were sent: one line per message or survey."""
+        if self.template.sends is None or not isinstance(body, Mapping):
+            return []
+        if self.template.sends == "survey":
+            if "should_send_datetime" in body and body["should_send_datetime"] is None:
+                return []
+            return [f"Gorgias may send the satisfaction survey of ticket {body.get('ticket_id')} to customer "
+                    f"{body.get('customer_id')}"]
+        out = []
+        for prefix, msg in _messages(body, self.template):
+            if msg.get("sent_datetime") is not None or msg.get("from_agent") is not True \
+                    or msg.get("channel") == "internal-note":
+                continue
+            receiver = msg.get("receiver")
+            if isinstance(receiver, Mapping):
+                who = receiver.get("email") or f"customer {receiver.get('id')}"
+            else:
+                who = "the ticket's customer"
+            out.append(f"emails {who}: {prefix or 'the '}message has no sent_datetime (mode: send)")
+        return out
 
     def merge(self, bodies: Sequence[Any]) -> Any:
         """The checked body of one call carrying a group of records."""
@@ -515,7 +717,9 @@ def _load_template(doc: Mapping[str, Any]) -> Template:
     else:
         key = tuple(key_doc)
     batch = BatchSpec(mode, key, tuple(batch_doc.get("fields") or ()), batch_doc.get("max_items"),
-                      str(batch_doc.get("reason") or ""))
+                      str(batch_doc.get("reason") or ""),
+                      str(batch_doc.get("group_by") or BatchSpec.group_by),
+                      str(batch_doc.get("group_example") or BatchSpec.group_example))
     creates = doc.get("creates")
     if creates not in (None, *CREATES):
         raise ValueError(f"template {name}: unknown created resource {creates!r}")
@@ -536,7 +740,18 @@ def _load_template(doc: Mapping[str, Any]) -> Template:
         rules=rules,
         attributes={str(k): str(v) for k, v in (doc.get("attributes") or {}).items()},
         example=dict(doc.get("example") or {}),
+        plan=_known(doc.get("plan"), name, "plan"),
+        sends=_known(doc.get("sends"), name, "sends"),
     )
+
+
+def _known(value: Any, name: str, key: str) -> str | None:
+    from worker.templates.plans import PLANS
+
+    allowed = {"plan": tuple(PLANS), "sends": SENDS}[key]
+    if value is not None and value not in allowed:
+        raise ValueError(f"template {name}: unknown {key} {value!r} (known: {', '.join(allowed)})")
+    return None if value is None else str(value)
 
 
 @cache

@@ -8,10 +8,11 @@ from typing import Any
 
 import orjson
 
-from worker.config import PLACEHOLDER, ContentFormat, Destination, GroupingAlgorithm, WorkerConfig
+from worker.config import PLACEHOLDER, ContentFormat, Destination, WorkerConfig
 from worker.records import Record
-from worker.rendering import Prepared, RequestRenderer, compact
+from worker.rendering import Prepared, RenderedRequest, RequestRenderer, compact
 from worker.templates.model import ConfiguredTemplate, Template, get_template
+from worker.templates.plans import plan_for
 
 __all__ = ["TemplateBodyBuilder", "TemplateRenderer", "check_templates", "configured_for", "renderer_for"]
 
@@ -50,8 +51,27 @@ class TemplateRenderer(RequestRenderer):
 
     def prepare(self, record: Record) -> Prepared:
         prepared = super().prepare(record)  # exclusions, grouping key, URL (RenderError when unusable)
-        body = self.configured.build(prepared.body, record.origin)  # a replay keeps its first identity
+        # a replay keeps its first identity; a replay (or a possible redelivery) is never sent to a customer
+        body = self.configured.build(prepared.body, record.origin, replayed=record.replayed)
         return dataclasses.replace(prepared, body=body, body_bytes=compact(orjson.dumps(body)))
+
+    def render_one(self, prepared: Prepared) -> RenderedRequest:
+        return self._finish(super().render_one(prepared), prepared.body)
+
+    def render_batch(self, key: tuple[Any, ...], items: Sequence[Prepared]) -> RenderedRequest:
+        request = super().render_batch(key, items)
+        if self.template.plan is None and self.template.sends is None:
+            return request
+        return self._finish(request, orjson.loads(request.body) if request.body is not None else None)
+
+    def _finish(self, request: RenderedRequest, body: Any) -> RenderedRequest:
+        """Attach the template's plan (several requests) and what a preview reader must know."""
+        kind = self.template.plan
+        plan = plan_for(kind, request, body) if kind is not None else None
+        notes = tuple(self.configured.emails(body))
+        if plan is None and not notes:
+            return request
+        return dataclasses.replace(request, plan=plan, notes=notes)
 
 
 def _check_destination(dest: Destination, template: Template, configured: ConfiguredTemplate) -> None:
@@ -76,15 +96,13 @@ def _check_destination(dest: Destination, template: Template, configured: Config
                          "set batching.enabled: false")
     if b.wrap_key is not None:
         raise ValueError(f"batching.wrap_key: template {name} shapes its own batch body; remove wrap_key")
-    keyed = b.algorithm in (GroupingAlgorithm.BY_ATTRIBUTE, GroupingAlgorithm.SESSION_WINDOW) or (
-        b.algorithm is GroupingAlgorithm.TUMBLING_WINDOW and bool(b.attributes)
-    )
+    keyed = b.keyed
     needed = [p for p in PLACEHOLDER.findall(configured.url) if p != "domain"]
     if spec.key == () and not keyed:
         raise ValueError(
-            f"batching.attributes: batched template {name} turns a group into one ticket, so records must be "
-            "grouped by a conversation key: use algorithm by_attribute or session_window with "
-            "attributes: [conversation_id] (any attribute the conversation's records share)"
+            f"batching.attributes: batched template {name} turns a group into {template.grouping_target}, so "
+            f"records must be grouped by {spec.group_by}: use algorithm by_attribute or session_window with "
+            f"attributes: [{spec.group_example}] (any attribute the group's records share)"
         )
     missing = [p for p in needed if p not in b.attributes]
     if missing:

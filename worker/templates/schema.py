@@ -429,13 +429,50 @@ _CUSTOMER_FIELDS: dict[str, Field] = {
 }
 CUSTOMER_CREATE = obj(_CUSTOMER_FIELDS, _not_empty("create"), what="customer")
 CUSTOMER_UPDATE = obj(_CUSTOMER_FIELDS, _not_empty("update"), what="customer update")
-CUSTOMER_DATA = obj({"data": Field(anything, required=True), "version": Field(_stamp)}, what="customer data")
+CUSTOMER_MERGE = obj(_CUSTOMER_FIELDS, what="customer merge")  # fields set on the target; {} allowed
+CUSTOMER_DATA = obj({"data": Field(json_object, required=True), "version": Field(_stamp)}, what="customer data")
 IDS = obj({"ids": Field(list_of(identifier, 1), required=True)}, what="id list")
 TAG_CREATE = obj({
     "name": Field(text(256, 1), required=True),
     "description": Field(nullable(text(1024))),
     "decoration": Field(_meta),
 }, what="tag")
+JOB_TYPES: Final = ("updateTicket", "applyMacro", "deleteTicket")  # the ticket jobs that take ticket_ids
+
+
+def _job_needs(value: Mapping[str, Any], path: str, errors: list[str]) -> None:
+    params = value.get("params")
+    if not isinstance(params, Mapping):
+        return
+    kind = value.get("type")
+    if kind == "updateTicket" and not params.get("updates"):
+        _add(errors, _join(path, "params.updates"), "required for an updateTicket job (record attribute updates, "
+                                                     "or status, priority, assignee_user_id...)")
+    if kind == "applyMacro" and "macro_id" not in params:
+        _add(errors, _join(path, "params.macro_id"), "required for an applyMacro job")
+
+
+JOB_PARAMS = obj({
+    "ticket_ids": Field(list_of(identifier, 1), required=True),
+    "updates": Field(json_object),
+    "macro_id": Field(identifier),
+    "apply_and_close": Field(boolean),
+}, what="ticket job's params")
+JOB_CREATE = obj({
+    "type": Field(one_of(JOB_TYPES), required=True),
+    "params": Field(JOB_PARAMS, required=True),
+    "scheduled_datetime": Field(_stamp),
+    "meta": Field(_meta),
+}, _job_needs, what="ticket job")
+NO_BODY = obj({}, what="request without a body")
+
+
+def raw_value(value: Any, path: str, errors: list[str]) -> None:
+    """A custom-field value: a string, number, boolean or null."""
+    if value is not None and not isinstance(value, str | int | float | bool):
+        _add(errors, path, f"must be a string, number, boolean or null (got {_kind(value)})")
+
+
 _SURVEY_FIELDS: dict[str, Field] = {
     "customer_id": Field(identifier, required=True),
     "ticket_id": Field(identifier, required=True),
@@ -512,6 +549,10 @@ SCHEMAS: dict[str, BodySchema] = {
         _schema("customer_create", CUSTOMER_CREATE),
         _schema("customer_update", CUSTOMER_UPDATE),
         _schema("customer_data", CUSTOMER_DATA),
+        _schema("customer_merge", CUSTOMER_MERGE),
+        _schema("field_value", raw_value),
+        _schema("ticket_job", JOB_CREATE),
+        _schema("no_body", NO_BODY),
         _schema("ids", IDS),
         _schema("tag_create", TAG_CREATE),
         _schema("survey_create", SURVEY_CREATE),

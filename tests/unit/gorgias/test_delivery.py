@@ -270,6 +270,9 @@ class TestUnknownOutcomeHook:
         assert out.ok is False and out.status == 400 and out.outcome_unknown is True
         out = await Harness(refused(), result(503)).call(config=settings(max_attempts=3))
         assert out.outcome_unknown is False  # nothing was sent
+        h = Harness(timeout_error())
+        out = await h.service.call(request(method="GET", body=None), credential(), settings(max_attempts=2))
+        assert out.ok is False and out.outcome_unknown is False  # a lost GET changed nothing
 
     async def test_a_check_that_found_nothing_settles_it_a_check_that_could_not_does_not(self) -> None:
         out = await Harness(timeout_error(), result(503)).call(hook_answer=HookDecision.absent())
@@ -343,3 +346,44 @@ class TestParseBody:
     )
     def test_parse(self, body: bytes, content_type: str | None, expected: Any) -> None:
         assert parse_body(body, content_type) == expected
+
+
+class TestExact429:
+    """A 429's wait comes from the call-limit header's level and the drain rate, Retry-After is a floor, and a
+    429 is never a failed attempt: only the call's time budget bounds it."""
+
+    async def test_a_429_storm_does_not_use_up_the_attempts(self) -> None:
+        refused_ = result(429, headers={"Retry-After": "1", "X-Gorgias-Account-Api-Call-Limit": "40/40"})
+        h = Harness(*[refused_] * 6, result(201))
+        out = await h.call(config=settings(max_attempts=2))
+        assert out.ok is True and out.attempts == 7
+        assert [a.status for a in out.attempt_log] == [429] * 6 + [201]
+
+    async def test_a_429_storm_is_bounded_by_the_time_budget(self) -> None:
+        refused_ = result(429, headers={"Retry-After": "10", "X-Gorgias-Account-Api-Call-Limit": "40/40"})
+        h = Harness(*[refused_] * 20)
+        out = await h.call(config=settings(max_attempts=2, max_retry_time_s=35.0))
+        assert out.ok is False and out.status == 429
+        assert out.attempts == 4  # at 0, 10, 20, 30 s; the next pause would end past 35 s
+        assert "retry budget of 35 s" in (out.final_reason or "")
+
+    @pytest.mark.parametrize(
+        ("header", "retry_after", "wait"),
+        [
+            ("45/40", "1", 3.0),  # 6 slots over a bucket draining 2/s: 3 s, more than Retry-After
+            ("40/40", "0", 0.5),  # full: one slot drains in 0.5 s
+            ("40/40", "2", 2.0),  # Retry-After is a floor
+            (None, "0", 0.5),  # no header: the bucket counts as full
+        ],
+    )
+    async def test_the_wait_comes_from_the_header_level_and_the_drain_rate(
+        self, header: str | None, retry_after: str, wait: float
+    ) -> None:
+        headers = {"Retry-After": retry_after}
+        if header is not None:
+            headers["X-Gorgias-Account-Api-Call-Limit"] = header
+        h = Harness(result(429, headers=headers), result(201))
+        out = await h.call(credential(requests=40, per_seconds=20.0))
+        assert out.ok is True
+        assert h.sender.sent_at[1] - h.sender.sent_at[0] == pytest.approx(wait, abs=0.02)
+        assert out.attempt_log[0].backoff_s == pytest.approx(wait, abs=0.02)

@@ -13,6 +13,8 @@ from worker.templates import default_external_id, renderer_for
 
 TOPIC = "nexset.support"
 NAME = "support"
+TIMESTAMP_MS = 1_780_000_000_000  # the Kafka timestamp of test records
+SENT = "2026-05-28T20:26:40+00:00"  # ... as the sent_datetime an imported message gets
 
 
 def destination(template: str, options: dict[str, Any] | None = None, batching: dict[str, Any] | None = None,
@@ -29,7 +31,7 @@ def destination(template: str, options: dict[str, Any] | None = None, batching: 
 
 
 def record(data: dict[str, Any], offset: int = 0, partition: int = 0) -> Record:
-    return Record(data=data, source=SourceRef(TOPIC, partition, offset))
+    return Record(data=data, source=SourceRef(TOPIC, partition, offset, timestamp_ms=TIMESTAMP_MS))
 
 
 def stamp(offset: int = 0, partition: int = 0) -> str:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.templates.helpers import body, group, one, stamp
+from tests.unit.templates.helpers import SENT, body, group, one, stamp
 from worker.rendering import RenderError
 from worker.templates import get_template, list_templates
 
@@ -14,7 +14,8 @@ NAMES = [
     "create_ticket", "update_ticket", "add_ticket_message", "create_customer", "update_customer",
     "set_customer_data", "add_ticket_tags", "set_ticket_tags", "remove_ticket_tags", "set_ticket_custom_fields",
     "set_customer_custom_fields", "delete_customers", "create_satisfaction_survey", "update_satisfaction_survey",
-    "create_tag",
+    "create_tag", "upsert_customer", "set_ticket_field", "set_customer_field", "delete_ticket",
+    "update_ticket_message", "delete_ticket_message", "merge_customers", "ticket_job",
 ]
 
 
@@ -45,7 +46,7 @@ EXAMPLES: dict[str, tuple[str, str, Any]] = {
         "messages": [{
             "channel": "api", "via": "api", "from_agent": False, "sender": {"email": "jane@example.com"},
             "subject": "Where is my order #1234?", "body_text": "Hi, my order hasn't arrived yet.",
-            "external_id": stamp(0),
+            "external_id": stamp(0), "sent_datetime": SENT,
         }],
         "external_id": stamp(0),
     }),
@@ -53,11 +54,13 @@ EXAMPLES: dict[str, tuple[str, str, Any]] = {
                       {"status": "closed", "priority": "high", "assignee_user": {"id": 7}}),
     "add_ticket_message": ("POST", "https://acme.gorgias.com/api/tickets/123/messages", {
         "channel": "internal-note", "via": "api", "from_agent": True, "body_text": "It ships today.",
-        "external_id": stamp(0),
+        "external_id": stamp(0), "sent_datetime": SENT,
     }),
     "create_customer": ("POST", "https://acme.gorgias.com/api/customers", {
         "language": "en", "name": "Jane Doe", "email": "jane@example.com",
-        "channels": [{"type": "phone", "address": "+14155550100"}], "external_id": stamp(0),
+        "channels": [{"type": "email", "address": "jane@example.com", "preferred": True},
+                     {"type": "phone", "address": "+14155550100", "preferred": False}],
+        "external_id": stamp(0),
     }),
     "update_customer": ("PUT", "https://acme.gorgias.com/api/customers/3924",
                         {"timezone": "America/New_York", "note": "VIP"}),
@@ -72,11 +75,26 @@ EXAMPLES: dict[str, tuple[str, str, Any]] = {
                                    [{"id": 5, "value": "gold"}]),
     "delete_customers": ("DELETE", "https://acme.gorgias.com/api/customers", {"ids": [3924]}),
     "create_satisfaction_survey": ("POST", "https://acme.gorgias.com/api/satisfaction-surveys",
-                                   {"score": 5, "body_text": "Great help!", "customer_id": 3924, "ticket_id": 123}),
+                                   {"score": 5, "body_text": "Great help!", "customer_id": 3924, "ticket_id": 123,
+                                    "should_send_datetime": None}),
     "update_satisfaction_survey": ("PUT", "https://acme.gorgias.com/api/satisfaction-surveys/17",
                                    {"score": 4, "body_text": "Quick answer."}),
     "create_tag": ("POST", "https://acme.gorgias.com/api/tags",
                    {"name": "vip", "description": "Very important customers", "decoration": {"color": "#F58D86"}}),
+    "upsert_customer": ("POST", "https://acme.gorgias.com/api/customers", {
+        "note": "VIP", "name": "Jane Doe", "email": "jane@example.com",
+        "channels": [{"type": "email", "address": "jane@example.com", "preferred": True}],
+    }),
+    "set_ticket_field": ("PUT", "https://acme.gorgias.com/api/tickets/123/custom-fields/2", "Shipping"),
+    "set_customer_field": ("PUT", "https://acme.gorgias.com/api/customers/3924/custom-fields/5", "gold"),
+    "delete_ticket": ("DELETE", "https://acme.gorgias.com/api/tickets/123", None),
+    "update_ticket_message": ("PUT", "https://acme.gorgias.com/api/tickets/123/messages/456", {
+        "channel": "internal-note", "via": "api", "from_agent": True, "body_text": "It ships on Tuesday.",
+    }),
+    "delete_ticket_message": ("DELETE", "https://acme.gorgias.com/api/tickets/123/messages/456", None),
+    "merge_customers": ("PUT", "https://acme.gorgias.com/api/customers/merge?source_id=3925&target_id=3924", {}),
+    "ticket_job": ("POST", "https://acme.gorgias.com/api/jobs",
+                   {"type": "updateTicket", "params": {"ticket_ids": [123], "updates": {"status": "closed"}}}),
 }
 
 
@@ -85,6 +103,9 @@ def test_the_example_record_makes_the_exact_request(name: str) -> None:
     method, url, expected = EXAMPLES[name]
     request = one(name, get_template(name).example["record"])
     assert (request.method, request.url) == (method, url)
+    if expected is None:  # a DELETE of one object: no body at all
+        assert request.body is None and request.content_type is None
+        return
     assert request.content_type == "application/json"
     assert request.headers["Content-Type"] == "application/json"
     assert body(request) == expected
@@ -98,9 +119,9 @@ GROUPS: dict[str, Any] = {
         "messages": [
             {"channel": "api", "via": "api", "from_agent": False, "sender": {"email": "jane@example.com"},
              "subject": "Where is my order #1234?", "body_text": "Hi, my order hasn't arrived yet.",
-             "external_id": stamp(0)},
+             "external_id": stamp(0), "sent_datetime": SENT},
             {"channel": "api", "via": "api", "from_agent": False, "sender": {"email": "jane@example.com"},
-             "body_text": "It was due on Monday.", "external_id": stamp(1)},
+             "body_text": "It was due on Monday.", "external_id": stamp(1), "sent_datetime": SENT},
         ],
         "external_id": stamp(0),
         "tags": [{"name": "urgent"}],
@@ -112,6 +133,10 @@ GROUPS: dict[str, Any] = {
     "set_ticket_custom_fields": [{"id": 1, "value": "Shipping"}, {"id": 2, "value": "1234"}, {"id": 4, "value": True}],
     "set_customer_custom_fields": [{"id": 5, "value": "gold"}, {"id": 6, "value": 12}],
     "delete_customers": {"ids": [3924, 3925, 3926]},
+    "upsert_customer": {"name": "Jane Doe", "email": "jane@example.com", "note": "VIP", "language": "en",
+                        "channels": [{"type": "email", "address": "jane@example.com", "preferred": True}]},
+    "ticket_job": {"type": "updateTicket", "params": {"ticket_ids": [123, 124, 125, 126],
+                                                      "updates": {"status": "closed"}}},
 }
 
 
@@ -133,12 +158,14 @@ def test_a_group_makes_one_call_or_batching_is_refused(name: str) -> None:
 
 def test_create_ticket_agent_message_goes_to_the_customer() -> None:
     got = body(one("create_ticket", {"subject": "Hello", "body_text": "We shipped it.", "from_agent": "true",
-                                     "customer_email": "jane@example.com", "channel": "email"}))
+                                     "customer_email": "jane@example.com", "channel": "api"}))
     msg = got["messages"][0]
-    assert got["from_agent"] is True and got["channel"] == "email"
-    assert msg["from_agent"] is True and msg["channel"] == "email"
+    assert got["from_agent"] is True and got["channel"] == "api"
+    assert msg["from_agent"] is True and msg["channel"] == "api"
     assert msg["receiver"] == {"email": "jane@example.com"}
     assert "sender" not in msg  # Gorgias uses the bot user
+    with pytest.raises(RenderError, match=r"messages\[0\]\.source: required for an email message.*no sender_email"):
+        one("create_ticket", {"body_text": "x", "from_agent": True, "customer_email": "j@x.io", "channel": "email"})
 
 
 def test_create_ticket_takes_a_full_messages_array_and_stamps_each_message() -> None:
@@ -171,7 +198,7 @@ def test_create_ticket_incoming_message_without_anyone_is_refused() -> None:
 
 
 def test_create_ticket_group_merges_tags_and_keeps_the_first_records_ticket_fields() -> None:
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"conversation_id": "c1", "subject": "First", "body_text": "1", "customer_email": "a@b.co", "tags": ["x"]},
         {"conversation_id": "c1", "subject": "Second", "body_text": "2", "customer_email": "a@b.co",
          "tags": ["x", "y"], "from_agent": True, "sender_email": "agent@acme.com"},
@@ -263,7 +290,7 @@ def test_delete_customers_accepts_an_id_list_in_a_string() -> None:
 
 def test_satisfaction_survey_ids_from_strings_and_score_bounds() -> None:
     got = body(one("create_satisfaction_survey", {"ticket_id": "12", "customer_id": "3", "score": 4}))
-    assert got == {"score": 4, "customer_id": 3, "ticket_id": 12}
+    assert got == {"score": 4, "customer_id": 3, "ticket_id": 12, "should_send_datetime": None}
     with pytest.raises(RenderError, match=r"score: must be <= 5 \(got 6\)"):
         one("create_satisfaction_survey", {"ticket_id": 12, "customer_id": 3, "score": 6})
     with pytest.raises(RenderError, match=r"customer_id: required \(record attribute customer_id: absent\)"):

@@ -21,8 +21,10 @@ def start(template: str, options: dict[str, Any] | None = None, batching: dict[s
 def test_fields_are_constants_merged_into_the_body() -> None:
     got = body(one("create_ticket", {"body_text": "x", "customer_email": "a@b.co", "channel": "chat"},
                    {"fields": {"channel": "email", "messages[].channel": "email", "meta.source": "nexla",
-                               "priority": "high"}}))
+                               "priority": "high", "messages[].receiver.email": "support@acme.com"}}))
     assert got["channel"] == "email" and got["messages"][0]["channel"] == "email"
+    assert got["messages"][0]["source"] == {"type": "email", "from": {"address": "a@b.co"},
+                                            "to": [{"address": "support@acme.com"}]}
     assert got["meta"] == {"source": "nexla"} and got["priority"] == "high"
 
 

@@ -1,0 +1,160 @@
+"""The plans templates attach: read-merge-write custom fields, tags created first, upsert's lookup."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import orjson
+import pytest
+
+from tests.unit.templates.helpers import group, one
+from worker.plan import Plan, PlanError, Step, StepResult
+from worker.templates.plans import EnsureTags, MergeFieldValues, UpsertCustomer
+
+
+def plan_of(request: Any) -> Plan:
+    assert request.plan is not None
+    return request.plan  # type: ignore[no-any-return]
+
+
+def answer(step: Step, status: int, body: Any) -> StepResult:
+    return StepResult(step, status, body)
+
+
+def sent(step: Step) -> Any:
+    return orjson.loads(step.request.body) if step.request.body else None
+
+
+def test_custom_fields_keep_the_values_the_records_do_not_mention() -> None:
+    rows: list[dict[str, Any]] = [{"ticket_id": 7, "field_id": 1, "value": "Shipping"},
+                                  {"ticket_id": 7, "custom_fields": [{"id": 2, "value": 5}]}]
+    plan = plan_of(group("set_ticket_custom_fields", rows, {"algorithm": "by_attribute", "attributes": ["ticket_id"]}))
+    assert isinstance(plan, MergeFieldValues)
+    read = plan.next_step([])
+    assert read is not None and (read.request.method, read.request.url) == (
+        "GET", "https://acme.gorgias.com/api/tickets/7/custom-fields")
+    assert read.request.body is None and not read.final
+    current = {"data": [  # the shape recorded from a real account
+        {"field": {"id": 1, "label": "Reason"}, "prediction": None, "value": "Billing"},
+        {"field": {"id": 3, "label": "AI intent"}, "prediction": None, "value": "order/status"},
+        {"field": {"id": 4, "label": "Empty"}, "prediction": None, "value": None},
+    ]}
+    write = plan.next_step([answer(read, 200, current)])
+    assert write is not None and write.final
+    assert (write.request.method, write.request.url) == ("PUT", "https://acme.gorgias.com/api/tickets/7/custom-fields")
+    assert sorted(sent(write), key=lambda v: v["id"]) == [
+        {"id": 1, "value": "Shipping"}, {"id": 2, "value": 5}, {"id": 3, "value": "order/status"}]
+    assert plan.next_step([answer(read, 200, current), answer(write, 200, {"data": []})]) is None
+
+
+def test_custom_fields_read_every_page_and_accept_a_bare_array() -> None:
+    plan = plan_of(one("set_customer_custom_fields", {"customer_id": 9, "field_id": 5, "value": "gold"}))
+    read = plan.next_step([])
+    assert read is not None
+    first = answer(read, 200, {"data": [{"id": 6, "value": 12}], "meta": {"next_cursor": "abc"}})
+    more = plan.next_step([first])
+    assert more is not None and more.request.method == "GET"
+    assert parse_qs(urlsplit(more.request.url).query) == {"cursor": ["abc"]}
+    write = plan.next_step([first, answer(more, 200, [{"id": 7, "value": True}])])
+    assert write is not None
+    assert sent(write) == [{"id": 6, "value": 12}, {"id": 7, "value": True}, {"id": 5, "value": "gold"}]
+
+
+def test_an_unreadable_current_values_answer_stops_the_plan() -> None:
+    plan = plan_of(one("set_ticket_custom_fields", {"ticket_id": 7, "field_id": 1, "value": "x"}))
+    read = plan.next_step([])
+    assert read is not None
+    with pytest.raises(PlanError, match="unexpected list answer"):
+        plan.next_step([answer(read, 200, "<html>")])
+    with pytest.raises(PlanError, match="without a field id"):
+        plan.next_step([answer(read, 200, {"data": [{"value": 1}]})])
+
+
+def test_tag_names_are_created_first_then_the_write() -> None:
+    plan = plan_of(one("add_ticket_tags", {"ticket_id": 3, "tags": ["vip", "refund", 12]}))
+    assert isinstance(plan, EnsureTags) and plan.names == ("vip", "refund")
+    done: list[StepResult] = []
+    seen = []
+    while (step := plan.next_step(done)) is not None:
+        seen.append(step)
+        done.append(answer(step, 400 if step.known_as == "tag:vip" else 201, None))
+    assert [(s.request.method, s.request.url, sent(s)) for s in seen[:2]] == [
+        ("POST", "https://acme.gorgias.com/api/tags", {"name": "vip"}),
+        ("POST", "https://acme.gorgias.com/api/tags", {"name": "refund"})]
+    assert all(s.accept == {400, 409} for s in seen[:2]) and [s.known_as for s in seen[:2]] == ["tag:vip", "tag:refund"]
+    assert seen[2].final and seen[2].request.url == "https://acme.gorgias.com/api/tickets/3/tags"
+    assert sent(seen[2]) == {"names": ["vip", "refund"], "ids": [12]}
+
+
+def test_tags_by_id_only_and_removals_need_no_plan() -> None:
+    assert one("add_ticket_tags", {"ticket_id": 3, "tag_ids": [4]}).plan is None
+    assert one("remove_ticket_tags", {"ticket_id": 3, "tags": ["vip"]}).plan is None
+
+
+def test_upsert_looks_up_by_email_then_updates_the_one_found_without_touching_its_channels() -> None:
+    plan = plan_of(one("upsert_customer", {"email": "Jane@Example.com", "name": "Jane", "phone": "+331234"}))
+    assert isinstance(plan, UpsertCustomer) and plan.by == "email"
+    look = plan.next_step([])
+    assert look is not None and look.request.method == "GET"
+    assert parse_qs(urlsplit(look.request.url).query) == {"email": ["Jane@Example.com"], "limit": ["30"]}
+    found = {"data": [{"id": 8, "email": "someone@else.com"}, {"id": 9, "email": "jane@example.com"}]}
+    write = plan.next_step([answer(look, 200, found)])
+    assert write is not None and write.final
+    assert (write.request.method, write.request.url) == ("PUT", "https://acme.gorgias.com/api/customers/9")
+    assert sent(write) == {"name": "Jane", "email": "Jane@Example.com"}
+
+
+def test_upsert_creates_when_nobody_matches_exactly() -> None:
+    plan = plan_of(one("upsert_customer", {"external_id": "crm-1", "name": "Jane", "phone": "+331234"}))
+    look = plan.next_step([])
+    assert look is not None and "external_id=crm-1" in look.request.url
+    write = plan.next_step([answer(look, 200, {"data": [{"id": 3, "external_id": "crm-10"}]})])
+    assert write is not None and (write.request.method, write.request.url) == (
+        "POST", "https://acme.gorgias.com/api/customers")
+    assert sent(write)["channels"] == [{"type": "phone", "address": "+331234", "preferred": True}]
+
+
+def test_upsert_refuses_to_choose_between_two_matching_customers() -> None:
+    plan = plan_of(one("upsert_customer", {"external_id": "crm-1", "phone": "+331234"}))
+    look = plan.next_step([])
+    assert look is not None
+    two = [{"id": 3, "external_id": "crm-1"}, {"id": 4, "external_id": "crm-1"}]
+    with pytest.raises(PlanError, match=r"2 customers have external_id 'crm-1' \(ids 3, 4\)"):
+        plan.next_step([answer(look, 200, {"data": two})])
+
+
+def test_a_plan_is_described_in_the_preview_lines() -> None:
+    lines = plan_of(one("set_ticket_custom_fields", {"ticket_id": 7, "field_id": 1, "value": "x"})).describe()
+    assert lines[0].startswith("GET https://acme.gorgias.com/api/tickets/7/custom-fields")
+    assert lines[1].startswith("PUT https://acme.gorgias.com/api/tickets/7/custom-fields")
+
+
+def test_tickets_naming_tags_make_sure_they_exist_too() -> None:
+    plan = plan_of(one("create_ticket", {"body_text": "x", "customer_email": "a@b.co", "tags": ["vip", 4]}))
+    assert isinstance(plan, EnsureTags) and plan.names == ("vip",)
+    first = plan.next_step([])
+    assert first is not None and sent(first) == {"name": "vip"}
+    last = plan.next_step([answer(first, 201, {"id": 9})])
+    assert last is not None and last.final and last.request.url == "https://acme.gorgias.com/api/tickets"
+    assert one("update_ticket", {"ticket_id": 1, "status": "closed"}).plan is None
+    assert isinstance(one("update_ticket", {"ticket_id": 1, "tags": "a, b"}).plan, EnsureTags)
+
+
+def test_upsert_whose_create_meets_a_customer_created_meanwhile_updates_it() -> None:
+    plan = plan_of(one("upsert_customer", {"email": "jane@example.com", "note": "VIP"}))
+    look = plan.next_step([])
+    assert look is not None
+    create = plan.next_step([answer(look, 200, {"data": []})])
+    assert create is not None and create.request.method == "POST" and not create.final
+    assert create.accept == {400, 409}
+    done = [answer(look, 200, {"data": []}), answer(create, 400, {"error": {"msg": "Email already used."}})]
+    again = plan.next_step(done)
+    assert again is not None and again.request.method == "GET" and "again" in again.purpose
+    found = {"data": [{"id": 5, "email": "jane@example.com"}]}
+    update = plan.next_step([*done, answer(again, 200, found)])
+    assert update is not None and update.final and update.request.url.endswith("/api/customers/5")
+    with pytest.raises(PlanError, match=r"creating the customer answered 400 \(.*Email already used.*\) and no "
+                                        r"customer has email 'jane@example.com'"):
+        plan.next_step([*done, answer(again, 200, {"data": []})])
+    assert plan.next_step([answer(look, 200, {"data": []}), answer(create, 201, {"id": 6})]) is None
