@@ -88,11 +88,13 @@ class ControlReader:
         await consumer.seek_to_beginning(*tps)
         end = await consumer.end_offsets(tps)
         while [tp for tp in tps if await consumer.position(tp) < end[tp]]:
-            self._consume(await consumer.getmany(timeout_ms=500))
+            self._consume(await consumer.getmany(timeout_ms=500), apply=False)
+        for name, active in self.state.items():  # the saved state, once: not every pause and activate of the past
+            self.apply(name, active)
         self.caught_up.set()
         self._task = asyncio.get_running_loop().create_task(self._follow(consumer), name="control-reader")
 
-    def _consume(self, fetched: dict[Any, list[Any]]) -> None:
+    def _consume(self, fetched: dict[Any, list[Any]], apply: bool = True) -> None:
         for messages in fetched.values():
             for msg in messages:
                 parsed = parse_control(msg.key, msg.value)
@@ -100,7 +102,8 @@ class ControlReader:
                     continue
                 name, active = parsed
                 self.state[name] = active
-                self.apply(name, active)
+                if apply:
+                    self.apply(name, active)
 
     async def _follow(self, consumer: aiokafka.AIOKafkaConsumer) -> None:
         while True:
