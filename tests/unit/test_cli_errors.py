@@ -10,7 +10,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner, Result
 
-from worker.cli import app, kafka_call
+from worker.cli import app
+from worker.cli_app import kafka_call
 from worker.config import KafkaSettings
 
 runner = CliRunner()
