@@ -75,18 +75,25 @@ def batch_policy(dest: Destination) -> BatchPolicy:
 
 class _Tokens:
     """A call's budget tokens: the first was granted by the account's dispatcher before the call started;
-    each retry asks it again and is served before every waiting call."""
+    each retry asks it again and is served before every waiting call. While the destination is paused a
+    retry is held too (it is not on the wire): it asks for its token once the destination is activated."""
 
-    __slots__ = ("dispatcher", "first_wait")
+    __slots__ = ("active", "dispatcher", "first_wait")
 
-    def __init__(self, dispatcher: AccountDispatcher, first_wait: float) -> None:
+    def __init__(self, dispatcher: AccountDispatcher, first_wait: float, active: asyncio.Event) -> None:
         self.dispatcher = dispatcher
         self.first_wait = first_wait
+        self.active = active
 
     async def token(self, attempt: int) -> float:
         if attempt == 1:
             return self.first_wait
-        return await self.dispatcher.retry_token()
+        held = 0.0
+        if not self.active.is_set():
+            started = time.monotonic()
+            await self.active.wait()
+            held = time.monotonic() - started
+        return held + await self.dispatcher.retry_token()
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -142,6 +149,9 @@ class DestinationPipeline:
         # destinations on one Gorgias account).
         self._dispatchers = dispatchers if dispatchers is not None else Dispatchers(clock=clock)
         self.dispatcher: AccountDispatcher | None = None
+        self._activated = asyncio.Event()  # set while active: retries of running calls wait on it
+        if dest.active:
+            self._activated.set()
         self.active = dest.active
         # Unbatched, each pending record is a call waiting its turn: a few dozen per call slot keep every
         # slot busy, and more would only hold memory. Batched, records must wait out their windows.
@@ -279,6 +289,10 @@ class DestinationPipeline:
             log.info("destination %s %s", self.dest.name, "activated" if active else "paused",
                      extra={"destination": self.dest.name})
         self.active = active
+        if active:
+            self._activated.set()
+        else:
+            self._activated.clear()
         metrics.DESTINATION_ACTIVE.labels(self.dest.name).set(1 if active else 0)
         self._apply_pause()
         if active and self.dispatcher is not None:
@@ -423,7 +437,7 @@ class DestinationPipeline:
         sources = call.sources
         self._claim(sources)
         dispatcher = self.dispatcher
-        tokens = _Tokens(dispatcher, waited_s) if dispatcher is not None else None
+        tokens = _Tokens(dispatcher, waited_s, self._activated) if dispatcher is not None else None
         self._m_in_flight.inc()
         context = call_context.set(source_fields(dest.name, sources))
         try:
