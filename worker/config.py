@@ -314,7 +314,7 @@ def describe_error(error: Any) -> str:
         loc = tuple(error.get("loc") or ())
         guess = difflib.get_close_matches(str(loc[-1]), known_keys(loc[:-1]), n=1) if loc else []
         hint = f"did you mean `{guess[0]}`?" if guess else "check the spelling"
-        return f"is not a known setting ({hint} see schemas/worker-config.schema.json)"
+        return f"is not a known setting ({hint}; see schemas/worker-config.schema.json)"
     if kind == "string_pattern_mismatch":
         return f"has an invalid format (got {shown}; must match {ctx.get('pattern')})"
     if kind in ("too_short", "too_long"):

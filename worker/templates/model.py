@@ -540,7 +540,7 @@ class ConfiguredTemplate:
                 who = receiver.get("email") or f"customer {receiver.get('id')}"
             else:
                 who = "the ticket's customer"
-            out.append(f"emails {who}: {prefix or 'the '}message has no sent_datetime (mode: send)")
+            out.append(f"emails {who}: {prefix.rstrip('.') or 'the message'} has no sent_datetime (mode: send)")
         return out
 
     def merge(self, bodies: Sequence[Any]) -> Any:

@@ -66,7 +66,7 @@ def test_create_ticket_import_stamps_every_message_of_a_conversation() -> None:
     assert [m["sent_datetime"] for m in got["messages"]] == [SENT, "2024-05-01T10:00:00+00:00"]
     sent = group("create_ticket", rows, {"algorithm": "by_attribute", "attributes": ["conversation_id"]},
                  {"mode": "send"})
-    assert sent.notes == ("emails a@b.co: messages[1].message has no sent_datetime (mode: send)",)
+    assert sent.notes == ("emails a@b.co: messages[1] has no sent_datetime (mode: send)",)
 
 
 def test_surveys_are_not_sent_unless_asked() -> None:
