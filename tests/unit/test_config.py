@@ -255,7 +255,7 @@ def test_template_options_are_settings_with_a_did_you_mean_and_the_file_s_names(
     doc["destinations"][0]["endpoint"] = {"template": "create_customer",
                                           "template_options": {"external_id": {"form": "crm_id"}}}
     assert problems(doc) == ["destinations[0].endpoint.template_options.external_id.form: is not a known setting "
-                             "(did you mean `from`? see schemas/worker-config.schema.json)"]
+                             "(did you mean `from`?; see schemas/worker-config.schema.json)"]
     doc["destinations"][0]["endpoint"]["template_options"] = {"external_id": {"from": "crm_id"}}
     config = parse_config(doc)
     options = config.destinations[0].endpoint.template_options
