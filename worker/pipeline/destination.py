@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
@@ -37,18 +36,12 @@ from worker.logs import call_context, source_fields
 from worker.offsets import OffsetTracker, TopicPartitionKey
 from worker.open_batches import OpenBatches, PendingCall
 from worker.pipeline.dispatch import AccountDispatcher, Dispatchers
-from worker.pipeline.kafka import make_consumer
+from worker.pipeline.kafka import committed_offsets, make_consumer
 from worker.pipeline.outcomes import Call, Publisher, delivery_dead_letter, response_event
-from worker.pipeline.recovery import (
-    ConsumptionMarks,
-    Watermarks,
-    consumed_upto,
-    decode_checkpoint,
-    end_offsets,
-    intent_document,
-    scan_outcomes,
-)
+from worker.pipeline.ownership import Ownership
+from worker.pipeline.recovery import end_offsets, scan_outcomes
 from worker.records import DecodeError, SourceRef, decode_record
+from worker.recovery_marks import ConsumptionMarks, Inheritance, Watermarks, intent_document
 from worker.rendering import Prepared, RenderError, RequestRenderer
 from worker.status_report import records_since_start
 
@@ -186,8 +179,7 @@ class DestinationPipeline:
         self.records_unknown = 0  # dead-lettered with outcome unknown (the call may have reached Gorgias)
         self._recovering = 0
         # Ownership epochs: a call made under an earlier ownership of a partition is never sent.
-        self._epoch: dict[TopicPartitionKey, int] = {}
-        self._active: Counter[TopicPartitionKey] = Counter()
+        self.ownership = Ownership()
         name = dest.name
         self._m_consumed = metrics.RECORDS_CONSUMED.labels(name)
         self._m_delivered = metrics.RECORDS_DELIVERED.labels(name)
@@ -421,21 +413,11 @@ class DestinationPipeline:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _claim(self, sources: list[SourceRef]) -> Callable[[], bool]:
-        """Count a call against its partitions; returns a check that it still belongs to this owner."""
-        tps = {TopicPartitionKey(s.topic, s.partition) for s in sources}
-        epochs = [(tp, self._epoch.get(tp, 0)) for tp in tps]
-        self._active.update(tps)
-        return lambda: all(self._epoch.get(tp, 0) == e for tp, e in epochs)
-
-    def _release(self, sources: list[SourceRef]) -> None:
-        self._active.subtract({TopicPartitionKey(s.topic, s.partition) for s in sources})
-
     async def _run_call(self, call: Call, pending: PendingCall[Prepared], waited_s: float) -> None:
         """Deliver one call (its first token is taken), free its slot and lane, then record its outcome."""
         dest = self.dest
         sources = call.sources
-        self._claim(sources)
+        claim = self.ownership.claim(sources)
         dispatcher = self.dispatcher
         tokens = _Tokens(dispatcher, waited_s, self._activated) if dispatcher is not None else None
         self._m_in_flight.inc()
@@ -451,10 +433,10 @@ class DestinationPipeline:
                 outcome = await self.delivery.call(call.request, dest.credential, dest.delivery,
                                                    unknown_outcome_hook=dedupe, tokens=tokens)
         except asyncio.CancelledError:
-            self._release(sources)
+            claim.release()
             raise
         except Exception as exc:
-            self._release(sources)
+            claim.release()
             self._fail(exc, "delivery failed unexpectedly")
             return
         finally:
@@ -469,7 +451,7 @@ class DestinationPipeline:
         try:
             await self._record_outcome(call, outcome)
         finally:
-            self._release(sources)
+            claim.release()
             if hold:
                 self._free_slot(dispatcher)
 
@@ -550,14 +532,14 @@ class DestinationPipeline:
                         extra={**source_fields(dest.name, sources), "stage": stage.value})
             self._finish(sources)
 
-        still_ours = self._claim(sources)
+        still_ours = self.ownership.claim(sources)
 
         async def run() -> None:
             try:
                 if still_ours():  # else its partition moved to another worker, which writes it
                     await publish()
             finally:
-                self._release(sources)
+                still_ours.release()
 
         self._spawn(run())  # tracked with the calls, so that a shutdown waits for it too
 
@@ -654,15 +636,14 @@ class DestinationPipeline:
         keys = {TopicPartitionKey(tp.topic, tp.partition) for tp in revoked}
         if not keys:
             return
-        for tp in keys:  # calls not on the wire yet are dropped: the new owner sends them
-            self._epoch[tp] = self._epoch.get(tp, 0) + 1
+        self.ownership.revoke(keys)  # calls not on the wire yet are dropped: the new owner sends them
         # records still being grouped or waiting for a token are left to the new owner too
         if self.open.pending:
             self.open.drop_where(
                 lambda p: TopicPartitionKey(p.record.source.topic, p.record.source.partition) in keys
             )
         deadline = self.clock() + max(1.0, self.config.worker.shutdown_grace_s)
-        while any(self._active[tp] > 0 for tp in keys) and self.clock() < deadline:
+        while self.ownership.busy(keys) and self.clock() < deadline:
             await asyncio.sleep(0.02)
         consumer = self._consumer
         if consumer is not None:
@@ -670,7 +651,7 @@ class DestinationPipeline:
         for tp in keys:
             self.tracker.forget(tp)
             self.marks.forget(tp)
-            self._active.pop(tp, None)
+            self.ownership.forget(tp)
             try:  # the new owner reports this partition's lag from now on
                 metrics.CONSUMER_LAG.remove(self.dest.name, tp.topic, str(tp.partition))
             except KeyError:
@@ -712,7 +693,7 @@ class DestinationPipeline:
     ) -> None:
         """``start_from: <timestamp>``: partitions the group never committed start at the first record at
         or after it (at the end when there is none yet)."""
-        committed = await consumer._coordinator.fetch_committed_offsets(list(assigned))
+        committed = await committed_offsets(self.config.kafka, self.group_id, assigned)
         fresh = [tp for tp in assigned if tp not in committed or committed[tp].offset < 0]
         if not fresh:
             return
@@ -734,35 +715,20 @@ class DestinationPipeline:
         consumer = self._consumer
         if consumer is None:
             return
-        committed = await consumer._coordinator.fetch_committed_offsets(list(assigned))
-        positions: dict[TopicPartitionKey, int] = {}
-        scans: dict[TopicPartitionKey, dict[tuple[str, int], int]] = {}
-        merged: dict[tuple[str, int], int] = {}
-        for tp, om in committed.items():
-            scan = decode_checkpoint(om.metadata) if om.offset >= 0 else {}
-            upto = consumed_upto(om.metadata) if om.offset >= 0 else None
-            # a checkpoint that covers the intent topic says exactly which records were on their way;
-            # without it, everything the previous owner had consumed may have been
-            marked = bool(self._intent_partitions) and self._intent_partitions <= scan.keys()
-            if upto is not None and upto > om.offset and not marked:
-                self._maybe_sent_below[TopicPartitionKey(tp.topic, tp.partition)] = upto
-            if scan:
-                tpk = TopicPartitionKey(tp.topic, tp.partition)
-                positions[tpk] = om.offset
-                scans[tpk] = scan
-                for key, offset in scan.items():
-                    merged[key] = min(offset, merged.get(key, offset))
-        found, intended = await scan_outcomes(self.config.kafka, self.dest.name, merged, positions)
-        covered = {tpk for tpk, scan in scans.items() if self._intent_partitions <= scan.keys()}
+        committed = await committed_offsets(self.config.kafka, self.group_id, assigned)
+        inherited = Inheritance.of({TopicPartitionKey(tp.topic, tp.partition): (om.offset, om.metadata)
+                                    for tp, om in committed.items()}, self._intent_partitions)
+        self._maybe_sent_below.update(inherited.maybe_sent_below)
+        found, intended = await scan_outcomes(self.config.kafka, self.dest.name, inherited.scan_from,
+                                              inherited.positions)
         if self._intent_partitions:
+            covered = inherited.covered(self._intent_partitions)
             self._maybe_sent |= {s for s in intended - found if TopicPartitionKey(s[0], s[1]) in covered}
         if not found:
             return
         self._already_recorded |= found
-        for tpk, scan in scans.items():
-            last = max((o for t, p, o in found if (t, p) == tpk), default=None)
-            if last is not None:
-                self.marks.inherit(tpk, last, scan)
+        for tpk, last in inherited.last_recorded(found).items():
+            self.marks.inherit(tpk, last, inherited.scans[tpk])
         log.info("destination %s: %d record(s) past the committed offsets were already delivered before a "
                  "restart; they will not be sent again", self.dest.name, len(found),
                  extra={"destination": self.dest.name})

@@ -25,7 +25,7 @@ from worker.pipeline.kafka import (
     wait_for_broker,
 )
 from worker.pipeline.outcomes import Publisher
-from worker.pipeline.recovery import intents_topic
+from worker.recovery_marks import intents_topic
 from worker.rendering import RequestRenderer
 
 log = logging.getLogger("worker.runtime")
