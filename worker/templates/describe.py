@@ -7,8 +7,9 @@ from typing import Any
 import orjson
 
 from worker.config import Destination
+from worker.templates.catalog import get_template, list_templates
 from worker.templates.mapping import Const, sources
-from worker.templates.model import OPTION_KEYS, Template, get_template, list_templates
+from worker.templates.model import OPTION_KEYS, Template
 
 __all__ = ["describe_template", "example_destination", "template_table"]
 

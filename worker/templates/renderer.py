@@ -11,7 +11,8 @@ import orjson
 from worker.config import PLACEHOLDER, ContentFormat, Destination, WorkerConfig
 from worker.records import Record
 from worker.rendering import Prepared, RenderedRequest, RequestRenderer, compact
-from worker.templates.model import ConfiguredTemplate, Template, get_template
+from worker.templates.catalog import get_template
+from worker.templates.model import ConfiguredTemplate, Template
 from worker.templates.plans import plan_for
 
 __all__ = ["TemplateBodyBuilder", "TemplateRenderer", "check_templates", "configured_for", "renderer_for"]
