@@ -21,6 +21,7 @@ from worker.config_template_options import TemplateOptions
 from worker.records import SourceRef
 from worker.rendering import RenderError
 from worker.templates.batch_strategies import STRATEGIES
+from worker.templates.checks import BodySchema
 from worker.templates.mapping import (
     MISSING,
     From,
@@ -32,7 +33,7 @@ from worker.templates.mapping import (
     sources,
 )
 from worker.templates.rules import RULES, messages_of
-from worker.templates.schema import BodySchema, field_check
+from worker.templates.schema import field_check
 from worker.transform import MissingAttribute, get_path
 
 __all__ = [
