@@ -103,7 +103,7 @@ def sample_records() -> tuple[list[dict[str, object]], list[dict[str, object]]]:
         }
         tickets.append(record)
     tickets.insert(5, {"rawMessage": {"subject": "missing messages"}, "nexlaMetaData": {"resourceId": 7}})
-    fields = [{"ticket_id": 1 + (i % 3), "id": 1 + (i % 2), "value": f"value-{i}"} for i in range(9)]
+    fields = [{"ticket_id": 1 + (i % 3), "field_id": 1 + (i % 2), "value": f"value-{i}"} for i in range(9)]
     return tickets, fields
 
 
@@ -208,6 +208,9 @@ def _show_results(kafka: KafkaSettings, prefix: str, expected_calls: int, sandbo
         print(f"  ticket {t['id']}: {t.get('subject')!r} customer={t.get('customer', {}).get('email')} "
               f"external_id={t.get('external_id')} messages={len(t.get('messages', []))} fields={fields_text}")
     print(f"  customers: {len(state.get('customers', []))}, tags: {[x['name'] for x in state.get('tags', [])]}")
+    emailed = state.get("emailed", [])
+    print(f"  messages Gorgias would have emailed: {len(emailed)}"
+          + ("" if emailed else " (the demo's records are customers' messages: nothing is sent to anyone)"))
     metrics = httpx.get(f"http://127.0.0.1:{web_port}/metrics", timeout=5).text
     say("A few worker metrics (GET /metrics)")
     for line in metrics.splitlines():
@@ -227,22 +230,32 @@ async def _publish_raw(kafka: KafkaSettings, topic: str, value: bytes) -> None:
 
 
 async def _print_dead_letters(kafka: KafkaSettings, topic: str) -> None:
+    from aiokafka import TopicPartition
+
     from worker.pipeline.kafka import make_consumer
 
     consumer = make_consumer(kafka, None, isolation_level="read_uncommitted")
     await consumer.start()
-    try:
-        consumer.subscribe([topic])
-        for _ in range(5):
-            fetched = await consumer.getmany(timeout_ms=1000)
-            for messages in fetched.values():
+    try:  # every dead letter on the topic now, however many fetches that takes
+        cluster = await consumer._client.fetch_all_metadata()  # a metadata read that creates no topic
+        tps = [TopicPartition(topic, p) for p in sorted(cluster.partitions_for_topic(topic) or ())]
+        if not tps:
+            print("  (none)")
+            return
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        end = await consumer.end_offsets(tps)
+        shown = 0
+        while [tp for tp in tps if await consumer.position(tp) < end[tp]]:
+            for messages in (await consumer.getmany(timeout_ms=1000)).values():
                 for msg in messages:
                     doc = orjson.loads(msg.value)
                     src = doc["records"][0]["source"]
                     print(f"  {doc['destination']} [{doc['stage']}] {src['topic']}:{src['partition']}@{src['offset']}: "
                           f"{doc['reason']}")
-            if fetched:
-                break
+                    shown += 1
+        if not shown:
+            print("  (none)")
     finally:
         await consumer.stop()
 
