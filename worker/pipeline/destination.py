@@ -443,12 +443,12 @@ class DestinationPipeline:
         tokens = _Tokens(dispatcher, waited_s, self._activated) if dispatcher is not None else None
         self._m_in_flight.inc()
         context = call_context.set(source_fields(dest.name, sources))
+        outcome: CallOutcome | None = None  # before the try: its finally reads it on every path
         try:
             if not still_ours():  # its partition moved to another worker, which sends it
                 self._release(sources)
                 return
             dedupe = hook_for(dest, self.delivery)  # duplicate check of create templates, else None
-            outcome: CallOutcome | None = None
             if dedupe is not None:
                 outcome = await dedupe.before_first_attempt(call.request, call.items)
             if outcome is None and dedupe is not None and self.intent_topic is not None:
