@@ -125,6 +125,11 @@ def test_run_with_a_bad_log_level(config_file: Path) -> None:
     one_error_line(result, "--log-level loud", "debug, info, warning, error")
 
 
+def test_status_with_a_worker_address_that_is_not_a_url(config_file: Path) -> None:
+    result = runner.invoke(app, ["status", "-c", str(config_file), "--worker", "127.0.0.1:6066"])
+    one_error_line(result, "--worker 127.0.0.1:6066", "http://")
+
+
 def test_a_missing_config_file(tmp_path: Path) -> None:
     one_error_line(runner.invoke(app, ["status", "-c", str(tmp_path / "nope.yaml")]), "cannot read the config file")
 
