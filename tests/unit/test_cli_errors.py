@@ -130,6 +130,22 @@ def test_status_with_a_worker_address_that_is_not_a_url(config_file: Path) -> No
     one_error_line(result, "--worker 127.0.0.1:6066", "http://")
 
 
+@pytest.mark.parametrize(("args", "needle"), [
+    (["nope"], "No such command 'nope' (see "),
+    (["validate"], "Missing option '--config' / '-c' (see "),
+    (["validate", "-c", "x.yaml", "--bogus"], "No such option: --bogus"),
+    (["preview", "-c", "x.yaml", "-d", "d", "--limit", "many"], "Invalid value for '--limit'"),
+    (["templates", "a", "b"], "unexpected extra argument"),
+])
+def test_usage_mistakes_are_one_line_too(args: list[str], needle: str) -> None:
+    one_error_line(runner.invoke(app, args), needle)
+
+
+def test_no_command_still_shows_the_help() -> None:
+    result = runner.invoke(app, [])
+    assert "Usage: " in result.output and "Commands:" in result.output and "error:" not in result.output
+
+
 def test_a_missing_config_file(tmp_path: Path) -> None:
     one_error_line(runner.invoke(app, ["status", "-c", str(tmp_path / "nope.yaml")]), "cannot read the config file")
 
