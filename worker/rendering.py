@@ -69,6 +69,7 @@ __all__ = [
 JSON_CONTENT_TYPE: Final = "application/json"
 FORM_CONTENT_TYPE: Final = "application/x-www-form-urlencoded"
 _KEY_TYPES: Final = (str, int, float, bool)
+_URL_KEYS_KEPT: Final = 10_000  # grouping keys remembered as having a good URL (then forgotten all at once)
 
 
 def compact(encoded: bytes) -> bytes:
@@ -337,6 +338,7 @@ class RequestRenderer:
         self._slash_count = template_url.count("/")
         self._query_count = template_url.count("?")
         self._static_url: str | None = None if slots else self._check_static(template_url)
+        self._url_keys: set[tuple[Any, ...]] = set()  # grouping keys whose URL prepare() checked already
 
         extras = {k: v for k, v in endpoint.headers.items() if k.lower() != "content-type"}
         if not any(k.lower() == "accept" for k in extras):
@@ -365,8 +367,11 @@ class RequestRenderer:
         url: str | None = None
         if not self._batched:
             url = self._static_url or self._render_url(self._values_from(data))
-        elif self._slots:
-            self._render_url([key[s.key_index] for s in self._slots])  # refuse a bad value now, not its batch
+        elif self._slots and key not in self._url_keys:  # refuse a bad value now, not its batch
+            self._render_url([key[s.key_index] for s in self._slots])
+            if len(self._url_keys) >= _URL_KEYS_KEPT:
+                self._url_keys.clear()
+            self._url_keys.add(key)
         return Prepared(record, body, body_bytes, key, url)
 
     def render_one(self, prepared: Prepared) -> RenderedRequest:

@@ -76,7 +76,7 @@ def response_event(dest: Destination, call: Call, outcome: CallOutcome) -> dict[
         "schema_version": 1,
         "event_id": event_id(dest.name, call.sources),
         "destination": dest.name,
-        "outcome": _outcome(outcome).value,
+        "outcome": outcome_kind(outcome).value,
         "request": request_info(req.method, req.url, req.headers, req.body, dest.response_webhook.request_body),
         "response": {
             "status": outcome.status,
@@ -109,7 +109,8 @@ def response_event(dest: Destination, call: Call, outcome: CallOutcome) -> dict[
     return event
 
 
-def _outcome(outcome: CallOutcome) -> Outcome:
+def outcome_kind(outcome: CallOutcome) -> Outcome:
+    """Delivered, failed, or unknown (it failed, but an attempt may have taken effect)."""
     if outcome.ok:
         return Outcome.DELIVERED
     return Outcome.UNKNOWN if outcome.outcome_unknown else Outcome.FAILED
