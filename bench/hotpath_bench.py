@@ -43,8 +43,8 @@ if str(ROOT) not in sys.path:
 
 from worker.config import Destination  # noqa: E402
 from worker.events import fit_parts  # noqa: E402
-from worker.gorgias.client import GorgiasClient  # noqa: E402
-from worker.gorgias.delivery import ClientRegistry, DeliveryService  # noqa: E402
+from worker.gorgias.client import ClientRegistry, GorgiasClient  # noqa: E402
+from worker.gorgias.delivery import DeliveryService  # noqa: E402
 from worker.offsets import OffsetTracker, TopicPartitionKey  # noqa: E402
 from worker.open_batches import OpenBatches  # noqa: E402
 from worker.pipeline.destination import batch_policy  # noqa: E402

@@ -16,6 +16,7 @@ from typing import Any
 
 import faust
 import mode
+import mode.loop
 from aiohttp import web
 
 from worker.config import SaslMechanism, SecurityProtocol, WorkerConfig
@@ -113,6 +114,8 @@ def run(config: WorkerConfig, level: str = "info") -> None:
     except BrokerUnavailable as exc:
         log.error("cannot start: %s", exc)
         sys.exit(1)
+    if config.worker.event_loop == "uvloop":
+        mode.loop.use("uvloop")  # the loop faust's Worker creates next
     app, _ = create_app(config)
     worker = faust.Worker(
         app,
