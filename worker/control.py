@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -20,14 +21,14 @@ from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
 from worker.config import KafkaSettings
-from worker.events import iso_now
-from worker.pipeline.kafka import ensure_topic, make_consumer, make_producer
+from worker.events import iso_time
+from worker.pipeline.kafka import ensure_topic, make_consumer, make_producer, read_ranges
 
 log = logging.getLogger("worker.control")
 
 
 def control_value(active: bool, by: str | None = None) -> bytes:
-    return orjson.dumps({"active": active, "at": iso_now(), "by": by or socket.gethostname()})
+    return orjson.dumps({"active": active, "at": iso_time(time.time()), "by": by or socket.gethostname()})
 
 
 def parse_control(key: bytes | None, value: bytes | None) -> tuple[str, bool] | None:
@@ -84,22 +85,24 @@ class ControlReader:
         self._consumer = consumer
         tps = [TopicPartition(topic, p) for p in parts]
         consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        end = await consumer.end_offsets(tps)
-        while [tp for tp in tps if await consumer.position(tp) < end[tp]]:
-            self._consume(await consumer.getmany(timeout_ms=500))
+        starts = await consumer.beginning_offsets(tps)
+        ends = await consumer.end_offsets(tps)
+        async for msg in read_ranges(consumer, {tp: (starts[tp], ends[tp]) for tp in tps}):
+            self._take(msg.key, msg.value)
         self.caught_up.set()
         self._task = asyncio.get_running_loop().create_task(self._follow(consumer), name="control-reader")
 
     def _consume(self, fetched: dict[Any, list[Any]]) -> None:
         for messages in fetched.values():
             for msg in messages:
-                parsed = parse_control(msg.key, msg.value)
-                if parsed is None:
-                    continue
-                name, active = parsed
-                self.state[name] = active
-                self.apply(name, active)
+                self._take(msg.key, msg.value)
+
+    def _take(self, key: bytes | None, value: bytes | None) -> None:
+        parsed = parse_control(key, value)
+        if parsed is not None:
+            name, active = parsed
+            self.state[name] = active
+            self.apply(name, active)
 
     async def _follow(self, consumer: aiokafka.AIOKafkaConsumer) -> None:
         while True:

@@ -54,6 +54,17 @@ def replayable(letter: dict[str, Any], destination: str, stages: set[str], inclu
     return out, None
 
 
+def replay_headers(item: dict[str, Any]) -> list[tuple[str, bytes]]:
+    """The Kafka headers of a republished dead-letter item: its own, plus ``gorgias-replay-of`` with its
+    source coordinates, unless it has one already (a replay of a replay keeps the first coordinates, on
+    which the identity stamped on a create depends)."""
+    headers = [(k, base64.b64decode(v)) for k, v in (item.get("headers") or {}).items()]
+    if not any(k == REPLAY_HEADER for k, _ in headers):
+        src = item["source"]
+        headers.append((REPLAY_HEADER, f"{src['topic']}:{src['partition']}:{src['offset']}".encode()))
+    return headers
+
+
 async def replay(
     config: WorkerConfig,
     dest: Destination,
@@ -126,11 +137,8 @@ async def replay(
                             if producer is not None:
                                 src = item["source"]
                                 key = src["key"].encode() if src.get("key") is not None else None
-                                headers = [(k, base64.b64decode(v)) for k, v in (item.get("headers") or {}).items()]
-                                if not any(k == REPLAY_HEADER for k, _ in headers):  # a replay of a replay
-                                    headers.append((REPLAY_HEADER,  # keeps the first coordinates
-                                                    f"{src['topic']}:{src['partition']}:{src['offset']}".encode()))
-                                pending.append(await producer.send(topic, value, key=key, headers=headers))
+                                pending.append(await producer.send(topic, value, key=key,
+                                                                   headers=replay_headers(item)))
                 for fut in pending:
                     await fut
                 if group is not None and done_upto:

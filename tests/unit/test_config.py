@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from worker.config import ConfigError, load_config, parse_config, parse_headers
+from worker.config import BatchingSettings, ConfigError, parse_config, parse_headers
+from worker.config_loading import load_config
 
 BASE: dict[str, Any] = {
     "kafka": {"bootstrap_servers": "localhost:9092"},
@@ -242,3 +243,15 @@ def test_event_loop_is_uvloop_unless_asyncio_is_chosen() -> None:
     assert parse_config(with_("worker.event_loop", "asyncio")).worker.event_loop == "asyncio"
     (problem,) = problems(with_("worker.event_loop", "trio"))
     assert problem.startswith("worker.event_loop:") and "'uvloop' or 'asyncio'" in problem
+
+
+@pytest.mark.parametrize(("batching", "keyed"), [
+    ({"enabled": False, "algorithm": "by_attribute", "attributes": ["a"]}, False),
+    ({"enabled": True}, False),
+    ({"enabled": True, "algorithm": "by_attribute", "attributes": ["a"]}, True),
+    ({"enabled": True, "algorithm": "session_window", "attributes": ["a"]}, True),
+    ({"enabled": True, "algorithm": "tumbling_window"}, False),
+    ({"enabled": True, "algorithm": "tumbling_window", "attributes": ["a"]}, True),
+])
+def test_keyed_batching_is_decided_in_one_place(batching: dict[str, Any], keyed: bool) -> None:
+    assert BatchingSettings.model_validate(batching).keyed is keyed

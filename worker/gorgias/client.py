@@ -40,8 +40,10 @@ from httpx_aiohttp import AiohttpTransport
 from httpx_aiohttp.transport import map_aiohttp_exceptions
 from pydantic import SecretStr
 
+from worker import environment
 from worker.config import AuthType, Credential, DeliverySettings
 from worker.gorgias.errors import ForeignOriginError, TransportError, TransportKind, redact
+from worker.gorgias.wire_headers import wire_headers
 from worker.rendering import RenderedRequest
 
 TransportName = Literal["aiohttp", "httpx"]
@@ -131,8 +133,6 @@ def _client_timeout(timeout: dict[str, float | None] | None) -> aiohttp.ClientTi
 _HTTP_11 = {"http_version": b"HTTP/1.1"}
 EXACT_URL = "worker.url"
 """``httpx.Request`` extension: the URL string to send as it is (already encoded by the renderer)."""
-USER_AGENT = "nexset-gorgias-worker/0.1"
-_WORKER_HEADERS = frozenset({"authorization", "host", "content-length", "transfer-encoding"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _LENGTH_REQUIRED = frozenset({"POST", "PUT", "PATCH"})  # an empty body is sent as Content-Length: 0
 
@@ -245,26 +245,17 @@ class GorgiasClient:
         return f"{self._base_url}{path}" + (f"?{parts.query}" if parts.query else "")
 
     def _headers(self, req: RenderedRequest) -> list[tuple[str, str]]:
-        """The request's headers with ours (Authorization, Host, defaults), without Content-Length.
+        """The request's headers as sent (:func:`wire_headers`, always with ``Host``), without Content-Length.
 
         Renderers hand every request of a destination the same few headers, so the result is kept per
         distinct (headers, content type).
         """
         key = (tuple(req.headers.items()), req.content_type)
         found = self._header_cache.get(key)
-        if found is not None:
-            return found
-        headers = {k: v for k, v in req.headers.items() if k.lower() not in _WORKER_HEADERS}
-        if req.content_type is not None:
-            headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
-            headers["Content-Type"] = req.content_type
-        if not any(k.lower() == "accept" for k in headers):
-            headers["Accept"] = "application/json"
-        if not any(k.lower() == "user-agent" for k in headers):
-            headers["User-Agent"] = USER_AGENT
-        found = [("Host", self._host), *headers.items(), ("Authorization", self._authorization.get_secret_value())]
-        if len(self._header_cache) < 256:
-            self._header_cache[key] = found
+        if found is None:
+            found = list(wire_headers(req, self._authorization.get_secret_value(), self._host).items())
+            if len(self._header_cache) < 256:
+                self._header_cache[key] = found
         return found
 
     async def send(self, req: RenderedRequest) -> HttpResult:
@@ -394,7 +385,7 @@ def _origin_key(url: str) -> tuple[str, str, int | None]:
 
 def resolve_secret(credential: Credential) -> SecretStr:
     """The credential's API key or access token, read from its env var or file (LookupError if missing)."""
-    return credential.secret().resolve()
+    return environment.resolve_secret(credential.secret())
 
 
 ClientFactory = Callable[[Credential, SecretStr, DeliverySettings], Sender]

@@ -16,11 +16,12 @@ from typing import Any
 
 import faust
 import mode
-import mode.loop
+import uvloop
 from aiohttp import web
 
 from worker.config import SaslMechanism, SecurityProtocol, WorkerConfig
 from worker.control_api import create_control_app
+from worker.environment import bootstrap_servers, resolve_secret
 from worker.logs import logging_config, setup_logging
 from worker.pipeline.kafka import BrokerUnavailable, client_options, probe, wait_for_broker
 from worker.pipeline.runtime import Runtime
@@ -46,7 +47,7 @@ def _faust_credentials(config: WorkerConfig) -> Any:
 def create_app(config: WorkerConfig, runtime: Runtime | None = None) -> tuple[faust.App, Runtime]:
     """The faust app running ``config``'s destinations, and the runtime it hosts."""
     host: Runtime = runtime or Runtime(config)
-    bootstrap = config.kafka.effective_bootstrap()
+    bootstrap = bootstrap_servers(config.kafka)
     brokers = ";".join(f"kafka://{b.strip()}" for b in bootstrap.split(",") if b.strip())
     app = faust.App(
         f"{config.kafka.group_id}.host",
@@ -91,7 +92,7 @@ def create_app(config: WorkerConfig, runtime: Runtime | None = None) -> tuple[fa
 
         async def on_start(self) -> None:
             ref = config.worker.control_token()
-            token = ref.resolve() if ref is not None else None
+            token = resolve_secret(ref) if ref is not None else None
             self.runner = web.AppRunner(create_control_app(host, token=token), access_log=None)
             await self.runner.setup()
             site = web.TCPSite(self.runner, config.worker.web_host, config.worker.web_port)
@@ -115,7 +116,7 @@ def run(config: WorkerConfig, level: str = "info") -> None:
         log.error("cannot start: %s", exc)
         sys.exit(1)
     if config.worker.event_loop == "uvloop":
-        mode.loop.use("uvloop")  # the loop faust's Worker creates next
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())  # the loop faust's Worker creates next
     app, _ = create_app(config)
     worker = faust.Worker(
         app,

@@ -30,7 +30,7 @@ from worker.batching import BatchPolicy
 from worker.call_scheduler import Candidate
 from worker.config import Destination, WorkerConfig
 from worker.dedupe import POSSIBLY_DELIVERED, hook_for
-from worker.events import DeadLetterStage, Outcome, dead_letter, iso_now, record_item, reference_item
+from worker.events import DeadLetterStage, Outcome, dead_letter, iso_time, record_item, reference_item
 from worker.gorgias.delivery import CallOutcome, DeliveryService
 from worker.logs import call_context, source_fields
 from worker.offsets import OffsetTracker, TopicPartitionKey
@@ -121,7 +121,7 @@ class DestinationPipeline:
         self.on_fatal = on_fatal
         self.clock = clock
         self.tracker = OffsetTracker()
-        self.keyed = dest.batching.enabled and bool(dest.batching.attributes)
+        self.keyed = dest.batching.keyed
         # Calls not on the wire yet: due batches keep taking their key's records until they are sent.
         # Keyed batches keep per-key order, and so do unbatched records with a Kafka key.
         self.open: OpenBatches[Prepared] = OpenBatches(
@@ -170,7 +170,9 @@ class DestinationPipeline:
         self._m_consumed = metrics.RECORDS_CONSUMED.labels(name)
         self._m_delivered = metrics.RECORDS_DELIVERED.labels(name)
         self._m_batch = metrics.BATCH_SIZE.labels(name)
-        self._m_latency = metrics.CALL_LATENCY.labels(name)
+        self._m_latency = metrics.CALL_DURATION.labels(name)
+        self._m_request = metrics.REQUEST_LATENCY.labels(name)
+        self._m_budget_wait = metrics.BUDGET_WAIT.labels(dest.credential.account_key)
         self._m_e2e = metrics.END_TO_END_LATENCY.labels(name)
         self._m_in_flight = metrics.IN_FLIGHT.labels(name)
         self._m_pending = metrics.PENDING_RECORDS.labels(name)
@@ -441,6 +443,10 @@ class DestinationPipeline:
         n = len(call.items)
         self._m_batch.observe(n)
         self._m_latency.observe(outcome.latency_s)
+        for attempt in outcome.attempt_log:
+            self._m_budget_wait.observe(attempt.rate_limit_wait_s)
+            if attempt.error_kind != "refused":  # refused before sending (foreign origin): no request made
+                self._m_request.observe(attempt.elapsed_s)
         status = outcome.status
         counter = self._m_calls.get(status)
         if counter is None:
@@ -451,8 +457,6 @@ class DestinationPipeline:
             for attempt in outcome.attempt_log[:-1]:  # every attempt but the last one caused a retry
                 cause = attempt.error_kind or str(attempt.status)
                 metrics.RETRIES.labels(dest.name, cause).inc()
-        if outcome.rate_limit_wait_s:
-            metrics.RATE_LIMIT_WAIT.labels(dest.credential.account_key).inc(outcome.rate_limit_wait_s)
         publish_response = dest.response_webhook.enabled
         if publish_response or not outcome.ok:  # the document is built only when it is written
             key = call.sources[0].key
@@ -463,7 +467,7 @@ class DestinationPipeline:
                 if publish_response:
                     waits.append(self.publisher.publish(dest.response_webhook.topic, event, key, headers))
                 if not outcome.ok:
-                    letter = delivery_dead_letter(dest, call, event)
+                    letter = delivery_dead_letter(dest, call, event, outcome.finished_at)
                     self._note_error(f"deliver: {letter.get('reason')}")
                     waits.append(self.publisher.publish(dest.dead_letter_topic, letter, key,
                                                         [*headers, ("stage", b"deliver")]))
@@ -488,7 +492,7 @@ class DestinationPipeline:
         key: bytes | None,
     ) -> None:
         dest = self.dest
-        letter = dead_letter(dest, stage, reason, items)
+        letter = dead_letter(dest, stage, reason, items, failed_at=self.clock())
         self._note_error(f"{stage.value}: {reason}")
         headers = [("destination", dest.name.encode()), ("stage", stage.value.encode())]
 
@@ -530,7 +534,7 @@ class DestinationPipeline:
             self._m_e2e.observe(max(0.0, self.clock() - oldest / 1000))
 
     def _note_error(self, message: str) -> None:
-        self.last_error = {"at": iso_now(), "message": message}
+        self.last_error = {"at": iso_time(self.clock()), "message": message}
 
     def _fail(self, exc: BaseException, what: str) -> None:
         self._note_error(f"{what}: {exc}")

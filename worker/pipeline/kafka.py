@@ -6,7 +6,7 @@ import asyncio
 import logging
 import ssl
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 import aiokafka
@@ -14,7 +14,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
-from worker.config import KafkaSettings, SecurityProtocol
+from worker.config import KafkaSettings, SecretRef, SecurityProtocol
+from worker.environment import bootstrap_servers, resolve_secret
 
 log = logging.getLogger("worker.kafka")
 
@@ -35,7 +36,7 @@ class BrokerUnavailable(Exception):
 def client_options(settings: KafkaSettings) -> dict[str, Any]:
     """Connection and security keyword arguments shared by producers, consumers and admin clients."""
     opts: dict[str, Any] = {
-        "bootstrap_servers": settings.effective_bootstrap(),
+        "bootstrap_servers": bootstrap_servers(settings),
         "client_id": settings.client_id,
         "security_protocol": settings.security_protocol.value,
     }
@@ -44,9 +45,7 @@ def client_options(settings: KafkaSettings) -> dict[str, Any]:
         if settings.ssl_certfile:
             password = None
             if settings.ssl_key_password_env:
-                from worker.config import SecretRef
-
-                password = SecretRef(env=settings.ssl_key_password_env).resolve().get_secret_value()
+                password = resolve_secret(SecretRef(env=settings.ssl_key_password_env)).get_secret_value()
             context.load_cert_chain(settings.ssl_certfile, settings.ssl_keyfile, password=password)
         opts["ssl_context"] = context
     if settings.sasl_mechanism is not None:
@@ -54,7 +53,7 @@ def client_options(settings: KafkaSettings) -> dict[str, Any]:
         assert ref is not None  # guaranteed by the model
         opts["sasl_mechanism"] = settings.sasl_mechanism.value
         opts["sasl_plain_username"] = settings.sasl_username
-        opts["sasl_plain_password"] = ref.resolve().get_secret_value()
+        opts["sasl_plain_password"] = resolve_secret(ref).get_secret_value()
     return opts
 
 
@@ -158,6 +157,51 @@ async def read_at(
         for msg in fetched.get(tp, []):
             return msg if msg.offset == offset else None  # a later offset: the record was deleted
     return None
+
+
+async def existing_partitions(settings: KafkaSettings, topics: Iterable[str]) -> dict[str, list[int]]:
+    """The partition numbers of each of ``topics`` that exists; a missing topic is left out.
+
+    Reads the metadata of *all* topics (the admin client's public ``describe_topics()``): a metadata
+    request naming a topic would create it on a broker with ``auto.create.topics.enable``.
+    """
+    wanted = set(topics)
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    await admin.start()
+    try:
+        described = await admin.describe_topics()
+    finally:
+        await admin.close()
+    return {
+        t["topic"]: sorted(p["partition"] for p in t.get("partitions", ()))
+        for t in described
+        if t["topic"] in wanted and t.get("error_code", 0) == 0
+    }
+
+
+async def read_ranges(
+    consumer: aiokafka.AIOKafkaConsumer, ranges: Mapping[aiokafka.TopicPartition, tuple[int, int]],
+    deadline: float | None = None, clock: Callable[[], float] = time.monotonic,
+) -> AsyncIterator[aiokafka.ConsumerRecord[bytes, bytes]]:
+    """The records of each assigned partition from its first offset up to (not including) its end one,
+    e.g. the tail of a topic up to the end offsets read just before; until ``deadline`` (``clock`` time).
+
+    A partition is done once the consumer's position reaches its end, so offsets that hold no record
+    (transaction markers, compacted or deleted records) cannot keep the read going.
+    """
+    todo = {tp: end for tp, (first, end) in ranges.items() if end > first}
+    for tp in todo:
+        consumer.seek(tp, ranges[tp][0])
+    while todo and (deadline is None or clock() < deadline):
+        fetched = await consumer.getmany(*todo, timeout_ms=500)
+        for tp, messages in fetched.items():
+            end = todo.get(tp, 0)
+            for msg in messages:
+                if msg.offset < end:
+                    yield msg
+        for tp in list(todo):
+            if await consumer.position(tp) >= todo[tp]:
+                del todo[tp]
 
 
 async def probe(settings: KafkaSettings) -> None:

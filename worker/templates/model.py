@@ -70,6 +70,8 @@ class BatchSpec:
     fields: tuple[str, ...] = ()  # union: the list fields merged
     max_items: int | None = None  # conversation: most messages in one ticket
     reason: str = ""  # none: why Gorgias has no batch form
+    group_by: str = "a conversation key"  # key any: what the records of a group must share
+    group_example: str = "conversation_id"  # ... and an attribute that usually carries it
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,12 @@ class Template:
         from worker.config import PLACEHOLDER
 
         return [p for p in PLACEHOLDER.findall(self.url) if p != "domain"]
+
+    @property
+    def grouping_target(self) -> str:
+        """What one group of records becomes (for messages about grouping)."""
+        return {"conversation": "one ticket", "overlay": "one customer's write", "job": "one job"}.get(
+            self.batch.mode, "one call")
 
     @property
     def batchable(self) -> bool:
@@ -199,8 +207,11 @@ def _email_source(body: Any, template: Template) -> None:
             del msg["receiver"]  # a customer's message names no receiver (Gorgias' rule); its address is in `to`
 
 
-def _customer_shape(body: Any, template: Template, *, need_channel: bool) -> None:
-    """``name`` instead of firstname/lastname; the email (preferred) and phones as ``channels``."""
+def _customer_shape(body: Any, template: Template, *, new: bool) -> None:
+    """``name`` instead of firstname/lastname; a new customer's email (preferred) and phones as ``channels``.
+
+    An update sends ``channels`` only when the record gives them (or a phone): Gorgias may replace a
+    customer's channels with the list it is given, so an email alone must not become the only one."""
     if not isinstance(body, dict):
         return
     first, last = body.pop("firstname", None), body.pop("lastname", None)
@@ -213,7 +224,7 @@ def _customer_shape(body: Any, template: Template, *, need_channel: bool) -> Non
         return  # the schema says what is wrong
     email = body.get("email")
     has_email = any(isinstance(c, Mapping) and c.get("type") == "email" for c in channels)
-    if isinstance(email, str) and email and not has_email:
+    if new and isinstance(email, str) and email and not has_email:
         channels.insert(0, {"type": "email", "address": email, "preferred": True})
     if channels:
         if not any(isinstance(c, Mapping) and c.get("preferred") is True for c in channels):
@@ -225,7 +236,7 @@ def _customer_shape(body: Any, template: Template, *, need_channel: bool) -> Non
             if isinstance(c, dict):
                 c.setdefault("preferred", False)
         body["channels"] = channels
-    elif need_channel:
+    elif new:
         raise RenderError(
             f"{template.name}: channels: required: a customer needs an email or a phone (record attribute "
             "email, customer_email or phone) or `channels`"
@@ -233,11 +244,11 @@ def _customer_shape(body: Any, template: Template, *, need_channel: bool) -> Non
 
 
 def _new_customer(body: Any, template: Template) -> None:
-    _customer_shape(body, template, need_channel=True)
+    _customer_shape(body, template, new=True)
 
 
 def _customer_update(body: Any, template: Template) -> None:
-    _customer_shape(body, template, need_channel=False)
+    _customer_shape(body, template, new=False)
 
 
 def _upsert_identity(body: Any, template: Template) -> None:
@@ -589,8 +600,10 @@ class ConfiguredTemplate:
                     or msg.get("channel") == "internal-note":
                 continue
             receiver = msg.get("receiver")
-            who = receiver.get("email") or f"id {receiver.get('id')}" if isinstance(receiver, Mapping) \
-                else "the ticket's customer"
+            if isinstance(receiver, Mapping):
+                who = receiver.get("email") or f"customer {receiver.get('id')}"
+            else:
+                who = "the ticket's customer"
             out.append(f"emails {who}: {prefix or 'the '}message has no sent_datetime (mode: send)")
         return out
 
@@ -704,7 +717,9 @@ def _load_template(doc: Mapping[str, Any]) -> Template:
     else:
         key = tuple(key_doc)
     batch = BatchSpec(mode, key, tuple(batch_doc.get("fields") or ()), batch_doc.get("max_items"),
-                      str(batch_doc.get("reason") or ""))
+                      str(batch_doc.get("reason") or ""),
+                      str(batch_doc.get("group_by") or BatchSpec.group_by),
+                      str(batch_doc.get("group_example") or BatchSpec.group_example))
     creates = doc.get("creates")
     if creates not in (None, *CREATES):
         raise ValueError(f"template {name}: unknown created resource {creates!r}")
