@@ -77,7 +77,8 @@ def response_event(dest: Destination, call: Call, outcome: CallOutcome) -> dict[
         "event_id": event_id(dest.name, call.sources),
         "destination": dest.name,
         "outcome": outcome_kind(outcome).value,
-        "request": request_info(req.method, req.url, req.headers, req.body, dest.response_webhook.request_body),
+        "request": request_info(req.method, req.url, req.headers, req.body, dest.response_webhook.request_body,
+                                _encoded_record(call)),
         "response": {
             "status": outcome.status,
             "headers": {k: v for k, v in outcome.response_headers.items() if k in wanted},
@@ -107,6 +108,13 @@ def response_event(dest: Destination, call: Call, outcome: CallOutcome) -> dict[
     if outcome.steps:
         event["steps"] = [step.as_event() for step in outcome.steps]
     return event
+
+
+def _encoded_record(call: Call) -> Any:
+    """The body of a one-record call whose request body is that record's own encoding, else None."""
+    if len(call.items) == 1 and call.request.body is call.items[0].body_bytes:
+        return call.items[0].body
+    return None
 
 
 def outcome_kind(outcome: CallOutcome) -> Outcome:
