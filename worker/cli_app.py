@@ -75,6 +75,8 @@ def kafka_call(kafka: KafkaSettings, work: Coroutine[Any, Any, T]) -> T:
     client_log.setLevel(logging.CRITICAL)  # its connection errors would print around our one line
     try:
         return asyncio.run(work)
+    except BrokenPipeError:
+        raise  # our own stdout was closed (`| head`): click ends quietly with exit 1
     except (TimeoutError, KafkaError, OSError) as exc:
         detail = str(exc) or type(exc).__name__
         unreachable = isinstance(exc, TimeoutError | OSError | KafkaConnectionError | KafkaTimeoutError)

@@ -318,12 +318,12 @@ def describe_error(error: Any) -> str:
         loc = tuple(error.get("loc") or ())
         guess = difflib.get_close_matches(str(loc[-1]), known_keys(loc[:-1]), n=1) if loc else []
         hint = f"did you mean `{guess[0]}`?" if guess else "check the spelling"
-        return f"is not a known setting ({hint} see schemas/worker-config.schema.json)"
+        return f"is not a known setting ({hint}; see schemas/worker-config.schema.json)"
     if kind == "string_pattern_mismatch":
         return f"has an invalid format (got {shown}; must match {ctx.get('pattern')})"
     if kind in ("too_short", "too_long"):
         return f"{error['msg'].lower()} (got {shown})"
-    if kind == "enum":
+    if kind in ("enum", "literal_error"):
         return f"must be one of {ctx.get('expected')} (got {shown})"
     if kind == "value_error":
         return str(ctx.get("error", error["msg"]))
@@ -349,9 +349,14 @@ def known_keys(loc: tuple[int | str, ...]) -> list[str]:
             return []
         if isinstance(part, int) or part.startswith(("function-", "union[", "tagged-union[")):
             continue
-        info = model.model_fields.get(part)
+        info = _settings(model).get(part)
         model = _model_in(info.annotation) if info is not None else None
-    return [] if model is None else list(model.model_fields)
+    return [] if model is None else list(_settings(model))
+
+
+def _settings(model: type[BaseModel]) -> dict[str, Any]:
+    """A model's fields by the name a config file uses (``from``, not ``from_``)."""
+    return {info.alias or name: info for name, info in model.model_fields.items()}
 
 
 def format_validation_error(exc: ValidationError) -> list[str]:

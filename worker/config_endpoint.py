@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator, model_validator
 
 from worker.config_base import PLACEHOLDER, Model
+from worker.config_template_options import TemplateOptions
 
 
 class HttpMethod(StrEnum):
@@ -60,8 +61,8 @@ class EndpointSettings(Model):
     template: str | None = Field(
         default=None, description="Name of a pre-built endpoint template (`gorgias-worker templates`)."
     )
-    template_options: dict[str, Any] = Field(
-        default_factory=dict, description="Template customisation: extra fields, attribute mapping."
+    template_options: TemplateOptions = Field(
+        default_factory=TemplateOptions, description="Template customisation: constant fields, attribute mapping."
     )
     method: HttpMethod | None = Field(default=None, description="POST, PUT, PATCH or DELETE.")
     url: str | None = Field(

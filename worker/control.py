@@ -88,7 +88,9 @@ class ControlReader:
         starts = await consumer.beginning_offsets(tps)
         ends = await consumer.end_offsets(tps)
         async for msg in read_ranges(consumer, {tp: (starts[tp], ends[tp]) for tp in tps}):
-            self._take(msg.key, msg.value)
+            self._take(msg.key, msg.value, apply=False)
+        for name, active in self.state.items():  # the saved state, once: not every pause and activate of the past
+            self.apply(name, active)
         self.caught_up.set()
         self._task = asyncio.get_running_loop().create_task(self._follow(consumer), name="control-reader")
 
@@ -97,12 +99,13 @@ class ControlReader:
             for msg in messages:
                 self._take(msg.key, msg.value)
 
-    def _take(self, key: bytes | None, value: bytes | None) -> None:
+    def _take(self, key: bytes | None, value: bytes | None, apply: bool = True) -> None:
         parsed = parse_control(key, value)
         if parsed is not None:
             name, active = parsed
             self.state[name] = active
-            self.apply(name, active)
+            if apply:
+                self.apply(name, active)
 
     async def _follow(self, consumer: aiokafka.AIOKafkaConsumer) -> None:
         while True:

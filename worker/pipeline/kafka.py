@@ -17,6 +17,12 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from worker.config import KafkaSettings, SecretRef, SecurityProtocol
 from worker.environment import bootstrap_servers, resolve_secret
 
+# Every consumer group of the worker (each destination's and faust's own) notices a dead member within
+# this time, so a replacement worker takes its partitions over in seconds rather than a minute. Kafka's
+# smallest allowed session timeout is 6 s by default (group.min.session.timeout.ms).
+GROUP_SESSION_TIMEOUT_MS = 10_000
+GROUP_HEARTBEAT_INTERVAL_MS = 1_000
+
 log = logging.getLogger("worker.kafka")
 
 # The producer's largest request, and what a record needs on top of its value in a batch (batch and
@@ -80,8 +86,8 @@ def make_consumer(settings: KafkaSettings, group_id: str | None, **overrides: An
         "auto_offset_reset": "earliest",
         "max_partition_fetch_bytes": 4 * 1024 * 1024,
         "fetch_max_bytes": 32 * 1024 * 1024,
-        "session_timeout_ms": 30_000,
-        "heartbeat_interval_ms": 3_000,
+        "session_timeout_ms": GROUP_SESSION_TIMEOUT_MS,
+        "heartbeat_interval_ms": GROUP_HEARTBEAT_INTERVAL_MS,
         "max_poll_interval_ms": 300_000,
         "isolation_level": "read_committed",
     }
