@@ -181,6 +181,8 @@ def status(
     from worker.config import is_loopback
     from worker.status_report import fetch_worker, format_report, kafka_view, merge
 
+    if worker is not None and not worker.startswith(("http://", "https://")):
+        fail([f"--worker {worker}: give the control API's URL, e.g. http://127.0.0.1:6066"])
     cfg = load_or_exit(config, overrides=overrides)
     view = kafka_call(cfg.kafka, kafka_view(cfg))
     local = is_loopback(cfg.worker.web_host) or cfg.worker.web_host in ("0.0.0.0", "::")  # reachable from here
