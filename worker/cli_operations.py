@@ -134,9 +134,12 @@ def responses(
         kafka = KafkaSettings(bootstrap_servers=bootstrap)
         topics = topics or ["gorgias.responses"]
     try:
-        kafka_call(kafka, print_responses(kafka, topics, destination, follow, limit, raw))
+        printed = kafka_call(kafka, print_responses(kafka, topics, destination, follow, limit, raw))
     except TopicMissing as exc:
         fail([str(exc)])
+    if not printed:  # on stderr: stdout stays what scripts parse
+        whose = f" of {destination}" if destination else ""
+        typer.echo(f"no response events{whose} on {', '.join(topics)} yet", err=True)
 
 
 def _command(config: Path, name: str, active: bool, overrides: list[str] | None) -> None:

@@ -188,3 +188,14 @@ def test_help_renders_at_80_columns(command: str) -> None:
     if command == "replay":
         for flag in ("--include-undecodable", "--from-beginning", "--dry-run", "--to-topic", "--limit"):
             assert flag in text
+
+
+def test_run_checks_its_web_port_before_anything_else() -> None:
+    from worker.pipeline.app import web_port_taken
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert web_port_taken("127.0.0.1", port) == "Address already in use"
+    assert web_port_taken("127.0.0.1", port) is None  # free again: the check itself holds nothing
