@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: kustomize-tool demo test lint typecheck unit integration bench schemas broker-start broker-stop clean
+.PHONY: kustomize-tool demo test lint typecheck unit integration bench bench-peer schemas broker-start broker-stop clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -47,6 +47,10 @@ schemas: setup
 
 bench: setup
 	$(BIN)/python bench/run_all.py
+
+# ours beside Kafka Connect 4.3.1 + the clescot HTTP sink (needs Java and Maven; ~45 min; not part of test)
+bench-peer: setup
+	$(BIN)/python bench/peer_bench.py
 
 broker-start: setup
 	deploy/local/kafka.sh start
