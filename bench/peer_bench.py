@@ -566,9 +566,10 @@ def line(run: Run) -> str:
     lat = f", p50 {run.p50_ms:.1f} ms, p99 {run.p99_ms:.1f} ms" if run.scenario == "latency" else ""
     resp = f", {pipeline.fmt_int(run.responses)} responses" if run.responses else ""
     return (f"[{run.scenario} r{run.round} {run.side}] {pipeline.fmt_int(run.records_per_s)} records/s "
-            f"({pipeline.fmt_int(run.calls)} calls{resp}), CPU {run.cpu_s:.1f} s = {run.cpu_ms_per_1k_calls:.0f} ms "
-            f"per 1k calls, peak RSS {run.peak_rss_mb:.0f} MB{lat}; sandbox CPU {run.sandbox_cpu_s:.1f} s, broker "
-            f"{run.broker_cpu_s:.1f} s; ready after {run.startup_s:.1f} s; machine {run.machine_busy:.0%} busy, "
+            f"({pipeline.fmt_int(run.calls)} calls{resp}), CPU {run.cpu_s:.1f} s = "
+            f"{run.cpu_ms_per_1k_calls / 1000:.2f} s per 1k calls, peak RSS {run.peak_rss_mb:.0f} MB{lat}; "
+            f"sandbox CPU {run.sandbox_cpu_s:.1f} s, broker {run.broker_cpu_s:.1f} s; "
+            f"ready after {run.startup_s:.1f} s; machine {run.machine_busy:.0%} busy, "
             f"load before {run.load_before:.1f}" + "".join(f"\n    problem: {p}" for p in run.problems))
 
 
@@ -601,8 +602,9 @@ def summary(runs: list[Run], sides: list[str]) -> str:
                          "cpu": statistics.median(r.cpu_ms_per_1k_calls for r in rs),
                          "rss": statistics.median(r.peak_rss_mb for r in rs),
                          "p50": statistics.median(r.p50_ms for r in rs), "p99": statistics.median(r.p99_ms for r in rs)}
+            cpu = spread([r.cpu_ms_per_1k_calls / 1000 for r in rs], 2)
             row = (f"  {side:<13} {len(rs):>6} {spread([r.records_per_s for r in rs]):>22} "
-                   f"{spread([r.cpu_ms_per_1k_calls for r in rs]):>22} {spread([r.peak_rss_mb for r in rs]):>16}")
+                   f"{cpu:>22} {spread([r.peak_rss_mb for r in rs]):>16}")
             if scenario == "latency":
                 row += f" {spread([r.p50_ms for r in rs], 1):>18} {spread([r.p99_ms for r in rs], 1):>18}"
             out.append(row)
