@@ -624,8 +624,8 @@ async def run_all(env: pipeline.Env, classpath: str, args: argparse.Namespace) -
     scenarios = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
     sides = args.sides
     runs = []
-    for scenario in scenarios:
-        for rnd in range(1, args.rounds + 1):
+    for rnd in range(1, args.rounds + 1):  # whole rounds first: a run cut short still has every scenario
+        for scenario in scenarios:
             shift = (rnd - 1) % len(sides)  # alternate, and rotate who goes first each round
             for side in sides[shift:] + sides[:shift]:
                 env.say(f"[{scenario} r{rnd} {side}] starting...")
