@@ -589,7 +589,7 @@ def summary(runs: list[Run], sides: list[str]) -> str:
         if not mine:
             continue
         out.append(f"\n{scenario}: median of the rounds (range)")
-        head = f"  {'side':<13} {'rounds':>6} {'records/s':>22} {'CPU ms / 1k calls':>22} {'peak RSS MB':>16}"
+        head = f"  {'side':<13} {'rounds':>6} {'records/s':>22} {'CPU s / 1k calls':>22} {'peak RSS MB':>16}"
         if scenario == "latency":
             head += f" {'p50 ms':>18} {'p99 ms':>18}"
         out.append(head)
