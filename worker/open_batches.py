@@ -129,6 +129,12 @@ class OpenBatches(Generic[T]):
             for batch in self.grouper.due(now):
                 self._enqueue_batch(batch, now)
 
+    def flush(self, now: float) -> None:
+        """Every batch still being grouped becomes a due call now, whatever its window (reason ``drain``)."""
+        if self.grouper is not None:
+            for batch in self.grouper.flush_all():
+                self._enqueue_batch(batch, now)
+
     def next_deadline(self) -> float | None:
         """When the grouper's next batch becomes due (None: nothing is being grouped)."""
         return self.grouper.next_deadline() if self.grouper is not None else None
