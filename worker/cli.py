@@ -11,7 +11,9 @@ from typing import Annotated, Any, NoReturn, TypeVar
 import typer
 from pydantic import ValidationError
 
-from worker.config import ConfigError, Destination, KafkaSettings, WorkerConfig, check_secrets, load_config
+from worker.config import ConfigError, Destination, KafkaSettings, WorkerConfig
+from worker.config_loading import load_config
+from worker.environment import bootstrap_servers, check_secrets, known_secret_values, resolve_secret
 
 T = TypeVar("T")
 
@@ -78,7 +80,7 @@ def kafka_call(kafka: KafkaSettings, work: Coroutine[Any, Any, T]) -> T:
         detail = str(exc) or type(exc).__name__
         unreachable = isinstance(exc, TimeoutError | OSError | KafkaConnectionError | KafkaTimeoutError)
         hint = " (is the broker running and reachable?)" if unreachable else ""
-        fail([f"Kafka at {kafka.effective_bootstrap()}: {detail}{hint}"])
+        fail([f"Kafka at {bootstrap_servers(kafka)}: {detail}{hint}"])
     finally:
         client_log.setLevel(level)
 
@@ -164,7 +166,7 @@ def validate(
         typer.echo(orjson.dumps({"ok": not problems, "errors": problems, "warnings": warnings}).decode())
         raise typer.Exit(1 if problems else 0)
     cfg = load_or_exit(config, secrets=secrets, overrides=overrides)
-    typer.echo(f"{config}: OK, {len(cfg.destinations)} destination(s), Kafka {cfg.kafka.effective_bootstrap()}")
+    typer.echo(f"{config}: OK, {len(cfg.destinations)} destination(s), Kafka {bootstrap_servers(cfg.kafka)}")
     token = cfg.worker.control_token()
     guard = f"need the bearer token from {token.describe()}" if token else "open to this machine only"
     typer.echo(f"control API on {cfg.worker.web_host}:{cfg.worker.web_port} (POST routes {guard})")
@@ -184,7 +186,7 @@ def config_command(config: ConfigOption, overrides: SetOption = None) -> None:
     from worker.effective_config import effective_document
 
     cfg = load_or_exit(config, overrides=overrides)
-    typer.echo(yaml.safe_dump(effective_document(cfg), sort_keys=False, width=100).rstrip())
+    typer.echo(yaml.safe_dump(effective_document(cfg, known_secret_values(cfg)), sort_keys=False, width=100).rstrip())
 
 
 @app.command(short_help="Check (or --write) the JSON Schemas in schemas/.")
@@ -220,10 +222,10 @@ def run(
     from worker.pipeline.app import run as run_worker
 
     for dest in cfg.destinations:
-        register_secret(dest.credential.secret().resolve().get_secret_value())
+        register_secret(resolve_secret(dest.credential.secret()).get_secret_value())
     for ref in (cfg.kafka.sasl_password(), cfg.worker.control_token()):
         if ref is not None:
-            register_secret(ref.resolve().get_secret_value())
+            register_secret(resolve_secret(ref).get_secret_value())
     run_worker(cfg, log_level.lower() or cfg.worker.log_level)
 
 
@@ -536,7 +538,7 @@ def test_command(
     cfg = load_or_exit(config, overrides=overrides)
     dest = _destination_or_exit(cfg, destination)
     try:
-        dest.credential.secret().resolve()
+        resolve_secret(dest.credential.secret())
     except LookupError as exc:
         fail([f"destinations.{dest.name}.credential: {exc}"])
     sample = _json_file(record, "--record") if record is not None else None

@@ -1,20 +1,18 @@
 """Destination configuration: the models that a worker's YAML/JSON config file is validated against.
 
-The models are pure (no I/O beyond reading the file in :func:`load_config`); secrets are referenced by
-environment variable or file path and only resolved by :meth:`SecretRef.resolve` when the worker
-starts. JSON Schemas in ``schemas/`` are generated from these models.
+The models are pure: they do no I/O. Secrets are referenced by environment variable or file path and
+only read by the shell when the worker starts (:mod:`worker.environment`); the file itself is read,
+``${VAR}``-expanded and overridden by :mod:`worker.config_loading`.
+JSON Schemas in ``schemas/`` are generated from these models.
 """
 
 from __future__ import annotations
 
 import difflib
 import ipaddress
-import os
 import re
-from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
-from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
 
@@ -22,7 +20,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
@@ -70,22 +67,6 @@ class SecretRef(Model):
 
     def describe(self) -> str:
         return f"env ${self.env}" if self.env else f"file {self.file}"
-
-    def resolve(self) -> SecretStr:
-        """Read the secret. Raises ``LookupError`` with a fix when it is missing or empty."""
-        if self.env is not None:
-            value = os.environ.get(self.env, "")
-            if not value:
-                raise LookupError(f"environment variable {self.env} is not set (export it, or use a file)")
-            return SecretStr(value)
-        assert self.file is not None
-        try:
-            value = Path(self.file).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise LookupError(f"cannot read secret file {self.file}: {exc.strerror}") from None
-        if not value:
-            raise LookupError(f"secret file {self.file} is empty")
-        return SecretStr(value)
 
 
 def _reject_inline_secrets(data: Any) -> Any:
@@ -166,8 +147,6 @@ class KafkaSettings(Model):
             return None
         return SecretRef(env=self.sasl_password_env, file=self.sasl_password_file)
 
-    def effective_bootstrap(self) -> str:
-        return os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or self.bootstrap_servers
 
 
 # --------------------------------------------------------------------------------------------------
@@ -447,6 +426,14 @@ class BatchingSettings(Model):
         if self.algorithm is GroupingAlgorithm.ARRIVAL_ORDER and self.attributes:
             raise ValueError("arrival_order does not group by attributes; use by_attribute or drop `attributes`")
         return self
+
+    @property
+    def keyed(self) -> bool:
+        """Whether batches are grouped by the values of ``attributes``: by_attribute, session_window, and a
+        tumbling_window given attributes. Calls of one key are then sent one after another."""
+        if not self.enabled or self.algorithm is GroupingAlgorithm.ARRIVAL_ORDER:
+            return False
+        return self.algorithm is not GroupingAlgorithm.TUMBLING_WINDOW or bool(self.attributes)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -779,36 +766,3 @@ def parse_config(data: Any) -> WorkerConfig:
         return WorkerConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc)) from None
-
-
-def load_config(path: str | Path, overrides: Iterable[str] = ()) -> WorkerConfig:
-    """Read a YAML or JSON config file and validate it (see :mod:`worker.config_loading`).
-
-    Raises :class:`ConfigError`.
-    """
-    from worker.config_loading import load_config as load
-
-    return load(path, overrides)
-
-
-def check_secrets(config: WorkerConfig) -> list[str]:
-    """Problems with secrets that cannot be read now (the worker refuses to start with any)."""
-    problems: list[str] = []
-    for i, dest in enumerate(config.destinations):
-        try:
-            dest.credential.secret().resolve()
-        except LookupError as exc:
-            problems.append(f"destinations[{i}].credential: {exc}")
-    ref = config.kafka.sasl_password()
-    if ref is not None:
-        try:
-            ref.resolve()
-        except LookupError as exc:
-            problems.append(f"kafka.sasl_password: {exc}")
-    token = config.worker.control_token()
-    if token is not None:
-        try:
-            token.resolve()
-        except LookupError as exc:
-            problems.append(f"worker.control_token: {exc}")
-    return problems

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -20,14 +21,14 @@ from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
 from worker.config import KafkaSettings
-from worker.events import iso_now
+from worker.events import iso_time
 from worker.pipeline.kafka import ensure_topic, make_consumer, make_producer
 
 log = logging.getLogger("worker.control")
 
 
 def control_value(active: bool, by: str | None = None) -> bytes:
-    return orjson.dumps({"active": active, "at": iso_now(), "by": by or socket.gethostname()})
+    return orjson.dumps({"active": active, "at": iso_time(time.time()), "by": by or socket.gethostname()})
 
 
 def parse_control(key: bytes | None, value: bytes | None) -> tuple[str, bool] | None:

@@ -16,19 +16,6 @@ MASK = "********"
 SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "x-api-key", "cookie"})
 
 
-def known_secret_values(config: WorkerConfig) -> list[str]:
-    """The values of every secret the config refers to that can be read now (unreadable ones are skipped)."""
-    refs = [d.credential.secret() for d in config.destinations]
-    refs += [r for r in (config.kafka.sasl_password(), config.worker.control_token()) if r is not None]
-    values = []
-    for ref in refs:
-        try:
-            values.append(ref.resolve().get_secret_value())
-        except LookupError:
-            continue
-    return values
-
-
 def _mask(value: Any, secrets: Iterable[str], key: str = "") -> Any:
     if isinstance(value, dict):
         return {k: _mask(v, secrets, str(k)) for k, v in value.items()}
@@ -43,9 +30,11 @@ def _mask(value: Any, secrets: Iterable[str], key: str = "") -> Any:
     return value
 
 
-def effective_document(config: WorkerConfig, secrets: Iterable[str] | None = None) -> dict[str, Any]:
-    """``config`` with every default filled in, as plain data, secret values masked."""
-    known = list(secrets) if secrets is not None else known_secret_values(config)
+def effective_document(config: WorkerConfig, secrets: Iterable[str]) -> dict[str, Any]:
+    """``config`` with every default filled in, as plain data, the ``secrets`` values masked.
+
+    The caller reads the values (:func:`worker.environment.known_secret_values`): this module does no I/O.
+    """
     doc = config.model_dump(mode="json")
-    masked: dict[str, Any] = _mask(doc, sorted(known, key=len, reverse=True))
+    masked: dict[str, Any] = _mask(doc, sorted(secrets, key=len, reverse=True))
     return masked

@@ -202,8 +202,9 @@ class DeadLetter(Strict):
 # Builders (hot path: plain dicts, same shape as the models)
 
 
-def iso_now(ts: float | None = None) -> str:
-    moment = datetime.now(UTC) if ts is None else datetime.fromtimestamp(ts, UTC)
+def iso_time(ts: float) -> str:
+    """Epoch seconds as an ISO 8601 UTC timestamp with microseconds, e.g. ``2026-01-31T08:00:00.000000Z``."""
+    moment = datetime.fromtimestamp(ts, UTC)
     return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
@@ -271,14 +272,15 @@ def reference_item(source: SourceRef, raw: bytes, headers: tuple[tuple[str, byte
 
 
 def dead_letter(destination: Destination | str, stage: DeadLetterStage, reason: str,
-                items: list[dict[str, Any]], call: dict[str, Any] | None = None) -> dict[str, Any]:
+                items: list[dict[str, Any]], *, failed_at: float, call: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A dead-letter document; ``failed_at`` (epoch seconds) comes from the caller's clock."""
     name = destination if isinstance(destination, str) else destination.name
     return {
         "schema_version": SCHEMA_VERSION,
         "destination": name,
         "stage": stage.value,
         "reason": reason,
-        "failed_at": iso_now(),
+        "failed_at": iso_time(failed_at),
         "records": items,
         "call": call,
         "reduced": None,

@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 from worker.config import AuthType, Destination, KafkaSettings
-from worker.gorgias.client import USER_AGENT
+from worker.gorgias.wire_headers import wire_headers
 from worker.records import DecodeError, SourceRef, decode_record
 from worker.rendering import Prepared, RenderedRequest, RenderError, RequestRenderer
 
@@ -109,18 +109,8 @@ def build_renderer(dest: Destination) -> RequestRenderer:
 def masked_headers(dest: Destination, request: RenderedRequest) -> dict[str, str]:
     """The headers the client sends with ``request``, the credential shown as ``Basic ***`` / ``Bearer ***``."""
     cred = dest.credential
-    headers: dict[str, str] = {}
-    if cred.base_url is not None:
-        headers["Host"] = cred.host
-    headers["Authorization"] = f"{'Bearer' if cred.auth is AuthType.OAUTH else 'Basic'} {MASK}"
-    if request.content_type is not None:
-        headers["Content-Type"] = request.content_type
-    for name, value in request.headers.items():
-        if name.lower() not in ("authorization", "host", "content-type", "content-length"):
-            headers[name] = value
-    if not any(k.lower() == "user-agent" for k in headers):
-        headers["User-Agent"] = USER_AGENT
-    return headers
+    authorization = f"{'Bearer' if cred.auth is AuthType.OAUTH else 'Basic'} {MASK}"
+    return wire_headers(request, authorization, cred.host if cred.base_url is not None else None)
 
 
 def _messages(dest: Destination, values: Iterable[Any]) -> list[SampleMessage]:

@@ -13,6 +13,8 @@ from typing import Any
 
 import orjson
 
+from worker.json_types import json_type
+
 ENVELOPE_BODY = "rawMessage"
 ENVELOPE_META = "nexlaMetaData"
 REPLAY_HEADER = "gorgias-replay-of"
@@ -102,14 +104,14 @@ def decode_value(value: bytes | None, max_bytes: int) -> tuple[dict[str, Any], d
     except orjson.JSONDecodeError as exc:
         raise DecodeError(f"not valid JSON: {exc}") from None
     if not isinstance(doc, dict):
-        raise DecodeError(f"a record must be a JSON object, got a JSON {_json_type(doc)}")
+        raise DecodeError(f"a record must be a JSON object, got a JSON {json_type(doc)}")
     if ENVELOPE_BODY in doc and set(doc) <= {ENVELOPE_BODY, ENVELOPE_META}:
         body = doc[ENVELOPE_BODY]
         meta = doc.get(ENVELOPE_META)
         if not isinstance(body, dict):
-            raise DecodeError(f"envelope's rawMessage must be a JSON object, got a JSON {_json_type(body)}")
+            raise DecodeError(f"envelope's rawMessage must be a JSON object, got a JSON {json_type(body)}")
         if meta is not None and not isinstance(meta, dict):
-            raise DecodeError(f"envelope's nexlaMetaData must be a JSON object, got a JSON {_json_type(meta)}")
+            raise DecodeError(f"envelope's nexlaMetaData must be a JSON object, got a JSON {json_type(meta)}")
         return body, meta
     return doc, None
 
@@ -122,17 +124,3 @@ def decode_record(
 ) -> Record:
     data, meta = decode_value(value, max_bytes)
     return Record(data=data, source=source, headers=headers, meta=meta, raw_size=len(value or b""))
-
-
-def _json_type(value: Any) -> str:
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if value is None:
-        return "null"
-    return type(value).__name__

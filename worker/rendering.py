@@ -47,10 +47,10 @@ from worker.config import (
     PLACEHOLDER,
     ContentFormat,
     Destination,
-    GroupingAlgorithm,
     HttpMethod,
     check_url_origin,
 )
+from worker.json_types import a_json_type
 from worker.records import Record
 from worker.transform import MissingAttribute, Transform, get_parts, split_path
 
@@ -138,16 +138,6 @@ class DefaultBodyBuilder:
 
 # --------------------------------------------------------------------------------------------------
 # Values
-
-
-def _describe_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, Mapping):
-        return "an object"
-    if isinstance(value, list | tuple):
-        return "an array"
-    return f"a {type(value).__name__}"
 
 
 def _scalar_text(value: Any) -> str | None:
@@ -281,11 +271,7 @@ class RequestRenderer:
                 "use content_format json or turn batching off"
             )
 
-        keyed_algorithms = (GroupingAlgorithm.BY_ATTRIBUTE, GroupingAlgorithm.SESSION_WINDOW)
-        self._keyed = batching.enabled and (
-            batching.algorithm in keyed_algorithms
-            or (batching.algorithm is GroupingAlgorithm.TUMBLING_WINDOW and bool(batching.attributes))
-        )
+        self._keyed = batching.keyed
         self.key_attributes: tuple[str, ...] = tuple(batching.attributes) if self._keyed else ()
         self._key_parts = tuple(split_path(a) for a in self.key_attributes)
 
@@ -429,7 +415,7 @@ class RequestRenderer:
                 raise RenderError(f"grouping attribute {name}: the record has no attribute {name}") from None
             if not isinstance(value, _KEY_TYPES) or (isinstance(value, float) and not math.isfinite(value)):
                 raise RenderError(
-                    f"grouping attribute {name}: the value is {_describe_type(value)}; "
+                    f"grouping attribute {name}: the value is {a_json_type(value)}; "
                     "records can only be grouped by a string, number or boolean"
                 )
             values.append(value)
@@ -455,7 +441,7 @@ class RequestRenderer:
             text = value if type(value) is str else _scalar_text(value)
             if text is None:
                 raise RenderError(
-                    f"URL placeholder {{{slot.name}}}: the value of {slot.name} is {_describe_type(value)}; "
+                    f"URL placeholder {{{slot.name}}}: the value of {slot.name} is {a_json_type(value)}; "
                     "a URL can only carry a string, number or boolean"
                 )
             if not text:
@@ -517,7 +503,7 @@ class RequestRenderer:
 
 def _form_encode(payload: Any) -> bytes:
     if not isinstance(payload, Mapping):
-        raise RenderError(f"form format needs an object of fields, not {_describe_type(payload)}")
+        raise RenderError(f"form format needs an object of fields, not {a_json_type(payload)}")
     pairs: list[tuple[str, str]] = []
     for name, value in payload.items():
         if value is None:
@@ -525,7 +511,7 @@ def _form_encode(payload: Any) -> bytes:
         text = _scalar_text(value)
         if text is None:
             raise RenderError(
-                f"attribute {name} is {_describe_type(value)}: form format cannot carry nested values "
+                f"attribute {name} is {a_json_type(value)}: form format cannot carry nested values "
                 "(exclude it, or use content_format json)"
             )
         pairs.append((str(name), text))

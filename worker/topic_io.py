@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from worker.config import KafkaSettings
+from worker.environment import bootstrap_servers
 from worker.pipeline.kafka import make_consumer, make_producer
 from worker.transform import MissingAttribute, get_path
 
@@ -93,7 +94,7 @@ async def print_responses(
         cluster = await consumer._client.fetch_all_metadata()  # all topics: a metadata read that creates none
         missing = [t for t in topics if t not in cluster.topics()]
         if missing:
-            raise TopicMissing(f"topic {', '.join(missing)} does not exist on Kafka at {kafka.effective_bootstrap()} "
+            raise TopicMissing(f"topic {', '.join(missing)} does not exist on Kafka at {bootstrap_servers(kafka)} "
                                "(no response was produced yet, or another topic is configured)")
         tps = [TopicPartition(t, p) for t in topics for p in sorted(cluster.partitions_for_topic(t) or ())]
         consumer.assign(tps)

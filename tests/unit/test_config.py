@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from worker.config import ConfigError, load_config, parse_config, parse_headers
+from worker.config import BatchingSettings, ConfigError, parse_config, parse_headers
+from worker.config_loading import load_config
 
 BASE: dict[str, Any] = {
     "kafka": {"bootstrap_servers": "localhost:9092"},
@@ -235,3 +236,15 @@ def test_form_content_cannot_be_batched() -> None:
 def test_dot_segments_in_the_url_are_refused() -> None:
     assert "`..` path segments" in problems(with_("destinations.0.endpoint.url",
                                                    "https://{domain}.gorgias.com/api/../tickets"))[0]
+
+
+@pytest.mark.parametrize(("batching", "keyed"), [
+    ({"enabled": False, "algorithm": "by_attribute", "attributes": ["a"]}, False),
+    ({"enabled": True}, False),
+    ({"enabled": True, "algorithm": "by_attribute", "attributes": ["a"]}, True),
+    ({"enabled": True, "algorithm": "session_window", "attributes": ["a"]}, True),
+    ({"enabled": True, "algorithm": "tumbling_window"}, False),
+    ({"enabled": True, "algorithm": "tumbling_window", "attributes": ["a"]}, True),
+])
+def test_keyed_batching_is_decided_in_one_place(batching: dict[str, Any], keyed: bool) -> None:
+    assert BatchingSettings.model_validate(batching).keyed is keyed

@@ -28,8 +28,9 @@ def test_the_event_and_the_dead_letter_say_what_is_known(ok: bool, unknown: bool
     event = response_event(dest, call, outcome(ok, unknown))
     assert ResponseEvent.model_validate(event).outcome == expected
     if not ok:
-        letter = DeadLetter.model_validate(delivery_dead_letter(dest, call, event))
+        letter = DeadLetter.model_validate(delivery_dead_letter(dest, call, event, 1_700_000_000.0))
         assert letter.call is not None and letter.call.outcome == expected
+        assert letter.failed_at == "2023-11-14T22:13:20.000000Z"  # the caller's clock, not the wall clock
 
 
 def test_a_followed_merge_names_both_ids() -> None:

@@ -39,8 +39,10 @@ import yarl
 from httpx_aiohttp import AiohttpTransport
 from pydantic import SecretStr
 
+from worker import environment
 from worker.config import AuthType, Credential, DeliverySettings
 from worker.gorgias.errors import ForeignOriginError, TransportError, TransportKind, redact
+from worker.gorgias.wire_headers import wire_headers
 from worker.rendering import RenderedRequest
 
 TransportName = Literal["aiohttp", "httpx"]
@@ -74,8 +76,6 @@ class _AiohttpTransport(AiohttpTransport):
             ssl=self.ssl_context,
         )
         return _ExactUrlSession(connector=connector)
-USER_AGENT = "nexset-gorgias-worker/0.1"
-_WORKER_HEADERS = frozenset({"authorization", "host", "content-length", "transfer-encoding"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -178,18 +178,8 @@ class GorgiasClient:
         return f"{self._base_url}{path}" + (f"?{parts.query}" if parts.query else "")
 
     def _headers(self, req: RenderedRequest) -> dict[str, str]:
-        headers = {k: v for k, v in req.headers.items() if k.lower() not in _WORKER_HEADERS}
-        if req.content_type is not None:
-            headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
-            headers["Content-Type"] = req.content_type
-        if not any(k.lower() == "accept" for k in headers):
-            headers["Accept"] = "application/json"
-        if not any(k.lower() == "user-agent" for k in headers):
-            headers["User-Agent"] = USER_AGENT
-        headers["Authorization"] = self._authorization.get_secret_value()
-        if self._base_url is not None:
-            headers["Host"] = self._host
-        return headers
+        host = self._host if self._base_url is not None else None
+        return wire_headers(req, self._authorization.get_secret_value(), host)
 
     async def send(self, req: RenderedRequest) -> HttpResult:
         """One attempt. Returns any complete response (whatever its status) or raises TransportError."""
@@ -306,7 +296,7 @@ def _origin_key(url: str) -> tuple[str, str, int | None]:
 
 def resolve_secret(credential: Credential) -> SecretStr:
     """The credential's API key or access token, read from its env var or file (LookupError if missing)."""
-    return credential.secret().resolve()
+    return environment.resolve_secret(credential.secret())
 
 
 ClientFactory = Callable[[Credential, SecretStr, DeliverySettings], Sender]

@@ -130,11 +130,9 @@ class AccountRateLimiter:
         started = self._clock()
         async with self._lock:
             while True:
-                now = self._clock()
-                self._settle(now)
-                wait = max(self._not_before - now, (self._level + 1 - self.usable) / self.drain_per_s)
-                if wait <= _EPSILON:
-                    self._level += 1
+                wait = self.wait_s()  # how much may be spent: one formula for acquire and the dispatcher
+                if wait <= 0.0:
+                    self.take()
                     return max(0.0, self._clock() - started)
                 await self._sleep(wait)
 

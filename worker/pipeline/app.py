@@ -20,6 +20,7 @@ from aiohttp import web
 
 from worker.config import SaslMechanism, SecurityProtocol, WorkerConfig
 from worker.control_api import create_control_app
+from worker.environment import bootstrap_servers, resolve_secret
 from worker.logs import logging_config, setup_logging
 from worker.pipeline.kafka import BrokerUnavailable, client_options, probe, wait_for_broker
 from worker.pipeline.runtime import Runtime
@@ -45,7 +46,7 @@ def _faust_credentials(config: WorkerConfig) -> Any:
 def create_app(config: WorkerConfig, runtime: Runtime | None = None) -> tuple[faust.App, Runtime]:
     """The faust app running ``config``'s destinations, and the runtime it hosts."""
     host: Runtime = runtime or Runtime(config)
-    bootstrap = config.kafka.effective_bootstrap()
+    bootstrap = bootstrap_servers(config.kafka)
     brokers = ";".join(f"kafka://{b.strip()}" for b in bootstrap.split(",") if b.strip())
     app = faust.App(
         f"{config.kafka.group_id}.host",
@@ -90,7 +91,7 @@ def create_app(config: WorkerConfig, runtime: Runtime | None = None) -> tuple[fa
 
         async def on_start(self) -> None:
             ref = config.worker.control_token()
-            token = ref.resolve() if ref is not None else None
+            token = resolve_secret(ref) if ref is not None else None
             self.runner = web.AppRunner(create_control_app(host, token=token), access_log=None)
             await self.runner.setup()
             site = web.TCPSite(self.runner, config.worker.web_host, config.worker.web_port)

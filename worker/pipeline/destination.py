@@ -30,7 +30,7 @@ from worker.batching import BatchPolicy
 from worker.call_scheduler import Candidate
 from worker.config import Destination, WorkerConfig
 from worker.dedupe import POSSIBLY_DELIVERED, hook_for
-from worker.events import DeadLetterStage, dead_letter, iso_now, record_item, reference_item
+from worker.events import DeadLetterStage, dead_letter, iso_time, record_item, reference_item
 from worker.gorgias.delivery import CallOutcome, DeliveryService
 from worker.logs import call_context, source_fields
 from worker.offsets import OffsetTracker, TopicPartitionKey
@@ -121,7 +121,7 @@ class DestinationPipeline:
         self.on_fatal = on_fatal
         self.clock = clock
         self.tracker = OffsetTracker()
-        self.keyed = dest.batching.enabled and bool(dest.batching.attributes)
+        self.keyed = dest.batching.keyed
         # Calls not on the wire yet: due batches keep taking their key's records until they are sent.
         # Keyed batches keep per-key order, and so do unbatched records with a Kafka key.
         self.open: OpenBatches[Prepared] = OpenBatches(
@@ -170,7 +170,8 @@ class DestinationPipeline:
         self._m_consumed = metrics.RECORDS_CONSUMED.labels(name)
         self._m_delivered = metrics.RECORDS_DELIVERED.labels(name)
         self._m_batch = metrics.BATCH_SIZE.labels(name)
-        self._m_latency = metrics.CALL_LATENCY.labels(name)
+        self._m_latency = metrics.CALL_DURATION.labels(name)
+        self._m_request = metrics.REQUEST_LATENCY.labels(name)
         self._m_e2e = metrics.END_TO_END_LATENCY.labels(name)
         self._m_in_flight = metrics.IN_FLIGHT.labels(name)
         self._m_pending = metrics.PENDING_RECORDS.labels(name)
@@ -438,12 +439,14 @@ class DestinationPipeline:
         n = len(call.items)
         self._m_batch.observe(n)
         self._m_latency.observe(outcome.latency_s)
+        for attempt in outcome.attempt_log:
+            metrics.BUDGET_WAIT.labels(dest.credential.account_key).observe(attempt.rate_limit_wait_s)
+            if attempt.error_kind != "refused":  # refused before sending (foreign origin): no request made
+                self._m_request.observe(attempt.elapsed_s)
         metrics.CALLS.labels(dest.name, str(outcome.status) if outcome.status is not None else "error").inc()
         for attempt in outcome.attempt_log[:-1]:  # every attempt but the last one caused a retry
             cause = attempt.error_kind or str(attempt.status)
             metrics.RETRIES.labels(dest.name, cause).inc()
-        if outcome.rate_limit_wait_s:
-            metrics.RATE_LIMIT_WAIT.labels(dest.credential.account_key).inc(outcome.rate_limit_wait_s)
         event = response_event(dest, call, outcome)
         key = call.sources[0].key
         headers = [("destination", dest.name.encode()), ("outcome", event["outcome"].encode())]
@@ -452,7 +455,7 @@ class DestinationPipeline:
             if dest.response_webhook.enabled:
                 waits.append(self.publisher.publish(dest.response_webhook.topic, event, key, headers))
             if not outcome.ok:
-                letter = delivery_dead_letter(dest, call, event)
+                letter = delivery_dead_letter(dest, call, event, outcome.finished_at)
                 self._note_error(f"deliver: {letter.get('reason')}")
                 waits.append(self.publisher.publish(dest.dead_letter_topic, letter, key,
                                                     [*headers, ("stage", b"deliver")]))
@@ -477,7 +480,7 @@ class DestinationPipeline:
         key: bytes | None,
     ) -> None:
         dest = self.dest
-        letter = dead_letter(dest, stage, reason, items)
+        letter = dead_letter(dest, stage, reason, items, failed_at=self.clock())
         self._note_error(f"{stage.value}: {reason}")
         headers = [("destination", dest.name.encode()), ("stage", stage.value.encode())]
 
@@ -512,7 +515,7 @@ class DestinationPipeline:
                 self._m_e2e.observe(max(0.0, (now_ms - s.timestamp_ms) / 1000))
 
     def _note_error(self, message: str) -> None:
-        self.last_error = {"at": iso_now(), "message": message}
+        self.last_error = {"at": iso_time(self.clock()), "message": message}
 
     def _fail(self, exc: BaseException, what: str) -> None:
         self._note_error(f"{what}: {exc}")

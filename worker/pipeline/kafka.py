@@ -14,7 +14,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
-from worker.config import KafkaSettings, SecurityProtocol
+from worker.config import KafkaSettings, SecretRef, SecurityProtocol
+from worker.environment import bootstrap_servers, resolve_secret
 
 log = logging.getLogger("worker.kafka")
 
@@ -35,7 +36,7 @@ class BrokerUnavailable(Exception):
 def client_options(settings: KafkaSettings) -> dict[str, Any]:
     """Connection and security keyword arguments shared by producers, consumers and admin clients."""
     opts: dict[str, Any] = {
-        "bootstrap_servers": settings.effective_bootstrap(),
+        "bootstrap_servers": bootstrap_servers(settings),
         "client_id": settings.client_id,
         "security_protocol": settings.security_protocol.value,
     }
@@ -44,9 +45,7 @@ def client_options(settings: KafkaSettings) -> dict[str, Any]:
         if settings.ssl_certfile:
             password = None
             if settings.ssl_key_password_env:
-                from worker.config import SecretRef
-
-                password = SecretRef(env=settings.ssl_key_password_env).resolve().get_secret_value()
+                password = resolve_secret(SecretRef(env=settings.ssl_key_password_env)).get_secret_value()
             context.load_cert_chain(settings.ssl_certfile, settings.ssl_keyfile, password=password)
         opts["ssl_context"] = context
     if settings.sasl_mechanism is not None:
@@ -54,7 +53,7 @@ def client_options(settings: KafkaSettings) -> dict[str, Any]:
         assert ref is not None  # guaranteed by the model
         opts["sasl_mechanism"] = settings.sasl_mechanism.value
         opts["sasl_plain_username"] = settings.sasl_username
-        opts["sasl_plain_password"] = ref.resolve().get_secret_value()
+        opts["sasl_plain_password"] = resolve_secret(ref).get_secret_value()
     return opts
 
 

@@ -22,7 +22,7 @@ from worker.events import (
     dead_letter,
     event_id,
     fit_parts,
-    iso_now,
+    iso_time,
     record_item,
     request_info,
 )
@@ -88,8 +88,8 @@ def response_event(dest: Destination, call: Call, outcome: CallOutcome) -> dict[
         "attempt_log": [_attempt(a) for a in outcome.attempt_log],
         "latency_ms": round(outcome.latency_s * 1000, 3),
         "rate_limit_wait_ms": round(outcome.rate_limit_wait_s * 1000, 3),
-        "started_at": iso_now(outcome.started_at),
-        "finished_at": iso_now(outcome.finished_at),
+        "started_at": iso_time(outcome.started_at),
+        "finished_at": iso_time(outcome.finished_at),
         "record_count": len(call.items),
         "records": [s.as_event() for s in call.sources],
         "batch": None
@@ -115,10 +115,11 @@ def _outcome(outcome: CallOutcome) -> Outcome:
     return Outcome.UNKNOWN if outcome.outcome_unknown else Outcome.FAILED
 
 
-def delivery_dead_letter(dest: Destination, call: Call, event: dict[str, Any]) -> dict[str, Any]:
+def delivery_dead_letter(dest: Destination, call: Call, event: dict[str, Any], failed_at: float) -> dict[str, Any]:
     """The dead letter of a call that failed for good: the call's event plus the original records."""
     items = [record_item(p.record, p.record.source) for p in call.items]
-    return dead_letter(dest, DeadLetterStage.DELIVER, event["response"]["error"] or "call failed", items, call=event)
+    reason = event["response"]["error"] or "call failed"
+    return dead_letter(dest, DeadLetterStage.DELIVER, reason, items, failed_at=failed_at, call=event)
 
 
 def _transient(exc: KafkaError) -> bool:

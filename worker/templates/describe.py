@@ -52,10 +52,10 @@ def _indent(lines: list[str], by: str = "    ") -> list[str]:
 
 def _dedupe(template: Template) -> str:
     how = {
-        "ticket": "GET /api/tickets?external_id=",
+        "ticket": "GET /api/tickets?external_id= (then with trashed=true)",
         "customer": "GET /api/customers?external_id=",
-        "message": "GET /api/tickets/{ticket_id}/messages, matched on external_id",
-        "tag": "GET /api/tags?name= (tag names are unique)",
+        "message": "GET /api/messages?ticket_id= (newest first, cursor pages), matched on external_id",
+        "tag": "GET /api/tags?search= (pages), matched on the exact name (tag names are unique)",
         "survey": "GET /api/satisfaction-surveys?ticket_id= (one survey per ticket)",
     }[template.creates or ""]
     stamp = (f"external_id stamped on {', '.join(template.external_id)} "
@@ -72,7 +72,7 @@ def describe_template(name: str) -> list[str]:
     lines = [f"{template.name}: {template.summary}", "", f"  {template.method} {template.url}",
              f"  grouping     {template.grouping()}"]
     if template.batch.mode != "none":
-        key = ", ".join(template.batch.key or ()) or "a conversation key, e.g. conversation_id"
+        key = ", ".join(template.batch.key or ()) or f"{template.batch.group_by}, e.g. {template.batch.group_example}"
         if template.batch.key != () and not template.batch.key:
             key = "any (arrival_order works)"
         lines.append(f"               batching.attributes must include: {key}")

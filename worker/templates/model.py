@@ -70,6 +70,8 @@ class BatchSpec:
     fields: tuple[str, ...] = ()  # union: the list fields merged
     max_items: int | None = None  # conversation: most messages in one ticket
     reason: str = ""  # none: why Gorgias has no batch form
+    group_by: str = "a conversation key"  # key any: what the records of a group must share
+    group_example: str = "conversation_id"  # ... and an attribute that usually carries it
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,12 @@ class Template:
         from worker.config import PLACEHOLDER
 
         return [p for p in PLACEHOLDER.findall(self.url) if p != "domain"]
+
+    @property
+    def grouping_target(self) -> str:
+        """What one group of records becomes (for messages about grouping)."""
+        return {"conversation": "one ticket", "overlay": "one customer's write", "job": "one job"}.get(
+            self.batch.mode, "one call")
 
     @property
     def batchable(self) -> bool:
@@ -592,8 +600,10 @@ class ConfiguredTemplate:
                     or msg.get("channel") == "internal-note":
                 continue
             receiver = msg.get("receiver")
-            who = receiver.get("email") or f"id {receiver.get('id')}" if isinstance(receiver, Mapping) \
-                else "the ticket's customer"
+            if isinstance(receiver, Mapping):
+                who = receiver.get("email") or f"customer {receiver.get('id')}"
+            else:
+                who = "the ticket's customer"
             out.append(f"emails {who}: {prefix or 'the '}message has no sent_datetime (mode: send)")
         return out
 
@@ -707,7 +717,9 @@ def _load_template(doc: Mapping[str, Any]) -> Template:
     else:
         key = tuple(key_doc)
     batch = BatchSpec(mode, key, tuple(batch_doc.get("fields") or ()), batch_doc.get("max_items"),
-                      str(batch_doc.get("reason") or ""))
+                      str(batch_doc.get("reason") or ""),
+                      str(batch_doc.get("group_by") or BatchSpec.group_by),
+                      str(batch_doc.get("group_example") or BatchSpec.group_example))
     creates = doc.get("creates")
     if creates not in (None, *CREATES):
         raise ValueError(f"template {name}: unknown created resource {creates!r}")

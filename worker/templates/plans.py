@@ -9,7 +9,7 @@
   (``POST /api/tags``; 400 or 409 means it exists) unless this process already knows it exists on the
   account, then the tag write: 1 extra request per new name per account, none after.
 * ``upsert_customer``: look the customer up by email (or external_id), then PUT the one found or POST
-  a new one: 2 requests per group.
+  a new one: 2 requests per group (4 when the create answers that the customer exists after all).
 """
 
 from __future__ import annotations
@@ -156,23 +156,41 @@ class UpsertCustomer(Plan):
         return str(self.body[self.by])
 
     def next_step(self, done: Sequence[StepResult]) -> Step | None:
-        origin = _origin(self.write.url)
+        """Look up; then update the one found, or create. A create answered "exists" (400/409: created
+        meanwhile, or not yet listed by the lookup) is looked up once more and updated."""
         if not done:
-            query = urlencode({self.by: self.key, "limit": LOOKUP_LIMIT})
-            return Step(_json(self.write, "GET", f"{origin}/api/customers?{query}", None),
-                        f"look the customer up by {self.by}")
-        if done[-1].step.final:
+            return self._lookup("look the customer up by " + self.by)
+        last = done[-1]
+        if last.step.final:
             return None
-        found = [c for c in _items(done[0].body)[0] if isinstance(c, Mapping) and self._matches(c)]
+        if len(done) == 2:  # the create: done, or refused as a duplicate
+            if last.status is not None and 200 <= last.status < 300:
+                return None
+            return self._lookup(f"look the customer up again (the create answered {last.status})")
+        found = self._found(last.body)
+        if found is not None:
+            return self._update(found)
+        if len(done) == 3:
+            raise PlanError(f"creating the customer answered {done[1].status} "
+                            f"({_short(done[1].body)}) and no customer has {self.by} {self.key!r}")
+        return Step(self.write, "create the customer (none found)", accept=EXISTS)
+
+    def _lookup(self, purpose: str) -> Step:
+        query = urlencode({self.by: self.key, "limit": LOOKUP_LIMIT})
+        return Step(_json(self.write, "GET", f"{_origin(self.write.url)}/api/customers?{query}", None), purpose)
+
+    def _found(self, answer: Any) -> Mapping[str, Any] | None:
+        found = [c for c in _items(answer)[0] if isinstance(c, Mapping) and self._matches(c)]
         if len(found) > 1:
             ids = ", ".join(str(c.get("id")) for c in found)
             raise PlanError(f"{len(found)} customers have {self.by} {self.key!r} (ids {ids}); "
                             "upsert_customer needs at most one: merge them (template merge_customers)")
-        if not found:
-            return Step(self.write, "create the customer (none found)", final=True)
+        return found[0] if found else None
+
+    def _update(self, customer: Mapping[str, Any]) -> Step:
         update = {k: v for k, v in self.body.items() if k != "channels"}  # its channels stay as they are
-        cid = found[0].get("id")
-        return Step(_json(self.write, "PUT", f"{origin}/api/customers/{cid}", update),
+        cid = customer.get("id")
+        return Step(_json(self.write, "PUT", f"{_origin(self.write.url)}/api/customers/{cid}", update),
                     f"update customer {cid}", final=True)
 
     def _matches(self, customer: Mapping[str, Any]) -> bool:
@@ -187,7 +205,8 @@ class UpsertCustomer(Plan):
         origin = _origin(self.write.url)
         return [f"GET {origin}/api/customers?{urlencode({self.by: self.key})}  (look the customer up)",
                 f"PUT {origin}/api/customers/<id>  (when found: these fields, channels left as they are)",
-                f"POST {origin}/api/customers  (when not found: the body above)"]
+                f"POST {origin}/api/customers  (when not found: the body above; 400/409 = created meanwhile: "
+                "look up again and PUT)"]
 
 
 # --------------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from worker.config import PLACEHOLDER, ContentFormat, Destination, GroupingAlgorithm, WorkerConfig
+from worker.config import PLACEHOLDER, ContentFormat, Destination, WorkerConfig
 from worker.records import Record
 from worker.rendering import Prepared, RenderedRequest, RequestRenderer, compact
 from worker.templates.model import ConfiguredTemplate, Template, get_template
@@ -96,15 +96,13 @@ def _check_destination(dest: Destination, template: Template, configured: Config
                          "set batching.enabled: false")
     if b.wrap_key is not None:
         raise ValueError(f"batching.wrap_key: template {name} shapes its own batch body; remove wrap_key")
-    keyed = b.algorithm in (GroupingAlgorithm.BY_ATTRIBUTE, GroupingAlgorithm.SESSION_WINDOW) or (
-        b.algorithm is GroupingAlgorithm.TUMBLING_WINDOW and bool(b.attributes)
-    )
+    keyed = b.keyed
     needed = [p for p in PLACEHOLDER.findall(configured.url) if p != "domain"]
     if spec.key == () and not keyed:
         raise ValueError(
-            f"batching.attributes: batched template {name} turns a group into one ticket, so records must be "
-            "grouped by a conversation key: use algorithm by_attribute or session_window with "
-            "attributes: [conversation_id] (any attribute the conversation's records share)"
+            f"batching.attributes: batched template {name} turns a group into {template.grouping_target}, so "
+            f"records must be grouped by {spec.group_by}: use algorithm by_attribute or session_window with "
+            f"attributes: [{spec.group_example}] (any attribute the group's records share)"
         )
     missing = [p for p in needed if p not in b.attributes]
     if missing:

@@ -139,3 +139,22 @@ def test_tickets_naming_tags_make_sure_they_exist_too() -> None:
     assert last is not None and last.final and last.request.url == "https://acme.gorgias.com/api/tickets"
     assert one("update_ticket", {"ticket_id": 1, "status": "closed"}).plan is None
     assert isinstance(one("update_ticket", {"ticket_id": 1, "tags": "a, b"}).plan, EnsureTags)
+
+
+def test_upsert_whose_create_meets_a_customer_created_meanwhile_updates_it() -> None:
+    plan = plan_of(one("upsert_customer", {"email": "jane@example.com", "note": "VIP"}))
+    look = plan.next_step([])
+    assert look is not None
+    create = plan.next_step([answer(look, 200, {"data": []})])
+    assert create is not None and create.request.method == "POST" and not create.final
+    assert create.accept == {400, 409}
+    done = [answer(look, 200, {"data": []}), answer(create, 400, {"error": {"msg": "Email already used."}})]
+    again = plan.next_step(done)
+    assert again is not None and again.request.method == "GET" and "again" in again.purpose
+    found = {"data": [{"id": 5, "email": "jane@example.com"}]}
+    update = plan.next_step([*done, answer(again, 200, found)])
+    assert update is not None and update.final and update.request.url.endswith("/api/customers/5")
+    with pytest.raises(PlanError, match=r"creating the customer answered 400 \(.*Email already used.*\) and no "
+                                        r"customer has email 'jane@example.com'"):
+        plan.next_step([*done, answer(again, 200, {"data": []})])
+    assert plan.next_step([answer(look, 200, {"data": []}), answer(create, 201, {"id": 6})]) is None

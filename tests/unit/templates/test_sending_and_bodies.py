@@ -149,3 +149,11 @@ def test_ticket_job_checks_its_change_and_refuses_a_group_asking_different_ones(
     rows = [{"k": 1, "ticket_id": 1, "status": "closed"}, {"k": 1, "ticket_id": 2, "status": "open"}]
     with pytest.raises(RenderError, match=r"the records of a group ask different changes"):
         group("ticket_job", rows, {"algorithm": "by_attribute", "attributes": ["k"]})
+
+
+def test_grouped_upserts_and_jobs_must_be_grouped_by_what_they_share() -> None:
+    with pytest.raises(ValueError, match=r"batched template upsert_customer turns a group into one customer's write, "
+                                         r"so records must be grouped by the customer's lookup key: .*\[email\]"):
+        renderer_for(destination("upsert_customer", batching={"algorithm": "arrival_order"}))
+    with pytest.raises(ValueError, match=r"ticket_job turns a group into one job, .*attributes: \[status\]"):
+        renderer_for(destination("ticket_job", batching={"algorithm": "arrival_order"}))
