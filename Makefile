@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: kustomize-tool demo test lint typecheck unit integration bench schemas broker-start broker-stop clean \
-	lock lock-check image image-base image-test
+	lock lock-check image image-tools image-base image-test
 
 # The virtualenv installs the exact versions (and hashes) of requirements/dev.lock, then the package.
 $(STAMP): pyproject.toml requirements/dev.lock
@@ -79,7 +79,18 @@ PYTHON_IMAGE ?=
 ENGINE := deploy/image/engine.sh
 , := ,
 
-image-base:
+# The tools the image needs, installed from Debian's packages when missing (root with apt-get only;
+# elsewhere engine.sh and base.sh say what to install).
+image-tools:
+	@command -v podman >/dev/null || (command -v docker >/dev/null && docker info >/dev/null 2>&1) || \
+	  { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+	    echo "installing podman, runc and debootstrap (apt-get, first run only)" && \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc debootstrap >/dev/null; } || true
+	@test -n "$(PYTHON_IMAGE)" || command -v debootstrap >/dev/null || \
+	  { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; } || true
+
+image-base: image-tools
 	@test -n "$(PYTHON_IMAGE)" || deploy/image/base.sh $(BASE_IMAGE)
 
 image: image-base

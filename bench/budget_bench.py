@@ -22,6 +22,7 @@ batch size, lag flat, no 429.
     .venv/bin/python bench/budget_bench.py                         # the full matrix: 12 runs x 3 min
     .venv/bin/python bench/budget_bench.py --duration 60 --rates 40 --dists uniform
     .venv/bin/python bench/budget_bench.py --duration 60 --json out.json
+    .venv/bin/python bench/budget_bench.py --backlog 1000000 --duration 60   # memory of a budget-bound backlog
 
 The ticket ids are created through the sandbox API first (rate limit off), then the limit is set, which
 also empties the account's bucket before each run.
@@ -46,6 +47,7 @@ from typing import Any
 
 import httpx
 import orjson
+import psutil
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
@@ -271,6 +273,55 @@ def table(runs: list[Run]) -> str:
     return "\n".join(lines)
 
 
+async def backlog_run(bootstrap: str, sandbox: SandboxProcess, tickets: list[int], args: argparse.Namespace) -> int:
+    """``--backlog N``: N records waiting in Kafka, the worker draining them at the budget for ``--duration``
+    seconds; peak RSS of this process (worker runtime + benchmark: an upper bound of the worker's)."""
+    run_id = uuid.uuid4().hex[:8]
+    topic = f"budget-backlog-{run_id}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, 4, 1)])
+    finally:
+        await admin.close()
+    rng = random.Random(7)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=50, max_batch_size=1 << 20)
+    await producer.start()
+    try:
+        batch = []
+        for i in range(args.backlog):
+            t = rng.choice(tickets)
+            batch.append(producer.send(topic, orjson.dumps({"ticket_id": t, "tags": [f"tag{i % 7}"]}),
+                                       key=str(t).encode()))
+            if len(batch) >= 10_000:
+                await asyncio.gather(*batch)
+                batch = []
+        await asyncio.gather(*batch)
+        await producer.flush()
+    finally:
+        await producer.stop()
+    sandbox.admin("PUT", "rate-limit", {"rate_limit": RATE_LIMIT})
+    proc = psutil.Process()
+    rss_start = proc.memory_info().rss
+    peak = rss_start
+    runtime = Runtime(parse_config(config(bootstrap, sandbox, topic, run_id, True, args)))
+    await runtime.start()
+    pipeline = next(iter(runtime.pipelines.values()))
+    try:
+        deadline = time.monotonic() + args.duration
+        while time.monotonic() < deadline:
+            await asyncio.sleep(1)
+            peak = max(peak, proc.memory_info().rss)
+        status = pipeline.status()
+    finally:
+        await runtime.stop()
+    print(f"backlog {args.backlog:,} records (uniform over {len(tickets)} tickets) at {RATE_LIMIT}, "
+          f"{args.duration:g} s: RSS before the worker {rss_start / 2**20:.0f} MB, peak {peak / 2**20:.0f} MB; "
+          f"records held {status['pending_records']:,} (max_pending_records {args.max_pending_records:,}), "
+          f"calls waiting {status['calls_waiting_for_budget']}, consumption paused: {status['throttled']}")
+    return 0 if peak < 300 * 2**20 else 1
+
+
 async def main_async(args: argparse.Namespace) -> int:
     os.environ.setdefault("GORGIAS_API_KEY", API_KEY)
     broker: LocalBroker | None = None
@@ -282,6 +333,8 @@ async def main_async(args: argparse.Namespace) -> int:
     sandbox = SandboxProcess(rate_limit="off").start()
     runs: list[Run] = []
     try:
+        if args.backlog:
+            return await backlog_run(bootstrap, sandbox, await create_tickets(sandbox, DISTS["uniform"]), args)
         for dist in args.dists:
             tickets = await create_tickets(sandbox, DISTS[dist])
             for rate in args.rates:
@@ -310,6 +363,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dists", nargs="+", choices=sorted(DISTS), default=["uniform", "zipf"])
     parser.add_argument("--age-bound", type=float, default=30.0, help="credential.rate_limit.age_bound_s")
     parser.add_argument("--max-pending-records", type=int, default=20_000, help="delivery.max_pending_records")
+    parser.add_argument("--backlog", type=int, default=0,
+                        help="instead of the matrix: N records waiting in Kafka, drained at the budget (memory)")
     parser.add_argument("--no-compare", action="store_true", help="skip the sealed-at-window runs")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON here")
     args = parser.parse_args(argv)

@@ -4,470 +4,96 @@ The models are pure: they do no I/O. Secrets are referenced by environment varia
 only read by the shell when the worker starts (:mod:`worker.environment`); the file itself is read,
 ``${VAR}``-expanded and overridden by :mod:`worker.config_loading`.
 JSON Schemas in ``schemas/`` are generated from these models.
+
+The models live by subject: :mod:`worker.config_base` (base model, error, secret references),
+:mod:`worker.config_kafka`, :mod:`worker.config_account` (a Gorgias account), :mod:`worker.config_endpoint`,
+:mod:`worker.config_delivery` (batching, delivery, responses); this module puts them together (a
+destination, the worker, the whole file), turns validation errors into readable lines, and
+re-exports every model so that ``from worker.config import ...`` serves them all.
 """
 
 from __future__ import annotations
 
 import difflib
 import ipaddress
-import re
 from datetime import datetime
-from enum import StrEnum
 from typing import Annotated, Any, Literal, get_args
-from urllib.parse import urlsplit
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+
+from worker.config_account import AuthType, Credential, RateLimitSettings, check_url_origin
+from worker.config_base import (
+    DOMAIN_PLACEHOLDER,
+    GORGIAS_HOST_SUFFIX,
+    INLINE_SECRET_KEYS,
+    NAME_PATTERN,
+    PLACEHOLDER,
+    TOPIC_PATTERN,
+    ConfigError,
+    Model,
+    SecretRef,
+    reject_inline_secrets,
 )
-
-GORGIAS_HOST_SUFFIX = ".gorgias.com"
-PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
-DOMAIN_PLACEHOLDER = "domain"
-NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"
-TOPIC_PATTERN = r"^[a-zA-Z0-9._-]{1,249}$"
-INLINE_SECRET_KEYS = (
-    "api_key", "password", "access_token", "token", "sasl_password", "ssl_key_password", "control_token",
+from worker.config_delivery import (
+    DEFAULT_RESPONSE_HEADERS,
+    BatchingSettings,
+    BodyCapture,
+    DeliverySettings,
+    GroupingAlgorithm,
+    ResponseWebhookSettings,
 )
-
-
-class Model(BaseModel):
-    """Base for every config model: unknown keys are rejected, values are validated on assignment."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
-
-
-class ConfigError(Exception):
-    """A config file that cannot be used. ``problems`` holds one readable line per error."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
-
-
-# --------------------------------------------------------------------------------------------------
-# Secrets
-
-
-class SecretRef(Model):
-    """Where a secret lives: an environment variable or a mounted file. Never the secret itself."""
-
-    env: str | None = Field(default=None, description="Name of the environment variable holding it.")
-    file: str | None = Field(default=None, description="Path of a file holding it (e.g. a mounted Secret).")
-
-    @model_validator(mode="after")
-    def _one_source(self) -> SecretRef:
-        if (self.env is None) == (self.file is None):
-            raise ValueError("give exactly one of `env` (variable name) or `file` (path)")
-        return self
-
-    def describe(self) -> str:
-        return f"env ${self.env}" if self.env else f"file {self.file}"
-
-
-def _reject_inline_secrets(data: Any) -> Any:
-    if isinstance(data, dict):
-        for key in INLINE_SECRET_KEYS:
-            if key in data:
-                raise ValueError(
-                    f"`{key}` must not be written inline: use `{key}_env: VARIABLE` or `{key}_file: PATH`"
-                )
-    return data
-
-
-# --------------------------------------------------------------------------------------------------
-# Kafka
-
-
-class SecurityProtocol(StrEnum):
-    PLAINTEXT = "PLAINTEXT"
-    SSL = "SSL"
-    SASL_PLAINTEXT = "SASL_PLAINTEXT"
-    SASL_SSL = "SASL_SSL"
-
-
-class SaslMechanism(StrEnum):
-    PLAIN = "PLAIN"
-    SCRAM_SHA_256 = "SCRAM-SHA-256"
-    SCRAM_SHA_512 = "SCRAM-SHA-512"
-
-
-class KafkaSettings(Model):
-    """How the worker reaches Kafka."""
-
-    bootstrap_servers: str = Field(
-        default="localhost:9092",
-        description="Comma-separated host:port list. The env var KAFKA_BOOTSTRAP_SERVERS overrides it.",
-    )
-    group_id: str = Field(default="gorgias-worker", min_length=1, description="Consumer group of the worker.")
-    client_id: str = Field(default="gorgias-worker", min_length=1)
-    security_protocol: SecurityProtocol = SecurityProtocol.PLAINTEXT
-    sasl_mechanism: SaslMechanism | None = None
-    sasl_username: str | None = None
-    sasl_password_env: str | None = None
-    sasl_password_file: str | None = None
-    ssl_cafile: str | None = Field(default=None, description="CA bundle (PEM) to verify the brokers.")
-    ssl_certfile: str | None = Field(default=None, description="Client certificate (PEM) for mutual TLS.")
-    ssl_keyfile: str | None = Field(default=None, description="Client private key (PEM) for mutual TLS.")
-    ssl_key_password_env: str | None = None
-    control_topic: str = Field(
-        default="gorgias-worker.control",
-        pattern=TOPIC_PATTERN,
-        description="Compacted topic carrying activate/pause commands to every replica.",
-    )
-    max_record_bytes: int = Field(
-        default=1_048_576, ge=1, description="Records larger than this go to the dead-letter topic."
-    )
-    fetch_max_records: int = Field(default=2000, ge=1, le=100_000, description="Records per poll.")
-
-    _reject = model_validator(mode="before")(_reject_inline_secrets)
-
-    @model_validator(mode="after")
-    def _sasl_complete(self) -> KafkaSettings:
-        uses_sasl = self.security_protocol in (SecurityProtocol.SASL_PLAINTEXT, SecurityProtocol.SASL_SSL)
-        if uses_sasl:
-            if self.sasl_mechanism is None:
-                raise ValueError("sasl_mechanism is required with SASL_* security_protocol (PLAIN, SCRAM-...)")
-            if not self.sasl_username:
-                raise ValueError("sasl_username is required with SASL_* security_protocol")
-            if (self.sasl_password_env is None) == (self.sasl_password_file is None):
-                raise ValueError("give exactly one of sasl_password_env or sasl_password_file")
-        elif self.sasl_mechanism is not None:
-            raise ValueError(
-                "sasl_mechanism is set but security_protocol is not SASL_PLAINTEXT or SASL_SSL"
-            )
-        return self
-
-    def sasl_password(self) -> SecretRef | None:
-        if self.sasl_password_env is None and self.sasl_password_file is None:
-            return None
-        return SecretRef(env=self.sasl_password_env, file=self.sasl_password_file)
-
-
-
-# --------------------------------------------------------------------------------------------------
-# Gorgias credential
-
-
-class AuthType(StrEnum):
-    BASIC = "basic"
-    OAUTH = "oauth"
-
-
-class RateLimitSettings(Model):
-    """The account's request budget (Gorgias: a leaky bucket per account)."""
-
-    enabled: bool = True
-    requests: int | None = Field(
-        default=None, ge=1, description="Bucket size; default 40 for API keys, 80 for OAuth apps."
-    )
-    per_seconds: float = Field(default=20.0, gt=0, description="Seconds for a full bucket to drain.")
-    headroom: int = Field(
-        default=2, ge=0, description="Slots left unused as margin for other integrations' bursts."
-    )
-    assume_full_at_start: bool = Field(
-        default=True,
-        description=(
-            "Start as if the account's bucket were full and let it drain, instead of bursting at once: "
-            "replicas starting together (a rollout, a scale-out) then cannot overrun the shared budget "
-            "before Gorgias' call-limit header has synced them."
-        ),
-    )
-    age_bound_s: float = Field(
-        default=30.0, gt=0,
-        description=(
-            "A call that has waited this long for the account's budget goes before the calls carrying "
-            "more records per token, so no key or destination starves."
-        ),
-    )
-    fairness: Literal["records", "equal"] = Field(
-        default="records",
-        description=(
-            "How destinations on one account share its budget when calls wait: in proportion to their "
-            "records waiting (records) or in equal parts (equal)."
-        ),
-    )
-
-
-class Credential(Model):
-    """A Gorgias account and how to authenticate to it."""
-
-    domain: str = Field(
-        pattern=r"^[a-z0-9][a-z0-9-]{0,62}$",
-        description="Helpdesk subdomain: `mystore` for mystore.gorgias.com.",
-    )
-    auth: AuthType = AuthType.BASIC
-    username: str | None = Field(default=None, description="Email of the user the API key belongs to.")
-    api_key_env: str | None = None
-    api_key_file: str | None = None
-    access_token_env: str | None = None
-    access_token_file: str | None = None
-    base_url: str | None = Field(
-        default=None,
-        description=(
-            "Explicitly allowed non-Gorgias origin to send to instead of https://{domain}.gorgias.com, "
-            "e.g. the local sandbox http://127.0.0.1:8080. The Host header stays {domain}.gorgias.com."
-        ),
-    )
-    rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
-
-    _reject = model_validator(mode="before")(_reject_inline_secrets)
-
-    @field_validator("base_url")
-    @classmethod
-    def _base_url_is_origin(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"must be an http(s) origin like http://127.0.0.1:8080 (got {value!r})")
-        if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
-            raise ValueError(f"must be an origin only, without path, query or user (got {value!r})")
-        return f"{parts.scheme}://{parts.netloc}"
-
-    @model_validator(mode="after")
-    def _secret_given(self) -> Credential:
-        if self.auth is AuthType.BASIC:
-            if not self.username:
-                raise ValueError("username (the API key's user email) is required for auth: basic")
-            if (self.api_key_env is None) == (self.api_key_file is None):
-                raise ValueError("give exactly one of api_key_env or api_key_file for auth: basic")
-        elif (self.access_token_env is None) == (self.access_token_file is None):
-            raise ValueError("give exactly one of access_token_env or access_token_file for auth: oauth")
-        return self
-
-    def secret(self) -> SecretRef:
-        if self.auth is AuthType.BASIC:
-            return SecretRef(env=self.api_key_env, file=self.api_key_file)
-        return SecretRef(env=self.access_token_env, file=self.access_token_file)
-
-    @property
-    def host(self) -> str:
-        return f"{self.domain}{GORGIAS_HOST_SUFFIX}"
-
-    @property
-    def origin(self) -> str:
-        """Where requests are actually sent."""
-        return self.base_url or f"https://{self.host}"
-
-    @property
-    def account_key(self) -> str:
-        """Identity of the rate-limit bucket: Gorgias limits per account and auth type."""
-        return f"{self.domain}/{self.auth.value}"
-
-    def bucket_size(self) -> int:
-        if self.rate_limit.requests is not None:
-            return self.rate_limit.requests
-        return 80 if self.auth is AuthType.OAUTH else 40
-
-
-# --------------------------------------------------------------------------------------------------
-# Endpoint
-
-
-class HttpMethod(StrEnum):
-    POST = "POST"
-    PUT = "PUT"
-    PATCH = "PATCH"
-    DELETE = "DELETE"
-
-
-class ContentFormat(StrEnum):
-    JSON = "json"
-    FORM = "form"
-
-
-HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
-RESERVED_HEADERS = frozenset({"authorization", "host", "content-length", "content-type", "transfer-encoding"})
-
-
-def parse_headers(value: str | dict[str, str]) -> dict[str, str]:
-    """Parse ``h1:v1,h2:v2`` (the seed's format) or a mapping into a validated header dict."""
-    pairs: list[tuple[str, str]]
-    if isinstance(value, dict):
-        pairs = [(str(k), str(v)) for k, v in value.items()]
-    else:
-        pairs = []
-        for chunk in value.split(","):
-            if not chunk.strip():
-                continue
-            name, sep, val = chunk.partition(":")
-            if not sep:
-                raise ValueError(f"header {chunk.strip()!r} has no ':'; write name:value pairs, comma-separated")
-            pairs.append((name.strip(), val.strip()))
-    headers: dict[str, str] = {}
-    for name, val in pairs:
-        if not HEADER_NAME.match(name):
-            raise ValueError(f"invalid header name {name!r}")
-        if any(c in val for c in "\r\n\0"):
-            raise ValueError(f"header {name!r} value contains a line break or NUL")
-        if name.lower() in RESERVED_HEADERS:
-            raise ValueError(f"header {name!r} is set by the worker itself (credentials, body); remove it")
-        headers[name] = val
-    return headers
-
-
-class EndpointSettings(Model):
-    """Where and how each call is sent: a template, or method + URL by hand (the seed's manual mode)."""
-
-    template: str | None = Field(
-        default=None, description="Name of a pre-built endpoint template (`gorgias-worker templates`)."
-    )
-    template_options: dict[str, Any] = Field(
-        default_factory=dict, description="Template customisation: extra fields, attribute mapping."
-    )
-    method: HttpMethod | None = Field(default=None, description="POST, PUT, PATCH or DELETE.")
-    url: str | None = Field(
-        default=None,
-        description="https://{domain}.gorgias.com/api/... with {attribute} placeholders (dotted paths).",
-    )
-    content_format: ContentFormat = ContentFormat.JSON
-    headers: dict[str, str] = Field(
-        default_factory=dict, description="Extra request headers: `h1:v1,h2:v2` or a mapping."
-    )
-    exclude_attributes: list[str] = Field(
-        default_factory=list, description="Record attributes (dotted paths) removed from the body."
-    )
-
-    @field_validator("headers", mode="before")
-    @classmethod
-    def _parse_headers(cls, value: Any) -> Any:
-        if isinstance(value, str | dict):
-            return parse_headers(value)
-        return value
-
-    @field_validator("exclude_attributes")
-    @classmethod
-    def _paths(cls, value: list[str]) -> list[str]:
-        for path in value:
-            if not path or any(not part for part in path.split(".")):
-                raise ValueError(f"{path!r} is not a dotted attribute path like `meta.trace_id`")
-        return value
-
-    @field_validator("url")
-    @classmethod
-    def _url_shape(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        parts = urlsplit(PLACEHOLDER.sub("x", value))
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(
-                f"must be an absolute URL like https://{{domain}}.gorgias.com/api/tickets (got {value!r})"
-            )
-        if parts.fragment:
-            raise ValueError("must not contain a #fragment")
-        if any(seg in (".", "..") for seg in parts.path.split("/")):
-            raise ValueError("must not contain `.` or `..` path segments")
-        for name in PLACEHOLDER.findall(value):
-            if not name.strip() or any(not part for part in name.split(".")):
-                raise ValueError(f"placeholder {{{name}}} is not an attribute path")
-        return value
-
-    @model_validator(mode="after")
-    def _template_or_manual(self) -> EndpointSettings:
-        if self.template is None:
-            missing = [f for f in ("method", "url") if getattr(self, f) is None]
-            if missing:
-                raise ValueError(
-                    "set `template`, or configure manually with both `method` and `url` "
-                    f"(missing: {', '.join(missing)})"
-                )
-        return self
-
-    def placeholders(self) -> list[str]:
-        return PLACEHOLDER.findall(self.url or "")
-
-
-# --------------------------------------------------------------------------------------------------
-# Batching
-
-
-class GroupingAlgorithm(StrEnum):
-    ARRIVAL_ORDER = "arrival_order"
-    BY_ATTRIBUTE = "by_attribute"
-    TUMBLING_WINDOW = "tumbling_window"
-    SESSION_WINDOW = "session_window"
-
-
-class BatchingSettings(Model):
-    """Record batching: several records in one API call, grouped by an algorithm within windows."""
-
-    enabled: bool = False
-    batch_size: int = Field(default=100, ge=1, le=10_000, description="Most records in one call.")
-    algorithm: GroupingAlgorithm = GroupingAlgorithm.ARRIVAL_ORDER
-    attributes: list[str] = Field(
-        default_factory=list, description="Grouping key attributes (dotted paths) for keyed algorithms."
-    )
-    max_wait_ms: int = Field(default=2000, ge=1, description="arrival_order/by_attribute: longest a batch waits.")
-    window_ms: int = Field(default=10_000, ge=1, description="tumbling_window: window size, aligned to the clock.")
-    gap_ms: int = Field(default=5000, ge=1, description="session_window: inactivity gap that ends a session.")
-    max_session_ms: int | None = Field(default=None, ge=1, description="session_window: longest session.")
-    max_bytes: int = Field(default=1_000_000, ge=64, description="Largest request body of a batch, in bytes.")
-    wrap_key: str | None = Field(
-        default=None, min_length=1, description="Send {wrap_key: [...]} instead of a bare JSON array."
-    )
-    fill_while_waiting: bool = Field(
-        default=True,
-        description=(
-            "A due batch that waits (for its key's previous call, a call slot or the account's budget) keeps "
-            "taking its key's records up to batch_size/max_bytes. false: seal each batch at its window."
-        ),
-    )
-
-    @model_validator(mode="after")
-    def _attributes_needed(self) -> BatchingSettings:
-        keyed = (GroupingAlgorithm.BY_ATTRIBUTE, GroupingAlgorithm.SESSION_WINDOW)
-        if self.enabled and self.algorithm in keyed and not self.attributes:
-            raise ValueError(f"algorithm {self.algorithm.value} needs `attributes` (e.g. [ticket_id])")
-        if self.algorithm is GroupingAlgorithm.ARRIVAL_ORDER and self.attributes:
-            raise ValueError("arrival_order does not group by attributes; use by_attribute or drop `attributes`")
-        return self
-
-    @property
-    def keyed(self) -> bool:
-        """Whether batches are grouped by the values of ``attributes``: by_attribute, session_window, and a
-        tumbling_window given attributes. Calls of one key are then sent one after another."""
-        if not self.enabled or self.algorithm is GroupingAlgorithm.ARRIVAL_ORDER:
-            return False
-        return self.algorithm is not GroupingAlgorithm.TUMBLING_WINDOW or bool(self.attributes)
-
-
-# --------------------------------------------------------------------------------------------------
-# Delivery, responses
-
-
-class DeliverySettings(Model):
-    """Timeouts, retries and concurrency of the calls."""
-
-    connect_timeout_s: float = Field(default=5.0, gt=0)
-    timeout_s: float = Field(default=30.0, gt=0, description="Whole-request timeout of one attempt.")
-    max_attempts: int = Field(default=8, ge=1, le=100, description="Attempts per call, the first included.")
-    max_retry_time_s: float = Field(default=300.0, gt=0, description="Give up retrying after this long.")
-    backoff_initial_s: float = Field(default=0.5, gt=0)
-    backoff_max_s: float = Field(default=30.0, gt=0)
-    max_in_flight: int = Field(default=16, ge=1, le=1024, description="Concurrent calls across keys.")
-    max_pending_records: int = Field(
-        default=20_000, ge=1, description="Back-pressure: consumption pauses above this many undelivered records."
-    )
-
-
-class BodyCapture(StrEnum):
-    FULL = "full"
-    HASH = "hash"
-    NONE = "none"
-
-
-DEFAULT_RESPONSE_HEADERS = (
-    "x-gorgias-account-api-call-limit",
-    "retry-after",
-    "location",
-    "x-request-id",
-    "content-type",
+from worker.config_endpoint import (
+    HEADER_NAME,
+    RESERVED_HEADERS,
+    ContentFormat,
+    EndpointSettings,
+    HttpMethod,
+    parse_headers,
 )
+from worker.config_kafka import KafkaSettings, SaslMechanism, SecurityProtocol
+
+__all__ = [
+    "DEFAULT_RESPONSE_HEADERS",
+    "DOMAIN_PLACEHOLDER",
+    "GORGIAS_HOST_SUFFIX",
+    "HEADER_NAME",
+    "INLINE_SECRET_KEYS",
+    "NAME_PATTERN",
+    "PLACEHOLDER",
+    "RESERVED_HEADERS",
+    "TOPIC_PATTERN",
+    "AuthType",
+    "BatchingSettings",
+    "BodyCapture",
+    "ConfigError",
+    "ContentFormat",
+    "Credential",
+    "DeliverySettings",
+    "Destination",
+    "EndpointSettings",
+    "GroupingAlgorithm",
+    "HttpMethod",
+    "KafkaSettings",
+    "Model",
+    "RateLimitSettings",
+    "ResponseWebhookSettings",
+    "SaslMechanism",
+    "SecretRef",
+    "SecurityProtocol",
+    "StartPosition",
+    "WorkerConfig",
+    "WorkerSettings",
+    "check_url_origin",
+    "describe_error",
+    "error_location",
+    "format_validation_error",
+    "is_loopback",
+    "known_keys",
+    "parse_config",
+    "parse_headers",
+    "parse_start_from",
+    "reject_inline_secrets",
+]
 
 
 StartPosition = Literal["earliest", "latest"] | datetime
@@ -486,22 +112,6 @@ def parse_start_from(value: str) -> StartPosition:
     if moment.tzinfo is None:
         raise ValueError(f"start_from timestamp needs a time zone, e.g. {value}Z for UTC (got {value!r})")
     return moment
-
-
-class ResponseWebhookSettings(Model):
-    """The response topic: one event per API call, consumed by other systems as a webhook source."""
-
-    enabled: bool = True
-    topic: str = Field(default="gorgias.responses", pattern=TOPIC_PATTERN)
-    request_body: BodyCapture = Field(
-        default=BodyCapture.FULL, description="full: the body; hash: its sha256; none: left out."
-    )
-    response_headers: list[str] = Field(default_factory=lambda: list(DEFAULT_RESPONSE_HEADERS))
-
-    @field_validator("response_headers")
-    @classmethod
-    def _lower(cls, value: list[str]) -> list[str]:
-        return [v.lower() for v in value]
 
 
 class Destination(Model):
@@ -578,22 +188,6 @@ class Destination(Model):
         return None
 
 
-def check_url_origin(url: str, credential: Credential) -> None:
-    """Requests go only to https://{domain}.gorgias.com or the credential's explicit ``base_url``."""
-    if PLACEHOLDER.search(urlsplit(url.replace("{domain}", credential.domain)).netloc):
-        raise ValueError("endpoint.url: placeholders other than {domain} are not allowed in the host")
-    concrete = url.replace("{domain}", credential.domain)
-    origin = "{0.scheme}://{0.netloc}".format(urlsplit(concrete))
-    allowed = {f"https://{credential.host}"}
-    if credential.base_url:
-        allowed.add(credential.base_url)
-    if origin not in allowed:
-        raise ValueError(
-            f"endpoint.url must start with https://{{domain}}.gorgias.com (domain {credential.domain}) "
-            f"or the credential's base_url; got origin {origin}"
-        )
-
-
 def is_loopback(host: str) -> bool:
     """Whether ``host`` (an address or name the web server binds) is reachable from this machine only."""
     if host.strip().lower() == "localhost":
@@ -627,7 +221,7 @@ class WorkerSettings(Model):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "text"] = "json"
 
-    _reject = model_validator(mode="before")(_reject_inline_secrets)
+    _reject = model_validator(mode="before")(reject_inline_secrets)
 
     @model_validator(mode="after")
     def _token_beyond_loopback(self) -> WorkerSettings:
@@ -720,12 +314,12 @@ def describe_error(error: Any) -> str:
         loc = tuple(error.get("loc") or ())
         guess = difflib.get_close_matches(str(loc[-1]), known_keys(loc[:-1]), n=1) if loc else []
         hint = f"did you mean `{guess[0]}`?" if guess else "check the spelling"
-        return f"is not a known setting ({hint} see schemas/worker-config.schema.json)"
+        return f"is not a known setting ({hint}; see schemas/worker-config.schema.json)"
     if kind == "string_pattern_mismatch":
         return f"has an invalid format (got {shown}; must match {ctx.get('pattern')})"
     if kind in ("too_short", "too_long"):
         return f"{error['msg'].lower()} (got {shown})"
-    if kind == "enum":
+    if kind in ("enum", "literal_error"):
         return f"must be one of {ctx.get('expected')} (got {shown})"
     if kind == "value_error":
         return str(ctx.get("error", error["msg"]))
@@ -751,9 +345,14 @@ def known_keys(loc: tuple[int | str, ...]) -> list[str]:
             return []
         if isinstance(part, int) or part.startswith(("function-", "union[", "tagged-union[")):
             continue
-        info = model.model_fields.get(part)
+        info = _settings(model).get(part)
         model = _model_in(info.annotation) if info is not None else None
-    return [] if model is None else list(model.model_fields)
+    return [] if model is None else list(_settings(model))
+
+
+def _settings(model: type[BaseModel]) -> dict[str, Any]:
+    """A model's fields by the name a config file uses (``from``, not ``from_``)."""
+    return {info.alias or name: info for name, info in model.model_fields.items()}
 
 
 def format_validation_error(exc: ValidationError) -> list[str]:

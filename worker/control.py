@@ -22,7 +22,7 @@ from aiokafka.errors import KafkaError
 
 from worker.config import KafkaSettings
 from worker.events import iso_time
-from worker.pipeline.kafka import ensure_topic, make_consumer, make_producer
+from worker.pipeline.kafka import ensure_topic, make_consumer, make_producer, read_ranges
 
 log = logging.getLogger("worker.control")
 
@@ -85,21 +85,26 @@ class ControlReader:
         self._consumer = consumer
         tps = [TopicPartition(topic, p) for p in parts]
         consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        end = await consumer.end_offsets(tps)
-        while [tp for tp in tps if await consumer.position(tp) < end[tp]]:
-            self._consume(await consumer.getmany(timeout_ms=500))
+        starts = await consumer.beginning_offsets(tps)
+        ends = await consumer.end_offsets(tps)
+        async for msg in read_ranges(consumer, {tp: (starts[tp], ends[tp]) for tp in tps}):
+            self._take(msg.key, msg.value, apply=False)
+        for name, active in self.state.items():  # the saved state, once: not every pause and activate of the past
+            self.apply(name, active)
         self.caught_up.set()
         self._task = asyncio.get_running_loop().create_task(self._follow(consumer), name="control-reader")
 
     def _consume(self, fetched: dict[Any, list[Any]]) -> None:
         for messages in fetched.values():
             for msg in messages:
-                parsed = parse_control(msg.key, msg.value)
-                if parsed is None:
-                    continue
-                name, active = parsed
-                self.state[name] = active
+                self._take(msg.key, msg.value)
+
+    def _take(self, key: bytes | None, value: bytes | None, apply: bool = True) -> None:
+        parsed = parse_control(key, value)
+        if parsed is not None:
+            name, active = parsed
+            self.state[name] = active
+            if apply:
                 self.apply(name, active)
 
     async def _follow(self, consumer: aiokafka.AIOKafkaConsumer) -> None:

@@ -103,7 +103,7 @@ def sample_records() -> tuple[list[dict[str, object]], list[dict[str, object]]]:
         }
         tickets.append(record)
     tickets.insert(5, {"rawMessage": {"subject": "missing messages"}, "nexlaMetaData": {"resourceId": 7}})
-    fields = [{"ticket_id": 1 + (i % 3), "id": 1 + (i % 2), "value": f"value-{i}"} for i in range(9)]
+    fields = [{"ticket_id": 1 + (i % 3), "field_id": 1 + (i % 2), "value": f"value-{i}"} for i in range(9)]
     return tickets, fields
 
 
@@ -139,31 +139,7 @@ def run_demo(bootstrap: str, prefix: str = "demo") -> int:
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "SANDBOX_URL": sandbox_url, "GORGIAS_API_KEY": API_KEY}
     started: list[subprocess.Popen[bytes]] = []
     try:
-        say(f"Starting the Gorgias sandbox on {sandbox_url} (account acme, rate limit 40/20s)")
-        sandbox_log = open(WORK / "sandbox.log", "wb")
-        started.append(subprocess.Popen(
-            [sys.executable, "-m", "worker", "sandbox", "--port", str(sandbox_port)],
-            stdout=sandbox_log, stderr=subprocess.STDOUT, env=env,
-        ))
-        wait_http(f"{sandbox_url}/__admin/health")
-
-        config = (EXAMPLES / "demo.yaml").read_text().replace("web_port: 6066", f"web_port: {web_port}")
-        config = re.sub(r"\bdemo\.(?=support-requests|ticket-fields|gorgias\.)", f"{prefix}.", config)
-        config = config.replace("group_id: gorgias-demo", f"group_id: gorgias-{prefix}")
-        config_path = WORK / "demo.yaml"
-        config_path.write_text(config)
-        say(f"Validating {config_path}")
-        subprocess.run([sys.executable, "-m", "worker", "validate", "-c", str(config_path)], check=True, env=env)
-
-        say("Starting the worker (gorgias-worker run)")
-        worker_log = open(WORK / "worker.log", "wb")
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "worker", "run", "-c", str(config_path)],
-            stdout=worker_log, stderr=subprocess.STDOUT, env=env,
-        )
-        started.append(worker)
-        wait_http(f"http://127.0.0.1:{web_port}/health/ready", timeout=90)
-
+        _start_sandbox_and_worker(started, env, prefix, sandbox_port, web_port)
         tickets, fields = sample_records()
         kafka = KafkaSettings(bootstrap_servers=bootstrap)
         say(f"Publishing {len(tickets) + 1} support requests (one of them not JSON, one missing its messages)")
@@ -173,26 +149,8 @@ def run_demo(bootstrap: str, prefix: str = "demo") -> int:
         say(f"Publishing {len(fields)} ticket field values (batched by ticket_id)")
         path = write_jsonl(WORK / "ticket-fields.jsonl", fields)
         asyncio.run(produce_file(kafka, f"{prefix}.ticket-fields", path, "ticket_id"))
-
-        say(f"Response events arriving on {prefix}.gorgias.responses (gorgias-worker responses)")
         expected_calls = len(tickets) + 3  # 13 ticket calls (one rejected by Gorgias) + 3 batched field calls
-        asyncio.run(print_responses(kafka, [f"{prefix}.gorgias.responses"], None, True, expected_calls, False))
-
-        say(f"Dead-letter topic {prefix}.gorgias.dead-letter")
-        asyncio.run(_print_dead_letters(kafka, f"{prefix}.gorgias.dead-letter"))
-
-        say("What the sandbox now holds (GET /__admin/state)")
-        state = httpx.get(f"{sandbox_url}/__admin/state", timeout=5).json()
-        for t in state.get("tickets", []):
-            fields_text = t.get("custom_fields") or {}
-            print(f"  ticket {t['id']}: {t.get('subject')!r} customer={t.get('customer', {}).get('email')} "
-                  f"external_id={t.get('external_id')} messages={len(t.get('messages', []))} fields={fields_text}")
-        print(f"  customers: {len(state.get('customers', []))}, tags: {[x['name'] for x in state.get('tags', [])]}")
-        metrics = httpx.get(f"http://127.0.0.1:{web_port}/metrics", timeout=5).text
-        say("A few worker metrics (GET /metrics)")
-        for line in metrics.splitlines():
-            if line.startswith(("gorgias_worker_records_", "gorgias_worker_calls_total")) and "_created" not in line:
-                print("  " + line)
+        _show_results(kafka, prefix, expected_calls, sandbox_url, web_port)
         say("Done. Stopping the worker (SIGTERM: drains in-flight calls, commits) and the sandbox")
         return 0
     finally:
@@ -204,6 +162,60 @@ def run_demo(bootstrap: str, prefix: str = "demo") -> int:
                 except subprocess.TimeoutExpired:
                     proc.kill()
         print(f"(logs in {WORK})")
+
+
+def _start_sandbox_and_worker(started: list[subprocess.Popen[bytes]], env: dict[str, str], prefix: str,
+                              sandbox_port: int, web_port: int) -> None:
+    """Start the sandbox, write and validate the demo config, start the worker; each process goes into ``started``."""
+    sandbox_url = env["SANDBOX_URL"]
+    say(f"Starting the Gorgias sandbox on {sandbox_url} (account acme, rate limit 40/20s)")
+    sandbox_log = open(WORK / "sandbox.log", "wb")
+    started.append(subprocess.Popen(
+        [sys.executable, "-m", "worker", "sandbox", "--port", str(sandbox_port)],
+        stdout=sandbox_log, stderr=subprocess.STDOUT, env=env,
+    ))
+    wait_http(f"{sandbox_url}/__admin/health")
+
+    config = (EXAMPLES / "demo.yaml").read_text().replace("web_port: 6066", f"web_port: {web_port}")
+    config = re.sub(r"\bdemo\.(?=support-requests|ticket-fields|gorgias\.)", f"{prefix}.", config)
+    config = config.replace("group_id: gorgias-demo", f"group_id: gorgias-{prefix}")
+    config_path = WORK / "demo.yaml"
+    config_path.write_text(config)
+    say(f"Validating {config_path}")
+    subprocess.run([sys.executable, "-m", "worker", "validate", "-c", str(config_path)], check=True, env=env)
+
+    say("Starting the worker (gorgias-worker run)")
+    worker_log = open(WORK / "worker.log", "wb")
+    started.append(subprocess.Popen(
+        [sys.executable, "-m", "worker", "run", "-c", str(config_path)],
+        stdout=worker_log, stderr=subprocess.STDOUT, env=env,
+    ))
+    wait_http(f"http://127.0.0.1:{web_port}/health/ready", timeout=90)
+
+
+def _show_results(kafka: KafkaSettings, prefix: str, expected_calls: int, sandbox_url: str, web_port: int) -> None:
+    """The response events, the dead letters, what the sandbox holds and a few worker metrics."""
+    say(f"Response events arriving on {prefix}.gorgias.responses (gorgias-worker responses)")
+    asyncio.run(print_responses(kafka, [f"{prefix}.gorgias.responses"], None, True, expected_calls, False))
+
+    say(f"Dead-letter topic {prefix}.gorgias.dead-letter")
+    asyncio.run(_print_dead_letters(kafka, f"{prefix}.gorgias.dead-letter"))
+
+    say("What the sandbox now holds (GET /__admin/state)")
+    state = httpx.get(f"{sandbox_url}/__admin/state", timeout=5).json()
+    for t in state.get("tickets", []):
+        fields_text = t.get("custom_fields") or {}
+        print(f"  ticket {t['id']}: {t.get('subject')!r} customer={t.get('customer', {}).get('email')} "
+              f"external_id={t.get('external_id')} messages={len(t.get('messages', []))} fields={fields_text}")
+    print(f"  customers: {len(state.get('customers', []))}, tags: {[x['name'] for x in state.get('tags', [])]}")
+    emailed = state.get("emailed", [])
+    print(f"  messages Gorgias would have emailed: {len(emailed)}"
+          + ("" if emailed else " (the demo's records are customers' messages: nothing is sent to anyone)"))
+    metrics = httpx.get(f"http://127.0.0.1:{web_port}/metrics", timeout=5).text
+    say("A few worker metrics (GET /metrics)")
+    for line in metrics.splitlines():
+        if line.startswith(("gorgias_worker_records_", "gorgias_worker_calls_total")) and "_created" not in line:
+            print("  " + line)
 
 
 async def _publish_raw(kafka: KafkaSettings, topic: str, value: bytes) -> None:
@@ -218,22 +230,32 @@ async def _publish_raw(kafka: KafkaSettings, topic: str, value: bytes) -> None:
 
 
 async def _print_dead_letters(kafka: KafkaSettings, topic: str) -> None:
+    from aiokafka import TopicPartition
+
     from worker.pipeline.kafka import make_consumer
 
     consumer = make_consumer(kafka, None, isolation_level="read_uncommitted")
     await consumer.start()
-    try:
-        consumer.subscribe([topic])
-        for _ in range(5):
-            fetched = await consumer.getmany(timeout_ms=1000)
-            for messages in fetched.values():
+    try:  # every dead letter on the topic now, however many fetches that takes
+        cluster = await consumer._client.fetch_all_metadata()  # a metadata read that creates no topic
+        tps = [TopicPartition(topic, p) for p in sorted(cluster.partitions_for_topic(topic) or ())]
+        if not tps:
+            print("  (none)")
+            return
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        end = await consumer.end_offsets(tps)
+        shown = 0
+        while [tp for tp in tps if await consumer.position(tp) < end[tp]]:
+            for messages in (await consumer.getmany(timeout_ms=1000)).values():
                 for msg in messages:
                     doc = orjson.loads(msg.value)
                     src = doc["records"][0]["source"]
                     print(f"  {doc['destination']} [{doc['stage']}] {src['topic']}:{src['partition']}@{src['offset']}: "
                           f"{doc['reason']}")
-            if fetched:
-                break
+                    shown += 1
+        if not shown:
+            print("  (none)")
     finally:
         await consumer.stop()
 

@@ -129,9 +129,10 @@ def logging_config(level: str = "info", fmt: str = "json") -> dict[str, Any]:
         "text": {"()": RedactingFormatter, "format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
     }
     # Libraries speak at WARNING and above unless debugging: httpx's INFO line per request would
-    # otherwise be one line per API call.
+    # otherwise be one line per API call, and faust (with mode, its service framework) says
+    # "Starting..."/"Stopping..." for each of its ~20 services.
     quiet = "WARNING" if level.lower() in ("info", "debug") else level.upper()
-    libraries = {name: {"level": quiet} for name in ("aiokafka", "httpx", "httpcore")}
+    libraries = {name: {"level": quiet} for name in ("aiokafka", "httpx", "httpcore", "faust", "mode")}
     return {
         "version": 1,
         "disable_existing_loggers": False,

@@ -8,8 +8,7 @@ decoding, the destination's renderer (template or manual), and the real grouper
 arriving at the same moment (as a backlog is consumed), and every open batch is flushed at the end, so
 batches close on size and bytes only.
 
-:func:`read_sample` reads a few records from a topic for it, without joining a consumer group or
-committing anything.
+Reading a sample from a topic is the shell's part: :func:`worker.topic_io.read_sample`.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from worker.config import AuthType, Destination, KafkaSettings
+from worker.config import AuthType, Destination
 from worker.gorgias.wire_headers import wire_headers
 from worker.records import DecodeError, SourceRef, decode_record
 from worker.rendering import Prepared, RenderedRequest, RenderError, RequestRenderer
@@ -33,7 +32,6 @@ __all__ = [
     "format_items",
     "masked_headers",
     "preview",
-    "read_sample",
 ]
 
 MASK = "***"
@@ -218,56 +216,3 @@ def format_items(items: Sequence[PreviewItem]) -> list[str]:
             lines += ["", *(f"! {note}" for note in item.request.notes)]
         lines.append("")
     return lines
-
-
-async def read_sample(
-    kafka: KafkaSettings, topic: str, limit: int = 10, timeout_s: float = 10.0
-) -> list[SampleMessage]:
-    """The last ``limit`` records of ``topic`` (oldest first), read without a consumer group: nothing committed."""
-    import asyncio
-
-    from aiokafka import TopicPartition
-
-    from worker.pipeline.kafka import make_consumer
-
-    consumer = make_consumer(kafka, None)
-    await consumer.start()
-    try:
-        partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            await consumer._client.force_metadata_update()
-            partitions = consumer.partitions_for_topic(topic) or set()
-        if not partitions:
-            raise LookupError(f"topic {topic} does not exist or has no partitions")
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-        consumer.assign(tps)
-        starts = await consumer.beginning_offsets(tps)
-        ends = await consumer.end_offsets(tps)
-        todo: dict[TopicPartition, int] = {}
-        for tp in tps:
-            first = max(starts[tp], ends[tp] - limit)
-            if ends[tp] > first:
-                consumer.seek(tp, first)
-                todo[tp] = ends[tp]
-        found: list[SampleMessage] = []
-        stamps: list[tuple[int, int, int]] = []
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        while todo and loop.time() < deadline:
-            fetched = await consumer.getmany(*todo, timeout_ms=500)
-            for tp, msgs in fetched.items():
-                for msg in msgs:
-                    if msg.offset >= todo.get(tp, 0):
-                        continue
-                    found.append(SampleMessage(
-                        msg.value, SourceRef(tp.topic, tp.partition, msg.offset, msg.key, msg.timestamp),
-                        tuple(msg.headers or ()),
-                    ))
-                    stamps.append((msg.timestamp or 0, tp.partition, msg.offset))
-            for tp in list(todo):
-                if await consumer.position(tp) >= todo[tp]:
-                    del todo[tp]
-        order = sorted(range(len(found)), key=lambda i: stamps[i])
-        return [found[i] for i in order][-limit:]
-    finally:
-        await consumer.stop()

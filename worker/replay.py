@@ -65,6 +65,51 @@ def replay_headers(item: dict[str, Any]) -> list[tuple[str, bytes]]:
     return headers
 
 
+@dataclass
+class _Republisher:
+    """Republishes the records of one dead letter after another, counting into ``report``."""
+
+    dest: Destination
+    stages: set[str]
+    include_undecodable: bool
+    topic: str
+    originals: Any  # a group-less consumer: reads records that dead letters name by reference
+    producer: Any  # None on a dry run
+    limit: int | None
+    report: ReplayReport = field(default_factory=ReplayReport)
+
+    @property
+    def full(self) -> bool:
+        return self.limit is not None and self.report.replayed >= self.limit
+
+    async def letter(self, value: bytes | None) -> list[Any]:
+        """Republish one dead letter's records; returns the sends to await."""
+        report = self.report
+        report.scanned += 1
+        try:
+            letter = orjson.loads(value or b"")
+        except orjson.JSONDecodeError:
+            report.skipped["not a dead letter"] += 1
+            return []
+        items, why = replayable(letter, self.dest.name, self.stages, self.include_undecodable)
+        if why is not None:
+            report.skipped[why] += 1
+            return []
+        report.by_reason[str(letter.get("reason", ""))[:120]] += len(items)
+        sends = []
+        for raw, item in items:
+            record = raw if raw is not None else await _original(self.originals, item)
+            if record is None:
+                report.skipped["named by reference, no longer at its source offset"] += 1
+                continue
+            report.replayed += 1
+            if self.producer is not None:
+                src = item["source"]
+                key = src["key"].encode() if src.get("key") is not None else None
+                sends.append(await self.producer.send(self.topic, record, key=key, headers=replay_headers(item)))
+        return sends
+
+
 async def replay(
     config: WorkerConfig,
     dest: Destination,
@@ -76,12 +121,12 @@ async def replay(
     from_beginning: bool = False,
 ) -> ReplayReport:
     """Republish dead-lettered records of ``dest``; returns what was (or would be) replayed."""
-    topic = to_topic or dest.source_topics[0]
-    report = ReplayReport()
     group = None if dry_run or from_beginning else f"{config.kafka.group_id}.{dest.name}.replay"
     consumer = make_consumer(config.kafka, group, isolation_level="read_uncommitted")
     producer = None if dry_run else make_producer(config.kafka)
-    originals = make_consumer(config.kafka, None)  # reads records that dead letters name by reference
+    originals = make_consumer(config.kafka, None)
+    republish = _Republisher(dest, stages, include_undecodable, to_topic or dest.source_topics[0], originals,
+                             producer, limit)
     await consumer.start()
     await originals.start()
     if producer is not None:
@@ -89,69 +134,53 @@ async def replay(
     try:
         parts = await ensure_topic(config.kafka, dest.dead_letter_topic)
         tps = [TopicPartition(dest.dead_letter_topic, p) for p in parts]
-        if not tps:
-            return report
-        consumer.assign(tps)
-        ends = await consumer.end_offsets(tps)
-        if group is None:
-            await consumer.seek_to_beginning(*tps)
-        else:
-            for tp in tps:
-                if await consumer.committed(tp) is None:
-                    await consumer.seek_to_beginning(tp)
-        starts = {tp: await consumer.position(tp) for tp in tps}
-        total = sum(max(0, ends[tp] - starts[tp]) for tp in tps)
-        todo = {tp for tp in tps if starts[tp] < ends[tp]}
-        console = Console(stderr=True)  # the bar only on a terminal: piped, it would leave empty lines
-        with Progress(TextColumn("replaying" if not dry_run else "scanning"), BarColumn(), MofNCompleteColumn(),
-                      console=console, transient=True, disable=not console.is_terminal) as progress:
-            bar = progress.add_task("dead letters", total=total)
-            while todo and (limit is None or report.replayed < limit):
-                fetched = await consumer.getmany(*todo, timeout_ms=1000)
-                pending = []
-                done_upto: dict[TopicPartition, int] = {}
-                for tp, messages in fetched.items():
-                    for msg in messages:
-                        if msg.offset >= ends[tp] or (limit is not None and report.replayed >= limit):
-                            break
-                        done_upto[tp] = msg.offset + 1
-                        progress.advance(bar)
-                        report.scanned += 1
-                        try:
-                            letter = orjson.loads(msg.value)
-                        except orjson.JSONDecodeError:
-                            report.skipped["not a dead letter"] += 1
-                            continue
-                        items, why = replayable(letter, dest.name, stages, include_undecodable)
-                        if why is not None:
-                            report.skipped[why] += 1
-                            continue
-                        report.by_reason[str(letter.get("reason", ""))[:120]] += len(items)
-                        for value, item in items:
-                            if value is None:
-                                value = await _original(originals, item)
-                                if value is None:
-                                    report.skipped["named by reference, no longer at its source offset"] += 1
-                                    continue
-                            report.replayed += 1
-                            if producer is not None:
-                                src = item["source"]
-                                key = src["key"].encode() if src.get("key") is not None else None
-                                pending.append(await producer.send(topic, value, key=key,
-                                                                   headers=replay_headers(item)))
-                for fut in pending:
-                    await fut
-                if group is not None and done_upto:
-                    await consumer.commit(done_upto)  # exactly what was republished, nothing past it
-                for tp in list(todo):
-                    if await consumer.position(tp) >= ends[tp]:
-                        todo.discard(tp)
+        if tps:
+            consumer.assign(tps)
+            await _scan(consumer, tps, group is not None, republish, dry_run)
     finally:
         if producer is not None:
             await producer.stop()
         await consumer.stop()
         await originals.stop()
-    return report
+    return republish.report
+
+
+async def _scan(consumer: Any, tps: list[TopicPartition], grouped: bool, republish: _Republisher,
+                dry_run: bool) -> None:
+    """Read the dead-letter partitions from the replay group's offsets (or their beginning) to their end
+    offsets now, committing after each fetch exactly what was republished."""
+    ends = await consumer.end_offsets(tps)
+    if not grouped:
+        await consumer.seek_to_beginning(*tps)
+    else:
+        for tp in tps:
+            if await consumer.committed(tp) is None:
+                await consumer.seek_to_beginning(tp)
+    starts = {tp: await consumer.position(tp) for tp in tps}
+    total = sum(max(0, ends[tp] - starts[tp]) for tp in tps)
+    todo = {tp for tp in tps if starts[tp] < ends[tp]}
+    console = Console(stderr=True)  # the bar only on a terminal: piped, it would leave empty lines
+    with Progress(TextColumn("replaying" if not dry_run else "scanning"), BarColumn(), MofNCompleteColumn(),
+                  console=console, transient=True, disable=not console.is_terminal) as progress:
+        bar = progress.add_task("dead letters", total=total)
+        while todo and not republish.full:
+            fetched = await consumer.getmany(*todo, timeout_ms=1000)
+            sends = []
+            done_upto: dict[TopicPartition, int] = {}
+            for tp, messages in fetched.items():
+                for msg in messages:
+                    if msg.offset >= ends[tp] or republish.full:
+                        break
+                    done_upto[tp] = msg.offset + 1
+                    progress.advance(bar)
+                    sends += await republish.letter(msg.value)
+            for fut in sends:
+                await fut
+            if grouped and done_upto:
+                await consumer.commit(done_upto)  # exactly what was republished, nothing past it
+            for tp in list(todo):
+                if await consumer.position(tp) >= ends[tp]:
+                    todo.discard(tp)
 
 
 async def _original(originals: Any, item: dict[str, Any]) -> bytes | None:

@@ -21,7 +21,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from worker import metrics
 from worker.config import Destination, WorkerConfig
 from worker.control import read_commands
-from worker.pipeline.kafka import client_options, make_consumer
+from worker.pipeline.kafka import client_options, existing_partitions, make_consumer
 
 
 def group_id_of(config: WorkerConfig, dest: Destination) -> str:
@@ -70,14 +70,13 @@ async def kafka_view(config: WorkerConfig) -> dict[str, dict[str, Any]]:
     await admin.start()
     try:
         await consumer.start()
-        cluster = await consumer._client.fetch_all_metadata()  # reads only; creates no topic
+        existing = await existing_partitions(config.kafka, {t for d in config.destinations for t in d.source_topics})
         out: dict[str, dict[str, Any]] = {}
         for dest in config.destinations:
             word = words.get(dest.name)
             active = dest.active if word is None else word
             group = group_id_of(config, dest)
-            tps = [TopicPartition(t, p) for t in dest.source_topics
-                   for p in sorted(cluster.partitions_for_topic(t) or ())]
+            tps = [TopicPartition(t, p) for t in dest.source_topics for p in existing.get(t, ())]
             committed = await admin.list_consumer_group_offsets(group, partitions=tps) if tps else {}
             ends = await consumer.end_offsets(tps) if tps else {}
             partitions = []
@@ -96,7 +95,7 @@ async def kafka_view(config: WorkerConfig) -> dict[str, dict[str, Any]]:
                 "group_id": group,
                 "start_from": dest.start_from,
                 "partitions": partitions,
-                "missing_topics": [t for t in dest.source_topics if t not in cluster.topics()],
+                "missing_topics": [t for t in dest.source_topics if t not in existing],
             }
         return out
     finally:

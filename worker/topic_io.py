@@ -1,7 +1,9 @@
-"""Reading and writing topics from the command line: publish a JSON Lines file, follow response events."""
+"""Reading and writing topics from the command line: publish a JSON Lines file, follow response events,
+read a sample of records for ``preview``."""
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from worker.config import KafkaSettings
 from worker.environment import bootstrap_servers
-from worker.pipeline.kafka import make_consumer, make_producer
+from worker.pipeline.kafka import existing_partitions, make_consumer, make_producer, read_ranges
+from worker.preview import SampleMessage
+from worker.records import SourceRef
 from worker.transform import MissingAttribute, get_path
 
 
@@ -87,16 +91,16 @@ async def print_responses(
 
     The partitions are assigned, not subscribed, so a missing topic is reported and never auto-created.
     """
+    existing = await existing_partitions(kafka, topics)
+    missing = [t for t in topics if t not in existing]
+    if missing:
+        raise TopicMissing(f"topic {', '.join(missing)} does not exist on Kafka at {bootstrap_servers(kafka)} "
+                           "(no response was produced yet, or another topic is configured)")
     consumer = make_consumer(kafka, None, isolation_level="read_uncommitted")
     await consumer.start()
     printed = 0
     try:
-        cluster = await consumer._client.fetch_all_metadata()  # all topics: a metadata read that creates none
-        missing = [t for t in topics if t not in cluster.topics()]
-        if missing:
-            raise TopicMissing(f"topic {', '.join(missing)} does not exist on Kafka at {bootstrap_servers(kafka)} "
-                               "(no response was produced yet, or another topic is configured)")
-        tps = [TopicPartition(t, p) for t in topics for p in sorted(cluster.partitions_for_topic(t) or ())]
+        tps = [TopicPartition(t, p) for t in topics for p in existing[t]]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         idle = 0
@@ -124,3 +128,33 @@ async def print_responses(
     finally:
         await consumer.stop()
     return printed
+
+
+async def read_sample(
+    kafka: KafkaSettings, topic: str, limit: int = 10, timeout_s: float = 10.0
+) -> list[SampleMessage]:
+    """The last ``limit`` records of ``topic`` (oldest first), read without a consumer group: nothing committed."""
+    partitions = (await existing_partitions(kafka, [topic])).get(topic)
+    if not partitions:
+        raise LookupError(f"topic {topic} does not exist or has no partitions")
+    consumer = make_consumer(kafka, None)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in partitions]
+        consumer.assign(tps)
+        starts = await consumer.beginning_offsets(tps)
+        ends = await consumer.end_offsets(tps)
+        found: list[SampleMessage] = []
+        stamps: list[tuple[int, int, int]] = []
+        loop = asyncio.get_running_loop()
+        tails = {tp: (max(starts[tp], ends[tp] - limit), ends[tp]) for tp in tps}
+        async for msg in read_ranges(consumer, tails, loop.time() + timeout_s, loop.time):
+            found.append(SampleMessage(
+                msg.value, SourceRef(msg.topic, msg.partition, msg.offset, msg.key, msg.timestamp),
+                tuple(msg.headers or ()),
+            ))
+            stamps.append((msg.timestamp or 0, msg.partition, msg.offset))
+        order = sorted(range(len(found)), key=lambda i: stamps[i])
+        return [found[i] for i in order][-limit:]
+    finally:
+        await consumer.stop()

@@ -11,6 +11,8 @@ import yaml
 from typer.testing import CliRunner, Result
 
 from worker.cli import app
+from worker.cli_app import kafka_call
+from worker.config import KafkaSettings
 
 runner = CliRunner()
 
@@ -87,6 +89,17 @@ def test_kafka_commands_with_the_broker_down(
     records.write_text('{"a": 1}\n')
     args = [{"CONFIG": str(config_file), "RECORDS": str(records)}.get(a, a) for a in command]
     one_error_line(runner.invoke(app, args), f"Kafka at {dead_broker}", "is the broker running")
+
+
+def test_a_closed_stdout_is_not_blamed_on_kafka() -> None:
+    """`gorgias-worker responses | head -1`: the reader leaving must not read as a broker problem."""
+
+    async def print_into_a_closed_pipe() -> None:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    settings = KafkaSettings(bootstrap_servers="127.0.0.1:9092")
+    with pytest.raises(BrokenPipeError):  # click then ends quietly with exit 1
+        kafka_call(settings, print_into_a_closed_pipe())
 
 
 def test_sandbox_on_a_busy_port() -> None:

@@ -248,3 +248,18 @@ def test_dot_segments_in_the_url_are_refused() -> None:
 ])
 def test_keyed_batching_is_decided_in_one_place(batching: dict[str, Any], keyed: bool) -> None:
     assert BatchingSettings.model_validate(batching).keyed is keyed
+
+
+def test_template_options_are_settings_with_a_did_you_mean_and_the_file_s_names() -> None:
+    doc = copy.deepcopy(BASE)
+    doc["destinations"][0]["endpoint"] = {"template": "create_customer",
+                                          "template_options": {"external_id": {"form": "crm_id"}}}
+    assert problems(doc) == ["destinations[0].endpoint.template_options.external_id.form: is not a known setting "
+                             "(did you mean `from`?; see schemas/worker-config.schema.json)"]
+    doc["destinations"][0]["endpoint"]["template_options"] = {"external_id": {"from": "crm_id"}}
+    config = parse_config(doc)
+    options = config.destinations[0].endpoint.template_options
+    assert options.external_id is not None and options.external_id.from_ == "crm_id"
+    dumped = config.model_dump(mode="json")  # what `gorgias-worker config` prints reads back the same
+    assert dumped["destinations"][0]["endpoint"]["template_options"]["external_id"] == {"from": "crm_id", "stamp": True}
+    assert parse_config(dumped) == config

@@ -31,6 +31,7 @@ from worker import metrics
 from worker.config import WorkerConfig
 from worker.config_loading import load_config
 from worker.environment import check_secrets
+from worker.gorgias.share import useful_replicas
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "kubernetes"
@@ -671,6 +672,33 @@ def test_hpa_scales_on_the_workers_lag_metric(rendered: dict[str, list[Obj]], tm
         assert source["metric"]["name"] == "gorgias_worker_consumer_lag" in registry_names()
         covered.add(source["metric"]["selector"]["matchLabels"]["destination"])
     assert covered == {d.name for d in config.destinations}
+
+
+def budget_bound(config: Any) -> int:
+    """Most replicas the config's accounts can keep busy, plus one spare (docs/operations.md)."""
+    return useful_replicas([d.credential for d in config.destinations]) + 1
+
+
+@pytest.mark.parametrize(("overlay", "kind", "field"), [
+    ("overlays/example", "ScaledObject", "maxReplicaCount"),
+    ("overlays/example-hpa", "HorizontalPodAutoscaler", "maxReplicas"),
+])
+def test_autoscalers_stop_where_the_accounts_budgets_do(
+    rendered: dict[str, list[Obj]], tmp_path: Path, overlay: str, kind: str, field: str
+) -> None:
+    objs = rendered[overlay]
+    config = destinations_config(objs, tmp_path)
+    spec = one(objs, kind)["spec"]
+    floor = spec["minReplicaCount" if kind == "ScaledObject" else "minReplicas"]
+    assert spec[field] <= max(floor, budget_bound(config)), (
+        f"{overlay}: {spec[field]} replicas, but the accounts' budgets keep only {budget_bound(config)} busy")
+
+
+def test_the_budget_bound_grows_with_the_accounts(tmp_path: Path, rendered: dict[str, list[Obj]]) -> None:
+    config = destinations_config(rendered["overlays/example"], tmp_path)
+    assert budget_bound(config) == 2  # one API-key account: 1.9 calls/s, one replica + a spare
+    many = [d.credential.model_copy(update={"domain": f"store{i}"}) for i in range(60) for d in config.destinations]
+    assert useful_replicas(many) == 5  # 60 accounts x 1.9 calls/s = 114 calls/s at 25 per replica
 
 
 # --------------------------------------------------------------------------------------------------

@@ -116,6 +116,8 @@ def test_httpx_says_nothing_per_call_at_the_default_level() -> None:
     try:
         logging.config.dictConfig(logging_config("info", "json"))
         assert not logging.getLogger("httpx").isEnabledFor(logging.INFO)
+        assert not logging.getLogger("faust.worker").isEnabledFor(logging.INFO)  # no "[^Worker]: Starting..."
+        assert not logging.getLogger("mode.services").isEnabledFor(logging.INFO)
         assert logging.getLogger("httpx").isEnabledFor(logging.WARNING)
         assert logging.getLogger("worker.gorgias.delivery").isEnabledFor(logging.INFO)
     finally:

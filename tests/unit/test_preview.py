@@ -290,7 +290,7 @@ def test_cli_preview_defaults_to_the_example_and_names_config_problems(tmp_path:
     bad = write_config(tmp_path / "bad", dest_doc({"template": "create_tag", "template_options": {"bogus": 1}}))
     result = runner.invoke(app, ["preview", "-c", str(bad), "-d", "support"])
     assert result.exit_code == 1
-    assert "destinations[0].endpoint.template_options.bogus: unknown option" in result.output
+    assert "destinations[0].endpoint.template_options.bogus: is not a known setting" in result.output
     result = runner.invoke(app, ["preview", "-c", str(config), "-d", "nope"])
     assert result.exit_code == 1 and "no destination named 'nope'" in result.output
 

@@ -1,8 +1,13 @@
 """The faust-streaming application that hosts the worker: lifecycle, signals, web server.
 
-faust runs the process (its ``Worker`` handles SIGTERM/SIGINT and stops services in order), hosts
-the destination pipelines as a service and the control API as its web server. The data path itself
-is the pipelines' own consumers (see :mod:`worker.pipeline.destination` for why).
+faust runs the process (its ``Worker`` handles SIGTERM/SIGINT and stops services in order) and hosts
+the destination pipelines and the control API. The data path itself is the pipelines' own consumers
+(see :mod:`worker.pipeline.destination` for why).
+
+The pipelines and the control API start with the app itself, not once faust is "ready": faust's own
+``<group_id>.host`` consumer group carries no data, and a replacement worker would otherwise wait for
+that group to rebalance (faust's default session timeout is 60 s) before delivering anything. Every
+group, that one included, uses the short session timeout of :mod:`worker.pipeline.kafka`.
 """
 
 from __future__ import annotations
@@ -22,7 +27,14 @@ from worker.config import SaslMechanism, SecurityProtocol, WorkerConfig
 from worker.control_api import create_control_app
 from worker.environment import bootstrap_servers, resolve_secret
 from worker.logs import logging_config, setup_logging
-from worker.pipeline.kafka import BrokerUnavailable, client_options, probe, wait_for_broker
+from worker.pipeline.kafka import (
+    GROUP_HEARTBEAT_INTERVAL_MS,
+    GROUP_SESSION_TIMEOUT_MS,
+    BrokerUnavailable,
+    client_options,
+    probe,
+    wait_for_broker,
+)
 from worker.pipeline.runtime import Runtime
 
 log = logging.getLogger("worker.app")
@@ -48,7 +60,26 @@ def create_app(config: WorkerConfig, runtime: Runtime | None = None) -> tuple[fa
     host: Runtime = runtime or Runtime(config)
     bootstrap = bootstrap_servers(config.kafka)
     brokers = ";".join(f"kafka://{b.strip()}" for b in bootstrap.split(",") if b.strip())
-    app = faust.App(
+    control = ControlWeb(host, config.worker.web_host, config.worker.web_port)
+
+    class WorkerApp(faust.App):
+        """Starts the control API and the pipelines before faust's own consumer group is joined."""
+
+        async def on_start(self) -> None:
+            await super().on_start()
+            await control.start()
+            await host.start()
+            # What start-up built lives as long as the process: keep it out of every collection, and
+            # collect less often (the hot path allocates many short-lived, mostly acyclic dicts).
+            gc.freeze()
+            gc.set_threshold(10_000, 10, 10)
+
+        async def on_stop(self) -> None:
+            await host.stop()
+            await control.stop()
+            await super().on_stop()
+
+    app = WorkerApp(
         f"{config.kafka.group_id}.host",
         broker=brokers,
         broker_credentials=_faust_credentials(config),
@@ -56,23 +87,16 @@ def create_app(config: WorkerConfig, runtime: Runtime | None = None) -> tuple[fa
         store="memory://",
         datadir=tempfile.mkdtemp(prefix="gorgias-worker-"),
         topic_partitions=1,
-        web_enabled=True,
-        web_bind=config.worker.web_host,
-        web_port=config.worker.web_port,
-        web_transport="tcp://",
+        web_enabled=False,  # the control API below is the worker's web server
         producer_acks=-1,
+        broker_session_timeout=GROUP_SESSION_TIMEOUT_MS / 1000,
+        broker_heartbeat_interval=GROUP_HEARTBEAT_INTERVAL_MS / 1000,
+        broker_rebalance_timeout=GROUP_SESSION_TIMEOUT_MS / 1000,
     )
 
     @app.service
-    class Pipelines(mode.Service):
-        """The destination pipelines and the control reader."""
-
-        async def on_start(self) -> None:
-            await host.start()
-            # What start-up built lives as long as the process: keep it out of every collection, and
-            # collect less often (the hot path allocates many short-lived, mostly acyclic dicts).
-            gc.freeze()
-            gc.set_threshold(10_000, 10, 10)
+    class FailureWatch(mode.Service):
+        """Crashes the worker (so that Kubernetes restarts it) when a pipeline fails for good."""
 
         @mode.Service.task
         async def _watch_failure(self) -> None:
@@ -80,30 +104,31 @@ def create_app(config: WorkerConfig, runtime: Runtime | None = None) -> tuple[fa
             log.error("fatal: %s", host.failed)
             await self.crash(host.failed or RuntimeError("pipeline failed"))
 
-        async def on_stop(self) -> None:
-            await host.stop()
-
-    @app.web_server
-    class ControlWeb(mode.Service):
-        """The control API (health, status, activate/pause, metrics) on the worker's web port."""
-
-        runner: web.AppRunner | None = None
-
-        async def on_start(self) -> None:
-            ref = config.worker.control_token()
-            token = resolve_secret(ref) if ref is not None else None
-            self.runner = web.AppRunner(create_control_app(host, token=token), access_log=None)
-            await self.runner.setup()
-            site = web.TCPSite(self.runner, config.worker.web_host, config.worker.web_port)
-            await site.start()
-            log.info("control API on http://%s:%d (POST routes %s)", config.worker.web_host, config.worker.web_port,
-                     "need the control token" if token is not None else "open to this machine only")
-
-        async def on_stop(self) -> None:
-            if self.runner is not None:
-                await self.runner.cleanup()
-
     return app, host
+
+
+class ControlWeb:
+    """The control API (health, status, activate/pause, metrics) on the worker's web port."""
+
+    def __init__(self, host: Runtime, bind: str, port: int) -> None:
+        self.host = host
+        self.bind = bind
+        self.port = port
+        self.runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        ref = self.host.config.worker.control_token()
+        token = resolve_secret(ref) if ref is not None else None
+        self.runner = web.AppRunner(create_control_app(self.host, token=token), access_log=None)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, self.bind, self.port).start()
+        log.info("control API on http://%s:%d (POST routes %s)", self.bind, self.port,
+                 "need the control token" if token is not None else "open to this machine only")
+
+    async def stop(self) -> None:
+        runner, self.runner = self.runner, None
+        if runner is not None:
+            await runner.cleanup()
 
 
 def run(config: WorkerConfig, level: str = "info") -> None:

@@ -32,6 +32,7 @@ from worker.config import Destination, WorkerConfig
 from worker.dedupe import POSSIBLY_DELIVERED, hook_for
 from worker.events import DeadLetterStage, dead_letter, iso_time, record_item, reference_item
 from worker.gorgias.delivery import CallOutcome, DeliveryService
+from worker.gorgias.share import BudgetShares
 from worker.logs import call_context, source_fields
 from worker.offsets import OffsetTracker, TopicPartitionKey
 from worker.open_batches import OpenBatches, PendingCall
@@ -44,7 +45,8 @@ from worker.pipeline.recovery import (
     consumed_upto,
     decode_checkpoint,
     end_offsets,
-    recorded_outcomes,
+    intent_document,
+    scan_outcomes,
 )
 from worker.records import DecodeError, SourceRef, decode_record
 from worker.rendering import Prepared, RenderError, RequestRenderer
@@ -73,18 +75,25 @@ def batch_policy(dest: Destination) -> BatchPolicy:
 
 class _Tokens:
     """A call's budget tokens: the first was granted by the account's dispatcher before the call started;
-    each retry asks it again and is served before every waiting call."""
+    each retry asks it again and is served before every waiting call. While the destination is paused a
+    retry is held too (it is not on the wire): it asks for its token once the destination is activated."""
 
-    __slots__ = ("dispatcher", "first_wait")
+    __slots__ = ("active", "dispatcher", "first_wait")
 
-    def __init__(self, dispatcher: AccountDispatcher, first_wait: float) -> None:
+    def __init__(self, dispatcher: AccountDispatcher, first_wait: float, active: asyncio.Event) -> None:
         self.dispatcher = dispatcher
         self.first_wait = first_wait
+        self.active = active
 
     async def token(self, attempt: int) -> float:
         if attempt == 1:
             return self.first_wait
-        return await self.dispatcher.retry_token()
+        held = 0.0
+        if not self.active.is_set():
+            started = time.monotonic()
+            await self.active.wait()
+            held = time.monotonic() - started
+        return held + await self.dispatcher.retry_token()
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -111,6 +120,8 @@ class DestinationPipeline:
         on_fatal: Callable[[BaseException], None],
         outcome_partitions: list[tuple[str, int]] | None = None,
         clock: Callable[[], float] = time.time,
+        shares: BudgetShares | None = None,
+        intent_topic: str | None = None,
         dispatchers: Dispatchers | None = None,
     ) -> None:
         self.config = config
@@ -120,6 +131,8 @@ class DestinationPipeline:
         self.publisher = publisher
         self.on_fatal = on_fatal
         self.clock = clock
+        self.shares = shares if shares is not None else BudgetShares(delivery.limiters)
+        self.budget_share = 1.0
         self.tracker = OffsetTracker()
         self.keyed = dest.batching.keyed
         # Calls not on the wire yet: due batches keep taking their key's records until they are sent.
@@ -136,6 +149,9 @@ class DestinationPipeline:
         # destinations on one Gorgias account).
         self._dispatchers = dispatchers if dispatchers is not None else Dispatchers(clock=clock)
         self.dispatcher: AccountDispatcher | None = None
+        self._activated = asyncio.Event()  # set while active: retries of running calls wait on it
+        if dest.active:
+            self._activated.set()
         self.active = dest.active
         # Unbatched, each pending record is a call waiting its turn: a few dozen per call slot keep every
         # slot busy, and more would only hold memory. Batched, records must wait out their windows.
@@ -153,6 +169,12 @@ class DestinationPipeline:
         self._fatal: BaseException | None = None
         self._task: asyncio.Task[None] | None = None
         self.outcome_partitions = outcome_partitions or []
+        # Create templates mark each call's records on this topic before the create goes on the wire
+        # (worker.pipeline.recovery): after a crash only marked records without an outcome are looked up.
+        self.intent_topic = intent_topic
+        self._intent_partitions = {tp for tp in self.outcome_partitions if tp[0] == intent_topic}
+        self._maybe_sent: set[tuple[str, int, int]] = set()
+        self.intent_marks = 0
         self.watermarks = Watermarks()
         self.marks = ConsumptionMarks()
         self._already_recorded: set[tuple[str, int, int]] = set()
@@ -190,9 +212,12 @@ class DestinationPipeline:
         self.dispatcher.register(self)
         self.watermarks.seed(await end_offsets(self.config.kafka, self.outcome_partitions))
         start = self.dest.start_position()
+        # A member finishing the calls of revoked partitions (up to the shutdown grace) stays in the group.
+        rebalance_timeout_ms = int((max(1.0, self.config.worker.shutdown_grace_s) + 10) * 1000)
         consumer = make_consumer(
             self.config.kafka, self.group_id, max_partition_fetch_bytes=4 * 1024 * 1024,
             auto_offset_reset="latest" if start == "latest" else "earliest",
+            rebalance_timeout_ms=rebalance_timeout_ms,
         )
         consumer.subscribe(self.dest.source_topics, listener=_Rebalance(self))
         self._consumer = consumer  # before start: the first assignment may come while it starts
@@ -264,6 +289,10 @@ class DestinationPipeline:
             log.info("destination %s %s", self.dest.name, "activated" if active else "paused",
                      extra={"destination": self.dest.name})
         self.active = active
+        if active:
+            self._activated.set()
+        else:
+            self._activated.clear()
         metrics.DESTINATION_ACTIVE.labels(self.dest.name).set(1 if active else 0)
         self._apply_pause()
         if active and self.dispatcher is not None:
@@ -287,6 +316,7 @@ class DestinationPipeline:
             "held_calls": 0 if self.active else self.open.waiting_calls,
             "grouped_records": self.open.pending,
             "skipped_after_recovery": self.skipped_after_recovery,
+            "budget_share": round(self.budget_share, 4),
             "state": "active" if self.active else "paused",
             "partitions": self._partition_status(assigned),
             "records": {**records_since_start(self.dest.name), "unknown": self.records_unknown},
@@ -330,6 +360,9 @@ class DestinationPipeline:
                     else record_item(None, source, raw=msg.value, headers=headers))
             self._dead_letter_now(DeadLetterStage.DECODE, exc.reason, [item], [source], msg.key)
             return
+        if self._maybe_sent and (tpk.topic, tpk.partition, msg.offset) in self._maybe_sent:
+            self._maybe_sent.discard((tpk.topic, tpk.partition, msg.offset))
+            record.extra[POSSIBLY_DELIVERED] = True  # marked on its way to Gorgias, no outcome recorded
         below = self._maybe_sent_below.get(tpk)
         if below is not None:
             if msg.offset < below:
@@ -404,7 +437,7 @@ class DestinationPipeline:
         sources = call.sources
         self._claim(sources)
         dispatcher = self.dispatcher
-        tokens = _Tokens(dispatcher, waited_s) if dispatcher is not None else None
+        tokens = _Tokens(dispatcher, waited_s, self._activated) if dispatcher is not None else None
         self._m_in_flight.inc()
         context = call_context.set(source_fields(dest.name, sources))
         try:
@@ -412,6 +445,8 @@ class DestinationPipeline:
             outcome: CallOutcome | None = None
             if dedupe is not None:
                 outcome = await dedupe.before_first_attempt(call.request, call.items)
+            if outcome is None and dedupe is not None and self.intent_topic is not None:
+                await self._mark_intent(call)
             if outcome is None:
                 outcome = await self.delivery.call(call.request, dest.credential, dest.delivery,
                                                    unknown_outcome_hook=dedupe, tokens=tokens)
@@ -425,14 +460,33 @@ class DestinationPipeline:
         finally:
             call_context.reset(context)
             self._m_in_flight.dec()
-            self._on_wire -= 1
             self.open.done(pending)  # the key's next call may go
-            if dispatcher is not None:
-                dispatcher.poke()
+            # With intent marks the slot is held until the outcome is on Kafka, so that the records
+            # marked and without an outcome after a crash are at most max_in_flight calls' worth.
+            hold = outcome is not None and self.intent_topic is not None
+            if not hold:
+                self._free_slot(dispatcher)
         try:
             await self._record_outcome(call, outcome)
         finally:
             self._release(sources)
+            if hold:
+                self._free_slot(dispatcher)
+
+    def _free_slot(self, dispatcher: AccountDispatcher | None) -> None:
+        self._on_wire -= 1
+        if dispatcher is not None:
+            dispatcher.poke()
+
+    async def _mark_intent(self, call: Call) -> None:
+        """Record on Kafka that ``call``'s records are about to reach Gorgias (acknowledged before it goes)."""
+        assert self.intent_topic is not None
+        sources = call.sources
+        doc = intent_document(self.dest.name, ((s.topic, s.partition, s.offset) for s in sources))
+        meta = await self.publisher.publish(self.intent_topic, doc, sources[0].key,
+                                            [("destination", self.dest.name.encode()), ("kind", b"intent")])
+        self.watermarks.acknowledged(meta.topic, meta.partition, meta.offset)
+        self.intent_marks += 1
 
     async def _record_outcome(self, call: Call, outcome: CallOutcome) -> None:
         dest = self.dest
@@ -624,7 +678,14 @@ class DestinationPipeline:
 
     async def on_assigned(self, assigned: set[TopicPartition]) -> None:
         consumer = self._consumer
-        if consumer is None or not assigned:
+        if consumer is None:
+            return
+        # Eager rebalancing: ``assigned`` is the whole new assignment. Pace at the matching share.
+        total = sum(len(consumer.partitions_for_topic(t) or ()) for t in self.dest.source_topics)
+        self.budget_share = self.shares.assigned(self.dest.name, self.dest.credential, len(assigned), total)
+        log.info("destination %s: %d of %d partition(s), %.1f%% of account %s's budget", self.dest.name,
+                 len(assigned), total, 100 * self.budget_share, self.dest.credential.account_key)
+        if not assigned:
             return
         recover = bool(self.outcome_partitions)
         start = self.dest.start_position()
@@ -680,7 +741,10 @@ class DestinationPipeline:
         for tp, om in committed.items():
             scan = decode_checkpoint(om.metadata) if om.offset >= 0 else {}
             upto = consumed_upto(om.metadata) if om.offset >= 0 else None
-            if upto is not None and upto > om.offset:
+            # a checkpoint that covers the intent topic says exactly which records were on their way;
+            # without it, everything the previous owner had consumed may have been
+            marked = bool(self._intent_partitions) and self._intent_partitions <= scan.keys()
+            if upto is not None and upto > om.offset and not marked:
                 self._maybe_sent_below[TopicPartitionKey(tp.topic, tp.partition)] = upto
             if scan:
                 tpk = TopicPartitionKey(tp.topic, tp.partition)
@@ -688,7 +752,10 @@ class DestinationPipeline:
                 scans[tpk] = scan
                 for key, offset in scan.items():
                     merged[key] = min(offset, merged.get(key, offset))
-        found = await recorded_outcomes(self.config.kafka, self.dest.name, merged, positions)
+        found, intended = await scan_outcomes(self.config.kafka, self.dest.name, merged, positions)
+        covered = {tpk for tpk, scan in scans.items() if self._intent_partitions <= scan.keys()}
+        if self._intent_partitions:
+            self._maybe_sent |= {s for s in intended - found if TopicPartitionKey(s[0], s[1]) in covered}
         if not found:
             return
         self._already_recorded |= found

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import ssl
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 import aiokafka
@@ -16,6 +16,12 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from worker.config import KafkaSettings, SecretRef, SecurityProtocol
 from worker.environment import bootstrap_servers, resolve_secret
+
+# Every consumer group of the worker (each destination's and faust's own) notices a dead member within
+# this time, so a replacement worker takes its partitions over in seconds rather than a minute. Kafka's
+# smallest allowed session timeout is 6 s by default (group.min.session.timeout.ms).
+GROUP_SESSION_TIMEOUT_MS = 10_000
+GROUP_HEARTBEAT_INTERVAL_MS = 1_000
 
 log = logging.getLogger("worker.kafka")
 
@@ -80,8 +86,8 @@ def make_consumer(settings: KafkaSettings, group_id: str | None, **overrides: An
         "auto_offset_reset": "earliest",
         "max_partition_fetch_bytes": 4 * 1024 * 1024,
         "fetch_max_bytes": 32 * 1024 * 1024,
-        "session_timeout_ms": 30_000,
-        "heartbeat_interval_ms": 3_000,
+        "session_timeout_ms": GROUP_SESSION_TIMEOUT_MS,
+        "heartbeat_interval_ms": GROUP_HEARTBEAT_INTERVAL_MS,
         "max_poll_interval_ms": 300_000,
         "isolation_level": "read_committed",
     }
@@ -157,6 +163,51 @@ async def read_at(
         for msg in fetched.get(tp, []):
             return msg if msg.offset == offset else None  # a later offset: the record was deleted
     return None
+
+
+async def existing_partitions(settings: KafkaSettings, topics: Iterable[str]) -> dict[str, list[int]]:
+    """The partition numbers of each of ``topics`` that exists; a missing topic is left out.
+
+    Reads the metadata of *all* topics (the admin client's public ``describe_topics()``): a metadata
+    request naming a topic would create it on a broker with ``auto.create.topics.enable``.
+    """
+    wanted = set(topics)
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    await admin.start()
+    try:
+        described = await admin.describe_topics()
+    finally:
+        await admin.close()
+    return {
+        t["topic"]: sorted(p["partition"] for p in t.get("partitions", ()))
+        for t in described
+        if t["topic"] in wanted and t.get("error_code", 0) == 0
+    }
+
+
+async def read_ranges(
+    consumer: aiokafka.AIOKafkaConsumer, ranges: Mapping[aiokafka.TopicPartition, tuple[int, int]],
+    deadline: float | None = None, clock: Callable[[], float] = time.monotonic,
+) -> AsyncIterator[aiokafka.ConsumerRecord[bytes, bytes]]:
+    """The records of each assigned partition from its first offset up to (not including) its end one,
+    e.g. the tail of a topic up to the end offsets read just before; until ``deadline`` (``clock`` time).
+
+    A partition is done once the consumer's position reaches its end, so offsets that hold no record
+    (transaction markers, compacted or deleted records) cannot keep the read going.
+    """
+    todo = {tp: end for tp, (first, end) in ranges.items() if end > first}
+    for tp in todo:
+        consumer.seek(tp, ranges[tp][0])
+    while todo and (deadline is None or clock() < deadline):
+        fetched = await consumer.getmany(*todo, timeout_ms=500)
+        for tp, messages in fetched.items():
+            end = todo.get(tp, 0)
+            for msg in messages:
+                if msg.offset < end:
+                    yield msg
+        for tp in list(todo):
+            if await consumer.position(tp) >= todo[tp]:
+                del todo[tp]
 
 
 async def probe(settings: KafkaSettings) -> None:

@@ -11,12 +11,21 @@ past the position was consumed no earlier than the record *at* the position: any
 to this producer before that moment is below every outcome produced after it. On assignment the new
 owner reads the outcome topics from the checkpoint to their end, collects the source offsets that
 already have an outcome, and marks them finished without calling Gorgias again.
+
+Intent marks bound the duplicate checks. A destination that creates objects (a create template) writes a
+small *intent* record — the source offsets of the call, no body — to the intent topic and waits for
+Kafka's acknowledgement before the create goes on the wire. The intent topic is scanned like the
+outcome topics, so after a crash exactly the records with an intent and no outcome may have reached
+Gorgias: only those are looked up before being sent again (at most the calls in flight when the worker
+died), not every record the dead worker had consumed. Checkpoints written without the intent topic fall
+back to flagging everything the dead worker had consumed (``upto``).
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
+from typing import Any, NamedTuple
 
 import orjson
 from aiokafka import TopicPartition
@@ -132,6 +141,31 @@ class ConsumptionMarks:
         self._inherited.pop(tp, None)
 
 
+INTENT = "intent"
+SourceOffset = tuple[str, int, int]
+
+
+def intents_topic(group_id: str) -> str:
+    """The topic of the worker's intent marks (one per worker deployment, i.e. per ``kafka.group_id``)."""
+    return f"{group_id}.intents"
+
+
+def intent_document(destination: str, sources: Iterable[tuple[str, int, int]]) -> dict[str, Any]:
+    """The intent mark of a call about to go on the wire: its destination and source offsets only."""
+    return {
+        "kind": INTENT,
+        "destination": destination,
+        "records": [{"topic": t, "partition": p, "offset": o} for t, p, o in sources],
+    }
+
+
+class RecoveryScan(NamedTuple):
+    """What the outcome and intent topics say about records at or past the committed positions."""
+
+    recorded: set[SourceOffset]  # an outcome (response event or dead letter) is on Kafka
+    intended: set[SourceOffset]  # an intent mark is on Kafka: the call may have reached Gorgias
+
+
 async def end_offsets(settings: KafkaSettings, partitions: list[OutcomePartition]) -> dict[OutcomePartition, int]:
     if not partitions:
         return {}
@@ -153,11 +187,22 @@ async def recorded_outcomes(
     positions: dict[TopicPartitionKey, int],
 ) -> set[tuple[str, int, int]]:
     """Source records at or past ``positions`` that already have an outcome on the outcome topics."""
+    return (await scan_outcomes(settings, destination, scan_from, positions)).recorded
+
+
+async def scan_outcomes(
+    settings: KafkaSettings,
+    destination: str,
+    scan_from: dict[OutcomePartition, int],
+    positions: dict[TopicPartitionKey, int],
+) -> RecoveryScan:
+    """Source records at or past ``positions`` with an outcome, and those with an intent mark."""
     if not scan_from or not positions:
-        return set()
+        return RecoveryScan(set(), set())
     consumer = make_consumer(settings, None, isolation_level="read_uncommitted", enable_auto_commit=False)
     await consumer.start()
     found: set[tuple[str, int, int]] = set()
+    intended: set[tuple[str, int, int]] = set()
     try:
         tps = [TopicPartition(t, p) for (t, p) in scan_from]
         consumer.assign(tps)
@@ -169,30 +214,32 @@ async def recorded_outcomes(
             fetched = await consumer.getmany(*todo, timeout_ms=1000)
             for messages in fetched.values():
                 for msg in messages:
-                    for source in _sources(msg.value, destination):
+                    is_intent, sources = _sources(msg.value, destination)
+                    for source in sources:
                         tpk = TopicPartitionKey(source[0], source[1])
                         if tpk in positions and source[2] >= positions[tpk]:
-                            found.add(source)
+                            (intended if is_intent else found).add(source)
             for tp in list(todo):
                 if await consumer.position(tp) >= ends[tp]:
                     todo.discard(tp)
     finally:
         await consumer.stop()
-    return found
+    return RecoveryScan(found, intended)
 
 
-def _sources(value: bytes | None, destination: str) -> Iterable[tuple[str, int, int]]:
+def _sources(value: bytes | None, destination: str) -> tuple[bool, Iterable[tuple[str, int, int]]]:
+    """(is it an intent mark, the source offsets) of an outcome or intent record of ``destination``."""
     if not value:
-        return ()
+        return False, ()
     try:
         doc = orjson.loads(value)
     except orjson.JSONDecodeError:
-        return ()
+        return False, ()
     if not isinstance(doc, dict) or doc.get("destination") != destination:
-        return ()
+        return False, ()
     out = []
     for item in doc.get("records") or ():
         ref = item.get("source", item) if isinstance(item, dict) else None
         if isinstance(ref, dict) and isinstance(ref.get("partition"), int) and isinstance(ref.get("offset"), int):
             out.append((str(ref.get("topic")), ref["partition"], ref["offset"]))
-    return out
+    return doc.get("kind") == INTENT, out

@@ -13,6 +13,7 @@ from worker import metrics
 from worker.config import Destination, WorkerConfig
 from worker.control import ControlReader
 from worker.gorgias.delivery import DeliveryService
+from worker.gorgias.share import BudgetShares
 from worker.pipeline.destination import DestinationPipeline
 from worker.pipeline.dispatch import Dispatchers
 from worker.pipeline.kafka import (
@@ -24,6 +25,7 @@ from worker.pipeline.kafka import (
     wait_for_broker,
 )
 from worker.pipeline.outcomes import Publisher
+from worker.pipeline.recovery import intents_topic
 from worker.rendering import RequestRenderer
 
 log = logging.getLogger("worker.runtime")
@@ -40,6 +42,15 @@ def build_renderer(dest: Destination) -> RequestRenderer:
 
         return renderer_for(dest)
     return RequestRenderer(dest)
+
+
+def _creates(dest: Destination) -> bool:
+    """Does ``dest`` create objects (a create template, whose records are looked up after a crash)?"""
+    if dest.endpoint.template is None:
+        return False
+    from worker.templates import configured_for
+
+    return bool(configured_for(dest).template.creates)
 
 
 class Runtime:
@@ -69,6 +80,10 @@ class Runtime:
         config = self.config
         topics = {d.dead_letter_topic for d in config.destinations}
         topics |= {d.response_webhook.topic for d in config.destinations if d.response_webhook.enabled}
+        creating = {d.name for d in config.destinations if _creates(d)}
+        intents = intents_topic(config.kafka.group_id) if creating else None
+        if intents is not None:
+            topics.add(intents)
 
         async def prepare_topics() -> tuple[dict[str, list[int]], dict[str, int]]:
             found = {topic: await ensure_topic(config.kafka, topic, partitions=3) for topic in sorted(topics)}
@@ -85,14 +100,19 @@ class Runtime:
         self.delivery = DeliveryService()
         publisher = Publisher(producer, limits)
         self._publisher = publisher
+        shares = BudgetShares(self.delivery.limiters)  # one per process: destinations of an account add up
         dispatchers = Dispatchers()  # one per Gorgias account, shared by the destinations on it
         for dest in config.destinations:
             outcome_topics = [dest.dead_letter_topic]
             if dest.response_webhook.enabled:
                 outcome_topics.append(dest.response_webhook.topic)
+            if intents is not None and dest.name in creating:
+                outcome_topics.append(intents)
             outcome_partitions = [(t, p) for t in outcome_topics for p in partitions[t]]
             pipeline = DestinationPipeline(
                 config, dest, build_renderer(dest), self.delivery, publisher, self._on_fatal, outcome_partitions,
+                shares=shares,
+                intent_topic=intents if dest.name in creating else None,
                 dispatchers=dispatchers,
             )
             self.pipelines[dest.name] = pipeline

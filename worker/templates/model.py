@@ -19,6 +19,7 @@ from typing import Any, Final
 
 import yaml
 
+from worker.config_template_options import TemplateOptions
 from worker.records import SourceRef
 from worker.rendering import RenderError
 from worker.templates.mapping import (
@@ -33,7 +34,7 @@ from worker.templates.mapping import (
     sources,
 )
 from worker.templates.schema import SCHEMAS, BodySchema, field_check
-from worker.transform import MissingAttribute, get_path, split_path
+from worker.transform import MissingAttribute, get_path
 
 __all__ = [
     "BATCH_MODES",
@@ -47,10 +48,8 @@ __all__ = [
 ]
 
 BATCH_MODES: Final = ("none", "conversation", "union", "concat", "latest", "overlay", "job")
-OPTION_KEYS: Final = ("fields", "mapping", "external_id", "url_attributes", "dedupe", "mode")
-MESSAGE_MODES: Final = ("import", "send")  # template_options.mode of templates that create messages or surveys
+OPTION_KEYS: Final = tuple(TemplateOptions.model_fields)  # fields, mapping, external_id, url_attributes, dedupe, mode
 SENDS: Final = ("message", "survey")  # what a template creates that Gorgias may send to a customer
-DEDUPE_POLICIES: Final = ("replayed", "always", "never")
 CREATES: Final = ("ticket", "customer", "message", "tag", "survey")  # resources worker.dedupe can look up
 EXTERNAL_ID_PREFIX: Final = "nx-"
 
@@ -128,7 +127,7 @@ class Template:
             return f"a group{per} becomes one array (the last value of each field id wins)"
         return f"a group{per} becomes one call carrying the record with the latest version (else the last one)"
 
-    def configure(self, options: Mapping[str, Any], destination: str) -> ConfiguredTemplate:
+    def configure(self, options: TemplateOptions, destination: str) -> ConfiguredTemplate:
         """Apply ``endpoint.template_options``; ``ValueError`` naming the option for a bad one."""
         return ConfiguredTemplate.build_from(self, options, destination)
 
@@ -402,6 +401,28 @@ STRATEGIES: dict[str, Callable[[Sequence[Any], BatchSpec], Any]] = {
 # Configured template
 
 
+def _mapped_body(template: Template, options: TemplateOptions, where: str) -> Node:
+    """The template's body with ``mapping`` (record attributes) and ``fields`` (constants) applied."""
+    body = template.body
+    for path, attrs in options.mapping.items():
+        _check_body_path(template, path, f"{where}.mapping.{path}")
+        if attrs is None:
+            body = remove_field(body, path)
+        else:
+            body = set_source(body, path, [attrs] if isinstance(attrs, str) else attrs)
+    for path, value in options.fields.items():
+        here = f"{where}.fields.{path}"
+        _check_body_path(template, path, here)
+        check = field_check(template.schema, _schema_path(path))
+        if check is not None:
+            errors: list[str] = []
+            check(value, "", errors)
+            if errors:
+                raise ValueError(f"{here}: {errors[0].removeprefix('body: ')}")
+        body = set_constant(body, path, value)
+    return body
+
+
 @dataclass(frozen=True)
 class DedupeSettings:
     """``template_options.dedupe``: when to look a create up before sending it."""
@@ -430,123 +451,38 @@ class ConfiguredTemplate:
         return self.template.name
 
     @classmethod
-    def build_from(cls, template: Template, options: Mapping[str, Any], destination: str) -> ConfiguredTemplate:
+    def build_from(cls, template: Template, options: TemplateOptions, destination: str) -> ConfiguredTemplate:
+        """``template`` with ``options`` applied. Their shape is checked by :class:`TemplateOptions`; here
+        what depends on the template: its body fields, URL placeholders, what it creates or sends."""
         where = "endpoint.template_options"
-        if not isinstance(options, Mapping):
-            raise ValueError(f"{where}: must be a mapping of options ({', '.join(OPTION_KEYS)})")
-        unknown = [k for k in options if k not in OPTION_KEYS]
-        if unknown:
-            raise ValueError(f"{where}.{unknown[0]}: unknown option for template {template.name} "
-                             f"(known: {', '.join(OPTION_KEYS)})")
-        schema = template.schema
-        body = template.body
-
-        mapping = options.get("mapping") or {}
-        if not isinstance(mapping, Mapping):
-            raise ValueError(f"{where}.mapping: must map body fields to record attributes, "
-                             "e.g. {customer.email: contact.email}")
-        for path, attrs in mapping.items():
-            here = f"{where}.mapping.{path}"
-            _check_body_path(template, str(path), here)
-            if attrs is None:
-                body = remove_field(body, str(path))
-                continue
-            names = [attrs] if isinstance(attrs, str) else attrs
-            if not isinstance(names, list) or not names or not all(isinstance(a, str) for a in names):
-                raise ValueError(f"{here}: must be a record attribute path (or a list of them, or null to "
-                                 f"leave the field out), got {attrs!r}")
-            for name in names:
-                try:
-                    split_path(name)
-                except ValueError as exc:
-                    raise ValueError(f"{here}: {exc}") from None
-            body = set_source(body, str(path), names)
-
-        constants = options.get("fields") or {}
-        if not isinstance(constants, Mapping):
-            raise ValueError(f"{where}.fields: must map body fields to constant values, e.g. {{channel: email}}")
-        for path, value in constants.items():
-            here = f"{where}.fields.{path}"
-            _check_body_path(template, str(path), here)
-            check = field_check(schema, _schema_path(str(path)))
-            if check is not None:
-                errors: list[str] = []
-                check(value, "", errors)
-                if errors:
-                    raise ValueError(f"{here}: {errors[0].removeprefix('body: ')}")
-            body = set_constant(body, str(path), value)
-
+        body = _mapped_body(template, options, where)
         stamp, external_from = True, None
-        ext = options.get("external_id")
-        if ext is not None:
+        if options.external_id is not None:
             if not template.external_id:
                 raise ValueError(f"{where}.external_id: template {template.name} sends no external_id "
                                  f"({template.schema.name} bodies have none)")
-            if not isinstance(ext, Mapping) or set(ext) - {"from", "stamp"}:
-                raise ValueError(f"{where}.external_id: must be {{from: <record attribute>}} or {{stamp: false}}")
-            if "from" in ext:
-                if not isinstance(ext["from"], str):
-                    raise ValueError(f"{where}.external_id.from: must be a record attribute path")
-                try:
-                    split_path(ext["from"])
-                except ValueError as exc:
-                    raise ValueError(f"{where}.external_id.from: {exc}") from None
-                external_from = ext["from"]
-            if "stamp" in ext:
-                if not isinstance(ext["stamp"], bool):
-                    raise ValueError(f"{where}.external_id.stamp: must be true or false")
-                stamp = ext["stamp"]
-
+            stamp, external_from = options.external_id.stamp, options.external_id.from_
         url = template.url
-        renames = options.get("url_attributes") or {}
-        if not isinstance(renames, Mapping):
-            raise ValueError(f"{where}.url_attributes: must map URL placeholders to record attributes, "
-                             "e.g. {ticket_id: ticket.id}")
-        for placeholder, attr in renames.items():
+        for placeholder, attr in options.url_attributes.items():
             if placeholder not in template.placeholders:
                 known = ", ".join(template.placeholders) or "none"
                 raise ValueError(f"{where}.url_attributes.{placeholder}: not a placeholder of {template.url} "
                                  f"(placeholders: {known})")
-            if not isinstance(attr, str):
-                raise ValueError(f"{where}.url_attributes.{placeholder}: must be a record attribute path")
-            try:
-                split_path(attr)
-            except ValueError as exc:
-                raise ValueError(f"{where}.url_attributes.{placeholder}: {exc}") from None
             url = url.replace("{" + placeholder + "}", "{" + attr + "}")
-
         dedupe = DedupeSettings()
-        raw = options.get("dedupe")
-        if raw is not None:
+        if options.dedupe is not None:
             if not template.creates:
                 raise ValueError(f"{where}.dedupe: template {template.name} does not create anything; "
                                  "only create templates are made duplicate-safe")
-            if not isinstance(raw, Mapping) or set(raw) - {"lookup_before_create", "on_unknown_outcome"}:
-                raise ValueError(f"{where}.dedupe: must be {{lookup_before_create: replayed|always|never, "
-                                 "on_unknown_outcome: true|false}}")
-            policy = raw.get("lookup_before_create", "replayed")
-            if policy not in DEDUPE_POLICIES:
-                raise ValueError(f"{where}.dedupe.lookup_before_create: must be one of "
-                                 f"{', '.join(DEDUPE_POLICIES)} (got {policy!r})")
-            unknown_outcome = raw.get("on_unknown_outcome", True)
-            if not isinstance(unknown_outcome, bool):
-                raise ValueError(f"{where}.dedupe.on_unknown_outcome: must be true or false")
-            dedupe = DedupeSettings(policy, unknown_outcome)
-
-        mode = options.get("mode", "import")
-        if "mode" in options and template.sends is None:
+            dedupe = DedupeSettings(options.dedupe.lookup_before_create, options.dedupe.on_unknown_outcome)
+        if options.mode is not None and template.sends is None:
             raise ValueError(f"{where}.mode: template {template.name} creates nothing Gorgias sends to a customer; "
                              "remove mode")
-        if mode not in MESSAGE_MODES:
-            raise ValueError(f"{where}.mode: must be import (store as history, email nobody) or send (Gorgias "
-                             f"sends outgoing messages{' and surveys' if template.sends == 'survey' else ''}), "
-                             f"got {mode!r}")
-
         hints: dict[str, tuple[str, ...]] = {}  # body path -> the record attributes it comes from
         for path, attrs, node in sources(body):
             if not (isinstance(node, From) and node.default is not MISSING):  # a default is never absent
                 hints.setdefault(path, attrs)
-        return cls(template, destination, body, url, stamp, external_from, dedupe, hints, mode)
+        return cls(template, destination, body, url, stamp, external_from, dedupe, hints, options.mode or "import")
 
     # ---------------------------------------------------------------------------------------------
 
@@ -604,7 +540,7 @@ class ConfiguredTemplate:
                 who = receiver.get("email") or f"customer {receiver.get('id')}"
             else:
                 who = "the ticket's customer"
-            out.append(f"emails {who}: {prefix or 'the '}message has no sent_datetime (mode: send)")
+            out.append(f"emails {who}: {prefix.rstrip('.') or 'the message'} has no sent_datetime (mode: send)")
         return out
 
     def merge(self, bodies: Sequence[Any]) -> Any:

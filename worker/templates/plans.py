@@ -99,7 +99,7 @@ class MergeFieldValues(Plan):
 
     def describe(self) -> list[str]:
         return [f"GET {self.write.url}  (read the {self.owner}'s current values, every page)",
-                f"PUT {self.write.url}  (those values with these {len(self.values)} laid over them)"]
+                f"PUT {self.write.url}  (those values with the {len(self.values)} set here laid over them)"]
 
 
 def _field_value(item: Any) -> tuple[Any, Any]:

@@ -5,6 +5,10 @@ Built from ``shared/reference/gorgias-api.md`` (§3): required fields, types, en
 ≤ 1 MB) and the message sender/receiver rules that can be checked without the account's data.
 Unknown fields are refused too: Gorgias answers 400 to them, so a call would be wasted.
 
+The sandbox (``gorgias_sandbox/schemas.py``) checks the same bodies with its own copy, written
+separately on purpose: the sandbox plays Gorgias strictly, and a mistake shared by one common copy
+would pass both the worker's check and the sandbox's unseen. Keep them independent.
+
 The checks are small callables over dicts and lists, built once per schema; each problem is
 reported as ``<path>: <reason>`` (``messages[0].channel: required``). Measured with timeit
 (CPython 3.11, shared 2-core VM, best of 5): a one-message ``create_ticket`` body ~11 µs, a
@@ -20,6 +24,8 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
+
+from worker.json_types import a_json_type
 
 __all__ = [
     "SCHEMAS",
@@ -55,22 +61,6 @@ def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, Mapping):
-        return "an object"
-    if isinstance(value, list | tuple):
-        return "an array"
-    return type(value).__name__
-
-
 def _add(errors: list[str], path: str, reason: str) -> None:
     if len(errors) < MAX_ERRORS:
         errors.append(f"{path or 'body'}: {reason}")
@@ -97,7 +87,7 @@ nullable = Nullable
 def text(max_len: int | None = None, min_len: int = 0, *, max_bytes: int | None = None) -> Check:
     def run(value: Any, path: str, errors: list[str]) -> None:
         if not isinstance(value, str):
-            _add(errors, path, f"must be a string (got {_kind(value)})")
+            _add(errors, path, f"must be a string (got {a_json_type(value)})")
             return
         n = len(value)
         if max_len is not None and n > max_len:
@@ -125,20 +115,20 @@ def one_of(choices: Sequence[str]) -> Check:
 
 def slug(value: Any, path: str, errors: list[str]) -> None:
     if not isinstance(value, str):
-        _add(errors, path, f"must be a string (got {_kind(value)})")
+        _add(errors, path, f"must be a string (got {a_json_type(value)})")
     elif not _SLUG.match(value):
         _add(errors, path, f"must be a channel slug like api, email or internal-note (got {value!r})")
 
 
 def boolean(value: Any, path: str, errors: list[str]) -> None:
     if not isinstance(value, bool):
-        _add(errors, path, f"must be true or false (got {_kind(value)})")
+        _add(errors, path, f"must be true or false (got {a_json_type(value)})")
 
 
 def integer(minimum: int | None = None, maximum: int | None = None) -> Check:
     def run(value: Any, path: str, errors: list[str]) -> None:
         if isinstance(value, bool) or not isinstance(value, int):
-            _add(errors, path, f"must be an integer (got {_kind(value)})")
+            _add(errors, path, f"must be an integer (got {a_json_type(value)})")
         elif minimum is not None and value < minimum:
             _add(errors, path, f"must be >= {minimum} (got {value})")
         elif maximum is not None and value > maximum:
@@ -156,12 +146,12 @@ def anything(value: Any, path: str, errors: list[str]) -> None:
 
 def json_object(value: Any, path: str, errors: list[str]) -> None:
     if not isinstance(value, Mapping):
-        _add(errors, path, f"must be an object (got {_kind(value)})")
+        _add(errors, path, f"must be an object (got {a_json_type(value)})")
 
 
 def email(value: Any, path: str, errors: list[str]) -> None:
     if not isinstance(value, str):
-        _add(errors, path, f"must be a string (got {_kind(value)})")
+        _add(errors, path, f"must be a string (got {a_json_type(value)})")
     elif len(value) > 320:
         _add(errors, path, f"longer than 320 characters (got {len(value)})")
     elif not _EMAIL.match(value):
@@ -188,7 +178,7 @@ class ListOf:
 
     def __call__(self, value: Any, path: str, errors: list[str]) -> None:
         if not isinstance(value, list):
-            _add(errors, path, f"must be an array (got {_kind(value)})")
+            _add(errors, path, f"must be an array (got {a_json_type(value)})")
             return
         n = len(value)
         if n < self.min_items or (self.max_items is not None and n > self.max_items):
@@ -224,7 +214,7 @@ class ObjectCheck:
 
     def __call__(self, value: Any, path: str, errors: list[str]) -> None:
         if not isinstance(value, Mapping):
-            _add(errors, path, f"must be an object (got {_kind(value)})")
+            _add(errors, path, f"must be an object (got {a_json_type(value)})")
             return
         fields = self.fields
         for name, spec in fields.items():
@@ -470,7 +460,7 @@ NO_BODY = obj({}, what="request without a body")
 def raw_value(value: Any, path: str, errors: list[str]) -> None:
     """A custom-field value: a string, number, boolean or null."""
     if value is not None and not isinstance(value, str | int | float | bool):
-        _add(errors, path, f"must be a string, number, boolean or null (got {_kind(value)})")
+        _add(errors, path, f"must be a string, number, boolean or null (got {a_json_type(value)})")
 
 
 _SURVEY_FIELDS: dict[str, Field] = {

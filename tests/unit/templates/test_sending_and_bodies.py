@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from tests.unit.templates.helpers import SENT, body, destination, group, one, record
+from worker.config import format_validation_error
 from worker.records import POSSIBLY_DELIVERED, REPLAY_HEADER
 from worker.rendering import RenderedRequest, RenderError
 from worker.templates import renderer_for
@@ -64,7 +66,7 @@ def test_create_ticket_import_stamps_every_message_of_a_conversation() -> None:
     assert [m["sent_datetime"] for m in got["messages"]] == [SENT, "2024-05-01T10:00:00+00:00"]
     sent = group("create_ticket", rows, {"algorithm": "by_attribute", "attributes": ["conversation_id"]},
                  {"mode": "send"})
-    assert sent.notes == ("emails a@b.co: messages[1].message has no sent_datetime (mode: send)",)
+    assert sent.notes == ("emails a@b.co: messages[1] has no sent_datetime (mode: send)",)
 
 
 def test_surveys_are_not_sent_unless_asked() -> None:
@@ -76,8 +78,10 @@ def test_surveys_are_not_sent_unless_asked() -> None:
 
 
 def test_mode_is_checked_at_start() -> None:
-    with pytest.raises(ValueError, match=r"template_options.mode: must be import .* or send .*got 'email'"):
-        renderer_for(destination("add_ticket_message", {"mode": "email"}))
+    with pytest.raises(ValidationError) as caught:
+        destination("add_ticket_message", {"mode": "email"})
+    assert format_validation_error(caught.value) == [
+        "endpoint.template_options.mode: must be one of 'import' or 'send' (got 'email')"]
     with pytest.raises(ValueError, match=r"template_options.mode: template update_ticket creates nothing"):
         renderer_for(destination("update_ticket", {"mode": "send"}))
 
