@@ -90,7 +90,7 @@ class FlushReason(StrEnum):
     SIZE = "size"  # it holds batch_size items
     BYTES = "bytes"  # the next item would not fit in max_bytes, or it is one oversize item
     WINDOW = "window"  # time is up: max_wait, window end, session gap or max_session
-    DRAIN = "drain"  # flush_all / flush_key / flush_where (shutdown, partition revoke)
+    DRAIN = "drain"  # flush_all / flush_key / flush_where (shutdown, partition revoke, back-pressure)
 
 
 def array_body_size(sizes: Iterable[int]) -> int:

@@ -171,4 +171,4 @@ class RecordChain:
 
     def flush(self, now: float) -> None:
         """Every open batch becomes a due call now, whatever its window (previews: the input has ended)."""
-        self.open.flush(now)
+        self.open.flush_grouped(now)

@@ -220,8 +220,11 @@ def event_id(destination: str, sources: list[SourceRef]) -> str:
 
 
 def request_info(
-    method: str, url: str, headers: dict[str, str], body: bytes | None, capture: BodyCapture
+    method: str, url: str, headers: dict[str, str], body: bytes | None, capture: BodyCapture,
+    decoded: Any = None,
 ) -> dict[str, Any]:
+    """The request part of an event. ``decoded``: the value ``body`` encodes, when the caller has it
+    already (it is not parsed again)."""
     info: dict[str, Any] = {
         "method": method,
         "url": url,
@@ -231,7 +234,9 @@ def request_info(
         "body_bytes": len(body or b""),
     }
     if body:
-        if capture is BodyCapture.FULL:
+        if capture is BodyCapture.FULL and decoded is not None:
+            info["body"] = decoded
+        elif capture is BodyCapture.FULL:
             try:
                 info["body"] = orjson.loads(body)
             except orjson.JSONDecodeError:

@@ -93,7 +93,7 @@ CALL_DURATION = Histogram(
 )
 END_TO_END_LATENCY = Histogram(
     "gorgias_worker_end_to_end_latency_seconds",
-    "From the record's Kafka timestamp to its outcome being recorded.", ["destination"],
+    "Per call: from the Kafka timestamp of its oldest record to its outcome being recorded.", ["destination"],
     buckets=_LATENCY_BUCKETS, registry=REGISTRY,
 )
 CONSUMER_LAG = Gauge(

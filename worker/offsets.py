@@ -39,8 +39,10 @@ class OffsetTracker:
         return self._in_flight
 
     def consumed(self, tp: TopicPartitionKey, offset: int) -> None:
-        state = self._parts.setdefault(tp, _PartitionState())
-        if state.next_offset is not None and offset < state.next_offset:
+        state = self._parts.get(tp)
+        if state is None:
+            state = self._parts[tp] = _PartitionState()
+        elif state.next_offset is not None and offset < state.next_offset:
             raise ValueError(f"{tp}: offset {offset} consumed again (next expected {state.next_offset})")
         state.pending.append(offset)
         state.next_offset = offset + 1

@@ -129,11 +129,19 @@ class OpenBatches(Generic[T]):
             for batch in self.grouper.due(now):
                 self._enqueue_batch(batch, now)
 
-    def flush(self, now: float) -> None:
-        """Every batch still being grouped becomes a due call now, whatever its window (reason ``drain``)."""
-        if self.grouper is not None:
-            for batch in self.grouper.flush_all():
-                self._enqueue_batch(batch, now)
+    def flush_grouped(self, now: float) -> int:
+        """Every batch still being grouped becomes a due call now, its window cut short; returns how many.
+
+        For when consumption is paused by back-pressure: no record can join those batches before their
+        windows end, so waiting them out only delays the outcomes that would let consumption resume. A
+        call made this way still takes its key's next records while it waits (``fill``).
+        """
+        if self.grouper is None:
+            return 0
+        batches = self.grouper.flush_all()
+        for batch in batches:
+            self._enqueue_batch(batch, now)
+        return len(batches)
 
     def next_deadline(self) -> float | None:
         """When the grouper's next batch becomes due (None: nothing is being grouped)."""

@@ -55,6 +55,7 @@ __all__ = [
 JSON_CONTENT_TYPE: Final = "application/json"
 FORM_CONTENT_TYPE: Final = "application/x-www-form-urlencoded"
 _KEY_TYPES: Final = (str, int, float, bool)
+_URL_KEYS_KEPT: Final = 10_000  # grouping keys remembered as having a good URL (then forgotten all at once)
 
 
 def compact(encoded: bytes) -> bytes:
@@ -187,6 +188,7 @@ class RequestRenderer:
         self.origin = self._url.origin
         self.url_pattern = pattern
         self._static_url = self._url.static
+        self._url_keys: set[tuple[Any, ...]] = set()  # grouping keys whose URL prepare() checked already
 
         extras = {k: v for k, v in endpoint.headers.items() if k.lower() != "content-type"}
         if not any(k.lower() == "accept" for k in extras):
@@ -215,8 +217,11 @@ class RequestRenderer:
         url: str | None = None
         if not self._batched:
             url = self._static_url or self._url.render(self._url.values_from(data))
-        elif self._url.slots:
-            self._url.from_key(key)  # refuse a bad value now, not its batch
+        elif self._url.slots and key not in self._url_keys:  # refuse a bad value now, not its batch
+            self._url.from_key(key)
+            if len(self._url_keys) >= _URL_KEYS_KEPT:
+                self._url_keys.clear()
+            self._url_keys.add(key)
         return Prepared(record, body, body_bytes, key, url)
 
     def render_one(self, prepared: Prepared) -> RenderedRequest:

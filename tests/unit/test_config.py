@@ -238,6 +238,13 @@ def test_dot_segments_in_the_url_are_refused() -> None:
                                                    "https://{domain}.gorgias.com/api/../tickets"))[0]
 
 
+def test_event_loop_is_uvloop_unless_asyncio_is_chosen() -> None:
+    assert parse_config(copy.deepcopy(BASE)).worker.event_loop == "uvloop"
+    assert parse_config(with_("worker.event_loop", "asyncio")).worker.event_loop == "asyncio"
+    (problem,) = problems(with_("worker.event_loop", "trio"))
+    assert problem.startswith("worker.event_loop:") and "'uvloop' or 'asyncio'" in problem
+
+
 @pytest.mark.parametrize(("batching", "keyed"), [
     ({"enabled": False, "algorithm": "by_attribute", "attributes": ["a"]}, False),
     ({"enabled": True}, False),

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from tests.unit.test_dedupe import TICKET, destination, prepared
+from tests.unit.test_rendering import destination as rendering_destination
+from tests.unit.test_rendering import record as rendering_record
 from worker.events import DeadLetter, ResponseEvent
 from worker.gorgias.delivery import CallOutcome
 from worker.gorgias.merged import merged_target
 from worker.pipeline.outcomes import Call, delivery_dead_letter, response_event
+from worker.rendering import RequestRenderer
 
 
 def outcome(ok: bool, unknown: bool = False, **extra: object) -> CallOutcome:
@@ -39,3 +44,20 @@ def test_a_followed_merge_names_both_ids() -> None:
     merged = merged_target("https://acme.gorgias.com/api/customers/5/data", "/api/customers/9/")
     event = ResponseEvent.model_validate(response_event(dest, Call([item], request), outcome(True, merged=merged)))
     assert event.merged is not None and (event.merged.original_id, event.merged.merged_into_id) == (5, 9)
+
+
+def test_the_event_carries_the_request_body_it_sent_whether_or_not_it_parses_it_again() -> None:
+    """A one-record call whose body is that record's own encoding: the event takes the record's body as is (no
+    second parse); a body made otherwise (here a copy of the bytes) is parsed from what was sent. Both agree."""
+    dest = rendering_destination(exclude_attributes=["secret"])
+    renderer = RequestRenderer(dest)
+    item = renderer.prepare(rendering_record({"ticket_id": 7, "subject": "hi", "secret": "x", "tags": [1, 2]}))
+    request = renderer.render_one(item)
+    own = response_event(dest, Call([item], request), outcome(True))
+    assert own["request"]["body"] is item.body
+    assert request.body is not None
+    copied = dataclasses.replace(request, body=bytes(bytearray(request.body)))
+    parsed = response_event(dest, Call([item], copied), outcome(True))
+    assert parsed["request"]["body"] is not item.body
+    assert own["request"]["body"] == parsed["request"]["body"] == {"ticket_id": 7, "subject": "hi", "tags": [1, 2]}
+    assert own["request"]["body_bytes"] == parsed["request"]["body_bytes"] == len(request.body)

@@ -21,6 +21,7 @@ from typing import Any
 
 import faust
 import mode
+import uvloop
 from aiohttp import web
 
 from worker.config import SaslMechanism, SecurityProtocol, WorkerConfig
@@ -139,6 +140,8 @@ def run(config: WorkerConfig, level: str = "info") -> None:
     except BrokerUnavailable as exc:
         log.error("cannot start: %s", exc)
         sys.exit(1)
+    if config.worker.event_loop == "uvloop":
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())  # the loop faust's Worker creates next
     app, _ = create_app(config)
     worker = faust.Worker(
         app,

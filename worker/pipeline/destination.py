@@ -30,7 +30,7 @@ from worker.batching import BatchPolicy
 from worker.call_scheduler import Candidate
 from worker.config import Destination, WorkerConfig
 from worker.dedupe import POSSIBLY_DELIVERED, hook_for
-from worker.events import DeadLetterStage, dead_letter, iso_time, record_item, reference_item
+from worker.events import DeadLetterStage, Outcome, dead_letter, iso_time, record_item, reference_item
 from worker.gorgias.delivery import CallOutcome, DeliveryService
 from worker.gorgias.share import BudgetShares
 from worker.logs import call_context, source_fields
@@ -38,7 +38,7 @@ from worker.offsets import OffsetTracker, TopicPartitionKey
 from worker.open_batches import OpenBatches, PendingCall
 from worker.pipeline.dispatch import AccountDispatcher, Dispatchers
 from worker.pipeline.kafka import make_consumer
-from worker.pipeline.outcomes import Call, Publisher, delivery_dead_letter, response_event
+from worker.pipeline.outcomes import Call, Publisher, delivery_dead_letter, outcome_kind, response_event
 from worker.pipeline.recovery import (
     ConsumptionMarks,
     Watermarks,
@@ -194,9 +194,13 @@ class DestinationPipeline:
         self._m_batch = metrics.BATCH_SIZE.labels(name)
         self._m_latency = metrics.CALL_DURATION.labels(name)
         self._m_request = metrics.REQUEST_LATENCY.labels(name)
+        self._m_budget_wait = metrics.BUDGET_WAIT.labels(dest.credential.account_key)
         self._m_e2e = metrics.END_TO_END_LATENCY.labels(name)
         self._m_in_flight = metrics.IN_FLIGHT.labels(name)
         self._m_pending = metrics.PENDING_RECORDS.labels(name)
+        self._m_calls: dict[int | None, Any] = {}  # final status -> its CALLS counter
+        self._outcome_headers = {kind: [("destination", name.encode()), ("outcome", kind.value.encode())]
+                                 for kind in Outcome}
         metrics.DESTINATION_ACTIVE.labels(name).set(1 if self.active else 0)
 
     # ---------------------------------------------------------------------------------------------
@@ -494,35 +498,43 @@ class DestinationPipeline:
         self._m_batch.observe(n)
         self._m_latency.observe(outcome.latency_s)
         for attempt in outcome.attempt_log:
-            metrics.BUDGET_WAIT.labels(dest.credential.account_key).observe(attempt.rate_limit_wait_s)
+            self._m_budget_wait.observe(attempt.rate_limit_wait_s)
             if attempt.error_kind != "refused":  # refused before sending (foreign origin): no request made
                 self._m_request.observe(attempt.elapsed_s)
-        metrics.CALLS.labels(dest.name, str(outcome.status) if outcome.status is not None else "error").inc()
-        for attempt in outcome.attempt_log[:-1]:  # every attempt but the last one caused a retry
-            cause = attempt.error_kind or str(attempt.status)
-            metrics.RETRIES.labels(dest.name, cause).inc()
-        event = response_event(dest, call, outcome)
-        key = call.sources[0].key
-        headers = [("destination", dest.name.encode()), ("outcome", event["outcome"].encode())]
-        try:
-            waits = []
-            if dest.response_webhook.enabled:
-                waits.append(self.publisher.publish(dest.response_webhook.topic, event, key, headers))
-            if not outcome.ok:
-                letter = delivery_dead_letter(dest, call, event, outcome.finished_at)
-                self._note_error(f"deliver: {letter.get('reason')}")
-                waits.append(self.publisher.publish(dest.dead_letter_topic, letter, key,
-                                                    [*headers, ("stage", b"deliver")]))
-            # one publish is awaited as it is (gather would wrap it in a task of its own)
-            for meta in [await waits[0]] if len(waits) == 1 else await asyncio.gather(*waits):
-                self.watermarks.acknowledged(meta.topic, meta.partition, meta.offset)
-        except (KafkaError, OSError) as exc:
-            self._fail(exc, f"could not record the outcome of a call carrying {n} record(s)")
-            return
+        status = outcome.status
+        counter = self._m_calls.get(status)
+        if counter is None:
+            counter = self._m_calls[status] = metrics.CALLS.labels(
+                dest.name, str(status) if status is not None else "error")
+        counter.inc()
+        if len(outcome.attempt_log) > 1:
+            for attempt in outcome.attempt_log[:-1]:  # every attempt but the last one caused a retry
+                cause = attempt.error_kind or str(attempt.status)
+                metrics.RETRIES.labels(dest.name, cause).inc()
+        publish_response = dest.response_webhook.enabled
+        if publish_response or not outcome.ok:  # the document is built only when it is written
+            key = call.sources[0].key
+            event = response_event(dest, call, outcome)
+            headers = self._outcome_headers[outcome_kind(outcome)]
+            try:
+                waits = []
+                if publish_response:
+                    waits.append(self.publisher.publish(dest.response_webhook.topic, event, key, headers))
+                if not outcome.ok:
+                    letter = delivery_dead_letter(dest, call, event, outcome.finished_at)
+                    self._note_error(f"deliver: {letter.get('reason')}")
+                    waits.append(self.publisher.publish(dest.dead_letter_topic, letter, key,
+                                                        [*headers, ("stage", b"deliver")]))
+                # one publish is awaited as it is (gather would wrap it in a task of its own)
+                for meta in [await waits[0]] if len(waits) == 1 else await asyncio.gather(*waits):
+                    self.watermarks.acknowledged(meta.topic, meta.partition, meta.offset)
+            except (KafkaError, OSError) as exc:
+                self._fail(exc, f"could not record the outcome of a call carrying {n} record(s)")
+                return
         if outcome.ok:
             self._m_delivered.inc(n)
         else:
-            log.warning("dead letter (stage deliver) of %d record(s): %s", n, event["response"]["error"],
+            log.warning("dead letter (stage deliver) of %d record(s): %s", n, outcome.final_reason,
                         extra={**source_fields(dest.name, call.sources), "stage": "deliver"})
             metrics.RECORDS_DEAD_LETTERED.labels(dest.name, DeadLetterStage.DELIVER.value).inc(n)
             if outcome.outcome_unknown:
@@ -562,11 +574,18 @@ class DestinationPipeline:
         self._spawn(run())  # tracked with the calls, so that a shutdown waits for it too
 
     def _finish(self, sources: list[SourceRef]) -> None:
-        now_ms = self.clock() * 1000
+        finished = self.tracker.finished
+        tpk: TopicPartitionKey | None = None
+        oldest: int | None = None
         for s in sources:
-            self.tracker.finished(TopicPartitionKey(s.topic, s.partition), s.offset)
-            if s.timestamp_ms is not None:
-                self._m_e2e.observe(max(0.0, (now_ms - s.timestamp_ms) / 1000))
+            if tpk is None or s.partition != tpk.partition or s.topic != tpk.topic:
+                tpk = TopicPartitionKey(s.topic, s.partition)
+            finished(tpk, s.offset)
+            ts = s.timestamp_ms
+            if ts is not None and (oldest is None or ts < oldest):
+                oldest = ts
+        if oldest is not None:  # once per call: its oldest record's wait
+            self._m_e2e.observe(max(0.0, self.clock() - oldest / 1000))
 
     def _note_error(self, message: str) -> None:
         self.last_error = {"at": iso_time(self.clock()), "message": message}
@@ -597,6 +616,8 @@ class DestinationPipeline:
             self._throttled = False
             log.info("destination %s: consumption resumed (%d records wait for their outcome)", self.dest.name,
                      pending, extra={"destination": self.dest.name})
+        if self._throttled and self.open.flush_grouped(self.clock()) and self.dispatcher is not None:
+            self.dispatcher.poke()  # batches that could only wait out their windows go now
         want_paused = self._stopping or not self.active or self._throttled or self._recovering > 0
         assigned = consumer.assignment()
         paused = consumer.paused()

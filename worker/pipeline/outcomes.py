@@ -76,8 +76,9 @@ def response_event(dest: Destination, call: Call, outcome: CallOutcome) -> dict[
         "schema_version": 1,
         "event_id": event_id(dest.name, call.sources),
         "destination": dest.name,
-        "outcome": _outcome(outcome).value,
-        "request": request_info(req.method, req.url, req.headers, req.body, dest.response_webhook.request_body),
+        "outcome": outcome_kind(outcome).value,
+        "request": request_info(req.method, req.url, req.headers, req.body, dest.response_webhook.request_body,
+                                _encoded_record(call)),
         "response": {
             "status": outcome.status,
             "headers": {k: v for k, v in outcome.response_headers.items() if k in wanted},
@@ -109,7 +110,15 @@ def response_event(dest: Destination, call: Call, outcome: CallOutcome) -> dict[
     return event
 
 
-def _outcome(outcome: CallOutcome) -> Outcome:
+def _encoded_record(call: Call) -> Any:
+    """The body of a one-record call whose request body is that record's own encoding, else None."""
+    if len(call.items) == 1 and call.request.body is call.items[0].body_bytes:
+        return call.items[0].body
+    return None
+
+
+def outcome_kind(outcome: CallOutcome) -> Outcome:
+    """Delivered, failed, or unknown (it failed, but an attempt may have taken effect)."""
     if outcome.ok:
         return Outcome.DELIVERED
     return Outcome.UNKNOWN if outcome.outcome_unknown else Outcome.FAILED
