@@ -8,12 +8,12 @@ from typing import Any
 
 import orjson
 
-from worker.chain import Call, RecordChain, Rejected, batch_policy
-from worker.config import Destination
-from worker.events import DeadLetterStage
-from worker.open_batches import PendingCall
-from worker.records import POSSIBLY_DELIVERED, SourceRef
-from worker.rendering import Prepared
+from worker.core.chain import Call, RecordChain, Rejected, batch_policy
+from worker.core.config import Destination
+from worker.core.events import DeadLetterStage
+from worker.core.open_batches import PendingCall
+from worker.core.records import POSSIBLY_DELIVERED, SourceRef
+from worker.core.rendering import Prepared
 
 CREDENTIAL = {"domain": "acme", "username": "agent@acme.com", "api_key_env": "GORGIAS_API_KEY"}
 MANUAL = {"method": "POST", "url": "https://{domain}.gorgias.com/api/customers"}

@@ -10,9 +10,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner, Result
 
-from worker.cli import app
-from worker.cli_app import kafka_call
-from worker.config import KafkaSettings
+from worker.core.config import KafkaSettings
+from worker.tools.cli import app
+from worker.tools.cli_app import kafka_call
 
 runner = CliRunner()
 
