@@ -15,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
+import socket
 import sys
 import tempfile
 from typing import Any
@@ -132,9 +134,23 @@ class ControlWeb:
             await runner.cleanup()
 
 
+def web_port_taken(host: str, port: int) -> str | None:
+    """Why the control API could not listen on ``host:port`` now (None: it can)."""
+    try:
+        with socket.create_server((host, port)):
+            return None
+    except OSError as exc:
+        return os.strerror(exc.errno) if exc.errno else str(exc)
+
+
 def run(config: WorkerConfig, level: str = "info") -> None:
     """Run the worker in this process until SIGTERM/SIGINT (blocks; exits the process)."""
     setup_logging(level, config.worker.log_format)
+    busy = web_port_taken(config.worker.web_host, config.worker.web_port)
+    if busy is not None:  # faust would log a traceback for it, after connecting to Kafka
+        log.error("cannot start: worker.web_port %d on %s is not free (%s): stop what listens there, or set "
+                  "worker.web_port", config.worker.web_port, config.worker.web_host, busy)
+        sys.exit(1)
     try:  # faust's own clients give up at once with a traceback when Kafka is down: wait for it first
         asyncio.run(wait_for_broker("starting", lambda: probe(config.kafka), config.worker.broker_wait_s))
     except BrokerUnavailable as exc:

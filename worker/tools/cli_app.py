@@ -9,6 +9,9 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
+from typer._click import Context  # typer vendors click: its errors are these classes, not click's
+from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+from typer.core import TyperGroup
 
 from worker.core.config import ConfigError, Destination, KafkaSettings, WorkerConfig
 from worker.host.environment import bootstrap_servers, check_secrets
@@ -16,7 +19,43 @@ from worker.service.config_loading import load_config
 
 T = TypeVar("T")
 
+
+class _OneLineUsageError(ClickException):
+    """A usage mistake (unknown command or option, missing option, bad value) as one line, exit 1."""
+
+    exit_code = 1
+
+    def __init__(self, error: UsageError) -> None:
+        command = error.ctx.command_path if error.ctx is not None else "gorgias-worker"
+        super().__init__(f"{error.format_message().rstrip('.')} (see {command} --help)")
+
+    def show(self, file: Any = None) -> None:
+        typer.echo(f"error: {self.format_message()}", err=True)
+
+
+class _Commands(TyperGroup):
+    """click's usage errors print the usage, a hint and the error on three lines with exit 2: here they are
+    one `error: …` line with exit 1, like every other mistake (bare `gorgias-worker` still shows the help)."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except NoArgsIsHelpError:
+            raise
+        except UsageError as exc:
+            raise _OneLineUsageError(exc) from None
+
+    def invoke(self, ctx: Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except NoArgsIsHelpError:
+            raise
+        except UsageError as exc:
+            raise _OneLineUsageError(exc) from None
+
+
 app = typer.Typer(
+    cls=_Commands,
     help="Kafka to Gorgias destination worker: validate configs, run the worker, try things locally.",
     no_args_is_help=True,
     add_completion=True,

@@ -134,9 +134,12 @@ def responses(
         kafka = KafkaSettings(bootstrap_servers=bootstrap)
         topics = topics or ["gorgias.responses"]
     try:
-        kafka_call(kafka, print_responses(kafka, topics, destination, follow, limit, raw))
+        printed = kafka_call(kafka, print_responses(kafka, topics, destination, follow, limit, raw))
     except TopicMissing as exc:
         fail([str(exc)])
+    if not printed:  # on stderr: stdout stays what scripts parse
+        whose = f" of {destination}" if destination else ""
+        typer.echo(f"no response events{whose} on {', '.join(topics)} yet", err=True)
 
 
 def _command(config: Path, name: str, active: bool, overrides: list[str] | None) -> None:
@@ -181,6 +184,8 @@ def status(
     from worker.core.config import is_loopback
     from worker.tools.status_report import fetch_worker, format_report, kafka_view, merge
 
+    if worker is not None and not worker.startswith(("http://", "https://")):
+        fail([f"--worker {worker}: give the control API's URL, e.g. http://127.0.0.1:6066"])
     cfg = load_or_exit(config, overrides=overrides)
     view = kafka_call(cfg.kafka, kafka_view(cfg))
     local = is_loopback(cfg.worker.web_host) or cfg.worker.web_host in ("0.0.0.0", "::")  # reachable from here
