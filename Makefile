@@ -52,7 +52,7 @@ kustomize-tool:
 	   GOBIN=$(CURDIR)/.cache/bin go install sigs.k8s.io/kustomize/kustomize/v5@v5.8.0)
 
 demo: setup
-	$(BIN)/python -m worker.demo
+	$(BIN)/python -m worker.tools.demo
 
 test: setup
 	$(BIN)/ruff check worker gorgias_sandbox tests bench
