@@ -5,13 +5,39 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: kustomize-tool demo test lint typecheck unit integration bench bench-peer schemas broker-start broker-stop clean
+.PHONY: kustomize-tool demo test lint typecheck unit integration bench bench-peer schemas broker-start broker-stop clean \
+	lock lock-check image image-tools image-base image-test
 
-$(STAMP): pyproject.toml
+# The virtualenv installs the exact versions (and hashes) of requirements/dev.lock, then the package.
+$(STAMP): pyproject.toml requirements/dev.lock
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
+
+# Locks: uv resolves once for every platform and Python >= 3.11 (`--universal`), so one lock serves
+# this virtualenv and the image. runtime.lock: the image; dev.lock: runtime + the test extra.
+UV_VERSION := 0.13.9
+UV := .cache/tools/bin/uv
+LOCK_ARGS := --universal --python-version 3.11 --generate-hashes --quiet --custom-compile-command "make lock"
+
+$(UV):
+	$(PY) -m venv .cache/tools
+	.cache/tools/bin/python -m pip install --quiet uv==$(UV_VERSION)
+
+lock: $(UV)
+	$(UV) pip compile pyproject.toml $(LOCK_ARGS) -o requirements/runtime.lock
+	$(UV) pip compile pyproject.toml --extra test $(LOCK_ARGS) -o requirements/dev.lock
+
+# Fails when pyproject.toml's dependencies changed without `make lock` (needs the package index).
+lock-check: $(UV)
+	@tmp=$$(mktemp -d) && trap 'rm -rf $$tmp' EXIT && \
+	cp requirements/runtime.lock requirements/dev.lock $$tmp/ && \
+	$(UV) pip compile pyproject.toml $(LOCK_ARGS) -o $$tmp/runtime.lock && \
+	$(UV) pip compile pyproject.toml --extra test $(LOCK_ARGS) -o $$tmp/dev.lock && \
+	diff -u requirements/runtime.lock $$tmp/runtime.lock && diff -u requirements/dev.lock $$tmp/dev.lock && \
+	echo "locks match pyproject.toml"
 
 .cache/kafka/classpath.txt: deploy/local/kafka/pom.xml
 	deploy/local/kafka.sh classpath > /dev/null
@@ -26,7 +52,7 @@ kustomize-tool:
 	   GOBIN=$(CURDIR)/.cache/bin go install sigs.k8s.io/kustomize/kustomize/v5@v5.8.0)
 
 demo: setup
-	$(BIN)/python -m worker.demo
+	$(BIN)/python -m worker.tools.demo
 
 test: setup
 	$(BIN)/ruff check worker gorgias_sandbox tests bench
@@ -44,6 +70,37 @@ integration: setup
 
 schemas: setup
 	$(BIN)/gorgias-worker schemas --write
+
+# The image. No registry here: the base is a Debian bookworm rootfs built locally (deploy/image/base.sh);
+# with a registry, `make image PYTHON_IMAGE=python:3.11.11-slim-bookworm` keeps the pinned python image.
+IMAGE ?= localhost/gorgias-worker:0.1.0
+BASE_IMAGE := localhost/gorgias-worker-base:bookworm
+PYTHON_IMAGE ?=
+ENGINE := deploy/image/engine.sh
+, := ,
+
+# The tools the image needs, installed from Debian's packages when missing (root with apt-get only;
+# elsewhere engine.sh and base.sh say what to install).
+image-tools:
+	@command -v podman >/dev/null || (command -v docker >/dev/null && docker info >/dev/null 2>&1) || \
+	  { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+	    echo "installing podman, runc and debootstrap (apt-get, first run only)" && \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc debootstrap >/dev/null; } || true
+	@test -n "$(PYTHON_IMAGE)" || command -v debootstrap >/dev/null || \
+	  { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; } || true
+
+image-base: image-tools
+	@test -n "$(PYTHON_IMAGE)" || deploy/image/base.sh $(BASE_IMAGE)
+
+image: image-base
+	$(ENGINE) build -f deploy/Dockerfile -t $(IMAGE) \
+	  --build-arg PYTHON_IMAGE=$(if $(PYTHON_IMAGE),$(PYTHON_IMAGE),$(BASE_IMAGE)) \
+	  $(if $(PIP_CERT),--secret id=pip_cert$(,)src=$(PIP_CERT)) .
+
+# Smoke test of the image against the test broker and the sandbox (builds the image first).
+image-test: setup image
+	GORGIAS_WORKER_IMAGE=$(IMAGE) $(BIN)/python -m pytest -q -p no:cacheprovider tests/image
 
 bench: setup
 	$(BIN)/python bench/run_all.py

@@ -61,6 +61,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.partitioner import DefaultPartitioner
 
+from worker.core.config import KafkaSettings
+from worker.kafka.clients import existing_partitions, read_ranges
+
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
 DOMAIN = "acme"
@@ -277,33 +280,20 @@ async def raw_consume(bootstrap: str, topic: str, n: int, timeout: float) -> flo
 
 async def read_all(bootstrap: str, topic: str, each: Callable[[bytes], None], timeout: float = 300.0) -> int:
     """Apply ``each`` to every record value of ``topic`` (up to its end offsets now); the count."""
+    parts = (await existing_partitions(KafkaSettings(bootstrap_servers=bootstrap), [topic])).get(topic, [])
+    if not parts:
+        return 0
     c = consumer(bootstrap)
     await c.start()
     try:
-        parts = c.partitions_for_topic(topic)
-        if not parts:
-            await c._client.force_metadata_update()
-            parts = c.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(parts)]
-        if not tps:
-            return 0
+        tps = [TopicPartition(topic, p) for p in parts]
         c.assign(tps)
-        await c.seek_to_beginning(*tps)
+        starts = await c.beginning_offsets(tps)
         ends = await c.end_offsets(tps)
-        left = {tp for tp in tps if ends[tp] > 0}
         count = 0
-        deadline = time.monotonic() + timeout
-        while left and time.monotonic() < deadline:
-            fetched = await c.getmany(*left, timeout_ms=500, max_records=5000)
-            for tp, messages in fetched.items():
-                for message in messages:
-                    each(message.value)
-                count += len(messages)
-                if messages and messages[-1].offset + 1 >= ends[tp]:
-                    left.discard(tp)
-            for tp in list(left):  # transaction markers or compaction may leave the position at the end
-                if await c.position(tp) >= ends[tp]:
-                    left.discard(tp)
+        async for message in read_ranges(c, {tp: (starts[tp], ends[tp]) for tp in tps}, time.monotonic() + timeout):
+            each(message.value)
+            count += 1
         return count
     finally:
         await c.stop()

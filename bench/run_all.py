@@ -1,5 +1,7 @@
 """Run every benchmark one after the other (about 5 minutes) and keep their output in bench/results/.
 
+* ``hotpath_bench.py``         - the per-call and per-record functions in-process, against the stored
+  baseline ``bench/hotpath_baseline.json`` (exit 1 on a regression);
 * ``sandbox_bench.py``         - requests/s the Gorgias sandbox answers on one core (3 scenarios x 5 s);
 * ``http_transport_bench.py``  - httpx vs the aiohttp-backed transport, raw and through GorgiasClient;
 * ``pipeline_bench.py``        - the worker end to end against a real broker and the sandbox: 50,000
@@ -30,13 +32,14 @@ from typing import Any
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-NAMES = ("sandbox", "http_transport", "pipeline", "pipeline_backlog")
+NAMES = ("hotpath", "sandbox", "http_transport", "pipeline", "pipeline_backlog")
 
 
 def commands(out: Path, backlog: int | None) -> dict[str, tuple[list[str], float]]:
     """Name -> (command, time limit in seconds)."""
     py = sys.executable
     found: dict[str, tuple[list[str], float]] = {
+        "hotpath": ([py, str(BENCH / "hotpath_bench.py")], 300),
         "sandbox": ([py, str(BENCH / "sandbox_bench.py"), "--seconds", "5"], 300),
         "http_transport": ([py, str(BENCH / "http_transport_bench.py"), "--seconds", "3", "--via-client"], 300),
         "pipeline": ([py, str(BENCH / "pipeline_bench.py"), "--json", str(out / "pipeline.json")], 1200),

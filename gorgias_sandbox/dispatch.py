@@ -24,7 +24,7 @@ import orjson
 from aiohttp import web
 
 from gorgias_sandbox import errors
-from gorgias_sandbox.auth import Authenticator
+from gorgias_sandbox.auth import Authenticator, Principal
 from gorgias_sandbox.counters import Counters
 from gorgias_sandbox.errors import ApiError
 from gorgias_sandbox.faults import FaultInjector, Injected
@@ -38,7 +38,7 @@ from gorgias_sandbox.routes_surveys import ROUTES as SURVEY_ROUTES
 from gorgias_sandbox.routes_tags import ROUTES as TAG_ROUTES
 from gorgias_sandbox.routes_tickets import ROUTES as TICKET_ROUTES
 from gorgias_sandbox.routes_users import ROUTES as USER_ROUTES
-from gorgias_sandbox.routing import Call, Route, Router
+from gorgias_sandbox.routing import Call, Match, Route, Router
 from gorgias_sandbox.settings import SandboxSettings
 from gorgias_sandbox.state import AccountState, SandboxState
 from gorgias_sandbox.timestamps import Timestamps, WallClock
@@ -136,15 +136,19 @@ class Sandbox:
         return _drop(request)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        """Answer one request that is not for ``/__admin``."""
+        """Answer one request that is not for ``/__admin``.
+
+        Gorgias' order of checks, each of which may answer first: the host (the account), the
+        credentials, an injected outage, the account's budget, the route and the caller's permission,
+        an injected fault; then the route's handler.
+        """
         method = request.method
         path = request.path
         is_api = path == "/api" or path.startswith("/api/")
         match = self.router.resolve(path) if is_api else None
         template = None if match is None else match.template
-        faults = self.faults
-        if faults.active:
-            delay = faults.latency_s(method, template)
+        if self.faults.active:
+            delay = self.faults.latency_s(method, template)
             if delay > 0:
                 await asyncio.sleep(delay)
         route_key = f"{method} {template or '(no route)'}"
@@ -154,34 +158,71 @@ class Sandbox:
         if account is None or not is_api:
             self.counters.record("(unknown host)" if account is None else route_key, 404)
             return _unknown_host()
+        principal = self._authenticate(domain, account, request.headers.get("Authorization"), route_key)
+        if isinstance(principal, web.Response):
+            return principal
+        headers: dict[str, str] = {}
+        refused = self._outage(method, template, domain, principal.auth_type, route_key)
+        if refused is None:  # not `or`: an aiohttp response is a mapping, false when empty
+            refused = self._admit(domain, principal.auth_type, route_key, headers)
+        if refused is not None:
+            return refused
+        route = self._route(match, method, principal, route_key, headers)
+        if isinstance(route, web.Response):
+            return route
+        if self.faults.active:
+            injected = await self._injected(request, template, route_key, headers)
+            if injected is not None:
+                return injected
+        assert match is not None  # a route was found
+        response = await self._answer(request, route, match, account, principal, headers)
+        if self.faults.active and self.faults.drop_after_applying(method, template):
+            self.counters.record(route_key, "dropped")
+            return _drop(request)
+        self.counters.record(route_key, response.status)
+        return response
 
-        authorization = request.headers.get("Authorization")
+    def _authenticate(
+        self, domain: str, account: AccountState, authorization: str | None, route_key: str
+    ) -> Principal | web.Response:
+        """The caller, or the 401 answer (with the call-limit header of the budget the credential would use)."""
         principal = self.authenticators[domain].authenticate(authorization)
-        if principal is None or principal.user_id not in account.users:
-            auth_type = self.authenticators[domain].auth_type_of(authorization)
-            used = self.limiter.call_limit(domain, auth_type)
-            self.counters.record(route_key, 401)
-            return _error(ApiError(401, errors.UNAUTHORIZED), {} if used is None else {CALL_LIMIT: used})
-        auth_type = principal.auth_type
+        if principal is not None and principal.user_id in account.users:
+            return principal
+        auth_type = self.authenticators[domain].auth_type_of(authorization)
+        used = self.limiter.call_limit(domain, auth_type)
+        self.counters.record(route_key, 401)
+        return _error(ApiError(401, errors.UNAUTHORIZED), {} if used is None else {CALL_LIMIT: used})
 
-        if faults.active:
-            gate = faults.gate(method, template)
-            if gate is not None:
-                used = self.limiter.call_limit(domain, auth_type)
-                gate_headers = {} if used is None else {CALL_LIMIT: used}
-                self.counters.record(route_key, gate.status)
-                if gate.kind == "maintenance":
-                    return _error(ApiError(503, errors.EXTERNAL_SERVICE), gate_headers)
-                gate_headers["Retry-After"] = str(gate.retry_after_s)
-                return _error(ApiError(429, errors.TOO_MANY_REQUESTS), gate_headers)
+    def _outage(self, method: str, template: str | None, domain: str, auth_type: str,
+                route_key: str) -> web.Response | None:
+        """An injected maintenance (503) or rate-limit storm (429) answer, if one is set for this call."""
+        gate = self.faults.gate(method, template) if self.faults.active else None
+        if gate is None:
+            return None
+        used = self.limiter.call_limit(domain, auth_type)
+        gate_headers = {} if used is None else {CALL_LIMIT: used}
+        self.counters.record(route_key, gate.status)
+        if gate.kind == "maintenance":
+            return _error(ApiError(503, errors.EXTERNAL_SERVICE), gate_headers)
+        gate_headers["Retry-After"] = str(gate.retry_after_s)
+        return _error(ApiError(429, errors.TOO_MANY_REQUESTS), gate_headers)
 
+    def _admit(self, domain: str, auth_type: str, route_key: str, headers: dict[str, str]) -> web.Response | None:
+        """Take the call from the account's budget (its call-limit header goes into ``headers``), or the 429."""
         admission = self.limiter.admit(domain, auth_type)
-        headers: dict[str, str] = {} if admission is None else {CALL_LIMIT: admission.call_limit}
-        if admission is not None and not admission.allowed:
-            headers["Retry-After"] = str(admission.retry_after_s)
-            self.counters.record(route_key, 429)
-            return _error(ApiError(429, errors.TOO_MANY_REQUESTS), headers)
+        if admission is None:
+            return None
+        headers[CALL_LIMIT] = admission.call_limit
+        if admission.allowed:
+            return None
+        headers["Retry-After"] = str(admission.retry_after_s)
+        self.counters.record(route_key, 429)
+        return _error(ApiError(429, errors.TOO_MANY_REQUESTS), headers)
 
+    def _route(self, match: Match | None, method: str, principal: Principal, route_key: str,
+               headers: dict[str, str]) -> Route | web.Response:
+        """The route of the method, or the 404/405 (no such route) or 403 (not allowed to this caller) answer."""
         route = None if match is None else match.routes.get(method)
         if route is None:
             status = 405 if method == "PATCH" or match is not None else 404
@@ -191,37 +232,36 @@ class Sandbox:
         if (route.writes and principal.read_only) or (route.admin_only and principal.role != "admin"):
             self.counters.record(route_key, 403)
             return _error(ApiError(403, errors.FORBIDDEN), headers)
+        return route
 
-        if faults.active:
-            injected = faults.before_handling(method, template)
-            if injected is not None:
-                if injected.kind == "error":
-                    self.counters.record(route_key, injected.status)
-                    return _error(ApiError(injected.status, _ERROR_MESSAGES[injected.status]), headers)
-                if injected.kind == "drop":
-                    self.counters.record(route_key, "dropped")
-                    return _drop(request)
-                self.counters.record(route_key, "hung")
-                return await self._hang(request, injected)
-
-        try:
-            body = await self._body(request) if method in _BODY_METHODS and request.body_exists else None
-            assert match is not None
-            merged_redirect(account, match.template, match.params, path)
-            call = Call(account, principal, match.params, request.query, body, self.now(), path)
-            reply = route.handler(call)
-        except ApiError as exc:
-            response = _error(exc, headers)
-        else:
-            if reply.payload is None:
-                response = web.Response(status=reply.status, headers=headers)
-            else:
-                response = _json(reply.status, reply.payload, headers)
-        if faults.active and faults.drop_after_applying(method, template):
+    async def _injected(self, request: web.Request, template: str | None, route_key: str,
+                        headers: dict[str, str]) -> web.StreamResponse | None:
+        """An injected error, dropped connection or hung call before the route is handled, if one is due."""
+        injected = self.faults.before_handling(request.method, template)
+        if injected is None:
+            return None
+        if injected.kind == "error":
+            self.counters.record(route_key, injected.status)
+            return _error(ApiError(injected.status, _ERROR_MESSAGES[injected.status]), headers)
+        if injected.kind == "drop":
             self.counters.record(route_key, "dropped")
             return _drop(request)
-        self.counters.record(route_key, response.status)
-        return response
+        self.counters.record(route_key, "hung")
+        return await self._hang(request, injected)
+
+    async def _answer(self, request: web.Request, route: Route, match: Match, account: AccountState,
+                      principal: Principal, headers: dict[str, str]) -> web.Response:
+        """The route handler's answer (or its error) to the request."""
+        try:
+            body = await self._body(request) if request.method in _BODY_METHODS and request.body_exists else None
+            merged_redirect(account, match.template, match.params, request.path)
+            call = Call(account, principal, match.params, request.query, body, self.now(), request.path)
+            reply = route.handler(call)
+        except ApiError as exc:
+            return _error(exc, headers)
+        if reply.payload is None:
+            return web.Response(status=reply.status, headers=headers)
+        return _json(reply.status, reply.payload, headers)
 
     async def _body(self, request: web.Request) -> Any:
         try:

@@ -101,33 +101,8 @@ def build_message(account: AccountState, ticket: TicketRecord, msg: dict[str, An
     """Apply a checked message (new, or an update of ``previous``) and return the stored object."""
     note = msg["channel"] == INTERNAL_NOTE
     from_agent = msg["from_agent"]
-    ticket_customer = None if ticket.customer_id is None else account.customers.get(ticket.customer_id)
-    if from_agent:
-        sender_ref = msg.get("sender")
-        sender = account.find_user(sender_ref) if sender_ref else account.users[account.bot_user_id]
-        receiver = None
-        if not note:
-            receiver_ref = msg.get("receiver")
-            receiver = account.get_or_create_customer(receiver_ref, now) if receiver_ref else ticket_customer
-    else:
-        sender_ref = msg.get("sender")
-        sender = account.get_or_create_customer(sender_ref, now) if sender_ref else ticket_customer
-        receiver = None
-    if previous is None:
-        mid = account.next_id("message")
-        src = msg
-        ids: dict[str, Any] = {"id": mid, "uri": f"/api/tickets/{ticket.id}/messages/{mid}/", "ticket_id": ticket.id}
-        created = msg.get("created_datetime") or now
-        imported = msg.get("sent_datetime") is not None
-        # DOC: an outgoing message without sent_datetime is really sent to the customer (recorded in
-        # account.emailed); with sent_datetime it is stored as imported and nobody is contacted.
-        sent = msg.get("sent_datetime") or now
-    else:
-        src = {**{key: previous[key] for key in _CARRIED}, **msg}
-        ids = {"id": previous["id"], "uri": previous["uri"], "ticket_id": previous["ticket_id"]}
-        created = msg.get("created_datetime") or previous["created_datetime"]
-        imported = previous["imported"] or msg.get("sent_datetime") is not None
-        sent = msg["sent_datetime"] if "sent_datetime" in msg else previous["sent_datetime"]
+    sender, receiver = _parties(account, ticket, msg, now)
+    src, ids, created, imported, sent = _identity(account, ticket, msg, now, previous)
     get = src.get
     source = msg.get("source")
     if source is None:
@@ -185,6 +160,42 @@ def build_message(account: AccountState, ticket: TicketRecord, msg: dict[str, An
                                     "subject": message["subject"], "sent_datetime": sent})
     _refresh_ticket(account, ticket, now)
     return message
+
+
+def _parties(account: AccountState, ticket: TicketRecord, msg: dict[str, Any],
+             now: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The message's sender and receiver: an agent writes to the ticket's customer (unless a note, which
+    has no receiver), a customer to nobody in particular; either defaults to the ticket's side."""
+    note = msg["channel"] == INTERNAL_NOTE
+    ticket_customer = None if ticket.customer_id is None else account.customers.get(ticket.customer_id)
+    sender_ref = msg.get("sender")
+    if not msg["from_agent"]:
+        return (account.get_or_create_customer(sender_ref, now) if sender_ref else ticket_customer), None
+    sender = account.find_user(sender_ref) if sender_ref else account.users[account.bot_user_id]
+    receiver = None
+    if not note:
+        receiver_ref = msg.get("receiver")
+        receiver = account.get_or_create_customer(receiver_ref, now) if receiver_ref else ticket_customer
+    return sender, receiver
+
+
+def _identity(account: AccountState, ticket: TicketRecord, msg: dict[str, Any], now: str,
+              previous: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any], str, bool, str]:
+    """``(fields, ids, created, imported, sent)``: where the fields come from (an update keeps what it does
+    not change), the ids, and the datetimes and imported flag of a new message or of an updated one."""
+    if previous is None:
+        mid = account.next_id("message")
+        ids: dict[str, Any] = {"id": mid, "uri": f"/api/tickets/{ticket.id}/messages/{mid}/", "ticket_id": ticket.id}
+        # DOC: an outgoing message without sent_datetime is really sent to the customer (recorded in
+        # account.emailed); with sent_datetime it is stored as imported and nobody is contacted.
+        created = msg.get("created_datetime") or now
+        return msg, ids, created, msg.get("sent_datetime") is not None, msg.get("sent_datetime") or now
+    src = {**{key: previous[key] for key in _CARRIED}, **msg}
+    ids = {"id": previous["id"], "uri": previous["uri"], "ticket_id": previous["ticket_id"]}
+    created = msg.get("created_datetime") or previous["created_datetime"]
+    imported = previous["imported"] or msg.get("sent_datetime") is not None
+    sent = msg["sent_datetime"] if "sent_datetime" in msg else previous["sent_datetime"]
+    return src, ids, created, imported, sent
 
 
 def _refresh_ticket(account: AccountState, ticket: TicketRecord, now: str) -> None:

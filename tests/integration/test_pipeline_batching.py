@@ -105,3 +105,27 @@ async def test_arrival_order_fills_batches_to_size_and_caps_bytes(scenario: Scen
     assert offsets == list(range(45))
     labels = {d["id"]: d["label"] for d in s.sandbox.state()["custom_fields"]}
     assert labels[fields[0]] == "label 044" and labels[fields[1]] == "label 043"
+
+
+async def test_back_pressure_sends_the_batches_being_grouped_at_once(scenario: Scenario, run_worker: Any) -> None:
+    """At max_pending_records consumption pauses: no record can join the open batches any more, so they are
+    sent at once instead of waiting out a window (here 120 s, far beyond the test's patience)."""
+    s = scenario
+    await s.create_topics()
+    tickets, fields = setup_tickets(s)
+    records = [{"ticket_id": tickets[i % 3], "id": fields[i % 2], "value": f"v{i}"} for i in range(RECORDS)]
+    await publish(s.bootstrap, s.source, records)
+    dest = s.destination(
+        endpoint={"method": "PUT", "url": "https://{domain}.gorgias.com/api/tickets/{ticket_id}/custom-fields",
+                  "exclude_attributes": ["ticket_id"]},
+        batching={"enabled": True, "algorithm": "by_attribute", "attributes": ["ticket_id"], "batch_size": 100,
+                  "max_wait_ms": 120_000},
+        # one pending record pauses consumption: every fetch is flushed, however the records arrive
+        delivery={"backoff_initial_s": 0.05, "backoff_max_s": 0.5, "max_in_flight": 8, "max_pending_records": 1},
+    )
+    await run_worker(s.config(dest))
+    await wait_committed(s, RECORDS, timeout=30)
+    events = await read_json(s.bootstrap, s.responses, RECORDS, timeout=5)
+    assert sum(e["record_count"] for e in events) == RECORDS
+    assert {e["batch"]["flush_reason"] for e in events} == {"drain"}
+    assert all(e["outcome"] == "delivered" for e in events)

@@ -101,3 +101,33 @@ async def test_pause_holds_calls_not_on_the_wire_and_activate_sends_them(scenari
     assert len(s.sandbox.state()["tickets"]) == total
     events = await read_json(s.bootstrap, s.responses, total, timeout=5)
     assert sorted(e["records"][0]["offset"] for e in events) == list(range(total))
+
+
+async def test_a_call_retrying_when_paused_waits_for_activate(scenario: Scenario, run_worker: Any) -> None:
+    s = scenario
+    await s.create_topics()
+    s.sandbox.admin("PUT", "faults", {"spec": "maintenance=on"})  # every call answers 503
+    await publish(s.bootstrap, s.source, [ticket(0)])
+    dest = s.destination(delivery={"max_attempts": 100, "backoff_initial_s": 0.05, "backoff_max_s": 0.1})
+    runtime = await run_worker(s.config(dest))
+    pipeline = runtime.pipelines["dest"]
+
+    def calls() -> int:
+        return sum(s.sandbox.counters()["requests"].get("POST /api/tickets", {}).values())
+
+    async def retrying() -> bool:
+        return calls() >= 3
+
+    assert await wait_for(retrying, 30, interval=0.05)
+    pipeline.set_active(False)
+    await asyncio.sleep(0.5)  # an attempt on the wire when paused finishes
+    settled = calls()
+    await asyncio.sleep(2)  # ~20 retries' worth of backoff
+    assert calls() <= settled + 1
+    assert pipeline.status()["pending_records"] == 1  # held, not dead-lettered, not committed
+    s.sandbox.admin("PUT", "faults", {})
+    pipeline.set_active(True)
+    await wait_committed(s, 1, timeout=30)
+    events = await read_json(s.bootstrap, s.responses, 1, timeout=5)
+    assert events[0]["outcome"] == "delivered"
+    assert len(s.sandbox.state()["tickets"]) == 1

@@ -13,8 +13,9 @@ from tests.integration.conftest import Scenario
 from tests.integration.test_pipeline import wait_committed
 from tests.support.kafka_io import committed, create_topics, publish, read_json, wait_for
 from tests.support.processes import gorgias
-from worker.config import parse_config
-from worker.preview import PreviewRequest, preview, read_sample
+from worker.core.config import parse_config
+from worker.core.preview import PreviewRequest, preview
+from worker.kafka.topic_io import read_sample
 
 pytestmark = pytest.mark.integration
 
@@ -261,7 +262,7 @@ async def test_tags_are_created_before_the_ticket_write_and_only_once(scenario: 
     assert [e["outcome"] for e in events] == ["delivered", "delivered"]
     assert [(st["purpose"], st["status"], st["skipped"]) for st in events[1]["steps"]] == [
         ("make sure tag 'refund' exists", None, True), ("make sure tag 'late' exists", 201, False),
-        ("write the ticket's tags", 200, False)]
+        ("the write naming them", 200, False)]
     tickets = {t["id"]: t for t in s.sandbox.state()["tickets"]}
     assert sorted(t["name"] for t in tickets[second]["tags"]) == ["late", "refund"]
     requests = s.sandbox.counters()["requests"]["POST /api/tags"]

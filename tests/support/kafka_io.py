@@ -9,7 +9,6 @@ from typing import Any
 
 import aiokafka
 import orjson
-from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
@@ -70,21 +69,13 @@ async def read_json(bootstrap: str, topic: str, count: int, timeout: float = 60.
 
 async def committed(bootstrap: str, group: str, topic: str) -> dict[int, int]:
     """Committed offsets of ``group`` on each partition of ``topic`` (missing: not committed)."""
-    consumer = aiokafka.AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
-    await consumer.start()
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
     try:
-        parts = consumer.partitions_for_topic(topic)
-        if not parts:
-            await consumer._client.force_metadata_update()
-            parts = consumer.partitions_for_topic(topic) or set()
-        out = {}
-        for p in sorted(parts):
-            off = await consumer.committed(TopicPartition(topic, p))
-            if off is not None:
-                out[p] = off
-        return out
+        offsets = await admin.list_consumer_group_offsets(group)
     finally:
-        await consumer.stop()
+        await admin.close()
+    return {tp.partition: meta.offset for tp, meta in sorted(offsets.items()) if tp.topic == topic and meta.offset >= 0}
 
 
 async def wait_for(predicate: Callable[[], Any], timeout: float, interval: float = 0.2) -> Any:

@@ -10,7 +10,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner, Result
 
-from worker.cli import app
+from worker.core.config import KafkaSettings
+from worker.tools.cli import app
+from worker.tools.cli_app import kafka_call
 
 runner = CliRunner()
 
@@ -89,6 +91,17 @@ def test_kafka_commands_with_the_broker_down(
     one_error_line(runner.invoke(app, args), f"Kafka at {dead_broker}", "is the broker running")
 
 
+def test_a_closed_stdout_is_not_blamed_on_kafka() -> None:
+    """`gorgias-worker responses | head -1`: the reader leaving must not read as a broker problem."""
+
+    async def print_into_a_closed_pipe() -> None:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    settings = KafkaSettings(bootstrap_servers="127.0.0.1:9092")
+    with pytest.raises(BrokenPipeError):  # click then ends quietly with exit 1
+        kafka_call(settings, print_into_a_closed_pipe())
+
+
 def test_sandbox_on_a_busy_port() -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
@@ -110,6 +123,27 @@ def test_sandbox_with_bad_arguments(option: list[str], needle: str) -> None:
 def test_run_with_a_bad_log_level(config_file: Path) -> None:
     result = runner.invoke(app, ["run", "-c", str(config_file), "--log-level", "loud"])
     one_error_line(result, "--log-level loud", "debug, info, warning, error")
+
+
+def test_status_with_a_worker_address_that_is_not_a_url(config_file: Path) -> None:
+    result = runner.invoke(app, ["status", "-c", str(config_file), "--worker", "127.0.0.1:6066"])
+    one_error_line(result, "--worker 127.0.0.1:6066", "http://")
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["nope"], "No such command 'nope' (see "),
+    (["validate"], "Missing option '--config' / '-c' (see "),
+    (["validate", "-c", "x.yaml", "--bogus"], "No such option: --bogus"),
+    (["preview", "-c", "x.yaml", "-d", "d", "--limit", "many"], "Invalid value for '--limit'"),
+    (["templates", "a", "b"], "unexpected extra argument"),
+])
+def test_usage_mistakes_are_one_line_too(args: list[str], needle: str) -> None:
+    one_error_line(runner.invoke(app, args), needle)
+
+
+def test_no_command_still_shows_the_help() -> None:
+    result = runner.invoke(app, [])
+    assert "Usage: " in result.output and "Commands:" in result.output and "error:" not in result.output
 
 
 def test_a_missing_config_file(tmp_path: Path) -> None:
@@ -154,3 +188,14 @@ def test_help_renders_at_80_columns(command: str) -> None:
     if command == "replay":
         for flag in ("--include-undecodable", "--from-beginning", "--dry-run", "--to-topic", "--limit"):
             assert flag in text
+
+
+def test_run_checks_its_web_port_before_anything_else() -> None:
+    from worker.service.app import web_port_taken
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert web_port_taken("127.0.0.1", port) == "Address already in use"
+    assert web_port_taken("127.0.0.1", port) is None  # free again: the check itself holds nothing

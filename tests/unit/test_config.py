@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from worker.config import ConfigError, load_config, parse_config, parse_headers
+from worker.core.config import BatchingSettings, ConfigError, parse_config, parse_headers
+from worker.service.config_loading import load_config
 
 BASE: dict[str, Any] = {
     "kafka": {"bootstrap_servers": "localhost:9092"},
@@ -235,3 +236,37 @@ def test_form_content_cannot_be_batched() -> None:
 def test_dot_segments_in_the_url_are_refused() -> None:
     assert "`..` path segments" in problems(with_("destinations.0.endpoint.url",
                                                    "https://{domain}.gorgias.com/api/../tickets"))[0]
+
+
+def test_event_loop_is_uvloop_unless_asyncio_is_chosen() -> None:
+    assert parse_config(copy.deepcopy(BASE)).worker.event_loop == "uvloop"
+    assert parse_config(with_("worker.event_loop", "asyncio")).worker.event_loop == "asyncio"
+    (problem,) = problems(with_("worker.event_loop", "trio"))
+    assert problem.startswith("worker.event_loop:") and "'uvloop' or 'asyncio'" in problem
+
+
+@pytest.mark.parametrize(("batching", "keyed"), [
+    ({"enabled": False, "algorithm": "by_attribute", "attributes": ["a"]}, False),
+    ({"enabled": True}, False),
+    ({"enabled": True, "algorithm": "by_attribute", "attributes": ["a"]}, True),
+    ({"enabled": True, "algorithm": "session_window", "attributes": ["a"]}, True),
+    ({"enabled": True, "algorithm": "tumbling_window"}, False),
+    ({"enabled": True, "algorithm": "tumbling_window", "attributes": ["a"]}, True),
+])
+def test_keyed_batching_is_decided_in_one_place(batching: dict[str, Any], keyed: bool) -> None:
+    assert BatchingSettings.model_validate(batching).keyed is keyed
+
+
+def test_template_options_are_settings_with_a_did_you_mean_and_the_file_s_names() -> None:
+    doc = copy.deepcopy(BASE)
+    doc["destinations"][0]["endpoint"] = {"template": "create_customer",
+                                          "template_options": {"external_id": {"form": "crm_id"}}}
+    assert problems(doc) == ["destinations[0].endpoint.template_options.external_id.form: is not a known setting "
+                             "(did you mean `from`?; see schemas/worker-config.schema.json)"]
+    doc["destinations"][0]["endpoint"]["template_options"] = {"external_id": {"from": "crm_id"}}
+    config = parse_config(doc)
+    options = config.destinations[0].endpoint.template_options
+    assert options.external_id is not None and options.external_id.from_ == "crm_id"
+    dumped = config.model_dump(mode="json")  # what `gorgias-worker config` prints reads back the same
+    assert dumped["destinations"][0]["endpoint"]["template_options"]["external_id"] == {"from": "crm_id", "stamp": True}
+    assert parse_config(dumped) == config

@@ -12,9 +12,10 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 
-from worker.config import ConfigError, WorkerConfig, check_secrets, parse_config
-from worker.control_api import create_control_app
-from worker.pipeline.runtime import Runtime
+from worker.core.config import ConfigError, WorkerConfig, parse_config
+from worker.host.environment import check_secrets, resolve_secret
+from worker.service.control_api import create_control_app
+from worker.service.runtime import Runtime
 
 TOKEN = "ctl-7f3a9c1e5b2d8f40"
 BASE: dict[str, Any] = {
@@ -69,7 +70,7 @@ def test_a_token_from_env_or_file_allows_any_host(tmp_path: Any, monkeypatch: py
     path = tmp_path / "token"
     path.write_text(TOKEN + "\n")
     ref = config(web_host="0.0.0.0", control_token_file=str(path)).worker.control_token()
-    assert ref is not None and ref.resolve().get_secret_value() == TOKEN
+    assert ref is not None and resolve_secret(ref).get_secret_value() == TOKEN
     with pytest.raises(ConfigError, match="must not be written inline"):
         config(web_host="0.0.0.0", control_token=TOKEN)
     with pytest.raises(ConfigError, match="only one of control_token_env or control_token_file"):
@@ -159,7 +160,7 @@ def test_validate_says_how_the_control_api_is_protected(tmp_path: Any, monkeypat
     import yaml
     from typer.testing import CliRunner
 
-    from worker.cli import app
+    from worker.tools.cli import app
 
     monkeypatch.setenv("CTL_TEST_KEY", "k-1234")
     monkeypatch.setenv("CTL_TOKEN", TOKEN)

@@ -4,6 +4,7 @@ before every replay, and (same sandbox) an update of a merged customer followed 
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,14 +14,15 @@ import pytest
 
 from gorgias_sandbox.server import RunningSandbox, start_sandbox
 from gorgias_sandbox.settings import SandboxSettings
-from worker.config import Destination
-from worker.dedupe import DEDUPE_HEADER, POSSIBLY_DELIVERED, Deduper, hook_for
+from worker.core.config import Destination
+from worker.core.records import REPLAY_HEADER, Record, SourceRef, parse_replay_header
+from worker.core.rendering import Prepared, RenderedRequest
+from worker.core.templates import renderer_for
 from worker.gorgias.client import HttpResult
+from worker.gorgias.dedupe import DEDUPE_HEADER, POSSIBLY_DELIVERED, Deduper, hook_for
 from worker.gorgias.delivery import CallAttempt, DeliveryService, HookDecision
 from worker.gorgias.errors import TransportError, TransportKind
-from worker.records import REPLAY_HEADER, Record, SourceRef, parse_replay_header
-from worker.rendering import Prepared, RenderedRequest
-from worker.templates import renderer_for
+from worker.tools.replay import replay_headers
 
 API_KEY = "sandbox-api-key"
 
@@ -442,3 +444,12 @@ async def test_an_update_of_a_merged_customer_is_followed_to_the_customer_it_was
     assert outcome.merged.to_url.endswith(f"/api/customers/{ids[1]}/data")
     state = await s.state()
     assert [c["data"] for c in state["customers"] if c["id"] == ids[1]] == [{"tier": "gold"}]
+
+
+def test_a_replay_of_a_replay_keeps_the_first_coordinates() -> None:
+    first = {"source": {"topic": "nexset.support", "partition": 1, "offset": 7, "key": None},
+             "headers": {"trace": base64.b64encode(b"t-1").decode()}}
+    assert replay_headers(first) == [("trace", b"t-1"), (REPLAY_HEADER, b"nexset.support:1:7")]
+    again = {"source": {"topic": "nexset.support", "partition": 0, "offset": 900, "key": None},
+             "headers": {REPLAY_HEADER: base64.b64encode(b"nexset.support:1:7").decode()}}
+    assert replay_headers(again) == [(REPLAY_HEADER, b"nexset.support:1:7")]

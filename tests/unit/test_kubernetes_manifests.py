@@ -7,7 +7,7 @@ Kubernetes OpenAPI-derived JSON schemas shipped (offline) by the ``kubernetes-va
 mode (unknown fields are errors); the KEDA custom resources, which those schemas don't cover, against the
 small schemas below for the fields we use. Then the properties the product promises are checked: probes,
 non-root and read-only root filesystem, shutdown timing, PDB, NetworkPolicy, autoscaling that matches the
-destinations file, and the dashboard's metric names against ``worker.metrics.REGISTRY``.
+destinations file, and the dashboard's metric names against ``worker.host.metrics.REGISTRY``.
 """
 
 from __future__ import annotations
@@ -27,8 +27,11 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from worker import metrics
-from worker.config import WorkerConfig, check_secrets, load_config
+from worker.core.config import WorkerConfig
+from worker.gorgias.share import useful_replicas
+from worker.host import metrics
+from worker.host.environment import check_secrets
+from worker.service.config_loading import load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "kubernetes"
@@ -671,6 +674,33 @@ def test_hpa_scales_on_the_workers_lag_metric(rendered: dict[str, list[Obj]], tm
     assert covered == {d.name for d in config.destinations}
 
 
+def budget_bound(config: Any) -> int:
+    """Most replicas the config's accounts can keep busy, plus one spare (docs/operations.md)."""
+    return useful_replicas([d.credential for d in config.destinations]) + 1
+
+
+@pytest.mark.parametrize(("overlay", "kind", "field"), [
+    ("overlays/example", "ScaledObject", "maxReplicaCount"),
+    ("overlays/example-hpa", "HorizontalPodAutoscaler", "maxReplicas"),
+])
+def test_autoscalers_stop_where_the_accounts_budgets_do(
+    rendered: dict[str, list[Obj]], tmp_path: Path, overlay: str, kind: str, field: str
+) -> None:
+    objs = rendered[overlay]
+    config = destinations_config(objs, tmp_path)
+    spec = one(objs, kind)["spec"]
+    floor = spec["minReplicaCount" if kind == "ScaledObject" else "minReplicas"]
+    assert spec[field] <= max(floor, budget_bound(config)), (
+        f"{overlay}: {spec[field]} replicas, but the accounts' budgets keep only {budget_bound(config)} busy")
+
+
+def test_the_budget_bound_grows_with_the_accounts(tmp_path: Path, rendered: dict[str, list[Obj]]) -> None:
+    config = destinations_config(rendered["overlays/example"], tmp_path)
+    assert budget_bound(config) == 2  # one API-key account: 1.9 calls/s, one replica + a spare
+    many = [d.credential.model_copy(update={"domain": f"store{i}"}) for i in range(60) for d in config.destinations]
+    assert useful_replicas(many) == 5  # 60 accounts x 1.9 calls/s = 114 calls/s at 25 per replica
+
+
 # --------------------------------------------------------------------------------------------------
 # The Grafana dashboard
 
@@ -680,7 +710,11 @@ def _labelnames(collector: Any) -> tuple[str, ...]:
 
 
 def registry_series() -> dict[str, set[str]]:
-    """Every series name the worker exposes, with its label names (prometheus_client's suffixes included)."""
+    """Every series name the worker exposes, with its label names (prometheus_client's suffixes included).
+
+    Families of labelled metrics yield no samples until a label set is used, so their series names come
+    from their type; collectors without label names (process, Python, build info) from their samples.
+    """
     labels = {m._name: set(_labelnames(m)) for m in vars(metrics).values()
               if hasattr(m, "_name") and hasattr(m, "_labelnames")}
     out: dict[str, set[str]] = {}
@@ -688,9 +722,12 @@ def registry_series() -> dict[str, set[str]]:
         names = {
             "counter": [f"{family.name}_total"],
             "histogram": [f"{family.name}_bucket", f"{family.name}_sum", f"{family.name}_count"],
+            "info": [f"{family.name}_info"],
         }.get(family.type, [family.name])
         for name in names:
             out[name] = labels.get(family.name, set()) | ({"le"} if name.endswith("_bucket") else set())
+        for sample in family.samples:
+            out.setdefault(sample.name, set()).update(sample.labels)
     return out
 
 
@@ -715,21 +752,32 @@ def dashboard_exprs(node: Any) -> Iterator[str]:
             yield from dashboard_exprs(item)
 
 
-METRIC = re.compile(r"\b(gorgias_worker_[a-z0-9_]+)\b")
+METRIC = re.compile(r"\b((?:gorgias_worker|process|python)_[a-z0-9_]+)\b(?!\s*\()")
+LABEL_LISTS = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)|\{[^}]*\}")
+
+
+def metric_names(expr: str) -> list[str]:
+    """The series names a query reads (label names in by/on clauses and matchers left out)."""
+    return METRIC.findall(LABEL_LISTS.sub(" ", expr))
+
 SELECTOR = re.compile(r"\b(gorgias_worker_[a-z0-9_]+)\s*\{([^}]*)\}")
 MATCHER = re.compile(r"([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)")
-LABEL_VALUES = re.compile(r"label_values\((gorgias_worker_[a-z0-9_]+)\s*,\s*([a-zA-Z_][a-zA-Z0-9_]*)\)")
+LABEL_VALUES = re.compile(
+    r"label_values\((gorgias_worker_[a-z0-9_]+)\s*(?:\{[^}]*\})?\s*,\s*([a-zA-Z_][a-zA-Z0-9_]*)\)")
+# Generic names other exporters expose too: a query must keep them to the worker's own targets.
+WORKER_ONLY = re.compile(r"\*\s*on\s*\(instance\)\s*group_left\s+gorgias_worker_build_info\{")
 
 
 def dashboard_problems(dashboard: Obj) -> list[str]:
     """Metric names and labels the worker does not expose, and structural mistakes."""
     series = registry_series()
     problems: list[str] = []
-    exprs = list(dashboard_exprs(dashboard.get("panels", []))) + list(dashboard_exprs(dashboard.get("templating", {})))
+    panel_exprs = list(dashboard_exprs(dashboard.get("panels", [])))
+    exprs = panel_exprs + list(dashboard_exprs(dashboard.get("templating", {})))
     if not exprs:
         problems.append("the dashboard has no queries")
     for expr in exprs:
-        for name in METRIC.findall(expr):
+        for name in metric_names(expr):
             if name not in series:
                 problems.append(f"{name} is not exposed by the worker (query: {expr})")
         for name, matchers in SELECTOR.findall(expr):
@@ -737,8 +785,15 @@ def dashboard_problems(dashboard: Obj) -> list[str]:
                 if name in series and label not in series[name] | SCRAPE_LABELS:
                     problems.append(f"{name} has no label {label!r} (query: {expr})")
         for name, label in LABEL_VALUES.findall(expr):
-            if name in series and label not in series[name]:
+            if name in series and label not in series[name] | SCRAPE_LABELS:
                 problems.append(f"{name} has no label {label!r} (variable: {expr})")
+        if any(not n.startswith("gorgias_worker_") for n in metric_names(expr)) and not WORKER_ONLY.search(expr):
+            problems.append(f"process/python series not joined to gorgias_worker_build_info (query: {expr})")
+    for expr in panel_exprs:
+        for name, matchers in SELECTOR.findall(expr):
+            scoped = {m.group(1) for m in re.finditer(r'(\w+)=~"\$(\w+)"', matchers) if m.group(1) == m.group(2)}
+            if not {"namespace", "pod"} <= scoped:
+                problems.append(f"{name} ignores the namespace/pod variables (query: {expr})")
     ids = [p.get("id") for p in dashboard.get("panels", [])]
     if len(ids) != len(set(ids)):
         problems.append("panel ids must be unique")
@@ -753,20 +808,28 @@ def _dashboard() -> Obj:
 def test_dashboard_uses_only_metrics_the_worker_exposes() -> None:
     dashboard = _dashboard()
     assert dashboard_problems(dashboard) == []
-    used = {name for expr in dashboard_exprs(dashboard["panels"]) for name in METRIC.findall(expr)}
+    used = {name for expr in dashboard_exprs(dashboard["panels"]) for name in metric_names(expr)}
     # Every metric of the worker has a panel.
     families = {f.name for f in metrics.REGISTRY.collect()}
-    shown = {re.sub(r"_(total|bucket|sum|count)$", "", n) for n in used}
-    assert families <= shown, f"metrics without a panel: {sorted(families - shown)}"
-    variables = {v["name"] for v in dashboard["templating"]["list"]}
-    assert {"datasource", "destination", "account"} <= variables
+    not_shown = {"process_virtual_memory_bytes", "process_start_time_seconds", "python_info",
+                 "python_gc_objects_collected", "python_gc_objects_uncollectable"}
+    shown = {re.sub(r"_(total|bucket|sum|count|info)$", "", n) for n in used}
+    assert families - not_shown <= shown, f"metrics without a panel: {sorted(families - not_shown - shown)}"
+    variables = [v["name"] for v in dashboard["templating"]["list"]]
+    assert variables == ["datasource", "namespace", "pod", "destination", "account"]
     assert any(p.get("repeat") == "destination" for p in dashboard["panels"] if p["type"] == "row")
 
 
 @pytest.mark.parametrize("broken", [
-    "sum(rate(gorgias_worker_records_sent_total[5m]))",
-    "sum(rate(gorgias_worker_calls[5m]))",
-    'sum(rate(gorgias_worker_calls_total{cause="x"}[5m]))',
+    'sum(rate(gorgias_worker_records_sent_total{namespace=~"$namespace", pod=~"$pod"}[5m]))',
+    'sum(rate(gorgias_worker_calls{namespace=~"$namespace", pod=~"$pod"}[5m]))',
+    'sum(rate(gorgias_worker_calls_total{namespace=~"$namespace", pod=~"$pod", cause="x"}[5m]))',
+    'sum(rate(gorgias_worker_calls_total{destination=~"$destination"}[5m]))',  # no namespace/pod filter
+    'sum(rate(gorgias_worker_call_latency_seconds_count{namespace=~"$namespace", pod=~"$pod"}[5m]))',  # renamed
+    'sum(rate(gorgias_worker_rate_limit_wait_seconds_total{namespace=~"$namespace", pod=~"$pod"}[5m]))',
+    "max(process_resident_memory_bytes)",  # every exporter's process, not only the worker's
+    'max(process_resident_bytes * on (instance) group_left gorgias_worker_build_info{namespace=~"$namespace", '
+    'pod=~"$pod"})',
 ])
 def test_dashboard_check_catches_unknown_metrics_and_labels(broken: str) -> None:
     dashboard = _dashboard()
@@ -774,9 +837,35 @@ def test_dashboard_check_catches_unknown_metrics_and_labels(broken: str) -> None
     assert dashboard_problems(dashboard)
 
 
+def test_the_exposition_has_build_info_process_metrics_and_no_created_series() -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    child = metrics.CALLS.labels("dashboard-test", "200")
+    child.inc()
+    metrics.REQUEST_LATENCY.labels("dashboard-test").observe(0.2)
+    try:
+        text = metrics.render().decode()
+        names = {s.name for f in text_string_to_metric_families(text) for s in f.samples}
+    finally:
+        metrics.CALLS.remove("dashboard-test", "200")
+        metrics.REQUEST_LATENCY.remove("dashboard-test")
+    assert "gorgias_worker_calls_total" in names and "gorgias_worker_request_seconds_bucket" in names
+    assert not [n for n in names if n.endswith("_created")]
+    assert {"gorgias_worker_build_info", "process_resident_memory_bytes", "process_cpu_seconds_total",
+            "process_open_fds", "python_info", "python_gc_collections_total"} <= names
+    # Every series the exposition carries is one the dashboard check knows.
+    assert names <= set(registry_series())
+    version = re.search(r'gorgias_worker_build_info\{[^}]*version="([^"]+)"', text)
+    assert version is not None and version.group(1) != "unknown"
+
+
 def test_dashboard_queries_are_valid_promql() -> None:
     import promql_parser as promql
     for expr in dashboard_exprs(_dashboard()["panels"]):
         promql.parse(expr.replace("$__rate_interval", "5m"))
+    for variable in _dashboard()["templating"]["list"][1:]:  # label_values(selector, label) is Grafana's
+        selector = re.fullmatch(r"label_values\((.*), *\w+\)", variable["definition"])
+        assert selector is not None and variable["query"]["query"] == variable["definition"]
+        promql.parse(selector.group(1))
     with pytest.raises(ValueError):
         promql.parse("sum by (destination (rate(gorgias_worker_calls_total[5m]))")

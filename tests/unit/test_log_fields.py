@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from worker.logs import (
+from worker.core.records import SourceRef
+from worker.host.logs import (
     ContextFilter,
     JsonFormatter,
     QuietFilter,
@@ -20,7 +21,6 @@ from worker.logs import (
     register_secret,
     source_fields,
 )
-from worker.records import SourceRef
 
 SECRET = "tok_0123456789abcdef"
 SOURCES = [SourceRef("orders", 3, 1200, b"k"), SourceRef("orders", 3, 1201, b"k")]
@@ -116,6 +116,8 @@ def test_httpx_says_nothing_per_call_at_the_default_level() -> None:
     try:
         logging.config.dictConfig(logging_config("info", "json"))
         assert not logging.getLogger("httpx").isEnabledFor(logging.INFO)
+        assert not logging.getLogger("faust.worker").isEnabledFor(logging.INFO)  # no "[^Worker]: Starting..."
+        assert not logging.getLogger("mode.services").isEnabledFor(logging.INFO)
         assert logging.getLogger("httpx").isEnabledFor(logging.WARNING)
         assert logging.getLogger("worker.gorgias.delivery").isEnabledFor(logging.INFO)
     finally:

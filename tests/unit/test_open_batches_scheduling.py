@@ -1,4 +1,4 @@
-"""Open batches (worker.open_batches) and the account's call scheduler (worker.call_scheduler), pure.
+"""Open batches (worker.core.open_batches) and the account's call scheduler (worker.core.call_scheduler), pure.
 
 A small discrete simulation drives them with an injected clock and an injected token source (one token
 every ``tick`` seconds), calls that stay on the wire for a while and a limited number of slots, and
@@ -19,9 +19,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from worker.batching import BatchPolicy
-from worker.call_scheduler import AccountScheduler, Candidate, Fairness, SchedulerPolicy
-from worker.open_batches import OpenBatches, PendingCall
+from worker.core.batching import BatchPolicy
+from worker.core.call_scheduler import AccountScheduler, Candidate, Fairness, SchedulerPolicy
+from worker.core.open_batches import OpenBatches, PendingCall
 
 EXAMPLES = int(os.environ.get("BATCHING_EXAMPLES", "50"))
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -328,3 +328,29 @@ def test_drop_where_forgets_records_of_revoked_partitions_only() -> None:
     assert [r.uid for r in call.items] == [1, 3, 5]
     assert call.nbytes == 2 + 9 + 2
     assert ob.pending == 3
+
+
+def test_flush_grouped_makes_every_batch_being_grouped_due_and_it_keeps_filling() -> None:
+    """Back-pressure paused consumption: batches still in their window become due calls at once, in the order
+    they were opened, each keeping its key's lane order, and a key's later records still join its due call."""
+    batches: OpenBatches[Rec] = OpenBatches(by_attribute(batch_size=3, max_wait=2.0), ordered=True)
+    batches.add(Rec(0, ("a",), 0.0, 10), ("a",), 10, 0.0)
+    batches.add(Rec(1, ("b",), 0.0, 10), ("b",), 10, 0.25)
+    batches.add(Rec(2, ("a",), 0.0, 10), ("a",), 10, 0.5)
+    assert not batches.has_eligible and batches.pending == 3  # windows end at 2.0 and 2.25
+
+    assert batches.flush_grouped(0.75) == 2
+    due = list(batches.eligible())
+    assert [[r.uid for r in c.items] for c in due] == [[0, 2], [1]]
+    assert all(c.ready_at == 0.75 and not c.sealed for c in due)
+    assert batches.pending == 3 and batches.waiting_calls == 2 and batches.next_deadline() is None
+
+    batches.add(Rec(3, ("a",), 1.0, 10), ("a",), 10, 1.0)  # joins a's due call, which is now full
+    assert [r.uid for r in due[0].items] == [0, 2, 3] and due[0].sealed
+    assert batches.flush_grouped(1.25) == 0  # nothing left in the grouper
+
+
+def test_flush_grouped_does_nothing_unbatched() -> None:
+    batches: OpenBatches[Rec] = OpenBatches(None, ordered=True)
+    batches.add_single(Rec(0, ("a",), 0.0, 10), "a", 10, 0.0)
+    assert batches.flush_grouped(1.0) == 0 and batches.waiting_calls == 1

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from tests.unit.test_dedupe import TICKET, destination, prepared
-from worker.events import DeadLetter, ResponseEvent
+from tests.unit.test_rendering import destination as rendering_destination
+from tests.unit.test_rendering import record as rendering_record
+from worker.core.events import DeadLetter, ResponseEvent
+from worker.core.rendering import RequestRenderer
 from worker.gorgias.delivery import CallOutcome
 from worker.gorgias.merged import merged_target
-from worker.pipeline.outcomes import Call, delivery_dead_letter, response_event
+from worker.kafka.outcomes import Call, delivery_dead_letter, response_event
 
 
 def outcome(ok: bool, unknown: bool = False, **extra: object) -> CallOutcome:
@@ -28,8 +33,9 @@ def test_the_event_and_the_dead_letter_say_what_is_known(ok: bool, unknown: bool
     event = response_event(dest, call, outcome(ok, unknown))
     assert ResponseEvent.model_validate(event).outcome == expected
     if not ok:
-        letter = DeadLetter.model_validate(delivery_dead_letter(dest, call, event))
+        letter = DeadLetter.model_validate(delivery_dead_letter(dest, call, event, 1_700_000_000.0))
         assert letter.call is not None and letter.call.outcome == expected
+        assert letter.failed_at == "2023-11-14T22:13:20.000000Z"  # the caller's clock, not the wall clock
 
 
 def test_a_followed_merge_names_both_ids() -> None:
@@ -38,3 +44,20 @@ def test_a_followed_merge_names_both_ids() -> None:
     merged = merged_target("https://acme.gorgias.com/api/customers/5/data", "/api/customers/9/")
     event = ResponseEvent.model_validate(response_event(dest, Call([item], request), outcome(True, merged=merged)))
     assert event.merged is not None and (event.merged.original_id, event.merged.merged_into_id) == (5, 9)
+
+
+def test_the_event_carries_the_request_body_it_sent_whether_or_not_it_parses_it_again() -> None:
+    """A one-record call whose body is that record's own encoding: the event takes the record's body as is (no
+    second parse); a body made otherwise (here a copy of the bytes) is parsed from what was sent. Both agree."""
+    dest = rendering_destination(exclude_attributes=["secret"])
+    renderer = RequestRenderer(dest)
+    item = renderer.prepare(rendering_record({"ticket_id": 7, "subject": "hi", "secret": "x", "tags": [1, 2]}))
+    request = renderer.render_one(item)
+    own = response_event(dest, Call([item], request), outcome(True))
+    assert own["request"]["body"] is item.body
+    assert request.body is not None
+    copied = dataclasses.replace(request, body=bytes(bytearray(request.body)))
+    parsed = response_event(dest, Call([item], copied), outcome(True))
+    assert parsed["request"]["body"] is not item.body
+    assert own["request"]["body"] == parsed["request"]["body"] == {"ticket_id": 7, "subject": "hi", "tags": [1, 2]}
+    assert own["request"]["body_bytes"] == parsed["request"]["body_bytes"] == len(request.body)

@@ -9,12 +9,13 @@ from typing import Any
 import jsonschema
 import orjson
 
-from worker import schemas
-from worker.events import DeadLetterStage, dead_letter, fit, fit_parts, record_item, reference_item
-from worker.pipeline.kafka import ENVELOPE_HEADROOM, outcome_limits
-from worker.records import Record, SourceRef
+from worker.core.events import DeadLetterStage, dead_letter, fit, fit_parts, record_item, reference_item
+from worker.core.records import Record, SourceRef
+from worker.kafka.clients import ENVELOPE_HEADROOM, outcome_limits
+from worker.tools import schemas
 
 SOURCE = SourceRef("src", 2, 41, b"k", 1_700_000_000_000)
+T0 = 1_700_000_000.0
 DEAD_LETTER_SCHEMA = schemas.generate()["dead-letter.schema.json"]
 RESPONSE_SCHEMA = schemas.generate()["response-event.schema.json"]
 
@@ -56,7 +57,8 @@ def test_dead_letter_values_are_kept_by_reference_when_the_call_alone_is_not_eno
     record = Record({"text": "y" * 8000}, SOURCE)
     raw = b"\x00not json" * 100
     items = [record_item(record, SOURCE), record_item(None, SOURCE, raw=raw)]
-    letter = dead_letter("d", DeadLetterStage.DELIVER, "HTTP 400", items, call=event({"t": "y" * 8000}, None))
+    letter = dead_letter("d", DeadLetterStage.DELIVER, "HTTP 400", items, failed_at=T0,
+                         call=event({"t": "y" * 8000}, None))
     out = orjson.loads(fit(letter, 3000))
     assert len(orjson.dumps(out)) <= 3000
     first, second = out["records"]
@@ -70,14 +72,14 @@ def test_dead_letter_values_are_kept_by_reference_when_the_call_alone_is_not_eno
 
 def test_a_small_value_survives_when_dropping_the_call_body_is_enough() -> None:
     letter = dead_letter("d", DeadLetterStage.DELIVER, "HTTP 400", [record_item(Record({"a": 1}, SOURCE), SOURCE)],
-                         call=event({"t": "y" * 8000}, None))
+                         failed_at=T0, call=event({"t": "y" * 8000}, None))
     out = orjson.loads(fit(letter, 3000))
     assert out["records"][0]["value"] == {"a": 1}
     assert out["reduced"]["omitted"] == ["call.request.body"]
 
 
 def test_long_strings_are_cut_as_a_last_resort() -> None:
-    letter = dead_letter("d", DeadLetterStage.RENDER, "r" * 20_000, [reference_item(SOURCE, b"abc")])
+    letter = dead_letter("d", DeadLetterStage.RENDER, "r" * 20_000, [reference_item(SOURCE, b"abc")], failed_at=T0)
     out = orjson.loads(fit(letter, 4000))
     assert len(orjson.dumps(out)) <= 4000
     assert out["reason"].endswith("…[truncated]") and "reason" in out["reduced"]["omitted"]
@@ -103,7 +105,7 @@ def test_a_call_of_thousands_of_records_is_spread_over_documents_that_each_fit()
     call = event({"t": 1}, None)
     call["records"] = [s.as_event() for s in sources]
     items = [record_item(Record({"n": n}, s), s) for n, s in enumerate(sources)]
-    letter = dead_letter("d", DeadLetterStage.DELIVER, "HTTP 400", items, call=call)
+    letter = dead_letter("d", DeadLetterStage.DELIVER, "HTTP 400", items, failed_at=T0, call=call)
     parts = [orjson.loads(p) for p in fit_parts(letter, 64_000)]
     assert len(parts) > 1 and all(len(orjson.dumps(p)) <= 64_000 for p in parts)
     assert [p["part"] for p in parts] == [{"index": n, "count": len(parts)} for n in range(1, len(parts) + 1)]
@@ -111,5 +113,5 @@ def test_a_call_of_thousands_of_records_is_spread_over_documents_that_each_fit()
     for p in parts:  # each dead letter's call lists that dead letter's records
         assert p["call"]["records"] == [i["source"] for i in p["records"]]
     jsonschema.validate(parts[-1], DEAD_LETTER_SCHEMA)
-    small = fit_parts(dead_letter("d", DeadLetterStage.DELIVER, "x", items[:3], call=call), 10**9)
+    small = fit_parts(dead_letter("d", DeadLetterStage.DELIVER, "x", items[:3], failed_at=T0, call=call), 10**9)
     assert len(small) == 1 and orjson.loads(small[0])["part"] is None

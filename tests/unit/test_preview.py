@@ -1,4 +1,5 @@
-"""Sample payloads (worker.preview), endpoint testing (worker.endpoint_test), their CLI commands and routes."""
+"""Sample payloads (worker.core.preview), endpoint testing (worker.gorgias.endpoint_test), their CLI commands
+and routes."""
 
 from __future__ import annotations
 
@@ -16,12 +17,12 @@ from typer.testing import CliRunner
 
 from gorgias_sandbox.server import RunningSandbox, start_sandbox
 from gorgias_sandbox.settings import SandboxSettings
-from worker.cli import app
-from worker.config import Destination, parse_config
-from worker.control_api import create_control_app
-from worker.endpoint_test import EndpointTestError, run_test, sample_request
+from worker.core.config import Destination, parse_config
+from worker.core.preview import PreviewDeadLetter, PreviewRequest, format_items, masked_headers, preview
 from worker.gorgias.delivery import DeliveryService
-from worker.preview import PreviewDeadLetter, PreviewRequest, format_items, masked_headers, preview
+from worker.gorgias.endpoint_test import EndpointTestError, run_test, sample_request
+from worker.service.control_api import create_control_app
+from worker.tools.cli import app
 
 runner = CliRunner()
 API_KEY = "sandbox-api-key"
@@ -112,7 +113,7 @@ def test_preview_items_as_json_and_text() -> None:
          "body": {"names": ["a", "b"]},
          "steps": ['POST https://acme.gorgias.com/api/tags {"name": "a"}  (unless known to exist; 400/409 = exists)',
                    'POST https://acme.gorgias.com/api/tags {"name": "b"}  (unless known to exist; 400/409 = exists)',
-                   "POST https://acme.gorgias.com/api/tickets/3/tags  (the tag write above)"]},
+                   "POST https://acme.gorgias.com/api/tickets/3/tags  (the request above)"]},
         {"kind": "dead_letter", "records": [1], "stage": "render",
          "reason": "add_ticket_tags: names: required: at least one tag name (or ids)"},
     ]
@@ -290,7 +291,7 @@ def test_cli_preview_defaults_to_the_example_and_names_config_problems(tmp_path:
     bad = write_config(tmp_path / "bad", dest_doc({"template": "create_tag", "template_options": {"bogus": 1}}))
     result = runner.invoke(app, ["preview", "-c", str(bad), "-d", "support"])
     assert result.exit_code == 1
-    assert "destinations[0].endpoint.template_options.bogus: unknown option" in result.output
+    assert "destinations[0].endpoint.template_options.bogus: is not a known setting" in result.output
     result = runner.invoke(app, ["preview", "-c", str(config), "-d", "nope"])
     assert result.exit_code == 1 and "no destination named 'nope'" in result.output
 

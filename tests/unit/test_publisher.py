@@ -12,7 +12,7 @@ import pytest
 from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError, TopicAuthorizationFailedError
 from aiokafka.structs import RecordMetadata
 
-from worker.pipeline.outcomes import SMALLEST_LIMIT, Publisher
+from worker.kafka.outcomes import SMALLEST_LIMIT, Publisher
 
 
 class ScriptedProducer:
@@ -79,3 +79,50 @@ async def test_a_huge_source_key_is_replaced_by_its_hash_on_the_outcome_record()
     await pub.publish("resp", {"a": 1}, huge, [])
     await pub.publish("resp", {"a": 1}, b"short", [])
     assert producer.keys == [b"sha256:" + hashlib.sha256(huge).hexdigest().encode(), b"short"]
+
+
+class PerTopicProducer(ScriptedProducer):
+    """Fails each topic's first sends as scripted for that topic."""
+
+    def __init__(self, failures: dict[str, int]) -> None:
+        super().__init__([])
+        self.failures = dict(failures)
+
+    async def send(self, topic: str, value: bytes, key: bytes | None = None,
+                   headers: list[tuple[str, bytes]] | None = None) -> asyncio.Future[RecordMetadata]:
+        if self.failures.get(topic, 0) > 0:
+            self.failures[topic] -= 1
+            self.errors = [KafkaConnectionError(f"{topic} down")]
+        return await super().send(topic, value, key, headers)
+
+
+async def test_the_publisher_is_healthy_again_only_when_every_waiting_record_is_written() -> None:
+    producer = PerTopicProducer({"short": 1, "long": 3})
+
+    async def sleep(seconds: float) -> None:
+        await asyncio.sleep(0)  # lets the other record try meanwhile
+
+    pub = Publisher(producer, {}, sleep=sleep)  # type: ignore[arg-type]
+    long = asyncio.create_task(pub.publish("long", {"a": 1}, None, []))
+    await pub.publish("short", {"a": 2}, None, [])
+    assert not long.done()
+    assert not pub.healthy and pub.trouble == "cannot write to long: KafkaConnectionError: long down"
+    await long
+    assert pub.healthy and pub.trouble is None
+
+
+async def test_trouble_is_logged_once_per_interval(caplog: pytest.LogCaptureFixture) -> None:
+    producer = ScriptedProducer([KafkaConnectionError("down")] * 4)
+    now = iter([0.0, 10.0, 29.0, 31.0])
+    pub = Publisher(producer, {}, clock=lambda: next(now), sleep=lambda s: asyncio.sleep(0))  # type: ignore[arg-type]
+    with caplog.at_level("WARNING", logger="worker.outcomes"):
+        await pub.publish("resp", {"a": 1}, None, [])
+    logged = [r.getMessage().split(";")[0] for r in caplog.records]
+    assert logged == ["cannot write to resp: KafkaConnectionError: down"] * 2  # at 0 s and 31 s
+
+
+def test_the_room_for_a_document_leaves_out_its_key_and_headers_but_never_goes_below_the_floor() -> None:
+    pub = Publisher(ScriptedProducer([]), {"resp": 100_000})  # type: ignore[arg-type]
+    assert pub.limit_for("resp", b"key", [("destination", b"d")]) == 100_000 - 3 - len("destination") - 1
+    assert pub.limit_for("resp", b"k" * 200_000, []) == SMALLEST_LIMIT
+    assert pub.limit_for("other", None, []) == pub.default_limit

@@ -15,9 +15,9 @@ import yarl
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from worker.config import Destination
-from worker.records import Record, SourceRef
-from worker.rendering import (
+from worker.core.config import Destination
+from worker.core.records import Record, SourceRef
+from worker.core.rendering import (
     DefaultBodyBuilder,
     Prepared,
     RenderedRequest,
@@ -141,7 +141,7 @@ def test_missing_nested_placeholder_names_the_path() -> None:
         (".", "would make the path segment '.'"),
         ("..", "would make the path segment '..'"),
         ("\ud800", "is not valid Unicode text"),
-        (float("nan"), "the value of ticket_id is a float"),
+        (float("nan"), "the value of ticket_id is a non-finite number"),
     ],
 )
 def test_unusable_placeholder_values_are_render_errors(value: Any, says: str) -> None:
@@ -464,7 +464,7 @@ def test_key_only_for_keyed_batching(batching: dict[str, Any], key: tuple[Any, .
         ({"ticket_id": None}, "grouping attribute ticket_id: the value is null; records can only be grouped"),
         ({"ticket_id": {"id": 1}}, "grouping attribute ticket_id: the value is an object"),
         ({"ticket_id": [1]}, "grouping attribute ticket_id: the value is an array"),
-        ({"ticket_id": float("inf")}, "grouping attribute ticket_id: the value is a float"),
+        ({"ticket_id": float("inf")}, "grouping attribute ticket_id: the value is a non-finite number"),
         ({"ticket_id": ""}, "URL placeholder {ticket_id}: the value of ticket_id is an empty string"),
         ({"ticket_id": ".."}, "URL placeholder {ticket_id}: the value '..' of ticket_id would make"),
     ],

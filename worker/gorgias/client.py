@@ -37,11 +37,14 @@ import aiohttp
 import httpx
 import yarl
 from httpx_aiohttp import AiohttpTransport
+from httpx_aiohttp.transport import map_aiohttp_exceptions
 from pydantic import SecretStr
 
-from worker.config import AuthType, Credential, DeliverySettings
+from worker.core.config import AuthType, Credential, DeliverySettings
+from worker.core.rendering import RenderedRequest
+from worker.core.wire_headers import wire_headers
 from worker.gorgias.errors import ForeignOriginError, TransportError, TransportKind, redact
-from worker.rendering import RenderedRequest
+from worker.host import environment
 
 TransportName = Literal["aiohttp", "httpx"]
 DEFAULT_TRANSPORT: TransportName = "aiohttp"
@@ -55,7 +58,7 @@ with warnings.catch_warnings():  # aiohttp discourages subclassing ClientSession
         aiohttp parses a URL string with ``yarl.URL(url)``, which re-quotes it and *decodes* escapes of
         characters a path may hold raw: ``/api/tickets/1%3Bdrop`` would go out as ``/api/tickets/1;drop``,
         which servers that treat ``;`` as a path-parameter delimiter read as ticket 1. Our URLs are
-        rendered already encoded (:mod:`worker.rendering`), so they are taken as they are.
+        rendered already encoded (:mod:`worker.core.rendering`), so they are taken as they are.
         """
 
         def _build_url(self, str_or_url: str | yarl.URL) -> yarl.URL:
@@ -65,7 +68,14 @@ with warnings.catch_warnings():  # aiohttp discourages subclassing ClientSession
 
 
 class _AiohttpTransport(AiohttpTransport):
-    """httpx over aiohttp, with :class:`_ExactUrlSession` (same connector settings as the library's own)."""
+    """httpx over aiohttp, with :class:`_ExactUrlSession`, no cookie jar, and a short path per request.
+
+    Same connector settings as the library's own. ``handle_async_request`` keeps httpx's transport
+    contract (an ``httpx.Request`` in, an ``httpx.Response`` out, aiohttp errors raised as the library's
+    httpx errors with the aiohttp error as ``__cause__``) but reads the whole body at once and sends the
+    URL exactly as :class:`GorgiasClient` passed it (``request.extensions["worker.url"]``), instead of
+    streaming the body in 16 kB chunks and re-serializing ``request.url``.
+    """
 
     def get_client(self) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(
@@ -73,10 +83,58 @@ class _AiohttpTransport(AiohttpTransport):
             keepalive_timeout=self.limits.keepalive_expiry,
             ssl=self.ssl_context,
         )
-        return _ExactUrlSession(connector=connector)
-USER_AGENT = "nexset-gorgias-worker/0.1"
-_WORKER_HEADERS = frozenset({"authorization", "host", "content-length", "transfer-encoding"})
+        # Gorgias authenticates every request with its header: cookies are neither needed nor kept.
+        return _ExactUrlSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        session = self.client
+        if not isinstance(session, aiohttp.ClientSession):
+            session = self.client = self.get_client()
+        extensions = request.extensions
+        url = extensions.get(EXACT_URL) or str(request.url)
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
+        with map_aiohttp_exceptions():
+            async with session.request(
+                request.method,
+                url,
+                headers=headers,
+                data=request.content or None,
+                allow_redirects=False,
+                auto_decompress=False,
+                compress=False,
+                timeout=_client_timeout(extensions.get("timeout")),
+            ) as response:
+                body = await response.read()
+        # stream=, not content=: httpx would otherwise rebuild the headers and decode the body right here
+        return httpx.Response(
+            status_code=response.status,
+            headers=response.raw_headers,
+            stream=httpx.ByteStream(body),
+            request=request,
+            extensions=_HTTP_11,
+        )
+
+
+_CLIENT_TIMEOUTS: dict[tuple[float | None, float | None, float | None], aiohttp.ClientTimeout] = {}
+
+
+def _client_timeout(timeout: dict[str, float | None] | None) -> aiohttp.ClientTimeout:
+    """The aiohttp timeout of an httpx timeout extension (as the library maps it), built once per value."""
+    timeout = timeout or {}
+    key = (timeout.get("connect"), timeout.get("read"), timeout.get("pool"))
+    found = _CLIENT_TIMEOUTS.get(key)
+    if found is None:
+        found = aiohttp.ClientTimeout(sock_connect=key[0], sock_read=key[1], connect=key[2])
+        if len(_CLIENT_TIMEOUTS) < 64:
+            _CLIENT_TIMEOUTS[key] = found
+    return found
+
+
+_HTTP_11 = {"http_version": b"HTTP/1.1"}
+EXACT_URL = "worker.url"
+"""``httpx.Request`` extension: the URL string to send as it is (already encoded by the renderer)."""
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_LENGTH_REQUIRED = frozenset({"POST", "PUT", "PATCH"})  # an empty body is sent as Content-Length: 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,16 +194,20 @@ class GorgiasClient:
             chosen, self._transport_name = httpx.AsyncHTTPTransport(limits=limits), "httpx"
         else:
             raise ValueError(f"transport must be 'aiohttp' or 'httpx', not {transport!r}")
-        self._http = httpx.AsyncClient(
-            transport=chosen,
-            timeout=httpx.Timeout(
-                connect=settings.connect_timeout_s,
-                read=settings.timeout_s,
-                write=settings.timeout_s,
-                pool=settings.timeout_s,
-            ),
-            follow_redirects=False,
+        self._transport = chosen
+        self._extensions: dict[str, object] = {"timeout": {
+            "connect": settings.connect_timeout_s,
+            "read": settings.timeout_s,
+            "write": settings.timeout_s,
+            "pool": settings.timeout_s,
+        }}
+        # URLs starting with these are the credential's origin: no parsing needed (the trailing "/" ends
+        # the authority, so nothing like "https://acme.gorgias.com@evil.example" can match).
+        self._own_prefixes = tuple(
+            p for p in (f"https://{credential.host}/", f"{credential.base_url}/" if credential.base_url else None)
+            if p is not None
         )
+        self._header_cache: dict[tuple[tuple[tuple[str, str], ...], str | None], list[tuple[str, str]]] = {}
 
     @property
     def account_key(self) -> str:
@@ -164,6 +226,11 @@ class GorgiasClient:
 
     def target_url(self, url: str) -> str:
         """Where ``url`` is actually sent: the credential's origin. Raises ForeignOriginError elsewhere."""
+        for prefix in self._own_prefixes:
+            if url.startswith(prefix):
+                if self._base_url is None:
+                    return url
+                return self._base_url + url[len(prefix) - 1:]
         parts = urlsplit(url)
         if _origin_key(url) not in self._allowed:
             raise ForeignOriginError(
@@ -177,37 +244,49 @@ class GorgiasClient:
         path = parts.path or "/"
         return f"{self._base_url}{path}" + (f"?{parts.query}" if parts.query else "")
 
-    def _headers(self, req: RenderedRequest) -> dict[str, str]:
-        headers = {k: v for k, v in req.headers.items() if k.lower() not in _WORKER_HEADERS}
-        if req.content_type is not None:
-            headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
-            headers["Content-Type"] = req.content_type
-        if not any(k.lower() == "accept" for k in headers):
-            headers["Accept"] = "application/json"
-        if not any(k.lower() == "user-agent" for k in headers):
-            headers["User-Agent"] = USER_AGENT
-        headers["Authorization"] = self._authorization.get_secret_value()
-        if self._base_url is not None:
-            headers["Host"] = self._host
-        return headers
+    def _headers(self, req: RenderedRequest) -> list[tuple[str, str]]:
+        """The request's headers as sent (:func:`wire_headers`, always with ``Host``), without Content-Length.
+
+        Renderers hand every request of a destination the same few headers, so the result is kept per
+        distinct (headers, content type).
+        """
+        key = (tuple(req.headers.items()), req.content_type)
+        found = self._header_cache.get(key)
+        if found is None:
+            found = list(wire_headers(req, self._authorization.get_secret_value(), self._host).items())
+            if len(self._header_cache) < 256:
+                self._header_cache[key] = found
+        return found
 
     async def send(self, req: RenderedRequest) -> HttpResult:
-        """One attempt. Returns any complete response (whatever its status) or raises TransportError."""
+        """One attempt. Returns any complete response (whatever its status) or raises TransportError.
+
+        The request goes straight to the httpx transport: no client layer (URL merging, cookie jar,
+        auth and redirect hooks), since every header is set here and no redirect is ever followed.
+        """
         url = self.target_url(req.url)
+        body = req.body or b""
         headers = self._headers(req)
+        if body or req.method in _LENGTH_REQUIRED:
+            headers = [*headers, ("Content-Length", str(len(body)))]
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self._timeout_s):
-                response = await self._http.request(req.method, url, content=req.body, headers=headers)
+                request = httpx.Request(req.method, url, headers=headers, stream=httpx.ByteStream(body),
+                                        extensions={**self._extensions, EXACT_URL: url})
+                request.read()
+                response = await self._transport.handle_async_request(request)
+                try:
+                    content = await response.aread()
+                finally:
+                    await response.aclose()
         except (httpx.RequestError, aiohttp.ClientError, TimeoutError) as exc:
             raise self._translate(exc) from None
         elapsed = time.perf_counter() - started
-        return HttpResult(
-            status=response.status_code,
-            headers={k.lower(): v for k, v in response.headers.items()},
-            body_bytes=response.content,
-            elapsed_s=elapsed,
-        )
+        result: dict[str, str] = {}
+        for name, value in response.headers.multi_items():  # names lower-case; repeated ones joined
+            result[name] = f"{result[name]}, {value}" if name in result else value
+        return HttpResult(status=response.status_code, headers=result, body_bytes=content, elapsed_s=elapsed)
 
     def _translate(self, exc: BaseException) -> TransportError:
         kind, maybe_sent, message = translate_exception(exc, self._timeout_s)
@@ -216,7 +295,7 @@ class GorgiasClient:
         return TransportError(kind, maybe_sent, message)
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await self._transport.aclose()
 
     async def __aenter__(self) -> GorgiasClient:
         return self
@@ -306,7 +385,7 @@ def _origin_key(url: str) -> tuple[str, str, int | None]:
 
 def resolve_secret(credential: Credential) -> SecretStr:
     """The credential's API key or access token, read from its env var or file (LookupError if missing)."""
-    return credential.secret().resolve()
+    return environment.resolve_secret(credential.secret())
 
 
 ClientFactory = Callable[[Credential, SecretStr, DeliverySettings], Sender]
@@ -331,9 +410,13 @@ class ClientRegistry:
         self._factory = factory
         self._resolve = secret_resolver
         self._clients: dict[tuple[str, str, str, str], Sender] = {}
+        self._by_credential: dict[int, tuple[Credential, Sender]] = {}  # the last lookup of each credential
 
     def get(self, credential: Credential, settings: DeliverySettings) -> Sender:
         """The account's client, created on first use (LookupError when its secret cannot be read)."""
+        known = self._by_credential.get(id(credential))
+        if known is not None and known[0] is credential:
+            return known[1]
         key = (
             credential.account_key,
             credential.username or "",
@@ -348,6 +431,7 @@ class ClientRegistry:
             else:
                 client = GorgiasClient(credential, secret, settings, transport=self._transport)
             self._clients[key] = client
+        self._by_credential[id(credential)] = (credential, client)
         return client
 
     def __len__(self) -> int:
@@ -355,5 +439,6 @@ class ClientRegistry:
 
     async def aclose(self) -> None:
         clients, self._clients = list(self._clients.values()), {}
+        self._by_credential = {}
         for client in clients:
             await client.aclose()

@@ -5,6 +5,10 @@ and reports its level on every response as ``X-Gorgias-Account-Api-Call-Limit: u
 attempt, retries included, takes a slot here first, so a worker that is the account's only client never
 triggers a 429; when other replicas or integrations share the account, :meth:`AccountRateLimiter.observe`
 adopts the server's higher level and :meth:`AccountRateLimiter.penalize` honours a 429's Retry-After.
+
+Several replicas of the worker on one account each pace at their *share* of the account's budget (see
+:mod:`worker.gorgias.share`): :meth:`AccountRateLimiter.set_share` scales the bucket's usable size and
+drain rate, so the replicas together never pass ``capacity - headroom``.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 
-from worker.config import Credential, RateLimitSettings
+from worker.core.config import Credential, RateLimitSettings
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
@@ -63,6 +67,7 @@ class AccountRateLimiter:
         self._clock = clock
         self._sleep = sleep
         self._capacity = capacity
+        self._share = 1.0
         # A cold start assumes the bucket is full (minus headroom): several replicas starting at once
         # send at the drain rate until the call-limit header tells them the real level.
         self._level = float(self.usable) if settings.assume_full_at_start else 0.0
@@ -91,13 +96,47 @@ class AccountRateLimiter:
         return self._capacity
 
     @property
-    def usable(self) -> int:
-        """Slots this worker fills before waiting: capacity minus headroom, at least one."""
+    def share(self) -> float:
+        """This worker's share of the account's budget (1.0 when it is the account's only replica)."""
+        return self._share
+
+    @property
+    def account_usable(self) -> int:
+        """Slots all replicas together may fill: capacity minus headroom, at least one."""
         return max(1, self._capacity - self._headroom)
 
     @property
+    def usable(self) -> float:
+        """Slots this worker fills before waiting: its share of :attr:`account_usable`, at least one."""
+        return max(1.0, self.account_usable * self._share)
+
+    @property
     def drain_per_s(self) -> float:
-        return self._capacity / self._per_seconds
+        """The rate at which this worker's part of the bucket drains: its share of the account's rate.
+
+        The headroom is kept free in rate as well as in slots (``capacity - headroom`` calls per
+        ``per_seconds``), so another integration can call steadily, not only in one burst.
+        """
+        return self.account_usable / self._per_seconds * self._share
+
+    def set_share(self, share: float) -> None:
+        """Pace at ``share`` (0 < share ≤ 1) of the account's budget from now on.
+
+        The replicas' levels together must never count less than the account's real level. A larger
+        share comes from partitions another replica owned a moment ago, whose calls may still fill the
+        account's bucket: the new part of this bucket starts full and drains (so a scale-down never
+        bursts). A smaller share scales the level down in proportion: the part given up is at most what
+        the replicas gaining it assume full.
+        """
+        if not 0 < share <= 1:
+            raise ValueError(f"share must be in (0, 1], not {share}")
+        now = self._clock()
+        self._settle(now)
+        before = self.usable
+        if share < self._share:
+            self._level *= share / self._share
+        self._share = share
+        self._level += max(0.0, self.usable - before)
 
     @property
     def level(self) -> float:
@@ -130,11 +169,9 @@ class AccountRateLimiter:
         started = self._clock()
         async with self._lock:
             while True:
-                now = self._clock()
-                self._settle(now)
-                wait = max(self._not_before - now, (self._level + 1 - self.usable) / self.drain_per_s)
-                if wait <= _EPSILON:
-                    self._level += 1
+                wait = self.wait_s()  # how much may be spent: one formula for acquire and the dispatcher
+                if wait <= 0.0:
+                    self.take()
                     return max(0.0, self._clock() - started)
                 await self._sleep(wait)
 
@@ -168,22 +205,32 @@ class AccountRateLimiter:
         if parsed is not None:
             used, limit = parsed
             self._capacity = limit
-            self._level = max(self._level, float(used))
+            # the account's level drains at the account's rate; our part of it (our share of the level
+            # above the headroom, as in :meth:`observe`) at ours
+            account_wait = (used + 1 - limit) / (limit / self._per_seconds)
+            self._level = max(self._level, (used - self._headroom) * self._share)
         else:
-            self._level = max(self._level, float(self._capacity))
-        wait = max(0.0, (self._level + 1 - self._capacity) / self.drain_per_s, retry_after_s or 0.0)
+            account_wait = 1 / (self._capacity / self._per_seconds)
+            self._level = max(self._level, self.usable)
+        wait = max(0.0, account_wait, retry_after_s or 0.0)
         self._not_before = max(self._not_before, now + wait)
         return max(0.0, self._not_before - now)
 
     def observe(self, used: int, limit: int) -> None:
-        """Sync with the server's ``used/limit``: adopt its limit, and its level when above ours."""
+        """Sync with the server's ``used/limit``: adopt its limit, and its level when above ours.
+
+        The header counts every client of the account: other integrations, within the headroom, and
+        the other replicas. This worker adopts its share of the level beyond the headroom, so clients
+        that overspend slow every replica down in proportion.
+        """
         if limit <= 0 or used < 0:
             return
         now = self._clock()
         self._settle(now)
         self._capacity = limit
-        if used > self._level:
-            self._level = float(used)
+        mine = (used - self._headroom) * self._share
+        if mine > self._level:
+            self._level = mine
 
     def observe_header(self, header_value: str | None) -> bool:
         """:meth:`observe` from a raw header value; False when it is missing or malformed."""
@@ -194,11 +241,11 @@ class AccountRateLimiter:
         return True
 
     def penalize(self, retry_after_s: float) -> None:
-        """After a 429: nobody acquires before now + ``retry_after_s``, and the bucket counts as full."""
+        """After a 429: nobody acquires before now + ``retry_after_s``, and our part of the bucket is full."""
         now = self._clock()
         self._settle(now)
         self._not_before = max(self._not_before, now + max(0.0, retry_after_s))
-        self._level = max(self._level, float(self._capacity))
+        self._level = max(self._level, self.usable)
 
 
 class RateLimiterRegistry:

@@ -18,11 +18,11 @@ from hypothesis import settings as settings_
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
-from worker.config import Destination
+from worker.core.config import Destination
+from worker.core.records import Record, SourceRef
+from worker.core.rendering import RequestRenderer
 from worker.gorgias.client import GorgiasClient, HttpResult, TransportName
 from worker.gorgias.errors import TransportError
-from worker.records import Record, SourceRef
-from worker.rendering import RequestRenderer
 
 from .fakes import SECRET, credential, request, settings
 

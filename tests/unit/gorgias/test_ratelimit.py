@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from worker.config import AuthType, RateLimitSettings
+from worker.core.config import AuthType, RateLimitSettings
 from worker.gorgias.ratelimit import AccountRateLimiter, RateLimiterRegistry, parse_call_limit
 
 from .fakes import FakeClock, FakeTime, credential
@@ -67,7 +67,7 @@ class TestBucket:
         assert bucket.usable == 8
         for _ in range(8):
             assert await bucket.acquire() == 0.0
-        assert await bucket.acquire() == pytest.approx(1.0)
+        assert await bucket.acquire() == pytest.approx(1.25)  # the headroom's rate stays free too: 8 per 10 s
 
     async def test_drains_continuously(self) -> None:
         clock = FakeClock()
@@ -147,11 +147,13 @@ class TestServerSync:
 
     async def test_penalize_counts_the_bucket_as_full(self) -> None:
         clock = FakeClock()
-        bucket = limiter(clock, capacity=10, per_seconds=10.0, headroom=4)  # 1 per second, 6 usable
+        bucket = limiter(clock, capacity=10, per_seconds=10.0, headroom=4)  # 6 usable, 0.6 per second
         bucket.penalize(3.0)
-        assert bucket.level == pytest.approx(10)
-        # after 3 s the bucket holds 7; our next slot needs it at 5, two seconds later
-        assert await bucket.acquire() == pytest.approx(5.0)
+        assert bucket.level == pytest.approx(6)  # our part of the bucket is full
+        bucket.penalize(0.0)
+        assert bucket.level == pytest.approx(6)
+        # after the 3 s of Retry-After our part holds 4.2: the next slot is free at once
+        assert await bucket.acquire() == pytest.approx(3.0)
 
     async def test_penalize_never_shortens_an_earlier_penalty(self) -> None:
         clock = FakeClock()
@@ -311,8 +313,8 @@ def test_sequential_acquires_take_the_drain_time() -> None:
         return time.now
 
     [end] = asyncio.run(time.run(burst()))
-    # 38 at once, then 62 more at 2 per second
-    assert end == pytest.approx(31.0, abs=1e-6)
+    # 38 at once, then 62 more at 1.9 per second (the headroom's 2 per 20 s stay free)
+    assert end == pytest.approx(62 / 1.9, abs=1e-6)
 
 
 class TestColdStart:
@@ -322,8 +324,8 @@ class TestColdStart:
         lim = AccountRateLimiter(rate, 40, clock=clock, sleep=clock.sleep)
         assert lim.level == pytest.approx(38)
         waits = [await lim.acquire() for _ in range(4)]
-        assert waits[0] == pytest.approx(0.5)  # one slot drains every 0.5 s at 40/20 s
-        assert clock() == pytest.approx(1002.0)  # FakeClock starts at 1000
+        assert waits[0] == pytest.approx(1 / 1.9)  # one slot drains every 1/1.9 s at (40 - 2)/20 s
+        assert clock() == pytest.approx(1000 + 4 / 1.9)  # FakeClock starts at 1000
 
     async def test_two_cold_replicas_never_overrun_the_shared_bucket(self) -> None:
         clock = FakeClock()

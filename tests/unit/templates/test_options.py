@@ -5,16 +5,23 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from tests.unit.templates.helpers import body, destination, group, one, record, stamp
-from worker.rendering import RenderError
-from worker.templates import renderer_for
+from worker.core.config import format_validation_error
+from worker.core.rendering import RenderError
+from worker.core.templates import renderer_for
 
 
 def start(template: str, options: dict[str, Any] | None = None, batching: dict[str, Any] | None = None,
           **endpoint: Any) -> str:
+    """Why the destination cannot start: its config (the options' shape) or its template (what they name)."""
+    try:
+        dest = destination(template, options, batching, **endpoint)
+    except ValidationError as exc:
+        return "\n".join(format_validation_error(exc))
     with pytest.raises(ValueError) as caught:
-        renderer_for(destination(template, options, batching, **endpoint))
+        renderer_for(dest)
     return str(caught.value)
 
 
@@ -83,7 +90,7 @@ def test_url_attributes_rename_placeholders_and_batching_must_use_the_new_name()
 
 
 @pytest.mark.parametrize(("options", "expected"), [
-    ({"bogus": 1}, "endpoint.template_options.bogus: unknown option for template create_ticket"),
+    ({"bogus": 1}, "endpoint.template_options.bogus: is not a known setting"),
     ({"fields": {"priority": "urgent"}},
      "endpoint.template_options.fields.priority: must be one of critical, high, normal, low (got 'urgent')"),
     ({"fields": {"subjct": "x"}}, "endpoint.template_options.fields.subjct: subjct is not a field of POST "
@@ -91,12 +98,21 @@ def test_url_attributes_rename_placeholders_and_batching_must_use_the_new_name()
     ({"mapping": {"customer.emial": "x"}}, "endpoint.template_options.mapping.customer.emial: customer.emial is "
                                            "not a field"),
     ({"mapping": {"subject": 3}}, "endpoint.template_options.mapping.subject: must be a record attribute path"),
+    ({"mapping": {"subject": ["a", 3]}}, "endpoint.template_options.mapping.subject: must be a record attribute"),
+    ({"fields": ["channel"]}, "endpoint.template_options.fields: must map body fields to constant values"),
+    ({"url_attributes": {"ticket_id": 7}}, "endpoint.template_options.url_attributes.ticket_id: must be a record "
+                                           "attribute path, got 7"),
+    ({"external_id": {"from": "a..b"}}, "endpoint.template_options.external_id.from: 'a..b' is not a dotted"),
+    ({"external_id": {"stamp": "maybe"}}, "endpoint.template_options.external_id.stamp: input should be a valid "
+                                          "boolean"),
+    ({"mode": "email"}, "endpoint.template_options.mode: must be one of 'import' or 'send' (got 'email')"),
     ({"mapping": {"subject": "a..b"}}, "endpoint.template_options.mapping.subject: 'a..b' is not a dotted"),
     ({"mapping": ["subject"]}, "endpoint.template_options.mapping: must map body fields"),
-    ({"external_id": {"form": "x"}}, "endpoint.template_options.external_id: must be {from: <record attribute>}"),
+    ({"external_id": {"form": "x"}}, "endpoint.template_options.external_id.form: is not a known setting"),
     ({"url_attributes": {"id": "x"}}, "endpoint.template_options.url_attributes.id: not a placeholder"),
     ({"dedupe": {"lookup_before_create": "sometimes"}},
-     "endpoint.template_options.dedupe.lookup_before_create: must be one of replayed, always, never"),
+     "endpoint.template_options.dedupe.lookup_before_create: must be one of 'replayed', 'always' or 'never' "
+     "(got 'sometimes')"),
 ])
 def test_bad_options_fail_at_start_naming_the_option(options: dict[str, Any], expected: str) -> None:
     assert expected in start("create_ticket", options)
@@ -151,8 +167,8 @@ def test_exclude_attributes_apply_before_the_template_reads_the_record() -> None
 
 
 def test_check_templates_lists_every_destination_that_cannot_start() -> None:
-    from worker.config import parse_config
-    from worker.templates import check_templates, list_templates
+    from worker.core.config import parse_config
+    from worker.core.templates import check_templates, list_templates
 
     def doc(name: str, endpoint: dict[str, Any]) -> dict[str, Any]:
         return {"name": name, "source_topics": ["t"], "endpoint": endpoint,

@@ -9,8 +9,8 @@ import orjson
 import pytest
 
 from tests.unit.templates.helpers import group, one
-from worker.plan import Plan, PlanError, Step, StepResult
-from worker.templates.plans import EnsureTags, MergeFieldValues, UpsertCustomer
+from worker.core.plan import Plan, PlanError, Step, StepResult
+from worker.core.templates.plans import EnsureTags, MergeFieldValues, UpsertCustomer
 
 
 def plan_of(request: Any) -> Plan:
@@ -128,3 +128,33 @@ def test_a_plan_is_described_in_the_preview_lines() -> None:
     lines = plan_of(one("set_ticket_custom_fields", {"ticket_id": 7, "field_id": 1, "value": "x"})).describe()
     assert lines[0].startswith("GET https://acme.gorgias.com/api/tickets/7/custom-fields")
     assert lines[1].startswith("PUT https://acme.gorgias.com/api/tickets/7/custom-fields")
+
+
+def test_tickets_naming_tags_make_sure_they_exist_too() -> None:
+    plan = plan_of(one("create_ticket", {"body_text": "x", "customer_email": "a@b.co", "tags": ["vip", 4]}))
+    assert isinstance(plan, EnsureTags) and plan.names == ("vip",)
+    first = plan.next_step([])
+    assert first is not None and sent(first) == {"name": "vip"}
+    last = plan.next_step([answer(first, 201, {"id": 9})])
+    assert last is not None and last.final and last.request.url == "https://acme.gorgias.com/api/tickets"
+    assert one("update_ticket", {"ticket_id": 1, "status": "closed"}).plan is None
+    assert isinstance(one("update_ticket", {"ticket_id": 1, "tags": "a, b"}).plan, EnsureTags)
+
+
+def test_upsert_whose_create_meets_a_customer_created_meanwhile_updates_it() -> None:
+    plan = plan_of(one("upsert_customer", {"email": "jane@example.com", "note": "VIP"}))
+    look = plan.next_step([])
+    assert look is not None
+    create = plan.next_step([answer(look, 200, {"data": []})])
+    assert create is not None and create.request.method == "POST" and not create.final
+    assert create.accept == {400, 409}
+    done = [answer(look, 200, {"data": []}), answer(create, 400, {"error": {"msg": "Email already used."}})]
+    again = plan.next_step(done)
+    assert again is not None and again.request.method == "GET" and "again" in again.purpose
+    found = {"data": [{"id": 5, "email": "jane@example.com"}]}
+    update = plan.next_step([*done, answer(again, 200, found)])
+    assert update is not None and update.final and update.request.url.endswith("/api/customers/5")
+    with pytest.raises(PlanError, match=r"creating the customer answered 400 \(.*Email already used.*\) and no "
+                                        r"customer has email 'jane@example.com'"):
+        plan.next_step([*done, answer(again, 200, {"data": []})])
+    assert plan.next_step([answer(look, 200, {"data": []}), answer(create, 201, {"id": 6})]) is None

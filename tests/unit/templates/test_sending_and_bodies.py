@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from tests.unit.templates.helpers import SENT, body, destination, group, one, record
-from worker.records import POSSIBLY_DELIVERED, REPLAY_HEADER
-from worker.rendering import RenderedRequest, RenderError
-from worker.templates import renderer_for
+from worker.core.config import format_validation_error
+from worker.core.records import POSSIBLY_DELIVERED, REPLAY_HEADER
+from worker.core.rendering import RenderedRequest, RenderError
+from worker.core.templates import renderer_for
 
 REPLY = {"ticket_id": 1, "body_text": "It shipped.", "from_agent": True, "channel": "email",
          "customer_email": "jane@example.com", "sender_email": "support@acme.com"}
@@ -64,7 +66,7 @@ def test_create_ticket_import_stamps_every_message_of_a_conversation() -> None:
     assert [m["sent_datetime"] for m in got["messages"]] == [SENT, "2024-05-01T10:00:00+00:00"]
     sent = group("create_ticket", rows, {"algorithm": "by_attribute", "attributes": ["conversation_id"]},
                  {"mode": "send"})
-    assert sent.notes == ("emails a@b.co: messages[1].message has no sent_datetime (mode: send)",)
+    assert sent.notes == ("emails a@b.co: messages[1] has no sent_datetime (mode: send)",)
 
 
 def test_surveys_are_not_sent_unless_asked() -> None:
@@ -76,8 +78,10 @@ def test_surveys_are_not_sent_unless_asked() -> None:
 
 
 def test_mode_is_checked_at_start() -> None:
-    with pytest.raises(ValueError, match=r"template_options.mode: must be import .* or send .*got 'email'"):
-        renderer_for(destination("add_ticket_message", {"mode": "email"}))
+    with pytest.raises(ValidationError) as caught:
+        destination("add_ticket_message", {"mode": "email"})
+    assert format_validation_error(caught.value) == [
+        "endpoint.template_options.mode: must be one of 'import' or 'send' (got 'email')"]
     with pytest.raises(ValueError, match=r"template_options.mode: template update_ticket creates nothing"):
         renderer_for(destination("update_ticket", {"mode": "send"}))
 
@@ -109,6 +113,8 @@ def test_customers_carry_channels_and_a_name() -> None:
         one("create_customer", {"name": "Nobody"})
     update = body(one("update_customer", {"customer_id": 1, "lastname": "Doe", "note": "n"}))
     assert update == {"note": "n", "name": "Doe"}  # an update without email or phone leaves channels alone
+    moved = body(one("update_customer", {"customer_id": 1, "email": "new@x.io"}))
+    assert moved == {"email": "new@x.io"}  # not channels: [that email], which could drop the customer's others
 
 
 def test_customer_data_must_be_an_object() -> None:
@@ -147,3 +153,11 @@ def test_ticket_job_checks_its_change_and_refuses_a_group_asking_different_ones(
     rows = [{"k": 1, "ticket_id": 1, "status": "closed"}, {"k": 1, "ticket_id": 2, "status": "open"}]
     with pytest.raises(RenderError, match=r"the records of a group ask different changes"):
         group("ticket_job", rows, {"algorithm": "by_attribute", "attributes": ["k"]})
+
+
+def test_grouped_upserts_and_jobs_must_be_grouped_by_what_they_share() -> None:
+    with pytest.raises(ValueError, match=r"batched template upsert_customer turns a group into one customer's write, "
+                                         r"so records must be grouped by the customer's lookup key: .*\[email\]"):
+        renderer_for(destination("upsert_customer", batching={"algorithm": "arrival_order"}))
+    with pytest.raises(ValueError, match=r"ticket_job turns a group into one job, .*attributes: \[status\]"):
+        renderer_for(destination("ticket_job", batching={"algorithm": "arrival_order"}))

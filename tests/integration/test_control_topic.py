@@ -1,0 +1,37 @@
+"""The control topic through the real broker: a worker that starts applies the saved state once."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from worker.core.config import KafkaSettings
+from worker.kafka.control import ControlReader, send_command
+
+pytestmark = pytest.mark.integration
+
+
+async def test_a_starting_reader_applies_each_destinations_last_command_once(
+    kafka_bootstrap: str, unique_topic: str
+) -> None:
+    settings = KafkaSettings(bootstrap_servers=kafka_bootstrap, control_topic=unique_topic)
+    for active in (False, True, False, True, False):
+        await send_command(settings, "tickets", active)
+    await send_command(settings, "fields", False)
+    await send_command(settings, "fields", True)
+
+    applied: list[tuple[str, bool]] = []
+    reader = ControlReader(settings, lambda name, active: applied.append((name, active)))
+    await reader.start()
+    try:
+        # the history is not replayed: each destination gets its saved state, once (one log line each)
+        assert sorted(applied) == [("fields", True), ("tickets", False)]
+        await send_command(settings, "tickets", True)
+        for _ in range(100):
+            if len(applied) == 3:
+                break
+            await asyncio.sleep(0.1)
+        assert applied[2:] == [("tickets", True)]  # commands sent later are followed as they come
+    finally:
+        await reader.stop()

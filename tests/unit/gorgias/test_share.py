@@ -1,0 +1,192 @@
+"""Replicas pacing at their share of one account's budget: no 429s, the headroom left free, no budget lost."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from worker.core.config import RateLimitSettings
+from worker.gorgias.ratelimit import AccountRateLimiter, RateLimiterRegistry
+from worker.gorgias.share import MIN_SHARE, BudgetShares, partition_share
+
+from .fakes import FakeClock, FakeTime, credential
+from .test_ratelimit import ServerBucket
+
+
+def cold(clock: FakeClock | FakeTime, capacity: int = 40, per_seconds: float = 20.0, headroom: int = 2,
+         ) -> AccountRateLimiter:
+    rate = RateLimitSettings(per_seconds=per_seconds, headroom=headroom)  # assume_full_at_start
+    return AccountRateLimiter(rate, capacity, clock=clock, sleep=clock.sleep)
+
+
+class TestPartitionShare:
+    def test_fraction_of_the_partitions(self) -> None:
+        assert partition_share(3, 12) == pytest.approx(0.25)
+        assert partition_share(12, 12) == 1.0
+
+    def test_no_partition_keeps_a_small_share(self) -> None:
+        assert partition_share(0, 12) == MIN_SHARE
+
+    def test_unknown_total_is_the_whole_budget(self) -> None:
+        assert partition_share(0, 0) == 1.0
+
+
+class TestBudgetShares:
+    def test_sets_the_accounts_limiter(self) -> None:
+        registry = RateLimiterRegistry(clock=FakeClock())
+        shares = BudgetShares(registry)
+        cred = credential()
+        assert shares.assigned("tickets", cred, 2, 8) == pytest.approx(0.25)
+        assert registry.get(cred).share == pytest.approx(0.25)
+
+    def test_destinations_of_one_account_average(self) -> None:
+        registry = RateLimiterRegistry(clock=FakeClock())
+        shares = BudgetShares(registry)
+        cred = credential()
+        shares.assigned("tickets", cred, 4, 4)
+        assert shares.assigned("tags", cred, 0, 4) == pytest.approx((1 + MIN_SHARE) / 2)
+
+    def test_other_accounts_are_left_alone(self) -> None:
+        registry = RateLimiterRegistry(clock=FakeClock())
+        shares = BudgetShares(registry)
+        shares.assigned("tickets", credential(domain="acme"), 1, 4)
+        assert registry.get(credential(domain="other")).share == 1.0
+
+
+class TestShareOfTheLimiter:
+    async def test_a_share_scales_the_bucket_and_its_drain(self) -> None:
+        clock = FakeClock()
+        lim = cold(clock)
+        lim.set_share(0.25)
+        assert lim.usable == pytest.approx(38 * 0.25)
+        assert lim.drain_per_s == pytest.approx(0.475)  # a quarter of 38 per 20 s
+        assert lim.level == pytest.approx(38 * 0.25)  # a cold start was full: so is its share
+        waits = [await lim.acquire() for _ in range(3)]
+        assert waits == pytest.approx([1 / 0.475] * 3)
+
+    async def test_a_larger_share_starts_its_new_part_full(self) -> None:
+        clock = FakeClock()
+        lim = cold(clock)
+        lim.set_share(0.5)
+        clock.now += 1000  # drained
+        assert lim.level == 0
+        lim.set_share(1.0)  # took over partitions whose calls may still fill the account's bucket
+        assert lim.level == pytest.approx(19)
+
+    def test_a_smaller_share_scales_the_level(self) -> None:
+        lim = cold(FakeClock())
+        lim.set_share(0.5)
+        assert lim.level == pytest.approx(19)
+
+    def test_the_header_counts_every_replica(self) -> None:
+        clock = FakeClock()
+        lim = cold(clock)
+        lim.set_share(0.2)
+        clock.now += 1000
+        lim.observe(32, 40)
+        assert lim.level == pytest.approx(6)  # (32 - headroom 2) / 5
+
+    def test_a_share_must_be_positive(self) -> None:
+        with pytest.raises(ValueError):
+            cold(FakeClock()).set_share(0)
+
+
+# --------------------------------------------------------------------------------------------------
+# Property: replicas joining, leaving and rebalancing, each sending as fast as its limiter allows, plus a
+# foreign client inside the headroom: the account's bucket never overflows, and the budget is used.
+
+
+def split(partitions: int, members: list[int]) -> dict[int, int]:
+    """Round-robin assignment: member -> number of partitions."""
+    counts = dict.fromkeys(members, 0)
+    for p in range(partitions):
+        counts[members[p % len(members)]] += 1
+    return counts
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    partitions=st.integers(min_value=1, max_value=16),
+    first=st.integers(min_value=1, max_value=8),
+    changes=st.lists(st.tuples(st.floats(1.0, 50.0), st.integers(1, 8)), max_size=4),
+    foreign_every=st.sampled_from([None, 4.0, 9.0]),
+)
+def test_replicas_never_overflow_the_account_and_leave_the_headroom(
+    partitions: int, first: int, changes: list[tuple[float, int]], foreign_every: float | None
+) -> None:
+    capacity, per_seconds, headroom, until = 20, 4.0, 2, 60.0
+    time = FakeTime(start=0.0)
+    server = ServerBucket(capacity, per_seconds)
+    refused: list[tuple[str, float]] = []
+    limiters: dict[int, AccountRateLimiter] = {}
+    owned: dict[int, int] = {}
+    alive: set[int] = set()
+
+    def rebalance(members: int) -> None:
+        for gone in alive - set(range(members)):
+            alive.discard(gone)  # the replica stops; its calls stay in the account's bucket
+        for m in range(members):
+            if m not in alive:
+                alive.add(m)
+                limiters[m] = cold(time, capacity, per_seconds, headroom)
+        counts = split(partitions, sorted(alive))
+        for m in alive:
+            owned[m] = counts[m]
+            limiters[m].set_share(partition_share(counts[m], partitions))
+
+    async def replica(m: int) -> None:
+        while time.now < until and m in alive:
+            if not owned.get(m):
+                await time.sleep(0.1)
+                continue
+            await limiters[m].acquire()
+            if m in alive and owned.get(m) and time.now < until:
+                if not server.hit(time.now):
+                    refused.append((f"replica {m}", time.now))
+                limiters[m].observe(int(server.level), capacity)  # the call-limit header (truncated)
+
+    async def coordinator() -> None:
+        rebalance(first)
+        tasks = [asyncio.ensure_future(replica(m)) for m in sorted(alive)]
+        for at, members in sorted(changes):
+            await time.sleep(at - time.now)
+            before = set(alive)
+            rebalance(members)
+            tasks += [asyncio.ensure_future(replica(m)) for m in sorted(alive - before)]
+        await asyncio.gather(*tasks)
+
+    async def foreign() -> None:  # a burst of `headroom` calls, at most headroom / per_seconds calls/s
+        while foreign_every is not None and time.now < until:
+            await time.sleep(foreign_every)
+            for _ in range(headroom):
+                if not server.hit(time.now):
+                    refused.append(("foreign", time.now))
+
+    asyncio.run(time.run(coordinator(), foreign()))
+    assert refused == []
+    assert server.peak <= capacity - headroom + 1 + 1e-6  # ours fill at most capacity - headroom
+
+
+def test_five_replicas_use_the_whole_budget() -> None:
+    capacity, per_seconds, headroom, until = 20, 4.0, 2, 40.0
+    time = FakeTime(start=0.0)
+    server = ServerBucket(capacity, per_seconds)
+    accepted: list[float] = []
+    counts = split(12, list(range(5)))
+
+    async def replica(m: int) -> None:
+        lim = cold(time, capacity, per_seconds, headroom)
+        lim.set_share(partition_share(counts[m], 12))
+        while True:
+            await lim.acquire()
+            if time.now >= until:
+                return
+            assert server.hit(time.now)
+            accepted.append(time.now)
+
+    asyncio.run(time.run(*(replica(m) for m in range(5))))
+    steady = [t for t in accepted if 10 <= t < 40]
+    assert len(steady) >= 0.95 * 30 * (capacity - headroom) / per_seconds  # ≥ 95 % of 4.5 calls/s

@@ -1,0 +1,76 @@
+"""Each replica's share of an account's budget, from the Kafka partitions it owns.
+
+Replicas of the worker split every destination's partitions through consumer groups. A replica that
+owns a fraction ``f`` of a destination's partitions carries about ``f`` of its records, so it paces
+its account's rate limiter at ``f`` of the account's budget: the replicas' shares add up to one, and
+together they never pass ``capacity - headroom`` (no 429s, the headroom stays free for other
+integrations). The share changes only when the group rebalances, so it costs no call and no Kafka
+request, and it is fresh after every rebalance.
+
+Several destinations on one account: the account's share is the mean of those destinations' fractions
+(the same worker configuration runs on every replica, so the means add up to one as well).
+
+A replica that owns no partition keeps :data:`MIN_SHARE`, which is enough for the odd endpoint test.
+"""
+
+from __future__ import annotations
+
+import math
+
+from worker.core.config import Credential
+from worker.gorgias.ratelimit import RateLimiterRegistry
+
+MIN_SHARE = 1 / 64
+
+
+def partition_share(owned: int, total: int) -> float:
+    """The fraction of a destination's partitions owned here, floored at :data:`MIN_SHARE`."""
+    if total <= 0:
+        return 1.0
+    return min(1.0, max(MIN_SHARE, owned / total))
+
+
+class BudgetShares:
+    """Sets each account's rate limiter to this replica's share, from every destination's assignment."""
+
+    def __init__(self, limiters: RateLimiterRegistry) -> None:
+        self._limiters = limiters
+        self._fractions: dict[str, tuple[str, float]] = {}  # destination -> (account, fraction)
+
+    def assigned(self, destination: str, credential: Credential, owned: int, total: int) -> float:
+        """Record ``destination``'s new assignment; returns its account's share, now in force."""
+        account = credential.account_key
+        self._fractions[destination] = (account, partition_share(owned, total))
+        share = self.share_of(account)
+        self._limiters.get(credential).set_share(share)
+        return share
+
+    def share_of(self, account: str) -> float:
+        fractions = [f for a, f in self._fractions.values() if a == account]
+        return sum(fractions) / len(fractions) if fractions else 1.0
+
+
+# Calls per second one replica sustains against Gorgias itself, conservatively: 16 calls in flight
+# (delivery.max_in_flight) at ~0.6 s each. The worker's own ceiling is far higher (over 1,000 calls/s
+# against the sandbox, docs/benchmarks.md): what bounds a replica is Gorgias' latency.
+REPLICA_CALLS_PER_S = 25.0
+
+
+def account_budgets(credentials: list[Credential]) -> dict[str, float]:
+    """Calls per second the worker may spend on each account: ``(requests - headroom) / per_seconds``."""
+    budgets: dict[str, float] = {}
+    for cred in credentials:
+        if cred.account_key not in budgets and cred.rate_limit.enabled:
+            usable = max(1, cred.bucket_size() - cred.rate_limit.headroom)
+            budgets[cred.account_key] = usable / cred.rate_limit.per_seconds
+    return budgets
+
+
+def useful_replicas(credentials: list[Credential], per_replica_calls_s: float = REPLICA_CALLS_PER_S) -> int:
+    """How many replicas the accounts' budgets can keep busy: more add no call per second to any account.
+
+    Replicas pace at their share of each account, so extra replicas cause no 429s, but they only split
+    the same budget further. Autoscalers should stop here (plus one spare for availability).
+    """
+    total = sum(account_budgets(credentials).values())
+    return max(1, math.ceil(total / per_replica_calls_s))
