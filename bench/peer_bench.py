@@ -621,7 +621,7 @@ def summary(runs: list[Run], sides: list[str]) -> str:
 
 
 async def run_all(env: pipeline.Env, classpath: str, args: argparse.Namespace) -> list[Run]:
-    scenarios = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
+    scenarios = args.scenarios
     sides = args.sides
     runs = []
     for rnd in range(1, args.rounds + 1):  # whole rounds first: a run cut short still has every scenario
@@ -637,7 +637,7 @@ async def run_all(env: pipeline.Env, classpath: str, args: argparse.Namespace) -
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scenario", choices=(*SCENARIOS, "all"), default="all")
+    parser.add_argument("--scenario", default="all", help=f"all, or comma-separated, of {', '.join(SCENARIOS)}")
     parser.add_argument("--sides", default=",".join(SIDES), help=f"comma-separated, of {', '.join(SIDES)}")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--records", type=int, default=50_000, help="unbatched backlog (one call each)")
@@ -651,6 +651,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", metavar="FILE", help="also write every run (and the machine) as JSON here")
     parser.add_argument("--quiet", action="store_true", help="print only the summary")
     args = parser.parse_args(argv)
+    args.scenarios = list(SCENARIOS) if args.scenario == "all" else [s.strip() for s in args.scenario.split(",")]
+    if not set(args.scenarios) <= set(SCENARIOS) or not args.scenarios:
+        parser.error(f"--scenario: choose all, or from {', '.join(SCENARIOS)}")
     args.sides = [s.strip() for s in args.sides.split(",") if s.strip()]
     unknown = [s for s in args.sides if s not in SIDES]
     if unknown or not args.sides:
