@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from worker.pipeline.recovery import _sources, intent_document, intents_topic
+from worker.kafka.recovery import _sources, intent_document, intents_topic
 
 
 def test_an_intent_mark_names_only_its_destination_and_source_offsets() -> None:

@@ -19,11 +19,11 @@ from hypothesis import strategies as st
 from multidict import CIMultiDict
 from pydantic import SecretStr
 
-from worker.config import Destination
+from worker.core.config import Destination
+from worker.core.records import Record, SourceRef
+from worker.core.rendering import RequestRenderer
 from worker.gorgias.client import GorgiasClient, HttpResult, TransportName
 from worker.gorgias.errors import TransportError
-from worker.records import Record, SourceRef
-from worker.rendering import RequestRenderer
 
 from .fakes import SECRET, credential, request, settings
 
