@@ -12,11 +12,11 @@ from typer.testing import CliRunner
 
 from tests.integration.conftest import Scenario
 from tests.support.kafka_io import committed, publish, read_json, wait_for
-from worker.cli import app
-from worker.config import parse_config
-from worker.control_api import create_control_app
-from worker.pipeline.kafka import make_consumer
-from worker.status_report import format_report, kafka_view, merge
+from worker.core.config import parse_config
+from worker.kafka.clients import make_consumer
+from worker.service.control_api import create_control_app
+from worker.tools.cli import app
+from worker.tools.status_report import format_report, kafka_view, merge
 
 runner = CliRunner()
 

@@ -7,8 +7,8 @@ import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
-from worker.offsets import TopicPartitionKey
-from worker.recovery_marks import (
+from worker.core.offsets import TopicPartitionKey
+from worker.core.recovery_marks import (
     MAX_METADATA_BYTES,
     ConsumptionMarks,
     Inheritance,

@@ -10,9 +10,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner, Result
 
-from worker.cli import app
-from worker.cli_app import kafka_call
-from worker.config import KafkaSettings
+from worker.core.config import KafkaSettings
+from worker.tools.cli import app
+from worker.tools.cli_app import kafka_call
 
 runner = CliRunner()
 
@@ -191,7 +191,7 @@ def test_help_renders_at_80_columns(command: str) -> None:
 
 
 def test_run_checks_its_web_port_before_anything_else() -> None:
-    from worker.pipeline.app import web_port_taken
+    from worker.service.app import web_port_taken
 
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))

@@ -15,9 +15,9 @@ import yarl
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from worker.config import Destination
-from worker.records import Record, SourceRef
-from worker.rendering import (
+from worker.core.config import Destination
+from worker.core.records import Record, SourceRef
+from worker.core.rendering import (
     DefaultBodyBuilder,
     Prepared,
     RenderedRequest,

@@ -23,14 +23,14 @@ from typing import Any, Literal, Protocol
 
 import orjson
 
-from worker.config import Credential, DeliverySettings
+from worker.core.config import Credential, DeliverySettings
+from worker.core.plan import StepRecord
+from worker.core.rendering import RenderedRequest
 from worker.gorgias.client import DEFAULT_TRANSPORT, ClientRegistry, HttpResult, TransportName
 from worker.gorgias.errors import ForeignOriginError, TransportError
 from worker.gorgias.merged import FOLLOWED_STATUSES, MergedRedirect, merged_target
 from worker.gorgias.ratelimit import CALL_LIMIT_HEADER, Clock, RateLimiterRegistry, Sleep
 from worker.gorgias.retry import BackoffPolicy, Verdict, classify
-from worker.plan import StepRecord
-from worker.rendering import RenderedRequest
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +191,7 @@ class DeliveryService:
         unknown_outcome_hook: UnknownOutcomeHook | None = None,
         tokens: AttemptTokens | None = None,
     ) -> CallOutcome:
-        if req.plan is not None:  # several requests (worker.plan): each one comes back through here
+        if req.plan is not None:  # several requests (worker.core.plan): each one comes back through here
             return await self.plans.run(req, credential, settings, unknown_outcome_hook, tokens)
         run = _Call(self, req, credential, settings, unknown_outcome_hook, tokens)
         return await run.execute()

@@ -1,8 +1,8 @@
-"""Executing a :class:`~worker.plan.Plan`: a call made of several requests, each a full delivery call.
+"""Executing a :class:`~worker.core.plan.Plan`: a call made of several requests, each a full delivery call.
 
 Every step goes through :meth:`DeliveryService.call` (so it takes its rate-limit tokens and follows the
 retry rules like any request); the call's outcome is the final step's, with every attempt of every
-step in its attempt log and one :class:`~worker.plan.StepRecord` per step. A step that fails (other
+step in its attempt log and one :class:`~worker.core.plan.StepRecord` per step. A step that fails (other
 than with a status it accepts) ends the call with that step's outcome, its reason saying which step.
 
 Names the account is known to have (``Step.known_as``, e.g. tags created or found to exist) are kept
@@ -16,12 +16,12 @@ from collections import OrderedDict
 from dataclasses import replace
 from typing import TYPE_CHECKING, Final
 
-from worker.config import Credential, DeliverySettings
-from worker.plan import MAX_STEPS, Plan, PlanError, Step, StepRecord, StepResult
+from worker.core.config import Credential, DeliverySettings
+from worker.core.plan import MAX_STEPS, Plan, PlanError, Step, StepRecord, StepResult
 
 if TYPE_CHECKING:
+    from worker.core.rendering import RenderedRequest
     from worker.gorgias.delivery import AttemptTokens, CallOutcome, DeliveryService, UnknownOutcomeHook
-    from worker.rendering import RenderedRequest
 
 __all__ = ["KnownNames", "PlanRunner"]
 

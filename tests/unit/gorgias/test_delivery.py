@@ -11,7 +11,7 @@ import pytest
 import respx
 from pydantic import SecretStr
 
-from worker.config import Credential, DeliverySettings
+from worker.core.config import Credential, DeliverySettings
 from worker.gorgias.client import ClientRegistry, HttpResult
 from worker.gorgias.delivery import CallAttempt, DeliveryService, HookDecision, parse_body
 from worker.gorgias.errors import TransportError
