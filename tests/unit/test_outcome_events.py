@@ -12,7 +12,7 @@ from tests.unit.test_rendering import record as rendering_record
 from worker.core.chain import Call
 from worker.core.events import DeadLetter, ResponseEvent
 from worker.core.rendering import RequestRenderer
-from worker.gorgias.delivery import CallOutcome
+from worker.gorgias.calls import CallOutcome
 from worker.gorgias.merged import merged_target
 from worker.kafka.outcomes import delivery_dead_letter, response_event
 

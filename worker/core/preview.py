@@ -21,7 +21,8 @@ import orjson
 from worker.core.chain import Call, RecordChain, Rejected
 from worker.core.config import AuthType, Destination
 from worker.core.records import SourceRef
-from worker.core.rendering import RenderedRequest, RequestRenderer
+from worker.core.rendering import RequestRenderer
+from worker.core.request import RenderedRequest
 from worker.core.wire_headers import wire_headers
 
 __all__ = [

@@ -25,7 +25,7 @@ from worker.core.events import (
     record_item,
     request_info,
 )
-from worker.gorgias.delivery import AttemptRecord, CallOutcome
+from worker.gorgias.calls import AttemptRecord, CallOutcome
 from worker.kafka.clients import DEFAULT_TOPIC_MAX_MESSAGE_BYTES, MAX_REQUEST_BYTES, outcome_limits
 
 log = logging.getLogger("worker.outcomes")

@@ -34,8 +34,9 @@ from worker.core.open_batches import PendingCall
 from worker.core.ownership import Claim
 from worker.core.records import SourceRef
 from worker.core.rendering import RequestRenderer
+from worker.gorgias.calls import CallOutcome
 from worker.gorgias.dedupe import hook_for
-from worker.gorgias.delivery import CallOutcome, DeliveryService
+from worker.gorgias.delivery import DeliveryService
 from worker.gorgias.dispatch import AccountDispatcher, Dispatchers
 from worker.gorgias.share import BudgetShares
 from worker.host import metrics
