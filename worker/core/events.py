@@ -293,10 +293,6 @@ def dead_letter(destination: Destination | str, stage: DeadLetterStage, reason: 
     }
 
 
-def dump(event: dict[str, Any]) -> bytes:
-    return orjson.dumps(event)
-
-
 # --------------------------------------------------------------------------------------------------
 # Size safety: a document that would not fit its topic is made to fit, saying what was left out
 

@@ -151,10 +151,6 @@ def preview(
     return items
 
 
-def first_request(items: Sequence[PreviewItem]) -> PreviewRequest | None:
-    return next((item for item in items if isinstance(item, PreviewRequest)), None)
-
-
 def format_items(items: Sequence[PreviewItem]) -> list[str]:
     """Readable lines: each request with its headers and pretty body; each dead letter with its reason."""
     lines: list[str] = []

@@ -180,16 +180,6 @@ async def end_offsets(settings: KafkaSettings, partitions: list[OutcomePartition
         await consumer.stop()
 
 
-async def recorded_outcomes(
-    settings: KafkaSettings,
-    destination: str,
-    scan_from: dict[OutcomePartition, int],
-    positions: dict[TopicPartitionKey, int],
-) -> set[tuple[str, int, int]]:
-    """Source records at or past ``positions`` that already have an outcome on the outcome topics."""
-    return (await scan_outcomes(settings, destination, scan_from, positions)).recorded
-
-
 async def scan_outcomes(
     settings: KafkaSettings,
     destination: str,

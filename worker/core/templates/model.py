@@ -598,9 +598,6 @@ class ConfiguredTemplate:
                 if isinstance(item, dict) and item.get(steps[2]) is None:
                     item[steps[2]] = f"{stamp}-{i}" if many else stamp
 
-    def identity_path(self) -> str | None:
-        return self.template.external_id[0] if self.template.external_id else None
-
 
 def _schema_path(path: str) -> str:
     """``messages[3].sender.email`` -> ``messages[].sender.email`` (the schema's form)."""
