@@ -8,12 +8,16 @@ fields, one ``job``).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from worker.core.rendering import RenderError
 
-if TYPE_CHECKING:
-    from worker.core.templates.model import BatchSpec
+
+class BatchSpec(Protocol):
+    """What a strategy reads of a template's batch spec (:class:`worker.core.templates.model.BatchSpec`)."""
+
+    @property
+    def fields(self) -> tuple[str, ...]: ...
 
 
 def _union_list(lists: Sequence[Any]) -> list[Any]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from worker.core.config import PLACEHOLDER
 from worker.core.config_template_options import TemplateOptions
 from worker.core.records import SourceRef
 from worker.core.rendering import RenderError
@@ -92,8 +93,6 @@ class Template:
 
     @property
     def placeholders(self) -> list[str]:
-        from worker.core.config import PLACEHOLDER
-
         return [p for p in PLACEHOLDER.findall(self.url) if p != "domain"]
 
     @property

@@ -7,12 +7,21 @@ and either completes the body or raises :class:`~worker.core.rendering.RenderErr
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from worker.core.rendering import RenderError
+from worker.core.templates.checks import BodySchema
 
-if TYPE_CHECKING:
-    from worker.core.templates.model import Template
+
+class Template(Protocol):
+    """What a rule reads of its template (a :class:`worker.core.templates.model.Template`): its name, for
+    the reason, and its body schema's."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def schema(self) -> BodySchema: ...
 
 
 def messages_of(body: Any, template: Template) -> list[tuple[str, dict[str, Any]]]:
