@@ -41,7 +41,7 @@ from httpx_aiohttp.transport import map_aiohttp_exceptions
 from pydantic import SecretStr
 
 from worker.core.config import AuthType, Credential, DeliverySettings
-from worker.core.rendering import RenderedRequest
+from worker.core.request import RenderedRequest
 from worker.core.wire_headers import wire_headers
 from worker.gorgias.errors import ForeignOriginError, TransportError, TransportKind, redact
 from worker.host import environment
@@ -111,7 +111,7 @@ class _AiohttpTransport(AiohttpTransport):
             headers=response.raw_headers,
             stream=httpx.ByteStream(body),
             request=request,
-            extensions=_HTTP_11,
+            extensions={"http_version": b"HTTP/1.1"},
         )
 
 
@@ -130,7 +130,6 @@ def _client_timeout(timeout: dict[str, float | None] | None) -> aiohttp.ClientTi
     return found
 
 
-_HTTP_11 = {"http_version": b"HTTP/1.1"}
 EXACT_URL = "worker.url"
 """``httpx.Request`` extension: the URL string to send as it is (already encoded by the renderer)."""
 _DEFAULT_PORTS = {"http": 80, "https": 443}

@@ -19,6 +19,7 @@ from typing import Any, Final
 
 import yaml
 
+from worker.core.config import PLACEHOLDER
 from worker.core.config_template_options import TemplateOptions
 from worker.core.records import SourceRef
 from worker.core.rendering import RenderError
@@ -33,6 +34,7 @@ from worker.core.templates.mapping import (
     set_source,
     sources,
 )
+from worker.core.templates.plans import PLANS
 from worker.core.templates.schema import SCHEMAS, BodySchema, field_check
 from worker.core.transform import MissingAttribute, get_path
 
@@ -94,8 +96,6 @@ class Template:
 
     @property
     def placeholders(self) -> list[str]:
-        from worker.core.config import PLACEHOLDER
-
         return [p for p in PLACEHOLDER.findall(self.url) if p != "domain"]
 
     @property
@@ -679,8 +679,6 @@ def _load_template(doc: Mapping[str, Any]) -> Template:
 
 
 def _known(value: Any, name: str, key: str) -> str | None:
-    from worker.core.templates.plans import PLANS
-
     allowed = {"plan": tuple(PLANS), "sends": SENDS}[key]
     if value is not None and value not in allowed:
         raise ValueError(f"template {name}: unknown {key} {value!r} (known: {', '.join(allowed)})")
