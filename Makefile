@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: kustomize-tool demo test lint typecheck unit integration bench schemas broker-start broker-stop clean \
+.PHONY: kustomize-tool demo test lint typecheck unit integration bench bench-peer schemas broker-start broker-stop clean \
 	lock lock-check image image-tools image-base image-test
 
 # The virtualenv installs the exact versions (and hashes) of requirements/dev.lock, then the package.
@@ -52,7 +52,7 @@ kustomize-tool:
 	   GOBIN=$(CURDIR)/.cache/bin go install sigs.k8s.io/kustomize/kustomize/v5@v5.8.0)
 
 demo: setup
-	$(BIN)/python -m worker.demo
+	$(BIN)/python -m worker.tools.demo
 
 test: setup
 	$(BIN)/ruff check worker gorgias_sandbox tests bench
@@ -61,6 +61,7 @@ test: setup
 lint: setup
 	$(BIN)/ruff check worker gorgias_sandbox tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 unit: setup
 	$(BIN)/python -m pytest -q tests/unit
@@ -104,6 +105,10 @@ image-test: setup image
 
 bench: setup
 	$(BIN)/python bench/run_all.py
+
+# ours beside Kafka Connect 4.3.1 + the clescot HTTP sink (needs Java and Maven; ~45 min; not part of test)
+bench-peer: setup
+	$(BIN)/python bench/peer_bench.py
 
 broker-start: setup
 	deploy/local/kafka.sh start

@@ -194,9 +194,9 @@ async def _bench_gorgias_client(
 ) -> RunResult:
     from pydantic import SecretStr
 
-    from worker.config import Credential, DeliverySettings
+    from worker.core.config import Credential, DeliverySettings
+    from worker.core.request import RenderedRequest
     from worker.gorgias.client import GorgiasClient, TransportName
-    from worker.rendering import RenderedRequest
 
     credential = Credential(
         domain="bench", username="bench@example.com", api_key_env="UNUSED", base_url=f"http://{HOST}:{port}"

@@ -61,8 +61,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.partitioner import DefaultPartitioner
 
-from worker.config import KafkaSettings
-from worker.pipeline.kafka import existing_partitions, read_ranges
+from worker.core.config import KafkaSettings
+from worker.kafka.clients import existing_partitions, read_ranges
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"

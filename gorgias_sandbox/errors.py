@@ -45,11 +45,6 @@ class ApiError(Exception):
         return {"error": error}
 
 
-def not_found() -> ApiError:
-    """404 ``Resource not found.``"""
-    return ApiError(404, NOT_FOUND)
-
-
 def conflict() -> ApiError:
     """409 ``The resource already exists.``"""
     return ApiError(409, ALREADY_EXISTS)

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from gorgias_sandbox.validation import (
-    Check,
     Field,
     Invalid,
     Schema,
@@ -294,8 +293,3 @@ CUSTOM_FIELD_CREATE: Schema = {
 }
 CUSTOM_FIELD_UPDATE: Schema = {key: Field(f.check) for key, f in CUSTOM_FIELD_CREATE.items()}
 CUSTOM_FIELD_BULK_ITEM: Schema = {**CUSTOM_FIELD_UPDATE, "id": Field(identifier, required=True)}
-
-
-def bare_list(item: Check) -> Check:
-    """A request body that is a bare JSON array (custom-field values)."""
-    return list_of(item)

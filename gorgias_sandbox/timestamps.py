@@ -13,11 +13,6 @@ WallClock = Callable[[], datetime]
 """Returns the current time as an aware datetime; injected so tests can pin it."""
 
 
-def utc_now() -> datetime:
-    """The real wall clock, in UTC."""
-    return datetime.now(UTC)
-
-
 def format_timestamp(moment: datetime) -> str:
     """``moment`` in Gorgias's format; aware datetimes are converted to UTC first."""
     if moment.tzinfo is not None:

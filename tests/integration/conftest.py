@@ -13,8 +13,8 @@ import yaml
 from tests.support.broker import free_port
 from tests.support.kafka_io import create_topics
 from tests.support.processes import API_KEY, SandboxProcess
-from worker.config import WorkerConfig, parse_config
-from worker.pipeline.runtime import Runtime
+from worker.core.config import WorkerConfig, parse_config
+from worker.service.runtime import Runtime
 
 
 @pytest.fixture(scope="session")

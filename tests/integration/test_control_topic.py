@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from worker.config import KafkaSettings
-from worker.control import ControlReader, send_command
+from worker.core.config import KafkaSettings
+from worker.kafka.control import ControlReader, send_command
 
 pytestmark = pytest.mark.integration
 

@@ -6,8 +6,8 @@ import aiokafka
 import orjson
 import pytest
 
-from worker import demo
-from worker.config import KafkaSettings
+from worker.core.config import KafkaSettings
+from worker.tools import demo
 
 pytestmark = pytest.mark.integration
 

@@ -2,7 +2,7 @@
 
 The session broker (tests/support/broker.py) has a SASL_PLAINTEXT listener with the user ``worker`` /
 ``worker-secret`` for SCRAM-SHA-256, SCRAM-SHA-512 and PLAIN. The clients are built exactly as the worker
-builds them: :func:`worker.pipeline.kafka.client_options` from a :class:`KafkaSettings`.
+builds them: :func:`worker.kafka.clients.client_options` from a :class:`KafkaSettings`.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError
 
 from tests.support.broker import LocalBroker
-from worker.config import KafkaSettings
-from worker.pipeline.kafka import client_options, make_consumer, make_producer
+from worker.core.config import KafkaSettings
+from worker.kafka.clients import client_options, make_consumer, make_producer
 
 pytestmark = pytest.mark.integration
 

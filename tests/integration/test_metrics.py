@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.integration.conftest import Scenario
 from tests.integration.test_pipeline import ticket
 from tests.support.kafka_io import publish, read_json
-from worker import metrics
+from worker.host import metrics
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ from tests.integration.conftest import Scenario
 from tests.integration.test_pipeline import ticket, wait_committed
 from tests.support.kafka_io import publish
 from tests.support.processes import API_KEY
-from worker.logs import ContextFilter
+from worker.host.logs import ContextFilter
 
 pytestmark = pytest.mark.integration
 
@@ -25,7 +25,7 @@ async def test_retries_and_dead_letters_are_logged_once_each_with_their_records(
     s.sandbox.admin("PUT", "faults", {"spec": "burst429=1:1@POST /api/tickets"})
     await publish(s.bootstrap, s.source, [ticket(0), b"not json"])
     caplog.set_level(logging.INFO, logger="worker")
-    caplog.handler.addFilter(ContextFilter())  # as on the worker's own handler (worker.logs.logging_config)
+    caplog.handler.addFilter(ContextFilter())  # as on the worker's own handler (worker.host.logs.logging_config)
     await run_worker(s.config(s.destination(delivery={"max_in_flight": 1})))
     await wait_committed(s, 2)
 

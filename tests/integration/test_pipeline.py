@@ -11,7 +11,7 @@ import pytest
 
 from tests.integration.conftest import Scenario
 from tests.support.kafka_io import committed, publish, read_json, wait_for
-from worker import schemas
+from worker.tools import schemas
 
 pytestmark = pytest.mark.integration
 

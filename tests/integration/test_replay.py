@@ -10,8 +10,8 @@ import pytest
 from tests.integration.conftest import Scenario
 from tests.integration.test_pipeline import ticket, wait_committed
 from tests.support.kafka_io import publish, read_json
-from worker.config import parse_config
-from worker.replay import replay
+from worker.core.config import parse_config
+from worker.tools.replay import replay
 
 pytestmark = pytest.mark.integration
 

@@ -12,11 +12,11 @@ from typer.testing import CliRunner
 
 from tests.integration.conftest import Scenario
 from tests.support.kafka_io import committed, publish, read_json, wait_for
-from worker.cli import app
-from worker.config import parse_config
-from worker.control_api import create_control_app
-from worker.pipeline.kafka import make_consumer
-from worker.status_report import format_report, kafka_view, merge
+from worker.core.config import parse_config
+from worker.kafka.clients import make_consumer
+from worker.service.control_api import create_control_app
+from worker.tools.cli import app
+from worker.tools.status_report import format_report, kafka_view, merge
 
 runner = CliRunner()
 
@@ -102,6 +102,11 @@ async def test_responses_reads_the_config_topics_exactly_limit_and_creates_nothi
     result = await asyncio.to_thread(runner.invoke, app, ["responses", "-c", str(path), "--limit", "4"])
     assert result.exit_code == 0, result.output
     assert len(result.stdout.strip().splitlines()) == 4
+    # none of another destination: said on stderr, so that a user is not left wondering
+    result = await asyncio.to_thread(runner.invoke, app, ["responses", "--bootstrap", s.bootstrap,
+                                                          "--topic", s.responses, "--destination", "other"])
+    assert result.exit_code == 0 and result.stdout == ""
+    assert result.stderr.strip() == f"no response events of other on {s.responses} yet"
 
     missing = s.config(s.destination(response_webhook={"topic": f"{s.responses}-missing"}))
     result = await asyncio.to_thread(runner.invoke, app, ["responses", "-c", str(s.write(tmp_path, missing))])

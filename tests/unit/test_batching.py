@@ -1,4 +1,4 @@
-"""Example-based tests of the pure grouping core (worker.batching)."""
+"""Example-based tests of the pure grouping core (worker.core.batching)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from worker.batching import (
+from worker.core.batching import (
     ALGORITHMS,
     ArrivalOrderGrouper,
     Batch,

@@ -8,7 +8,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from worker.cli import app
+from worker.tools.cli import app
 
 runner = CliRunner()
 

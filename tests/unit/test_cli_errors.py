@@ -10,9 +10,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner, Result
 
-from worker.cli import app
-from worker.cli_app import kafka_call
-from worker.config import KafkaSettings
+from worker.core.config import KafkaSettings
+from worker.tools.cli import app
+from worker.tools.cli_app import kafka_call
 
 runner = CliRunner()
 
@@ -125,6 +125,27 @@ def test_run_with_a_bad_log_level(config_file: Path) -> None:
     one_error_line(result, "--log-level loud", "debug, info, warning, error")
 
 
+def test_status_with_a_worker_address_that_is_not_a_url(config_file: Path) -> None:
+    result = runner.invoke(app, ["status", "-c", str(config_file), "--worker", "127.0.0.1:6066"])
+    one_error_line(result, "--worker 127.0.0.1:6066", "http://")
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["nope"], "No such command 'nope' (see "),
+    (["validate"], "Missing option '--config' / '-c' (see "),
+    (["validate", "-c", "x.yaml", "--bogus"], "No such option: --bogus"),
+    (["preview", "-c", "x.yaml", "-d", "d", "--limit", "many"], "Invalid value for '--limit'"),
+    (["templates", "a", "b"], "unexpected extra argument"),
+])
+def test_usage_mistakes_are_one_line_too(args: list[str], needle: str) -> None:
+    one_error_line(runner.invoke(app, args), needle)
+
+
+def test_no_command_still_shows_the_help() -> None:
+    result = runner.invoke(app, [])
+    assert "Usage: " in result.output and "Commands:" in result.output and "error:" not in result.output
+
+
 def test_a_missing_config_file(tmp_path: Path) -> None:
     one_error_line(runner.invoke(app, ["status", "-c", str(tmp_path / "nope.yaml")]), "cannot read the config file")
 
@@ -167,3 +188,14 @@ def test_help_renders_at_80_columns(command: str) -> None:
     if command == "replay":
         for flag in ("--include-undecodable", "--from-beginning", "--dry-run", "--to-topic", "--limit"):
             assert flag in text
+
+
+def test_run_checks_its_web_port_before_anything_else() -> None:
+    from worker.service.app import web_port_taken
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert web_port_taken("127.0.0.1", port) == "Address already in use"
+    assert web_port_taken("127.0.0.1", port) is None  # free again: the check itself holds nothing

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from worker.config import BatchingSettings, ConfigError, parse_config, parse_headers
-from worker.config_loading import load_config
+from worker.core.config import BatchingSettings, ConfigError, parse_config, parse_headers
+from worker.service.config_loading import load_config
 
 BASE: dict[str, Any] = {
     "kafka": {"bootstrap_servers": "localhost:9092"},

@@ -9,9 +9,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from worker.cli import app
-from worker.config import ConfigError
-from worker.config_loading import load_config, parse_text
+from worker.core.config import ConfigError
+from worker.service.config_loading import load_config, parse_text
+from worker.tools.cli import app
 
 runner = CliRunner()
 

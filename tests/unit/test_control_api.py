@@ -12,10 +12,10 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 
-from worker.config import ConfigError, WorkerConfig, parse_config
-from worker.control_api import create_control_app
-from worker.environment import check_secrets, resolve_secret
-from worker.pipeline.runtime import Runtime
+from worker.core.config import ConfigError, WorkerConfig, parse_config
+from worker.host.environment import check_secrets, resolve_secret
+from worker.service.control_api import create_control_app
+from worker.service.runtime import Runtime
 
 TOKEN = "ctl-7f3a9c1e5b2d8f40"
 BASE: dict[str, Any] = {
@@ -160,7 +160,7 @@ def test_validate_says_how_the_control_api_is_protected(tmp_path: Any, monkeypat
     import yaml
     from typer.testing import CliRunner
 
-    from worker.cli import app
+    from worker.tools.cli import app
 
     monkeypatch.setenv("CTL_TEST_KEY", "k-1234")
     monkeypatch.setenv("CTL_TOKEN", TOKEN)

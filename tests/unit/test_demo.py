@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from worker import demo
+from worker.tools import demo
 
 
 def stub_script(tmp_path: Path, running: bool) -> tuple[Path, Path]:

@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterator
 
-from worker.call_scheduler import Candidate, SchedulerPolicy
-from worker.config import RateLimitSettings
+from worker.core.call_scheduler import Candidate, SchedulerPolicy
+from worker.core.config import RateLimitSettings
+from worker.core.open_batches import OpenBatches, PendingCall
+from worker.gorgias.dispatch import AccountDispatcher
 from worker.gorgias.ratelimit import AccountRateLimiter
-from worker.open_batches import OpenBatches, PendingCall
-from worker.pipeline.dispatch import AccountDispatcher
 
 
 class FakeDestination:

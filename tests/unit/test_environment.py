@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from worker.config import KafkaSettings, SecretRef, parse_config
-from worker.environment import bootstrap_servers, check_secrets, known_secret_values, resolve_secret
+from worker.core.config import KafkaSettings, SecretRef, parse_config
+from worker.host.environment import bootstrap_servers, check_secrets, known_secret_values, resolve_secret
 
 
 def config_with(**credential: str) -> dict[str, object]:

@@ -7,7 +7,7 @@ Kubernetes OpenAPI-derived JSON schemas shipped (offline) by the ``kubernetes-va
 mode (unknown fields are errors); the KEDA custom resources, which those schemas don't cover, against the
 small schemas below for the fields we use. Then the properties the product promises are checked: probes,
 non-root and read-only root filesystem, shutdown timing, PDB, NetworkPolicy, autoscaling that matches the
-destinations file, and the dashboard's metric names against ``worker.metrics.REGISTRY``.
+destinations file, and the dashboard's metric names against ``worker.host.metrics.REGISTRY``.
 """
 
 from __future__ import annotations
@@ -27,11 +27,11 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from worker import metrics
-from worker.config import WorkerConfig
-from worker.config_loading import load_config
-from worker.environment import check_secrets
+from worker.core.config import WorkerConfig
 from worker.gorgias.share import useful_replicas
+from worker.host import metrics
+from worker.host.environment import check_secrets
+from worker.service.config_loading import load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "kubernetes"

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from worker.logs import (
+from worker.core.records import SourceRef
+from worker.host.logs import (
     ContextFilter,
     JsonFormatter,
     QuietFilter,
@@ -20,7 +21,6 @@ from worker.logs import (
     register_secret,
     source_fields,
 )
-from worker.records import SourceRef
 
 SECRET = "tok_0123456789abcdef"
 SOURCES = [SourceRef("orders", 3, 1200, b"k"), SourceRef("orders", 3, 1201, b"k")]

@@ -9,7 +9,7 @@ import logging.config
 
 import pytest
 
-from worker.logs import JsonFormatter, logging_config, redact, register_secret
+from worker.host.logs import JsonFormatter, logging_config, redact, register_secret
 
 SECRET = "sk_live_9f8e7d6c5b4a"
 

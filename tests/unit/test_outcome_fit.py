@@ -9,10 +9,10 @@ from typing import Any
 import jsonschema
 import orjson
 
-from worker import schemas
-from worker.events import DeadLetterStage, dead_letter, fit, fit_parts, record_item, reference_item
-from worker.pipeline.kafka import ENVELOPE_HEADROOM, outcome_limits
-from worker.records import Record, SourceRef
+from worker.core.events import DeadLetterStage, dead_letter, fit, fit_parts, record_item, reference_item
+from worker.core.records import Record, SourceRef
+from worker.kafka.clients import ENVELOPE_HEADROOM, outcome_limits
+from worker.tools import schemas
 
 SOURCE = SourceRef("src", 2, 41, b"k", 1_700_000_000_000)
 T0 = 1_700_000_000.0

@@ -1,4 +1,5 @@
-"""Sample payloads (worker.preview), endpoint testing (worker.endpoint_test), their CLI commands and routes."""
+"""Sample payloads (worker.core.preview), endpoint testing (worker.gorgias.endpoint_test), their CLI commands
+and routes."""
 
 from __future__ import annotations
 
@@ -16,12 +17,12 @@ from typer.testing import CliRunner
 
 from gorgias_sandbox.server import RunningSandbox, start_sandbox
 from gorgias_sandbox.settings import SandboxSettings
-from worker.cli import app
-from worker.config import Destination, parse_config
-from worker.control_api import create_control_app
-from worker.endpoint_test import EndpointTestError, run_test, sample_request
+from worker.core.config import Destination, parse_config
+from worker.core.preview import PreviewDeadLetter, PreviewRequest, format_items, masked_headers, preview
 from worker.gorgias.delivery import DeliveryService
-from worker.preview import PreviewDeadLetter, PreviewRequest, format_items, masked_headers, preview
+from worker.gorgias.endpoint_test import EndpointTestError, run_test, sample_request
+from worker.service.control_api import create_control_app
+from worker.tools.cli import app
 
 runner = CliRunner()
 API_KEY = "sandbox-api-key"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import jsonschema
 
-from worker import schemas
-from worker.config import WorkerConfig
+from worker.core.config import WorkerConfig
+from worker.tools import schemas
 
 
 def test_checked_in_schemas_match_the_models() -> None:

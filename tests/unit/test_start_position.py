@@ -11,8 +11,8 @@ import yaml
 from typer.testing import CliRunner
 
 from tests.unit.test_config import BASE, problems, with_
-from worker.cli import app
-from worker.config import parse_config
+from worker.core.config import parse_config
+from worker.tools.cli import app
 
 
 def test_the_default_is_earliest_in_the_destinations_own_group() -> None:

@@ -7,7 +7,7 @@ import logging
 import pytest
 from aiokafka.errors import KafkaConnectionError
 
-from worker.pipeline.kafka import BrokerUnavailable, wait_for_broker
+from worker.kafka.clients import BrokerUnavailable, wait_for_broker
 
 
 class Clock:

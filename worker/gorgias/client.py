@@ -40,11 +40,11 @@ from httpx_aiohttp import AiohttpTransport
 from httpx_aiohttp.transport import map_aiohttp_exceptions
 from pydantic import SecretStr
 
-from worker import environment
-from worker.config import AuthType, Credential, DeliverySettings
+from worker.core.config import AuthType, Credential, DeliverySettings
+from worker.core.request import RenderedRequest
+from worker.core.wire_headers import wire_headers
 from worker.gorgias.errors import ForeignOriginError, TransportError, TransportKind, redact
-from worker.gorgias.wire_headers import wire_headers
-from worker.rendering import RenderedRequest
+from worker.host import environment
 
 TransportName = Literal["aiohttp", "httpx"]
 DEFAULT_TRANSPORT: TransportName = "aiohttp"
@@ -58,7 +58,7 @@ with warnings.catch_warnings():  # aiohttp discourages subclassing ClientSession
         aiohttp parses a URL string with ``yarl.URL(url)``, which re-quotes it and *decodes* escapes of
         characters a path may hold raw: ``/api/tickets/1%3Bdrop`` would go out as ``/api/tickets/1;drop``,
         which servers that treat ``;`` as a path-parameter delimiter read as ticket 1. Our URLs are
-        rendered already encoded (:mod:`worker.rendering`), so they are taken as they are.
+        rendered already encoded (:mod:`worker.core.rendering`), so they are taken as they are.
         """
 
         def _build_url(self, str_or_url: str | yarl.URL) -> yarl.URL:
@@ -111,7 +111,7 @@ class _AiohttpTransport(AiohttpTransport):
             headers=response.raw_headers,
             stream=httpx.ByteStream(body),
             request=request,
-            extensions=_HTTP_11,
+            extensions={"http_version": b"HTTP/1.1"},
         )
 
 
@@ -130,7 +130,6 @@ def _client_timeout(timeout: dict[str, float | None] | None) -> aiohttp.ClientTi
     return found
 
 
-_HTTP_11 = {"http_version": b"HTTP/1.1"}
 EXACT_URL = "worker.url"
 """``httpx.Request`` extension: the URL string to send as it is (already encoded by the renderer)."""
 _DEFAULT_PORTS = {"http": 80, "https": 443}

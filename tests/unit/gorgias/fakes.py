@@ -10,10 +10,10 @@ from typing import Any
 
 import orjson
 
-from worker.config import AuthType, Credential, DeliverySettings, RateLimitSettings
+from worker.core.config import AuthType, Credential, DeliverySettings, RateLimitSettings
+from worker.core.request import RenderedRequest
 from worker.gorgias.client import HttpResult
 from worker.gorgias.errors import TransportError
-from worker.rendering import RenderedRequest
 
 SECRET = "s3cr3t-api-key-do-not-log"
 TOKEN = "oauth-access-token-do-not-log"

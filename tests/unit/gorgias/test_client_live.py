@@ -16,13 +16,14 @@ from aiohttp import web
 from hypothesis import HealthCheck, example, given
 from hypothesis import settings as settings_
 from hypothesis import strategies as st
+from multidict import CIMultiDict
 from pydantic import SecretStr
 
-from worker.config import Destination
+from worker.core.config import Destination
+from worker.core.records import Record, SourceRef
+from worker.core.rendering import RequestRenderer
 from worker.gorgias.client import GorgiasClient, HttpResult, TransportName
 from worker.gorgias.errors import TransportError
-from worker.records import Record, SourceRef
-from worker.rendering import RequestRenderer
 
 from .fakes import SECRET, credential, request, settings
 
@@ -54,9 +55,11 @@ async def server() -> AsyncIterator[Server]:
                 "content_type": request.headers.get("Content-Type"),
                 "path_qs": request.path_qs,
                 "body": body.decode(),
+                "cookie": request.headers.get("Cookie"),
             },
             status=201,
-            headers={"X-Gorgias-Account-Api-Call-Limit": "1/40"},
+            headers=CIMultiDict([("X-Gorgias-Account-Api-Call-Limit", "1/40"), ("Set-Cookie", "session=abc; Path=/"),
+                                 ("X-Twice", "a"), ("X-Twice", "b")]),
         )
 
     async def slow(request: web.Request) -> web.Response:
@@ -174,6 +177,18 @@ class TestAgainstRealServer:
             await self.send(f"http://127.0.0.1:{closed_port()}", "/api/echo", transport)
         assert (caught.value.kind, caught.value.maybe_sent) == ("connect", False)
         assert SECRET not in str(caught.value)
+
+    async def test_cookies_are_not_kept_and_repeated_headers_are_joined(
+        self, server: Server, transport: TransportName
+    ) -> None:
+        """Gorgias authenticates each request by its header: a cookie it sets is never sent back."""
+        cred = credential(base_url=server.origin)
+        async with GorgiasClient(cred, SecretStr(SECRET), settings(), transport=transport) as client:
+            first = await client.send(request("https://acme.gorgias.com/api/echo"))
+            second = await client.send(request("https://acme.gorgias.com/api/echo"))
+        assert first.headers["set-cookie"].startswith("session=abc")
+        assert orjson.loads(second.body_bytes)["cookie"] is None
+        assert second.headers["x-twice"] == "a, b"
 
     async def test_pool_is_reused_across_sends(self, server: Server, transport: TransportName) -> None:
         cred = credential(base_url=server.origin)

@@ -10,10 +10,9 @@ from dataclasses import dataclass, replace
 import orjson
 from pydantic import SecretStr
 
+from worker.core.request import Plan, PlanError, RenderedRequest, Step, StepResult
 from worker.gorgias.client import ClientRegistry, HttpResult
 from worker.gorgias.delivery import DeliveryService
-from worker.plan import Plan, PlanError, Step, StepResult
-from worker.rendering import RenderedRequest
 
 from .fakes import SECRET, FakeClock, ScriptedSender, credential, request, result, settings
 

@@ -6,10 +6,10 @@ from typing import Any
 
 import orjson
 
-from worker.config import Destination
-from worker.records import Record, SourceRef
-from worker.rendering import RenderedRequest
-from worker.templates import default_external_id, renderer_for
+from worker.core.config import Destination
+from worker.core.records import Record, SourceRef
+from worker.core.request import RenderedRequest
+from worker.core.templates import default_external_id, renderer_for
 
 TOPIC = "nexset.support"
 NAME = "support"

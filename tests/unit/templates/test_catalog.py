@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from tests.unit.templates.helpers import SENT, body, group, one, stamp
-from worker.rendering import RenderError
-from worker.templates import get_template, list_templates
+from worker.core.rendering import RenderError
+from worker.core.templates import get_template, list_templates
 
 NAMES = [
     "create_ticket", "update_ticket", "add_ticket_message", "create_customer", "update_customer",

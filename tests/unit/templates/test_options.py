@@ -8,9 +8,9 @@ import pytest
 from pydantic import ValidationError
 
 from tests.unit.templates.helpers import body, destination, group, one, record, stamp
-from worker.config import format_validation_error
-from worker.rendering import RenderError
-from worker.templates import renderer_for
+from worker.core.config import format_validation_error
+from worker.core.rendering import RenderError
+from worker.core.templates import renderer_for
 
 
 def start(template: str, options: dict[str, Any] | None = None, batching: dict[str, Any] | None = None,
@@ -167,8 +167,8 @@ def test_exclude_attributes_apply_before_the_template_reads_the_record() -> None
 
 
 def test_check_templates_lists_every_destination_that_cannot_start() -> None:
-    from worker.config import parse_config
-    from worker.templates import check_templates, list_templates
+    from worker.core.config import parse_config
+    from worker.core.templates import check_templates, list_templates
 
     def doc(name: str, endpoint: dict[str, Any]) -> dict[str, Any]:
         return {"name": name, "source_topics": ["t"], "endpoint": endpoint,

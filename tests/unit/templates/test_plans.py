@@ -9,8 +9,8 @@ import orjson
 import pytest
 
 from tests.unit.templates.helpers import group, one
-from worker.plan import Plan, PlanError, Step, StepResult
-from worker.templates.plans import EnsureTags, MergeFieldValues, UpsertCustomer
+from worker.core.request import Plan, PlanError, Step, StepResult
+from worker.core.templates.plans import EnsureTags, MergeFieldValues, UpsertCustomer
 
 
 def plan_of(request: Any) -> Plan:

@@ -8,10 +8,11 @@ import pytest
 from pydantic import ValidationError
 
 from tests.unit.templates.helpers import SENT, body, destination, group, one, record
-from worker.config import format_validation_error
-from worker.records import POSSIBLY_DELIVERED, REPLAY_HEADER
-from worker.rendering import RenderedRequest, RenderError
-from worker.templates import renderer_for
+from worker.core.config import format_validation_error
+from worker.core.records import POSSIBLY_DELIVERED, REPLAY_HEADER
+from worker.core.rendering import RenderError
+from worker.core.request import RenderedRequest
+from worker.core.templates import renderer_for
 
 REPLY = {"ticket_id": 1, "body_text": "It shipped.", "from_agent": True, "channel": "email",
          "customer_email": "jane@example.com", "sender_email": "support@acme.com"}

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from tests.unit.templates.helpers import destination, group, one, record
-from worker.rendering import RenderError
-from worker.templates import renderer_for
-from worker.templates.schema import SCHEMAS
+from worker.core.rendering import RenderError
+from worker.core.templates import renderer_for
+from worker.core.templates.schema import SCHEMAS
 
 
 def msg(**overrides: Any) -> dict[str, Any]:

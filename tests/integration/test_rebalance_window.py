@@ -1,0 +1,39 @@
+"""A call taken for sending just before its partition is revoked is left to the new owner, not sent twice."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from aiokafka import TopicPartition
+
+from tests.integration.conftest import Scenario
+from tests.integration.test_pipeline import ticket
+from tests.support.kafka_io import publish, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+async def test_a_call_started_right_before_a_revoke_is_not_sent(scenario: Scenario, run_worker: Any) -> None:
+    s = scenario
+    await s.create_topics()
+    # the account's bucket starts full and drains one token per 300 s: the call waits for its token, and
+    # we start it ourselves, at the worst moment
+    budget = {"enabled": True, "requests": 2, "per_seconds": 600, "headroom": 0, "assume_full_at_start": True}
+    runtime = await run_worker(s.config(s.destination(credential={"rate_limit": budget})))
+    pipeline = runtime.pipelines["dest"]
+    await publish(s.bootstrap, s.source, [ticket(0)])
+
+    async def held() -> bool:
+        return pipeline.open.waiting_calls == 1
+
+    assert await wait_for(held, 30, interval=0.05)
+    call = next(pipeline.open.eligible())
+    pipeline.start_call(call, 0.0)  # its token is taken and its task created, not yet run...
+    await pipeline.on_revoked({TopicPartition(s.source, 0)})  # ...when the partition moves away
+    await asyncio.sleep(1)
+    # the new owner sends it (the record was not committed); this worker must not send it as well
+    assert s.sandbox.counters()["requests"].get("POST /api/tickets", {}) == {}
+    assert s.sandbox.state()["tickets"] == []
+    assert pipeline.status()["calls_in_flight"] == 0

@@ -1,0 +1,65 @@
+"""What every config model shares: the strict base model, the error, name patterns and secret references.
+
+A secret is never in the config: :class:`SecretRef` says where it lives, and the shell reads it
+(:mod:`worker.host.environment`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+GORGIAS_HOST_SUFFIX = ".gorgias.com"
+PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+DOMAIN_PLACEHOLDER = "domain"
+NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"
+TOPIC_PATTERN = r"^[a-zA-Z0-9._-]{1,249}$"
+INLINE_SECRET_KEYS = (
+    "api_key", "password", "access_token", "token", "sasl_password", "ssl_key_password", "control_token",
+)
+
+
+class Model(BaseModel):
+    """Base for every config model: unknown keys are rejected, values are validated on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+
+class ConfigError(Exception):
+    """A config file that cannot be used. ``problems`` holds one readable line per error."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+# --------------------------------------------------------------------------------------------------
+# Secrets
+
+
+class SecretRef(Model):
+    """Where a secret lives: an environment variable or a mounted file. Never the secret itself."""
+
+    env: str | None = Field(default=None, description="Name of the environment variable holding it.")
+    file: str | None = Field(default=None, description="Path of a file holding it (e.g. a mounted Secret).")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SecretRef:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("give exactly one of `env` (variable name) or `file` (path)")
+        return self
+
+    def describe(self) -> str:
+        return f"env ${self.env}" if self.env else f"file {self.file}"
+
+
+def reject_inline_secrets(data: Any) -> Any:
+    if isinstance(data, dict):
+        for key in INLINE_SECRET_KEYS:
+            if key in data:
+                raise ValueError(
+                    f"`{key}` must not be written inline: use `{key}_env: VARIABLE` or `{key}_file: PATH`"
+                )
+    return data

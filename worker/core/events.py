@@ -1,0 +1,411 @@
+"""What the worker publishes: response events (one per API call) and dead-letter records.
+
+The pydantic models here are the contract: ``schemas/response-event.schema.json`` and
+``schemas/dead-letter.schema.json`` are generated from them, and tests validate what the pipeline
+really produces against those schemas. On the hot path events are built as plain dicts by the
+``build_*`` functions (pydantic construction per call would cost more than the call itself).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Callable
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+from worker.core.config import BodyCapture, Destination
+from worker.core.records import Record, SourceRef
+
+SCHEMA_VERSION = 1
+REDACTED = "[redacted]"
+SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"})
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SourceRecordRef(Strict):
+    """Kafka coordinates of one source record carried by a call."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: str | None = Field(description="The record's Kafka key, UTF-8 (invalid bytes replaced).")
+    timestamp_ms: int | None
+
+
+class RequestInfo(Strict):
+    method: str
+    url: str
+    headers: dict[str, str] = Field(description="Request headers; credentials replaced by [redacted].")
+    body: Any = Field(default=None, description="The JSON body (request_body: full), else null.")
+    body_sha256: str | None = Field(default=None, description="sha256 of the body bytes (request_body: hash).")
+    body_bytes: int
+
+
+class ResponseInfo(Strict):
+    status: int | None = Field(description="HTTP status of the last attempt; null when none answered.")
+    headers: dict[str, str] = Field(description="The configured response headers that were present.")
+    body: Any = Field(description="Parsed JSON body, or text, or null when empty (or left out, see `reduced`).")
+    body_sha256: str | None = Field(
+        default=None, description="sha256 of the body when it was left out to fit the topic (see `reduced`)."
+    )
+    body_bytes: int | None = Field(default=None, description="Size of the body when it was left out.")
+    error: str | None = Field(description="Why the call failed for good; null when it succeeded.")
+
+
+class AttemptInfo(Strict):
+    status: int | None
+    error: str | None
+    elapsed_ms: float
+    rate_limit_wait_ms: float
+
+
+class StepInfo(Strict):
+    """One request of a call that needed several (read-merge-write, upsert, creating missing tags)."""
+
+    method: str
+    url: str
+    purpose: str = Field(description="What the request was for, e.g. read the ticket's custom-field values.")
+    status: int | None = Field(description="HTTP status of its last attempt; null when skipped or unanswered.")
+    attempts: int
+    skipped: bool = Field(description="Not sent: the name it would create was known to exist on the account.")
+    error: str | None
+
+
+class BatchInfo(Strict):
+    algorithm: str
+    key: list[Any]
+    flush_reason: str
+    size: int
+
+
+class Outcome(StrEnum):
+    """``delivered``; ``failed`` (Gorgias refused it, or it surely never took effect); ``unknown`` (the
+    request may have taken effect: a connection dropped or timed out and no duplicate check settled it)."""
+
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+
+
+class MergedInfo(Strict):
+    """A 301 for a merged ticket or customer, followed once with the same method and body."""
+
+    from_url: str
+    to_url: str
+    original_id: int | str | None = Field(description="The id the record named (merged away).")
+    merged_into_id: int | str | None = Field(description="The id of the object it was merged into.")
+
+
+class SizeReduction(Strict):
+    """What was left out of a document so that it fits the topic's largest message."""
+
+    limit_bytes: int = Field(description="The largest document the topic and the producer accept, less headroom.")
+    original_bytes: int = Field(description="Size the full document would have had.")
+    omitted: list[str] = Field(
+        description=(
+            "Paths of what was replaced: a body by its `*_sha256` and `*_bytes`; a record's value by its "
+            "`value_sha256` and `value_bytes` (read the record itself at its source topic, partition and "
+            "offset); a long string by its first characters (`…[truncated]`)."
+        )
+    )
+
+
+class DocumentPart(Strict):
+    """One of several documents that together carry a call too large for one (thousands of records)."""
+
+    index: int = Field(description="1-based number of this document.")
+    count: int = Field(description="How many documents carry the call; each lists its share of the records.")
+
+
+class ResponseEvent(Strict):
+    """One Gorgias API call and its result, published to the destination's response topic."""
+
+    schema_version: Literal[1] = 1
+    event_id: str = Field(description="Deterministic id of the call: same records, same id (dedupe on replay).")
+    destination: str
+    outcome: Outcome
+    request: RequestInfo
+    response: ResponseInfo
+    attempts: int
+    attempt_log: list[AttemptInfo]
+    latency_ms: float = Field(description="From the first attempt to the final answer, waits included.")
+    rate_limit_wait_ms: float
+    started_at: str
+    finished_at: str
+    record_count: int
+    records: list[SourceRecordRef]
+    batch: BatchInfo | None
+    merged: MergedInfo | None = Field(default=None, description="Set when the call followed a merged object's 301.")
+    reduced: SizeReduction | None = Field(
+        default=None, description="Set when parts were left out so that the event fits the response topic."
+    )
+    part: DocumentPart | None = Field(
+        default=None, description="Set when the call's records are spread over several events (same event_id)."
+    )
+    steps: list[StepInfo] = Field(
+        default_factory=list,
+        description="Every request of a call that needed more than one, in order; absent for one request. "
+                    "`response` is the last one's answer, `attempt_log` holds the attempts of all.",
+    )
+
+
+class DeadLetterStage(StrEnum):
+    DECODE = "decode"
+    RENDER = "render"
+    DELIVER = "deliver"
+
+
+class DeadLetterRecordItem(Strict):
+    source: SourceRecordRef
+    value: Any = Field(default=None, description="The record as consumed (JSON), when it was valid JSON.")
+    value_base64: str | None = Field(default=None, description="The original bytes, when they were not a record.")
+    value_sha256: str | None = Field(
+        default=None,
+        description=(
+            "When the value was left out (a record over kafka.max_record_bytes, or to fit the topic, see "
+            "`reduced`): sha256 of the original bytes, or of the value's compact JSON when it was a record. "
+            "The record itself stays at its source topic, partition and offset."
+        ),
+    )
+    value_bytes: int | None = Field(default=None, description="Size of what `value_sha256` hashes.")
+    headers: dict[str, str] = Field(default_factory=dict, description="Kafka headers (values base64).")
+
+
+class DeadLetter(Strict):
+    """Records that could not be delivered, with the reason and everything needed to replay them."""
+
+    schema_version: Literal[1] = 1
+    destination: str
+    stage: DeadLetterStage
+    reason: str
+    failed_at: str
+    records: list[DeadLetterRecordItem]
+    call: ResponseEvent | None = Field(default=None, description="The failed call, for stage deliver.")
+    reduced: SizeReduction | None = Field(
+        default=None, description="Set when parts were left out so that the dead letter fits its topic."
+    )
+    part: DocumentPart | None = Field(
+        default=None, description="Set when the records are spread over several dead letters (`call` lists each "
+        "one's share)."
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Builders (hot path: plain dicts, same shape as the models)
+
+
+def iso_time(ts: float) -> str:
+    """Epoch seconds as an ISO 8601 UTC timestamp with microseconds, e.g. ``2026-01-31T08:00:00.000000Z``."""
+    moment = datetime.fromtimestamp(ts, UTC)
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def redact_headers(headers: dict[str, str]) -> dict[str, str]:
+    return {k: (REDACTED if k.lower() in SECRET_HEADERS else v) for k, v in headers.items()}
+
+
+def event_id(destination: str, sources: list[SourceRef]) -> str:
+    h = hashlib.sha256(destination.encode())
+    for s in sources:
+        h.update(f"|{s.topic}:{s.partition}:{s.offset}".encode())
+    return h.hexdigest()[:32]
+
+
+def request_info(
+    method: str, url: str, headers: dict[str, str], body: bytes | None, capture: BodyCapture,
+    decoded: Any = None,
+) -> dict[str, Any]:
+    """The request part of an event. ``decoded``: the value ``body`` encodes, when the caller has it
+    already (it is not parsed again)."""
+    info: dict[str, Any] = {
+        "method": method,
+        "url": url,
+        "headers": redact_headers(headers),
+        "body": None,
+        "body_sha256": None,
+        "body_bytes": len(body or b""),
+    }
+    if body:
+        if capture is BodyCapture.FULL and decoded is not None:
+            info["body"] = decoded
+        elif capture is BodyCapture.FULL:
+            try:
+                info["body"] = orjson.loads(body)
+            except orjson.JSONDecodeError:
+                info["body"] = body.decode("utf-8", "replace")
+        elif capture is BodyCapture.HASH:
+            info["body_sha256"] = hashlib.sha256(body).hexdigest()
+    return info
+
+
+def record_item(record: Record | None, source: SourceRef, raw: bytes | None = None,
+                headers: tuple[tuple[str, bytes], ...] = ()) -> dict[str, Any]:
+    """A dead-letter item: the record as consumed (an envelope is rebuilt) or its raw bytes."""
+    value: Any = None
+    value_b64: str | None = None
+    if record is not None:
+        value = record.data if record.meta is None else {"rawMessage": record.data, "nexlaMetaData": record.meta}
+        headers = record.headers
+    elif raw is not None:
+        value_b64 = base64.b64encode(raw).decode()
+    return {
+        "source": source.as_event(),
+        "value": value,
+        "value_base64": value_b64,
+        "headers": {k: base64.b64encode(v or b"").decode() for k, v in headers},
+    }
+
+
+def reference_item(source: SourceRef, raw: bytes, headers: tuple[tuple[str, bytes], ...] = ()) -> dict[str, Any]:
+    """A dead-letter item naming a record by its source coordinates, hash and size (it is too large to carry)."""
+    return {
+        "source": source.as_event(),
+        "value": None,
+        "value_base64": None,
+        "value_sha256": hashlib.sha256(raw).hexdigest(),
+        "value_bytes": len(raw),
+        "headers": {k: base64.b64encode(v or b"").decode() for k, v in headers},
+    }
+
+
+def dead_letter(destination: Destination | str, stage: DeadLetterStage, reason: str,
+                items: list[dict[str, Any]], *, failed_at: float, call: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A dead-letter document; ``failed_at`` (epoch seconds) comes from the caller's clock."""
+    name = destination if isinstance(destination, str) else destination.name
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "destination": name,
+        "stage": stage.value,
+        "reason": reason,
+        "failed_at": iso_time(failed_at),
+        "records": items,
+        "call": call,
+        "reduced": None,
+        "part": None,
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# Size safety: a document that would not fit its topic is made to fit, saying what was left out
+
+TRUNCATED = "…[truncated]"
+KEEP_CHARS = 512
+
+
+def _digest(value: Any) -> tuple[str, int]:
+    raw = value.encode() if isinstance(value, str) else orjson.dumps(value)
+    return hashlib.sha256(raw).hexdigest(), len(raw)
+
+
+def _omit_body(info: dict[str, Any] | None, path: str, omitted: list[str]) -> None:
+    if not info or info.get("body") is None:
+        return
+    digest, size = _digest(info["body"])
+    info["body"] = None
+    info["body_sha256"] = digest
+    info["body_bytes"] = size
+    omitted.append(path)
+
+
+def _omit_value(item: dict[str, Any], path: str, omitted: list[str]) -> None:
+    if item.get("value_base64") is not None:
+        raw = base64.b64decode(item["value_base64"])
+        item["value_sha256"], item["value_bytes"] = hashlib.sha256(raw).hexdigest(), len(raw)
+        item["value_base64"] = None
+    elif item.get("value") is not None:
+        item["value_sha256"], item["value_bytes"] = _digest(item["value"])
+        item["value"] = None
+    else:
+        return
+    omitted.append(path)
+
+
+def _shorten(node: Any, path: str, omitted: list[str]) -> Any:
+    if isinstance(node, str):
+        if len(node) > KEEP_CHARS:
+            omitted.append(path)
+            return node[:KEEP_CHARS] + TRUNCATED
+        return node
+    if isinstance(node, dict):
+        return {k: _shorten(v, f"{path}.{k}" if path else k, omitted) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_shorten(v, f"{path}[{i}]", omitted) for i, v in enumerate(node)]
+    return node
+
+
+def _reduce_call(call: dict[str, Any] | None, prefix: str, omitted: list[str]) -> None:
+    if call:
+        _omit_body(call.get("request"), f"{prefix}request.body", omitted)
+        _omit_body(call.get("response"), f"{prefix}response.body", omitted)
+
+
+def _omit_bodies(doc: dict[str, Any], omitted: list[str]) -> None:
+    _reduce_call(doc, "", omitted)
+    _reduce_call(doc.get("call"), "call.", omitted)
+
+
+def _omit_values(doc: dict[str, Any], omitted: list[str]) -> None:
+    for i, item in enumerate(doc.get("records") or []):
+        if isinstance(item, dict) and "source" in item:
+            _omit_value(item, f"records[{i}]", omitted)
+
+
+def fit(doc: dict[str, Any], limit: int) -> bytes:
+    """``doc`` encoded in at most ``limit`` bytes when it can be: bodies, then record values, then long
+    strings are replaced by their hash and size (or a prefix), listed in the document's ``reduced`` field.
+
+    Only a document that does not fit is changed (and then in place). The result can still exceed
+    ``limit`` only when its skeleton alone does (thousands of record references, say).
+    """
+    encoded = orjson.dumps(doc)
+    if len(encoded) <= limit:
+        return encoded
+    original = len(encoded)
+    omitted: list[str] = []
+    steps: tuple[Callable[[dict[str, Any], list[str]], None], ...] = (_omit_bodies, _omit_values)
+    for step in steps:
+        step(doc, omitted)
+        doc["reduced"] = {"limit_bytes": limit, "original_bytes": original, "omitted": omitted}
+        encoded = orjson.dumps(doc)
+        if len(encoded) <= limit:
+            return encoded
+    reduced = doc.pop("reduced")
+    shortened = _shorten(doc, "", omitted)
+    shortened["reduced"] = reduced
+    doc.clear()
+    doc.update(shortened)
+    return orjson.dumps(doc)
+
+
+
+def _part(doc: dict[str, Any], records: list[Any], index: int, count: int) -> dict[str, Any]:
+    part = {**doc, "records": records, "part": {"index": index, "count": count}}
+    call = doc.get("call")
+    if isinstance(call, dict):  # a dead letter: its call lists the same records
+        part["call"] = {**call, "records": [item["source"] for item in records]}
+    return part
+
+
+def fit_parts(doc: dict[str, Any], limit: int) -> list[bytes]:
+    """:func:`fit`, and when even the reduced document is too large (a call of thousands of records),
+    its records spread over as few documents as fit, each saying which part it is."""
+    encoded = fit(doc, limit)
+    records = doc.get("records") or []
+    if len(encoded) <= limit or len(records) < 2:
+        return [encoded]
+    count = 2
+    while True:
+        size = -(-len(records) // count)
+        chunks = [records[i:i + size] for i in range(0, len(records), size)]
+        parts = [orjson.dumps(_part(doc, chunk, n, len(chunks))) for n, chunk in enumerate(chunks, 1)]
+        if size == 1 or all(len(p) <= limit for p in parts):
+            return parts
+        count *= 2

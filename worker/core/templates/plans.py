@@ -1,0 +1,243 @@
+"""The plans of templates that need more than one request per call (see :mod:`worker.core.request`).
+
+* ``merge_field_values`` (``set_ticket_custom_fields``, ``set_customer_custom_fields``): Gorgias' bulk
+  PUT deletes every value it is not given, so the plan reads the current values (GET, following
+  cursors), lays the records' values over them and PUTs the full list: 2 requests per ticket or
+  customer however many fields the group sets.
+* ``ensure_tags`` (``add_ticket_tags``, ``set_ticket_tags``, ``create_ticket``, ``update_ticket``): each
+  tag name is created first
+  (``POST /api/tags``; 400 or 409 means it exists) unless this process already knows it exists on the
+  account, then the tag write: 1 extra request per new name per account, none after.
+* ``upsert_customer``: look the customer up by email (or external_id), then PUT the one found or POST
+  a new one: 2 requests per group (4 when the create answers that the customer exists after all).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+from urllib.parse import urlencode, urlsplit
+
+import orjson
+
+from worker.core.request import Plan, PlanError, RenderedRequest, Step, StepResult
+
+__all__ = ["PLANS", "EnsureTags", "MergeFieldValues", "UpsertCustomer", "plan_for"]
+
+EXISTS: Final = frozenset({400, 409})  # a duplicate answer: the tag (or customer) is there already
+LOOKUP_LIMIT: Final = 30
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _json(base: RenderedRequest, method: str, url: str, body: Any) -> RenderedRequest:
+    headers = {k: v for k, v in base.headers.items() if k.lower() != "content-type"}
+    if body is None:
+        return RenderedRequest(method, url, headers, None, None)
+    headers["Content-Type"] = "application/json"
+    return RenderedRequest(method, url, headers, orjson.dumps(body), "application/json")
+
+
+def _items(body: Any) -> tuple[list[Any], str | None]:
+    """The items of a list answer (``{"data": [...], "meta": {...}}`` or a bare array) and its next cursor."""
+    if isinstance(body, list):
+        return body, None
+    if isinstance(body, Mapping) and isinstance(body.get("data"), list):
+        meta = body.get("meta")
+        cursor = meta.get("next_cursor") if isinstance(meta, Mapping) else None
+        return body["data"], cursor if isinstance(cursor, str) and cursor else None
+    raise PlanError(f"unexpected list answer: {_short(body)}")
+
+
+def _short(value: Any) -> str:
+    text = orjson.dumps(value).decode() if not isinstance(value, str) else value
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MergeFieldValues(Plan):
+    """GET the current custom-field values (all pages), merge the records' values, PUT the full list."""
+
+    write: RenderedRequest
+    values: tuple[Mapping[str, Any], ...]
+    owner: str  # "ticket" or "customer"
+
+    def next_step(self, done: Sequence[StepResult]) -> Step | None:
+        if not done:
+            return self._read(self.write.url)
+        last = done[-1]
+        if last.step.final:
+            return None
+        _, cursor = _items(last.body)
+        if cursor is not None:
+            return self._read(f"{self.write.url}?{urlencode({'cursor': cursor})}")
+        current: dict[Any, Any] = {}
+        for result in done:
+            for item in _items(result.body)[0]:
+                fid, value = _field_value(item)
+                if fid is not None and value is not None:
+                    current[fid] = value
+        for item in self.values:
+            current.pop(item["id"], None)  # a new value goes where the records put it, after the kept ones
+            current[item["id"]] = item["value"]
+        merged = [{"id": fid, "value": value} for fid, value in current.items()]
+        kept = len(merged) - len(self.values)
+        return Step(_json(self.write, "PUT", self.write.url, merged),
+                    f"write {len(self.values)} value(s), keeping {kept} other value(s) of the {self.owner}",
+                    final=True)
+
+    def _read(self, url: str) -> Step:
+        return Step(_json(self.write, "GET", url, None), f"read the {self.owner}'s current custom-field values")
+
+    def describe(self) -> list[str]:
+        return [f"GET {self.write.url}  (read the {self.owner}'s current values, every page)",
+                f"PUT {self.write.url}  (those values with the {len(self.values)} set here laid over them)"]
+
+
+def _field_value(item: Any) -> tuple[Any, Any]:
+    """``{"id", "value"}`` or the recorded ``{"field": {"id", ...}, "value"}``."""
+    if not isinstance(item, Mapping):
+        raise PlanError(f"unexpected custom-field value in the answer: {_short(item)}")
+    field = item.get("field")
+    fid = field.get("id") if isinstance(field, Mapping) else item.get("id")
+    if fid is None:
+        raise PlanError(f"a custom-field value without a field id in the answer: {_short(item)}")
+    return fid, item.get("value")
+
+
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EnsureTags(Plan):
+    """Create each named tag unless known to exist (a duplicate answer counts as existing), then write."""
+
+    write: RenderedRequest
+    names: tuple[str, ...]
+
+    def next_step(self, done: Sequence[StepResult]) -> Step | None:
+        if done and done[-1].step.final:
+            return None
+        if len(done) < len(self.names):
+            name = self.names[len(done)]
+            url = _origin(self.write.url) + "/api/tags"
+            return Step(_json(self.write, "POST", url, {"name": name}), f"make sure tag {name!r} exists",
+                        accept=EXISTS, known_as=f"tag:{name}")
+        return Step(self.write, "the write naming them", final=True)
+
+    def describe(self) -> list[str]:
+        url = _origin(self.write.url) + "/api/tags"
+        lines = [f"POST {url} {{\"name\": {orjson.dumps(n).decode()}}}  (unless known to exist; 400/409 = exists)"
+                 for n in self.names]
+        return [*lines, f"{self.write.method} {self.write.url}  (the request above)"]
+
+
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UpsertCustomer(Plan):
+    """Look the customer up by email (else external_id); PUT the one found, or POST a new one."""
+
+    write: RenderedRequest  # POST /api/customers with the full body
+    body: Mapping[str, Any]
+    by: str  # "email" or "external_id"
+
+    @property
+    def key(self) -> str:
+        return str(self.body[self.by])
+
+    def next_step(self, done: Sequence[StepResult]) -> Step | None:
+        """Look up; then update the one found, or create. A create answered "exists" (400/409: created
+        meanwhile, or not yet listed by the lookup) is looked up once more and updated."""
+        if not done:
+            return self._lookup("look the customer up by " + self.by)
+        last = done[-1]
+        if last.step.final:
+            return None
+        if len(done) == 2:  # the create: done, or refused as a duplicate
+            if last.status is not None and 200 <= last.status < 300:
+                return None
+            return self._lookup(f"look the customer up again (the create answered {last.status})")
+        found = self._found(last.body)
+        if found is not None:
+            return self._update(found)
+        if len(done) == 3:
+            raise PlanError(f"creating the customer answered {done[1].status} "
+                            f"({_short(done[1].body)}) and no customer has {self.by} {self.key!r}")
+        return Step(self.write, "create the customer (none found)", accept=EXISTS)
+
+    def _lookup(self, purpose: str) -> Step:
+        query = urlencode({self.by: self.key, "limit": LOOKUP_LIMIT})
+        return Step(_json(self.write, "GET", f"{_origin(self.write.url)}/api/customers?{query}", None), purpose)
+
+    def _found(self, answer: Any) -> Mapping[str, Any] | None:
+        found = [c for c in _items(answer)[0] if isinstance(c, Mapping) and self._matches(c)]
+        if len(found) > 1:
+            ids = ", ".join(str(c.get("id")) for c in found)
+            raise PlanError(f"{len(found)} customers have {self.by} {self.key!r} (ids {ids}); "
+                            "upsert_customer needs at most one: merge them (template merge_customers)")
+        return found[0] if found else None
+
+    def _update(self, customer: Mapping[str, Any]) -> Step:
+        update = {k: v for k, v in self.body.items() if k != "channels"}  # its channels stay as they are
+        cid = customer.get("id")
+        return Step(_json(self.write, "PUT", f"{_origin(self.write.url)}/api/customers/{cid}", update),
+                    f"update customer {cid}", final=True)
+
+    def _matches(self, customer: Mapping[str, Any]) -> bool:
+        if self.by == "email":
+            emails = [customer.get("email")]
+            emails += [c.get("address") for c in customer.get("channels") or () if isinstance(c, Mapping)
+                       and c.get("type") == "email"]
+            return any(isinstance(e, str) and e.lower() == self.key.lower() for e in emails)
+        return str(customer.get("external_id")) == self.key
+
+    def describe(self) -> list[str]:
+        origin = _origin(self.write.url)
+        return [f"GET {origin}/api/customers?{urlencode({self.by: self.key})}  (look the customer up)",
+                f"PUT {origin}/api/customers/<id>  (when found: these fields, channels left as they are)",
+                f"POST {origin}/api/customers  (when not found: the body above; 400/409 = created meanwhile: "
+                "look up again and PUT)"]
+
+
+# --------------------------------------------------------------------------------------------------
+
+
+def _merge_field_values(write: RenderedRequest, body: Any) -> Plan | None:
+    owner = "ticket" if "/api/tickets/" in write.url else "customer"
+    return MergeFieldValues(write, tuple(body), owner)
+
+
+def _ensure_tags(write: RenderedRequest, body: Any) -> Plan | None:
+    """Tag names of a ticket-tag body (``names``) or of a ticket body (``tags: [{"name": ...}]``)."""
+    if not isinstance(body, Mapping):
+        return None
+    found = list(body.get("names") or ())
+    found += [t.get("name") for t in body.get("tags") or () if isinstance(t, Mapping)]
+    names = tuple(dict.fromkeys(n for n in found if isinstance(n, str)))
+    return EnsureTags(write, names) if names else None
+
+
+def _upsert_customer(write: RenderedRequest, body: Any) -> Plan | None:
+    by = "email" if body.get("email") else "external_id"
+    return UpsertCustomer(write, body, by)
+
+
+PLANS: dict[str, Callable[[RenderedRequest, Any], Plan | None]] = {
+    "merge_field_values": _merge_field_values,
+    "ensure_tags": _ensure_tags,
+    "upsert_customer": _upsert_customer,
+}
+
+
+def plan_for(kind: str, write: RenderedRequest, body: Any) -> Plan | None:
+    """The plan of a request built by a template whose catalog entry names plan ``kind``."""
+    return PLANS[kind](write, body)

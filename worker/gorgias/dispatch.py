@@ -1,0 +1,166 @@
+"""Hands out a Gorgias account's tokens: one dispatcher per account, shared by its destinations.
+
+The account's rate limiter (:mod:`worker.gorgias.ratelimit`) says how much this worker may spend and
+when the next token is free; the account's :class:`~worker.core.call_scheduler.AccountScheduler` says which
+waiting call takes it. The dispatcher joins the two in one task per account: it waits until a token is
+free *and* a call may start, picks the call, takes the token and starts the call through its
+destination (:class:`Destination`), which then runs it in one task of its own. Calls that wait hold no
+task: they are entries in their destination's open batches, and keep filling while they wait.
+
+A call already running that must try again (a 429, a 5xx, a dropped connection) asks for its next
+token with :meth:`AccountDispatcher.retry_token`: such requests are served before any waiting call, in
+the order they asked, so a refused call keeps its place at the front of the account's queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from typing import Protocol, cast
+
+from worker.core.call_scheduler import AccountScheduler, Candidate, Fairness, SchedulerPolicy
+from worker.core.config import Credential
+from worker.gorgias.ratelimit import AccountRateLimiter
+from worker.host import metrics
+
+log = logging.getLogger("worker.pipeline")
+
+__all__ = ["AccountDispatcher", "Destination", "Dispatchers"]
+
+
+class Destination(Protocol):
+    """A destination pipeline as its account's dispatcher sees it."""
+
+    def candidates(self) -> Iterator[Candidate]: ...
+
+    def waiting_records(self) -> int: ...
+
+    def waiting_calls(self) -> int: ...
+
+    def start_call(self, call: Candidate, waited_s: float) -> None:
+        """Take ``call`` out of the open batches and send it (its first attempt's token is taken)."""
+        ...
+
+
+class AccountDispatcher:
+    def __init__(
+        self,
+        account: str,
+        limiter: AccountRateLimiter,
+        policy: SchedulerPolicy,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.account = account
+        self.limiter = limiter
+        self.scheduler = AccountScheduler(policy)
+        self._clock = clock
+        self._wake = asyncio.Event()
+        self._front: deque[asyncio.Future[None]] = deque()
+        self._task: asyncio.Task[None] | None = None
+        self._dests: list[Destination] = []
+        self._gauge = metrics.CALLS_WAITING_FOR_BUDGET.labels(account)
+
+    def register(self, dest: Destination) -> None:
+        self._dests.append(dest)
+        self.scheduler.add(dest)
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name=f"dispatch:{self.account}")
+
+    async def unregister(self, dest: Destination) -> None:
+        if dest in self._dests:
+            self._dests.remove(dest)
+        self.scheduler.remove(dest)
+        if not self._dests and self._task is not None:
+            task, self._task = self._task, None
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    def poke(self) -> None:
+        """Something changed (a call became due, a slot freed, a destination resumed): look again."""
+        self._wake.set()
+
+    async def retry_token(self) -> float:
+        """A token for a running call's next attempt, served before every waiting call; returns the wait."""
+        started = self._clock()
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._front.append(fut)
+        self._wake.set()
+        await fut
+        return max(0.0, self._clock() - started)
+
+    @property
+    def waiting(self) -> int:
+        """Calls due and not on the wire, across the account's destinations."""
+        return sum(d.waiting_calls() for d in self._dests)
+
+    def _any_candidate(self) -> bool:
+        return any(next(d.candidates(), None) is not None for d in self._dests)
+
+    async def _run(self) -> None:
+        limiter = self.limiter
+        scheduler = self.scheduler
+        front = self._front
+        contended = False  # the next token had to be waited for: the budget is the bottleneck
+        burst = 0
+        while True:
+            self._wake.clear()
+            while front and front[0].done():  # a retry that was cancelled (shutdown)
+                front.popleft()
+            if not front and not self._any_candidate():
+                self._gauge.set(self.waiting)
+                contended = False
+                burst = 0
+                await self._wake.wait()
+                continue
+            wait = limiter.wait_s() if limiter.enabled else 0.0
+            if wait > 0:
+                contended = True
+                self._gauge.set(self.waiting)
+                await asyncio.sleep(wait)  # meanwhile the waiting calls keep filling
+                continue
+            if front:
+                limiter.take()
+                front.popleft().set_result(None)
+                continue
+            picked = scheduler.choose(self._clock(), contended=contended)
+            if picked is None:
+                await self._wake.wait()
+                continue
+            source, call = picked
+            dest = cast(Destination, source)  # every source registered here is one
+            limiter.take()
+            scheduler.charge(dest, call.tokens)
+            try:
+                dest.start_call(call, max(0.0, self._clock() - call.ready_at))
+            except Exception:  # one destination's bug must not stop the account's other destinations
+                log.exception("account %s: starting a call failed", self.account)
+            contended = False
+            burst += 1
+            if burst % 64 == 0:
+                await asyncio.sleep(0)  # let the consume loops run during a long burst
+
+
+class Dispatchers:
+    """One :class:`AccountDispatcher` per ``credential.account_key``; the first credential's settings win.
+
+    ``clock`` must be the pipelines' clock: calls' ages are measured on it (wall-clock seconds by default).
+    """
+
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._by_account: dict[str, AccountDispatcher] = {}
+
+    def get(self, credential: Credential, limiter: AccountRateLimiter) -> AccountDispatcher:
+        key = credential.account_key
+        dispatcher = self._by_account.get(key)
+        if dispatcher is None:
+            rl = credential.rate_limit
+            policy = SchedulerPolicy(age_bound_s=rl.age_bound_s, fairness=Fairness(rl.fairness),
+                                     aged_call_every=rl.aged_call_every)
+            dispatcher = AccountDispatcher(key, limiter, policy, clock=self._clock)
+            self._by_account[key] = dispatcher
+        return dispatcher

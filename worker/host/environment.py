@@ -1,0 +1,72 @@
+"""What the worker reads from its process environment: secrets and the Kafka bootstrap override.
+
+The config models (:mod:`worker.core.config`) only say *where* a secret lives (``SecretRef``: an
+environment variable or a mounted file); reading it is I/O, so it happens here, in the shell, when
+a command or the worker starts. ``environ`` defaults to the process environment; tests pass their own.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from worker.core.config import KafkaSettings, SecretRef, WorkerConfig
+
+BOOTSTRAP_VARIABLE = "KAFKA_BOOTSTRAP_SERVERS"
+
+
+def resolve_secret(ref: SecretRef, environ: Mapping[str, str] | None = None) -> SecretStr:
+    """Read the secret ``ref`` points at. Raises ``LookupError`` with a fix when it is missing or empty."""
+    if ref.env is not None:
+        value = (os.environ if environ is None else environ).get(ref.env, "")
+        if not value:
+            raise LookupError(f"environment variable {ref.env} is not set (export it, or use a file)")
+        return SecretStr(value)
+    assert ref.file is not None  # the model holds exactly one of env and file
+    try:
+        value = Path(ref.file).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise LookupError(f"cannot read secret file {ref.file}: {exc.strerror}") from None
+    if not value:
+        raise LookupError(f"secret file {ref.file} is empty")
+    return SecretStr(value)
+
+
+def bootstrap_servers(kafka: KafkaSettings, environ: Mapping[str, str] | None = None) -> str:
+    """The brokers to reach: ``KAFKA_BOOTSTRAP_SERVERS`` when set, else ``kafka.bootstrap_servers``."""
+    return (os.environ if environ is None else environ).get(BOOTSTRAP_VARIABLE) or kafka.bootstrap_servers
+
+
+def secret_refs(config: WorkerConfig) -> list[tuple[str, SecretRef]]:
+    """Every secret the config refers to, each with the setting that names it (for error lines)."""
+    refs = [(f"destinations[{i}].credential", d.credential.secret()) for i, d in enumerate(config.destinations)]
+    for where, ref in (("kafka.sasl_password", config.kafka.sasl_password()),
+                       ("worker.control_token", config.worker.control_token())):
+        if ref is not None:
+            refs.append((where, ref))
+    return refs
+
+
+def check_secrets(config: WorkerConfig, environ: Mapping[str, str] | None = None) -> list[str]:
+    """Problems with secrets that cannot be read now (the worker refuses to start with any)."""
+    problems = []
+    for where, ref in secret_refs(config):
+        try:
+            resolve_secret(ref, environ)
+        except LookupError as exc:
+            problems.append(f"{where}: {exc}")
+    return problems
+
+
+def known_secret_values(config: WorkerConfig, environ: Mapping[str, str] | None = None) -> list[str]:
+    """The values of every secret the config refers to that can be read now (unreadable ones are skipped)."""
+    values = []
+    for _, ref in secret_refs(config):
+        try:
+            values.append(resolve_secret(ref, environ).get_secret_value())
+        except LookupError:
+            continue
+    return values

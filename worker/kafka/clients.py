@@ -1,0 +1,280 @@
+"""aiokafka clients built from the config: security settings, producer and consumer factories."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from typing import Any, TypeVar
+
+import aiokafka
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.structs import OffsetAndMetadata
+
+from worker.core.config import KafkaSettings, SecretRef, SecurityProtocol
+from worker.host.environment import bootstrap_servers, resolve_secret
+
+# Every consumer group of the worker (each destination's and faust's own) notices a dead member within
+# this time, so a replacement worker takes its partitions over in seconds rather than a minute. Kafka's
+# smallest allowed session timeout is 6 s by default (group.min.session.timeout.ms).
+GROUP_SESSION_TIMEOUT_MS = 10_000
+GROUP_HEARTBEAT_INTERVAL_MS = 1_000
+
+log = logging.getLogger("worker.kafka")
+
+# The producer's largest request, and what a record needs on top of its value in a batch (batch and
+# record headers, varints) besides its key and headers: outcome documents are fitted below the difference.
+MAX_REQUEST_BYTES = 1_048_576
+ENVELOPE_HEADROOM = 1024
+# Kafka's default max.message.bytes, for a topic whose config cannot be read (no DescribeConfigs ACL).
+DEFAULT_TOPIC_MAX_MESSAGE_BYTES = 1_048_588
+
+T = TypeVar("T")
+
+
+class BrokerUnavailable(Exception):
+    """Kafka could not be reached within the time allowed."""
+
+
+def client_options(settings: KafkaSettings) -> dict[str, Any]:
+    """Connection and security keyword arguments shared by producers, consumers and admin clients."""
+    opts: dict[str, Any] = {
+        "bootstrap_servers": bootstrap_servers(settings),
+        "client_id": settings.client_id,
+        "security_protocol": settings.security_protocol.value,
+    }
+    if settings.security_protocol in (SecurityProtocol.SSL, SecurityProtocol.SASL_SSL):
+        context = ssl.create_default_context(cafile=settings.ssl_cafile)
+        if settings.ssl_certfile:
+            password = None
+            if settings.ssl_key_password_env:
+                password = resolve_secret(SecretRef(env=settings.ssl_key_password_env)).get_secret_value()
+            context.load_cert_chain(settings.ssl_certfile, settings.ssl_keyfile, password=password)
+        opts["ssl_context"] = context
+    if settings.sasl_mechanism is not None:
+        ref = settings.sasl_password()
+        assert ref is not None  # guaranteed by the model
+        opts["sasl_mechanism"] = settings.sasl_mechanism.value
+        opts["sasl_plain_username"] = settings.sasl_username
+        opts["sasl_plain_password"] = resolve_secret(ref).get_secret_value()
+    return opts
+
+
+def make_producer(settings: KafkaSettings, **overrides: Any) -> aiokafka.AIOKafkaProducer:
+    """An idempotent producer that waits for all in-sync replicas: an outcome is recorded or it fails."""
+    options: dict[str, Any] = {
+        "acks": "all",
+        "enable_idempotence": True,
+        "linger_ms": 5,
+        "max_batch_size": 256 * 1024,
+        "compression_type": None,
+        "request_timeout_ms": 30_000,
+        "max_request_size": MAX_REQUEST_BYTES,
+    }
+    options.update(overrides)
+    return aiokafka.AIOKafkaProducer(**client_options(settings), **options)
+
+
+def make_consumer(settings: KafkaSettings, group_id: str | None, **overrides: Any) -> aiokafka.AIOKafkaConsumer:
+    """A consumer that never commits by itself: the pipeline commits what is finished."""
+    options: dict[str, Any] = {
+        "group_id": group_id,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "max_partition_fetch_bytes": 4 * 1024 * 1024,
+        "fetch_max_bytes": 32 * 1024 * 1024,
+        "session_timeout_ms": GROUP_SESSION_TIMEOUT_MS,
+        "heartbeat_interval_ms": GROUP_HEARTBEAT_INTERVAL_MS,
+        "max_poll_interval_ms": 300_000,
+        "isolation_level": "read_committed",
+    }
+    options.update(overrides)
+    return aiokafka.AIOKafkaConsumer(**client_options(settings), **options)
+
+
+async def ensure_topic(settings: KafkaSettings, topic: str, compacted: bool = False, partitions: int = 1) -> list[int]:
+    """Create ``topic`` unless it exists; returns its partition numbers once its leaders are known."""
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    await admin.start()
+    try:
+        configs = {"cleanup.policy": "compact"} if compacted else {}
+        try:
+            await admin.create_topics([NewTopic(topic, partitions, 1, topic_configs=configs)])
+        except TopicAlreadyExistsError:
+            pass
+        for _ in range(100):
+            (described,) = await admin.describe_topics([topic])
+            parts = [p["partition"] for p in described.get("partitions", []) if p.get("leader", -1) >= 0]
+            if described.get("error_code") == 0 and parts:
+                return sorted(parts)
+            await asyncio.sleep(0.1)
+        raise RuntimeError(f"topic {topic} has no available partitions")
+    finally:
+        await admin.close()
+
+
+async def topic_max_message_bytes(settings: KafkaSettings, topics: list[str]) -> dict[str, int]:
+    """Each topic's ``max.message.bytes`` (Kafka's default when it cannot be read)."""
+    limits = dict.fromkeys(topics, DEFAULT_TOPIC_MAX_MESSAGE_BYTES)
+    if not topics:
+        return limits
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    await admin.start()
+    try:
+        responses = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, t, {"max.message.bytes": None}) for t in topics]
+        )
+    except KafkaError as exc:
+        log.warning("could not read the outcome topics' max.message.bytes (%s); assuming Kafka's default %d",
+                    exc, DEFAULT_TOPIC_MAX_MESSAGE_BYTES)
+        return limits
+    finally:
+        await admin.close()
+    for response in responses:
+        for resource in response.resources:
+            error_code, _, _, name, entries = resource[:5]
+            if error_code != 0 or name not in limits:
+                continue
+            for entry in entries:
+                if entry[0] == "max.message.bytes" and entry[1] is not None:
+                    limits[name] = int(entry[1])
+    return limits
+
+
+def outcome_limits(topic_limits: dict[str, int], max_request_bytes: int = MAX_REQUEST_BYTES) -> dict[str, int]:
+    """The largest outcome document each topic takes: the smaller of its limit and the producer's, less headroom."""
+    return {t: min(limit, max_request_bytes) - ENVELOPE_HEADROOM for t, limit in topic_limits.items()}
+
+
+async def read_at(
+    consumer: aiokafka.AIOKafkaConsumer, topic: str, partition: int, offset: int, timeout_s: float = 10.0
+) -> aiokafka.ConsumerRecord[bytes, bytes] | None:
+    """The record at ``offset`` of a partition, read with a group-less ``consumer`` (reassigned for the
+    purpose); None when it is gone (retention, compaction) or does not come within ``timeout_s``."""
+    tp = aiokafka.TopicPartition(topic, partition)
+    consumer.assign([tp])
+    consumer.seek(tp, offset)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        fetched = await consumer.getmany(tp, timeout_ms=500, max_records=1)
+        for msg in fetched.get(tp, []):
+            return msg if msg.offset == offset else None  # a later offset: the record was deleted
+    return None
+
+
+async def existing_partitions(settings: KafkaSettings, topics: Iterable[str]) -> dict[str, list[int]]:
+    """The partition numbers of each of ``topics`` that exists; a missing topic is left out.
+
+    Reads the metadata of *all* topics (the admin client's public ``describe_topics()``): a metadata
+    request naming a topic would create it on a broker with ``auto.create.topics.enable``.
+    """
+    wanted = set(topics)
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    await admin.start()
+    try:
+        described = await admin.describe_topics()
+    finally:
+        await admin.close()
+    return {
+        t["topic"]: sorted(p["partition"] for p in t.get("partitions", ()))
+        for t in described
+        if t["topic"] in wanted and t.get("error_code", 0) == 0
+    }
+
+
+async def read_ranges(
+    consumer: aiokafka.AIOKafkaConsumer, ranges: Mapping[aiokafka.TopicPartition, tuple[int, int]],
+    deadline: float | None = None, clock: Callable[[], float] = time.monotonic,
+) -> AsyncIterator[aiokafka.ConsumerRecord[bytes, bytes]]:
+    """The records of each assigned partition from its first offset up to (not including) its end one,
+    e.g. the tail of a topic up to the end offsets read just before; until ``deadline`` (``clock`` time).
+
+    A partition is done once the consumer's position reaches its end, so offsets that hold no record
+    (transaction markers, compacted or deleted records) cannot keep the read going.
+    """
+    todo = {tp: end for tp, (first, end) in ranges.items() if end > first}
+    for tp in todo:
+        consumer.seek(tp, ranges[tp][0])
+    while todo and (deadline is None or clock() < deadline):
+        fetched = await consumer.getmany(*todo, timeout_ms=500)
+        for tp, messages in fetched.items():
+            end = todo.get(tp, 0)
+            for msg in messages:
+                if msg.offset < end:
+                    yield msg
+        for tp in list(todo):
+            if await consumer.position(tp) >= todo[tp]:
+                del todo[tp]
+
+
+COMMITTED_ATTEMPTS = 8
+
+
+async def committed_offsets(
+    settings: KafkaSettings, group_id: str, partitions: Iterable[aiokafka.TopicPartition]
+) -> dict[aiokafka.TopicPartition, OffsetAndMetadata]:
+    """``group_id``'s committed offsets of ``partitions`` *with their metadata* (where the pipeline keeps
+    its checkpoint); an offset of -1 means none.
+
+    Read with the admin client's public ``list_consumer_group_offsets``: a consumer's public
+    ``committed()`` returns the offset alone. An error Kafka calls retriable (the group coordinator
+    moving or still loading, as around a rebalance) is retried with a growing pause, a few seconds in all.
+    """
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    await admin.start()
+    try:
+        pause = 0.1
+        for attempt in range(1, COMMITTED_ATTEMPTS + 1):
+            try:
+                offsets: dict[aiokafka.TopicPartition, OffsetAndMetadata] = await admin.list_consumer_group_offsets(
+                    group_id, partitions=list(partitions))
+                return offsets
+            except KafkaError as exc:
+                if not exc.retriable or attempt == COMMITTED_ATTEMPTS:
+                    raise
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 2.0)
+        raise AssertionError("unreachable")
+    finally:
+        await admin.close()
+
+
+async def probe(settings: KafkaSettings) -> None:
+    """Connect to the cluster once (bootstrap and metadata), or raise the connection error."""
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    try:
+        await admin.start()
+    finally:
+        await admin.close()
+
+
+async def wait_for_broker(
+    what: str, attempt: Callable[[], Awaitable[T]], within_s: float,
+    clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> T:
+    """Run ``attempt`` until Kafka answers, logging each failure once with its cause and the next wait,
+    for at most ``within_s`` seconds; then :class:`BrokerUnavailable` says so in one line."""
+    deadline = clock() + within_s
+    delay = 1.0
+    tries = 0
+    while True:
+        tries += 1
+        try:
+            return await attempt()
+        except (KafkaError, OSError) as exc:
+            cause = str(exc) or type(exc).__name__
+            left = deadline - clock()
+            if left <= 0:
+                raise BrokerUnavailable(
+                    f"Kafka is unreachable ({cause}); gave up on {what} after {tries} attempt(s) in "
+                    f"{within_s:g} s (check kafka.bootstrap_servers, or raise worker.broker_wait_s)"
+                ) from None
+            wait = min(delay, left)
+            log.warning("Kafka is not reachable yet (%s); %s: retrying in %.0f s (gives up in %.0f s)",
+                        cause, what, wait, left)
+            await sleep(wait)
+            delay = min(delay * 2, 15.0)

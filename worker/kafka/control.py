@@ -1,0 +1,123 @@
+"""Save & activate at runtime: a compacted control topic read by every replica.
+
+Each record is keyed by destination name and says whether it is active. Every replica reads the
+whole topic (no consumer group) from the beginning and keeps reading, so `gorgias-worker activate`
+or `pause`, or the HTTP control routes, reach every replica without a restart; compaction keeps the
+latest word per destination. A destination with no control record uses its config's ``active``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from collections.abc import Callable
+from typing import Any
+
+import aiokafka
+import orjson
+from aiokafka import TopicPartition
+from aiokafka.errors import KafkaError
+
+from worker.core.config import KafkaSettings
+from worker.core.events import iso_time
+from worker.kafka.clients import ensure_topic, make_consumer, make_producer, read_ranges
+
+log = logging.getLogger("worker.control")
+
+
+def control_value(active: bool, by: str | None = None) -> bytes:
+    return orjson.dumps({"active": active, "at": iso_time(time.time()), "by": by or socket.gethostname()})
+
+
+def parse_control(key: bytes | None, value: bytes | None) -> tuple[str, bool] | None:
+    """``(destination, active)`` from a control record; None for tombstones and junk."""
+    if key is None or value is None:
+        return None
+    try:
+        doc = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(doc, dict) or not isinstance(doc.get("active"), bool):
+        return None
+    return key.decode("utf-8", "replace"), doc["active"]
+
+
+async def send_command(settings: KafkaSettings, destination: str, active: bool) -> None:
+    """Publish an activate/pause command for every replica."""
+    await ensure_topic(settings, settings.control_topic, compacted=True)
+    producer = make_producer(settings)
+    await producer.start()
+    try:
+        await producer.send_and_wait(settings.control_topic, control_value(active), key=destination.encode())
+    finally:
+        await producer.stop()
+
+
+async def read_commands(settings: KafkaSettings) -> dict[str, bool]:
+    """The current word of the control topic, read to its end (for `gorgias-worker status`)."""
+    reader = ControlReader(settings, lambda name, active: None)
+    await reader.start()
+    try:
+        return dict(reader.state)
+    finally:
+        await reader.stop()
+
+
+class ControlReader:
+    """Follows the control topic and calls ``apply(destination, active)`` for each command."""
+
+    def __init__(self, settings: KafkaSettings, apply: Callable[[str, bool], None]) -> None:
+        self.settings = settings
+        self.apply = apply
+        self.state: dict[str, bool] = {}
+        self._consumer: aiokafka.AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.caught_up = asyncio.Event()
+
+    async def start(self) -> None:
+        """Read the topic to its current end (so startup honours saved commands), then keep following."""
+        topic = self.settings.control_topic
+        parts = await ensure_topic(self.settings, topic, compacted=True)
+        consumer = make_consumer(self.settings, None, isolation_level="read_uncommitted")
+        await consumer.start()
+        self._consumer = consumer
+        tps = [TopicPartition(topic, p) for p in parts]
+        consumer.assign(tps)
+        starts = await consumer.beginning_offsets(tps)
+        ends = await consumer.end_offsets(tps)
+        async for msg in read_ranges(consumer, {tp: (starts[tp], ends[tp]) for tp in tps}):
+            self._take(msg.key, msg.value, apply=False)
+        for name, active in self.state.items():  # the saved state, once: not every pause and activate of the past
+            self.apply(name, active)
+        self.caught_up.set()
+        self._task = asyncio.get_running_loop().create_task(self._follow(consumer), name="control-reader")
+
+    def _consume(self, fetched: dict[Any, list[Any]]) -> None:
+        for messages in fetched.values():
+            for msg in messages:
+                self._take(msg.key, msg.value)
+
+    def _take(self, key: bytes | None, value: bytes | None, apply: bool = True) -> None:
+        parsed = parse_control(key, value)
+        if parsed is not None:
+            name, active = parsed
+            self.state[name] = active
+            if apply:
+                self.apply(name, active)
+
+    async def _follow(self, consumer: aiokafka.AIOKafkaConsumer) -> None:
+        while True:
+            try:
+                self._consume(await consumer.getmany(timeout_ms=1000))
+            except KafkaError as exc:  # keep following; the broker may come back
+                log.warning("control topic: %s", exc)
+                await asyncio.sleep(1)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._consumer is not None:
+            await self._consumer.stop()

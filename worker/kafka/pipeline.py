@@ -1,0 +1,580 @@
+"""One destination's pipeline: Kafka → record chain → account dispatcher → delivery → outcome → commit.
+
+The pipeline owns an aiokafka consumer in its own consumer group (``<group_id>.<destination>``). It
+consumes records into the record chain (:mod:`worker.core.chain`: decode, prepare, group), hands due calls
+to the account's dispatcher, and once a call has its token renders it, sends it and publishes its outcome.
+What it owns of the source partitions (offsets, commits with checkpoints, revoke, assign, recovery) is
+:mod:`worker.kafka.partitions`: a source offset is committed only once the outcome of its record (a
+response event or a dead-letter record) has been acknowledged by Kafka.
+
+Why not a faust agent per destination: faust acks an event when the agent raises and ``take()`` acks
+its whole buffer when the loop body returns, so an agent cannot hold a record unacknowledged while
+its call is in flight and still read on; and an agent iteration costs far more per record than a
+``getmany()`` loop (see docs/benchmarks.md). The faust app hosts the pipelines as services instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import aiokafka
+from aiokafka import ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
+
+from worker.core.call_scheduler import Candidate
+from worker.core.chain import Call, RecordChain, Rejected
+from worker.core.config import Destination, WorkerConfig
+from worker.core.events import DeadLetterStage, Outcome, dead_letter, iso_time
+from worker.core.offsets import TopicPartitionKey
+from worker.core.open_batches import PendingCall
+from worker.core.ownership import Claim
+from worker.core.records import SourceRef
+from worker.core.recovery_marks import intent_document
+from worker.core.rendering import RequestRenderer
+from worker.gorgias.calls import CallOutcome
+from worker.gorgias.dedupe import hook_for
+from worker.gorgias.delivery import DeliveryService
+from worker.gorgias.dispatch import AccountDispatcher, Dispatchers
+from worker.gorgias.share import BudgetShares
+from worker.host import metrics
+from worker.host.logs import call_context, source_fields
+from worker.kafka.clients import make_consumer
+from worker.kafka.outcomes import Publisher, delivery_dead_letter, outcome_kind, response_event
+from worker.kafka.partitions import Partitions
+
+log = logging.getLogger("worker.pipeline")
+
+UNBATCHED_PENDING_PER_SLOT = 32
+MAX_POLL_WAIT_S = 0.2
+PARTITION_FETCH_BYTES = 2 * 1024 * 1024
+
+
+class _Tokens:
+    """A call's budget tokens: the first was granted by the account's dispatcher before the call started;
+    each retry asks it again and is served before every waiting call. While the destination is paused a
+    retry is held too (it is not on the wire): it asks for its token once the destination is activated."""
+
+    __slots__ = ("active", "dispatcher", "first_wait")
+
+    def __init__(self, dispatcher: AccountDispatcher, first_wait: float, active: asyncio.Event) -> None:
+        self.dispatcher = dispatcher
+        self.first_wait = first_wait
+        self.active = active
+
+    async def token(self, attempt: int) -> float:
+        if attempt == 1:
+            return self.first_wait
+        held = 0.0
+        if not self.active.is_set():
+            started = time.monotonic()
+            await self.active.wait()
+            held = time.monotonic() - started
+        return held + await self.dispatcher.retry_token()
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, pipeline: DestinationPipeline) -> None:
+        self.pipeline = pipeline
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self.pipeline.on_revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        await self.pipeline.on_assigned(assigned)
+
+
+class DestinationPipeline:
+    """Consumes one destination's topics and delivers them, committing only recorded outcomes."""
+
+    def __init__(
+        self,
+        config: WorkerConfig,
+        dest: Destination,
+        renderer: RequestRenderer,
+        delivery: DeliveryService,
+        publisher: Publisher,
+        on_fatal: Callable[[BaseException], None],
+        outcome_partitions: list[tuple[str, int]] | None = None,
+        clock: Callable[[], float] = time.time,
+        shares: BudgetShares | None = None,
+        intent_topic: str | None = None,
+        dispatchers: Dispatchers | None = None,
+    ) -> None:
+        self.config = config
+        self.dest = dest
+        self.renderer = renderer
+        # Records in, calls out: decode, prepare, group (open batches) and render (worker.core.chain).
+        self.chain = RecordChain(dest, config.kafka.max_record_bytes, renderer)
+        self.open = self.chain.open
+        self.delivery = delivery
+        self.publisher = publisher
+        self.on_fatal = on_fatal
+        self.clock = clock
+        self.shares = shares if shares is not None else BudgetShares(delivery.limiters)
+        self.budget_share = 1.0
+        self._slots = dest.delivery.max_in_flight
+        self._on_wire = 0  # calls started and not delivered yet (each holds a slot)
+        self._tasks: set[asyncio.Task[None]] = set()  # calls running and outcomes being recorded
+        # The account's dispatcher decides which waiting call takes the next token (shared by the
+        # destinations on one Gorgias account).
+        self._dispatchers = dispatchers if dispatchers is not None else Dispatchers(clock=clock)
+        self.dispatcher: AccountDispatcher | None = None
+        self._activated = asyncio.Event()  # set while active: retries of running calls wait on it
+        if dest.active:
+            self._activated.set()
+        self.active = dest.active
+        # Unbatched, each pending record is a call waiting its turn: a few dozen per call slot keep every
+        # slot busy, and more would only hold memory. Batched, records must wait out their windows.
+        d = dest.delivery
+        self._pending_limit = (
+            d.max_pending_records if dest.batching.enabled
+            else min(d.max_pending_records, max(1000, UNBATCHED_PENDING_PER_SLOT * d.max_in_flight))
+        )
+        self._throttled = False
+        self._stopping = False
+        self._consumer: aiokafka.AIOKafkaConsumer | None = None
+        self._fatal: BaseException | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.outcome_partitions = outcome_partitions or []
+        # Create templates mark each call's records on this topic before the create goes on the wire
+        # (worker.kafka.recovery): after a crash only marked records without an outcome are looked up.
+        self.intent_topic = intent_topic
+        self.intent_marks = 0
+        self.partitions = Partitions(config, dest, clock, self.outcome_partitions, intent_topic)
+        self.last_error: dict[str, str] | None = None  # {"at", "message"}, for status
+        self.records_unknown = 0  # dead-lettered with outcome unknown (the call may have reached Gorgias)
+        name = dest.name
+        self._m_consumed = metrics.RECORDS_CONSUMED.labels(name)
+        self._m_delivered = metrics.RECORDS_DELIVERED.labels(name)
+        self._m_batch = metrics.BATCH_SIZE.labels(name)
+        self._m_latency = metrics.CALL_DURATION.labels(name)
+        self._m_request = metrics.REQUEST_LATENCY.labels(name)
+        self._m_budget_wait = metrics.BUDGET_WAIT.labels(dest.credential.account_key)
+        self._m_e2e = metrics.END_TO_END_LATENCY.labels(name)
+        self._m_in_flight = metrics.IN_FLIGHT.labels(name)
+        self._m_pending = metrics.PENDING_RECORDS.labels(name)
+        self._m_calls: dict[int | None, Any] = {}  # final status -> its CALLS counter
+        self._outcome_headers = {kind: [("destination", name.encode()), ("outcome", kind.value.encode())]
+                                 for kind in Outcome}
+        metrics.DESTINATION_ACTIVE.labels(name).set(1 if self.active else 0)
+
+    # ---------------------------------------------------------------------------------------------
+    # lifecycle
+
+    @property
+    def group_id(self) -> str:
+        return self.dest.consumer_group(self.config.kafka.group_id)
+
+    async def start(self) -> None:
+        dest = self.dest
+        self.dispatcher = self._dispatchers.get(dest.credential, self.delivery.limiters.get(dest.credential))
+        self.dispatcher.register(self)
+        await self.partitions.seed()
+        start = self.dest.start_position()
+        # A member finishing the calls of revoked partitions (up to the shutdown grace) stays in the group.
+        rebalance_timeout_ms = int((max(1.0, self.config.worker.shutdown_grace_s) + 10) * 1000)
+        # 2 MB per partition: on a 1,000,000-record backlog a peak RSS of 203-212 MB instead of 285-289 MB with
+        # 4 MB, for 5 % more calls (docs/benchmarks.md, section 6)
+        consumer = make_consumer(
+            self.config.kafka, self.group_id, max_partition_fetch_bytes=PARTITION_FETCH_BYTES,
+            auto_offset_reset="latest" if start == "latest" else "earliest",
+            rebalance_timeout_ms=rebalance_timeout_ms,
+        )
+        consumer.subscribe(self.dest.source_topics, listener=_Rebalance(self))
+        self._consumer = consumer  # before start: the first assignment may come while it starts
+        await consumer.start()
+        self._task = asyncio.get_running_loop().create_task(self._run(consumer), name=f"pipeline:{self.dest.name}")
+
+    async def _run(self, consumer: aiokafka.AIOKafkaConsumer) -> None:
+        """Consume until :meth:`stop` is called (or a fatal error)."""
+        try:
+            await self._loop(consumer)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._fail(exc, "the consume loop failed")
+
+    async def _loop(self, consumer: aiokafka.AIOKafkaConsumer) -> None:
+        max_records = self.config.kafka.fetch_max_records
+        while not self._stopping:
+            timeout = self._poll_timeout()
+            fetched = await consumer.getmany(timeout_ms=int(timeout * 1000), max_records=max_records)
+            now = self.clock()
+            for tp, messages in fetched.items():
+                self._m_consumed.inc(len(messages))
+                tpk = TopicPartitionKey(tp.topic, tp.partition)
+                self.partitions.chunk(tpk, messages[0].offset)
+                for msg in messages:
+                    self._handle(tpk, msg, now)
+            self.open.tick(self.clock())
+            if self.open.has_eligible and self.dispatcher is not None:
+                self.dispatcher.poke()
+            self._apply_pause()
+            await self._maybe_commit()
+            if self._fatal is not None:
+                return
+
+    async def stop(self, grace: float) -> None:
+        """Stop reading, finish in-flight calls within ``grace`` seconds, commit exactly what is done."""
+        self._stopping = True
+        task = self._task
+        if task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(task), timeout=5)
+            except TimeoutError:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        # Records still being grouped or waiting for their turn are abandoned (not committed, so
+        # re-delivered after the restart): with _stopping set the dispatcher starts none of them. Calls
+        # already on the wire get the grace period to finish.
+        tasks = set(self._tasks)
+        if tasks:
+            _, unfinished = await asyncio.wait(tasks, timeout=grace)
+            if unfinished:
+                log.warning("destination %s: abandoning %d call(s) still in flight after %.1f s grace",
+                            self.dest.name, len(unfinished), grace)
+                for t in unfinished:
+                    t.cancel()
+                await asyncio.gather(*unfinished, return_exceptions=True)
+        if self.dispatcher is not None:
+            await self.dispatcher.unregister(self)
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            await self.partitions.commit(consumer)
+            await consumer.stop()
+
+    def set_active(self, active: bool) -> None:
+        """Activate or pause consumption (paused: partitions paused, nothing read and dropped)."""
+        if active != self.active:
+            log.info("destination %s %s", self.dest.name, "activated" if active else "paused",
+                     extra={"destination": self.dest.name})
+        self.active = active
+        if active:
+            self._activated.set()
+        else:
+            self._activated.clear()
+        metrics.DESTINATION_ACTIVE.labels(self.dest.name).set(1 if active else 0)
+        self._apply_pause()
+        if active and self.dispatcher is not None:
+            self.dispatcher.poke()  # calls held while paused go now
+
+    def status(self) -> dict[str, Any]:
+        consumer = self._consumer
+        assigned = sorted(consumer.assignment(), key=lambda t: (t.topic, t.partition)) if consumer else []
+        return {
+            "name": self.dest.name,
+            "active": self.active,
+            "throttled": self._throttled,
+            "group_id": self.group_id,
+            "start_from": self.dest.start_from,
+            "assigned_partitions": [f"{tp.topic}:{tp.partition}" for tp in assigned],
+            "pending_records": self.partitions.in_flight,
+            "calls_in_flight": self._on_wire,
+            # due calls not on the wire: waiting for their account's budget (or a slot, or their key's
+            # previous call) while active, held while paused
+            "calls_waiting_for_budget": self.open.waiting_calls if self.active else 0,
+            "held_calls": 0 if self.active else self.open.waiting_calls,
+            "grouped_records": self.open.pending,
+            "skipped_after_recovery": self.partitions.skipped_after_recovery,
+            "budget_share": round(self.budget_share, 4),
+            "state": "active" if self.active else "paused",
+            "partitions": self.partitions.status(consumer, assigned),
+            "records": {**metrics.records_since_start(self.dest.name), "unknown": self.records_unknown},
+            "last_error": self.last_error,
+        }
+
+    # ---------------------------------------------------------------------------------------------
+    # records in
+
+    def _poll_timeout(self) -> float:
+        deadline = self.open.next_deadline()
+        if deadline is None:
+            return MAX_POLL_WAIT_S
+        return max(0.0, min(MAX_POLL_WAIT_S, deadline - self.clock()))
+
+    def _handle(self, tpk: TopicPartitionKey, msg: Any, now: float) -> None:
+        if not self.partitions.consumed(tpk, msg.offset):
+            return  # delivered before a crash, its outcome is on Kafka: finished, not sent again
+        source = SourceRef(tpk.topic, tpk.partition, msg.offset, msg.key, msg.timestamp)
+        rejected = self.chain.take_in(msg.value, source, tuple(msg.headers or ()), now,
+                                      self.partitions.possibly_delivered(tpk, msg.offset))
+        if rejected is not None:
+            self._dead_letter_now(rejected)
+
+    # ---------------------------------------------------------------------------------------------
+    # calls
+
+    def candidates(self) -> Iterator[Candidate]:
+        """Calls that may start now: none while paused, stopping or out of call slots (they are held)."""
+        if not self.active or self._stopping or self._fatal is not None or self._on_wire >= self._slots:
+            return iter(())
+        return self.open.eligible()
+
+    def waiting_records(self) -> int:
+        return self.open.waiting_records
+
+    def waiting_calls(self) -> int:
+        return self.open.waiting_calls
+
+    def start_call(self, call: Candidate, waited_s: float) -> None:
+        """Called by the account's dispatcher once ``call`` has its token: render it from what it holds now
+        and send it."""
+        assert isinstance(call, PendingCall)
+        made = self.chain.take(call)
+        if isinstance(made, Rejected):
+            self._dead_letter_now(made)
+            return
+        # claimed now, not when its task first runs: a rebalance in between then waits for it (and the
+        # call, finding its partition gone, sends nothing) instead of committing around a call still to go
+        claim = self.partitions.claim(made.sources)
+        self._on_wire += 1
+        self._spawn(self._run_call(made, waited_s, claim))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run_call(self, call: Call, waited_s: float, claim: Claim) -> None:
+        """Deliver one call (its first token is taken), free its slot and lane, then record its outcome."""
+        dest = self.dest
+        sources = call.sources
+        dispatcher = self.dispatcher
+        tokens = _Tokens(dispatcher, waited_s, self._activated) if dispatcher is not None else None
+        self._m_in_flight.inc()
+        context = call_context.set(source_fields(dest.name, sources))
+        outcome: CallOutcome | None = None  # before the try: its finally reads it on every path
+        try:
+            if not claim():  # its partition moved to another worker, which sends it
+                claim.release()
+                return
+            dedupe = hook_for(dest, self.delivery)  # duplicate check of create templates, else None
+            if dedupe is not None:
+                outcome = await dedupe.before_first_attempt(call.request, call.items)
+            if outcome is None and dedupe is not None and self.intent_topic is not None:
+                await self._mark_intent(call)
+            if outcome is None:
+                outcome = await self.delivery.call(call.request, dest.credential, dest.delivery,
+                                                   unknown_outcome_hook=dedupe, tokens=tokens)
+        except asyncio.CancelledError:
+            claim.release()
+            raise
+        except Exception as exc:
+            claim.release()
+            self._fail(exc, "delivery failed unexpectedly")
+            return
+        finally:
+            call_context.reset(context)
+            self._m_in_flight.dec()
+            self.chain.done(call)  # the key's next call may go
+            # With intent marks the slot is held until the outcome is on Kafka, so that the records
+            # marked and without an outcome after a crash are at most max_in_flight calls' worth.
+            hold = outcome is not None and self.intent_topic is not None
+            if not hold:
+                self._free_slot(dispatcher)
+        try:
+            await self._record_outcome(call, outcome)
+        finally:
+            claim.release()
+            if hold:
+                self._free_slot(dispatcher)
+
+    def _free_slot(self, dispatcher: AccountDispatcher | None) -> None:
+        self._on_wire -= 1
+        if dispatcher is not None:
+            dispatcher.poke()
+
+    async def _mark_intent(self, call: Call) -> None:
+        """Record on Kafka that ``call``'s records are about to reach Gorgias (acknowledged before it goes)."""
+        assert self.intent_topic is not None
+        sources = call.sources
+        doc = intent_document(self.dest.name, ((s.topic, s.partition, s.offset) for s in sources))
+        meta = await self.publisher.publish(self.intent_topic, doc, sources[0].key,
+                                            [("destination", self.dest.name.encode()), ("kind", b"intent")])
+        self.partitions.acknowledged(meta.topic, meta.partition, meta.offset)
+        self.intent_marks += 1
+
+    async def _record_outcome(self, call: Call, outcome: CallOutcome) -> None:
+        dest = self.dest
+        n = len(call.items)
+        self._m_batch.observe(n)
+        self._m_latency.observe(outcome.latency_s)
+        for attempt in outcome.attempt_log:
+            self._m_budget_wait.observe(attempt.rate_limit_wait_s)
+            if attempt.error_kind != "refused":  # refused before sending (foreign origin): no request made
+                self._m_request.observe(attempt.elapsed_s)
+        status = outcome.status
+        counter = self._m_calls.get(status)
+        if counter is None:
+            counter = self._m_calls[status] = metrics.CALLS.labels(
+                dest.name, str(status) if status is not None else "error")
+        counter.inc()
+        if len(outcome.attempt_log) > 1:
+            for attempt in outcome.attempt_log[:-1]:  # every attempt but the last one caused a retry
+                cause = attempt.error_kind or str(attempt.status)
+                metrics.RETRIES.labels(dest.name, cause).inc()
+        publish_response = dest.response_webhook.enabled
+        if publish_response or not outcome.ok:  # the document is built only when it is written
+            key = call.sources[0].key
+            event = response_event(dest, call, outcome)
+            headers = self._outcome_headers[outcome_kind(outcome)]
+            try:
+                waits = []
+                if publish_response:
+                    waits.append(self.publisher.publish(dest.response_webhook.topic, event, key, headers))
+                if not outcome.ok:
+                    letter = delivery_dead_letter(dest, call, event, outcome.finished_at)
+                    self._note_error(f"deliver: {letter.get('reason')}")
+                    waits.append(self.publisher.publish(dest.dead_letter_topic, letter, key,
+                                                        [*headers, ("stage", b"deliver")]))
+                # one publish is awaited as it is (gather would wrap it in a task of its own)
+                for meta in [await waits[0]] if len(waits) == 1 else await asyncio.gather(*waits):
+                    self.partitions.acknowledged(meta.topic, meta.partition, meta.offset)
+            except (KafkaError, OSError) as exc:
+                self._fail(exc, f"could not record the outcome of a call carrying {n} record(s)")
+                return
+        if outcome.ok:
+            self._m_delivered.inc(n)
+        else:
+            log.warning("dead letter (stage deliver) of %d record(s): %s", n, outcome.final_reason,
+                        extra={**source_fields(dest.name, call.sources), "stage": "deliver"})
+            metrics.RECORDS_DEAD_LETTERED.labels(dest.name, DeadLetterStage.DELIVER.value).inc(n)
+            if outcome.outcome_unknown:
+                self.records_unknown += n
+        self._finish(call.sources)
+
+    def _dead_letter_now(self, rejected: Rejected) -> None:
+        """Write the dead letter of records the chain rejected (unless their partition moved away first)."""
+        dest = self.dest
+        stage, reason, sources = rejected.stage, rejected.reason, rejected.sources
+        letter = dead_letter(dest, stage, reason, rejected.items, failed_at=self.clock())
+        self._note_error(f"{stage.value}: {reason}")
+        headers = [("destination", dest.name.encode()), ("stage", stage.value.encode())]
+
+        async def publish() -> None:
+            try:
+                meta = await self.publisher.publish(dest.dead_letter_topic, letter, rejected.key, headers)
+                self.partitions.acknowledged(meta.topic, meta.partition, meta.offset)
+            except (KafkaError, OSError) as exc:
+                self._fail(exc, "could not write a dead-letter record")
+                return
+            metrics.RECORDS_DEAD_LETTERED.labels(dest.name, stage.value).inc(len(sources))
+            log.warning("dead letter (stage %s) of %d record(s): %s", stage.value, len(sources), reason,
+                        extra={**source_fields(dest.name, sources), "stage": stage.value})
+            self._finish(sources)
+
+        claim = self.partitions.claim(sources)
+
+        async def run() -> None:
+            try:
+                if claim():  # else its partition moved to another worker, which writes it
+                    await publish()
+            finally:
+                claim.release()
+
+        self._spawn(run())  # tracked with the calls, so that a shutdown waits for it too
+
+    def _finish(self, sources: list[SourceRef]) -> None:
+        finished = self.partitions.tracker.finished
+        tpk: TopicPartitionKey | None = None
+        oldest: int | None = None
+        for s in sources:
+            if tpk is None or s.partition != tpk.partition or s.topic != tpk.topic:
+                tpk = TopicPartitionKey(s.topic, s.partition)
+            finished(tpk, s.offset)
+            ts = s.timestamp_ms
+            if ts is not None and (oldest is None or ts < oldest):
+                oldest = ts
+        if oldest is not None:  # once per call: its oldest record's wait
+            self._m_e2e.observe(max(0.0, self.clock() - oldest / 1000))
+
+    def _note_error(self, message: str) -> None:
+        self.last_error = {"at": iso_time(self.clock()), "message": message}
+
+    def _fail(self, exc: BaseException, what: str) -> None:
+        self._note_error(f"{what}: {exc}")
+        log.error("destination %s: %s: %s; stopping so that nothing is committed past it",
+                  self.dest.name, what, exc, extra={"destination": self.dest.name})
+        if self._fatal is None:
+            self._fatal = RuntimeError(f"destination {self.dest.name}: {what}: {exc}")
+            self.on_fatal(self._fatal)
+
+    # ---------------------------------------------------------------------------------------------
+    # pause, commit, rebalance
+
+    def _apply_pause(self) -> None:
+        consumer = self._consumer
+        if consumer is None:
+            return
+        limit = self._pending_limit
+        pending = self.partitions.in_flight
+        self._m_pending.set(pending)
+        if not self._throttled and pending >= limit:
+            self._throttled = True
+            log.info("destination %s: %d records wait for their outcome (limit %d): consumption paused until "
+                     "half of them are done", self.dest.name, pending, limit, extra={"destination": self.dest.name})
+        elif self._throttled and pending <= limit // 2:
+            self._throttled = False
+            log.info("destination %s: consumption resumed (%d records wait for their outcome)", self.dest.name,
+                     pending, extra={"destination": self.dest.name})
+        if self._throttled and self.open.flush_grouped(self.clock()) and self.dispatcher is not None:
+            self.dispatcher.poke()  # batches that could only wait out their windows go now
+        want_paused = self._stopping or not self.active or self._throttled or self.partitions.recovering > 0
+        assigned = consumer.assignment()
+        paused = consumer.paused()
+        if want_paused:
+            todo = assigned - paused
+            if todo:
+                consumer.pause(*todo)
+        elif paused:
+            consumer.resume(*paused)
+
+    async def _maybe_commit(self) -> None:
+        if self._consumer is not None:
+            await self.partitions.maybe_commit(self._consumer)
+
+    async def on_revoked(self, revoked: set[TopicPartition]) -> None:
+        """Before partitions move to another worker: finish their records and commit them."""
+
+        def drop_waiting(keys: set[TopicPartitionKey]) -> None:
+            # records still being grouped or waiting for a token are left to the new owner
+            if self.open.pending:
+                self.open.drop_where(
+                    lambda p: TopicPartitionKey(p.record.source.topic, p.record.source.partition) in keys)
+
+        await self.partitions.revoke(self._consumer, revoked, drop_waiting)
+
+    async def on_assigned(self, assigned: set[TopicPartition]) -> None:
+        consumer = self._consumer
+        if consumer is None:
+            return
+        # Eager rebalancing: ``assigned`` is the whole new assignment. Pace at the matching share.
+        total = sum(len(consumer.partitions_for_topic(t) or ()) for t in self.dest.source_topics)
+        self.budget_share = self.shares.assigned(self.dest.name, self.dest.credential, len(assigned), total)
+        log.info("destination %s: %d of %d partition(s), %.1f%% of account %s's budget", self.dest.name,
+                 len(assigned), total, 100 * self.budget_share, self.dest.credential.account_key)
+        if not assigned:
+            return
+        recover = bool(self.outcome_partitions)
+        start = self.dest.start_position()
+        if recover or not isinstance(start, str) or not self.active or self._throttled or self._stopping:
+            consumer.pause(*assigned)  # at once, before any record of these partitions is handed out
+        if not isinstance(start, str):
+            self.partitions.recovering += 1
+            try:
+                await self.partitions.seek_new(consumer, assigned, start)
+            finally:
+                self.partitions.recovering -= 1
+                if not recover:
+                    self._apply_pause()
+        if recover:
+            self.partitions.recovering += 1
+            try:
+                await self.partitions.recover(consumer, assigned)
+            finally:
+                self.partitions.recovering -= 1
+                self._apply_pause()

@@ -1,0 +1,211 @@
+"""The worker's HTTP control surface: health, status, activate/pause, metrics (and preview/test)."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import SecretStr
+
+from worker.core.config import ConfigError, Destination
+from worker.core.preview import preview
+from worker.core.templates import check_templates
+from worker.gorgias.endpoint_test import EndpointTestError, run_test
+from worker.kafka.control import send_command
+from worker.service.config_loading import parse_text
+from worker.service.runtime import Runtime
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+RUNTIME: web.AppKey[Runtime] = web.AppKey("runtime", Runtime)
+TOKEN: web.AppKey[SecretStr | None] = web.AppKey("control_token", SecretStr | None)  # type: ignore[arg-type]
+READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
+
+
+def error(status: int, message: str) -> web.Response:
+    return json_response({"error": message}, status=status)
+
+
+async def live(request: web.Request) -> web.Response:
+    """The process is up and its loop answers."""
+    runtime = request.app[RUNTIME]
+    if runtime.failed is not None:
+        return json_response({"status": "failed", "error": str(runtime.failed)}, status=500)
+    return json_response({"status": "ok"})
+
+
+async def ready(request: web.Request) -> web.Response:
+    """Every pipeline started and the control topic was read: safe to send traffic and count on it."""
+    runtime = request.app[RUNTIME]
+    if runtime.ready.is_set() and runtime.failed is None:
+        return json_response({"status": "ready"})
+    if runtime.failed is None and runtime.trouble is not None:  # Kafka unreachable: back by itself when it is
+        return json_response({"status": "unavailable", "trouble": runtime.trouble}, status=503)
+    return json_response({"status": "starting" if runtime.failed is None else "failed"}, status=503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = request.app[RUNTIME].metrics_text()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def destinations(request: web.Request) -> web.Response:
+    return json_response(request.app[RUNTIME].status())
+
+
+def _pipeline_status(request: web.Request) -> dict[str, Any] | None:
+    pipeline = request.app[RUNTIME].pipelines.get(request.match_info["name"])
+    return None if pipeline is None else pipeline.status()
+
+
+async def destination(request: web.Request) -> web.Response:
+    status = _pipeline_status(request)
+    if status is None:
+        return error(404, f"no destination named {request.match_info['name']!r}")
+    return json_response(status)
+
+
+@web.middleware
+async def require_token(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every route that acts (POST) needs ``Authorization: Bearer <token>`` when a token is configured.
+
+    401 when the header is missing or not a bearer token, 403 when the token is wrong. The token is
+    compared in constant time and never echoed.
+    """
+    token = request.app[TOKEN]
+    if token is None or request.method in READ_ONLY_METHODS:
+        return await handler(request)
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not given.strip():
+        return web.Response(
+            body=orjson.dumps({"error": "this route needs `Authorization: Bearer <control token>`"}),
+            status=401, content_type="application/json", headers={"WWW-Authenticate": 'Bearer realm="gorgias-worker"'},
+        )
+    if not hmac.compare_digest(given.strip().encode(), token.get_secret_value().encode()):
+        return error(403, "the bearer token is not the control token")
+    return await handler(request)
+
+
+async def validate_config(request: web.Request) -> web.Response:
+    """A config (YAML or JSON body) in; ``{"ok": bool, "errors": [...], "warnings": [...]}`` out.
+
+    ``${VAR}`` references resolve to their ``:-default`` only, and secrets are not read.
+    """
+    raw = await request.read()
+    try:
+        # never the worker's own environment: a ${VAR} or a GORGIAS_WORKER__ variable could echo a secret back
+        cfg = parse_text(raw.decode("utf-8", "replace"), "request body", environ={})
+    except ConfigError as exc:
+        return json_response({"ok": False, "errors": exc.problems, "warnings": []})
+    problems = check_templates(cfg)
+    return json_response({
+        "ok": not problems, "errors": problems, "warnings": cfg.warnings(),
+        "destinations": [d.name for d in cfg.destinations],
+    })
+
+
+def _set_active(active: bool) -> Handler:
+    async def handler(request: web.Request) -> web.Response:
+        runtime = request.app[RUNTIME]
+        name = request.match_info["name"]
+        if name not in runtime.pipelines:
+            return error(404, f"no destination named {name!r}")
+        await send_command(runtime.config.kafka, name, active)
+        runtime.apply_command(name, active)  # this replica at once; the others through the topic
+        topic = runtime.config.kafka.control_topic
+        return json_response({"destination": name, "active": active, "propagated_via": topic})
+
+    return handler
+
+
+def create_control_app(
+    runtime: Runtime, extra_routes: list[web.RouteDef] | None = None, token: SecretStr | None = None
+) -> web.Application:
+    """The control API; with ``token``, its POST routes need it as a bearer token."""
+    app = web.Application(middlewares=[require_token])
+    app[RUNTIME] = runtime
+    app[TOKEN] = token
+    app.add_routes([
+        web.get("/health/live", live),
+        web.get("/health/ready", ready),
+        web.get("/metrics", metrics),
+        web.get("/destinations", destinations),
+        web.get("/destinations/{name}", destination),
+        web.post("/destinations/{name}/activate", _set_active(True)),
+        web.post("/destinations/{name}/pause", _set_active(False)),
+        web.post("/destinations/{name}/preview", preview_requests),
+        web.post("/destinations/{name}/test", test_endpoint),
+        web.post("/validate", validate_config),
+        *(extra_routes or []),
+    ])
+    return app
+
+
+# --------------------------------------------------------------------------------------------------
+# Sample payloads and endpoint testing (worker.core.preview, worker.gorgias.endpoint_test)
+
+MAX_PREVIEW_RECORDS = 1000
+
+
+async def _json_body(request: web.Request) -> Any:
+    raw = await request.read()
+    if not raw.strip():
+        return {}
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise web.HTTPBadRequest(text=orjson.dumps({"error": f"the body is not JSON: {exc}"}).decode(),
+                                 content_type="application/json") from None
+
+
+def _configured(runtime: Runtime, name: str) -> Destination:
+    """The destination named in the route, or a 404 answer."""
+    try:
+        return runtime.config.destination(name)
+    except KeyError:
+        raise web.HTTPNotFound(text=orjson.dumps({"error": f"no destination named {name!r}"}).decode(),
+                               content_type="application/json") from None
+
+
+async def preview_requests(request: web.Request) -> web.Response:
+    """``{"records": [...]}`` -> the requests the destination's settings make of them (and the dead letters)."""
+    runtime = request.app[RUNTIME]
+    name = request.match_info["name"]
+    dest = _configured(runtime, name)
+    doc = await _json_body(request)
+    records = doc.get("records") if isinstance(doc, dict) else None
+    if not isinstance(records, list):
+        return error(400, 'send {"records": [record, ...]}')
+    if len(records) > MAX_PREVIEW_RECORDS:
+        return error(400, f"at most {MAX_PREVIEW_RECORDS} records per preview (got {len(records)})")
+    pipeline = runtime.pipelines.get(name)
+    try:
+        items = preview(dest, records, renderer=pipeline.renderer if pipeline is not None else None,
+                        max_record_bytes=runtime.config.kafka.max_record_bytes)
+    except ValueError as exc:
+        return error(400, str(exc))
+    return json_response({"destination": name, "items": [item.as_dict() for item in items]})
+
+
+async def test_endpoint(request: web.Request) -> web.Response:
+    """Send one sample request (``{"record": {...}}`` and/or ``{"payload": ...}``, both optional) once."""
+    runtime = request.app[RUNTIME]
+    name = request.match_info["name"]
+    dest = _configured(runtime, name)
+    doc = await _json_body(request)
+    if not isinstance(doc, dict) or set(doc) - {"record", "payload"}:
+        return error(400, 'send {}, {"record": {...}} or {"payload": ...} (or both)')
+    if runtime.delivery is None:
+        return error(503, "the worker is still starting")
+    try:
+        result = await run_test(dest, doc.get("record"), doc.get("payload"), delivery=runtime.delivery)
+    except (EndpointTestError, ValueError) as exc:
+        return error(400, str(exc))
+    return json_response(result.as_dict())

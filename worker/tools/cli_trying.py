@@ -1,0 +1,135 @@
+"""Commands to try a destination before it runs: `templates`, `preview`, `test`."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from worker.host.environment import resolve_secret
+from worker.tools.cli_app import (
+    ConfigOption,
+    SetOption,
+    app,
+    destination_or_exit,
+    fail,
+    json_file,
+    kafka_call,
+    load_or_exit,
+)
+
+
+@app.command("templates", short_help="List the endpoint templates, or show one.")
+def templates_command(
+    name: Annotated[str | None, typer.Argument(help="A template to show in full.")] = None,
+) -> None:
+    """List the endpoint templates, or show one: attributes, options, an example record and its exact request."""
+    from worker.tools.catalogue import describe_template, template_table
+
+    if name is None:
+        for line in template_table():
+            typer.echo(line)
+        typer.echo("\n`gorgias-worker templates NAME` shows one; use it with endpoint.template: NAME")
+        return
+    try:
+        lines = describe_template(name)
+    except ValueError as exc:
+        fail([str(exc)])
+    for line in lines:
+        typer.echo(line)
+
+
+
+@app.command("preview", short_help="Print the exact requests some records would make.")
+def preview_command(
+    config: ConfigOption,
+    destination: Annotated[str, typer.Option("--destination", "-d", help="Destination name.")],
+    records: Annotated[Path | None, typer.Option("--records", help="JSON Lines file of records.")] = None,
+    from_topic: Annotated[
+        bool, typer.Option("--from-topic", help="Read records from the destination's first source topic.")
+    ] = False,
+    limit: Annotated[int, typer.Option(help="With --from-topic: how many of its latest records.")] = 10,
+    raw: Annotated[bool, typer.Option("--json", help="Print the requests as JSON.")] = False,
+    overrides: SetOption = None,
+) -> None:
+    """Print the exact requests the current settings would send for some records (batching included)."""
+    import orjson
+
+    from worker.core.preview import PreviewRequest, format_items, preview
+    from worker.kafka.topic_io import read_sample
+
+    cfg = load_or_exit(config, overrides=overrides)
+    dest = destination_or_exit(cfg, destination)
+    values: list[object]
+    if records is not None and from_topic:
+        fail(["give either --records FILE or --from-topic, not both"])
+    if records is not None:
+        try:
+            values = [line for line in records.read_bytes().splitlines() if line.strip()]
+        except OSError as exc:
+            fail([f"--records {records}: cannot read it ({exc.strerror})"])
+    elif from_topic:
+        if limit < 1:
+            fail(["--limit must be at least 1"])
+        topic = dest.source_topics[0]
+        try:
+            values = list(kafka_call(cfg.kafka, read_sample(cfg.kafka, topic, limit)))
+        except LookupError as exc:
+            fail([str(exc)])
+        if not values:
+            typer.echo(f"{topic} holds no records", err=True)
+    else:
+        from worker.gorgias.endpoint_test import example_record
+
+        example = example_record(dest)
+        if example is None:
+            fail(["give --records FILE.jsonl or --from-topic (manual endpoints have no example record)"])
+        typer.echo("(no --records: the template's example record)", err=True)
+        values = [example]
+    try:
+        items = preview(dest, values, max_record_bytes=cfg.kafka.max_record_bytes)
+    except ValueError as exc:
+        fail([f"destinations.{dest.name}: {exc}"])
+    if raw:
+        typer.echo(orjson.dumps({"destination": dest.name, "items": [i.as_dict() for i in items]}).decode())
+        return
+    for line in format_items(items):
+        typer.echo(line)
+    requests = sum(1 for i in items if isinstance(i, PreviewRequest))
+    typer.echo(f"{len(values)} record(s) -> {requests} request(s), {len(items) - requests} dead letter(s)")
+
+
+@app.command("test", short_help="Send one sample request and print the answer.")
+def test_command(
+    config: ConfigOption,
+    destination: Annotated[str, typer.Option("--destination", "-d", help="Destination name.")],
+    payload: Annotated[Path | None, typer.Option("--payload", help="JSON file: the body to send instead.")] = None,
+    record: Annotated[Path | None, typer.Option("--record", help="JSON file: the sample record.")] = None,
+    raw: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    overrides: SetOption = None,
+) -> None:
+    """Send one sample request to the configured endpoint (one attempt) and print the answer; exit 1 unless 2xx."""
+    import orjson
+
+    from worker.gorgias.endpoint_test import EndpointTestError, run_test
+
+    cfg = load_or_exit(config, overrides=overrides)
+    dest = destination_or_exit(cfg, destination)
+    try:
+        resolve_secret(dest.credential.secret())
+    except LookupError as exc:
+        fail([f"destinations.{dest.name}.credential: {exc}"])
+    sample = json_file(record, "--record") if record is not None else None
+    body = json_file(payload, "--payload") if payload is not None else None
+    try:
+        result = asyncio.run(run_test(dest, sample, body))
+    except (EndpointTestError, ValueError) as exc:
+        fail([str(exc)])
+    if raw:
+        typer.echo(orjson.dumps(result.as_dict()).decode())
+    else:
+        for line in result.lines():
+            typer.echo(line)
+    raise typer.Exit(0 if result.ok else 1)
