@@ -61,6 +61,7 @@ test: setup
 lint: setup
 	$(BIN)/ruff check worker gorgias_sandbox tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 unit: setup
 	$(BIN)/python -m pytest -q tests/unit

@@ -195,7 +195,7 @@ async def _bench_gorgias_client(
     from pydantic import SecretStr
 
     from worker.core.config import Credential, DeliverySettings
-    from worker.core.rendering import RenderedRequest
+    from worker.core.request import RenderedRequest
     from worker.gorgias.client import GorgiasClient, TransportName
 
     credential = Credential(

@@ -16,11 +16,13 @@ from gorgias_sandbox.server import RunningSandbox, start_sandbox
 from gorgias_sandbox.settings import SandboxSettings
 from worker.core.config import Destination
 from worker.core.records import REPLAY_HEADER, Record, SourceRef, parse_replay_header
-from worker.core.rendering import Prepared, RenderedRequest
+from worker.core.rendering import Prepared
+from worker.core.request import RenderedRequest
 from worker.core.templates import renderer_for
+from worker.gorgias.calls import CallAttempt, HookDecision
 from worker.gorgias.client import HttpResult
 from worker.gorgias.dedupe import DEDUPE_HEADER, POSSIBLY_DELIVERED, Deduper, hook_for
-from worker.gorgias.delivery import CallAttempt, DeliveryService, HookDecision
+from worker.gorgias.delivery import DeliveryService
 from worker.gorgias.errors import TransportError, TransportKind
 from worker.tools.replay import replay_headers
 

@@ -17,13 +17,8 @@ from hypothesis import strategies as st
 
 from worker.core.config import Destination
 from worker.core.records import Record, SourceRef
-from worker.core.rendering import (
-    DefaultBodyBuilder,
-    Prepared,
-    RenderedRequest,
-    RenderError,
-    RequestRenderer,
-)
+from worker.core.rendering import DefaultBodyBuilder, Prepared, RenderError, RequestRenderer
+from worker.core.request import RenderedRequest
 
 CREDENTIAL: dict[str, Any] = {"domain": "acme", "username": "a@acme.com", "api_key_env": "K"}
 SANDBOX = "http://127.0.0.1:8080"

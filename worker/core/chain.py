@@ -28,7 +28,8 @@ from worker.core.config import Destination
 from worker.core.events import DeadLetterStage, record_item, reference_item
 from worker.core.open_batches import OpenBatches, PendingCall
 from worker.core.records import POSSIBLY_DELIVERED, DecodeError, SourceRef, decode_record
-from worker.core.rendering import Prepared, RenderedRequest, RenderError, RequestRenderer
+from worker.core.rendering import Prepared, RenderError, RequestRenderer
+from worker.core.request import RenderedRequest
 from worker.core.templates import renderer_for
 
 __all__ = ["Call", "RecordChain", "Rejected", "batch_policy", "build_renderer"]

@@ -2,11 +2,10 @@
 
 :func:`preview` is pure: record values in, an ordered list of :class:`PreviewRequest` (method, URL,
 headers with the secret masked, body, which records it carries) and :class:`PreviewDeadLetter` (records
-the worker would dead-letter, with the stage and reason) out. It runs the worker's own pieces: record
-decoding, the destination's renderer (template or manual), and the real grouper
-(``worker.core.batching.make_grouper``) with the destination's batching policy. All records are taken as
-arriving at the same moment (as a backlog is consumed), and every open batch is flushed at the end, so
-batches close on size and bytes only.
+the worker would dead-letter, with the stage and reason) out. It drives the worker's own record chain
+(:mod:`worker.core.chain`: decoding, the destination's renderer, its grouper and open batches). All
+records are taken as arriving at the same moment (as a backlog is consumed), and every open batch is
+flushed at the end, so batches close on size and bytes only.
 
 Reading a sample from a topic is the shell's part: :func:`worker.kafka.topic_io.read_sample`.
 """
@@ -19,16 +18,17 @@ from typing import Any
 
 import orjson
 
+from worker.core.chain import Call, RecordChain, Rejected
 from worker.core.config import AuthType, Destination
-from worker.core.records import DecodeError, SourceRef, decode_record
-from worker.core.rendering import Prepared, RenderedRequest, RenderError, RequestRenderer
+from worker.core.records import SourceRef
+from worker.core.rendering import RequestRenderer
+from worker.core.request import RenderedRequest
 from worker.core.wire_headers import wire_headers
 
 __all__ = [
     "PreviewDeadLetter",
     "PreviewRequest",
     "SampleMessage",
-    "build_renderer",
     "format_items",
     "masked_headers",
     "preview",
@@ -97,13 +97,6 @@ class PreviewDeadLetter:
 PreviewItem = PreviewRequest | PreviewDeadLetter
 
 
-def build_renderer(dest: Destination) -> RequestRenderer:
-    """The destination's renderer, as the pipeline builds it."""
-    from worker.service.runtime import build_renderer as pipeline_renderer
-
-    return pipeline_renderer(dest)
-
-
 def masked_headers(dest: Destination, request: RenderedRequest) -> dict[str, str]:
     """The headers the client sends with ``request``, the credential shown as ``Basic ***`` / ``Bearer ***``."""
     cred = dest.credential
@@ -132,55 +125,29 @@ def preview(
     or :class:`SampleMessage` (bytes with their Kafka coordinates). Configuration problems raise
     ``ValueError`` (from building the renderer); record problems become dead letters.
     """
-    from worker.core.batching import Grouper, make_grouper
-    from worker.kafka.pipeline import batch_policy
-
-    renderer = renderer or build_renderer(dest)
+    chain = RecordChain(dest, max_record_bytes, renderer)
     messages = _messages(dest, values)
-    position: dict[tuple[str, int, int], int] = {
-        (m.source.topic, m.source.partition, m.source.offset): i for i, m in enumerate(messages)
-    }
-    grouper: Grouper[Prepared] | None = make_grouper(batch_policy(dest)) if dest.batching.enabled else None
+    position = {m.source: i for i, m in enumerate(messages)}
     items: list[PreviewItem] = []
 
-    def number(p: Prepared) -> int:
-        s = p.record.source
-        return position.get((s.topic, s.partition, s.offset), -1)
-
-    def emit(key: tuple[Any, ...], batch: Sequence[Prepared]) -> None:
-        try:
-            request = renderer.render_batch(key, batch)
-        except RenderError as exc:
-            items.append(PreviewDeadLetter("render", exc.reason, [number(p) for p in batch]))
+    def show(made: Call | Rejected) -> None:
+        numbers = [position.get(s, -1) for s in made.sources]
+        if isinstance(made, Rejected):
+            items.append(PreviewDeadLetter(made.stage.value, made.reason, numbers))
             return
-        items.append(PreviewRequest(request, masked_headers(dest, request), [number(p) for p in batch],
-                                    list(key)))
+        key = list(made.batch.key) if made.batch is not None else None
+        items.append(PreviewRequest(made.request, masked_headers(dest, made.request), numbers, key))
 
     now = 0.0  # every record arrives at once; open batches are flushed at the end
-    for i, msg in enumerate(messages):
-        try:
-            record = decode_record(msg.value, msg.source, msg.headers, max_record_bytes)
-        except DecodeError as exc:
-            items.append(PreviewDeadLetter("decode", exc.reason, [i]))
-            continue
-        try:
-            prepared = renderer.prepare(record)
-        except RenderError as exc:
-            items.append(PreviewDeadLetter("render", exc.reason, [i]))
-            continue
-        if grouper is None:
-            try:
-                request = renderer.render_one(prepared)
-            except RenderError as exc:
-                items.append(PreviewDeadLetter("render", exc.reason, [i]))
-                continue
-            items.append(PreviewRequest(request, masked_headers(dest, request), [i]))
-        else:
-            for batch in grouper.add(prepared, prepared.key, len(prepared.body_bytes), now):
-                emit(batch.key, batch.items)
-    if grouper is not None:
-        for batch in grouper.flush_all():
-            emit(batch.key, batch.items)
+    for msg in messages:
+        rejected = chain.take_in(msg.value, msg.source, msg.headers, now)
+        if rejected is not None:
+            show(rejected)
+        for made in chain.ready():
+            show(made)
+    chain.flush(now)
+    for made in chain.ready():
+        show(made)
     return items
 
 

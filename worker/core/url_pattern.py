@@ -6,7 +6,7 @@ URL safety
     the origin of a rendered URL is always ``credential.origin``; the configured pattern supplies only
     the path and query. Placeholder values are percent-encoded except RFC 3986 unreserved characters
     (``A-Za-z0-9-._~``), so no value can add a path segment, a query, a fragment or change the host.
-    Values the encoding cannot make safe are refused with a :class:`~worker.core.rendering.RenderError`:
+    Values the encoding cannot make safe are refused with a :class:`~worker.core.render_error.RenderError`:
 
     * an empty string (``/api/tickets/{id}`` would become the collection ``/api/tickets/``);
     * a path segment that would read as ``.`` or ``..``. Such values are still encoded as ``%2E`` (so a

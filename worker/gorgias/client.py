@@ -41,7 +41,7 @@ from httpx_aiohttp.transport import map_aiohttp_exceptions
 from pydantic import SecretStr
 
 from worker.core.config import AuthType, Credential, DeliverySettings
-from worker.core.rendering import RenderedRequest
+from worker.core.request import RenderedRequest
 from worker.core.wire_headers import wire_headers
 from worker.gorgias.errors import ForeignOriginError, TransportError, TransportKind, redact
 from worker.host import environment

@@ -62,10 +62,13 @@ import orjson
 
 from worker.core.config import DeliverySettings, Destination
 from worker.core.records import POSSIBLY_DELIVERED
-from worker.core.rendering import Prepared, RenderedRequest
+from worker.core.rendering import Prepared
+from worker.core.request import RenderedRequest
+from worker.core.templates import configured_for
 from worker.core.templates.model import ConfiguredTemplate
+from worker.gorgias.calls import AttemptRecord, CallAttempt, CallOutcome, HookDecision
 from worker.gorgias.client import HttpResult
-from worker.gorgias.delivery import AttemptRecord, CallAttempt, CallOutcome, DeliveryService, HookDecision
+from worker.gorgias.delivery import DeliveryService
 
 __all__ = ["DEDUPE_HEADER", "POSSIBLY_DELIVERED", "RECHECK_AFTER_S", "Deduper", "LookupFailed", "hook_for"]
 
@@ -336,8 +339,6 @@ def hook_for(dest: Destination, delivery: DeliveryService) -> Deduper | None:
         return cached[1]
     deduper: Deduper | None = None
     if dest.endpoint.template is not None:
-        from worker.core.templates import configured_for
-
         configured = configured_for(dest)
         if configured.template.creates:
             deduper = Deduper(dest, delivery, configured)

@@ -17,105 +17,27 @@ import dataclasses
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any
 
 import orjson
 
 from worker.core.config import Credential, DeliverySettings
-from worker.core.plan import StepRecord
-from worker.core.rendering import RenderedRequest
+from worker.core.request import RenderedRequest
+from worker.gorgias.calls import (
+    AttemptRecord,
+    AttemptTokens,
+    CallAttempt,
+    CallOutcome,
+    UnknownOutcomeHook,
+)
 from worker.gorgias.client import DEFAULT_TRANSPORT, ClientRegistry, HttpResult, TransportName
 from worker.gorgias.errors import ForeignOriginError, TransportError
 from worker.gorgias.merged import FOLLOWED_STATUSES, MergedRedirect, merged_target
+from worker.gorgias.plans import PlanRunner
 from worker.gorgias.ratelimit import CALL_LIMIT_HEADER, Clock, RateLimiterRegistry, Sleep
 from worker.gorgias.retry import BackoffPolicy, Verdict, classify
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class CallAttempt:
-    """An attempt whose outcome is unknown (the request may have reached Gorgias): the hook's input."""
-
-    request: RenderedRequest
-    credential: Credential
-    attempt: int
-    error: TransportError
-
-
-@dataclass(frozen=True, slots=True)
-class HookDecision:
-    """The hook's answer: ``done`` (the request did take effect; ``result`` stands for its response)
-    or ``retry`` (send it again): ``absent`` when the check showed it did not take effect, plain
-    ``retry`` when that cannot be known (the outcome stays unknown if no later attempt succeeds)."""
-
-    action: Literal["done", "retry"]
-    result: HttpResult | None = None
-    checked: bool = False
-
-    @classmethod
-    def done(cls, result: HttpResult) -> HookDecision:
-        return cls("done", result, checked=True)
-
-    @classmethod
-    def absent(cls) -> HookDecision:
-        return cls("retry", checked=True)
-
-    @classmethod
-    def retry(cls) -> HookDecision:
-        return cls("retry")
-
-
-UnknownOutcomeHook = Callable[[CallAttempt], Awaitable[HookDecision]]
-
-
-class AttemptTokens(Protocol):
-    """Where a call's attempts get their budget tokens (default: straight from the account's limiter)."""
-
-    async def token(self, attempt: int) -> float:
-        """Wait for the token of attempt ``attempt`` (1 = the first) and return the seconds waited."""
-        ...
-
-
-@dataclass(frozen=True, slots=True)
-class AttemptRecord:
-    """One attempt: its HTTP status or transport error kind, how long it took and waited."""
-
-    attempt: int
-    status: int | None
-    error_kind: str | None
-    maybe_sent: bool
-    elapsed_s: float
-    rate_limit_wait_s: float
-    backoff_s: float
-    reason: str
-
-
-@dataclass(slots=True)
-class CallOutcome:
-    """The final result of a call. Never holds a credential's secret."""
-
-    ok: bool
-    status: int | None
-    response_headers: dict[str, str]
-    response_body: Any
-    attempts: int
-    attempt_log: list[AttemptRecord]
-    rate_limit_wait_s: float
-    started_at: float
-    finished_at: float
-    latency_s: float
-    final_reason: str | None
-    retryable: bool
-    outcome_unknown: bool = False
-    """The call failed, but an attempt may have taken effect (a dropped connection, a timeout) and no
-    duplicate check settled it: neither delivered nor surely failed."""
-    resolved_by_hook: bool = False
-    merged: MergedRedirect | None = None
-    """Set when a 301 for a merged object was followed: the call went to ``merged.to_url``."""
-    steps: list[StepRecord] = field(default_factory=list)  # a planned call's requests (worker.gorgias.plans)
 
 
 def parse_body(body: bytes, content_type: str | None) -> Any:
@@ -170,9 +92,7 @@ class DeliveryService:
         self._rng = rng if rng is not None else random.Random()
         self.clients = clients if clients is not None else ClientRegistry(transport=transport)
         self.limiters = limiters if limiters is not None else RateLimiterRegistry(clock=clock, sleep=sleep)
-        from worker.gorgias.plans import PlanRunner
-
-        self.plans = PlanRunner(self)
+        self.plans = PlanRunner(self, clock=clock, wall_clock=wall_clock)
 
     async def aclose(self) -> None:
         await self.clients.aclose()
@@ -191,7 +111,7 @@ class DeliveryService:
         unknown_outcome_hook: UnknownOutcomeHook | None = None,
         tokens: AttemptTokens | None = None,
     ) -> CallOutcome:
-        if req.plan is not None:  # several requests (worker.core.plan): each one comes back through here
+        if req.plan is not None:  # several requests (worker.core.request): each one comes back through here
             return await self.plans.run(req, credential, settings, unknown_outcome_hook, tokens)
         run = _Call(self, req, credential, settings, unknown_outcome_hook, tokens)
         return await run.execute()

@@ -15,7 +15,8 @@ import orjson
 
 from worker.core.config import Destination
 from worker.core.preview import PreviewDeadLetter, PreviewRequest, masked_headers, preview
-from worker.core.rendering import RenderedRequest
+from worker.core.request import RenderedRequest
+from worker.core.templates import get_template
 from worker.gorgias.delivery import DeliveryService
 
 __all__ = ["EndpointTestError", "EndpointTestResult", "run_test", "sample_request", "send_test"]
@@ -78,8 +79,6 @@ def example_record(dest: Destination) -> dict[str, Any] | None:
     """The template's example record, when the destination uses a template."""
     if dest.endpoint.template is None:
         return None
-    from worker.core.templates import get_template
-
     record = get_template(dest.endpoint.template).example.get("record")
     return dict(record) if isinstance(record, dict) else None
 

@@ -1,8 +1,8 @@
-"""Executing a :class:`~worker.core.plan.Plan`: a call made of several requests, each a full delivery call.
+"""Executing a :class:`~worker.core.request.Plan`: a call made of several requests, each a full delivery call.
 
 Every step goes through :meth:`DeliveryService.call` (so it takes its rate-limit tokens and follows the
 retry rules like any request); the call's outcome is the final step's, with every attempt of every
-step in its attempt log and one :class:`~worker.core.plan.StepRecord` per step. A step that fails (other
+step in its attempt log and one :class:`~worker.core.request.StepRecord` per step. A step that fails (other
 than with a status it accepts) ends the call with that step's outcome, its reason saying which step.
 
 Names the account is known to have (``Step.known_as``, e.g. tags created or found to exist) are kept
@@ -14,16 +14,14 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import replace
-from typing import TYPE_CHECKING, Final
+from typing import Final, Protocol
 
 from worker.core.config import Credential, DeliverySettings
-from worker.core.plan import MAX_STEPS, Plan, PlanError, Step, StepRecord, StepResult
+from worker.core.request import MAX_STEPS, Plan, PlanError, RenderedRequest, Step, StepRecord, StepResult
+from worker.gorgias.calls import AttemptTokens, CallOutcome, UnknownOutcomeHook
+from worker.gorgias.ratelimit import Clock
 
-if TYPE_CHECKING:
-    from worker.core.rendering import RenderedRequest
-    from worker.gorgias.delivery import AttemptTokens, CallOutcome, DeliveryService, UnknownOutcomeHook
-
-__all__ = ["KnownNames", "PlanRunner"]
+__all__ = ["KnownNames", "PlanRunner", "Sender"]
 
 KNOWN_NAMES_PER_ACCOUNT: Final = 10_000
 
@@ -50,11 +48,21 @@ class KnownNames:
             names.popitem(last=False)
 
 
-class PlanRunner:
-    """Runs plans on a delivery service."""
+class Sender(Protocol):
+    """What sends each step: the delivery service (:class:`worker.gorgias.delivery.DeliveryService`)."""
 
-    def __init__(self, service: DeliveryService) -> None:
+    async def call(self, req: RenderedRequest, credential: Credential, settings: DeliverySettings,
+                   unknown_outcome_hook: UnknownOutcomeHook | None = None,
+                   tokens: AttemptTokens | None = None) -> CallOutcome: ...
+
+
+class PlanRunner:
+    """Runs plans on a delivery service, timing them with its clocks."""
+
+    def __init__(self, service: Sender, clock: Clock, wall_clock: Clock) -> None:
         self.service = service
+        self._clock = clock
+        self._wall = wall_clock
         self.known = KnownNames()
 
     async def run(
@@ -65,8 +73,6 @@ class PlanRunner:
         hook: UnknownOutcomeHook | None = None,
         tokens: AttemptTokens | None = None,
     ) -> CallOutcome:
-        from worker.gorgias.delivery import CallOutcome
-
         plan = req.plan
         assert plan is not None
         account = credential.account_key
@@ -74,8 +80,8 @@ class PlanRunner:
         steps: list[StepRecord] = []
         outcomes: list[CallOutcome] = []
         last: CallOutcome | None = None
-        started_at = self.service._wall()
-        start = self.service._clock()
+        started_at = self._wall()
+        start = self._clock()
         failure: str | None = None
         while True:
             try:
@@ -123,8 +129,8 @@ class PlanRunner:
         final.attempts = len(final.attempt_log)
         final.rate_limit_wait_s = sum(o.rate_limit_wait_s for o in outcomes)
         final.started_at = started_at
-        final.finished_at = self.service._wall()
-        final.latency_s = max(0.0, self.service._clock() - start)
+        final.finished_at = self._wall()
+        final.latency_s = max(0.0, self._clock() - start)
         final.steps = steps
         return final
 

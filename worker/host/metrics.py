@@ -122,3 +122,23 @@ CALLS_WAITING_FOR_BUDGET = Gauge(
 def render() -> bytes:
     """The Prometheus text exposition of every metric."""
     return generate_latest(REGISTRY)
+
+
+def records_since_start(destination: str) -> dict[str, int]:
+    """Records delivered and dead-lettered (every stage) since this process started, from the metrics."""
+    totals = {"delivered": 0, "dead_lettered": 0}
+    names = {"gorgias_worker_records_delivered": "delivered", "gorgias_worker_records_dead_lettered": "dead_lettered"}
+    for family in REGISTRY.collect():
+        key = names.get(family.name)
+        if key is None:
+            continue
+        for sample in family.samples:
+            if sample.name.endswith("_total") and sample.labels.get("destination") == destination:
+                totals[key] += int(sample.value)
+    return totals
+
+
+def account_waiting(account: str) -> int | None:
+    """Calls of ``account`` due and not sent yet (the dispatcher's gauge), or None before it reported."""
+    value = REGISTRY.get_sample_value("gorgias_worker_calls_waiting_for_budget", {"account": account})
+    return None if value is None else int(value)

@@ -7,14 +7,13 @@ import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 import aiokafka
 from aiokafka.errors import KafkaError, KafkaTimeoutError, MessageSizeTooLargeError
 from aiokafka.structs import RecordMetadata
 
-from worker.core.batching import Batch
+from worker.core.chain import Call
 from worker.core.config import Destination
 from worker.core.events import (
     DeadLetterStage,
@@ -26,9 +25,7 @@ from worker.core.events import (
     record_item,
     request_info,
 )
-from worker.core.records import SourceRef
-from worker.core.rendering import Prepared, RenderedRequest
-from worker.gorgias.delivery import AttemptRecord, CallOutcome
+from worker.gorgias.calls import AttemptRecord, CallOutcome
 from worker.kafka.clients import DEFAULT_TOPIC_MAX_MESSAGE_BYTES, MAX_REQUEST_BYTES, outcome_limits
 
 log = logging.getLogger("worker.outcomes")
@@ -42,19 +39,6 @@ SMALLEST_LIMIT = 16 * 1024
 # An outcome record is keyed by its source record's key, unless that key is longer than this: then by
 # the key's sha256 (the same key always lands on the same partition; the document keeps the key itself).
 MAX_KEY_BYTES = 1024
-
-
-@dataclass(slots=True)
-class Call:
-    """One API call in the making: the records it carries and the request they became."""
-
-    items: list[Prepared]
-    request: RenderedRequest
-    batch: Batch[Prepared] | None = None
-
-    @property
-    def sources(self) -> list[SourceRef]:
-        return [p.record.source for p in self.items]
 
 
 def _attempt(a: AttemptRecord) -> dict[str, Any]:

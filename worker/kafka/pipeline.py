@@ -1,9 +1,11 @@
-"""One destination's pipeline: Kafka → decode → transform → group → render → deliver → publish → commit.
+"""One destination's pipeline: Kafka → record chain → account dispatcher → delivery → outcome → commit.
 
-The pipeline owns an aiokafka consumer in its own consumer group (``<group_id>.<destination>``) and
-commits by hand: a source offset is committed only once the outcome of its record (a response event
-or a dead-letter record) has been acknowledged by Kafka. Records finish out of order, so the
-:class:`~worker.core.offsets.OffsetTracker` decides how far each partition may be committed.
+The pipeline owns an aiokafka consumer in its own consumer group (``<group_id>.<destination>``). It
+consumes records into the record chain (:mod:`worker.core.chain`: decode, prepare, group), hands due calls
+to the account's dispatcher, and once a call has its token renders it, sends it and publishes its outcome.
+What it owns of the source partitions (offsets, commits with checkpoints, revoke, assign, recovery) is
+:mod:`worker.kafka.partitions`: a source offset is committed only once the outcome of its record (a
+response event or a dead-letter record) has been acknowledged by Kafka.
 
 Why not a faust agent per destination: faust acks an event when the agent raises and ``take()`` acks
 its whole buffer when the loop body returns, so an agent cannot hold a record unacknowledged while
@@ -16,62 +18,39 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
-from datetime import datetime
 from typing import Any
 
 import aiokafka
 from aiokafka import ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.errors import KafkaError
 
-from worker.core.batching import BatchPolicy
 from worker.core.call_scheduler import Candidate
+from worker.core.chain import Call, RecordChain, Rejected
 from worker.core.config import Destination, WorkerConfig
-from worker.core.events import DeadLetterStage, Outcome, dead_letter, iso_time, record_item, reference_item
-from worker.core.offsets import OffsetTracker, TopicPartitionKey
-from worker.core.open_batches import OpenBatches, PendingCall
-from worker.core.records import DecodeError, SourceRef, decode_record
-from worker.core.rendering import Prepared, RenderError, RequestRenderer
-from worker.gorgias.dedupe import POSSIBLY_DELIVERED, hook_for
-from worker.gorgias.delivery import CallOutcome, DeliveryService
+from worker.core.events import DeadLetterStage, Outcome, dead_letter, iso_time
+from worker.core.offsets import TopicPartitionKey
+from worker.core.open_batches import PendingCall
+from worker.core.ownership import Claim
+from worker.core.records import SourceRef
+from worker.core.recovery_marks import intent_document
+from worker.core.rendering import RequestRenderer
+from worker.gorgias.calls import CallOutcome
+from worker.gorgias.dedupe import hook_for
+from worker.gorgias.delivery import DeliveryService
 from worker.gorgias.dispatch import AccountDispatcher, Dispatchers
 from worker.gorgias.share import BudgetShares
 from worker.host import metrics
 from worker.host.logs import call_context, source_fields
 from worker.kafka.clients import make_consumer
-from worker.kafka.outcomes import Call, Publisher, delivery_dead_letter, outcome_kind, response_event
-from worker.kafka.recovery import (
-    ConsumptionMarks,
-    Watermarks,
-    consumed_upto,
-    decode_checkpoint,
-    end_offsets,
-    intent_document,
-    scan_outcomes,
-)
-from worker.tools.status_report import records_since_start
+from worker.kafka.outcomes import Publisher, delivery_dead_letter, outcome_kind, response_event
+from worker.kafka.partitions import Partitions
 
 log = logging.getLogger("worker.pipeline")
 
-COMMIT_INTERVAL_S = 0.5
 UNBATCHED_PENDING_PER_SLOT = 32
 MAX_POLL_WAIT_S = 0.2
-COMMIT_WARNING_INTERVAL_S = 30.0
 PARTITION_FETCH_BYTES = 2 * 1024 * 1024
-
-
-def batch_policy(dest: Destination) -> BatchPolicy:
-    b = dest.batching
-    return BatchPolicy(
-        algorithm=b.algorithm.value,
-        batch_size=b.batch_size,
-        max_bytes=b.max_bytes,
-        max_wait=b.max_wait_ms / 1000,
-        window=b.window_ms / 1000,
-        gap=b.gap_ms / 1000,
-        max_session=None if b.max_session_ms is None else b.max_session_ms / 1000,
-    )
 
 
 class _Tokens:
@@ -128,21 +107,15 @@ class DestinationPipeline:
         self.config = config
         self.dest = dest
         self.renderer = renderer
+        # Records in, calls out: decode, prepare, group (open batches) and render (worker.core.chain).
+        self.chain = RecordChain(dest, config.kafka.max_record_bytes, renderer)
+        self.open = self.chain.open
         self.delivery = delivery
         self.publisher = publisher
         self.on_fatal = on_fatal
         self.clock = clock
         self.shares = shares if shares is not None else BudgetShares(delivery.limiters)
         self.budget_share = 1.0
-        self.tracker = OffsetTracker()
-        self.keyed = dest.batching.keyed
-        # Calls not on the wire yet: due batches keep taking their key's records until they are sent.
-        # Keyed batches keep per-key order, and so do unbatched records with a Kafka key.
-        self.open: OpenBatches[Prepared] = OpenBatches(
-            batch_policy(dest) if dest.batching.enabled else None,
-            ordered=self.keyed or not dest.batching.enabled,
-            fill=dest.batching.fill_while_waiting,
-        )
         self._slots = dest.delivery.max_in_flight
         self._on_wire = 0  # calls started and not delivered yet (each holds a slot)
         self._tasks: set[asyncio.Task[None]] = set()  # calls running and outcomes being recorded
@@ -164,31 +137,16 @@ class DestinationPipeline:
         self._throttled = False
         self._stopping = False
         self._consumer: aiokafka.AIOKafkaConsumer | None = None
-        self._last_commit = 0.0
-        self._commit_failing_since: float | None = None
-        self._last_commit_warning = float("-inf")
         self._fatal: BaseException | None = None
         self._task: asyncio.Task[None] | None = None
         self.outcome_partitions = outcome_partitions or []
         # Create templates mark each call's records on this topic before the create goes on the wire
         # (worker.kafka.recovery): after a crash only marked records without an outcome are looked up.
         self.intent_topic = intent_topic
-        self._intent_partitions = {tp for tp in self.outcome_partitions if tp[0] == intent_topic}
-        self._maybe_sent: set[tuple[str, int, int]] = set()
         self.intent_marks = 0
-        self.watermarks = Watermarks()
-        self.marks = ConsumptionMarks()
-        self._already_recorded: set[tuple[str, int, int]] = set()
-        # Past the committed offset and below this, a previous owner had consumed records that have no
-        # recorded outcome: their call may have reached Gorgias before it died (for duplicate checks).
-        self._maybe_sent_below: dict[TopicPartitionKey, int] = {}
-        self.skipped_after_recovery = 0
+        self.partitions = Partitions(config, dest, clock, self.outcome_partitions, intent_topic)
         self.last_error: dict[str, str] | None = None  # {"at", "message"}, for status
         self.records_unknown = 0  # dead-lettered with outcome unknown (the call may have reached Gorgias)
-        self._recovering = 0
-        # Ownership epochs: a call made under an earlier ownership of a partition is never sent.
-        self._epoch: dict[TopicPartitionKey, int] = {}
-        self._active: Counter[TopicPartitionKey] = Counter()
         name = dest.name
         self._m_consumed = metrics.RECORDS_CONSUMED.labels(name)
         self._m_delivered = metrics.RECORDS_DELIVERED.labels(name)
@@ -215,7 +173,7 @@ class DestinationPipeline:
         dest = self.dest
         self.dispatcher = self._dispatchers.get(dest.credential, self.delivery.limiters.get(dest.credential))
         self.dispatcher.register(self)
-        self.watermarks.seed(await end_offsets(self.config.kafka, self.outcome_partitions))
+        await self.partitions.seed()
         start = self.dest.start_position()
         # A member finishing the calls of revoked partitions (up to the shutdown grace) stays in the group.
         rebalance_timeout_ms = int((max(1.0, self.config.worker.shutdown_grace_s) + 10) * 1000)
@@ -242,7 +200,6 @@ class DestinationPipeline:
 
     async def _loop(self, consumer: aiokafka.AIOKafkaConsumer) -> None:
         max_records = self.config.kafka.fetch_max_records
-        max_bytes = self.config.kafka.max_record_bytes
         while not self._stopping:
             timeout = self._poll_timeout()
             fetched = await consumer.getmany(timeout_ms=int(timeout * 1000), max_records=max_records)
@@ -250,9 +207,9 @@ class DestinationPipeline:
             for tp, messages in fetched.items():
                 self._m_consumed.inc(len(messages))
                 tpk = TopicPartitionKey(tp.topic, tp.partition)
-                self.marks.chunk(tpk, messages[0].offset, self.watermarks.scan_from())
+                self.partitions.chunk(tpk, messages[0].offset)
                 for msg in messages:
-                    self._handle(tpk, msg, now, max_bytes)
+                    self._handle(tpk, msg, now)
             self.open.tick(self.clock())
             if self.open.has_eligible and self.dispatcher is not None:
                 self.dispatcher.poke()
@@ -287,7 +244,7 @@ class DestinationPipeline:
             await self.dispatcher.unregister(self)
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
-            await self._commit(consumer, force=True)
+            await self.partitions.commit(consumer)
             await consumer.stop()
 
     def set_active(self, active: bool) -> None:
@@ -315,30 +272,20 @@ class DestinationPipeline:
             "group_id": self.group_id,
             "start_from": self.dest.start_from,
             "assigned_partitions": [f"{tp.topic}:{tp.partition}" for tp in assigned],
-            "pending_records": self.tracker.in_flight,
+            "pending_records": self.partitions.in_flight,
             "calls_in_flight": self._on_wire,
             # due calls not on the wire: waiting for their account's budget (or a slot, or their key's
             # previous call) while active, held while paused
             "calls_waiting_for_budget": self.open.waiting_calls if self.active else 0,
             "held_calls": 0 if self.active else self.open.waiting_calls,
             "grouped_records": self.open.pending,
-            "skipped_after_recovery": self.skipped_after_recovery,
+            "skipped_after_recovery": self.partitions.skipped_after_recovery,
             "budget_share": round(self.budget_share, 4),
             "state": "active" if self.active else "paused",
-            "partitions": self._partition_status(assigned),
-            "records": {**records_since_start(self.dest.name), "unknown": self.records_unknown},
+            "partitions": self.partitions.status(consumer, assigned),
+            "records": {**metrics.records_since_start(self.dest.name), "unknown": self.records_unknown},
             "last_error": self.last_error,
         }
-
-    def _partition_status(self, assigned: list[TopicPartition]) -> list[dict[str, Any]]:
-        """Per assigned partition: offset last committed by this worker, end offset (last fetch), lag."""
-        out = []
-        for tp in assigned:
-            committed = self.tracker.committed(TopicPartitionKey(tp.topic, tp.partition))
-            end = self._consumer.highwater(tp) if self._consumer is not None else None
-            lag = None if end is None or committed is None else max(0, end - committed)
-            out.append({"topic": tp.topic, "partition": tp.partition, "committed": committed, "end": end, "lag": lag})
-        return out
 
     # ---------------------------------------------------------------------------------------------
     # records in
@@ -349,42 +296,14 @@ class DestinationPipeline:
             return MAX_POLL_WAIT_S
         return max(0.0, min(MAX_POLL_WAIT_S, deadline - self.clock()))
 
-    def _handle(self, tpk: TopicPartitionKey, msg: Any, now: float, max_bytes: int) -> None:
-        self.tracker.consumed(tpk, msg.offset)
-        if self._already_recorded and (tpk.topic, tpk.partition, msg.offset) in self._already_recorded:
-            # delivered before a crash, its outcome is on Kafka: finished, not sent again
-            self._already_recorded.discard((tpk.topic, tpk.partition, msg.offset))
-            self.skipped_after_recovery += 1
-            self.tracker.finished(tpk, msg.offset)
-            return
+    def _handle(self, tpk: TopicPartitionKey, msg: Any, now: float) -> None:
+        if not self.partitions.consumed(tpk, msg.offset):
+            return  # delivered before a crash, its outcome is on Kafka: finished, not sent again
         source = SourceRef(tpk.topic, tpk.partition, msg.offset, msg.key, msg.timestamp)
-        headers = tuple(msg.headers or ())
-        try:
-            record = decode_record(msg.value, source, headers, max_bytes)
-        except DecodeError as exc:
-            too_large = msg.value is not None and len(msg.value) > max_bytes
-            item = (reference_item(source, msg.value, headers) if too_large
-                    else record_item(None, source, raw=msg.value, headers=headers))
-            self._dead_letter_now(DeadLetterStage.DECODE, exc.reason, [item], [source], msg.key)
-            return
-        if self._maybe_sent and (tpk.topic, tpk.partition, msg.offset) in self._maybe_sent:
-            self._maybe_sent.discard((tpk.topic, tpk.partition, msg.offset))
-            record.extra[POSSIBLY_DELIVERED] = True  # marked on its way to Gorgias, no outcome recorded
-        below = self._maybe_sent_below.get(tpk)
-        if below is not None:
-            if msg.offset < below:
-                record.extra[POSSIBLY_DELIVERED] = True
-            else:
-                del self._maybe_sent_below[tpk]
-        try:
-            prepared = self.renderer.prepare(record)
-        except RenderError as exc:
-            self._dead_letter_now(DeadLetterStage.RENDER, exc.reason, [record_item(record, source)], [source], msg.key)
-            return
-        if self.open.grouper is None:
-            self.open.add_single(prepared, prepared.record.source.key, len(prepared.body_bytes), now)
-        else:
-            self.open.add(prepared, prepared.key, len(prepared.body_bytes), now)
+        rejected = self.chain.take_in(msg.value, source, tuple(msg.headers or ()), now,
+                                      self.partitions.possibly_delivered(tpk, msg.offset))
+        if rejected is not None:
+            self._dead_letter_now(rejected)
 
     # ---------------------------------------------------------------------------------------------
     # calls
@@ -405,44 +324,22 @@ class DestinationPipeline:
         """Called by the account's dispatcher once ``call`` has its token: render it from what it holds now
         and send it."""
         assert isinstance(call, PendingCall)
-        pending: PendingCall[Prepared] = self.open.take(call)
-        items = pending.items
-        try:
-            if self.open.grouper is None:
-                request = self.renderer.render_one(items[0])
-                made = Call(items, request)
-            else:
-                request = self.renderer.render_batch(pending.key, items)
-                made = Call(items, request, pending.as_batch())
-        except RenderError as exc:
-            self.open.done(pending)
-            records = [record_item(p.record, p.record.source) for p in items]
-            sources = [p.record.source for p in items]
-            self._dead_letter_now(DeadLetterStage.RENDER, exc.reason, records, sources, sources[0].key)
+        made = self.chain.take(call)
+        if isinstance(made, Rejected):
+            self._dead_letter_now(made)
             return
         # claimed now, not when its task first runs: a rebalance in between then waits for it (and the
         # call, finding its partition gone, sends nothing) instead of committing around a call still to go
-        still_ours = self._claim(made.sources)
+        claim = self.partitions.claim(made.sources)
         self._on_wire += 1
-        self._spawn(self._run_call(made, pending, waited_s, still_ours))
+        self._spawn(self._run_call(made, waited_s, claim))
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _claim(self, sources: list[SourceRef]) -> Callable[[], bool]:
-        """Count a call against its partitions; returns a check that it still belongs to this owner."""
-        tps = {TopicPartitionKey(s.topic, s.partition) for s in sources}
-        epochs = [(tp, self._epoch.get(tp, 0)) for tp in tps]
-        self._active.update(tps)
-        return lambda: all(self._epoch.get(tp, 0) == e for tp, e in epochs)
-
-    def _release(self, sources: list[SourceRef]) -> None:
-        self._active.subtract({TopicPartitionKey(s.topic, s.partition) for s in sources})
-
-    async def _run_call(self, call: Call, pending: PendingCall[Prepared], waited_s: float,
-                        still_ours: Callable[[], bool]) -> None:
+    async def _run_call(self, call: Call, waited_s: float, claim: Claim) -> None:
         """Deliver one call (its first token is taken), free its slot and lane, then record its outcome."""
         dest = self.dest
         sources = call.sources
@@ -452,8 +349,8 @@ class DestinationPipeline:
         context = call_context.set(source_fields(dest.name, sources))
         outcome: CallOutcome | None = None  # before the try: its finally reads it on every path
         try:
-            if not still_ours():  # its partition moved to another worker, which sends it
-                self._release(sources)
+            if not claim():  # its partition moved to another worker, which sends it
+                claim.release()
                 return
             dedupe = hook_for(dest, self.delivery)  # duplicate check of create templates, else None
             if dedupe is not None:
@@ -464,16 +361,16 @@ class DestinationPipeline:
                 outcome = await self.delivery.call(call.request, dest.credential, dest.delivery,
                                                    unknown_outcome_hook=dedupe, tokens=tokens)
         except asyncio.CancelledError:
-            self._release(sources)
+            claim.release()
             raise
         except Exception as exc:
-            self._release(sources)
+            claim.release()
             self._fail(exc, "delivery failed unexpectedly")
             return
         finally:
             call_context.reset(context)
             self._m_in_flight.dec()
-            self.open.done(pending)  # the key's next call may go
+            self.chain.done(call)  # the key's next call may go
             # With intent marks the slot is held until the outcome is on Kafka, so that the records
             # marked and without an outcome after a crash are at most max_in_flight calls' worth.
             hold = outcome is not None and self.intent_topic is not None
@@ -482,7 +379,7 @@ class DestinationPipeline:
         try:
             await self._record_outcome(call, outcome)
         finally:
-            self._release(sources)
+            claim.release()
             if hold:
                 self._free_slot(dispatcher)
 
@@ -498,7 +395,7 @@ class DestinationPipeline:
         doc = intent_document(self.dest.name, ((s.topic, s.partition, s.offset) for s in sources))
         meta = await self.publisher.publish(self.intent_topic, doc, sources[0].key,
                                             [("destination", self.dest.name.encode()), ("kind", b"intent")])
-        self.watermarks.acknowledged(meta.topic, meta.partition, meta.offset)
+        self.partitions.acknowledged(meta.topic, meta.partition, meta.offset)
         self.intent_marks += 1
 
     async def _record_outcome(self, call: Call, outcome: CallOutcome) -> None:
@@ -536,7 +433,7 @@ class DestinationPipeline:
                                                         [*headers, ("stage", b"deliver")]))
                 # one publish is awaited as it is (gather would wrap it in a task of its own)
                 for meta in [await waits[0]] if len(waits) == 1 else await asyncio.gather(*waits):
-                    self.watermarks.acknowledged(meta.topic, meta.partition, meta.offset)
+                    self.partitions.acknowledged(meta.topic, meta.partition, meta.offset)
             except (KafkaError, OSError) as exc:
                 self._fail(exc, f"could not record the outcome of a call carrying {n} record(s)")
                 return
@@ -550,19 +447,18 @@ class DestinationPipeline:
                 self.records_unknown += n
         self._finish(call.sources)
 
-    def _dead_letter_now(
-        self, stage: DeadLetterStage, reason: str, items: list[dict[str, Any]], sources: list[SourceRef],
-        key: bytes | None,
-    ) -> None:
+    def _dead_letter_now(self, rejected: Rejected) -> None:
+        """Write the dead letter of records the chain rejected (unless their partition moved away first)."""
         dest = self.dest
-        letter = dead_letter(dest, stage, reason, items, failed_at=self.clock())
+        stage, reason, sources = rejected.stage, rejected.reason, rejected.sources
+        letter = dead_letter(dest, stage, reason, rejected.items, failed_at=self.clock())
         self._note_error(f"{stage.value}: {reason}")
         headers = [("destination", dest.name.encode()), ("stage", stage.value.encode())]
 
         async def publish() -> None:
             try:
-                meta = await self.publisher.publish(dest.dead_letter_topic, letter, key, headers)
-                self.watermarks.acknowledged(meta.topic, meta.partition, meta.offset)
+                meta = await self.publisher.publish(dest.dead_letter_topic, letter, rejected.key, headers)
+                self.partitions.acknowledged(meta.topic, meta.partition, meta.offset)
             except (KafkaError, OSError) as exc:
                 self._fail(exc, "could not write a dead-letter record")
                 return
@@ -571,19 +467,19 @@ class DestinationPipeline:
                         extra={**source_fields(dest.name, sources), "stage": stage.value})
             self._finish(sources)
 
-        still_ours = self._claim(sources)
+        claim = self.partitions.claim(sources)
 
         async def run() -> None:
             try:
-                if still_ours():  # else its partition moved to another worker, which writes it
+                if claim():  # else its partition moved to another worker, which writes it
                     await publish()
             finally:
-                self._release(sources)
+                claim.release()
 
         self._spawn(run())  # tracked with the calls, so that a shutdown waits for it too
 
     def _finish(self, sources: list[SourceRef]) -> None:
-        finished = self.tracker.finished
+        finished = self.partitions.tracker.finished
         tpk: TopicPartitionKey | None = None
         oldest: int | None = None
         for s in sources:
@@ -615,7 +511,7 @@ class DestinationPipeline:
         if consumer is None:
             return
         limit = self._pending_limit
-        pending = self.tracker.in_flight
+        pending = self.partitions.in_flight
         self._m_pending.set(pending)
         if not self._throttled and pending >= limit:
             self._throttled = True
@@ -627,7 +523,7 @@ class DestinationPipeline:
                      pending, extra={"destination": self.dest.name})
         if self._throttled and self.open.flush_grouped(self.clock()) and self.dispatcher is not None:
             self.dispatcher.poke()  # batches that could only wait out their windows go now
-        want_paused = self._stopping or not self.active or self._throttled or self._recovering > 0
+        want_paused = self._stopping or not self.active or self._throttled or self.partitions.recovering > 0
         assigned = consumer.assignment()
         paused = consumer.paused()
         if want_paused:
@@ -638,73 +534,19 @@ class DestinationPipeline:
             consumer.resume(*paused)
 
     async def _maybe_commit(self) -> None:
-        if self.clock() - self._last_commit >= COMMIT_INTERVAL_S and self._consumer is not None:
-            await self._commit(self._consumer)
-
-    async def _commit(self, consumer: aiokafka.AIOKafkaConsumer, force: bool = False,
-                      only: set[TopicPartitionKey] | None = None) -> None:
-        self._last_commit = self.clock()
-        positions = self.tracker.committable()
-        if only is not None:
-            positions = {tp: pos for tp, pos in positions.items() if tp in only}
-        assigned = {TopicPartitionKey(tp.topic, tp.partition) for tp in consumer.assignment()}
-        positions = {tp: pos for tp, pos in positions.items() if tp in assigned or only is not None}
-        if not positions:
-            return
-        current = self.watermarks.scan_from()
-        try:
-            await consumer.commit({
-                TopicPartition(tp.topic, tp.partition): (
-                    pos, self.marks.checkpoint(tp, pos, current, self.tracker.consumed_upto(tp))
-                )
-                for tp, pos in positions.items()
-            })
-        except (CommitFailedError, KafkaError) as exc:
-            now = self.clock()
-            if self._commit_failing_since is None:
-                self._commit_failing_since = now
-            if now - self._last_commit_warning >= COMMIT_WARNING_INTERVAL_S:  # not one line per attempt
-                self._last_commit_warning = now
-                log.warning("destination %s: commit failed for %.0f s (%s); retrying", self.dest.name,
-                            now - self._commit_failing_since, exc, extra={"destination": self.dest.name})
-            return
-        if self._commit_failing_since is not None:
-            log.info("destination %s: commits succeed again after %.0f s", self.dest.name,
-                     self.clock() - self._commit_failing_since, extra={"destination": self.dest.name})
-            self._commit_failing_since = None
-            self._last_commit_warning = float("-inf")
-        self.tracker.mark_committed(positions)
-        for tp, pos in positions.items():
-            high = consumer.highwater(TopicPartition(tp.topic, tp.partition))
-            if high is not None:
-                metrics.CONSUMER_LAG.labels(self.dest.name, tp.topic, str(tp.partition)).set(max(0, high - pos))
+        if self._consumer is not None:
+            await self.partitions.maybe_commit(self._consumer)
 
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
         """Before partitions move to another worker: finish their records and commit them."""
-        keys = {TopicPartitionKey(tp.topic, tp.partition) for tp in revoked}
-        if not keys:
-            return
-        for tp in keys:  # calls not on the wire yet are dropped: the new owner sends them
-            self._epoch[tp] = self._epoch.get(tp, 0) + 1
-        # records still being grouped or waiting for a token are left to the new owner too
-        if self.open.pending:
-            self.open.drop_where(
-                lambda p: TopicPartitionKey(p.record.source.topic, p.record.source.partition) in keys
-            )
-        deadline = self.clock() + max(1.0, self.config.worker.shutdown_grace_s)
-        while any(self._active[tp] > 0 for tp in keys) and self.clock() < deadline:
-            await asyncio.sleep(0.02)
-        consumer = self._consumer
-        if consumer is not None:
-            await self._commit(consumer, force=True, only=keys)
-        for tp in keys:
-            self.tracker.forget(tp)
-            self.marks.forget(tp)
-            self._active.pop(tp, None)
-            try:  # the new owner reports this partition's lag from now on
-                metrics.CONSUMER_LAG.remove(self.dest.name, tp.topic, str(tp.partition))
-            except KeyError:
-                pass
+
+        def drop_waiting(keys: set[TopicPartitionKey]) -> None:
+            # records still being grouped or waiting for a token are left to the new owner
+            if self.open.pending:
+                self.open.drop_where(
+                    lambda p: TopicPartitionKey(p.record.source.topic, p.record.source.partition) in keys)
+
+        await self.partitions.revoke(self._consumer, revoked, drop_waiting)
 
     async def on_assigned(self, assigned: set[TopicPartition]) -> None:
         consumer = self._consumer
@@ -722,77 +564,17 @@ class DestinationPipeline:
         if recover or not isinstance(start, str) or not self.active or self._throttled or self._stopping:
             consumer.pause(*assigned)  # at once, before any record of these partitions is handed out
         if not isinstance(start, str):
-            self._recovering += 1
+            self.partitions.recovering += 1
             try:
-                await self._seek_new_partitions(consumer, assigned, start)
+                await self.partitions.seek_new(consumer, assigned, start)
             finally:
-                self._recovering -= 1
+                self.partitions.recovering -= 1
                 if not recover:
                     self._apply_pause()
         if recover:
-            self._recovering += 1
+            self.partitions.recovering += 1
             try:
-                await self._recover(assigned)
+                await self.partitions.recover(consumer, assigned)
             finally:
-                self._recovering -= 1
+                self.partitions.recovering -= 1
                 self._apply_pause()
-
-    async def _seek_new_partitions(
-        self, consumer: aiokafka.AIOKafkaConsumer, assigned: set[TopicPartition], start: datetime
-    ) -> None:
-        """``start_from: <timestamp>``: partitions the group never committed start at the first record at
-        or after it (at the end when there is none yet)."""
-        committed = await consumer._coordinator.fetch_committed_offsets(list(assigned))
-        fresh = [tp for tp in assigned if tp not in committed or committed[tp].offset < 0]
-        if not fresh:
-            return
-        found = await consumer.offsets_for_times({tp: int(start.timestamp() * 1000) for tp in fresh})
-        for tp in fresh:
-            at = found.get(tp)
-            if at is None:
-                await consumer.seek_to_end(tp)
-            else:
-                consumer.seek(tp, at.offset)
-            log.info("destination %s: %s:%d has no committed offset; starting at %s (start_from %s)",
-                     self.dest.name, tp.topic, tp.partition, "the end" if at is None else f"offset {at.offset}",
-                     self.dest.start_from,
-                     extra={"destination": self.dest.name, "topic": tp.topic, "partition": tp.partition,
-                            "offset": None if at is None else at.offset})
-
-    async def _recover(self, assigned: set[TopicPartition]) -> None:
-        """Find records past the committed offsets whose outcome a previous owner already recorded."""
-        consumer = self._consumer
-        if consumer is None:
-            return
-        committed = await consumer._coordinator.fetch_committed_offsets(list(assigned))
-        positions: dict[TopicPartitionKey, int] = {}
-        scans: dict[TopicPartitionKey, dict[tuple[str, int], int]] = {}
-        merged: dict[tuple[str, int], int] = {}
-        for tp, om in committed.items():
-            scan = decode_checkpoint(om.metadata) if om.offset >= 0 else {}
-            upto = consumed_upto(om.metadata) if om.offset >= 0 else None
-            # a checkpoint that covers the intent topic says exactly which records were on their way;
-            # without it, everything the previous owner had consumed may have been
-            marked = bool(self._intent_partitions) and self._intent_partitions <= scan.keys()
-            if upto is not None and upto > om.offset and not marked:
-                self._maybe_sent_below[TopicPartitionKey(tp.topic, tp.partition)] = upto
-            if scan:
-                tpk = TopicPartitionKey(tp.topic, tp.partition)
-                positions[tpk] = om.offset
-                scans[tpk] = scan
-                for key, offset in scan.items():
-                    merged[key] = min(offset, merged.get(key, offset))
-        found, intended = await scan_outcomes(self.config.kafka, self.dest.name, merged, positions)
-        covered = {tpk for tpk, scan in scans.items() if self._intent_partitions <= scan.keys()}
-        if self._intent_partitions:
-            self._maybe_sent |= {s for s in intended - found if TopicPartitionKey(s[0], s[1]) in covered}
-        if not found:
-            return
-        self._already_recorded |= found
-        for tpk, scan in scans.items():
-            last = max((o for t, p, o in found if (t, p) == tpk), default=None)
-            if last is not None:
-                self.marks.inherit(tpk, last, scan)
-        log.info("destination %s: %d record(s) past the committed offsets were already delivered before a "
-                 "restart; they will not be sent again", self.dest.name, len(found),
-                 extra={"destination": self.dest.name})

@@ -11,8 +11,12 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import SecretStr
 
-from worker.core.config import Destination
+from worker.core.config import ConfigError, Destination
+from worker.core.preview import preview
+from worker.core.templates import check_templates
+from worker.gorgias.endpoint_test import EndpointTestError, run_test
 from worker.kafka.control import send_command
+from worker.service.config_loading import parse_text
 from worker.service.runtime import Runtime
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -94,10 +98,6 @@ async def validate_config(request: web.Request) -> web.Response:
 
     ``${VAR}`` references resolve to their ``:-default`` only, and secrets are not read.
     """
-    from worker.core.config import ConfigError
-    from worker.core.templates import check_templates
-    from worker.service.config_loading import parse_text
-
     raw = await request.read()
     try:
         # never the worker's own environment: a ${VAR} or a GORGIAS_WORKER__ variable could echo a secret back
@@ -176,8 +176,6 @@ def _configured(runtime: Runtime, name: str) -> Destination:
 
 async def preview_requests(request: web.Request) -> web.Response:
     """``{"records": [...]}`` -> the requests the destination's settings make of them (and the dead letters)."""
-    from worker.core.preview import preview
-
     runtime = request.app[RUNTIME]
     name = request.match_info["name"]
     dest = _configured(runtime, name)
@@ -198,8 +196,6 @@ async def preview_requests(request: web.Request) -> web.Response:
 
 async def test_endpoint(request: web.Request) -> web.Response:
     """Send one sample request (``{"record": {...}}`` and/or ``{"payload": ...}``, both optional) once."""
-    from worker.gorgias.endpoint_test import EndpointTestError, run_test
-
     runtime = request.app[RUNTIME]
     name = request.match_info["name"]
     dest = _configured(runtime, name)

@@ -9,8 +9,10 @@ from typing import Any
 
 from aiokafka.errors import KafkaError
 
+from worker.core.chain import build_renderer
 from worker.core.config import Destination, WorkerConfig
-from worker.core.rendering import RequestRenderer
+from worker.core.recovery_marks import intents_topic
+from worker.core.templates import configured_for
 from worker.gorgias.delivery import DeliveryService
 from worker.gorgias.dispatch import Dispatchers
 from worker.gorgias.share import BudgetShares
@@ -26,7 +28,6 @@ from worker.kafka.clients import (
 from worker.kafka.control import ControlReader
 from worker.kafka.outcomes import Publisher
 from worker.kafka.pipeline import DestinationPipeline
-from worker.kafka.recovery import intents_topic
 
 log = logging.getLogger("worker.runtime")
 
@@ -35,21 +36,10 @@ HEALTH_PROBE_TIMEOUT_S = 5.0
 OUTAGE_LOG_INTERVAL_S = 30.0  # one line per destination per interval while Kafka is unreachable
 
 
-def build_renderer(dest: Destination) -> RequestRenderer:
-    """The request renderer of a destination: its template's, or the manual configuration's."""
-    if dest.endpoint.template is not None:
-        from worker.core.templates import renderer_for
-
-        return renderer_for(dest)
-    return RequestRenderer(dest)
-
-
 def _creates(dest: Destination) -> bool:
     """Does ``dest`` create objects (a create template, whose records are looked up after a crash)?"""
     if dest.endpoint.template is None:
         return False
-    from worker.core.templates import configured_for
-
     return bool(configured_for(dest).template.creates)
 
 
@@ -160,7 +150,7 @@ class Runtime:
                 for name, pipeline in self.pipelines.items():
                     log.warning(
                         "destination %s cannot consume or record outcomes for %.0f s: %s; %d record(s) wait for "
-                        "their outcome", name, now - self._trouble_since, self.trouble, pipeline.tracker.in_flight,
+                        "their outcome", name, now - self._trouble_since, self.trouble, pipeline.partitions.in_flight,
                         extra={"destination": name},
                     )
         elif self.trouble is not None:
@@ -199,8 +189,6 @@ class Runtime:
 
     def account_status(self) -> dict[str, dict[str, Any]]:
         """Per account: its budget's level (requests in the leaky bucket), capacity and calls waiting."""
-        from worker.tools.status_report import account_waiting
-
         out: dict[str, dict[str, Any]] = {}
         if self.delivery is None:
             return out
@@ -210,7 +198,7 @@ class Runtime:
                 continue
             limiter = self.delivery.limiters.get(dest.credential)
             out[key] = {"level": round(limiter.level, 2), "capacity": limiter.capacity,
-                        "waiting": account_waiting(key),
+                        "waiting": metrics.account_waiting(key),
                         "destinations": [d.name for d in self.config.destinations if d.credential.account_key == key]}
         return out
 

@@ -7,8 +7,10 @@ from typing import Any
 import orjson
 
 from worker.core.config import Destination
-from worker.core.templates.mapping import Const, sources
-from worker.core.templates.model import OPTION_KEYS, Template, get_template, list_templates
+from worker.core.preview import format_items, preview
+from worker.core.templates.catalog import get_template, list_templates
+from worker.core.templates.mapping import Const, Obj, sources
+from worker.core.templates.model import OPTION_KEYS, Template
 
 __all__ = ["describe_template", "example_destination", "template_table"]
 
@@ -66,8 +68,6 @@ def _dedupe(template: Template) -> str:
 
 def describe_template(name: str) -> list[str]:
     """Everything about one template: attributes, body mapping, options, an example record and its request."""
-    from worker.core.preview import format_items, preview
-
     template = get_template(name)
     lines = [f"{template.name}: {template.summary}", "", f"  {template.method} {template.url}",
              f"  grouping     {template.grouping()}"]
@@ -119,8 +119,6 @@ def _trim(lines: list[str]) -> list[str]:
 
 
 def _constants(template: Template) -> list[str]:
-    from worker.core.templates.mapping import Obj
-
     out: list[str] = []
 
     def walk(node: Any, prefix: str) -> None:

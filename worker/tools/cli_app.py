@@ -13,6 +13,7 @@ from typer._click import Context  # typer vendors click: its errors are these cl
 from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 from typer.core import TyperGroup
 
+from worker import __version__
 from worker.core.config import ConfigError, Destination, KafkaSettings, WorkerConfig
 from worker.host.environment import bootstrap_servers, check_secrets
 from worker.service.config_loading import load_config
@@ -77,8 +78,6 @@ def package_version() -> str:
     try:
         return version("nexset-gorgias-worker")
     except PackageNotFoundError:
-        from worker import __version__
-
         return __version__
 
 

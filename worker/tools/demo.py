@@ -23,6 +23,7 @@ import httpx
 import orjson
 
 from worker.core.config import KafkaSettings
+from worker.kafka.clients import make_consumer, make_producer
 from worker.kafka.topic_io import print_responses, produce_file
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -219,8 +220,6 @@ def _show_results(kafka: KafkaSettings, prefix: str, expected_calls: int, sandbo
 
 
 async def _publish_raw(kafka: KafkaSettings, topic: str, value: bytes) -> None:
-    from worker.kafka.clients import make_producer
-
     producer = make_producer(kafka)
     await producer.start()
     try:
@@ -231,8 +230,6 @@ async def _publish_raw(kafka: KafkaSettings, topic: str, value: bytes) -> None:
 
 async def _print_dead_letters(kafka: KafkaSettings, topic: str) -> None:
     from aiokafka import TopicPartition
-
-    from worker.kafka.clients import make_consumer
 
     consumer = make_consumer(kafka, None, isolation_level="read_uncommitted")
     await consumer.start()

@@ -19,7 +19,6 @@ from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from worker.core.config import Destination, WorkerConfig
-from worker.host import metrics
 from worker.kafka.clients import client_options, existing_partitions, make_consumer
 from worker.kafka.control import read_commands
 
@@ -27,26 +26,6 @@ from worker.kafka.control import read_commands
 def group_id_of(config: WorkerConfig, dest: Destination) -> str:
     """The consumer group a destination's pipeline uses."""
     return dest.consumer_group(config.kafka.group_id)
-
-
-def records_since_start(destination: str) -> dict[str, int]:
-    """Records delivered and dead-lettered (every stage) since this process started, from the metrics."""
-    totals = {"delivered": 0, "dead_lettered": 0}
-    names = {"gorgias_worker_records_delivered": "delivered", "gorgias_worker_records_dead_lettered": "dead_lettered"}
-    for family in metrics.REGISTRY.collect():
-        key = names.get(family.name)
-        if key is None:
-            continue
-        for sample in family.samples:
-            if sample.name.endswith("_total") and sample.labels.get("destination") == destination:
-                totals[key] += int(sample.value)
-    return totals
-
-
-def account_waiting(account: str) -> int | None:
-    """Calls of ``account`` due and not sent yet (the dispatcher's gauge), or None before it reported."""
-    value = metrics.REGISTRY.get_sample_value("gorgias_worker_calls_waiting_for_budget", {"account": account})
-    return None if value is None else int(value)
 
 
 def fetch_worker(url: str, timeout_s: float = 3.0) -> tuple[dict[str, Any] | None, str]:

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from worker.core.config import AuthType, Credential, DeliverySettings, RateLimitSettings
-from worker.core.rendering import RenderedRequest
+from worker.core.request import RenderedRequest
 from worker.gorgias.client import HttpResult
 from worker.gorgias.errors import TransportError
 

@@ -12,8 +12,9 @@ import respx
 from pydantic import SecretStr
 
 from worker.core.config import Credential, DeliverySettings
+from worker.gorgias.calls import CallAttempt, HookDecision
 from worker.gorgias.client import ClientRegistry, HttpResult
-from worker.gorgias.delivery import CallAttempt, DeliveryService, HookDecision, parse_body
+from worker.gorgias.delivery import DeliveryService, parse_body
 from worker.gorgias.errors import TransportError
 
 from .fakes import SECRET, FakeClock, ScriptedSender, credential, request, result, settings

@@ -10,8 +10,7 @@ from dataclasses import dataclass, replace
 import orjson
 from pydantic import SecretStr
 
-from worker.core.plan import Plan, PlanError, Step, StepResult
-from worker.core.rendering import RenderedRequest
+from worker.core.request import Plan, PlanError, RenderedRequest, Step, StepResult
 from worker.gorgias.client import ClientRegistry, HttpResult
 from worker.gorgias.delivery import DeliveryService
 

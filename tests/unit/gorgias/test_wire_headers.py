@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from worker.core.rendering import RenderedRequest
+from worker.core.request import RenderedRequest
 from worker.core.wire_headers import USER_AGENT, wire_headers
 
 

@@ -8,7 +8,7 @@ import orjson
 
 from worker.core.config import Destination
 from worker.core.records import Record, SourceRef
-from worker.core.rendering import RenderedRequest
+from worker.core.request import RenderedRequest
 from worker.core.templates import default_external_id, renderer_for
 
 TOPIC = "nexset.support"

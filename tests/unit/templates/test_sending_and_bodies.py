@@ -10,7 +10,8 @@ from pydantic import ValidationError
 from tests.unit.templates.helpers import SENT, body, destination, group, one, record
 from worker.core.config import format_validation_error
 from worker.core.records import POSSIBLY_DELIVERED, REPLAY_HEADER
-from worker.core.rendering import RenderedRequest, RenderError
+from worker.core.rendering import RenderError
+from worker.core.request import RenderedRequest
 from worker.core.templates import renderer_for
 
 REPLY = {"ticket_id": 1, "body_text": "It shipped.", "from_agent": True, "channel": "email",

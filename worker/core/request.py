@@ -1,9 +1,10 @@
-"""Plans: one call that needs more than one HTTP request (pure data and decisions, no I/O).
+"""What a call sends: one :class:`RenderedRequest`, or a :class:`Plan` of several (pure data and
+decisions, no I/O).
 
 Some templates cannot say everything in one request: a custom-field write must read the values a
 ticket already has (Gorgias' bulk PUT deletes the ones it is not given), an upsert must look the
 customer up before it knows whether to update or create, a tag write must make sure its tags exist.
-Such a template attaches a :class:`Plan` to its :class:`~worker.core.rendering.RenderedRequest`. The
+Such a template attaches a :class:`Plan` to its :class:`RenderedRequest`. The
 delivery layer (``worker.gorgias.plans``) asks the plan for its next :class:`Step`, sends it with the
 same rate limiter and retry rules as any request, hands the answer back, and so on until the plan says
 it is done. The last step's answer is the call's answer; every step is recorded in the response event.
@@ -17,15 +18,25 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
-if TYPE_CHECKING:
-    from worker.core.rendering import RenderedRequest
-
-__all__ = ["MAX_STEPS", "Plan", "PlanError", "Step", "StepRecord", "StepResult"]
+__all__ = ["MAX_STEPS", "Plan", "PlanError", "RenderedRequest", "Step", "StepRecord", "StepResult"]
 
 MAX_STEPS: Final = 64
 """A plan that has not finished after this many steps fails (a bug in a plan must not loop forever)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedRequest:
+    """One HTTP request for the client, which adds Authorization, User-Agent and (with base_url) Host."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: bytes | None
+    content_type: str | None
+    plan: Plan | None = None  # more than one request executed by worker.gorgias.plans
+    notes: tuple[str, ...] = ()  # what a reader of ``preview`` should know, e.g. who it would email
 
 
 class PlanError(Exception):
