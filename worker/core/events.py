@@ -3,7 +3,8 @@
 The pydantic models here are the contract: ``schemas/response-event.schema.json`` and
 ``schemas/dead-letter.schema.json`` are generated from them, and tests validate what the pipeline
 really produces against those schemas. On the hot path events are built as plain dicts by the
-``build_*`` functions (pydantic construction per call would cost more than the call itself).
+``build_*`` functions (pydantic construction per call would cost more than the call itself). Making
+a document fit its topic is :mod:`worker.core.outcome_fit`.
 """
 
 from __future__ import annotations
