@@ -33,6 +33,7 @@ from worker.core.offsets import TopicPartitionKey
 from worker.core.open_batches import PendingCall
 from worker.core.ownership import Claim
 from worker.core.records import SourceRef
+from worker.core.recovery_marks import intent_document
 from worker.core.rendering import RequestRenderer
 from worker.gorgias.calls import CallOutcome
 from worker.gorgias.dedupe import hook_for
@@ -44,7 +45,6 @@ from worker.host.logs import call_context, source_fields
 from worker.kafka.clients import make_consumer
 from worker.kafka.outcomes import Publisher, delivery_dead_letter, outcome_kind, response_event
 from worker.kafka.partitions import Partitions
-from worker.kafka.recovery import intent_document
 
 log = logging.getLogger("worker.pipeline")
 
