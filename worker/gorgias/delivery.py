@@ -156,7 +156,6 @@ class _Call:
         limiter = self.s.limiters.get(self.credential)
         attempt = 0
         failures = 0  # attempts that count against max_attempts: neither a 429 nor a followed redirect
-        follows = 0  # followed redirects: attempts, but not retries
         while True:
             attempt += 1
             waited = await (self.tokens.token(attempt) if self.tokens is not None else limiter.acquire())
@@ -174,14 +173,9 @@ class _Call:
             verdict = classify(outcome, now=self.wall)
             refused_wait = _budget_answer(limiter, result, verdict)
 
-            if result is not None and self.merged is None and result.status in FOLLOWED_STATUSES:
-                merged = merged_target(self.req.url, result.header("location"))
-                if merged is not None:
-                    self.record(attempt, outcome, sent_at, waited, 0.0, f"{verdict.reason}; following it once")
-                    self.merged = merged
-                    self.req = dataclasses.replace(self.req, url=merged.to_url)
-                    follows += 1
-                    continue
+            if self._follow_merge(result):  # an attempt, but not a retry
+                self.record(attempt, outcome, sent_at, waited, 0.0, f"{verdict.reason}; following it once")
+                continue
             if verdict.action != "retry":
                 self.record(attempt, outcome, sent_at, waited, 0.0, verdict.reason)
                 ok = verdict.action == "success"
@@ -211,6 +205,18 @@ class _Call:
             if give_up is not None:
                 return self.finish(result, ok=False, reason=give_up, retryable=True,
                                    unknown=self.unsettled is not None)
+
+    def _follow_merge(self, result: HttpResult | None) -> bool:
+        """Whether ``result`` is the 301 of a merged ticket or customer, followed once: the request now goes
+        to its ``Location`` (the same method and body; a sub-resource such as ``/data`` is kept)."""
+        if result is None or self.merged is not None or result.status not in FOLLOWED_STATUSES:
+            return False
+        merged = merged_target(self.req.url, result.header("location"))
+        if merged is None:
+            return False
+        self.merged = merged
+        self.req = dataclasses.replace(self.req, url=merged.to_url)
+        return True
 
     def _next_pause(self, attempt: int, failures: int, refused_wait: float | None,
                     verdict: Verdict) -> tuple[str | None, float]:
