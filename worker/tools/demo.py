@@ -21,9 +21,10 @@ from pathlib import Path
 
 import httpx
 import orjson
+from aiokafka import TopicPartition
 
 from worker.core.config import KafkaSettings
-from worker.kafka.clients import make_consumer, make_producer
+from worker.kafka.clients import existing_partitions, make_consumer, make_producer, read_ranges
 from worker.kafka.topic_io import print_responses, produce_file
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -229,32 +230,25 @@ async def _publish_raw(kafka: KafkaSettings, topic: str, value: bytes) -> None:
 
 
 async def _print_dead_letters(kafka: KafkaSettings, topic: str) -> None:
-    from aiokafka import TopicPartition
-
-    consumer = make_consumer(kafka, None, isolation_level="read_uncommitted")
-    await consumer.start()
-    try:  # every dead letter on the topic now, however many fetches that takes
-        cluster = await consumer._client.fetch_all_metadata()  # a metadata read that creates no topic
-        tps = [TopicPartition(topic, p) for p in sorted(cluster.partitions_for_topic(topic) or ())]
-        if not tps:
-            print("  (none)")
-            return
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        end = await consumer.end_offsets(tps)
-        shown = 0
-        while [tp for tp in tps if await consumer.position(tp) < end[tp]]:
-            for messages in (await consumer.getmany(timeout_ms=1000)).values():
-                for msg in messages:
-                    doc = orjson.loads(msg.value)
-                    src = doc["records"][0]["source"]
-                    print(f"  {doc['destination']} [{doc['stage']}] {src['topic']}:{src['partition']}@{src['offset']}: "
-                          f"{doc['reason']}")
-                    shown += 1
-        if not shown:
-            print("  (none)")
-    finally:
-        await consumer.stop()
+    """Every dead letter on ``topic`` now (reading creates no topic)."""
+    tps = [TopicPartition(topic, p) for p in (await existing_partitions(kafka, [topic])).get(topic, [])]
+    shown = 0
+    if tps:
+        consumer = make_consumer(kafka, None, isolation_level="read_uncommitted")
+        await consumer.start()
+        try:
+            consumer.assign(tps)
+            starts, ends = await consumer.beginning_offsets(tps), await consumer.end_offsets(tps)
+            async for msg in read_ranges(consumer, {tp: (starts[tp], ends[tp]) for tp in tps}):
+                doc = orjson.loads(msg.value)
+                src = doc["records"][0]["source"]
+                print(f"  {doc['destination']} [{doc['stage']}] {src['topic']}:{src['partition']}@{src['offset']}: "
+                      f"{doc['reason']}")
+                shown += 1
+        finally:
+            await consumer.stop()
+    if not shown:
+        print("  (none)")
 
 
 if __name__ == "__main__":
