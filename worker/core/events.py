@@ -9,7 +9,9 @@ really produces against those schemas. On the hot path events are built as plain
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
+import math
 from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -203,9 +205,21 @@ class DeadLetter(Strict):
 
 
 def iso_time(ts: float) -> str:
-    """Epoch seconds as an ISO 8601 UTC timestamp with microseconds, e.g. ``2026-01-31T08:00:00.000000Z``."""
-    moment = datetime.fromtimestamp(ts, UTC)
-    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
+    """Epoch seconds as an ISO 8601 UTC timestamp with microseconds, e.g. ``2026-01-31T08:00:00.000000Z``.
+
+    Only the microseconds are formatted per call: the date and time to the second are kept for the
+    last few seconds seen (every call's start and finish fall in them).
+    """
+    seconds = math.floor(ts)
+    micros = round((ts - seconds) * 1_000_000)
+    if micros >= 1_000_000:  # .9999996 rounds up into the next second
+        seconds, micros = seconds + 1, micros - 1_000_000
+    return f"{_iso_second(seconds)}.{micros:06d}Z"
+
+
+@functools.lru_cache(maxsize=16)
+def _iso_second(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def redact_headers(headers: dict[str, str]) -> dict[str, str]:
