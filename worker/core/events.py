@@ -227,10 +227,8 @@ def redact_headers(headers: dict[str, str]) -> dict[str, str]:
 
 
 def event_id(destination: str, sources: list[SourceRef]) -> str:
-    h = hashlib.sha256(destination.encode())
-    for s in sources:
-        h.update(f"|{s.topic}:{s.partition}:{s.offset}".encode())
-    return h.hexdigest()[:32]
+    text = destination + "".join([f"|{s.topic}:{s.partition}:{s.offset}" for s in sources])
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def request_info(
