@@ -67,37 +67,52 @@ DISTS = {"uniform": 300, "zipf": 5000}
 
 
 @dataclass
-class Run:
-    dist: str
-    rate: float
-    fill: bool
-    duration_s: float
+class Window:
+    """Figures over one stretch of a run: the whole run, or its steady window after the warm-up."""
+
+    seconds: float = 0.0
     produced: int = 0
     delivered: int = 0
     calls: int = 0
-    records_per_call: float = 0.0
+    lag_at_start: int = 0  # produced - delivered at the window's start
     lag_at_end: int = 0
     p50_latency_s: float = 0.0
     p99_latency_s: float = 0.0
     status_429: int = 0
-    delivered_last_third: int = 0  # delivered in the run's last third: is it keeping up by then?
 
     @property
     def produced_per_s(self) -> float:
-        return self.produced / self.duration_s
+        return self.produced / self.seconds if self.seconds else 0.0
 
     @property
     def delivered_per_s(self) -> float:
-        return self.delivered / self.duration_s
+        return self.delivered / self.seconds if self.seconds else 0.0
 
     @property
-    def last_third_per_s(self) -> float:
-        return self.delivered_last_third / (self.duration_s / 3)
+    def share(self) -> float:
+        return self.delivered / max(1, self.produced)
+
+    @property
+    def records_per_call(self) -> float:
+        return self.delivered / self.calls if self.calls else 0.0
+
+
+@dataclass
+class Run:
+    dist: str
+    rate: float
+    fill: bool
+    warmup_s: float
+    steady: Window
+    whole: Window
 
     @property
     def target_met(self) -> bool:
+        """Over the steady window: delivered >= 95 % of produced, lag flat (grew by < 5 % of produced), no 429."""
+        s = self.steady
         applies = self.rate <= 0.9 * CALLS_PER_S * BATCH_SIZE
-        return not applies or (self.delivered >= 0.95 * self.produced and self.status_429 == 0)
+        flat = s.lag_at_end - s.lag_at_start <= 0.05 * s.produced
+        return not applies or (s.delivered >= 0.95 * s.produced and flat and s.status_429 == 0)
 
 
 def pick_ticket(dist: str, tickets: list[int], rng: random.Random, cum: list[float]) -> int:
@@ -143,7 +158,8 @@ def config(bootstrap: str, sandbox: SandboxProcess, topic: str, run_id: str, fil
             "source_topics": [topic],
             "credential": {"domain": "acme", "username": "agent@acme.com", "api_key_env": "GORGIAS_API_KEY",
                            "base_url": sandbox.url,
-                           "rate_limit": {"requests": 40, "per_seconds": 20, "age_bound_s": args.age_bound}},
+                           "rate_limit": {"requests": 40, "per_seconds": 20, "age_bound_s": args.age_bound,
+                                          "aged_call_every": args.aged_call_every}},
             "endpoint": {"template": "add_ticket_tags", "method": None, "url": None},
             "batching": {"enabled": True, "algorithm": "by_attribute", "attributes": ["ticket_id"],
                          "batch_size": BATCH_SIZE, "max_wait_ms": 2000, "fill_while_waiting": fill},
@@ -155,7 +171,7 @@ def config(bootstrap: str, sandbox: SandboxProcess, topic: str, run_id: str, fil
 
 
 async def produce(bootstrap: str, topic: str, dist: str, tickets: list[int], rate: float, duration: float,
-                  seed: int) -> int:
+                  seed: int, times: list[float]) -> int:
     rng = random.Random(seed)
     cum = zipf_cum(len(tickets))
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
@@ -172,6 +188,7 @@ async def produce(bootstrap: str, topic: str, dist: str, tickets: list[int], rat
                 t = pick_ticket(dist, tickets, rng, cum)
                 value = orjson.dumps({"ticket_id": t, "tags": [f"tag{sent % 7}"]})
                 await producer.send(topic, value, key=str(t).encode())
+                times.append(time.time())
                 sent += 1
             await asyncio.sleep(max(0.0, (sent / rate) - (time.monotonic() - start)))
         await producer.flush()
@@ -207,8 +224,36 @@ def percentile(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))]
 
 
+def measure(events: list[tuple[float, dict[str, Any]]], produced_at: list[float], start: float, end: float) -> Window:
+    """The figures of the calls that finished in [start, end) and of the records produced in it."""
+    win = Window(seconds=end - start)
+    win.produced = bisect.bisect_left(produced_at, end) - bisect.bisect_left(produced_at, start)
+    latencies: list[float] = []
+    delivered_before = 0
+    for finished, e in events:
+        delivered = e["record_count"] if e["outcome"] == "delivered" else 0
+        if finished < start:
+            delivered_before += delivered
+            continue
+        if finished >= end:
+            continue
+        win.calls += 1
+        win.delivered += delivered
+        win.status_429 += sum(1 for a in e["attempt_log"] if a["status"] == 429)
+        for r in e["records"]:
+            ts = r.get("timestamp_ms")
+            if ts is not None:
+                latencies.append(finished - ts / 1000)
+    win.lag_at_start = bisect.bisect_left(produced_at, start) - delivered_before
+    win.lag_at_end = bisect.bisect_left(produced_at, end) - delivered_before - win.delivered
+    win.p50_latency_s = percentile(latencies, 0.50)
+    win.p99_latency_s = percentile(latencies, 0.99)
+    return win
+
+
 async def one_run(bootstrap: str, sandbox: SandboxProcess, tickets: list[int], dist: str, rate: float,
-                  fill: bool, duration: float, args: argparse.Namespace) -> Run:
+                  fill: bool, args: argparse.Namespace) -> Run:
+    """Produce for ``--warmup`` + ``--duration`` seconds; the steady window is the last ``--duration``."""
     run_id = uuid.uuid4().hex[:8]
     topic = f"budget-{run_id}"
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
@@ -220,57 +265,54 @@ async def one_run(bootstrap: str, sandbox: SandboxProcess, tickets: list[int], d
     sandbox.admin("PUT", "rate-limit", {"rate_limit": RATE_LIMIT})  # a fresh, empty bucket
     runtime = Runtime(parse_config(config(bootstrap, sandbox, topic, run_id, fill, args)))
     await runtime.start()
+    produced_at: list[float] = []
     try:
         started = time.time()
-        produced = await produce(bootstrap, topic, dist, tickets, rate, duration, seed=7)
+        await produce(bootstrap, topic, dist, tickets, rate, args.warmup + args.duration, 7, produced_at)
         ended = time.time()
     finally:
         await runtime.stop()
-    events = await read_events(bootstrap, f"{topic}-responses")
-    result = Run(dist, rate, fill, ended - started, produced=produced)
-    latencies: list[float] = []
-    for e in events:
-        finished = datetime.fromisoformat(e["finished_at"]).timestamp()
-        if finished > ended:
-            continue  # after the run: the shutdown's grace
-        result.calls += 1
-        delivered = e["record_count"] if e["outcome"] == "delivered" else 0
-        result.delivered += delivered
-        if finished >= ended - (ended - started) / 3:
-            result.delivered_last_third += delivered
-        result.status_429 += sum(1 for a in e["attempt_log"] if a["status"] == 429)
-        for r in e["records"]:
-            ts = r.get("timestamp_ms")
-            if ts is not None:
-                latencies.append(finished - ts / 1000)
-    result.records_per_call = result.delivered / result.calls if result.calls else 0.0
-    result.lag_at_end = produced - result.delivered
-    result.p50_latency_s = percentile(latencies, 0.50)
-    result.p99_latency_s = percentile(latencies, 0.99)
-    return result
+    events = sorted(((datetime.fromisoformat(e["finished_at"]).timestamp(), e)
+                     for e in await read_events(bootstrap, f"{topic}-responses")), key=lambda fe: fe[0])
+    steady_from = ended - args.duration
+    return Run(dist, rate, fill, steady_from - started, steady=measure(events, produced_at, steady_from, ended),
+               whole=measure(events, produced_at, started, ended))
+
+
+HEAD = (f"{'stream':<8} {'rate':>5} {'mode':<7} {'window':<7} {'produced/s':>10} {'delivered/s':>11} {'share':>6} "
+        f"{'rec/call':>8} {'lag start':>9} {'lag end':>8} {'p50 s':>7} {'p99 s':>7} {'429s':>5} {'target':>6}")
+
+
+def rows(r: Run) -> list[str]:
+    out = []
+    for name, w in (("steady", r.steady), ("whole", r.whole)):
+        target = ("met" if r.target_met else "MISSED") if r.fill and name == "steady" else ""
+        out.append(
+            f"{r.dist:<8} {r.rate:>5g} {'fill' if r.fill else 'sealed':<7} {name:<7} {w.produced_per_s:>10.1f} "
+            f"{w.delivered_per_s:>11.1f} {w.share:>6.0%} {w.records_per_call:>8.1f} {w.lag_at_start:>9} "
+            f"{w.lag_at_end:>8} {w.p50_latency_s:>7.1f} {w.p99_latency_s:>7.1f} {w.status_429:>5} {target:>6}")
+    return out
 
 
 def table(runs: list[Run]) -> str:
-    head = (f"{'stream':<8} {'rate':>5} {'mode':<7} {'produced/s':>10} {'delivered/s':>11} {'ratio':>6} "
-            f"{'last 1/3':>8} {'rec/call':>8} {'lag end':>8} {'p50 s':>7} {'p99 s':>7} {'429s':>5} {'target':>6}")
-    lines = [head, "-" * len(head)]
-    for r in runs:
-        lines.append(
-            f"{r.dist:<8} {r.rate:>5g} {'fill' if r.fill else 'sealed':<7} {r.produced_per_s:>10.1f} "
-            f"{r.delivered_per_s:>11.1f} {r.delivered / max(1, r.produced):>6.0%} {r.last_third_per_s:>8.1f} "
-            f"{r.records_per_call:>8.1f} "
-            f"{r.lag_at_end:>8} {r.p50_latency_s:>7.1f} {r.p99_latency_s:>7.1f} {r.status_429:>5} "
-            f"{('met' if r.target_met else 'MISSED') if r.fill else '':>6}"
-        )
+    lines = [HEAD, "-" * len(HEAD)]
+    for r in sorted(runs, key=lambda r: (r.dist, r.rate, not r.fill)):
+        lines.extend(rows(r))
     pairs = {(r.dist, r.rate): r for r in runs if not r.fill}
     lines.append("")
-    lines.append("fill vs sealed (the behaviour before): delivered records/s and records per call")
-    for r in runs:
+    lines.append("fill vs sealed (the behaviour before), steady window: delivered records/s and records per call")
+    for r in sorted(runs, key=lambda r: (r.dist, r.rate)):
         old = pairs.get((r.dist, r.rate))
         if r.fill and old is not None:
-            lines.append(f"  {r.dist:<8} {r.rate:>5g}/s: delivered x{r.delivered / max(1, old.delivered):.1f}, "
-                         f"records per call x{r.records_per_call / max(0.1, old.records_per_call):.1f}")
+            more = r.steady.delivered / max(1, old.steady.delivered)
+            fuller = r.steady.records_per_call / max(0.1, old.steady.records_per_call)
+            lines.append(f"  {r.dist:<8} {r.rate:>5g}/s: delivered x{more:.1f}, records per call x{fuller:.1f}")
     return "\n".join(lines)
+
+
+def load(path: str) -> list[Run]:
+    return [Run(d["dist"], d["rate"], d["fill"], d["warmup_s"], Window(**d["steady"]), Window(**d["whole"]))
+            for d in json.loads(Path(path).read_text())]
 
 
 async def backlog_run(bootstrap: str, sandbox: SandboxProcess, tickets: list[int], args: argparse.Namespace) -> int:
@@ -338,36 +380,49 @@ async def main_async(args: argparse.Namespace) -> int:
         for dist in args.dists:
             tickets = await create_tickets(sandbox, DISTS[dist])
             for rate in args.rates:
-                for fill in (True, False) if not args.no_compare else (True,):
-                    run = await one_run(bootstrap, sandbox, tickets, dist, rate, fill, args.duration, args)
+                for fill in [m == "fill" for m in args.modes]:
+                    run = await one_run(bootstrap, sandbox, tickets, dist, rate, fill, args)
                     runs.append(run)
-                    print(table([run]).splitlines()[2], flush=True)
+                    print("\n".join(rows(run)), flush=True)
     finally:
         sandbox.stop()
         if broker is not None:
             broker.stop()
     print()
-    print(f"sandbox {RATE_LIMIT}, add_ticket_tags by ticket_id, window 2 s, batch size {BATCH_SIZE}, "
-          f"{args.duration:g} s per run, age bound {args.age_bound:g} s, max_pending_records "
-          f"{args.max_pending_records}")
+    print(header(args))
     print(table(runs))
     if args.json:
         Path(args.json).write_text(json.dumps([asdict(r) for r in runs], indent=2))
     return 0 if all(r.target_met for r in runs) else 1
 
 
+def header(args: argparse.Namespace) -> str:
+    return (f"sandbox {RATE_LIMIT}, add_ticket_tags by ticket_id, window 2 s, batch size {BATCH_SIZE}, "
+            f"warm-up {args.warmup:g} s + steady window {args.duration:g} s per run, age bound {args.age_bound:g} s, "
+            f"aged_call_every {args.aged_call_every}, max_pending_records {args.max_pending_records}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--duration", type=float, default=180.0, help="seconds of production per run")
+    parser.add_argument("--duration", type=float, default=180.0, help="seconds of the steady window of each run")
+    parser.add_argument("--warmup", type=float, default=180.0,
+                        help="seconds of production before the steady window (a key needs ~150 s to fill a call)")
     parser.add_argument("--rates", type=float, nargs="+", default=[20.0, 40.0, 150.0], help="records/s")
     parser.add_argument("--dists", nargs="+", choices=sorted(DISTS), default=["uniform", "zipf"])
     parser.add_argument("--age-bound", type=float, default=30.0, help="credential.rate_limit.age_bound_s")
-    parser.add_argument("--max-pending-records", type=int, default=20_000, help="delivery.max_pending_records")
+    parser.add_argument("--aged-call-every", type=int, default=4, help="credential.rate_limit.aged_call_every")
+    parser.add_argument("--max-pending-records", type=int, default=50_000, help="delivery.max_pending_records")
     parser.add_argument("--backlog", type=int, default=0,
                         help="instead of the matrix: N records waiting in Kafka, drained at the budget (memory)")
-    parser.add_argument("--no-compare", action="store_true", help="skip the sealed-at-window runs")
+    parser.add_argument("--modes", nargs="+", choices=["fill", "sealed"], default=["fill", "sealed"],
+                        help="fill: batches keep filling while they wait; sealed: fill_while_waiting false")
+    parser.add_argument("--merge", nargs="+", metavar="JSON", help="only print the table of these --json files")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON here")
     args = parser.parse_args(argv)
+    if args.merge:
+        print(header(args))
+        print(table([r for path in args.merge for r in load(path)]))
+        return 0
     try:
         return asyncio.run(main_async(args))
     except KeyboardInterrupt:

@@ -43,9 +43,9 @@ if str(ROOT) not in sys.path:
 
 from worker.core.chain import Call, batch_policy  # noqa: E402
 from worker.core.config import Destination  # noqa: E402
-from worker.core.events import fit_parts  # noqa: E402
 from worker.core.offsets import OffsetTracker, TopicPartitionKey  # noqa: E402
 from worker.core.open_batches import OpenBatches  # noqa: E402
+from worker.core.outcome_fit import fit_parts  # noqa: E402
 from worker.core.records import SourceRef, decode_record  # noqa: E402
 from worker.core.rendering import Prepared, RequestRenderer  # noqa: E402
 from worker.gorgias.client import ClientRegistry, GorgiasClient  # noqa: E402

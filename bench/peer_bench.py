@@ -24,8 +24,9 @@ Per run: records/s and calls/s between the first and the last call the sandbox a
 the process (``/proc/<pid>/stat`` utime + stime, children included: the worker, or the Connect JVM) from
 ready (``/health/ready``; every connector task RUNNING) until every offset is committed and, with a response
 topic, every response is in it; CPU per 1,000 calls; peak RSS (the larger of ``VmHWM`` and the sampled RSS);
-and every call's status (all must be 2xx). The summary gives the median of the rounds with their range,
-and ours ÷ the peer.
+and every call's status (all must be 2xx; unbatched, one call per record; batched, at least records /
+batch size calls; ours, no dead letters; the peer, no ERROR in its log, which is then kept). The summary
+gives the median of the rounds with their range, and ours ÷ the peer.
 
     .venv/bin/python bench/peer_bench.py                        # 3 rounds x 3 scenarios x 4 sides
     .venv/bin/python bench/peer_bench.py --rounds 1 --records 2000 --backlog 10000 --latency-seconds 5
@@ -216,6 +217,8 @@ class ConnectProcess:
         sink.write_text(properties(sink_settings(kind, sandbox_url, self.topic, self.sink, publish, batch_size)))
         self.files.append(sink)
         self.log = self.dir / "connect.log"
+        self.errors = 0
+        self.kept_log: Path | None = None
         self.proc: subprocess.Popen[bytes] | None = None
 
     def spawn(self) -> None:
@@ -268,6 +271,11 @@ class ConnectProcess:
                 proc.wait(timeout=10)
             except ProcessLookupError:
                 pass
+        lines = self.log.read_text(errors="replace").splitlines() if self.log.exists() else []
+        self.errors = sum(" ERROR " in line for line in lines)
+        if self.errors:  # keep the log of a run where the sink reported failures
+            self.kept_log = Path(tempfile.gettempdir()) / f"bench-{self.sink}-connect.log"
+            shutil.copyfile(self.log, self.kept_log)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -283,6 +291,7 @@ class WorkerProcess:
         self.topic = dest["source_topics"][0]
         self.group = f"bench-{run}.{plan.name}"
         self.response_topic = dest["response_webhook"]["topic"] if respond else None
+        self.dead_letter_topic = dest["dead_letter_topic"]
         self.config = Path(tempfile.mkstemp(prefix="bench-worker-", suffix=".yaml")[1])
         self.config.write_text(yaml.safe_dump(doc, sort_keys=False))
         self.worker = env.support.processes.WorkerProcess(self.config, port, env={"GORGIAS_API_KEY": pipeline.API_KEY})
@@ -332,6 +341,7 @@ class Run:
     p99_ms: float = 0.0
     max_ms: float = 0.0
     responses: int = 0  # records on the side's response topic (0 without one)
+    dead_letters: int = 0  # ours only: records on the dead-letter topic
     statuses: dict[str, int] = field(default_factory=dict)
     sandbox_cpu_s: float = 0.0
     broker_cpu_s: float = 0.0
@@ -363,6 +373,15 @@ async def topic_size(consumer: AIOKafkaConsumer, topic: str) -> int:
         return 0
     ends = await consumer.end_offsets([TopicPartition(topic, p) for p in parts])
     return sum(ends.values())
+
+
+async def dead_letters(bootstrap: str, topic: str) -> int:
+    reader = pipeline.consumer(bootstrap)
+    await reader.start()
+    try:
+        return await topic_size(reader, topic)
+    finally:
+        await reader.stop()
 
 
 def sandbox_counters(env: pipeline.Env) -> dict[str, Any]:
@@ -441,6 +460,9 @@ async def drain(env: pipeline.Env, side: Any, run: Run, records: int, timeout: f
     if first is not None and last[0] > first[0] and run.calls:
         run.calls_per_s = (last[1] - first[1]) / (last[0] - first[0])
         run.records_per_s = run.calls_per_s * records / run.calls
+    elif run.calls:  # every call within one poll (a tiny run): ready -> done instead
+        run.calls_per_s = run.calls / run.elapsed_s
+        run.records_per_s = records / run.elapsed_s
 
 
 async def paced(env: pipeline.Env, side: Any, run: Run, plan: pipeline.Plan, rate: float, seconds: float) -> None:
@@ -557,6 +579,15 @@ async def one_run(env: pipeline.Env, scenario: str, side_name: str, rnd: int, cl
         run.problems.append(f"calls not 2xx: {failed}")
     if scenario == "unbatched" and run.calls != records and not run.problems:
         run.problems.append(f"{run.calls} calls for {records} records")
+    if scenario == "batched" and run.calls < -(-records // args.batch_size) and not run.problems:
+        run.problems.append(f"{run.calls} calls for {records} records in batches of at most {args.batch_size}: "
+                            "records were dropped")
+    if isinstance(side, ConnectProcess) and side.errors:
+        run.problems.append(f"the sink logged {side.errors} ERROR line(s); log kept at {side.kept_log}")
+    if isinstance(side, WorkerProcess):
+        run.dead_letters = await dead_letters(env.bootstrap, side.dead_letter_topic)
+        if run.dead_letters:
+            run.problems.append(f"{run.dead_letters} dead letter(s)")
     if run.calls:
         run.cpu_ms_per_1k_calls = run.cpu_s / run.calls * 1e6
     return run

@@ -98,7 +98,10 @@ def _address(person: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def build_message(account: AccountState, ticket: TicketRecord, msg: dict[str, Any], now: str,
                   previous: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Apply a checked message (new, or an update of ``previous``) and return the stored object."""
+    """Apply a checked message (new, or an update of ``previous``) and return the stored object.
+
+    Longer than most functions because the stored object is written out as one literal, every field in
+    the order a recorded Gorgias answer has them: split up, the shape would be harder to compare."""
     note = msg["channel"] == INTERNAL_NOTE
     from_agent = msg["from_agent"]
     sender, receiver = _parties(account, ticket, msg, now)

@@ -7,17 +7,13 @@ from typing import Any
 
 import pytest
 
-from worker.core.batching import (
+from worker.core.batching import Batch, BatchPolicy, FlushReason, Grouper, array_body_size
+from worker.core.batching_algorithms import (
     ALGORITHMS,
     ArrivalOrderGrouper,
-    Batch,
-    BatchPolicy,
     ByAttributeGrouper,
-    FlushReason,
-    Grouper,
     SessionWindowGrouper,
     TumblingWindowGrouper,
-    array_body_size,
     make_grouper,
 )
 

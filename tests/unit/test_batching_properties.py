@@ -17,7 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from worker.core.batching import ALGORITHMS, Batch, BatchPolicy, FlushReason, Grouper, GroupKey, make_grouper
+from worker.core.batching import Batch, BatchPolicy, FlushReason, Grouper, GroupKey
+from worker.core.batching_algorithms import ALGORITHMS, make_grouper
 
 KEYS: list[GroupKey] = [("a",), ("b",), ("c", 1), ()]
 EXAMPLES = int(os.environ.get("BATCHING_EXAMPLES", "50"))  # e.g. 3000 for a deep run

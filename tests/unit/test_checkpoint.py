@@ -8,13 +8,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from worker.core.offsets import TopicPartitionKey
-from worker.kafka.recovery import (
+from worker.core.recovery_marks import (
     MAX_METADATA_BYTES,
     ConsumptionMarks,
+    Inheritance,
+    RecoveryScan,
     Watermarks,
     consumed_upto,
     decode_checkpoint,
     encode_checkpoint,
+    intent_document,
 )
 
 SOURCE = TopicPartitionKey("src", 0)
@@ -92,3 +95,44 @@ def test_forgetting_a_revoked_partition_drops_its_marks() -> None:
     marks.inherit(SOURCE, 10, {LETTERS: 2})
     marks.forget(SOURCE)
     assert decode_checkpoint(marks.checkpoint(SOURCE, 0, {RESPONSES: 9})) == {RESPONSES: 9}
+
+
+INTENTS = ("workers.intents", 0)
+
+
+def test_what_a_new_owner_inherits_from_the_committed_offsets() -> None:
+    other = TopicPartitionKey("src", 1)
+    fresh = TopicPartitionKey("src", 2)
+    inherited = Inheritance.of({
+        SOURCE: (10, encode_checkpoint({RESPONSES: 40, LETTERS: 9}, upto=25)),
+        other: (5, encode_checkpoint({RESPONSES: 30})),  # no upto: an older worker
+        fresh: (-1, None),  # never committed
+    }, set())
+    assert inherited.positions == {SOURCE: 10, other: 5}
+    assert inherited.scan_from == {RESPONSES: 30, LETTERS: 9}  # the lowest start of every partition
+    assert inherited.maybe_sent_below == {SOURCE: 25}  # consumed without an outcome: may have been sent
+    assert Inheritance.of({fresh: (3, "foreign metadata")}, set()) == Inheritance()
+
+
+def test_a_checkpoint_covering_the_intent_topic_narrows_what_may_have_been_sent() -> None:
+    committed = {SOURCE: (10, encode_checkpoint({RESPONSES: 40, INTENTS: 3}, upto=25))}
+    inherited = Inheritance.of(committed, {INTENTS})
+    assert inherited.maybe_sent_below == {}  # the intent marks say exactly which records were on the wire
+    assert inherited.covered({INTENTS}) == {SOURCE}
+    older = Inheritance.of({SOURCE: (10, encode_checkpoint({RESPONSES: 40}, upto=25))}, {INTENTS})
+    assert older.maybe_sent_below == {SOURCE: 25} and older.covered({INTENTS}) == set()
+
+
+def test_the_scan_keeps_this_destination_s_records_at_or_past_the_committed_position() -> None:
+    positions = {SOURCE: 10}
+    scan = RecoveryScan(set(), set())
+    event = {"destination": "d", "records": [{"topic": "src", "partition": 0, "offset": o} for o in (9, 10, 12)]}
+    letter = {"destination": "d", "records": [{"source": {"topic": "src", "partition": 0, "offset": 11}}]}
+    for doc in (event, letter, {**event, "destination": "other"}, intent_document("d", [("src", 0, 13)])):
+        scan.add(orjson.dumps(doc), "d", positions)
+    scan.add(b"not json", "d", positions)
+    scan.add(None, "d", positions)
+    assert scan.recorded == {("src", 0, 10), ("src", 0, 11), ("src", 0, 12)}
+    assert scan.intended == {("src", 0, 13)}
+    inherited = Inheritance.of({SOURCE: (10, encode_checkpoint({RESPONSES: 0}))}, set())
+    assert inherited.last_recorded(scan.recorded | {("src", 7, 99)}) == {SOURCE: 12}

@@ -146,6 +146,11 @@ def test_no_command_still_shows_the_help() -> None:
     assert "Usage: " in result.output and "Commands:" in result.output and "error:" not in result.output
 
 
+def test_replay_with_a_limit_below_one(config_file: Path) -> None:
+    result = runner.invoke(app, ["replay", "-c", str(config_file), "-d", "support-tickets", "--limit", "0"])
+    one_error_line(result, "--limit must be at least 1")
+
+
 def test_a_missing_config_file(tmp_path: Path) -> None:
     one_error_line(runner.invoke(app, ["status", "-c", str(tmp_path / "nope.yaml")]), "cannot read the config file")
 

@@ -3,13 +3,15 @@
 A small discrete simulation drives them with an injected clock and an injected token source (one token
 every ``tick`` seconds), calls that stay on the wire for a while and a limited number of slots, and
 checks what must hold whatever the arrivals: no record lost or sent twice, per-key order, every limit,
-the age bound, and that a call waiting for a token keeps taking its key's records.
+the aged share (while a call is past the age bound, at least one token in ``aged_call_every`` goes to
+the oldest such call), and that a call waiting for a token keeps taking its key's records.
 
 Times are multiples of 1/4 s so the float arithmetic is exact.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections import defaultdict
 from collections.abc import Iterator
@@ -146,7 +148,8 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
         "tick": draw(st.sampled_from([0.25, 0.5, 1.0, 2.0])),
         "duration": draw(st.sampled_from([0.0, 0.25, 1.0])),
         "policy": SchedulerPolicy(age_bound_s=draw(st.sampled_from([1.0, 3.0, 30.0])),
-                                  fairness=draw(st.sampled_from(list(Fairness)))),
+                                  fairness=draw(st.sampled_from(list(Fairness))),
+                                  aged_call_every=draw(st.integers(1, 5))),
         "batch_size": batch_size,
         "max_bytes": max_bytes,
         "ordered": ordered,
@@ -174,13 +177,20 @@ def test_every_record_sent_once_in_key_order_within_limits(s: dict[str, Any]) ->
 
 @SETTINGS
 @given(scenarios())
-def test_the_oldest_overdue_call_takes_the_next_token(s: dict[str, Any]) -> None:
-    """Once a call is at the front (the oldest past the age bound) it goes with the next token, so a record
-    never waits longer than the age bound plus one token interval once its key is at the front."""
+def test_while_a_call_is_overdue_one_token_in_n_goes_to_the_oldest_overdue_call(s: dict[str, Any]) -> None:
+    """The age guarantee: once a call is *at the front* (due, first of its key with nothing of the key on
+    the wire, a slot free, and the oldest of the calls past the age bound) it goes within
+    ``aged_call_every`` tokens. So nothing starves (the calls due before it are finitely many), and at
+    a saturated account at most one token in ``aged_call_every`` is given for age alone."""
+    n = s["policy"].aged_call_every
     grants = simulate(s["dests"], s["arrivals"], tick=s["tick"], duration=s["duration"], policy=s["policy"])
+    passed_over = 0  # grants in a row that went elsewhere while an overdue call waited
     for g in grants:
-        if g.overdue_front is not None:
-            assert g.ready_at == g.overdue_front
+        if g.overdue_front is None or g.ready_at == g.overdue_front:
+            passed_over = 0
+        else:
+            passed_over += 1
+        assert passed_over < n
 
 
 @SETTINGS
@@ -229,11 +239,12 @@ def test_most_records_per_token_goes_first_and_the_age_bound_stops_starvation() 
     for i in range(1, 6):
         ob.add(Rec(i, ("busy",), 0.0, 5), ("busy",), 5, 0.0)
     ob.tick(1.0)
-    sched = AccountScheduler(SchedulerPolicy(age_bound_s=30.0))
+    sched = AccountScheduler(SchedulerPolicy(age_bound_s=30.0, aged_call_every=1))
     sched.add(d)
     picked = sched.choose(1.0, contended=True)
     assert picked is not None and picked[1].records == 5
     ob.take(picked[1])  # type: ignore[arg-type]
+    sched.charge(d, 1)
     ob.add(Rec(9, ("busy2",), 1.0, 5), ("busy2",), 5, 1.0)
     ob.add(Rec(10, ("busy2",), 1.0, 5), ("busy2",), 5, 1.0)
     ob.tick(2.0)
@@ -246,6 +257,31 @@ def test_most_records_per_token_goes_first_and_the_age_bound_stops_starvation() 
     assert picked is not None and picked[1].records == 1
 
 
+def test_at_a_saturated_account_most_tokens_still_go_to_full_calls() -> None:
+    """Every call is past the age bound (keys come round every few minutes): with ``aged_call_every`` 4
+    three tokens in four go to the fullest calls and the fourth to the oldest, instead of every token
+    going oldest first to one-record calls."""
+    ob: OpenBatches[Rec] = OpenBatches(by_attribute(max_wait=0.25, batch_size=50), ordered=True)
+    d = Dest(ob, slots=1000)
+    uid = itertools.count()
+    for k in range(40):  # rare keys, one record each, the oldest
+        ob.add(Rec(next(uid), (f"rare{k}",), 0.0, 5), (f"rare{k}",), 5, 0.0)
+    ob.tick(1.0)
+    for k in range(40):  # busy keys, full calls, younger
+        for _ in range(50):
+            ob.add(Rec(next(uid), (f"busy{k}",), 10.0, 5), (f"busy{k}",), 5, 10.0)
+    ob.tick(11.0)
+    sched = AccountScheduler(SchedulerPolicy(age_bound_s=30.0, aged_call_every=4))
+    sched.add(d)
+    sizes = []
+    for i in range(40):
+        picked = sched.choose(300.0 + i, contended=True)
+        assert picked is not None
+        sizes.append(ob.take(picked[1]).records)  # type: ignore[arg-type]
+        sched.charge(d, 1)
+    assert sizes == [50, 50, 50, 1] * 10
+    # with aged_call_every 1 (every token to the oldest overdue call) the same account would have sent
+    # the 40 one-record calls first
 def test_fairness_by_records_shares_tokens_in_proportion_to_records_waiting() -> None:
     big = Dest(OpenBatches(None, ordered=True), slots=1000)
     small = Dest(OpenBatches(None, ordered=True), slots=1000)

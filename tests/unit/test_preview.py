@@ -275,7 +275,7 @@ def test_cli_preview_records_file_text_and_json(tmp_path: Path) -> None:
                        '{"ticket_id": 1, "tag": "b"}\n')
     result = runner.invoke(app, ["preview", "-c", str(config), "-d", "support", "--records", str(records)])
     assert result.exit_code == 0, result.output
-    assert "#1  records 0, 2  group [1]\nPUT https://acme.gorgias.com/api/tickets/1/tags" in result.output
+    assert "#1  records 0, 2  group 1\nPUT https://acme.gorgias.com/api/tickets/1/tags" in result.output
     assert result.output.rstrip().endswith("3 record(s) -> 2 request(s), 0 dead letter(s)")
     raw = runner.invoke(app, ["preview", "-c", str(config), "-d", "support", "--records", str(records), "--json"])
     doc = orjson.loads(raw.output)

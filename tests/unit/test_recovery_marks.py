@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from worker.kafka.recovery import _sources, intent_document, intents_topic
+from worker.core.recovery_marks import intent_document, intents_topic, outcome_sources
 
 
 def test_an_intent_mark_names_only_its_destination_and_source_offsets() -> None:
@@ -21,15 +21,15 @@ def test_intents_and_outcomes_are_told_apart() -> None:
                           "records": [{"topic": "src", "partition": 0, "offset": 7}]})
     letter = orjson.dumps({"destination": "tickets", "records": [{"source": {"topic": "src", "partition": 0,
                                                                             "offset": 8}}]})
-    assert _sources(intent, "tickets") == (True, [("src", 0, 7)])
-    assert _sources(event, "tickets") == (False, [("src", 0, 7)])
-    assert _sources(letter, "tickets") == (False, [("src", 0, 8)])
+    assert outcome_sources(intent, "tickets") == (True, [("src", 0, 7)])
+    assert outcome_sources(event, "tickets") == (False, [("src", 0, 7)])
+    assert outcome_sources(letter, "tickets") == (False, [("src", 0, 8)])
 
 
 def test_other_destinations_and_junk_are_ignored() -> None:
-    assert _sources(orjson.dumps(intent_document("other", [("src", 0, 1)])), "tickets") == (False, ())
-    assert _sources(b"{broken", "tickets") == (False, ())
-    assert _sources(None, "tickets") == (False, ())
+    assert outcome_sources(orjson.dumps(intent_document("other", [("src", 0, 1)])), "tickets") == (False, ())
+    assert outcome_sources(b"{broken", "tickets") == (False, ())
+    assert outcome_sources(None, "tickets") == (False, ())
 
 
 def test_the_intent_topic_belongs_to_the_deployment() -> None:

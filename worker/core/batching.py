@@ -15,27 +15,8 @@ next record for it would not fit in ``max_bytes`` (reason ``bytes``; that record
 batch) -- or right away when its body is so close to ``max_bytes`` that no record could fit any
 more. Besides these, each algorithm closes batches on time (reason ``window``):
 
-``arrival_order``
-    Records are batched in the order they arrive, whatever their attributes: there is one open
-    batch. It is sent when full, or ``max_wait`` seconds after its *first* record arrived.
-
-``by_attribute``
-    Records are grouped by the values of the configured attributes (the *key*); each key has its
-    own open batch, sent when full or ``max_wait`` seconds after that batch's first record
-    arrived. One call therefore carries the records of one key that arrived within ``max_wait``.
-
-``tumbling_window``
-    Time is cut into fixed windows ``[k * window, (k + 1) * window)`` aligned to the clock (with
-    ``window: 10`` seconds: :00-:10, :10-:20, ...). Records are grouped per window and, if
-    attributes are configured, per key as well. At the end of a window all its batches are sent;
-    a record arriving exactly at the boundary belongs to the next window. A batch that fills up
-    earlier is sent at once and the window's later records of that key start a new batch.
-
-``session_window``
-    Records are grouped per key into sessions. A session lasts while records keep coming for its
-    key: it is sent once ``gap`` seconds pass without a new record for that key (each record
-    restarts the countdown), or when full, or -- if ``max_session`` is set -- ``max_session``
-    seconds after the batch's first record, however busy the key still is.
+The algorithms (``arrival_order``, ``by_attribute``, ``tumbling_window``, ``session_window``) and
+when each closes a batch: :mod:`worker.core.batching_algorithms`.
 
 A time limit is reached when the clock is *at or past* it (a batch due at 12.0 is sent at 12.0).
 On shutdown all pending batches are sent at once, whatever their age, and when Kafka partitions
@@ -58,30 +39,26 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from heapq import heapify, heappop, heappush, heapreplace
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 __all__ = [
     "ALGORITHMS",
-    "ArrivalOrderGrouper",
     "Batch",
+    "BatchInProgress",
     "BatchPolicy",
-    "ByAttributeGrouper",
     "FlushReason",
     "GroupKey",
     "Grouper",
-    "SessionWindowGrouper",
-    "TumblingWindowGrouper",
     "array_body_size",
-    "make_grouper",
 ]
 
 T = TypeVar("T")
 GroupKey = tuple[Hashable, ...]
 
-_NS = 1_000_000_000  # tumbling windows are whole nanoseconds
 _MIN_WINDOW = 1e-6
 
 ALGORITHMS: tuple[str, ...] = ("arrival_order", "by_attribute", "tumbling_window", "session_window")
+
 
 
 class FlushReason(StrEnum):
@@ -153,7 +130,7 @@ class Batch(Generic[T]):
     sizes: list[int] = field(default_factory=list)  # serialized size of each item, in add order
 
 
-class _Open(Generic[T]):
+class BatchInProgress(Generic[T]):
     """An open (pending) batch. ``deadline`` may only grow (see ``Grouper._clean_top``)."""
 
     __slots__ = (
@@ -211,7 +188,7 @@ class Grouper(Generic[T]):
         self.policy = policy
         self._batch_size = policy.batch_size
         self._max_bytes = policy.max_bytes
-        self._open: dict[Hashable, _Open[T]] = {}
+        self._open: dict[Hashable, BatchInProgress[T]] = {}
         self._heap: list[_HeapEntry] = []
         self._next_bid = 0
         self._now = -math.inf
@@ -224,14 +201,14 @@ class Grouper(Generic[T]):
         """The slot the item goes to, when it is not the key itself."""
         return key
 
-    def _new(self, slot: Hashable, key: GroupKey, now: float) -> _Open[T]:
+    def _new(self, slot: Hashable, key: GroupKey, now: float) -> BatchInProgress[T]:
         """A new open batch for ``slot`` whose first item arrives at ``now`` (not registered)."""
         raise NotImplementedError
 
-    def _touch(self, batch: _Open[T], now: float) -> None:
+    def _touch(self, batch: BatchInProgress[T], now: float) -> None:
         """Called before an item joins an existing ``batch`` at ``now``; may move its deadline later."""
 
-    def _refreshed_deadline(self, batch: _Open[T]) -> float:
+    def _refreshed_deadline(self, batch: BatchInProgress[T]) -> float:
         """The deadline of ``batch`` after ``flush_where`` took items out of it and ``opened_at``
         became the time of its first remaining item (never earlier than the current one)."""
         return batch.deadline
@@ -378,7 +355,7 @@ class Grouper(Generic[T]):
 
     # -- internals --------------------------------------------------------------------------
 
-    def _emit(self, b: _Open[T], reason: FlushReason) -> Batch[T]:
+    def _emit(self, b: BatchInProgress[T], reason: FlushReason) -> Batch[T]:
         n = len(b.items)
         self._pending -= n
         self._pending_bytes -= b.nbytes - n - 1
@@ -418,132 +395,3 @@ class Grouper(Generic[T]):
     def _bid(self) -> int:
         self._next_bid += 1
         return self._next_bid
-
-
-class ArrivalOrderGrouper(Grouper[T]):
-    """``arrival_order``: one open batch for all items, whatever key they are added with.
-
-    The batch (``Batch.key == ()``) is closed when it holds ``batch_size`` items (``size``), when
-    the next item would make it exceed ``max_bytes`` (``bytes``; that item opens the next batch),
-    or at ``opened_at + max_wait`` (``window``), where ``opened_at`` is the time of its first item.
-    """
-
-    algorithm = "arrival_order"
-    _slot_is_key = False
-
-    def _slot(self, key: GroupKey, now: float) -> Hashable:
-        return ()
-
-    def _new(self, slot: Hashable, key: GroupKey, now: float) -> _Open[T]:
-        return _Open(self._bid(), (), now, now + self.policy.max_wait, None)
-
-    def _refreshed_deadline(self, batch: _Open[T]) -> float:
-        return batch.opened_at + self.policy.max_wait
-
-
-class ByAttributeGrouper(Grouper[T]):
-    """``by_attribute``: one open batch per key (the caller computes it from attribute values).
-
-    A key's batch is closed when it holds ``batch_size`` items (``size``), when the key's next
-    item would make it exceed ``max_bytes`` (``bytes``; that item opens the key's next batch), or
-    at ``opened_at + max_wait`` (``window``), ``opened_at`` being the time of the batch's first item.
-    """
-
-    algorithm = "by_attribute"
-
-    def _new(self, slot: Hashable, key: GroupKey, now: float) -> _Open[T]:
-        return _Open(self._bid(), key, now, now + self.policy.max_wait, None)
-
-    def _refreshed_deadline(self, batch: _Open[T]) -> float:
-        return batch.opened_at + self.policy.max_wait
-
-
-class TumblingWindowGrouper(Grouper[T]):
-    """``tumbling_window``: one open batch per (window, key); the key may be ``()``.
-
-    An item added at ``now`` belongs to window ``k = floor(now / window)``, i.e.
-    ``[k * window, (k + 1) * window)`` (``Batch.window_start == k * window``); ``window`` is taken
-    in whole nanoseconds and boundaries are exact decimals rounded once to float, so with
-    ``window=0.1`` an item at ``now=0.3`` starts window ``[0.3, 0.4)``. All batches of a
-    window are closed at ``now >= (k + 1) * window`` (``window``). A batch is closed earlier when it
-    holds ``batch_size`` items (``size``) or when the key's next item in that window would make it
-    exceed ``max_bytes`` (``bytes``); the key's later items in the window then open a new batch,
-    which also closes at the window's end.
-    """
-
-    algorithm = "tumbling_window"
-    _slot_is_key = False
-
-    def __init__(self, policy: BatchPolicy) -> None:
-        super().__init__(policy)
-        # Windows are whole nanoseconds and boundaries are computed as exact integers, then
-        # rounded once to float: with window 0.1 the boundaries are the floats 0.1, 0.2, 0.3, ...
-        # (not 3 * 0.1 == 0.30000000000000004), so an item at now=0.3 opens a new window.
-        self._window_ns = round(policy.window * _NS)
-        self._k = 0
-        self._start = math.inf  # the window of the last add, cached: [_start, _end)
-        self._end = -math.inf
-
-    def _boundary(self, k: int) -> float:
-        return (k * self._window_ns) / _NS  # int / int: correctly rounded
-
-    def _slot(self, key: GroupKey, now: float) -> Hashable:
-        if not self._start <= now < self._end:
-            k = round(now * _NS) // self._window_ns
-            while self._boundary(k) > now:  # make the float interval hold `now` exactly
-                k -= 1
-            while self._boundary(k + 1) <= now:
-                k += 1
-            self._k, self._start, self._end = k, self._boundary(k), self._boundary(k + 1)
-        return (self._k, key)
-
-    def _new(self, slot: Hashable, key: GroupKey, now: float) -> _Open[T]:
-        return _Open(self._bid(), key, now, self._end, self._start)
-
-
-class SessionWindowGrouper(Grouper[T]):
-    """``session_window``: one open batch (session) per key.
-
-    A key's batch is closed at ``min(last + gap, opened_at + max_session)`` (``window``), where
-    ``last`` is the time of the key's latest item, so each item pushes the end back by ``gap``,
-    and ``opened_at`` is the time of the batch's first item (no ``max_session`` limit when it is
-    None). It is closed earlier when it holds ``batch_size`` items (``size``) or when the key's next
-    item would make it exceed ``max_bytes`` (``bytes``); the key's next item then opens a new batch.
-    """
-
-    algorithm = "session_window"
-    _extends = True
-
-    def _new(self, slot: Hashable, key: GroupKey, now: float) -> _Open[T]:
-        deadline = now + self.policy.gap
-        if self.policy.max_session is not None:
-            deadline = min(deadline, now + self.policy.max_session)
-        return _Open(self._bid(), key, now, deadline, None)
-
-    def _touch(self, batch: _Open[T], now: float) -> None:
-        batch.last_at = now
-        deadline = now + self.policy.gap
-        if self.policy.max_session is not None:
-            deadline = min(deadline, batch.opened_at + self.policy.max_session)
-        if deadline > batch.deadline:  # the heap entry is fixed lazily (see _clean_top)
-            batch.deadline = deadline
-
-    def _refreshed_deadline(self, batch: _Open[T]) -> float:
-        deadline = batch.last_at + self.policy.gap  # items taken out still count as activity
-        if self.policy.max_session is not None:
-            deadline = min(deadline, batch.opened_at + self.policy.max_session)
-        return deadline
-
-
-_GROUPERS: dict[str, type[Grouper[Any]]] = {
-    cls.algorithm: cls
-    for cls in (ArrivalOrderGrouper, ByAttributeGrouper, TumblingWindowGrouper, SessionWindowGrouper)
-}
-
-
-def make_grouper(policy: BatchPolicy) -> Grouper[T]:
-    """The grouper for ``policy.algorithm``; raises ``ValueError`` naming a bad policy field."""
-    policy.validate()
-    # compare by value: the algorithm may be a str-valued enum member from the configuration
-    cls: type[Grouper[T]] = next(c for name, c in _GROUPERS.items() if name == policy.algorithm)
-    return cls(policy)

@@ -4,8 +4,12 @@ Every destination on the account (same domain and auth) is a *source* of calls t
 start now (:class:`~worker.core.open_batches.OpenBatches` keeps per-key order and says which). The account's
 rate limiter says *when* a token is free; this module says *which call* takes it:
 
-1. **Age bound.** A call due for ``age_bound_s`` or longer is *overdue*; the oldest overdue call goes
-   first, so no key and no destination starves.
+1. **Aged share.** A call due for ``age_bound_s`` or longer is *overdue*. At least one token in
+   ``aged_call_every`` goes to the oldest overdue call: once ``aged_call_every - 1`` tokens in a row have gone to
+   other calls while an overdue call waited, the next one goes to the oldest overdue call. So no key
+   and no destination starves, yet when the account is saturated (every call is overdue: 300 keys at 2
+   calls/s come round every ~150 s, far past any useful bound) most tokens still go to full calls,
+   instead of all of them going oldest first to calls of one record each.
 2. **Fairness between destinations.** Otherwise the destination comes first whose share of the budget
    is most behind (stride scheduling): each token a destination takes moves its *pass* on by
    ``tokens / weight``; the weight is its records waiting (``fairness: records``, the default: shares
@@ -39,6 +43,7 @@ class Fairness(StrEnum):
 class SchedulerPolicy:
     age_bound_s: float = 30.0
     fairness: Fairness = Fairness.RECORDS
+    aged_call_every: int = 4  # one token in this many goes to the oldest overdue call (1: every token)
 
 
 class Candidate(Protocol):
@@ -73,6 +78,8 @@ class AccountScheduler:
         self.policy = policy or SchedulerPolicy()
         self._sources: dict[Source, float] = {}  # source -> pass (stride scheduling)
         self._vtime = 0.0  # pass of the last source served
+        self._not_aged = 0  # tokens in a row that went elsewhere while an overdue call waited
+        self._chose_aged: bool | None = None  # what the last choice was (None: no call was overdue)
 
     def add(self, source: Source) -> None:
         self._sources.setdefault(source, self._vtime)
@@ -99,6 +106,7 @@ class AccountScheduler:
                 call = next(src.candidates(), None)
                 if call is not None:
                     best_src, best_call = src, call
+            self._chose_aged = None  # no call waited for this token
             if best_src is None or best_call is None:
                 return None
             return best_src, best_call
@@ -123,10 +131,23 @@ class AccountScheduler:
                 pss = sources[src] = self._vtime
             if chosen is None or pss < chosen_pass:
                 chosen, chosen_pass = (src, best), pss
-        return overdue if overdue is not None else chosen
+        if overdue is None:
+            self._chose_aged = None
+            return chosen
+        if self._not_aged + 1 >= self.policy.aged_call_every:
+            chosen = overdue
+        self._chose_aged = chosen is not None and chosen[1] is overdue[1]
+        return chosen
 
     def charge(self, source: Source, tokens: int) -> None:
-        """``source`` took ``tokens`` tokens: move its pass on."""
+        """``source`` took ``tokens`` tokens for the call :meth:`choose` returned last: move its pass on."""
+        aged, self._chose_aged = self._chose_aged, None
+        if aged is None:
+            self._not_aged = 0  # no call was overdue: nothing owed
+        elif aged:
+            self._not_aged = 0
+        else:
+            self._not_aged += 1
         pss = self._sources.get(source)
         if pss is None:
             return

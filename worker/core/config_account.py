@@ -38,8 +38,16 @@ class RateLimitSettings(Model):
     age_bound_s: float = Field(
         default=30.0, gt=0,
         description=(
-            "A call that has waited this long for the account's budget goes before the calls carrying "
-            "more records per token, so no key or destination starves."
+            "A call that has waited this long for the account's budget is overdue: one token in "
+            "aged_call_every goes to the oldest overdue call, so no key or destination starves."
+        ),
+    )
+    aged_call_every: int = Field(
+        default=4, ge=1, le=1000,
+        description=(
+            "While calls wait for the budget, at least one token in this many goes to the oldest call past "
+            "age_bound_s; the others go to the calls carrying the most records per token (1: every token "
+            "goes to overdue calls first, oldest first)."
         ),
     )
     fairness: Literal["records", "equal"] = Field(

@@ -75,7 +75,8 @@ class DeliverySettings(Model):
     backoff_max_s: float = Field(default=30.0, gt=0)
     max_in_flight: int = Field(default=16, ge=1, le=1024, description="Concurrent calls across keys.")
     max_pending_records: int = Field(
-        default=20_000, ge=1, description="Back-pressure: consumption pauses above this many undelivered records."
+        default=50_000, ge=1,
+        description="Back-pressure: consumption pauses above this many undelivered records (resumes at half)."
     )
 
 

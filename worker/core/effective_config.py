@@ -11,9 +11,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from worker.core.config import WorkerConfig
+from worker.core.events import SECRET_HEADERS  # the same credential-like headers as on outcome records
 
 MASK = "********"
-SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "x-api-key", "cookie"})
 
 
 def _mask(value: Any, secrets: Iterable[str], key: str = "") -> Any:

@@ -27,7 +27,8 @@ from collections import deque
 from collections.abc import Callable, Hashable, Iterator
 from typing import Generic, TypeVar
 
-from worker.core.batching import Batch, BatchPolicy, FlushReason, Grouper, make_grouper
+from worker.core.batching import Batch, BatchPolicy, FlushReason, Grouper
+from worker.core.batching_algorithms import make_grouper
 
 __all__ = ["OpenBatches", "PendingCall"]
 

@@ -161,7 +161,7 @@ def format_items(items: Sequence[PreviewItem]) -> list[str]:
             lines.append(f"#{n}  record{plural} {which} -> dead letter ({item.stage}): {item.reason}")
             lines.append("")
             continue
-        group = f"  group {item.group_key}" if item.group_key else ""
+        group = f"  group {', '.join(map(str, item.group_key))}" if item.group_key else ""
         lines.append(f"#{n}  record{plural} {which}{group}")
         lines.append(f"{item.request.method} {item.request.url}")
         lines.extend(f"{k}: {v}" for k, v in item.headers.items())

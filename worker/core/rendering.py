@@ -175,17 +175,12 @@ class RequestRenderer:
         self._static_url = self._url.static
         self._url_keys: set[tuple[Any, ...]] = set()  # grouping keys whose URL prepare() checked already
 
-        extras = {k: v for k, v in endpoint.headers.items() if k.lower() != "content-type"}
-        if not any(k.lower() == "accept" for k in extras):
-            extras["Accept"] = JSON_CONTENT_TYPE
         self._content_type = FORM_CONTENT_TYPE if self._form else JSON_CONTENT_TYPE
-        self._headers_no_body = extras
-        self._headers_body = {**extras, "Content-Type": self._content_type}
-        if self._default_builder and batching.wrap_key is not None:
-            self._batch_open = b"{" + orjson.dumps(batching.wrap_key) + b":["
-            self._batch_close = b"]}"
-        else:
-            self._batch_open, self._batch_close = b"[", b"]"
+        self._headers_no_body = _request_headers(endpoint.headers)
+        self._headers_body = {**self._headers_no_body, "Content-Type": self._content_type}
+        wrap = batching.wrap_key if self._default_builder else None
+        self._batch_open = b"[" if wrap is None else b"{" + orjson.dumps(wrap) + b":["
+        self._batch_close = b"]" if wrap is None else b"]}"
 
     # ---------------------------------------------------------------------------------------------
     # Per record
@@ -275,6 +270,15 @@ class RequestRenderer:
             values.append(value)
         return tuple(values)
 
+
+
+def _request_headers(configured: Mapping[str, str]) -> dict[str, str]:
+    """The configured headers a request carries (its content type is the renderer's), with ``Accept: JSON``
+    unless one is configured."""
+    headers = {k: v for k, v in configured.items() if k.lower() != "content-type"}
+    if not any(k.lower() == "accept" for k in headers):
+        headers["Accept"] = JSON_CONTENT_TYPE
+    return headers
 
 
 def _form_encode(payload: Any) -> bytes:

@@ -34,7 +34,7 @@ from worker.gorgias.client import DEFAULT_TRANSPORT, ClientRegistry, HttpResult,
 from worker.gorgias.errors import ForeignOriginError, TransportError
 from worker.gorgias.merged import FOLLOWED_STATUSES, MergedRedirect, merged_target
 from worker.gorgias.plans import PlanRunner
-from worker.gorgias.ratelimit import CALL_LIMIT_HEADER, Clock, RateLimiterRegistry, Sleep
+from worker.gorgias.ratelimit import CALL_LIMIT_HEADER, AccountRateLimiter, Clock, RateLimiterRegistry, Sleep
 from worker.gorgias.retry import BackoffPolicy, Verdict, classify
 
 log = logging.getLogger(__name__)
@@ -154,10 +154,8 @@ class _Call:
                 None, ok=False, reason=f"credential secret unavailable: {exc}", retryable=False
             )
         limiter = self.s.limiters.get(self.credential)
-        budget = self.settings.max_retry_time_s
         attempt = 0
         failures = 0  # attempts that count against max_attempts: neither a 429 nor a followed redirect
-        follows = 0  # followed redirects: attempts, but not retries
         while True:
             attempt += 1
             waited = await (self.tokens.token(attempt) if self.tokens is not None else limiter.acquire())
@@ -173,22 +171,11 @@ class _Call:
                 return self.finish(None, ok=False, reason=str(exc), retryable=False)
             result = outcome if isinstance(outcome, HttpResult) else None
             verdict = classify(outcome, now=self.wall)
-            refused_wait: float | None = None
-            if result is not None and result.status == 429:
-                # the wait comes from the header's level and the drain rate, Retry-After is a floor; a 429
-                # is not a failed attempt: only the call's time budget bounds how long it keeps trying
-                refused_wait = limiter.refused(result.header(CALL_LIMIT_HEADER), verdict.retry_after_s)
-            elif result is not None:
-                limiter.observe_header(result.header(CALL_LIMIT_HEADER))
+            refused_wait = _budget_answer(limiter, result, verdict)
 
-            if result is not None and self.merged is None and result.status in FOLLOWED_STATUSES:
-                merged = merged_target(self.req.url, result.header("location"))
-                if merged is not None:
-                    self.record(attempt, outcome, sent_at, waited, 0.0, f"{verdict.reason}; following it once")
-                    self.merged = merged
-                    self.req = dataclasses.replace(self.req, url=merged.to_url)
-                    follows += 1
-                    continue
+            if self._follow_merge(result):  # an attempt, but not a retry
+                self.record(attempt, outcome, sent_at, waited, 0.0, f"{verdict.reason}; following it once")
+                continue
             if verdict.action != "retry":
                 self.record(attempt, outcome, sent_at, waited, 0.0, verdict.reason)
                 ok = verdict.action == "success"
@@ -197,22 +184,9 @@ class _Call:
 
             if verdict.outcome_unknown and self.req.method not in _SAFE_METHODS:  # a lost GET changed nothing
                 self.unsettled = verdict.reason
-            give_up: str | None = None
-            delay = 0.0
             if refused_wait is None:
                 failures += 1
-            if refused_wait is None and failures >= self.settings.max_attempts:
-                give_up = f"gave up after {_attempts(attempt)}: {verdict.reason}"
-            else:
-                delay = refused_wait if refused_wait is not None else self.policy.delay(failures,
-                                                                                       verdict.retry_after_s)
-                spent = self.clock() - self.start
-                if spent + delay > budget:
-                    give_up = (
-                        f"retry budget of {budget:g} s spent after {_attempts(attempt)} "
-                        f"({spent:.1f} s elapsed, next pause {delay:.1f} s): {verdict.reason}"
-                    )
-                    delay = 0.0
+            give_up, delay = self._next_pause(attempt, failures, refused_wait, verdict)
             self.record(attempt, outcome, sent_at, waited, delay, verdict.reason)
 
             if give_up is None:
@@ -231,6 +205,32 @@ class _Call:
             if give_up is not None:
                 return self.finish(result, ok=False, reason=give_up, retryable=True,
                                    unknown=self.unsettled is not None)
+
+    def _follow_merge(self, result: HttpResult | None) -> bool:
+        """Whether ``result`` is the 301 of a merged ticket or customer, followed once: the request now goes
+        to its ``Location`` (the same method and body; a sub-resource such as ``/data`` is kept)."""
+        if result is None or self.merged is not None or result.status not in FOLLOWED_STATUSES:
+            return False
+        merged = merged_target(self.req.url, result.header("location"))
+        if merged is None:
+            return False
+        self.merged = merged
+        self.req = dataclasses.replace(self.req, url=merged.to_url)
+        return True
+
+    def _next_pause(self, attempt: int, failures: int, refused_wait: float | None,
+                    verdict: Verdict) -> tuple[str | None, float]:
+        """``(why to give up, None to retry; the pause before the next attempt)`` after a retryable failure:
+        out of attempts (a 429 is not counted), or the pause would overrun the call's retry budget."""
+        if refused_wait is None and failures >= self.settings.max_attempts:
+            return f"gave up after {_attempts(attempt)}: {verdict.reason}", 0.0
+        delay = refused_wait if refused_wait is not None else self.policy.delay(failures, verdict.retry_after_s)
+        spent = self.clock() - self.start
+        budget = self.settings.max_retry_time_s
+        if spent + delay > budget:
+            return (f"retry budget of {budget:g} s spent after {_attempts(attempt)} "
+                    f"({spent:.1f} s elapsed, next pause {delay:.1f} s): {verdict.reason}"), 0.0
+        return None, delay
 
     async def ask_hook(
         self, attempt: int, outcome: HttpResult | TransportError, verdict: Verdict
@@ -304,3 +304,15 @@ class _Call:
             resolved_by_hook=by_hook,
             merged=self.merged,
         )
+
+
+def _budget_answer(limiter: AccountRateLimiter, result: HttpResult | None, verdict: Verdict) -> float | None:
+    """Keep the account's bucket in step with the answer's call-limit header; for a 429, the wait before the
+    next attempt. The wait comes from the header's level and the drain rate, Retry-After is a floor; a 429 is
+    not a failed attempt: only the call's time budget bounds how long it keeps trying."""
+    if result is None:
+        return None
+    if result.status == 429:
+        return limiter.refused(result.header(CALL_LIMIT_HEADER), verdict.retry_after_s)
+    limiter.observe_header(result.header(CALL_LIMIT_HEADER))
+    return None

@@ -159,7 +159,8 @@ class Dispatchers:
         dispatcher = self._by_account.get(key)
         if dispatcher is None:
             rl = credential.rate_limit
-            policy = SchedulerPolicy(age_bound_s=rl.age_bound_s, fairness=Fairness(rl.fairness))
+            policy = SchedulerPolicy(age_bound_s=rl.age_bound_s, fairness=Fairness(rl.fairness),
+                                     aged_call_every=rl.aged_call_every)
             dispatcher = AccountDispatcher(key, limiter, policy, clock=self._clock)
             self._by_account[key] = dispatcher
         return dispatcher

@@ -1,15 +1,19 @@
 """The delivery shell's errors, and reading Gorgias's error envelope.
 
 Lower-level exceptions (httpx, aiohttp, asyncio timeouts) are translated into :class:`TransportError`
-at the HTTP boundary in :mod:`worker.gorgias.client`; nothing above it sees a library exception.
+(:func:`translate_exception`, here) at the HTTP boundary in :mod:`worker.gorgias.client`; nothing
+above it sees a library exception.
 """
 
 from __future__ import annotations
 
+import errno
 import html
 import re
 from typing import Any, Literal
 
+import aiohttp
+import httpx
 import orjson
 
 TransportKind = Literal["timeout", "connect", "read", "write", "protocol", "pool"]
@@ -117,3 +121,65 @@ def _shorten(text: str) -> str:
     if len(text) > MAX_REASON_CHARS:
         return text[: MAX_REASON_CHARS - 1] + "…"
     return text
+
+
+def translate_exception(exc: BaseException, timeout_s: float) -> tuple[TransportKind, bool, str]:
+    """(kind, maybe_sent, message) for an exception raised while sending one request.
+
+    httpx_aiohttp maps aiohttp errors onto httpx classes coarsely (a server that drops the connection
+    after the request was written becomes ``httpx.ConnectTimeout``), so the original aiohttp error,
+    kept as ``__cause__``, decides when there is one.
+    """
+    cause = exc.__cause__
+    if isinstance(cause, aiohttp.ClientError):
+        return _from_aiohttp(cause)
+    if isinstance(exc, aiohttp.ClientError):
+        return _from_aiohttp(exc)
+    text = _describe(exc)
+    if isinstance(exc, httpx.PoolTimeout):
+        return "pool", False, f"no free connection within the pool timeout ({text})"
+    if isinstance(exc, httpx.ConnectTimeout):
+        return "connect", False, f"connect timed out ({text})"
+    if isinstance(exc, httpx.TimeoutException):
+        return "timeout", True, text
+    if isinstance(exc, httpx.ConnectError | httpx.ProxyError):
+        return "connect", False, text
+    if isinstance(exc, httpx.WriteError):
+        return "write", True, text
+    if isinstance(exc, httpx.ReadError | httpx.CloseError | httpx.NetworkError):
+        return "read", True, text
+    if isinstance(exc, httpx.LocalProtocolError | httpx.UnsupportedProtocol):
+        return "protocol", False, text
+    if isinstance(exc, httpx.RequestError):
+        return "protocol", True, text
+    if isinstance(exc, TimeoutError):
+        return "timeout", True, f"no complete response within {timeout_s:g} s"
+    return "protocol", True, text
+
+
+def _from_aiohttp(exc: aiohttp.ClientError) -> tuple[TransportKind, bool, str]:
+    text = _describe(exc)
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return "connect", False, f"connect timed out ({text})"
+    if isinstance(exc, aiohttp.ServerTimeoutError):
+        return "timeout", True, text
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return "connect", False, text
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "protocol", True, text
+    if isinstance(exc, aiohttp.ClientOSError) and exc.errno == errno.EPIPE:
+        return "write", True, text
+    if isinstance(exc, aiohttp.ClientConnectionError | aiohttp.ClientPayloadError):
+        return "read", True, text
+    if isinstance(exc, aiohttp.InvalidURL):
+        return "protocol", False, text
+    return "protocol", True, text
+
+
+def _describe(exc: BaseException) -> str:
+    try:
+        text = str(exc).strip()
+    except Exception:  # a half-built third-party exception must not hide the failure
+        text = ""
+    name = type(exc).__name__
+    return f"{name}: {text}" if text and text != name else name

@@ -13,6 +13,7 @@ import aiokafka
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.structs import OffsetAndMetadata
 
 from worker.core.config import KafkaSettings, SecretRef, SecurityProtocol
 from worker.host.environment import bootstrap_servers, resolve_secret
@@ -210,6 +211,38 @@ async def read_ranges(
         for tp in list(todo):
             if await consumer.position(tp) >= todo[tp]:
                 del todo[tp]
+
+
+COMMITTED_ATTEMPTS = 8
+
+
+async def committed_offsets(
+    settings: KafkaSettings, group_id: str, partitions: Iterable[aiokafka.TopicPartition]
+) -> dict[aiokafka.TopicPartition, OffsetAndMetadata]:
+    """``group_id``'s committed offsets of ``partitions`` *with their metadata* (where the pipeline keeps
+    its checkpoint); an offset of -1 means none.
+
+    Read with the admin client's public ``list_consumer_group_offsets``: a consumer's public
+    ``committed()`` returns the offset alone. An error Kafka calls retriable (the group coordinator
+    moving or still loading, as around a rebalance) is retried with a growing pause, a few seconds in all.
+    """
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    await admin.start()
+    try:
+        pause = 0.1
+        for attempt in range(1, COMMITTED_ATTEMPTS + 1):
+            try:
+                offsets: dict[aiokafka.TopicPartition, OffsetAndMetadata] = await admin.list_consumer_group_offsets(
+                    group_id, partitions=list(partitions))
+                return offsets
+            except KafkaError as exc:
+                if not exc.retriable or attempt == COMMITTED_ATTEMPTS:
+                    raise
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 2.0)
+        raise AssertionError("unreachable")
+    finally:
+        await admin.close()
 
 
 async def probe(settings: KafkaSettings) -> None:

@@ -20,11 +20,11 @@ from worker.core.events import (
     Outcome,
     dead_letter,
     event_id,
-    fit_parts,
     iso_time,
     record_item,
     request_info,
 )
+from worker.core.outcome_fit import fit_parts
 from worker.gorgias.calls import AttemptRecord, CallOutcome
 from worker.kafka.clients import DEFAULT_TOPIC_MAX_MESSAGE_BYTES, MAX_REQUEST_BYTES, outcome_limits
 

@@ -28,15 +28,10 @@ from worker.core.config import Destination, WorkerConfig
 from worker.core.offsets import OffsetTracker, TopicPartitionKey
 from worker.core.ownership import Claim, Ownership
 from worker.core.records import SourceRef
+from worker.core.recovery_marks import ConsumptionMarks, Inheritance, Watermarks
 from worker.host import metrics
-from worker.kafka.recovery import (
-    ConsumptionMarks,
-    Watermarks,
-    consumed_upto,
-    decode_checkpoint,
-    end_offsets,
-    scan_outcomes,
-)
+from worker.kafka.clients import committed_offsets
+from worker.kafka.recovery import end_offsets, scan_outcomes
 
 log = logging.getLogger("worker.pipeline")
 
@@ -212,7 +207,8 @@ class Partitions:
                        start: datetime) -> None:
         """``start_from: <timestamp>``: partitions the group never committed start at the first record at
         or after it (at the end when there is none yet)."""
-        committed = await consumer._coordinator.fetch_committed_offsets(list(assigned))
+        committed = await committed_offsets(self.config.kafka, self.dest.consumer_group(self.config.kafka.group_id),
+                                            assigned)
         fresh = [tp for tp in assigned if tp not in committed or committed[tp].offset < 0]
         if not fresh:
             return
@@ -231,35 +227,21 @@ class Partitions:
 
     async def recover(self, consumer: aiokafka.AIOKafkaConsumer, assigned: set[TopicPartition]) -> None:
         """Find records past the committed offsets whose outcome a previous owner already recorded."""
-        committed = await consumer._coordinator.fetch_committed_offsets(list(assigned))
-        positions: dict[TopicPartitionKey, int] = {}
-        scans: dict[TopicPartitionKey, dict[tuple[str, int], int]] = {}
-        merged: dict[tuple[str, int], int] = {}
-        for tp, om in committed.items():
-            scan = decode_checkpoint(om.metadata) if om.offset >= 0 else {}
-            upto = consumed_upto(om.metadata) if om.offset >= 0 else None
-            # a checkpoint that covers the intent topic says exactly which records were on their way;
-            # without it, everything the previous owner had consumed may have been
-            marked = bool(self._intent_partitions) and self._intent_partitions <= scan.keys()
-            if upto is not None and upto > om.offset and not marked:
-                self._maybe_sent_below[key_of(tp)] = upto
-            if scan:
-                tpk = key_of(tp)
-                positions[tpk] = om.offset
-                scans[tpk] = scan
-                for key, offset in scan.items():
-                    merged[key] = min(offset, merged.get(key, offset))
-        found, intended = await scan_outcomes(self.config.kafka, self.dest.name, merged, positions)
-        covered = {tpk for tpk, scan in scans.items() if self._intent_partitions <= scan.keys()}
+        committed = await committed_offsets(self.config.kafka, self.dest.consumer_group(self.config.kafka.group_id),
+                                            assigned)
+        inherited = Inheritance.of({key_of(tp): (om.offset, om.metadata) for tp, om in committed.items()},
+                                   self._intent_partitions)
+        self._maybe_sent_below.update(inherited.maybe_sent_below)
+        found, intended = await scan_outcomes(self.config.kafka, self.dest.name, inherited.scan_from,
+                                              inherited.positions)
         if self._intent_partitions:
+            covered = inherited.covered(self._intent_partitions)
             self._maybe_sent |= {s for s in intended - found if TopicPartitionKey(s[0], s[1]) in covered}
         if not found:
             return
         self._already_recorded |= found
-        for tpk, scan in scans.items():
-            last = max((o for t, p, o in found if (t, p) == tpk), default=None)
-            if last is not None:
-                self.marks.inherit(tpk, last, scan)
+        for tpk, last in inherited.last_recorded(found).items():
+            self.marks.inherit(tpk, last, inherited.scans[tpk])
         log.info("destination %s: %d record(s) past the committed offsets were already delivered before a "
                  "restart; they will not be sent again", self.dest.name, len(found),
                  extra={"destination": self.dest.name})

@@ -33,6 +33,7 @@ from worker.core.offsets import TopicPartitionKey
 from worker.core.open_batches import PendingCall
 from worker.core.ownership import Claim
 from worker.core.records import SourceRef
+from worker.core.recovery_marks import intent_document
 from worker.core.rendering import RequestRenderer
 from worker.gorgias.calls import CallOutcome
 from worker.gorgias.dedupe import hook_for
@@ -44,7 +45,6 @@ from worker.host.logs import call_context, source_fields
 from worker.kafka.clients import make_consumer
 from worker.kafka.outcomes import Publisher, delivery_dead_letter, outcome_kind, response_event
 from worker.kafka.partitions import Partitions
-from worker.kafka.recovery import intent_document
 
 log = logging.getLogger("worker.pipeline")
 
@@ -87,6 +87,16 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         await self.pipeline.on_assigned(assigned)
 
 
+def pending_limit(dest: Destination) -> int:
+    """Above this many records without an outcome, consumption pauses (back-pressure). Unbatched, each
+    pending record is a call waiting its turn: a few dozen per call slot keep every slot busy, and more
+    would only hold memory. Batched, records must wait out their windows."""
+    d = dest.delivery
+    if dest.batching.enabled:
+        return d.max_pending_records
+    return min(d.max_pending_records, max(1000, UNBATCHED_PENDING_PER_SLOT * d.max_in_flight))
+
+
 class DestinationPipeline:
     """Consumes one destination's topics and delivers them, committing only recorded outcomes."""
 
@@ -127,13 +137,7 @@ class DestinationPipeline:
         if dest.active:
             self._activated.set()
         self.active = dest.active
-        # Unbatched, each pending record is a call waiting its turn: a few dozen per call slot keep every
-        # slot busy, and more would only hold memory. Batched, records must wait out their windows.
-        d = dest.delivery
-        self._pending_limit = (
-            d.max_pending_records if dest.batching.enabled
-            else min(d.max_pending_records, max(1000, UNBATCHED_PENDING_PER_SLOT * d.max_in_flight))
-        )
+        self._pending_limit = pending_limit(dest)
         self._throttled = False
         self._stopping = False
         self._consumer: aiokafka.AIOKafkaConsumer | None = None
@@ -147,19 +151,22 @@ class DestinationPipeline:
         self.partitions = Partitions(config, dest, clock, self.outcome_partitions, intent_topic)
         self.last_error: dict[str, str] | None = None  # {"at", "message"}, for status
         self.records_unknown = 0  # dead-lettered with outcome unknown (the call may have reached Gorgias)
-        name = dest.name
+        self._outcome_headers = {kind: [("destination", dest.name.encode()), ("outcome", kind.value.encode())]
+                                 for kind in Outcome}
+        self._bind_metrics(dest.name)
+
+    def _bind_metrics(self, name: str) -> None:
+        """The destination's metric series, looked up once."""
         self._m_consumed = metrics.RECORDS_CONSUMED.labels(name)
         self._m_delivered = metrics.RECORDS_DELIVERED.labels(name)
         self._m_batch = metrics.BATCH_SIZE.labels(name)
         self._m_latency = metrics.CALL_DURATION.labels(name)
         self._m_request = metrics.REQUEST_LATENCY.labels(name)
-        self._m_budget_wait = metrics.BUDGET_WAIT.labels(dest.credential.account_key)
+        self._m_budget_wait = metrics.BUDGET_WAIT.labels(self.dest.credential.account_key)
         self._m_e2e = metrics.END_TO_END_LATENCY.labels(name)
         self._m_in_flight = metrics.IN_FLIGHT.labels(name)
         self._m_pending = metrics.PENDING_RECORDS.labels(name)
         self._m_calls: dict[int | None, Any] = {}  # final status -> its CALLS counter
-        self._outcome_headers = {kind: [("destination", name.encode()), ("outcome", kind.value.encode())]
-                                 for kind in Outcome}
         metrics.DESTINATION_ACTIVE.labels(name).set(1 if self.active else 0)
 
     # ---------------------------------------------------------------------------------------------

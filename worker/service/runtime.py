@@ -11,6 +11,7 @@ from aiokafka.errors import KafkaError
 
 from worker.core.chain import build_renderer
 from worker.core.config import Destination, WorkerConfig
+from worker.core.recovery_marks import intents_topic
 from worker.core.templates import configured_for
 from worker.gorgias.delivery import DeliveryService
 from worker.gorgias.dispatch import Dispatchers
@@ -27,7 +28,6 @@ from worker.kafka.clients import (
 from worker.kafka.control import ControlReader
 from worker.kafka.outcomes import Publisher
 from worker.kafka.pipeline import DestinationPipeline
-from worker.kafka.recovery import intents_topic
 
 log = logging.getLogger("worker.runtime")
 

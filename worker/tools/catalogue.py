@@ -8,8 +8,9 @@ import orjson
 
 from worker.core.config import Destination
 from worker.core.preview import format_items, preview
+from worker.core.templates.catalog import get_template, list_templates
 from worker.core.templates.mapping import Const, Obj, sources
-from worker.core.templates.model import OPTION_KEYS, Template, get_template, list_templates
+from worker.core.templates.model import OPTION_KEYS, Template
 
 __all__ = ["describe_template", "example_destination", "template_table"]
 

@@ -221,6 +221,8 @@ def replay(
     """Re-send dead-lettered records to the destination after a fix (republished to its source topic)."""
     from worker.tools.replay import replay as run_replay
 
+    if limit is not None and limit < 1:
+        fail(["--limit must be at least 1"])
     cfg = load_or_exit(config, overrides=overrides)
     dest = destination_or_exit(cfg, destination)
     stages = set(stage or ["deliver", "render"])

@@ -19,9 +19,8 @@ from worker.gorgias.client import (
     GorgiasClient,
     HttpResult,
     TransportName,
-    translate_exception,
 )
-from worker.gorgias.errors import ForeignOriginError, TransportError
+from worker.gorgias.errors import ForeignOriginError, TransportError, translate_exception
 
 from .fakes import SECRET, TOKEN, credential, request, settings
 

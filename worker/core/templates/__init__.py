@@ -7,7 +7,8 @@
 (``{lookup_before_create: replayed|always|never, on_unknown_outcome: true|false}``).
 """
 
-from worker.core.templates.model import ConfiguredTemplate, Template, default_external_id, get_template, list_templates
+from worker.core.templates.catalog import get_template, list_templates
+from worker.core.templates.model import ConfiguredTemplate, Template, default_external_id
 from worker.core.templates.renderer import TemplateRenderer, check_templates, configured_for, renderer_for
 
 __all__ = [

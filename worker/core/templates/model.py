@@ -1,4 +1,7 @@
-"""Templates: the catalog loaded from ``catalog.yaml``, template options, and building request bodies.
+"""Templates: a catalog entry, template options applied to it, and building request bodies.
+
+The catalog itself is :mod:`worker.core.templates.catalog`; the rules a body goes through,
+:mod:`worker.core.templates.rules`; how a group of bodies becomes one, :mod:`worker.core.templates.batch_strategies`.
 
 :class:`Template` is one catalog entry as written; :meth:`Template.configure` applies a destination's
 ``endpoint.template_options`` and returns a :class:`ConfiguredTemplate`, which turns one record into a
@@ -7,35 +10,31 @@ checked body (:meth:`~ConfiguredTemplate.build`) and a group of bodies into one 
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cache
-from importlib import resources
 from typing import Any, Final
-
-import yaml
 
 from worker.core.config import PLACEHOLDER
 from worker.core.config_template_options import TemplateOptions
 from worker.core.records import SourceRef
 from worker.core.rendering import RenderError
+from worker.core.templates.batch_strategies import STRATEGIES
+from worker.core.templates.checks import BodySchema
 from worker.core.templates.mapping import (
     MISSING,
     From,
     Node,
-    compile_spec,
     parse_body_path,
     remove_field,
     set_constant,
     set_source,
     sources,
 )
-from worker.core.templates.plans import PLANS
-from worker.core.templates.schema import SCHEMAS, BodySchema, field_check
+from worker.core.templates.rules import RULES, messages_of
+from worker.core.templates.schema import field_check
 from worker.core.transform import MissingAttribute, get_path
 
 __all__ = [
@@ -45,8 +44,6 @@ __all__ = [
     "ConfiguredTemplate",
     "Template",
     "default_external_id",
-    "get_template",
-    "list_templates",
 ]
 
 BATCH_MODES: Final = ("none", "conversation", "union", "concat", "latest", "overlay", "job")
@@ -130,271 +127,6 @@ class Template:
     def configure(self, options: TemplateOptions, destination: str) -> ConfiguredTemplate:
         """Apply ``endpoint.template_options``; ``ValueError`` naming the option for a bad one."""
         return ConfiguredTemplate.build_from(self, options, destination)
-
-
-# --------------------------------------------------------------------------------------------------
-# Rules: template-specific shaping and checks after the body is built
-
-
-def _messages(body: Any, template: Template) -> list[tuple[str, dict[str, Any]]]:
-    if template.schema.name == "message":
-        return [("", body)] if isinstance(body, dict) else []
-    items = body.get("messages") if isinstance(body, dict) else None
-    if not isinstance(items, list):
-        return []
-    return [(f"messages[{i}].", m) for i, m in enumerate(items) if isinstance(m, dict)]
-
-
-def _counterpart_from_ticket_customer(body: Any, template: Template) -> None:
-    """A message from the customer is sent by the ticket's customer; an agent reply goes to them."""
-    customer = body.get("customer") if isinstance(body, dict) else None
-    if not isinstance(customer, Mapping):
-        return
-    ref = {k: customer[k] for k in ("id", "email") if k in customer}
-    if not ref:
-        return
-    for _, msg in _messages(body, template):
-        if msg.get("channel") == "internal-note":
-            continue
-        if msg.get("from_agent") is False and msg.get("sender") is None:
-            msg["sender"] = dict(ref)
-        elif msg.get("from_agent") is True and msg.get("receiver") is None:
-            msg["receiver"] = dict(ref)
-
-
-def _message_has_content(body: Any, template: Template) -> None:
-    for prefix, msg in _messages(body, template):
-        if not msg.get("body_text") and not msg.get("body_html") and not msg.get("attachments"):
-            raise RenderError(
-                f"{template.name}: {prefix}body_text: required: a message needs a text, an HTML body or "
-                "attachments (record attribute body_text, body or body_html)"
-            )
-
-
-def _tags_given(body: Any, template: Template) -> None:
-    if isinstance(body, dict) and "names" not in body and "ids" not in body:
-        raise RenderError(
-            f"{template.name}: names: required: the record has none of tags, names, tag, ids, tag_ids "
-            "(an empty list clears the ticket's tags; a missing one is refused so that nothing is cleared by mistake)"
-        )
-
-
-def _address(person: Any) -> dict[str, Any] | None:
-    if not isinstance(person, Mapping) or not isinstance(person.get("email"), str):
-        return None
-    out: dict[str, Any] = {"address": person["email"]}
-    if isinstance(person.get("name"), str):
-        out["name"] = person["name"]
-    return out
-
-
-def _email_source(body: Any, template: Template) -> None:
-    """An email message carries ``source`` (Gorgias refuses one without it), built from sender and receiver."""
-    for prefix, msg in _messages(body, template):
-        if msg.get("channel") != "email" or msg.get("source"):
-            continue
-        sender, receiver = _address(msg.get("sender")), _address(msg.get("receiver"))
-        if sender is None or receiver is None:
-            missing = "sender_email" if sender is None else "receiver_email"
-            raise RenderError(
-                f"{template.name}: {prefix}source: required for an email message, built from the sender's and the "
-                f"receiver's email: the record has no {missing} (nor customer_email for the customer's side); "
-                "or give `source`"
-            )
-        msg["source"] = {"type": "email", "from": sender, "to": [receiver]}
-        if msg.get("from_agent") is False:
-            del msg["receiver"]  # a customer's message names no receiver (Gorgias' rule); its address is in `to`
-
-
-def _customer_shape(body: Any, template: Template, *, new: bool) -> None:
-    """``name`` instead of firstname/lastname; a new customer's email (preferred) and phones as ``channels``.
-
-    An update sends ``channels`` only when the record gives them (or a phone): Gorgias may replace a
-    customer's channels with the list it is given, so an email alone must not become the only one."""
-    if not isinstance(body, dict):
-        return
-    first, last = body.pop("firstname", None), body.pop("lastname", None)
-    if not body.get("name") and (first or last):
-        body["name"] = " ".join(str(p) for p in (first, last) if p)
-    channels = body.get("channels")
-    if channels is None:
-        channels = []
-    if not isinstance(channels, list):
-        return  # the schema says what is wrong
-    email = body.get("email")
-    has_email = any(isinstance(c, Mapping) and c.get("type") == "email" for c in channels)
-    if new and isinstance(email, str) and email and not has_email:
-        channels.insert(0, {"type": "email", "address": email, "preferred": True})
-    if channels:
-        if not any(isinstance(c, Mapping) and c.get("preferred") is True for c in channels):
-            preferred = next((c for c in channels if isinstance(c, Mapping) and c.get("type") == "email"),
-                             channels[0])
-            if isinstance(preferred, dict):
-                preferred["preferred"] = True
-        for c in channels:
-            if isinstance(c, dict):
-                c.setdefault("preferred", False)
-        body["channels"] = channels
-    elif new:
-        raise RenderError(
-            f"{template.name}: channels: required: a customer needs an email or a phone (record attribute "
-            "email, customer_email or phone) or `channels`"
-        )
-
-
-def _new_customer(body: Any, template: Template) -> None:
-    _customer_shape(body, template, new=True)
-
-
-def _customer_update(body: Any, template: Template) -> None:
-    _customer_shape(body, template, new=False)
-
-
-def _upsert_identity(body: Any, template: Template) -> None:
-    if isinstance(body, Mapping) and not body.get("email") and not body.get("external_id"):
-        raise RenderError(
-            f"{template.name}: email: required: upsert_customer looks the customer up by email or external_id "
-            "(record attribute email, customer_email or external_id)"
-        )
-
-
-RULES: dict[str, Callable[[Any, Template], None]] = {
-    "customer_update": _customer_update,
-    "email_source": _email_source,
-    "new_customer": _new_customer,
-    "upsert_identity": _upsert_identity,
-    "counterpart_from_ticket_customer": _counterpart_from_ticket_customer,
-    "message_has_content": _message_has_content,
-    "tags_given": _tags_given,
-}
-
-
-# --------------------------------------------------------------------------------------------------
-# Batch strategies: bodies of single records (already checked) -> the body of one call
-
-
-def _union_list(lists: Sequence[Any]) -> list[Any]:
-    seen: set[Any] = set()
-    out: list[Any] = []
-    for items in lists:
-        if not isinstance(items, list):
-            continue
-        for item in items:
-            marker = item if isinstance(item, str | int | float | bool) else repr(item)
-            if marker not in seen:
-                seen.add(marker)
-                out.append(item)
-    return out
-
-
-def _tag_key(tag: Any) -> Any:
-    if isinstance(tag, Mapping):
-        return ("id", tag["id"]) if "id" in tag else ("name", tag.get("name"))
-    return ("raw", repr(tag))
-
-
-def _conversation(bodies: Sequence[Any], spec: BatchSpec) -> Any:
-    first = bodies[0]
-    out = dict(first)
-    messages: list[Any] = []
-    for body in bodies:
-        messages.extend(body.get("messages") or ())
-    out["messages"] = messages
-    if any("tags" in b for b in bodies):
-        seen: set[Any] = set()
-        tags: list[Any] = []
-        for body in bodies:
-            for tag in body.get("tags") or ():
-                key = _tag_key(tag)
-                if key not in seen:
-                    seen.add(key)
-                    tags.append(tag)
-        out["tags"] = tags
-    return out
-
-
-def _union(bodies: Sequence[Any], spec: BatchSpec) -> Any:
-    out = dict(bodies[0])
-    for name in spec.fields:
-        present = [b[name] for b in bodies if name in b]
-        if present:
-            out[name] = _union_list(present)
-    return out
-
-
-def _concat(bodies: Sequence[Any], spec: BatchSpec) -> Any:
-    by_id: dict[Any, Any] = {}
-    loose: list[Any] = []
-    for body in bodies:
-        for item in body:
-            if isinstance(item, Mapping) and isinstance(item.get("id"), int | str):
-                by_id.pop(item["id"], None)  # the last value wins, placed where it was set last
-                by_id[item["id"]] = item
-            else:
-                loose.append(item)
-    return [*by_id.values(), *loose]
-
-
-def _latest(bodies: Sequence[Any], spec: BatchSpec) -> Any:
-    best = bodies[0]
-    for body in bodies[1:]:
-        new, old = body.get("version"), best.get("version")
-        if new is None or old is None or str(new) >= str(old):
-            best = body
-    return best
-
-
-def _identity(body: Mapping[str, Any]) -> tuple[str, Any]:
-    return ("email", str(body["email"]).lower()) if body.get("email") else ("external_id", body.get("external_id"))
-
-
-def _overlay(bodies: Sequence[Any], spec: BatchSpec) -> Any:
-    """One customer's records: fields of later records override earlier ones; channels are unioned."""
-    who = {_identity(b) for b in bodies}
-    if len(who) > 1:
-        raise RenderError("a group mixes customers (" + ", ".join(f"{k} {v}" for k, v in sorted(who, key=str))
-                          + "): group by the lookup attribute, e.g. batching.attributes: [email]")
-    out: dict[str, Any] = {}
-    channels: list[Any] = []
-    for body in bodies:
-        for c in body.get("channels") or ():
-            if not any(isinstance(o, Mapping) and isinstance(c, Mapping) and (o.get("type"), o.get("address"))
-                       == (c.get("type"), c.get("address")) for o in channels):
-                channels.append(c)
-        out.update(body)
-    if channels:
-        preferred = False
-        for c in channels:  # one preferred channel: the first that says so
-            if isinstance(c, dict):
-                c["preferred"] = bool(c.get("preferred")) and not preferred
-                preferred = preferred or c["preferred"]
-        out["channels"] = channels
-    return out
-
-
-def _job(bodies: Sequence[Any], spec: BatchSpec) -> Any:
-    """Records asking the same change: one job over the union of their tickets."""
-    first = bodies[0]
-    same = {k: v for k, v in first.items() if k != "params"}
-    params = {k: v for k, v in first["params"].items() if k != "ticket_ids"}
-    ids: list[Any] = []
-    for body in bodies:
-        other = {k: v for k, v in body["params"].items() if k != "ticket_ids"}
-        if {k: v for k, v in body.items() if k != "params"} != same or other != params:
-            raise RenderError("the records of a group ask different changes (type, updates, macro_id...): "
-                              "group by the attributes that decide the change, e.g. batching.attributes: [status]")
-        ids.append(body["params"]["ticket_ids"])
-    return {**same, "params": {**params, "ticket_ids": _union_list(ids)}}
-
-
-STRATEGIES: dict[str, Callable[[Sequence[Any], BatchSpec], Any]] = {
-    "overlay": _overlay,
-    "job": _job,
-    "conversation": _conversation,
-    "union": _union,
-    "concat": _concat,
-    "latest": _latest,
-}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -517,7 +249,7 @@ class ConfiguredTemplate:
             return
         ms = source.timestamp_ms
         fallback = datetime.fromtimestamp((ms / 1000) if ms is not None else self.clock(), tz=UTC).isoformat()
-        for _, msg in _messages(body, self.template):
+        for _, msg in messages_of(body, self.template):
             if msg.get("sent_datetime") is None:
                 msg["sent_datetime"] = msg.get("created_datetime") or body.get("created_datetime") or fallback
 
@@ -531,7 +263,7 @@ class ConfiguredTemplate:
             return [f"Gorgias may send the satisfaction survey of ticket {body.get('ticket_id')} to customer "
                     f"{body.get('customer_id')}"]
         out = []
-        for prefix, msg in _messages(body, self.template):
+        for prefix, msg in messages_of(body, self.template):
             if msg.get("sent_datetime") is not None or msg.get("from_agent") is not True \
                     or msg.get("channel") == "internal-note":
                 continue
@@ -628,87 +360,3 @@ def _check_body_path(template: Template, path: str, where: str) -> None:
 
 def _short(url: str) -> str:
     return url.split(".gorgias.com", 1)[-1]
-
-
-# --------------------------------------------------------------------------------------------------
-# Catalog
-
-
-def _load_template(doc: Mapping[str, Any]) -> Template:
-    name = doc["name"]
-    schema = SCHEMAS[doc["schema"]]
-    batch_doc = dict(doc.get("batch") or {"mode": "none"})
-    mode = batch_doc.get("mode", "none")
-    if mode not in BATCH_MODES:
-        raise ValueError(f"template {name}: unknown batch mode {mode!r}")
-    key_doc = batch_doc.get("key")
-    key: tuple[str, ...] | None
-    if key_doc is None:
-        key = None
-    elif key_doc == "any":
-        key = ()
-    else:
-        key = tuple(key_doc)
-    batch = BatchSpec(mode, key, tuple(batch_doc.get("fields") or ()), batch_doc.get("max_items"),
-                      str(batch_doc.get("reason") or ""),
-                      str(batch_doc.get("group_by") or BatchSpec.group_by),
-                      str(batch_doc.get("group_example") or BatchSpec.group_example))
-    creates = doc.get("creates")
-    if creates not in (None, *CREATES):
-        raise ValueError(f"template {name}: unknown created resource {creates!r}")
-    rules = tuple(doc.get("rules") or ())
-    for rule in rules:
-        if rule not in RULES:
-            raise ValueError(f"template {name}: unknown rule {rule!r}")
-    return Template(
-        name=name,
-        summary=str(doc["summary"]),
-        method=str(doc["method"]),
-        url=str(doc["url"]),
-        schema=schema,
-        body=compile_spec(doc["body"], f"{name}.body"),
-        batch=batch,
-        creates=creates,
-        external_id=tuple(doc.get("external_id") or ()),
-        rules=rules,
-        attributes={str(k): str(v) for k, v in (doc.get("attributes") or {}).items()},
-        example=dict(doc.get("example") or {}),
-        plan=_known(doc.get("plan"), name, "plan"),
-        sends=_known(doc.get("sends"), name, "sends"),
-    )
-
-
-def _known(value: Any, name: str, key: str) -> str | None:
-    allowed = {"plan": tuple(PLANS), "sends": SENDS}[key]
-    if value is not None and value not in allowed:
-        raise ValueError(f"template {name}: unknown {key} {value!r} (known: {', '.join(allowed)})")
-    return None if value is None else str(value)
-
-
-@cache
-def _catalog() -> dict[str, Template]:
-    text = resources.files("worker.core.templates").joinpath("catalog.yaml").read_text(encoding="utf-8")
-    doc = yaml.safe_load(text)
-    out: dict[str, Template] = {}
-    for entry in doc["templates"]:
-        template = _load_template(entry)
-        if template.name in out:
-            raise ValueError(f"template {template.name} is defined twice in catalog.yaml")
-        out[template.name] = template
-    return out
-
-
-def list_templates() -> list[Template]:
-    """Every template, in catalog order."""
-    return list(_catalog().values())
-
-
-def get_template(name: str) -> Template:
-    """The template called ``name``; ``ValueError("endpoint.template: ...")`` naming the known ones."""
-    found = _catalog().get(name)
-    if found is None:
-        known = ", ".join(_catalog())
-        guess = difflib.get_close_matches(name, list(_catalog()), n=1)
-        hint = f"; did you mean {guess[0]!r}?" if guess else ""
-        raise ValueError(f"endpoint.template: unknown template {name!r} (known: {known}){hint}")
-    return found

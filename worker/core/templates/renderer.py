@@ -12,7 +12,8 @@ from worker.core.config import PLACEHOLDER, ContentFormat, Destination, WorkerCo
 from worker.core.records import Record
 from worker.core.rendering import Prepared, RequestRenderer, compact
 from worker.core.request import RenderedRequest
-from worker.core.templates.model import ConfiguredTemplate, Template, get_template
+from worker.core.templates.catalog import get_template
+from worker.core.templates.model import ConfiguredTemplate, Template
 from worker.core.templates.plans import plan_for
 
 __all__ = ["TemplateBodyBuilder", "TemplateRenderer", "check_templates", "configured_for", "renderer_for"]

@@ -9,8 +9,8 @@ The sandbox (``gorgias_sandbox/schemas.py``) checks the same bodies with its own
 separately on purpose: the sandbox plays Gorgias strictly, and a mistake shared by one common copy
 would pass both the worker's check and the sandbox's unseen. Keep them independent.
 
-The checks are small callables over dicts and lists, built once per schema; each problem is
-reported as ``<path>: <reason>`` (``messages[0].channel: required``). Measured with timeit
+The checks (:mod:`worker.core.templates.checks`) are small callables over dicts and lists, built once per
+schema; each problem is reported as ``<path>: <reason>`` (``messages[0].channel: required``). Measured with timeit
 (CPython 3.11, shared 2-core VM, best of 5): a one-message ``create_ticket`` body ~11 µs, a
 500-message one ~3.6 ms (~7 µs a message), ``{"names": [...]}`` with 10 tags ~3 µs. A reduced
 JSON Schema of the same ticket compiled once with ``jsonschema`` (Draft 2020-12, ``iter_errors``) took
@@ -20,12 +20,33 @@ JSON Schema of the same ticket compiled once with ``jsonschema`` (Draft 2020-12,
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any, Final
 
 from worker.core.json_types import a_json_type
+from worker.core.templates.checks import (
+    BodySchema,
+    Check,
+    Field,
+    Rule,
+    add,
+    anything,
+    body_schema,
+    boolean,
+    datetime,
+    email,
+    identifier,
+    integer,
+    join,
+    json_object,
+    language,
+    list_of,
+    nullable,
+    obj,
+    one_of,
+    slug,
+    text,
+)
 
 __all__ = [
     "SCHEMAS",
@@ -35,10 +56,6 @@ __all__ = [
     "field_check",
 ]
 
-Check = Callable[[Any, str, list[str]], None]
-"""``check(value, path, errors)`` appends ``"<path>: <reason>"`` for every problem found."""
-
-MAX_ERRORS: Final = 8
 BODY_MAX_BYTES: Final = 1_000_000
 INTERNAL_NOTE: Final = "internal-note"
 
@@ -52,199 +69,15 @@ TICKET_VIA: Final = (
 TICKET_STATUS: Final = ("open", "closed")
 TICKET_PRIORITY: Final = ("critical", "high", "normal", "low")
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?(?:Z|[+-]\d{2}:?\d{2})?$")
-_SLUG = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
-
-
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
-
-
-def _add(errors: list[str], path: str, reason: str) -> None:
-    if len(errors) < MAX_ERRORS:
-        errors.append(f"{path or 'body'}: {reason}")
-
-
-# --------------------------------------------------------------------------------------------------
-# Value checks
-
-
-@dataclass(frozen=True, slots=True)
-class Nullable:
-    """``inner``, or null."""
-
-    inner: Check
-
-    def __call__(self, value: Any, path: str, errors: list[str]) -> None:
-        if value is not None:
-            self.inner(value, path, errors)
-
-
-nullable = Nullable
-
-
-def text(max_len: int | None = None, min_len: int = 0, *, max_bytes: int | None = None) -> Check:
-    def run(value: Any, path: str, errors: list[str]) -> None:
-        if not isinstance(value, str):
-            _add(errors, path, f"must be a string (got {a_json_type(value)})")
-            return
-        n = len(value)
-        if max_len is not None and n > max_len:
-            _add(errors, path, f"longer than {max_len} characters (got {n})")
-        elif n < min_len:
-            _add(errors, path, "must not be empty" if min_len == 1 else f"shorter than {min_len} characters")
-        elif max_bytes is not None and n * 4 > max_bytes:
-            size = len(value.encode("utf-8", "replace"))
-            if size > max_bytes:
-                _add(errors, path, f"larger than {max_bytes:,} bytes (got {size:,}); Gorgias limits it to 1 MB")
-
-    return run
-
-
-def one_of(choices: Sequence[str]) -> Check:
-    allowed = frozenset(choices)
-    shown = ", ".join(choices) if len(choices) <= 8 else ", ".join(choices[:8]) + ", ..."
-
-    def run(value: Any, path: str, errors: list[str]) -> None:
-        if not isinstance(value, str) or value not in allowed:
-            _add(errors, path, f"must be one of {shown} (got {value!r})")
-
-    return run
-
-
-def slug(value: Any, path: str, errors: list[str]) -> None:
-    if not isinstance(value, str):
-        _add(errors, path, f"must be a string (got {a_json_type(value)})")
-    elif not _SLUG.match(value):
-        _add(errors, path, f"must be a channel slug like api, email or internal-note (got {value!r})")
-
-
-def boolean(value: Any, path: str, errors: list[str]) -> None:
-    if not isinstance(value, bool):
-        _add(errors, path, f"must be true or false (got {a_json_type(value)})")
-
-
-def integer(minimum: int | None = None, maximum: int | None = None) -> Check:
-    def run(value: Any, path: str, errors: list[str]) -> None:
-        if isinstance(value, bool) or not isinstance(value, int):
-            _add(errors, path, f"must be an integer (got {a_json_type(value)})")
-        elif minimum is not None and value < minimum:
-            _add(errors, path, f"must be >= {minimum} (got {value})")
-        elif maximum is not None and value > maximum:
-            _add(errors, path, f"must be <= {maximum} (got {value})")
-
-    return run
-
-
-identifier = integer(minimum=1)
-
-
-def anything(value: Any, path: str, errors: list[str]) -> None:
-    return None
-
-
-def json_object(value: Any, path: str, errors: list[str]) -> None:
-    if not isinstance(value, Mapping):
-        _add(errors, path, f"must be an object (got {a_json_type(value)})")
-
-
-def email(value: Any, path: str, errors: list[str]) -> None:
-    if not isinstance(value, str):
-        _add(errors, path, f"must be a string (got {a_json_type(value)})")
-    elif len(value) > 320:
-        _add(errors, path, f"longer than 320 characters (got {len(value)})")
-    elif not _EMAIL.match(value):
-        _add(errors, path, f"must be an email address (got {value!r})")
-
-
-def language(value: Any, path: str, errors: list[str]) -> None:
-    if not (isinstance(value, str) and len(value) == 2 and value.isalpha() and value.islower()):
-        _add(errors, path, f"must be an ISO-639-1 code like en (got {value!r})")
-
-
-def datetime(value: Any, path: str, errors: list[str]) -> None:
-    if not isinstance(value, str) or not _DATETIME.match(value):
-        _add(errors, path, f"must be an ISO-8601 datetime like 2024-05-01T10:00:00 (got {value!r})")
-
-
-@dataclass(frozen=True, slots=True)
-class ListOf:
-    """An array of ``min_items``..``max_items`` elements, each passing ``item``."""
-
-    item: Check
-    min_items: int = 0
-    max_items: int | None = None
-
-    def __call__(self, value: Any, path: str, errors: list[str]) -> None:
-        if not isinstance(value, list):
-            _add(errors, path, f"must be an array (got {a_json_type(value)})")
-            return
-        n = len(value)
-        if n < self.min_items or (self.max_items is not None and n > self.max_items):
-            low, high = self.min_items, self.max_items
-            bounds = f"{low} to {high}" if high is not None else f"at least {low}"
-            _add(errors, path, f"needs {bounds} items (got {n})")
-        item = self.item
-        for i, element in enumerate(value):
-            if len(errors) >= MAX_ERRORS:
-                return
-            item(element, f"{path}[{i}]", errors)
-
-
-list_of = ListOf
-
-
-@dataclass(frozen=True, slots=True)
-class Field:
-    check: Check
-    required: bool = False
-
-
-Rule = Callable[[Mapping[str, Any], str, list[str]], None]
-
-
-@dataclass(frozen=True)
-class ObjectCheck:
-    """An object with known fields (unknown ones are refused), then cross-field ``rules``."""
-
-    fields: Mapping[str, Field]
-    rules: tuple[Rule, ...] = ()
-    what: str = "object"
-
-    def __call__(self, value: Any, path: str, errors: list[str]) -> None:
-        if not isinstance(value, Mapping):
-            _add(errors, path, f"must be an object (got {a_json_type(value)})")
-            return
-        fields = self.fields
-        for name, spec in fields.items():
-            if spec.required and name not in value:
-                _add(errors, _join(path, name), "required")
-        for name, item in value.items():
-            known = fields.get(name)
-            if known is None:
-                _add(errors, _join(path, str(name)), f"unknown field (Gorgias refuses it in a {self.what})")
-            elif item is None and known.required:
-                _add(errors, _join(path, name), "must not be null")
-            else:
-                known.check(item, _join(path, name), errors)
-        if len(errors) < MAX_ERRORS:
-            for rule in self.rules:
-                rule(value, path, errors)
-
-
-def obj(fields: Mapping[str, Field], *rules: Rule, what: str = "object") -> ObjectCheck:
-    return ObjectCheck(dict(fields), rules, what)
-
 
 def _id_or_email(value: Mapping[str, Any], path: str, errors: list[str]) -> None:
     if "id" not in value and "email" not in value:
-        _add(errors, _join(path, "email"), "required (a person is referenced by id or email)")
+        add(errors, join(path, "email"), "required (a person is referenced by id or email)")
 
 
 def _id_or_name(value: Mapping[str, Any], path: str, errors: list[str]) -> None:
     if "id" not in value and "name" not in value:
-        _add(errors, _join(path, "name"), "required (a tag is referenced by id or name)")
+        add(errors, join(path, "name"), "required (a tag is referenced by id or name)")
 
 
 _name = nullable(text(255))
@@ -291,13 +124,13 @@ def _message_people(msg: Mapping[str, Any], path: str, errors: list[str]) -> Non
     from_agent = msg.get("from_agent")
     if msg.get("channel") == INTERNAL_NOTE:
         if from_agent is False:
-            _add(errors, _join(path, "from_agent"), "must be true for an internal note")
+            add(errors, join(path, "from_agent"), "must be true for an internal note")
         if msg.get("public") is True:
-            _add(errors, _join(path, "public"), "an internal note cannot be public")
+            add(errors, join(path, "public"), "an internal note cannot be public")
         if msg.get("receiver") is not None:
-            _add(errors, _join(path, "receiver"), "an internal note has no receiver")
+            add(errors, join(path, "receiver"), "an internal note has no receiver")
     elif from_agent is False and msg.get("receiver") is not None:
-        _add(errors, _join(path, "receiver"), "a message from a customer (from_agent false) has no receiver")
+        add(errors, join(path, "receiver"), "a message from a customer (from_agent false) has no receiver")
 
 
 MESSAGE_FIELDS: dict[str, Field] = {
@@ -369,7 +202,7 @@ def _incoming_needs_someone(ticket: Mapping[str, Any], path: str, errors: list[s
     for i, msg in enumerate(messages):
         if isinstance(msg, Mapping) and msg.get("from_agent") is False and msg.get("channel") != INTERNAL_NOTE \
                 and msg.get("sender") is None:
-            _add(errors, f"{_join(path, 'messages')}[{i}].sender",
+            add(errors, f"{join(path, 'messages')}[{i}].sender",
                  "required for a message from a customer when the ticket has no customer")
             return
 
@@ -377,14 +210,14 @@ def _incoming_needs_someone(ticket: Mapping[str, Any], path: str, errors: list[s
 def _not_empty(what: str) -> Rule:
     def rule(value: Mapping[str, Any], path: str, errors: list[str]) -> None:
         if not value:
-            _add(errors, path, f"empty: nothing to {what}")
+            add(errors, path, f"empty: nothing to {what}")
 
     return rule
 
 
 def _ids_or_names(value: Mapping[str, Any], path: str, errors: list[str]) -> None:
     if not value.get("ids") and not value.get("names"):
-        _add(errors, _join(path, "names"), "required: at least one tag name (or ids)")
+        add(errors, join(path, "names"), "required: at least one tag name (or ids)")
 
 
 TICKET_CREATE = obj({
@@ -436,10 +269,10 @@ def _job_needs(value: Mapping[str, Any], path: str, errors: list[str]) -> None:
         return
     kind = value.get("type")
     if kind == "updateTicket" and not params.get("updates"):
-        _add(errors, _join(path, "params.updates"), "required for an updateTicket job (record attribute updates, "
+        add(errors, join(path, "params.updates"), "required for an updateTicket job (record attribute updates, "
                                                      "or status, priority, assignee_user_id...)")
     if kind == "applyMacro" and "macro_id" not in params:
-        _add(errors, _join(path, "params.macro_id"), "required for an applyMacro job")
+        add(errors, join(path, "params.macro_id"), "required for an applyMacro job")
 
 
 JOB_PARAMS = obj({
@@ -460,7 +293,7 @@ NO_BODY = obj({}, what="request without a body")
 def raw_value(value: Any, path: str, errors: list[str]) -> None:
     """A custom-field value: a string, number, boolean or null."""
     if value is not None and not isinstance(value, str | int | float | bool):
-        _add(errors, path, f"must be a string, number, boolean or null (got {a_json_type(value)})")
+        add(errors, path, f"must be a string, number, boolean or null (got {a_json_type(value)})")
 
 
 _SURVEY_FIELDS: dict[str, Field] = {
@@ -479,74 +312,26 @@ SURVEY_UPDATE = obj({k: Field(f.check) for k, f in _SURVEY_FIELDS.items()}, _not
                     what="satisfaction survey update")
 
 
-@dataclass(frozen=True)
-class BodySchema:
-    """The schema of one endpoint's request body: the whole-body check and its field checks by path."""
-
-    name: str
-    check: Check
-    fields: Mapping[str, Check] = field(default_factory=dict)  # dotted body path (``messages[].x``) -> check
-
-    def validate(self, body: Any) -> list[str]:
-        errors: list[str] = []
-        self.check(body, "", errors)
-        return errors
-
-    def knows(self, path: str) -> bool:
-        """A field of these bodies, or a path inside a free-form one (``meta.source``)."""
-        if path in self.fields:
-            return True
-        parts = path.split(".")
-        for i in range(len(parts) - 1, 0, -1):
-            check = self.fields.get(".".join(parts[:i]))
-            if check is not None:
-                while isinstance(check, Nullable):
-                    check = check.inner
-                return check in (anything, json_object)
-        return False
-
-
-def _paths(check: Check, prefix: str) -> dict[str, Check]:
-    """Every addressable path under ``check``: ``subject``, ``customer.email``, ``messages[].channel``."""
-    out: dict[str, Check] = {}
-    while isinstance(check, Nullable):
-        check = check.inner
-    if isinstance(check, ListOf):
-        path = f"{prefix}[]"
-        out[path] = check.item
-        out.update(_paths(check.item, path))
-    elif isinstance(check, ObjectCheck):
-        for name, spec in check.fields.items():
-            path = _join(prefix, name)
-            out[path] = spec.check
-            out.update(_paths(spec.check, path))
-    return out
-
-
-def _schema(name: str, check: Check) -> BodySchema:
-    return BodySchema(name, check, _paths(check, ""))
-
-
 SCHEMAS: dict[str, BodySchema] = {
     s.name: s
     for s in (
-        _schema("ticket_create", TICKET_CREATE),
-        _schema("ticket_update", TICKET_UPDATE),
-        _schema("message", MESSAGE),
-        _schema("ticket_tags", TICKET_TAGS),
-        _schema("ticket_tags_change", TICKET_TAGS_CHANGE),
-        _schema("field_values", FIELD_VALUES),
-        _schema("customer_create", CUSTOMER_CREATE),
-        _schema("customer_update", CUSTOMER_UPDATE),
-        _schema("customer_data", CUSTOMER_DATA),
-        _schema("customer_merge", CUSTOMER_MERGE),
-        _schema("field_value", raw_value),
-        _schema("ticket_job", JOB_CREATE),
-        _schema("no_body", NO_BODY),
-        _schema("ids", IDS),
-        _schema("tag_create", TAG_CREATE),
-        _schema("survey_create", SURVEY_CREATE),
-        _schema("survey_update", SURVEY_UPDATE),
+        body_schema("ticket_create", TICKET_CREATE),
+        body_schema("ticket_update", TICKET_UPDATE),
+        body_schema("message", MESSAGE),
+        body_schema("ticket_tags", TICKET_TAGS),
+        body_schema("ticket_tags_change", TICKET_TAGS_CHANGE),
+        body_schema("field_values", FIELD_VALUES),
+        body_schema("customer_create", CUSTOMER_CREATE),
+        body_schema("customer_update", CUSTOMER_UPDATE),
+        body_schema("customer_data", CUSTOMER_DATA),
+        body_schema("customer_merge", CUSTOMER_MERGE),
+        body_schema("field_value", raw_value),
+        body_schema("ticket_job", JOB_CREATE),
+        body_schema("no_body", NO_BODY),
+        body_schema("ids", IDS),
+        body_schema("tag_create", TAG_CREATE),
+        body_schema("survey_create", SURVEY_CREATE),
+        body_schema("survey_update", SURVEY_UPDATE),
     )
 }
 
