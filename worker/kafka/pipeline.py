@@ -5,7 +5,8 @@ consumes records into the record chain (:mod:`worker.core.chain`: decode, prepar
 to the account's dispatcher, and once a call has its token renders it, sends it and publishes its outcome.
 What it owns of the source partitions (offsets, commits with checkpoints, revoke, assign, recovery) is
 :mod:`worker.kafka.partitions`: a source offset is committed only once the outcome of its record (a
-response event or a dead-letter record) has been acknowledged by Kafka.
+response event or a dead-letter record) has been acknowledged by Kafka. Recording outcomes (and their
+metrics) is :mod:`worker.kafka.outcome_recorder`.
 
 Why not a faust agent per destination: faust acks an event when the agent raises and ``take()`` acks
 its whole buffer when the loop body returns, so an agent cannot hold a record unacknowledged while
@@ -23,17 +24,14 @@ from typing import Any
 
 import aiokafka
 from aiokafka import ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import KafkaError
 
 from worker.core.call_scheduler import Candidate
 from worker.core.chain import Call, RecordChain, Rejected
 from worker.core.config import Destination, WorkerConfig
-from worker.core.events import DeadLetterStage, Outcome, dead_letter, iso_time
 from worker.core.offsets import TopicPartitionKey
 from worker.core.open_batches import PendingCall
 from worker.core.ownership import Claim
 from worker.core.records import SourceRef
-from worker.core.recovery_marks import intent_document
 from worker.core.rendering import RequestRenderer
 from worker.gorgias.calls import CallOutcome
 from worker.gorgias.dedupe import hook_for
@@ -43,7 +41,8 @@ from worker.gorgias.share import BudgetShares
 from worker.host import metrics
 from worker.host.logs import call_context, source_fields
 from worker.kafka.clients import make_consumer
-from worker.kafka.outcomes import Publisher, delivery_dead_letter, outcome_kind, response_event
+from worker.kafka.outcome_recorder import OutcomeRecorder
+from worker.kafka.outcomes import Publisher
 from worker.kafka.partitions import Partitions
 
 log = logging.getLogger("worker.pipeline")
@@ -147,26 +146,15 @@ class DestinationPipeline:
         # Create templates mark each call's records on this topic before the create goes on the wire
         # (worker.kafka.recovery): after a crash only marked records without an outcome are looked up.
         self.intent_topic = intent_topic
-        self.intent_marks = 0
         self.partitions = Partitions(config, dest, clock, self.outcome_partitions, intent_topic)
-        self.last_error: dict[str, str] | None = None  # {"at", "message"}, for status
-        self.records_unknown = 0  # dead-lettered with outcome unknown (the call may have reached Gorgias)
-        self._outcome_headers = {kind: [("destination", dest.name.encode()), ("outcome", kind.value.encode())]
-                                 for kind in Outcome}
+        self.outcomes = OutcomeRecorder(dest, publisher, self.partitions, clock, self._fail, self._spawn, intent_topic)
         self._bind_metrics(dest.name)
 
     def _bind_metrics(self, name: str) -> None:
         """The destination's metric series, looked up once."""
         self._m_consumed = metrics.RECORDS_CONSUMED.labels(name)
-        self._m_delivered = metrics.RECORDS_DELIVERED.labels(name)
-        self._m_batch = metrics.BATCH_SIZE.labels(name)
-        self._m_latency = metrics.CALL_DURATION.labels(name)
-        self._m_request = metrics.REQUEST_LATENCY.labels(name)
-        self._m_budget_wait = metrics.BUDGET_WAIT.labels(self.dest.credential.account_key)
-        self._m_e2e = metrics.END_TO_END_LATENCY.labels(name)
         self._m_in_flight = metrics.IN_FLIGHT.labels(name)
         self._m_pending = metrics.PENDING_RECORDS.labels(name)
-        self._m_calls: dict[int | None, Any] = {}  # final status -> its CALLS counter
         metrics.DESTINATION_ACTIVE.labels(name).set(1 if self.active else 0)
 
     # ---------------------------------------------------------------------------------------------
@@ -290,8 +278,8 @@ class DestinationPipeline:
             "budget_share": round(self.budget_share, 4),
             "state": "active" if self.active else "paused",
             "partitions": self.partitions.status(consumer, assigned),
-            "records": {**metrics.records_since_start(self.dest.name), "unknown": self.records_unknown},
-            "last_error": self.last_error,
+            "records": {**metrics.records_since_start(self.dest.name), "unknown": self.outcomes.records_unknown},
+            "last_error": self.outcomes.last_error,
         }
 
     # ---------------------------------------------------------------------------------------------
@@ -310,7 +298,7 @@ class DestinationPipeline:
         rejected = self.chain.take_in(msg.value, source, tuple(msg.headers or ()), now,
                                       self.partitions.possibly_delivered(tpk, msg.offset))
         if rejected is not None:
-            self._dead_letter_now(rejected)
+            self.outcomes.dead_letter_now(rejected)
 
     # ---------------------------------------------------------------------------------------------
     # calls
@@ -333,7 +321,7 @@ class DestinationPipeline:
         assert isinstance(call, PendingCall)
         made = self.chain.take(call)
         if isinstance(made, Rejected):
-            self._dead_letter_now(made)
+            self.outcomes.dead_letter_now(made)
             return
         # claimed now, not when its task first runs: a rebalance in between then waits for it (and the
         # call, finding its partition gone, sends nothing) instead of committing around a call still to go
@@ -363,7 +351,7 @@ class DestinationPipeline:
             if dedupe is not None:
                 outcome = await dedupe.before_first_attempt(call.request, call.items)
             if outcome is None and dedupe is not None and self.intent_topic is not None:
-                await self._mark_intent(call)
+                await self.outcomes.mark_intent(call)
             if outcome is None:
                 outcome = await self.delivery.call(call.request, dest.credential, dest.delivery,
                                                    unknown_outcome_hook=dedupe, tokens=tokens)
@@ -384,7 +372,7 @@ class DestinationPipeline:
             if not hold:
                 self._free_slot(dispatcher)
         try:
-            await self._record_outcome(call, outcome)
+            await self.outcomes.record(call, outcome)
         finally:
             claim.release()
             if hold:
@@ -395,115 +383,8 @@ class DestinationPipeline:
         if dispatcher is not None:
             dispatcher.poke()
 
-    async def _mark_intent(self, call: Call) -> None:
-        """Record on Kafka that ``call``'s records are about to reach Gorgias (acknowledged before it goes)."""
-        assert self.intent_topic is not None
-        sources = call.sources
-        doc = intent_document(self.dest.name, ((s.topic, s.partition, s.offset) for s in sources))
-        meta = await self.publisher.publish(self.intent_topic, doc, sources[0].key,
-                                            [("destination", self.dest.name.encode()), ("kind", b"intent")])
-        self.partitions.acknowledged(meta.topic, meta.partition, meta.offset)
-        self.intent_marks += 1
-
-    async def _record_outcome(self, call: Call, outcome: CallOutcome) -> None:
-        dest = self.dest
-        n = len(call.items)
-        self._m_batch.observe(n)
-        self._m_latency.observe(outcome.latency_s)
-        for attempt in outcome.attempt_log:
-            self._m_budget_wait.observe(attempt.rate_limit_wait_s)
-            if attempt.error_kind != "refused":  # refused before sending (foreign origin): no request made
-                self._m_request.observe(attempt.elapsed_s)
-        status = outcome.status
-        counter = self._m_calls.get(status)
-        if counter is None:
-            counter = self._m_calls[status] = metrics.CALLS.labels(
-                dest.name, str(status) if status is not None else "error")
-        counter.inc()
-        if len(outcome.attempt_log) > 1:
-            for attempt in outcome.attempt_log[:-1]:  # every attempt but the last one caused a retry
-                cause = attempt.error_kind or str(attempt.status)
-                metrics.RETRIES.labels(dest.name, cause).inc()
-        publish_response = dest.response_webhook.enabled
-        if publish_response or not outcome.ok:  # the document is built only when it is written
-            key = call.sources[0].key
-            event = response_event(dest, call, outcome)
-            headers = self._outcome_headers[outcome_kind(outcome)]
-            try:
-                waits = []
-                if publish_response:
-                    waits.append(self.publisher.publish(dest.response_webhook.topic, event, key, headers))
-                if not outcome.ok:
-                    letter = delivery_dead_letter(dest, call, event, outcome.finished_at)
-                    self._note_error(f"deliver: {letter.get('reason')}")
-                    waits.append(self.publisher.publish(dest.dead_letter_topic, letter, key,
-                                                        [*headers, ("stage", b"deliver")]))
-                # one publish is awaited as it is (gather would wrap it in a task of its own)
-                for meta in [await waits[0]] if len(waits) == 1 else await asyncio.gather(*waits):
-                    self.partitions.acknowledged(meta.topic, meta.partition, meta.offset)
-            except (KafkaError, OSError) as exc:
-                self._fail(exc, f"could not record the outcome of a call carrying {n} record(s)")
-                return
-        if outcome.ok:
-            self._m_delivered.inc(n)
-        else:
-            log.warning("dead letter (stage deliver) of %d record(s): %s", n, outcome.final_reason,
-                        extra={**source_fields(dest.name, call.sources), "stage": "deliver"})
-            metrics.RECORDS_DEAD_LETTERED.labels(dest.name, DeadLetterStage.DELIVER.value).inc(n)
-            if outcome.outcome_unknown:
-                self.records_unknown += n
-        self._finish(call.sources)
-
-    def _dead_letter_now(self, rejected: Rejected) -> None:
-        """Write the dead letter of records the chain rejected (unless their partition moved away first)."""
-        dest = self.dest
-        stage, reason, sources = rejected.stage, rejected.reason, rejected.sources
-        letter = dead_letter(dest, stage, reason, rejected.items, failed_at=self.clock())
-        self._note_error(f"{stage.value}: {reason}")
-        headers = [("destination", dest.name.encode()), ("stage", stage.value.encode())]
-
-        async def publish() -> None:
-            try:
-                meta = await self.publisher.publish(dest.dead_letter_topic, letter, rejected.key, headers)
-                self.partitions.acknowledged(meta.topic, meta.partition, meta.offset)
-            except (KafkaError, OSError) as exc:
-                self._fail(exc, "could not write a dead-letter record")
-                return
-            metrics.RECORDS_DEAD_LETTERED.labels(dest.name, stage.value).inc(len(sources))
-            log.warning("dead letter (stage %s) of %d record(s): %s", stage.value, len(sources), reason,
-                        extra={**source_fields(dest.name, sources), "stage": stage.value})
-            self._finish(sources)
-
-        claim = self.partitions.claim(sources)
-
-        async def run() -> None:
-            try:
-                if claim():  # else its partition moved to another worker, which writes it
-                    await publish()
-            finally:
-                claim.release()
-
-        self._spawn(run())  # tracked with the calls, so that a shutdown waits for it too
-
-    def _finish(self, sources: list[SourceRef]) -> None:
-        finished = self.partitions.tracker.finished
-        tpk: TopicPartitionKey | None = None
-        oldest: int | None = None
-        for s in sources:
-            if tpk is None or s.partition != tpk.partition or s.topic != tpk.topic:
-                tpk = TopicPartitionKey(s.topic, s.partition)
-            finished(tpk, s.offset)
-            ts = s.timestamp_ms
-            if ts is not None and (oldest is None or ts < oldest):
-                oldest = ts
-        if oldest is not None:  # once per call: its oldest record's wait
-            self._m_e2e.observe(max(0.0, self.clock() - oldest / 1000))
-
-    def _note_error(self, message: str) -> None:
-        self.last_error = {"at": iso_time(self.clock()), "message": message}
-
     def _fail(self, exc: BaseException, what: str) -> None:
-        self._note_error(f"{what}: {exc}")
+        self.outcomes.note_error(f"{what}: {exc}")
         log.error("destination %s: %s: %s; stopping so that nothing is committed past it",
                   self.dest.name, what, exc, extra={"destination": self.dest.name})
         if self._fatal is None:
