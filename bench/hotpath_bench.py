@@ -41,7 +41,7 @@ BASELINE = Path(__file__).resolve().parent / "hotpath_baseline.json"
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from worker.core.chain import Call  # noqa: E402
+from worker.core.chain import Call, batch_policy  # noqa: E402
 from worker.core.config import Destination  # noqa: E402
 from worker.core.offsets import OffsetTracker, TopicPartitionKey  # noqa: E402
 from worker.core.open_batches import OpenBatches  # noqa: E402
@@ -51,7 +51,6 @@ from worker.core.rendering import Prepared, RequestRenderer  # noqa: E402
 from worker.gorgias.client import ClientRegistry, GorgiasClient  # noqa: E402
 from worker.gorgias.delivery import DeliveryService  # noqa: E402
 from worker.kafka.outcomes import response_event  # noqa: E402
-from worker.kafka.pipeline import batch_policy  # noqa: E402
 
 CREDENTIAL = {"domain": "acme", "username": "agent@acme.com", "api_key_env": "GORGIAS_API_KEY",
               "rate_limit": {"enabled": False}}

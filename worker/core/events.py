@@ -10,7 +10,9 @@ a document fit its topic is :mod:`worker.core.outcome_fit`.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
+import math
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
@@ -203,9 +205,21 @@ class DeadLetter(Strict):
 
 
 def iso_time(ts: float) -> str:
-    """Epoch seconds as an ISO 8601 UTC timestamp with microseconds, e.g. ``2026-01-31T08:00:00.000000Z``."""
-    moment = datetime.fromtimestamp(ts, UTC)
-    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
+    """Epoch seconds as an ISO 8601 UTC timestamp with microseconds, e.g. ``2026-01-31T08:00:00.000000Z``.
+
+    Only the microseconds are formatted per call: the date and time to the second are kept for the
+    last few seconds seen (every call's start and finish fall in them).
+    """
+    seconds = math.floor(ts)
+    micros = round((ts - seconds) * 1_000_000)
+    if micros >= 1_000_000:  # .9999996 rounds up into the next second
+        seconds, micros = seconds + 1, micros - 1_000_000
+    return f"{_iso_second(seconds)}.{micros:06d}Z"
+
+
+@functools.lru_cache(maxsize=16)
+def _iso_second(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def redact_headers(headers: dict[str, str]) -> dict[str, str]:
@@ -213,10 +227,8 @@ def redact_headers(headers: dict[str, str]) -> dict[str, str]:
 
 
 def event_id(destination: str, sources: list[SourceRef]) -> str:
-    h = hashlib.sha256(destination.encode())
-    for s in sources:
-        h.update(f"|{s.topic}:{s.partition}:{s.offset}".encode())
-    return h.hexdigest()[:32]
+    text = destination + "".join([f"|{s.topic}:{s.partition}:{s.offset}" for s in sources])
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def request_info(

@@ -9,7 +9,7 @@ the pipeline can dead-letter it and go on.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -23,9 +23,9 @@ POSSIBLY_DELIVERED = "possibly_delivered"
 """``Record.extra`` flag: the record may have been delivered before a restart (set by the pipeline)."""
 
 
-@dataclass(frozen=True, slots=True)
-class SourceRef:
-    """Where a record came from in Kafka."""
+class SourceRef(NamedTuple):
+    """Where a record came from in Kafka (a NamedTuple: built for every record, three times cheaper than a
+    frozen dataclass)."""
 
     topic: str
     partition: int

@@ -206,6 +206,7 @@ class GorgiasClient:
             if p is not None
         )
         self._header_cache: dict[tuple[tuple[tuple[str, str], ...], str | None], list[tuple[str, str]]] = {}
+        self._url_cache: dict[str, httpx.URL] = {}
 
     @property
     def account_key(self) -> str:
@@ -256,6 +257,18 @@ class GorgiasClient:
                 self._header_cache[key] = found
         return found
 
+    def _url(self, url: str) -> httpx.URL:
+        """``url`` parsed by httpx, kept per distinct URL (parsing is a third of building a request).
+
+        Most destinations send every call to one URL or a few; the cache stops growing at 1,024 URLs.
+        """
+        found = self._url_cache.get(url)
+        if found is None:
+            found = httpx.URL(url)
+            if len(self._url_cache) < 1024:
+                self._url_cache[url] = found
+        return found
+
     async def send(self, req: RenderedRequest) -> HttpResult:
         """One attempt. Returns any complete response (whatever its status) or raises TransportError.
 
@@ -270,12 +283,16 @@ class GorgiasClient:
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self._timeout_s):
-                request = httpx.Request(req.method, url, headers=headers, stream=httpx.ByteStream(body),
+                request = httpx.Request(req.method, self._url(url), headers=headers, stream=httpx.ByteStream(body),
                                         extensions={**self._extensions, EXACT_URL: url})
                 request.read()
                 response = await self._transport.handle_async_request(request)
                 try:
-                    content = await response.aread()
+                    # a body the transport holds already (ours: a ByteStream) is read without an async generator
+                    if isinstance(response.stream, httpx.SyncByteStream):
+                        content = response.read()
+                    else:
+                        content = await response.aread()
                 finally:
                     await response.aclose()
         except (httpx.RequestError, aiohttp.ClientError, TimeoutError) as exc:

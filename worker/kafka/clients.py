@@ -17,6 +17,7 @@ from aiokafka.structs import OffsetAndMetadata
 
 from worker.core.config import KafkaSettings, SecretRef, SecurityProtocol
 from worker.host.environment import bootstrap_servers, resolve_secret
+from worker.kafka.partitioner import KeyHashPartitioner
 
 # Every consumer group of the worker (each destination's and faust's own) notices a dead member within
 # this time, so a replacement worker takes its partitions over in seconds rather than a minute. Kafka's
@@ -74,6 +75,7 @@ def make_producer(settings: KafkaSettings, **overrides: Any) -> aiokafka.AIOKafk
         "compression_type": None,
         "request_timeout_ms": 30_000,
         "max_request_size": MAX_REQUEST_BYTES,
+        "partitioner": KeyHashPartitioner(),
     }
     options.update(overrides)
     return aiokafka.AIOKafkaProducer(**client_options(settings), **options)
