@@ -52,8 +52,8 @@ async def test_a_storm_of_dropped_connections_then_a_replay_leaves_each_ticket_e
     await s.create_topics(partitions=2)
     # Creates are applied then cut off, or cut off before; lookups are cut off too; few attempts.
     s.sandbox.admin("PUT", "faults", {"spec": "apply_then_drop=0.4@POST /api/tickets, drop=0.2@POST /api/tickets, "
-                                               "drop=0.5@GET", "seed": 11})
-    n = 60
+                                               "drop=0.7@GET", "seed": 11})
+    n = 80
     records = [{"subject": f"Storm {i}", "body_text": f"body {i}", "customer_email": f"c{i % 5}@example.com",
                 **({"external_id": f"own-{i}"} if i % 2 else {})} for i in range(n)]  # half bring their own id
     await publish(s.bootstrap, s.source, records, key=lambda i, _: f"k{i}".encode())
