@@ -49,13 +49,13 @@ import httpx
 import orjson
 import psutil
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from tests.support.broker import LocalBroker  # noqa: E402
+from tests.support.kafka_io import create_topics  # noqa: E402
 from tests.support.processes import API_KEY, SandboxProcess  # noqa: E402
 from worker.core.config import parse_config  # noqa: E402
 from worker.service.runtime import Runtime  # noqa: E402
@@ -256,12 +256,7 @@ async def one_run(bootstrap: str, sandbox: SandboxProcess, tickets: list[int], d
     """Produce for ``--warmup`` + ``--duration`` seconds; the steady window is the last ``--duration``."""
     run_id = uuid.uuid4().hex[:8]
     topic = f"budget-{run_id}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, 4, 1)])
-    finally:
-        await admin.close()
+    await create_topics(bootstrap, [topic], 4)
     sandbox.admin("PUT", "rate-limit", {"rate_limit": RATE_LIMIT})  # a fresh, empty bucket
     runtime = Runtime(parse_config(config(bootstrap, sandbox, topic, run_id, fill, args)))
     await runtime.start()
@@ -320,12 +315,7 @@ async def backlog_run(bootstrap: str, sandbox: SandboxProcess, tickets: list[int
     seconds; peak RSS of this process (worker runtime + benchmark: an upper bound of the worker's)."""
     run_id = uuid.uuid4().hex[:8]
     topic = f"budget-backlog-{run_id}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, 4, 1)])
-    finally:
-        await admin.close()
+    await create_topics(bootstrap, [topic], 4)
     rng = random.Random(7)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=50, max_batch_size=1 << 20)
     await producer.start()
