@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any, Literal, Protocol
 
-from worker.core.config import Credential
-from worker.core.request import RenderedRequest, StepRecord
+from worker.core.config.account import Credential
+from worker.core.requests.request import RenderedRequest, StepRecord
 from worker.gorgias.client import HttpResult
 from worker.gorgias.errors import TransportError
 from worker.gorgias.merged import MergedRedirect
