@@ -18,7 +18,7 @@ from worker.core.outcomes.events import DeadLetterStage, Outcome, dead_letter, i
 from worker.core.progress.offsets import TopicPartitionKey
 from worker.core.progress.recovery_marks import intent_document
 from worker.core.records.record import SourceRef
-from worker.gorgias.calls import CallOutcome
+from worker.gorgias.calls import CallOutcome, retry_causes
 from worker.host import metrics
 from worker.host.logs import source_fields
 from worker.kafka.outcomes import Publisher, delivery_dead_letter, outcome_kind, response_event
@@ -81,8 +81,7 @@ class OutcomeRecorder:
                 dest.name, str(status) if status is not None else "error")
         counter.inc()
         if len(outcome.attempt_log) > 1:
-            for attempt in outcome.attempt_log[:-1]:  # every attempt but the last one caused a retry
-                cause = attempt.error_kind or str(attempt.status)
+            for cause in retry_causes(outcome.attempt_log):  # retries of one request, not later steps
                 metrics.RETRIES.labels(dest.name, cause).inc()
         publish_response = dest.response_webhook.enabled
         if publish_response or not outcome.ok:  # the document is built only when it is written
