@@ -13,8 +13,8 @@ import pytest
 
 from tests.integration.conftest import Scenario
 from tests.support.kafka_io import committed, publish, wait_for
-from worker.core.config import KafkaSettings
-from worker.core.deployment import Store
+from worker.core.config.deployment import Store
+from worker.core.config.kafka import KafkaSettings
 from worker.kafka.control import UNSCOPED_CONTROL_TOPIC, control_value, send_command
 from worker.tools import demo
 

@@ -7,9 +7,9 @@ import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
-from worker.core.deployment import Deployment
-from worker.core.offsets import TopicPartitionKey
-from worker.core.recovery_marks import (
+from worker.core.config.deployment import Deployment
+from worker.core.progress.offsets import TopicPartitionKey
+from worker.core.progress.recovery_marks import (
     MAX_METADATA_BYTES,
     ConsumptionMarks,
     Inheritance,

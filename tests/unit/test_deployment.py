@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from worker.core.config import ConfigError, KafkaSettings, parse_config
-from worker.core.deployment import Deployment, Store, is_unscoped
+from worker.core.config.base import ConfigError
+from worker.core.config.deployment import Deployment, Store, is_unscoped
+from worker.core.config.kafka import KafkaSettings
+from worker.core.config.worker_config import parse_config
 
 
 def test_store_topics_default_to_the_deployment_name() -> None:

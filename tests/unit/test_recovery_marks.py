@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import orjson
 
-from worker.core.deployment import Deployment
-from worker.core.recovery_marks import intent_document, outcome_sources
+from worker.core.config.deployment import Deployment
+from worker.core.progress.recovery_marks import intent_document, outcome_sources
 
 HERE = Deployment("prod")
 

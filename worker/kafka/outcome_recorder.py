@@ -12,14 +12,14 @@ from typing import Any
 
 from aiokafka.errors import KafkaError
 
-from worker.core.chain import Call, Rejected
-from worker.core.config import Destination
-from worker.core.deployment import Deployment
-from worker.core.events import DeadLetterStage, Outcome, dead_letter, iso_time
-from worker.core.offsets import TopicPartitionKey
-from worker.core.records import SourceRef
-from worker.core.recovery_marks import intent_document
-from worker.gorgias.calls import CallOutcome
+from worker.core.chain.record_chain import Call, Rejected
+from worker.core.config.deployment import Deployment
+from worker.core.config.worker_config import Destination
+from worker.core.outcomes.events import DeadLetterStage, Outcome, dead_letter, iso_time
+from worker.core.progress.offsets import TopicPartitionKey
+from worker.core.progress.recovery_marks import intent_document
+from worker.core.records.record import SourceRef
+from worker.gorgias.calls import CallOutcome, retry_causes
 from worker.host import metrics
 from worker.host.logs import source_fields
 from worker.kafka.outcomes import Publisher, delivery_dead_letter, outcome_kind, response_event
@@ -83,8 +83,7 @@ class OutcomeRecorder:
                 dest.name, str(status) if status is not None else "error")
         counter.inc()
         if len(outcome.attempt_log) > 1:
-            for attempt in outcome.attempt_log[:-1]:  # every attempt but the last one caused a retry
-                cause = attempt.error_kind or str(attempt.status)
+            for cause in retry_causes(outcome.attempt_log):  # retries of one request, not later steps
                 metrics.RETRIES.labels(dest.name, cause).inc()
         publish_response = dest.response_webhook.enabled
         if publish_response or not outcome.ok:  # the document is built only when it is written

@@ -9,8 +9,8 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
-from worker.core.config import KafkaSettings
-from worker.core.deployment import Store
+from worker.core.config.deployment import Store
+from worker.core.config.kafka import KafkaSettings
 from worker.host.environment import resolve_secret
 from worker.tools.cli_app import (
     LOG_LEVELS,
@@ -58,12 +58,14 @@ def sandbox(
         list[str] | None,
         typer.Option(metavar="SPEC", help="domain:email:apikey[:role]; repeatable. Default: acme."),
     ] = None,
+    job_duration_s: Annotated[float, typer.Option(help="Seconds a ticket job runs before it ends.")] = 0.0,
 ) -> None:
     """Run the local Gorgias sandbox (a faithful fake Gorgias API) for tests, demos and benchmarks."""
     from gorgias_sandbox.server import serve
 
     try:
-        serve(host=host, port=port, rate_limit=rate_limit, faults=faults, seed=seed, accounts=account or None)
+        serve(host=host, port=port, rate_limit=rate_limit, faults=faults, seed=seed, accounts=account or None,
+              job_duration_s=job_duration_s)
     except ValidationError as exc:  # the sandbox's settings model: name the option
         fail(["; ".join(
             f"--{str(e['loc'][0]).replace('_', '-') if e['loc'] else 'sandbox'}: "
@@ -184,7 +186,7 @@ def status(
     """Is each destination healthy? State, offsets and lag per partition, and a running worker's counters."""
     import orjson
 
-    from worker.core.config import is_loopback
+    from worker.core.config.worker_config import is_loopback
     from worker.tools.status_report import fetch_worker, format_report, kafka_view, merge
 
     if worker is not None and not worker.startswith(("http://", "https://")):

@@ -31,8 +31,8 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from worker.core.deployment import Deployment
-from worker.core.offsets import TopicPartitionKey
+from worker.core.config.deployment import Deployment
+from worker.core.progress.offsets import TopicPartitionKey
 
 OutcomePartition = tuple[str, int]
 CHECKPOINT_VERSION = 1

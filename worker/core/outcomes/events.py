@@ -4,7 +4,7 @@ The pydantic models here are the contract: ``schemas/response-event.schema.json`
 ``schemas/dead-letter.schema.json`` are generated from them, and tests validate what the pipeline
 really produces against those schemas. On the hot path events are built as plain dicts by the
 ``build_*`` functions (pydantic construction per call would cost more than the call itself). Making
-a document fit its topic is :mod:`worker.core.outcome_fit`.
+a document fit its topic is :mod:`worker.core.outcomes.fit`.
 """
 
 from __future__ import annotations
@@ -20,12 +20,13 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
-from worker.core.config import BodyCapture, Destination
-from worker.core.records import Record, SourceRef
+from worker.core.config.base import SECRET_HEADERS
+from worker.core.config.delivery import BodyCapture
+from worker.core.config.worker_config import Destination
+from worker.core.records.record import Record, SourceRef
 
 SCHEMA_VERSION = 1
 REDACTED = "[redacted]"
-SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"})
 
 
 class Strict(BaseModel):
@@ -67,6 +68,14 @@ class AttemptInfo(Strict):
     error: str | None
     elapsed_ms: float
     rate_limit_wait_ms: float
+    step: int | None = Field(
+        default=None, description="Which request of a call of several (1-based, as in `steps`); null for one request."
+    )
+    held: bool = Field(
+        default=False,
+        description="Gorgias refused the credential (401) or the route (403) and the call waited until it worked "
+                    "again: a hold, not counted in `attempts`.",
+    )
 
 
 class StepInfo(Strict):
@@ -136,7 +145,11 @@ class ResponseEvent(Strict):
     outcome: Outcome
     request: RequestInfo
     response: ResponseInfo
-    attempts: int
+    attempts: int = Field(
+        description="Attempts of the call's request, the first included: 1 when it was not retried. For a call of "
+                    "several requests, its last request's; each request's own count is in `steps`. Holds (a "
+                    "refused credential) are not attempts."
+    )
     attempt_log: list[AttemptInfo]
     latency_ms: float = Field(description="From the first attempt to the final answer, waits included.")
     rate_limit_wait_ms: float

@@ -7,8 +7,8 @@ from enum import StrEnum
 
 from pydantic import Field, model_validator
 
-from worker.core.config_base import TOPIC_PATTERN, Model, SecretRef, reject_inline_secrets
-from worker.core.deployment import DEPLOYMENT_PATTERN, Deployment, Store
+from worker.core.config.base import TOPIC_PATTERN, Model, SecretRef, reject_inline_secrets
+from worker.core.config.deployment import DEPLOYMENT_PATTERN, Deployment, Store
 
 
 class SecurityProtocol(StrEnum):
@@ -73,7 +73,7 @@ class KafkaSettings(Model):
 
     @property
     def scope(self) -> Deployment:
-        """This deployment: its store topics and the keys it writes (:mod:`worker.core.deployment`)."""
+        """This deployment: its store topics and the keys it writes (:mod:`worker.core.config.deployment`)."""
         return Deployment(self.deployment or self.group_id)
 
     def store_topic(self, store: Store) -> str:
