@@ -13,8 +13,8 @@ from tests.integration.conftest import Scenario
 from tests.integration.test_pipeline import wait_committed
 from tests.support.kafka_io import committed, create_topics, publish, read_json, wait_for
 from tests.support.processes import gorgias
-from worker.core.config import parse_config
-from worker.core.preview import PreviewRequest, preview
+from worker.core.chain.preview import PreviewRequest, preview
+from worker.core.config.worker_config import parse_config
 from worker.kafka.topic_io import read_sample
 
 pytestmark = pytest.mark.integration

@@ -7,8 +7,8 @@ import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
-from worker.core.offsets import TopicPartitionKey
-from worker.core.recovery_marks import (
+from worker.core.progress.offsets import TopicPartitionKey
+from worker.core.progress.recovery_marks import (
     MAX_METADATA_BYTES,
     ConsumptionMarks,
     Inheritance,

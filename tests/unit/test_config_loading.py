@@ -9,7 +9,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from worker.core.config import ConfigError
+from worker.core.config.base import ConfigError
 from worker.service.config_loading import load_config, parse_text
 from worker.tools.cli import app
 

@@ -12,7 +12,8 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 
-from worker.core.config import ConfigError, WorkerConfig, parse_config
+from worker.core.config.base import ConfigError
+from worker.core.config.worker_config import WorkerConfig, parse_config
 from worker.host.environment import check_secrets, resolve_secret
 from worker.service.control_api import create_control_app
 from worker.service.runtime import Runtime

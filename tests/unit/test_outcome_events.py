@@ -9,9 +9,9 @@ import pytest
 from tests.unit.test_dedupe import TICKET, destination, prepared
 from tests.unit.test_rendering import destination as rendering_destination
 from tests.unit.test_rendering import record as rendering_record
-from worker.core.chain import Call
-from worker.core.events import DeadLetter, ResponseEvent
-from worker.core.rendering import RequestRenderer
+from worker.core.chain.record_chain import Call
+from worker.core.outcomes.events import DeadLetter, ResponseEvent
+from worker.core.requests.rendering import RequestRenderer
 from worker.gorgias.calls import CallOutcome
 from worker.gorgias.merged import merged_target
 from worker.kafka.outcomes import delivery_dead_letter, response_event

@@ -1,4 +1,4 @@
-"""Sample payloads (worker.core.preview), endpoint testing (worker.gorgias.endpoint_test), their CLI commands
+"""Sample payloads (worker.core.chain.preview), endpoint testing (worker.gorgias.endpoint_test), their CLI commands
 and routes."""
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 
 from gorgias_sandbox.server import RunningSandbox, start_sandbox
 from gorgias_sandbox.settings import SandboxSettings
-from worker.core.config import Destination, parse_config
-from worker.core.preview import PreviewDeadLetter, PreviewRequest, format_items, masked_headers, preview
+from worker.core.chain.preview import PreviewDeadLetter, PreviewRequest, format_items, masked_headers, preview
+from worker.core.config.worker_config import Destination, parse_config
 from worker.gorgias.delivery import DeliveryService
 from worker.gorgias.endpoint_test import EndpointTestError, run_test, sample_request
 from worker.service.control_api import create_control_app

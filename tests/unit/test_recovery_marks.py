@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from worker.core.recovery_marks import intent_document, intents_topic, outcome_sources
+from worker.core.progress.recovery_marks import intent_document, intents_topic, outcome_sources
 
 
 def test_an_intent_mark_names_only_its_destination_and_source_offsets() -> None:

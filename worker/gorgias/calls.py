@@ -11,8 +11,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from worker.core.config import Credential
-from worker.core.request import RenderedRequest, StepRecord
+from worker.core.config.account import Credential
+from worker.core.requests.request import RenderedRequest, StepRecord
 from worker.gorgias.client import HttpResult
 from worker.gorgias.errors import TransportError
 from worker.gorgias.merged import MergedRedirect

@@ -60,10 +60,11 @@ from urllib.parse import urlencode, urlsplit
 
 import orjson
 
-from worker.core.config import DeliverySettings, Destination
-from worker.core.records import POSSIBLY_DELIVERED
-from worker.core.rendering import Prepared
-from worker.core.request import RenderedRequest
+from worker.core.config.delivery import DeliverySettings
+from worker.core.config.worker_config import Destination
+from worker.core.records.record import POSSIBLY_DELIVERED
+from worker.core.requests.rendering import Prepared
+from worker.core.requests.request import RenderedRequest
 from worker.core.templates import configured_for
 from worker.core.templates.model import ConfiguredTemplate
 from worker.gorgias.calls import AttemptRecord, CallAttempt, CallOutcome, HookDecision

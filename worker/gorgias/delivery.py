@@ -21,8 +21,9 @@ from typing import Any
 
 import orjson
 
-from worker.core.config import Credential, DeliverySettings
-from worker.core.request import RenderedRequest
+from worker.core.config.account import Credential
+from worker.core.config.delivery import DeliverySettings
+from worker.core.requests.request import RenderedRequest
 from worker.gorgias.calls import (
     AttemptRecord,
     AttemptTokens,
@@ -111,7 +112,7 @@ class DeliveryService:
         unknown_outcome_hook: UnknownOutcomeHook | None = None,
         tokens: AttemptTokens | None = None,
     ) -> CallOutcome:
-        if req.plan is not None:  # several requests (worker.core.request): each one comes back through here
+        if req.plan is not None:  # several requests (worker.core.requests.request): each one comes back through here
             return await self.plans.run(req, credential, settings, unknown_outcome_hook, tokens)
         run = _Call(self, req, credential, settings, unknown_outcome_hook, tokens)
         return await run.execute()

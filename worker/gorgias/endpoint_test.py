@@ -1,6 +1,6 @@
 """Endpoint testing: send one sample request with a destination's current settings and show the answer.
 
-The request is the first one :func:`worker.core.preview.preview` makes for the sample record (the user's
+The request is the first one :func:`worker.core.chain.preview.preview` makes for the sample record (the user's
 record, else the template's example record), or the user's edited payload in place of its body. It
 goes through the real :class:`~worker.gorgias.delivery.DeliveryService` with the real credential and
 the account's rate limiter, with exactly one attempt: no retry, so a test never sends anything twice.
@@ -13,9 +13,9 @@ from typing import Any
 
 import orjson
 
-from worker.core.config import Destination
-from worker.core.preview import PreviewDeadLetter, PreviewRequest, masked_headers, preview
-from worker.core.request import RenderedRequest
+from worker.core.chain.preview import PreviewDeadLetter, PreviewRequest, masked_headers, preview
+from worker.core.config.worker_config import Destination
+from worker.core.requests.request import RenderedRequest
 from worker.core.templates import get_template
 from worker.gorgias.delivery import DeliveryService
 

@@ -1,8 +1,8 @@
-"""Executing a :class:`~worker.core.request.Plan`: a call made of several requests, each a full delivery call.
+"""Executing a :class:`~worker.core.requests.request.Plan`: a call made of several requests, each a full delivery call.
 
 Every step goes through :meth:`DeliveryService.call` (so it takes its rate-limit tokens and follows the
 retry rules like any request); the call's outcome is the final step's, with every attempt of every
-step in its attempt log and one :class:`~worker.core.request.StepRecord` per step. A step that fails (other
+step in its attempt log and one :class:`~worker.core.requests.request.StepRecord` per step. A step that fails (other
 than with a status it accepts) ends the call with that step's outcome, its reason saying which step.
 
 Names the account is known to have (``Step.known_as``, e.g. tags created or found to exist) are kept
@@ -16,8 +16,9 @@ from collections import OrderedDict
 from dataclasses import replace
 from typing import Final, Protocol
 
-from worker.core.config import Credential, DeliverySettings
-from worker.core.request import MAX_STEPS, Plan, PlanError, RenderedRequest, Step, StepRecord, StepResult
+from worker.core.config.account import Credential
+from worker.core.config.delivery import DeliverySettings
+from worker.core.requests.request import MAX_STEPS, Plan, PlanError, RenderedRequest, Step, StepRecord, StepResult
 from worker.gorgias.calls import AttemptTokens, CallOutcome, UnknownOutcomeHook
 from worker.gorgias.ratelimit import Clock
 

@@ -15,7 +15,8 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.structs import OffsetAndMetadata
 
-from worker.core.config import KafkaSettings, SecretRef, SecurityProtocol
+from worker.core.config.base import SecretRef
+from worker.core.config.kafka import KafkaSettings, SecurityProtocol
 from worker.host.environment import bootstrap_servers, resolve_secret
 from worker.kafka.partitioner import KeyHashPartitioner
 

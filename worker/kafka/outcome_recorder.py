@@ -12,12 +12,12 @@ from typing import Any
 
 from aiokafka.errors import KafkaError
 
-from worker.core.chain import Call, Rejected
-from worker.core.config import Destination
-from worker.core.events import DeadLetterStage, Outcome, dead_letter, iso_time
-from worker.core.offsets import TopicPartitionKey
-from worker.core.records import SourceRef
-from worker.core.recovery_marks import intent_document
+from worker.core.chain.record_chain import Call, Rejected
+from worker.core.config.worker_config import Destination
+from worker.core.outcomes.events import DeadLetterStage, Outcome, dead_letter, iso_time
+from worker.core.progress.offsets import TopicPartitionKey
+from worker.core.progress.recovery_marks import intent_document
+from worker.core.records.record import SourceRef
 from worker.gorgias.calls import CallOutcome
 from worker.host import metrics
 from worker.host.logs import source_fields

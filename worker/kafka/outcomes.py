@@ -13,9 +13,9 @@ import aiokafka
 from aiokafka.errors import KafkaError, KafkaTimeoutError, MessageSizeTooLargeError
 from aiokafka.structs import RecordMetadata
 
-from worker.core.chain import Call
-from worker.core.config import Destination
-from worker.core.events import (
+from worker.core.chain.record_chain import Call
+from worker.core.config.worker_config import Destination
+from worker.core.outcomes.events import (
     DeadLetterStage,
     Outcome,
     dead_letter,
@@ -24,7 +24,7 @@ from worker.core.events import (
     record_item,
     request_info,
 )
-from worker.core.outcome_fit import fit_parts
+from worker.core.outcomes.fit import fit_parts
 from worker.gorgias.calls import AttemptRecord, CallOutcome
 from worker.kafka.clients import DEFAULT_TOPIC_MAX_MESSAGE_BYTES, MAX_REQUEST_BYTES, outcome_limits
 

@@ -1,7 +1,7 @@
 """One destination's pipeline: Kafka → record chain → account dispatcher → delivery → outcome → commit.
 
 The pipeline owns an aiokafka consumer in its own consumer group (``<group_id>.<destination>``). It
-consumes records into the record chain (:mod:`worker.core.chain`: decode, prepare, group), hands due calls
+consumes records into the record chain (:mod:`worker.core.chain.record_chain`: decode, prepare, group), hands due calls
 to the account's dispatcher, and once a call has its token renders it, sends it and publishes its outcome.
 What it owns of the source partitions (offsets, commits with checkpoints, revoke, assign, recovery) is
 :mod:`worker.kafka.partitions`: a source offset is committed only once the outcome of its record (a
@@ -25,14 +25,14 @@ from typing import Any
 import aiokafka
 from aiokafka import ConsumerRebalanceListener, TopicPartition
 
-from worker.core.call_scheduler import Candidate
-from worker.core.chain import Call, RecordChain, Rejected
-from worker.core.config import Destination, WorkerConfig
-from worker.core.offsets import TopicPartitionKey
-from worker.core.open_batches import PendingCall
-from worker.core.ownership import Claim
-from worker.core.records import SourceRef
-from worker.core.rendering import RequestRenderer
+from worker.core.chain.record_chain import Call, RecordChain, Rejected
+from worker.core.config.worker_config import Destination, WorkerConfig
+from worker.core.grouping.call_scheduler import Candidate
+from worker.core.grouping.open_batches import PendingCall
+from worker.core.progress.offsets import TopicPartitionKey
+from worker.core.progress.ownership import Claim
+from worker.core.records.record import SourceRef
+from worker.core.requests.rendering import RequestRenderer
 from worker.gorgias.calls import CallOutcome
 from worker.gorgias.dedupe import hook_for
 from worker.gorgias.delivery import DeliveryService
@@ -116,7 +116,7 @@ class DestinationPipeline:
         self.config = config
         self.dest = dest
         self.renderer = renderer
-        # Records in, calls out: decode, prepare, group (open batches) and render (worker.core.chain).
+        # Records in, calls out: decode, prepare, group (open batches) and render (worker.core.chain.record_chain).
         self.chain = RecordChain(dest, config.kafka.max_record_bytes, renderer)
         self.open = self.chain.open
         self.delivery = delivery

@@ -22,7 +22,8 @@ import orjson
 import yaml
 from pydantic import ValidationError
 
-from worker.core.config import ConfigError, WorkerConfig, describe_error, error_location
+from worker.core.config.base import ConfigError
+from worker.core.config.worker_config import WorkerConfig, describe_error, error_location
 
 ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 ENV_PREFIX = "GORGIAS_WORKER__"

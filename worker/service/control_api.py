@@ -11,8 +11,9 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import SecretStr
 
-from worker.core.config import ConfigError, Destination
-from worker.core.preview import preview
+from worker.core.chain.preview import preview
+from worker.core.config.base import ConfigError
+from worker.core.config.worker_config import Destination
 from worker.core.templates import check_templates
 from worker.gorgias.endpoint_test import EndpointTestError, run_test
 from worker.kafka.control import send_command
@@ -149,7 +150,7 @@ def create_control_app(
 
 
 # --------------------------------------------------------------------------------------------------
-# Sample payloads and endpoint testing (worker.core.preview, worker.gorgias.endpoint_test)
+# Sample payloads and endpoint testing (worker.core.chain.preview, worker.gorgias.endpoint_test)
 
 MAX_PREVIEW_RECORDS = 1000
 

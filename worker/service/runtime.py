@@ -9,9 +9,9 @@ from typing import Any
 
 from aiokafka.errors import KafkaError
 
-from worker.core.chain import build_renderer
-from worker.core.config import Destination, WorkerConfig
-from worker.core.recovery_marks import intents_topic
+from worker.core.chain.record_chain import build_renderer
+from worker.core.config.worker_config import Destination, WorkerConfig
+from worker.core.progress.recovery_marks import intents_topic
 from worker.core.templates import configured_for
 from worker.gorgias.delivery import DeliveryService
 from worker.gorgias.dispatch import Dispatchers

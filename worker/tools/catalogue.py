@@ -6,8 +6,8 @@ from typing import Any
 
 import orjson
 
-from worker.core.config import Destination
-from worker.core.preview import format_items, preview
+from worker.core.chain.preview import format_items, preview
+from worker.core.config.worker_config import Destination
 from worker.core.templates.catalog import get_template, list_templates
 from worker.core.templates.mapping import Const, Obj, sources
 from worker.core.templates.model import OPTION_KEYS, Template

@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from worker.core.config import ConfigError, Destination
+from worker.core.config.base import ConfigError
+from worker.core.config.worker_config import Destination
 from worker.host.environment import bootstrap_servers, check_secrets, known_secret_values
 from worker.service.config_loading import load_config
 from worker.tools.cli_app import (
@@ -101,7 +102,7 @@ def config_command(config: ConfigOption, overrides: SetOption = None) -> None:
     """Print the effective config (file, environment and --set overrides, every default) as YAML, secrets masked."""
     import yaml
 
-    from worker.core.effective_config import effective_document
+    from worker.core.config.effective import effective_document
 
     cfg = load_or_exit(config, overrides=overrides)
     typer.echo(yaml.safe_dump(effective_document(cfg, known_secret_values(cfg)), sort_keys=False, width=100).rstrip())

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
-from worker.core.config import KafkaSettings
+from worker.core.config.kafka import KafkaSettings
 from worker.host.environment import resolve_secret
 from worker.tools.cli_app import (
     LOG_LEVELS,
@@ -181,7 +181,7 @@ def status(
     """Is each destination healthy? State, offsets and lag per partition, and a running worker's counters."""
     import orjson
 
-    from worker.core.config import is_loopback
+    from worker.core.config.worker_config import is_loopback
     from worker.tools.status_report import fetch_worker, format_report, kafka_view, merge
 
     if worker is not None and not worker.startswith(("http://", "https://")):

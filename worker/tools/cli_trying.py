@@ -57,7 +57,7 @@ def preview_command(
     """Print the exact requests the current settings would send for some records (batching included)."""
     import orjson
 
-    from worker.core.preview import PreviewRequest, format_items, preview
+    from worker.core.chain.preview import PreviewRequest, format_items, preview
     from worker.kafka.topic_io import read_sample
 
     cfg = load_or_exit(config, overrides=overrides)

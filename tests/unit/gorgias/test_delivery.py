@@ -11,7 +11,8 @@ import pytest
 import respx
 from pydantic import SecretStr
 
-from worker.core.config import Credential, DeliverySettings
+from worker.core.config.account import Credential
+from worker.core.config.delivery import DeliverySettings
 from worker.gorgias.calls import CallAttempt, HookDecision
 from worker.gorgias.client import ClientRegistry, HttpResult
 from worker.gorgias.delivery import DeliveryService, parse_body

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 import orjson
 from pydantic import SecretStr
 
-from worker.core.request import Plan, PlanError, RenderedRequest, Step, StepResult
+from worker.core.requests.request import Plan, PlanError, RenderedRequest, Step, StepResult
 from worker.gorgias.client import ClientRegistry, HttpResult
 from worker.gorgias.delivery import DeliveryService
 

@@ -9,8 +9,8 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
-from worker.core.config_base import PLACEHOLDER, Model
-from worker.core.config_template_options import TemplateOptions
+from worker.core.config.base import PLACEHOLDER, Model
+from worker.core.config.template_options import TemplateOptions
 
 
 class HttpMethod(StrEnum):

@@ -1,6 +1,6 @@
 """Calls waiting to go out, one queue (lane) per key, whose batches stay open until they are sent.
 
-A grouper (:mod:`worker.core.batching`) decides when a batch is *due*: its window is the earliest the
+A grouper (:mod:`worker.core.grouping.batching`) decides when a batch is *due*: its window is the earliest the
 batch may be sent. Here a due batch becomes a :class:`PendingCall` at the back of its key's lane,
 and it keeps taking the key's next records, up to ``batch_size`` and ``max_bytes``, for as long as it
 waits: for the key's earlier call to finish (per-key order), for a concurrency slot or for a token of
@@ -27,8 +27,8 @@ from collections import deque
 from collections.abc import Callable, Hashable, Iterator
 from typing import Generic, TypeVar
 
-from worker.core.batching import Batch, BatchPolicy, FlushReason, Grouper
-from worker.core.batching_algorithms import make_grouper
+from worker.core.grouping.algorithms import make_grouper
+from worker.core.grouping.batching import Batch, BatchPolicy, FlushReason, Grouper
 
 __all__ = ["OpenBatches", "PendingCall"]
 
@@ -62,7 +62,7 @@ class PendingCall(Generic[T]):
         return len(self.items)
 
     def as_batch(self) -> Batch[T]:
-        """The call as a closed :class:`~worker.core.batching.Batch` (for the response event)."""
+        """The call as a closed :class:`~worker.core.grouping.batching.Batch` (for the response event)."""
         return Batch(self.key, self.items, self.nbytes, self.opened_at, self.reason, self.window_start, self.sizes)
 
     def __repr__(self) -> str:

@@ -16,7 +16,7 @@ batch) -- or right away when its body is so close to ``max_bytes`` that no recor
 more. Besides these, each algorithm closes batches on time (reason ``window``):
 
 The algorithms (``arrival_order``, ``by_attribute``, ``tumbling_window``, ``session_window``) and
-when each closes a batch: :mod:`worker.core.batching_algorithms`.
+when each closes a batch: :mod:`worker.core.grouping.algorithms`.
 
 A time limit is reached when the clock is *at or past* it (a batch due at 12.0 is sent at 12.0).
 On shutdown all pending batches are sent at once, whatever their age, and when Kafka partitions

@@ -31,7 +31,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from worker.core.offsets import TopicPartitionKey
+from worker.core.progress.offsets import TopicPartitionKey
 
 OutcomePartition = tuple[str, int]
 CHECKPOINT_VERSION = 1

@@ -6,7 +6,7 @@ URL safety
     the origin of a rendered URL is always ``credential.origin``; the configured pattern supplies only
     the path and query. Placeholder values are percent-encoded except RFC 3986 unreserved characters
     (``A-Za-z0-9-._~``), so no value can add a path segment, a query, a fragment or change the host.
-    Values the encoding cannot make safe are refused with a :class:`~worker.core.render_error.RenderError`:
+    Values the encoding cannot make safe are refused with a :class:`~worker.core.requests.render_error.RenderError`:
 
     * an empty string (``/api/tickets/{id}`` would become the collection ``/api/tickets/``);
     * a path segment that would read as ``.`` or ``..``. Such values are still encoded as ``%2E`` (so a
@@ -25,10 +25,11 @@ from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import quote, urlsplit
 
-from worker.core.config import DOMAIN_PLACEHOLDER, PLACEHOLDER, Credential
-from worker.core.json_types import a_json_type, scalar_text
-from worker.core.render_error import RenderError
-from worker.core.transform import MissingAttribute, get_parts, split_path
+from worker.core.config.account import Credential
+from worker.core.config.base import DOMAIN_PLACEHOLDER, PLACEHOLDER
+from worker.core.records.json_types import a_json_type, scalar_text
+from worker.core.records.transform import MissingAttribute, get_parts, split_path
+from worker.core.requests.render_error import RenderError
 
 _UNRESERVED: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 _ASCII_ESCAPES: Final = {c: f"%{c:02X}" for c in range(128) if chr(c) not in _UNRESERVED}

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from worker.core.json_types import json_type
+from worker.core.records.json_types import json_type
 
 ENVELOPE_BODY = "rawMessage"
 ENVELOPE_META = "nexlaMetaData"

@@ -22,7 +22,7 @@
     restarts the countdown), or when full, or -- if ``max_session`` is set -- ``max_session``
     seconds after the batch's first record, however busy the key still is.
 
-Pure, like :mod:`worker.core.batching`: the caller passes ``now``.
+Pure, like :mod:`worker.core.grouping.batching`: the caller passes ``now``.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import math
 from collections.abc import Hashable
 from typing import Any, TypeVar
 
-from worker.core.batching import ALGORITHMS, BatchInProgress, BatchPolicy, Grouper, GroupKey
+from worker.core.grouping.batching import ALGORITHMS, BatchInProgress, BatchPolicy, Grouper, GroupKey
 
 __all__ = [
     "ALGORITHMS",

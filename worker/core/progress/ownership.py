@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
-from worker.core.offsets import TopicPartitionKey
-from worker.core.records import SourceRef
+from worker.core.progress.offsets import TopicPartitionKey
+from worker.core.records.record import SourceRef
 
 
 def partitions_of(sources: Iterable[SourceRef]) -> set[TopicPartitionKey]:

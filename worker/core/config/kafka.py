@@ -6,7 +6,7 @@ from enum import StrEnum
 
 from pydantic import Field, model_validator
 
-from worker.core.config_base import TOPIC_PATTERN, Model, SecretRef, reject_inline_secrets
+from worker.core.config.base import TOPIC_PATTERN, Model, SecretRef, reject_inline_secrets
 
 
 class SecurityProtocol(StrEnum):

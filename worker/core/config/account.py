@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
-from worker.core.config_base import GORGIAS_HOST_SUFFIX, PLACEHOLDER, Model, SecretRef, reject_inline_secrets
+from worker.core.config.base import GORGIAS_HOST_SUFFIX, PLACEHOLDER, Model, SecretRef, reject_inline_secrets
 
 
 class AuthType(StrEnum):

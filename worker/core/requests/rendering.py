@@ -4,7 +4,8 @@ A :class:`RequestRenderer` is built once per destination. :meth:`~RequestRendere
 per record (exclusions, grouping key, and the URL when unbatched); :meth:`~RequestRenderer.render_one`
 and :meth:`~RequestRenderer.render_batch` make the request of one record or one batch.
 
-The URL (and why no record value can change its origin or shape) is :class:`worker.core.url_pattern.UrlPattern`.
+The URL (and why no record value can change its origin or shape) is
+:class:`worker.core.requests.url_pattern.UrlPattern`.
 
 Cost (timeit, 1,000 distinct 1.2 kB records, 2-core VM, CPython 3.11): ``prepare()`` + ``render_one()``
 is ~8 µs per record for a static URL and ~9-10 µs for ``/api/tickets/{ticket_id}``, about half of it
@@ -28,18 +29,15 @@ from urllib.parse import urlencode
 
 import orjson
 
-from worker.core.config import (
-    ContentFormat,
-    Destination,
-    HttpMethod,
-    check_url_origin,
-)
-from worker.core.json_types import a_json_type, scalar_text
-from worker.core.records import Record
-from worker.core.render_error import RenderError
-from worker.core.request import RenderedRequest
-from worker.core.transform import MissingAttribute, Transform, get_parts, split_path
-from worker.core.url_pattern import UrlPattern
+from worker.core.config.account import check_url_origin
+from worker.core.config.endpoint import ContentFormat, HttpMethod
+from worker.core.config.worker_config import Destination
+from worker.core.records.json_types import a_json_type, scalar_text
+from worker.core.records.record import Record
+from worker.core.records.transform import MissingAttribute, Transform, get_parts, split_path
+from worker.core.requests.render_error import RenderError
+from worker.core.requests.request import RenderedRequest
+from worker.core.requests.url_pattern import UrlPattern
 
 __all__ = [
     "BodyBuilder",

@@ -5,12 +5,12 @@ only read by the shell when the worker starts (:mod:`worker.host.environment`); 
 ``${VAR}``-expanded and overridden by :mod:`worker.service.config_loading`.
 JSON Schemas in ``schemas/`` are generated from these models.
 
-The models live by subject: :mod:`worker.core.config_base` (base model, error, secret references),
-:mod:`worker.core.config_kafka`, :mod:`worker.core.config_account` (a Gorgias account),
-:mod:`worker.core.config_endpoint`,
-:mod:`worker.core.config_delivery` (batching, delivery, responses); this module puts them together (a
-destination, the worker, the whole file), turns validation errors into readable lines, and
-re-exports every model so that ``from worker.core.config import ...`` serves them all.
+The models live by subject: :mod:`worker.core.config.base` (base model, error, secret references),
+:mod:`worker.core.config.kafka`, :mod:`worker.core.config.account` (a Gorgias account),
+:mod:`worker.core.config.endpoint`,
+:mod:`worker.core.config.delivery` (batching, delivery, responses),
+:mod:`worker.core.config.template_options`; this module puts them together (a destination, the
+worker, the whole file) and turns validation errors into readable lines.
 """
 
 from __future__ import annotations
@@ -22,78 +22,32 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
-from worker.core.config_account import AuthType, Credential, RateLimitSettings, check_url_origin
-from worker.core.config_base import (
+from worker.core.config.account import Credential, check_url_origin
+from worker.core.config.base import (
     DOMAIN_PLACEHOLDER,
-    GORGIAS_HOST_SUFFIX,
-    INLINE_SECRET_KEYS,
     NAME_PATTERN,
-    PLACEHOLDER,
     TOPIC_PATTERN,
     ConfigError,
     Model,
     SecretRef,
     reject_inline_secrets,
 )
-from worker.core.config_delivery import (
-    DEFAULT_RESPONSE_HEADERS,
-    BatchingSettings,
-    BodyCapture,
-    DeliverySettings,
-    GroupingAlgorithm,
-    ResponseWebhookSettings,
-)
-from worker.core.config_endpoint import (
-    HEADER_NAME,
-    RESERVED_HEADERS,
-    ContentFormat,
-    EndpointSettings,
-    HttpMethod,
-    parse_headers,
-)
-from worker.core.config_kafka import KafkaSettings, SaslMechanism, SecurityProtocol
+from worker.core.config.delivery import BatchingSettings, DeliverySettings, ResponseWebhookSettings
+from worker.core.config.endpoint import ContentFormat, EndpointSettings, HttpMethod
+from worker.core.config.kafka import KafkaSettings
 
 __all__ = [
-    "DEFAULT_RESPONSE_HEADERS",
-    "DOMAIN_PLACEHOLDER",
-    "GORGIAS_HOST_SUFFIX",
-    "HEADER_NAME",
-    "INLINE_SECRET_KEYS",
-    "NAME_PATTERN",
-    "PLACEHOLDER",
-    "RESERVED_HEADERS",
-    "TOPIC_PATTERN",
-    "AuthType",
-    "BatchingSettings",
-    "BodyCapture",
-    "ConfigError",
-    "ContentFormat",
-    "Credential",
-    "DeliverySettings",
     "Destination",
-    "EndpointSettings",
-    "GroupingAlgorithm",
-    "HttpMethod",
-    "KafkaSettings",
-    "Model",
-    "RateLimitSettings",
-    "ResponseWebhookSettings",
-    "SaslMechanism",
-    "SecretRef",
-    "SecurityProtocol",
     "StartPosition",
     "WorkerConfig",
     "WorkerSettings",
-    "check_url_origin",
     "describe_error",
     "error_location",
     "format_validation_error",
     "is_loopback",
     "known_keys",
     "parse_config",
-    "parse_headers",
     "parse_start_from",
-    "reject_inline_secrets",
 ]
 
 

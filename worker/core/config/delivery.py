@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from pydantic import Field, field_validator, model_validator
 
-from worker.core.config_base import TOPIC_PATTERN, Model
+from worker.core.config.base import TOPIC_PATTERN, Model
 
 
 class GroupingAlgorithm(StrEnum):

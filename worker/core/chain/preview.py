@@ -3,7 +3,7 @@
 :func:`preview` is pure: record values in, an ordered list of :class:`PreviewRequest` (method, URL,
 headers with the secret masked, body, which records it carries) and :class:`PreviewDeadLetter` (records
 the worker would dead-letter, with the stage and reason) out. It drives the worker's own record chain
-(:mod:`worker.core.chain`: decoding, the destination's renderer, its grouper and open batches). All
+(:mod:`worker.core.chain.record_chain`: decoding, the destination's renderer, its grouper and open batches). All
 records are taken as arriving at the same moment (as a backlog is consumed), and every open batch is
 flushed at the end, so batches close on size and bytes only.
 
@@ -18,12 +18,13 @@ from typing import Any
 
 import orjson
 
-from worker.core.chain import Call, RecordChain, Rejected
-from worker.core.config import AuthType, Destination
-from worker.core.records import SourceRef
-from worker.core.rendering import RequestRenderer
-from worker.core.request import RenderedRequest
-from worker.core.wire_headers import wire_headers
+from worker.core.chain.record_chain import Call, RecordChain, Rejected
+from worker.core.config.account import AuthType
+from worker.core.config.worker_config import Destination
+from worker.core.records.record import SourceRef
+from worker.core.requests.rendering import RequestRenderer
+from worker.core.requests.request import RenderedRequest
+from worker.core.requests.wire_headers import wire_headers
 
 __all__ = [
     "PreviewDeadLetter",

@@ -4,10 +4,10 @@
           │                    │                                     │
           └──── Rejected(stage=decode) ──── Rejected(stage=render) ──┘
 
-* **decode** (:func:`worker.core.records.decode_record`): the value must be a JSON object (or a Nexla
+* **decode** (:func:`worker.core.records.record.decode_record`): the value must be a JSON object (or a Nexla
   envelope) no larger than ``kafka.max_record_bytes``;
 * **prepare** (:meth:`RequestRenderer.prepare`): the transform runs once, the grouping key is read;
-* **group** (:class:`worker.core.open_batches.OpenBatches`): the grouper closes batches, due calls wait in
+* **group** (:class:`worker.core.grouping.open_batches.OpenBatches`): the grouper closes batches, due calls wait in
   their key's lane and keep filling until they are taken;
 * **render** (:meth:`RequestRenderer.render_one` / ``render_batch``): the request is made from what the
   call holds when it is taken.
@@ -23,13 +23,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from worker.core.batching import Batch, BatchPolicy
-from worker.core.config import Destination
-from worker.core.events import DeadLetterStage, record_item, reference_item
-from worker.core.open_batches import OpenBatches, PendingCall
-from worker.core.records import POSSIBLY_DELIVERED, DecodeError, SourceRef, decode_record
-from worker.core.rendering import Prepared, RenderError, RequestRenderer
-from worker.core.request import RenderedRequest
+from worker.core.config.worker_config import Destination
+from worker.core.grouping.batching import Batch, BatchPolicy
+from worker.core.grouping.open_batches import OpenBatches, PendingCall
+from worker.core.outcomes.events import DeadLetterStage, record_item, reference_item
+from worker.core.records.record import POSSIBLY_DELIVERED, DecodeError, SourceRef, decode_record
+from worker.core.requests.render_error import RenderError
+from worker.core.requests.rendering import Prepared, RequestRenderer
+from worker.core.requests.request import RenderedRequest
 from worker.core.templates import renderer_for
 
 __all__ = ["Call", "RecordChain", "Rejected", "batch_policy", "build_renderer"]
@@ -63,7 +64,7 @@ class Rejected:
 
     stage: DeadLetterStage
     reason: str
-    items: list[dict[str, Any]]  # the dead letter's ``records`` (worker.core.events.record_item / reference_item)
+    items: list[dict[str, Any]]  # the dead letter's ``records`` (outcomes.events.record_item / reference_item)
     sources: list[SourceRef]
 
     @property

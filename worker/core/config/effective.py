@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from worker.core.config import WorkerConfig
-from worker.core.events import SECRET_HEADERS  # the same credential-like headers as on outcome records
+from worker.core.config.base import SECRET_HEADERS
+from worker.core.config.worker_config import WorkerConfig
 
 MASK = "********"
 

@@ -5,7 +5,7 @@ Written once so that what ``preview`` and ``test`` print is what the client real
 
 from __future__ import annotations
 
-from worker.core.request import RenderedRequest
+from worker.core.requests.request import RenderedRequest
 
 USER_AGENT = "nexset-gorgias-worker/0.1"
 # Set by the worker (or the HTTP library) itself: a rendered request's own value is never sent.

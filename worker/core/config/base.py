@@ -16,6 +16,8 @@ PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 DOMAIN_PLACEHOLDER = "domain"
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"
 TOPIC_PATTERN = r"^[a-zA-Z0-9._-]{1,249}$"
+# Request headers that carry a credential: masked in the effective config and redacted on outcome records.
+SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"})
 INLINE_SECRET_KEYS = (
     "api_key", "password", "access_token", "token", "sasl_password", "ssl_key_password", "control_token",
 )

@@ -12,8 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, ConfigDict, Field
 
-from worker.core.config_base import Model
-from worker.core.transform import split_path
+from worker.core.config.base import Model
+from worker.core.records.transform import split_path
 
 
 def _attribute_path(value: Any) -> Any:

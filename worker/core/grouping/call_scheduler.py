@@ -1,7 +1,7 @@
 """Who gets the next token of a Gorgias account's budget: one scheduler per account.
 
 Every destination on the account (same domain and auth) is a *source* of calls that are due and may
-start now (:class:`~worker.core.open_batches.OpenBatches` keeps per-key order and says which). The account's
+start now (:class:`~worker.core.grouping.open_batches.OpenBatches` keeps per-key order and says which). The account's
 rate limiter says *when* a token is free; this module says *which call* takes it:
 
 1. **Aged share.** A call due for ``age_bound_s`` or longer is *overdue*. At least one token in

@@ -4,7 +4,7 @@ The pydantic models here are the contract: ``schemas/response-event.schema.json`
 ``schemas/dead-letter.schema.json`` are generated from them, and tests validate what the pipeline
 really produces against those schemas. On the hot path events are built as plain dicts by the
 ``build_*`` functions (pydantic construction per call would cost more than the call itself). Making
-a document fit its topic is :mod:`worker.core.outcome_fit`.
+a document fit its topic is :mod:`worker.core.outcomes.fit`.
 """
 
 from __future__ import annotations
@@ -20,12 +20,13 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
-from worker.core.config import BodyCapture, Destination
-from worker.core.records import Record, SourceRef
+from worker.core.config.base import SECRET_HEADERS
+from worker.core.config.delivery import BodyCapture
+from worker.core.config.worker_config import Destination
+from worker.core.records.record import Record, SourceRef
 
 SCHEMA_VERSION = 1
 REDACTED = "[redacted]"
-SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"})
 
 
 class Strict(BaseModel):
