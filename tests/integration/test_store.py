@@ -12,7 +12,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from tests.support.kafka_io import wait_for
-from worker.core.config import KafkaSettings
+from worker.core.config.kafka import KafkaSettings
 from worker.core.store.writes import ABSENT, EntryExists, Expect, NoSuchEntry, StaleVersion
 from worker.kafka.store import CompactedStore, StoreUnavailable
 

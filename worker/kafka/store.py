@@ -42,7 +42,7 @@ from aiokafka.errors import (
     TransactionalIdAuthorizationFailed,
 )
 
-from worker.core.config import KafkaSettings
+from worker.core.config.kafka import KafkaSettings
 from worker.core.store.entries import StoredEntry, UnreadableEntry, decode_entry, encode_entry
 from worker.core.store.writes import ANYTHING, PRESENT, Expect, check, next_version
 from worker.kafka.clients import client_options, ensure_topic, make_consumer, make_producer, read_ranges
