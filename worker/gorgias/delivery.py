@@ -30,6 +30,7 @@ from worker.gorgias.calls import (
     CallAttempt,
     CallOutcome,
     UnknownOutcomeHook,
+    counted_attempts,
 )
 from worker.gorgias.client import DEFAULT_TRANSPORT, ClientRegistry, HttpResult, TransportName
 from worker.gorgias.errors import ForeignOriginError, TransportError
@@ -175,7 +176,8 @@ class _Call:
             refused_wait = _budget_answer(limiter, result, verdict)
 
             if self._follow_merge(result):  # an attempt, but not a retry
-                self.record(attempt, outcome, sent_at, waited, 0.0, f"{verdict.reason}; following it once")
+                self.record(attempt, outcome, sent_at, waited, 0.0, f"{verdict.reason}; following it once",
+                            followed=True)
                 continue
             if verdict.action != "retry":
                 self.record(attempt, outcome, sent_at, waited, 0.0, verdict.reason)
@@ -261,6 +263,8 @@ class _Call:
         reason: str,
         *,
         error_kind: str | None = None,
+        followed: bool = False,
+        held: bool = False,
     ) -> None:
         self.log.append(
             AttemptRecord(
@@ -272,6 +276,8 @@ class _Call:
                 rate_limit_wait_s=waited,
                 backoff_s=backoff,
                 reason=reason,
+                held=held,
+                followed=followed,
             )
         )
 
@@ -293,7 +299,7 @@ class _Call:
             status=result.status if result is not None else None,
             response_headers=headers,
             response_body=parse_body(result.body_bytes, headers.get("content-type")) if result else None,
-            attempts=len(self.log),
+            attempts=counted_attempts(self.log),
             attempt_log=self.log,
             rate_limit_wait_s=self.waited,
             started_at=self.started_at,

@@ -23,8 +23,8 @@ from worker.core.chain.record_chain import build_renderer
 from worker.core.chain.sample_effects import undo_url
 from worker.core.chain.template_guide import guide
 from worker.core.config.base import Problem
+from worker.core.config.deployment import Store
 from worker.core.config.worker_config import Destination, WorkerConfig, problem_of
-from worker.core.progress.recovery_marks import intents_topic
 from worker.gorgias.endpoint_test import EndpointTestError, deletion, plan_test, send_once, send_test
 from worker.kafka.clients import topic_partition_counts
 from worker.kafka.topic_io import read_sample
@@ -45,8 +45,8 @@ async def templates(_request: web.Request) -> web.Response:
 
 
 def _internal(topic: str, config: WorkerConfig) -> bool:
-    """Kafka's own topics and the worker's (control, intents, faust's): not sources anyone picks."""
-    own = (config.kafka.control_topic, intents_topic(config.kafka.group_id))
+    """Kafka's own topics and the worker's (its stores, faust's): not sources anyone picks."""
+    own = {config.kafka.store_topic(store) for store in Store}
     return topic.startswith("_") or topic in own or topic.startswith(f"{config.kafka.group_id}.host")
 
 
