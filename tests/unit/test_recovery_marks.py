@@ -34,3 +34,34 @@ def test_other_destinations_and_junk_are_ignored() -> None:
 
 def test_the_intent_topic_belongs_to_the_deployment() -> None:
     assert intents_topic("gorgias-worker") == "gorgias-worker.intents"
+
+
+def test_a_job_mark_names_the_job_and_the_scan_keeps_it_for_records_past_the_position() -> None:
+    from worker.core.progress.offsets import TopicPartitionKey
+    from worker.core.progress.recovery_marks import RecoveryScan
+
+    scan = RecoveryScan(set(), set(), {})
+    positions = {TopicPartitionKey("src", 0): 5}
+    scan.add(orjson.dumps(intent_document("jobs", [("src", 0, 4), ("src", 0, 6)])), "jobs", positions)
+    scan.add(orjson.dumps(intent_document("jobs", [("src", 0, 4), ("src", 0, 6)], job_id=31)), "jobs", positions)
+    scan.add(orjson.dumps({**intent_document("jobs", [("src", 0, 7)]), "job_id": "31"}), "jobs", positions)
+    assert scan.intended == {("src", 0, 6), ("src", 0, 7)} and scan.jobs == {("src", 0, 6): 31}
+    event = orjson.dumps({"destination": "jobs", "job_id": 5, "records": [{"topic": "src", "partition": 0,
+                                                                          "offset": 8}]})
+    scan.add(event, "jobs", positions)  # only intent marks name jobs to follow
+    assert scan.recorded == {("src", 0, 8)} and ("src", 0, 8) not in scan.jobs
+
+
+def test_a_call_follows_the_jobs_its_records_name_only_when_every_record_names_one() -> None:
+    from worker.core.records.record import RESUME_JOB, Record, SourceRef
+    from worker.core.requests.jobs import created_jobs
+
+    def rec(offset: int, job: int | None) -> Record:
+        r = Record(data={}, source=SourceRef("src", 0, offset, None, None))
+        if job is not None:
+            r.extra[RESUME_JOB] = job
+        return r
+
+    assert created_jobs([rec(1, 7), rec(2, 7), rec(3, 9)]) == (7, 9)
+    assert created_jobs([rec(1, 7), rec(2, None)]) == ()
+    assert created_jobs([]) == ()

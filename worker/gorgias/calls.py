@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from worker.core.config.account import Credential
+from worker.core.requests.jobs import JobReport
 from worker.core.requests.request import RenderedRequest, StepRecord
 from worker.gorgias.client import HttpResult
 from worker.gorgias.errors import TransportError
@@ -101,3 +102,4 @@ class CallOutcome:
     merged: MergedRedirect | None = None
     """Set when a 301 for a merged object was followed: the call went to ``merged.to_url``."""
     steps: list[StepRecord] = field(default_factory=list)  # a planned call's requests (worker.gorgias.plans)
+    jobs: list[JobReport] = field(default_factory=list)  # the Gorgias jobs a job call followed (worker.gorgias.jobs)

@@ -91,6 +91,8 @@ def response_event(dest: Destination, call: Call, outcome: CallOutcome) -> dict[
     }
     if outcome.steps:
         event["steps"] = [step.as_event() for step in outcome.steps]
+    if outcome.jobs:
+        event["jobs"] = [job.as_event() for job in outcome.jobs]
     return event
 
 

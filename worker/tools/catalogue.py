@@ -152,4 +152,5 @@ _OPTIONS_HELP = [
     "  url_attributes  URL placeholder <- record attribute, e.g. {ticket_id: ticket.id}",
     "  dedupe          {lookup_before_create: replayed|always|never, on_unknown_outcome: true|false}",
     "  mode            import (default: nothing is sent to customers) | send (message and survey templates)",
+    "  job             {first_poll_s: 2, max_poll_interval_s: 60, max_wait_s: 1800} (job templates: polling)",
 ]
