@@ -14,7 +14,7 @@ from aiokafka.errors import KafkaError
 
 from worker.core.chain.record_chain import Rejected
 from worker.core.config.worker_config import Destination
-from worker.core.outcomes.call_outcome import CallOutcome
+from worker.core.outcomes.call_outcome import CallOutcome, retry_causes
 from worker.core.outcomes.dead_letters import dead_letter, delivery_dead_letter
 from worker.core.outcomes.documents import DeadLetterStage, Outcome, iso_time
 from worker.core.outcomes.response_events import outcome_kind, response_event
@@ -84,8 +84,7 @@ class OutcomeRecorder:
                 dest.name, str(status) if status is not None else "error")
         counter.inc()
         if len(outcome.attempt_log) > 1:
-            for attempt in outcome.attempt_log[:-1]:  # every attempt but the last one caused a retry
-                cause = attempt.error_kind or str(attempt.status)
+            for cause in retry_causes(outcome.attempt_log):  # retries of one request, not later steps
                 metrics.RETRIES.labels(dest.name, cause).inc()
         publish_response = dest.response_webhook.enabled
         if publish_response or not outcome.ok:  # the document is built only when it is written

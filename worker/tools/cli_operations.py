@@ -57,12 +57,14 @@ def sandbox(
         list[str] | None,
         typer.Option(metavar="SPEC", help="domain:email:apikey[:role]; repeatable. Default: acme."),
     ] = None,
+    job_duration_s: Annotated[float, typer.Option(help="Seconds a ticket job runs before it ends.")] = 0.0,
 ) -> None:
     """Run the local Gorgias sandbox (a faithful fake Gorgias API) for tests, demos and benchmarks."""
     from gorgias_sandbox.server import serve
 
     try:
-        serve(host=host, port=port, rate_limit=rate_limit, faults=faults, seed=seed, accounts=account or None)
+        serve(host=host, port=port, rate_limit=rate_limit, faults=faults, seed=seed, accounts=account or None,
+              job_duration_s=job_duration_s)
     except ValidationError as exc:  # the sandbox's settings model: name the option
         fail(["; ".join(
             f"--{str(e['loc'][0]).replace('_', '-') if e['loc'] else 'sandbox'}: "

@@ -5,12 +5,14 @@ Made by the delivery service (:mod:`worker.gorgias.delivery`); read by the respo
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 from worker.core.requests.request import StepRecord
 
-__all__ = ["AttemptRecord", "CallOutcome", "MergedRedirect"]
+__all__ = ["AttemptRecord", "CallOutcome", "MergedRedirect", "counted_attempts", "retry_causes"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +45,29 @@ class AttemptRecord:
     rate_limit_wait_s: float
     backoff_s: float
     reason: str
+    step: int | None = None
+    """Which request of a call of several it belongs to (1-based); None for a call of one request."""
+    held: bool = False
+    """Gorgias refused the credential (401) or the route (403) and the call waited until it works: a hold,
+    like a pause, not an attempt (neither counted in ``CallOutcome.attempts`` nor a retry)."""
+    followed: bool = False
+    """A merged object's 301, followed once to its ``Location``: an attempt, but not a retry."""
+
+
+def counted_attempts(log: Iterable[AttemptRecord]) -> int:
+    """The attempts of a request's log that count: every one except holds."""
+    return sum(1 for a in log if not a.held)
+
+
+def retry_causes(log: list[AttemptRecord]) -> list[str]:
+    """What caused each retry in a call's attempt log: every attempt followed by another attempt *of the
+    same request* (a later step of a call of several is not a retry of the earlier one), other than a hold
+    or a followed redirect. The cause is the transport error's kind or the HTTP status."""
+    causes = []
+    for attempt, following in pairwise(log):
+        if attempt.step == following.step and not attempt.held and not attempt.followed:
+            causes.append(attempt.error_kind or str(attempt.status))
+    return causes
 
 
 @dataclass(slots=True)
@@ -54,6 +79,8 @@ class CallOutcome:
     response_headers: dict[str, str]
     response_body: Any
     attempts: int
+    """Attempts of the call's request (of a call of several: of its last request; each request's own count
+    is in ``steps``), holds not included."""
     attempt_log: list[AttemptRecord]
     rate_limit_wait_s: float
     started_at: float

@@ -59,6 +59,14 @@ class AttemptInfo(Strict):
     error: str | None
     elapsed_ms: float
     rate_limit_wait_ms: float
+    step: int | None = Field(
+        default=None, description="Which request of a call of several (1-based, as in `steps`); null for one request."
+    )
+    held: bool = Field(
+        default=False,
+        description="Gorgias refused the credential (401) or the route (403) and the call waited until it worked "
+                    "again: a hold, not counted in `attempts`.",
+    )
 
 
 class StepInfo(Strict):
@@ -128,7 +136,11 @@ class ResponseEvent(Strict):
     outcome: Outcome
     request: RequestInfo
     response: ResponseInfo
-    attempts: int
+    attempts: int = Field(
+        description="Attempts of the call's request, the first included: 1 when it was not retried. For a call of "
+                    "several requests, its last request's; each request's own count is in `steps`. Holds (a "
+                    "refused credential) are not attempts."
+    )
     attempt_log: list[AttemptInfo]
     latency_ms: float = Field(description="From the first attempt to the final answer, waits included.")
     rate_limit_wait_ms: float

@@ -62,6 +62,8 @@ def _attempt(a: AttemptRecord) -> dict[str, Any]:
         "error": None if ok else a.reason,
         "elapsed_ms": round(a.elapsed_s * 1000, 3),
         "rate_limit_wait_ms": round(a.rate_limit_wait_s * 1000, 3),
+        "step": a.step,
+        "held": a.held,
     }
 
 
