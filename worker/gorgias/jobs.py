@@ -23,16 +23,17 @@ page the newest jobs instead (INF: whether ended jobs stay in that list is unkno
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
 from worker.core.config.account import Credential
 from worker.core.config.delivery import DeliverySettings
 from worker.core.config.worker_config import Destination
+from worker.core.outcomes.call_outcome import CallOutcome
 from worker.core.requests.jobs import JobPolling, JobReport, job_id_of, job_status_of, poll_delays
 from worker.core.requests.request import RenderedRequest, StepRecord
 from worker.core.templates import configured_for
-from worker.gorgias.calls import AttemptTokens, CallOutcome
+from worker.gorgias.calls import AttemptTokens
 from worker.gorgias.plans import Sender
 from worker.gorgias.ratelimit import Clock, Sleep
 
@@ -168,13 +169,14 @@ class JobCalls:
                                     f"read job {f.report.id} until it ends ({f.report.polls} polls)",
                                     None if last is None else last.status,
                                     sum(o.attempts for o in f.polls), error=_reason(f)))
-        attempt_log = [a for o in outcomes for a in o.attempt_log]
+        # every request's attempts, each marked with its request (a poll is not a retry of the create)
+        attempt_log = [replace(a, step=n) for n, o in enumerate(outcomes, 1) for a in o.attempt_log]
         return CallOutcome(
             ok=failure is None,
             status=None if final is None else final.status,
             response_headers={} if final is None else dict(final.response_headers),
             response_body=None if final is None else final.response_body,
-            attempts=len(attempt_log),
+            attempts=outcomes[-1].attempts if outcomes else 0,
             attempt_log=attempt_log,
             rate_limit_wait_s=sum(o.rate_limit_wait_s for o in outcomes),
             started_at=started_at,
