@@ -53,14 +53,15 @@ def _attempt(a: AttemptRecord) -> dict[str, Any]:
     }
 
 
-def response_event(dest: Destination, call: Call, outcome: CallOutcome) -> dict[str, Any]:
+def response_event(deployment: str, dest: Destination, call: Call, outcome: CallOutcome) -> dict[str, Any]:
     """The response event of a call (the response topic's record value), shaped as ResponseEvent."""
     wanted = dest.response_webhook.response_headers
     req = call.request
     batch = call.batch
     event: dict[str, Any] = {
         "schema_version": 1,
-        "event_id": event_id(dest.name, call.sources),
+        "event_id": event_id(deployment, dest.name, call.sources),
+        "deployment": deployment,
         "destination": dest.name,
         "outcome": outcome_kind(outcome).value,
         "request": request_info(req.method, req.url, req.headers, req.body, dest.response_webhook.request_body,
@@ -114,7 +115,8 @@ def delivery_dead_letter(dest: Destination, call: Call, event: dict[str, Any], f
     """The dead letter of a call that failed for good: the call's event plus the original records."""
     items = [record_item(p.record, p.record.source) for p in call.items]
     reason = event["response"]["error"] or "call failed"
-    return dead_letter(dest, DeadLetterStage.DELIVER, reason, items, failed_at=failed_at, call=event)
+    return dead_letter(event["deployment"], dest, DeadLetterStage.DELIVER, reason, items, failed_at=failed_at,
+                       call=event)
 
 
 def _transient(exc: KafkaError) -> bool:

@@ -140,7 +140,10 @@ class ResponseEvent(Strict):
     """One Gorgias API call and its result, published to the destination's response topic."""
 
     schema_version: Literal[1] = 1
-    event_id: str = Field(description="Deterministic id of the call: same records, same id (dedupe on replay).")
+    event_id: str = Field(
+        description="Deterministic id of the call: same deployment, destination and records, same id (dedupe on "
+        "replay).")
+    deployment: str = Field(description="The worker deployment that made the call (`kafka.deployment`).")
     destination: str
     outcome: Outcome
     request: RequestInfo
@@ -198,6 +201,7 @@ class DeadLetter(Strict):
     """Records that could not be delivered, with the reason and everything needed to replay them."""
 
     schema_version: Literal[1] = 1
+    deployment: str = Field(description="The worker deployment the records belong to (`kafka.deployment`).")
     destination: str
     stage: DeadLetterStage
     reason: str
@@ -239,8 +243,8 @@ def redact_headers(headers: dict[str, str]) -> dict[str, str]:
     return {k: (REDACTED if k.lower() in SECRET_HEADERS else v) for k, v in headers.items()}
 
 
-def event_id(destination: str, sources: list[SourceRef]) -> str:
-    text = destination + "".join([f"|{s.topic}:{s.partition}:{s.offset}" for s in sources])
+def event_id(deployment: str, destination: str, sources: list[SourceRef]) -> str:
+    text = f"{deployment}/{destination}" + "".join([f"|{s.topic}:{s.partition}:{s.offset}" for s in sources])
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
@@ -301,12 +305,13 @@ def reference_item(source: SourceRef, raw: bytes, headers: tuple[tuple[str, byte
     }
 
 
-def dead_letter(destination: Destination | str, stage: DeadLetterStage, reason: str,
+def dead_letter(deployment: str, destination: Destination | str, stage: DeadLetterStage, reason: str,
                 items: list[dict[str, Any]], *, failed_at: float, call: dict[str, Any] | None = None) -> dict[str, Any]:
     """A dead-letter document; ``failed_at`` (epoch seconds) comes from the caller's clock."""
     name = destination if isinstance(destination, str) else destination.name
     return {
         "schema_version": SCHEMA_VERSION,
+        "deployment": deployment,
         "destination": name,
         "stage": stage.value,
         "reason": reason,
