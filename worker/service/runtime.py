@@ -26,8 +26,8 @@ from worker.kafka.clients import (
     wait_for_broker,
 )
 from worker.kafka.control import UNSCOPED_CONTROL_TOPIC, ControlReader, unscoped_commands
-from worker.kafka.outcomes import Publisher
 from worker.kafka.pipeline import DestinationPipeline
+from worker.kafka.publisher import Publisher
 
 log = logging.getLogger("worker.runtime")
 
