@@ -57,7 +57,7 @@ if str(ROOT) not in sys.path:
 from tests.support.broker import LocalBroker  # noqa: E402
 from tests.support.kafka_io import create_topics  # noqa: E402
 from tests.support.processes import API_KEY, SandboxProcess  # noqa: E402
-from worker.core.config import parse_config  # noqa: E402
+from worker.core.config.worker_config import parse_config  # noqa: E402
 from worker.service.runtime import Runtime  # noqa: E402
 
 RATE_LIMIT = "40/20s"

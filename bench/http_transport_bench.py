@@ -194,8 +194,9 @@ async def _bench_gorgias_client(
 ) -> RunResult:
     from pydantic import SecretStr
 
-    from worker.core.config import Credential, DeliverySettings
-    from worker.core.request import RenderedRequest
+    from worker.core.config.account import Credential
+    from worker.core.config.delivery import DeliverySettings
+    from worker.core.requests.request import RenderedRequest
     from worker.gorgias.client import GorgiasClient, TransportName
 
     credential = Credential(

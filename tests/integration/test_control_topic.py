@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from worker.core.config import KafkaSettings
+from worker.core.config.kafka import KafkaSettings
 from worker.kafka.control import ControlReader, send_command
 
 pytestmark = pytest.mark.integration

@@ -6,7 +6,7 @@ import aiokafka
 import orjson
 import pytest
 
-from worker.core.config import KafkaSettings
+from worker.core.config.kafka import KafkaSettings
 from worker.tools import demo
 
 pytestmark = pytest.mark.integration

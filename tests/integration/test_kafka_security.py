@@ -17,7 +17,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError
 
 from tests.support.broker import LocalBroker
-from worker.core.config import KafkaSettings
+from worker.core.config.kafka import KafkaSettings
 from worker.kafka.clients import client_options, make_consumer, make_producer
 
 pytestmark = pytest.mark.integration

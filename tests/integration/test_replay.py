@@ -10,7 +10,7 @@ import pytest
 from tests.integration.conftest import Scenario
 from tests.integration.test_pipeline import ticket, wait_committed
 from tests.support.kafka_io import publish, read_json
-from worker.core.config import parse_config
+from worker.core.config.worker_config import parse_config
 from worker.tools.replay import replay
 
 pytestmark = pytest.mark.integration

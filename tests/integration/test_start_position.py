@@ -14,7 +14,7 @@ from aiokafka import TopicPartition
 from tests.integration.conftest import Scenario
 from tests.integration.test_pipeline import ticket
 from tests.support.kafka_io import committed, publish, wait_for
-from worker.core.config import parse_config
+from worker.core.config.worker_config import parse_config
 from worker.service.runtime import Runtime
 
 pytestmark = pytest.mark.integration

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from tests.integration.conftest import Scenario
 from tests.support.kafka_io import committed, publish, read_json, wait_for
-from worker.core.config import parse_config
+from worker.core.config.worker_config import parse_config
 from worker.kafka.clients import make_consumer
 from worker.service.control_api import create_control_app
 from worker.tools.cli import app

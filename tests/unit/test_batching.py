@@ -1,4 +1,4 @@
-"""Example-based tests of the pure grouping core (worker.core.batching)."""
+"""Example-based tests of the pure grouping core (worker.core.grouping.batching)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,14 @@ from typing import Any
 
 import pytest
 
-from worker.core.batching import Batch, BatchPolicy, FlushReason, Grouper, array_body_size
-from worker.core.batching_algorithms import (
-    ALGORITHMS,
+from worker.core.grouping.algorithms import (
     ArrivalOrderGrouper,
     ByAttributeGrouper,
     SessionWindowGrouper,
     TumblingWindowGrouper,
     make_grouper,
 )
+from worker.core.grouping.batching import ALGORITHMS, Batch, BatchPolicy, FlushReason, Grouper, array_body_size
 
 
 def grouper(algorithm: str, **kw: Any) -> Grouper[str]:

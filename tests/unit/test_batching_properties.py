@@ -1,4 +1,4 @@
-"""Property tests of worker.core.batching: random interleavings of add / due / flush_where / flush_all.
+"""Property tests of worker.core.grouping.batching: random interleavings of add / due / flush_where / flush_all.
 
 Times are multiples of 1/4 s and durations are dyadic, so the float arithmetic in the grouper and
 in the independent model below is exact and deadlines can be compared with ==.
@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from worker.core.batching import Batch, BatchPolicy, FlushReason, Grouper, GroupKey
-from worker.core.batching_algorithms import ALGORITHMS, make_grouper
+from worker.core.grouping.algorithms import make_grouper
+from worker.core.grouping.batching import ALGORITHMS, Batch, BatchPolicy, FlushReason, Grouper, GroupKey
 
 KEYS: list[GroupKey] = [("a",), ("b",), ("c", 1), ()]
 EXAMPLES = int(os.environ.get("BATCHING_EXAMPLES", "50"))  # e.g. 3000 for a deep run

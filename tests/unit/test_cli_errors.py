@@ -10,7 +10,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner, Result
 
-from worker.core.config import KafkaSettings
+from worker.core.config.kafka import KafkaSettings
 from worker.tools.cli import app
 from worker.tools.cli_app import kafka_call
 

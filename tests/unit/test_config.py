@@ -9,7 +9,10 @@ from typing import Any
 import pytest
 import yaml
 
-from worker.core.config import BatchingSettings, ConfigError, parse_config, parse_headers
+from worker.core.config.base import ConfigError
+from worker.core.config.delivery import BatchingSettings
+from worker.core.config.endpoint import parse_headers
+from worker.core.config.worker_config import parse_config
 from worker.service.config_loading import load_config
 
 BASE: dict[str, Any] = {

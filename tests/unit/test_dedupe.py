@@ -14,10 +14,10 @@ import pytest
 
 from gorgias_sandbox.server import RunningSandbox, start_sandbox
 from gorgias_sandbox.settings import SandboxSettings
-from worker.core.config import Destination
-from worker.core.records import REPLAY_HEADER, Record, SourceRef, parse_replay_header
-from worker.core.rendering import Prepared
-from worker.core.request import RenderedRequest
+from worker.core.config.worker_config import Destination
+from worker.core.records.record import REPLAY_HEADER, Record, SourceRef, parse_replay_header
+from worker.core.requests.rendering import Prepared
+from worker.core.requests.request import RenderedRequest
 from worker.core.templates import renderer_for
 from worker.gorgias.calls import CallAttempt, HookDecision
 from worker.gorgias.client import HttpResult

@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterator
 
-from worker.core.call_scheduler import Candidate, SchedulerPolicy
-from worker.core.config import RateLimitSettings
-from worker.core.open_batches import OpenBatches, PendingCall
+from worker.core.config.account import RateLimitSettings
+from worker.core.grouping.call_scheduler import Candidate, SchedulerPolicy
+from worker.core.grouping.open_batches import OpenBatches, PendingCall
 from worker.gorgias.dispatch import AccountDispatcher
 from worker.gorgias.ratelimit import AccountRateLimiter
 

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from worker.core.config import KafkaSettings, SecretRef, parse_config
+from worker.core.config.base import SecretRef
+from worker.core.config.kafka import KafkaSettings
+from worker.core.config.worker_config import parse_config
 from worker.host.environment import bootstrap_servers, check_secrets, known_secret_values, resolve_secret
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from worker.core.json_types import a_json_type, json_type
+from worker.core.records.json_types import a_json_type, json_type
 
 
 @pytest.mark.parametrize(("value", "name", "said"), [

@@ -27,7 +27,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from worker.core.config import WorkerConfig
+from worker.core.config.worker_config import WorkerConfig
 from worker.gorgias.share import useful_replicas
 from worker.host import metrics
 from worker.host.environment import check_secrets

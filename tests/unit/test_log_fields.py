@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from worker.core.records import SourceRef
+from worker.core.records.record import SourceRef
 from worker.host.logs import (
     ContextFilter,
     JsonFormatter,

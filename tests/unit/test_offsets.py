@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from worker.core.offsets import OffsetTracker, TopicPartitionKey
+from worker.core.progress.offsets import OffsetTracker, TopicPartitionKey
 
 TP = TopicPartitionKey("t", 0)
 

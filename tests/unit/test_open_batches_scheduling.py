@@ -1,4 +1,5 @@
-"""Open batches (worker.core.open_batches) and the account's call scheduler (worker.core.call_scheduler), pure.
+"""Open batches (worker.core.grouping.open_batches) and the account's call scheduler
+(worker.core.grouping.call_scheduler), pure.
 
 A small discrete simulation drives them with an injected clock and an injected token source (one token
 every ``tick`` seconds), calls that stay on the wire for a while and a limited number of slots, and
@@ -21,9 +22,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from worker.core.batching import BatchPolicy
-from worker.core.call_scheduler import AccountScheduler, Candidate, Fairness, SchedulerPolicy
-from worker.core.open_batches import OpenBatches, PendingCall
+from worker.core.grouping.batching import BatchPolicy
+from worker.core.grouping.call_scheduler import AccountScheduler, Candidate, Fairness, SchedulerPolicy
+from worker.core.grouping.open_batches import OpenBatches, PendingCall
 
 EXAMPLES = int(os.environ.get("BATCHING_EXAMPLES", "50"))
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -3,9 +3,9 @@ one claimed after a re-assignment is, and a revocation waits only for the calls 
 
 from __future__ import annotations
 
-from worker.core.offsets import TopicPartitionKey
-from worker.core.ownership import Ownership
-from worker.core.records import SourceRef
+from worker.core.progress.offsets import TopicPartitionKey
+from worker.core.progress.ownership import Ownership
+from worker.core.records.record import SourceRef
 
 P0, P1 = TopicPartitionKey("t", 0), TopicPartitionKey("t", 1)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiokafka.partitioner import DefaultPartitioner
 
-from worker.core.config import KafkaSettings
+from worker.core.config.kafka import KafkaSettings
 from worker.kafka.clients import make_producer
 from worker.kafka.partitioner import KeyHashPartitioner
 

@@ -7,9 +7,9 @@ import asyncio
 
 from aiokafka import TopicPartition
 
-from worker.core.config import WorkerConfig, parse_config
-from worker.core.offsets import TopicPartitionKey
-from worker.core.records import SourceRef
+from worker.core.config.worker_config import WorkerConfig, parse_config
+from worker.core.progress.offsets import TopicPartitionKey
+from worker.core.records.record import SourceRef
 from worker.kafka.partitions import Partitions
 
 TOPIC = "nexset.support"

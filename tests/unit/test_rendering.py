@@ -15,10 +15,11 @@ import yarl
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from worker.core.config import Destination
-from worker.core.records import Record, SourceRef
-from worker.core.rendering import DefaultBodyBuilder, Prepared, RenderError, RequestRenderer
-from worker.core.request import RenderedRequest
+from worker.core.config.worker_config import Destination
+from worker.core.records.record import Record, SourceRef
+from worker.core.requests.render_error import RenderError
+from worker.core.requests.rendering import DefaultBodyBuilder, Prepared, RequestRenderer
+from worker.core.requests.request import RenderedRequest
 
 CREDENTIAL: dict[str, Any] = {"domain": "acme", "username": "a@acme.com", "api_key_env": "K"}
 SANDBOX = "http://127.0.0.1:8080"

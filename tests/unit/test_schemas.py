@@ -7,7 +7,7 @@ from pathlib import Path
 
 import jsonschema
 
-from worker.core.config import WorkerConfig
+from worker.core.config.worker_config import WorkerConfig
 from worker.tools import schemas
 
 

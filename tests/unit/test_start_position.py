@@ -11,7 +11,7 @@ import yaml
 from typer.testing import CliRunner
 
 from tests.unit.test_config import BASE, problems, with_
-from worker.core.config import parse_config
+from worker.core.config.worker_config import parse_config
 from worker.tools.cli import app
 
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from worker.core.transform import MissingAttribute, Transform, exclude, get_path, split_path
+from worker.core.records.transform import MissingAttribute, Transform, exclude, get_path, split_path
 
 RECORD: dict[str, Any] = {
     "id": 7,

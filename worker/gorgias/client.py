@@ -39,9 +39,10 @@ from httpx_aiohttp import AiohttpTransport
 from httpx_aiohttp.transport import map_aiohttp_exceptions
 from pydantic import SecretStr
 
-from worker.core.config import AuthType, Credential, DeliverySettings
-from worker.core.request import RenderedRequest
-from worker.core.wire_headers import wire_headers
+from worker.core.config.account import AuthType, Credential
+from worker.core.config.delivery import DeliverySettings
+from worker.core.requests.request import RenderedRequest
+from worker.core.requests.wire_headers import wire_headers
 from worker.gorgias.errors import ForeignOriginError, TransportError, redact, translate_exception
 from worker.host import environment
 
@@ -57,7 +58,7 @@ with warnings.catch_warnings():  # aiohttp discourages subclassing ClientSession
         aiohttp parses a URL string with ``yarl.URL(url)``, which re-quotes it and *decodes* escapes of
         characters a path may hold raw: ``/api/tickets/1%3Bdrop`` would go out as ``/api/tickets/1;drop``,
         which servers that treat ``;`` as a path-parameter delimiter read as ticket 1. Our URLs are
-        rendered already encoded (:mod:`worker.core.rendering`), so they are taken as they are.
+        rendered already encoded (:mod:`worker.core.requests.rendering`), so they are taken as they are.
         """
 
         def _build_url(self, str_or_url: str | yarl.URL) -> yarl.URL:

@@ -21,18 +21,14 @@ from typing import Any
 
 import orjson
 
-from worker.core.config import Credential, DeliverySettings
-from worker.core.request import RenderedRequest
-from worker.gorgias.calls import (
-    AttemptRecord,
-    AttemptTokens,
-    CallAttempt,
-    CallOutcome,
-    UnknownOutcomeHook,
-)
+from worker.core.config.account import Credential
+from worker.core.config.delivery import DeliverySettings
+from worker.core.outcomes.call_outcome import AttemptRecord, CallOutcome, MergedRedirect, counted_attempts
+from worker.core.requests.request import RenderedRequest
+from worker.gorgias.calls import AttemptTokens, CallAttempt, UnknownOutcomeHook
 from worker.gorgias.client import DEFAULT_TRANSPORT, ClientRegistry, HttpResult, TransportName
 from worker.gorgias.errors import ForeignOriginError, TransportError
-from worker.gorgias.merged import FOLLOWED_STATUSES, MergedRedirect, merged_target
+from worker.gorgias.merged import FOLLOWED_STATUSES, merged_target
 from worker.gorgias.plans import PlanRunner
 from worker.gorgias.ratelimit import CALL_LIMIT_HEADER, AccountRateLimiter, Clock, RateLimiterRegistry, Sleep
 from worker.gorgias.retry import BackoffPolicy, Verdict, classify
@@ -111,7 +107,7 @@ class DeliveryService:
         unknown_outcome_hook: UnknownOutcomeHook | None = None,
         tokens: AttemptTokens | None = None,
     ) -> CallOutcome:
-        if req.plan is not None:  # several requests (worker.core.request): each one comes back through here
+        if req.plan is not None:  # several requests (worker.core.requests.request): each one comes back through here
             return await self.plans.run(req, credential, settings, unknown_outcome_hook, tokens)
         run = _Call(self, req, credential, settings, unknown_outcome_hook, tokens)
         return await run.execute()
@@ -174,7 +170,8 @@ class _Call:
             refused_wait = _budget_answer(limiter, result, verdict)
 
             if self._follow_merge(result):  # an attempt, but not a retry
-                self.record(attempt, outcome, sent_at, waited, 0.0, f"{verdict.reason}; following it once")
+                self.record(attempt, outcome, sent_at, waited, 0.0, f"{verdict.reason}; following it once",
+                            followed=True)
                 continue
             if verdict.action != "retry":
                 self.record(attempt, outcome, sent_at, waited, 0.0, verdict.reason)
@@ -260,6 +257,8 @@ class _Call:
         reason: str,
         *,
         error_kind: str | None = None,
+        followed: bool = False,
+        held: bool = False,
     ) -> None:
         self.log.append(
             AttemptRecord(
@@ -271,6 +270,8 @@ class _Call:
                 rate_limit_wait_s=waited,
                 backoff_s=backoff,
                 reason=reason,
+                held=held,
+                followed=followed,
             )
         )
 
@@ -292,7 +293,7 @@ class _Call:
             status=result.status if result is not None else None,
             response_headers=headers,
             response_body=parse_body(result.body_bytes, headers.get("content-type")) if result else None,
-            attempts=len(self.log),
+            attempts=counted_attempts(self.log),
             attempt_log=self.log,
             rate_limit_wait_s=self.waited,
             started_at=self.started_at,

@@ -1,7 +1,7 @@
 """Hands out a Gorgias account's tokens: one dispatcher per account, shared by its destinations.
 
 The account's rate limiter (:mod:`worker.gorgias.ratelimit`) says how much this worker may spend and
-when the next token is free; the account's :class:`~worker.core.call_scheduler.AccountScheduler` says which
+when the next token is free; the account's :class:`~worker.core.grouping.call_scheduler.AccountScheduler` says which
 waiting call takes it. The dispatcher joins the two in one task per account: it waits until a token is
 free *and* a call may start, picks the call, takes the token and starts the call through its
 destination (:class:`Destination`), which then runs it in one task of its own. Calls that wait hold no
@@ -21,8 +21,8 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Protocol, cast
 
-from worker.core.call_scheduler import AccountScheduler, Candidate, Fairness, SchedulerPolicy
-from worker.core.config import Credential
+from worker.core.config.account import Credential
+from worker.core.grouping.call_scheduler import AccountScheduler, Candidate, Fairness, SchedulerPolicy
 from worker.gorgias.ratelimit import AccountRateLimiter
 from worker.host import metrics
 

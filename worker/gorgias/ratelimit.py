@@ -18,7 +18,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 
-from worker.core.config import Credential, RateLimitSettings
+from worker.core.config.account import Credential, RateLimitSettings
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 
-from worker.core.config import Credential
+from worker.core.config.account import Credential
 from worker.gorgias.ratelimit import RateLimiterRegistry
 
 MIN_SHARE = 1 / 64

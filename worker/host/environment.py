@@ -1,6 +1,6 @@
 """What the worker reads from its process environment: secrets and the Kafka bootstrap override.
 
-The config models (:mod:`worker.core.config`) only say *where* a secret lives (``SecretRef``: an
+The config models (:mod:`worker.core.config.worker_config`) only say *where* a secret lives (``SecretRef``: an
 environment variable or a mounted file); reading it is I/O, so it happens here, in the shell, when
 a command or the worker starts. ``environ`` defaults to the process environment; tests pass their own.
 """
@@ -13,7 +13,9 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from worker.core.config import KafkaSettings, SecretRef, WorkerConfig
+from worker.core.config.base import SecretRef
+from worker.core.config.kafka import KafkaSettings
+from worker.core.config.worker_config import WorkerConfig
 
 BOOTSTRAP_VARIABLE = "KAFKA_BOOTSTRAP_SERVERS"
 

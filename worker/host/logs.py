@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from worker.core.records import SourceRef
+from worker.core.records.record import SourceRef
 
 # Fields a log line may carry besides its message (given as ``extra=`` or by the call context).
 FIELDS = ("destination", "topic", "partition", "offset", "records", "stage")

@@ -15,7 +15,8 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.structs import OffsetAndMetadata
 
-from worker.core.config import KafkaSettings, SecretRef, SecurityProtocol
+from worker.core.config.base import SecretRef
+from worker.core.config.kafka import KafkaSettings, SecurityProtocol
 from worker.host.environment import bootstrap_servers, resolve_secret
 from worker.kafka.partitioner import KeyHashPartitioner
 
@@ -186,6 +187,17 @@ async def existing_partitions(settings: KafkaSettings, topics: Iterable[str]) ->
         for t in described
         if t["topic"] in wanted and t.get("error_code", 0) == 0
     }
+
+
+async def topic_partition_counts(settings: KafkaSettings) -> dict[str, int]:
+    """Every topic on the cluster with its number of partitions (metadata only: nothing is created)."""
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    await admin.start()
+    try:
+        described = await admin.describe_topics()
+    finally:
+        await admin.close()
+    return {t["topic"]: len(t.get("partitions", ())) for t in described if t.get("error_code", 0) == 0}
 
 
 async def read_ranges(

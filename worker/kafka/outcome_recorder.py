@@ -12,17 +12,21 @@ from typing import Any
 
 from aiokafka.errors import KafkaError
 
-from worker.core.chain import Call, Rejected
-from worker.core.config import Destination
-from worker.core.events import DeadLetterStage, Outcome, dead_letter, iso_time
-from worker.core.offsets import TopicPartitionKey
-from worker.core.records import SourceRef
-from worker.core.recovery_marks import intent_document
-from worker.gorgias.calls import CallOutcome
+from worker.core.chain.record_chain import Rejected
+from worker.core.config.deployment import Deployment
+from worker.core.config.worker_config import Destination
+from worker.core.outcomes.call_outcome import CallOutcome, retry_causes
+from worker.core.outcomes.dead_letters import dead_letter, delivery_dead_letter
+from worker.core.outcomes.documents import DeadLetterStage, Outcome, iso_time
+from worker.core.outcomes.response_events import outcome_kind, response_event
+from worker.core.progress.offsets import TopicPartitionKey
+from worker.core.progress.recovery_marks import intent_document
+from worker.core.records.record import SourceRef
+from worker.core.requests.call import Call
 from worker.host import metrics
 from worker.host.logs import source_fields
-from worker.kafka.outcomes import Publisher, delivery_dead_letter, outcome_kind, response_event
 from worker.kafka.partitions import Partitions
+from worker.kafka.publisher import Publisher
 
 log = logging.getLogger("worker.pipeline")
 
@@ -33,8 +37,9 @@ class OutcomeRecorder:
 
     def __init__(self, dest: Destination, publisher: Publisher, partitions: Partitions, clock: Callable[[], float],
                  fail: Callable[[BaseException, str], None], spawn: Callable[[Coroutine[Any, Any, None]], None],
-                 intent_topic: str | None = None) -> None:
+                 scope: Deployment, intent_topic: str | None = None) -> None:
         self.dest = dest
+        self.scope = scope
         self.publisher = publisher
         self.partitions = partitions
         self.clock = clock
@@ -59,8 +64,8 @@ class OutcomeRecorder:
         """Record on Kafka that ``call``'s records are about to reach Gorgias (acknowledged before it goes)."""
         assert self.intent_topic is not None
         sources = call.sources
-        doc = intent_document(self.dest.name, ((s.topic, s.partition, s.offset) for s in sources))
-        meta = await self.publisher.publish(self.intent_topic, doc, sources[0].key,
+        doc = intent_document(self.scope.name, self.dest.name, ((s.topic, s.partition, s.offset) for s in sources))
+        meta = await self.publisher.publish(self.intent_topic, doc, self.scope.key(sources[0].key),
                                             [("destination", self.dest.name.encode()), ("kind", b"intent")])
         self.partitions.acknowledged(meta.topic, meta.partition, meta.offset)
         self.intent_marks += 1
@@ -81,8 +86,7 @@ class OutcomeRecorder:
                 dest.name, str(status) if status is not None else "error")
         counter.inc()
         if len(outcome.attempt_log) > 1:
-            for attempt in outcome.attempt_log[:-1]:  # every attempt but the last one caused a retry
-                cause = attempt.error_kind or str(attempt.status)
+            for cause in retry_causes(outcome.attempt_log):  # retries of one request, not later steps
                 metrics.RETRIES.labels(dest.name, cause).inc()
         publish_response = dest.response_webhook.enabled
         if publish_response or not outcome.ok:  # the document is built only when it is written

@@ -1,10 +1,10 @@
 """The source partitions one destination's consumer owns: how far each is done, its commits with
 checkpoints, and what happens when partitions move between workers (revoke, assign, recovery).
 
-* **Offsets**: records finish out of order; :class:`~worker.core.offsets.OffsetTracker` says how far each
+* **Offsets**: records finish out of order; :class:`~worker.core.progress.offsets.OffsetTracker` says how far each
   partition may be committed. A commit carries a checkpoint (:mod:`worker.kafka.recovery`): from where
   the outcome topics must be read to find what a crashed owner had already recorded.
-* **Ownership** (:class:`~worker.core.ownership.Ownership`): a revoked partition's epoch moves on, so a
+* **Ownership** (:class:`~worker.core.progress.ownership.Ownership`): a revoked partition's epoch moves on, so a
   call claimed under the old ownership is neither sent nor recorded by this worker; the revocation waits
   (up to the shutdown grace) for the calls already on the wire, then commits what they finished.
 * **Assignment**: a partition the group never committed starts at ``start_from``'s timestamp; with
@@ -24,11 +24,11 @@ import aiokafka
 from aiokafka import TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
-from worker.core.config import Destination, WorkerConfig
-from worker.core.offsets import OffsetTracker, TopicPartitionKey
-from worker.core.ownership import Claim, Ownership
-from worker.core.records import SourceRef
-from worker.core.recovery_marks import ConsumptionMarks, Inheritance, Watermarks
+from worker.core.config.worker_config import Destination, WorkerConfig
+from worker.core.progress.offsets import OffsetTracker, TopicPartitionKey
+from worker.core.progress.ownership import Claim, Ownership
+from worker.core.progress.recovery_marks import ConsumptionMarks, Inheritance, Watermarks
+from worker.core.records.record import SourceRef
 from worker.host import metrics
 from worker.kafka.clients import committed_offsets
 from worker.kafka.recovery import end_offsets, scan_outcomes

@@ -1,7 +1,7 @@
 """One destination's pipeline: Kafka → record chain → account dispatcher → delivery → outcome → commit.
 
 The pipeline owns an aiokafka consumer in its own consumer group (``<group_id>.<destination>``). It
-consumes records into the record chain (:mod:`worker.core.chain`: decode, prepare, group), hands due calls
+consumes records into the record chain (:mod:`worker.core.chain.record_chain`: decode, prepare, group), hands due calls
 to the account's dispatcher, and once a call has its token renders it, sends it and publishes its outcome.
 What it owns of the source partitions (offsets, commits with checkpoints, revoke, assign, recovery) is
 :mod:`worker.kafka.partitions`: a source offset is committed only once the outcome of its record (a
@@ -25,15 +25,16 @@ from typing import Any
 import aiokafka
 from aiokafka import ConsumerRebalanceListener, TopicPartition
 
-from worker.core.call_scheduler import Candidate
-from worker.core.chain import Call, RecordChain, Rejected
-from worker.core.config import Destination, WorkerConfig
-from worker.core.offsets import TopicPartitionKey
-from worker.core.open_batches import PendingCall
-from worker.core.ownership import Claim
-from worker.core.records import SourceRef
-from worker.core.rendering import RequestRenderer
-from worker.gorgias.calls import CallOutcome
+from worker.core.chain.record_chain import RecordChain, Rejected
+from worker.core.config.worker_config import Destination, WorkerConfig
+from worker.core.grouping.call_scheduler import Candidate
+from worker.core.grouping.open_batches import PendingCall
+from worker.core.outcomes.call_outcome import CallOutcome
+from worker.core.progress.offsets import TopicPartitionKey
+from worker.core.progress.ownership import Claim
+from worker.core.records.record import SourceRef
+from worker.core.requests.call import Call
+from worker.core.requests.rendering import RequestRenderer
 from worker.gorgias.dedupe import hook_for
 from worker.gorgias.delivery import DeliveryService
 from worker.gorgias.dispatch import AccountDispatcher, Dispatchers
@@ -42,8 +43,8 @@ from worker.host import metrics
 from worker.host.logs import call_context, source_fields
 from worker.kafka.clients import make_consumer
 from worker.kafka.outcome_recorder import OutcomeRecorder
-from worker.kafka.outcomes import Publisher
 from worker.kafka.partitions import Partitions
+from worker.kafka.publisher import Publisher
 
 log = logging.getLogger("worker.pipeline")
 
@@ -116,7 +117,7 @@ class DestinationPipeline:
         self.config = config
         self.dest = dest
         self.renderer = renderer
-        # Records in, calls out: decode, prepare, group (open batches) and render (worker.core.chain).
+        # Records in, calls out: decode, prepare, group (open batches) and render (worker.core.chain.record_chain).
         self.chain = RecordChain(dest, config.kafka.max_record_bytes, renderer)
         self.open = self.chain.open
         self.delivery = delivery
@@ -147,7 +148,8 @@ class DestinationPipeline:
         # (worker.kafka.recovery): after a crash only marked records without an outcome are looked up.
         self.intent_topic = intent_topic
         self.partitions = Partitions(config, dest, clock, self.outcome_partitions, intent_topic)
-        self.outcomes = OutcomeRecorder(dest, publisher, self.partitions, clock, self._fail, self._spawn, intent_topic)
+        self.outcomes = OutcomeRecorder(dest, publisher, self.partitions, clock, self._fail, self._spawn,
+                                       config.kafka.scope, intent_topic)
         self._bind_metrics(dest.name)
 
     def _bind_metrics(self, name: str) -> None:

@@ -1,15 +1,16 @@
 """Crash recovery's Kafka reads: the outcome and intent topics from a checkpoint to their end.
 
-What the checkpoint, watermarks and intent marks are, and why they are sound: :mod:`worker.core.recovery_marks`.
+What the checkpoint, watermarks and intent marks are, and why they are sound:
+:mod:`worker.core.progress.recovery_marks`.
 """
 
 from __future__ import annotations
 
 from aiokafka import TopicPartition
 
-from worker.core.config import KafkaSettings
-from worker.core.offsets import TopicPartitionKey
-from worker.core.recovery_marks import OutcomePartition, RecoveryScan
+from worker.core.config.kafka import KafkaSettings
+from worker.core.progress.offsets import TopicPartitionKey
+from worker.core.progress.recovery_marks import OutcomePartition, RecoveryScan
 from worker.kafka.clients import make_consumer, read_ranges
 
 
@@ -46,7 +47,7 @@ async def scan_outcomes(
         ends = await consumer.end_offsets(tps)
         ranges = {tp: (scan_from[(tp.topic, tp.partition)], ends[tp]) for tp in tps}
         async for msg in read_ranges(consumer, ranges):
-            scan.add(msg.value, destination, positions)
+            scan.add(msg.value, settings.scope, destination, positions)
     finally:
         await consumer.stop()
     return scan

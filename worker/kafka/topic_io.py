@@ -13,10 +13,10 @@ from aiokafka import TopicPartition
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from worker.core.config import KafkaSettings
-from worker.core.preview import SampleMessage
-from worker.core.records import SourceRef
-from worker.core.transform import MissingAttribute, get_path
+from worker.core.chain.preview import SampleMessage
+from worker.core.config.kafka import KafkaSettings
+from worker.core.records.record import SourceRef
+from worker.core.records.transform import MissingAttribute, get_path
 from worker.host.environment import bootstrap_servers
 from worker.kafka.clients import existing_partitions, make_consumer, make_producer, read_ranges
 

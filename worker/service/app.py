@@ -26,7 +26,8 @@ import mode
 import uvloop
 from aiohttp import web
 
-from worker.core.config import SaslMechanism, SecurityProtocol, WorkerConfig
+from worker.core.config.kafka import SaslMechanism, SecurityProtocol
+from worker.core.config.worker_config import WorkerConfig
 from worker.host.environment import bootstrap_servers, resolve_secret
 from worker.host.logs import logging_config, setup_logging
 from worker.kafka.clients import (

@@ -14,7 +14,9 @@ from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageErro
 from typer.core import TyperGroup
 
 from worker import __version__
-from worker.core.config import ConfigError, Destination, KafkaSettings, WorkerConfig
+from worker.core.config.base import ConfigError
+from worker.core.config.kafka import KafkaSettings
+from worker.core.config.worker_config import Destination, WorkerConfig
 from worker.host.environment import bootstrap_servers, check_secrets
 from worker.service.config_loading import load_config
 

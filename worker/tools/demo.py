@@ -23,7 +23,7 @@ import httpx
 import orjson
 from aiokafka import TopicPartition
 
-from worker.core.config import KafkaSettings
+from worker.core.config.kafka import KafkaSettings
 from worker.kafka.clients import existing_partitions, make_consumer, make_producer, read_ranges
 from worker.kafka.topic_io import print_responses, produce_file
 

@@ -20,8 +20,8 @@ from aiokafka import TopicPartition
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from worker.core.config import Destination, WorkerConfig
-from worker.core.records import REPLAY_HEADER
+from worker.core.config.worker_config import Destination, WorkerConfig
+from worker.core.records.record import REPLAY_HEADER
 from worker.kafka.clients import ensure_topic, make_consumer, make_producer, read_at
 
 

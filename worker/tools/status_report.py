@@ -18,7 +18,7 @@ from typing import Any
 from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from worker.core.config import Destination, WorkerConfig
+from worker.core.config.worker_config import Destination, WorkerConfig
 from worker.kafka.clients import client_options, existing_partitions, make_consumer
 from worker.kafka.control import read_commands
 

@@ -10,8 +10,9 @@ from typing import Any
 
 import orjson
 
-from worker.core.config import AuthType, Credential, DeliverySettings, RateLimitSettings
-from worker.core.request import RenderedRequest
+from worker.core.config.account import AuthType, Credential, RateLimitSettings
+from worker.core.config.delivery import DeliverySettings
+from worker.core.requests.request import RenderedRequest
 from worker.gorgias.client import HttpResult
 from worker.gorgias.errors import TransportError
 

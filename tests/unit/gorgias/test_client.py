@@ -13,7 +13,7 @@ import yarl
 from multidict import CIMultiDict, CIMultiDictProxy
 from pydantic import SecretStr
 
-from worker.core.config import AuthType
+from worker.core.config.account import AuthType
 from worker.gorgias.client import (
     ClientRegistry,
     GorgiasClient,

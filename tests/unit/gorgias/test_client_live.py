@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 from multidict import CIMultiDict
 from pydantic import SecretStr
 
-from worker.core.config import Destination
-from worker.core.records import Record, SourceRef
-from worker.core.rendering import RequestRenderer
+from worker.core.config.worker_config import Destination
+from worker.core.records.record import Record, SourceRef
+from worker.core.requests.rendering import RequestRenderer
 from worker.gorgias.client import GorgiasClient, HttpResult, TransportName
 from worker.gorgias.errors import TransportError
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from worker.core.config import AuthType, RateLimitSettings
+from worker.core.config.account import AuthType, RateLimitSettings
 from worker.gorgias.ratelimit import AccountRateLimiter, RateLimiterRegistry, parse_call_limit
 
 from .fakes import FakeClock, FakeTime, credential

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from worker.core.config import RateLimitSettings
+from worker.core.config.account import RateLimitSettings
 from worker.gorgias.ratelimit import AccountRateLimiter, RateLimiterRegistry
 from worker.gorgias.share import MIN_SHARE, BudgetShares, partition_share
 

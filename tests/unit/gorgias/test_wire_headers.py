@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from worker.core.request import RenderedRequest
-from worker.core.wire_headers import USER_AGENT, wire_headers
+from worker.core.requests.request import RenderedRequest
+from worker.core.requests.wire_headers import USER_AGENT, wire_headers
 
 
 def request(headers: dict[str, str], content_type: str | None = "application/json") -> RenderedRequest:

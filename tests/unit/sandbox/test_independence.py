@@ -36,5 +36,5 @@ def test_no_sandbox_module_imports_the_worker() -> None:
 
 def test_the_checker_sees_a_worker_import(tmp_path: Path) -> None:
     sample = tmp_path / "sample.py"
-    sample.write_text("import os\nfrom worker.core.records import Record\n")
-    assert "worker.core.records" in imported_modules(sample)
+    sample.write_text("import os\nfrom worker.core.records.record import Record\n")
+    assert "worker.core.records.record" in imported_modules(sample)

@@ -6,9 +6,9 @@ from typing import Any
 
 import orjson
 
-from worker.core.config import Destination
-from worker.core.records import Record, SourceRef
-from worker.core.request import RenderedRequest
+from worker.core.config.worker_config import Destination
+from worker.core.records.record import Record, SourceRef
+from worker.core.requests.request import RenderedRequest
 from worker.core.templates import default_external_id, renderer_for
 
 TOPIC = "nexset.support"

@@ -8,8 +8,8 @@ import pytest
 from pydantic import ValidationError
 
 from tests.unit.templates.helpers import body, destination, group, one, record, stamp
-from worker.core.config import format_validation_error
-from worker.core.rendering import RenderError
+from worker.core.config.worker_config import format_validation_error
+from worker.core.requests.render_error import RenderError
 from worker.core.templates import renderer_for
 
 
@@ -167,7 +167,7 @@ def test_exclude_attributes_apply_before_the_template_reads_the_record() -> None
 
 
 def test_check_templates_lists_every_destination_that_cannot_start() -> None:
-    from worker.core.config import parse_config
+    from worker.core.config.worker_config import parse_config
     from worker.core.templates import check_templates, list_templates
 
     def doc(name: str, endpoint: dict[str, Any]) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from tests.unit.templates.helpers import group, one
-from worker.core.request import Plan, PlanError, Step, StepResult
+from worker.core.requests.request import Plan, PlanError, Step, StepResult
 from worker.core.templates.plans import EnsureTags, MergeFieldValues, UpsertCustomer
 
 

@@ -8,10 +8,10 @@ import pytest
 from pydantic import ValidationError
 
 from tests.unit.templates.helpers import SENT, body, destination, group, one, record
-from worker.core.config import format_validation_error
-from worker.core.records import POSSIBLY_DELIVERED, REPLAY_HEADER
-from worker.core.rendering import RenderError
-from worker.core.request import RenderedRequest
+from worker.core.config.worker_config import format_validation_error
+from worker.core.records.record import POSSIBLY_DELIVERED, REPLAY_HEADER
+from worker.core.requests.render_error import RenderError
+from worker.core.requests.request import RenderedRequest
 from worker.core.templates import renderer_for
 
 REPLY = {"ticket_id": 1, "body_text": "It shipped.", "from_agent": True, "channel": "email",

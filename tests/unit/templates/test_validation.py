@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests.unit.templates.helpers import destination, group, one, record
-from worker.core.rendering import RenderError
+from worker.core.requests.render_error import RenderError
 from worker.core.templates import renderer_for
 from worker.core.templates.schema import SCHEMAS
 

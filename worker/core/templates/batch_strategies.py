@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
-from worker.core.rendering import RenderError
+from worker.core.requests.render_error import RenderError
 
 
 class BatchSpec(Protocol):

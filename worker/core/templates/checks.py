@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from worker.core.json_types import a_json_type
+from worker.core.records.json_types import a_json_type
 
 Check = Callable[[Any, str, list[str]], None]
 """``check(value, path, errors)`` appends ``"<path>: <reason>"`` for every problem found."""

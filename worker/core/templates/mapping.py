@@ -24,8 +24,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from worker.core.records.transform import MissingAttribute, get_parts, split_path
 from worker.core.templates.converters import CONVERTERS
-from worker.core.transform import MissingAttribute, get_parts, split_path
 
 __all__ = [
     "CONVERTERS",

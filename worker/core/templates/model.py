@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from worker.core.config import PLACEHOLDER
-from worker.core.config_template_options import TemplateOptions
-from worker.core.records import SourceRef
-from worker.core.rendering import RenderError
+from worker.core.config.base import PLACEHOLDER
+from worker.core.config.template_options import TemplateOptions
+from worker.core.records.record import SourceRef
+from worker.core.records.transform import MissingAttribute, get_path
+from worker.core.requests.render_error import RenderError
 from worker.core.templates.batch_strategies import STRATEGIES
 from worker.core.templates.checks import BodySchema
 from worker.core.templates.mapping import (
@@ -35,7 +36,6 @@ from worker.core.templates.mapping import (
 )
 from worker.core.templates.rules import RULES, messages_of
 from worker.core.templates.schema import field_check
-from worker.core.transform import MissingAttribute, get_path
 
 __all__ = [
     "BATCH_MODES",

@@ -1,4 +1,4 @@
-"""The plans of templates that need more than one request per call (see :mod:`worker.core.request`).
+"""The plans of templates that need more than one request per call (see :mod:`worker.core.requests.request`).
 
 * ``merge_field_values`` (``set_ticket_custom_fields``, ``set_customer_custom_fields``): Gorgias' bulk
   PUT deletes every value it is not given, so the plan reads the current values (GET, following
@@ -21,7 +21,7 @@ from urllib.parse import urlencode, urlsplit
 
 import orjson
 
-from worker.core.request import Plan, PlanError, RenderedRequest, Step, StepResult
+from worker.core.requests.request import Plan, PlanError, RenderedRequest, Step, StepResult
 
 __all__ = ["PLANS", "EnsureTags", "MergeFieldValues", "UpsertCustomer", "plan_for"]
 

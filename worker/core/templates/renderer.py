@@ -8,10 +8,12 @@ from typing import Any
 
 import orjson
 
-from worker.core.config import PLACEHOLDER, ContentFormat, Destination, WorkerConfig
-from worker.core.records import Record
-from worker.core.rendering import Prepared, RequestRenderer, compact
-from worker.core.request import RenderedRequest
+from worker.core.config.base import PLACEHOLDER
+from worker.core.config.endpoint import ContentFormat
+from worker.core.config.worker_config import Destination, WorkerConfig
+from worker.core.records.record import Record
+from worker.core.requests.rendering import Prepared, RequestRenderer, compact
+from worker.core.requests.request import RenderedRequest
 from worker.core.templates.catalog import get_template
 from worker.core.templates.model import ConfiguredTemplate, Template
 from worker.core.templates.plans import plan_for
@@ -20,7 +22,7 @@ __all__ = ["TemplateBodyBuilder", "TemplateRenderer", "check_templates", "config
 
 
 class TemplateBodyBuilder:
-    """A :class:`~worker.core.rendering.BodyBuilder` whose bodies were built (and checked) in ``prepare``."""
+    """A :class:`~worker.core.requests.rendering.BodyBuilder` whose bodies were built (and checked) in ``prepare``."""
 
     __slots__ = ("configured",)
 

@@ -1,7 +1,7 @@
 """Template rules: template-specific shaping and checks of a body after it is built from a record.
 
 A catalog entry names its rules (``rules: [email_source, ...]``); each takes the body and the template
-and either completes the body or raises :class:`~worker.core.rendering.RenderError` naming the field.
+and either completes the body or raises :class:`~worker.core.requests.rendering.RenderError` naming the field.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from worker.core.rendering import RenderError
+from worker.core.requests.render_error import RenderError
 from worker.core.templates.checks import BodySchema
 
 

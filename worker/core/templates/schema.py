@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from worker.core.json_types import a_json_type
+from worker.core.records.json_types import a_json_type
 from worker.core.templates.checks import (
     BodySchema,
     Check,

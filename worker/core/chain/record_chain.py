@@ -1,0 +1,163 @@
+"""The record chain: how a Kafka record becomes part of a Gorgias call, or a dead letter.
+
+    bytes + source ─decode─▶ Record ─prepare─▶ Prepared ─group─▶ PendingCall ─render─▶ Call
+          │                    │                                     │
+          └──── Rejected(stage=decode) ──── Rejected(stage=render) ──┘
+
+* **decode** (:func:`worker.core.records.record.decode_record`): the value must be a JSON object (or a Nexla
+  envelope) no larger than ``kafka.max_record_bytes``;
+* **prepare** (:meth:`RequestRenderer.prepare`): the transform runs once, the grouping key is read;
+* **group** (:class:`worker.core.grouping.open_batches.OpenBatches`): the grouper closes batches, due calls wait in
+  their key's lane and keep filling until they are taken;
+* **render** (:meth:`RequestRenderer.render_one` / ``render_batch``): the request is made from what the
+  call holds when it is taken.
+
+The consuming pipeline, ``preview`` and the endpoint test all drive this one chain; they differ only
+in where records come from and what is done with a call. Pure: no I/O, and ``now`` comes from the
+caller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from worker.core.config.worker_config import Destination
+from worker.core.grouping.batching import BatchPolicy
+from worker.core.grouping.open_batches import OpenBatches, PendingCall
+from worker.core.outcomes.dead_letters import record_item, reference_item
+from worker.core.outcomes.documents import DeadLetterStage
+from worker.core.records.record import POSSIBLY_DELIVERED, DecodeError, SourceRef, decode_record
+from worker.core.requests.call import Call
+from worker.core.requests.render_error import RenderError
+from worker.core.requests.rendering import Prepared, RequestRenderer
+from worker.core.templates import renderer_for
+
+__all__ = ["RecordChain", "Rejected", "batch_policy", "build_renderer"]
+
+Headers = tuple[tuple[str, bytes], ...]
+
+
+def build_renderer(dest: Destination) -> RequestRenderer:
+    """The destination's request renderer: its template's, or the manual endpoint's. Configuration
+    problems raise ``ValueError``."""
+    return renderer_for(dest) if dest.endpoint.template is not None else RequestRenderer(dest)
+
+
+def batch_policy(dest: Destination) -> BatchPolicy:
+    """The grouper's policy from a destination's ``batching`` settings (times in seconds)."""
+    b = dest.batching
+    return BatchPolicy(
+        algorithm=b.algorithm.value,
+        batch_size=b.batch_size,
+        max_bytes=b.max_bytes,
+        max_wait=b.max_wait_ms / 1000,
+        window=b.window_ms / 1000,
+        gap=b.gap_ms / 1000,
+        max_session=None if b.max_session_ms is None else b.max_session_ms / 1000,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """Records the chain cannot turn into a call: they go to the dead-letter topic at ``stage``."""
+
+    stage: DeadLetterStage
+    reason: str
+    items: list[dict[str, Any]]  # the dead letter's ``records`` (outcomes.dead_letters.record_item / reference_item)
+    sources: list[SourceRef]
+
+    @property
+    def key(self) -> bytes | None:
+        """The Kafka key the dead letter is written with: its first record's."""
+        return self.sources[0].key
+
+
+class RecordChain:
+    """One destination's chain from consumed bytes to rendered calls.
+
+    Records go in with :meth:`take_in`; calls come out with :meth:`take` (the pipeline, once the
+    account's dispatcher gives the call its token) or :meth:`ready` (``preview``: every call that may
+    go now, in the order they became due). ``open`` is the open batches, for the caller's scheduling.
+    """
+
+    def __init__(self, dest: Destination, max_record_bytes: int, renderer: RequestRenderer | None = None) -> None:
+        self.dest = dest
+        self.renderer = renderer if renderer is not None else build_renderer(dest)
+        self.max_record_bytes = max_record_bytes
+        batching = dest.batching
+        keyed = batching.enabled and bool(batching.attributes)
+        # Keyed batches keep per-key order, and so do unbatched records with a Kafka key.
+        self.open: OpenBatches[Prepared] = OpenBatches(
+            batch_policy(dest) if batching.enabled else None,
+            ordered=keyed or not batching.enabled,
+            fill=batching.fill_while_waiting,
+        )
+
+    # -- records in ----------------------------------------------------------------------------------
+
+    def take_in(self, value: bytes | None, source: SourceRef, headers: Headers, now: float,
+                possibly_delivered: bool = False) -> Rejected | None:
+        """Decode, prepare and group one record; a record that cannot go comes back as :class:`Rejected`.
+
+        ``possibly_delivered``: a previous owner may have sent it before it died (for duplicate checks).
+        """
+        try:
+            record = decode_record(value, source, headers, self.max_record_bytes)
+        except DecodeError as exc:
+            if value is not None and len(value) > self.max_record_bytes:  # too large to carry: named by its hash
+                item = reference_item(source, value, headers)
+            else:
+                item = record_item(None, source, raw=value, headers=headers)
+            return Rejected(DeadLetterStage.DECODE, exc.reason, [item], [source])
+        if possibly_delivered:
+            record.extra[POSSIBLY_DELIVERED] = True
+        try:
+            prepared = self.renderer.prepare(record)
+        except RenderError as exc:
+            return Rejected(DeadLetterStage.RENDER, exc.reason, [record_item(record, source)], [source])
+        if self.open.grouper is None:
+            self.open.add_single(prepared, source.key, len(prepared.body_bytes), now)
+        else:
+            self.open.add(prepared, prepared.key, len(prepared.body_bytes), now)
+        return None
+
+    # -- calls out -----------------------------------------------------------------------------------
+
+    def take(self, pending: PendingCall[Prepared]) -> Call | Rejected:
+        """Take ``pending`` out of the open batches and render its request from what it holds now.
+
+        A :class:`Call` keeps its key's lane busy until :meth:`done`; a :class:`Rejected` one has
+        released it already.
+        """
+        taken = self.open.take(pending)
+        items = taken.items
+        try:
+            if self.open.grouper is None:
+                return Call(items, self.renderer.render_one(items[0]), pending=taken)
+            request = self.renderer.render_batch(taken.key, items)
+        except RenderError as exc:
+            self.open.done(taken)
+            sources = [p.record.source for p in items]
+            return Rejected(DeadLetterStage.RENDER, exc.reason, [record_item(p.record, p.record.source) for p in items],
+                            sources)
+        return Call(items, request, taken.as_batch(), taken)
+
+    def done(self, call: Call) -> None:
+        """``call`` is off the wire: the next call of its key may go."""
+        if call.pending is not None:
+            self.open.done(call.pending)
+
+    def ready(self) -> Iterator[Call | Rejected]:
+        """Every call that may go now, taken, rendered and released at once, oldest first (for previews)."""
+        while self.open.has_eligible:
+            first = min(self.open.eligible(), key=lambda c: c.cid)
+            made = self.take(first)
+            if isinstance(made, Call):
+                self.done(made)
+            yield made
+
+    def flush(self, now: float) -> None:
+        """Every open batch becomes a due call now, whatever its window (previews: the input has ended)."""
+        self.open.flush_grouped(now)

@@ -1,0 +1,1 @@
+"""The configuration models a worker's config file is validated against, and the effective config."""

@@ -1,0 +1,147 @@
+"""A Gorgias account: its domain, how to authenticate, its request budget, and where calls may go."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator, model_validator
+
+from worker.core.config.base import GORGIAS_HOST_SUFFIX, PLACEHOLDER, Model, SecretRef, reject_inline_secrets
+
+
+class AuthType(StrEnum):
+    BASIC = "basic"
+    OAUTH = "oauth"
+
+
+class RateLimitSettings(Model):
+    """The account's request budget (Gorgias: a leaky bucket per account)."""
+
+    enabled: bool = True
+    requests: int | None = Field(
+        default=None, ge=1, description="Bucket size; default 40 for API keys, 80 for OAuth apps."
+    )
+    per_seconds: float = Field(default=20.0, gt=0, description="Seconds for a full bucket to drain.")
+    headroom: int = Field(
+        default=2, ge=0, description="Slots left unused as margin for other integrations' bursts."
+    )
+    assume_full_at_start: bool = Field(
+        default=True,
+        description=(
+            "Start as if the account's bucket were full and let it drain, instead of bursting at once: "
+            "replicas starting together (a rollout, a scale-out) then cannot overrun the shared budget "
+            "before Gorgias' call-limit header has synced them."
+        ),
+    )
+    age_bound_s: float = Field(
+        default=30.0, gt=0,
+        description=(
+            "A call that has waited this long for the account's budget is overdue: one token in "
+            "aged_call_every goes to the oldest overdue call, so no key or destination starves."
+        ),
+    )
+    aged_call_every: int = Field(
+        default=4, ge=1, le=1000,
+        description=(
+            "While calls wait for the budget, at least one token in this many goes to the oldest call past "
+            "age_bound_s; the others go to the calls carrying the most records per token (1: every token "
+            "goes to overdue calls first, oldest first)."
+        ),
+    )
+    fairness: Literal["records", "equal"] = Field(
+        default="records",
+        description=(
+            "How destinations on one account share its budget when calls wait: in proportion to their "
+            "records waiting (records) or in equal parts (equal)."
+        ),
+    )
+
+
+class Credential(Model):
+    """A Gorgias account and how to authenticate to it."""
+
+    domain: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9-]{0,62}$",
+        description="Helpdesk subdomain: `mystore` for mystore.gorgias.com.",
+    )
+    auth: AuthType = AuthType.BASIC
+    username: str | None = Field(default=None, description="Email of the user the API key belongs to.")
+    api_key_env: str | None = None
+    api_key_file: str | None = None
+    access_token_env: str | None = None
+    access_token_file: str | None = None
+    base_url: str | None = Field(
+        default=None,
+        description=(
+            "Explicitly allowed non-Gorgias origin to send to instead of https://{domain}.gorgias.com, "
+            "e.g. the local sandbox http://127.0.0.1:8080. The Host header stays {domain}.gorgias.com."
+        ),
+    )
+    rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
+
+    _reject = model_validator(mode="before")(reject_inline_secrets)
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url_is_origin(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"must be an http(s) origin like http://127.0.0.1:8080 (got {value!r})")
+        if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+            raise ValueError(f"must be an origin only, without path, query or user (got {value!r})")
+        return f"{parts.scheme}://{parts.netloc}"
+
+    @model_validator(mode="after")
+    def _secret_given(self) -> Credential:
+        if self.auth is AuthType.BASIC:
+            if not self.username:
+                raise ValueError("username (the API key's user email) is required for auth: basic")
+            if (self.api_key_env is None) == (self.api_key_file is None):
+                raise ValueError("give exactly one of api_key_env or api_key_file for auth: basic")
+        elif (self.access_token_env is None) == (self.access_token_file is None):
+            raise ValueError("give exactly one of access_token_env or access_token_file for auth: oauth")
+        return self
+
+    def secret(self) -> SecretRef:
+        if self.auth is AuthType.BASIC:
+            return SecretRef(env=self.api_key_env, file=self.api_key_file)
+        return SecretRef(env=self.access_token_env, file=self.access_token_file)
+
+    @property
+    def host(self) -> str:
+        return f"{self.domain}{GORGIAS_HOST_SUFFIX}"
+
+    @property
+    def origin(self) -> str:
+        """Where requests are actually sent."""
+        return self.base_url or f"https://{self.host}"
+
+    @property
+    def account_key(self) -> str:
+        """Identity of the rate-limit bucket: Gorgias limits per account and auth type."""
+        return f"{self.domain}/{self.auth.value}"
+
+    def bucket_size(self) -> int:
+        if self.rate_limit.requests is not None:
+            return self.rate_limit.requests
+        return 80 if self.auth is AuthType.OAUTH else 40
+
+
+def check_url_origin(url: str, credential: Credential) -> None:
+    """Requests go only to https://{domain}.gorgias.com or the credential's explicit ``base_url``."""
+    if PLACEHOLDER.search(urlsplit(url.replace("{domain}", credential.domain)).netloc):
+        raise ValueError("endpoint.url: placeholders other than {domain} are not allowed in the host")
+    concrete = url.replace("{domain}", credential.domain)
+    origin = "{0.scheme}://{0.netloc}".format(urlsplit(concrete))
+    allowed = {f"https://{credential.host}"}
+    if credential.base_url:
+        allowed.add(credential.base_url)
+    if origin not in allowed:
+        raise ValueError(
+            f"endpoint.url must start with https://{{domain}}.gorgias.com (domain {credential.domain}) "
+            f"or the credential's base_url; got origin {origin}"
+        )

@@ -1,0 +1,111 @@
+"""How records travel: batching into calls, delivering them (timeouts, retries, concurrency), and
+the response topic that carries every call's outcome."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import Field, field_validator, model_validator
+
+from worker.core.config.base import TOPIC_PATTERN, Model
+
+
+class GroupingAlgorithm(StrEnum):
+    ARRIVAL_ORDER = "arrival_order"
+    BY_ATTRIBUTE = "by_attribute"
+    TUMBLING_WINDOW = "tumbling_window"
+    SESSION_WINDOW = "session_window"
+
+
+class BatchingSettings(Model):
+    """Record batching: several records in one API call, grouped by an algorithm within windows."""
+
+    enabled: bool = False
+    batch_size: int = Field(default=100, ge=1, le=10_000, description="Most records in one call.")
+    algorithm: GroupingAlgorithm = GroupingAlgorithm.ARRIVAL_ORDER
+    attributes: list[str] = Field(
+        default_factory=list, description="Grouping key attributes (dotted paths) for keyed algorithms."
+    )
+    max_wait_ms: int = Field(default=2000, ge=1, description="arrival_order/by_attribute: longest a batch waits.")
+    window_ms: int = Field(default=10_000, ge=1, description="tumbling_window: window size, aligned to the clock.")
+    gap_ms: int = Field(default=5000, ge=1, description="session_window: inactivity gap that ends a session.")
+    max_session_ms: int | None = Field(default=None, ge=1, description="session_window: longest session.")
+    max_bytes: int = Field(default=1_000_000, ge=64, description="Largest request body of a batch, in bytes.")
+    wrap_key: str | None = Field(
+        default=None, min_length=1, description="Send {wrap_key: [...]} instead of a bare JSON array."
+    )
+    fill_while_waiting: bool = Field(
+        default=True,
+        description=(
+            "A due batch that waits (for its key's previous call, a call slot or the account's budget) keeps "
+            "taking its key's records up to batch_size/max_bytes. false: seal each batch at its window."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _attributes_needed(self) -> BatchingSettings:
+        keyed = (GroupingAlgorithm.BY_ATTRIBUTE, GroupingAlgorithm.SESSION_WINDOW)
+        if self.enabled and self.algorithm in keyed and not self.attributes:
+            raise ValueError(f"algorithm {self.algorithm.value} needs `attributes` (e.g. [ticket_id])")
+        if self.algorithm is GroupingAlgorithm.ARRIVAL_ORDER and self.attributes:
+            raise ValueError("arrival_order does not group by attributes; use by_attribute or drop `attributes`")
+        return self
+
+    @property
+    def keyed(self) -> bool:
+        """Whether batches are grouped by the values of ``attributes``: by_attribute, session_window, and a
+        tumbling_window given attributes. Calls of one key are then sent one after another."""
+        if not self.enabled or self.algorithm is GroupingAlgorithm.ARRIVAL_ORDER:
+            return False
+        return self.algorithm is not GroupingAlgorithm.TUMBLING_WINDOW or bool(self.attributes)
+
+
+# --------------------------------------------------------------------------------------------------
+# Delivery, responses
+
+
+class DeliverySettings(Model):
+    """Timeouts, retries and concurrency of the calls."""
+
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+    timeout_s: float = Field(default=30.0, gt=0, description="Whole-request timeout of one attempt.")
+    max_attempts: int = Field(default=8, ge=1, le=100, description="Attempts per call, the first included.")
+    max_retry_time_s: float = Field(default=300.0, gt=0, description="Give up retrying after this long.")
+    backoff_initial_s: float = Field(default=0.5, gt=0)
+    backoff_max_s: float = Field(default=30.0, gt=0)
+    max_in_flight: int = Field(default=16, ge=1, le=1024, description="Concurrent calls across keys.")
+    max_pending_records: int = Field(
+        default=50_000, ge=1,
+        description="Back-pressure: consumption pauses above this many undelivered records (resumes at half)."
+    )
+
+
+class BodyCapture(StrEnum):
+    FULL = "full"
+    HASH = "hash"
+    NONE = "none"
+
+
+DEFAULT_RESPONSE_HEADERS = (
+    "x-gorgias-account-api-call-limit",
+    "retry-after",
+    "location",
+    "x-request-id",
+    "content-type",
+)
+
+
+class ResponseWebhookSettings(Model):
+    """The response topic: one event per API call, consumed by other systems as a webhook source."""
+
+    enabled: bool = True
+    topic: str = Field(default="gorgias.responses", pattern=TOPIC_PATTERN)
+    request_body: BodyCapture = Field(
+        default=BodyCapture.FULL, description="full: the body; hash: its sha256; none: left out."
+    )
+    response_headers: list[str] = Field(default_factory=lambda: list(DEFAULT_RESPONSE_HEADERS))
+
+    @field_validator("response_headers")
+    @classmethod
+    def _lower(cls, value: list[str]) -> list[str]:
+        return [v.lower() for v in value]

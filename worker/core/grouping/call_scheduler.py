@@ -1,0 +1,159 @@
+"""Who gets the next token of a Gorgias account's budget: one scheduler per account.
+
+Every destination on the account (same domain and auth) is a *source* of calls that are due and may
+start now (:class:`~worker.core.grouping.open_batches.OpenBatches` keeps per-key order and says which). The account's
+rate limiter says *when* a token is free; this module says *which call* takes it:
+
+1. **Aged share.** A call due for ``age_bound_s`` or longer is *overdue*. At least one token in
+   ``aged_call_every`` goes to the oldest overdue call: once ``aged_call_every - 1`` tokens in a row have gone to
+   other calls while an overdue call waited, the next one goes to the oldest overdue call. So no key
+   and no destination starves, yet when the account is saturated (every call is overdue: 300 keys at 2
+   calls/s come round every ~150 s, far past any useful bound) most tokens still go to full calls,
+   instead of all of them going oldest first to calls of one record each.
+2. **Fairness between destinations.** Otherwise the destination comes first whose share of the budget
+   is most behind (stride scheduling): each token a destination takes moves its *pass* on by
+   ``tokens / weight``; the weight is its records waiting (``fairness: records``, the default: shares
+   in proportion to the backlog) or 1 (``fairness: equal``).
+3. **Records per token.** Within that destination, the call carrying the most records per token
+   (ties: the one due first). While a call waits its batch keeps filling, so this favours the keys
+   whose records pile up and lets the sparse ones fill.
+
+When a token is free at once (the budget is not the bottleneck) calls simply go in the order they
+became ready, as they would without a budget.
+
+Pure logic: no I/O and no clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+__all__ = ["AccountScheduler", "Candidate", "Fairness", "SchedulerPolicy", "Source"]
+
+
+class Fairness(StrEnum):
+    RECORDS = "records"  # destinations share the budget in proportion to their records waiting
+    EQUAL = "equal"  # destinations with calls waiting share the budget equally
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerPolicy:
+    age_bound_s: float = 30.0
+    fairness: Fairness = Fairness.RECORDS
+    aged_call_every: int = 4  # one token in this many goes to the oldest overdue call (1: every token)
+
+
+class Candidate(Protocol):
+    """A call that may start now."""
+
+    @property
+    def records(self) -> int: ...
+
+    @property
+    def tokens(self) -> int: ...
+
+    @property
+    def ready_at(self) -> float: ...
+
+
+class Source(Protocol):
+    """A destination as the scheduler sees it."""
+
+    def candidates(self) -> Iterator[Candidate]:
+        """Calls that may start now, in the order they became ready (empty when paused or out of slots)."""
+        ...
+
+    def waiting_records(self) -> int:
+        """Records in calls that are due and not on the wire yet."""
+        ...
+
+
+class AccountScheduler:
+    """Chooses the next call among all the account's sources."""
+
+    def __init__(self, policy: SchedulerPolicy | None = None) -> None:
+        self.policy = policy or SchedulerPolicy()
+        self._sources: dict[Source, float] = {}  # source -> pass (stride scheduling)
+        self._vtime = 0.0  # pass of the last source served
+        self._not_aged = 0  # tokens in a row that went elsewhere while an overdue call waited
+        self._chose_aged: bool | None = None  # what the last choice was (None: no call was overdue)
+
+    def add(self, source: Source) -> None:
+        self._sources.setdefault(source, self._vtime)
+
+    def remove(self, source: Source) -> None:
+        self._sources.pop(source, None)
+
+    def __len__(self) -> int:
+        return len(self._sources)
+
+    def choose(self, now: float, *, contended: bool) -> tuple[Source, Candidate] | None:
+        """The call that takes the next token, and its source; None when no call may start.
+
+        ``contended``: calls had to wait for this token (the budget is the bottleneck). Otherwise the
+        first ready call of the source most behind goes, without looking further.
+        """
+        sources = self._sources
+        if not contended:
+            best_src: Source | None = None
+            best_call: Candidate | None = None
+            for src, pss in sources.items():
+                if best_src is not None and pss >= sources[best_src]:
+                    continue
+                call = next(src.candidates(), None)
+                if call is not None:
+                    best_src, best_call = src, call
+            self._chose_aged = None  # no call waited for this token
+            if best_src is None or best_call is None:
+                return None
+            return best_src, best_call
+
+        limit = now - self.policy.age_bound_s
+        overdue: tuple[Source, Candidate] | None = None
+        chosen: tuple[Source, Candidate] | None = None
+        chosen_pass = 0.0
+        for src, pss in sources.items():
+            best: Candidate | None = None
+            best_rate = -1.0
+            for call in src.candidates():
+                ready = call.ready_at
+                if ready <= limit and (overdue is None or ready < overdue[1].ready_at):
+                    overdue = (src, call)
+                rate = call.records / max(1, call.tokens)
+                if rate > best_rate or (rate == best_rate and best is not None and ready < best.ready_at):
+                    best, best_rate = call, rate
+            if best is None:
+                continue
+            if pss < self._vtime:  # it had nothing waiting: it starts at the current virtual time
+                pss = sources[src] = self._vtime
+            if chosen is None or pss < chosen_pass:
+                chosen, chosen_pass = (src, best), pss
+        if overdue is None:
+            self._chose_aged = None
+            return chosen
+        if self._not_aged + 1 >= self.policy.aged_call_every:
+            chosen = overdue
+        self._chose_aged = chosen is not None and chosen[1] is overdue[1]
+        return chosen
+
+    def charge(self, source: Source, tokens: int) -> None:
+        """``source`` took ``tokens`` tokens for the call :meth:`choose` returned last: move its pass on."""
+        aged, self._chose_aged = self._chose_aged, None
+        if aged is None:
+            self._not_aged = 0  # no call was overdue: nothing owed
+        elif aged:
+            self._not_aged = 0
+        else:
+            self._not_aged += 1
+        pss = self._sources.get(source)
+        if pss is None:
+            return
+        self._vtime = max(self._vtime, pss)
+        if self.policy.fairness is Fairness.RECORDS:
+            weight = max(1, source.waiting_records())
+        else:
+            weight = 1
+        self._sources[source] = pss + tokens / weight

@@ -1,0 +1,269 @@
+"""Calls waiting to go out, one queue (lane) per key, whose batches stay open until they are sent.
+
+A grouper (:mod:`worker.core.grouping.batching`) decides when a batch is *due*: its window is the earliest the
+batch may be sent. Here a due batch becomes a :class:`PendingCall` at the back of its key's lane,
+and it keeps taking the key's next records, up to ``batch_size`` and ``max_bytes``, for as long as it
+waits: for the key's earlier call to finish (per-key order), for a concurrency slot or for a token of
+the account's budget. The request is rendered from what the call holds when it is taken
+(:meth:`OpenBatches.take`). A call that is full is sealed; the key's next records then start a new
+batch in the grouper, with its own window, behind it.
+
+When the account is idle a due call is taken at once, so the window is the latency floor, exactly
+as when batches were sealed at the window; when calls wait for the budget, the wait fills them.
+
+Lanes are *ordered* when per-key order matters (keyed batching; unbatched records with a Kafka key):
+only the first call of such a lane may be taken, and only when no earlier call of the lane is still
+on the wire. In an unordered lane every waiting call may be taken at any time.
+
+Unbatched destinations use the same lanes with calls of one record each, sealed from the start.
+
+Pure logic: no I/O, no clock (``now`` comes from the caller).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+from collections.abc import Callable, Hashable, Iterator
+from typing import Generic, TypeVar
+
+from worker.core.grouping.algorithms import make_grouper
+from worker.core.grouping.batching import Batch, BatchPolicy, FlushReason, Grouper
+
+__all__ = ["OpenBatches", "PendingCall"]
+
+T = TypeVar("T")
+
+
+class PendingCall(Generic[T]):
+    """A call waiting to be sent: its records (in arrival order) and when it became due."""
+
+    __slots__ = ("cid", "items", "key", "lane", "nbytes", "opened_at", "ready_at", "reason", "sealed", "sizes",
+                 "tokens", "window_start")
+
+    def __init__(self, cid: int, lane: Hashable, key: tuple[Hashable, ...], items: list[T], sizes: list[int],
+                 opened_at: float, ready_at: float, sealed: bool, window_start: float | None = None,
+                 reason: FlushReason = FlushReason.WINDOW) -> None:
+        self.cid = cid
+        self.lane = lane
+        self.key = key
+        self.items = items
+        self.sizes = sizes
+        self.nbytes = 1 + sum(sizes) + len(sizes)  # the JSON array body: 2 + sum + commas
+        self.opened_at = opened_at
+        self.ready_at = ready_at  # when it became due (age is counted from here)
+        self.sealed = sealed
+        self.tokens = 1  # budget tokens its first attempt takes
+        self.window_start = window_start
+        self.reason = reason  # why its batch was closed: window (it was due), or size/bytes (it filled up)
+
+    @property
+    def records(self) -> int:
+        return len(self.items)
+
+    def as_batch(self) -> Batch[T]:
+        """The call as a closed :class:`~worker.core.grouping.batching.Batch` (for the response event)."""
+        return Batch(self.key, self.items, self.nbytes, self.opened_at, self.reason, self.window_start, self.sizes)
+
+    def __repr__(self) -> str:
+        return f"PendingCall(cid={self.cid}, lane={self.lane!r}, records={self.records}, sealed={self.sealed})"
+
+
+class OpenBatches(Generic[T]):
+    """The calls of one destination that are not on the wire yet, and the grouper filling the next ones.
+
+    ``policy`` None: unbatched (every record is a sealed call of its own, due at once). ``ordered``:
+    calls of one lane go out one after another. ``fill`` False: due batches are sealed and take no more
+    records (the behaviour before batches kept filling, kept for comparison).
+    """
+
+    def __init__(self, policy: BatchPolicy | None, *, ordered: bool, fill: bool = True) -> None:
+        self.fill = fill  # False: a batch is sealed when due, as before calls waited for the budget
+        self.grouper: Grouper[T] | None = make_grouper(policy) if policy is not None else None
+        self.ordered = ordered
+        self._batch_size = policy.batch_size if policy is not None else 1
+        self._max_bytes = policy.max_bytes if policy is not None else 0
+        self._lanes: dict[Hashable, deque[PendingCall[T]]] = {}
+        self._busy: set[Hashable] = set()  # ordered lanes with a call on the wire
+        self._eligible: dict[int, PendingCall[T]] = {}  # calls that may be taken now, in the order they could
+        self._ids = itertools.count(1)
+        self._held_records = 0
+        self._held_calls = 0
+
+    # -- records in ----------------------------------------------------------------------------------
+
+    def add(self, item: T, key: tuple[Hashable, ...], size: int, now: float) -> None:
+        """A record for a batched destination: joins the key's waiting call if it is open, else the grouper."""
+        grouper = self.grouper
+        assert grouper is not None, "add() is for batched destinations; use add_single()"
+        if (deadline := grouper.next_deadline()) is not None and deadline <= now:
+            self.tick(now)  # batches due by now go first: the record may join one of them
+        lane = self._lane_of(key)
+        calls = self._lanes.get(lane)
+        if calls and self.fill:
+            tail = calls[-1]
+            if not tail.sealed:
+                if tail.nbytes + size + 1 <= self._max_bytes:
+                    tail.items.append(item)
+                    tail.sizes.append(size)
+                    tail.nbytes += size + 1
+                    self._held_records += 1
+                    if len(tail.items) >= self._batch_size:
+                        tail.sealed, tail.reason = True, FlushReason.SIZE
+                    elif tail.nbytes + 2 > self._max_bytes:
+                        tail.sealed, tail.reason = True, FlushReason.BYTES
+                    return
+                # it is full by bytes: this record starts the key's next batch
+                tail.sealed, tail.reason = True, FlushReason.BYTES
+        for batch in grouper.add(item, key, size, now):
+            self._enqueue_batch(batch, now)
+
+    def add_single(self, item: T, lane: Hashable | None, size: int, now: float) -> PendingCall[T]:
+        """A record for an unbatched destination: a sealed call of its own, due at once."""
+        call: PendingCall[T] = PendingCall(next(self._ids), lane, (), [item], [size], now, now, True)
+        self._enqueue(call)
+        return call
+
+    def tick(self, now: float) -> None:
+        """Batches whose window is over become due calls."""
+        if self.grouper is not None:
+            for batch in self.grouper.due(now):
+                self._enqueue_batch(batch, now)
+
+    def flush_grouped(self, now: float) -> int:
+        """Every batch still being grouped becomes a due call now, its window cut short; returns how many.
+
+        For when consumption is paused by back-pressure: no record can join those batches before their
+        windows end, so waiting them out only delays the outcomes that would let consumption resume. A
+        call made this way still takes its key's next records while it waits (``fill``).
+        """
+        if self.grouper is None:
+            return 0
+        batches = self.grouper.flush_all()
+        for batch in batches:
+            self._enqueue_batch(batch, now)
+        return len(batches)
+
+    def next_deadline(self) -> float | None:
+        """When the grouper's next batch becomes due (None: nothing is being grouped)."""
+        return self.grouper.next_deadline() if self.grouper is not None else None
+
+    # -- calls out -----------------------------------------------------------------------------------
+
+    def eligible(self) -> Iterator[PendingCall[T]]:
+        """Calls that may be taken now (due, first of an ordered lane that has nothing on the wire)."""
+        return iter(self._eligible.values())
+
+    def first_eligible(self) -> PendingCall[T] | None:
+        return next(iter(self._eligible.values()), None)
+
+    @property
+    def has_eligible(self) -> bool:
+        return bool(self._eligible)
+
+    def take(self, call: PendingCall[T]) -> PendingCall[T]:
+        """Seal ``call`` and take it out to be sent; ordered lanes stay blocked until :meth:`done`."""
+        del self._eligible[call.cid]
+        calls = self._lanes[call.lane]
+        if calls[0] is call:
+            calls.popleft()
+        else:
+            calls.remove(call)
+        call.sealed = True
+        self._held_records -= len(call.items)
+        self._held_calls -= 1
+        if self.ordered and call.lane is not None:
+            self._busy.add(call.lane)
+        elif not calls:
+            del self._lanes[call.lane]
+        return call
+
+    def done(self, call: PendingCall[T]) -> None:
+        """``call`` is off the wire: the next call of its lane may go."""
+        lane = call.lane
+        if not (self.ordered and lane is not None):
+            return
+        self._busy.discard(lane)
+        calls = self._lanes.get(lane)
+        if calls:
+            head = calls[0]
+            self._eligible[head.cid] = head
+        elif calls is not None:
+            del self._lanes[lane]
+
+    def drop_where(self, predicate: Callable[[T], bool]) -> int:
+        """Forget the records (not on the wire) for which ``predicate`` is true; returns how many."""
+        dropped = 0
+        if self.grouper is not None:
+            dropped += sum(len(b.items) for b in self.grouper.flush_where(predicate))
+        for lane, calls in list(self._lanes.items()):
+            kept: deque[PendingCall[T]] = deque()
+            for call in calls:
+                keep = [i for i, item in enumerate(call.items) if not predicate(item)]
+                if len(keep) == len(call.items):
+                    kept.append(call)
+                    continue
+                gone = len(call.items) - len(keep)
+                dropped += gone
+                self._held_records -= gone
+                if not keep:
+                    self._eligible.pop(call.cid, None)
+                    self._held_calls -= 1
+                    continue
+                call.items = [call.items[i] for i in keep]
+                call.sizes = [call.sizes[i] for i in keep]
+                call.nbytes = 1 + sum(call.sizes) + len(call.sizes)
+                kept.append(call)
+            if kept:
+                self._lanes[lane] = kept
+                if self.ordered and lane is not None and lane not in self._busy:
+                    self._eligible.setdefault(kept[0].cid, kept[0])
+            elif lane in self._busy:
+                self._lanes[lane] = kept
+            else:
+                del self._lanes[lane]
+        return dropped
+
+    # -- counts --------------------------------------------------------------------------------------
+
+    @property
+    def pending(self) -> int:
+        """Records held: in the grouper and in calls not on the wire."""
+        grouped = self.grouper.pending if self.grouper is not None else 0
+        return grouped + self._held_records
+
+    @property
+    def waiting_calls(self) -> int:
+        """Due calls not on the wire yet."""
+        return self._held_calls
+
+    @property
+    def waiting_records(self) -> int:
+        """Records in due calls not on the wire yet."""
+        return self._held_records
+
+    # -- internals -----------------------------------------------------------------------------------
+
+    def _lane_of(self, key: tuple[Hashable, ...]) -> Hashable:
+        return key if self.ordered else None
+
+    def _enqueue_batch(self, batch: Batch[T], now: float) -> None:
+        # The grouper closes a batch when its window is up (it stays open here) or when it is full.
+        full = (not self.fill or batch.reason in (FlushReason.SIZE, FlushReason.BYTES)
+                or len(batch.items) >= self._batch_size or batch.nbytes + 2 > self._max_bytes)
+        call: PendingCall[T] = PendingCall(next(self._ids), self._lane_of(batch.key), batch.key, batch.items,
+                                           batch.sizes, batch.opened_at, now, full, batch.window_start,
+                                           batch.reason)
+        self._enqueue(call)
+
+    def _enqueue(self, call: PendingCall[T]) -> None:
+        lane = call.lane
+        calls = self._lanes.get(lane)
+        if calls is None:
+            calls = self._lanes[lane] = deque()
+        calls.append(call)
+        self._held_records += len(call.items)
+        self._held_calls += 1
+        if not (self.ordered and lane is not None) or (len(calls) == 1 and lane not in self._busy):
+            self._eligible[call.cid] = call
+

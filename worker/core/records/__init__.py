@@ -1,0 +1,1 @@
+"""Nexset records as the worker reads them: decoding, dotted attribute paths, JSON type words."""

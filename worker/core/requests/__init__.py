@@ -1,0 +1,1 @@
+"""From a prepared record to a Gorgias request: rendering, URL patterns, plans, wire headers."""
