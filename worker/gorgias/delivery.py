@@ -23,18 +23,13 @@ import orjson
 
 from worker.core.config.account import Credential
 from worker.core.config.delivery import DeliverySettings
+from worker.core.outcomes.call_outcome import AttemptRecord, CallOutcome, MergedRedirect, counted_attempts
 from worker.core.requests.request import RenderedRequest
-from worker.gorgias.calls import (
-    AttemptRecord,
-    AttemptTokens,
-    CallAttempt,
-    CallOutcome,
-    UnknownOutcomeHook,
-    counted_attempts,
-)
+from worker.gorgias.calls import AttemptTokens, CallAttempt, UnknownOutcomeHook
 from worker.gorgias.client import DEFAULT_TRANSPORT, ClientRegistry, HttpResult, TransportName
 from worker.gorgias.errors import ForeignOriginError, TransportError
-from worker.gorgias.merged import FOLLOWED_STATUSES, MergedRedirect, merged_target
+from worker.gorgias.jobs import JobCalls
+from worker.gorgias.merged import FOLLOWED_STATUSES, merged_target
 from worker.gorgias.plans import PlanRunner
 from worker.gorgias.ratelimit import CALL_LIMIT_HEADER, AccountRateLimiter, Clock, RateLimiterRegistry, Sleep
 from worker.gorgias.retry import BackoffPolicy, Verdict, classify
@@ -95,6 +90,7 @@ class DeliveryService:
         self.clients = clients if clients is not None else ClientRegistry(transport=transport)
         self.limiters = limiters if limiters is not None else RateLimiterRegistry(clock=clock, sleep=sleep)
         self.plans = PlanRunner(self, clock=clock, wall_clock=wall_clock)
+        self.jobs = JobCalls(self, clock, wall_clock, sleep)
 
     async def aclose(self) -> None:
         await self.clients.aclose()

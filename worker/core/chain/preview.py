@@ -19,10 +19,11 @@ from typing import Any
 
 import orjson
 
-from worker.core.chain.record_chain import Call, RecordChain, Rejected
+from worker.core.chain.record_chain import RecordChain, Rejected
 from worker.core.config.account import AuthType
 from worker.core.config.worker_config import Destination
 from worker.core.records.record import SourceRef
+from worker.core.requests.call import Call
 from worker.core.requests.rendering import RequestRenderer
 from worker.core.requests.request import RenderedRequest
 from worker.core.requests.wire_headers import wire_headers
