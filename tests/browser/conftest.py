@@ -84,6 +84,18 @@ class Console:
         run_async(publish(self.bootstrap, topic, records))
 
 
+def tags_destination(sandbox_url: str, run: str) -> list[dict[str, Any]]:
+    """One paused destination of the config file: tags for tickets, on the sandbox's account acme."""
+    return [{
+        "name": "ticket-tags", "source_topics": [f"tags-{run}"], "active": False,
+        "credential": {"domain": "acme", "username": "agent@acme.com", "api_key_env": "GORGIAS_API_KEY",
+                       "base_url": sandbox_url},
+        "endpoint": {"template": "add_ticket_tags"},
+        "response_webhook": {"enabled": True, "topic": f"responses-{run}"},
+        "dead_letter_topic": f"dead-{run}",
+    }]
+
+
 def start_console(bootstrap: str, tmp: Path, topics: dict[str, list[Any]],
                   destinations: Callable[[str, str], list[dict[str, Any]]] | None = None) -> Console:
     """Sandbox, topics with records, and a worker whose config names the sandbox's account ``acme``."""
@@ -99,7 +111,7 @@ def start_console(bootstrap: str, tmp: Path, topics: dict[str, list[Any]],
         "kafka": {"bootstrap_servers": bootstrap, "group_id": f"console-{run}"},
         "worker": {"web_port": port, "log_format": "text", "shutdown_grace_s": 5,
                    "control_token_env": "CONSOLE_TOKEN"},
-        "destinations": destinations(sandbox.url, run) if destinations else [],
+        "destinations": (destinations or tags_destination)(sandbox.url, run),
     }
     path = tmp / "config.yaml"
     path.write_text(yaml.safe_dump(doc))

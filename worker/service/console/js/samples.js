@@ -110,7 +110,7 @@ export function samplePanel({ destination, onErrors, onAttributes, exampleRecord
       records = [];
       origin = 'none';
       source.textContent = `Could not read ${topic}: ${error.message}`;
-      if (error instanceof ApiError && error.status === 503) banner('kafka', `Kafka: ${error.message}`);
+      if (error instanceof ApiError && error.status === 503) banner('kafka', error.message);
     }
     showRecords();
     schedule();
