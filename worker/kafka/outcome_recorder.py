@@ -90,7 +90,7 @@ class OutcomeRecorder:
         publish_response = dest.response_webhook.enabled
         if publish_response or not outcome.ok:  # the document is built only when it is written
             key = call.sources[0].key
-            event = response_event(dest, call, outcome)
+            event = response_event(self.scope.name, dest, call, outcome)
             headers = self._outcome_headers[outcome_kind(outcome)]
             try:
                 waits = []
@@ -121,7 +121,7 @@ class OutcomeRecorder:
         """Write the dead letter of records the chain rejected (unless their partition moved away first)."""
         dest = self.dest
         stage, reason, sources = rejected.stage, rejected.reason, rejected.sources
-        letter = dead_letter(dest, stage, reason, rejected.items, failed_at=self.clock())
+        letter = dead_letter(self.scope.name, dest, stage, reason, rejected.items, failed_at=self.clock())
         self.note_error(f"{stage.value}: {reason}")
         headers = [("destination", dest.name.encode()), ("stage", stage.value.encode())]
 

@@ -131,7 +131,10 @@ class ResponseEvent(Strict):
     """One Gorgias API call and its result, published to the destination's response topic."""
 
     schema_version: Literal[1] = 1
-    event_id: str = Field(description="Deterministic id of the call: same records, same id (dedupe on replay).")
+    event_id: str = Field(
+        description="Deterministic id of the call: same deployment, destination and records, same id (dedupe on "
+        "replay).")
+    deployment: str = Field(description="The worker deployment that made the call (`kafka.deployment`).")
     destination: str
     outcome: Outcome
     request: RequestInfo
@@ -189,6 +192,7 @@ class DeadLetter(Strict):
     """Records that could not be delivered, with the reason and everything needed to replay them."""
 
     schema_version: Literal[1] = 1
+    deployment: str = Field(description="The worker deployment the records belong to (`kafka.deployment`).")
     destination: str
     stage: DeadLetterStage
     reason: str
