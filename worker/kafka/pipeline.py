@@ -20,6 +20,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 import aiokafka
@@ -35,9 +36,9 @@ from worker.core.progress.ownership import Claim
 from worker.core.records.record import SourceRef
 from worker.core.requests.call import Call
 from worker.core.requests.rendering import RequestRenderer
-from worker.gorgias.dedupe import hook_for
 from worker.gorgias.delivery import DeliveryService
 from worker.gorgias.dispatch import AccountDispatcher, CallTokens, Dispatchers
+from worker.gorgias.sending import DestinationSender
 from worker.gorgias.share import BudgetShares
 from worker.host import metrics
 from worker.host.logs import call_context, source_fields
@@ -76,6 +77,7 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
         # Records in, calls out: decode, prepare, group (open batches) and render (worker.core.chain.record_chain).
         self.chain = RecordChain(dest, config.kafka.max_record_bytes, renderer)
         self.delivery = delivery
+        self.sender = DestinationSender(dest, delivery)
         self.on_fatal = on_fatal
         self.clock = clock
         self.shares = shares if shares is not None else BudgetShares(delivery.limiters)
@@ -248,7 +250,8 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
             return  # delivered before a crash, its outcome is on Kafka: finished, not sent again
         source = SourceRef(tpk.topic, tpk.partition, msg.offset, msg.key, msg.timestamp)
         rejected = self.chain.take_in(msg.value, source, tuple(msg.headers or ()), now,
-                                      self.partitions.possibly_delivered(tpk, msg.offset))
+                                      self.partitions.possibly_delivered(tpk, msg.offset),
+                                      self.partitions.created_job(tpk, msg.offset))
         if rejected is not None:
             self.outcomes.dead_letter_now(rejected)
 
@@ -299,14 +302,8 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
             if not claim():  # its partition moved to another worker, which sends it
                 claim.release()
                 return
-            dedupe = hook_for(dest, self.delivery)  # duplicate check of create templates, else None
-            if dedupe is not None:
-                outcome = await dedupe.before_first_attempt(call.request, call.items)
-            if outcome is None and dedupe is not None and self.outcomes.marks_intents:
-                await self.outcomes.mark_intent(call)
-            if outcome is None:
-                outcome = await self.delivery.call(call.request, dest.credential, dest.delivery,
-                                                   unknown_outcome_hook=dedupe, tokens=tokens)
+            mark = partial(self.outcomes.mark_intent, call) if self.outcomes.marks_intents else None
+            outcome = await self.sender.send(call, tokens, mark)
         except asyncio.CancelledError:
             claim.release()
             raise
