@@ -13,6 +13,7 @@ from typing import Any
 from aiokafka.errors import KafkaError
 
 from worker.core.chain.record_chain import Call, Rejected
+from worker.core.config.deployment import Deployment
 from worker.core.config.worker_config import Destination
 from worker.core.outcomes.events import DeadLetterStage, Outcome, dead_letter, iso_time
 from worker.core.progress.offsets import TopicPartitionKey
@@ -33,8 +34,9 @@ class OutcomeRecorder:
 
     def __init__(self, dest: Destination, publisher: Publisher, partitions: Partitions, clock: Callable[[], float],
                  fail: Callable[[BaseException, str], None], spawn: Callable[[Coroutine[Any, Any, None]], None],
-                 intent_topic: str | None = None) -> None:
+                 scope: Deployment, intent_topic: str | None = None) -> None:
         self.dest = dest
+        self.scope = scope
         self.publisher = publisher
         self.partitions = partitions
         self.clock = clock
@@ -59,8 +61,8 @@ class OutcomeRecorder:
         """Record on Kafka that ``call``'s records are about to reach Gorgias (acknowledged before it goes)."""
         assert self.intent_topic is not None
         sources = call.sources
-        doc = intent_document(self.dest.name, ((s.topic, s.partition, s.offset) for s in sources))
-        meta = await self.publisher.publish(self.intent_topic, doc, sources[0].key,
+        doc = intent_document(self.scope.name, self.dest.name, ((s.topic, s.partition, s.offset) for s in sources))
+        meta = await self.publisher.publish(self.intent_topic, doc, self.scope.key(sources[0].key),
                                             [("destination", self.dest.name.encode()), ("kind", b"intent")])
         self.partitions.acknowledged(meta.topic, meta.partition, meta.offset)
         self.intent_marks += 1

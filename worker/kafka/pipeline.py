@@ -147,7 +147,8 @@ class DestinationPipeline:
         # (worker.kafka.recovery): after a crash only marked records without an outcome are looked up.
         self.intent_topic = intent_topic
         self.partitions = Partitions(config, dest, clock, self.outcome_partitions, intent_topic)
-        self.outcomes = OutcomeRecorder(dest, publisher, self.partitions, clock, self._fail, self._spawn, intent_topic)
+        self.outcomes = OutcomeRecorder(dest, publisher, self.partitions, clock, self._fail, self._spawn,
+                                       config.kafka.scope, intent_topic)
         self._bind_metrics(dest.name)
 
     def _bind_metrics(self, name: str) -> None:

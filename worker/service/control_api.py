@@ -13,6 +13,7 @@ from pydantic import SecretStr
 
 from worker.core.chain.preview import preview
 from worker.core.config.base import ConfigError
+from worker.core.config.deployment import Store
 from worker.core.config.worker_config import Destination
 from worker.core.templates import check_templates
 from worker.gorgias.endpoint_test import EndpointTestError, run_test
@@ -120,7 +121,7 @@ def _set_active(active: bool) -> Handler:
             return error(404, f"no destination named {name!r}")
         await send_command(runtime.config.kafka, name, active)
         runtime.apply_command(name, active)  # this replica at once; the others through the topic
-        topic = runtime.config.kafka.control_topic
+        topic = runtime.config.kafka.store_topic(Store.CONTROL)
         return json_response({"destination": name, "active": active, "propagated_via": topic})
 
     return handler
