@@ -42,7 +42,7 @@ def test_an_invalid_named_credential_is_reported_once_where_it_is_defined() -> N
 
 
 def test_a_credential_s_name_is_its_key() -> None:
-    with pytest.raises(ConfigError, match="credentials.acme.name is 'other': leave it out"):
+    with pytest.raises(ConfigError, match=r"credentials\.acme\.name is 'other': leave it out"):
         parse_config({"credentials": {"acme": {**ACME, "name": "other"}}, "destinations": []})
 
 

@@ -261,9 +261,10 @@ class WorkerConfig(Model):
 
     @model_validator(mode="before")
     @classmethod
-    def _resolve_credential_names(cls, data: Any) -> Any:
+    def _resolve_credential_names(cls, data: Any, info: ValidationInfo) -> Any:
         """Put each named credential in place of its name in the destinations (names of credentials that are
-        missing or invalid are left for the destination to report)."""
+        missing or invalid are left for the destination to report; with named credentials in the validation
+        context, names the file does not define are looked up there)."""
         if not isinstance(data, dict) or not isinstance(data.get("destinations"), list):
             return data
         raw = data.get("credentials")
@@ -281,7 +282,10 @@ class WorkerConfig(Model):
         for item in data["destinations"]:
             if isinstance(item, dict) and isinstance(item.get("credential"), str):
                 name = item["credential"]
-                item = {**item, "credential": named.get(name) or _UnknownCredential(name, known)}
+                if name in named:
+                    item = {**item, "credential": named[name]}
+                elif name in known or CREDENTIALS_CONTEXT not in (info.context or {}):
+                    item = {**item, "credential": _UnknownCredential(name, known)}
             destinations.append(item)
         return {**data, "destinations": destinations}
 
