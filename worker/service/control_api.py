@@ -18,6 +18,7 @@ from worker.core.config.worker_config import Destination
 from worker.core.templates import check_templates
 from worker.gorgias.endpoint_test import EndpointTestError, run_test
 from worker.kafka.control import send_command
+from worker.service import destinations_api
 from worker.service.config_loading import parse_text
 from worker.service.runtime import Runtime
 
@@ -63,8 +64,7 @@ async def destinations(request: web.Request) -> web.Response:
 
 
 def _pipeline_status(request: web.Request) -> dict[str, Any] | None:
-    pipeline = request.app[RUNTIME].pipelines.get(request.match_info["name"])
-    return None if pipeline is None else pipeline.status()
+    return request.app[RUNTIME].destination_status(request.match_info["name"])
 
 
 async def destination(request: web.Request) -> web.Response:
@@ -117,7 +117,8 @@ def _set_active(active: bool) -> Handler:
     async def handler(request: web.Request) -> web.Response:
         runtime = request.app[RUNTIME]
         name = request.match_info["name"]
-        if name not in runtime.pipelines:
+        saved = runtime.saved.stored(name) if runtime.saved is not None else None
+        if name not in runtime.pipelines and name not in runtime.failed_destinations and saved is None:
             return error(404, f"no destination named {name!r}")
         await send_command(runtime.config.kafka, name, active)
         runtime.apply_command(name, active)  # this replica at once; the others through the topic
@@ -139,6 +140,7 @@ def create_control_app(
         web.get("/health/ready", ready),
         web.get("/metrics", metrics),
         web.get("/destinations", destinations),
+        *destinations_api.routes(runtime),
         web.get("/destinations/{name}", destination),
         web.post("/destinations/{name}/activate", _set_active(True)),
         web.post("/destinations/{name}/pause", _set_active(False)),
@@ -170,7 +172,7 @@ async def _json_body(request: web.Request) -> Any:
 def _configured(runtime: Runtime, name: str) -> Destination:
     """The destination named in the route, or a 404 answer."""
     try:
-        return runtime.config.destination(name)
+        return runtime.destination(name)
     except KeyError:
         raise web.HTTPNotFound(text=orjson.dumps({"error": f"no destination named {name!r}"}).decode(),
                                content_type="application/json") from None
