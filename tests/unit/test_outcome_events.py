@@ -9,12 +9,13 @@ import pytest
 from tests.unit.test_dedupe import TICKET, destination, prepared
 from tests.unit.test_rendering import destination as rendering_destination
 from tests.unit.test_rendering import record as rendering_record
-from worker.core.chain.record_chain import Call
-from worker.core.outcomes.events import DeadLetter, ResponseEvent
+from worker.core.outcomes.call_outcome import CallOutcome
+from worker.core.outcomes.dead_letters import delivery_dead_letter
+from worker.core.outcomes.documents import DeadLetter, ResponseEvent
+from worker.core.outcomes.response_events import response_event
+from worker.core.requests.call import Call
 from worker.core.requests.rendering import RequestRenderer
-from worker.gorgias.calls import CallOutcome
 from worker.gorgias.merged import merged_target
-from worker.kafka.outcomes import delivery_dead_letter, response_event
 
 
 def outcome(ok: bool, unknown: bool = False, **extra: object) -> CallOutcome:

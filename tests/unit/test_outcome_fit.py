@@ -9,7 +9,8 @@ from typing import Any
 import jsonschema
 import orjson
 
-from worker.core.outcomes.events import DeadLetterStage, dead_letter, record_item, reference_item
+from worker.core.outcomes.dead_letters import dead_letter, record_item, reference_item
+from worker.core.outcomes.documents import DeadLetterStage
 from worker.core.outcomes.fit import fit, fit_parts
 from worker.core.records.record import Record, SourceRef
 from worker.kafka.clients import ENVELOPE_HEADROOM, outcome_limits

@@ -28,7 +28,7 @@ from aiokafka.errors import KafkaError
 
 from worker.core.config.deployment import Deployment, Store, is_unscoped
 from worker.core.config.kafka import KafkaSettings
-from worker.core.outcomes.events import iso_time
+from worker.core.outcomes.documents import iso_time
 from worker.kafka.clients import ensure_topic, existing_partitions, make_consumer, make_producer, read_ranges
 
 log = logging.getLogger("worker.control")

@@ -12,18 +12,21 @@ from typing import Any
 
 from aiokafka.errors import KafkaError
 
-from worker.core.chain.record_chain import Call, Rejected
+from worker.core.chain.record_chain import Rejected
 from worker.core.config.deployment import Deployment
 from worker.core.config.worker_config import Destination
-from worker.core.outcomes.events import DeadLetterStage, Outcome, dead_letter, iso_time
+from worker.core.outcomes.call_outcome import CallOutcome, retry_causes
+from worker.core.outcomes.dead_letters import dead_letter, delivery_dead_letter
+from worker.core.outcomes.documents import DeadLetterStage, Outcome, iso_time
+from worker.core.outcomes.response_events import outcome_kind, response_event
 from worker.core.progress.offsets import TopicPartitionKey
 from worker.core.progress.recovery_marks import intent_document
 from worker.core.records.record import SourceRef
-from worker.gorgias.calls import CallOutcome, retry_causes
+from worker.core.requests.call import Call
 from worker.host import metrics
 from worker.host.logs import source_fields
-from worker.kafka.outcomes import Publisher, delivery_dead_letter, outcome_kind, response_event
 from worker.kafka.partitions import Partitions
+from worker.kafka.publisher import Publisher
 
 log = logging.getLogger("worker.pipeline")
 

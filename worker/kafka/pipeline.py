@@ -25,15 +25,16 @@ from typing import Any
 import aiokafka
 from aiokafka import ConsumerRebalanceListener, TopicPartition
 
-from worker.core.chain.record_chain import Call, RecordChain, Rejected
+from worker.core.chain.record_chain import RecordChain, Rejected
 from worker.core.config.worker_config import Destination, WorkerConfig
 from worker.core.grouping.call_scheduler import Candidate
 from worker.core.grouping.open_batches import PendingCall
+from worker.core.outcomes.call_outcome import CallOutcome
 from worker.core.progress.offsets import TopicPartitionKey
 from worker.core.progress.ownership import Claim
 from worker.core.records.record import SourceRef
+from worker.core.requests.call import Call
 from worker.core.requests.rendering import RequestRenderer
-from worker.gorgias.calls import CallOutcome
 from worker.gorgias.dedupe import hook_for
 from worker.gorgias.delivery import DeliveryService
 from worker.gorgias.dispatch import AccountDispatcher, Dispatchers
@@ -42,8 +43,8 @@ from worker.host import metrics
 from worker.host.logs import call_context, source_fields
 from worker.kafka.clients import make_consumer
 from worker.kafka.outcome_recorder import OutcomeRecorder
-from worker.kafka.outcomes import Publisher
 from worker.kafka.partitions import Partitions
+from worker.kafka.publisher import Publisher
 
 log = logging.getLogger("worker.pipeline")
 

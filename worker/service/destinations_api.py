@@ -26,32 +26,12 @@ from worker.core.store.writes import ANYTHING, PRESENT, EntryExists, Expect, NoS
 from worker.host.environment import resolve_secret
 from worker.kafka.group_offsets import forget_group
 from worker.kafka.store import StoreUnavailable
+from worker.service.control_http import RUNTIME, error, invalid, json_body, json_response
 from worker.service.runtime import Runtime
 from worker.service.saved_destinations import FileDefined, Saved, SavedDestinations
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _ETAG = re.compile(r'^\s*(?:W/)?"?(\d+)"?\s*$')
-_PATH = re.compile(r"^([A-Za-z_][\w.\[\]-]*): (.+)$", re.DOTALL)
-_GUESS = re.compile(r"did you mean `[^`]+`\?")
-
-
-def _answer(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json", headers=headers)
-
-
-def _refusal(status: int, message: str, problems: list[str] | None = None) -> web.Response:
-    doc: dict[str, Any] = {"error": message}
-    if problems is not None:
-        doc["errors"] = [_problem(line) for line in problems]
-    return _answer(doc, status)
-
-
-def _problem(line: str) -> dict[str, str | None]:
-    """``path: message`` taken apart for a form (the path is empty for the destination as a whole)."""
-    match = _PATH.match(line)
-    path, message = (match.group(1), match.group(2)) if match else ("", line)
-    guess = _GUESS.search(message)
-    return {"path": path, "message": message, "suggestion": guess.group(0) if guess else None}
 
 
 def _expectation(request: web.Request, default: Expect) -> Expect:
@@ -66,14 +46,6 @@ def _expectation(request: web.Request, default: Expect) -> Expect:
         raise web.HTTPBadRequest(text=orjson.dumps({"error": f'If-Match: give a version like "3" (got {header!r})'})
                                  .decode(), content_type="application/json")
     return Expect(version=int(match.group(1)))
-
-
-async def _body(request: web.Request) -> Any:
-    try:
-        return orjson.loads(await request.read())
-    except orjson.JSONDecodeError as exc:
-        raise web.HTTPBadRequest(text=orjson.dumps({"error": f"the body is not JSON: {exc}"}).decode(),
-                                 content_type="application/json") from None
 
 
 def _saved_answer(saved: Saved, runtime: Runtime) -> dict[str, Any]:
@@ -92,50 +64,50 @@ def _etag(entry: StoredEntry) -> dict[str, str]:
     return {"ETag": f'"{entry.version}"'}
 
 
-def routes(runtime: Runtime) -> list[web.RouteDef]:
-    """The routes, bound to ``runtime`` (its destinations store, once started)."""
+def destination_routes() -> list[web.RouteDef]:
+    """The routes (the runtime and its destinations store come from the app)."""
 
-    def store() -> SavedDestinations:
+    def store(runtime: Runtime) -> SavedDestinations:
         if runtime.saved is None:
             raise web.HTTPServiceUnavailable(text=orjson.dumps({"error": "the worker is still starting"}).decode(),
                                              content_type="application/json")
         return runtime.saved
 
-    def guarded(handler: Callable[[web.Request, SavedDestinations], Awaitable[web.Response]]) -> Handler:
+    def guarded(handler: Callable[[web.Request, Runtime, SavedDestinations], Awaitable[web.Response]]) -> Handler:
         async def run(request: web.Request) -> web.StreamResponse:
+            runtime = request.app[RUNTIME]
             try:
-                return await handler(request, store())
+                return await handler(request, runtime, store(runtime))
             except ConfigError as exc:
-                more = f" (and {len(exc.problems) - 1} more)" if len(exc.problems) > 1 else ""
-                return _refusal(400, f"the destination is not valid: {exc.problems[0]}{more}", exc.problems)
+                raise invalid(exc.items, "the destination is not valid") from None
             except FileDefined as exc:
-                return _refusal(409, str(exc))
+                return error(409, str(exc))
             except EntryExists as exc:
-                return _refusal(409, f"destination {exc.name!r} exists (version {exc.current}): PUT "
+                return error(409, f"destination {exc.name!r} exists (version {exc.current}): PUT "
                                      f"/destinations/{exc.name} replaces it")
             except StaleVersion as exc:
-                return _refusal(412, f"destination {exc}")
+                return error(412, f"destination {exc}")
             except NoSuchEntry as exc:
-                return _refusal(404, f"no destination named {exc.name!r} is saved")
+                return error(404, f"no destination named {exc.name!r} is saved")
             except WriteRefused as exc:
-                return _refusal(409, str(exc))
+                return error(409, str(exc))
             except (StoreUnavailable, KafkaError) as exc:
-                return _refusal(503, f"the destinations store cannot be written now: {exc}")
+                return error(503, f"the destinations store cannot be written now: {exc}")
 
         return run
 
-    async def create(request: web.Request, saved: SavedDestinations) -> web.Response:
-        result = await saved.create(await _body(request))
-        return _answer(_saved_answer(result, runtime), 201, _etag(result.entry))
+    async def create(request: web.Request, runtime: Runtime, saved: SavedDestinations) -> web.Response:
+        result = await saved.create(await json_body(request))
+        return json_response(_saved_answer(result, runtime), 201, _etag(result.entry))
 
-    async def replace(request: web.Request, saved: SavedDestinations) -> web.Response:
+    async def replace(request: web.Request, runtime: Runtime, saved: SavedDestinations) -> web.Response:
         name = request.match_info["name"]
         expect = _expectation(request, ANYTHING)
         created = saved.stored(name) is None and name not in saved.store.unreadable
-        result = await saved.replace(name, await _body(request), expect)
-        return _answer(_saved_answer(result, runtime), 201 if created else 200, _etag(result.entry))
+        result = await saved.replace(name, await json_body(request), expect)
+        return json_response(_saved_answer(result, runtime), 201 if created else 200, _etag(result.entry))
 
-    async def delete(request: web.Request, saved: SavedDestinations) -> web.Response:
+    async def delete(request: web.Request, runtime: Runtime, saved: SavedDestinations) -> web.Response:
         name = request.match_info["name"]
         forget = request.query.get("forget_offsets", "false").lower() in ("1", "true", "yes")
         wanted = saved.wanted(name)
@@ -146,23 +118,23 @@ def routes(runtime: Runtime) -> list[web.RouteDef]:
             grace = runtime.config.worker.shutdown_grace_s
             doc["offsets"] = await forget_group(runtime.config.kafka, group, grace + 15)
             doc["group"] = group
-        return _answer(doc)
+        return json_response(doc)
 
-    async def config(request: web.Request, saved: SavedDestinations) -> web.Response:
+    async def config(request: web.Request, runtime: Runtime, saved: SavedDestinations) -> web.Response:
         name = request.match_info["name"]
         entry = saved.stored(name)
         if entry is not None:
             doc = masked_document(entry.document, _secret_values(runtime, name))
             state = runtime.destination_status(name)
-            return _answer({"name": name, "source": "store", "version": entry.version, "config": doc,
+            return json_response({"name": name, "source": "store", "version": entry.version, "config": doc,
                             "state": state["state"] if state else None, **entry.describe()}, headers=_etag(entry))
         if name in saved.store.unreadable:
-            return _refusal(409, f"destination {name!r} is saved but cannot be read: {saved.store.unreadable[name]}")
+            return error(409, f"destination {name!r} is saved but cannot be read: {saved.store.unreadable[name]}")
         if name in saved.file_destinations:
             dest = saved.file_destinations[name]
             doc = masked_document(dest.model_dump(mode="json", exclude_none=True), _secret_values(runtime, name))
-            return _answer({"name": name, "source": "file", "file": saved.config_file, "config": doc})
-        return _refusal(404, f"no destination named {name!r}")
+            return json_response({"name": name, "source": "file", "file": saved.config_file, "config": doc})
+        return error(404, f"no destination named {name!r}")
 
     return [
         web.post("/destinations", guarded(create)),

@@ -28,8 +28,8 @@ from worker.kafka.clients import (
     wait_for_broker,
 )
 from worker.kafka.control import UNSCOPED_CONTROL_TOPIC, ControlReader, unscoped_commands
-from worker.kafka.outcomes import Publisher
 from worker.kafka.pipeline import DestinationPipeline
+from worker.kafka.publisher import Publisher
 from worker.service.saved_destinations import SavedDestinations
 
 log = logging.getLogger("worker.runtime")

@@ -121,7 +121,7 @@ class SavedDestinations:
     def _parse(self, document: Mapping[str, Any], name: str) -> Destination:
         if document.get("name", name) != name:
             raise ConfigError([f"name: is {document.get('name')!r}, but the destination is saved as {name!r}"])
-        dest = validate_destination({**document, "name": name}, self.config.kafka, self.credentials())
+        dest = validate_destination({**document, "name": name}, self.credentials())
         if dest.endpoint.template is not None:
             try:
                 renderer_for(dest)

@@ -1,8 +1,8 @@
 """Destinations saved at runtime: the document stored for one, and its validation — the same as the file's.
 
-A body (REST or ``destinations apply``) is one destination in the file's schema. It is validated as an
-item of a config file with this worker's Kafka settings, so its problems carry the file's messages, with
-paths relative to the destination (``batching.batch_size``). Its ``credential`` may name a credential
+A body (REST or ``destinations apply``) is one destination in the file's schema. It is validated by the
+file's model, so its problems carry the file's messages, with paths relative to the destination
+(``batching.batch_size``). Its ``credential`` may name a credential
 (the file's ``credentials:``, or one saved at runtime); an inline block is accepted only when it is one
 the worker's config already defines, because a destination saved through the API must not be able to send
 another secret of the worker's environment (``api_key_env: SOME_OTHER_SECRET``) to an account of the
@@ -12,7 +12,6 @@ caller's choosing. ``active`` is not stored: activate and pause stay on the cont
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -20,21 +19,9 @@ from pydantic import ValidationError
 
 from worker.core.config.account import Credential
 from worker.core.config.base import ConfigError
-from worker.core.config.kafka import KafkaSettings
-from worker.core.config.worker_config import (
-    CREDENTIALS_CONTEXT,
-    Destination,
-    WorkerConfig,
-    format_validation_error,
-)
+from worker.core.config.worker_config import CREDENTIALS_CONTEXT, Destination, problem_of
 
 STATE_FIELD = "active"
-_ITEM_PATH = re.compile(r"^destinations\[0\](?:\.|(?=: ))")
-
-
-def body_problems(lines: Iterable[str]) -> list[str]:
-    """Problem lines of a one-destination config, made relative to the destination."""
-    return [_ITEM_PATH.sub("", line) for line in lines]
 
 
 def requested_state(body: Mapping[str, Any]) -> bool | None:
@@ -48,21 +35,15 @@ def stored_document(body: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in body.items() if k != STATE_FIELD}
 
 
-def validate_destination(
-    document: Mapping[str, Any], kafka: KafkaSettings, credentials: Mapping[str, Credential],
-) -> Destination:
-    """``document`` as a destination of a config with ``kafka`` settings, credentials named from
-    ``credentials``; :class:`ConfigError` with the file's messages otherwise."""
+def validate_destination(document: Mapping[str, Any], credentials: Mapping[str, Credential]) -> Destination:
+    """``document`` as a destination, credentials named from ``credentials``; :class:`ConfigError` with the
+    file's messages otherwise."""
     if not isinstance(document, Mapping):
         raise ConfigError([f"a destination is a JSON object (got {type(document).__name__})"])
     try:
-        config = WorkerConfig.model_validate(
-            {"kafka": kafka, "destinations": [dict(document)]},
-            context={CREDENTIALS_CONTEXT: credentials},
-        )
+        return Destination.model_validate(dict(document), context={CREDENTIALS_CONTEXT: credentials})
     except ValidationError as exc:
-        raise ConfigError(body_problems(format_validation_error(exc))) from None
-    return config.destinations[0]
+        raise ConfigError([problem_of(e, root=Destination) for e in exc.errors(include_url=False)]) from None
 
 
 def _identity(credential: Credential) -> tuple[Any, ...]:
