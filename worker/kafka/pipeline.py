@@ -267,6 +267,7 @@ class DestinationPipeline:
         assigned = sorted(consumer.assignment(), key=lambda t: (t.topic, t.partition)) if consumer else []
         return {
             "name": self.dest.name,
+            "endpoint": self.dest.endpoint.summary(),
             "active": self.active,
             "throttled": self._throttled,
             "group_id": self.group_id,

@@ -15,7 +15,7 @@ from worker.core.config.base import ConfigError, Problem
 from worker.core.config.deployment import Store
 from worker.core.config.worker_config import Destination
 from worker.core.templates import check_templates
-from worker.gorgias.endpoint_test import EndpointTestError, run_test
+from worker.gorgias.endpoint_test import EndpointTestError, plan_test, send_test
 from worker.kafka.control import send_command
 from worker.service.config_loading import parse_text
 from worker.service.console_api import console_routes
@@ -177,17 +177,21 @@ async def preview_requests(request: web.Request) -> web.Response:
 
 
 async def test_endpoint(request: web.Request) -> web.Response:
-    """Send one sample request (``{"record": {...}}`` and/or ``{"payload": ...}``, both optional) once."""
+    """One sample request (``{"record": {...}}`` and/or ``{"payload": ...}``, both optional): without
+    ``"confirm": true`` what it would create or change and whom it would email; with it, sent once."""
     runtime = request.app[RUNTIME]
     name = request.match_info["name"]
     dest = _configured(runtime, name)
     doc = await json_body(request)
-    if not isinstance(doc, dict) or set(doc) - {"record", "payload"}:
-        return error(400, 'send {}, {"record": {...}} or {"payload": ...} (or both)')
-    if runtime.delivery is None:
-        return error(503, "the worker is still starting")
+    if not isinstance(doc, dict) or set(doc) - {"record", "payload", "confirm"}:
+        return error(400, 'send {"confirm": true} with {"record": {...}} and/or {"payload": ...}, or neither')
     try:
-        result = await run_test(dest, doc.get("record"), doc.get("payload"), delivery=runtime.delivery)
+        sample, effect = plan_test(dest, doc.get("record"), doc.get("payload"))
     except (EndpointTestError, ValueError) as exc:
         return error(400, str(exc))
-    return json_response(result.as_dict())
+    if doc.get("confirm") is not True:
+        return json_response({"sent": False, **effect.as_dict(), "request": sample.as_dict()})
+    if runtime.delivery is None:
+        return error(503, "the worker is still starting")
+    result = await send_test(dest, runtime.delivery, sample)
+    return json_response({"sent": True, **result.as_dict(), "effect": effect.as_dict()})
