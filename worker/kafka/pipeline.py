@@ -216,6 +216,7 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
         assigned = sorted(consumer.assignment(), key=lambda t: (t.topic, t.partition)) if consumer else []
         return {
             "name": self.dest.name,
+            "endpoint": self.dest.endpoint.summary(),
             "active": self.active,
             "throttled": self.back_pressure.throttled,
             "group_id": self.group_id,
