@@ -351,6 +351,9 @@ class FakeRuntime:
         self.pipelines: dict[str, Any] = {}
         self.delivery = delivery
 
+    def destination(self, name: str) -> Any:
+        return self.config.destination(name)
+
 
 async def test_routes_preview_and_test(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GORGIAS_API_KEY", API_KEY)
