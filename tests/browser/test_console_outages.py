@@ -45,7 +45,10 @@ def test_kafka_out_of_reach_is_a_banner_until_it_is_back(open_page: OpenPage, co
     expect(banner).to_be_hidden()
     broker.halt()
     try:
-        expect(banner).to_contain_text("Kafka", timeout=40_000)  # the worker probes every 5 s
+        try:
+            expect(banner).to_contain_text("Kafka", timeout=40_000)  # the worker probes every 5 s
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\nworker log:\n{console.worker.output()[-4000:]}") from None
         expect(page.locator("#new-destination")).to_be_visible()  # the page is still there
         page.screenshot(path=str(tmp_path / "kafka-down.png"))
         page.locator("#new-destination").click()

@@ -129,7 +129,7 @@ def test_excluded_attributes_are_chips_chosen_from_the_sample(open_page: OpenPag
     expect(first.locator("pre.body")).to_contain_text('"source"')
     expect(first).to_contain_text("X-Team")
     # the attributes seen in the sample are offered; picking one adds a chip and drops it from the body
-    offered = page.locator(".endpoint-manual datalist option").evaluate_all("nodes => nodes.map(n => n.value)")
+    offered = page.locator("#endpoint-section datalist option").evaluate_all("nodes => nodes.map(n => n.value)")
     assert {"ticket_id", "tags", "source", "score"} <= set(offered)
     page.get_by_label("Exclude attributes", exact=True).fill("source")
     page.get_by_label("Exclude attributes", exact=True).press("Enter")
