@@ -105,16 +105,36 @@ def fail(lines: list[str], code: int = 1) -> NoReturn:
 
 
 def kafka_call(kafka: KafkaSettings, work: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine that talks to Kafka; a broker that cannot be reached is one error line, exit 1."""
+    """Run a coroutine that talks to Kafka; a broker that cannot be reached, a Kafka secret that cannot be
+    read or TLS that does not work (checked first) is one error line naming the setting, exit 1."""
     import logging
 
     from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
+
+    from worker.host.environment import check_refs, kafka_secret_refs
+    from worker.host.tls import tls_problems
+    from worker.kafka.tls_check import KafkaTlsError, check_tls
+
+    problems = check_refs(kafka_secret_refs(kafka)) + tls_problems(kafka)
+    if problems:
+        work.close()
+        fail(problems)
+
+    async def checked() -> T:
+        try:
+            await check_tls(kafka)
+        except BaseException:
+            work.close()
+            raise
+        return await work
 
     client_log = logging.getLogger("aiokafka")
     level = client_log.level
     client_log.setLevel(logging.CRITICAL)  # its connection errors would print around our one line
     try:
-        return asyncio.run(work)
+        return asyncio.run(checked())
+    except KafkaTlsError as exc:
+        fail([str(exc)])
     except BrokenPipeError:
         raise  # our own stdout was closed (`| head`): click ends quietly with exit 1
     except (TimeoutError, KafkaError, OSError) as exc:
@@ -135,7 +155,9 @@ def load_or_exit(path: Path, secrets: bool = False, overrides: list[str] | None 
 
     problems = check_templates(config)
     if secrets:
-        problems += check_secrets(config)
+        from worker.host.tls import tls_problems
+
+        problems += check_secrets(config) + tls_problems(config.kafka)
     if problems:
         fail(problems)
     return config
