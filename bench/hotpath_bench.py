@@ -132,7 +132,7 @@ def case_response_event() -> tuple[Callable[[], None], int]:
 
     def run() -> None:
         for _ in range(n):
-            fit_parts(response_event(dest, call, outcome), 1_000_000)
+            fit_parts(response_event("prod", dest, call, outcome), 1_000_000)
 
     return run, n
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import aiokafka
 import pytest
 
 from tests.integration.conftest import Scenario
-from tests.support.kafka_io import committed, publish, wait_for
+from tests.support.kafka_io import committed, publish, read_json, wait_for
 from worker.core.config.deployment import Store
 from worker.core.config.kafka import KafkaSettings
 from worker.kafka.control import UNSCOPED_CONTROL_TOPIC, control_value, send_command
@@ -66,6 +67,9 @@ async def test_pausing_a_destination_in_one_deployment_leaves_the_other_s_namesa
     await send_command(green_rt.config.kafka, "ticket-tags", True)  # green's word is not blue's
     await send_command(blue_rt.config.kafka, "ticket-tags", True)
     assert await wait_for(lambda: delivered(s, blue, "ticket-tags", 6), 60)
+    events = await read_json(s.bootstrap, s.responses, 12)  # both write to one response topic
+    assert Counter(e["deployment"] for e in events) == {blue: 6, green: 6}
+    assert len({e["event_id"] for e in events}) == 12  # the same records, told apart by deployment
     expected = f"control-{run}" if shared_control_topic else f"{blue}.control"
     assert blue_rt.config.kafka.store_topic(Store.CONTROL) == expected
 

@@ -28,6 +28,7 @@ from worker.core.requests.request import RenderedRequest
 from worker.gorgias.calls import AttemptTokens, CallAttempt, UnknownOutcomeHook
 from worker.gorgias.client import DEFAULT_TRANSPORT, ClientRegistry, HttpResult, TransportName
 from worker.gorgias.errors import ForeignOriginError, TransportError
+from worker.gorgias.jobs import JobCalls
 from worker.gorgias.merged import FOLLOWED_STATUSES, merged_target
 from worker.gorgias.plans import PlanRunner
 from worker.gorgias.ratelimit import CALL_LIMIT_HEADER, AccountRateLimiter, Clock, RateLimiterRegistry, Sleep
@@ -89,6 +90,7 @@ class DeliveryService:
         self.clients = clients if clients is not None else ClientRegistry(transport=transport)
         self.limiters = limiters if limiters is not None else RateLimiterRegistry(clock=clock, sleep=sleep)
         self.plans = PlanRunner(self, clock=clock, wall_clock=wall_clock)
+        self.jobs = JobCalls(self, clock, wall_clock, sleep)
 
     async def aclose(self) -> None:
         await self.clients.aclose()

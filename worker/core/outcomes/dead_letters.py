@@ -43,12 +43,13 @@ def reference_item(source: SourceRef, raw: bytes, headers: tuple[tuple[str, byte
     }
 
 
-def dead_letter(destination: Destination | str, stage: DeadLetterStage, reason: str,
+def dead_letter(deployment: str, destination: Destination | str, stage: DeadLetterStage, reason: str,
                 items: list[dict[str, Any]], *, failed_at: float, call: dict[str, Any] | None = None) -> dict[str, Any]:
     """A dead-letter document; ``failed_at`` (epoch seconds) comes from the caller's clock."""
     name = destination if isinstance(destination, str) else destination.name
     return {
         "schema_version": SCHEMA_VERSION,
+        "deployment": deployment,
         "destination": name,
         "stage": stage.value,
         "reason": reason,
@@ -64,4 +65,5 @@ def delivery_dead_letter(dest: Destination, call: Call, event: dict[str, Any], f
     """The dead letter of a call that failed for good: the call's event plus the original records."""
     items = [record_item(p.record, p.record.source) for p in call.items]
     reason = event["response"]["error"] or "call failed"
-    return dead_letter(dest, DeadLetterStage.DELIVER, reason, items, failed_at=failed_at, call=event)
+    return dead_letter(event["deployment"], dest, DeadLetterStage.DELIVER, reason, items, failed_at=failed_at,
+                       call=event)

@@ -23,8 +23,8 @@ def redact_headers(headers: dict[str, str]) -> dict[str, str]:
     return {k: (REDACTED if k.lower() in SECRET_HEADERS else v) for k, v in headers.items()}
 
 
-def event_id(destination: str, sources: list[SourceRef]) -> str:
-    text = destination + "".join([f"|{s.topic}:{s.partition}:{s.offset}" for s in sources])
+def event_id(deployment: str, destination: str, sources: list[SourceRef]) -> str:
+    text = f"{deployment}/{destination}" + "".join([f"|{s.topic}:{s.partition}:{s.offset}" for s in sources])
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
@@ -67,14 +67,15 @@ def _attempt(a: AttemptRecord) -> dict[str, Any]:
     }
 
 
-def response_event(dest: Destination, call: Call, outcome: CallOutcome) -> dict[str, Any]:
+def response_event(deployment: str, dest: Destination, call: Call, outcome: CallOutcome) -> dict[str, Any]:
     """The response event of a call (the response topic's record value), shaped as ResponseEvent."""
     wanted = dest.response_webhook.response_headers
     req = call.request
     batch = call.batch
     event: dict[str, Any] = {
         "schema_version": 1,
-        "event_id": event_id(dest.name, call.sources),
+        "event_id": event_id(deployment, dest.name, call.sources),
+        "deployment": deployment,
         "destination": dest.name,
         "outcome": outcome_kind(outcome).value,
         "request": request_info(req.method, req.url, req.headers, req.body, dest.response_webhook.request_body,
@@ -107,6 +108,8 @@ def response_event(dest: Destination, call: Call, outcome: CallOutcome) -> dict[
     }
     if outcome.steps:
         event["steps"] = [step.as_event() for step in outcome.steps]
+    if outcome.jobs:
+        event["jobs"] = [job.as_event() for job in outcome.jobs]
     return event
 
 
