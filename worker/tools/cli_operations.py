@@ -58,7 +58,7 @@ def sandbox(
         list[str] | None,
         typer.Option(metavar="SPEC", help="domain:email:apikey[:role]; repeatable. Default: acme."),
     ] = None,
-    job_duration_s: Annotated[float, typer.Option(help="Seconds a ticket job runs before it ends.")] = 0.0,
+    job_duration_s: Annotated[float, typer.Option(help="Seconds a ticket job runs before it ends.")] = 2.0,
 ) -> None:
     """Run the local Gorgias sandbox (a faithful fake Gorgias API) for tests, demos and benchmarks."""
     from gorgias_sandbox.server import serve

@@ -43,6 +43,8 @@ PLAN_COST = {
     "ensure_tags": "1 + one POST /api/tags per tag name this worker has not yet seen on the account "
                    "(400/409 = exists)",
     "upsert_customer": "2 per call (GET /api/customers?email= or ?external_id=, then PUT the one found or POST)",
+    "update_message": "2 per call (GET the message, PUT it back with its own channel, people, source and "
+                      "sent_datetime under the record's changes)",
 }
 SENDS_HELP = {
     "message": "nobody by default (mode: import stamps sent_datetime); mode: send lets Gorgias email outgoing "
