@@ -233,3 +233,52 @@ def test_an_unreadable_message_stops_the_update() -> None:
     assert read is not None
     with pytest.raises(PlanError, match="unexpected message"):
         plan.next_step([answer(read, 200, {"id": 456})])
+
+
+def run(plan: Plan, answers: dict[str, list[int]]) -> list[Step]:
+    """Drive ``plan``: each step gets the next status scripted for its ``METHOD path`` (2xx by default)."""
+    done: list[StepResult] = []
+    seen: list[Step] = []
+    while (step := plan.next_step(done)) is not None:
+        seen.append(step)
+        key = f"{step.request.method} {urlsplit(step.request.url).path}"
+        statuses = answers.get(key) or [200]
+        done.append(answer(step, statuses.pop(0) if len(statuses) > 1 else statuses[0], None))
+        assert len(seen) < 20
+    return seen
+
+
+def test_a_tag_write_refused_recreates_each_name_once_forgetting_them_and_retries_once() -> None:
+    plan = plan_of(one("add_ticket_tags", {"ticket_id": 3, "tags": ["vip", "late"]}))
+    seen = run(plan, {"POST /api/tickets/3/tags": [400, 200], "POST /api/tags": [409]})
+    assert [(s.request.method, urlsplit(s.request.url).path, s.forget) for s in seen] == [
+        ("POST", "/api/tags", False), ("POST", "/api/tags", False), ("POST", "/api/tickets/3/tags", False),
+        ("POST", "/api/tags", True), ("POST", "/api/tags", True), ("POST", "/api/tickets/3/tags", False)]
+    assert seen[2].accept == {400} and seen[5].accept == frozenset() and seen[5].final
+
+
+def test_a_second_refusal_is_not_retried() -> None:
+    plan = plan_of(one("set_ticket_tags", {"ticket_id": 3, "tags": ["vip"]}))
+    seen = run(plan, {"PUT /api/tickets/3/tags": [400]})
+    assert [urlsplit(s.request.url).path for s in seen] == ["/api/tags", "/api/tickets/3/tags", "/api/tags",
+                                                          "/api/tickets/3/tags"]
+
+
+def test_update_ticket_adds_its_tags_by_default_and_puts_the_rest_without_them() -> None:
+    seen = run(plan_of(one("update_ticket", {"ticket_id": 3, "status": "closed", "tags": ["vip", 12]})), {})
+    assert [(s.request.method, urlsplit(s.request.url).path) for s in seen] == [
+        ("POST", "/api/tags"), ("POST", "/api/tickets/3/tags"), ("PUT", "/api/tickets/3")]
+    assert sent(seen[1]) == {"names": ["vip"], "ids": [12]} and not seen[1].final
+    assert sent(seen[2]) == {"status": "closed"} and seen[2].final
+    only_tags = run(plan_of(one("update_ticket", {"ticket_id": 3, "tags": ["vip"]})), {})
+    assert [s.request.method for s in only_tags] == ["POST", "POST"] and only_tags[-1].final
+    nothing_to_add = run(plan_of(one("update_ticket", {"ticket_id": 3, "status": "open", "tags": []})), {})
+    assert [(s.request.method, sent(s)) for s in nothing_to_add] == [("PUT", {"status": "open"})]
+
+
+def test_update_ticket_replaces_its_tags_only_when_told() -> None:
+    request = one("update_ticket", {"ticket_id": 3, "status": "closed", "tags": ["vip"]}, {"tags": "replace"})
+    seen = run(plan_of(request), {})
+    assert [(s.request.method, urlsplit(s.request.url).path) for s in seen] == [
+        ("POST", "/api/tags"), ("PUT", "/api/tickets/3")]
+    assert sent(seen[1]) == {"status": "closed", "tags": [{"name": "vip"}]}

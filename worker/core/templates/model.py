@@ -179,6 +179,7 @@ class ConfiguredTemplate:
     hints: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     mode: str = "import"  # import | send: templates whose creations Gorgias may send (template.sends)
     job_polling: JobPolling | None = None  # job templates: how the job is followed until it ends
+    tags_mode: str | None = None  # ticket updates: add (default) | replace the ticket's tags
     clock: Callable[[], float] = time.time  # the import timestamp when a record has no time of its own
 
     @property
@@ -218,7 +219,7 @@ class ConfiguredTemplate:
             if not (isinstance(node, From) and node.default is not MISSING):  # a default is never absent
                 hints.setdefault(path, attrs)
         return cls(template, destination, body, url, stamp, external_from, dedupe, hints, options.mode or "import",
-                   _job_polling(template, options, where))
+                   _job_polling(template, options, where), _tags_mode(template, options, where))
 
     # ---------------------------------------------------------------------------------------------
 
@@ -349,6 +350,15 @@ class ConfiguredTemplate:
             for i, item in enumerate(items):
                 if isinstance(item, dict) and item.get(steps[2]) is None:
                     item[steps[2]] = f"{stamp}-{i}" if many else stamp
+
+
+def _tags_mode(template: Template, options: TemplateOptions, where: str) -> str | None:
+    """``template_options.tags`` of a ticket update (add by default); None for other templates."""
+    if template.schema.name != "ticket_update":
+        if options.tags is not None:
+            raise ValueError(f"{where}.tags: only update_ticket takes tags (add or replace); remove tags")
+        return None
+    return options.tags or "add"
 
 
 def _job_polling(template: Template, options: TemplateOptions, where: str) -> JobPolling | None:

@@ -28,6 +28,7 @@ from worker.core.requests.request import Plan, PlanError, RenderedRequest, Step,
 __all__ = ["PLANS", "EnsureTags", "MergeFieldValues", "UpdateMessage", "UpsertCustomer", "plan_for"]
 
 EXISTS: Final = frozenset({400, 409})  # a duplicate answer: the tag (or customer) is there already
+REFUSED_NAME: Final = frozenset({400})  # a ticket-tag write naming a tag that no longer exists
 LOOKUP_LIMIT: Final = 30
 
 
@@ -119,26 +120,57 @@ def _field_value(item: Any) -> tuple[Any, Any]:
 
 @dataclass(frozen=True)
 class EnsureTags(Plan):
-    """Create each named tag unless known to exist (a duplicate answer counts as existing), then write."""
+    """Create each named tag unless known to exist (a duplicate answer counts as existing), then the write
+    naming them, then ``then`` if any (``update_ticket`` adding tags: the ticket's PUT without them).
+
+    A name known to exist may have stopped existing since (deleted, merged away): Gorgias refuses a ticket-tag
+    write naming it. So a tag write refused with a 400 re-creates every name once, forgetting what was known
+    about them, and is sent once more; a second refusal fails the call."""
 
     write: RenderedRequest
     names: tuple[str, ...]
+    then: RenderedRequest | None = None
 
     def next_step(self, done: Sequence[StepResult]) -> Step | None:
-        if done and done[-1].step.final:
+        n, k = len(self.names), len(done)
+        if k < n:
+            return self._create(self.names[k], again=False)
+        if k == n:
+            return self._write(first=True)
+        if not (n and done[n].status == 400):  # the write went through
+            return self._then(k, n + 1)
+        if k < 2 * n + 1:
+            return self._create(self.names[k - n - 1], again=True)
+        if k == 2 * n + 1:
+            return self._write(first=False)
+        return self._then(k, 2 * n + 2)
+
+    def _create(self, name: str, *, again: bool) -> Step:
+        url = _origin(self.write.url) + "/api/tags"
+        purpose = (f"create tag {name!r} again (the write was refused: a name may no longer exist)" if again
+                   else f"make sure tag {name!r} exists")
+        return Step(_json(self.write, "POST", url, {"name": name}), purpose, accept=EXISTS, known_as=f"tag:{name}",
+                    forget=again)
+
+    def _write(self, *, first: bool) -> Step:
+        accept = REFUSED_NAME if first and self.names else frozenset()
+        purpose = "the write naming them" if first else "the write naming them, once more"
+        return Step(self.write, purpose, accept=accept, final=self.then is None)
+
+    def _then(self, k: int, at: int) -> Step | None:
+        if self.then is None or k != at:
             return None
-        if len(done) < len(self.names):
-            name = self.names[len(done)]
-            url = _origin(self.write.url) + "/api/tags"
-            return Step(_json(self.write, "POST", url, {"name": name}), f"make sure tag {name!r} exists",
-                        accept=EXISTS, known_as=f"tag:{name}")
-        return Step(self.write, "the write naming them", final=True)
+        return Step(self.then, "the ticket's other fields", final=True)
 
     def describe(self) -> list[str]:
         url = _origin(self.write.url) + "/api/tags"
         lines = [f"POST {url} {{\"name\": {orjson.dumps(n).decode()}}}  (unless known to exist; 400/409 = exists)"
                  for n in self.names]
-        return [*lines, f"{self.write.method} {self.write.url}  (the request above)"]
+        lines.append(f"{self.write.method} {self.write.url}  (naming them; refused with 400: each name is created "
+                     "again and it is sent once more)" if self.names else f"{self.write.method} {self.write.url}")
+        if self.then is not None:
+            lines.append(f"{self.then.method} {self.then.url}  (the other fields, without tags)")
+        return lines
 
 
 # --------------------------------------------------------------------------------------------------
@@ -301,6 +333,23 @@ def _update_message(write: RenderedRequest, body: Any) -> Plan | None:
 def _merge_field_values(write: RenderedRequest, body: Any) -> Plan | None:
     owner = "ticket" if "/api/tickets/" in write.url else "customer"
     return MergeFieldValues(write, tuple(body), owner)
+
+
+def update_adding_tags(write: RenderedRequest, body: Any) -> Plan | None:
+    """``update_ticket`` with ``template_options.tags: add`` (the default): the record's tags are *added*
+    (``POST .../tags``, names created first) and the ticket's other fields go in a PUT without ``tags``,
+    which would replace them all."""
+    if not isinstance(body, Mapping) or "tags" not in body:
+        return _ensure_tags(write, body)
+    tags = [t for t in body["tags"] or () if isinstance(t, Mapping)]
+    names = tuple(dict.fromkeys(t["name"] for t in tags if isinstance(t.get("name"), str)))
+    ids = list(dict.fromkeys(t["id"] for t in tags if "id" in t))
+    rest = {k: v for k, v in body.items() if k != "tags"}
+    then = _json(write, "PUT", write.url, rest) if rest else None
+    if not names and not ids:
+        return None if then is None else EnsureTags(then, ())
+    add = {"names": list(names), **({"ids": ids} if ids else {})}
+    return EnsureTags(_json(write, "POST", write.url.rstrip("/") + "/tags", add), names, then)
 
 
 def _ensure_tags(write: RenderedRequest, body: Any) -> Plan | None:
