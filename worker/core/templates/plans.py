@@ -166,8 +166,8 @@ class EnsureTags(Plan):
         url = _origin(self.write.url) + "/api/tags"
         lines = [f"POST {url} {{\"name\": {orjson.dumps(n).decode()}}}  (unless known to exist; 400/409 = exists)"
                  for n in self.names]
-        lines.append(f"{self.write.method} {self.write.url}  (naming them; refused with 400: each name is created "
-                     "again and it is sent once more)" if self.names else f"{self.write.method} {self.write.url}")
+        lines.append(f"{self.write.method} {self.write.url}  (the request above; refused with 400, each name is "
+                     "created again and it is sent once more)")
         if self.then is not None:
             lines.append(f"{self.then.method} {self.then.url}  (the other fields, without tags)")
         return lines
