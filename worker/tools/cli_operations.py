@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from worker.core.config.deployment import Store
 from worker.core.config.kafka import KafkaSettings
+from worker.core.config.worker_config import WorkerConfig
 from worker.host.environment import resolve_secret
 from worker.tools.cli_app import (
     LOG_LEVELS,
@@ -145,11 +146,19 @@ def responses(
         typer.echo(f"no response events{whose} on {', '.join(topics)} yet", err=True)
 
 
+async def _saved_names(cfg: WorkerConfig) -> list[str]:
+    from worker.service.saved_destinations import opened
+
+    async with opened(cfg) as saved:
+        return saved.names()
+
+
 def _command(config: Path, name: str, active: bool, overrides: list[str] | None) -> None:
     from worker.kafka.control import send_command
 
     cfg = load_or_exit(config, overrides=overrides)
-    destination_or_exit(cfg, name)
+    if all(d.name != name for d in cfg.destinations) and name not in kafka_call(cfg.kafka, _saved_names(cfg)):
+        destination_or_exit(cfg, name)  # names the destinations known (the file's; `destinations list` shows all)
     kafka_call(cfg.kafka, send_command(cfg.kafka, name, active))
     done = "activated" if active else "paused"
     typer.echo(f"{name}: {done} on every replica of deployment {cfg.kafka.scope.name} "
