@@ -169,7 +169,7 @@ async def preview_requests(request: web.Request) -> web.Response:
         return error(400, f"at most {MAX_PREVIEW_RECORDS} records per preview (got {len(records)})")
     pipeline = runtime.pipelines.get(name)
     try:
-        items = preview(dest, records, renderer=pipeline.renderer if pipeline is not None else None,
+        items = preview(dest, records, renderer=pipeline.chain.renderer if pipeline is not None else None,
                         max_record_bytes=runtime.config.kafka.max_record_bytes)
     except ValueError as exc:
         return error(400, str(exc))
