@@ -17,7 +17,7 @@ destinations = typer.Typer(
     rich_markup_mode=None,
     context_settings={"max_content_width": 100},
 )
-app.add_typer(destinations, name="destinations")
+app.add_typer(destinations, name="destinations", short_help="List, apply, export the destinations saved at runtime.")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 

@@ -20,6 +20,7 @@ from worker.tools.cli_app import (
     app,
     destination_or_exit,
     fail,
+    kafka_answer,
     kafka_call,
     load_or_exit,
 )
@@ -157,8 +158,15 @@ def _command(config: Path, name: str, active: bool, overrides: list[str] | None)
     from worker.kafka.control import send_command
 
     cfg = load_or_exit(config, overrides=overrides)
-    if all(d.name != name for d in cfg.destinations) and name not in kafka_call(cfg.kafka, _saved_names(cfg)):
-        destination_or_exit(cfg, name)  # names the destinations known (the file's; `destinations list` shows all)
+    if all(d.name != name for d in cfg.destinations):
+        saved, trouble = kafka_answer(cfg.kafka, _saved_names(cfg))
+        if saved is None or name not in saved:
+            try:
+                cfg.destination(name)
+            except KeyError as exc:
+                where = f"; the destinations store could not be read ({trouble})" if trouble else (
+                    " or in the destinations store")
+                fail([f"{exc.args[0]}{where}"])
     kafka_call(cfg.kafka, send_command(cfg.kafka, name, active))
     done = "activated" if active else "paused"
     typer.echo(f"{name}: {done} on every replica of deployment {cfg.kafka.scope.name} "
