@@ -16,10 +16,20 @@ from worker.core.config.account import Credential
 from worker.core.requests.request import RenderedRequest, StepRecord
 from worker.gorgias.client import HttpResult
 from worker.gorgias.errors import TransportError
+from worker.gorgias.holds import CredentialGate
 from worker.gorgias.merged import MergedRedirect
 
-__all__ = ["AttemptRecord", "AttemptTokens", "CallAttempt", "CallOutcome", "HookDecision", "UnknownOutcomeHook",
-           "counted_attempts", "retry_causes"]
+__all__ = [
+    "AttemptRecord",
+    "AttemptTokens",
+    "CallAttempt",
+    "CallOutcome",
+    "Holds",
+    "HookDecision",
+    "UnknownOutcomeHook",
+    "counted_attempts",
+    "retry_causes",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +40,8 @@ class CallAttempt:
     credential: Credential
     attempt: int
     error: TransportError
+    holds: Holds | None = None
+    """The call's holds: the duplicate check's own requests wait out a refused credential like the call."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +75,24 @@ class AttemptTokens(Protocol):
 
     async def token(self, attempt: int) -> float:
         """Wait for the token of attempt ``attempt`` (1 = the first) and return the seconds waited."""
+        ...
+
+
+class Holds(Protocol):
+    """How a caller that can hold its calls (a destination pipeline) lets one wait out Gorgias refusing its
+    credential (401) or its route (403) instead of failing. Without one, a refusal fails the call like any 4xx."""
+
+    async def credential_held(self, gate: CredentialGate) -> str | None:
+        """Wait until ``gate`` opens again: None, or why to give up (the call then fails with that reason)."""
+        ...
+
+    async def route_refused(self, reason: str) -> str | None:
+        """Hold the call's destination for ``reason`` and wait until the call may try again (None), or why to
+        give up."""
+        ...
+
+    def route_answered(self) -> None:
+        """The call got an answer other than 401/403: a hold of its destination for a refused route ends."""
         ...
 
 
@@ -128,3 +158,10 @@ class CallOutcome:
     merged: MergedRedirect | None = None
     """Set when a 301 for a merged object was followed: the call went to ``merged.to_url``."""
     steps: list[StepRecord] = field(default_factory=list)  # a planned call's requests (worker.gorgias.plans)
+
+    @classmethod
+    def unsent(cls, reason: str, at: float) -> CallOutcome:
+        """A call given up before it was sent (held too long): failed, retryable, no attempt."""
+        return cls(ok=False, status=None, response_headers={}, response_body=None, attempts=0, attempt_log=[],
+                   rate_limit_wait_s=0.0, started_at=at, finished_at=at, latency_s=0.0, final_reason=reason,
+                   retryable=True)

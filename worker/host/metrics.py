@@ -118,6 +118,12 @@ CALLS_WAITING_FOR_BUDGET = Gauge(
     ["account"], registry=REGISTRY,
 )
 
+CREDENTIAL_HELD = Gauge(
+    "gorgias_worker_credential_held",
+    "1 while calls of the account are held because Gorgias refused its credential (HTTP 401), else 0.",
+    ["account"], registry=REGISTRY,
+)
+
 
 def render() -> bytes:
     """The Prometheus text exposition of every metric."""

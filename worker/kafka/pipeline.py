@@ -41,6 +41,7 @@ from worker.gorgias.share import BudgetShares
 from worker.host import metrics
 from worker.host.logs import call_context, source_fields
 from worker.kafka.clients import make_consumer
+from worker.kafka.held_calls import DestinationHolds
 from worker.kafka.outcome_recorder import OutcomeRecorder
 from worker.kafka.outcomes import Publisher
 from worker.kafka.partitions import Partitions
@@ -148,6 +149,8 @@ class DestinationPipeline:
         self.intent_topic = intent_topic
         self.partitions = Partitions(config, dest, clock, self.outcome_partitions, intent_topic)
         self.outcomes = OutcomeRecorder(dest, publisher, self.partitions, clock, self._fail, self._spawn, intent_topic)
+        # Gorgias refusing the credential (401) or a route (403) holds calls like a pause (worker.kafka.held_calls)
+        self.holds = DestinationHolds(dest, delivery.gates.get(dest.credential, dest.delivery), self._poke)
         self._bind_metrics(dest.name)
 
     def _bind_metrics(self, name: str) -> None:
@@ -206,6 +209,7 @@ class DestinationPipeline:
                 for msg in messages:
                     self._handle(tpk, msg, now)
             self.open.tick(self.clock())
+            self._dead_letter_expired_holds()
             if self.open.has_eligible and self.dispatcher is not None:
                 self.dispatcher.poke()
             self._apply_pause()
@@ -216,6 +220,7 @@ class DestinationPipeline:
     async def stop(self, grace: float) -> None:
         """Stop reading, finish in-flight calls within ``grace`` seconds, commit exactly what is done."""
         self._stopping = True
+        self.holds.stop()  # calls held by a refused credential are not on the wire: abandoned at once
         task = self._task
         if task is not None:
             try:
@@ -276,7 +281,8 @@ class DestinationPipeline:
             "grouped_records": self.open.pending,
             "skipped_after_recovery": self.partitions.skipped_after_recovery,
             "budget_share": round(self.budget_share, 4),
-            "state": "active" if self.active else "paused",
+            "state": "paused" if not self.active else "held" if self.holds.held else "active",
+            **self.holds.status(),
             "partitions": self.partitions.status(consumer, assigned),
             "records": {**metrics.records_since_start(self.dest.name), "unknown": self.outcomes.records_unknown},
             "last_error": self.outcomes.last_error,
@@ -305,7 +311,8 @@ class DestinationPipeline:
 
     def candidates(self) -> Iterator[Candidate]:
         """Calls that may start now: none while paused, stopping or out of call slots (they are held)."""
-        if not self.active or self._stopping or self._fatal is not None or self._on_wire >= self._slots:
+        if (not self.active or self._stopping or self._fatal is not None or self._on_wire >= self._slots
+                or self.holds.held):
             return iter(())
         return self.open.eligible()
 
@@ -329,6 +336,31 @@ class DestinationPipeline:
         self._on_wire += 1
         self._spawn(self._run_call(made, waited_s, claim))
 
+    def _poke(self) -> None:
+        if self.dispatcher is not None:
+            self.dispatcher.poke()
+
+    def _dead_letter_expired_holds(self) -> None:
+        """With ``delivery.dead_letter_held_calls``, a hold past the retry time budget: the calls it holds go to
+        the dead-letter topic, unsent, with the reason."""
+        reason = self.holds.expired() if self.active else None
+        if reason is None:
+            return
+        for pending in list(self.open.eligible()):
+            made = self.chain.take(pending)
+            if isinstance(made, Rejected):
+                self.outcomes.dead_letter_now(made)
+                continue
+            self._spawn(self._record_unsent(made, self.partitions.claim(made.sources), reason))
+
+    async def _record_unsent(self, call: Call, claim: Claim, reason: str) -> None:
+        try:
+            self.chain.done(call)
+            if claim():  # else its partition moved to another worker
+                await self.outcomes.record(call, CallOutcome.unsent(reason, self.clock()))
+        finally:
+            claim.release()
+
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
@@ -340,6 +372,7 @@ class DestinationPipeline:
         sources = call.sources
         dispatcher = self.dispatcher
         tokens = _Tokens(dispatcher, waited_s, self._activated) if dispatcher is not None else None
+        holds = self.holds.for_call()
         self._m_in_flight.inc()
         context = call_context.set(source_fields(dest.name, sources))
         outcome: CallOutcome | None = None  # before the try: its finally reads it on every path
@@ -349,12 +382,12 @@ class DestinationPipeline:
                 return
             dedupe = hook_for(dest, self.delivery)  # duplicate check of create templates, else None
             if dedupe is not None:
-                outcome = await dedupe.before_first_attempt(call.request, call.items)
+                outcome = await dedupe.before_first_attempt(call.request, call.items, holds)
             if outcome is None and dedupe is not None and self.intent_topic is not None:
                 await self.outcomes.mark_intent(call)
             if outcome is None:
                 outcome = await self.delivery.call(call.request, dest.credential, dest.delivery,
-                                                   unknown_outcome_hook=dedupe, tokens=tokens)
+                                                   unknown_outcome_hook=dedupe, tokens=tokens, holds=holds)
         except asyncio.CancelledError:
             claim.release()
             raise

@@ -34,6 +34,7 @@ log = logging.getLogger("worker.runtime")
 HEALTH_INTERVAL_S = 5.0  # how often the broker is probed
 HEALTH_PROBE_TIMEOUT_S = 5.0
 OUTAGE_LOG_INTERVAL_S = 30.0  # one line per destination per interval while Kafka is unreachable
+CREDENTIAL_CHECK_WAIT_S = 10.0  # the start waits this long at most for the credential checks
 
 
 def _creates(dest: Destination) -> bool:
@@ -106,6 +107,7 @@ class Runtime:
                 dispatchers=dispatchers,
             )
             self.pipelines[dest.name] = pipeline
+        await self._check_credentials()
         self.control = ControlReader(config.kafka, self.apply_command)
         await self.control.start()
         for pipeline in self.pipelines.values():
@@ -115,6 +117,15 @@ class Runtime:
         self._health = asyncio.get_running_loop().create_task(self._watch_health(), name="health")
         log.info("worker ready: %d destination(s): %s", len(self.pipelines),
                  ", ".join(f"{n} ({'active' if p.active else 'paused'})" for n, p in self.pipelines.items()))
+
+    async def _check_credentials(self) -> None:
+        """One ``GET /api/account`` per credential through its budget, logging the account and its call limit
+        or the problem (a refused credential holds its calls from the start). Waited for a few seconds at most:
+        a slow Gorgias does not delay the start, the checks then finish meanwhile."""
+        assert self.delivery is not None
+        checks = [gate.start_check() for gate in self.delivery.gates]
+        if checks:
+            await asyncio.wait(checks, timeout=CREDENTIAL_CHECK_WAIT_S)
 
     def apply_command(self, name: str, active: bool) -> None:
         pipeline = self.pipelines.get(name)
@@ -185,6 +196,7 @@ class Runtime:
             "failed": str(self.failed) if self.failed else None,
             "destinations": [p.status() for p in self.pipelines.values()],
             "accounts": self.account_status(),
+            "credentials": self.credential_status(),
         }
 
     def account_status(self) -> dict[str, dict[str, Any]]:
@@ -201,6 +213,16 @@ class Runtime:
                         "waiting": metrics.account_waiting(key),
                         "destinations": [d.name for d in self.config.destinations if d.credential.account_key == key]}
         return out
+
+    def credential_status(self) -> list[dict[str, Any]]:
+        """Per credential (never its secret): the account, whether Gorgias takes it, and who uses it."""
+        if self.delivery is None:
+            return []
+        return [{"credential": gate.describe(), "account": gate.credential.account_key,
+                 "state": "held" if gate.held else "ok", "reason": gate.reason,
+                 "held_for_s": round(gate.held_for(), 1), "destinations": list(gate.users),
+                 "last_check": gate.last_check.as_dict() if gate.last_check is not None else None}
+                for gate in self.delivery.gates]
 
     def metrics_text(self) -> bytes:
         if self.delivery is not None:
