@@ -62,12 +62,13 @@ import orjson
 
 from worker.core.config.delivery import DeliverySettings
 from worker.core.config.worker_config import Destination
+from worker.core.outcomes.call_outcome import AttemptRecord, CallOutcome, counted_attempts
 from worker.core.records.record import POSSIBLY_DELIVERED
 from worker.core.requests.rendering import Prepared
 from worker.core.requests.request import RenderedRequest
 from worker.core.templates import configured_for
 from worker.core.templates.model import ConfiguredTemplate
-from worker.gorgias.calls import AttemptRecord, CallAttempt, CallOutcome, Holds, HookDecision, counted_attempts
+from worker.gorgias.calls import CallAttempt, Holds, HookDecision
 from worker.gorgias.client import HttpResult
 from worker.gorgias.delivery import DeliveryService
 

@@ -24,20 +24,13 @@ import orjson
 
 from worker.core.config.account import Credential
 from worker.core.config.delivery import DeliverySettings
+from worker.core.outcomes.call_outcome import AttemptRecord, CallOutcome, MergedRedirect, counted_attempts
 from worker.core.requests.request import RenderedRequest
-from worker.gorgias.calls import (
-    AttemptRecord,
-    AttemptTokens,
-    CallAttempt,
-    CallOutcome,
-    Holds,
-    UnknownOutcomeHook,
-    counted_attempts,
-)
+from worker.gorgias.calls import AttemptTokens, CallAttempt, Holds, UnknownOutcomeHook
 from worker.gorgias.client import DEFAULT_TRANSPORT, ClientRegistry, HttpResult, Sender, TransportName
 from worker.gorgias.errors import ForeignOriginError, TransportError
 from worker.gorgias.holds import CredentialGates
-from worker.gorgias.merged import FOLLOWED_STATUSES, MergedRedirect, merged_target
+from worker.gorgias.merged import FOLLOWED_STATUSES, merged_target
 from worker.gorgias.plans import PlanRunner
 from worker.gorgias.ratelimit import CALL_LIMIT_HEADER, AccountRateLimiter, Clock, RateLimiterRegistry, Sleep
 from worker.gorgias.retry import BackoffPolicy, Verdict, classify

@@ -18,8 +18,9 @@ from typing import Final, Protocol
 
 from worker.core.config.account import Credential
 from worker.core.config.delivery import DeliverySettings
+from worker.core.outcomes.call_outcome import CallOutcome
 from worker.core.requests.request import MAX_STEPS, Plan, PlanError, RenderedRequest, Step, StepRecord, StepResult
-from worker.gorgias.calls import AttemptTokens, CallOutcome, Holds, UnknownOutcomeHook
+from worker.gorgias.calls import AttemptTokens, Holds, UnknownOutcomeHook
 from worker.gorgias.ratelimit import Clock
 
 __all__ = ["KnownNames", "PlanRunner", "Sender"]

@@ -25,15 +25,16 @@ from typing import Any
 import aiokafka
 from aiokafka import ConsumerRebalanceListener, TopicPartition
 
-from worker.core.chain.record_chain import Call, RecordChain, Rejected
+from worker.core.chain.record_chain import RecordChain, Rejected
 from worker.core.config.worker_config import Destination, WorkerConfig
 from worker.core.grouping.call_scheduler import Candidate
 from worker.core.grouping.open_batches import PendingCall
+from worker.core.outcomes.call_outcome import CallOutcome
 from worker.core.progress.offsets import TopicPartitionKey
 from worker.core.progress.ownership import Claim
 from worker.core.records.record import SourceRef
+from worker.core.requests.call import Call
 from worker.core.requests.rendering import RequestRenderer
-from worker.gorgias.calls import CallOutcome
 from worker.gorgias.dedupe import hook_for
 from worker.gorgias.delivery import DeliveryService
 from worker.gorgias.dispatch import AccountDispatcher, Dispatchers
@@ -43,8 +44,8 @@ from worker.host.logs import call_context, source_fields
 from worker.kafka.clients import make_consumer
 from worker.kafka.held_calls import DestinationHolds
 from worker.kafka.outcome_recorder import OutcomeRecorder
-from worker.kafka.outcomes import Publisher
 from worker.kafka.partitions import Partitions
+from worker.kafka.publisher import Publisher
 
 log = logging.getLogger("worker.pipeline")
 
@@ -148,7 +149,8 @@ class DestinationPipeline:
         # (worker.kafka.recovery): after a crash only marked records without an outcome are looked up.
         self.intent_topic = intent_topic
         self.partitions = Partitions(config, dest, clock, self.outcome_partitions, intent_topic)
-        self.outcomes = OutcomeRecorder(dest, publisher, self.partitions, clock, self._fail, self._spawn, intent_topic)
+        self.outcomes = OutcomeRecorder(dest, publisher, self.partitions, clock, self._fail, self._spawn,
+                                       config.kafka.scope, intent_topic)
         # Gorgias refusing the credential (401) or a route (403) holds calls like a pause (worker.kafka.held_calls)
         self.holds = DestinationHolds(dest, delivery.gates.get(dest.credential, dest.delivery), self._poke)
         self._bind_metrics(dest.name)
@@ -265,6 +267,7 @@ class DestinationPipeline:
     def status(self) -> dict[str, Any]:
         consumer = self._consumer
         assigned = sorted(consumer.assignment(), key=lambda t: (t.topic, t.partition)) if consumer else []
+        holding = not self.active or self.holds.held  # paused, or Gorgias refuses the credential or route
         return {
             "name": self.dest.name,
             "active": self.active,
@@ -275,9 +278,9 @@ class DestinationPipeline:
             "pending_records": self.partitions.in_flight,
             "calls_in_flight": self._on_wire,
             # due calls not on the wire: waiting for their account's budget (or a slot, or their key's
-            # previous call) while active, held while paused
-            "calls_waiting_for_budget": self.open.waiting_calls if self.active else 0,
-            "held_calls": 0 if self.active else self.open.waiting_calls,
+            # previous call) while active, held while paused or held
+            "calls_waiting_for_budget": 0 if holding else self.open.waiting_calls,
+            "held_calls": self.open.waiting_calls if holding else 0,
             "grouped_records": self.open.pending,
             "skipped_after_recovery": self.partitions.skipped_after_recovery,
             "budget_share": round(self.budget_share, 4),

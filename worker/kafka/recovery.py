@@ -47,7 +47,7 @@ async def scan_outcomes(
         ends = await consumer.end_offsets(tps)
         ranges = {tp: (scan_from[(tp.topic, tp.partition)], ends[tp]) for tp in tps}
         async for msg in read_ranges(consumer, ranges):
-            scan.add(msg.value, destination, positions)
+            scan.add(msg.value, settings.scope, destination, positions)
     finally:
         await consumer.stop()
     return scan

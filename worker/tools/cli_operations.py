@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
+from worker.core.config.deployment import Store
 from worker.core.config.kafka import KafkaSettings
 from worker.host.environment import resolve_secret
 from worker.tools.cli_app import (
@@ -150,7 +151,9 @@ def _command(config: Path, name: str, active: bool, overrides: list[str] | None)
     cfg = load_or_exit(config, overrides=overrides)
     destination_or_exit(cfg, name)
     kafka_call(cfg.kafka, send_command(cfg.kafka, name, active))
-    typer.echo(f"{name}: {'activated' if active else 'paused'} on every replica (via {cfg.kafka.control_topic})")
+    done = "activated" if active else "paused"
+    typer.echo(f"{name}: {done} on every replica of deployment {cfg.kafka.scope.name} "
+               f"(via {cfg.kafka.store_topic(Store.CONTROL)})")
 
 
 @app.command(short_help="Activate a destination on every replica.")

@@ -13,7 +13,8 @@ from pydantic import SecretStr
 
 from worker.core.config.account import Credential
 from worker.core.config.delivery import DeliverySettings
-from worker.gorgias.calls import CallAttempt, HookDecision, retry_causes
+from worker.core.outcomes.call_outcome import retry_causes
+from worker.gorgias.calls import CallAttempt, HookDecision
 from worker.gorgias.client import ClientRegistry, HttpResult
 from worker.gorgias.delivery import DeliveryService, parse_body
 from worker.gorgias.errors import TransportError

@@ -10,8 +10,8 @@ from dataclasses import dataclass, replace
 import orjson
 from pydantic import SecretStr
 
+from worker.core.outcomes.call_outcome import retry_causes
 from worker.core.requests.request import Plan, PlanError, RenderedRequest, Step, StepResult
-from worker.gorgias.calls import retry_causes
 from worker.gorgias.client import ClientRegistry, HttpResult
 from worker.gorgias.delivery import DeliveryService
 

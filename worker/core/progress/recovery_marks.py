@@ -31,6 +31,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from worker.core.config.deployment import Deployment
 from worker.core.progress.offsets import TopicPartitionKey
 
 OutcomePartition = tuple[str, int]
@@ -144,15 +145,11 @@ INTENT = "intent"
 SourceOffset = tuple[str, int, int]
 
 
-def intents_topic(group_id: str) -> str:
-    """The topic of the worker's intent marks (one per worker deployment, i.e. per ``kafka.group_id``)."""
-    return f"{group_id}.intents"
-
-
-def intent_document(destination: str, sources: Iterable[tuple[str, int, int]]) -> dict[str, Any]:
-    """The intent mark of a call about to go on the wire: its destination and source offsets only."""
+def intent_document(deployment: str, destination: str, sources: Iterable[tuple[str, int, int]]) -> dict[str, Any]:
+    """The intent mark of a call about to go on the wire: its deployment, destination and source offsets only."""
     return {
         "kind": INTENT,
+        "deployment": deployment,
         "destination": destination,
         "records": [{"topic": t, "partition": p, "offset": o} for t, p, o in sources],
     }
@@ -164,10 +161,11 @@ class RecoveryScan(NamedTuple):
     recorded: set[SourceOffset]  # an outcome (response event or dead letter) is on Kafka
     intended: set[SourceOffset]  # an intent mark is on Kafka: the call may have reached Gorgias
 
-    def add(self, value: bytes | None, destination: str, positions: dict[TopicPartitionKey, int]) -> None:
+    def add(self, value: bytes | None, scope: Deployment, destination: str,
+            positions: dict[TopicPartitionKey, int]) -> None:
         """Take in one record of the outcome or intent topics: the source offsets it names of records at or
-        past ``positions`` (another destination's records and anything unreadable are ignored)."""
-        is_intent, sources = outcome_sources(value, destination)
+        past ``positions`` (another deployment's or destination's records and anything unreadable are ignored)."""
+        is_intent, sources = outcome_sources(value, scope, destination)
         into = self.intended if is_intent else self.recorded
         for source in sources:
             tpk = TopicPartitionKey(source[0], source[1])
@@ -175,15 +173,18 @@ class RecoveryScan(NamedTuple):
                 into.add(source)
 
 
-def outcome_sources(value: bytes | None, destination: str) -> tuple[bool, Iterable[tuple[str, int, int]]]:
-    """(is it an intent mark, the source offsets) of an outcome or intent record of ``destination``."""
+def outcome_sources(
+    value: bytes | None, scope: Deployment, destination: str
+) -> tuple[bool, Iterable[tuple[str, int, int]]]:
+    """(is it an intent mark, the source offsets) of an outcome or intent record of ``destination`` in
+    deployment ``scope``."""
     if not value:
         return False, ()
     try:
         doc = orjson.loads(value)
     except orjson.JSONDecodeError:
         return False, ()
-    if not isinstance(doc, dict) or doc.get("destination") != destination:
+    if not isinstance(doc, dict) or doc.get("destination") != destination or not scope.owns(doc):
         return False, ()
     out = []
     for item in doc.get("records") or ():
