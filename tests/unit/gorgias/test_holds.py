@@ -13,8 +13,8 @@ from pydantic import SecretStr
 
 from worker.core.config.account import Credential
 from worker.core.config.delivery import DeliverySettings
+from worker.core.outcomes.call_outcome import CallOutcome
 from worker.core.requests.request import RenderedRequest
-from worker.gorgias.calls import CallOutcome
 from worker.gorgias.client import ClientRegistry, HttpResult
 from worker.gorgias.delivery import DeliveryService
 from worker.gorgias.holds import CredentialGate
