@@ -353,7 +353,8 @@ async def test_the_other_new_templates_each_do_their_one_thing(scenario: Scenari
         await wait_committed_on(s, f"{name}-{s.source}", name, len(rows))
     events = {e["destination"]: e for e in await read_json(s.bootstrap, s.responses, len(cases), timeout=10)}
     assert {k: e["outcome"] for k, e in events.items()} == dict.fromkeys(cases, "delivered")
-    assert events["job"]["record_count"] == 2 and events["job"]["response"]["status"] == 201
+    assert events["job"]["record_count"] == 2 and events["job"]["response"]["status"] == 202  # the job read back
+    assert events["job"]["jobs"][0]["status"] == "done"
     state = s.sandbox.state()
     tickets = {t["id"]: t for t in state["tickets"]}
     assert doomed not in tickets or tickets[doomed].get("trashed_datetime") is not None

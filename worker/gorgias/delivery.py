@@ -30,6 +30,7 @@ from worker.gorgias.calls import AttemptTokens, CallAttempt, Holds, UnknownOutco
 from worker.gorgias.client import DEFAULT_TRANSPORT, ClientRegistry, HttpResult, Sender, TransportName
 from worker.gorgias.errors import ForeignOriginError, TransportError
 from worker.gorgias.holds import CredentialGates
+from worker.gorgias.jobs import JobCalls
 from worker.gorgias.merged import FOLLOWED_STATUSES, merged_target
 from worker.gorgias.plans import PlanRunner
 from worker.gorgias.ratelimit import CALL_LIMIT_HEADER, AccountRateLimiter, Clock, RateLimiterRegistry, Sleep
@@ -95,6 +96,7 @@ class DeliveryService:
         self.limiters = limiters if limiters is not None else RateLimiterRegistry(clock=clock, sleep=sleep)
         self.gates = CredentialGates(self.clients, self.limiters, clock=clock, sleep=sleep)
         self.plans = PlanRunner(self, clock=clock, wall_clock=wall_clock)
+        self.jobs = JobCalls(self, clock, wall_clock, sleep)
 
     async def aclose(self) -> None:
         await self.gates.aclose()

@@ -60,11 +60,13 @@ class OutcomeRecorder:
         self._m_e2e = metrics.END_TO_END_LATENCY.labels(name)
         self._m_calls: dict[int | None, Any] = {}  # final status -> its CALLS counter
 
-    async def mark_intent(self, call: Call) -> None:
-        """Record on Kafka that ``call``'s records are about to reach Gorgias (acknowledged before it goes)."""
+    async def mark_intent(self, call: Call, job_id: int | None = None) -> None:
+        """Record on Kafka that ``call``'s records are about to reach Gorgias (acknowledged before it goes), or
+        that Gorgias created job ``job_id`` for them (acknowledged before the job is followed)."""
         assert self.intent_topic is not None
         sources = call.sources
-        doc = intent_document(self.scope.name, self.dest.name, ((s.topic, s.partition, s.offset) for s in sources))
+        doc = intent_document(self.scope.name, self.dest.name, ((s.topic, s.partition, s.offset) for s in sources),
+                              job_id)
         meta = await self.publisher.publish(self.intent_topic, doc, self.scope.key(sources[0].key),
                                             [("destination", self.dest.name.encode()), ("kind", b"intent")])
         self.partitions.acknowledged(meta.topic, meta.partition, meta.offset)

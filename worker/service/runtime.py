@@ -38,10 +38,12 @@ CREDENTIAL_CHECK_WAIT_S = 10.0  # the start waits this long at most for the cred
 
 
 def _creates(dest: Destination) -> bool:
-    """Does ``dest`` create objects (a create template, whose records are looked up after a crash)?"""
+    """Does ``dest`` create objects (a create template, whose records are looked up after a crash; or a job
+    template, whose job ids are marked so that a restarted worker follows them)?"""
     if dest.endpoint.template is None:
         return False
-    return bool(configured_for(dest).template.creates)
+    configured = configured_for(dest)
+    return bool(configured.template.creates) or configured.job_polling is not None
 
 
 class Runtime:

@@ -56,6 +56,7 @@ OPTION_HELP = {
     "url_attributes": "URL placeholder <- record attribute, e.g. {ticket_id: ticket.id}",
     "dedupe": "{lookup_before_create: replayed|always|never, on_unknown_outcome: true|false}",
     "mode": "import (default: nothing is sent to customers) | send (message and survey templates)",
+    "job": "{first_poll_s: 2, max_poll_interval_s: 60, max_wait_s: 1800} (job templates: polling the job)",
 }
 _LOOKUPS = {
     "ticket": "GET /api/tickets?external_id= (then with trashed=true)",
@@ -119,6 +120,8 @@ def _option_applies(template: Template, name: str) -> bool:
         return bool(template.creates)
     if name == "mode":
         return template.sends is not None
+    if name == "job":
+        return template.batch.mode == "job"
     if name == "url_attributes":
         return bool(template.placeholders)
     return True

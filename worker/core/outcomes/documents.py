@@ -81,6 +81,20 @@ class StepInfo(Strict):
     error: str | None
 
 
+class JobInfo(Strict):
+    """A Gorgias job the call created (or, after a restart, resumed) and followed until it ended."""
+
+    id: int = Field(description="The job's id (GET /api/jobs/{id}).")
+    status: str | None = Field(
+        description="Its last status read: done, errored, fatal_errored, canceled; pending or running when the "
+        "wait ended first; null when it could not be read."
+    )
+    info: Any = Field(description="The job's `info` as Gorgias last answered it (what went wrong, when it failed).")
+    polls: int = Field(description="GET /api/jobs/{id} calls made (each took a token of the account's budget).")
+    resumed: bool = Field(description="Created before a restart and followed by the worker that took it over.")
+    waited_s: float = Field(description="Seconds from the first pause to the last poll.")
+
+
 class BatchInfo(Strict):
     algorithm: str
     key: list[Any]
@@ -163,6 +177,11 @@ class ResponseEvent(Strict):
         default_factory=list,
         description="Every request of a call that needed more than one, in order; absent for one request. "
                     "`response` is the last one's answer, `attempt_log` holds the attempts of all.",
+    )
+    jobs: list[JobInfo] = Field(
+        default_factory=list,
+        description="The job(s) of a job template's call; absent otherwise. The call is delivered only when every "
+                    "job ended `done`; `response` is then the last job as read back.",
     )
 
 

@@ -108,6 +108,8 @@ def response_event(deployment: str, dest: Destination, call: Call, outcome: Call
     }
     if outcome.steps:
         event["steps"] = [step.as_event() for step in outcome.steps]
+    if outcome.jobs:
+        event["jobs"] = [job.as_event() for job in outcome.jobs]
     return event
 
 
