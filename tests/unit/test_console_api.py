@@ -70,6 +70,12 @@ async def state(sandbox: RunningSandbox) -> dict[str, Any]:
 # the catalog
 
 
+async def test_about_says_whether_writes_need_the_token(client: TestClient[Any, Any]) -> None:
+    about = await (await client.get("/about")).json()
+    assert about["control_token"] is True and about["version"] and about["deployment"] == "gorgias-worker"
+    assert TOKEN not in orjson.dumps(about).decode()
+
+
 async def test_templates_route_explains_every_template(client: TestClient[Any, Any]) -> None:
     resp = await client.get("/templates")
     assert resp.status == 200
@@ -158,16 +164,23 @@ async def test_manual_preview_excludes_attributes_and_sends_the_typed_headers(cl
     ({"credential": "nobody"}, "credential", None),
     ({"name": "Not A Name"}, "name", None),
 ])
-async def test_an_invalid_destination_is_a_400_naming_the_setting(
+async def test_invalid_settings_are_named_by_their_path(
     client: TestClient[Any, Any], change: dict[str, Any], path: str, suggestion: str | None,
 ) -> None:
+    # preview answers them (a form asks after every keystroke): 200, no requests, the errors
     resp = await client.post("/preview", json={"destination": unsaved(**change), "records": RECORDS}, headers=AUTH)
-    assert resp.status == 400
+    assert resp.status == 200
     doc = await resp.json()
-    assert doc["error"].startswith("the settings are not valid: ")
+    assert doc["items"] == []
     item = doc["errors"][0]
     assert item["path"] == path, doc
     assert item["message"] and item["suggestion"] == suggestion
+    # test refuses them: 400 with the same errors
+    resp = await client.post("/test", json={"destination": unsaved(**change)}, headers=AUTH)
+    assert resp.status == 400
+    refused = await resp.json()
+    assert refused["error"].startswith("the settings are not valid: ")
+    assert refused["errors"][0]["path"] == path
 
 
 async def test_validate_route_answers_structured_errors(client: TestClient[Any, Any]) -> None:

@@ -86,6 +86,7 @@ class CredentialGate:
         self._renewing = asyncio.Lock()
         self._listeners: list[Callable[[], None]] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        self._start_check: asyncio.Task[None] | None = None
 
     @property
     def held(self) -> bool:
@@ -184,10 +185,13 @@ class CredentialGate:
         return result
 
     def start_check(self) -> asyncio.Task[None]:
-        async def run() -> None:
-            await self.check_at_start()
+        """:meth:`check_at_start` in a task of its own, once: later calls return the same task."""
+        if self._start_check is None:
+            async def run() -> None:
+                await self.check_at_start()
 
-        return self._spawn(run(), "credential-check")
+            self._start_check = self._spawn(run(), "credential-check")
+        return self._start_check
 
     async def _probe(self) -> None:
         delay = self._probe_first_s

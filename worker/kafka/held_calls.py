@@ -17,8 +17,10 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from worker.core.chain.record_chain import RecordChain, Rejected
 from worker.core.config.worker_config import Destination
 from worker.gorgias.holds import CredentialGate, RouteHold
+from worker.kafka.outcome_recorder import OutcomeRecorder
 
 
 class DestinationHolds:
@@ -90,15 +92,34 @@ class DestinationHolds:
             self.route.release()
             self._poke()
 
+    def dead_letter_expired(self, chain: RecordChain, outcomes: OutcomeRecorder) -> None:
+        """A hold past the retry budget, with ``delivery.dead_letter_held_calls``: the calls it holds go to the
+        dead-letter topic, unsent, with the reason."""
+        reason = self.expired()
+        if reason is None:
+            return
+        for pending in list(chain.open.eligible()):
+            made = chain.take(pending)
+            if isinstance(made, Rejected):
+                outcomes.dead_letter_now(made)
+            else:
+                outcomes.give_up(made, reason, chain.done)
+
     def stop(self) -> None:
         """Cancel every call waiting out a hold (none of them is on the wire)."""
         self._stopping = True
         for task in list(self._waiting):
             task.cancel()
 
-    def status(self) -> dict[str, Any]:
+    def status(self, active: bool, waiting_calls: int) -> dict[str, Any]:
+        """The destination's state (``active``, ``paused`` or ``held`` with the reason), its due calls waiting
+        for the budget or held, and its credential's state."""
         gate = self.gate
+        holding = not active or self.held
         return {
+            "state": "paused" if not active else "held" if self.held else "active",
+            "calls_waiting_for_budget": 0 if holding else waiting_calls,
+            "held_calls": waiting_calls if holding else 0,
             "reason": self.reason(),
             "credential": {"account": gate.credential.account_key, "state": "held" if gate.held else "ok",
                            "reason": gate.reason, "held_for_s": round(gate.held_for(), 1)},

@@ -44,7 +44,7 @@ def run(
     for ref in (cfg.kafka.sasl_password(), cfg.worker.control_token()):
         if ref is not None:
             register_secret(resolve_secret(ref).get_secret_value())
-    run_worker(cfg, log_level.lower() or cfg.worker.log_level)
+    run_worker(cfg, log_level.lower() or cfg.worker.log_level, str(config))
 
 
 @app.command(short_help="Run the local Gorgias sandbox.")

@@ -55,6 +55,12 @@ class KafkaSettings(Model):
         description="Compacted topic carrying activate/pause commands to every replica; default "
         "`<deployment>.control`.",
     )
+    destinations_topic: str | None = Field(
+        default=None,
+        pattern=TOPIC_PATTERN,
+        description="Compacted topic holding the destinations saved at runtime (the REST API, `gorgias-worker "
+        "destinations apply`), read by every replica; default `<deployment>.destinations`.",
+    )
     max_record_bytes: int = Field(
         default=1_048_576, ge=1, description="Records larger than this go to the dead-letter topic."
     )
@@ -78,7 +84,7 @@ class KafkaSettings(Model):
 
     def store_topic(self, store: Store) -> str:
         """The topic of ``store``: its explicit setting, else ``<deployment>.<store>``."""
-        explicit = {Store.CONTROL: self.control_topic}.get(store)
+        explicit = {Store.CONTROL: self.control_topic, Store.DESTINATIONS: self.destinations_topic}.get(store)
         return explicit or self.scope.topic(store)
 
     @model_validator(mode="after")

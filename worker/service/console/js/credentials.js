@@ -2,6 +2,7 @@
 // a "Test credential" button answering the account and its call-limit header.
 
 import { ApiError, Unreachable, get, post } from './api.js';
+import { worker } from './worker.js';
 import { el, field, fill, select } from './dom.js';
 import { banner, clearBanner, facts } from './ui.js';
 
@@ -68,11 +69,10 @@ export function credentialPicker({ onchange }) {
   };
 
   async function load(selected) {
+    routes = worker().routes?.credentials !== false;
     try {
-      names = listOf(await get('/credentials'));
-      routes = true;
-    } catch (error) {
-      if (error instanceof ApiError && (error.status === 404 || error.status === 405)) routes = false;
+      names = routes ? listOf(await get('/credentials')) : [];
+    } catch {
       names = [];
     }
     const keep = selected ?? choice.value;

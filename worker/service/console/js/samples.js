@@ -4,7 +4,7 @@
 // "Send Test Data" sends it once, after saying what it will create and whom it would email.
 
 import { ApiError, Unreachable, get, post } from './api.js';
-import { add, el, fill, pretty } from './dom.js';
+import { el, fill, pretty } from './dom.js';
 import { banner, clearBanner, confirmAction, facts } from './ui.js';
 
 const SETTLE_MS = 200; // wait for typing to pause; the answer then comes well within 300 ms
@@ -189,18 +189,21 @@ export function samplePanel({ destination, onErrors, onAttributes, exampleRecord
     try {
       const answer = await post('/preview', { destination: doc, records: used }, { signal: inflight.signal });
       if (mine !== seq) return; // a newer change is on its way: this answer is stale
-      onErrors?.([]);
+      onErrors?.(answer.errors || []);
+      if (answer.errors && answer.errors.length) {
+        fill(items);
+        state.textContent = 'Fix the settings marked on the left to see the requests.';
+        return;
+      }
       lastDoc = doc;
       lastUsed = used;
       render(answer.items || []);
       const calls = (answer.items || []).filter((i) => i.kind === 'request').length;
-      state.textContent = `${used.length} record(s)${note} → ${calls} request(s), ${(answer.items || []).length - calls} dead letter(s).`;
+      const account = answer.example_credential ? ' Shown for an example account: choose a credential.' : '';
+      state.textContent = `${used.length} record(s)${note} → ${calls} request(s), ${(answer.items || []).length - calls} dead letter(s).${account}`;
     } catch (error) {
       if (error.name === 'AbortError' || mine !== seq) return;
-      if (error instanceof ApiError && error.errors.length) {
-        onErrors?.(error.errors);
-        state.textContent = 'Fix the settings marked on the left to see the requests.';
-      } else if (!(error instanceof Unreachable)) {
+      if (!(error instanceof Unreachable)) {
         state.textContent = error.message;
       }
     }
