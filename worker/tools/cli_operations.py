@@ -94,7 +94,7 @@ def produce(
     overrides: SetOption = None,
 ) -> None:
     """Publish records from a JSON Lines file to a topic, with a progress bar."""
-    from worker.kafka.topic_io import produce_file
+    from worker.tools.topic_io import produce_file
 
     if not file.is_file():
         fail([f"{file}: no such file (give a JSON Lines file, one record per line)"])
@@ -121,7 +121,7 @@ def responses(
     overrides: SetOption = None,
 ) -> None:
     """Print response events as they arrive (one line per API call, or full JSON with --json)."""
-    from worker.kafka.topic_io import TopicMissing, print_responses
+    from worker.tools.topic_io import TopicMissing, print_responses
 
     if limit is not None and limit < 1:
         fail(["--limit must be at least 1"])
