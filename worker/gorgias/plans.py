@@ -20,7 +20,7 @@ from worker.core.config.account import Credential
 from worker.core.config.delivery import DeliverySettings
 from worker.core.outcomes.call_outcome import CallOutcome
 from worker.core.requests.request import MAX_STEPS, Plan, PlanError, RenderedRequest, Step, StepRecord, StepResult
-from worker.gorgias.calls import AttemptTokens, UnknownOutcomeHook
+from worker.gorgias.calls import AttemptTokens, Holds, UnknownOutcomeHook
 from worker.gorgias.ratelimit import Clock
 
 __all__ = ["KnownNames", "PlanRunner", "Sender"]
@@ -61,7 +61,7 @@ class Sender(Protocol):
 
     async def call(self, req: RenderedRequest, credential: Credential, settings: DeliverySettings,
                    unknown_outcome_hook: UnknownOutcomeHook | None = None,
-                   tokens: AttemptTokens | None = None) -> CallOutcome: ...
+                   tokens: AttemptTokens | None = None, holds: Holds | None = None) -> CallOutcome: ...
 
 
 class PlanRunner:
@@ -80,6 +80,7 @@ class PlanRunner:
         settings: DeliverySettings,
         hook: UnknownOutcomeHook | None = None,
         tokens: AttemptTokens | None = None,
+        holds: Holds | None = None,
     ) -> CallOutcome:
         plan = req.plan
         assert plan is not None
@@ -108,7 +109,7 @@ class PlanRunner:
                 continue
             step_tokens = None if tokens is None else _StepTokens(tokens, first=not outcomes)
             outcome = await self.service.call(replace(r, plan=None), credential, settings,
-                                              hook if step.final else None, step_tokens)
+                                              hook if step.final else None, step_tokens, holds)
             outcomes.append(outcome)
             last = outcome
             accepted = outcome.ok or (outcome.status is not None and outcome.status in step.accept)

@@ -104,8 +104,9 @@ def fail(lines: list[str], code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
-def kafka_call(kafka: KafkaSettings, work: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine that talks to Kafka; a broker that cannot be reached is one error line, exit 1."""
+def kafka_call(kafka: KafkaSettings, work: Coroutine[Any, Any, T], quiet: bool = False) -> T:
+    """Run a coroutine that talks to Kafka; a broker that cannot be reached is one error line, exit 1
+    (with ``quiet``, :class:`_KafkaUnavailable` instead)."""
     import logging
 
     from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
@@ -121,9 +122,23 @@ def kafka_call(kafka: KafkaSettings, work: Coroutine[Any, Any, T]) -> T:
         detail = str(exc) or type(exc).__name__
         unreachable = isinstance(exc, TimeoutError | OSError | KafkaConnectionError | KafkaTimeoutError)
         hint = " (is the broker running and reachable?)" if unreachable else ""
+        if quiet:
+            raise _KafkaUnavailable(f"Kafka at {bootstrap_servers(kafka)}: {detail}{hint}") from None
         fail([f"Kafka at {bootstrap_servers(kafka)}: {detail}{hint}"])
     finally:
         client_log.setLevel(level)
+
+
+def kafka_answer(kafka: KafkaSettings, work: Coroutine[Any, Any, T]) -> tuple[T | None, str | None]:
+    """Run a coroutine that talks to Kafka: its result, or None and why Kafka could not answer (no line printed)."""
+    try:
+        return kafka_call(kafka, work, quiet=True), None
+    except _KafkaUnavailable as exc:
+        return None, str(exc)
+
+
+class _KafkaUnavailable(Exception):
+    """Kafka could not answer a command (raised instead of the error line by ``kafka_call(quiet=True)``)."""
 
 
 def load_or_exit(path: Path, secrets: bool = False, overrides: list[str] | None = None) -> WorkerConfig:
