@@ -16,7 +16,7 @@ from tests.support.processes import gorgias
 from worker.core.chain.preview import PreviewRequest, preview
 from worker.core.config.worker_config import parse_config
 from worker.host import metrics
-from worker.kafka.topic_io import read_sample
+from worker.kafka.topic_sample import read_sample
 
 pytestmark = pytest.mark.integration
 
