@@ -25,7 +25,7 @@ import orjson
 
 from worker.core.requests.request import Plan, PlanError, RenderedRequest, Step, StepResult
 
-__all__ = ["PLANS", "EnsureTags", "MergeFieldValues", "UpdateMessage", "UpsertCustomer", "plan_for"]
+__all__ = ["PLANS", "ClearValue", "EnsureTags", "MergeFieldValues", "UpdateMessage", "UpsertCustomer", "plan_for"]
 
 EXISTS: Final = frozenset({400, 409})  # a duplicate answer: the tag (or customer) is there already
 REFUSED_NAME: Final = frozenset({400})  # a ticket-tag write naming a tag that no longer exists
@@ -326,6 +326,26 @@ class UpdateMessage(Plan):
                 f"above laid over them; sent_datetime {sent})"]
 
 
+@dataclass(frozen=True)
+class ClearValue(Plan):
+    """A single-value custom-field write whose value is ``null``: Gorgias clears a value with ``DELETE`` on
+    the same route (its ``PUT`` takes a string, an integer or a boolean only)."""
+
+    write: RenderedRequest
+
+    def next_step(self, done: Sequence[StepResult]) -> Step | None:
+        if done:
+            return None
+        return Step(_json(self.write, "DELETE", self.write.url, None), "clear the value (null)", final=True)
+
+    def describe(self) -> list[str]:
+        return [f"DELETE {self.write.url}  (the value is null: it is cleared)"]
+
+
+def _clear_on_null(write: RenderedRequest, body: Any) -> Plan | None:
+    return ClearValue(write) if body is None else None
+
+
 def _update_message(write: RenderedRequest, body: Any) -> Plan | None:
     return UpdateMessage(write, dict(body) if isinstance(body, Mapping) else {})
 
@@ -372,6 +392,7 @@ PLANS: dict[str, Callable[[RenderedRequest, Any], Plan | None]] = {
     "ensure_tags": _ensure_tags,
     "upsert_customer": _upsert_customer,
     "update_message": _update_message,
+    "clear_on_null": _clear_on_null,
 }
 
 
