@@ -371,3 +371,6 @@ async def test_the_other_new_templates_each_do_their_one_thing(scenario: Scenari
     assert [m["body_text"] for m in tickets[kept]["messages"] if m["channel"] == "internal-note"] == ["typo here"]
     assert tickets[closing]["status"] == "closed" and tickets[kept]["status"] == "closed"
     assert str(source) in state["merged_customers"] and {c["id"] for c in state["customers"]} >= {target}
+    assert events["merge"]["customer_merge"] == {"merged_away_id": source, "kept_id": target}
+    assert [st["method"] for st in events["merge"]["steps"]] == ["GET", "PUT"]  # never an empty merge body
+    assert events["merge"]["request"]["body"] == {} and "customer_merge" not in events["job"]
