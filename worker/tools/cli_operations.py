@@ -43,7 +43,7 @@ def run(
 
     for dest in cfg.destinations:
         register_secret(resolve_secret(dest.credential.secret()).get_secret_value())
-    for ref in (cfg.kafka.sasl_password(), cfg.worker.control_token()):
+    for ref in (cfg.kafka.sasl_password(), cfg.kafka.ssl_key_password(), cfg.worker.control_token()):
         if ref is not None:
             register_secret(resolve_secret(ref).get_secret_value())
     run_worker(cfg, log_level.lower() or cfg.worker.log_level, str(config))
