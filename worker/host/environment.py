@@ -16,12 +16,15 @@ from pydantic import SecretStr
 from worker.core.config.base import SecretRef
 from worker.core.config.kafka import KafkaSettings
 from worker.core.config.worker_config import WorkerConfig
+from worker.host.secret_box import STORED, load_box
 
 BOOTSTRAP_VARIABLE = "KAFKA_BOOTSTRAP_SERVERS"
 
 
 def resolve_secret(ref: SecretRef, environ: Mapping[str, str] | None = None) -> SecretStr:
     """Read the secret ``ref`` points at. Raises ``LookupError`` with a fix when it is missing or empty."""
+    if ref.stored is not None:  # a credential saved at runtime: encrypted in the credentials store
+        return STORED.reveal(ref.stored)
     if ref.env is not None:
         value = (os.environ if environ is None else environ).get(ref.env, "")
         if not value:
@@ -46,7 +49,8 @@ def secret_refs(config: WorkerConfig) -> list[tuple[str, SecretRef]]:
     """Every secret the config refers to, each with the setting that names it (for error lines)."""
     refs = [(f"destinations[{i}].credential", d.credential.secret()) for i, d in enumerate(config.destinations)]
     for where, ref in (("kafka.sasl_password", config.kafka.sasl_password()),
-                       ("worker.control_token", config.worker.control_token())):
+                       ("worker.control_token", config.worker.control_token()),
+                       ("worker.secrets_key", config.worker.secrets_key())):
         if ref is not None:
             refs.append((where, ref))
     return refs
@@ -57,9 +61,12 @@ def check_secrets(config: WorkerConfig, environ: Mapping[str, str] | None = None
     problems = []
     for where, ref in secret_refs(config):
         try:
-            resolve_secret(ref, environ)
+            if where == "worker.secrets_key":
+                load_box(ref, environ)  # its errors name the setting
+            else:
+                resolve_secret(ref, environ)
         except LookupError as exc:
-            problems.append(f"{where}: {exc}")
+            problems.append(str(exc) if where == "worker.secrets_key" else f"{where}: {exc}")
     return problems
 
 
