@@ -75,3 +75,15 @@ def test_resolve_secret_reads_stored_secrets_through_the_process_store() -> None
     finally:
         STORED.set("unit-test/api_key", None)
         STORED.box = saved_box
+
+
+def test_the_cli_prints_a_fresh_key_the_worker_accepts() -> None:
+    from typer.testing import CliRunner
+
+    from worker.tools.cli import app
+
+    runner = CliRunner()
+    first, second = (runner.invoke(app, ["secrets-key"]) for _ in range(2))
+    assert first.exit_code == 0 and first.stdout.strip() != second.stdout.strip()
+    box = load_box(SecretRef(env="K"), {"K": f"{first.stdout.strip()},{second.stdout.strip()}"})
+    assert box is not None and box.keys == 2
