@@ -12,7 +12,8 @@ from worker.core.config.base import ConfigError
 from worker.core.store.credentials import ENCRYPTED, ReferencePolicy, check_body, credential_of, public_view
 
 POLICY = ReferencePolicy(env_prefix="GORGIAS_", reserved_env=frozenset({"GORGIAS_CONTROL_TOKEN"}),
-                         file_dirs=("/etc/gorgias/keys",), origins=("http://127.0.0.1:8080",))
+                         file_dirs=("/etc/gorgias/keys",), origins=("http://127.0.0.1:8080",),
+                         reserved_files=frozenset({"/etc/gorgias/keys/control-token"}))
 KEY = "plain-key-0b1e"
 
 
@@ -49,6 +50,7 @@ def test_a_reference_is_stored_as_the_file_writes_it() -> None:
     ({"api_key": None, "api_key_env": "KAFKA_PASSWORD"}, "may name only variables starting with 'GORGIAS_'"),
     ({"api_key": None, "api_key_env": "GORGIAS_CONTROL_TOKEN"}, "one of the worker's own secrets"),
     ({"api_key": None, "api_key_file": "/etc/passwd"}, "only files in worker.credential_file_dirs"),
+    ({"api_key": None, "api_key_file": "/etc/gorgias/keys/./control-token"}, "one of the worker's own secrets"),
     ({"api_key": None, "api_key_file": "/etc/gorgias/keys/../../passwd"}, "only files in worker.credential_file_dirs"),
     ({"api_key": None, "api_key_env": "GORGIAS_KEY", "base_url": "http://evil.example"},
      "or an origin in worker.credential_origins"),

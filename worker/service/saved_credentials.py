@@ -13,6 +13,7 @@ destinations that name it.
 from __future__ import annotations
 
 import logging
+import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -63,8 +64,10 @@ def reference_policy(config: WorkerConfig) -> ReferencePolicy:
     worker, kafka = config.worker, config.kafka
     reserved = {v for v in (kafka.sasl_password_env, kafka.ssl_key_password_env, worker.control_token_env,
                             worker.secrets_key_env) if v}
+    files = {posixpath.normpath(v) for v in (kafka.sasl_password_file, kafka.ssl_key_password_file, kafka.ssl_keyfile,
+                                             worker.control_token_file, worker.secrets_key_file) if v}
     return ReferencePolicy(worker.credential_env_prefix, frozenset(reserved), tuple(worker.credential_file_dirs),
-                           tuple(worker.credential_origins))
+                           tuple(worker.credential_origins), frozenset(files))
 
 
 class SavedCredentials:

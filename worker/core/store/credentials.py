@@ -41,6 +41,7 @@ class ReferencePolicy:
     reserved_env: frozenset[str] = frozenset()
     file_dirs: tuple[str, ...] = ()
     origins: tuple[str, ...] = ()
+    reserved_files: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,8 @@ def check_references(credential: Credential, policy: ReferencePolicy) -> None:
         allowed = ", ".join(policy.file_dirs) or "none are allowed"
         problems.append(f"{field}_file: a credential saved at runtime may name only files in "
                         f"worker.credential_file_dirs ({allowed}), not {ref.file!r}")
+    elif ref.file is not None and posixpath.normpath(ref.file) in policy.reserved_files:
+        problems.append(f"{field}_file: {ref.file} holds one of the worker's own secrets, not a Gorgias key")
     if ref.stored is None and credential.base_url is not None and credential.base_url not in policy.origins:
         problems.append(f"base_url: a credential whose secret comes from a variable or a file may send it only to "
                         f"https://{credential.host} or an origin in worker.credential_origins, not "
