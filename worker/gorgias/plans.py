@@ -42,6 +42,12 @@ class KnownNames:
         names.move_to_end(name)
         return True
 
+    def discard(self, account: str, name: str) -> None:
+        """Forget that the account has ``name`` (it turned out not to exist any more)."""
+        names = self._by_account.get(account)
+        if names is not None:
+            names.pop(name, None)
+
     def add(self, account: str, name: str) -> None:
         names = self._by_account.setdefault(account, OrderedDict())
         names[name] = None
@@ -95,6 +101,8 @@ class PlanRunner:
             if step is None:
                 break
             r = step.request
+            if step.forget and step.known_as is not None:
+                self.known.discard(account, step.known_as)
             if step.known_as is not None and self.known.has(account, step.known_as):
                 done.append(StepResult(step, None, None, skipped=True))
                 steps.append(StepRecord(r.method, r.url, step.purpose, None, 0, skipped=True))

@@ -43,7 +43,7 @@ def run(
 
     for dest in cfg.destinations:
         register_secret(resolve_secret(dest.credential.secret()).get_secret_value())
-    for ref in (cfg.kafka.sasl_password(), cfg.worker.control_token()):
+    for ref in (cfg.kafka.sasl_password(), cfg.kafka.ssl_key_password(), cfg.worker.control_token()):
         if ref is not None:
             register_secret(resolve_secret(ref).get_secret_value())
     run_worker(cfg, log_level.lower() or cfg.worker.log_level, str(config))
@@ -60,7 +60,7 @@ def sandbox(
         list[str] | None,
         typer.Option(metavar="SPEC", help="domain:email:apikey[:role]; repeatable. Default: acme."),
     ] = None,
-    job_duration_s: Annotated[float, typer.Option(help="Seconds a ticket job runs before it ends.")] = 0.0,
+    job_duration_s: Annotated[float, typer.Option(help="Seconds a ticket job runs before it ends.")] = 2.0,
 ) -> None:
     """Run the local Gorgias sandbox (a faithful fake Gorgias API) for tests, demos and benchmarks."""
     from gorgias_sandbox.server import serve
