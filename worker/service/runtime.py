@@ -183,11 +183,15 @@ class Runtime:
     async def remove_pipeline(self, name: str, why: str) -> None:
         """Stop ``name``'s pipeline as on SIGTERM (calls on the wire finish within the shutdown grace, their
         outcomes are recorded, what is done is committed) and leave its consumer group."""
-        pipeline = self.pipelines.pop(name, None)
+        pipeline = self.pipelines.get(name)
         if pipeline is None:
             return
         log.info("destination %s: stopping its pipeline (%s)", name, why, extra={"destination": name})
-        await pipeline.stop(self.config.worker.shutdown_grace_s)
+        try:
+            await pipeline.stop(self.config.worker.shutdown_grace_s)
+        finally:  # listed (status) until it has stopped and committed
+            if self.pipelines.get(name) is pipeline:
+                del self.pipelines[name]
         if self._shares is not None:
             self._shares.released(name, pipeline.dest.credential)
 
