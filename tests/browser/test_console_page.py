@@ -263,7 +263,7 @@ def test_readable_on_a_desktop_and_a_phone(open_page: OpenPage, console: Console
     overflow = "() => document.documentElement.scrollWidth - window.innerWidth"
     assert page.evaluate(overflow) <= 0
     if viewport == PHONE:
-        page.screenshot(path=str(screenshots() / "10-phone-destinations.png"))
+        page.screenshot(path=str(screenshots() / "11-phone-destinations.png"))
     new_destination(page, console)
     expect(page.locator("#preview-items > li")).to_have_count(9)
     assert page.evaluate(overflow) <= 0
@@ -273,4 +273,4 @@ def test_readable_on_a_desktop_and_a_phone(open_page: OpenPage, console: Console
     assert small == []  # every control big enough to hit
     if viewport == PHONE:
         page.locator("#samples-title").scroll_into_view_if_needed()
-        page.screenshot(path=str(screenshots() / "11-phone-sample-payload.png"))
+        page.screenshot(path=str(screenshots() / "12-phone-sample-payload.png"))
