@@ -11,8 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
-from gorgias_sandbox.server import RunningSandbox, start_sandbox
-from gorgias_sandbox.settings import SandboxSettings
+from gorgias_sandbox.server import RunningSandbox
 from tests.support.sandbox_client import SandboxClient
 from worker.core.config.worker_config import Destination
 from worker.core.records.record import REPLAY_HEADER, Record, SourceRef, parse_replay_header
@@ -32,15 +31,6 @@ API_KEY = "sandbox-api-key"
 @pytest.fixture(autouse=True)
 def api_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GORGIAS_API_KEY", API_KEY)
-
-
-@pytest.fixture
-async def sandbox() -> AsyncIterator[RunningSandbox]:
-    running = await start_sandbox(SandboxSettings(rate_limit="off"))
-    try:
-        yield running
-    finally:
-        await running.stop()
 
 
 @pytest.fixture

@@ -4,13 +4,11 @@ the names are created again (the stale knowledge dropped) and the write goes thr
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from gorgias_sandbox.server import RunningSandbox, start_sandbox
-from gorgias_sandbox.settings import SandboxSettings
+from gorgias_sandbox.server import RunningSandbox
 from tests.support.sandbox_client import API_KEY, SandboxClient
 from worker.core.config.worker_config import Destination
 from worker.core.records.record import Record, SourceRef
@@ -21,15 +19,6 @@ from worker.gorgias.delivery import DeliveryService
 @pytest.fixture(autouse=True)
 def api_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GORGIAS_API_KEY", API_KEY)
-
-
-@pytest.fixture
-async def sandbox() -> AsyncIterator[RunningSandbox]:
-    running = await start_sandbox(SandboxSettings(rate_limit="off"))
-    try:
-        yield running
-    finally:
-        await running.stop()
 
 
 def destination(url: str, template: str) -> Destination:
