@@ -159,6 +159,7 @@ def _batching(template: Template) -> dict[str, Any]:
         "key": list(spec.key) if spec.key else None,
         "any_key": spec.key == () and template.batchable,
         "group_by": spec.group_by if spec.key == () and template.batchable else None,
+        "group_example": spec.group_example if spec.key == () and template.batchable else None,
         "max_items": spec.max_items,
     }
 
