@@ -17,7 +17,7 @@ from gorgias_sandbox.dispatch import Sandbox
 from gorgias_sandbox.settings import SandboxSettings
 from gorgias_sandbox.timestamps import WallClock
 
-log = logging.getLogger("gorgias_sandbox")
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: SandboxSettings, clock: Callable[[], float] | None = None,

@@ -33,7 +33,7 @@ from worker.host import metrics
 from worker.kafka.clients import committed_offsets
 from worker.kafka.recovery import end_offsets, scan_outcomes
 
-log = logging.getLogger("worker.pipeline")
+log = logging.getLogger(__name__)
 
 COMMIT_INTERVAL_S = 0.5
 COMMIT_WARNING_INTERVAL_S = 30.0

@@ -48,7 +48,7 @@ from worker.kafka.outcome_recorder import OutcomeRecorder
 from worker.kafka.partitions import Partitions
 from worker.kafka.publisher import Publisher
 
-log = logging.getLogger("worker.pipeline")
+log = logging.getLogger(__name__)
 
 MAX_POLL_WAIT_S = 0.2
 PARTITION_FETCH_BYTES = 2 * 1024 * 1024

@@ -41,7 +41,7 @@ from worker.kafka.clients import (
 from worker.service.control_api import create_control_app
 from worker.service.runtime import Runtime
 
-log = logging.getLogger("worker.app")
+log = logging.getLogger(__name__)
 
 
 def _faust_credentials(config: WorkerConfig) -> Any:

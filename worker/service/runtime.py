@@ -32,7 +32,7 @@ from worker.kafka.pipeline import DestinationPipeline
 from worker.kafka.publisher import Publisher
 from worker.service.saved_destinations import SavedDestinations
 
-log = logging.getLogger("worker.runtime")
+log = logging.getLogger(__name__)
 
 HEALTH_INTERVAL_S = 5.0  # how often the broker is probed
 HEALTH_PROBE_TIMEOUT_S = 5.0
