@@ -129,9 +129,9 @@ class Partitions:
         self.watermarks.acknowledged(topic, partition, offset)
 
     @property
-    def in_flight(self) -> int:
+    def pending_records(self) -> int:
         """Records consumed whose outcome is not recorded yet."""
-        return self.tracker.in_flight
+        return self.tracker.pending_records
 
     def status(self, consumer: aiokafka.AIOKafkaConsumer | None,
                assigned: list[TopicPartition]) -> list[dict[str, Any]]:

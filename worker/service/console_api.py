@@ -26,7 +26,7 @@ from worker.core.chain.template_guide import guide
 from worker.core.config.base import Problem
 from worker.core.config.deployment import Store
 from worker.core.config.worker_config import Destination, WorkerConfig, problem_of
-from worker.gorgias.endpoint_test import EndpointTestError, deletion, plan_test, send_once, send_test
+from worker.gorgias.endpoint_trial import EndpointTestError, deletion, plan_test, send_once, send_test
 from worker.kafka.clients import topic_partition_counts
 from worker.kafka.topic_sample import read_sample
 from worker.service.control_http import RUNTIME, TOKEN, error, invalid, json_body, json_response, token_refusal

@@ -306,8 +306,8 @@ class Runtime:
                 for name, pipeline in self.pipelines.items():
                     log.warning(
                         "destination %s cannot consume or record outcomes for %.0f s: %s; %d record(s) wait for "
-                        "their outcome", name, now - self._trouble_since, self.trouble, pipeline.partitions.in_flight,
-                        extra={"destination": name},
+                        "their outcome", name, now - self._trouble_since, self.trouble,
+                        pipeline.partitions.pending_records, extra={"destination": name},
                     )
         elif self.trouble is not None:
             for name in self.pipelines:
