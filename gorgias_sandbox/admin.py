@@ -148,6 +148,33 @@ async def put_jobs(request: web.Request) -> web.Response:
     return await get_jobs(request)
 
 
+async def put_credentials(request: web.Request) -> web.Response:
+    """``PUT /__admin/credentials`` with ``{"email": ..., "api_key": "..." | null, "oauth_token": ...,
+    "account": optional}``: the user's only valid API key (or fixed OAuth token) from now on, as when it is
+    reset in Gorgias' settings; ``null`` revokes it. Keys left out stay. ``POST /__admin/reset`` restores
+    the configured ones."""
+    body = await _json_body(request)
+    if not isinstance(body, dict) or not isinstance(body.get("email"), str) or set(body) - {
+        "email", "api_key", "oauth_token", "account"
+    } or not {"api_key", "oauth_token"} & set(body):
+        return _bad('Expected {"email": "...", "api_key": "..." | null and/or "oauth_token": "..." | null}.')
+    if any(body.get(k) is not None and not isinstance(body[k], str) for k in ("api_key", "oauth_token")):
+        return _bad("api_key and oauth_token must be strings or null.")
+    sandbox = _sandbox(request)
+    domain = body.get("account") or next(iter(sandbox.state.accounts))
+    authenticator = sandbox.authenticators.get(domain)
+    if authenticator is None:
+        return _json({"error": {"msg": f"No account {domain!r}."}}, 404)
+    try:
+        if "api_key" in body:
+            authenticator.set_api_key(body["email"], body["api_key"])
+        if "oauth_token" in body:
+            authenticator.set_oauth_token(body["email"], body["oauth_token"])
+    except KeyError:
+        return _json({"error": {"msg": f"No user {body['email']!r} in account {domain!r}."}}, 404)
+    return _json({"account": domain, "email": body["email"], "changed": sorted({"api_key", "oauth_token"} & set(body))})
+
+
 async def routes(request: web.Request) -> web.Response:
     """``GET /__admin/routes``: every ``METHOD /api/...`` template served."""
     return _json(_sandbox(request).router.templates())
@@ -165,5 +192,6 @@ def add_admin_routes(app: web.Application) -> None:
     app.router.add_get("/__admin/rate-limit", get_rate_limit)
     app.router.add_put("/__admin/rate-limit", put_rate_limit)
     app.router.add_get("/__admin/routes", routes)
+    app.router.add_put("/__admin/credentials", put_credentials)
     app.router.add_get("/__admin/jobs", get_jobs)
     app.router.add_put("/__admin/jobs", put_jobs)

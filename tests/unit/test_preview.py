@@ -121,7 +121,8 @@ def test_preview_items_as_json_and_text() -> None:
          "body": {"names": ["a", "b"]},
          "steps": ['POST https://acme.gorgias.com/api/tags {"name": "a"}  (unless known to exist; 400/409 = exists)',
                    'POST https://acme.gorgias.com/api/tags {"name": "b"}  (unless known to exist; 400/409 = exists)',
-                   "POST https://acme.gorgias.com/api/tickets/3/tags  (the request above)"],
+                   "POST https://acme.gorgias.com/api/tickets/3/tags  (the request above; refused with 400, each "
+                   "name is created again and it is sent once more)"],
          "emails": []},
         {"kind": "dead_letter", "records": [1], "stage": "render",
          "reason": "add_ticket_tags: names: required: at least one tag name (or ids)", "field": "names"},

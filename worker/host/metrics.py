@@ -131,6 +131,12 @@ CALLS_WAITING_FOR_BUDGET = Gauge(
     ["account"], registry=REGISTRY,
 )
 
+CREDENTIAL_HELD = Gauge(
+    "gorgias_worker_credential_held",
+    "1 while calls of the account are held because Gorgias refused its credential (HTTP 401), else 0.",
+    ["account"], registry=REGISTRY,
+)
+
 
 def set_destination_states(states: dict[str, str], before: set[tuple[str, str]]) -> set[tuple[str, str]]:
     """Set ``gorgias_worker_destination_state`` from each destination's state; the series of destinations

@@ -119,6 +119,21 @@ class OutcomeRecorder:
                 self.records_unknown += n
         self.finish(call.sources)
 
+    def give_up(self, call: Call, reason: str, done: Callable[[Call], None]) -> None:
+        """Record ``call`` as failed without sending it (held longer than its retry budget): its dead letter
+        says why. ``done`` frees its key's lane first."""
+        claim = self.partitions.claim(call.sources)
+
+        async def run() -> None:
+            try:
+                done(call)
+                if claim():  # else its partition moved to another worker, which sends it
+                    await self.record(call, CallOutcome.unsent(reason, self.clock()))
+            finally:
+                claim.release()
+
+        self._spawn(run())
+
     def dead_letter_now(self, rejected: Rejected) -> None:
         """Write the dead letter of records the chain rejected (unless their partition moved away first)."""
         dest = self.dest

@@ -44,6 +44,7 @@ from worker.host import metrics
 from worker.host.logs import call_context, source_fields
 from worker.kafka.back_pressure import BackPressure
 from worker.kafka.clients import make_consumer
+from worker.kafka.held_calls import DestinationHolds
 from worker.kafka.outcome_recorder import OutcomeRecorder
 from worker.kafka.partitions import Partitions
 from worker.kafka.publisher import Publisher
@@ -103,6 +104,9 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
         self.partitions = Partitions(config, dest, clock, outcome_partitions or [], intent_topic)
         self.outcomes = OutcomeRecorder(dest, publisher, self.partitions, clock, self._fail, self._spawn,
                                        config.kafka.scope, intent_topic)
+        # Gorgias refusing the credential (401) or a route (403) holds calls like a pause (worker.kafka.held_calls)
+        self.holds = DestinationHolds(dest, delivery.gates.get(dest.credential, dest.delivery),
+                                      lambda: self.dispatcher.poke() if self.dispatcher is not None else None)
         self._bind_metrics(dest.name)
 
     def _bind_metrics(self, name: str) -> None:
@@ -160,6 +164,8 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
                 for msg in messages:
                     self._handle(tpk, msg, now)
             self.chain.open.tick(self.clock())
+            if self.active:  # a hold past the retry budget dead-letters its calls, if the user asks for that
+                self.holds.dead_letter_expired(self.chain, self.outcomes)
             if self.chain.open.has_eligible and self.dispatcher is not None:
                 self.dispatcher.poke()
             self._apply_pause()
@@ -170,6 +176,7 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
     async def stop(self, grace: float) -> None:
         """Stop reading, finish in-flight calls within ``grace`` seconds, commit exactly what is done."""
         self._stopping = True
+        self.holds.stop()  # calls held by a refused credential are not on the wire: abandoned at once
         task = self._task
         if task is not None:
             try:
@@ -225,14 +232,12 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
             "pending_records": self.partitions.pending_records,
             "calls_on_wire": self._on_wire,
             "calls_in_flight": self._on_wire,  # deprecated name of calls_on_wire, kept for one release
-            # due calls not on the wire: waiting for their account's budget (or a slot, or their key's
-            # previous call) while active, held while paused
-            "calls_waiting_for_budget": self.chain.open.waiting_calls if self.active else 0,
-            "held_calls": 0 if self.active else self.chain.open.waiting_calls,
+            # state, and due calls not on the wire: waiting for their account's budget (or a slot, or their key's
+            # previous call) while active, held while paused or held (worker.kafka.held_calls)
+            **self.holds.status(self.active, self.chain.open.waiting_calls),
             "grouped_records": self.chain.open.pending,
             "skipped_after_recovery": self.partitions.skipped_after_recovery,
             "budget_share": round(self.budget_share, 4),
-            "state": "active" if self.active else "paused",
             "partitions": self.partitions.status(consumer, assigned),
             "records": {**metrics.records_since_start(self.dest.name), "unknown": self.outcomes.records_unknown},
             "last_error": self.outcomes.last_error,
@@ -262,7 +267,8 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
 
     def candidates(self) -> Iterator[Candidate]:
         """Calls that may start now: none while paused, stopping or out of call slots (they are held)."""
-        if not self.active or self._stopping or self._fatal is not None or self._on_wire >= self._slots:
+        if (not self.active or self._stopping or self._fatal is not None or self._on_wire >= self._slots
+                or self.holds.held):
             return iter(())
         return self.chain.open.eligible()
 
@@ -306,7 +312,7 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
                 claim.release()
                 return
             mark = partial(self.outcomes.mark_intent, call) if self.outcomes.marks_intents else None
-            outcome = await self.sender.send(call, tokens, mark)
+            outcome = await self.sender.send(call, tokens, mark, self.holds.for_call())
         except asyncio.CancelledError:
             claim.release()
             raise

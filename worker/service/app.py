@@ -30,6 +30,7 @@ from worker.core.config.kafka import SaslMechanism, SecurityProtocol
 from worker.core.config.worker_config import WorkerConfig
 from worker.host.environment import bootstrap_servers, resolve_secret
 from worker.host.logs import logging_config, setup_logging
+from worker.host.tls import TlsSettingError
 from worker.kafka.clients import (
     GROUP_HEARTBEAT_INTERVAL_MS,
     GROUP_SESSION_TIMEOUT_MS,
@@ -38,6 +39,7 @@ from worker.kafka.clients import (
     probe,
     wait_for_broker,
 )
+from worker.kafka.tls_check import KafkaTlsError
 from worker.service.control_api import create_control_app
 from worker.service.runtime import Runtime
 
@@ -156,7 +158,7 @@ def run(config: WorkerConfig, level: str = "info", config_file: str | None = Non
         sys.exit(1)
     try:  # faust's own clients give up at once with a traceback when Kafka is down: wait for it first
         asyncio.run(wait_for_broker("starting", lambda: probe(config.kafka), config.worker.broker_wait_s))
-    except BrokerUnavailable as exc:
+    except (BrokerUnavailable, KafkaTlsError, TlsSettingError) as exc:
         log.error("cannot start: %s", exc)
         sys.exit(1)
     if config.worker.event_loop == "uvloop":

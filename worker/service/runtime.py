@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 HEALTH_INTERVAL_S = 5.0  # how often the broker is probed
 HEALTH_PROBE_TIMEOUT_S = 5.0
 OUTAGE_LOG_INTERVAL_S = 30.0  # one line per destination per interval while Kafka is unreachable
+CREDENTIAL_CHECK_WAIT_S = 10.0  # the start waits this long at most for the credential checks
 
 
 def _creates(dest: Destination) -> bool:
@@ -116,6 +117,7 @@ class Runtime:
         self._publisher.limits = self._limits  # shared: topics prepared later (saved destinations) add theirs
         self._shares = BudgetShares(self.delivery.limiters)  # one per process: destinations of an account add up
         self._dispatchers = Dispatchers()  # one per Gorgias account, shared by the destinations on it
+        await self._check_credentials(config.destinations)
         self.control = ControlReader(config.kafka, self.apply_command)
         await self.control.start()
         for dest in config.destinations:
@@ -132,6 +134,15 @@ class Runtime:
         log.info("worker ready: %d destination(s): %s", len(self.pipelines),
                  ", ".join(f"{n} ({'active' if p.active else 'paused'})" for n, p in self.pipelines.items()))
 
+    async def _check_credentials(self, destinations: list[Destination]) -> None:
+        """One ``GET /api/account`` per credential through its budget, logging the account and its call limit
+        or the problem (a refused credential holds its calls from the start). Waited for a few seconds at most:
+        a slow Gorgias does not delay the start, the checks then finish meanwhile."""
+        assert self.delivery is not None
+        checks = {self.delivery.gates.get(d.credential, d.delivery).start_check() for d in destinations}
+        if checks:
+            await asyncio.wait(checks, timeout=CREDENTIAL_CHECK_WAIT_S)
+
     # ---------------------------------------------------------------------------------------------
     # one pipeline at a time
 
@@ -147,6 +158,7 @@ class Runtime:
             [(t, p) for t in topics for p in self._topic_partitions[t]],
             shares=self._shares, intent_topic=intents, dispatchers=self._dispatchers,
         )
+        self.delivery.gates.get(dest.credential, dest.delivery).start_check()  # once per credential
         saved_word = self.control.state.get(dest.name) if self.control is not None else None
         default = dest.active if source == "file" else False
         pipeline.set_active(default if saved_word is None else saved_word)
@@ -349,6 +361,7 @@ class Runtime:
             "failed": str(self.failed) if self.failed else None,
             "destinations": self.destination_statuses(),
             "accounts": self.account_status(),
+            "credentials": self.credential_status(),
         }
 
     def destination_status(self, name: str) -> dict[str, Any] | None:
@@ -388,6 +401,16 @@ class Runtime:
                         "waiting": metrics.account_waiting(key),
                         "destinations": [d.name for d in running if d.credential.account_key == key]}
         return out
+
+    def credential_status(self) -> list[dict[str, Any]]:
+        """Per credential (never its secret): the account, whether Gorgias takes it, and who uses it."""
+        if self.delivery is None:
+            return []
+        return [{"credential": gate.describe(), "account": gate.credential.account_key,
+                 "state": "held" if gate.held else "ok", "reason": gate.reason,
+                 "held_for_s": round(gate.held_for(), 1), "destinations": list(gate.users),
+                 "last_check": gate.last_check.as_dict() if gate.last_check is not None else None}
+                for gate in self.delivery.gates]
 
     def metrics_text(self) -> bytes:
         if self.delivery is not None:

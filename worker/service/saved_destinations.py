@@ -12,7 +12,8 @@ the file is (:mod:`worker.core.store.destinations`) before anything is written; 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,13 +58,14 @@ class SavedDestinations:
     """This deployment's destinations store, as destinations."""
 
     def __init__(self, config: WorkerConfig, on_change: Callable[[str], None] | None = None,
-                 config_file: str | None = None) -> None:
+                 config_file: str | None = None, secrets_here: bool = True) -> None:
         kafka = config.kafka
         self.config = config
         self.config_file = config_file or "the config file"
         self.topic = kafka.store_topic(Store.DESTINATIONS)
         self.store = CompactedStore(kafka, self.topic, kafka.scope, TOPIC_SETTING, on_change)
         self.file_destinations = {d.name: d for d in config.destinations}
+        self.secrets_here = secrets_here  # a write checks that the credential's secret can be read here
         # Named credentials a saved destination may use: the file's today; the credentials store plugs in here.
         self.credentials: Callable[[], Mapping[str, Credential]] = lambda: config.credentials
         self._cache: dict[str, tuple[int, Destination | ConfigError]] = {}
@@ -148,10 +150,11 @@ class SavedDestinations:
         others = [*self.file_destinations.values(),
                   *(d for e in self.store.entries.values() if isinstance(d := self._parsed(e), Destination))]
         check_group(dest, others, self.config.kafka.group_id)
-        try:
-            resolve_secret(dest.credential.secret())
-        except LookupError as exc:
-            raise ConfigError([f"credential: {exc} on this worker"]) from None
+        if self.secrets_here:
+            try:
+                resolve_secret(dest.credential.secret())
+            except LookupError as exc:
+                raise ConfigError([f"credential: {exc} on this worker"]) from None
         return dest
 
     def _known_credentials(self) -> list[Credential]:
@@ -193,3 +196,49 @@ class SavedDestinations:
         version = await self.store.delete(name, expect)
         await send_command(self.config.kafka, name, False)
         return version
+
+    async def apply(self, items: list[Any], states: Mapping[str, bool]) -> list[str]:
+        """Create or replace each item (``destinations apply``): every item is checked before anything is
+        written; an item equal to what is stored is left alone (applying a file twice changes nothing).
+        ``states`` is the control topic's word per name. Returns one line per destination."""
+        problems: list[str] = []
+        for i, item in enumerate(items):
+            try:
+                dest = self.check_body(item)
+                self._refuse_file_defined(dest.name)
+            except ConfigError as exc:
+                problems += [f"destinations[{i}]{'' if p.path == '' else '.' + p.path}: {p.message}"
+                             for p in exc.items]
+            except FileDefined as exc:
+                problems.append(f"destinations[{i}]: {exc}")
+        if problems:
+            raise ConfigError(problems)
+        lines = []
+        for item in items:
+            name = item["name"]
+            current = self.stored(name)
+            wanted_state = requested_state(item)
+            if current is not None and current.document == stored_document(item):
+                if wanted_state is not None and states.get(name) != wanted_state:
+                    await send_command(self.config.kafka, name, wanted_state)
+                    lines.append(f"{name}: unchanged (version {current.version}), now "
+                                 f"{'active' if wanted_state else 'paused'}")
+                else:
+                    lines.append(f"{name}: unchanged (version {current.version})")
+                continue
+            saved = await self.replace(name, item)
+            done = "created" if current is None else "replaced"
+            state = "" if saved.active is None else f", {'active' if saved.active else 'paused'}"
+            lines.append(f"{name}: {done} (version {saved.entry.version}{state})")
+        return lines
+
+
+@asynccontextmanager
+async def opened(config: WorkerConfig, config_file: str | None = None) -> AsyncIterator[SavedDestinations]:
+    """The destinations store read to its end, for one command (the CLI); secrets are not read."""
+    saved = SavedDestinations(config, config_file=config_file, secrets_here=False)
+    await saved.start()
+    try:
+        yield saved
+    finally:
+        await saved.stop()

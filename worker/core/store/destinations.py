@@ -95,3 +95,20 @@ def offsets_effect(old: Destination, new: Destination, prefix: str) -> dict[str,
         notes.append(f"removed topic(s) {', '.join(removed)} are no longer read; their committed offsets stay")
     return {"group": new_group, "previous_group": old_group, "added_topics": added, "removed_topics": removed,
             "effect": "; ".join(notes)}
+
+
+def referenced_credentials(documents: Iterable[Mapping[str, Any]]) -> set[str]:
+    """The credential names saved destinations refer to."""
+    return {d["credential"] for d in documents if isinstance(d.get("credential"), str)}
+
+
+def export_document(
+    saved: Iterable[tuple[Mapping[str, Any], bool | None]], credentials: Mapping[str, Credential],
+) -> dict[str, Any]:
+    """A config file (``credentials:`` and ``destinations:``) holding saved destinations, each with its
+    state (``active``) when known: the worker accepts it, and ``destinations apply`` restores it."""
+    items = [{**doc, STATE_FIELD: active} if active is not None else dict(doc) for doc, active in saved]
+    names = referenced_credentials(items)
+    named = {n: c.model_dump(mode="json", exclude_none=True, exclude={"name"})
+             for n, c in sorted(credentials.items()) if n in names}
+    return {**({"credentials": named} if named else {}), "destinations": items}
