@@ -70,6 +70,28 @@ async def merge_tickets(request: web.Request) -> web.Response:
     return _json({"source_id": int(source), "target_id": int(target)})
 
 
+async def set_ticket_field(request: web.Request) -> web.Response:
+    """``PUT /__admin/tickets/{ticket_id}/custom-fields/{field_id}[?account=]`` with the raw JSON value
+    (``null`` clears): a value as Gorgias itself writes it (its AI fills the system-managed fields that
+    API clients can neither set nor remove)."""
+    sandbox = _sandbox(request)
+    accounts = sandbox.state.accounts
+    account = accounts.get(request.query.get("account") or next(iter(accounts)))
+    tid, fid = request.match_info["ticket_id"], request.match_info["field_id"]
+    if account is None or not (tid.isdigit() and fid.isdigit()):
+        return _json({"error": {"msg": "Resource not found."}}, 404)
+    ticket = account.tickets.get(int(tid))
+    definition = account.field_defs.get(int(fid))
+    if ticket is None or definition is None or definition["object_type"] != "Ticket":
+        return _json({"error": {"msg": "Resource not found."}}, 404)
+    value = await _json_body(request)
+    if value is None:
+        ticket.field_values.pop(int(fid), None)
+    else:
+        ticket.field_values[int(fid)] = value
+    return _json({"ticket_id": int(tid), "field_id": int(fid), "value": value})
+
+
 async def counters(request: web.Request) -> web.Response:
     """``GET /__admin/counters``: requests by route and outcome, 429s, injected faults by kind."""
     sandbox = _sandbox(request)
@@ -186,6 +208,7 @@ def add_admin_routes(app: web.Application) -> None:
     app.router.add_get("/__admin/state", state)
     app.router.add_get("/__admin/counters", counters)
     app.router.add_put("/__admin/tickets/merge", merge_tickets)
+    app.router.add_put("/__admin/tickets/{ticket_id}/custom-fields/{field_id}", set_ticket_field)
     app.router.add_post("/__admin/reset", reset)
     app.router.add_get("/__admin/faults", get_faults)
     app.router.add_put("/__admin/faults", put_faults)

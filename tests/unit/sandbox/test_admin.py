@@ -28,7 +28,7 @@ async def test_state_lists_everything_and_shows_duplicates(api: Api) -> None:
     assert state["customer_field_values"] == {"1": {"5": {"id": 5, "value": "gold"}}}
     assert state["satisfaction_surveys"][0]["score"] == 4
     assert [u["email"] for u in state["users"]] == ["agent@acme.com", "observer@acme.com", "bot@acme.gorgias.io"]
-    assert state["jobs"] == [] and len(state["custom_fields"]) == 7
+    assert state["jobs"] == [] and len(state["custom_fields"]) == 8
     status, _ = await api.admin("GET", "state?account=nope")
     assert status == 404
 

@@ -282,3 +282,38 @@ def test_update_ticket_replaces_its_tags_only_when_told() -> None:
     assert [(s.request.method, urlsplit(s.request.url).path) for s in seen] == [
         ("POST", "/api/tags"), ("PUT", "/api/tickets/3")]
     assert sent(seen[1]) == {"status": "closed", "tags": [{"name": "vip"}]}
+
+
+def test_a_merge_without_fields_sends_the_kept_customer_s_own_name_never_an_empty_body() -> None:
+    plan = plan_of(one("merge_customers", {"source_id": 5, "target_id": 9}))
+    read = plan.next_step([])
+    assert read is not None and (read.request.method, read.request.url) == (
+        "GET", "https://acme.gorgias.com/api/customers/9")
+    merge = plan.next_step([answer(read, 200, {"id": 9, "name": "Jane Doe", "email": "jane@example.com"})])
+    assert merge is not None and merge.final and merge.request.method == "PUT"
+    assert merge.request.url == "https://acme.gorgias.com/api/customers/merge?source_id=5&target_id=9"
+    assert sent(merge) == {"name": "Jane Doe"}
+    nameless = plan.next_step([answer(read, 200, {"id": 9, "name": None, "email": "jane@example.com"})])
+    assert nameless is not None and sent(nameless) == {"email": "jane@example.com"}
+    with pytest.raises(PlanError, match="no name or email to send as the merge's body"):
+        plan.next_step([answer(read, 200, {"id": 9, "name": None, "email": None})])
+
+
+def test_a_merge_with_fields_sends_them_then_sets_them_on_the_kept_customer() -> None:
+    plan = plan_of(one("merge_customers", {"source_id": 5, "target_id": 9, "note": "VIP", "name": "Jane"}))
+    seen = run(plan, {})
+    assert [(s.request.method, urlsplit(s.request.url).path, sent(s), s.final) for s in seen] == [
+        ("PUT", "/api/customers/merge", {"note": "VIP", "name": "Jane"}, False),
+        ("PUT", "/api/customers/9", {"note": "VIP", "name": "Jane"}, True)]
+
+
+def test_an_upsert_keyed_by_external_id_alone_updates_and_needs_contact_data_only_to_create() -> None:
+    plan = plan_of(one("upsert_customer", {"external_id": "crm-1", "note": "VIP"}))  # no email, no phone
+    look = plan.next_step([])
+    assert look is not None
+    update = plan.next_step([answer(look, 200, {"data": [{"id": 3, "external_id": "crm-1"}]})])
+    assert update is not None and update.request.method == "PUT" and sent(update) == {"external_id": "crm-1",
+                                                                                        "note": "VIP"}
+    with pytest.raises(PlanError, match=r"no customer has external_id 'crm-1', and creating one needs an email "
+                                        r"or a phone"):
+        plan.next_step([answer(look, 200, {"data": []})])

@@ -43,6 +43,9 @@ PLAN_COST = {
     "ensure_tags": "1 + one POST /api/tags per tag name this worker has not yet seen on the account "
                    "(400/409 = exists)",
     "upsert_customer": "2 per call (GET /api/customers?email= or ?external_id=, then PUT the one found or POST)",
+    "clear_on_null": "1 per call (a null value is a DELETE of that value)",
+    "merge_customers": "2 per call (GET the customer kept then the merge with its own name; or the merge with the "
+                       "record's fields, then PUT them on the customer kept)",
     "update_message": "2 per call (GET the message, PUT it back with its own channel, people, source and "
                       "sent_datetime under the record's changes)",
 }
@@ -156,6 +159,7 @@ def _batching(template: Template) -> dict[str, Any]:
         "key": list(spec.key) if spec.key else None,
         "any_key": spec.key == () and template.batchable,
         "group_by": spec.group_by if spec.key == () and template.batchable else None,
+        "group_example": spec.group_example if spec.key == () and template.batchable else None,
         "max_items": spec.max_items,
     }
 

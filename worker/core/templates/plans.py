@@ -19,13 +19,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import orjson
 
 from worker.core.requests.request import Plan, PlanError, RenderedRequest, Step, StepResult
 
-__all__ = ["PLANS", "EnsureTags", "MergeFieldValues", "UpdateMessage", "UpsertCustomer", "plan_for"]
+__all__ = ["PLANS", "ClearValue", "EnsureTags", "MergeCustomers", "MergeFieldValues", "UpdateMessage", "UpsertCustomer",
+           "plan_for", "update_adding_tags"]
 
 EXISTS: Final = frozenset({400, 409})  # a duplicate answer: the tag (or customer) is there already
 REFUSED_NAME: Final = frozenset({400})  # a ticket-tag write naming a tag that no longer exists
@@ -206,6 +207,9 @@ class UpsertCustomer(Plan):
         if len(done) == 3:
             raise PlanError(f"creating the customer answered {done[1].status} "
                             f"({_short(done[1].body)}) and no customer has {self.by} {self.key!r}")
+        if not self.body.get("channels"):  # create-only rule (Gorgias requires channels on create, SPEC)
+            raise PlanError(f"no customer has {self.by} {self.key!r}, and creating one needs an email or a phone "
+                            "(record attribute email, customer_email or phone) or `channels`")
         return Step(self.write, "create the customer (none found)", accept=EXISTS)
 
     def _lookup(self, purpose: str) -> Step:
@@ -326,6 +330,87 @@ class UpdateMessage(Plan):
                 f"above laid over them; sent_datetime {sent})"]
 
 
+@dataclass(frozen=True)
+class ClearValue(Plan):
+    """A single-value custom-field write whose value is ``null``: Gorgias clears a value with ``DELETE`` on
+    the same route (its ``PUT`` takes a string, an integer or a boolean only)."""
+
+    write: RenderedRequest
+
+    def next_step(self, done: Sequence[StepResult]) -> Step | None:
+        if done:
+            return None
+        return Step(_json(self.write, "DELETE", self.write.url, None), "clear the value (null)", final=True)
+
+    def describe(self) -> list[str]:
+        return [f"DELETE {self.write.url}  (the value is null: it is cleared)"]
+
+
+def _clear_on_null(write: RenderedRequest, body: Any) -> Plan | None:
+    return ClearValue(write) if body is None else None
+
+
+def _query_id(url: str, name: str) -> str:
+    values = parse_qs(urlsplit(url).query).get(name) or [""]
+    return values[0]
+
+
+@dataclass(frozen=True)
+class MergeCustomers(Plan):
+    """Merge the source customer into the target without an empty body (Gorgias refuses one, 3P):
+
+    * the record gives fields for the target: the merge carries them, then ``PUT /api/customers/{target}``
+      sets them (a real merge was seen not to apply a body's ``name``, LIVE; which fields it applies is
+      undocumented), whose answer - the kept customer - is the call's;
+    * it gives none: the target is read first and its own ``name`` (else ``email``) is the body."""
+
+    write: RenderedRequest
+    fields: Mapping[str, Any]
+
+    @property
+    def target(self) -> str:
+        return _query_id(self.write.url, "target_id")
+
+    def next_step(self, done: Sequence[StepResult]) -> Step | None:
+        customer_url = f"{_origin(self.write.url)}/api/customers/{self.target}"
+        if self.fields:
+            if not done:
+                return Step(self.write, "merge the customers, with the record's fields for the one kept")
+            if len(done) == 1:
+                return Step(_json(self.write, "PUT", customer_url, dict(self.fields)),
+                            "set the record's fields on the customer kept", final=True)
+            return None
+        if not done:
+            return Step(_json(self.write, "GET", customer_url, None),
+                        "read the customer kept (its own name is the merge's body: an empty one is refused)")
+        if len(done) == 1:
+            own = _own_fields(done[0].body)
+            return Step(_json(self.write, "PUT", self.write.url, own), "merge the customers", final=True)
+        return None
+
+    def describe(self) -> list[str]:
+        origin = _origin(self.write.url)
+        if self.fields:
+            return [f"PUT {self.write.url}  (the fields above)",
+                    f"PUT {origin}/api/customers/{self.target}  (the same fields on the customer kept)"]
+        return [f"GET {origin}/api/customers/{self.target}  (read the customer kept)",
+                f"PUT {self.write.url}  (its own name: Gorgias refuses an empty body)"]
+
+
+def _own_fields(customer: Any) -> dict[str, Any]:
+    """The fields of a customer sent back as a merge's body (so that it is not empty)."""
+    if isinstance(customer, Mapping):
+        for key in ("name", "email"):
+            if isinstance(customer.get(key), str) and customer[key]:
+                return {key: customer[key]}
+    raise PlanError(f"the customer to keep has no name or email to send as the merge's body (Gorgias refuses an "
+                    f"empty one); give the record a field to set on it, e.g. name: {_short(customer)}")
+
+
+def _merge_customers(write: RenderedRequest, body: Any) -> Plan | None:
+    return MergeCustomers(write, dict(body) if isinstance(body, Mapping) else {})
+
+
 def _update_message(write: RenderedRequest, body: Any) -> Plan | None:
     return UpdateMessage(write, dict(body) if isinstance(body, Mapping) else {})
 
@@ -372,6 +457,8 @@ PLANS: dict[str, Callable[[RenderedRequest, Any], Plan | None]] = {
     "ensure_tags": _ensure_tags,
     "upsert_customer": _upsert_customer,
     "update_message": _update_message,
+    "clear_on_null": _clear_on_null,
+    "merge_customers": _merge_customers,
 }
 
 

@@ -302,9 +302,13 @@ NO_BODY = obj({}, what="request without a body")
 
 
 def raw_value(value: Any, path: str, errors: list[str]) -> None:
-    """A custom-field value: a string, number, boolean or null."""
-    if value is not None and not isinstance(value, str | int | float | bool):
-        add(errors, path, f"must be a string, number, boolean or null (got {a_json_type(value)})")
+    """The body of a single-value custom-field route: a string, an integer or a boolean (SPEC; Gorgias'
+    helpdesk sends nothing else); ``null`` is not sent but becomes a ``DELETE`` of the value."""
+    if isinstance(value, float):
+        add(errors, path, f"{value!r} has decimals: the single-value route takes a string, an integer or a "
+                          "boolean; set it with set_ticket_custom_fields / set_customer_custom_fields")
+    elif value is not None and not isinstance(value, str | int):
+        add(errors, path, f"must be a string, an integer, a boolean, or null to clear it (got {a_json_type(value)})")
 
 
 _SURVEY_FIELDS: dict[str, Field] = {
