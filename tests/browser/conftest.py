@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-from cryptography.fernet import Fernet
 import pytest
 import yaml
+from cryptography.fernet import Fernet
 from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, sync_playwright
 
 from tests.support.broker import free_port
