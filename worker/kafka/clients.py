@@ -27,7 +27,7 @@ from worker.kafka.tls_check import check_tls
 GROUP_SESSION_TIMEOUT_MS = 10_000
 GROUP_HEARTBEAT_INTERVAL_MS = 1_000
 
-log = logging.getLogger("worker.kafka")
+log = logging.getLogger(__name__)
 
 # The producer's largest request, and what a record needs on top of its value in a batch (batch and
 # record headers, varints) besides its key and headers: outcome documents are fitted below the difference.

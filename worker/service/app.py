@@ -45,7 +45,7 @@ from worker.service.control_api import create_control_app
 from worker.service.runtime import Runtime
 from worker.service.saved_destinations import prepare_store_topics
 
-log = logging.getLogger("worker.app")
+log = logging.getLogger(__name__)
 
 
 def _faust_credentials(config: WorkerConfig) -> Any:
