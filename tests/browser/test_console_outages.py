@@ -60,6 +60,18 @@ def test_kafka_out_of_reach_is_a_banner_until_it_is_back(open_page: OpenPage, co
     expect(banner).to_be_hidden(timeout=60_000)
 
 
+def test_gorgias_out_of_reach_is_a_banner(open_page: OpenPage, console: Console) -> None:
+    page, _ = open_page(console.url + "#/new")
+    page.locator("#credential-select").select_option("acme")
+    console.sandbox.stop()
+    try:
+        page.get_by_role("button", name="Test credential").click()
+        expect(page.locator(".credential-answer .test-answer")).to_contain_text("does not work", timeout=60_000)
+        expect(page.locator("[data-banner='gorgias']")).to_contain_text("Gorgias did not answer")
+    finally:
+        console.sandbox.start()
+
+
 def test_the_worker_gone_is_a_banner(open_page: OpenPage, console: Console) -> None:
     page, watched = open_page(console.url)
     expect(page.locator(".screen-head h2")).to_have_text("Destinations")

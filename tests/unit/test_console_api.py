@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import copy
 import re
+import tomllib
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -321,3 +323,14 @@ async def test_assets_have_their_types_and_no_inline_code(client: TestClient[Any
         text = await resp.text()
         assert "innerHTML" not in text and "insertAdjacentHTML" not in text and "eval(" not in text, name
         assert "http://" not in text and "https://cdn" not in text, name  # nothing from the network
+
+
+def test_every_file_of_the_page_ships_in_the_package() -> None:
+    """The page is served from package data: a file the globs in pyproject.toml miss would be absent
+    from an installed worker (the image), though present in a checkout."""
+    root = Path(__file__).resolve().parents[2]
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["worker"]
+    shipped = {p.relative_to(root / "worker") for pattern in patterns for p in (root / "worker").glob(pattern)}
+    page = {p.relative_to(root / "worker") for p in (root / "worker/service/console").rglob("*") if p.is_file()}
+    assert page and page <= shipped, sorted(map(str, page - shipped))
+    assert {str(p.relative_to("service/console")) for p in page} == set(ASSETS)  # and every one is served
