@@ -274,3 +274,24 @@ def test_readable_on_a_desktop_and_a_phone(open_page: OpenPage, console: Console
     if viewport == PHONE:
         page.locator("#samples-title").scroll_into_view_if_needed()
         page.screenshot(path=str(screenshots() / "12-phone-sample-payload.png"))
+
+
+def test_a_destination_of_the_config_file_is_shown_not_changed(open_page: OpenPage, console: Console) -> None:
+    page, watched = open_page(console.url)
+    row = page.locator("tr[data-destination='ticket-tags']")
+    row.get_by_text("Actions").click()
+    row.get_by_role("button", name="Edit").click()
+    expect(page.locator("[data-banner='editor']")).to_contain_text("is defined in")
+    expect(page.get_by_role("button", name="Done")).to_be_disabled()
+    expect(page.locator("#credential-select")).to_have_value("acme")
+    expect(page.locator("#template-select")).to_have_value("add_ticket_tags")
+    expect(page.locator("#preview-items > li").first).to_contain_text(f"POST {console.sandbox.url}/api/tickets/")
+    page.get_by_role("link", name="Back to destinations").click()
+    expect(page.locator("[data-banner='editor']")).to_have_count(0)
+    # and the list refuses to delete it, saying where it is defined
+    row.get_by_text("Actions").click()
+    row.get_by_role("button", name="Delete").click()
+    page.get_by_role("button", name="Delete", exact=True).click()
+    expect(page.locator(".message")).to_contain_text("is defined in")
+    expect(row).to_be_visible()
+    watched.errors[:] = [e for e in watched.errors if "status of 409" not in e]  # the refusal, expected here

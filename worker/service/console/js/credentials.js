@@ -164,6 +164,8 @@ export function credentialPicker({ onchange }) {
       return choice.value || undefined;
     },
     set(value) {
+      // a named credential comes back resolved (a block with its name): pick it by that name
+      if (value && typeof value === 'object' && typeof value.name === 'string') value = value.name;
       inline = value && typeof value === 'object' ? value : null;
       return load(inline ? INLINE : (typeof value === 'string' ? value : ''));
     },

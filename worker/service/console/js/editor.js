@@ -273,6 +273,12 @@ export function showEditor(screen, name) {
       startAt.value = start.value === 'timestamp' ? from : '';
       showBatching();
       clearBanner('editor');
+      if (data.source === 'file') {
+        banner('editor', `${name} is defined in ${data.file || 'the config file'}: change it there. `
+          + 'Here you can look at its requests and test them; Done is for destinations saved at runtime.', 'warning');
+        done.disabled = true;
+      }
+
       panel.follow(() => topics.values[0]);
     } catch (error) {
       banner('editor', `${name} cannot be edited here: ${error.message}`, 'warning');
