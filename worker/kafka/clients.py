@@ -172,28 +172,19 @@ async def existing_partitions(settings: KafkaSettings, topics: Iterable[str]) ->
     request naming a topic would create it on a broker with ``auto.create.topics.enable``.
     """
     wanted = set(topics)
+    return {topic: parts for topic, parts in (await all_partitions(settings)).items() if topic in wanted}
+
+
+async def all_partitions(settings: KafkaSettings) -> dict[str, list[int]]:
+    """Every topic on the cluster with its partition numbers (metadata only: nothing is created)."""
     admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
         described = await admin.describe_topics()
     finally:
         await admin.close()
-    return {
-        t["topic"]: sorted(p["partition"] for p in t.get("partitions", ()))
-        for t in described
-        if t["topic"] in wanted and t.get("error_code", 0) == 0
-    }
-
-
-async def topic_partition_counts(settings: KafkaSettings) -> dict[str, int]:
-    """Every topic on the cluster with its number of partitions (metadata only: nothing is created)."""
-    admin = AIOKafkaAdminClient(**client_options(settings))
-    await admin.start()
-    try:
-        described = await admin.describe_topics()
-    finally:
-        await admin.close()
-    return {t["topic"]: len(t.get("partitions", ())) for t in described if t.get("error_code", 0) == 0}
+    return {t["topic"]: sorted(p["partition"] for p in t.get("partitions", ()))
+            for t in described if t.get("error_code", 0) == 0}
 
 
 async def read_ranges(

@@ -29,12 +29,12 @@ from worker.core.config.deployment import Store
 from worker.core.config.worker_config import Destination, WorkerConfig
 from worker.core.store.destinations import check_inline_credential, stored_document, validate_destination
 from worker.gorgias.endpoint_trial import EndpointTestError, deletion, plan_test, send_once, send_test
-from worker.kafka.clients import topic_partition_counts
+from worker.kafka.clients import all_partitions
 from worker.kafka.topic_sample import read_sample
 from worker.service.control_http import RUNTIME, TOKEN, error, invalid, json_body, json_response, token_refusal
 from worker.service.runtime import Runtime
 
-__all__ = ["console_routes"]
+__all__ = ["answer_test", "console_routes"]
 
 MAX_RECORDS = 1000  # records in one preview
 MAX_SAMPLE = 100  # records read from a topic at once
@@ -81,9 +81,9 @@ async def _kafka(request: web.Request, work: Any) -> Any:
 async def topics(request: web.Request) -> web.Response:
     """The broker's topics (internal ones hidden), with their partition counts."""
     config = request.app[RUNTIME].config
-    counts = await _kafka(request, topic_partition_counts(config.kafka))
-    shown = sorted(name for name in counts if not _internal(name, config))
-    return json_response({"topics": [{"name": name, "partitions": counts[name]} for name in shown]})
+    found = await _kafka(request, all_partitions(config.kafka))
+    shown = sorted(name for name in found if not _internal(name, config))
+    return json_response({"topics": [{"name": name, "partitions": len(found[name])} for name in shown]})
 
 
 def _sample_item(msg: SampleMessage) -> dict[str, Any]:
@@ -192,16 +192,9 @@ async def preview_unsaved(request: web.Request) -> web.Response:
                           "example_credential": example})
 
 
-async def test_unsaved(request: web.Request) -> web.Response:
-    """``{"destination", "record"?, "payload"?}``: what the test would do; with ``"confirm": true``, do it."""
-    runtime = request.app[RUNTIME]
-    doc = await json_body(request)
-    if not isinstance(doc, dict) or set(doc) - {"destination", "record", "payload", "confirm"}:
-        return error(400, 'send {"destination": {...}, "record": {...}, "payload": ..., "confirm": true}')
-    try:
-        dest, _ = _unsaved(doc.get("destination"), sending=True, runtime=runtime)
-    except Invalid as exc:
-        raise invalid(exc.problems) from None
+async def answer_test(runtime: Runtime, dest: Destination, doc: dict[str, Any]) -> web.Response:
+    """A test of ``dest`` (``doc``: ``record``, ``payload``, ``confirm``): without ``"confirm": true`` what
+    the request would create or change and whom it would email, nothing sent; with it, sent once."""
     try:
         sample, effect = plan_test(dest, doc.get("record"), doc.get("payload"))
     except (EndpointTestError, ValueError) as exc:
@@ -214,6 +207,23 @@ async def test_unsaved(request: web.Request) -> web.Response:
     return json_response({"sent": True, **result.as_dict(), "effect": effect.as_dict()})
 
 
+def _sending(doc: Any, runtime: Runtime) -> Destination:
+    """The unsaved destination a test sends with, or a 400 naming what is wrong."""
+    try:
+        return _unsaved(doc, sending=True, runtime=runtime)[0]
+    except Invalid as exc:
+        raise invalid(exc.problems) from None
+
+
+async def test_unsaved(request: web.Request) -> web.Response:
+    """``{"destination", "record"?, "payload"?}``: what the test would do; with ``"confirm": true``, do it."""
+    runtime = request.app[RUNTIME]
+    doc = await json_body(request)
+    if not isinstance(doc, dict) or set(doc) - {"destination", "record", "payload", "confirm"}:
+        return error(400, 'send {"destination": {...}, "record": {...}, "payload": ..., "confirm": true}')
+    return await answer_test(runtime, _sending(doc.get("destination"), runtime), doc)
+
+
 async def undo_test(request: web.Request) -> web.Response:
     """``{"destination", "undo": {"kind", "id", "ticket_id"?}}``: delete what a test created, once."""
     runtime = request.app[RUNTIME]
@@ -221,10 +231,7 @@ async def undo_test(request: web.Request) -> web.Response:
     undo = doc.get("undo") if isinstance(doc, dict) else None
     if not isinstance(undo, dict):
         return error(400, 'send {"destination": {...}, "undo": {"kind": "ticket", "id": 123}}')
-    try:
-        dest, _ = _unsaved(doc.get("destination"), sending=True, runtime=runtime)
-    except Invalid as exc:
-        raise invalid(exc.problems) from None
+    dest = _sending(doc.get("destination"), runtime)
     try:
         url = undo_url(dest.credential.origin, undo.get("kind"), undo.get("id"), undo.get("ticket_id"))
     except ValueError as exc:

@@ -15,10 +15,9 @@ from worker.core.config.base import ConfigError, Problem
 from worker.core.config.deployment import Store
 from worker.core.config.worker_config import Destination
 from worker.core.templates import check_templates
-from worker.gorgias.endpoint_trial import EndpointTestError, plan_test, send_test
 from worker.kafka.control import send_command
 from worker.service.config_loading import parse_text
-from worker.service.console_api import console_routes
+from worker.service.console_api import answer_test, console_routes
 from worker.service.console_page import page_routes, security_headers
 from worker.service.control_http import (
     READ_ONLY_METHODS,
@@ -187,13 +186,4 @@ async def test_endpoint(request: web.Request) -> web.Response:
     doc = await json_body(request)
     if not isinstance(doc, dict) or set(doc) - {"record", "payload", "confirm"}:
         return error(400, 'send {"confirm": true} with {"record": {...}} and/or {"payload": ...}, or neither')
-    try:
-        sample, effect = plan_test(dest, doc.get("record"), doc.get("payload"))
-    except (EndpointTestError, ValueError) as exc:
-        return error(400, str(exc))
-    if doc.get("confirm") is not True:
-        return json_response({"sent": False, **effect.as_dict(), "request": sample.as_dict()})
-    if runtime.delivery is None:
-        return error(503, "the worker is still starting")
-    result = await send_test(dest, runtime.delivery, sample)
-    return json_response({"sent": True, **result.as_dict(), "effect": effect.as_dict()})
+    return await answer_test(runtime, dest, doc)

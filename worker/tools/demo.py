@@ -156,14 +156,19 @@ def run_demo(bootstrap: str, prefix: str = "demo") -> int:
         say("Done. Stopping the worker (SIGTERM: drains in-flight calls, commits) and the sandbox")
         return 0
     finally:
-        for proc in reversed(started):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+        stop_processes(started)
         print(f"(logs in {WORK})")
+
+
+def stop_processes(started: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM each process still running, last started first; one that does not end in 30 s is killed."""
+    for proc in reversed(started):
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
 
 def _start_sandbox_and_worker(started: list[subprocess.Popen[bytes]], env: dict[str, str], prefix: str,

@@ -20,7 +20,16 @@ import httpx
 
 from worker.core.config.kafka import KafkaSettings
 from worker.kafka.clients import ensure_topic
-from worker.tools.demo import API_KEY, EXAMPLES, free_port, local_broker, say, wait_http, write_jsonl
+from worker.tools.demo import (
+    API_KEY,
+    EXAMPLES,
+    free_port,
+    local_broker,
+    say,
+    stop_processes,
+    wait_http,
+    write_jsonl,
+)
 from worker.tools.topic_io import produce_file
 
 WORK = Path(__file__).resolve().parents[2] / ".cache" / "try"
@@ -83,13 +92,7 @@ def run_try(bootstrap: str, stop: threading.Event) -> int:
         return 0
     finally:
         say("Stopping the worker and the sandbox")
-        for proc in reversed(started):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+        stop_processes(started)
 
 
 def _open_tickets(sandbox_url: str) -> list[int]:
