@@ -42,13 +42,13 @@ from heapq import heapify, heappop, heappush, heapreplace
 from typing import Generic, TypeVar
 
 __all__ = [
-    "ALGORITHMS",
     "Batch",
     "BatchInProgress",
     "BatchPolicy",
     "FlushReason",
     "GroupKey",
     "Grouper",
+    "GroupingAlgorithm",
     "array_body_size",
 ]
 
@@ -57,7 +57,14 @@ GroupKey = tuple[Hashable, ...]
 
 _MIN_WINDOW = 1e-6
 
-ALGORITHMS: tuple[str, ...] = ("arrival_order", "by_attribute", "tumbling_window", "session_window")
+# The one list of the grouping algorithms; each is a grouper of worker.core.grouping.algorithms.
+class GroupingAlgorithm(StrEnum):
+    """How records are grouped into batches (``batching.algorithm``)."""
+
+    ARRIVAL_ORDER = "arrival_order"
+    BY_ATTRIBUTE = "by_attribute"
+    TUMBLING_WINDOW = "tumbling_window"
+    SESSION_WINDOW = "session_window"
 
 
 
@@ -84,7 +91,7 @@ def array_body_size(sizes: Iterable[int]) -> int:
 class BatchPolicy:
     """How to group records; check it with :meth:`validate` (``make_grouper`` does)."""
 
-    algorithm: str  # one of ALGORITHMS
+    algorithm: str  # a GroupingAlgorithm (or its value)
     batch_size: int = 100  # >= 1
     max_bytes: int = 1_048_576  # >= 3 (the body of one 1-byte item)
     max_wait: float = 2.0  # seconds; arrival_order and by_attribute
@@ -94,10 +101,9 @@ class BatchPolicy:
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first bad field."""
-        if not isinstance(self.algorithm, str) or self.algorithm not in ALGORITHMS:
-            raise ValueError(
-                f"BatchPolicy.algorithm must be one of {', '.join(ALGORITHMS)}; got {self.algorithm!r}"
-            )
+        names = [a.value for a in GroupingAlgorithm]
+        if not isinstance(self.algorithm, str) or self.algorithm not in names:
+            raise ValueError(f"BatchPolicy.algorithm must be one of {', '.join(names)}; got {self.algorithm!r}")
         for name, low in (("batch_size", 1), ("max_bytes", 3)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
