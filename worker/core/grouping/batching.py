@@ -74,7 +74,7 @@ class FlushReason(StrEnum):
     SIZE = "size"  # it holds batch_size items
     BYTES = "bytes"  # the next item would not fit in max_bytes, or it is one oversize item
     WINDOW = "window"  # time is up: max_wait, window end, session gap or max_session
-    DRAIN = "drain"  # flush_all / flush_key / flush_where (shutdown, partition revoke, back-pressure)
+    DRAIN = "drain"  # flush_all (back-pressure; a preview at the end of its input) or flush_where
 
 
 def array_body_size(sizes: Iterable[int]) -> int:
@@ -291,14 +291,6 @@ class Grouper(Generic[T]):
         out = [self._emit(b, FlushReason.DRAIN) for b in self._open.values()]
         self._open.clear()
         self._heap.clear()
-        return out
-
-    def flush_key(self, key: GroupKey) -> list[Batch[T]]:
-        """Remove and return (reason ``drain``) the pending batches whose ``Batch.key`` is ``key``,
-        oldest first (for arrival_order the only key is ``()``). Costs O(open batches)."""
-        slots = [slot for slot, b in self._open.items() if b.key == key]
-        out = [self._emit(self._open.pop(slot), FlushReason.DRAIN) for slot in slots]
-        self._maybe_compact()
         return out
 
     def flush_where(self, predicate: Callable[[T], bool]) -> list[Batch[T]]:
