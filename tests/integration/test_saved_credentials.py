@@ -22,7 +22,7 @@ from tests.support.processes import API_KEY
 from worker.core.config.kafka import KafkaSettings
 from worker.core.config.worker_config import parse_config
 from worker.host.secret_box import new_key
-from worker.kafka.clients import topic_partition_counts
+from worker.kafka.clients import all_partitions
 from worker.service.control_api import create_control_app
 from worker.service.runtime import Runtime
 
@@ -80,13 +80,13 @@ async def stop(runtime: Runtime, client: Client) -> None:
 async def topic_bytes(bootstrap: str) -> dict[str, bytes]:
     """Every record (key, value, headers) of every topic on the broker, internal ones (committed offsets and
     their metadata, transactions) included, by topic."""
-    counts = await topic_partition_counts(KafkaSettings(bootstrap_servers=bootstrap))
+    partitions = await all_partitions(KafkaSettings(bootstrap_servers=bootstrap))
     consumer = aiokafka.AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest",
                                          enable_auto_commit=False)
     await consumer.start()
     found: dict[str, bytes] = {}
     try:
-        parts = [aiokafka.TopicPartition(t, p) for t, n in counts.items() for p in range(n)]
+        parts = [aiokafka.TopicPartition(t, p) for t, numbers in partitions.items() for p in numbers]
         consumer.assign(parts)
         ends = await consumer.end_offsets(parts)
         await consumer.seek_to_beginning(*parts)
