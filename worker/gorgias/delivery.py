@@ -158,7 +158,8 @@ class _RunningCall:
         self.started_at = service._wall()
         self.start = service._clock()
 
-    async def execute(self) -> CallOutcome:
+    # complexity: the attempt loop; each branch is one outcome of an attempt (done, 301, hold, retry, give up)
+    async def execute(self) -> CallOutcome:  # noqa: C901
         try:
             client = self.s.clients.get(self.credential, self.settings)
         except LookupError as exc:
