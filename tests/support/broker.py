@@ -76,8 +76,19 @@ class LocalBroker:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
 
     def halt(self) -> None:
-        """Stop the broker but keep its data: :meth:`start` brings the same cluster back on the same ports."""
+        """Stop the broker (SIGTERM) but keep its data: :meth:`start` brings the same cluster back on the same
+        ports."""
         self._terminate()
+
+    def kill(self) -> None:
+        """SIGKILL the broker, as a lost node: its data stays for :meth:`start` (what it had not flushed may not)."""
+        proc, self.proc = self.proc, None
+        if proc is not None and proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait(timeout=10)
 
     def stop(self) -> None:
         self._terminate()

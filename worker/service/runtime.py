@@ -7,6 +7,7 @@ import logging
 import time
 from typing import Any
 
+import aiokafka
 from aiokafka.errors import KafkaError
 
 from worker.core.chain.record_chain import build_renderer
@@ -51,7 +52,6 @@ class Runtime:
         self.pipelines: dict[str, DestinationPipeline] = {}
         self.control: ControlReader | None = None
         self.delivery: DeliveryService | None = None
-        self._producer: Any = None
         self.ready = asyncio.Event()  # started, and Kafka can be read and written (/health/ready)
         self.started = False
         self.trouble: str | None = None  # why the worker cannot consume or record outcomes right now
@@ -84,11 +84,8 @@ class Runtime:
         )
         limits = outcome_limits(topic_limits, MAX_REQUEST_BYTES)
         log.info("outcome documents fitted to %s", ", ".join(f"{t}: {n} bytes" for t, n in sorted(limits.items())))
-        producer = make_producer(config.kafka)
-        await producer.start()
-        self._producer = producer
         self.delivery = DeliveryService()
-        publisher = Publisher(producer, limits)
+        publisher = Publisher(await self._new_producer(), limits, renew=self._new_producer)
         self._publisher = publisher
         shares = BudgetShares(self.delivery.limiters)  # one per process: destinations of an account add up
         dispatchers = Dispatchers()  # one per Gorgias account, shared by the destinations on it
@@ -140,6 +137,16 @@ class Runtime:
                     extra={"destination": name},
                 )
 
+    async def _new_producer(self) -> aiokafka.AIOKafkaProducer:
+        """The outcome producer (a new one when Kafka refused the previous one's state)."""
+        producer = make_producer(self.config.kafka)
+        try:
+            await producer.start()
+        except BaseException:
+            await producer.stop()
+            raise
+        return producer
+
     def apply_command(self, name: str, active: bool) -> None:
         pipeline = self.pipelines.get(name)
         if pipeline is None:
@@ -155,10 +162,9 @@ class Runtime:
     async def check_health(self) -> None:
         """Probe Kafka and the outcome writes; readiness follows, and an outage is logged calmly."""
         problems: list[str] = []
-        producer = self._producer
-        if producer is not None:
+        if self._publisher is not None:
             try:
-                await asyncio.wait_for(producer.client.fetch_all_metadata(), HEALTH_PROBE_TIMEOUT_S)
+                await asyncio.wait_for(self._publisher.producer.client.fetch_all_metadata(), HEALTH_PROBE_TIMEOUT_S)
             except (KafkaError, OSError, TimeoutError) as exc:
                 problems.append(f"Kafka unreachable ({str(exc) or type(exc).__name__})")
         if self._publisher is not None and not self._publisher.healthy:
@@ -196,8 +202,8 @@ class Runtime:
         await asyncio.gather(*(p.stop(grace) for p in self.pipelines.values()), return_exceptions=True)
         if self.control is not None:
             await self.control.stop()
-        if self._producer is not None:
-            await self._producer.stop()
+        if self._publisher is not None:
+            await self._publisher.close()
         if self.delivery is not None:
             await self.delivery.aclose()
         log.info("worker stopped")
