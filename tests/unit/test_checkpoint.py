@@ -126,7 +126,7 @@ def test_a_checkpoint_covering_the_intent_topic_narrows_what_may_have_been_sent(
 
 def test_the_scan_keeps_this_destination_s_records_at_or_past_the_committed_position() -> None:
     positions = {SOURCE: 10}
-    scan = RecoveryScan(set(), set())
+    scan = RecoveryScan(set(), set(), {})
     event = {"destination": "d", "records": [{"topic": "src", "partition": 0, "offset": o} for o in (9, 10, 12)]}
     letter = {"destination": "d", "records": [{"source": {"topic": "src", "partition": 0, "offset": 11}}]}
     here = Deployment("prod")

@@ -42,3 +42,36 @@ def test_marks_written_before_deployments_are_read_as_this_deployment_s() -> Non
     legacy = orjson.dumps({"kind": "intent", "destination": "tickets",
                            "records": [{"topic": "src", "partition": 0, "offset": 3}]})
     assert outcome_sources(legacy, HERE, "tickets") == (True, [("src", 0, 3)])
+
+
+def test_a_job_mark_names_the_job_and_the_scan_keeps_it_for_records_past_the_position() -> None:
+    from worker.core.progress.offsets import TopicPartitionKey
+    from worker.core.progress.recovery_marks import RecoveryScan
+
+    scan = RecoveryScan(set(), set(), {})
+    positions = {TopicPartitionKey("src", 0): 5}
+    sources = [("src", 0, 4), ("src", 0, 6)]
+    scan.add(orjson.dumps(intent_document("prod", "jobs", sources)), HERE, "jobs", positions)
+    scan.add(orjson.dumps(intent_document("prod", "jobs", sources, job_id=31)), HERE, "jobs", positions)
+    unnamed = {**intent_document("prod", "jobs", [("src", 0, 7)]), "job_id": "31"}  # not an id
+    scan.add(orjson.dumps(unnamed), HERE, "jobs", positions)
+    assert scan.intended == {("src", 0, 6), ("src", 0, 7)} and scan.jobs == {("src", 0, 6): 31}
+    event = orjson.dumps({"deployment": "prod", "destination": "jobs", "job_id": 5,
+                          "records": [{"topic": "src", "partition": 0, "offset": 8}]})
+    scan.add(event, HERE, "jobs", positions)  # only intent marks name jobs to follow
+    assert scan.recorded == {("src", 0, 8)} and ("src", 0, 8) not in scan.jobs
+
+
+def test_a_call_follows_the_jobs_its_records_name_only_when_every_record_names_one() -> None:
+    from worker.core.records.record import RESUME_JOB, Record, SourceRef
+    from worker.core.requests.jobs import created_jobs
+
+    def rec(offset: int, job: int | None) -> Record:
+        r = Record(data={}, source=SourceRef("src", 0, offset, None, None))
+        if job is not None:
+            r.extra[RESUME_JOB] = job
+        return r
+
+    assert created_jobs([rec(1, 7), rec(2, 7), rec(3, 9)]) == (7, 9)
+    assert created_jobs([rec(1, 7), rec(2, None)]) == ()
+    assert created_jobs([]) == ()

@@ -42,25 +42,36 @@ def bootstrap_servers(kafka: KafkaSettings, environ: Mapping[str, str] | None = 
     return (os.environ if environ is None else environ).get(BOOTSTRAP_VARIABLE) or kafka.bootstrap_servers
 
 
+def kafka_secret_refs(kafka: KafkaSettings) -> list[tuple[str, SecretRef]]:
+    """The secrets of the Kafka settings (SASL password, client key password), each with its setting."""
+    refs = (("kafka.sasl_password", kafka.sasl_password()), ("kafka.ssl_key_password", kafka.ssl_key_password()))
+    return [(where, ref) for where, ref in refs if ref is not None]
+
+
 def secret_refs(config: WorkerConfig) -> list[tuple[str, SecretRef]]:
     """Every secret the config refers to, each with the setting that names it (for error lines)."""
     refs = [(f"destinations[{i}].credential", d.credential.secret()) for i, d in enumerate(config.destinations)]
-    for where, ref in (("kafka.sasl_password", config.kafka.sasl_password()),
-                       ("worker.control_token", config.worker.control_token())):
-        if ref is not None:
-            refs.append((where, ref))
+    refs += kafka_secret_refs(config.kafka)
+    token = config.worker.control_token()
+    if token is not None:
+        refs.append(("worker.control_token", token))
     return refs
 
 
-def check_secrets(config: WorkerConfig, environ: Mapping[str, str] | None = None) -> list[str]:
-    """Problems with secrets that cannot be read now (the worker refuses to start with any)."""
+def check_refs(refs: list[tuple[str, SecretRef]], environ: Mapping[str, str] | None = None) -> list[str]:
+    """Problems with the secrets ``refs`` name that cannot be read now, one line each naming the setting."""
     problems = []
-    for where, ref in secret_refs(config):
+    for where, ref in refs:
         try:
             resolve_secret(ref, environ)
         except LookupError as exc:
             problems.append(f"{where}: {exc}")
     return problems
+
+
+def check_secrets(config: WorkerConfig, environ: Mapping[str, str] | None = None) -> list[str]:
+    """Problems with secrets that cannot be read now (the worker refuses to start with any)."""
+    return check_refs(secret_refs(config), environ)
 
 
 def known_secret_values(config: WorkerConfig, environ: Mapping[str, str] | None = None) -> list[str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import Any, TypeVar
@@ -15,10 +14,11 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.structs import OffsetAndMetadata
 
-from worker.core.config.base import SecretRef
-from worker.core.config.kafka import KafkaSettings, SecurityProtocol
+from worker.core.config.kafka import KafkaSettings
 from worker.host.environment import bootstrap_servers, resolve_secret
+from worker.host.tls import client_context
 from worker.kafka.partitioner import KeyHashPartitioner
+from worker.kafka.tls_check import check_tls
 
 # Every consumer group of the worker (each destination's and faust's own) notices a dead member within
 # this time, so a replacement worker takes its partitions over in seconds rather than a minute. Kafka's
@@ -55,13 +55,8 @@ def client_options(settings: KafkaSettings) -> dict[str, Any]:
         "client_id": settings.client_id,
         "security_protocol": settings.security_protocol.value,
     }
-    if settings.security_protocol in (SecurityProtocol.SSL, SecurityProtocol.SASL_SSL):
-        context = ssl.create_default_context(cafile=settings.ssl_cafile)
-        if settings.ssl_certfile:
-            password = None
-            if settings.ssl_key_password_env:
-                password = resolve_secret(SecretRef(env=settings.ssl_key_password_env)).get_secret_value()
-            context.load_cert_chain(settings.ssl_certfile, settings.ssl_keyfile, password=password)
+    context = client_context(settings)
+    if context is not None:
         opts["ssl_context"] = context
     if settings.sasl_mechanism is not None:
         ref = settings.sasl_password()
@@ -87,6 +82,49 @@ def make_producer(settings: KafkaSettings, **overrides: Any) -> aiokafka.AIOKafk
     }
     options.update(overrides)
     return aiokafka.AIOKafkaProducer(**client_options(settings), **options)
+
+
+async def stop_client(client: aiokafka.AIOKafkaConsumer | aiokafka.AIOKafkaProducer, within_s: float = 5.0) -> None:
+    """Stop an aiokafka consumer or producer, always, and within ``within_s`` seconds.
+
+    ``AIOKafkaConsumer.stop()`` awaits the fetch (or committed-offset) tasks it has just cancelled, so their
+    ``CancelledError`` escapes it (aio-libs/aiokafka#647) — whenever a fetch is under way, e.g. all through a
+    broker outage — and the stop ends half-way: its connections and metadata task live on, retrying the
+    brokers for the life of the process. That error is taken here for what it is (unless this task itself
+    is being cancelled) and the close is finished. A stop still running after ``within_s`` (a LeaveGroup or
+    a flush to a broker that is away) is abandoned with one warning: stopping must end.
+    """
+    try:
+        await asyncio.wait_for(_stop_fully(client), within_s)
+    except TimeoutError:
+        log.warning("a Kafka client did not stop within %.0f s; left behind (Kafka unreachable?)", within_s)
+    except (KafkaError, OSError) as exc:
+        log.warning("stopping a Kafka client: %s", exc)
+
+
+async def _stop_fully(client: aiokafka.AIOKafkaConsumer | aiokafka.AIOKafkaProducer) -> None:
+    try:
+        await client.stop()
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise  # we are being cancelled: not aiokafka's own cancelled task
+        await _finish_consumer_close(client)
+
+
+async def _finish_consumer_close(consumer: Any) -> None:
+    """The rest of ``AIOKafkaConsumer.stop()`` after aiokafka#647 cut it short (private parts, so best effort)."""
+    fetcher = getattr(consumer, "_fetcher", None)
+    coordinator = getattr(consumer, "_coordinator", None)
+    tasks = [getattr(fetcher, "_fetch_task", None), *getattr(fetcher, "_pending_tasks", ()),
+             getattr(coordinator, "_reset_committed_task", None)]
+    alive = [t for t in tasks if isinstance(t, asyncio.Task) and not t.done()]
+    for task in alive:
+        task.cancel()
+    await asyncio.gather(*alive, return_exceptions=True)
+    inner = getattr(consumer, "_client", None)
+    if inner is not None:
+        await inner.close()
 
 
 def make_consumer(settings: KafkaSettings, group_id: str | None, **overrides: Any) -> aiokafka.AIOKafkaConsumer:
@@ -266,7 +304,9 @@ async def committed_offsets(
 
 
 async def probe(settings: KafkaSettings) -> None:
-    """Connect to the cluster once (bootstrap and metadata), or raise the connection error."""
+    """Connect to the cluster once (bootstrap and metadata), or raise the connection error; a TLS problem
+    is :class:`~worker.kafka.tls_check.KafkaTlsError`, which waiting longer does not fix."""
+    await check_tls(settings)
     admin = AIOKafkaAdminClient(**client_options(settings))
     try:
         await admin.start()

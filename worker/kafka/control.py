@@ -29,7 +29,14 @@ from aiokafka.errors import KafkaError
 from worker.core.config.deployment import Deployment, Store, is_unscoped
 from worker.core.config.kafka import KafkaSettings
 from worker.core.outcomes.documents import iso_time
-from worker.kafka.clients import ensure_topic, existing_partitions, make_consumer, make_producer, read_ranges
+from worker.kafka.clients import (
+    ensure_topic,
+    existing_partitions,
+    make_consumer,
+    make_producer,
+    read_ranges,
+    stop_client,
+)
 
 log = logging.getLogger("worker.control")
 
@@ -91,7 +98,7 @@ async def unscoped_commands(settings: KafkaSettings, topics: list[str]) -> dict[
                 words[parsed[0]] = parsed[1]
         return words
     finally:
-        await consumer.stop()
+        await stop_client(consumer)
 
 
 async def read_commands(settings: KafkaSettings) -> dict[str, bool]:
@@ -159,4 +166,4 @@ class ControlReader:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         if self._consumer is not None:
-            await self._consumer.stop()
+            await stop_client(self._consumer, 2.0)

@@ -24,7 +24,7 @@ from aiokafka.errors import (
 from aiokafka.structs import RecordMetadata
 
 from worker.core.outcomes.fit import fit_parts
-from worker.kafka.clients import DEFAULT_TOPIC_MAX_MESSAGE_BYTES, MAX_REQUEST_BYTES, outcome_limits
+from worker.kafka.clients import DEFAULT_TOPIC_MAX_MESSAGE_BYTES, MAX_REQUEST_BYTES, outcome_limits, stop_client
 
 log = logging.getLogger("worker.outcomes")
 
@@ -167,15 +167,12 @@ class Publisher:
         task.add_done_callback(self._closing.discard)
 
     @staticmethod
-    async def _close(producer: aiokafka.AIOKafkaProducer) -> None:
-        try:
-            await asyncio.wait_for(producer.stop(), CLOSE_TIMEOUT_S)
-        except (KafkaError, OSError, TimeoutError) as exc:
-            log.debug("closing a replaced outcome producer: %s", exc)
+    async def _close(producer: aiokafka.AIOKafkaProducer, within_s: float = CLOSE_TIMEOUT_S) -> None:
+        await stop_client(producer, within_s)
 
-    async def close(self) -> None:
-        """Stop the producer (and any replaced one still closing), within :data:`CLOSE_TIMEOUT_S`."""
-        await asyncio.gather(self._close(self.producer), *self._closing)
+    async def close(self, within_s: float = CLOSE_TIMEOUT_S) -> None:
+        """Stop the producer (and any replaced one still closing) within ``within_s``."""
+        await asyncio.gather(self._close(self.producer, within_s), *self._closing)
 
     def _note_trouble(self, topic: str, exc: KafkaError, pause: float) -> None:
         now = self.clock()

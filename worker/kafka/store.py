@@ -45,7 +45,14 @@ from aiokafka.errors import (
 from worker.core.config.kafka import KafkaSettings
 from worker.core.store.entries import StoredEntry, UnreadableEntry, decode_entry, encode_entry
 from worker.core.store.writes import ANYTHING, PRESENT, Expect, check, next_version
-from worker.kafka.clients import client_options, ensure_topic, make_consumer, make_producer, read_ranges
+from worker.kafka.clients import (
+    client_options,
+    ensure_topic,
+    make_consumer,
+    make_producer,
+    read_ranges,
+    stop_client,
+)
 
 log = logging.getLogger(__name__)
 
@@ -234,7 +241,7 @@ class CompactedStore:
             self._task = None
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
-            await consumer.stop()
+            await stop_client(consumer, 2.0)
 
     def version_of(self, name: str) -> int | None:
         """The stored version of ``name``: an unreadable entry counts as present (it can be replaced or

@@ -11,24 +11,28 @@ it would email; with it, the request is sent once through the account's shared r
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 from aiohttp import web
 from aiokafka.errors import KafkaError
-from pydantic import ValidationError
 
+from worker import __version__
 from worker.core.chain.preview import SampleMessage, preview
 from worker.core.chain.record_chain import build_renderer
 from worker.core.chain.sample_effects import undo_url
 from worker.core.chain.template_guide import guide
-from worker.core.config.base import Problem
+from worker.core.config.account import Credential
+from worker.core.config.base import ConfigError, Problem
 from worker.core.config.deployment import Store
-from worker.core.config.worker_config import Destination, WorkerConfig, problem_of
+from worker.core.config.worker_config import Destination, WorkerConfig
+from worker.core.store.destinations import check_inline_credential, stored_document, validate_destination
 from worker.gorgias.endpoint_test import EndpointTestError, deletion, plan_test, send_once, send_test
 from worker.kafka.clients import topic_partition_counts
-from worker.kafka.topic_io import read_sample
-from worker.service.control_http import RUNTIME, error, invalid, json_body, json_response, token_refusal
+from worker.kafka.topic_sample import read_sample
+from worker.service.control_http import RUNTIME, TOKEN, error, invalid, json_body, json_response, token_refusal
+from worker.service.runtime import Runtime
 
 __all__ = ["console_routes"]
 
@@ -39,14 +43,29 @@ KAFKA_TIMEOUT_S = 15.0
 EXAMPLE_CREDENTIAL = {"domain": "your-domain", "username": "agent@example.com", "api_key_env": "UNSET"}
 
 
+async def about(request: web.Request) -> web.Response:
+    """What the page needs to know first: the worker's version, whether writes need the control token, and
+    which route groups this worker has (``credentials``: saved credentials; ``saved_destinations``)."""
+    paths = {resource.canonical for resource in request.app.router.resources()}
+    return json_response({
+        "version": __version__, "control_token": request.app[TOKEN] is not None,
+        "deployment": request.app[RUNTIME].config.kafka.scope.name,
+        "routes": {"credentials": "/credentials" in paths,
+                   "saved_destinations": "/destinations/{name}/config" in paths},
+    })
+
+
 async def templates(_request: web.Request) -> web.Response:
     """Every template explained: fields, options, batching, may it email, an example record and its request."""
     return json_response(guide())
 
 
 def _internal(topic: str, config: WorkerConfig) -> bool:
-    """Kafka's own topics and the worker's (its stores, faust's): not sources anyone picks."""
+    """Kafka's own topics and the worker's (its stores, faust's, the outcome topics of its destinations):
+    not sources anyone picks (a destination reading its own outcomes would feed itself)."""
     own = {config.kafka.store_topic(store) for store in Store}
+    for dest in config.destinations:
+        own |= {dest.dead_letter_topic, dest.response_webhook.topic}
     return topic.startswith("_") or topic in own or topic.startswith(f"{config.kafka.group_id}.host")
 
 
@@ -97,7 +116,7 @@ async def topic_sample(request: web.Request) -> web.Response:
     if not 1 <= limit <= MAX_SAMPLE:
         return error(400, f"limit must be between 1 and {MAX_SAMPLE} (got {limit})")
     if _internal(topic, config):
-        return error(404, f"{topic} is an internal topic")
+        return error(404, f"{topic} is one of the worker's own topics, not a source")
     try:
         found = await _kafka(request, read_sample(config.kafka, topic, limit))
     except LookupError as exc:
@@ -105,49 +124,71 @@ async def topic_sample(request: web.Request) -> web.Response:
     return json_response({"topic": topic, "records": [_sample_item(m) for m in found]})
 
 
-def _unsaved(doc: Any, *, sending: bool, runtime_config: WorkerConfig) -> tuple[Destination, bool]:
-    """The destination in a request body, checked as the worker would check it before starting it, and
-    whether its credential is the example one; a 400 naming every setting that is wrong."""
+class Invalid(Exception):
+    """A destination in a request body that the worker would refuse: the problems name each setting."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("; ".join(p.line for p in problems))
+        self.problems = problems
+
+
+def _credentials(runtime: Runtime) -> tuple[Mapping[str, Credential], list[Credential]]:
+    """The credentials a destination may name, and every credential the worker's config has."""
+    named = runtime.saved.credentials() if runtime.saved is not None else runtime.config.credentials
+    return named, [*named.values(), *(d.credential for d in runtime.config.destinations)]
+
+
+def _unsaved(doc: Any, *, sending: bool, runtime: Runtime) -> tuple[Destination, bool]:
+    """The destination in a request body, checked as a saved one is (:mod:`worker.core.store.destinations`),
+    and whether its credential is the example one; :class:`Invalid` naming every setting that is wrong.
+
+    To preview, any credential block will do (no secret is read) and none at all means an example account;
+    to send, the credential must be one the worker has (by name, or the same block as the config's), so
+    that a request cannot send another secret of the worker's environment to an origin of its choosing.
+    """
     if not isinstance(doc, dict):
-        raise invalid([Problem("destination", "send {\"destination\": {...}}: one destination as in the config "
+        raise Invalid([Problem("destination", "send {\"destination\": {...}}: one destination as in the config "
                                "file's `destinations`", None, "destination: an object is required")])
-    body = dict(doc)
+    body = stored_document(doc)
     example = body.get("credential") is None
     if example:
         if sending:
-            raise invalid([Problem("credential", "choose a credential: a test sends a real request", None,
+            raise Invalid([Problem("credential", "choose a credential: a test sends a real request", None,
                                    "credential: is required to send a test")])
         body["credential"] = EXAMPLE_CREDENTIAL
-    elif isinstance(body["credential"], str):
-        raise invalid([Problem("credential", f"no credential named {body['credential']!r} on this worker", None,
-                               f"credential: no credential named {body['credential']!r}")])
+    named, known = _credentials(runtime)
     try:
-        dest = Destination.model_validate(body)
-    except ValidationError as exc:
-        raise invalid([problem_of(e, root=Destination) for e in exc.errors(include_url=False)]) from None
-    try:
-        build_renderer(dest)
-    except ValueError as exc:
-        raise invalid([Problem.from_line(str(exc))]) from None
-    if sending and dest.credential not in [d.credential for d in runtime_config.destinations]:
-        raise invalid([Problem("credential", "a test with a credential written into the request may only use a "
-                               "credential this worker already uses; save the credential and name it", None,
-                               "credential: not one of this worker's credentials")])
+        dest = validate_destination(body, named)
+        try:
+            build_renderer(dest)
+        except ValueError as exc:
+            raise ConfigError([str(exc)]) from None
+        if sending:
+            check_inline_credential(body, dest, known)
+    except ConfigError as exc:
+        raise Invalid(exc.items) from None
     return dest, example
 
 
 async def preview_unsaved(request: web.Request) -> web.Response:
-    """``{"destination": {...}, "records": [...]}`` -> the requests and dead letters, as for a saved one."""
+    """``{"destination": {...}, "records": [...]}`` -> the requests and dead letters, as for a saved one.
+
+    Settings the worker would refuse are an answer too, not a failure (a form asks after every
+    keystroke): 200 with ``errors`` naming each setting and no ``items``.
+    """
     runtime = request.app[RUNTIME]
     doc = await json_body(request)
     if not isinstance(doc, dict) or not isinstance(doc.get("records", []), list):
         return error(400, 'send {"destination": {...}, "records": [record, ...]}')
-    dest, example = _unsaved(doc.get("destination"), sending=False, runtime_config=runtime.config)
     records = doc.get("records") or []
     if len(records) > MAX_RECORDS:
         return error(400, f"at most {MAX_RECORDS} records per preview (got {len(records)})")
+    try:
+        dest, example = _unsaved(doc.get("destination"), sending=False, runtime=runtime)
+    except Invalid as exc:
+        return json_response({"destination": None, "items": [], "errors": [p.as_dict() for p in exc.problems]})
     items = preview(dest, records, max_record_bytes=runtime.config.kafka.max_record_bytes)
-    return json_response({"destination": dest.name, "items": [i.as_dict() for i in items],
+    return json_response({"destination": dest.name, "items": [i.as_dict() for i in items], "errors": [],
                           "example_credential": example})
 
 
@@ -157,7 +198,10 @@ async def test_unsaved(request: web.Request) -> web.Response:
     doc = await json_body(request)
     if not isinstance(doc, dict) or set(doc) - {"destination", "record", "payload", "confirm"}:
         return error(400, 'send {"destination": {...}, "record": {...}, "payload": ..., "confirm": true}')
-    dest, _ = _unsaved(doc.get("destination"), sending=True, runtime_config=runtime.config)
+    try:
+        dest, _ = _unsaved(doc.get("destination"), sending=True, runtime=runtime)
+    except Invalid as exc:
+        raise invalid(exc.problems) from None
     try:
         sample, effect = plan_test(dest, doc.get("record"), doc.get("payload"))
     except (EndpointTestError, ValueError) as exc:
@@ -177,7 +221,10 @@ async def undo_test(request: web.Request) -> web.Response:
     undo = doc.get("undo") if isinstance(doc, dict) else None
     if not isinstance(undo, dict):
         return error(400, 'send {"destination": {...}, "undo": {"kind": "ticket", "id": 123}}')
-    dest, _ = _unsaved(doc.get("destination"), sending=True, runtime_config=runtime.config)
+    try:
+        dest, _ = _unsaved(doc.get("destination"), sending=True, runtime=runtime)
+    except Invalid as exc:
+        raise invalid(exc.problems) from None
     try:
         url = undo_url(dest.credential.origin, undo.get("kind"), undo.get("id"), undo.get("ticket_id"))
     except ValueError as exc:
@@ -190,6 +237,7 @@ async def undo_test(request: web.Request) -> web.Response:
 
 def console_routes() -> list[web.RouteDef]:
     return [
+        web.get("/about", about),
         web.get("/templates", templates),
         web.get("/topics", topics),
         web.get("/topics/{topic}/sample", topic_sample),

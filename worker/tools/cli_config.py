@@ -78,10 +78,11 @@ def validate(
 
         from worker.core.config.base import Problem
         from worker.core.templates import check_templates
+        from worker.host.tls import tls_problems
 
         try:
             checked = load_config(config, overrides or ())
-            lines = check_templates(checked) + (check_secrets(checked) if secrets else [])
+            lines = check_templates(checked) + (check_secrets(checked) + tls_problems(checked.kafka) if secrets else [])
             problems, warnings = [Problem.from_line(line) for line in lines], checked.warnings()
         except ConfigError as exc:
             problems, warnings = exc.items, []

@@ -130,9 +130,23 @@ def test_customer_data_must_be_an_object() -> None:
 def test_single_field_templates_need_a_scalar_value() -> None:
     with pytest.raises(RenderError, match=r"set_ticket_field: value: required \(record attribute value: absent\)"):
         one("set_ticket_field", {"ticket_id": 1, "field_id": 2})
-    with pytest.raises(RenderError, match=r"set_customer_field: body: must be a string, number, boolean or null"):
+    with pytest.raises(RenderError, match=r"set_customer_field: body: must be a string, an integer, a boolean, "
+                                          r"or null to clear it \(got an object\)"):
         one("set_customer_field", {"customer_id": 1, "field_id": 2, "value": {"a": 1}})
-    assert one("set_ticket_field", {"ticket_id": 1, "field_id": 2, "value": None}).body == b"null"
+    with pytest.raises(RenderError, match=r"set_ticket_field: body: 12.5 has decimals: the single-value route takes "
+                                          r"a string, an integer or a boolean; set it with set_ticket_custom_fields"):
+        one("set_ticket_field", {"ticket_id": 1, "field_id": 3, "value": 12.5})
+    assert one("set_ticket_field", {"ticket_id": 1, "field_id": 3, "value": 12.0}).body == b"12"
+    assert one("set_ticket_field", {"ticket_id": 1, "field_id": 4, "value": True}).plan is None
+
+
+def test_a_null_value_clears_the_field_with_a_delete() -> None:
+    request = one("set_ticket_field", {"ticket_id": 1, "field_id": 2, "value": None})
+    assert request.plan is not None
+    step = request.plan.next_step([])
+    assert step is not None and step.final
+    assert (step.request.method, step.request.url, step.request.body) == (
+        "DELETE", "https://acme.gorgias.com/api/tickets/1/custom-fields/2", None)
 
 
 def test_upsert_needs_an_identity_and_a_group_of_one_customer() -> None:
@@ -162,3 +176,33 @@ def test_grouped_upserts_and_jobs_must_be_grouped_by_what_they_share() -> None:
         renderer_for(destination("upsert_customer", batching={"algorithm": "arrival_order"}))
     with pytest.raises(ValueError, match=r"ticket_job turns a group into one job, .*attributes: \[status\]"):
         renderer_for(destination("ticket_job", batching={"algorithm": "arrival_order"}))
+
+
+def test_job_updates_take_the_form_gorgias_own_helpdesk_sends() -> None:
+    flat = body(one("ticket_job", {"ticket_id": 1, "status": "closed", "tags": "late, vip", "assignee_team_id": "4"}))
+    assert flat["params"]["updates"] == {"status": "closed", "tags": ["late", "vip"], "assignee_team_id": 4}
+    given = body(one("ticket_job", {"ticket_id": 1, "updates": {"tags": [{"name": "vip"}, "late"],
+                                                               "assignee_team": {"id": 4}}}))
+    assert given["params"]["updates"] == {"tags": ["vip", "late"], "assignee_team_id": 4}
+
+
+@pytest.mark.parametrize(("template", "data"), [
+    ("ticket_job", {"ticket_id": 1, "status": "closed", "custom_fields": [{"id": 1, "value": "x"}]}),
+    ("ticket_job", {"ticket_id": 1, "updates": {"custom_fields": [{"id": 1, "value": "x"}]}}),
+    ("update_ticket", {"ticket_id": 1, "status": "closed", "custom_fields": [{"id": 1, "value": "x"}]}),
+])
+def test_custom_fields_never_ride_along_a_ticket_update_or_a_job(template: str, data: dict[str, Any]) -> None:
+    with pytest.raises(RenderError, match=r"custom_fields: not sent: Gorgias would replace every custom-field "
+                                          r"value of the ticket.*set_ticket_custom_fields"):
+        one(template, data)
+
+
+def test_job_polling_is_an_option_of_job_templates_only() -> None:
+    from worker.core.requests.jobs import JobPolling
+    from worker.core.templates import configured_for
+
+    dest = destination("ticket_job", {"job": {"first_poll_s": 5, "max_wait_s": 90}},
+                       batching={"algorithm": "by_attribute", "attributes": ["status"]})
+    assert configured_for(dest).job_polling == JobPolling(5, 60, 90)
+    with pytest.raises(ValueError, match=r"template_options.job: template update_ticket creates no Gorgias job"):
+        renderer_for(destination("update_ticket", {"job": {"max_wait_s": 90}}))

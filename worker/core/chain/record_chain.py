@@ -28,7 +28,7 @@ from worker.core.grouping.batching import BatchPolicy
 from worker.core.grouping.open_batches import OpenBatches, PendingCall
 from worker.core.outcomes.dead_letters import record_item, reference_item
 from worker.core.outcomes.documents import DeadLetterStage
-from worker.core.records.record import POSSIBLY_DELIVERED, DecodeError, SourceRef, decode_record
+from worker.core.records.record import POSSIBLY_DELIVERED, RESUME_JOB, DecodeError, SourceRef, decode_record
 from worker.core.requests.call import Call
 from worker.core.requests.render_error import RenderError
 from worker.core.requests.rendering import Prepared, RequestRenderer
@@ -98,10 +98,11 @@ class RecordChain:
     # -- records in ----------------------------------------------------------------------------------
 
     def take_in(self, value: bytes | None, source: SourceRef, headers: Headers, now: float,
-                possibly_delivered: bool = False) -> Rejected | None:
+                possibly_delivered: bool = False, created_job: int | None = None) -> Rejected | None:
         """Decode, prepare and group one record; a record that cannot go comes back as :class:`Rejected`.
 
-        ``possibly_delivered``: a previous owner may have sent it before it died (for duplicate checks).
+        ``possibly_delivered``: a previous owner may have sent it before it died (for duplicate checks);
+        ``created_job``: the Gorgias job it created for it then (followed instead of created again).
         """
         try:
             record = decode_record(value, source, headers, self.max_record_bytes)
@@ -113,6 +114,8 @@ class RecordChain:
             return Rejected(DeadLetterStage.DECODE, exc.reason, [item], [source])
         if possibly_delivered:
             record.extra[POSSIBLY_DELIVERED] = True
+        if created_job is not None:
+            record.extra[RESUME_JOB] = created_job
         try:
             prepared = self.renderer.prepare(record)
         except RenderError as exc:

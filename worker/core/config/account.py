@@ -8,7 +8,14 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
-from worker.core.config.base import GORGIAS_HOST_SUFFIX, PLACEHOLDER, Model, SecretRef, reject_inline_secrets
+from worker.core.config.base import (
+    GORGIAS_HOST_SUFFIX,
+    NAME_PATTERN,
+    PLACEHOLDER,
+    Model,
+    SecretRef,
+    reject_inline_secrets,
+)
 
 
 class AuthType(StrEnum):
@@ -62,6 +69,12 @@ class RateLimitSettings(Model):
 class Credential(Model):
     """A Gorgias account and how to authenticate to it."""
 
+    name: str | None = Field(
+        default=None,
+        pattern=NAME_PATTERN,
+        description="Its name when it is defined once (under the top-level `credentials:`, from its key there) "
+        "and destinations refer to it by that name.",
+    )
     domain: str = Field(
         pattern=r"^[a-z0-9][a-z0-9-]{0,62}$",
         description="Helpdesk subdomain: `mystore` for mystore.gorgias.com.",

@@ -18,10 +18,20 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from worker.core.config.account import Credential, check_url_origin
 from worker.core.config.base import (
@@ -75,12 +85,47 @@ def parse_start_from(value: str) -> StartPosition:
     return moment
 
 
+CREDENTIALS_CONTEXT = "credentials"  # validation context: the named credentials a destination may refer to
+
+
+@dataclass(frozen=True)
+class _UnknownCredential:
+    """A credential name that names nothing usable (set aside by :class:`WorkerConfig` for the message)."""
+
+    name: str
+    known: tuple[str, ...]
+
+
+def _named_credential(value: Any, info: ValidationInfo) -> Any:
+    """``credential: "<name>"``: the named credential, from the file's ``credentials:`` or the validation
+    context (a mapping of name to :class:`Credential`, for destinations saved at runtime)."""
+    if isinstance(value, str):
+        known: Mapping[str, Credential] = (info.context or {}).get(CREDENTIALS_CONTEXT) or {}
+        found = known.get(value)
+        if found is not None:
+            return found
+        value = _UnknownCredential(value, tuple(sorted(known)))
+    if isinstance(value, _UnknownCredential):
+        if value.name in value.known:
+            raise ValueError(f"the credential named {value.name!r} is not valid (see credentials.{value.name})")
+        names = f" (known: {', '.join(value.known)})" if value.known else ""
+        raise ValueError(f"no credential named {value.name!r}{names}: define it under the top-level `credentials:`, "
+                         "or write the credential block here")
+    return value
+
+
+NamedCredential = Annotated[Credential, BeforeValidator(_named_credential, json_schema_input_type=Credential | str)]
+
+
 class Destination(Model):
     """One Gorgias destination: what to consume, where to send it, how to batch, where results go."""
 
     name: str = Field(pattern=NAME_PATTERN, description="Unique name, lowercase: `support-tickets`.")
     source_topics: list[Annotated[str, Field(pattern=TOPIC_PATTERN)]] = Field(min_length=1)
-    credential: Credential
+    credential: NamedCredential = Field(
+        description="The Gorgias account: a credential block, or the name of one defined under the top-level "
+        "`credentials:` (or saved at runtime).",
+    )
     endpoint: EndpointSettings
     batching: BatchingSettings = Field(default_factory=BatchingSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
@@ -211,7 +256,51 @@ class WorkerConfig(Model):
 
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
-    destinations: list[Destination] = Field(min_length=1)
+    credentials: dict[Annotated[str, Field(pattern=NAME_PATTERN)], Credential] = Field(
+        default_factory=dict,
+        description="Credentials defined once and referred to by name from destinations (`credential: <name>`).",
+    )
+    destinations: list[Destination] = Field(
+        default_factory=list,
+        description="Destinations defined in this file; more can be saved at runtime (the destinations store).",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _resolve_credential_names(cls, data: Any, info: ValidationInfo) -> Any:
+        """Put each named credential in place of its name in the destinations (names of credentials that are
+        missing or invalid are left for the destination to report; with named credentials in the validation
+        context, names the file does not define are looked up there)."""
+        if not isinstance(data, dict) or not isinstance(data.get("destinations"), list):
+            return data
+        raw = data.get("credentials")
+        if isinstance(raw, dict):  # each credential knows its name (its key)
+            raw = {name: {"name": name, **block} if isinstance(block, dict) else block for name, block in raw.items()}
+            data = {**data, "credentials": raw}
+        named: dict[str, Credential] = {}
+        for name, block in (raw.items() if isinstance(raw, dict) else ()):
+            try:
+                named[str(name)] = Credential.model_validate(block)
+            except ValidationError:
+                continue  # reported under credentials.<name>
+        known = tuple(sorted(str(n) for n in raw)) if isinstance(raw, dict) else ()
+        destinations = []
+        for item in data["destinations"]:
+            if isinstance(item, dict) and isinstance(item.get("credential"), str):
+                name = item["credential"]
+                if name in named:
+                    item = {**item, "credential": named[name]}
+                elif name in known or CREDENTIALS_CONTEXT not in (info.context or {}):
+                    item = {**item, "credential": _UnknownCredential(name, known)}
+            destinations.append(item)
+        return {**data, "destinations": destinations}
+
+    @model_validator(mode="after")
+    def _credential_names(self) -> WorkerConfig:
+        for name, credential in self.credentials.items():
+            if credential.name != name:
+                raise ValueError(f"credentials.{name}.name is {credential.name!r}: leave it out (the key names it)")
+        return self
 
     @model_validator(mode="after")
     def _unique_names(self) -> WorkerConfig:

@@ -81,6 +81,20 @@ class StepInfo(Strict):
     error: str | None
 
 
+class JobInfo(Strict):
+    """A Gorgias job the call created (or, after a restart, resumed) and followed until it ended."""
+
+    id: int = Field(description="The job's id (GET /api/jobs/{id}).")
+    status: str | None = Field(
+        description="Its last status read: done, errored, fatal_errored, canceled; pending or running when the "
+        "wait ended first; null when it could not be read."
+    )
+    info: Any = Field(description="The job's `info` as Gorgias last answered it (what went wrong, when it failed).")
+    polls: int = Field(description="GET /api/jobs/{id} calls made (each took a token of the account's budget).")
+    resumed: bool = Field(description="Created before a restart and followed by the worker that took it over.")
+    waited_s: float = Field(description="Seconds from the first pause to the last poll.")
+
+
 class BatchInfo(Strict):
     algorithm: str
     key: list[Any]
@@ -104,6 +118,13 @@ class MergedInfo(Strict):
     to_url: str
     original_id: int | str | None = Field(description="The id the record named (merged away).")
     merged_into_id: int | str | None = Field(description="The id of the object it was merged into.")
+
+
+class CustomerMergeInfo(Strict):
+    """A delivered merge_customers call: which customer was merged away and which one survived."""
+
+    merged_away_id: int | str = Field(description="The source customer (its id now answers 301).")
+    kept_id: int | str = Field(description="The customer that survived: the target as Gorgias answered it.")
 
 
 class SizeReduction(Strict):
@@ -163,6 +184,14 @@ class ResponseEvent(Strict):
         default_factory=list,
         description="Every request of a call that needed more than one, in order; absent for one request. "
                     "`response` is the last one's answer, `attempt_log` holds the attempts of all.",
+    )
+    customer_merge: CustomerMergeInfo | None = Field(
+        default=None, description="A delivered customer merge: the customer merged away and the one kept; absent "
+                                  "otherwise.")
+    jobs: list[JobInfo] = Field(
+        default_factory=list,
+        description="The job(s) of a job template's call; absent otherwise. The call is delivered only when every "
+                    "job ended `done`; `response` is then the last job as read back.",
     )
 
 

@@ -2,6 +2,7 @@
 // a "Test credential" button answering the account and its call-limit header.
 
 import { ApiError, Unreachable, get, post } from './api.js';
+import { worker } from './worker.js';
 import { el, field, fill, select } from './dom.js';
 import { banner, clearBanner, facts } from './ui.js';
 
@@ -33,6 +34,11 @@ export function credentialPicker({ onchange }) {
   let inline = null; // a credential written into the destination itself (kept as it is when editing)
   const INLINE = '(inline)';
   const choice = select([['', 'Choose a credential…']], '', { id: 'credential-select' });
+  // a worker without the credentials routes: the name of a credential of its config, typed
+  const typed = el('input', { type: 'text', id: 'credential-name', autocomplete: 'off', spellcheck: 'false' });
+  const typedField = field('Credential name', typed, {
+    path: 'credential', hint: 'one defined under `credentials:` in the worker\'s config',
+  });
   const answer = el('div', { class: 'credential-answer' });
   const testSaved = el('button', { type: 'button', class: 'quiet', text: 'Test credential' });
   const newButton = el('button', { type: 'button', class: 'quiet', text: 'New credential…', 'aria-expanded': 'false' });
@@ -68,11 +74,15 @@ export function credentialPicker({ onchange }) {
   };
 
   async function load(selected) {
+    routes = worker().routes?.credentials !== false;
+    pickField.hidden = !routes;
+    typedField.hidden = routes;
+    newButton.hidden = !routes;
+    testSaved.hidden = !routes;
+    if (!routes && typeof selected === 'string' && selected !== INLINE) typed.value = selected;
     try {
-      names = listOf(await get('/credentials'));
-      routes = true;
-    } catch (error) {
-      if (error instanceof ApiError && (error.status === 404 || error.status === 405)) routes = false;
+      names = routes ? listOf(await get('/credentials')) : [];
+    } catch {
       names = [];
     }
     const keep = selected ?? choice.value;
@@ -138,16 +148,18 @@ export function credentialPicker({ onchange }) {
     fill(answer);
     onchange?.();
   });
+  typed.addEventListener('input', () => onchange?.());
 
+  const pickField = field('Gorgias credential', choice, { path: 'credential' });
   const node = el('fieldset', { class: 'section', id: 'credential-section' },
-    el('legend', { text: 'Credential' }),
-    field('Gorgias credential', choice, { path: 'credential' }),
+    el('legend', { text: 'Credential' }), pickField, typedField,
     el('div', { class: 'buttons' }, testSaved, newButton), answer, creator);
   load();
   return {
     node,
     /** The destination's `credential`: a credential's name, or undefined when none is chosen. */
     value() {
+      if (!routes) return inline && !typed.value.trim() ? inline : (typed.value.trim() || undefined);
       if (choice.value === INLINE) return inline;
       return choice.value || undefined;
     },

@@ -1,6 +1,7 @@
 // The console: routes (#/ the destinations, #/new, #/edit/NAME), the token dialog and the banners.
 
-import { onReachability, setToken, token, whenTokenNeeded } from './api.js';
+import { get, onReachability, setToken, token, whenTokenNeeded } from './api.js';
+import { setWorker } from './worker.js';
 import { showEditor } from './editor.js';
 import { showList } from './list.js';
 import { askToken, banner, clearBanner } from './ui.js';
@@ -40,6 +41,23 @@ document.getElementById('token-button').addEventListener('click', async () => {
   tokenLabel();
 });
 
-window.addEventListener('hashchange', route);
-tokenLabel();
-route();
+/** Ask for the token first when this worker needs one (no 401 to recover from later). */
+async function start() {
+  try {
+    const about = await get('/about');
+    setWorker(about);
+    document.getElementById('worker-note').textContent = `worker ${about.version} · deployment ${about.deployment}`;
+    document.getElementById('token-button').hidden = !about.control_token;
+    if (about.control_token && !token()) {
+      const given = await askToken('');
+      if (given) setToken(given);
+    }
+  } catch {
+    /* the banner says the worker does not answer */
+  }
+  tokenLabel();
+  window.addEventListener('hashchange', route);
+  route();
+}
+
+start();

@@ -4,7 +4,7 @@
 // "Send Test Data" sends it once, after saying what it will create and whom it would email.
 
 import { ApiError, Unreachable, get, post } from './api.js';
-import { add, el, fill, pretty } from './dom.js';
+import { el, fill, pretty } from './dom.js';
 import { banner, clearBanner, confirmAction, facts } from './ui.js';
 
 const SETTLE_MS = 200; // wait for typing to pause; the answer then comes well within 300 ms
@@ -27,6 +27,10 @@ function attributesOf(records) {
 function recordNumbers(indexes) {
   const shown = (indexes || []).map((i) => (i >= 0 ? i + 1 : '?'));
   return `record${shown.length === 1 ? '' : 's'} ${shown.join(', ')}`;
+}
+
+function sentence(text) {
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
 function parsePasted(text) {
@@ -110,7 +114,7 @@ export function samplePanel({ destination, onErrors, onAttributes, exampleRecord
       records = [];
       origin = 'none';
       source.textContent = `Could not read ${topic}: ${error.message}`;
-      if (error instanceof ApiError && error.status === 503) banner('kafka', `Kafka: ${error.message}`);
+      if (error instanceof ApiError && error.status === 503) banner('kafka', error.message);
     }
     showRecords();
     schedule();
@@ -189,18 +193,21 @@ export function samplePanel({ destination, onErrors, onAttributes, exampleRecord
     try {
       const answer = await post('/preview', { destination: doc, records: used }, { signal: inflight.signal });
       if (mine !== seq) return; // a newer change is on its way: this answer is stale
-      onErrors?.([]);
+      onErrors?.(answer.errors || []);
+      if (answer.errors && answer.errors.length) {
+        fill(items);
+        state.textContent = 'Fix the settings marked on the left to see the requests.';
+        return;
+      }
       lastDoc = doc;
       lastUsed = used;
       render(answer.items || []);
       const calls = (answer.items || []).filter((i) => i.kind === 'request').length;
-      state.textContent = `${used.length} record(s)${note} → ${calls} request(s), ${(answer.items || []).length - calls} dead letter(s).`;
+      const account = answer.example_credential ? ' Shown for an example account: choose a credential.' : '';
+      state.textContent = `${used.length} record(s)${note} → ${calls} request(s), ${(answer.items || []).length - calls} dead letter(s).${account}`;
     } catch (error) {
       if (error.name === 'AbortError' || mine !== seq) return;
-      if (error instanceof ApiError && error.errors.length) {
-        onErrors?.(error.errors);
-        state.textContent = 'Fix the settings marked on the left to see the requests.';
-      } else if (!(error instanceof Unreachable)) {
+      if (!(error instanceof Unreachable)) {
         state.textContent = error.message;
       }
     }
@@ -277,9 +284,10 @@ export function samplePanel({ destination, onErrors, onAttributes, exampleRecord
     const emails = plan.emails || [];
     const sure = await confirmAction({
       title: 'Send test data?', ok: 'Send',
-      body: [el('p', { text: plan.summary || 'This sends one request to Gorgias.' }),
+      body: [el('p', { text: sentence(plan.summary || 'this sends one request to Gorgias.') }),
         emails.length ? el('div', { class: 'warning' }, el('strong', { text: 'Gorgias would email:' }),
           el('ul', {}, emails.map((e) => el('li', { text: e })))) : el('p', { text: 'Nobody would be emailed.' }),
+        plan.caution ? el('p', { class: 'warning', text: sentence(plan.caution) }) : null,
         el('p', { class: 'hint', text: 'It goes through the account\'s shared rate limit, once (no retry).' })],
     });
     if (!sure) return;
@@ -335,5 +343,7 @@ export function samplePanel({ destination, onErrors, onAttributes, exampleRecord
     schedule,
     refresh,
     get records() { return records; },
+    /** The attributes seen in the sample records. */
+    attributes() { return attributesOf(records); },
   };
 }
