@@ -29,7 +29,7 @@ from worker.gorgias.client import ClientKey, ClientRegistry, Sender, client_key
 from worker.gorgias.ratelimit import RateLimiterRegistry
 from worker.host import metrics
 
-log = logging.getLogger("worker.credentials")
+log = logging.getLogger(__name__)
 
 __all__ = ["CredentialGate", "CredentialGates", "RouteHold"]
 
@@ -115,6 +115,22 @@ class CredentialGate:
         """Read (or refresh) the secret again; True when calls now carry a new one."""
         async with self._renewing:
             return await self._renew_secret(self.credential, self.settings)
+
+    def refresh_soon(self) -> None:
+        """Read the secret again now (its store changed); a held credential is checked at once with it."""
+        async def refresh() -> None:
+            try:
+                await self.renew()
+                if not self.held:
+                    return
+            except LookupError as exc:
+                log.warning("credential %s: %s", self.describe(), exc, extra={"account": self.credential.account_key})
+                return
+            result = await self.check()
+            if self.held and result.authenticated:
+                self._release(result)
+
+        self._spawn(refresh(), "credential-refresh")
 
     async def refused(self, used: Sender, reason: str, *, may_renew: bool = True) -> bool:
         """A request sent with client ``used`` got a 401. True: the credential was renewed since (or is now),
@@ -255,6 +271,12 @@ class CredentialGates:
 
     async def _reread(self, credential: Credential, settings: DeliverySettings) -> bool:
         return self.clients.renew(credential, settings)
+
+    def secret_changed(self, name: str) -> None:
+        """The credentials store changed credential ``name``: its clients take the new secret now."""
+        for gate in self:
+            if gate.credential.name == name and gate.credential.stored:
+                gate.refresh_soon()
 
     def _changed(self, gate: CredentialGate) -> None:
         account = gate.credential.account_key

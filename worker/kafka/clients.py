@@ -11,13 +11,22 @@ from typing import Any, TypeVar
 import aiokafka
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import (
+    InvalidConfigurationError,
+    InvalidReplicationFactorError,
+    KafkaError,
+    PolicyViolationError,
+    TopicAlreadyExistsError,
+    for_code,
+)
 from aiokafka.structs import OffsetAndMetadata
 
 from worker.core.config.kafka import KafkaSettings
+from worker.core.config.topics import TOPIC_SPECS, TopicKind, TopicSpec
 from worker.host.environment import bootstrap_servers, resolve_secret
 from worker.host.tls import client_context
 from worker.kafka.partitioner import KeyHashPartitioner
+from worker.kafka.sasl_check import check_sasl
 from worker.kafka.tls_check import check_tls
 
 # Every consumer group of the worker (each destination's and faust's own) notices a dead member within
@@ -32,7 +41,7 @@ GROUP_HEARTBEAT_INTERVAL_MS = 1_000
 # leader moves, a fetch or an outcome write is retried up to a second later.
 RETRY_BACKOFF_MS = 1_000
 
-log = logging.getLogger("worker.kafka")
+log = logging.getLogger(__name__)
 
 # The producer's largest request, and what a record needs on top of its value in a batch (batch and
 # record headers, varints) besides its key and headers: outcome documents are fitted below the difference.
@@ -145,16 +154,23 @@ def make_consumer(settings: KafkaSettings, group_id: str | None, **overrides: An
     return aiokafka.AIOKafkaConsumer(**client_options(settings), **options)
 
 
-async def ensure_topic(settings: KafkaSettings, topic: str, compacted: bool = False, partitions: int = 1) -> list[int]:
-    """Create ``topic`` unless it exists; returns its partition numbers once its leaders are known."""
+class TopicMisconfigured(Exception):
+    """A topic the worker needs cannot be made or used as it must be; the message names the setting."""
+
+
+async def ensure_topic(settings: KafkaSettings, topic: str, kind: TopicKind | TopicSpec) -> list[int]:
+    """Create ``topic`` as its kind says (:mod:`worker.core.config.topics`) unless it exists, in which case its
+    cleanup policy must fit the kind (else :class:`TopicMisconfigured`); returns its partition numbers once
+    their leaders are known."""
+    spec = kind if isinstance(kind, TopicSpec) else TOPIC_SPECS[kind]
     admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
-        configs = {"cleanup.policy": "compact"} if compacted else {}
-        try:
-            await admin.create_topics([NewTopic(topic, partitions, 1, topic_configs=configs)])
-        except TopicAlreadyExistsError:
-            pass
+        if not await _create_topic(admin, settings, topic, spec):
+            policy = (await _topic_config(admin, [topic], "cleanup.policy")).get(topic)
+            problem = spec.refusal(topic, policy) if policy is not None else None
+            if problem is not None:
+                raise TopicMisconfigured(problem)
         for _ in range(100):
             (described,) = await admin.describe_topics([topic])
             parts = [p["partition"] for p in described.get("partitions", []) if p.get("leader", -1) >= 0]
@@ -166,6 +182,75 @@ async def ensure_topic(settings: KafkaSettings, topic: str, compacted: bool = Fa
         await admin.close()
 
 
+async def _create_topic(admin: AIOKafkaAdminClient, settings: KafkaSettings, topic: str, spec: TopicSpec) -> bool:
+    """Create ``topic``; False when it exists already."""
+    replicas = settings.replication_factor or await _default_replication_factor(admin)
+    new = NewTopic(topic, spec.partitions, replicas, topic_configs=spec.configs(settings.min_insync_replicas))
+    response = await admin.create_topics([new])  # per-topic errors come in the answer, not raised
+    code, message = next(((c, m) for t, c, *m in response.topic_errors if t == topic), (0, []))
+    error = for_code(code)
+    if error is TopicAlreadyExistsError:
+        return False
+    if error in (InvalidReplicationFactorError, InvalidConfigurationError, PolicyViolationError):
+        raise TopicMisconfigured(
+            f"kafka.replication_factor / kafka.min_insync_replicas: Kafka refused to create {topic} with "
+            f"{replicas} replica(s){_isr_text(settings)} ({error.__name__}): the cluster has fewer brokers, "
+            f"or a policy forbids it"
+        )
+    if code != 0:
+        raise error(f"creating topic {topic}: {message[0] if message and message[0] else error.__name__}")
+    log.info("created topic %s: %d partition(s), %d replica(s), %s", topic, spec.partitions, replicas,
+             ", ".join(f"{k}={v}" for k, v in spec.configs(settings.min_insync_replicas).items()))
+    return True
+
+
+def _isr_text(settings: KafkaSettings) -> str:
+    isr = settings.min_insync_replicas
+    return f", min.insync.replicas={isr}" if isr is not None else ""
+
+
+async def _default_replication_factor(admin: AIOKafkaAdminClient) -> int:
+    """The cluster's ``default.replication.factor`` (read from a broker); when it cannot be read, as many
+    replicas as there are brokers, at most 3."""
+    brokers = [b["node_id"] for b in (await admin.describe_cluster()).get("brokers", [])]
+    if not brokers:
+        return 1
+    try:
+        responses = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.BROKER, str(brokers[0]), {"default.replication.factor": None})])
+    except KafkaError:
+        responses = []
+    for value in _config_values(responses, "default.replication.factor").values():
+        if value.isdigit():
+            return int(value)
+    return min(3, len(brokers))
+
+
+async def _topic_config(admin: AIOKafkaAdminClient, topics: list[str], name: str) -> dict[str, str]:
+    """One config of each topic (topics whose config cannot be read are left out)."""
+    try:
+        responses = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, t, {name: None}) for t in topics])
+    except KafkaError as exc:
+        log.warning("could not read %s of %s (%s)", name, ", ".join(topics), exc)
+        return {}
+    return _config_values(responses, name)
+
+
+def _config_values(responses: Iterable[Any], name: str) -> dict[str, str]:
+    """Resource name -> value of config ``name`` in DescribeConfigs responses."""
+    out: dict[str, str] = {}
+    for response in responses:
+        for resource in response.resources:
+            error_code, _, _, resource_name, entries = resource[:5]
+            if error_code != 0:
+                continue
+            for entry in entries:
+                if entry[0] == name and entry[1] is not None:
+                    out[resource_name] = str(entry[1])
+    return out
+
+
 async def topic_max_message_bytes(settings: KafkaSettings, topics: list[str]) -> dict[str, int]:
     """Each topic's ``max.message.bytes`` (Kafka's default when it cannot be read)."""
     limits = dict.fromkeys(topics, DEFAULT_TOPIC_MAX_MESSAGE_BYTES)
@@ -174,23 +259,13 @@ async def topic_max_message_bytes(settings: KafkaSettings, topics: list[str]) ->
     admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
-        responses = await admin.describe_configs(
-            [ConfigResource(ConfigResourceType.TOPIC, t, {"max.message.bytes": None}) for t in topics]
-        )
-    except KafkaError as exc:
-        log.warning("could not read the outcome topics' max.message.bytes (%s); assuming Kafka's default %d",
-                    exc, DEFAULT_TOPIC_MAX_MESSAGE_BYTES)
-        return limits
+        found = await _topic_config(admin, topics, "max.message.bytes")
     finally:
         await admin.close()
-    for response in responses:
-        for resource in response.resources:
-            error_code, _, _, name, entries = resource[:5]
-            if error_code != 0 or name not in limits:
-                continue
-            for entry in entries:
-                if entry[0] == "max.message.bytes" and entry[1] is not None:
-                    limits[name] = int(entry[1])
+    if not found:
+        log.warning("could not read the outcome topics' max.message.bytes; assuming Kafka's default %d",
+                    DEFAULT_TOPIC_MAX_MESSAGE_BYTES)
+    limits.update({t: int(v) for t, v in found.items() if t in limits})
     return limits
 
 
@@ -303,10 +378,18 @@ async def committed_offsets(
         await admin.close()
 
 
-async def probe(settings: KafkaSettings) -> None:
-    """Connect to the cluster once (bootstrap and metadata), or raise the connection error; a TLS problem
-    is :class:`~worker.kafka.tls_check.KafkaTlsError`, which waiting longer does not fix."""
+async def check_access(settings: KafkaSettings) -> None:
+    """TLS, then the SASL login, each tried on one connection before any client starts: a problem is a
+    :class:`~worker.kafka.tls_check.KafkaAccessError` of one line naming the setting (waiting will not fix
+    it); a broker that cannot be reached is left to the caller."""
     await check_tls(settings)
+    await check_sasl(settings)
+
+
+async def probe(settings: KafkaSettings) -> None:
+    """Connect to the cluster once (bootstrap and metadata), or raise the connection error; a security
+    problem is a :class:`~worker.kafka.tls_check.KafkaAccessError`, which waiting longer does not fix."""
+    await check_access(settings)
     admin = AIOKafkaAdminClient(**client_options(settings))
     try:
         await admin.start()

@@ -11,7 +11,9 @@ import aiokafka
 from aiokafka.errors import KafkaError
 
 from worker.core.chain.record_chain import build_renderer
+from worker.core.config.account import Credential
 from worker.core.config.deployment import Store
+from worker.core.config.topics import TopicKind
 from worker.core.config.worker_config import Destination, WorkerConfig
 from worker.core.templates import configured_for
 from worker.gorgias.delivery import DeliveryService
@@ -20,6 +22,7 @@ from worker.gorgias.share import BudgetShares
 from worker.host import metrics
 from worker.host.environment import resolve_secret
 from worker.host.logs import register_secret
+from worker.host.secret_box import STORED, load_box
 from worker.kafka.clients import (
     MAX_REQUEST_BYTES,
     ensure_topic,
@@ -31,9 +34,10 @@ from worker.kafka.clients import (
 from worker.kafka.control import UNSCOPED_CONTROL_TOPIC, ControlReader, unscoped_commands
 from worker.kafka.pipeline import STOP_MARGIN_S, DestinationPipeline
 from worker.kafka.publisher import Publisher
+from worker.service.saved_credentials import SavedCredentials
 from worker.service.saved_destinations import SavedDestinations
 
-log = logging.getLogger("worker.runtime")
+log = logging.getLogger(__name__)
 
 HEALTH_INTERVAL_S = 5.0  # how often the broker is probed
 HEALTH_PROBE_TIMEOUT_S = 5.0
@@ -50,6 +54,25 @@ def _creates(dest: Destination) -> bool:
     return bool(configured.template.creates) or configured.job_polling is not None
 
 
+def outcome_topics(config: WorkerConfig, dest: Destination) -> dict[str, TopicKind]:
+    """The topics ``dest`` writes its outcomes (and intent marks) to, with their kinds."""
+    topics = {dest.dead_letter_topic: TopicKind.DEAD_LETTERS}
+    if dest.response_webhook.enabled:
+        topics[dest.response_webhook.topic] = TopicKind.RESPONSES
+    if _creates(dest):
+        topics[config.kafka.store_topic(Store.INTENTS)] = TopicKind.INTENTS
+    return topics
+
+
+async def prepare_topics(config: WorkerConfig) -> None:
+    """Create the outcome, intent and control topics the config needs, or refuse one of the wrong kind
+    (:class:`~worker.kafka.clients.TopicMisconfigured`, naming the setting) before anything starts."""
+    topics = {t: kind for d in config.destinations for t, kind in outcome_topics(config, d).items()}
+    topics[config.kafka.store_topic(Store.CONTROL)] = TopicKind.CONTROL
+    for topic, kind in sorted(topics.items()):
+        await ensure_topic(config.kafka, topic, kind)
+
+
 class Runtime:
     """Starts and stops everything a worker process runs, in the right order, and adds, replaces and removes
     one destination's pipeline while the others run (the destinations saved at runtime)."""
@@ -62,6 +85,7 @@ class Runtime:
         self.failed_destinations: dict[str, str] = {}  # saved destinations that cannot run -> why
         self.control: ControlReader | None = None
         self.saved: SavedDestinations | None = None
+        self.saved_credentials: SavedCredentials | None = None
         self.delivery: DeliveryService | None = None
         self.ready = asyncio.Event()  # started, and Kafka can be read and written (/health/ready)
         self.started = False
@@ -85,21 +109,16 @@ class Runtime:
         self.failed = exc
         self.failure.set()
 
-    def _outcome_topics(self, dest: Destination) -> list[str]:
-        topics = [dest.dead_letter_topic]
-        if dest.response_webhook.enabled:
-            topics.append(dest.response_webhook.topic)
-        if _creates(dest):
-            topics.append(self.config.kafka.store_topic(Store.INTENTS))
-        return topics
+    def _outcome_topics(self, dest: Destination) -> dict[str, TopicKind]:
+        return outcome_topics(self.config, dest)
 
-    async def _prepare_topics(self, topics: set[str]) -> None:
+    async def _prepare_topics(self, topics: dict[str, TopicKind]) -> None:
         """Create the outcome topics not prepared yet and fit outcome documents to their size limits."""
         config = self.config
-        todo = sorted(topics - set(self._topic_partitions))
+        todo = sorted(set(topics) - set(self._topic_partitions))
         if not todo:
             return
-        found = {topic: await ensure_topic(config.kafka, topic, partitions=3) for topic in todo}
+        found = {topic: await ensure_topic(config.kafka, topic, topics[topic]) for topic in todo}
         limits = outcome_limits(await topic_max_message_bytes(config.kafka, todo), MAX_REQUEST_BYTES)
         self._topic_partitions.update(found)
         self._limits.update(limits)
@@ -116,10 +135,11 @@ class Runtime:
 
     async def _start(self) -> None:
         config = self.config
-        topics = {t for d in config.destinations for t in self._outcome_topics(d)}
+        topics = {t: kind for d in config.destinations for t, kind in self._outcome_topics(d).items()}
         await wait_for_broker("preparing the outcome topics", lambda: self._prepare_topics(topics),
                               config.worker.broker_wait_s)
         self.delivery = DeliveryService()
+        STORED.box = load_box(config.worker.secrets_key())  # the key of the credentials store's secrets
         self._publisher = Publisher(await self._new_producer(), renew=self._new_producer)
         self._publisher.limits = self._limits  # shared: topics prepared later (saved destinations) add theirs
         self._shares = BudgetShares(self.delivery.limiters)  # one per process: destinations of an account add up
@@ -130,7 +150,10 @@ class Runtime:
         for dest in config.destinations:
             await self.add_pipeline(dest, "file")
         await self._warn_unscoped_commands()
+        self.saved_credentials = SavedCredentials(config, self._credential_changed)
+        await self.saved_credentials.start()  # before the saved destinations, which may name its credentials
         self.saved = SavedDestinations(config, self._saved_changed, self.config_file)
+        self.saved.credentials = self.named_credentials
         await self.saved.start()  # read to its end: the saved destinations run before the worker is ready
         for name in self.saved.names():
             self._saved_changed(name)
@@ -158,7 +181,7 @@ class Runtime:
         its config's ``active`` for the file's, paused for a saved one)."""
         assert self.delivery is not None and self._publisher is not None, "start() first"
         topics = self._outcome_topics(dest)
-        await self._prepare_topics(set(topics))
+        await self._prepare_topics(topics)
         intents = self.config.kafka.store_topic(Store.INTENTS) if _creates(dest) else None
         pipeline = DestinationPipeline(
             self.config, dest, build_renderer(dest), self.delivery, self._publisher, self._on_fatal,
@@ -182,16 +205,35 @@ class Runtime:
     async def remove_pipeline(self, name: str, why: str) -> None:
         """Stop ``name``'s pipeline as on SIGTERM (calls on the wire finish within the shutdown grace, their
         outcomes are recorded, what is done is committed) and leave its consumer group."""
-        pipeline = self.pipelines.pop(name, None)
+        pipeline = self.pipelines.get(name)
         if pipeline is None:
             return
         log.info("destination %s: stopping its pipeline (%s)", name, why, extra={"destination": name})
-        await pipeline.stop(self.config.worker.shutdown_grace_s)
+        try:
+            await pipeline.stop(self.config.worker.shutdown_grace_s)
+        finally:  # listed (status) until it has stopped and committed
+            if self.pipelines.get(name) is pipeline:
+                del self.pipelines[name]
         if self._shares is not None:
             self._shares.released(name, pipeline.dest.credential)
 
     # ---------------------------------------------------------------------------------------------
     # following the destinations store
+
+    def named_credentials(self) -> dict[str, Credential]:
+        """The credentials destinations may name: the file's, then those saved at runtime."""
+        saved = self.saved_credentials.credentials() if self.saved_credentials is not None else {}
+        return {**saved, **self.config.credentials}
+
+    def _credential_changed(self, name: str) -> None:
+        """A saved credential changed: its clients carry the new secret from their next call, and the saved
+        destinations naming it are read again (a change beyond the secret restarts their pipelines)."""
+        if self.delivery is not None:
+            self.delivery.gates.secret_changed(name)
+        if self.saved is not None:
+            self.saved.refresh()
+            for dest in self.saved.users_of(name):
+                self._saved_changed(dest)
 
     def _saved_changed(self, name: str) -> None:
         """A saved destination changed: bring its pipeline in line, one change of a name at a time."""
@@ -251,6 +293,15 @@ class Runtime:
             self.failed_destinations[name] = wanted
             self.sources[name] = "store"
             log.error("destination %s failed: %s", name, wanted, extra={"destination": name})
+
+    def credentials_changed(self) -> None:
+        """The named credentials changed (e.g. the credentials store): parse every saved destination again and
+        restart those whose credential is now different; the others are left alone."""
+        if self.saved is None:
+            return
+        self.saved.refresh()
+        for name in self.saved.names():
+            self._saved_changed(name)
 
     @staticmethod
     def _secret_problem(dest: Destination) -> str | None:
@@ -334,8 +385,8 @@ class Runtime:
                 for name, pipeline in self.pipelines.items():
                     log.warning(
                         "destination %s cannot consume or record outcomes for %.0f s: %s; %d record(s) wait for "
-                        "their outcome", name, now - self._trouble_since, self.trouble, pipeline.partitions.in_flight,
-                        extra={"destination": name},
+                        "their outcome", name, now - self._trouble_since, self.trouble,
+                        pipeline.partitions.pending_records, extra={"destination": name},
                     )
         elif self.trouble is not None:
             for name in self.pipelines:
@@ -369,6 +420,8 @@ class Runtime:
             await asyncio.gather(self._health, return_exceptions=True)
         if self.saved is not None:
             await self.saved.stop()  # no more changes; those being applied finish (a pipeline stop is bounded)
+        if self.saved_credentials is not None:
+            await self.saved_credentials.stop()
         reconciling = list(self._reconcilers.values())
         if reconciling:
             _, late = await asyncio.wait(reconciling, timeout=grace)
