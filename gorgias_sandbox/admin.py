@@ -198,8 +198,9 @@ async def put_credentials(request: web.Request) -> web.Response:
 
 
 async def get_oauth(request: web.Request) -> web.Response:
-    """``GET /__admin/oauth``: token lifetime, rotation, token requests and refusals, apps."""
-    return _json(_sandbox(request).oauth.describe())
+    """``GET /__admin/oauth[?tokens=true]``: token lifetime, rotation, token requests and refusals, apps (and
+    every token issued, for a test that looks for them where they must not be)."""
+    return _json(_sandbox(request).oauth.describe(request.query.get("tokens") == "true"))
 
 
 async def put_oauth(request: web.Request) -> web.Response:

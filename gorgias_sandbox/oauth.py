@@ -63,6 +63,7 @@ class OAuthServer:
         self.token_requests = 0
         self.tokens_issued = 0
         self.refused: dict[str, int] = {}
+        self.issued: list[str] = []  # every token given out (for tests that look for them where they must not be)
         self.reset()
 
     def reset(self) -> None:
@@ -71,6 +72,7 @@ class OAuthServer:
         self._access.clear()
         self.token_requests = self.tokens_issued = 0
         self.refused = {}
+        self.issued = []
         for account in self._accounts:
             for app in account.oauth_apps:
                 principal = self._principal_of(account.domain, app.user)
@@ -111,6 +113,7 @@ class OAuthServer:
 
     def _issue(self, app: _App, presented: str) -> dict[str, Any]:
         access = "oat-" + secrets.token_urlsafe(24)
+        self.issued.append(access)
         self._access[access] = (app.domain, app.principal, self._clock() + self.lifetime_s)
         self.tokens_issued += 1
         body: dict[str, Any] = {"access_token": access, "token_type": "Bearer", "expires_in": int(self.lifetime_s),
@@ -119,6 +122,7 @@ class OAuthServer:
             app.refresh_tokens.discard(presented)
             fresh = "ort-" + secrets.token_urlsafe(24)
             app.refresh_tokens.add(fresh)
+            self.issued.append(fresh)
             body["refresh_token"] = fresh
         return body
 
@@ -155,8 +159,10 @@ class OAuthServer:
             del self._access[token]
         return count
 
-    def describe(self) -> dict[str, Any]:
-        return {
+    def describe(self, with_tokens: bool = False) -> dict[str, Any]:
+        """The OAuth server's settings and counts; ``with_tokens`` adds every token it issued."""
+        extra = {"issued": list(self.issued)} if with_tokens else {}
+        return {**extra,
             "access_token_lifetime_s": self.lifetime_s,
             "rotate_refresh_tokens": self.rotate,
             "token_requests": self.token_requests,
