@@ -30,7 +30,7 @@ from worker.gorgias.oauth import RefreshRefused
 from worker.gorgias.ratelimit import RateLimiterRegistry
 from worker.host import metrics
 
-log = logging.getLogger("worker.credentials")
+log = logging.getLogger(__name__)
 
 __all__ = ["CredentialGate", "CredentialGates", "RouteHold"]
 

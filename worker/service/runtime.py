@@ -36,7 +36,7 @@ from worker.service.saved_credentials import SavedCredentials
 from worker.service.saved_destinations import SavedDestinations
 from worker.service.shared_tokens import StoreTokenShare, is_token_entry, token_share
 
-log = logging.getLogger("worker.runtime")
+log = logging.getLogger(__name__)
 
 HEALTH_INTERVAL_S = 5.0  # how often the broker is probed
 HEALTH_PROBE_TIMEOUT_S = 5.0
@@ -358,8 +358,8 @@ class Runtime:
                 for name, pipeline in self.pipelines.items():
                     log.warning(
                         "destination %s cannot consume or record outcomes for %.0f s: %s; %d record(s) wait for "
-                        "their outcome", name, now - self._trouble_since, self.trouble, pipeline.partitions.in_flight,
-                        extra={"destination": name},
+                        "their outcome", name, now - self._trouble_since, self.trouble,
+                        pipeline.partitions.pending_records, extra={"destination": name},
                     )
         elif self.trouble is not None:
             for name in self.pipelines:

@@ -90,7 +90,9 @@ def merge(kafka: dict[str, dict[str, Any]], worker: dict[str, Any] | None) -> di
         entry = dict(view)
         live = running.get(name)
         if live is not None:
-            for key in ("held_calls", "calls_in_flight", "pending_records", "calls_waiting_for_budget",
+            if "calls_in_flight" in live:  # a worker of the previous release: the old name of calls_on_wire
+                live = {"calls_on_wire": live["calls_in_flight"], **live}
+            for key in ("held_calls", "calls_on_wire", "pending_records", "calls_waiting_for_budget",
                         "records", "last_error", "account"):
                 if key in live:
                     entry[key] = live[key]
@@ -134,9 +136,9 @@ def format_report(report: dict[str, Any]) -> list[str]:
         if records is not None:
             lines.append(f"  since start: {records['delivered']} delivered, {records['dead_lettered']} dead-lettered "
                          f"({records.get('unknown', 0)} of them with outcome unknown)")
-        if "calls_in_flight" in dest:
+        if "calls_on_wire" in dest:
             waiting = dest.get("calls_waiting_for_budget")
-            lines.append(f"  calls in flight {dest['calls_in_flight']}, waiting for budget "
+            lines.append(f"  calls on the wire {dest['calls_on_wire']}, waiting for budget "
                          f"{'n/a' if waiting is None else waiting}, records pending {dest.get('pending_records', 0)}")
         if "last_error" in dest:
             err = dest["last_error"]
