@@ -37,7 +37,7 @@ from worker.core.config.account import AuthType, Credential
 from worker.host.environment import resolve_secret
 from worker.host.logs import register_secret
 
-log = logging.getLogger("worker.credentials")
+log = logging.getLogger(__name__)
 
 LEASE_S = 30.0  # a replica refreshing holds the lease this long at most (then another may take over)
 TOKEN_TIMEOUT_S = 15.0
