@@ -1,32 +1,39 @@
-"""Test-session fixtures: a real Apache Kafka broker, started once (or KAFKA_BOOTSTRAP_SERVERS)."""
+"""Test-session fixtures: a real Apache Kafka broker, one for the whole run (or KAFKA_BOOTSTRAP_SERVERS).
+
+With pytest-xdist (`make test` runs the suite in several processes) every process asks for the broker and
+the first one starts it; see tests/support/shared_broker.py.
+"""
 
 from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
 
 import pytest
 
-from tests.support.broker import LocalBroker
+from tests.support.shared_broker import SharedBroker, close_run, open_run, shared_broker
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):  # the run's main process, not one of xdist's test processes
+        open_run()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):
+        close_run()
 
 
 @pytest.fixture(scope="session")
-def kafka_broker() -> Iterator[LocalBroker | None]:
-    """The session's broker; None when KAFKA_BOOTSTRAP_SERVERS points at an external one."""
+def kafka_broker() -> SharedBroker | None:
+    """The run's broker; None when KAFKA_BOOTSTRAP_SERVERS points at an external one."""
     if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
-        yield None
-        return
-    broker = LocalBroker(sasl=True)
-    broker.start()
-    try:
-        yield broker
-    finally:
-        broker.stop()
+        return None
+    return shared_broker()
 
 
 @pytest.fixture(scope="session")
-def kafka_bootstrap(kafka_broker: LocalBroker | None) -> str:
+def kafka_bootstrap(kafka_broker: SharedBroker | None) -> str:
     """Bootstrap address of the real broker the integration tests use."""
     if kafka_broker is None:
         return os.environ["KAFKA_BOOTSTRAP_SERVERS"]

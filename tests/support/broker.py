@@ -53,14 +53,16 @@ class LocalBroker:
     def sasl_bootstrap(self) -> str:
         return f"127.0.0.1:{self.sasl_port}"
 
-    def start(self, timeout: float = 120.0) -> None:
+    def start(self, timeout: float = 120.0, stop_at_exit: bool = True) -> None:
+        """Start and wait until it serves; ``stop_at_exit=False`` lets it outlive this process (a shared broker)."""
         log = open(self.dir / "broker.log", "ab")
         self.proc = subprocess.Popen(
             [str(SCRIPT), "foreground", "--dir", str(self.dir), "--port", str(self.port),
              "--controller-port", str(self.controller_port), "--sasl-port", str(self.sasl_port)],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
-        atexit.register(self.stop)
+        if stop_at_exit:
+            atexit.register(self.stop)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
