@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: kustomize-tool demo test lint typecheck unit integration bench bench-peer schemas broker-start broker-stop clean \
+.PHONY: kustomize-tool browser-tool try console-screenshots demo test lint typecheck unit integration bench bench-peer schemas broker-start broker-stop clean \
 	lock lock-check image image-tools image-base image-test
 
 # The virtualenv installs the exact versions (and hashes) of requirements/dev.lock, then the package.
@@ -45,6 +45,16 @@ lock-check: $(UV)
 # kustomize renders the Kubernetes manifests in the tests: kubectl's built-in one, or a pinned binary.
 setup: $(STAMP) .cache/kafka/classpath.txt
 	@$(MAKE) --no-print-directory -s kustomize-tool
+	@$(MAKE) --no-print-directory -s browser-tool
+
+# The console's browser tests drive Debian's chromium through Playwright (its own browser download
+# cannot work here); installed with apt-get when missing and we are root, else those tests skip.
+browser-tool:
+	@test -x /usr/bin/chromium || \
+	  { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+	    echo "installing chromium (apt-get, first run only; the console's browser tests use it)" && \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	  echo "note: no /usr/bin/chromium and no way to install it: the console's browser tests will skip"
 
 kustomize-tool:
 	@test -x .cache/bin/kustomize || command -v kustomize >/dev/null || command -v kubectl >/dev/null || \
@@ -53,6 +63,14 @@ kustomize-tool:
 
 demo: setup
 	$(BIN)/python -m worker.tools.demo
+
+# The console with a broker, the sandbox and sample records, until Ctrl-C.
+try: setup
+	$(BIN)/python -m worker.tools.try_console
+
+# Rewrite docs/console/*.png from the browser tests' flow (README shows them).
+console-screenshots: setup
+	CONSOLE_SCREENSHOTS=docs/console $(BIN)/python -m pytest -q -p no:cacheprovider tests/browser
 
 test: setup
 	$(BIN)/ruff check worker gorgias_sandbox tests bench

@@ -41,16 +41,17 @@ BASELINE = Path(__file__).resolve().parent / "hotpath_baseline.json"
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from worker.core.chain.record_chain import Call, batch_policy  # noqa: E402
+from worker.core.chain.record_chain import batch_policy  # noqa: E402
 from worker.core.config.worker_config import Destination  # noqa: E402
 from worker.core.grouping.open_batches import OpenBatches  # noqa: E402
 from worker.core.outcomes.fit import fit_parts  # noqa: E402
+from worker.core.outcomes.response_events import response_event  # noqa: E402
 from worker.core.progress.offsets import OffsetTracker, TopicPartitionKey  # noqa: E402
 from worker.core.records.record import SourceRef, decode_record  # noqa: E402
+from worker.core.requests.call import Call  # noqa: E402
 from worker.core.requests.rendering import Prepared, RequestRenderer  # noqa: E402
 from worker.gorgias.client import ClientRegistry, GorgiasClient  # noqa: E402
 from worker.gorgias.delivery import DeliveryService  # noqa: E402
-from worker.kafka.outcomes import response_event  # noqa: E402
 
 CREDENTIAL = {"domain": "acme", "username": "agent@acme.com", "api_key_env": "GORGIAS_API_KEY",
               "rate_limit": {"enabled": False}}
@@ -131,7 +132,7 @@ def case_response_event() -> tuple[Callable[[], None], int]:
 
     def run() -> None:
         for _ in range(n):
-            fit_parts(response_event(dest, call, outcome), 1_000_000)
+            fit_parts(response_event("prod", dest, call, outcome), 1_000_000)
 
     return run, n
 

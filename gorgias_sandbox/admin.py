@@ -48,6 +48,7 @@ async def state(request: web.Request) -> web.Response:
     account = accounts.get(domain)
     if account is None:
         return _json({"error": {"msg": f"No account {domain!r}."}}, 404)
+    sandbox.jobs.advance(account, sandbox.now())
     return _json({**account_state(account), "accounts": list(accounts)})
 
 
@@ -129,6 +130,24 @@ async def put_rate_limit(request: web.Request) -> web.Response:
     return _json(sandbox.limiter.snapshot())
 
 
+async def get_jobs(request: web.Request) -> web.Response:
+    """``GET /__admin/jobs``: how long a ticket job runs, and how many have not ended per account."""
+    sandbox = _sandbox(request)
+    jobs = sandbox.jobs
+    return _json({"duration_s": jobs.duration_s,
+                  "running": {domain: jobs.pending(account) for domain, account in sandbox.state.accounts.items()}})
+
+
+async def put_jobs(request: web.Request) -> web.Response:
+    """``PUT /__admin/jobs`` with ``{"duration_s": 2.5}``: how long jobs created from now on run."""
+    body = await _json_body(request)
+    duration = body.get("duration_s") if isinstance(body, dict) and set(body) == {"duration_s"} else None
+    if type(duration) not in (int, float) or duration < 0:  # type: ignore[operator]
+        return _bad('Expected {"duration_s": seconds >= 0}.')
+    _sandbox(request).jobs.duration_s = float(duration)  # type: ignore[arg-type]
+    return await get_jobs(request)
+
+
 async def routes(request: web.Request) -> web.Response:
     """``GET /__admin/routes``: every ``METHOD /api/...`` template served."""
     return _json(_sandbox(request).router.templates())
@@ -146,3 +165,5 @@ def add_admin_routes(app: web.Application) -> None:
     app.router.add_get("/__admin/rate-limit", get_rate_limit)
     app.router.add_put("/__admin/rate-limit", put_rate_limit)
     app.router.add_get("/__admin/routes", routes)
+    app.router.add_get("/__admin/jobs", get_jobs)
+    app.router.add_put("/__admin/jobs", put_jobs)

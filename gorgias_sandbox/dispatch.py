@@ -28,11 +28,13 @@ from gorgias_sandbox.auth import Authenticator, Principal
 from gorgias_sandbox.counters import Counters
 from gorgias_sandbox.errors import ApiError
 from gorgias_sandbox.faults import FaultInjector, Injected
+from gorgias_sandbox.job_runner import JobQueue
 from gorgias_sandbox.ratelimit import Clock, RateLimiter, RateSpec, parse_rate
 from gorgias_sandbox.routes_account import ROUTES as ACCOUNT_ROUTES
 from gorgias_sandbox.routes_custom_fields import ROUTES as CUSTOM_FIELD_ROUTES
 from gorgias_sandbox.routes_customers import ROUTES as CUSTOMER_ROUTES
 from gorgias_sandbox.routes_jobs import ROUTES as JOB_ROUTES
+from gorgias_sandbox.routes_jobs import finish_job
 from gorgias_sandbox.routes_messages import ROUTES as MESSAGE_ROUTES
 from gorgias_sandbox.routes_surveys import ROUTES as SURVEY_ROUTES
 from gorgias_sandbox.routes_tags import ROUTES as TAG_ROUTES
@@ -112,6 +114,7 @@ class Sandbox:
         }
         self.limiter = RateLimiter(*rate_specs(settings.rate_limit, settings.oauth_rate_limit), self.clock)
         self.faults = FaultInjector(settings.fault_config(), settings.seed, self.clock, settings.hang_max_s)
+        self.jobs = JobQueue(self.clock, settings.job_duration_s, finish_job, self.faults.job_failure)
         self.counters = Counters()
         self.router = Router(routes)
         self.stopping = asyncio.Event()
@@ -123,6 +126,7 @@ class Sandbox:
     def reset(self) -> None:
         """Fresh state, counters and buckets (the fault configuration stays)."""
         self.state.reset(self.now())
+        self.jobs.forget()
         self.counters.reset()
         self.faults.reset_counts()
         self.limiter.reset()
@@ -158,6 +162,7 @@ class Sandbox:
         if account is None or not is_api:
             self.counters.record("(unknown host)" if account is None else route_key, 404)
             return _unknown_host()
+        self.jobs.advance(account, self.now())  # background jobs whose time has come start or finish first
         principal = self._authenticate(domain, account, request.headers.get("Authorization"), route_key)
         if isinstance(principal, web.Response):
             return principal
@@ -255,7 +260,7 @@ class Sandbox:
         try:
             body = await self._body(request) if request.method in _BODY_METHODS and request.body_exists else None
             merged_redirect(account, match.template, match.params, request.path)
-            call = Call(account, principal, match.params, request.query, body, self.now(), request.path)
+            call = Call(account, principal, match.params, request.query, body, self.now(), request.path, self.jobs)
             reply = route.handler(call)
         except ApiError as exc:
             return _error(exc, headers)

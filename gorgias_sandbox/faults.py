@@ -19,6 +19,8 @@ Spec items (comma or semicolon separated; ``P`` is a probability in [0, 1])::
     apply_then_drop=P           apply the request, then close the connection without answering
     burst429=N[:RETRY_AFTER]    the next N matching requests get 429 (Retry-After default 1)
     maintenance=DURATIONs|on    503 "An external service had an issue." for that long / until removed
+    job_errored=P               a job created now ends ``errored`` (half of its tickets done, INF)
+    job_fatal_errored=P         a job created now ends ``fatal_errored`` (nothing done)
     ...@SCOPE                   SCOPE = METHOD, ROUTE or "METHOD ROUTE" (ROUTE starts with '/')
 
 Draws come from one ``random.Random(seed)``, so a seeded run with the same requests is reproducible.
@@ -37,7 +39,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from gorgias_sandbox.ratelimit import Clock
 
-FaultKind = Literal["error", "latency", "drop", "hang", "burst429", "maintenance", "apply_then_drop"]
+FaultKind = Literal["error", "latency", "drop", "hang", "burst429", "maintenance", "apply_then_drop", "job_failure"]
+JobFailure = Literal["errored", "fatal_errored"]
 METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"})
 
 
@@ -55,6 +58,7 @@ class FaultRule(BaseModel):
     retry_after_s: int = Field(default=1, ge=0)
     duration_s: float | None = Field(default=None, gt=0)
     max_s: float | None = Field(default=None, gt=0)
+    job_status: JobFailure | None = None
     method: str | None = None
     route: str | None = None
 
@@ -64,6 +68,8 @@ class FaultRule(BaseModel):
             raise ValueError("an error rule needs status 500, 502 or 503")
         if self.kind != "error" and self.status is not None:
             raise ValueError("status only applies to kind 'error'")
+        if (self.kind == "job_failure") != (self.job_status is not None):
+            raise ValueError("a job_failure rule needs job_status errored or fatal_errored (and only it has one)")
         if self.max_ms < self.min_ms:
             if self.max_ms == 0:
                 self.max_ms = self.min_ms
@@ -82,6 +88,8 @@ class FaultRule(BaseModel):
 
     def label(self) -> str:
         """The name injected faults of this rule are counted under (``503``, ``drop``, ...)."""
+        if self.kind == "job_failure":
+            return f"job_{self.job_status}"
         return str(self.status) if self.kind == "error" else self.kind
 
 
@@ -165,6 +173,10 @@ def _spec_fields(item: str, kind: str, args: str) -> dict[str, Any]:
         high = float(m.group(2)) if m.group(2) else low
         return {"kind": "latency", "min_ms": low, "max_ms": high,
                 "probability": float(m.group(3)) if m.group(3) else 1.0}
+    if kind in ("job_errored", "job_fatal_errored"):
+        if not re.fullmatch(_PROB, args):
+            raise bad(f"{kind}=PROBABILITY")
+        return {"kind": "job_failure", "job_status": kind.removeprefix("job_"), "probability": float(args)}
     if kind == "burst429":
         m = re.fullmatch(r"(\d+)(?::(\d+)s?)?", args)
         if not m:
@@ -179,7 +191,7 @@ def _spec_fields(item: str, kind: str, args: str) -> dict[str, Any]:
             raise bad("maintenance=SECONDS|on")
         return {"kind": "maintenance", "duration_s": float(m.group(1))}
     raise ValueError(f"fault {item!r}: unknown kind {kind!r} (500, 502, 503, latency, drop, hang, "
-                     "apply_then_drop, burst429, maintenance)")
+                     "apply_then_drop, burst429, maintenance, job_errored, job_fatal_errored)")
 
 
 def _scope(item: str, scope: str | None) -> tuple[str | None, str | None]:
@@ -243,6 +255,7 @@ class FaultInjector:
         self._gate: list[_Live] = []
         self._pre: list[_Live] = []
         self._post: list[_Live] = []
+        self._jobs: list[_Live] = []
         self.replace(config, seed)
 
     def replace(self, config: FaultConfig, seed: int | None = None) -> None:
@@ -256,6 +269,7 @@ class FaultInjector:
         self._gate = [x for x in self._live if x.rule.kind in ("maintenance", "burst429")]
         self._pre = [x for x in self._live if x.rule.kind in ("error", "drop", "hang")]
         self._post = [x for x in self._live if x.rule.kind == "apply_then_drop"]
+        self._jobs = [x for x in self._live if x.rule.kind == "job_failure"]
 
     def reset_counts(self) -> None:
         """Forget how many faults were injected."""
@@ -320,6 +334,14 @@ class FaultInjector:
                 self.injected["apply_then_drop"] += 1
                 return True
         return False
+
+    def job_failure(self) -> str | None:
+        """The final status forced on a job being created (``errored`` / ``fatal_errored``), or None."""
+        for live in self._jobs:
+            if self._fires(live):
+                self.injected[live.rule.label()] += 1
+                return live.rule.job_status
+        return None
 
     def describe(self) -> dict[str, Any]:
         """The configuration with live state (burst remaining, maintenance seconds left), for the admin API."""

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gorgias_sandbox.auth import Principal
+from gorgias_sandbox.job_runner import JobQueue
 from gorgias_sandbox.state import AccountState
 
 
@@ -25,6 +26,7 @@ class Call:
     body: Any
     now: str
     path: str
+    jobs: JobQueue | None = None  # where a created job is queued to run in the background
 
 
 @dataclass(frozen=True, slots=True)

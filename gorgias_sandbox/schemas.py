@@ -259,8 +259,16 @@ JOB_CREATE: Schema = {
 }
 _TICKET_IDS = Field(list_of(identifier, 1), required=True)
 _CONTEXT = Field(_meta)
+JOB_TICKET_UPDATES: Schema = {
+    **{key: field for key, field in TICKET_UPDATE.items() if key not in ("tags", "assignee_team")},
+    "tags": Field(list_of(text(256, 1))),
+    "assignee_team_id": Field(nullable(identifier)),
+}
+"""``updates`` of an ``updateTicket`` job, in the form Gorgias' own helpdesk sends (1P-UI): ``tags`` as
+names (added to each ticket, created when missing), the team as ``assignee_team_id``; the rest as a ticket
+update (``custom_fields`` replace every value, like ``PUT /api/tickets/{id}``: INF, same family)."""
 JOB_PARAMS: dict[str, Schema] = {
-    "updateTicket": {"ticket_ids": _TICKET_IDS, "updates": Field(nested(TICKET_UPDATE), required=True),
+    "updateTicket": {"ticket_ids": _TICKET_IDS, "updates": Field(nested(JOB_TICKET_UPDATES), required=True),
                      "context": _CONTEXT},
     "applyMacro": {"ticket_ids": _TICKET_IDS, "macro_id": Field(identifier, required=True),
                    "apply_and_close": Field(boolean), "context": _CONTEXT},

@@ -89,7 +89,7 @@ def tune_gc_for_serving() -> None:
 
 
 def serve(host: str, port: int, rate_limit: str, faults: str | None, seed: int | None,
-          accounts: list[str] | None) -> None:
+          accounts: list[str] | None, job_duration_s: float = 0.0) -> None:
     """Run a sandbox until SIGINT/SIGTERM (the ``gorgias-worker sandbox`` command).
 
     * ``rate_limit``: API-key budget ``N/Ws`` (e.g. ``40/20s``; OAuth gets ``2N/Ws``) or ``off``;
@@ -98,11 +98,13 @@ def serve(host: str, port: int, rate_limit: str, faults: str | None, seed: int |
     * ``seed``: seed of the fault draws (reproducible runs), or ``None``;
     * ``accounts``: ``domain:email:apikey[:role[:oauth_token]]`` specs (several users of one account
       repeat the domain); ``None`` = account ``acme`` with ``agent@acme.com``/``sandbox-api-key``
-      (token ``sandbox-oauth-token``) and ``observer@acme.com``/``observer-key``.
+      (token ``sandbox-oauth-token``) and ``observer@acme.com``/``observer-key``;
+    * ``job_duration_s``: how long a ticket job runs before it ends.
 
     Raises ``ValueError`` on a malformed argument.
     """
-    settings = SandboxSettings.from_cli(rate_limit=rate_limit, faults=faults, seed=seed, accounts=accounts)
+    settings = SandboxSettings.from_cli(rate_limit=rate_limit, faults=faults, seed=seed, accounts=accounts,
+                                        job_duration_s=job_duration_s)
     tune_gc_for_serving()
     asyncio.run(_serve(settings, host, port))
 

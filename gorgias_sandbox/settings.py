@@ -94,6 +94,7 @@ class SandboxSettings(BaseModel):
     ``oauth_rate_limit`` likewise for Bearer tokens, ``None`` meaning twice the API-key capacity over the
     same window (Gorgias: 40/20s and 80/20s), and off when ``rate_limit`` is off. ``faults`` is a fault
     spec string or its JSON form (see :mod:`gorgias_sandbox.faults`). ``seed`` makes faults reproducible.
+    ``job_duration_s``: how long a ticket job stays ``pending``/``running`` before it ends.
     """
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
@@ -105,6 +106,8 @@ class SandboxSettings(BaseModel):
     seed: int | None = None
     hang_max_s: float = Field(default=300.0, gt=0)
     max_body_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
+    job_duration_s: float = Field(default=0.0, ge=0)
+    """How long a ticket job runs before it ends (0: it ends before the next request is handled)."""
 
     @field_validator("rate_limit", "oauth_rate_limit")
     @classmethod
@@ -131,9 +134,10 @@ class SandboxSettings(BaseModel):
 
     @classmethod
     def from_cli(cls, rate_limit: str = "40/20s", faults: str | None = None, seed: int | None = None,
-                 accounts: list[str] | None = None) -> SandboxSettings:
+                 accounts: list[str] | None = None, job_duration_s: float = 0.0) -> SandboxSettings:
         """Settings from the command line's strings (``--account`` specs replace the default account)."""
-        kwargs: dict[str, Any] = {"rate_limit": rate_limit, "faults": faults, "seed": seed}
+        kwargs: dict[str, Any] = {"rate_limit": rate_limit, "faults": faults, "seed": seed,
+                                  "job_duration_s": job_duration_s}
         if accounts:
             kwargs["accounts"] = parse_account_specs(accounts)
         return cls(**kwargs)

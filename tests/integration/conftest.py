@@ -28,10 +28,11 @@ def sandbox_process() -> Iterator[SandboxProcess]:
 
 @pytest.fixture
 def sandbox(sandbox_process: SandboxProcess) -> SandboxProcess:
-    """The shared sandbox, reset: empty state, no faults, rate limit off."""
+    """The shared sandbox, reset: empty state, no faults, rate limit off, jobs over at the next request."""
     sandbox_process.reset()
     sandbox_process.admin("PUT", "faults", {})
     sandbox_process.admin("PUT", "rate-limit", {"rate_limit": "off"})
+    sandbox_process.admin("PUT", "jobs", {"duration_s": 0})
     return sandbox_process
 
 

@@ -33,6 +33,9 @@ async def test_dead_letters_are_replayed_once_after_the_cause_is_fixed(scenario:
     dry = await replay(config, dest, {"deliver"}, dry_run=True)
     assert (dry.scanned, dry.replayed) == (3, 3)
     assert s.sandbox.state()["tickets"] == []  # a dry run changes nothing
+    other = parse_config({**doc, "kafka": {**doc["kafka"], "deployment": "someone-else"}})
+    theirs = await replay(other, other.destinations[0], {"deliver"}, dry_run=True)  # same names, same topics
+    assert (theirs.scanned, theirs.replayed, theirs.skipped["other deployment"]) == (3, 0, 3)
 
     done = await replay(config, dest, {"deliver"})
     assert done.replayed == 3

@@ -15,6 +15,7 @@ from tests.support.kafka_io import committed, create_topics, publish, read_json,
 from tests.support.processes import gorgias
 from worker.core.chain.preview import PreviewRequest, preview
 from worker.core.config.worker_config import parse_config
+from worker.host import metrics
 from worker.kafka.topic_io import read_sample
 
 pytestmark = pytest.mark.integration
@@ -210,6 +211,27 @@ async def test_custom_fields_the_records_do_not_mention_survive(scenario: Scenar
     assert {k: v["value"] for k, v in values.items()} == {"1": "Shipping", "2": "A-1", "3": 12.5, "7": "order/status"}
 
 
+async def test_a_call_of_two_requests_counts_retries_per_request(scenario: Scenario, run_worker: Any) -> None:
+    """Issue 19 item 8: the read's one retry is the call's only retry; the write is a step, not a retry."""
+    s = scenario
+    await s.create_topics()
+    ticket = new_ticket(s)
+    s.sandbox.admin("PUT", "faults", {"spec": "burst429=1:0@GET /api/tickets/{ticket_id}/custom-fields"})
+    await publish(s.bootstrap, s.source, [{"ticket_id": ticket, "field_id": 1, "value": "Shipping"}])
+    name = f"fields-{s.group}"  # metric series of its own
+    await run_worker(s.config(templated(s, "set_ticket_custom_fields", name=name)))
+    await wait_committed(s, 1, name)
+    (event,) = await read_json(s.bootstrap, s.responses, 1, timeout=10)
+    assert event["outcome"] == "delivered"
+    assert [(st["method"], st["status"], st["attempts"]) for st in event["steps"]] == [("GET", 200, 2), ("PUT", 200, 1)]
+    assert event["attempts"] == 1  # the write, sent once
+    assert [(a["step"], a["status"]) for a in event["attempt_log"]] == [(1, 429), (1, 200), (2, 200)]
+    retries = {cause: metrics.REGISTRY.get_sample_value("gorgias_worker_retries_total",
+                                                        {"destination": name, "cause": cause})
+               for cause in ("429", "200")}
+    assert retries == {"429": 1.0, "200": None}
+
+
 async def test_set_ticket_field_changes_one_value_in_one_call(scenario: Scenario, run_worker: Any) -> None:
     s = scenario
     await s.create_topics()
@@ -331,7 +353,8 @@ async def test_the_other_new_templates_each_do_their_one_thing(scenario: Scenari
         await wait_committed_on(s, f"{name}-{s.source}", name, len(rows))
     events = {e["destination"]: e for e in await read_json(s.bootstrap, s.responses, len(cases), timeout=10)}
     assert {k: e["outcome"] for k, e in events.items()} == dict.fromkeys(cases, "delivered")
-    assert events["job"]["record_count"] == 2 and events["job"]["response"]["status"] == 201
+    assert events["job"]["record_count"] == 2 and events["job"]["response"]["status"] == 202  # the job read back
+    assert events["job"]["jobs"][0]["status"] == "done"
     state = s.sandbox.state()
     tickets = {t["id"]: t for t in state["tickets"]}
     assert doomed not in tickets or tickets[doomed].get("trashed_datetime") is not None

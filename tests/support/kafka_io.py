@@ -10,20 +10,43 @@ from typing import Any
 import aiokafka
 import orjson
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 
-async def create_topics(bootstrap: str, topics: Sequence[str], partitions: int = 1) -> None:
+async def create_topics(
+    bootstrap: str, topics: Sequence[str], partitions: int = 1, replication: int = 1,
+    configs: dict[str, str] | None = None,
+) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         for topic in topics:
             try:
-                await admin.create_topics([NewTopic(topic, partitions, 1)])
+                await admin.create_topics([NewTopic(topic, partitions, replication, topic_configs=configs or {})])
             except TopicAlreadyExistsError:
                 pass
     finally:
         await admin.close()
+
+
+async def partition_states(bootstrap: str, topics: Sequence[str]) -> dict[tuple[str, int], dict[str, Any]]:
+    """Each partition of ``topics`` as the cluster describes it now: its ``leader`` and ``isr`` (node ids).
+
+    Asked again (a few times) when the node the admin client picked is down, as in a cluster that lost one.
+    """
+    for attempt in range(10):
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        try:
+            await admin.start()
+            described = await admin.describe_topics(list(topics))
+            return {(t["topic"], p["partition"]): p for t in described for p in t.get("partitions", ())}
+        except KafkaError:
+            if attempt == 9:
+                raise
+            await asyncio.sleep(0.5)
+        finally:
+            await admin.close()
+    raise AssertionError("unreachable")
 
 
 async def publish(
@@ -90,3 +113,25 @@ async def wait_for(predicate: Callable[[], Any], timeout: float, interval: float
             return last
         await asyncio.sleep(interval)
     return last
+
+
+async def read_to_end(bootstrap: str, topic: str, timeout: float = 60.0) -> list[aiokafka.ConsumerRecord[bytes, bytes]]:
+    """Every record of ``topic`` up to its end offsets as read just before (all of it, however many)."""
+    partitions = [aiokafka.TopicPartition(topic, p) for _, p in sorted(await partition_states(bootstrap, [topic]))]
+    consumer = aiokafka.AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    out: list[aiokafka.ConsumerRecord[bytes, bytes]] = []
+    try:
+        consumer.assign(partitions)
+        ends = await consumer.end_offsets(partitions)
+        deadline = time.monotonic() + timeout
+        todo = {tp for tp in partitions if ends[tp] > 0}
+        while todo and time.monotonic() < deadline:
+            for tp, records in (await consumer.getmany(*todo, timeout_ms=300)).items():
+                out.extend(r for r in records if r.offset < ends[tp])
+            todo = {tp for tp in todo if await consumer.position(tp) < ends[tp]}
+    finally:
+        await consumer.stop()
+    return out

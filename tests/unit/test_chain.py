@@ -8,11 +8,12 @@ from typing import Any
 
 import orjson
 
-from worker.core.chain.record_chain import Call, RecordChain, Rejected, batch_policy
+from worker.core.chain.record_chain import RecordChain, Rejected, batch_policy
 from worker.core.config.worker_config import Destination
 from worker.core.grouping.open_batches import PendingCall
-from worker.core.outcomes.events import DeadLetterStage
+from worker.core.outcomes.documents import DeadLetterStage
 from worker.core.records.record import POSSIBLY_DELIVERED, SourceRef
+from worker.core.requests.call import Call
 from worker.core.requests.rendering import Prepared
 
 CREDENTIAL = {"domain": "acme", "username": "agent@acme.com", "api_key_env": "GORGIAS_API_KEY"}

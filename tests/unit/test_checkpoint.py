@@ -7,6 +7,7 @@ import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
+from worker.core.config.deployment import Deployment
 from worker.core.progress.offsets import TopicPartitionKey
 from worker.core.progress.recovery_marks import (
     MAX_METADATA_BYTES,
@@ -125,13 +126,15 @@ def test_a_checkpoint_covering_the_intent_topic_narrows_what_may_have_been_sent(
 
 def test_the_scan_keeps_this_destination_s_records_at_or_past_the_committed_position() -> None:
     positions = {SOURCE: 10}
-    scan = RecoveryScan(set(), set())
+    scan = RecoveryScan(set(), set(), {})
     event = {"destination": "d", "records": [{"topic": "src", "partition": 0, "offset": o} for o in (9, 10, 12)]}
     letter = {"destination": "d", "records": [{"source": {"topic": "src", "partition": 0, "offset": 11}}]}
-    for doc in (event, letter, {**event, "destination": "other"}, intent_document("d", [("src", 0, 13)])):
-        scan.add(orjson.dumps(doc), "d", positions)
-    scan.add(b"not json", "d", positions)
-    scan.add(None, "d", positions)
+    here = Deployment("prod")
+    for doc in (event, letter, {**event, "destination": "other"}, {**event, "deployment": "staging", "records": [
+            {"topic": "src", "partition": 0, "offset": 14}]}, intent_document("prod", "d", [("src", 0, 13)])):
+        scan.add(orjson.dumps(doc), here, "d", positions)
+    scan.add(b"not json", here, "d", positions)
+    scan.add(None, here, "d", positions)
     assert scan.recorded == {("src", 0, 10), ("src", 0, 11), ("src", 0, 12)}
     assert scan.intended == {("src", 0, 13)}
     inherited = Inheritance.of({SOURCE: (10, encode_checkpoint({RESPONSES: 0}))}, set())

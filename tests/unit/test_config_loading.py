@@ -134,5 +134,12 @@ def test_validate_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert ok.exit_code == 0 and orjson.loads(ok.stdout) == {"ok": True, "errors": [], "warnings": []}
     bad = runner.invoke(app, ["validate", "-c", str(path), "--json", "--set", "destinations[0].batching.batch_size=0"])
     assert bad.exit_code == 1
-    assert orjson.loads(bad.stdout)["errors"] == ["destinations[0].batching.batch_size: must be >= 1 (got 0) "
-                                                  "(--set destinations[0].batching.batch_size)"]
+    assert orjson.loads(bad.stdout)["errors"] == [{
+        "path": "destinations[0].batching.batch_size", "message": "must be >= 1 (got 0)", "suggestion": None,
+        "line": "destinations[0].batching.batch_size: must be >= 1 (got 0) (--set destinations[0].batching.batch_size)",
+    }]
+    misspelt = runner.invoke(app, ["validate", "-c", str(path), "--json", "--set",
+                                   "destinations[0].batching.algorithm=by_atribute"])
+    (item,) = orjson.loads(misspelt.stdout)["errors"]
+    assert item["path"] == "destinations[0].batching.algorithm"
+    assert item["suggestion"] == "did you mean `by_attribute`?"

@@ -142,8 +142,9 @@ async def test_validate_route_answers_the_same_errors_as_the_cli(client: TestCli
     assert resp.status == 200
     doc = await resp.json()
     assert doc["ok"] is False
-    assert any(e.startswith("destinations[0].batchng: is not a known setting (did you mean `batching`?")
-               for e in doc["errors"])
+    (item,) = [e for e in doc["errors"] if e["path"] == "destinations[0].batchng"]
+    assert item["line"].startswith("destinations[0].batchng: is not a known setting (did you mean `batching`?")
+    assert item["message"].startswith("is not a known setting") and item["suggestion"] == "did you mean `batching`?"
     # the worker's environment never reaches the answer (a reference to a secret would echo it)
     leaky = copy.deepcopy(BASE)
     leaky["worker"] = {"web_port": "${CTL_SECRET_VALUE}"}

@@ -9,7 +9,8 @@ from typing import Any
 import jsonschema
 import orjson
 
-from worker.core.outcomes.events import DeadLetterStage, dead_letter, record_item, reference_item
+from worker.core.outcomes.dead_letters import dead_letter, record_item, reference_item
+from worker.core.outcomes.documents import DeadLetterStage
 from worker.core.outcomes.fit import fit, fit_parts
 from worker.core.records.record import Record, SourceRef
 from worker.kafka.clients import ENVELOPE_HEADROOM, outcome_limits
@@ -23,7 +24,7 @@ RESPONSE_SCHEMA = schemas.generate()["response-event.schema.json"]
 
 def event(request_body: Any, response_body: Any) -> dict[str, Any]:
     return {
-        "schema_version": 1, "event_id": "e" * 32, "destination": "d", "outcome": "delivered",
+        "schema_version": 1, "event_id": "e" * 32, "deployment": "prod", "destination": "d", "outcome": "delivered",
         "request": {"method": "POST", "url": "https://acme.gorgias.com/api/tickets", "headers": {},
                     "body": request_body, "body_sha256": None, "body_bytes": len(orjson.dumps(request_body))},
         "response": {"status": 201, "headers": {}, "body": response_body, "error": None},
@@ -58,7 +59,7 @@ def test_dead_letter_values_are_kept_by_reference_when_the_call_alone_is_not_eno
     record = Record({"text": "y" * 8000}, SOURCE)
     raw = b"\x00not json" * 100
     items = [record_item(record, SOURCE), record_item(None, SOURCE, raw=raw)]
-    letter = dead_letter("d", DeadLetterStage.DELIVER, "HTTP 400", items, failed_at=T0,
+    letter = dead_letter("prod", "d", DeadLetterStage.DELIVER, "HTTP 400", items, failed_at=T0,
                          call=event({"t": "y" * 8000}, None))
     out = orjson.loads(fit(letter, 3000))
     assert len(orjson.dumps(out)) <= 3000
@@ -72,15 +73,17 @@ def test_dead_letter_values_are_kept_by_reference_when_the_call_alone_is_not_eno
 
 
 def test_a_small_value_survives_when_dropping_the_call_body_is_enough() -> None:
-    letter = dead_letter("d", DeadLetterStage.DELIVER, "HTTP 400", [record_item(Record({"a": 1}, SOURCE), SOURCE)],
-                         failed_at=T0, call=event({"t": "y" * 8000}, None))
+    letter = dead_letter("prod", "d", DeadLetterStage.DELIVER, "HTTP 400",
+                         [record_item(Record({"a": 1}, SOURCE), SOURCE)], failed_at=T0,
+                         call=event({"t": "y" * 8000}, None))
     out = orjson.loads(fit(letter, 3000))
     assert out["records"][0]["value"] == {"a": 1}
     assert out["reduced"]["omitted"] == ["call.request.body"]
 
 
 def test_long_strings_are_cut_as_a_last_resort() -> None:
-    letter = dead_letter("d", DeadLetterStage.RENDER, "r" * 20_000, [reference_item(SOURCE, b"abc")], failed_at=T0)
+    letter = dead_letter("prod", "d", DeadLetterStage.RENDER, "r" * 20_000, [reference_item(SOURCE, b"abc")],
+                         failed_at=T0)
     out = orjson.loads(fit(letter, 4000))
     assert len(orjson.dumps(out)) <= 4000
     assert out["reason"].endswith("…[truncated]") and "reason" in out["reduced"]["omitted"]
@@ -106,7 +109,7 @@ def test_a_call_of_thousands_of_records_is_spread_over_documents_that_each_fit()
     call = event({"t": 1}, None)
     call["records"] = [s.as_event() for s in sources]
     items = [record_item(Record({"n": n}, s), s) for n, s in enumerate(sources)]
-    letter = dead_letter("d", DeadLetterStage.DELIVER, "HTTP 400", items, failed_at=T0, call=call)
+    letter = dead_letter("prod", "d", DeadLetterStage.DELIVER, "HTTP 400", items, failed_at=T0, call=call)
     parts = [orjson.loads(p) for p in fit_parts(letter, 64_000)]
     assert len(parts) > 1 and all(len(orjson.dumps(p)) <= 64_000 for p in parts)
     assert [p["part"] for p in parts] == [{"index": n, "count": len(parts)} for n in range(1, len(parts) + 1)]
@@ -114,5 +117,5 @@ def test_a_call_of_thousands_of_records_is_spread_over_documents_that_each_fit()
     for p in parts:  # each dead letter's call lists that dead letter's records
         assert p["call"]["records"] == [i["source"] for i in p["records"]]
     jsonschema.validate(parts[-1], DEAD_LETTER_SCHEMA)
-    small = fit_parts(dead_letter("d", DeadLetterStage.DELIVER, "x", items[:3], failed_at=T0, call=call), 10**9)
+    small = fit_parts(dead_letter("prod", "d", DeadLetterStage.DELIVER, "x", items[:3], failed_at=T0, call=call), 10**9)
     assert len(small) == 1 and orjson.loads(small[0])["part"] is None

@@ -17,11 +17,19 @@ from typer.testing import CliRunner
 
 from gorgias_sandbox.server import RunningSandbox, start_sandbox
 from gorgias_sandbox.settings import SandboxSettings
-from worker.core.chain.preview import PreviewDeadLetter, PreviewRequest, format_items, masked_headers, preview
+from worker.core.chain.preview import (
+    PreviewDeadLetter,
+    PreviewRequest,
+    format_items,
+    masked_headers,
+    preview,
+    reason_field,
+)
 from worker.core.config.worker_config import Destination, parse_config
 from worker.gorgias.delivery import DeliveryService
 from worker.gorgias.endpoint_test import EndpointTestError, run_test, sample_request
 from worker.service.control_api import create_control_app
+from worker.tools import cli_trying
 from worker.tools.cli import app
 
 runner = CliRunner()
@@ -113,9 +121,10 @@ def test_preview_items_as_json_and_text() -> None:
          "body": {"names": ["a", "b"]},
          "steps": ['POST https://acme.gorgias.com/api/tags {"name": "a"}  (unless known to exist; 400/409 = exists)',
                    'POST https://acme.gorgias.com/api/tags {"name": "b"}  (unless known to exist; 400/409 = exists)',
-                   "POST https://acme.gorgias.com/api/tickets/3/tags  (the request above)"]},
+                   "POST https://acme.gorgias.com/api/tickets/3/tags  (the request above)"],
+         "emails": []},
         {"kind": "dead_letter", "records": [1], "stage": "render",
-         "reason": "add_ticket_tags: names: required: at least one tag name (or ids)"},
+         "reason": "add_ticket_tags: names: required: at least one tag name (or ids)", "field": "names"},
     ]
     text = "\n".join(format_items(items))
     assert "#1  record 0\nPOST https://acme.gorgias.com/api/tickets/3/tags\nAuthorization: Basic ***" in text
@@ -217,20 +226,56 @@ def test_cli_test_prints_the_answer_and_exits_by_status(tmp_path: Path, sandbox_
     config = write_config(tmp_path, dest_doc({"template": "create_customer"}, sandbox_thread))
     record = tmp_path / "record.json"
     record.write_text('{"name": "Jane", "email": "jane@example.com"}')
-    result = runner.invoke(app, ["test", "--config", str(config), "--destination", "support", "--record", str(record)])
+    result = runner.invoke(app, ["test", "--config", str(config), "--destination", "support", "--record", str(record),
+                                 "--yes"])
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("POST " + sandbox_thread + "/api/customers\n-> HTTP 201 in ")
-    assert '"email": "jane@example.com"' in result.output
-    again = runner.invoke(app, ["test", "-c", str(config), "-d", "support", "--record", str(record), "--json"])
+    assert result.stdout.startswith("POST " + sandbox_thread + "/api/customers\n-> HTTP 201 in ")
+    assert '"email": "jane@example.com"' in result.stdout
+    # what it did, before sending: it creates a customer; afterwards: how to delete it
+    assert result.stderr.startswith("will create a customer on acme.gorgias.com: POST ")
+    assert "nobody would be emailed" in result.stderr
+    assert "the test created customer " in result.stdout and "to delete it: DELETE " in result.stdout
+    again = runner.invoke(app, ["test", "-c", str(config), "-d", "support", "--record", str(record), "--json", "-y"])
     assert again.exit_code == 1
-    doc = orjson.loads(again.output)
+    doc = orjson.loads(again.stdout)
     assert doc["ok"] is False and doc["response"]["status"] == 400  # a taken email
+    assert doc["effect"]["creates"] == "customer" and doc["undo"] is None
     payload = tmp_path / "payload.json"
     payload.write_text('{"email": "other@example.com", "note": "edited", '
                        '"channels": [{"type": "email", "address": "other@example.com", "preferred": true}]}')
-    edited = runner.invoke(app, ["test", "-c", str(config), "-d", "support", "--payload", str(payload)])
+    edited = runner.invoke(app, ["test", "-c", str(config), "-d", "support", "--payload", str(payload), "--yes"])
     assert edited.exit_code == 0, edited.output
-    assert '"note": "edited"' in edited.output
+    assert '"note": "edited"' in edited.stdout
+
+
+def test_cli_test_asks_before_sending(tmp_path: Path, sandbox_thread: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = write_config(tmp_path, dest_doc({"template": "create_customer"}, sandbox_thread))
+    record = tmp_path / "record.json"
+    record.write_text('{"name": "Ann", "email": "ann@example.com"}')
+    args = ["test", "-c", str(config), "-d", "support", "--record", str(record)]
+    piped = runner.invoke(app, args)  # stdin is not a terminal and no --yes: one line, nothing sent
+    assert piped.exit_code == 1
+    assert piped.stderr.splitlines()[-1] == ("error: test sends a real request: run it on a terminal to confirm, "
+                                             "or add --yes")
+    assert piped.stdout == ""
+    monkeypatch.setattr(cli_trying, "interactive", lambda: True)
+    declined = runner.invoke(app, args, input="n\n")
+    assert declined.exit_code == 1 and "error: not sent" in declined.stderr
+    assert "HTTP" not in declined.stdout  # (the runner echoes the typed answer there)
+    accepted = runner.invoke(app, args, input="y\n")
+    assert accepted.exit_code == 0, accepted.output
+    assert "-> HTTP 201" in accepted.stdout
+
+
+def test_cli_test_says_whom_a_send_mode_message_would_email(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GORGIAS_API_KEY", API_KEY)
+    config = write_config(tmp_path, dest_doc({"template": "add_ticket_message", "template_options": {"mode": "send"}}))
+    record = tmp_path / "record.json"
+    record.write_text('{"ticket_id": 7, "from_agent": true, "channel": "email", "body_text": "hi", '
+                      '"sender_email": "agent@acme.com", "receiver_email": "jane@example.com"}')
+    result = runner.invoke(app, ["test", "-c", str(config), "-d", "support", "--record", str(record)])
+    assert result.exit_code == 1  # not a terminal, no --yes: nothing sent
+    assert "! emails jane@example.com: the message has no sent_datetime (mode: send)" in result.stderr
 
 
 def test_cli_test_refuses_a_missing_secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -337,3 +382,30 @@ async def test_routes_preview_and_test(monkeypatch: pytest.MonkeyPatch) -> None:
         await client.close()
         await delivery.aclose()
         await running.stop()
+
+
+@pytest.mark.parametrize(("reason", "field"), [
+    ("URL placeholder {ticket_id}: the record has no attribute ticket_id", "ticket_id"),
+    ("grouping attribute conversation_id: the record has no attribute conversation_id", "conversation_id"),
+    ("create_ticket: messages[0].channel: required (record attribute message_channel or channel: absent)",
+     "message_channel"),
+    ("create_ticket: messages[0].channel: must be one of 'email', 'api'", "messages[0].channel"),
+    ("create_ticket: external_id: the record has no attribute case.id (endpoint.template_options.external_id.from)",
+     "case.id"),
+    ("the record is not a JSON object (got array)", None),
+])
+def test_a_dead_letter_names_the_field_its_reason_names(reason: str, field: str | None) -> None:
+    assert reason_field(reason) == field
+    assert PreviewDeadLetter("render", reason, [0]).as_dict()["field"] == field
+
+
+def test_a_request_that_would_email_says_whom() -> None:
+    dest = destination({"template": "add_ticket_message", "template_options": {"mode": "send"}})
+    record = {"ticket_id": 7, "from_agent": True, "channel": "email", "body_text": "hello",
+              "sender_email": "agent@acme.com", "receiver_email": "jane@example.com"}
+    (item,) = preview(dest, [record])
+    assert isinstance(item, PreviewRequest)
+    assert item.as_dict()["emails"] == ["emails jane@example.com: the message has no sent_datetime (mode: send)"]
+    imported = destination({"template": "add_ticket_message"})
+    (quiet,) = preview(imported, [record])
+    assert isinstance(quiet, PreviewRequest) and quiet.as_dict()["emails"] == []

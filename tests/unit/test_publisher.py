@@ -12,7 +12,7 @@ import pytest
 from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError, TopicAuthorizationFailedError
 from aiokafka.structs import RecordMetadata
 
-from worker.kafka.outcomes import SMALLEST_LIMIT, Publisher
+from worker.kafka.publisher import SMALLEST_LIMIT, Publisher
 
 
 class ScriptedProducer:

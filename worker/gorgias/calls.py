@@ -1,5 +1,5 @@
-"""A call to Gorgias as its callers see it: the outcome, each attempt, and what a caller plugs in
-(where the budget tokens come from, the duplicate check asked when an outcome is unknown).
+"""What a caller of a Gorgias call plugs in: where the budget tokens come from, and the duplicate check
+asked when an attempt's outcome is unknown. The outcome itself is :mod:`worker.core.outcomes.call_outcome`.
 
 Apart from :mod:`worker.gorgias.delivery`, which makes the calls, so that the plan runner
 (:mod:`worker.gorgias.plans`) and the duplicate checks speak of calls without importing it.
@@ -8,16 +8,15 @@ Apart from :mod:`worker.gorgias.delivery`, which makes the calls, so that the pl
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from dataclasses import dataclass
+from typing import Literal, Protocol
 
 from worker.core.config.account import Credential
-from worker.core.requests.request import RenderedRequest, StepRecord
+from worker.core.requests.request import RenderedRequest
 from worker.gorgias.client import HttpResult
 from worker.gorgias.errors import TransportError
-from worker.gorgias.merged import MergedRedirect
 
-__all__ = ["AttemptRecord", "AttemptTokens", "CallAttempt", "CallOutcome", "HookDecision", "UnknownOutcomeHook"]
+__all__ = ["AttemptTokens", "CallAttempt", "HookDecision", "UnknownOutcomeHook"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,40 +63,3 @@ class AttemptTokens(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
-class AttemptRecord:
-    """One attempt: its HTTP status or transport error kind, how long it took and waited."""
-
-    attempt: int
-    status: int | None
-    error_kind: str | None
-    maybe_sent: bool
-    elapsed_s: float
-    rate_limit_wait_s: float
-    backoff_s: float
-    reason: str
-
-
-@dataclass(slots=True)
-class CallOutcome:
-    """The final result of a call. Never holds a credential's secret."""
-
-    ok: bool
-    status: int | None
-    response_headers: dict[str, str]
-    response_body: Any
-    attempts: int
-    attempt_log: list[AttemptRecord]
-    rate_limit_wait_s: float
-    started_at: float
-    finished_at: float
-    latency_s: float
-    final_reason: str | None
-    retryable: bool
-    outcome_unknown: bool = False
-    """The call failed, but an attempt may have taken effect (a dropped connection, a timeout) and no
-    duplicate check settled it: neither delivered nor surely failed."""
-    resolved_by_hook: bool = False
-    merged: MergedRedirect | None = None
-    """Set when a 301 for a merged object was followed: the call went to ``merged.to_url``."""
-    steps: list[StepRecord] = field(default_factory=list)  # a planned call's requests (worker.gorgias.plans)

@@ -54,7 +54,7 @@ import logging
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 from urllib.parse import urlencode, urlsplit
 
@@ -62,12 +62,13 @@ import orjson
 
 from worker.core.config.delivery import DeliverySettings
 from worker.core.config.worker_config import Destination
+from worker.core.outcomes.call_outcome import AttemptRecord, CallOutcome, counted_attempts
 from worker.core.records.record import POSSIBLY_DELIVERED
 from worker.core.requests.rendering import Prepared
 from worker.core.requests.request import RenderedRequest
 from worker.core.templates import configured_for
 from worker.core.templates.model import ConfiguredTemplate
-from worker.gorgias.calls import AttemptRecord, CallAttempt, CallOutcome, HookDecision
+from worker.gorgias.calls import CallAttempt, HookDecision
 from worker.gorgias.client import HttpResult
 from worker.gorgias.delivery import DeliveryService
 
@@ -102,6 +103,7 @@ class _Trace:
 
     attempts: list[AttemptRecord] = field(default_factory=list)
     waited: float = 0.0
+    requests: int = 0  # lookup requests made: each one's attempts are marked as a step of their own
 
 
 def _get(url: str) -> RenderedRequest:
@@ -188,7 +190,7 @@ class Deduper:
             status=found.status if found is not None else None,
             response_headers=dict(found.headers) if found is not None else {},
             response_body=orjson.loads(found.body_bytes) if found is not None else None,
-            attempts=len(trace.attempts),
+            attempts=counted_attempts(a for a in trace.attempts if a.step == trace.requests),
             attempt_log=trace.attempts,
             rate_limit_wait_s=trace.waited,
             started_at=started_wall,
@@ -258,7 +260,8 @@ class Deduper:
     async def _call(self, trace: _Trace, url: str) -> Any:
         self.lookups += 1
         outcome = await self.delivery.call(_get(url), self.dest.credential, self.settings)
-        trace.attempts.extend(outcome.attempt_log)
+        trace.requests += 1
+        trace.attempts.extend(replace(a, step=trace.requests) for a in outcome.attempt_log)
         trace.waited += outcome.rate_limit_wait_s
         if not outcome.ok:
             path = urlsplit(url).path

@@ -23,17 +23,13 @@ import orjson
 
 from worker.core.config.account import Credential
 from worker.core.config.delivery import DeliverySettings
+from worker.core.outcomes.call_outcome import AttemptRecord, CallOutcome, MergedRedirect, counted_attempts
 from worker.core.requests.request import RenderedRequest
-from worker.gorgias.calls import (
-    AttemptRecord,
-    AttemptTokens,
-    CallAttempt,
-    CallOutcome,
-    UnknownOutcomeHook,
-)
+from worker.gorgias.calls import AttemptTokens, CallAttempt, UnknownOutcomeHook
 from worker.gorgias.client import DEFAULT_TRANSPORT, ClientRegistry, HttpResult, TransportName
 from worker.gorgias.errors import ForeignOriginError, TransportError
-from worker.gorgias.merged import FOLLOWED_STATUSES, MergedRedirect, merged_target
+from worker.gorgias.jobs import JobCalls
+from worker.gorgias.merged import FOLLOWED_STATUSES, merged_target
 from worker.gorgias.plans import PlanRunner
 from worker.gorgias.ratelimit import CALL_LIMIT_HEADER, AccountRateLimiter, Clock, RateLimiterRegistry, Sleep
 from worker.gorgias.retry import BackoffPolicy, Verdict, classify
@@ -94,6 +90,7 @@ class DeliveryService:
         self.clients = clients if clients is not None else ClientRegistry(transport=transport)
         self.limiters = limiters if limiters is not None else RateLimiterRegistry(clock=clock, sleep=sleep)
         self.plans = PlanRunner(self, clock=clock, wall_clock=wall_clock)
+        self.jobs = JobCalls(self, clock, wall_clock, sleep)
 
     async def aclose(self) -> None:
         await self.clients.aclose()
@@ -175,7 +172,8 @@ class _Call:
             refused_wait = _budget_answer(limiter, result, verdict)
 
             if self._follow_merge(result):  # an attempt, but not a retry
-                self.record(attempt, outcome, sent_at, waited, 0.0, f"{verdict.reason}; following it once")
+                self.record(attempt, outcome, sent_at, waited, 0.0, f"{verdict.reason}; following it once",
+                            followed=True)
                 continue
             if verdict.action != "retry":
                 self.record(attempt, outcome, sent_at, waited, 0.0, verdict.reason)
@@ -261,6 +259,8 @@ class _Call:
         reason: str,
         *,
         error_kind: str | None = None,
+        followed: bool = False,
+        held: bool = False,
     ) -> None:
         self.log.append(
             AttemptRecord(
@@ -272,6 +272,8 @@ class _Call:
                 rate_limit_wait_s=waited,
                 backoff_s=backoff,
                 reason=reason,
+                held=held,
+                followed=followed,
             )
         )
 
@@ -293,7 +295,7 @@ class _Call:
             status=result.status if result is not None else None,
             response_headers=headers,
             response_body=parse_body(result.body_bytes, headers.get("content-type")) if result else None,
-            attempts=len(self.log),
+            attempts=counted_attempts(self.log),
             attempt_log=self.log,
             rate_limit_wait_s=self.waited,
             started_at=self.started_at,

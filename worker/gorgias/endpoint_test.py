@@ -14,12 +14,22 @@ from typing import Any
 import orjson
 
 from worker.core.chain.preview import PreviewDeadLetter, PreviewRequest, masked_headers, preview
+from worker.core.chain.sample_effects import Effect, describe_effect, undo_for
 from worker.core.config.worker_config import Destination
 from worker.core.requests.request import RenderedRequest
 from worker.core.templates import get_template
 from worker.gorgias.delivery import DeliveryService
 
-__all__ = ["EndpointTestError", "EndpointTestResult", "run_test", "sample_request", "send_test"]
+__all__ = [
+    "EndpointTestError",
+    "EndpointTestResult",
+    "deletion",
+    "plan_test",
+    "run_test",
+    "sample_request",
+    "send_once",
+    "send_test",
+]
 
 JSON = "application/json"
 
@@ -39,6 +49,7 @@ class EndpointTestResult:
     error: str | None
     elapsed_ms: float
     rate_limit_wait_ms: float
+    undo: dict[str, Any] | None = None  # the delete that undoes what the test created
 
     @property
     def ok(self) -> bool:
@@ -52,6 +63,7 @@ class EndpointTestResult:
             "error": self.error,
             "elapsed_ms": round(self.elapsed_ms, 3),
             "rate_limit_wait_ms": round(self.rate_limit_wait_ms, 3),
+            "undo": self.undo,
         }
 
     def lines(self) -> list[str]:
@@ -72,6 +84,8 @@ class EndpointTestResult:
         if self.error and not self.ok:
             out.append("")
             out.append(f"error: {self.error}")
+        if self.undo is not None:
+            out += ["", f"the test created {self.undo['what']}; to delete it: {self.undo['method']} {self.undo['url']}"]
         return out
 
 
@@ -108,7 +122,16 @@ def sample_request(dest: Destination, record: Any = None, payload: Any = None) -
 
 
 async def send_test(dest: Destination, delivery: DeliveryService, sample: PreviewRequest) -> EndpointTestResult:
-    """Send ``sample`` once (one attempt, rate limit respected) and report the answer."""
+    """Send ``sample`` once (one attempt, rate limit respected) and report the answer, with the delete that
+    undoes what it created."""
+    effect = describe_effect(dest, sample)
+    result = await send_once(dest, delivery, sample)
+    undo = undo_for(effect, sample, result.status, result.body)
+    return replace(result, undo=undo.as_dict(dest.credential.origin) if undo is not None else None)
+
+
+async def send_once(dest: Destination, delivery: DeliveryService, sample: PreviewRequest) -> EndpointTestResult:
+    """Send ``sample``'s request once (no retry) through the account's rate limiter."""
     settings = dest.delivery.model_copy(update={"max_attempts": 1})
     request: RenderedRequest = sample.request
     outcome = await delivery.call(request, dest.credential, settings)
@@ -121,6 +144,18 @@ async def send_test(dest: Destination, delivery: DeliveryService, sample: Previe
         elapsed_ms=outcome.latency_s * 1000,
         rate_limit_wait_ms=outcome.rate_limit_wait_s * 1000,
     )
+
+
+def plan_test(dest: Destination, record: Any = None, payload: Any = None) -> tuple[PreviewRequest, Effect]:
+    """The request a test would send and what it would do (nothing is sent)."""
+    sample = sample_request(dest, record, payload)
+    return sample, describe_effect(dest, sample)
+
+
+def deletion(dest: Destination, url: str) -> PreviewRequest:
+    """A ``DELETE url`` request with ``dest``'s credential, to undo what a test created."""
+    request = RenderedRequest("DELETE", url, {}, None, None)
+    return PreviewRequest(request, masked_headers(dest, request), [])
 
 
 async def run_test(dest: Destination, record: Any = None, payload: Any = None,

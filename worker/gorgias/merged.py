@@ -10,29 +10,12 @@ so that the follow-up changes the same thing on the surviving object. Pure funct
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit, urlunsplit
+
+from worker.core.outcomes.call_outcome import MergedRedirect
 
 FOLLOWED_STATUSES = frozenset({301, 307, 308})
 """Redirects that keep the method and body; 302/303 would change them and are not followed."""
-
-
-@dataclass(frozen=True, slots=True)
-class MergedRedirect:
-    """A followed redirect: the URL asked, the URL the call went to, and the two objects' ids."""
-
-    from_url: str
-    to_url: str
-    original_id: int | str | None
-    merged_into_id: int | str | None
-
-    def as_event(self) -> dict[str, object]:
-        return {
-            "from_url": self.from_url,
-            "to_url": self.to_url,
-            "original_id": self.original_id,
-            "merged_into_id": self.merged_into_id,
-        }
 
 
 def _object(path: str) -> tuple[str, str, str] | None:

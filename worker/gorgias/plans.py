@@ -18,8 +18,9 @@ from typing import Final, Protocol
 
 from worker.core.config.account import Credential
 from worker.core.config.delivery import DeliverySettings
+from worker.core.outcomes.call_outcome import CallOutcome
 from worker.core.requests.request import MAX_STEPS, Plan, PlanError, RenderedRequest, Step, StepRecord, StepResult
-from worker.gorgias.calls import AttemptTokens, CallOutcome, UnknownOutcomeHook
+from worker.gorgias.calls import AttemptTokens, UnknownOutcomeHook
 from worker.gorgias.ratelimit import Clock
 
 __all__ = ["KnownNames", "PlanRunner", "Sender"]
@@ -126,8 +127,10 @@ class PlanRunner:
 
     def _combine(self, final: CallOutcome, outcomes: list[CallOutcome], steps: list[StepRecord],
                  started_at: float, start: float) -> CallOutcome:
-        final.attempt_log = [a for o in outcomes for a in o.attempt_log]
-        final.attempts = len(final.attempt_log)
+        # every request's attempts, each marked with its step; `attempts` stays the last request's own
+        # count (a later step is not a retry of an earlier one: each step's count is in `steps`)
+        final.attempt_log = [replace(a, step=n) for n, o in enumerate(outcomes, 1) for a in o.attempt_log]
+        final.attempts = outcomes[-1].attempts if outcomes else 0
         final.rate_limit_wait_s = sum(o.rate_limit_wait_s for o in outcomes)
         final.started_at = started_at
         final.finished_at = self._wall()

@@ -189,6 +189,17 @@ async def existing_partitions(settings: KafkaSettings, topics: Iterable[str]) ->
     }
 
 
+async def topic_partition_counts(settings: KafkaSettings) -> dict[str, int]:
+    """Every topic on the cluster with its number of partitions (metadata only: nothing is created)."""
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    await admin.start()
+    try:
+        described = await admin.describe_topics()
+    finally:
+        await admin.close()
+    return {t["topic"]: len(t.get("partitions", ())) for t in described if t.get("error_code", 0) == 0}
+
+
 async def read_ranges(
     consumer: aiokafka.AIOKafkaConsumer, ranges: Mapping[aiokafka.TopicPartition, tuple[int, int]],
     deadline: float | None = None, clock: Callable[[], float] = time.monotonic,

@@ -1,9 +1,15 @@
 """Save & activate at runtime: a compacted control topic read by every replica.
 
-Each record is keyed by destination name and says whether it is active. Every replica reads the
-whole topic (no consumer group) from the beginning and keeps reading, so `gorgias-worker activate`
+Each record is keyed by ``<deployment>/<destination>`` and says whether it is active. Every replica reads
+the whole topic (no consumer group) from the beginning and keeps reading, so `gorgias-worker activate`
 or `pause`, or the HTTP control routes, reach every replica without a restart; compaction keeps the
-latest word per destination. A destination with no control record uses its config's ``active``.
+latest word per destination. Records of other deployments are ignored, so deployments sharing a cluster
+(or a control topic) never pause each other. A destination with no control record uses its config's
+``active``.
+
+Before deployments, records were keyed by destination name alone on ``gorgias-worker.control``. They are
+never applied (that is how one deployment paused another), but a starting worker names in one warning
+those that would have paused one of its destinations (:func:`unscoped_commands`).
 """
 
 from __future__ import annotations
@@ -20,20 +26,29 @@ import orjson
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
+from worker.core.config.deployment import Deployment, Store, is_unscoped
 from worker.core.config.kafka import KafkaSettings
-from worker.core.outcomes.events import iso_time
-from worker.kafka.clients import ensure_topic, make_consumer, make_producer, read_ranges
+from worker.core.outcomes.documents import iso_time
+from worker.kafka.clients import ensure_topic, existing_partitions, make_consumer, make_producer, read_ranges
 
 log = logging.getLogger("worker.control")
+
+# Where every deployment kept its control records before they were scoped (the old default).
+UNSCOPED_CONTROL_TOPIC = "gorgias-worker.control"
 
 
 def control_value(active: bool, by: str | None = None) -> bytes:
     return orjson.dumps({"active": active, "at": iso_time(time.time()), "by": by or socket.gethostname()})
 
 
-def parse_control(key: bytes | None, value: bytes | None) -> tuple[str, bool] | None:
-    """``(destination, active)`` from a control record; None for tombstones and junk."""
-    if key is None or value is None:
+def parse_control(scope: Deployment | None, key: bytes | None, value: bytes | None) -> tuple[str, bool] | None:
+    """``(destination, active)`` from a control record of deployment ``scope`` (None: an unscoped record of
+    the old format); None for other deployments' records, tombstones and junk."""
+    if scope is not None:
+        name = scope.entry(key)
+    else:
+        name = key.decode("utf-8", "replace") if key is not None and is_unscoped(key) else None
+    if name is None or value is None:
         return None
     try:
         doc = orjson.loads(value)
@@ -41,18 +56,42 @@ def parse_control(key: bytes | None, value: bytes | None) -> tuple[str, bool] | 
         return None
     if not isinstance(doc, dict) or not isinstance(doc.get("active"), bool):
         return None
-    return key.decode("utf-8", "replace"), doc["active"]
+    return name, doc["active"]
 
 
 async def send_command(settings: KafkaSettings, destination: str, active: bool) -> None:
-    """Publish an activate/pause command for every replica."""
-    await ensure_topic(settings, settings.control_topic, compacted=True)
+    """Publish an activate/pause command for every replica of this deployment."""
+    topic = settings.store_topic(Store.CONTROL)
+    await ensure_topic(settings, topic, compacted=True)
     producer = make_producer(settings)
     await producer.start()
     try:
-        await producer.send_and_wait(settings.control_topic, control_value(active), key=destination.encode())
+        await producer.send_and_wait(topic, control_value(active), key=settings.scope.key(destination))
     finally:
         await producer.stop()
+
+
+async def unscoped_commands(settings: KafkaSettings, topics: list[str]) -> dict[str, bool]:
+    """The old-format (unscoped) control records of ``topics`` that exist, read to their end: the last word
+    per destination name. Nothing is created."""
+    found = await existing_partitions(settings, topics)
+    if not found:
+        return {}
+    consumer = make_consumer(settings, None, isolation_level="read_uncommitted")
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for topic, parts in found.items() for p in parts]
+        consumer.assign(tps)
+        starts = await consumer.beginning_offsets(tps)
+        ends = await consumer.end_offsets(tps)
+        words: dict[str, bool] = {}
+        async for msg in read_ranges(consumer, {tp: (starts[tp], ends[tp]) for tp in tps}):
+            parsed = parse_control(None, msg.key, msg.value)
+            if parsed is not None:
+                words[parsed[0]] = parsed[1]
+        return words
+    finally:
+        await consumer.stop()
 
 
 async def read_commands(settings: KafkaSettings) -> dict[str, bool]:
@@ -78,7 +117,7 @@ class ControlReader:
 
     async def start(self) -> None:
         """Read the topic to its current end (so startup honours saved commands), then keep following."""
-        topic = self.settings.control_topic
+        topic = self.settings.store_topic(Store.CONTROL)
         parts = await ensure_topic(self.settings, topic, compacted=True)
         consumer = make_consumer(self.settings, None, isolation_level="read_uncommitted")
         await consumer.start()
@@ -100,7 +139,7 @@ class ControlReader:
                 self._take(msg.key, msg.value)
 
     def _take(self, key: bytes | None, value: bytes | None, apply: bool = True) -> None:
-        parsed = parse_control(key, value)
+        parsed = parse_control(self.settings.scope, key, value)
         if parsed is not None:
             name, active = parsed
             self.state[name] = active

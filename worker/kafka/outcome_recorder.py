@@ -12,17 +12,21 @@ from typing import Any
 
 from aiokafka.errors import KafkaError
 
-from worker.core.chain.record_chain import Call, Rejected
+from worker.core.chain.record_chain import Rejected
+from worker.core.config.deployment import Deployment
 from worker.core.config.worker_config import Destination
-from worker.core.outcomes.events import DeadLetterStage, Outcome, dead_letter, iso_time
+from worker.core.outcomes.call_outcome import CallOutcome, retry_causes
+from worker.core.outcomes.dead_letters import dead_letter, delivery_dead_letter
+from worker.core.outcomes.documents import DeadLetterStage, Outcome, iso_time
+from worker.core.outcomes.response_events import outcome_kind, response_event
 from worker.core.progress.offsets import TopicPartitionKey
 from worker.core.progress.recovery_marks import intent_document
 from worker.core.records.record import SourceRef
-from worker.gorgias.calls import CallOutcome
+from worker.core.requests.call import Call
 from worker.host import metrics
 from worker.host.logs import source_fields
-from worker.kafka.outcomes import Publisher, delivery_dead_letter, outcome_kind, response_event
 from worker.kafka.partitions import Partitions
+from worker.kafka.publisher import Publisher
 
 log = logging.getLogger("worker.pipeline")
 
@@ -33,8 +37,9 @@ class OutcomeRecorder:
 
     def __init__(self, dest: Destination, publisher: Publisher, partitions: Partitions, clock: Callable[[], float],
                  fail: Callable[[BaseException, str], None], spawn: Callable[[Coroutine[Any, Any, None]], None],
-                 intent_topic: str | None = None) -> None:
+                 scope: Deployment, intent_topic: str | None = None) -> None:
         self.dest = dest
+        self.scope = scope
         self.publisher = publisher
         self.partitions = partitions
         self.clock = clock
@@ -55,12 +60,14 @@ class OutcomeRecorder:
         self._m_e2e = metrics.END_TO_END_LATENCY.labels(name)
         self._m_calls: dict[int | None, Any] = {}  # final status -> its CALLS counter
 
-    async def mark_intent(self, call: Call) -> None:
-        """Record on Kafka that ``call``'s records are about to reach Gorgias (acknowledged before it goes)."""
+    async def mark_intent(self, call: Call, job_id: int | None = None) -> None:
+        """Record on Kafka that ``call``'s records are about to reach Gorgias (acknowledged before it goes), or
+        that Gorgias created job ``job_id`` for them (acknowledged before the job is followed)."""
         assert self.intent_topic is not None
         sources = call.sources
-        doc = intent_document(self.dest.name, ((s.topic, s.partition, s.offset) for s in sources))
-        meta = await self.publisher.publish(self.intent_topic, doc, sources[0].key,
+        doc = intent_document(self.scope.name, self.dest.name, ((s.topic, s.partition, s.offset) for s in sources),
+                              job_id)
+        meta = await self.publisher.publish(self.intent_topic, doc, self.scope.key(sources[0].key),
                                             [("destination", self.dest.name.encode()), ("kind", b"intent")])
         self.partitions.acknowledged(meta.topic, meta.partition, meta.offset)
         self.intent_marks += 1
@@ -81,13 +88,12 @@ class OutcomeRecorder:
                 dest.name, str(status) if status is not None else "error")
         counter.inc()
         if len(outcome.attempt_log) > 1:
-            for attempt in outcome.attempt_log[:-1]:  # every attempt but the last one caused a retry
-                cause = attempt.error_kind or str(attempt.status)
+            for cause in retry_causes(outcome.attempt_log):  # retries of one request, not later steps
                 metrics.RETRIES.labels(dest.name, cause).inc()
         publish_response = dest.response_webhook.enabled
         if publish_response or not outcome.ok:  # the document is built only when it is written
             key = call.sources[0].key
-            event = response_event(dest, call, outcome)
+            event = response_event(self.scope.name, dest, call, outcome)
             headers = self._outcome_headers[outcome_kind(outcome)]
             try:
                 waits = []
@@ -118,7 +124,7 @@ class OutcomeRecorder:
         """Write the dead letter of records the chain rejected (unless their partition moved away first)."""
         dest = self.dest
         stage, reason, sources = rejected.stage, rejected.reason, rejected.sources
-        letter = dead_letter(dest, stage, reason, rejected.items, failed_at=self.clock())
+        letter = dead_letter(self.scope.name, dest, stage, reason, rejected.items, failed_at=self.clock())
         self.note_error(f"{stage.value}: {reason}")
         headers = [("destination", dest.name.encode()), ("stage", stage.value.encode())]
 

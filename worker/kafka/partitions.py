@@ -64,6 +64,7 @@ class Partitions:
         self._already_recorded: set[SourceOffset] = set()
         self._maybe_sent: set[SourceOffset] = set()
         self._maybe_sent_below: dict[TopicPartitionKey, int] = {}
+        self._jobs: dict[SourceOffset, int] = {}  # marked records whose Gorgias job was created: followed, not redone
         self.skipped_after_recovery = 0
         self.recovering = 0  # assignments still seeking or recovering (their partitions stay paused)
         self._last_commit = 0.0
@@ -103,6 +104,12 @@ class Partitions:
             else:
                 del self._maybe_sent_below[tp]
         return found
+
+    def created_job(self, tp: TopicPartitionKey, offset: int) -> int | None:
+        """The Gorgias job a previous owner created for this record before it died (to follow, not redo)."""
+        if not self._jobs:
+            return None
+        return self._jobs.pop((tp.topic, tp.partition, offset), None)
 
     def claim(self, sources: Iterable[SourceRef]) -> Claim:
         """Hold a call's partitions: true while still ours; release it when the call is over."""
@@ -232,11 +239,12 @@ class Partitions:
         inherited = Inheritance.of({key_of(tp): (om.offset, om.metadata) for tp, om in committed.items()},
                                    self._intent_partitions)
         self._maybe_sent_below.update(inherited.maybe_sent_below)
-        found, intended = await scan_outcomes(self.config.kafka, self.dest.name, inherited.scan_from,
-                                              inherited.positions)
+        found, intended, jobs = await scan_outcomes(self.config.kafka, self.dest.name, inherited.scan_from,
+                                                    inherited.positions)
         if self._intent_partitions:
             covered = inherited.covered(self._intent_partitions)
             self._maybe_sent |= {s for s in intended - found if TopicPartitionKey(s[0], s[1]) in covered}
+            self._jobs.update({s: job for s, job in jobs.items() if s not in found})
         if not found:
             return
         self._already_recorded |= found

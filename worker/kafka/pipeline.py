@@ -25,25 +25,28 @@ from typing import Any
 import aiokafka
 from aiokafka import ConsumerRebalanceListener, TopicPartition
 
-from worker.core.chain.record_chain import Call, RecordChain, Rejected
+from worker.core.chain.record_chain import RecordChain, Rejected
 from worker.core.config.worker_config import Destination, WorkerConfig
 from worker.core.grouping.call_scheduler import Candidate
 from worker.core.grouping.open_batches import PendingCall
+from worker.core.outcomes.call_outcome import CallOutcome
 from worker.core.progress.offsets import TopicPartitionKey
 from worker.core.progress.ownership import Claim
 from worker.core.records.record import SourceRef
+from worker.core.requests.call import Call
+from worker.core.requests.jobs import created_jobs
 from worker.core.requests.rendering import RequestRenderer
-from worker.gorgias.calls import CallOutcome
-from worker.gorgias.dedupe import hook_for
+from worker.gorgias.dedupe import Deduper, hook_for
 from worker.gorgias.delivery import DeliveryService
 from worker.gorgias.dispatch import AccountDispatcher, Dispatchers
+from worker.gorgias.jobs import job_polling_for
 from worker.gorgias.share import BudgetShares
 from worker.host import metrics
 from worker.host.logs import call_context, source_fields
 from worker.kafka.clients import make_consumer
 from worker.kafka.outcome_recorder import OutcomeRecorder
-from worker.kafka.outcomes import Publisher
 from worker.kafka.partitions import Partitions
+from worker.kafka.publisher import Publisher
 
 log = logging.getLogger("worker.pipeline")
 
@@ -146,8 +149,10 @@ class DestinationPipeline:
         # Create templates mark each call's records on this topic before the create goes on the wire
         # (worker.kafka.recovery): after a crash only marked records without an outcome are looked up.
         self.intent_topic = intent_topic
+        self._job_polling = job_polling_for(dest)  # a job template's calls follow their Gorgias job
         self.partitions = Partitions(config, dest, clock, self.outcome_partitions, intent_topic)
-        self.outcomes = OutcomeRecorder(dest, publisher, self.partitions, clock, self._fail, self._spawn, intent_topic)
+        self.outcomes = OutcomeRecorder(dest, publisher, self.partitions, clock, self._fail, self._spawn,
+                                       config.kafka.scope, intent_topic)
         self._bind_metrics(dest.name)
 
     def _bind_metrics(self, name: str) -> None:
@@ -262,6 +267,7 @@ class DestinationPipeline:
         assigned = sorted(consumer.assignment(), key=lambda t: (t.topic, t.partition)) if consumer else []
         return {
             "name": self.dest.name,
+            "endpoint": self.dest.endpoint.summary(),
             "active": self.active,
             "throttled": self._throttled,
             "group_id": self.group_id,
@@ -296,7 +302,8 @@ class DestinationPipeline:
             return  # delivered before a crash, its outcome is on Kafka: finished, not sent again
         source = SourceRef(tpk.topic, tpk.partition, msg.offset, msg.key, msg.timestamp)
         rejected = self.chain.take_in(msg.value, source, tuple(msg.headers or ()), now,
-                                      self.partitions.possibly_delivered(tpk, msg.offset))
+                                      self.partitions.possibly_delivered(tpk, msg.offset),
+                                      self.partitions.created_job(tpk, msg.offset))
         if rejected is not None:
             self.outcomes.dead_letter_now(rejected)
 
@@ -353,8 +360,7 @@ class DestinationPipeline:
             if outcome is None and dedupe is not None and self.intent_topic is not None:
                 await self.outcomes.mark_intent(call)
             if outcome is None:
-                outcome = await self.delivery.call(call.request, dest.credential, dest.delivery,
-                                                   unknown_outcome_hook=dedupe, tokens=tokens)
+                outcome = await self._deliver(call, tokens, dedupe)
         except asyncio.CancelledError:
             claim.release()
             raise
@@ -377,6 +383,22 @@ class DestinationPipeline:
             claim.release()
             if hold:
                 self._free_slot(dispatcher)
+
+    async def _deliver(self, call: Call, tokens: _Tokens | None, dedupe: Deduper | None) -> CallOutcome:
+        """Send the call; a job template's call then follows its Gorgias job until it ends, the job's id
+        marked on the intent topic first (a restarted worker follows that job instead of creating another)."""
+        dest = self.dest
+        if self._job_polling is None:
+            return await self.delivery.call(call.request, dest.credential, dest.delivery,
+                                            unknown_outcome_hook=dedupe, tokens=tokens)
+
+        async def created(job_id: int) -> None:
+            if self.intent_topic is not None:
+                await self.outcomes.mark_intent(call, job_id)
+
+        return await self.delivery.jobs.deliver(call.request, dest.credential, dest.delivery, self._job_polling,
+                                                tokens=tokens, created=created,
+                                                resume=created_jobs(p.record for p in call.items))
 
     def _free_slot(self, dispatcher: AccountDispatcher | None) -> None:
         self._on_wire -= 1

@@ -35,19 +35,19 @@ async def scan_outcomes(
     scan_from: dict[OutcomePartition, int],
     positions: dict[TopicPartitionKey, int],
 ) -> RecoveryScan:
-    """Source records at or past ``positions`` with an outcome, and those with an intent mark."""
+    """Source records at or past ``positions`` with an outcome, those with an intent mark, and the jobs named."""
     if not scan_from or not positions:
-        return RecoveryScan(set(), set())
+        return RecoveryScan(set(), set(), {})
     consumer = make_consumer(settings, None, isolation_level="read_uncommitted", enable_auto_commit=False)
     await consumer.start()
-    scan = RecoveryScan(set(), set())
+    scan = RecoveryScan(set(), set(), {})
     try:
         tps = [TopicPartition(t, p) for (t, p) in scan_from]
         consumer.assign(tps)
         ends = await consumer.end_offsets(tps)
         ranges = {tp: (scan_from[(tp.topic, tp.partition)], ends[tp]) for tp in tps}
         async for msg in read_ranges(consumer, ranges):
-            scan.add(msg.value, destination, positions)
+            scan.add(msg.value, settings.scope, destination, positions)
     finally:
         await consumer.stop()
     return scan

@@ -22,8 +22,8 @@ import orjson
 import yaml
 from pydantic import ValidationError
 
-from worker.core.config.base import ConfigError
-from worker.core.config.worker_config import WorkerConfig, describe_error, error_location
+from worker.core.config.base import ConfigError, Problem
+from worker.core.config.worker_config import WorkerConfig, error_location, problem_of
 
 ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 ENV_PREFIX = "GORGIAS_WORKER__"
@@ -237,15 +237,13 @@ def parse_text(
         raise ConfigError(located_errors(exc, origins)) from None
 
 
-def located_errors(exc: ValidationError, origins: Origins) -> list[str]:
-    """One line per problem: the setting, what to do, and where the value came from."""
-    lines = []
+def located_errors(exc: ValidationError, origins: Origins) -> list[Problem]:
+    """One problem per error: the setting, what to do, and where the value came from."""
+    problems = []
     for err in exc.errors(include_url=False):
-        loc = tuple(err["loc"])
-        line = f"{error_location(loc)}: {describe_error(err)}"
-        origin = origins.of(tuple(p for p in loc if not str(p).startswith(("function-", "union["))))
-        lines.append(f"{line} ({origin})" if origin else line)
-    return lines
+        loc = tuple(p for p in err["loc"] if not str(p).startswith(("function-", "union[")))
+        problems.append(problem_of(err, origins.of(loc)))
+    return problems
 
 
 def load_config(

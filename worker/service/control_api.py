@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -12,26 +11,27 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import SecretStr
 
 from worker.core.chain.preview import preview
-from worker.core.config.base import ConfigError
+from worker.core.config.base import ConfigError, Problem
+from worker.core.config.deployment import Store
 from worker.core.config.worker_config import Destination
 from worker.core.templates import check_templates
 from worker.gorgias.endpoint_test import EndpointTestError, run_test
 from worker.kafka.control import send_command
 from worker.service.config_loading import parse_text
+from worker.service.console_api import console_routes
+from worker.service.console_page import page_routes, security_headers
+from worker.service.control_http import (
+    READ_ONLY_METHODS,
+    RUNTIME,
+    TOKEN,
+    error,
+    json_body,
+    json_response,
+    token_refusal,
+)
 from worker.service.runtime import Runtime
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-RUNTIME: web.AppKey[Runtime] = web.AppKey("runtime", Runtime)
-TOKEN: web.AppKey[SecretStr | None] = web.AppKey("control_token", SecretStr | None)  # type: ignore[arg-type]
-READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
-def json_response(data: Any, status: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
-
-
-def error(status: int, message: str) -> web.Response:
-    return json_response({"error": message}, status=status)
 
 
 async def live(request: web.Request) -> web.Response:
@@ -75,23 +75,11 @@ async def destination(request: web.Request) -> web.Response:
 
 @web.middleware
 async def require_token(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every route that acts (POST) needs ``Authorization: Bearer <token>`` when a token is configured.
-
-    401 when the header is missing or not a bearer token, 403 when the token is wrong. The token is
-    compared in constant time and never echoed.
-    """
-    token = request.app[TOKEN]
-    if token is None or request.method in READ_ONLY_METHODS:
+    """Every route that acts (POST, PUT, DELETE) needs ``Authorization: Bearer <token>`` when a token is
+    configured: 401 when the header is missing or not a bearer token, 403 when the token is wrong."""
+    if request.method in READ_ONLY_METHODS:
         return await handler(request)
-    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not given.strip():
-        return web.Response(
-            body=orjson.dumps({"error": "this route needs `Authorization: Bearer <control token>`"}),
-            status=401, content_type="application/json", headers={"WWW-Authenticate": 'Bearer realm="gorgias-worker"'},
-        )
-    if not hmac.compare_digest(given.strip().encode(), token.get_secret_value().encode()):
-        return error(403, "the bearer token is not the control token")
-    return await handler(request)
+    return token_refusal(request) or await handler(request)
 
 
 async def validate_config(request: web.Request) -> web.Response:
@@ -104,10 +92,10 @@ async def validate_config(request: web.Request) -> web.Response:
         # never the worker's own environment: a ${VAR} or a GORGIAS_WORKER__ variable could echo a secret back
         cfg = parse_text(raw.decode("utf-8", "replace"), "request body", environ={})
     except ConfigError as exc:
-        return json_response({"ok": False, "errors": exc.problems, "warnings": []})
-    problems = check_templates(cfg)
+        return json_response({"ok": False, "errors": [p.as_dict() for p in exc.items], "warnings": []})
+    problems = [Problem.from_line(line) for line in check_templates(cfg)]
     return json_response({
-        "ok": not problems, "errors": problems, "warnings": cfg.warnings(),
+        "ok": not problems, "errors": [p.as_dict() for p in problems], "warnings": cfg.warnings(),
         "destinations": [d.name for d in cfg.destinations],
     })
 
@@ -120,7 +108,7 @@ def _set_active(active: bool) -> Handler:
             return error(404, f"no destination named {name!r}")
         await send_command(runtime.config.kafka, name, active)
         runtime.apply_command(name, active)  # this replica at once; the others through the topic
-        topic = runtime.config.kafka.control_topic
+        topic = runtime.config.kafka.store_topic(Store.CONTROL)
         return json_response({"destination": name, "active": active, "propagated_via": topic})
 
     return handler
@@ -130,7 +118,7 @@ def create_control_app(
     runtime: Runtime, extra_routes: list[web.RouteDef] | None = None, token: SecretStr | None = None
 ) -> web.Application:
     """The control API; with ``token``, its POST routes need it as a bearer token."""
-    app = web.Application(middlewares=[require_token])
+    app = web.Application(middlewares=[security_headers, require_token])
     app[RUNTIME] = runtime
     app[TOKEN] = token
     app.add_routes([
@@ -144,6 +132,8 @@ def create_control_app(
         web.post("/destinations/{name}/preview", preview_requests),
         web.post("/destinations/{name}/test", test_endpoint),
         web.post("/validate", validate_config),
+        *console_routes(),
+        *page_routes(),
         *(extra_routes or []),
     ])
     return app
@@ -153,17 +143,6 @@ def create_control_app(
 # Sample payloads and endpoint testing (worker.core.chain.preview, worker.gorgias.endpoint_test)
 
 MAX_PREVIEW_RECORDS = 1000
-
-
-async def _json_body(request: web.Request) -> Any:
-    raw = await request.read()
-    if not raw.strip():
-        return {}
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise web.HTTPBadRequest(text=orjson.dumps({"error": f"the body is not JSON: {exc}"}).decode(),
-                                 content_type="application/json") from None
 
 
 def _configured(runtime: Runtime, name: str) -> Destination:
@@ -180,7 +159,7 @@ async def preview_requests(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     name = request.match_info["name"]
     dest = _configured(runtime, name)
-    doc = await _json_body(request)
+    doc = await json_body(request)
     records = doc.get("records") if isinstance(doc, dict) else None
     if not isinstance(records, list):
         return error(400, 'send {"records": [record, ...]}')
@@ -200,7 +179,7 @@ async def test_endpoint(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     name = request.match_info["name"]
     dest = _configured(runtime, name)
-    doc = await _json_body(request)
+    doc = await json_body(request)
     if not isinstance(doc, dict) or set(doc) - {"record", "payload"}:
         return error(400, 'send {}, {"record": {...}} or {"payload": ...} (or both)')
     if runtime.delivery is None:

@@ -10,8 +10,8 @@ from typing import Any
 from aiokafka.errors import KafkaError
 
 from worker.core.chain.record_chain import build_renderer
+from worker.core.config.deployment import Store
 from worker.core.config.worker_config import Destination, WorkerConfig
-from worker.core.progress.recovery_marks import intents_topic
 from worker.core.templates import configured_for
 from worker.gorgias.delivery import DeliveryService
 from worker.gorgias.dispatch import Dispatchers
@@ -25,9 +25,9 @@ from worker.kafka.clients import (
     topic_max_message_bytes,
     wait_for_broker,
 )
-from worker.kafka.control import ControlReader
-from worker.kafka.outcomes import Publisher
+from worker.kafka.control import UNSCOPED_CONTROL_TOPIC, ControlReader, unscoped_commands
 from worker.kafka.pipeline import DestinationPipeline
+from worker.kafka.publisher import Publisher
 
 log = logging.getLogger("worker.runtime")
 
@@ -37,10 +37,12 @@ OUTAGE_LOG_INTERVAL_S = 30.0  # one line per destination per interval while Kafk
 
 
 def _creates(dest: Destination) -> bool:
-    """Does ``dest`` create objects (a create template, whose records are looked up after a crash)?"""
+    """Does ``dest`` create objects (a create template, whose records are looked up after a crash; or a job
+    template, whose job ids are marked so that a restarted worker follows them)?"""
     if dest.endpoint.template is None:
         return False
-    return bool(configured_for(dest).template.creates)
+    configured = configured_for(dest)
+    return bool(configured.template.creates) or configured.job_polling is not None
 
 
 class Runtime:
@@ -71,7 +73,7 @@ class Runtime:
         topics = {d.dead_letter_topic for d in config.destinations}
         topics |= {d.response_webhook.topic for d in config.destinations if d.response_webhook.enabled}
         creating = {d.name for d in config.destinations if _creates(d)}
-        intents = intents_topic(config.kafka.group_id) if creating else None
+        intents = config.kafka.store_topic(Store.INTENTS) if creating else None
         if intents is not None:
             topics.add(intents)
 
@@ -108,6 +110,7 @@ class Runtime:
             self.pipelines[dest.name] = pipeline
         self.control = ControlReader(config.kafka, self.apply_command)
         await self.control.start()
+        await self._warn_unscoped_commands()
         for pipeline in self.pipelines.values():
             await pipeline.start()
         self.started = True
@@ -115,6 +118,29 @@ class Runtime:
         self._health = asyncio.get_running_loop().create_task(self._watch_health(), name="health")
         log.info("worker ready: %d destination(s): %s", len(self.pipelines),
                  ", ".join(f"{n} ({'active' if p.active else 'paused'})" for n, p in self.pipelines.items()))
+
+    async def _warn_unscoped_commands(self) -> None:
+        """Control records of the old format (keyed by destination name alone) are never applied: name, once,
+        those that would have changed one of this worker's destinations, and how to apply them now."""
+        kafka = self.config.kafka
+        own_topic = kafka.store_topic(Store.CONTROL)
+        for topic in sorted({UNSCOPED_CONTROL_TOPIC, own_topic}):
+            try:
+                words = await unscoped_commands(kafka, [topic])
+            except KafkaError as exc:
+                log.debug("could not look for unscoped control records on %s: %s", topic, exc)
+                continue
+            for name, active in sorted(words.items()):
+                pipeline = self.pipelines.get(name)
+                if pipeline is None or pipeline.active == active:
+                    continue
+                log.warning(
+                    "destination %s: an old control record on %s (keyed by the name alone) says %s; it is not "
+                    "applied, as control records now belong to a deployment (here %s, on %s): run "
+                    "`gorgias-worker %s %s` to apply it", name, topic, "active" if active else "paused",
+                    kafka.scope.name, own_topic, "activate" if active else "pause", name,
+                    extra={"destination": name},
+                )
 
     def apply_command(self, name: str, active: bool) -> None:
         pipeline = self.pipelines.get(name)

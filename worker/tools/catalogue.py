@@ -7,14 +7,20 @@ from typing import Any
 import orjson
 
 from worker.core.chain.preview import format_items, preview
-from worker.core.config.worker_config import Destination
+from worker.core.chain.template_guide import (
+    OPTION_HELP,
+    PLAN_COST,
+    SENDS_HELP,
+    body_constants,
+    duplicate_safety,
+    example_destination,
+    example_messages,
+)
 from worker.core.templates.catalog import get_template, list_templates
-from worker.core.templates.mapping import Const, Obj, sources
-from worker.core.templates.model import OPTION_KEYS, Template
+from worker.core.templates.mapping import sources
+from worker.core.templates.model import OPTION_KEYS
 
-__all__ = ["describe_template", "example_destination", "template_table"]
-
-EXAMPLE_DOMAIN = "mystore"
+__all__ = ["describe_template", "template_table"]
 
 
 def _path(url: str) -> str:
@@ -30,40 +36,12 @@ def template_table() -> list[str]:
     return [f"{n:<{w_name}}  {m:<{w_method}}  {p:<{w_path}}  {s}" for n, m, p, s in rows]
 
 
-def example_destination(template: Template, batched: bool = False) -> Destination:
-    """A destination using ``template`` on an example account (``mystore.gorgias.com``)."""
-    doc: dict[str, Any] = {
-        "name": "example",
-        "source_topics": ["nexset.example"],
-        "credential": {"domain": EXAMPLE_DOMAIN, "username": f"agent@{EXAMPLE_DOMAIN}.com",
-                       "api_key_env": "GORGIAS_API_KEY"},
-        "endpoint": {"template": template.name},
-    }
-    if batched:
-        doc["batching"] = {"enabled": True, **dict(template.example.get("batching") or {})}
-    return Destination.model_validate(doc)
-
-
 def _json(value: Any) -> list[str]:
     return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode().splitlines()
 
 
 def _indent(lines: list[str], by: str = "    ") -> list[str]:
     return [f"{by}{line}" if line else "" for line in lines]
-
-
-def _dedupe(template: Template) -> str:
-    how = {
-        "ticket": "GET /api/tickets?external_id= (then with trashed=true)",
-        "customer": "GET /api/customers?external_id=",
-        "message": "GET /api/messages?ticket_id= (newest first, cursor pages), matched on external_id",
-        "tag": "GET /api/tags?search= (pages), matched on the exact name (tag names are unique)",
-        "survey": "GET /api/satisfaction-surveys?ticket_id= (one survey per ticket)",
-    }[template.creates or ""]
-    stamp = (f"external_id stamped on {', '.join(template.external_id)} "
-             "(the record's own, else nx-<hash of destination|topic|partition|offset>); "
-             if template.external_id else "")
-    return f"yes: {stamp}looked up with {how} before retrying a create whose answer was lost"
 
 
 def describe_template(name: str) -> list[str]:
@@ -76,7 +54,7 @@ def describe_template(name: str) -> list[str]:
         if template.batch.key != () and not template.batch.key:
             key = "any (arrival_order works)"
         lines.append(f"               batching.attributes must include: {key}")
-    lines.append(f"  duplicate-safe  {_dedupe(template) if template.creates else 'not a create'}")
+    lines.append(f"  duplicate-safe  {duplicate_safety(template) or 'not a create'}")
     if template.plan is not None:
         lines.append(f"  requests     {PLAN_COST[template.plan]}")
     if template.sends is not None:
@@ -91,22 +69,24 @@ def describe_template(name: str) -> list[str]:
             continue
         seen.add(path)
         lines.append(f"  {path or '(body)'} <- {' or '.join(attrs)}")
-    constants = _constants(template)
+    constants = [f"{f}={orjson.dumps(v).decode()}" for f, v in body_constants(template)]
     if constants:
         lines.append(f"  constant: {', '.join(constants)}")
-    lines += ["", f"Options (endpoint.template_options): {', '.join(OPTION_KEYS)}", *_OPTIONS_HELP]
+    lines += ["", f"Options (endpoint.template_options): {', '.join(OPTION_KEYS)}",
+              *(f"  {k:<14}  {v}" for k, v in OPTION_HELP.items())]
 
     example = template.example.get("record")
     if isinstance(example, dict):
         lines += ["", "Example record:", *_indent(_json(example)), "", "Its request:"]
-        lines += _indent(_trim(format_items(preview(example_destination(template), [example]))))
+        lines += _indent(_trim(format_items(preview(example_destination(template), example_messages([example])))))
     batch = template.example.get("batch")
     if isinstance(batch, list) and template.batch.mode != "none":
         batching = template.example.get("batching") or {}
         lines += ["", f"Example group (batching: {orjson.dumps(batching).decode()}):"]
         lines += _indent([orjson.dumps(r).decode() for r in batch])
         lines += ["", "Its request:"]
-        lines += _indent(_trim(format_items(preview(example_destination(template, batched=True), batch))))
+        batched = example_destination(template, batched=True)
+        lines += _indent(_trim(format_items(preview(batched, example_messages(batch)))))
     while lines and not lines[-1]:
         lines.pop()
     return lines
@@ -116,40 +96,3 @@ def _trim(lines: list[str]) -> list[str]:
     while lines and not lines[-1]:
         lines = lines[:-1]
     return lines
-
-
-def _constants(template: Template) -> list[str]:
-    out: list[str] = []
-
-    def walk(node: Any, prefix: str) -> None:
-        if isinstance(node, Const):
-            out.append(f"{prefix}={orjson.dumps(node.value).decode()}")
-        elif isinstance(node, Obj):
-            for name, child in node.fields:
-                walk(child, f"{prefix}.{name}" if prefix else name)
-
-    walk(template.body, "")
-    return out
-
-
-PLAN_COST = {
-    "merge_field_values": "2 per call (GET the current values, PUT them merged with the records'): "
-                          "values the records do not mention are kept",
-    "ensure_tags": "1 + one POST /api/tags per tag name this worker has not yet seen on the account "
-                   "(400/409 = exists)",
-    "upsert_customer": "2 per call (GET /api/customers?email= or ?external_id=, then PUT the one found or POST)",
-}
-SENDS_HELP = {
-    "message": "nobody by default (mode: import stamps sent_datetime); mode: send lets Gorgias email outgoing "
-               "messages, except replayed records",
-    "survey": "nobody by default (should_send_datetime: null); mode: send lets Gorgias send the survey",
-}
-
-_OPTIONS_HELP = [
-    "  fields          constant body fields, e.g. {channel: email, \"messages[].channel\": email}",
-    "  mapping         body field <- record attribute, e.g. {customer.email: contact.email}; null leaves it out",
-    "  external_id     {from: <record attribute>} or {stamp: false} (create templates)",
-    "  url_attributes  URL placeholder <- record attribute, e.g. {ticket_id: ticket.id}",
-    "  dedupe          {lookup_before_create: replayed|always|never, on_unknown_outcome: true|false}",
-    "  mode            import (default: nothing is sent to customers) | send (message and survey templates)",
-]

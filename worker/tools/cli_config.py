@@ -68,21 +68,25 @@ def validate(
     config: ConfigOption,
     secrets: Annotated[bool, typer.Option(help="Also check that every secret can be read now.")] = True,
     overrides: SetOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print {ok, errors, warnings} as JSON.")] = False,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print {ok, errors, warnings} as JSON; each error has path, message, suggestion and line.",
+    )] = False,
 ) -> None:
     """Check a destinations file and print a summary of each destination (exit 1 on any error)."""
     if as_json:
         import orjson
 
+        from worker.core.config.base import Problem
         from worker.core.templates import check_templates
 
         try:
             checked = load_config(config, overrides or ())
-            problems = check_templates(checked) + (check_secrets(checked) if secrets else [])
-            warnings = checked.warnings()
+            lines = check_templates(checked) + (check_secrets(checked) if secrets else [])
+            problems, warnings = [Problem.from_line(line) for line in lines], checked.warnings()
         except ConfigError as exc:
-            problems, warnings = exc.problems, []
-        typer.echo(orjson.dumps({"ok": not problems, "errors": problems, "warnings": warnings}).decode())
+            problems, warnings = exc.items, []
+        errors = [p.as_dict() for p in problems]
+        typer.echo(orjson.dumps({"ok": not problems, "errors": errors, "warnings": warnings}).decode())
         raise typer.Exit(1 if problems else 0)
     cfg = load_or_exit(config, secrets=secrets, overrides=overrides)
     typer.echo(f"{config}: OK, {len(cfg.destinations)} destination(s), Kafka {bootstrap_servers(cfg.kafka)}")

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
+from worker.core.config.deployment import Store
 from worker.core.config.kafka import KafkaSettings
 from worker.host.environment import resolve_secret
 from worker.tools.cli_app import (
@@ -57,12 +58,14 @@ def sandbox(
         list[str] | None,
         typer.Option(metavar="SPEC", help="domain:email:apikey[:role]; repeatable. Default: acme."),
     ] = None,
+    job_duration_s: Annotated[float, typer.Option(help="Seconds a ticket job runs before it ends.")] = 0.0,
 ) -> None:
     """Run the local Gorgias sandbox (a faithful fake Gorgias API) for tests, demos and benchmarks."""
     from gorgias_sandbox.server import serve
 
     try:
-        serve(host=host, port=port, rate_limit=rate_limit, faults=faults, seed=seed, accounts=account or None)
+        serve(host=host, port=port, rate_limit=rate_limit, faults=faults, seed=seed, accounts=account or None,
+              job_duration_s=job_duration_s)
     except ValidationError as exc:  # the sandbox's settings model: name the option
         fail(["; ".join(
             f"--{str(e['loc'][0]).replace('_', '-') if e['loc'] else 'sandbox'}: "
@@ -148,7 +151,9 @@ def _command(config: Path, name: str, active: bool, overrides: list[str] | None)
     cfg = load_or_exit(config, overrides=overrides)
     destination_or_exit(cfg, name)
     kafka_call(cfg.kafka, send_command(cfg.kafka, name, active))
-    typer.echo(f"{name}: {'activated' if active else 'paused'} on every replica (via {cfg.kafka.control_topic})")
+    done = "activated" if active else "paused"
+    typer.echo(f"{name}: {done} on every replica of deployment {cfg.kafka.scope.name} "
+               f"(via {cfg.kafka.store_topic(Store.CONTROL)})")
 
 
 @app.command(short_help="Activate a destination on every replica.")

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from worker.host.environment import resolve_secret
+
+if TYPE_CHECKING:
+    from worker.core.chain.preview import PreviewRequest
+    from worker.core.config.worker_config import Destination
+    from worker.gorgias.endpoint_test import EndpointTestResult
 from worker.tools.cli_app import (
     ConfigOption,
     SetOption,
@@ -24,10 +30,22 @@ from worker.tools.cli_app import (
 @app.command("templates", short_help="List the endpoint templates, or show one.")
 def templates_command(
     name: Annotated[str | None, typer.Argument(help="A template to show in full.")] = None,
+    raw: Annotated[bool, typer.Option("--json", help="Print the catalog (or one template) as JSON.")] = False,
 ) -> None:
     """List the endpoint templates, or show one: attributes, options, an example record and its exact request."""
     from worker.tools.catalogue import describe_template, template_table
 
+    if raw:
+        import orjson
+
+        from worker.core.chain.template_guide import guide, template_guide
+
+        try:
+            doc = guide() if name is None else template_guide(name)
+        except ValueError as exc:
+            fail([str(exc)])
+        typer.echo(orjson.dumps(doc).decode())
+        return
     if name is None:
         for line in template_table():
             typer.echo(line)
@@ -107,13 +125,15 @@ def test_command(
     destination: Annotated[str, typer.Option("--destination", "-d", help="Destination name.")],
     payload: Annotated[Path | None, typer.Option("--payload", help="JSON file: the body to send instead.")] = None,
     record: Annotated[Path | None, typer.Option("--record", help="JSON file: the sample record.")] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Send without asking (it still says what it does).")] = False,
     raw: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     overrides: SetOption = None,
 ) -> None:
-    """Send one sample request to the configured endpoint (one attempt) and print the answer; exit 1 unless 2xx."""
+    """Say what one sample request will create or change and whom it would email, ask to confirm (or
+    --yes), send it once (no retry) and print the answer; exit 1 unless 2xx."""
     import orjson
 
-    from worker.gorgias.endpoint_test import EndpointTestError, run_test
+    from worker.gorgias.endpoint_test import EndpointTestError, plan_test
 
     cfg = load_or_exit(config, overrides=overrides)
     dest = destination_or_exit(cfg, destination)
@@ -121,15 +141,36 @@ def test_command(
         resolve_secret(dest.credential.secret())
     except LookupError as exc:
         fail([f"destinations.{dest.name}.credential: {exc}"])
-    sample = json_file(record, "--record") if record is not None else None
+    sample_record = json_file(record, "--record") if record is not None else None
     body = json_file(payload, "--payload") if payload is not None else None
     try:
-        result = asyncio.run(run_test(dest, sample, body))
+        sample, effect = plan_test(dest, sample_record, body)
     except (EndpointTestError, ValueError) as exc:
         fail([str(exc)])
+    for line in effect.lines():
+        typer.echo(line, err=True)
+    if not yes:
+        if not interactive():
+            fail(["test sends a real request: run it on a terminal to confirm, or add --yes"])
+        if not typer.confirm("Send it?", default=False, err=True):
+            fail(["not sent"])
+    result = asyncio.run(_send(dest, sample))
     if raw:
-        typer.echo(orjson.dumps(result.as_dict()).decode())
+        typer.echo(orjson.dumps({**result.as_dict(), "effect": effect.as_dict()}).decode())
     else:
         for line in result.lines():
             typer.echo(line)
     raise typer.Exit(0 if result.ok else 1)
+
+
+def interactive() -> bool:
+    """Can we ask the person running the command (stdin is a terminal)?"""
+    return sys.stdin.isatty()
+
+
+async def _send(dest: Destination, sample: PreviewRequest) -> EndpointTestResult:
+    from worker.gorgias.delivery import DeliveryService
+    from worker.gorgias.endpoint_test import send_test
+
+    async with DeliveryService() as delivery:
+        return await send_test(dest, delivery, sample)

@@ -20,6 +20,7 @@ from aiokafka import TopicPartition
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+from worker.core.config.deployment import Deployment
 from worker.core.config.worker_config import Destination, WorkerConfig
 from worker.core.records.record import REPLAY_HEADER
 from worker.kafka.clients import ensure_topic, make_consumer, make_producer, read_at
@@ -33,12 +34,14 @@ class ReplayReport:
     by_reason: Counter[str] = field(default_factory=Counter)
 
 
-def replayable(letter: dict[str, Any], destination: str, stages: set[str], include_undecodable: bool,
-               ) -> tuple[list[tuple[bytes | None, dict[str, Any]]], str | None]:
+def replayable(letter: dict[str, Any], scope: Deployment, destination: str, stages: set[str],
+               include_undecodable: bool) -> tuple[list[tuple[bytes | None, dict[str, Any]]], str | None]:
     """The (value bytes, item) pairs of a dead letter to republish, or a reason to skip it. The value is
     None for a record the dead letter names by reference (too large to carry): read it at its source."""
     if letter.get("destination") != destination:
         return [], "other destination"
+    if not scope.owns(letter):
+        return [], "other deployment"
     if letter.get("stage") not in stages:
         return [], f"stage {letter.get('stage')} not selected"
     out: list[tuple[bytes | None, dict[str, Any]]] = []
@@ -69,6 +72,7 @@ def replay_headers(item: dict[str, Any]) -> list[tuple[str, bytes]]:
 class _Republisher:
     """Republishes the records of one dead letter after another, counting into ``report``."""
 
+    scope: Deployment
     dest: Destination
     stages: set[str]
     include_undecodable: bool
@@ -91,7 +95,7 @@ class _Republisher:
         except orjson.JSONDecodeError:
             report.skipped["not a dead letter"] += 1
             return []
-        items, why = replayable(letter, self.dest.name, self.stages, self.include_undecodable)
+        items, why = replayable(letter, self.scope, self.dest.name, self.stages, self.include_undecodable)
         if why is not None:
             report.skipped[why] += 1
             return []
@@ -125,8 +129,8 @@ async def replay(
     consumer = make_consumer(config.kafka, group, isolation_level="read_uncommitted")
     producer = None if dry_run else make_producer(config.kafka)
     originals = make_consumer(config.kafka, None)
-    republish = _Republisher(dest, stages, include_undecodable, to_topic or dest.source_topics[0], originals,
-                             producer, limit)
+    republish = _Republisher(config.kafka.scope, dest, stages, include_undecodable,
+                             to_topic or dest.source_topics[0], originals, producer, limit)
     await consumer.start()
     await originals.start()
     if producer is not None:

@@ -9,7 +9,7 @@ import orjson
 from pydantic import BaseModel
 
 from worker.core.config.worker_config import WorkerConfig
-from worker.core.outcomes.events import DeadLetter, ResponseEvent
+from worker.core.outcomes.documents import DeadLetter, ResponseEvent
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
 

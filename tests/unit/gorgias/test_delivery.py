@@ -13,6 +13,7 @@ from pydantic import SecretStr
 
 from worker.core.config.account import Credential
 from worker.core.config.delivery import DeliverySettings
+from worker.core.outcomes.call_outcome import retry_causes
 from worker.gorgias.calls import CallAttempt, HookDecision
 from worker.gorgias.client import ClientRegistry, HttpResult
 from worker.gorgias.delivery import DeliveryService, parse_body
@@ -100,6 +101,7 @@ class TestOutcomes:
             ("PUT", "https://acme.gorgias.com/api/customers/9/data?x=1", b'{"data": {}}'),  # sub-path kept
         ]
         assert [a.status for a in out.attempt_log] == [301, 200]  # the follow-up is no retry
+        assert retry_causes(out.attempt_log) == [] and out.attempt_log[0].followed
         assert out.merged is not None and (out.merged.original_id, out.merged.merged_into_id) == (5, 9)
 
     async def test_a_second_redirect_is_final_and_not_retried(self) -> None:
@@ -120,6 +122,7 @@ class TestOutcomes:
         out = await h.call()
         assert out.ok is True and out.attempts == 3
         assert [a.status for a in out.attempt_log] == [503, 502, 201]
+        assert retry_causes(out.attempt_log) == ["503", "502"]
         assert [a.backoff_s for a in out.attempt_log][:2] == h.clock.sleeps
         assert out.attempt_log[-1].backoff_s == 0.0
         assert h.clock.sleeps[0] <= 0.5 and h.clock.sleeps[1] <= 1.0  # full jitter under the ceiling

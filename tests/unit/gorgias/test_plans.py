@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 import orjson
 from pydantic import SecretStr
 
+from worker.core.outcomes.call_outcome import retry_causes
 from worker.core.requests.request import Plan, PlanError, RenderedRequest, Step, StepResult
 from worker.gorgias.client import ClientRegistry, HttpResult
 from worker.gorgias.delivery import DeliveryService
@@ -72,7 +73,8 @@ async def test_every_step_is_sent_and_recorded_and_the_last_answer_is_the_calls(
     assert all(r.plan is None for r in sender.sent)
     assert [(s.purpose, s.status, s.skipped) for s in outcome.steps] == [
         ("make sure tag a exists", 201, False), ("make sure tag b exists", 400, False), ("write", 200, False)]
-    assert outcome.attempts == 3 and len(outcome.attempt_log) == 3
+    assert outcome.attempts == 1 and len(outcome.attempt_log) == 3  # each request sent once: no retry
+    assert [a.step for a in outcome.attempt_log] == [1, 2, 3]
 
 
 async def test_known_names_are_not_created_again_on_the_same_account() -> None:
@@ -90,7 +92,8 @@ async def test_known_names_are_not_created_again_on_the_same_account() -> None:
 async def test_a_step_is_retried_like_any_request() -> None:
     svc, _ = service(result(503), result(201), result(201), result(200))
     outcome = await svc.call(planned(), credential(), settings())
-    assert outcome.ok and outcome.steps[0].attempts == 2 and outcome.attempts == 4
+    assert outcome.ok and outcome.steps[0].attempts == 2 and outcome.attempts == 1
+    assert retry_causes(outcome.attempt_log) == ["503"]  # the first step once; later steps are no retries
 
 
 async def test_a_failing_step_ends_the_call_naming_the_step() -> None:

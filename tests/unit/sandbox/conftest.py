@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from gorgias_sandbox.server import create_app
 from gorgias_sandbox.settings import SandboxSettings
+from gorgias_sandbox.timestamps import WallClock
 
 
 def basic(email: str, key: str) -> str:
@@ -99,8 +100,8 @@ def clock() -> FakeClock:
 async def make_api(clock: FakeClock) -> AsyncIterator[MakeApi]:
     clients: list[TestClient] = []
 
-    async def make(settings: SandboxSettings | None = None, **kwargs: Any) -> Api:
-        app = create_app(settings or SandboxSettings(**kwargs), clock)
+    async def make(settings: SandboxSettings | None = None, wall: WallClock | None = None, **kwargs: Any) -> Api:
+        app = create_app(settings or SandboxSettings(**kwargs), clock, wall)
         client = TestClient(TestServer(app))
         await client.start_server()
         clients.append(client)

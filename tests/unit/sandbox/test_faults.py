@@ -25,7 +25,8 @@ HEADERS = {"Host": HOST, "Authorization": AGENT, "Content-Type": "application/js
 def test_spec_covers_every_kind_and_scope() -> None:
     config = parse_fault_spec(
         "503=0.1@POST /api/tickets, 500=1@GET; latency=5-20ms, latency=7ms:0.5, drop=0.01@PUT:/api/tickets/{id},"
-        " hang=0.2:3s, apply_then_drop=0.05@/api/customers*, burst429=3:2, maintenance=30s, maintenance=on"
+        " hang=0.2:3s, apply_then_drop=0.05@/api/customers*, burst429=3:2, maintenance=30s, maintenance=on,"
+        " job_errored=0.5, job_fatal_errored=1"
     )
     dumped = [r.model_dump(exclude_defaults=True) for r in config.rules]
     assert dumped == [
@@ -39,11 +40,14 @@ def test_spec_covers_every_kind_and_scope() -> None:
         {"kind": "burst429", "count": 3, "retry_after_s": 2},
         {"kind": "maintenance", "duration_s": 30.0},
         {"kind": "maintenance"},
+        {"kind": "job_failure", "probability": 0.5, "job_status": "errored"},
+        {"kind": "job_failure", "job_status": "fatal_errored"},
     ]
 
 
 @pytest.mark.parametrize("spec", ["504=0.1", "503=2", "drop", "latency=fast", "burst429=-1", "maintenance=soon",
-                                  "503=0.1@FETCH", "503=0.1@POST tickets", "nonsense"])
+                                  "503=0.1@FETCH", "503=0.1@POST tickets", "nonsense", "job_errored=3",
+                                  "job_failed=1"])
 def test_bad_specs_are_rejected(spec: str) -> None:
     with pytest.raises(ValueError):
         parse_fault_spec(spec)

@@ -162,3 +162,33 @@ def test_grouped_upserts_and_jobs_must_be_grouped_by_what_they_share() -> None:
         renderer_for(destination("upsert_customer", batching={"algorithm": "arrival_order"}))
     with pytest.raises(ValueError, match=r"ticket_job turns a group into one job, .*attributes: \[status\]"):
         renderer_for(destination("ticket_job", batching={"algorithm": "arrival_order"}))
+
+
+def test_job_updates_take_the_form_gorgias_own_helpdesk_sends() -> None:
+    flat = body(one("ticket_job", {"ticket_id": 1, "status": "closed", "tags": "late, vip", "assignee_team_id": "4"}))
+    assert flat["params"]["updates"] == {"status": "closed", "tags": ["late", "vip"], "assignee_team_id": 4}
+    given = body(one("ticket_job", {"ticket_id": 1, "updates": {"tags": [{"name": "vip"}, "late"],
+                                                               "assignee_team": {"id": 4}}}))
+    assert given["params"]["updates"] == {"tags": ["vip", "late"], "assignee_team_id": 4}
+
+
+@pytest.mark.parametrize(("template", "data"), [
+    ("ticket_job", {"ticket_id": 1, "status": "closed", "custom_fields": [{"id": 1, "value": "x"}]}),
+    ("ticket_job", {"ticket_id": 1, "updates": {"custom_fields": [{"id": 1, "value": "x"}]}}),
+    ("update_ticket", {"ticket_id": 1, "status": "closed", "custom_fields": [{"id": 1, "value": "x"}]}),
+])
+def test_custom_fields_never_ride_along_a_ticket_update_or_a_job(template: str, data: dict[str, Any]) -> None:
+    with pytest.raises(RenderError, match=r"custom_fields: not sent: Gorgias would replace every custom-field "
+                                          r"value of the ticket.*set_ticket_custom_fields"):
+        one(template, data)
+
+
+def test_job_polling_is_an_option_of_job_templates_only() -> None:
+    from worker.core.requests.jobs import JobPolling
+    from worker.core.templates import configured_for
+
+    dest = destination("ticket_job", {"job": {"first_poll_s": 5, "max_wait_s": 90}},
+                       batching={"algorithm": "by_attribute", "attributes": ["status"]})
+    assert configured_for(dest).job_polling == JobPolling(5, 60, 90)
+    with pytest.raises(ValueError, match=r"template_options.job: template update_ticket creates no Gorgias job"):
+        renderer_for(destination("update_ticket", {"job": {"max_wait_s": 90}}))

@@ -12,16 +12,18 @@ Reading a sample from a topic is the shell's part: :func:`worker.kafka.topic_io.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-from worker.core.chain.record_chain import Call, RecordChain, Rejected
+from worker.core.chain.record_chain import RecordChain, Rejected
 from worker.core.config.account import AuthType
 from worker.core.config.worker_config import Destination
 from worker.core.records.record import SourceRef
+from worker.core.requests.call import Call
 from worker.core.requests.rendering import RequestRenderer
 from worker.core.requests.request import RenderedRequest
 from worker.core.requests.wire_headers import wire_headers
@@ -33,6 +35,7 @@ __all__ = [
     "format_items",
     "masked_headers",
     "preview",
+    "reason_field",
 ]
 
 MASK = "***"
@@ -80,6 +83,7 @@ class PreviewRequest:
             out["steps"] = self.request.plan.describe()
         if self.request.notes:
             out["notes"] = list(self.request.notes)
+        out["emails"] = list(self.request.notes)  # the renderer's notes say whom Gorgias would email
         return out
 
 
@@ -91,8 +95,34 @@ class PreviewDeadLetter:
     reason: str
     records: list[int] = field(default_factory=list)
 
+    @property
+    def field(self) -> str | None:
+        return reason_field(self.reason)
+
     def as_dict(self) -> dict[str, Any]:
-        return {"kind": "dead_letter", "records": self.records, "stage": self.stage, "reason": self.reason}
+        return {"kind": "dead_letter", "records": self.records, "stage": self.stage, "reason": self.reason,
+                "field": self.field}
+
+
+# The forms a render error names its field in (worker.core.requests and worker.core.templates raise them).
+_FIELD_PATTERNS = (
+    re.compile(r"record attribute ([\w.\-\[\]]+)(?: or [\w.\-\[\]]+)*: absent"),
+    re.compile(r"^URL placeholder \{([^}]+)\}"),
+    re.compile(r"^grouping attribute ([^:]+):"),
+    re.compile(r"the record has no attribute ([\w.\-\[\]]+)"),
+    re.compile(r"^[a-z_]+: ([\w.\-\[\]]+): "),
+)
+
+
+def reason_field(reason: str) -> str | None:
+    """The record attribute (or, failing that, the body field) a dead letter's reason names, if any:
+    ``URL placeholder {ticket_id}: ...`` -> ``ticket_id``; ``create_ticket: messages[0].channel: required``
+    -> ``messages[0].channel``."""
+    for pattern in _FIELD_PATTERNS:
+        match = pattern.search(reason)
+        if match:
+            return match.group(1)
+    return None
 
 
 PreviewItem = PreviewRequest | PreviewDeadLetter

@@ -24,16 +24,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from worker.core.config.worker_config import Destination
-from worker.core.grouping.batching import Batch, BatchPolicy
+from worker.core.grouping.batching import BatchPolicy
 from worker.core.grouping.open_batches import OpenBatches, PendingCall
-from worker.core.outcomes.events import DeadLetterStage, record_item, reference_item
-from worker.core.records.record import POSSIBLY_DELIVERED, DecodeError, SourceRef, decode_record
+from worker.core.outcomes.dead_letters import record_item, reference_item
+from worker.core.outcomes.documents import DeadLetterStage
+from worker.core.records.record import POSSIBLY_DELIVERED, RESUME_JOB, DecodeError, SourceRef, decode_record
+from worker.core.requests.call import Call
 from worker.core.requests.render_error import RenderError
 from worker.core.requests.rendering import Prepared, RequestRenderer
-from worker.core.requests.request import RenderedRequest
 from worker.core.templates import renderer_for
 
-__all__ = ["Call", "RecordChain", "Rejected", "batch_policy", "build_renderer"]
+__all__ = ["RecordChain", "Rejected", "batch_policy", "build_renderer"]
 
 Headers = tuple[tuple[str, bytes], ...]
 
@@ -64,27 +65,13 @@ class Rejected:
 
     stage: DeadLetterStage
     reason: str
-    items: list[dict[str, Any]]  # the dead letter's ``records`` (outcomes.events.record_item / reference_item)
+    items: list[dict[str, Any]]  # the dead letter's ``records`` (outcomes.dead_letters.record_item / reference_item)
     sources: list[SourceRef]
 
     @property
     def key(self) -> bytes | None:
         """The Kafka key the dead letter is written with: its first record's."""
         return self.sources[0].key
-
-
-@dataclass(slots=True)
-class Call:
-    """One API call in the making: the records it carries and the request they became."""
-
-    items: list[Prepared]
-    request: RenderedRequest
-    batch: Batch[Prepared] | None = None  # batched destinations: the batch it closed (for the response event)
-    pending: PendingCall[Prepared] | None = None  # its place in the open batches, released by RecordChain.done
-
-    @property
-    def sources(self) -> list[SourceRef]:
-        return [p.record.source for p in self.items]
 
 
 class RecordChain:
@@ -111,10 +98,11 @@ class RecordChain:
     # -- records in ----------------------------------------------------------------------------------
 
     def take_in(self, value: bytes | None, source: SourceRef, headers: Headers, now: float,
-                possibly_delivered: bool = False) -> Rejected | None:
+                possibly_delivered: bool = False, created_job: int | None = None) -> Rejected | None:
         """Decode, prepare and group one record; a record that cannot go comes back as :class:`Rejected`.
 
-        ``possibly_delivered``: a previous owner may have sent it before it died (for duplicate checks).
+        ``possibly_delivered``: a previous owner may have sent it before it died (for duplicate checks);
+        ``created_job``: the Gorgias job it created for it then (followed instead of created again).
         """
         try:
             record = decode_record(value, source, headers, self.max_record_bytes)
@@ -126,6 +114,8 @@ class RecordChain:
             return Rejected(DeadLetterStage.DECODE, exc.reason, [item], [source])
         if possibly_delivered:
             record.extra[POSSIBLY_DELIVERED] = True
+        if created_job is not None:
+            record.extra[RESUME_JOB] = created_job
         try:
             prepared = self.renderer.prepare(record)
         except RenderError as exc:

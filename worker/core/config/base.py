@@ -7,6 +7,8 @@ A secret is never in the config: :class:`SecretRef` says where it lives, and the
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -29,12 +31,41 @@ class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
 
 
-class ConfigError(Exception):
-    """A config file that cannot be used. ``problems`` holds one readable line per error."""
+LEADING_PATH = re.compile(r"^([A-Za-z_][\w.\-\[\]{}]*): (.+)$", re.DOTALL)
+GUESS = re.compile(r"did you mean `[^`]+`\?")
 
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
+
+@dataclass(frozen=True)
+class Problem:
+    """One config problem, structured: the setting's path (``batching.batch_size``; empty for the whole
+    document), what is wrong, what to do when we can tell (``did you mean `batching`?``), and the
+    readable line the command line prints."""
+
+    path: str
+    message: str
+    suggestion: str | None
+    line: str
+
+    @classmethod
+    def from_line(cls, line: str) -> Problem:
+        """A line ``path: message`` (the form every config error takes) taken apart."""
+        match = LEADING_PATH.match(line)
+        path, message = (match.group(1), match.group(2)) if match else ("", line)
+        guess = GUESS.search(message)
+        return cls(path, message, guess.group(0) if guess else None, line)
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {"path": self.path, "message": self.message, "suggestion": self.suggestion, "line": self.line}
+
+
+class ConfigError(Exception):
+    """A config that cannot be used: ``problems`` holds one readable line per error, ``items`` the same
+    problems structured (:class:`Problem`)."""
+
+    def __init__(self, problems: Sequence[str | Problem]) -> None:
+        self.items = [p if isinstance(p, Problem) else Problem.from_line(p) for p in problems]
+        self.problems = [p.line for p in self.items]
+        super().__init__("\n".join(self.problems))
 
 
 # --------------------------------------------------------------------------------------------------

@@ -124,3 +124,9 @@ class EndpointSettings(Model):
 
     def placeholders(self) -> list[str]:
         return PLACEHOLDER.findall(self.url or "")
+
+    def summary(self) -> dict[str, str]:
+        """What the endpoint calls, in brief (status, the console's list): the template, else method and URL."""
+        if self.template is not None:
+            return {"template": self.template}
+        return {"method": str(self.method.value if self.method is not None else ""), "url": self.url or ""}

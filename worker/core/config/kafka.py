@@ -1,12 +1,14 @@
-"""How the worker reaches Kafka: brokers, security, the control topic, fetch sizes."""
+"""How the worker reaches Kafka: brokers, security, the deployment and its topics, fetch sizes."""
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 
 from pydantic import Field, model_validator
 
 from worker.core.config.base import TOPIC_PATTERN, Model, SecretRef, reject_inline_secrets
+from worker.core.config.deployment import DEPLOYMENT_PATTERN, Deployment, Store
 
 
 class SecurityProtocol(StrEnum):
@@ -30,6 +32,13 @@ class KafkaSettings(Model):
         description="Comma-separated host:port list. The env var KAFKA_BOOTSTRAP_SERVERS overrides it.",
     )
     group_id: str = Field(default="gorgias-worker", min_length=1, description="Consumer group of the worker.")
+    deployment: str | None = Field(
+        default=None,
+        pattern=DEPLOYMENT_PATTERN,
+        description="Name of this deployment on the cluster; default `group_id`. Its store topics default to "
+        "`<deployment>.<store>` (control, intents) and every key it writes to them starts with `<deployment>/`, "
+        "so deployments sharing a cluster never see each other's entries.",
+    )
     client_id: str = Field(default="gorgias-worker", min_length=1)
     security_protocol: SecurityProtocol = SecurityProtocol.PLAINTEXT
     sasl_mechanism: SaslMechanism | None = None
@@ -40,10 +49,11 @@ class KafkaSettings(Model):
     ssl_certfile: str | None = Field(default=None, description="Client certificate (PEM) for mutual TLS.")
     ssl_keyfile: str | None = Field(default=None, description="Client private key (PEM) for mutual TLS.")
     ssl_key_password_env: str | None = None
-    control_topic: str = Field(
-        default="gorgias-worker.control",
+    control_topic: str | None = Field(
+        default=None,
         pattern=TOPIC_PATTERN,
-        description="Compacted topic carrying activate/pause commands to every replica.",
+        description="Compacted topic carrying activate/pause commands to every replica; default "
+        "`<deployment>.control`.",
     )
     max_record_bytes: int = Field(
         default=1_048_576, ge=1, description="Records larger than this go to the dead-letter topic."
@@ -51,6 +61,25 @@ class KafkaSettings(Model):
     fetch_max_records: int = Field(default=2000, ge=1, le=100_000, description="Records per poll.")
 
     _reject = model_validator(mode="before")(reject_inline_secrets)
+
+    @model_validator(mode="after")
+    def _deployment_named(self) -> KafkaSettings:
+        if self.deployment is None and not re.fullmatch(DEPLOYMENT_PATTERN, self.group_id):
+            raise ValueError(
+                f"group_id {self.group_id!r} cannot name the deployment's topics (letters, digits, '.', '_', '-', "
+                "at most 200): set kafka.deployment"
+            )
+        return self
+
+    @property
+    def scope(self) -> Deployment:
+        """This deployment: its store topics and the keys it writes (:mod:`worker.core.config.deployment`)."""
+        return Deployment(self.deployment or self.group_id)
+
+    def store_topic(self, store: Store) -> str:
+        """The topic of ``store``: its explicit setting, else ``<deployment>.<store>``."""
+        explicit = {Store.CONTROL: self.control_topic}.get(store)
+        return explicit or self.scope.topic(store)
 
     @model_validator(mode="after")
     def _sasl_complete(self) -> KafkaSettings:

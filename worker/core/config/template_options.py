@@ -72,6 +72,18 @@ class DedupeOption(Model):
     )
 
 
+class JobOption(Model):
+    """How a job template (``ticket_job``) follows the job it creates until it ends."""
+
+    first_poll_s: float = Field(default=2.0, gt=0, description="Pause before the first GET /api/jobs/{id}.")
+    max_poll_interval_s: float = Field(default=60.0, gt=0, description="Pauses double up to this.")
+    max_wait_s: float = Field(
+        default=1800.0, gt=0,
+        description="No poll starts later than this after the job was created; a job still running then leaves "
+        "its records' outcome unknown (dead-lettered). Each poll takes a token of the account's budget.",
+    )
+
+
 class TemplateOptions(Model):
     """Template customisation; every option is optional."""
 
@@ -90,6 +102,7 @@ class TemplateOptions(Model):
         default_factory=dict, description="URL placeholder <- record attribute: `{ticket_id: ticket.id}`."
     )
     dedupe: DedupeOption | None = Field(default=None, description="Create templates only.")
+    job: JobOption | None = Field(default=None, description="Job templates only (ticket_job): how the job is polled.")
     mode: Literal["import", "send"] | None = Field(
         default=None,
         description="Message and survey templates: import (default; stored as history, nobody is emailed) or "

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal, get_args
 
@@ -29,6 +30,7 @@ from worker.core.config.base import (
     TOPIC_PATTERN,
     ConfigError,
     Model,
+    Problem,
     SecretRef,
     reject_inline_secrets,
 )
@@ -48,7 +50,11 @@ __all__ = [
     "known_keys",
     "parse_config",
     "parse_start_from",
+    "problem_of",
+    "suggest",
 ]
+
+TOP_LEVEL = "(top level)"
 
 
 StartPosition = Literal["earliest", "latest"] | datetime
@@ -251,10 +257,10 @@ def error_location(loc: tuple[int | str, ...]) -> str:
             continue
         else:
             out += f".{part}" if out else part
-    return out or "(top level)"
+    return out or TOP_LEVEL
 
 
-def describe_error(error: Any) -> str:
+def describe_error(error: Any, root: type[BaseModel] | None = None) -> str:
     kind = error["type"]
     ctx = error.get("ctx") or {}
     got = error.get("input")
@@ -271,7 +277,7 @@ def describe_error(error: Any) -> str:
         return "is required"
     if kind == "extra_forbidden":
         loc = tuple(error.get("loc") or ())
-        guess = difflib.get_close_matches(str(loc[-1]), known_keys(loc[:-1]), n=1) if loc else []
+        guess = difflib.get_close_matches(str(loc[-1]), known_keys(loc[:-1], root), n=1) if loc else []
         hint = f"did you mean `{guess[0]}`?" if guess else "check the spelling"
         return f"is not a known setting ({hint}; see schemas/worker-config.schema.json)"
     if kind == "string_pattern_mismatch":
@@ -296,9 +302,9 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def known_keys(loc: tuple[int | str, ...]) -> list[str]:
-    """The settings allowed at ``loc`` (a path into :class:`WorkerConfig`), for "did you mean"."""
-    model: type[BaseModel] | None = WorkerConfig
+def known_keys(loc: tuple[int | str, ...], root: type[BaseModel] | None = None) -> list[str]:
+    """The settings allowed at ``loc`` (a path into ``root``, default :class:`WorkerConfig`), for "did you mean"."""
+    model: type[BaseModel] | None = root or WorkerConfig
     for part in loc:
         if model is None:
             return []
@@ -316,11 +322,35 @@ def _settings(model: type[BaseModel]) -> dict[str, Any]:
 
 def format_validation_error(exc: ValidationError) -> list[str]:
     """One readable line per problem, each naming the path and what to do."""
-    return [f"{error_location(tuple(e['loc']))}: {describe_error(e)}" for e in exc.errors(include_url=False)]
+    return [problem_of(e).line for e in exc.errors(include_url=False)]
+
+
+def suggest(error: Any, root: type[BaseModel] | None = None) -> str | None:
+    """What to write instead, when a near miss tells: a misspelt setting or a value close to an allowed one."""
+    kind = error["type"]
+    loc = tuple(error.get("loc") or ())
+    if kind == "extra_forbidden" and loc:
+        guess = difflib.get_close_matches(str(loc[-1]), known_keys(loc[:-1], root), n=1)
+        return f"did you mean `{guess[0]}`?" if guess else None
+    if kind in ("enum", "literal_error") and isinstance(error.get("input"), str):
+        allowed = re.findall(r"'([^']*)'", str((error.get("ctx") or {}).get("expected", "")))
+        guess = difflib.get_close_matches(error["input"], allowed, n=1, cutoff=0.5)
+        return f"did you mean `{guess[0]}`?" if guess else None
+    return None
+
+
+def problem_of(error: Any, origin: str | None = None, root: type[BaseModel] | None = None) -> Problem:
+    """One pydantic error of validating ``root`` (default :class:`WorkerConfig`) as a :class:`Problem`;
+    ``origin`` (``c.yaml:15``, ``--set ...``) ends its line."""
+    path = error_location(tuple(error["loc"]))
+    message = describe_error(error, root)
+    line = f"{path}: {message}"
+    return Problem("" if path == TOP_LEVEL else path, message, suggest(error, root),
+                   f"{line} ({origin})" if origin else line)
 
 
 def parse_config(data: Any) -> WorkerConfig:
     try:
         return WorkerConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc)) from None
+        raise ConfigError([problem_of(e) for e in exc.errors(include_url=False)]) from None

@@ -19,7 +19,8 @@ Kafka's acknowledgement before the create goes on the wire. The intent topic is 
 outcome topics, so after a crash exactly the records with an intent and no outcome may have reached
 Gorgias: only those are looked up before being sent again (at most the calls in flight when the worker
 died), not every record the dead worker had consumed. Checkpoints written without the intent topic fall
-back to flagging everything the dead worker had consumed (``upto``).
+back to flagging everything the dead worker had consumed (``upto``). A job template's second mark names
+the job Gorgias created, so that a worker taking over follows that job instead of creating another one.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from worker.core.config.deployment import Deployment
 from worker.core.progress.offsets import TopicPartitionKey
 
 OutcomePartition = tuple[str, int]
@@ -144,18 +146,20 @@ INTENT = "intent"
 SourceOffset = tuple[str, int, int]
 
 
-def intents_topic(group_id: str) -> str:
-    """The topic of the worker's intent marks (one per worker deployment, i.e. per ``kafka.group_id``)."""
-    return f"{group_id}.intents"
-
-
-def intent_document(destination: str, sources: Iterable[tuple[str, int, int]]) -> dict[str, Any]:
-    """The intent mark of a call about to go on the wire: its destination and source offsets only."""
-    return {
+def intent_document(deployment: str, destination: str, sources: Iterable[tuple[str, int, int]],
+                    job_id: int | None = None) -> dict[str, Any]:
+    """The intent mark of a call about to go on the wire: its deployment, destination and source offsets only.
+    A job call writes a second mark once Gorgias has named its job (``job_id``): after a crash the job is
+    followed instead of being created again (:mod:`worker.gorgias.jobs`)."""
+    doc: dict[str, Any] = {
         "kind": INTENT,
+        "deployment": deployment,
         "destination": destination,
         "records": [{"topic": t, "partition": p, "offset": o} for t, p, o in sources],
     }
+    if job_id is not None:
+        doc["job_id"] = job_id
+    return doc
 
 
 class RecoveryScan(NamedTuple):
@@ -163,34 +167,52 @@ class RecoveryScan(NamedTuple):
 
     recorded: set[SourceOffset]  # an outcome (response event or dead letter) is on Kafka
     intended: set[SourceOffset]  # an intent mark is on Kafka: the call may have reached Gorgias
+    jobs: dict[SourceOffset, int]  # the Gorgias job an intent mark names for the record (the latest one)
 
-    def add(self, value: bytes | None, destination: str, positions: dict[TopicPartitionKey, int]) -> None:
+    def add(self, value: bytes | None, scope: Deployment, destination: str,
+            positions: dict[TopicPartitionKey, int]) -> None:
         """Take in one record of the outcome or intent topics: the source offsets it names of records at or
-        past ``positions`` (another destination's records and anything unreadable are ignored)."""
-        is_intent, sources = outcome_sources(value, destination)
+        past ``positions`` (another deployment's or destination's records and anything unreadable are ignored)."""
+        is_intent, sources, job_id = outcome_marks(value, scope, destination)
         into = self.intended if is_intent else self.recorded
         for source in sources:
             tpk = TopicPartitionKey(source[0], source[1])
             if tpk in positions and source[2] >= positions[tpk]:
                 into.add(source)
+                if job_id is not None:
+                    self.jobs[source] = job_id
 
 
-def outcome_sources(value: bytes | None, destination: str) -> tuple[bool, Iterable[tuple[str, int, int]]]:
-    """(is it an intent mark, the source offsets) of an outcome or intent record of ``destination``."""
+def outcome_sources(
+    value: bytes | None, scope: Deployment, destination: str
+) -> tuple[bool, Iterable[tuple[str, int, int]]]:
+    """(is it an intent mark, the source offsets) of an outcome or intent record of ``destination`` in
+    deployment ``scope``."""
+    is_intent, sources, _ = outcome_marks(value, scope, destination)
+    return is_intent, sources
+
+
+def outcome_marks(value: bytes | None, scope: Deployment,
+                  destination: str) -> tuple[bool, list[SourceOffset] | tuple[()], int | None]:
+    """(is it an intent mark, the source offsets, the job id it names) of an outcome or intent record of
+    ``destination`` in deployment ``scope``."""
     if not value:
-        return False, ()
+        return False, (), None
     try:
         doc = orjson.loads(value)
     except orjson.JSONDecodeError:
-        return False, ()
-    if not isinstance(doc, dict) or doc.get("destination") != destination:
-        return False, ()
+        return False, (), None
+    if not isinstance(doc, dict) or doc.get("destination") != destination or not scope.owns(doc):
+        return False, (), None
     out = []
     for item in doc.get("records") or ():
         ref = item.get("source", item) if isinstance(item, dict) else None
         if isinstance(ref, dict) and isinstance(ref.get("partition"), int) and isinstance(ref.get("offset"), int):
             out.append((str(ref.get("topic")), ref["partition"], ref["offset"]))
-    return doc.get("kind") == INTENT, out
+    is_intent = doc.get("kind") == INTENT
+    job_id = doc.get("job_id")
+    named = is_intent and isinstance(job_id, int) and not isinstance(job_id, bool)
+    return is_intent, out, job_id if named else None
 
 
 @dataclass

@@ -21,6 +21,9 @@ REPLAY_HEADER = "gorgias-replay-of"
 """Kafka header ``gorgias-replay-of: <topic>:<partition>:<offset>``: the original coordinates of a replayed record."""
 POSSIBLY_DELIVERED = "possibly_delivered"
 """``Record.extra`` flag: the record may have been delivered before a restart (set by the pipeline)."""
+RESUME_JOB = "resume_job"
+"""``Record.extra`` key: the id of the Gorgias job a previous owner created for this record before it died
+(set by the pipeline from the intent marks): the job is followed instead of being created again."""
 
 
 class SourceRef(NamedTuple):

@@ -103,6 +103,13 @@ def _id_ref(value: Any) -> Any:
     return {"id": _integer(value)}
 
 
+def _id_value(value: Any) -> Any:
+    """``{"id": 5}`` / ``"5"`` / ``5`` -> ``5`` (``null`` stays: it clears)."""
+    if isinstance(value, Mapping) and "id" in value:
+        return _integer(value["id"])
+    return value if value is None else _integer(value)
+
+
 def _person(value: Any) -> Any:
     """``"jane@example.com"`` -> ``{"email": ...}``, ``12`` -> ``{"id": 12}``; objects as they are."""
     if isinstance(value, str):
@@ -130,6 +137,7 @@ CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "tag_ids": _tag_ids,
     "id_list": _id_list,
     "id_ref": _id_ref,
+    "id_value": _id_value,
     "person": _person,
     "phone_channels": _phone_channels,
     "color": _color,

@@ -21,6 +21,7 @@ from worker.core.config.base import PLACEHOLDER
 from worker.core.config.template_options import TemplateOptions
 from worker.core.records.record import SourceRef
 from worker.core.records.transform import MissingAttribute, get_path
+from worker.core.requests.jobs import JobPolling
 from worker.core.requests.render_error import RenderError
 from worker.core.templates.batch_strategies import STRATEGIES
 from worker.core.templates.checks import BodySchema
@@ -176,6 +177,7 @@ class ConfiguredTemplate:
     dedupe: DedupeSettings = field(default_factory=DedupeSettings)
     hints: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     mode: str = "import"  # import | send: templates whose creations Gorgias may send (template.sends)
+    job_polling: JobPolling | None = None  # job templates: how the job is followed until it ends
     clock: Callable[[], float] = time.time  # the import timestamp when a record has no time of its own
 
     @property
@@ -214,7 +216,8 @@ class ConfiguredTemplate:
         for path, attrs, node in sources(body):
             if not (isinstance(node, From) and node.default is not MISSING):  # a default is never absent
                 hints.setdefault(path, attrs)
-        return cls(template, destination, body, url, stamp, external_from, dedupe, hints, options.mode or "import")
+        return cls(template, destination, body, url, stamp, external_from, dedupe, hints, options.mode or "import",
+                   _job_polling(template, options, where))
 
     # ---------------------------------------------------------------------------------------------
 
@@ -329,6 +332,18 @@ class ConfiguredTemplate:
             for i, item in enumerate(items):
                 if isinstance(item, dict) and item.get(steps[2]) is None:
                     item[steps[2]] = f"{stamp}-{i}" if many else stamp
+
+
+def _job_polling(template: Template, options: TemplateOptions, where: str) -> JobPolling | None:
+    """How a job template follows its jobs (``template_options.job``); None for other templates."""
+    if template.batch.mode != "job":
+        if options.job is not None:
+            raise ValueError(f"{where}.job: template {template.name} creates no Gorgias job; remove job")
+        return None
+    if options.job is None:
+        return JobPolling()
+    job = options.job
+    return JobPolling(job.first_poll_s, max(job.first_poll_s, job.max_poll_interval_s), job.max_wait_s)
 
 
 def _schema_path(path: str) -> str:

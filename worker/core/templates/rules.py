@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from worker.core.requests.render_error import RenderError
 from worker.core.templates.checks import BodySchema
+from worker.core.templates.converters import CONVERTERS
 
 
 class Template(Protocol):
@@ -147,8 +148,46 @@ def _upsert_identity(body: Any, template: Template) -> None:
         )
 
 
+_FIELD_TEMPLATES = "set_ticket_custom_fields (several values, the others kept) or set_ticket_field (one value)"
+
+
+def _no_custom_fields(body: Any, template: Template) -> None:
+    """``custom_fields`` in a ticket update (or a job's ``updates``) would replace every custom-field value
+    of the ticket (3P): the record goes to the dead letters naming the templates that set them safely."""
+    for where, value in (("", body), ("params.updates.", _job_updates_of(body))):
+        if isinstance(value, Mapping) and "custom_fields" in value:
+            raise RenderError(
+                f"{template.name}: {where}custom_fields: not sent: Gorgias would replace every custom-field value "
+                f"of the ticket with these; set them with template {_FIELD_TEMPLATES}"
+            )
+
+
+def _job_updates_of(body: Any) -> Any:
+    params = body.get("params") if isinstance(body, Mapping) else None
+    return params.get("updates") if isinstance(params, Mapping) else None
+
+
+def _job_updates(body: Any, template: Template) -> None:
+    """A job's ``updates`` in the form Gorgias' own helpdesk sends: ``tags`` as names (added to each
+    ticket), the team as ``assignee_team_id``; never ``custom_fields``."""
+    _no_custom_fields(body, template)
+    updates = _job_updates_of(body)
+    if not isinstance(updates, dict):
+        return
+    if "tags" in updates:
+        names = CONVERTERS["tag_names"](updates["tags"])
+        if isinstance(names, list) and not names:
+            del updates["tags"]  # nothing to add
+        else:
+            updates["tags"] = names
+    if "assignee_team" in updates:
+        updates["assignee_team_id"] = CONVERTERS["id_value"](updates.pop("assignee_team"))
+
+
 RULES: dict[str, Callable[[Any, Template], None]] = {
     "customer_update": _customer_update,
+    "job_updates": _job_updates,
+    "no_custom_fields": _no_custom_fields,
     "email_source": _email_source,
     "new_customer": _new_customer,
     "upsert_identity": _upsert_identity,

@@ -275,9 +275,15 @@ def _job_needs(value: Mapping[str, Any], path: str, errors: list[str]) -> None:
         add(errors, join(path, "params.macro_id"), "required for an applyMacro job")
 
 
+JOB_UPDATES = obj({
+    **{k: f for k, f in _TICKET_COMMON.items() if k not in ("tags", "assignee_team", "custom_fields")},
+    "tags": Field(list_of(text(256, 1))),
+    "assignee_team_id": Field(nullable(identifier)),
+}, what="job's ticket updates")
+"""What Gorgias' helpdesk sends in a job (1P-UI): tag names (added), ``assignee_team_id``; no custom fields."""
 JOB_PARAMS = obj({
     "ticket_ids": Field(list_of(identifier, 1), required=True),
-    "updates": Field(json_object),
+    "updates": Field(JOB_UPDATES),
     "macro_id": Field(identifier),
     "apply_and_close": Field(boolean),
 }, what="ticket job's params")

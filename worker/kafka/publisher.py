@@ -1,4 +1,5 @@
-"""Turning a finished call into what gets published: its response event and, if it failed, a dead letter."""
+"""Publishing outcome records (response events, dead letters, intent marks): each made to fit its topic,
+acknowledged by Kafka, retried while Kafka is unreachable."""
 
 from __future__ import annotations
 
@@ -13,19 +14,7 @@ import aiokafka
 from aiokafka.errors import KafkaError, KafkaTimeoutError, MessageSizeTooLargeError
 from aiokafka.structs import RecordMetadata
 
-from worker.core.chain.record_chain import Call
-from worker.core.config.worker_config import Destination
-from worker.core.outcomes.events import (
-    DeadLetterStage,
-    Outcome,
-    dead_letter,
-    event_id,
-    iso_time,
-    record_item,
-    request_info,
-)
 from worker.core.outcomes.fit import fit_parts
-from worker.gorgias.calls import AttemptRecord, CallOutcome
 from worker.kafka.clients import DEFAULT_TOPIC_MAX_MESSAGE_BYTES, MAX_REQUEST_BYTES, outcome_limits
 
 log = logging.getLogger("worker.outcomes")
@@ -39,80 +28,6 @@ SMALLEST_LIMIT = 16 * 1024
 # An outcome record is keyed by its source record's key, unless that key is longer than this: then by
 # the key's sha256 (the same key always lands on the same partition; the document keeps the key itself).
 MAX_KEY_BYTES = 1024
-
-
-def _attempt(a: AttemptRecord) -> dict[str, Any]:
-    ok = a.status is not None and 200 <= a.status < 300
-    return {
-        "status": a.status,
-        "error": None if ok else a.reason,
-        "elapsed_ms": round(a.elapsed_s * 1000, 3),
-        "rate_limit_wait_ms": round(a.rate_limit_wait_s * 1000, 3),
-    }
-
-
-def response_event(dest: Destination, call: Call, outcome: CallOutcome) -> dict[str, Any]:
-    """The response event of a call (the response topic's record value), shaped as ResponseEvent."""
-    wanted = dest.response_webhook.response_headers
-    req = call.request
-    batch = call.batch
-    event: dict[str, Any] = {
-        "schema_version": 1,
-        "event_id": event_id(dest.name, call.sources),
-        "destination": dest.name,
-        "outcome": outcome_kind(outcome).value,
-        "request": request_info(req.method, req.url, req.headers, req.body, dest.response_webhook.request_body,
-                                _encoded_record(call)),
-        "response": {
-            "status": outcome.status,
-            "headers": {k: v for k, v in outcome.response_headers.items() if k in wanted},
-            "body": outcome.response_body,
-            "error": None if outcome.ok else outcome.final_reason,
-        },
-        "attempts": outcome.attempts,
-        "attempt_log": [_attempt(a) for a in outcome.attempt_log],
-        "latency_ms": round(outcome.latency_s * 1000, 3),
-        "rate_limit_wait_ms": round(outcome.rate_limit_wait_s * 1000, 3),
-        "started_at": iso_time(outcome.started_at),
-        "finished_at": iso_time(outcome.finished_at),
-        "record_count": len(call.items),
-        "records": [s.as_event() for s in call.sources],
-        "batch": None
-        if batch is None
-        else {
-            "algorithm": dest.batching.algorithm.value,
-            "key": list(batch.key),
-            "flush_reason": batch.reason.value,
-            "size": len(batch.items),
-        },
-        "merged": outcome.merged.as_event() if outcome.merged is not None else None,
-        "reduced": None,
-        "part": None,
-    }
-    if outcome.steps:
-        event["steps"] = [step.as_event() for step in outcome.steps]
-    return event
-
-
-def _encoded_record(call: Call) -> Any:
-    """The body of a one-record call whose request body is that record's own encoding, else None."""
-    if len(call.items) == 1 and call.request.body is call.items[0].body_bytes:
-        return call.items[0].body
-    return None
-
-
-def outcome_kind(outcome: CallOutcome) -> Outcome:
-    """Delivered, failed, or unknown (it failed, but an attempt may have taken effect)."""
-    if outcome.ok:
-        return Outcome.DELIVERED
-    return Outcome.UNKNOWN if outcome.outcome_unknown else Outcome.FAILED
-
-
-def delivery_dead_letter(dest: Destination, call: Call, event: dict[str, Any], failed_at: float) -> dict[str, Any]:
-    """The dead letter of a call that failed for good: the call's event plus the original records."""
-    items = [record_item(p.record, p.record.source) for p in call.items]
-    reason = event["response"]["error"] or "call failed"
-    return dead_letter(dest, DeadLetterStage.DELIVER, reason, items, failed_at=failed_at, call=event)
 
 
 def _transient(exc: KafkaError) -> bool:

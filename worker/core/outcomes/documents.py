@@ -1,32 +1,23 @@
-"""What the worker publishes: response events (one per API call) and dead-letter records.
+"""What the worker publishes, as a contract: the response event (one per API call) and the dead letter.
 
-The pydantic models here are the contract: ``schemas/response-event.schema.json`` and
-``schemas/dead-letter.schema.json`` are generated from them, and tests validate what the pipeline
-really produces against those schemas. On the hot path events are built as plain dicts by the
-``build_*`` functions (pydantic construction per call would cost more than the call itself). Making
-a document fit its topic is :mod:`worker.core.outcomes.fit`.
+``schemas/response-event.schema.json`` and ``schemas/dead-letter.schema.json`` are generated from these
+pydantic models, and tests validate what the pipeline really produces against them. On the hot path the
+documents are built as plain dicts of the same shape (:mod:`worker.core.outcomes.response_events`,
+:mod:`worker.core.outcomes.dead_letters`): pydantic construction per call would cost more than the call.
+Making a document fit its topic is :mod:`worker.core.outcomes.fit`.
 """
 
 from __future__ import annotations
 
-import base64
 import functools
-import hashlib
 import math
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
-from worker.core.config.base import SECRET_HEADERS
-from worker.core.config.delivery import BodyCapture
-from worker.core.config.worker_config import Destination
-from worker.core.records.record import Record, SourceRef
-
 SCHEMA_VERSION = 1
-REDACTED = "[redacted]"
 
 
 class Strict(BaseModel):
@@ -68,6 +59,14 @@ class AttemptInfo(Strict):
     error: str | None
     elapsed_ms: float
     rate_limit_wait_ms: float
+    step: int | None = Field(
+        default=None, description="Which request of a call of several (1-based, as in `steps`); null for one request."
+    )
+    held: bool = Field(
+        default=False,
+        description="Gorgias refused the credential (401) or the route (403) and the call waited until it worked "
+                    "again: a hold, not counted in `attempts`.",
+    )
 
 
 class StepInfo(Strict):
@@ -80,6 +79,20 @@ class StepInfo(Strict):
     attempts: int
     skipped: bool = Field(description="Not sent: the name it would create was known to exist on the account.")
     error: str | None
+
+
+class JobInfo(Strict):
+    """A Gorgias job the call created (or, after a restart, resumed) and followed until it ended."""
+
+    id: int = Field(description="The job's id (GET /api/jobs/{id}).")
+    status: str | None = Field(
+        description="Its last status read: done, errored, fatal_errored, canceled; pending or running when the "
+        "wait ended first; null when it could not be read."
+    )
+    info: Any = Field(description="The job's `info` as Gorgias last answered it (what went wrong, when it failed).")
+    polls: int = Field(description="GET /api/jobs/{id} calls made (each took a token of the account's budget).")
+    resumed: bool = Field(description="Created before a restart and followed by the worker that took it over.")
+    waited_s: float = Field(description="Seconds from the first pause to the last poll.")
 
 
 class BatchInfo(Strict):
@@ -132,12 +145,19 @@ class ResponseEvent(Strict):
     """One Gorgias API call and its result, published to the destination's response topic."""
 
     schema_version: Literal[1] = 1
-    event_id: str = Field(description="Deterministic id of the call: same records, same id (dedupe on replay).")
+    event_id: str = Field(
+        description="Deterministic id of the call: same deployment, destination and records, same id (dedupe on "
+        "replay).")
+    deployment: str = Field(description="The worker deployment that made the call (`kafka.deployment`).")
     destination: str
     outcome: Outcome
     request: RequestInfo
     response: ResponseInfo
-    attempts: int
+    attempts: int = Field(
+        description="Attempts of the call's request, the first included: 1 when it was not retried. For a call of "
+                    "several requests, its last request's; each request's own count is in `steps`. Holds (a "
+                    "refused credential) are not attempts."
+    )
     attempt_log: list[AttemptInfo]
     latency_ms: float = Field(description="From the first attempt to the final answer, waits included.")
     rate_limit_wait_ms: float
@@ -157,6 +177,11 @@ class ResponseEvent(Strict):
         default_factory=list,
         description="Every request of a call that needed more than one, in order; absent for one request. "
                     "`response` is the last one's answer, `attempt_log` holds the attempts of all.",
+    )
+    jobs: list[JobInfo] = Field(
+        default_factory=list,
+        description="The job(s) of a job template's call; absent otherwise. The call is delivered only when every "
+                    "job ended `done`; `response` is then the last job as read back.",
     )
 
 
@@ -186,6 +211,7 @@ class DeadLetter(Strict):
     """Records that could not be delivered, with the reason and everything needed to replay them."""
 
     schema_version: Literal[1] = 1
+    deployment: str = Field(description="The worker deployment the records belong to (`kafka.deployment`).")
     destination: str
     stage: DeadLetterStage
     reason: str
@@ -199,10 +225,6 @@ class DeadLetter(Strict):
         default=None, description="Set when the records are spread over several dead letters (`call` lists each "
         "one's share)."
     )
-
-
-# --------------------------------------------------------------------------------------------------
-# Builders (hot path: plain dicts, same shape as the models)
 
 
 def iso_time(ts: float) -> str:
@@ -221,86 +243,3 @@ def iso_time(ts: float) -> str:
 @functools.lru_cache(maxsize=16)
 def _iso_second(seconds: int) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-
-
-def redact_headers(headers: dict[str, str]) -> dict[str, str]:
-    return {k: (REDACTED if k.lower() in SECRET_HEADERS else v) for k, v in headers.items()}
-
-
-def event_id(destination: str, sources: list[SourceRef]) -> str:
-    text = destination + "".join([f"|{s.topic}:{s.partition}:{s.offset}" for s in sources])
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
-
-
-def request_info(
-    method: str, url: str, headers: dict[str, str], body: bytes | None, capture: BodyCapture,
-    decoded: Any = None,
-) -> dict[str, Any]:
-    """The request part of an event. ``decoded``: the value ``body`` encodes, when the caller has it
-    already (it is not parsed again)."""
-    info: dict[str, Any] = {
-        "method": method,
-        "url": url,
-        "headers": redact_headers(headers),
-        "body": None,
-        "body_sha256": None,
-        "body_bytes": len(body or b""),
-    }
-    if body:
-        if capture is BodyCapture.FULL and decoded is not None:
-            info["body"] = decoded
-        elif capture is BodyCapture.FULL:
-            try:
-                info["body"] = orjson.loads(body)
-            except orjson.JSONDecodeError:
-                info["body"] = body.decode("utf-8", "replace")
-        elif capture is BodyCapture.HASH:
-            info["body_sha256"] = hashlib.sha256(body).hexdigest()
-    return info
-
-
-def record_item(record: Record | None, source: SourceRef, raw: bytes | None = None,
-                headers: tuple[tuple[str, bytes], ...] = ()) -> dict[str, Any]:
-    """A dead-letter item: the record as consumed (an envelope is rebuilt) or its raw bytes."""
-    value: Any = None
-    value_b64: str | None = None
-    if record is not None:
-        value = record.data if record.meta is None else {"rawMessage": record.data, "nexlaMetaData": record.meta}
-        headers = record.headers
-    elif raw is not None:
-        value_b64 = base64.b64encode(raw).decode()
-    return {
-        "source": source.as_event(),
-        "value": value,
-        "value_base64": value_b64,
-        "headers": {k: base64.b64encode(v or b"").decode() for k, v in headers},
-    }
-
-
-def reference_item(source: SourceRef, raw: bytes, headers: tuple[tuple[str, bytes], ...] = ()) -> dict[str, Any]:
-    """A dead-letter item naming a record by its source coordinates, hash and size (it is too large to carry)."""
-    return {
-        "source": source.as_event(),
-        "value": None,
-        "value_base64": None,
-        "value_sha256": hashlib.sha256(raw).hexdigest(),
-        "value_bytes": len(raw),
-        "headers": {k: base64.b64encode(v or b"").decode() for k, v in headers},
-    }
-
-
-def dead_letter(destination: Destination | str, stage: DeadLetterStage, reason: str,
-                items: list[dict[str, Any]], *, failed_at: float, call: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A dead-letter document; ``failed_at`` (epoch seconds) comes from the caller's clock."""
-    name = destination if isinstance(destination, str) else destination.name
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "destination": name,
-        "stage": stage.value,
-        "reason": reason,
-        "failed_at": iso_time(failed_at),
-        "records": items,
-        "call": call,
-        "reduced": None,
-        "part": None,
-    }

@@ -1,0 +1,163 @@
+"""The console driven by a real headless Chromium (Debian's `chromium`, through Playwright's
+`executable_path`) against the real broker, the sandbox and a real worker process.
+
+One browser and one worker per test module. Every page records what the browser's console says and
+any dialog the page opens; a test fails when the page logged an error or opened a dialog it did not
+expect. Set ``CONSOLE_SCREENSHOTS=docs/console`` (``make console-screenshots``) to write the flow's
+screenshots there; otherwise they go to a temporary folder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+import yaml
+from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, sync_playwright
+
+from tests.support.broker import free_port
+from tests.support.kafka_io import create_topics, publish
+from tests.support.processes import SandboxProcess, WorkerProcess
+
+T = TypeVar("T")
+CHROMIUM = Path(os.environ.get("CONSOLE_CHROMIUM", "/usr/bin/chromium"))
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run"]
+TOKEN = "console-browser-token-8c2f"
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+
+
+def run_async(work: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to its end in a thread of its own (Playwright's sync API keeps a loop in this one)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, work).result()
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Path:
+    if not CHROMIUM.exists():
+        pytest.skip(f"browser tests skipped: no Chromium at {CHROMIUM} (make setup installs Debian's chromium "
+                    "package when it runs as root with apt-get)")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="module")
+def browser(chromium: Path) -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(chromium), args=FLAGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@dataclass
+class Console:
+    """A worker (with a control token) and the sandbox behind it, and the topics of one test module."""
+
+    bootstrap: str
+    sandbox: SandboxProcess
+    worker: WorkerProcess
+    run: str
+    topics: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"{self.worker.url}/"
+
+    def api(self, method: str, path: str, json: Any = None) -> Any:
+        """Call the worker's control API as a script would (with the token)."""
+        r = httpx.request(method, f"{self.worker.url}{path}", json=json, timeout=30,
+                          headers={"Authorization": f"Bearer {TOKEN}"})
+        return r.json() if r.content else None
+
+    def publish(self, topic: str, records: list[Any]) -> None:
+        run_async(publish(self.bootstrap, topic, records))
+
+
+def start_console(bootstrap: str, tmp: Path, topics: dict[str, list[Any]],
+                  destinations: Callable[[str, str], list[dict[str, Any]]] | None = None) -> Console:
+    """Sandbox, topics with records, and a worker whose config names the sandbox's account ``acme``."""
+    run = uuid.uuid4().hex[:8]
+    named = {short: f"{short}-{run}" for short in topics}
+    run_async(create_topics(bootstrap, list(named.values()), partitions=2))
+    for short, records in topics.items():
+        if records:
+            run_async(publish(bootstrap, named[short], records))
+    sandbox = SandboxProcess(rate_limit="off").start()
+    port = free_port()
+    doc = {
+        "kafka": {"bootstrap_servers": bootstrap, "group_id": f"console-{run}"},
+        "worker": {"web_port": port, "log_format": "text", "shutdown_grace_s": 5,
+                   "control_token_env": "CONSOLE_TOKEN"},
+        "destinations": destinations(sandbox.url, run) if destinations else [],
+    }
+    path = tmp / "config.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    worker = WorkerProcess(path, port, env={"CONSOLE_TOKEN": TOKEN}).start()
+    console = Console(bootstrap, sandbox, worker, run, named)
+    return console
+
+
+def stop_console(console: Console) -> None:
+    console.worker.stop()
+    console.sandbox.stop()
+
+
+class Watched:
+    """What a page said on the browser's console and the dialogs it opened."""
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        self.errors: list[str] = []
+        self.dialogs: list[str] = []
+        page.on("console", self._console)
+        page.on("pageerror", lambda exc: self.errors.append(f"uncaught: {exc}"))
+        page.on("dialog", self._dialog)
+
+    def _console(self, message: ConsoleMessage) -> None:
+        if message.type in ("error", "warning"):
+            self.errors.append(f"{message.type}: {message.text}")
+
+    def _dialog(self, dialog: Dialog) -> None:
+        self.dialogs.append(f"{dialog.type}: {dialog.message}")
+        dialog.dismiss()
+
+
+@pytest.fixture
+def open_page(browser: Browser) -> Iterator[Callable[..., tuple[Page, Watched]]]:
+    """``open_page(url, viewport=DESKTOP, token=True)``: a fresh tab (its own sessionStorage) at ``url``;
+    afterwards, the page must have logged no error and opened no alert/confirm/prompt."""
+    opened: list[tuple[Any, Watched]] = []
+
+    def open_(url: str, viewport: dict[str, int] = DESKTOP, token: bool = True) -> tuple[Page, Watched]:
+        context = browser.new_context(viewport=viewport)  # type: ignore[arg-type]
+        if token:
+            context.add_init_script(f"sessionStorage.setItem('gorgias-worker.control-token', '{TOKEN}')")
+        page = context.new_page()
+        watched = Watched(page)
+        opened.append((context, watched))
+        page.goto(url)
+        return page, watched
+
+    yield open_
+    for context, watched in opened:
+        context.close()
+        assert watched.errors == [], watched.errors
+        assert watched.dialogs == [], watched.dialogs
+
+
+def screenshots() -> Path:
+    """Where the flow's screenshots go: $CONSOLE_SCREENSHOTS, else a temporary folder."""
+    folder = Path(os.environ.get("CONSOLE_SCREENSHOTS") or Path(os.environ.get("TMPDIR", "/tmp")) / "console-shots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

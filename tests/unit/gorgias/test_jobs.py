@@ -1,0 +1,165 @@
+"""Job calls against the sandbox (in process, one fake clock for both): the job's 201 is not its outcome;
+the job is polled through the budget until it ends, a failed or unfinished job leaves the records
+``unknown`` with its status and info, and a job created before a restart is followed, not created again."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from gorgias_sandbox.server import RunningSandbox, start_sandbox
+from gorgias_sandbox.settings import SandboxSettings
+from worker.core.requests.jobs import JobPolling, JobReport, poll_delays
+from worker.core.requests.request import RenderedRequest
+from worker.gorgias.delivery import DeliveryService
+
+from .fakes import FakeClock, credential, settings
+
+API_KEY = "sandbox-api-key"
+
+
+@pytest.fixture(autouse=True)
+def api_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GORGIAS_TEST_KEY", API_KEY)
+
+
+class Harness:
+    def __init__(self, running: RunningSandbox, clock: FakeClock) -> None:
+        self.url = running.url
+        self.clock = clock
+        self.delivery = DeliveryService(clock=clock, wall_clock=lambda: 1_750_000_000.0 + clock.now,
+                                        sleep=clock.sleep)
+        self.credential = credential(base_url=running.url, enabled=False)
+
+    async def api(self, method: str, path: str, body: Any = None) -> Any:
+        async with httpx.AsyncClient() as client:
+            r = await client.request(method, f"{self.url}{path}", json=body, auth=("agent@acme.com", API_KEY),
+                                     headers={"Host": "acme.gorgias.com"})
+            r.raise_for_status()
+            return r.json() if r.content else None
+
+    async def admin(self, method: str, path: str, body: Any = None) -> Any:
+        async with httpx.AsyncClient() as client:
+            r = await client.request(method, f"{self.url}/__admin/{path}", json=body)
+            r.raise_for_status()
+            return r.json()
+
+    async def tickets(self, n: int) -> list[int]:
+        out = []
+        for i in range(n):
+            ticket = await self.api("POST", "/api/tickets", {
+                "customer": {"email": f"c{i}@example.com"},
+                "messages": [{"channel": "api", "via": "api", "from_agent": False, "body_text": "hello"}]})
+            out.append(ticket["id"])
+        return out
+
+
+@pytest.fixture
+async def harness() -> AsyncIterator[Harness]:
+    clock = FakeClock()
+    running = await start_sandbox(SandboxSettings(rate_limit="off", job_duration_s=30), clock=clock)
+    h = Harness(running, clock)
+    try:
+        yield h
+    finally:
+        await h.delivery.aclose()
+        await running.stop()
+
+
+def job_request(ticket_ids: list[int], updates: dict[str, Any] | None = None) -> RenderedRequest:
+    body = {"type": "updateTicket", "params": {"ticket_ids": ticket_ids, "updates": updates or {"status": "closed"}}}
+    return RenderedRequest("POST", "https://acme.gorgias.com/api/jobs", {"Content-Type": "application/json"},
+                           orjson.dumps(body), "application/json")
+
+
+class CountingTokens:
+    """The call's budget tokens, counted (what the account's dispatcher hands out)."""
+
+    def __init__(self) -> None:
+        self.asked: list[int] = []
+
+    async def token(self, attempt: int) -> float:
+        self.asked.append(attempt)
+        return 0.0
+
+
+def test_pauses_double_up_to_the_cap_and_stop_within_the_wait() -> None:
+    assert list(poll_delays(JobPolling(first_s=2, max_pause_s=10, max_wait_s=40))) == [2, 4, 8, 10, 10]
+    assert list(poll_delays(JobPolling(first_s=5, max_pause_s=5, max_wait_s=4))) == []
+
+
+def test_a_job_that_did_not_end_well_says_so() -> None:
+    assert JobReport(3, "done").reason() is None
+    errored = JobReport(3, "errored", info={"failed_ticket_ids": [7]}).reason()
+    assert errored is not None and "job 3 ended errored" in errored and "[7]" in errored
+    running = JobReport(3, "running", polls=4, waited_s=62).reason()
+    assert running is not None and "still running after 62 s" in running
+
+
+async def test_the_call_is_delivered_when_the_job_is_done_not_when_it_is_created(harness: Harness) -> None:
+    ids = await harness.tickets(2)
+    marks: list[tuple[int, dict[str, Any]]] = []
+
+    async def created(job_id: int) -> None:  # the crash-recovery mark: written before any poll
+        marks.append((job_id, await harness.admin("GET", "counters")))
+
+    tokens = CountingTokens()
+    outcome = await harness.delivery.jobs.deliver(job_request(ids), harness.credential, settings(),
+                                                  JobPolling(first_s=2, max_pause_s=8, max_wait_s=600),
+                                                  tokens=tokens, created=created)
+    assert outcome.ok and outcome.final_reason is None
+    job_id = marks[0][0]
+    assert "GET /api/jobs/{id}" not in marks[0][1]["requests"]
+    assert outcome.response_body["id"] == job_id and outcome.response_body["status"] == "done"
+    report = outcome.jobs[0]
+    assert (report.id, report.status, report.resumed) == (job_id, "done", False)
+    assert report.polls == 5  # pauses 2, 4, 8, 8, 8: the job ends at 30 s
+    assert tokens.asked == [1] + [2] * report.polls  # the create's token, then one more per poll
+    assert [s.method for s in outcome.steps] == ["POST", "GET"] and outcome.steps[1].status == 202
+    state = await harness.admin("GET", "state")
+    assert {t["status"] for t in state["tickets"]} == {"closed"}
+
+
+async def test_an_errored_job_leaves_its_records_unknown_with_its_status_and_info(harness: Harness) -> None:
+    ids = await harness.tickets(4)
+    await harness.admin("PUT", "faults", {"spec": "job_errored=1"})
+    outcome = await harness.delivery.jobs.deliver(job_request(ids), harness.credential, settings(),
+                                                  JobPolling(first_s=10, max_pause_s=10, max_wait_s=600))
+    assert not outcome.ok and outcome.outcome_unknown
+    assert outcome.jobs[0].status == "errored" and outcome.jobs[0].info["failed_ticket_ids"] == ids[2:]
+    assert outcome.final_reason is not None and "ended errored" in outcome.final_reason
+    assert str(ids[2:]).replace(" ", "") in outcome.final_reason.replace(" ", "")
+
+
+async def test_a_job_still_running_when_the_wait_is_over_is_unknown(harness: Harness) -> None:
+    ids = await harness.tickets(1)
+    outcome = await harness.delivery.jobs.deliver(job_request(ids), harness.credential, settings(),
+                                                  JobPolling(first_s=4, max_pause_s=4, max_wait_s=12))
+    assert not outcome.ok and outcome.outcome_unknown
+    assert outcome.jobs[0].status == "running" and outcome.jobs[0].polls == 3
+    assert outcome.final_reason is not None and "still running" in outcome.final_reason
+
+
+async def test_a_job_created_before_a_restart_is_followed_not_created_again(harness: Harness) -> None:
+    ids = await harness.tickets(1)
+    job = await harness.api("POST", "/api/jobs", {"type": "updateTicket",
+                                                  "params": {"ticket_ids": ids, "updates": {"priority": "high"}}})
+    tokens = CountingTokens()
+    outcome = await harness.delivery.jobs.deliver(job_request(ids), harness.credential, settings(),
+                                                  JobPolling(first_s=15, max_pause_s=15, max_wait_s=600),
+                                                  tokens=tokens, resume=[job["id"]])
+    assert outcome.ok and outcome.jobs[0].resumed and outcome.jobs[0].id == job["id"]
+    assert tokens.asked == [1, 2]  # the first poll has the call's token
+    requests = (await harness.admin("GET", "counters"))["requests"]
+    assert requests["POST /api/jobs"] == {"201": 1}  # only the one made before the "restart"
+    assert (await harness.admin("GET", "state"))["tickets"][0]["priority"] == "high"
+
+
+async def test_a_create_refused_is_an_ordinary_failure(harness: Harness) -> None:
+    outcome = await harness.delivery.jobs.deliver(job_request([]), harness.credential, settings(),
+                                                  JobPolling())
+    assert not outcome.ok and not outcome.outcome_unknown and outcome.status == 400 and outcome.jobs == []
