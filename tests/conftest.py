@@ -1,7 +1,9 @@
-"""Test-session fixtures: a real Apache Kafka broker, one for the whole run (or KAFKA_BOOTSTRAP_SERVERS).
+"""Test-session fixtures and rules: a real Apache Kafka broker, one for the whole run (or
+KAFKA_BOOTSTRAP_SERVERS), and the `integration` marker on every test that needs it.
 
 With pytest-xdist (`make test` runs the suite in several processes) every process asks for the broker and
-the first one starts it; see tests/support/shared_broker.py.
+the first one starts it; see tests/support/shared_broker.py. Integration tests are handed out first: they
+are the long ones, and a long test started last would end the run alone.
 """
 
 from __future__ import annotations
@@ -13,6 +15,11 @@ import pytest
 
 from tests.support.shared_broker import SharedBroker, close_run, open_run, shared_broker
 
+# A test that uses one of these needs the real broker, so it must carry the `integration` marker.
+BROKER_FIXTURES = frozenset({"kafka_broker", "kafka_bootstrap"})
+# Every test in these folders runs against the broker (or starts one of its own).
+INTEGRATION_FOLDERS = ("integration", "browser", "image")
+
 
 def pytest_configure(config: pytest.Config) -> None:
     if not hasattr(config, "workerinput"):  # the run's main process, not one of xdist's test processes
@@ -22,6 +29,24 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     if not hasattr(config, "workerinput"):
         close_run()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Integration tests first (a stable sort: the order within each kind is kept)."""
+    items.sort(key=lambda item: item.get_closest_marker("integration") is None)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Fail, before any fixture starts, a test that needs Kafka without the `integration` marker."""
+    if item.get_closest_marker("integration") is not None:
+        return
+    fixtures = BROKER_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+    folder = item.path.relative_to(item.config.rootpath).parts[1:2]
+    if fixtures or (folder and folder[0] in INTEGRATION_FOLDERS):
+        why = f"uses {', '.join(sorted(fixtures))}" if fixtures else f"is in tests/{folder[0]}/"
+        pytest.fail(f"{item.nodeid} {why} but has no `integration` marker: add "
+                    "`pytestmark = pytest.mark.integration` to its module", pytrace=False)
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,7 @@ import pytest
 
 from tests.integration.conftest import Scenario
 from tests.integration.test_pipeline import ticket
+from tests.support import http
 from tests.support.broker import LocalBroker, free_port
 from tests.support.kafka_io import committed, create_topics, publish, read_topic, wait_for
 from tests.support.processes import API_KEY, SandboxProcess, WorkerProcess
@@ -40,7 +41,7 @@ def json_config(s: Scenario, **worker: Any) -> dict[str, Any]:
 
 def ready_status(worker: WorkerProcess) -> int | None:
     try:
-        return httpx.get(f"{worker.url}/health/ready", timeout=2).status_code
+        return http.get(f"{worker.url}/health/ready", timeout=2).status_code
     except httpx.HTTPError:
         return None
 
@@ -71,7 +72,7 @@ async def test_an_outage_is_calm_unready_and_recovers_by_itself(
         own_broker.halt()
         outage_start = len(healthy)
         assert await wait_for(lambda: ready_status(worker) == 503 or None, timeout=60)
-        answer = httpx.get(f"{worker.url}/health/ready", timeout=2).json()
+        answer = http.get(f"{worker.url}/health/ready", timeout=2).json()
         assert answer["status"] == "unavailable" and "Kafka unreachable" in answer["trouble"]
         await asyncio.sleep(20)  # a while into the outage: the log stays calm
         during = log_lines(worker)[outage_start:]
@@ -116,7 +117,7 @@ async def test_an_outage_is_calm_unready_and_recovers_by_itself(
 
 def in_flight(worker: WorkerProcess) -> bool:
     try:
-        status = httpx.get(f"{worker.url}/destinations", timeout=2).json()
+        status = http.get(f"{worker.url}/destinations", timeout=2).json()
     except httpx.HTTPError:
         return False
     return any(d["calls_in_flight"] > 0 for d in status["destinations"])

@@ -8,12 +8,12 @@ import base64
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import orjson
 import pytest
 
 from gorgias_sandbox.server import RunningSandbox, start_sandbox
 from gorgias_sandbox.settings import SandboxSettings
+from tests.support import http
 from worker.core.config.worker_config import Destination
 from worker.core.records.record import REPLAY_HEADER, Record, SourceRef, parse_replay_header
 from worker.core.requests.rendering import Prepared
@@ -54,21 +54,21 @@ class Sandbox:
         self.url = running.url
 
     async def faults(self, spec: str) -> None:
-        async with httpx.AsyncClient() as client:
+        async with http.async_client() as client:
             (await client.put(f"{self.url}/__admin/faults", json={"spec": spec} if spec else {})).raise_for_status()
 
     async def state(self) -> dict[str, Any]:
-        async with httpx.AsyncClient() as client:
+        async with http.async_client() as client:
             result: dict[str, Any] = (await client.get(f"{self.url}/__admin/state")).json()
             return result
 
     async def requests(self) -> dict[str, dict[str, int]]:
-        async with httpx.AsyncClient() as client:
+        async with http.async_client() as client:
             result: dict[str, dict[str, int]] = (await client.get(f"{self.url}/__admin/counters")).json()["requests"]
             return result
 
     async def api(self, method: str, path: str, body: Any = None) -> Any:
-        async with httpx.AsyncClient() as client:
+        async with http.async_client() as client:
             r = await client.request(method, f"{self.url}{path}", json=body, auth=("agent@acme.com", API_KEY),
                                      headers={"Host": "acme.gorgias.com"})
             r.raise_for_status()
