@@ -14,6 +14,7 @@ import uuid
 import pytest
 
 from tests.support.shared_broker import SharedBroker, close_run, open_run, shared_broker
+from tests.support.xdist_groups import GroupScheduling, record_groups
 
 # A test that uses one of these needs the real broker, so it must carry the `integration` marker.
 BROKER_FIXTURES = frozenset({"kafka_broker", "kafka_bootstrap"})
@@ -31,9 +32,16 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         close_run()
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Integration tests first (a stable sort: the order within each kind is kept)."""
     items.sort(key=lambda item: item.get_closest_marker("integration") is None)
+    record_groups(config, items)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> GroupScheduling | None:
+    """`--dist loadgroup` with groups that work under pytest 9.2 (tests/support/xdist_groups.py)."""
+    return GroupScheduling(config, log) if config.getvalue("dist") == "loadgroup" else None
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -23,8 +23,8 @@ import yaml
 from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, sync_playwright
 
 from tests.support import http
-from tests.support.broker import free_port
 from tests.support.kafka_io import create_topics, publish
+from tests.support.ports import free_port
 from tests.support.processes import SandboxProcess, WorkerProcess
 
 T = TypeVar("T")

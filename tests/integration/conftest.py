@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support.broker import free_port
 from tests.support.kafka_io import create_topics
+from tests.support.ports import free_port
 from tests.support.processes import API_KEY, SandboxProcess
 from worker.core.config.worker_config import WorkerConfig, parse_config
 from worker.service.runtime import Runtime

@@ -16,8 +16,9 @@ import pytest
 from tests.integration.conftest import Scenario
 from tests.integration.test_pipeline import ticket
 from tests.support import http
-from tests.support.broker import LocalBroker, free_port
+from tests.support.broker import LocalBroker
 from tests.support.kafka_io import committed, create_topics, publish, read_topic, wait_for
+from tests.support.ports import free_port
 from tests.support.processes import API_KEY, SandboxProcess, WorkerProcess
 
 pytestmark = pytest.mark.integration

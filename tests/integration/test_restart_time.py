@@ -12,8 +12,8 @@ import pytest
 from tests.integration.conftest import Scenario
 from tests.integration.test_pipeline import ticket
 from tests.support import http
-from tests.support.broker import free_port
 from tests.support.kafka_io import publish, wait_for
+from tests.support.ports import free_port
 from tests.support.processes import WorkerProcess
 
 pytestmark = pytest.mark.integration

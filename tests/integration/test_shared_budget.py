@@ -13,8 +13,8 @@ import pytest
 from tests.integration.conftest import Scenario
 from tests.integration.test_pipeline import ticket, wait_committed
 from tests.support import http
-from tests.support.broker import free_port
 from tests.support.kafka_io import publish, read_topic, wait_for
+from tests.support.ports import free_port
 from tests.support.processes import API_KEY, WorkerProcess
 
 pytestmark = pytest.mark.integration

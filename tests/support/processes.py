@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from tests.support import http
-from tests.support.broker import free_port
+from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 API_KEY = "sandbox-api-key"
