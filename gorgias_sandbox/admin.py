@@ -70,6 +70,28 @@ async def merge_tickets(request: web.Request) -> web.Response:
     return _json({"source_id": int(source), "target_id": int(target)})
 
 
+async def set_ticket_field(request: web.Request) -> web.Response:
+    """``PUT /__admin/tickets/{ticket_id}/custom-fields/{field_id}[?account=]`` with the raw JSON value
+    (``null`` clears): a value as Gorgias itself writes it (its AI fills the system-managed fields that
+    API clients can neither set nor remove)."""
+    sandbox = _sandbox(request)
+    accounts = sandbox.state.accounts
+    account = accounts.get(request.query.get("account") or next(iter(accounts)))
+    tid, fid = request.match_info["ticket_id"], request.match_info["field_id"]
+    if account is None or not (tid.isdigit() and fid.isdigit()):
+        return _json({"error": {"msg": "Resource not found."}}, 404)
+    ticket = account.tickets.get(int(tid))
+    definition = account.field_defs.get(int(fid))
+    if ticket is None or definition is None or definition["object_type"] != "Ticket":
+        return _json({"error": {"msg": "Resource not found."}}, 404)
+    value = await _json_body(request)
+    if value is None:
+        ticket.field_values.pop(int(fid), None)
+    else:
+        ticket.field_values[int(fid)] = value
+    return _json({"ticket_id": int(tid), "field_id": int(fid), "value": value})
+
+
 async def counters(request: web.Request) -> web.Response:
     """``GET /__admin/counters``: requests by route and outcome, 429s, injected faults by kind."""
     sandbox = _sandbox(request)
@@ -148,6 +170,33 @@ async def put_jobs(request: web.Request) -> web.Response:
     return await get_jobs(request)
 
 
+async def put_credentials(request: web.Request) -> web.Response:
+    """``PUT /__admin/credentials`` with ``{"email": ..., "api_key": "..." | null, "oauth_token": ...,
+    "account": optional}``: the user's only valid API key (or fixed OAuth token) from now on, as when it is
+    reset in Gorgias' settings; ``null`` revokes it. Keys left out stay. ``POST /__admin/reset`` restores
+    the configured ones."""
+    body = await _json_body(request)
+    if not isinstance(body, dict) or not isinstance(body.get("email"), str) or set(body) - {
+        "email", "api_key", "oauth_token", "account"
+    } or not {"api_key", "oauth_token"} & set(body):
+        return _bad('Expected {"email": "...", "api_key": "..." | null and/or "oauth_token": "..." | null}.')
+    if any(body.get(k) is not None and not isinstance(body[k], str) for k in ("api_key", "oauth_token")):
+        return _bad("api_key and oauth_token must be strings or null.")
+    sandbox = _sandbox(request)
+    domain = body.get("account") or next(iter(sandbox.state.accounts))
+    authenticator = sandbox.authenticators.get(domain)
+    if authenticator is None:
+        return _json({"error": {"msg": f"No account {domain!r}."}}, 404)
+    try:
+        if "api_key" in body:
+            authenticator.set_api_key(body["email"], body["api_key"])
+        if "oauth_token" in body:
+            authenticator.set_oauth_token(body["email"], body["oauth_token"])
+    except KeyError:
+        return _json({"error": {"msg": f"No user {body['email']!r} in account {domain!r}."}}, 404)
+    return _json({"account": domain, "email": body["email"], "changed": sorted({"api_key", "oauth_token"} & set(body))})
+
+
 async def routes(request: web.Request) -> web.Response:
     """``GET /__admin/routes``: every ``METHOD /api/...`` template served."""
     return _json(_sandbox(request).router.templates())
@@ -159,11 +208,13 @@ def add_admin_routes(app: web.Application) -> None:
     app.router.add_get("/__admin/state", state)
     app.router.add_get("/__admin/counters", counters)
     app.router.add_put("/__admin/tickets/merge", merge_tickets)
+    app.router.add_put("/__admin/tickets/{ticket_id}/custom-fields/{field_id}", set_ticket_field)
     app.router.add_post("/__admin/reset", reset)
     app.router.add_get("/__admin/faults", get_faults)
     app.router.add_put("/__admin/faults", put_faults)
     app.router.add_get("/__admin/rate-limit", get_rate_limit)
     app.router.add_put("/__admin/rate-limit", put_rate_limit)
     app.router.add_get("/__admin/routes", routes)
+    app.router.add_put("/__admin/credentials", put_credentials)
     app.router.add_get("/__admin/jobs", get_jobs)
     app.router.add_put("/__admin/jobs", put_jobs)

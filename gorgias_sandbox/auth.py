@@ -25,18 +25,53 @@ class Principal:
 
 
 class Authenticator:
-    """Resolves ``Authorization`` headers for one account (exact header values are cached)."""
+    """Resolves ``Authorization`` headers for one account (exact header values are cached).
+
+    A user's API key or OAuth token can be changed while the sandbox runs (:meth:`set_api_key`,
+    :meth:`set_oauth_token`: a key reset in Gorgias' settings, a revoked token); :meth:`reset` brings back
+    the configured ones.
+    """
 
     def __init__(self, settings: AccountSettings, user_ids: dict[str, int]) -> None:
+        self._settings = settings
+        self._user_ids = user_ids
         self._keys: dict[tuple[str, str], Principal] = {}
         self._tokens: dict[str, Principal] = {}
         self._cache: dict[str, Principal] = {}
-        for user in settings.users:
-            uid = user_ids[user.email.lower()]
-            if user.api_key:
-                self._keys[(user.email.lower(), user.api_key)] = Principal(uid, user.email, user.role, "api_key")
-            if user.oauth_token:
-                self._tokens[user.oauth_token] = Principal(uid, user.email, user.role, "oauth")
+        self.reset()
+
+    def reset(self) -> None:
+        """The users' configured keys and tokens, and nothing else."""
+        self._keys.clear()
+        self._tokens.clear()
+        self._cache.clear()
+        for user in self._settings.users:
+            self.set_api_key(user.email, user.api_key)
+            self.set_oauth_token(user.email, user.oauth_token)
+
+    def _principal(self, email: str, auth_type: str) -> Principal:
+        for user in self._settings.users:
+            if user.email.lower() == email.lower():
+                return Principal(self._user_ids[user.email.lower()], user.email, user.role, auth_type)
+        raise KeyError(email)
+
+    def set_api_key(self, email: str, api_key: str | None) -> None:
+        """``email``'s only valid API key from now on (None: none). KeyError for an unknown user."""
+        principal = self._principal(email, "api_key")
+        for key in [k for k in self._keys if k[0] == email.lower()]:
+            del self._keys[key]
+        if api_key:
+            self._keys[(email.lower(), api_key)] = principal
+        self._cache.clear()
+
+    def set_oauth_token(self, email: str, token: str | None) -> None:
+        """``email``'s only valid fixed OAuth token from now on (None: none). KeyError for an unknown user."""
+        principal = self._principal(email, "oauth")
+        for token_value in [t for t, p in self._tokens.items() if p.email.lower() == email.lower()]:
+            del self._tokens[token_value]
+        if token:
+            self._tokens[token] = principal
+        self._cache.clear()
 
     def authenticate(self, header: str | None) -> Principal | None:
         """The caller for this ``Authorization`` header, or ``None`` (→ 401)."""

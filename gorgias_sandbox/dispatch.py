@@ -124,8 +124,10 @@ class Sandbox:
         return self.timestamps.now()
 
     def reset(self) -> None:
-        """Fresh state, counters and buckets (the fault configuration stays)."""
+        """Fresh state, counters, buckets and the configured credentials (the fault configuration stays)."""
         self.state.reset(self.now())
+        for authenticator in self.authenticators.values():
+            authenticator.reset()
         self.jobs.forget()
         self.counters.reset()
         self.faults.reset_counts()

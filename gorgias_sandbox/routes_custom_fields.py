@@ -33,7 +33,21 @@ def value_error(account: AccountState, object_type: str, item: dict[str, Any]) -
         else type(value) in (int, float) if data_type == "number"
         else isinstance(value, bool)
     )
-    return None if ok else {"value": [_TYPE_ERRORS[data_type]]}
+    if not ok:
+        return {"value": [_TYPE_ERRORS[data_type]]}
+    choices = dropdown_choices(definition)
+    if choices is not None and value not in choices:
+        return {"value": [f"Must be one of: {', '.join(str(c) for c in choices)}."]}
+    return None
+
+
+def dropdown_choices(definition: dict[str, Any]) -> list[Any] | None:
+    """A dropdown field's choices (``definition.input_settings``), or None for a free field."""
+    settings = definition["definition"].get("input_settings")
+    if isinstance(settings, dict) and settings.get("input_type") == "dropdown":
+        choices = settings.get("choices")
+        return list(choices) if isinstance(choices, list) else []
+    return None
 
 
 def values_errors(account: AccountState, object_type: str, items: list[dict[str, Any]]) -> dict[str, Any]:
@@ -56,13 +70,19 @@ def store_values(target: dict[int, Any], items: list[dict[str, Any]]) -> None:
 
 
 MANAGED = "System-managed field values cannot be removed through the API."
+MANAGED_SET = "System-managed field values cannot be set through the API."
 
 
 def managed_removals(account: AccountState, current: dict[int, Any], kept: dict[int, Any]) -> dict[str, Any]:
-    """Errors for system-managed values (``managed_type`` set, e.g. AI intent) that ``current`` holds and
-    ``kept`` would drop: Gorgias lets API clients write them but not delete them (3P: 400)."""
-    lost = [fid for fid in current if fid not in kept and account.field_defs[fid].get("managed_type")]
-    return {str(fid): [MANAGED] for fid in lost}
+    """Errors for system-managed values (``managed_type`` set, e.g. AI intent) that ``kept`` would change:
+    API clients can neither remove them (3P: 400) nor set them (DOC, 3P); sending one back unchanged, as a
+    read-merge-write does, is fine."""
+    errors: dict[str, Any] = {}
+    for fid in set(current) | set(kept):
+        if not account.field_defs[fid].get("managed_type") or current.get(fid) == kept.get(fid):
+            continue
+        errors[str(fid)] = [MANAGED if fid not in kept else MANAGED_SET]
+    return errors
 
 
 def value_item(account: AccountState, fid: int, value: Any) -> dict[str, Any]:
@@ -97,17 +117,16 @@ def _put_values(call: Call, object_type: str) -> Reply:
     return Reply(200, {"data": [value_item(call.account, fid, value) for fid, value in target.items()]})
 
 
+RAW_VALUE = "Expected the value itself: a string, an integer or a boolean (clear a value with DELETE)."
+
+
 def _single_value(call: Call) -> dict[str, Any]:
-    """The body of a single-value PUT: the raw JSON value (SPEC) or ``{"id", "value"}`` (3P), both taken."""
+    """The body of a single-value PUT: the raw JSON value, a string, an integer or a boolean (SPEC; Gorgias'
+    own helpdesk sends it so, 1P-UI). An object such as ``{"id", "value"}``, a list, a number with decimals
+    or ``null`` is a 400: a value is cleared with ``DELETE`` on the same route."""
     body = call.body
-    if isinstance(body, dict):
-        body = {"id": call.params[1], **body}
-        item = checked(body, FIELD_VALUE, "Failed to update custom field value")
-        if item["id"] != call.params[1]:
-            raise invalid("Failed to update custom field value", {"id": ["Does not match the id in the URL."]})
-        return item
-    if isinstance(body, list):
-        raise invalid("Failed to update custom field value", {"_schema": ["Expected a value or {id, value}."]})
+    if not isinstance(body, str | int):
+        raise invalid("Failed to update custom field value", {"_schema": [RAW_VALUE]})
     return {"id": call.params[1], "value": body}
 
 

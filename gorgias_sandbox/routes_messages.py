@@ -157,10 +157,11 @@ def build_message(account: AccountState, ticket: TicketRecord, msg: dict[str, An
     account.messages[message["id"]] = message
     if previous is None:
         ticket.message_ids.append(message["id"])
-        if from_agent and not note and not imported and message["public"]:
-            account.emailed.append({"message_id": message["id"], "ticket_id": ticket.id, "channel": msg["channel"],
-                                    "to": [a["address"] for a in source.get("to") or []],
-                                    "subject": message["subject"], "sent_datetime": sent})
+    # DOC: an outgoing message created - or updated - without sent_datetime is sent by Gorgias
+    if from_agent and not note and message["public"] and msg.get("sent_datetime") is None:
+        account.emailed.append({"message_id": message["id"], "ticket_id": ticket.id, "channel": msg["channel"],
+                                "to": [a["address"] for a in source.get("to") or []],
+                                "subject": message["subject"], "sent_datetime": sent})
     _refresh_ticket(account, ticket, now)
     return message
 
@@ -196,9 +197,10 @@ def _identity(account: AccountState, ticket: TicketRecord, msg: dict[str, Any], 
     src = {**{key: previous[key] for key in _CARRIED}, **msg}
     ids = {"id": previous["id"], "uri": previous["uri"], "ticket_id": previous["ticket_id"]}
     created = msg.get("created_datetime") or previous["created_datetime"]
-    imported = previous["imported"] or msg.get("sent_datetime") is not None
-    sent = msg["sent_datetime"] if "sent_datetime" in msg else previous["sent_datetime"]
-    return src, ids, created, imported, sent
+    # DOC (update-ticket-message): "if sent_datetime is omitted, the message will be sent by Gorgias"
+    sent = msg.get("sent_datetime")
+    imported = sent is not None
+    return src, ids, created, imported, sent or now
 
 
 def _refresh_ticket(account: AccountState, ticket: TicketRecord, now: str) -> None:
@@ -247,7 +249,11 @@ def _message(call: Call) -> dict[str, Any]:
 
 
 def update_message(call: Call) -> Reply:
-    """``PUT /api/tickets/{ticket_id}/messages/{id}`` → 202 TicketMessage (channel/from_agent/via required)."""
+    """``PUT /api/tickets/{ticket_id}/messages/{id}`` → 202 TicketMessage (channel/from_agent/via required).
+
+    Like a create, an outgoing public message updated without ``sent_datetime`` is **sent** (DOC: "if
+    ``sent_datetime`` is omitted, the message will be sent by Gorgias"): listed under ``emailed`` again.
+    ``channel``, ``via`` and ``from_agent`` are what the body says (the message becomes what it is told)."""
     previous = _message(call)
     _check_action(call)
     msg = checked(call.body, MESSAGE, "Failed to update message")

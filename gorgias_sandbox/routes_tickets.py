@@ -207,36 +207,46 @@ def list_tickets(call: Call) -> Reply:
 
 # -- ticket tags -------------------------------------------------------------------------------------------
 
-def _tag_body(call: Call, failure: str) -> tuple[TicketRecord, list[int], list[str]]:
+def _tag_body(call: Call, failure: str, *, names_must_exist: bool = True) -> tuple[TicketRecord, list[int], list[str]]:
+    """The ticket and the tag ids and names of a ticket-tag call; unknown ids are a 400, and so are names
+    no tag has (3P: names must already exist; a tag deleted or merged away no longer does)."""
     ticket = _ticket(call)
     values = checked(call.body, TICKET_TAGS, failure)
-    ids = values.get("ids", [])
+    ids, names = values.get("ids", []), values.get("names", [])
+    errors: dict[str, Any] = {}
     unknown = {str(i): ["Tag not found."] for i, tid in enumerate(ids) if tid not in call.account.tags}
     if unknown:
-        raise invalid(failure, {"ids": unknown})
-    return ticket, ids, values.get("names", [])
+        errors["ids"] = unknown
+    missing = {str(i): ["Tag not found."] for i, name in enumerate(names) if name not in call.account.tags_by_name}
+    if missing and names_must_exist:
+        errors["names"] = missing
+    if errors:
+        raise invalid(failure, errors)
+    return ticket, ids, names
 
 
 def add_ticket_tags(call: Call) -> Reply:
-    """``POST /api/tickets/{ticket_id}/tags`` → 200, empty body (LIVE). Unknown names are created (INF)."""
+    """``POST /api/tickets/{ticket_id}/tags`` → 200, empty body (LIVE). Names must be existing tags."""
     ticket, ids, names = _tag_body(call, "Failed to add tags")
-    wanted = ticket.tag_ids + ids + [call.account.tag_named(n, call.now) for n in names]
+    wanted = ticket.tag_ids + ids + [call.account.tags_by_name[n] for n in names]
     call.account.set_ticket_tags(ticket, wanted)
     ticket.fields["updated_datetime"] = call.now
     return Reply(200)
 
 
 def set_ticket_tags(call: Call) -> Reply:
-    """``PUT /api/tickets/{ticket_id}/tags`` → 200, empty body (LIVE); replaces all tags (``{}`` clears)."""
+    """``PUT /api/tickets/{ticket_id}/tags`` → 200, empty body (LIVE); replaces all tags (``{}`` clears).
+    Names must be existing tags."""
     ticket, ids, names = _tag_body(call, "Failed to set tags")
-    call.account.set_ticket_tags(ticket, ids + [call.account.tag_named(n, call.now) for n in names])
+    call.account.set_ticket_tags(ticket, ids + [call.account.tags_by_name[n] for n in names])
     ticket.fields["updated_datetime"] = call.now
     return Reply(200)
 
 
 def remove_ticket_tags(call: Call) -> Reply:
-    """``DELETE /api/tickets/{ticket_id}/tags`` → 204; tags not on the ticket are ignored."""
-    ticket, ids, names = _tag_body(call, "Failed to remove tags")
+    """``DELETE /api/tickets/{ticket_id}/tags`` → 204; tags not on the ticket, and names no tag has (INF: a
+    name that does not exist is on no ticket), are ignored."""
+    ticket, ids, names = _tag_body(call, "Failed to remove tags", names_must_exist=False)
     removed = set(ids) | {call.account.tags_by_name[n] for n in names if n in call.account.tags_by_name}
     call.account.set_ticket_tags(ticket, [t for t in ticket.tag_ids if t not in removed])
     ticket.fields["updated_datetime"] = call.now

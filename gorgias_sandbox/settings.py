@@ -37,12 +37,15 @@ class CustomFieldSeed(BaseModel):
     label: str
     data_type: Literal["text", "number", "boolean"] = "text"
     managed_type: str | None = None
-    """Set for system-managed fields (e.g. ``ai_intent``): API clients may write their value, never remove it."""
+    """Set for system-managed fields (e.g. ``ai_intent``): API clients can neither set nor remove their value
+    (Gorgias fills it; here ``PUT /__admin/tickets/{id}/custom-fields/{field_id}`` does)."""
+    choices: list[str] | None = None
+    """A dropdown's choices (``input_settings: {input_type: dropdown, choices}``): no other value is accepted."""
 
 
 def default_custom_fields() -> list[CustomFieldSeed]:
-    """Field definitions every account starts with (ids 1-7), so field values can be written at once;
-    7 is system-managed (its value cannot be removed through the API)."""
+    """Field definitions every account starts with (ids 1-8), so field values can be written at once;
+    7 is system-managed (its value can be neither set nor removed through the API), 8 a dropdown."""
     return [
         CustomFieldSeed(object_type="Ticket", label="Contact reason", data_type="text"),
         CustomFieldSeed(object_type="Ticket", label="Order number", data_type="text"),
@@ -51,6 +54,8 @@ def default_custom_fields() -> list[CustomFieldSeed]:
         CustomFieldSeed(object_type="Customer", label="Loyalty tier", data_type="text"),
         CustomFieldSeed(object_type="Customer", label="Lifetime orders", data_type="number"),
         CustomFieldSeed(object_type="Ticket", label="AI intent", data_type="text", managed_type="ai_intent"),
+        CustomFieldSeed(object_type="Ticket", label="Delivery issue", data_type="text",
+                        choices=["Late", "Damaged", "Lost"]),
     ]
 
 

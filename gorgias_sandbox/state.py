@@ -68,8 +68,11 @@ class AccountState:
             {"email": f"bot@{self.domain}.gorgias.io", "name": "Gorgias Bot", "role": {"name": "bot"}}, now
         )["id"]
         for seed in settings.custom_fields:
+            definition: dict[str, Any] = {"data_type": seed.data_type}
+            if seed.choices is not None:
+                definition["input_settings"] = {"input_type": "dropdown", "choices": list(seed.choices)}
             self.add_field_definition(
-                {"object_type": seed.object_type, "label": seed.label, "definition": {"data_type": seed.data_type},
+                {"object_type": seed.object_type, "label": seed.label, "definition": definition,
                  "managed_type": seed.managed_type},
                 now,
             )

@@ -84,6 +84,16 @@ class Console:
         run_async(publish(self.bootstrap, topic, records))
 
 
+def tags_destination(sandbox_url: str, run: str) -> list[dict[str, Any]]:
+    """One paused destination of the config file: tags for tickets, on the sandbox's account acme."""
+    return [{
+        "name": "ticket-tags", "source_topics": [f"tags-{run}"], "active": False, "credential": "acme",
+        "endpoint": {"template": "add_ticket_tags"},
+        "response_webhook": {"enabled": True, "topic": f"responses-{run}"},
+        "dead_letter_topic": f"dead-{run}",
+    }]
+
+
 def start_console(bootstrap: str, tmp: Path, topics: dict[str, list[Any]],
                   destinations: Callable[[str, str], list[dict[str, Any]]] | None = None) -> Console:
     """Sandbox, topics with records, and a worker whose config names the sandbox's account ``acme``."""
@@ -99,11 +109,14 @@ def start_console(bootstrap: str, tmp: Path, topics: dict[str, list[Any]],
         "kafka": {"bootstrap_servers": bootstrap, "group_id": f"console-{run}"},
         "worker": {"web_port": port, "log_format": "text", "shutdown_grace_s": 5,
                    "control_token_env": "CONSOLE_TOKEN"},
-        "destinations": destinations(sandbox.url, run) if destinations else [],
+        "credentials": {"acme": {"domain": "acme", "username": "agent@acme.com", "api_key_env": "GORGIAS_API_KEY",
+                                 "base_url": sandbox.url, "rate_limit": {"enabled": False}}},
+        "destinations": (destinations or tags_destination)(sandbox.url, run),
     }
     path = tmp / "config.yaml"
     path.write_text(yaml.safe_dump(doc))
-    worker = WorkerProcess(path, port, env={"CONSOLE_TOKEN": TOKEN}).start()
+    # (KAFKA_BOOTSTRAP_SERVERS would override the config's broker: the session's, or this module's own)
+    worker = WorkerProcess(path, port, env={"CONSOLE_TOKEN": TOKEN, "KAFKA_BOOTSTRAP_SERVERS": bootstrap}).start()
     console = Console(bootstrap, sandbox, worker, run, named)
     return console
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from playwright.sync_api import Error as PlaywrightError
@@ -30,18 +29,8 @@ OpenPage = Callable[..., tuple[Page, Watched]]
 
 @pytest.fixture(scope="module")
 def console(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
-    def destinations(sandbox_url: str, run: str) -> list[dict[str, Any]]:
-        return [{
-            "name": "ticket-tags", "source_topics": [f"tags-{run}"], "active": False,
-            "credential": {"domain": "acme", "username": "agent@acme.com", "api_key_env": "GORGIAS_API_KEY",
-                           "base_url": sandbox_url},
-            "endpoint": {"template": "add_ticket_tags"},
-            "response_webhook": {"enabled": True, "topic": f"responses-{run}"},
-            "dead_letter_topic": f"dead-{run}",
-        }]
-
     started = start_console(kafka_bootstrap, tmp_path_factory.mktemp("console"),
-                            {"tags": TAG_RECORDS, "hostile": HOSTILE_RECORDS}, destinations)
+                            {"tags": TAG_RECORDS, "hostile": HOSTILE_RECORDS})
     try:
         yield started
     finally:
@@ -141,7 +130,7 @@ def test_excluded_attributes_are_chips_chosen_from_the_sample(open_page: OpenPag
     expect(first.locator("pre.body")).to_contain_text('"source"')
     expect(first).to_contain_text("X-Team")
     # the attributes seen in the sample are offered; picking one adds a chip and drops it from the body
-    offered = page.locator(".endpoint-manual datalist option").evaluate_all("nodes => nodes.map(n => n.value)")
+    offered = page.locator("#endpoint-section datalist option").evaluate_all("nodes => nodes.map(n => n.value)")
     assert {"ticket_id", "tags", "source", "score"} <= set(offered)
     page.get_by_label("Exclude attributes", exact=True).fill("source")
     page.get_by_label("Exclude attributes", exact=True).press("Enter")

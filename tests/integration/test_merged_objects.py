@@ -29,7 +29,7 @@ async def test_an_update_of_a_merged_customer_lands_on_the_customer_it_was_merge
     await s.create_topics()
     ids = [api(s, "POST", "/api/customers", {"name": e, "email": e, "channels": [
         {"type": "email", "address": e, "preferred": True}]})["id"] for e in ("old@example.com", "new@example.com")]
-    api(s, "PUT", f"/api/customers/merge?source_id={ids[0]}&target_id={ids[1]}", {})
+    api(s, "PUT", f"/api/customers/merge?source_id={ids[0]}&target_id={ids[1]}", {"name": "new@example.com"})
     await publish(s.bootstrap, s.source, [{"customer_id": ids[0], "data": {"tier": "gold"}}])
     endpoint = {"template": "set_customer_data", "method": None, "url": None}
     await run_worker(s.config(s.destination(endpoint=endpoint)))

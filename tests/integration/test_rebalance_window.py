@@ -26,12 +26,12 @@ async def test_a_call_started_right_before_a_revoke_is_not_sent(scenario: Scenar
     await publish(s.bootstrap, s.source, [ticket(0)])
 
     async def held() -> bool:
-        return pipeline.open.waiting_calls == 1
+        return pipeline.chain.open.waiting_calls == 1
 
     assert await wait_for(held, 30, interval=0.05)
-    call = next(pipeline.open.eligible())
+    call = next(pipeline.chain.open.eligible())
     pipeline.start_call(call, 0.0)  # its token is taken and its task created, not yet run...
-    await pipeline.on_revoked({TopicPartition(s.source, 0)})  # ...when the partition moves away
+    await pipeline.on_partitions_revoked({TopicPartition(s.source, 0)})  # ...when the partition moves away
     await asyncio.sleep(1)
     # the new owner sends it (the record was not committed); this worker must not send it as well
     assert s.sandbox.counters()["requests"].get("POST /api/tickets", {}) == {}

@@ -12,6 +12,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from tests.support.kafka_io import wait_for
+from worker.core.config.deployment import Deployment
 from worker.core.config.kafka import KafkaSettings
 from worker.core.store.writes import ABSENT, EntryExists, Expect, NoSuchEntry, StaleVersion
 from worker.kafka.store import CompactedStore, StoreUnavailable
@@ -19,17 +20,6 @@ from worker.kafka.store import CompactedStore, StoreUnavailable
 pytestmark = pytest.mark.integration
 
 StoreFactory = Callable[..., Awaitable[CompactedStore]]
-
-
-class Deployment:  # stands in for worker.core.deployment.Deployment until it lands
-    def __init__(self, name: str) -> None:
-        self.prefix = f"{name}/".encode()
-
-    def key(self, entry: str | bytes | None) -> bytes:
-        return self.prefix + (entry.encode() if isinstance(entry, str) else entry or b"")
-
-    def entry(self, key: bytes | None) -> str | None:
-        return key[len(self.prefix):].decode() if key is not None and key.startswith(self.prefix) else None
 
 
 @pytest.fixture

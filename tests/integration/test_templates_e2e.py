@@ -16,7 +16,7 @@ from tests.support.processes import gorgias
 from worker.core.chain.preview import PreviewRequest, preview
 from worker.core.config.worker_config import parse_config
 from worker.host import metrics
-from worker.kafka.topic_io import read_sample
+from worker.kafka.topic_sample import read_sample
 
 pytestmark = pytest.mark.integration
 
@@ -196,7 +196,8 @@ async def test_custom_fields_the_records_do_not_mention_survive(scenario: Scenar
     ticket = new_ticket(s)
     # fields 1-4 are the ticket's text/text/number/boolean fields, 7 the system-managed "AI intent"
     gorgias(s.sandbox, "PUT", f"/api/tickets/{ticket}/custom-fields",
-            [{"id": 1, "value": "Billing"}, {"id": 2, "value": "A-1"}, {"id": 7, "value": "order/status"}])
+            [{"id": 1, "value": "Billing"}, {"id": 2, "value": "A-1"}])
+    s.sandbox.admin("PUT", f"tickets/{ticket}/custom-fields/7", "order/status")  # set by Gorgias' AI, not by API
     records = [{"ticket_id": ticket, "field_id": 1, "value": "Shipping"},
                {"ticket_id": ticket, "custom_fields": [{"id": 3, "value": 12.5}]}]
     await publish(s.bootstrap, s.source, records)
@@ -236,15 +237,24 @@ async def test_set_ticket_field_changes_one_value_in_one_call(scenario: Scenario
     s = scenario
     await s.create_topics()
     ticket = new_ticket(s)
-    gorgias(s.sandbox, "PUT", f"/api/tickets/{ticket}/custom-fields", [{"id": 1, "value": "Billing"}])
-    await publish(s.bootstrap, s.source, [{"ticket_id": ticket, "field_id": 4, "value": True}])
+    gorgias(s.sandbox, "PUT", f"/api/tickets/{ticket}/custom-fields", [{"id": 1, "value": "Billing"},
+                                                                     {"id": 2, "value": "A-1"}])
+    await publish(s.bootstrap, s.source, [{"ticket_id": ticket, "field_id": 4, "value": True},
+                                          {"ticket_id": ticket, "field_id": 3, "value": 12.0},
+                                          {"ticket_id": ticket, "field_id": 2, "value": None},
+                                          {"ticket_id": ticket, "field_id": 3, "value": 12.5}])
     await run_worker(s.config(templated(s, "set_ticket_field")))
-    await wait_committed(s, 1)
-    (event,) = await read_json(s.bootstrap, s.responses, 1, timeout=10)
-    assert event["outcome"] == "delivered" and "steps" not in event
+    await wait_committed(s, 4)
+    events = sorted(await read_json(s.bootstrap, s.responses, 3, timeout=10), key=lambda e: e["records"][0]["offset"])
+    assert [e["outcome"] for e in events] == ["delivered"] * 3 and "steps" not in events[0]
+    assert [e["request"]["body"] for e in events[:2]] == [True, 12]  # the raw value, a whole number an integer
     values = s.sandbox.state()["ticket_field_values"][str(ticket)]
-    assert {k: v["value"] for k, v in values.items()} == {"1": "Billing", "4": True}
-    assert s.sandbox.counters()["requests"]["PUT /api/tickets/{ticket_id}/custom-fields/{id}"] == {"200": 1}
+    assert {k: v["value"] for k, v in values.items()} == {"1": "Billing", "3": 12, "4": True}  # 2 cleared
+    counts = s.sandbox.counters()["requests"]
+    assert counts["PUT /api/tickets/{ticket_id}/custom-fields/{id}"] == {"200": 2}
+    assert counts["DELETE /api/tickets/{ticket_id}/custom-fields/{id}"] == {"204": 1}  # null: a DELETE
+    (letter,) = await read_json(s.bootstrap, s.dead_letters, 1, timeout=10)
+    assert letter["stage"] == "render" and "12.5 has decimals" in letter["reason"]
 
 
 async def test_imported_messages_email_nobody_and_sent_ones_do(scenario: Scenario, run_worker: Any) -> None:
@@ -361,3 +371,6 @@ async def test_the_other_new_templates_each_do_their_one_thing(scenario: Scenari
     assert [m["body_text"] for m in tickets[kept]["messages"] if m["channel"] == "internal-note"] == ["typo here"]
     assert tickets[closing]["status"] == "closed" and tickets[kept]["status"] == "closed"
     assert str(source) in state["merged_customers"] and {c["id"] for c in state["customers"]} >= {target}
+    assert events["merge"]["customer_merge"] == {"merged_away_id": source, "kept_id": target}
+    assert [st["method"] for st in events["merge"]["steps"]] == ["GET", "PUT"]  # never an empty merge body
+    assert events["merge"]["request"]["body"] == {} and "customer_merge" not in events["job"]

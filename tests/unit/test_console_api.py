@@ -52,7 +52,9 @@ async def sandbox(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[RunningSandb
 @pytest.fixture
 async def client(sandbox: RunningSandbox) -> AsyncIterator[TestClient[Any, Any]]:
     """The control API of a worker whose one destination uses the sandbox's account (not started: no Kafka)."""
-    config = parse_config({"worker": {"control_token_env": "CTL_TOKEN"}, "destinations": [unsaved(sandbox.url)]})
+    named = {"domain": "acme", "username": "agent@acme.com", "api_key_env": "GORGIAS_API_KEY", "base_url": sandbox.url}
+    config = parse_config({"worker": {"control_token_env": "CTL_TOKEN"}, "credentials": {"sandbox": named},
+                           "destinations": [unsaved(sandbox.url)]})
     runtime = Runtime(config)
     async with DeliveryService() as delivery:
         runtime.delivery = delivery
@@ -242,6 +244,20 @@ async def test_undo_deletes_only_what_a_test_can_create(client: TestClient[Any, 
     resp = await client.post("/test/undo", json={"destination": unsaved(sandbox.url), "undo": undo}, headers=AUTH)
     assert resp.status == 400
     assert (await client.get("/templates")).status == 200
+
+
+async def test_a_credential_is_named_as_in_the_config(client: TestClient[Any, Any], sandbox: RunningSandbox) -> None:
+    doc = unsaved(credential="sandbox")
+    answer = await (await client.post("/preview", json={"destination": doc, "records": RECORDS[:1]},
+                                      headers=AUTH)).json()
+    assert answer["items"][0]["url"] == f"{sandbox.url}/api/tickets/1/tags"
+    unknown = await (await client.post("/preview", json={"destination": unsaved(credential="nobody"),
+                                                         "records": RECORDS[:1]}, headers=AUTH)).json()
+    (problem,) = unknown["errors"]
+    assert problem["path"] == "credential" and "no credential named 'nobody' (known: sandbox)" in problem["message"]
+    sent = await (await client.post("/test", json={"destination": doc, "record": RECORDS[2], "confirm": True},
+                                    headers=AUTH)).json()
+    assert sent["response"]["status"] == 404  # ticket 2 does not exist in the sandbox: Gorgias' own answer
 
 
 async def test_a_test_may_only_send_with_a_credential_the_worker_uses(client: TestClient[Any, Any],

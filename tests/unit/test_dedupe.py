@@ -435,7 +435,7 @@ async def test_an_update_of_a_merged_customer_is_followed_to_the_customer_it_was
         made = await s.api("POST", "/api/customers", {"name": email, "email": email, "channels": [
             {"type": "email", "address": email, "preferred": True}]})
         ids.append(made["id"])
-    await s.api("PUT", f"/api/customers/merge?source_id={ids[0]}&target_id={ids[1]}", {})
+    await s.api("PUT", f"/api/customers/merge?source_id={ids[0]}&target_id={ids[1]}", {"name": "new@example.com"})
     dest = destination(sandbox.url, "set_customer_data")
     _, request = prepared(dest, {"customer_id": ids[0], "data": {"tier": "gold"}})
     outcome = await delivery.call(request, dest.credential, dest.delivery)

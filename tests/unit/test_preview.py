@@ -121,7 +121,8 @@ def test_preview_items_as_json_and_text() -> None:
          "body": {"names": ["a", "b"]},
          "steps": ['POST https://acme.gorgias.com/api/tags {"name": "a"}  (unless known to exist; 400/409 = exists)',
                    'POST https://acme.gorgias.com/api/tags {"name": "b"}  (unless known to exist; 400/409 = exists)',
-                   "POST https://acme.gorgias.com/api/tickets/3/tags  (the request above)"],
+                   "POST https://acme.gorgias.com/api/tickets/3/tags  (the request above; refused with 400, each "
+                   "name is created again and it is sent once more)"],
          "emails": []},
         {"kind": "dead_letter", "records": [1], "stage": "render",
          "reason": "add_ticket_tags: names: required: at least one tag name (or ids)", "field": "names"},
@@ -351,6 +352,9 @@ class FakeRuntime:
         self.pipelines: dict[str, Any] = {}
         self.delivery = delivery
 
+    def destination(self, name: str) -> Any:
+        return self.config.destination(name)
+
 
 async def test_routes_preview_and_test(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GORGIAS_API_KEY", API_KEY)
@@ -370,12 +374,17 @@ async def test_routes_preview_and_test(monkeypatch: pytest.MonkeyPatch) -> None:
         assert (await client.post("/destinations/support/preview", data=b"{")).status == 400
 
         r = await client.post("/destinations/support/test", json={"record": {"name": "vip"}})
+        described = await r.json()  # without confirm: what it would do, nothing sent
+        assert described["sent"] is False and described["creates"] == "tag" and described["emails"] == []
+        assert described["summary"] == f"will create a tag on acme.gorgias.com: POST {running.url}/api/tags"
+        r = await client.post("/destinations/support/test", json={"record": {"name": "vip"}, "confirm": True})
         doc = await r.json()
-        assert r.status == 200 and doc["ok"] is True and doc["response"]["status"] == 201
-        r = await client.post("/destinations/support/test", json={"payload": {"name": "vip"}})
+        assert r.status == 200 and doc["sent"] is True and doc["ok"] is True and doc["response"]["status"] == 201
+        assert doc["undo"]["kind"] == "tag" and doc["undo"]["method"] == "DELETE"
+        r = await client.post("/destinations/support/test", json={"payload": {"name": "vip"}, "confirm": True})
         doc = await r.json()
-        assert doc["ok"] is False and doc["response"]["status"] == 409
-        r = await client.post("/destinations/support/test")  # the template's example record
+        assert doc["ok"] is False and doc["response"]["status"] == 409 and doc["undo"] is None
+        r = await client.post("/destinations/support/test", json={"confirm": True})  # the template's example record
         assert (await r.json())["response"]["status"] == 409  # the example is vip too
         assert (await client.post("/destinations/support/test", json={"bogus": 1})).status == 400
     finally:

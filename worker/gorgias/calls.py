@@ -15,8 +15,9 @@ from worker.core.config.account import Credential
 from worker.core.requests.request import RenderedRequest
 from worker.gorgias.client import HttpResult
 from worker.gorgias.errors import TransportError
+from worker.gorgias.holds import CredentialGate
 
-__all__ = ["AttemptTokens", "CallAttempt", "HookDecision", "UnknownOutcomeHook"]
+__all__ = ["AttemptTokens", "CallAttempt", "Holds", "HookDecision", "UnknownOutcomeHook"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +28,8 @@ class CallAttempt:
     credential: Credential
     attempt: int
     error: TransportError
+    holds: Holds | None = None
+    """The call's holds: the duplicate check's own requests wait out a refused credential like the call."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,3 +66,21 @@ class AttemptTokens(Protocol):
         ...
 
 
+
+
+class Holds(Protocol):
+    """How a caller that can hold its calls (a destination pipeline) lets one wait out Gorgias refusing its
+    credential (401) or its route (403) instead of failing. Without one, a refusal fails the call like any 4xx."""
+
+    async def credential_held(self, gate: CredentialGate) -> str | None:
+        """Wait until ``gate`` opens again: None, or why to give up (the call then fails with that reason)."""
+        ...
+
+    async def route_refused(self, reason: str) -> str | None:
+        """Hold the call's destination for ``reason`` and wait until the call may try again (None), or why to
+        give up."""
+        ...
+
+    def route_answered(self) -> None:
+        """The call got an answer other than 401/403: a hold of its destination for a refused route ends."""
+        ...

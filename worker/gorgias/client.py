@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import time
 import warnings
 from collections.abc import Callable
@@ -343,6 +344,19 @@ def resolve_secret(credential: Credential) -> SecretStr:
 
 
 ClientFactory = Callable[[Credential, SecretStr, DeliverySettings], Sender]
+ClientKey = tuple[str, str, str, str]
+RETIRED_CLIENT_LINGER_S = 5.0
+"""A client replaced by a renewed secret is closed this long after its calls' timeout: calls already on
+the wire with it finish first."""
+
+
+def client_key(credential: Credential) -> ClientKey:
+    """Who authenticates: the account and auth type, the user, where the secret lives and the origin."""
+    return (credential.account_key, credential.username or "", credential.secret().describe(), credential.origin)
+
+
+def _digest(secret: SecretStr) -> bytes:
+    return hashlib.sha256(secret.get_secret_value().encode()).digest()
 
 
 class ClientRegistry:
@@ -351,6 +365,9 @@ class ClientRegistry:
     Clients are keyed by ``credential.account_key`` plus who authenticates (username, where the secret
     lives, origin): destinations sharing a credential share a pool, while two users' keys on one account
     never share an ``Authorization`` header. The first destination's DeliverySettings size the pool.
+
+    :meth:`renew` reads a secret again (a rotated Secret file): when it changed, later calls get a new
+    client carrying it, and the old one is closed once calls on the wire with it had their time.
     """
 
     def __init__(
@@ -363,30 +380,62 @@ class ClientRegistry:
         self._transport: TransportName = transport
         self._factory = factory
         self._resolve = secret_resolver
-        self._clients: dict[tuple[str, str, str, str], Sender] = {}
+        self._clients: dict[ClientKey, Sender] = {}
+        self._digests: dict[ClientKey, bytes] = {}  # sha256 of the secret each client was built with
         self._by_credential: dict[int, tuple[Credential, Sender]] = {}  # the last lookup of each credential
+        self._closing: set[asyncio.Task[None]] = set()
 
     def get(self, credential: Credential, settings: DeliverySettings) -> Sender:
         """The account's client, created on first use (LookupError when its secret cannot be read)."""
         known = self._by_credential.get(id(credential))
         if known is not None and known[0] is credential:
             return known[1]
-        key = (
-            credential.account_key,
-            credential.username or "",
-            credential.secret().describe(),
-            credential.origin,
-        )
+        key = client_key(credential)
         client = self._clients.get(key)
         if client is None:
-            secret = self._resolve(credential)
-            if self._factory is not None:
-                client = self._factory(credential, secret, settings)
-            else:
-                client = GorgiasClient(credential, secret, settings, transport=self._transport)
-            self._clients[key] = client
+            client = self._build(key, credential, self._resolve(credential), settings)
         self._by_credential[id(credential)] = (credential, client)
         return client
+
+    def current(self, credential: Credential) -> Sender | None:
+        """The client calls of ``credential`` get now (None before the first)."""
+        return self._clients.get(client_key(credential))
+
+    def renew(self, credential: Credential, settings: DeliverySettings) -> bool:
+        """Read the credential's secret again; True when it changed (later calls carry the new one).
+
+        Raises LookupError when the secret cannot be read now.
+        """
+        key = client_key(credential)
+        secret = self._resolve(credential)
+        old = self._clients.get(key)
+        if old is not None and self._digests.get(key) == _digest(secret):
+            return False
+        self._build(key, credential, secret, settings)
+        if old is not None:
+            self._by_credential = {k: v for k, v in self._by_credential.items() if v[1] is not old}
+            self._retire(old, settings.timeout_s + RETIRED_CLIENT_LINGER_S)
+        return True
+
+    def _build(self, key: ClientKey, credential: Credential, secret: SecretStr, settings: DeliverySettings) -> Sender:
+        if self._factory is not None:
+            client = self._factory(credential, secret, settings)
+        else:
+            client = GorgiasClient(credential, secret, settings, transport=self._transport)
+        self._clients[key] = client
+        self._digests[key] = _digest(secret)
+        return client
+
+    def _retire(self, client: Sender, after_s: float) -> None:
+        async def close_later() -> None:
+            try:
+                await asyncio.sleep(after_s)
+            finally:
+                await client.aclose()
+
+        task = asyncio.get_running_loop().create_task(close_later(), name="close-retired-client")
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     def __len__(self) -> int:
         return len(self._clients)
@@ -394,5 +443,9 @@ class ClientRegistry:
     async def aclose(self) -> None:
         clients, self._clients = list(self._clients.values()), {}
         self._by_credential = {}
+        closing, self._closing = set(self._closing), set()
+        for task in closing:
+            task.cancel()  # closes its client at once
+        await asyncio.gather(*closing, return_exceptions=True)
         for client in clients:
             await client.aclose()

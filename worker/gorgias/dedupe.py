@@ -68,7 +68,7 @@ from worker.core.requests.rendering import Prepared
 from worker.core.requests.request import RenderedRequest
 from worker.core.templates import configured_for
 from worker.core.templates.model import ConfiguredTemplate
-from worker.gorgias.calls import CallAttempt, HookDecision
+from worker.gorgias.calls import CallAttempt, Holds, HookDecision
 from worker.gorgias.client import HttpResult
 from worker.gorgias.delivery import DeliveryService
 
@@ -104,6 +104,7 @@ class _Trace:
     attempts: list[AttemptRecord] = field(default_factory=list)
     waited: float = 0.0
     requests: int = 0  # lookup requests made: each one's attempts are marked as a step of their own
+    holds: Holds | None = None  # the call's: a lookup waits out a refused credential like the call itself
 
 
 def _get(url: str) -> RenderedRequest:
@@ -138,10 +139,10 @@ class Deduper:
         """``unknown_outcome_hook``: did the create whose answer was lost take effect?"""
         if not self.on_unknown_outcome or self.identity(attempt.request) is None:
             return HookDecision.retry()  # cannot be checked: the outcome stays unknown unless a retry succeeds
-        found = await self.find_existing(attempt.request)
+        found = await self.find_existing(attempt.request, _Trace(holds=attempt.holds))
         if found is None and attempt.error.kind == "timeout":  # it may still be being applied: look again
             await self.sleep(self.recheck_after_s)
-            found = await self.find_existing(attempt.request)
+            found = await self.find_existing(attempt.request, _Trace(holds=attempt.holds))
         if found is None:
             log.info("%s: no %s was created by the unanswered attempt %d; sending it again",
                      self.dest.name, self.resource, attempt.attempt)
@@ -162,12 +163,13 @@ class Deduper:
             return True
         return self.policy != "never" and any(item.record.extra.get(POSSIBLY_DELIVERED) for item in items)
 
-    async def before_first_attempt(self, request: RenderedRequest, items: Sequence[Prepared]) -> CallOutcome | None:
+    async def before_first_attempt(self, request: RenderedRequest, items: Sequence[Prepared],
+                                   holds: Holds | None = None) -> CallOutcome | None:
         """A finished outcome when the object exists already (nothing is sent), else None (send it)."""
         if not self.wants_lookup_first(items):
             return None
         started_wall, started = time.time(), time.monotonic()
-        trace = _Trace()
+        trace = _Trace(holds=holds)
         try:
             found = await self.find_existing(request, trace)
         except Exception as exc:  # never raise into the pipeline: the call fails (dead letter, retryable)
@@ -259,7 +261,7 @@ class Deduper:
 
     async def _call(self, trace: _Trace, url: str) -> Any:
         self.lookups += 1
-        outcome = await self.delivery.call(_get(url), self.dest.credential, self.settings)
+        outcome = await self.delivery.call(_get(url), self.dest.credential, self.settings, holds=trace.holds)
         trace.requests += 1
         trace.attempts.extend(replace(a, step=trace.requests) for a in outcome.attempt_log)
         trace.waited += outcome.rate_limit_wait_s

@@ -18,6 +18,7 @@ import logging
 import random
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 
@@ -25,9 +26,10 @@ from worker.core.config.account import Credential
 from worker.core.config.delivery import DeliverySettings
 from worker.core.outcomes.call_outcome import AttemptRecord, CallOutcome, MergedRedirect, counted_attempts
 from worker.core.requests.request import RenderedRequest
-from worker.gorgias.calls import AttemptTokens, CallAttempt, UnknownOutcomeHook
-from worker.gorgias.client import DEFAULT_TRANSPORT, ClientRegistry, HttpResult, TransportName
+from worker.gorgias.calls import AttemptTokens, CallAttempt, Holds, UnknownOutcomeHook
+from worker.gorgias.client import DEFAULT_TRANSPORT, ClientRegistry, HttpResult, Sender, TransportName
 from worker.gorgias.errors import ForeignOriginError, TransportError
+from worker.gorgias.holds import CredentialGates
 from worker.gorgias.jobs import JobCalls
 from worker.gorgias.merged import FOLLOWED_STATUSES, merged_target
 from worker.gorgias.plans import PlanRunner
@@ -50,6 +52,9 @@ def parse_body(body: bytes, content_type: str | None) -> Any:
 
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+HELD_STATUSES = frozenset({401, 403})
+"""Gorgias refusing the credential (401) or the credential's user this route (403): held, not failed,
+when the caller can hold calls."""
 
 
 def _attempts(n: int) -> str:
@@ -89,10 +94,12 @@ class DeliveryService:
         self._rng = rng if rng is not None else random.Random()
         self.clients = clients if clients is not None else ClientRegistry(transport=transport)
         self.limiters = limiters if limiters is not None else RateLimiterRegistry(clock=clock, sleep=sleep)
+        self.gates = CredentialGates(self.clients, self.limiters, clock=clock, sleep=sleep)
         self.plans = PlanRunner(self, clock=clock, wall_clock=wall_clock)
         self.jobs = JobCalls(self, clock, wall_clock, sleep)
 
     async def aclose(self) -> None:
+        await self.gates.aclose()
         await self.clients.aclose()
 
     async def __aenter__(self) -> DeliveryService:
@@ -108,10 +115,13 @@ class DeliveryService:
         settings: DeliverySettings,
         unknown_outcome_hook: UnknownOutcomeHook | None = None,
         tokens: AttemptTokens | None = None,
+        holds: Holds | None = None,
     ) -> CallOutcome:
+        """Deliver ``req``. With ``holds``, a refused credential (401) or route (403) holds the call until it
+        works (:mod:`worker.gorgias.holds`); without, it fails the call like any 4xx."""
         if req.plan is not None:  # several requests (worker.core.requests.request): each one comes back through here
-            return await self.plans.run(req, credential, settings, unknown_outcome_hook, tokens)
-        run = _Call(self, req, credential, settings, unknown_outcome_hook, tokens)
+            return await self.plans.run(req, credential, settings, unknown_outcome_hook, tokens, holds)
+        run = _Call(self, req, credential, settings, unknown_outcome_hook, tokens, holds)
         return await run.execute()
 
 
@@ -126,9 +136,13 @@ class _Call:
         settings: DeliverySettings,
         hook: UnknownOutcomeHook | None,
         tokens: AttemptTokens | None = None,
+        holds: Holds | None = None,
     ) -> None:
         self.s = service
         self.tokens = tokens
+        self.holds = holds
+        self.renewed = False  # the credential was renewed once for this call after a 401 (then a 401 holds it)
+        self.held_s = 0.0  # time spent held: not part of the retry time budget
         self.clock = service._clock
         self.wall = service._wall
         self.sleep = service._sleep
@@ -170,6 +184,15 @@ class _Call:
             result = outcome if isinstance(outcome, HttpResult) else None
             verdict = classify(outcome, now=self.wall)
             refused_wait = _budget_answer(limiter, result, verdict)
+            if self.holds is not None and result is not None:
+                if result.status in HELD_STATUSES:
+                    self.record(attempt, outcome, sent_at, waited, 0.0, f"{verdict.reason}; held", held=True)
+                    ended = await self._wait_out_refusal(result, verdict, client)
+                    if ended is not None:
+                        return ended
+                    client = self.s.clients.get(self.credential, self.settings)  # the secret may be new
+                    continue
+                self.holds.route_answered()
 
             if self._follow_merge(result):  # an attempt, but not a retry
                 self.record(attempt, outcome, sent_at, waited, 0.0, f"{verdict.reason}; following it once",
@@ -205,6 +228,24 @@ class _Call:
                 return self.finish(result, ok=False, reason=give_up, retryable=True,
                                    unknown=self.unsettled is not None)
 
+    async def _wait_out_refusal(self, result: HttpResult, verdict: Verdict, used: Sender) -> CallOutcome | None:
+        """After a 401 or 403 (recorded as a hold): wait until the credential or the route works, then None
+        (send it again, not an attempt); or the call's outcome when the caller's holds give up."""
+        assert self.holds is not None
+        started = self.clock()
+        if result.status == 401:
+            gate = self.s.gates.get(self.credential, self.settings)
+            renewed = await gate.refused(used, verdict.reason, may_renew=not self.renewed)
+            self.renewed = self.renewed or renewed
+            give_up = None if renewed else await self.holds.credential_held(gate)
+        else:
+            path = urlsplit(self.req.url).path
+            give_up = await self.holds.route_refused(f"{self.req.method} {path}: {verdict.reason}")
+        self.held_s += self.clock() - started
+        if give_up is None:
+            return None
+        return self.finish(result, ok=False, reason=give_up, retryable=True, unknown=self.unsettled is not None)
+
     def _follow_merge(self, result: HttpResult | None) -> bool:
         """Whether ``result`` is the 301 of a merged ticket or customer, followed once: the request now goes
         to its ``Location`` (the same method and body; a sub-resource such as ``/data`` is kept)."""
@@ -224,7 +265,7 @@ class _Call:
         if refused_wait is None and failures >= self.settings.max_attempts:
             return f"gave up after {_attempts(attempt)}: {verdict.reason}", 0.0
         delay = refused_wait if refused_wait is not None else self.policy.delay(failures, verdict.retry_after_s)
-        spent = self.clock() - self.start
+        spent = self.clock() - self.start - self.held_s
         budget = self.settings.max_retry_time_s
         if spent + delay > budget:
             return (f"retry budget of {budget:g} s spent after {_attempts(attempt)} "
@@ -236,7 +277,7 @@ class _Call:
     ) -> CallOutcome | None:
         assert self.hook is not None and isinstance(outcome, TransportError)
         try:
-            decision = await self.hook(CallAttempt(self.req, self.credential, attempt, outcome))
+            decision = await self.hook(CallAttempt(self.req, self.credential, attempt, outcome, self.holds))
         except Exception as exc:
             reason = (
                 f"attempt {attempt} went unanswered ({verdict.reason}) and the duplicate check failed, "

@@ -28,7 +28,7 @@ from worker.host import metrics
 
 log = logging.getLogger("worker.pipeline")
 
-__all__ = ["AccountDispatcher", "Destination", "Dispatchers"]
+__all__ = ["AccountDispatcher", "CallTokens", "Destination", "Dispatchers"]
 
 
 class Destination(Protocol):
@@ -43,6 +43,30 @@ class Destination(Protocol):
     def start_call(self, call: Candidate, waited_s: float) -> None:
         """Take ``call`` out of the open batches and send it (its first attempt's token is taken)."""
         ...
+
+
+class CallTokens:
+    """A call's budget tokens (:class:`~worker.gorgias.calls.AttemptTokens`): the first was granted by the
+    account's dispatcher before the call started; each retry asks it again and is served before every
+    waiting call. While the destination is paused a retry is held too (it is not on the wire): it asks
+    for its token once the destination is activated (``active`` is set)."""
+
+    __slots__ = ("active", "dispatcher", "first_wait")
+
+    def __init__(self, dispatcher: AccountDispatcher, first_wait: float, active: asyncio.Event) -> None:
+        self.dispatcher = dispatcher
+        self.first_wait = first_wait
+        self.active = active
+
+    async def token(self, attempt: int) -> float:
+        if attempt == 1:
+            return self.first_wait
+        held = 0.0
+        if not self.active.is_set():
+            started = time.monotonic()
+            await self.active.wait()
+            held = time.monotonic() - started
+        return held + await self.dispatcher.retry_token()
 
 
 class AccountDispatcher:

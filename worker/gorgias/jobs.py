@@ -33,7 +33,7 @@ from worker.core.outcomes.call_outcome import CallOutcome
 from worker.core.requests.jobs import JobPolling, JobReport, job_id_of, job_status_of, poll_delays
 from worker.core.requests.request import RenderedRequest, StepRecord
 from worker.core.templates import configured_for
-from worker.gorgias.calls import AttemptTokens
+from worker.gorgias.calls import AttemptTokens, Holds
 from worker.gorgias.plans import Sender
 from worker.gorgias.ratelimit import Clock, Sleep
 
@@ -106,6 +106,7 @@ class JobCalls:
         tokens: AttemptTokens | None = None,
         created: JobCreated | None = None,
         resume: Sequence[int] = (),
+        holds: Holds | None = None,
     ) -> CallOutcome:
         """Create the job of ``req`` (or follow the jobs in ``resume``, created before a restart) until it ends."""
         start, started_at = self._clock(), self._wall()
@@ -114,9 +115,9 @@ class JobCalls:
             followed = []
             for n, jid in enumerate(dict.fromkeys(resume)):
                 followed.append(await self._follow(jid, origin, credential, settings, polling,
-                                                   _LaterTokens(tokens, first=n == 0), resumed=True))
+                                                   _LaterTokens(tokens, first=n == 0), resumed=True, holds=holds))
             return self._combine(None, req.url, followed, start, started_at)
-        post = await self.service.call(req, credential, settings, None, tokens)
+        post = await self.service.call(req, credential, settings, None, tokens, holds)
         if not post.ok:
             return post
         created_id = job_id_of(post.response_body)
@@ -128,11 +129,13 @@ class JobCalls:
             return post
         if created is not None:
             await created(created_id)
-        followed = [await self._follow(created_id, origin, credential, settings, polling, _LaterTokens(tokens, False))]
+        followed = [await self._follow(created_id, origin, credential, settings, polling, _LaterTokens(tokens, False),
+                                       holds=holds)]
         return self._combine(post, req.url, followed, start, started_at)
 
     async def _follow(self, jid: int, origin: str, credential: Credential, settings: DeliverySettings,
-                      polling: JobPolling, tokens: _LaterTokens, *, resumed: bool = False) -> _Followed:
+                      polling: JobPolling, tokens: _LaterTokens, *, resumed: bool = False,
+                      holds: Holds | None = None) -> _Followed:
         """Poll job ``jid`` until it ends, a read fails for good, or the wait is over."""
         report = JobReport(jid, resumed=resumed)
         get = RenderedRequest("GET", f"{origin}/api/jobs/{jid}", {"Accept": "application/json"}, None, None)
@@ -140,7 +143,7 @@ class JobCalls:
         polls: list[CallOutcome] = []
         for pause in poll_delays(polling):
             await self._sleep(pause)
-            outcome = await self.service.call(get, credential, settings, None, tokens.of())
+            outcome = await self.service.call(get, credential, settings, None, tokens.of(), holds)
             tokens.first = False
             polls.append(outcome)
             report.polls += 1

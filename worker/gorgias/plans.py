@@ -20,7 +20,7 @@ from worker.core.config.account import Credential
 from worker.core.config.delivery import DeliverySettings
 from worker.core.outcomes.call_outcome import CallOutcome
 from worker.core.requests.request import MAX_STEPS, Plan, PlanError, RenderedRequest, Step, StepRecord, StepResult
-from worker.gorgias.calls import AttemptTokens, UnknownOutcomeHook
+from worker.gorgias.calls import AttemptTokens, Holds, UnknownOutcomeHook
 from worker.gorgias.ratelimit import Clock
 
 __all__ = ["KnownNames", "PlanRunner", "Sender"]
@@ -42,6 +42,12 @@ class KnownNames:
         names.move_to_end(name)
         return True
 
+    def discard(self, account: str, name: str) -> None:
+        """Forget that the account has ``name`` (it turned out not to exist any more)."""
+        names = self._by_account.get(account)
+        if names is not None:
+            names.pop(name, None)
+
     def add(self, account: str, name: str) -> None:
         names = self._by_account.setdefault(account, OrderedDict())
         names[name] = None
@@ -55,7 +61,7 @@ class Sender(Protocol):
 
     async def call(self, req: RenderedRequest, credential: Credential, settings: DeliverySettings,
                    unknown_outcome_hook: UnknownOutcomeHook | None = None,
-                   tokens: AttemptTokens | None = None) -> CallOutcome: ...
+                   tokens: AttemptTokens | None = None, holds: Holds | None = None) -> CallOutcome: ...
 
 
 class PlanRunner:
@@ -74,6 +80,7 @@ class PlanRunner:
         settings: DeliverySettings,
         hook: UnknownOutcomeHook | None = None,
         tokens: AttemptTokens | None = None,
+        holds: Holds | None = None,
     ) -> CallOutcome:
         plan = req.plan
         assert plan is not None
@@ -94,13 +101,15 @@ class PlanRunner:
             if step is None:
                 break
             r = step.request
+            if step.forget and step.known_as is not None:
+                self.known.discard(account, step.known_as)
             if step.known_as is not None and self.known.has(account, step.known_as):
                 done.append(StepResult(step, None, None, skipped=True))
                 steps.append(StepRecord(r.method, r.url, step.purpose, None, 0, skipped=True))
                 continue
             step_tokens = None if tokens is None else _StepTokens(tokens, first=not outcomes)
             outcome = await self.service.call(replace(r, plan=None), credential, settings,
-                                              hook if step.final else None, step_tokens)
+                                              hook if step.final else None, step_tokens, holds)
             outcomes.append(outcome)
             last = outcome
             accepted = outcome.ok or (outcome.status is not None and outcome.status in step.accept)

@@ -45,6 +45,11 @@ class BudgetShares:
         self._limiters.get(credential).set_share(share)
         return share
 
+    def released(self, destination: str, credential: Credential) -> None:
+        """``destination`` stopped here (removed or replaced): its account's share no longer counts it."""
+        if self._fractions.pop(destination, None) is not None:
+            self._limiters.get(credential).set_share(self.share_of(credential.account_key))
+
     def share_of(self, account: str) -> float:
         fractions = [f for a, f in self._fractions.values() if a == account]
         return sum(fractions) / len(fractions) if fractions else 1.0

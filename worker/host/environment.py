@@ -16,12 +16,15 @@ from pydantic import SecretStr
 from worker.core.config.base import SecretRef
 from worker.core.config.kafka import KafkaSettings
 from worker.core.config.worker_config import WorkerConfig
+from worker.host.secret_box import STORED, load_box
 
 BOOTSTRAP_VARIABLE = "KAFKA_BOOTSTRAP_SERVERS"
 
 
 def resolve_secret(ref: SecretRef, environ: Mapping[str, str] | None = None) -> SecretStr:
     """Read the secret ``ref`` points at. Raises ``LookupError`` with a fix when it is missing or empty."""
+    if ref.stored is not None:  # a credential saved at runtime: encrypted in the credentials store
+        return STORED.reveal(ref.stored)
     if ref.env is not None:
         value = (os.environ if environ is None else environ).get(ref.env, "")
         if not value:
@@ -42,25 +45,42 @@ def bootstrap_servers(kafka: KafkaSettings, environ: Mapping[str, str] | None = 
     return (os.environ if environ is None else environ).get(BOOTSTRAP_VARIABLE) or kafka.bootstrap_servers
 
 
+def kafka_secret_refs(kafka: KafkaSettings) -> list[tuple[str, SecretRef]]:
+    """The secrets of the Kafka settings (SASL password, client key password), each with its setting."""
+    refs = (("kafka.sasl_password", kafka.sasl_password()), ("kafka.ssl_key_password", kafka.ssl_key_password()))
+    return [(where, ref) for where, ref in refs if ref is not None]
+
+
 def secret_refs(config: WorkerConfig) -> list[tuple[str, SecretRef]]:
     """Every secret the config refers to, each with the setting that names it (for error lines)."""
     refs = [(f"destinations[{i}].credential", d.credential.secret()) for i, d in enumerate(config.destinations)]
-    for where, ref in (("kafka.sasl_password", config.kafka.sasl_password()),
-                       ("worker.control_token", config.worker.control_token())):
-        if ref is not None:
-            refs.append((where, ref))
+    refs += kafka_secret_refs(config.kafka)
+    token = config.worker.control_token()
+    if token is not None:
+        refs.append(("worker.control_token", token))
+    secrets_key = config.worker.secrets_key()
+    if secrets_key is not None:
+        refs.append(("worker.secrets_key", secrets_key))
     return refs
+
+
+def check_refs(refs: list[tuple[str, SecretRef]], environ: Mapping[str, str] | None = None) -> list[str]:
+    """Problems with the secrets ``refs`` name that cannot be read now, one line each naming the setting."""
+    problems = []
+    for where, ref in refs:
+        try:
+            if where == "worker.secrets_key":
+                load_box(ref, environ)  # its errors name the setting
+            else:
+                resolve_secret(ref, environ)
+        except LookupError as exc:
+            problems.append(str(exc) if where == "worker.secrets_key" else f"{where}: {exc}")
+    return problems
 
 
 def check_secrets(config: WorkerConfig, environ: Mapping[str, str] | None = None) -> list[str]:
     """Problems with secrets that cannot be read now (the worker refuses to start with any)."""
-    problems = []
-    for where, ref in secret_refs(config):
-        try:
-            resolve_secret(ref, environ)
-        except LookupError as exc:
-            problems.append(f"{where}: {exc}")
-    return problems
+    return check_refs(secret_refs(config), environ)
 
 
 def known_secret_values(config: WorkerConfig, environ: Mapping[str, str] | None = None) -> list[str]:

@@ -112,11 +112,36 @@ DESTINATION_ACTIVE = Gauge(
     registry=REGISTRY,
 )
 
+DESTINATION_STATES = ("active", "paused", "failed", "held")
+DESTINATION_STATE = Gauge(
+    "gorgias_worker_destination_state",
+    "1 for the destination's current state (active, paused, failed, held), 0 for the others.",
+    ["destination", "state"], registry=REGISTRY,
+)
+
 CALLS_WAITING_FOR_BUDGET = Gauge(
     "gorgias_worker_calls_waiting_for_budget",
     "Calls due and not sent yet (waiting for a token, a call slot or their key's previous call), per account.",
     ["account"], registry=REGISTRY,
 )
+
+CREDENTIAL_HELD = Gauge(
+    "gorgias_worker_credential_held",
+    "1 while calls of the account are held because Gorgias refused its credential (HTTP 401), else 0.",
+    ["account"], registry=REGISTRY,
+)
+
+
+def set_destination_states(states: dict[str, str], before: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Set ``gorgias_worker_destination_state`` from each destination's state; the series of destinations
+    gone since ``before`` (the set returned last time) are removed. Returns the series now set."""
+    now = {(name, state) for name in states for state in DESTINATION_STATES}
+    for name, state in before - now:
+        DESTINATION_STATE.remove(name, state)
+    for name, current in states.items():
+        for state in DESTINATION_STATES:
+            DESTINATION_STATE.labels(name, state).set(1 if state == current else 0)
+    return now
 
 
 def render() -> bytes:

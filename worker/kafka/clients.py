@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import Any, TypeVar
@@ -15,10 +14,11 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.structs import OffsetAndMetadata
 
-from worker.core.config.base import SecretRef
-from worker.core.config.kafka import KafkaSettings, SecurityProtocol
+from worker.core.config.kafka import KafkaSettings
 from worker.host.environment import bootstrap_servers, resolve_secret
+from worker.host.tls import client_context
 from worker.kafka.partitioner import KeyHashPartitioner
+from worker.kafka.tls_check import check_tls
 
 # Every consumer group of the worker (each destination's and faust's own) notices a dead member within
 # this time, so a replacement worker takes its partitions over in seconds rather than a minute. Kafka's
@@ -49,13 +49,8 @@ def client_options(settings: KafkaSettings) -> dict[str, Any]:
         "client_id": settings.client_id,
         "security_protocol": settings.security_protocol.value,
     }
-    if settings.security_protocol in (SecurityProtocol.SSL, SecurityProtocol.SASL_SSL):
-        context = ssl.create_default_context(cafile=settings.ssl_cafile)
-        if settings.ssl_certfile:
-            password = None
-            if settings.ssl_key_password_env:
-                password = resolve_secret(SecretRef(env=settings.ssl_key_password_env)).get_secret_value()
-            context.load_cert_chain(settings.ssl_certfile, settings.ssl_keyfile, password=password)
+    context = client_context(settings)
+    if context is not None:
         opts["ssl_context"] = context
     if settings.sasl_mechanism is not None:
         ref = settings.sasl_password()
@@ -258,7 +253,9 @@ async def committed_offsets(
 
 
 async def probe(settings: KafkaSettings) -> None:
-    """Connect to the cluster once (bootstrap and metadata), or raise the connection error."""
+    """Connect to the cluster once (bootstrap and metadata), or raise the connection error; a TLS problem
+    is :class:`~worker.kafka.tls_check.KafkaTlsError`, which waiting longer does not fix."""
+    await check_tls(settings)
     admin = AIOKafkaAdminClient(**client_options(settings))
     try:
         await admin.start()

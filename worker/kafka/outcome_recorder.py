@@ -19,7 +19,6 @@ from worker.core.outcomes.call_outcome import CallOutcome, retry_causes
 from worker.core.outcomes.dead_letters import dead_letter, delivery_dead_letter
 from worker.core.outcomes.documents import DeadLetterStage, Outcome, iso_time
 from worker.core.outcomes.response_events import outcome_kind, response_event
-from worker.core.progress.offsets import TopicPartitionKey
 from worker.core.progress.recovery_marks import intent_document
 from worker.core.records.record import SourceRef
 from worker.core.requests.call import Call
@@ -120,6 +119,21 @@ class OutcomeRecorder:
                 self.records_unknown += n
         self.finish(call.sources)
 
+    def give_up(self, call: Call, reason: str, done: Callable[[Call], None]) -> None:
+        """Record ``call`` as failed without sending it (held longer than its retry budget): its dead letter
+        says why. ``done`` frees its key's lane first."""
+        claim = self.partitions.claim(call.sources)
+
+        async def run() -> None:
+            try:
+                done(call)
+                if claim():  # else its partition moved to another worker, which sends it
+                    await self.record(call, CallOutcome.unsent(reason, self.clock()))
+            finally:
+                claim.release()
+
+        self._spawn(run())
+
     def dead_letter_now(self, rejected: Rejected) -> None:
         """Write the dead letter of records the chain rejected (unless their partition moved away first)."""
         dest = self.dest
@@ -151,17 +165,14 @@ class OutcomeRecorder:
 
         self._spawn(run())  # tracked with the calls, so that a shutdown waits for it too
 
+    @property
+    def marks_intents(self) -> bool:
+        """Whether calls of this destination are marked on the intent topic before they go."""
+        return self.intent_topic is not None
+
     def finish(self, sources: list[SourceRef]) -> None:
-        finished = self.partitions.tracker.finished
-        tpk: TopicPartitionKey | None = None
-        oldest: int | None = None
-        for s in sources:
-            if tpk is None or s.partition != tpk.partition or s.topic != tpk.topic:
-                tpk = TopicPartitionKey(s.topic, s.partition)
-            finished(tpk, s.offset)
-            ts = s.timestamp_ms
-            if ts is not None and (oldest is None or ts < oldest):
-                oldest = ts
+        self.partitions.finished(sources)
+        oldest = min((s.timestamp_ms for s in sources if s.timestamp_ms is not None), default=None)
         if oldest is not None:  # once per call: its oldest record's wait
             self._m_e2e.observe(max(0.0, self.clock() - oldest / 1000))
 

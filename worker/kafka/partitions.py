@@ -24,7 +24,7 @@ import aiokafka
 from aiokafka import TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
-from worker.core.config.worker_config import Destination, WorkerConfig
+from worker.core.config.worker_config import Destination, StartPosition, WorkerConfig
 from worker.core.progress.offsets import OffsetTracker, TopicPartitionKey
 from worker.core.progress.ownership import Claim, Ownership
 from worker.core.progress.recovery_marks import ConsumptionMarks, Inheritance, Watermarks
@@ -66,7 +66,7 @@ class Partitions:
         self._maybe_sent_below: dict[TopicPartitionKey, int] = {}
         self._jobs: dict[SourceOffset, int] = {}  # marked records whose Gorgias job was created: followed, not redone
         self.skipped_after_recovery = 0
-        self.recovering = 0  # assignments still seeking or recovering (their partitions stay paused)
+        self._settling = 0  # assignments still seeking or recovering (their partitions stay paused)
         self._last_commit = 0.0
         self._commit_failing_since: float | None = None
         self._last_commit_warning = float("-inf")
@@ -90,6 +90,15 @@ class Partitions:
             self.tracker.finished(tp, offset)
             return False
         return True
+
+    def finished(self, sources: Iterable[SourceRef]) -> None:
+        """These records have their outcome on Kafka: their offsets may be committed."""
+        finished = self.tracker.finished
+        tpk: TopicPartitionKey | None = None
+        for s in sources:
+            if tpk is None or s.partition != tpk.partition or s.topic != tpk.topic:
+                tpk = TopicPartitionKey(s.topic, s.partition)
+            finished(tpk, s.offset)
 
     def possibly_delivered(self, tp: TopicPartitionKey, offset: int) -> bool:
         """Whether a previous owner may have sent this record before it died (for the duplicate checks)."""
@@ -209,6 +218,37 @@ class Partitions:
                 metrics.CONSUMER_LAG.remove(self.dest.name, tp.topic, str(tp.partition))
             except KeyError:
                 pass
+
+    @property
+    def recovering(self) -> bool:
+        """An assignment is still being settled: its partitions stay paused."""
+        return self._settling > 0
+
+    def settles(self, start: StartPosition) -> bool:
+        """Whether a new assignment must be settled (seeked or recovered) before it is consumed."""
+        return bool(self.outcome_partitions) or not isinstance(start, str)
+
+    async def settle(self, consumer: aiokafka.AIOKafkaConsumer, assigned: set[TopicPartition], start: StartPosition,
+                     settled: Callable[[], None]) -> None:
+        """Make newly assigned partitions ready to consume: those never committed start at ``start_from``'s
+        timestamp; with outcome topics, what a previous owner recorded is found. ``settled`` is called
+        once they may be consumed (to resume them)."""
+        recover = bool(self.outcome_partitions)
+        if not isinstance(start, str):
+            self._settling += 1
+            try:
+                await self.seek_new(consumer, assigned, start)
+            finally:
+                self._settling -= 1
+                if not recover:
+                    settled()
+        if recover:
+            self._settling += 1
+            try:
+                await self.recover(consumer, assigned)
+            finally:
+                self._settling -= 1
+                settled()
 
     async def seek_new(self, consumer: aiokafka.AIOKafkaConsumer, assigned: set[TopicPartition],
                        start: datetime) -> None:

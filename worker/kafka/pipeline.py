@@ -20,6 +20,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 import aiokafka
@@ -34,73 +35,29 @@ from worker.core.progress.offsets import TopicPartitionKey
 from worker.core.progress.ownership import Claim
 from worker.core.records.record import SourceRef
 from worker.core.requests.call import Call
-from worker.core.requests.jobs import created_jobs
 from worker.core.requests.rendering import RequestRenderer
-from worker.gorgias.dedupe import Deduper, hook_for
 from worker.gorgias.delivery import DeliveryService
-from worker.gorgias.dispatch import AccountDispatcher, Dispatchers
-from worker.gorgias.jobs import job_polling_for
+from worker.gorgias.dispatch import AccountDispatcher, CallTokens, Dispatchers
+from worker.gorgias.sending import DestinationSender
 from worker.gorgias.share import BudgetShares
 from worker.host import metrics
 from worker.host.logs import call_context, source_fields
+from worker.kafka.back_pressure import BackPressure
 from worker.kafka.clients import make_consumer
+from worker.kafka.held_calls import DestinationHolds
 from worker.kafka.outcome_recorder import OutcomeRecorder
 from worker.kafka.partitions import Partitions
 from worker.kafka.publisher import Publisher
 
 log = logging.getLogger("worker.pipeline")
 
-UNBATCHED_PENDING_PER_SLOT = 32
 MAX_POLL_WAIT_S = 0.2
 PARTITION_FETCH_BYTES = 2 * 1024 * 1024
 
 
-class _Tokens:
-    """A call's budget tokens: the first was granted by the account's dispatcher before the call started;
-    each retry asks it again and is served before every waiting call. While the destination is paused a
-    retry is held too (it is not on the wire): it asks for its token once the destination is activated."""
-
-    __slots__ = ("active", "dispatcher", "first_wait")
-
-    def __init__(self, dispatcher: AccountDispatcher, first_wait: float, active: asyncio.Event) -> None:
-        self.dispatcher = dispatcher
-        self.first_wait = first_wait
-        self.active = active
-
-    async def token(self, attempt: int) -> float:
-        if attempt == 1:
-            return self.first_wait
-        held = 0.0
-        if not self.active.is_set():
-            started = time.monotonic()
-            await self.active.wait()
-            held = time.monotonic() - started
-        return held + await self.dispatcher.retry_token()
-
-
-class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, pipeline: DestinationPipeline) -> None:
-        self.pipeline = pipeline
-
-    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        await self.pipeline.on_revoked(revoked)
-
-    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        await self.pipeline.on_assigned(assigned)
-
-
-def pending_limit(dest: Destination) -> int:
-    """Above this many records without an outcome, consumption pauses (back-pressure). Unbatched, each
-    pending record is a call waiting its turn: a few dozen per call slot keep every slot busy, and more
-    would only hold memory. Batched, records must wait out their windows."""
-    d = dest.delivery
-    if dest.batching.enabled:
-        return d.max_pending_records
-    return min(d.max_pending_records, max(1000, UNBATCHED_PENDING_PER_SLOT * d.max_in_flight))
-
-
-class DestinationPipeline:
-    """Consumes one destination's topics and delivers them, committing only recorded outcomes."""
+class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Consumes one destination's topics and delivers them, committing only recorded outcomes. It is its
+    consumer's rebalance listener too (partitions revoked and assigned)."""
 
     def __init__(
         self,
@@ -118,12 +75,10 @@ class DestinationPipeline:
     ) -> None:
         self.config = config
         self.dest = dest
-        self.renderer = renderer
         # Records in, calls out: decode, prepare, group (open batches) and render (worker.core.chain.record_chain).
         self.chain = RecordChain(dest, config.kafka.max_record_bytes, renderer)
-        self.open = self.chain.open
         self.delivery = delivery
-        self.publisher = publisher
+        self.sender = DestinationSender(dest, delivery)
         self.on_fatal = on_fatal
         self.clock = clock
         self.shares = shares if shares is not None else BudgetShares(delivery.limiters)
@@ -139,27 +94,25 @@ class DestinationPipeline:
         if dest.active:
             self._activated.set()
         self.active = dest.active
-        self._pending_limit = pending_limit(dest)
-        self._throttled = False
+        self.back_pressure = BackPressure(dest)
         self._stopping = False
         self._consumer: aiokafka.AIOKafkaConsumer | None = None
         self._fatal: BaseException | None = None
         self._task: asyncio.Task[None] | None = None
-        self.outcome_partitions = outcome_partitions or []
-        # Create templates mark each call's records on this topic before the create goes on the wire
+        # Create templates mark each call's records on ``intent_topic`` before the create goes on the wire
         # (worker.kafka.recovery): after a crash only marked records without an outcome are looked up.
-        self.intent_topic = intent_topic
-        self._job_polling = job_polling_for(dest)  # a job template's calls follow their Gorgias job
-        self.partitions = Partitions(config, dest, clock, self.outcome_partitions, intent_topic)
+        self.partitions = Partitions(config, dest, clock, outcome_partitions or [], intent_topic)
         self.outcomes = OutcomeRecorder(dest, publisher, self.partitions, clock, self._fail, self._spawn,
                                        config.kafka.scope, intent_topic)
+        # Gorgias refusing the credential (401) or a route (403) holds calls like a pause (worker.kafka.held_calls)
+        self.holds = DestinationHolds(dest, delivery.gates.get(dest.credential, dest.delivery),
+                                      lambda: self.dispatcher.poke() if self.dispatcher is not None else None)
         self._bind_metrics(dest.name)
 
     def _bind_metrics(self, name: str) -> None:
         """The destination's metric series, looked up once."""
         self._m_consumed = metrics.RECORDS_CONSUMED.labels(name)
         self._m_in_flight = metrics.IN_FLIGHT.labels(name)
-        self._m_pending = metrics.PENDING_RECORDS.labels(name)
         metrics.DESTINATION_ACTIVE.labels(name).set(1 if self.active else 0)
 
     # ---------------------------------------------------------------------------------------------
@@ -184,7 +137,7 @@ class DestinationPipeline:
             auto_offset_reset="latest" if start == "latest" else "earliest",
             rebalance_timeout_ms=rebalance_timeout_ms,
         )
-        consumer.subscribe(self.dest.source_topics, listener=_Rebalance(self))
+        consumer.subscribe(self.dest.source_topics, listener=self)
         self._consumer = consumer  # before start: the first assignment may come while it starts
         await consumer.start()
         self._task = asyncio.get_running_loop().create_task(self._run(consumer), name=f"pipeline:{self.dest.name}")
@@ -210,17 +163,20 @@ class DestinationPipeline:
                 self.partitions.chunk(tpk, messages[0].offset)
                 for msg in messages:
                     self._handle(tpk, msg, now)
-            self.open.tick(self.clock())
-            if self.open.has_eligible and self.dispatcher is not None:
+            self.chain.open.tick(self.clock())
+            if self.active:  # a hold past the retry budget dead-letters its calls, if the user asks for that
+                self.holds.dead_letter_expired(self.chain, self.outcomes)
+            if self.chain.open.has_eligible and self.dispatcher is not None:
                 self.dispatcher.poke()
             self._apply_pause()
-            await self._maybe_commit()
+            await self.partitions.maybe_commit(consumer)
             if self._fatal is not None:
                 return
 
     async def stop(self, grace: float) -> None:
         """Stop reading, finish in-flight calls within ``grace`` seconds, commit exactly what is done."""
         self._stopping = True
+        self.holds.stop()  # calls held by a refused credential are not on the wire: abandoned at once
         task = self._task
         if task is not None:
             try:
@@ -269,20 +225,18 @@ class DestinationPipeline:
             "name": self.dest.name,
             "endpoint": self.dest.endpoint.summary(),
             "active": self.active,
-            "throttled": self._throttled,
+            "throttled": self.back_pressure.throttled,
             "group_id": self.group_id,
             "start_from": self.dest.start_from,
             "assigned_partitions": [f"{tp.topic}:{tp.partition}" for tp in assigned],
             "pending_records": self.partitions.in_flight,
             "calls_in_flight": self._on_wire,
-            # due calls not on the wire: waiting for their account's budget (or a slot, or their key's
-            # previous call) while active, held while paused
-            "calls_waiting_for_budget": self.open.waiting_calls if self.active else 0,
-            "held_calls": 0 if self.active else self.open.waiting_calls,
-            "grouped_records": self.open.pending,
+            # state, and due calls not on the wire: waiting for their account's budget (or a slot, or their key's
+            # previous call) while active, held while paused or held (worker.kafka.held_calls)
+            **self.holds.status(self.active, self.chain.open.waiting_calls),
+            "grouped_records": self.chain.open.pending,
             "skipped_after_recovery": self.partitions.skipped_after_recovery,
             "budget_share": round(self.budget_share, 4),
-            "state": "active" if self.active else "paused",
             "partitions": self.partitions.status(consumer, assigned),
             "records": {**metrics.records_since_start(self.dest.name), "unknown": self.outcomes.records_unknown},
             "last_error": self.outcomes.last_error,
@@ -292,7 +246,7 @@ class DestinationPipeline:
     # records in
 
     def _poll_timeout(self) -> float:
-        deadline = self.open.next_deadline()
+        deadline = self.chain.open.next_deadline()
         if deadline is None:
             return MAX_POLL_WAIT_S
         return max(0.0, min(MAX_POLL_WAIT_S, deadline - self.clock()))
@@ -312,15 +266,16 @@ class DestinationPipeline:
 
     def candidates(self) -> Iterator[Candidate]:
         """Calls that may start now: none while paused, stopping or out of call slots (they are held)."""
-        if not self.active or self._stopping or self._fatal is not None or self._on_wire >= self._slots:
+        if (not self.active or self._stopping or self._fatal is not None or self._on_wire >= self._slots
+                or self.holds.held):
             return iter(())
-        return self.open.eligible()
+        return self.chain.open.eligible()
 
     def waiting_records(self) -> int:
-        return self.open.waiting_records
+        return self.chain.open.waiting_records
 
     def waiting_calls(self) -> int:
-        return self.open.waiting_calls
+        return self.chain.open.waiting_calls
 
     def start_call(self, call: Candidate, waited_s: float) -> None:
         """Called by the account's dispatcher once ``call`` has its token: render it from what it holds now
@@ -346,7 +301,7 @@ class DestinationPipeline:
         dest = self.dest
         sources = call.sources
         dispatcher = self.dispatcher
-        tokens = _Tokens(dispatcher, waited_s, self._activated) if dispatcher is not None else None
+        tokens = CallTokens(dispatcher, waited_s, self._activated) if dispatcher is not None else None
         self._m_in_flight.inc()
         context = call_context.set(source_fields(dest.name, sources))
         outcome: CallOutcome | None = None  # before the try: its finally reads it on every path
@@ -354,13 +309,8 @@ class DestinationPipeline:
             if not claim():  # its partition moved to another worker, which sends it
                 claim.release()
                 return
-            dedupe = hook_for(dest, self.delivery)  # duplicate check of create templates, else None
-            if dedupe is not None:
-                outcome = await dedupe.before_first_attempt(call.request, call.items)
-            if outcome is None and dedupe is not None and self.intent_topic is not None:
-                await self.outcomes.mark_intent(call)
-            if outcome is None:
-                outcome = await self._deliver(call, tokens, dedupe)
+            mark = partial(self.outcomes.mark_intent, call) if self.outcomes.marks_intents else None
+            outcome = await self.sender.send(call, tokens, mark, self.holds.for_call())
         except asyncio.CancelledError:
             claim.release()
             raise
@@ -374,7 +324,7 @@ class DestinationPipeline:
             self.chain.done(call)  # the key's next call may go
             # With intent marks the slot is held until the outcome is on Kafka, so that the records
             # marked and without an outcome after a crash are at most max_in_flight calls' worth.
-            hold = outcome is not None and self.intent_topic is not None
+            hold = outcome is not None and self.outcomes.marks_intents
             if not hold:
                 self._free_slot(dispatcher)
         try:
@@ -383,22 +333,6 @@ class DestinationPipeline:
             claim.release()
             if hold:
                 self._free_slot(dispatcher)
-
-    async def _deliver(self, call: Call, tokens: _Tokens | None, dedupe: Deduper | None) -> CallOutcome:
-        """Send the call; a job template's call then follows its Gorgias job until it ends, the job's id
-        marked on the intent topic first (a restarted worker follows that job instead of creating another)."""
-        dest = self.dest
-        if self._job_polling is None:
-            return await self.delivery.call(call.request, dest.credential, dest.delivery,
-                                            unknown_outcome_hook=dedupe, tokens=tokens)
-
-        async def created(job_id: int) -> None:
-            if self.intent_topic is not None:
-                await self.outcomes.mark_intent(call, job_id)
-
-        return await self.delivery.jobs.deliver(call.request, dest.credential, dest.delivery, self._job_polling,
-                                                tokens=tokens, created=created,
-                                                resume=created_jobs(p.record for p in call.items))
 
     def _free_slot(self, dispatcher: AccountDispatcher | None) -> None:
         self._on_wire -= 1
@@ -420,20 +354,10 @@ class DestinationPipeline:
         consumer = self._consumer
         if consumer is None:
             return
-        limit = self._pending_limit
-        pending = self.partitions.in_flight
-        self._m_pending.set(pending)
-        if not self._throttled and pending >= limit:
-            self._throttled = True
-            log.info("destination %s: %d records wait for their outcome (limit %d): consumption paused until "
-                     "half of them are done", self.dest.name, pending, limit, extra={"destination": self.dest.name})
-        elif self._throttled and pending <= limit // 2:
-            self._throttled = False
-            log.info("destination %s: consumption resumed (%d records wait for their outcome)", self.dest.name,
-                     pending, extra={"destination": self.dest.name})
-        if self._throttled and self.open.flush_grouped(self.clock()) and self.dispatcher is not None:
+        throttled = self.back_pressure.update(self.partitions.in_flight)
+        if throttled and self.chain.open.flush_grouped(self.clock()) and self.dispatcher is not None:
             self.dispatcher.poke()  # batches that could only wait out their windows go now
-        want_paused = self._stopping or not self.active or self._throttled or self.partitions.recovering > 0
+        want_paused = self._stopping or not self.active or throttled or self.partitions.recovering
         assigned = consumer.assignment()
         paused = consumer.paused()
         if want_paused:
@@ -443,22 +367,18 @@ class DestinationPipeline:
         elif paused:
             consumer.resume(*paused)
 
-    async def _maybe_commit(self) -> None:
-        if self._consumer is not None:
-            await self.partitions.maybe_commit(self._consumer)
-
-    async def on_revoked(self, revoked: set[TopicPartition]) -> None:
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         """Before partitions move to another worker: finish their records and commit them."""
 
         def drop_waiting(keys: set[TopicPartitionKey]) -> None:
             # records still being grouped or waiting for a token are left to the new owner
-            if self.open.pending:
-                self.open.drop_where(
+            if self.chain.open.pending:
+                self.chain.open.drop_where(
                     lambda p: TopicPartitionKey(p.record.source.topic, p.record.source.partition) in keys)
 
         await self.partitions.revoke(self._consumer, revoked, drop_waiting)
 
-    async def on_assigned(self, assigned: set[TopicPartition]) -> None:
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         consumer = self._consumer
         if consumer is None:
             return
@@ -469,22 +389,8 @@ class DestinationPipeline:
                  len(assigned), total, 100 * self.budget_share, self.dest.credential.account_key)
         if not assigned:
             return
-        recover = bool(self.outcome_partitions)
         start = self.dest.start_position()
-        if recover or not isinstance(start, str) or not self.active or self._throttled or self._stopping:
+        if (self.partitions.settles(start) or not self.active or self.back_pressure.throttled
+                or self._stopping):
             consumer.pause(*assigned)  # at once, before any record of these partitions is handed out
-        if not isinstance(start, str):
-            self.partitions.recovering += 1
-            try:
-                await self.partitions.seek_new(consumer, assigned, start)
-            finally:
-                self.partitions.recovering -= 1
-                if not recover:
-                    self._apply_pause()
-        if recover:
-            self.partitions.recovering += 1
-            try:
-                await self.partitions.recover(consumer, assigned)
-            finally:
-                self.partitions.recovering -= 1
-                self._apply_pause()
+        await self.partitions.settle(consumer, assigned, start, self._apply_pause)

@@ -30,6 +30,7 @@ from worker.core.config.kafka import SaslMechanism, SecurityProtocol
 from worker.core.config.worker_config import WorkerConfig
 from worker.host.environment import bootstrap_servers, resolve_secret
 from worker.host.logs import logging_config, setup_logging
+from worker.host.tls import TlsSettingError
 from worker.kafka.clients import (
     GROUP_HEARTBEAT_INTERVAL_MS,
     GROUP_SESSION_TIMEOUT_MS,
@@ -38,6 +39,7 @@ from worker.kafka.clients import (
     probe,
     wait_for_broker,
 )
+from worker.kafka.tls_check import KafkaTlsError
 from worker.service.control_api import create_control_app
 from worker.service.runtime import Runtime
 
@@ -59,9 +61,11 @@ def _faust_credentials(config: WorkerConfig) -> Any:
     return None
 
 
-def create_app(config: WorkerConfig, runtime: Runtime | None = None) -> tuple[faust.App, Runtime]:
-    """The faust app running ``config``'s destinations, and the runtime it hosts."""
-    host: Runtime = runtime or Runtime(config)
+def create_app(
+    config: WorkerConfig, runtime: Runtime | None = None, config_file: str | None = None,
+) -> tuple[faust.App, Runtime]:
+    """The faust app running ``config``'s destinations (and those saved at runtime), and the runtime it hosts."""
+    host: Runtime = runtime or Runtime(config, config_file)
     bootstrap = bootstrap_servers(config.kafka)
     brokers = ";".join(f"kafka://{b.strip()}" for b in bootstrap.split(",") if b.strip())
     control = ControlWeb(host, config.worker.web_host, config.worker.web_port)
@@ -144,7 +148,7 @@ def web_port_taken(host: str, port: int) -> str | None:
         return os.strerror(exc.errno) if exc.errno else str(exc)
 
 
-def run(config: WorkerConfig, level: str = "info") -> None:
+def run(config: WorkerConfig, level: str = "info", config_file: str | None = None) -> None:
     """Run the worker in this process until SIGTERM/SIGINT (blocks; exits the process)."""
     setup_logging(level, config.worker.log_format)
     busy = web_port_taken(config.worker.web_host, config.worker.web_port)
@@ -154,12 +158,12 @@ def run(config: WorkerConfig, level: str = "info") -> None:
         sys.exit(1)
     try:  # faust's own clients give up at once with a traceback when Kafka is down: wait for it first
         asyncio.run(wait_for_broker("starting", lambda: probe(config.kafka), config.worker.broker_wait_s))
-    except BrokerUnavailable as exc:
+    except (BrokerUnavailable, KafkaTlsError, TlsSettingError) as exc:
         log.error("cannot start: %s", exc)
         sys.exit(1)
     if config.worker.event_loop == "uvloop":
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())  # the loop faust's Worker creates next
-    app, _ = create_app(config)
+    app, _ = create_app(config, config_file=config_file)
     worker = faust.Worker(
         app,
         loglevel={"warning": "warn"}.get(level, level),

@@ -11,25 +11,28 @@ it would email; with it, the request is sent once through the account's shared r
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 from aiohttp import web
 from aiokafka.errors import KafkaError
-from pydantic import ValidationError
 
 from worker import __version__
 from worker.core.chain.preview import SampleMessage, preview
 from worker.core.chain.record_chain import build_renderer
 from worker.core.chain.sample_effects import undo_url
 from worker.core.chain.template_guide import guide
-from worker.core.config.base import Problem
+from worker.core.config.account import Credential
+from worker.core.config.base import ConfigError, Problem
 from worker.core.config.deployment import Store
-from worker.core.config.worker_config import Destination, WorkerConfig, problem_of
+from worker.core.config.worker_config import Destination, WorkerConfig
+from worker.core.store.destinations import check_inline_credential, stored_document, validate_destination
 from worker.gorgias.endpoint_test import EndpointTestError, deletion, plan_test, send_once, send_test
 from worker.kafka.clients import topic_partition_counts
-from worker.kafka.topic_io import read_sample
+from worker.kafka.topic_sample import read_sample
 from worker.service.control_http import RUNTIME, TOKEN, error, invalid, json_body, json_response, token_refusal
+from worker.service.runtime import Runtime
 
 __all__ = ["console_routes"]
 
@@ -129,34 +132,41 @@ class Invalid(Exception):
         self.problems = problems
 
 
-def _unsaved(doc: Any, *, sending: bool, runtime_config: WorkerConfig) -> tuple[Destination, bool]:
-    """The destination in a request body, checked as the worker would check it before starting it, and
-    whether its credential is the example one; :class:`Invalid` naming every setting that is wrong."""
+def _credentials(runtime: Runtime) -> tuple[Mapping[str, Credential], list[Credential]]:
+    """The credentials a destination may name, and every credential the worker's config has."""
+    named = runtime.saved.credentials() if runtime.saved is not None else runtime.config.credentials
+    return named, [*named.values(), *(d.credential for d in runtime.config.destinations)]
+
+
+def _unsaved(doc: Any, *, sending: bool, runtime: Runtime) -> tuple[Destination, bool]:
+    """The destination in a request body, checked as a saved one is (:mod:`worker.core.store.destinations`),
+    and whether its credential is the example one; :class:`Invalid` naming every setting that is wrong.
+
+    To preview, any credential block will do (no secret is read) and none at all means an example account;
+    to send, the credential must be one the worker has (by name, or the same block as the config's), so
+    that a request cannot send another secret of the worker's environment to an origin of its choosing.
+    """
     if not isinstance(doc, dict):
         raise Invalid([Problem("destination", "send {\"destination\": {...}}: one destination as in the config "
                                "file's `destinations`", None, "destination: an object is required")])
-    body = dict(doc)
+    body = stored_document(doc)
     example = body.get("credential") is None
     if example:
         if sending:
             raise Invalid([Problem("credential", "choose a credential: a test sends a real request", None,
                                    "credential: is required to send a test")])
         body["credential"] = EXAMPLE_CREDENTIAL
-    elif isinstance(body["credential"], str):
-        raise Invalid([Problem("credential", f"no credential named {body['credential']!r} on this worker", None,
-                               f"credential: no credential named {body['credential']!r}")])
+    named, known = _credentials(runtime)
     try:
-        dest = Destination.model_validate(body)
-    except ValidationError as exc:
-        raise Invalid([problem_of(e, root=Destination) for e in exc.errors(include_url=False)]) from None
-    try:
-        build_renderer(dest)
-    except ValueError as exc:
-        raise Invalid([Problem.from_line(str(exc))]) from None
-    if sending and dest.credential not in [d.credential for d in runtime_config.destinations]:
-        raise Invalid([Problem("credential", "a test with a credential written into the request may only use a "
-                               "credential this worker already uses; save the credential and name it", None,
-                               "credential: not one of this worker's credentials")])
+        dest = validate_destination(body, named)
+        try:
+            build_renderer(dest)
+        except ValueError as exc:
+            raise ConfigError([str(exc)]) from None
+        if sending:
+            check_inline_credential(body, dest, known)
+    except ConfigError as exc:
+        raise Invalid(exc.items) from None
     return dest, example
 
 
@@ -174,7 +184,7 @@ async def preview_unsaved(request: web.Request) -> web.Response:
     if len(records) > MAX_RECORDS:
         return error(400, f"at most {MAX_RECORDS} records per preview (got {len(records)})")
     try:
-        dest, example = _unsaved(doc.get("destination"), sending=False, runtime_config=runtime.config)
+        dest, example = _unsaved(doc.get("destination"), sending=False, runtime=runtime)
     except Invalid as exc:
         return json_response({"destination": None, "items": [], "errors": [p.as_dict() for p in exc.problems]})
     items = preview(dest, records, max_record_bytes=runtime.config.kafka.max_record_bytes)
@@ -189,7 +199,7 @@ async def test_unsaved(request: web.Request) -> web.Response:
     if not isinstance(doc, dict) or set(doc) - {"destination", "record", "payload", "confirm"}:
         return error(400, 'send {"destination": {...}, "record": {...}, "payload": ..., "confirm": true}')
     try:
-        dest, _ = _unsaved(doc.get("destination"), sending=True, runtime_config=runtime.config)
+        dest, _ = _unsaved(doc.get("destination"), sending=True, runtime=runtime)
     except Invalid as exc:
         raise invalid(exc.problems) from None
     try:
@@ -212,7 +222,7 @@ async def undo_test(request: web.Request) -> web.Response:
     if not isinstance(undo, dict):
         return error(400, 'send {"destination": {...}, "undo": {"kind": "ticket", "id": 123}}')
     try:
-        dest, _ = _unsaved(doc.get("destination"), sending=True, runtime_config=runtime.config)
+        dest, _ = _unsaved(doc.get("destination"), sending=True, runtime=runtime)
     except Invalid as exc:
         raise invalid(exc.problems) from None
     try:

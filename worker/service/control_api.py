@@ -15,7 +15,7 @@ from worker.core.config.base import ConfigError, Problem
 from worker.core.config.deployment import Store
 from worker.core.config.worker_config import Destination
 from worker.core.templates import check_templates
-from worker.gorgias.endpoint_test import EndpointTestError, run_test
+from worker.gorgias.endpoint_test import EndpointTestError, plan_test, send_test
 from worker.kafka.control import send_command
 from worker.service.config_loading import parse_text
 from worker.service.console_api import console_routes
@@ -29,6 +29,8 @@ from worker.service.control_http import (
     json_response,
     token_refusal,
 )
+from worker.service.credentials_api import credential_routes
+from worker.service.destinations_api import destination_routes
 from worker.service.runtime import Runtime
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -62,8 +64,7 @@ async def destinations(request: web.Request) -> web.Response:
 
 
 def _pipeline_status(request: web.Request) -> dict[str, Any] | None:
-    pipeline = request.app[RUNTIME].pipelines.get(request.match_info["name"])
-    return None if pipeline is None else pipeline.status()
+    return request.app[RUNTIME].destination_status(request.match_info["name"])
 
 
 async def destination(request: web.Request) -> web.Response:
@@ -104,7 +105,8 @@ def _set_active(active: bool) -> Handler:
     async def handler(request: web.Request) -> web.Response:
         runtime = request.app[RUNTIME]
         name = request.match_info["name"]
-        if name not in runtime.pipelines:
+        saved = runtime.saved.stored(name) if runtime.saved is not None else None
+        if name not in runtime.pipelines and name not in runtime.failed_destinations and saved is None:
             return error(404, f"no destination named {name!r}")
         await send_command(runtime.config.kafka, name, active)
         runtime.apply_command(name, active)  # this replica at once; the others through the topic
@@ -126,6 +128,8 @@ def create_control_app(
         web.get("/health/ready", ready),
         web.get("/metrics", metrics),
         web.get("/destinations", destinations),
+        *destination_routes(),
+        *credential_routes(),
         web.get("/destinations/{name}", destination),
         web.post("/destinations/{name}/activate", _set_active(True)),
         web.post("/destinations/{name}/pause", _set_active(False)),
@@ -148,7 +152,7 @@ MAX_PREVIEW_RECORDS = 1000
 def _configured(runtime: Runtime, name: str) -> Destination:
     """The destination named in the route, or a 404 answer."""
     try:
-        return runtime.config.destination(name)
+        return runtime.destination(name)
     except KeyError:
         raise web.HTTPNotFound(text=orjson.dumps({"error": f"no destination named {name!r}"}).decode(),
                                content_type="application/json") from None
@@ -167,7 +171,7 @@ async def preview_requests(request: web.Request) -> web.Response:
         return error(400, f"at most {MAX_PREVIEW_RECORDS} records per preview (got {len(records)})")
     pipeline = runtime.pipelines.get(name)
     try:
-        items = preview(dest, records, renderer=pipeline.renderer if pipeline is not None else None,
+        items = preview(dest, records, renderer=pipeline.chain.renderer if pipeline is not None else None,
                         max_record_bytes=runtime.config.kafka.max_record_bytes)
     except ValueError as exc:
         return error(400, str(exc))
@@ -175,17 +179,21 @@ async def preview_requests(request: web.Request) -> web.Response:
 
 
 async def test_endpoint(request: web.Request) -> web.Response:
-    """Send one sample request (``{"record": {...}}`` and/or ``{"payload": ...}``, both optional) once."""
+    """One sample request (``{"record": {...}}`` and/or ``{"payload": ...}``, both optional): without
+    ``"confirm": true`` what it would create or change and whom it would email; with it, sent once."""
     runtime = request.app[RUNTIME]
     name = request.match_info["name"]
     dest = _configured(runtime, name)
     doc = await json_body(request)
-    if not isinstance(doc, dict) or set(doc) - {"record", "payload"}:
-        return error(400, 'send {}, {"record": {...}} or {"payload": ...} (or both)')
-    if runtime.delivery is None:
-        return error(503, "the worker is still starting")
+    if not isinstance(doc, dict) or set(doc) - {"record", "payload", "confirm"}:
+        return error(400, 'send {"confirm": true} with {"record": {...}} and/or {"payload": ...}, or neither')
     try:
-        result = await run_test(dest, doc.get("record"), doc.get("payload"), delivery=runtime.delivery)
+        sample, effect = plan_test(dest, doc.get("record"), doc.get("payload"))
     except (EndpointTestError, ValueError) as exc:
         return error(400, str(exc))
-    return json_response(result.as_dict())
+    if doc.get("confirm") is not True:
+        return json_response({"sent": False, **effect.as_dict(), "request": sample.as_dict()})
+    if runtime.delivery is None:
+        return error(503, "the worker is still starting")
+    result = await send_test(dest, runtime.delivery, sample)
+    return json_response({"sent": True, **result.as_dict(), "effect": effect.as_dict()})

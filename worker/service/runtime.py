@@ -10,6 +10,7 @@ from typing import Any
 from aiokafka.errors import KafkaError
 
 from worker.core.chain.record_chain import build_renderer
+from worker.core.config.account import Credential
 from worker.core.config.deployment import Store
 from worker.core.config.worker_config import Destination, WorkerConfig
 from worker.core.templates import configured_for
@@ -17,6 +18,9 @@ from worker.gorgias.delivery import DeliveryService
 from worker.gorgias.dispatch import Dispatchers
 from worker.gorgias.share import BudgetShares
 from worker.host import metrics
+from worker.host.environment import resolve_secret
+from worker.host.logs import register_secret
+from worker.host.secret_box import STORED, load_box
 from worker.kafka.clients import (
     MAX_REQUEST_BYTES,
     ensure_topic,
@@ -28,12 +32,15 @@ from worker.kafka.clients import (
 from worker.kafka.control import UNSCOPED_CONTROL_TOPIC, ControlReader, unscoped_commands
 from worker.kafka.pipeline import DestinationPipeline
 from worker.kafka.publisher import Publisher
+from worker.service.saved_credentials import SavedCredentials
+from worker.service.saved_destinations import SavedDestinations
 
 log = logging.getLogger("worker.runtime")
 
 HEALTH_INTERVAL_S = 5.0  # how often the broker is probed
 HEALTH_PROBE_TIMEOUT_S = 5.0
 OUTAGE_LOG_INTERVAL_S = 30.0  # one line per destination per interval while Kafka is unreachable
+CREDENTIAL_CHECK_WAIT_S = 10.0  # the start waits this long at most for the credential checks
 
 
 def _creates(dest: Destination) -> bool:
@@ -46,12 +53,18 @@ def _creates(dest: Destination) -> bool:
 
 
 class Runtime:
-    """Starts and stops everything a worker process runs, in the right order."""
+    """Starts and stops everything a worker process runs, in the right order, and adds, replaces and removes
+    one destination's pipeline while the others run (the destinations saved at runtime)."""
 
-    def __init__(self, config: WorkerConfig) -> None:
+    def __init__(self, config: WorkerConfig, config_file: str | None = None) -> None:
         self.config = config
+        self.config_file = config_file
         self.pipelines: dict[str, DestinationPipeline] = {}
+        self.sources: dict[str, str] = {}  # name -> "file" | "store"
+        self.failed_destinations: dict[str, str] = {}  # saved destinations that cannot run -> why
         self.control: ControlReader | None = None
+        self.saved: SavedDestinations | None = None
+        self.saved_credentials: SavedCredentials | None = None
         self.delivery: DeliveryService | None = None
         self._producer: Any = None
         self.ready = asyncio.Event()  # started, and Kafka can be read and written (/health/ready)
@@ -60,7 +73,14 @@ class Runtime:
         self._trouble_since = 0.0
         self._last_outage_log = float("-inf")
         self._publisher: Publisher | None = None
+        self._shares: BudgetShares | None = None
+        self._dispatchers: Dispatchers | None = None
+        self._topic_partitions: dict[str, list[int]] = {}  # the outcome topics prepared, and their partitions
+        self._limits: dict[str, int] = {}  # the largest outcome document each of them takes
+        self._reconcilers: dict[str, asyncio.Task[None]] = {}
+        self._dirty: set[str] = set()
         self._health: asyncio.Task[None] | None = None
+        self._state_series: set[tuple[str, str]] = set()
         self.failed: BaseException | None = None
         self.failure = asyncio.Event()
 
@@ -68,56 +88,205 @@ class Runtime:
         self.failed = exc
         self.failure.set()
 
+    def _outcome_topics(self, dest: Destination) -> list[str]:
+        topics = [dest.dead_letter_topic]
+        if dest.response_webhook.enabled:
+            topics.append(dest.response_webhook.topic)
+        if _creates(dest):
+            topics.append(self.config.kafka.store_topic(Store.INTENTS))
+        return topics
+
+    async def _prepare_topics(self, topics: set[str]) -> None:
+        """Create the outcome topics not prepared yet and fit outcome documents to their size limits."""
+        config = self.config
+        todo = sorted(topics - set(self._topic_partitions))
+        if not todo:
+            return
+        found = {topic: await ensure_topic(config.kafka, topic, partitions=3) for topic in todo}
+        limits = outcome_limits(await topic_max_message_bytes(config.kafka, todo), MAX_REQUEST_BYTES)
+        self._topic_partitions.update(found)
+        self._limits.update(limits)
+        log.info("outcome documents fitted to %s", ", ".join(f"{t}: {n} bytes" for t, n in sorted(limits.items())))
+
     async def start(self) -> None:
         config = self.config
-        topics = {d.dead_letter_topic for d in config.destinations}
-        topics |= {d.response_webhook.topic for d in config.destinations if d.response_webhook.enabled}
-        creating = {d.name for d in config.destinations if _creates(d)}
-        intents = config.kafka.store_topic(Store.INTENTS) if creating else None
-        if intents is not None:
-            topics.add(intents)
-
-        async def prepare_topics() -> tuple[dict[str, list[int]], dict[str, int]]:
-            found = {topic: await ensure_topic(config.kafka, topic, partitions=3) for topic in sorted(topics)}
-            return found, await topic_max_message_bytes(config.kafka, sorted(topics))
-
-        partitions, topic_limits = await wait_for_broker(
-            "preparing the outcome topics", prepare_topics, config.worker.broker_wait_s
-        )
-        limits = outcome_limits(topic_limits, MAX_REQUEST_BYTES)
-        log.info("outcome documents fitted to %s", ", ".join(f"{t}: {n} bytes" for t, n in sorted(limits.items())))
+        topics = {t for d in config.destinations for t in self._outcome_topics(d)}
+        await wait_for_broker("preparing the outcome topics", lambda: self._prepare_topics(topics),
+                              config.worker.broker_wait_s)
         producer = make_producer(config.kafka)
         await producer.start()
         self._producer = producer
         self.delivery = DeliveryService()
-        publisher = Publisher(producer, limits)
-        self._publisher = publisher
-        shares = BudgetShares(self.delivery.limiters)  # one per process: destinations of an account add up
-        dispatchers = Dispatchers()  # one per Gorgias account, shared by the destinations on it
-        for dest in config.destinations:
-            outcome_topics = [dest.dead_letter_topic]
-            if dest.response_webhook.enabled:
-                outcome_topics.append(dest.response_webhook.topic)
-            if intents is not None and dest.name in creating:
-                outcome_topics.append(intents)
-            outcome_partitions = [(t, p) for t in outcome_topics for p in partitions[t]]
-            pipeline = DestinationPipeline(
-                config, dest, build_renderer(dest), self.delivery, publisher, self._on_fatal, outcome_partitions,
-                shares=shares,
-                intent_topic=intents if dest.name in creating else None,
-                dispatchers=dispatchers,
-            )
-            self.pipelines[dest.name] = pipeline
+        STORED.box = load_box(config.worker.secrets_key())  # the key of the credentials store's secrets
+        self._publisher = Publisher(producer)
+        self._publisher.limits = self._limits  # shared: topics prepared later (saved destinations) add theirs
+        self._shares = BudgetShares(self.delivery.limiters)  # one per process: destinations of an account add up
+        self._dispatchers = Dispatchers()  # one per Gorgias account, shared by the destinations on it
+        await self._check_credentials(config.destinations)
         self.control = ControlReader(config.kafka, self.apply_command)
         await self.control.start()
+        for dest in config.destinations:
+            await self.add_pipeline(dest, "file")
         await self._warn_unscoped_commands()
-        for pipeline in self.pipelines.values():
-            await pipeline.start()
+        self.saved_credentials = SavedCredentials(config, self._credential_changed)
+        await self.saved_credentials.start()  # before the saved destinations, which may name its credentials
+        self.saved = SavedDestinations(config, self._saved_changed, self.config_file)
+        self.saved.credentials = self.named_credentials
+        await self.saved.start()  # read to its end: the saved destinations run before the worker is ready
+        for name in self.saved.names():
+            self._saved_changed(name)
+        await self._settle()
         self.started = True
         self.ready.set()
         self._health = asyncio.get_running_loop().create_task(self._watch_health(), name="health")
         log.info("worker ready: %d destination(s): %s", len(self.pipelines),
                  ", ".join(f"{n} ({'active' if p.active else 'paused'})" for n, p in self.pipelines.items()))
+
+    async def _check_credentials(self, destinations: list[Destination]) -> None:
+        """One ``GET /api/account`` per credential through its budget, logging the account and its call limit
+        or the problem (a refused credential holds its calls from the start). Waited for a few seconds at most:
+        a slow Gorgias does not delay the start, the checks then finish meanwhile."""
+        assert self.delivery is not None
+        checks = {self.delivery.gates.get(d.credential, d.delivery).start_check() for d in destinations}
+        if checks:
+            await asyncio.wait(checks, timeout=CREDENTIAL_CHECK_WAIT_S)
+
+    # ---------------------------------------------------------------------------------------------
+    # one pipeline at a time
+
+    async def add_pipeline(self, dest: Destination, source: str) -> DestinationPipeline:
+        """Start ``dest``'s pipeline beside the others, in the state the control topic holds for it (else
+        its config's ``active`` for the file's, paused for a saved one)."""
+        assert self.delivery is not None and self._publisher is not None, "start() first"
+        topics = self._outcome_topics(dest)
+        await self._prepare_topics(set(topics))
+        intents = self.config.kafka.store_topic(Store.INTENTS) if _creates(dest) else None
+        pipeline = DestinationPipeline(
+            self.config, dest, build_renderer(dest), self.delivery, self._publisher, self._on_fatal,
+            [(t, p) for t in topics for p in self._topic_partitions[t]],
+            shares=self._shares, intent_topic=intents, dispatchers=self._dispatchers,
+        )
+        self.delivery.gates.get(dest.credential, dest.delivery).start_check()  # once per credential
+        saved_word = self.control.state.get(dest.name) if self.control is not None else None
+        default = dest.active if source == "file" else False
+        pipeline.set_active(default if saved_word is None else saved_word)
+        self.pipelines[dest.name] = pipeline
+        self.sources[dest.name] = source
+        try:
+            await pipeline.start()
+        except BaseException:
+            self.pipelines.pop(dest.name, None)
+            await pipeline.stop(0)
+            raise
+        return pipeline
+
+    async def remove_pipeline(self, name: str, why: str) -> None:
+        """Stop ``name``'s pipeline as on SIGTERM (calls on the wire finish within the shutdown grace, their
+        outcomes are recorded, what is done is committed) and leave its consumer group."""
+        pipeline = self.pipelines.get(name)
+        if pipeline is None:
+            return
+        log.info("destination %s: stopping its pipeline (%s)", name, why, extra={"destination": name})
+        try:
+            await pipeline.stop(self.config.worker.shutdown_grace_s)
+        finally:  # listed (status) until it has stopped and committed
+            if self.pipelines.get(name) is pipeline:
+                del self.pipelines[name]
+        if self._shares is not None:
+            self._shares.released(name, pipeline.dest.credential)
+
+    # ---------------------------------------------------------------------------------------------
+    # following the destinations store
+
+    def named_credentials(self) -> dict[str, Credential]:
+        """The credentials destinations may name: the file's, then those saved at runtime."""
+        saved = self.saved_credentials.credentials() if self.saved_credentials is not None else {}
+        return {**saved, **self.config.credentials}
+
+    def _credential_changed(self, name: str) -> None:
+        """A saved credential changed: its clients carry the new secret from their next call, and the saved
+        destinations naming it are read again (a change beyond the secret restarts their pipelines)."""
+        if self.delivery is not None:
+            self.delivery.gates.secret_changed(name)
+        if self.saved is not None:
+            self.saved.refresh()
+            for dest in self.saved.users_of(name):
+                self._saved_changed(dest)
+
+    def _saved_changed(self, name: str) -> None:
+        """A saved destination changed: bring its pipeline in line, one change of a name at a time."""
+        self._dirty.add(name)
+        if name not in self._reconcilers:
+            task = asyncio.get_running_loop().create_task(self._reconcile_loop(name), name=f"reconcile:{name}")
+            self._reconcilers[name] = task
+
+    async def _reconcile_loop(self, name: str) -> None:
+        try:
+            while name in self._dirty:
+                self._dirty.discard(name)
+                try:
+                    await self._reconcile(name)
+                except Exception as exc:  # one destination's trouble never stops the others or the worker
+                    self.failed_destinations[name] = f"could not start: {exc}"
+                    log.error("destination %s could not start: %s", name, exc, extra={"destination": name})
+        finally:
+            self._reconcilers.pop(name, None)
+
+    async def _settle(self) -> None:
+        """Wait until every change seen so far is applied."""
+        while self._reconcilers:
+            await asyncio.gather(*list(self._reconcilers.values()), return_exceptions=True)
+
+    async def _reconcile(self, name: str) -> None:
+        saved = self.saved
+        if saved is None or self.sources.get(name) == "file":
+            if saved is not None and saved.stored(name) is not None:
+                log.warning("destination %s is saved in %s and defined in the config file: the file's runs",
+                            name, saved.topic, extra={"destination": name})
+            return
+        wanted = saved.wanted(name)
+        running = self.pipelines.get(name)
+        if isinstance(wanted, Destination):
+            self.failed_destinations.pop(name, None)
+            if running is not None and running.dest == wanted:
+                return
+            if running is not None:
+                await self.remove_pipeline(name, "its saved config changed")
+            secret_problem = self._secret_problem(wanted)
+            if secret_problem is not None:
+                self.failed_destinations[name] = secret_problem
+                self.sources[name] = "store"
+                log.error("destination %s cannot start: %s", name, secret_problem, extra={"destination": name})
+                return
+            await self.add_pipeline(wanted, "store")
+            entry = saved.stored(name)
+            log.info("destination %s started from the destinations store (version %s)", name,
+                     entry.version if entry else "?", extra={"destination": name})
+            return
+        await self.remove_pipeline(name, "deleted from the destinations store" if wanted is None else "failed")
+        if wanted is None:
+            self.failed_destinations.pop(name, None)
+            self.sources.pop(name, None)
+        else:
+            self.failed_destinations[name] = wanted
+            self.sources[name] = "store"
+            log.error("destination %s failed: %s", name, wanted, extra={"destination": name})
+
+    @staticmethod
+    def _secret_problem(dest: Destination) -> str | None:
+        """Why ``dest``'s secret cannot be read on this replica (None: it can, and logs will mask it)."""
+        try:
+            register_secret(resolve_secret(dest.credential.secret()).get_secret_value())
+        except LookupError as exc:
+            return f"credential: {exc} on this replica"
+        return None
+
+    def destination(self, name: str) -> Destination:
+        """The destination ``name`` runs (file or store); KeyError naming the known ones otherwise."""
+        pipeline = self.pipelines.get(name)
+        if pipeline is not None:
+            return pipeline.dest
+        return self.config.destination(name)
 
     async def _warn_unscoped_commands(self) -> None:
         """Control records of the old format (keyed by destination name alone) are never applied: name, once,
@@ -194,7 +363,17 @@ class Runtime:
         if self._health is not None:
             self._health.cancel()
             await asyncio.gather(self._health, return_exceptions=True)
+        if self.saved is not None:
+            await self.saved.stop()  # no more changes; those being applied finish (a pipeline stop is bounded)
+        if self.saved_credentials is not None:
+            await self.saved_credentials.stop()
         grace = self.config.worker.shutdown_grace_s
+        reconciling = list(self._reconcilers.values())
+        if reconciling:
+            _, late = await asyncio.wait(reconciling, timeout=grace + 2)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*reconciling, return_exceptions=True)
         await asyncio.gather(*(p.stop(grace) for p in self.pipelines.values()), return_exceptions=True)
         if self.control is not None:
             await self.control.stop()
@@ -209,29 +388,65 @@ class Runtime:
             "ready": self.ready.is_set(),
             "trouble": self.trouble,
             "failed": str(self.failed) if self.failed else None,
-            "destinations": [p.status() for p in self.pipelines.values()],
+            "destinations": self.destination_statuses(),
             "accounts": self.account_status(),
+            "credentials": self.credential_status(),
         }
+
+    def destination_status(self, name: str) -> dict[str, Any] | None:
+        """One destination's status: where it comes from (``source``: file | store), its ``state``
+        (active | paused | failed | held), ``version`` when saved, ``reason`` when failed; None if unknown."""
+        pipeline = self.pipelines.get(name)
+        if pipeline is not None:
+            item = {**pipeline.status(), "source": self.sources.get(name, "file")}
+        elif name in self.failed_destinations:
+            item = {"name": name, "source": "store", "state": "failed", "reason": self.failed_destinations[name]}
+        else:
+            return None
+        entry = self.saved.stored(name) if self.saved is not None and item["source"] == "store" else None
+        if entry is not None:
+            item["version"] = entry.version
+        return item
+
+    def destination_statuses(self) -> list[dict[str, Any]]:
+        names = [*self.pipelines, *(n for n in self.failed_destinations if n not in self.pipelines)]
+        return [item for n in names if (item := self.destination_status(n)) is not None]
+
+    def _running_destinations(self) -> list[Destination]:
+        return [p.dest for p in self.pipelines.values()]
 
     def account_status(self) -> dict[str, dict[str, Any]]:
         """Per account: its budget's level (requests in the leaky bucket), capacity and calls waiting."""
         out: dict[str, dict[str, Any]] = {}
         if self.delivery is None:
             return out
-        for dest in self.config.destinations:
+        running = self._running_destinations()
+        for dest in running:
             key = dest.credential.account_key
             if key in out:
                 continue
             limiter = self.delivery.limiters.get(dest.credential)
             out[key] = {"level": round(limiter.level, 2), "capacity": limiter.capacity,
                         "waiting": metrics.account_waiting(key),
-                        "destinations": [d.name for d in self.config.destinations if d.credential.account_key == key]}
+                        "destinations": [d.name for d in running if d.credential.account_key == key]}
         return out
+
+    def credential_status(self) -> list[dict[str, Any]]:
+        """Per credential (never its secret): the account, whether Gorgias takes it, and who uses it."""
+        if self.delivery is None:
+            return []
+        return [{"credential": gate.describe(), "account": gate.credential.account_key,
+                 "state": "held" if gate.held else "ok", "reason": gate.reason,
+                 "held_for_s": round(gate.held_for(), 1), "destinations": list(gate.users),
+                 "last_check": gate.last_check.as_dict() if gate.last_check is not None else None}
+                for gate in self.delivery.gates]
 
     def metrics_text(self) -> bytes:
         if self.delivery is not None:
-            for dest in self.config.destinations:
+            for dest in self._running_destinations():
                 limiter = self.delivery.limiters.get(dest.credential)
                 metrics.RATE_LIMIT_LEVEL.labels(dest.credential.account_key).set(limiter.level)
                 metrics.RATE_LIMIT_CAPACITY.labels(dest.credential.account_key).set(limiter.capacity)
+        self._state_series = metrics.set_destination_states(
+            {item["name"]: item["state"] for item in self.destination_statuses()}, self._state_series)
         return metrics.render()

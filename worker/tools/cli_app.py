@@ -104,26 +104,64 @@ def fail(lines: list[str], code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
-def kafka_call(kafka: KafkaSettings, work: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine that talks to Kafka; a broker that cannot be reached is one error line, exit 1."""
+def kafka_call(kafka: KafkaSettings, work: Coroutine[Any, Any, T], quiet: bool = False) -> T:
+    """Run a coroutine that talks to Kafka; a broker that cannot be reached, a Kafka secret that cannot be
+    read or TLS that does not work (checked first) is one error line naming the setting, exit 1 (with
+    ``quiet``, :class:`_KafkaUnavailable` instead)."""
     import logging
 
     from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
+
+    from worker.host.environment import check_refs, kafka_secret_refs
+    from worker.host.tls import tls_problems
+    from worker.kafka.tls_check import KafkaTlsError, check_tls
+
+    def give_up(lines: list[str]) -> NoReturn:
+        if quiet:
+            raise _KafkaUnavailable("; ".join(lines)) from None
+        fail(lines)
+
+    problems = check_refs(kafka_secret_refs(kafka)) + tls_problems(kafka)
+    if problems:
+        work.close()
+        give_up(problems)
+
+    async def checked() -> T:
+        try:
+            await check_tls(kafka)
+        except BaseException:
+            work.close()
+            raise
+        return await work
 
     client_log = logging.getLogger("aiokafka")
     level = client_log.level
     client_log.setLevel(logging.CRITICAL)  # its connection errors would print around our one line
     try:
-        return asyncio.run(work)
+        return asyncio.run(checked())
+    except KafkaTlsError as exc:
+        give_up([str(exc)])
     except BrokenPipeError:
         raise  # our own stdout was closed (`| head`): click ends quietly with exit 1
     except (TimeoutError, KafkaError, OSError) as exc:
         detail = str(exc) or type(exc).__name__
         unreachable = isinstance(exc, TimeoutError | OSError | KafkaConnectionError | KafkaTimeoutError)
         hint = " (is the broker running and reachable?)" if unreachable else ""
-        fail([f"Kafka at {bootstrap_servers(kafka)}: {detail}{hint}"])
+        give_up([f"Kafka at {bootstrap_servers(kafka)}: {detail}{hint}"])
     finally:
         client_log.setLevel(level)
+
+
+def kafka_answer(kafka: KafkaSettings, work: Coroutine[Any, Any, T]) -> tuple[T | None, str | None]:
+    """Run a coroutine that talks to Kafka: its result, or None and why Kafka could not answer (no line printed)."""
+    try:
+        return kafka_call(kafka, work, quiet=True), None
+    except _KafkaUnavailable as exc:
+        return None, str(exc)
+
+
+class _KafkaUnavailable(Exception):
+    """Kafka could not answer a command (raised instead of the error line by ``kafka_call(quiet=True)``)."""
 
 
 def load_or_exit(path: Path, secrets: bool = False, overrides: list[str] | None = None) -> WorkerConfig:
@@ -135,7 +173,9 @@ def load_or_exit(path: Path, secrets: bool = False, overrides: list[str] | None 
 
     problems = check_templates(config)
     if secrets:
-        problems += check_secrets(config)
+        from worker.host.tls import tls_problems
+
+        problems += check_secrets(config) + tls_problems(config.kafka)
     if problems:
         fail(problems)
     return config

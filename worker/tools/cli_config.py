@@ -78,10 +78,11 @@ def validate(
 
         from worker.core.config.base import Problem
         from worker.core.templates import check_templates
+        from worker.host.tls import tls_problems
 
         try:
             checked = load_config(config, overrides or ())
-            lines = check_templates(checked) + (check_secrets(checked) if secrets else [])
+            lines = check_templates(checked) + (check_secrets(checked) + tls_problems(checked.kafka) if secrets else [])
             problems, warnings = [Problem.from_line(line) for line in lines], checked.warnings()
         except ConfigError as exc:
             problems, warnings = exc.items, []
@@ -129,3 +130,12 @@ def schemas(
     typer.echo("schemas are up to date")
 
 
+
+
+@app.command("secrets-key", short_help="Print a new key for worker.secrets_key_env / _file.")
+def secrets_key() -> None:
+    """Print a new Fernet key for the secrets of credentials saved at runtime (worker.secrets_key_env or
+    worker.secrets_key_file; to rotate, put it first: NEW,OLD)."""
+    from worker.host.secret_box import new_key
+
+    typer.echo(new_key())

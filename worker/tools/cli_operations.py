@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from worker.core.config.deployment import Store
 from worker.core.config.kafka import KafkaSettings
+from worker.core.config.worker_config import WorkerConfig
 from worker.host.environment import resolve_secret
 from worker.tools.cli_app import (
     LOG_LEVELS,
@@ -19,6 +20,7 @@ from worker.tools.cli_app import (
     app,
     destination_or_exit,
     fail,
+    kafka_answer,
     kafka_call,
     load_or_exit,
 )
@@ -41,10 +43,10 @@ def run(
 
     for dest in cfg.destinations:
         register_secret(resolve_secret(dest.credential.secret()).get_secret_value())
-    for ref in (cfg.kafka.sasl_password(), cfg.worker.control_token()):
+    for ref in (cfg.kafka.sasl_password(), cfg.kafka.ssl_key_password(), cfg.worker.control_token()):
         if ref is not None:
             register_secret(resolve_secret(ref).get_secret_value())
-    run_worker(cfg, log_level.lower() or cfg.worker.log_level)
+    run_worker(cfg, log_level.lower() or cfg.worker.log_level, str(config))
 
 
 @app.command(short_help="Run the local Gorgias sandbox.")
@@ -58,7 +60,7 @@ def sandbox(
         list[str] | None,
         typer.Option(metavar="SPEC", help="domain:email:apikey[:role]; repeatable. Default: acme."),
     ] = None,
-    job_duration_s: Annotated[float, typer.Option(help="Seconds a ticket job runs before it ends.")] = 0.0,
+    job_duration_s: Annotated[float, typer.Option(help="Seconds a ticket job runs before it ends.")] = 2.0,
 ) -> None:
     """Run the local Gorgias sandbox (a faithful fake Gorgias API) for tests, demos and benchmarks."""
     from gorgias_sandbox.server import serve
@@ -92,7 +94,7 @@ def produce(
     overrides: SetOption = None,
 ) -> None:
     """Publish records from a JSON Lines file to a topic, with a progress bar."""
-    from worker.kafka.topic_io import produce_file
+    from worker.tools.topic_io import produce_file
 
     if not file.is_file():
         fail([f"{file}: no such file (give a JSON Lines file, one record per line)"])
@@ -119,7 +121,7 @@ def responses(
     overrides: SetOption = None,
 ) -> None:
     """Print response events as they arrive (one line per API call, or full JSON with --json)."""
-    from worker.kafka.topic_io import TopicMissing, print_responses
+    from worker.tools.topic_io import TopicMissing, print_responses
 
     if limit is not None and limit < 1:
         fail(["--limit must be at least 1"])
@@ -145,11 +147,26 @@ def responses(
         typer.echo(f"no response events{whose} on {', '.join(topics)} yet", err=True)
 
 
+async def _saved_names(cfg: WorkerConfig) -> list[str]:
+    from worker.service.saved_destinations import opened
+
+    async with opened(cfg) as saved:
+        return saved.names()
+
+
 def _command(config: Path, name: str, active: bool, overrides: list[str] | None) -> None:
     from worker.kafka.control import send_command
 
     cfg = load_or_exit(config, overrides=overrides)
-    destination_or_exit(cfg, name)
+    if all(d.name != name for d in cfg.destinations):
+        saved, trouble = kafka_answer(cfg.kafka, _saved_names(cfg))
+        if saved is None or name not in saved:
+            try:
+                cfg.destination(name)
+            except KeyError as exc:
+                where = f"; the destinations store could not be read ({trouble})" if trouble else (
+                    " or in the destinations store")
+                fail([f"{exc.args[0]}{where}"])
     kafka_call(cfg.kafka, send_command(cfg.kafka, name, active))
     done = "activated" if active else "paused"
     typer.echo(f"{name}: {done} on every replica of deployment {cfg.kafka.scope.name} "

@@ -76,7 +76,7 @@ def preview_command(
     import orjson
 
     from worker.core.chain.preview import PreviewRequest, format_items, preview
-    from worker.kafka.topic_io import read_sample
+    from worker.kafka.topic_sample import read_sample
 
     cfg = load_or_exit(config, overrides=overrides)
     dest = destination_or_exit(cfg, destination)

@@ -25,7 +25,7 @@ from aiokafka import TopicPartition
 
 from worker.core.config.kafka import KafkaSettings
 from worker.kafka.clients import existing_partitions, make_consumer, make_producer, read_ranges
-from worker.kafka.topic_io import print_responses, produce_file
+from worker.tools.topic_io import print_responses, produce_file
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = Path(__file__).resolve().parent / "examples"

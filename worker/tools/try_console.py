@@ -18,8 +18,8 @@ from pathlib import Path
 
 from worker.core.config.kafka import KafkaSettings
 from worker.kafka.clients import ensure_topic
-from worker.kafka.topic_io import produce_file
 from worker.tools.demo import API_KEY, EXAMPLES, free_port, local_broker, say, wait_http, write_jsonl
+from worker.tools.topic_io import produce_file
 
 WORK = Path(__file__).resolve().parents[2] / ".cache" / "try"
 TOPICS = ("try.support-requests", "try.ticket-tags", "try.customers")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.unit.sandbox.conftest import Api, incoming_ticket
+from tests.unit.sandbox.conftest import OAUTH, OBSERVER, Api, basic, incoming_ticket
 
 
 async def test_health_needs_no_auth_and_any_host(api: Api) -> None:
@@ -28,7 +28,7 @@ async def test_state_lists_everything_and_shows_duplicates(api: Api) -> None:
     assert state["customer_field_values"] == {"1": {"5": {"id": 5, "value": "gold"}}}
     assert state["satisfaction_surveys"][0]["score"] == 4
     assert [u["email"] for u in state["users"]] == ["agent@acme.com", "observer@acme.com", "bot@acme.gorgias.io"]
-    assert state["jobs"] == [] and len(state["custom_fields"]) == 7
+    assert state["jobs"] == [] and len(state["custom_fields"]) == 8
     status, _ = await api.admin("GET", "state?account=nope")
     assert status == 404
 
@@ -76,3 +76,28 @@ async def test_routes_lists_templates(api: Api) -> None:
     _, routes = await api.admin("GET", "routes")
     assert "POST /api/tickets" in routes and "PUT /api/customers/{customer_id}/data" in routes
     assert len(routes) == len(set(routes)) > 50
+
+
+async def test_a_users_api_key_can_be_replaced_and_revoked_while_it_runs(api: Api) -> None:
+    """As when a key is reset in Gorgias' settings: the old one is refused at once, the new one works."""
+    assert (await api.call("GET", "/api/account")).status == 200
+    status, body = await api.admin("PUT", "credentials", {"email": "agent@acme.com", "api_key": "rotated-key"})
+    assert status == 200 and body["changed"] == ["api_key"]
+    refused = await api.call("GET", "/api/account")
+    assert refused.status == 401 and refused.json == {"error": {"msg": "Unauthorized."}}
+    assert (await api.call("GET", "/api/account", auth=basic("agent@acme.com", "rotated-key"))).status == 200
+    assert (await api.call("GET", "/api/account", auth=OAUTH)).status == 200  # the token is left alone
+    await api.admin("PUT", "credentials", {"email": "agent@acme.com", "api_key": None, "oauth_token": None})
+    for auth in (basic("agent@acme.com", "rotated-key"), OAUTH):
+        assert (await api.call("GET", "/api/account", auth=auth)).status == 401
+    assert (await api.call("GET", "/api/account", auth=OBSERVER)).status == 200  # other users keep theirs
+    await api.admin("POST", "reset")
+    assert (await api.call("GET", "/api/account")).status == 200  # the configured key again
+
+
+async def test_changing_credentials_names_what_is_wrong(api: Api) -> None:
+    assert (await api.admin("PUT", "credentials", {"email": "nobody@acme.com", "api_key": "k"}))[0] == 404
+    assert (await api.admin("PUT", "credentials", {"email": "agent@acme.com"}))[0] == 400
+    assert (await api.admin("PUT", "credentials", {"email": "agent@acme.com", "api_key": 7}))[0] == 400
+    status, _ = await api.admin("PUT", "credentials", {"email": "agent@acme.com", "api_key": "k", "account": "x"})
+    assert status == 404

@@ -151,6 +151,31 @@ async def test_update_message_returns_202(api: Api, ticket: dict[str, Any]) -> N
     assert r.status == 400
 
 
+async def test_an_imported_reply_updated_without_sent_datetime_is_sent(api: Api, ticket: dict[str, Any]) -> None:
+    stamp = "2026-01-02T03:04:05.000000+00:00"
+    reply = (await api.call("POST", "/api/tickets/1/messages", msg(channel="email", source=EMAIL_SOURCE,
+                                                                    sent_datetime=stamp))).json
+    assert reply["imported"] is True and (await api.state())["emailed"] == []
+    kept = await api.call("PUT", f"/api/tickets/1/messages/{reply['id']}",
+                          msg(channel="email", source=EMAIL_SOURCE, body_text="typo fixed", sent_datetime=stamp))
+    assert kept.status == 202 and kept.json["sent_datetime"] == stamp and (await api.state())["emailed"] == []
+    sent = await api.call("PUT", f"/api/tickets/1/messages/{reply['id']}",
+                          msg(channel="email", source=EMAIL_SOURCE, body_text="typo fixed again"))
+    assert sent.status == 202 and sent.json["imported"] is False and sent.json["sent_datetime"] != stamp
+    emailed = (await api.state())["emailed"]
+    assert [(e["message_id"], e["to"]) for e in emailed] == [(reply["id"], ["jane@example.com"])]
+
+
+async def test_an_update_makes_the_message_what_it_says(api: Api, ticket: dict[str, Any]) -> None:
+    stamp = "2026-01-02T03:04:05.000000+00:00"
+    reply = (await api.call("POST", "/api/tickets/1/messages", msg(channel="email", source=EMAIL_SOURCE,
+                                                                    sent_datetime=stamp))).json
+    r = await api.call("PUT", f"/api/tickets/1/messages/{reply['id']}",
+                       {"channel": "api", "via": "api", "from_agent": False, "body_text": "x", "sent_datetime": stamp,
+                        "sender": {"email": "jane@example.com"}})
+    assert r.status == 202 and (r.json["channel"], r.json["from_agent"]) == ("api", False)  # what the body said
+
+
 async def test_delete_message_200_empty_then_404(api: Api, ticket: dict[str, Any]) -> None:
     mid = ticket["messages"][0]["id"]
     r = await api.call("DELETE", f"/api/tickets/1/messages/{mid}")

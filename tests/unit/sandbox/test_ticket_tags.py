@@ -18,7 +18,13 @@ async def names(api: Api) -> list[str]:
     return [t["name"] for t in r.json]
 
 
-async def test_add_is_additive_and_creates_unknown_names(api: Api, ticket: None) -> None:
+async def tags(api: Api, *wanted: str) -> None:
+    for name in wanted:
+        assert (await api.call("POST", "/api/tags", {"name": name})).status == 201
+
+
+async def test_add_is_additive(api: Api, ticket: None) -> None:
+    await tags(api, "b")
     r = await api.call("POST", "/api/tickets/1/tags", {"names": ["b", "a"]})
     assert r.status == 200 and r.raw == b""
     assert await names(api) == ["a", "b"]
@@ -27,6 +33,7 @@ async def test_add_is_additive_and_creates_unknown_names(api: Api, ticket: None)
 
 
 async def test_set_replaces_and_empty_clears(api: Api, ticket: None) -> None:
+    await tags(api, "x", "y")
     r = await api.call("PUT", "/api/tickets/1/tags", {"names": ["x", "y"]})
     assert r.status == 200 and r.raw == b""
     assert await names(api) == ["x", "y"]
@@ -35,6 +42,7 @@ async def test_set_replaces_and_empty_clears(api: Api, ticket: None) -> None:
 
 
 async def test_remove_listed_and_ignore_absent(api: Api, ticket: None) -> None:
+    await tags(api, "b", "c")
     await api.call("POST", "/api/tickets/1/tags", {"names": ["b", "c"]})
     r = await api.call("DELETE", "/api/tickets/1/tags", {"names": ["a", "zzz"], "ids": [3]})
     assert r.status == 204 and r.raw == b""
@@ -51,4 +59,21 @@ async def test_unknown_tag_id_is_400_and_unknown_ticket_404(api: Api, ticket: No
 async def test_name_longer_than_256_is_400(api: Api, ticket: None) -> None:
     r = await api.call("POST", "/api/tickets/1/tags", {"names": ["t" * 257]})
     assert r.status == 400 and r.json["error"]["data"] == {"names": {"0": ["Longer than maximum length 256."]}}
+    await tags(api, "t" * 256)
     assert (await api.call("POST", "/api/tickets/1/tags", {"names": ["t" * 256]})).status == 200
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT"])
+async def test_a_name_no_tag_has_is_refused_and_nothing_changes(api: Api, ticket: None, method: str) -> None:
+    await tags(api, "b")
+    r = await api.call(method, "/api/tickets/1/tags", {"names": ["b", "gone"]})
+    assert r.status == 400 and r.json["error"]["data"] == {"names": {"1": ["Tag not found."]}}
+    assert await names(api) == ["a"] and "gone" not in [t["name"] for t in (await api.state())["tags"]]
+
+
+async def test_a_tag_merged_away_or_deleted_no_longer_names_anything(api: Api, ticket: None) -> None:
+    await tags(api, "b", "c")
+    assert (await api.call("PUT", "/api/tags/1/merge", {"source_tags_ids": [2]})).status == 202  # b into a
+    assert (await api.call("DELETE", "/api/tags/3")).status == 204  # c
+    for name in ("b", "c"):
+        assert (await api.call("POST", "/api/tickets/1/tags", {"names": [name]})).status == 400

@@ -89,7 +89,7 @@ EXAMPLES: dict[str, tuple[str, str, Any]] = {
     "set_customer_field": ("PUT", "https://acme.gorgias.com/api/customers/3924/custom-fields/5", "gold"),
     "delete_ticket": ("DELETE", "https://acme.gorgias.com/api/tickets/123", None),
     "update_ticket_message": ("PUT", "https://acme.gorgias.com/api/tickets/123/messages/456", {
-        "channel": "internal-note", "via": "api", "from_agent": True, "body_text": "It ships on Tuesday.",
+        "body_text": "It ships on Tuesday.",  # the changes; the plan reads the message and sends it back under them
     }),
     "delete_ticket_message": ("DELETE", "https://acme.gorgias.com/api/tickets/123/messages/456", None),
     "merge_customers": ("PUT", "https://acme.gorgias.com/api/customers/merge?source_id=3925&target_id=3924", {}),

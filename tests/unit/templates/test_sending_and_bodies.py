@@ -130,9 +130,23 @@ def test_customer_data_must_be_an_object() -> None:
 def test_single_field_templates_need_a_scalar_value() -> None:
     with pytest.raises(RenderError, match=r"set_ticket_field: value: required \(record attribute value: absent\)"):
         one("set_ticket_field", {"ticket_id": 1, "field_id": 2})
-    with pytest.raises(RenderError, match=r"set_customer_field: body: must be a string, number, boolean or null"):
+    with pytest.raises(RenderError, match=r"set_customer_field: body: must be a string, an integer, a boolean, "
+                                          r"or null to clear it \(got an object\)"):
         one("set_customer_field", {"customer_id": 1, "field_id": 2, "value": {"a": 1}})
-    assert one("set_ticket_field", {"ticket_id": 1, "field_id": 2, "value": None}).body == b"null"
+    with pytest.raises(RenderError, match=r"set_ticket_field: body: 12.5 has decimals: the single-value route takes "
+                                          r"a string, an integer or a boolean; set it with set_ticket_custom_fields"):
+        one("set_ticket_field", {"ticket_id": 1, "field_id": 3, "value": 12.5})
+    assert one("set_ticket_field", {"ticket_id": 1, "field_id": 3, "value": 12.0}).body == b"12"
+    assert one("set_ticket_field", {"ticket_id": 1, "field_id": 4, "value": True}).plan is None
+
+
+def test_a_null_value_clears_the_field_with_a_delete() -> None:
+    request = one("set_ticket_field", {"ticket_id": 1, "field_id": 2, "value": None})
+    assert request.plan is not None
+    step = request.plan.next_step([])
+    assert step is not None and step.final
+    assert (step.request.method, step.request.url, step.request.body) == (
+        "DELETE", "https://acme.gorgias.com/api/tickets/1/custom-fields/2", None)
 
 
 def test_upsert_needs_an_identity_and_a_group_of_one_customer() -> None:

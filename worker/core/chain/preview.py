@@ -7,7 +7,7 @@ the worker would dead-letter, with the stage and reason) out. It drives the work
 records are taken as arriving at the same moment (as a backlog is consumed), and every open batch is
 flushed at the end, so batches close on size and bytes only.
 
-Reading a sample from a topic is the shell's part: :func:`worker.kafka.topic_io.read_sample`.
+Reading a sample from a topic is the shell's part: :func:`worker.kafka.topic_sample.read_sample`.
 """
 
 from __future__ import annotations

@@ -43,6 +43,11 @@ PLAN_COST = {
     "ensure_tags": "1 + one POST /api/tags per tag name this worker has not yet seen on the account "
                    "(400/409 = exists)",
     "upsert_customer": "2 per call (GET /api/customers?email= or ?external_id=, then PUT the one found or POST)",
+    "clear_on_null": "1 per call (a null value is a DELETE of that value)",
+    "merge_customers": "2 per call (GET the customer kept then the merge with its own name; or the merge with the "
+                       "record's fields, then PUT them on the customer kept)",
+    "update_message": "2 per call (GET the message, PUT it back with its own channel, people, source and "
+                      "sent_datetime under the record's changes)",
 }
 SENDS_HELP = {
     "message": "nobody by default (mode: import stamps sent_datetime); mode: send lets Gorgias email outgoing "
@@ -57,6 +62,7 @@ OPTION_HELP = {
     "dedupe": "{lookup_before_create: replayed|always|never, on_unknown_outcome: true|false}",
     "mode": "import (default: nothing is sent to customers) | send (message and survey templates)",
     "job": "{first_poll_s: 2, max_poll_interval_s: 60, max_wait_s: 1800} (job templates: polling the job)",
+    "tags": "add (default: the record's tags join the ticket's) | replace (update_ticket)",
 }
 _LOOKUPS = {
     "ticket": "GET /api/tickets?external_id= (then with trashed=true)",
@@ -122,6 +128,8 @@ def _option_applies(template: Template, name: str) -> bool:
         return template.sends is not None
     if name == "job":
         return template.batch.mode == "job"
+    if name == "tags":
+        return template.schema.name == "ticket_update"
     if name == "url_attributes":
         return bool(template.placeholders)
     return True
@@ -151,6 +159,7 @@ def _batching(template: Template) -> dict[str, Any]:
         "key": list(spec.key) if spec.key else None,
         "any_key": spec.key == () and template.batchable,
         "group_by": spec.group_by if spec.key == () and template.batchable else None,
+        "group_example": spec.group_example if spec.key == () and template.batchable else None,
         "max_items": spec.max_items,
     }
 

@@ -78,6 +78,14 @@ class DeliverySettings(Model):
         default=50_000, ge=1,
         description="Back-pressure: consumption pauses above this many undelivered records (resumes at half)."
     )
+    dead_letter_held_calls: bool = Field(
+        default=False,
+        description=(
+            "Calls held because Gorgias refuses the credential (401) or the credential's user this route (403) "
+            "wait until it works again (false, the default). true: once a hold has lasted max_retry_time_s, the "
+            "held calls go to the dead-letter topic instead, saying why."
+        ),
+    )
 
 
 class BodyCapture(StrEnum):

@@ -30,11 +30,15 @@ def _mask(value: Any, secrets: Iterable[str], key: str = "") -> Any:
     return value
 
 
+def masked_document(doc: dict[str, Any], secrets: Iterable[str]) -> dict[str, Any]:
+    """A config document (a saved destination, say) with credential-like headers and ``secrets`` masked."""
+    masked: dict[str, Any] = _mask(doc, sorted(secrets, key=len, reverse=True))
+    return masked
+
+
 def effective_document(config: WorkerConfig, secrets: Iterable[str]) -> dict[str, Any]:
     """``config`` with every default filled in, as plain data, the ``secrets`` values masked.
 
     The caller reads the values (:func:`worker.host.environment.known_secret_values`): this module does no I/O.
     """
-    doc = config.model_dump(mode="json")
-    masked: dict[str, Any] = _mask(doc, sorted(secrets, key=len, reverse=True))
-    return masked
+    return masked_document(config.model_dump(mode="json"), secrets)

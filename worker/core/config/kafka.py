@@ -18,6 +18,9 @@ class SecurityProtocol(StrEnum):
     SASL_SSL = "SASL_SSL"
 
 
+TLS_FIELDS = ("ssl_cafile", "ssl_certfile", "ssl_keyfile", "ssl_key_password_env", "ssl_key_password_file")
+
+
 class SaslMechanism(StrEnum):
     PLAIN = "PLAIN"
     SCRAM_SHA_256 = "SCRAM-SHA-256"
@@ -45,15 +48,38 @@ class KafkaSettings(Model):
     sasl_username: str | None = None
     sasl_password_env: str | None = None
     sasl_password_file: str | None = None
-    ssl_cafile: str | None = Field(default=None, description="CA bundle (PEM) to verify the brokers.")
-    ssl_certfile: str | None = Field(default=None, description="Client certificate (PEM) for mutual TLS.")
-    ssl_keyfile: str | None = Field(default=None, description="Client private key (PEM) for mutual TLS.")
-    ssl_key_password_env: str | None = None
+    ssl_cafile: str | None = Field(
+        default=None, description="CA bundle (PEM) to verify the brokers; default: the system's trusted CAs.",
+    )
+    ssl_certfile: str | None = Field(
+        default=None, description="Client certificate (PEM) for mutual TLS, e.g. a mounted tls.crt.",
+    )
+    ssl_keyfile: str | None = Field(
+        default=None, description="Its private key (PEM), e.g. a mounted tls.key; default: in ssl_certfile.",
+    )
+    ssl_key_password_env: str | None = Field(
+        default=None, description="Environment variable holding the password of an encrypted ssl_keyfile.",
+    )
+    ssl_key_password_file: str | None = Field(
+        default=None, description="File holding the password of an encrypted ssl_keyfile.",
+    )
     control_topic: str | None = Field(
         default=None,
         pattern=TOPIC_PATTERN,
         description="Compacted topic carrying activate/pause commands to every replica; default "
         "`<deployment>.control`.",
+    )
+    destinations_topic: str | None = Field(
+        default=None,
+        pattern=TOPIC_PATTERN,
+        description="Compacted topic holding the destinations saved at runtime (the REST API, `gorgias-worker "
+        "destinations apply`), read by every replica; default `<deployment>.destinations`.",
+    )
+    credentials_topic: str | None = Field(
+        default=None,
+        pattern=TOPIC_PATTERN,
+        description="Compacted topic holding the credentials saved at runtime (secrets encrypted) and the OAuth "
+        "tokens the replicas share; default `<deployment>.credentials`.",
     )
     max_record_bytes: int = Field(
         default=1_048_576, ge=1, description="Records larger than this go to the dead-letter topic."
@@ -78,7 +104,8 @@ class KafkaSettings(Model):
 
     def store_topic(self, store: Store) -> str:
         """The topic of ``store``: its explicit setting, else ``<deployment>.<store>``."""
-        explicit = {Store.CONTROL: self.control_topic}.get(store)
+        explicit = {Store.CONTROL: self.control_topic, Store.DESTINATIONS: self.destinations_topic,
+                    Store.CREDENTIALS: self.credentials_topic}.get(store)
         return explicit or self.scope.topic(store)
 
     @model_validator(mode="after")
@@ -96,6 +123,31 @@ class KafkaSettings(Model):
                 "sasl_mechanism is set but security_protocol is not SASL_PLAINTEXT or SASL_SSL"
             )
         return self
+
+    @model_validator(mode="after")
+    def _tls_complete(self) -> KafkaSettings:
+        given = [name for name in TLS_FIELDS if getattr(self, name) is not None]
+        if given and not self.uses_tls:
+            raise ValueError(
+                f"{given[0]} is set but security_protocol is {self.security_protocol.value}: use SSL or SASL_SSL "
+                "for TLS, or remove the ssl_* settings"
+            )
+        if self.ssl_keyfile is not None and self.ssl_certfile is None:
+            raise ValueError("ssl_keyfile is set without ssl_certfile: give the client certificate too")
+        if self.ssl_key_password_env is not None and self.ssl_key_password_file is not None:
+            raise ValueError("give at most one of ssl_key_password_env or ssl_key_password_file")
+        if self.ssl_key_password() is not None and self.ssl_certfile is None:
+            raise ValueError("an ssl_key_password is set without ssl_certfile and ssl_keyfile")
+        return self
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.security_protocol in (SecurityProtocol.SSL, SecurityProtocol.SASL_SSL)
+
+    def ssl_key_password(self) -> SecretRef | None:
+        if self.ssl_key_password_env is None and self.ssl_key_password_file is None:
+            return None
+        return SecretRef(env=self.ssl_key_password_env, file=self.ssl_key_password_file)
 
     def sasl_password(self) -> SecretRef | None:
         if self.sasl_password_env is None and self.sasl_password_file is None:

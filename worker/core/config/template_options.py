@@ -103,6 +103,10 @@ class TemplateOptions(Model):
     )
     dedupe: DedupeOption | None = Field(default=None, description="Create templates only.")
     job: JobOption | None = Field(default=None, description="Job templates only (ticket_job): how the job is polled.")
+    tags: Literal["add", "replace"] | None = Field(
+        default=None,
+        description="update_ticket only: add (default) the record's tags to the ticket's, or replace them all.",
+    )
     mode: Literal["import", "send"] | None = Field(
         default=None,
         description="Message and survey templates: import (default; stored as history, nobody is emailed) or "

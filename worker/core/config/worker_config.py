@@ -18,10 +18,20 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from worker.core.config.account import Credential, check_url_origin
 from worker.core.config.base import (
@@ -75,12 +85,47 @@ def parse_start_from(value: str) -> StartPosition:
     return moment
 
 
+CREDENTIALS_CONTEXT = "credentials"  # validation context: the named credentials a destination may refer to
+
+
+@dataclass(frozen=True)
+class _UnknownCredential:
+    """A credential name that names nothing usable (set aside by :class:`WorkerConfig` for the message)."""
+
+    name: str
+    known: tuple[str, ...]
+
+
+def _named_credential(value: Any, info: ValidationInfo) -> Any:
+    """``credential: "<name>"``: the named credential, from the file's ``credentials:`` or the validation
+    context (a mapping of name to :class:`Credential`, for destinations saved at runtime)."""
+    if isinstance(value, str):
+        known: Mapping[str, Credential] = (info.context or {}).get(CREDENTIALS_CONTEXT) or {}
+        found = known.get(value)
+        if found is not None:
+            return found
+        value = _UnknownCredential(value, tuple(sorted(known)))
+    if isinstance(value, _UnknownCredential):
+        if value.name in value.known:
+            raise ValueError(f"the credential named {value.name!r} is not valid (see credentials.{value.name})")
+        names = f" (known: {', '.join(value.known)})" if value.known else ""
+        raise ValueError(f"no credential named {value.name!r}{names}: define it under the top-level `credentials:`, "
+                         "or write the credential block here")
+    return value
+
+
+NamedCredential = Annotated[Credential, BeforeValidator(_named_credential, json_schema_input_type=Credential | str)]
+
+
 class Destination(Model):
     """One Gorgias destination: what to consume, where to send it, how to batch, where results go."""
 
     name: str = Field(pattern=NAME_PATTERN, description="Unique name, lowercase: `support-tickets`.")
     source_topics: list[Annotated[str, Field(pattern=TOPIC_PATTERN)]] = Field(min_length=1)
-    credential: Credential
+    credential: NamedCredential = Field(
+        description="The Gorgias account: a credential block, or the name of one defined under the top-level "
+        "`credentials:` (or saved at runtime).",
+    )
     endpoint: EndpointSettings
     batching: BatchingSettings = Field(default_factory=BatchingSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
@@ -175,6 +220,27 @@ class WorkerSettings(Model):
     control_token_file: str | None = Field(
         default=None, description="File holding the bearer token of the control API's POST routes."
     )
+    secrets_key_env: str | None = Field(
+        default=None,
+        description="Environment variable holding the key(s) that encrypt the secrets of credentials saved at "
+        "runtime: Fernet keys, comma-separated, the first encrypts (rotation: put the new key first).",
+    )
+    secrets_key_file: str | None = Field(default=None, description="File holding those key(s), one per line.")
+    credential_env_prefix: str = Field(
+        default="GORGIAS_",
+        description="A credential saved at runtime may name only environment variables starting with this "
+        "(never one of the worker's own: the Kafka password, the control token, the secrets key).",
+    )
+    credential_file_dirs: list[str] = Field(
+        default_factory=list,
+        description="Directories whose files a credential saved at runtime may name (e.g. a mounted Secret); "
+        "none by default.",
+    )
+    credential_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins other than https://{domain}.gorgias.com a credential saved at runtime may send a "
+        "variable's or a file's secret to (its base_url), e.g. the sandbox http://127.0.0.1:8080.",
+    )
     shutdown_grace_s: float = Field(default=25.0, ge=0, description="SIGTERM: time to finish in-flight calls.")
     broker_wait_s: float = Field(
         default=120.0, ge=0, description="At start, how long to wait for Kafka to answer before giving up."
@@ -199,6 +265,18 @@ class WorkerSettings(Model):
             )
         return self
 
+    @model_validator(mode="after")
+    def _one_secrets_key(self) -> WorkerSettings:
+        if self.secrets_key_env is not None and self.secrets_key_file is not None:
+            raise ValueError("give only one of secrets_key_env or secrets_key_file")
+        return self
+
+    def secrets_key(self) -> SecretRef | None:
+        """Where the credentials store's encryption key(s) live; None when none is configured."""
+        if self.secrets_key_env is None and self.secrets_key_file is None:
+            return None
+        return SecretRef(env=self.secrets_key_env, file=self.secrets_key_file)
+
     def control_token(self) -> SecretRef | None:
         """Where the control API's bearer token lives; None when none is configured (loopback only)."""
         if self.control_token_env is None and self.control_token_file is None:
@@ -211,7 +289,51 @@ class WorkerConfig(Model):
 
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
-    destinations: list[Destination] = Field(min_length=1)
+    credentials: dict[Annotated[str, Field(pattern=NAME_PATTERN)], Credential] = Field(
+        default_factory=dict,
+        description="Credentials defined once and referred to by name from destinations (`credential: <name>`).",
+    )
+    destinations: list[Destination] = Field(
+        default_factory=list,
+        description="Destinations defined in this file; more can be saved at runtime (the destinations store).",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _resolve_credential_names(cls, data: Any, info: ValidationInfo) -> Any:
+        """Put each named credential in place of its name in the destinations (names of credentials that are
+        missing or invalid are left for the destination to report; with named credentials in the validation
+        context, names the file does not define are looked up there)."""
+        if not isinstance(data, dict) or not isinstance(data.get("destinations"), list):
+            return data
+        raw = data.get("credentials")
+        if isinstance(raw, dict):  # each credential knows its name (its key)
+            raw = {name: {"name": name, **block} if isinstance(block, dict) else block for name, block in raw.items()}
+            data = {**data, "credentials": raw}
+        named: dict[str, Credential] = {}
+        for name, block in (raw.items() if isinstance(raw, dict) else ()):
+            try:
+                named[str(name)] = Credential.model_validate(block)
+            except ValidationError:
+                continue  # reported under credentials.<name>
+        known = tuple(sorted(str(n) for n in raw)) if isinstance(raw, dict) else ()
+        destinations = []
+        for item in data["destinations"]:
+            if isinstance(item, dict) and isinstance(item.get("credential"), str):
+                name = item["credential"]
+                if name in named:
+                    item = {**item, "credential": named[name]}
+                elif name in known or CREDENTIALS_CONTEXT not in (info.context or {}):
+                    item = {**item, "credential": _UnknownCredential(name, known)}
+            destinations.append(item)
+        return {**data, "destinations": destinations}
+
+    @model_validator(mode="after")
+    def _credential_names(self) -> WorkerConfig:
+        for name, credential in self.credentials.items():
+            if credential.name != name:
+                raise ValueError(f"credentials.{name}.name is {credential.name!r}: leave it out (the key names it)")
+        return self
 
     @model_validator(mode="after")
     def _unique_names(self) -> WorkerConfig:

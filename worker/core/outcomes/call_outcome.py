@@ -97,3 +97,10 @@ class CallOutcome:
     """Set when a 301 for a merged object was followed: the call went to ``merged.to_url``."""
     steps: list[StepRecord] = field(default_factory=list)  # a planned call's requests (worker.gorgias.plans)
     jobs: list[JobReport] = field(default_factory=list)  # the Gorgias jobs a job call followed (worker.gorgias.jobs)
+
+    @classmethod
+    def unsent(cls, reason: str, at: float) -> CallOutcome:
+        """A call given up before it was sent (held too long): failed, retryable, no attempt."""
+        return cls(ok=False, status=None, response_headers={}, response_body=None, attempts=0, attempt_log=[],
+                   rate_limit_wait_s=0.0, started_at=at, finished_at=at, latency_s=0.0, final_reason=reason,
+                   retryable=True)

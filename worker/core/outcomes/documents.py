@@ -120,6 +120,13 @@ class MergedInfo(Strict):
     merged_into_id: int | str | None = Field(description="The id of the object it was merged into.")
 
 
+class CustomerMergeInfo(Strict):
+    """A delivered merge_customers call: which customer was merged away and which one survived."""
+
+    merged_away_id: int | str = Field(description="The source customer (its id now answers 301).")
+    kept_id: int | str = Field(description="The customer that survived: the target as Gorgias answered it.")
+
+
 class SizeReduction(Strict):
     """What was left out of a document so that it fits the topic's largest message."""
 
@@ -178,6 +185,9 @@ class ResponseEvent(Strict):
         description="Every request of a call that needed more than one, in order; absent for one request. "
                     "`response` is the last one's answer, `attempt_log` holds the attempts of all.",
     )
+    customer_merge: CustomerMergeInfo | None = Field(
+        default=None, description="A delivered customer merge: the customer merged away and the one kept; absent "
+                                  "otherwise.")
     jobs: list[JobInfo] = Field(
         default_factory=list,
         description="The job(s) of a job template's call; absent otherwise. The call is delivered only when every "

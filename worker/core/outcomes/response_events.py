@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
@@ -110,7 +111,25 @@ def response_event(deployment: str, dest: Destination, call: Call, outcome: Call
         event["steps"] = [step.as_event() for step in outcome.steps]
     if outcome.jobs:
         event["jobs"] = [job.as_event() for job in outcome.jobs]
+    merge = customer_merge(req.url, outcome) if outcome.ok else None
+    if merge is not None:
+        event["customer_merge"] = merge
     return event
+
+
+def customer_merge(url: str, outcome: CallOutcome) -> dict[str, Any] | None:
+    """For a delivered ``PUT /api/customers/merge?source_id=&target_id=``: the customer merged away and the
+    one kept (the id of the customer Gorgias answered with, else the target's), for the response event."""
+    parts = urlsplit(url)
+    if not parts.path.rstrip("/").endswith("/api/customers/merge"):
+        return None
+    query = parse_qs(parts.query)
+    source, target = (query.get(k, [""])[0] for k in ("source_id", "target_id"))
+    body = outcome.response_body
+    kept: Any = body.get("id") if isinstance(body, dict) else None
+    if not isinstance(kept, int) or isinstance(kept, bool):
+        kept = int(target) if target.isdigit() else target
+    return {"merged_away_id": int(source) if source.isdigit() else source, "kept_id": kept}
 
 
 def _encoded_record(call: Call) -> Any:

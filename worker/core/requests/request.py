@@ -51,6 +51,7 @@ class Step:
     ``known_as``: a name the account is known to have once this step is done; the executor skips the
     step when it has seen that name on this account before (``tag:vip``), and remembers it after.
     ``final``: this request's answer is the call's answer (a create's duplicate check applies to it).
+    ``forget``: what was known about ``known_as`` is stale: the executor drops it and sends the step.
     """
 
     request: RenderedRequest
@@ -58,6 +59,7 @@ class Step:
     accept: frozenset[int] = frozenset()
     known_as: str | None = None
     final: bool = False
+    forget: bool = False
 
 
 @dataclass(frozen=True, slots=True)

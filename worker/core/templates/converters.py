@@ -110,6 +110,13 @@ def _id_value(value: Any) -> Any:
     return value if value is None else _integer(value)
 
 
+def _field_value(value: Any) -> Any:
+    """A whole number written with decimals (``12.0``) is an integer; everything else as it is."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 def _person(value: Any) -> Any:
     """``"jane@example.com"`` -> ``{"email": ...}``, ``12`` -> ``{"id": 12}``; objects as they are."""
     if isinstance(value, str):
@@ -138,6 +145,7 @@ CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "id_list": _id_list,
     "id_ref": _id_ref,
     "id_value": _id_value,
+    "field_value": _field_value,
     "person": _person,
     "phone_channels": _phone_channels,
     "color": _color,

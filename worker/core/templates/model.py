@@ -25,6 +25,7 @@ from worker.core.requests.jobs import JobPolling
 from worker.core.requests.render_error import RenderError
 from worker.core.templates.batch_strategies import STRATEGIES
 from worker.core.templates.checks import BodySchema
+from worker.core.templates.converters import CONVERTERS
 from worker.core.templates.mapping import (
     MISSING,
     From,
@@ -178,6 +179,7 @@ class ConfiguredTemplate:
     hints: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     mode: str = "import"  # import | send: templates whose creations Gorgias may send (template.sends)
     job_polling: JobPolling | None = None  # job templates: how the job is followed until it ends
+    tags_mode: str | None = None  # ticket updates: add (default) | replace the ticket's tags
     clock: Callable[[], float] = time.time  # the import timestamp when a record has no time of its own
 
     @property
@@ -217,7 +219,7 @@ class ConfiguredTemplate:
             if not (isinstance(node, From) and node.default is not MISSING):  # a default is never absent
                 hints.setdefault(path, attrs)
         return cls(template, destination, body, url, stamp, external_from, dedupe, hints, options.mode or "import",
-                   _job_polling(template, options, where))
+                   _job_polling(template, options, where), _tags_mode(template, options, where))
 
     # ---------------------------------------------------------------------------------------------
 
@@ -237,10 +239,22 @@ class ConfiguredTemplate:
             self._stamp(body, record, source)
         for rule in template.rules:
             RULES[rule](body, template)
-        if template.sends is not None and (self.mode == "import" or replayed):
+        if template.plan == "update_message":
+            self._keep_sent(body, record, replayed)
+        elif template.sends is not None and (self.mode == "import" or replayed):
             self._import(body, source)
         self.check(body)
         return body
+
+    def _keep_sent(self, body: Any, record: Mapping[str, Any], replayed: bool) -> None:
+        """A message update: without a ``sent_datetime`` of the record's own, the plan sends the message's
+        own back (Gorgias sends a message updated without one). Only a record asking ``send: true`` in
+        ``mode: send`` (and not a replay) gets ``sent_datetime: null``: the plan leaves it out."""
+        if not isinstance(body, dict) or body.get("sent_datetime") is not None:
+            return
+        body.pop("sent_datetime", None)
+        if self.mode == "send" and not replayed and CONVERTERS["boolean"](record.get("send")) is True:
+            body["sent_datetime"] = None
 
     def _import(self, body: Any, source: SourceRef) -> None:
         """Stamp what Gorgias would send as already sent: ``sent_datetime`` on messages (their own
@@ -265,6 +279,10 @@ class ConfiguredTemplate:
                 return []
             return [f"Gorgias may send the satisfaction survey of ticket {body.get('ticket_id')} to customer "
                     f"{body.get('customer_id')}"]
+        if self.template.plan == "update_message":
+            if "sent_datetime" in body and body["sent_datetime"] is None:
+                return ["Gorgias sends the updated message again to its receiver (send: true, mode: send)"]
+            return []
         out = []
         for prefix, msg in messages_of(body, self.template):
             if msg.get("sent_datetime") is not None or msg.get("from_agent") is not True \
@@ -332,6 +350,15 @@ class ConfiguredTemplate:
             for i, item in enumerate(items):
                 if isinstance(item, dict) and item.get(steps[2]) is None:
                     item[steps[2]] = f"{stamp}-{i}" if many else stamp
+
+
+def _tags_mode(template: Template, options: TemplateOptions, where: str) -> str | None:
+    """``template_options.tags`` of a ticket update (add by default); None for other templates."""
+    if template.schema.name != "ticket_update":
+        if options.tags is not None:
+            raise ValueError(f"{where}.tags: only update_ticket takes tags (add or replace); remove tags")
+        return None
+    return options.tags or "add"
 
 
 def _job_polling(template: Template, options: TemplateOptions, where: str) -> JobPolling | None:

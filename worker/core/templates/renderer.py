@@ -16,7 +16,7 @@ from worker.core.requests.rendering import Prepared, RequestRenderer, compact
 from worker.core.requests.request import RenderedRequest
 from worker.core.templates.catalog import get_template
 from worker.core.templates.model import ConfiguredTemplate, Template
-from worker.core.templates.plans import plan_for
+from worker.core.templates.plans import plan_for, update_adding_tags
 
 __all__ = ["TemplateBodyBuilder", "TemplateRenderer", "check_templates", "configured_for", "renderer_for"]
 
@@ -71,7 +71,10 @@ class TemplateRenderer(RequestRenderer):
     def _finish(self, request: RenderedRequest, body: Any) -> RenderedRequest:
         """Attach the template's plan (several requests) and what a preview reader must know."""
         kind = self.template.plan
-        plan = plan_for(kind, request, body) if kind is not None else None
+        if self.configured.tags_mode == "add":
+            plan = update_adding_tags(request, body)
+        else:
+            plan = plan_for(kind, request, body) if kind is not None else None
         notes = tuple(self.configured.emails(body))
         if plan is None and not notes:
             return request

@@ -96,7 +96,7 @@ def _email_source(body: Any, template: Template) -> None:
             del msg["receiver"]  # a customer's message names no receiver (Gorgias' rule); its address is in `to`
 
 
-def _customer_shape(body: Any, template: Template, *, new: bool) -> None:
+def _customer_shape(body: Any, template: Template, *, new: bool, require_channels: bool = True) -> None:
     """``name`` instead of firstname/lastname; a new customer's email (preferred) and phones as ``channels``.
 
     An update sends ``channels`` only when the record gives them (or a phone): Gorgias may replace a
@@ -125,7 +125,7 @@ def _customer_shape(body: Any, template: Template, *, new: bool) -> None:
             if isinstance(c, dict):
                 c.setdefault("preferred", False)
         body["channels"] = channels
-    elif new:
+    elif new and require_channels:
         raise RenderError(
             f"{template.name}: channels: required: a customer needs an email or a phone (record attribute "
             "email, customer_email or phone) or `channels`"
@@ -134,6 +134,11 @@ def _customer_shape(body: Any, template: Template, *, new: bool) -> None:
 
 def _new_customer(body: Any, template: Template) -> None:
     _customer_shape(body, template, new=True)
+
+
+def _maybe_new_customer(body: Any, template: Template) -> None:
+    """upsert_customer: shaped for a create, but channels are needed only if it does create (the plan says)."""
+    _customer_shape(body, template, new=True, require_channels=False)
 
 
 def _customer_update(body: Any, template: Template) -> None:
@@ -190,6 +195,7 @@ RULES: dict[str, Callable[[Any, Template], None]] = {
     "no_custom_fields": _no_custom_fields,
     "email_source": _email_source,
     "new_customer": _new_customer,
+    "maybe_new_customer": _maybe_new_customer,
     "upsert_identity": _upsert_identity,
     "counterpart_from_ticket_customer": _counterpart_from_ticket_customer,
     "message_has_content": _message_has_content,

@@ -226,6 +226,11 @@ TICKET_CREATE = obj({
     "created_datetime": Field(_stamp),
 }, _incoming_needs_someone, what="ticket")
 TICKET_UPDATE = obj(_TICKET_COMMON, _not_empty("update"), what="ticket update")
+MESSAGE_UPDATE = obj({k: Field(f.check) for k, f in MESSAGE_FIELDS.items()}, _not_empty("update"),
+                     what="ticket message update")
+"""A message update as a record gives it: only what changes (the message's own channel, via, from_agent,
+people, source and sent_datetime are read first and sent back by the plan; ``sent_datetime: null`` means
+"let Gorgias send it", mode send only)."""
 TICKET_TAGS = obj({"ids": Field(list_of(identifier)), "names": Field(list_of(text(256, 1)))}, what="tag list")
 TICKET_TAGS_CHANGE = obj({"ids": Field(list_of(identifier)), "names": Field(list_of(text(256, 1)))},
                          _ids_or_names, what="tag list")
@@ -297,9 +302,13 @@ NO_BODY = obj({}, what="request without a body")
 
 
 def raw_value(value: Any, path: str, errors: list[str]) -> None:
-    """A custom-field value: a string, number, boolean or null."""
-    if value is not None and not isinstance(value, str | int | float | bool):
-        add(errors, path, f"must be a string, number, boolean or null (got {a_json_type(value)})")
+    """The body of a single-value custom-field route: a string, an integer or a boolean (SPEC; Gorgias'
+    helpdesk sends nothing else); ``null`` is not sent but becomes a ``DELETE`` of the value."""
+    if isinstance(value, float):
+        add(errors, path, f"{value!r} has decimals: the single-value route takes a string, an integer or a "
+                          "boolean; set it with set_ticket_custom_fields / set_customer_custom_fields")
+    elif value is not None and not isinstance(value, str | int):
+        add(errors, path, f"must be a string, an integer, a boolean, or null to clear it (got {a_json_type(value)})")
 
 
 _SURVEY_FIELDS: dict[str, Field] = {
@@ -324,6 +333,7 @@ SCHEMAS: dict[str, BodySchema] = {
         body_schema("ticket_create", TICKET_CREATE),
         body_schema("ticket_update", TICKET_UPDATE),
         body_schema("message", MESSAGE),
+        body_schema("message_update", MESSAGE_UPDATE),
         body_schema("ticket_tags", TICKET_TAGS),
         body_schema("ticket_tags_change", TICKET_TAGS_CHANGE),
         body_schema("field_values", FIELD_VALUES),

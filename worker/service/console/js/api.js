@@ -40,6 +40,8 @@ async function body(response) {
   }
 }
 
+const PATIENCE_MS = 20000; // an answer slower than this counts as no answer
+
 /** `method path` with an optional JSON body; resolves to the parsed answer, throws ApiError or Unreachable. */
 export async function call(method, path, payload, { signal, headers = {} } = {}) {
   for (let asked = 0; ; asked += 1) {
@@ -48,15 +50,17 @@ export async function call(method, path, payload, { signal, headers = {} } = {})
     if (current) sent.Authorization = `Bearer ${current}`;
     if (payload !== undefined) sent['Content-Type'] = 'application/json';
     let response;
+    const patience = AbortSignal.timeout(PATIENCE_MS);
     try {
       response = await fetch(path, {
-        method, headers: sent, signal, credentials: 'omit', cache: 'no-store', redirect: 'error',
+        method, headers: sent, credentials: 'omit', cache: 'no-store', redirect: 'error',
+        signal: signal ? AbortSignal.any([signal, patience]) : patience,
         body: payload === undefined ? undefined : JSON.stringify(payload),
       });
     } catch (error) {
-      if (error.name === 'AbortError') throw error;
+      if (signal?.aborted) throw error; // the caller gave up on it (a newer request replaces it)
       reachability(false);
-      throw new Unreachable('the worker does not answer');
+      throw new Unreachable(patience.aborted ? 'the worker does not answer in time' : 'the worker does not answer');
     }
     reachability(true);
     const answer = await body(response);

@@ -34,6 +34,11 @@ export function credentialPicker({ onchange }) {
   let inline = null; // a credential written into the destination itself (kept as it is when editing)
   const INLINE = '(inline)';
   const choice = select([['', 'Choose a credential…']], '', { id: 'credential-select' });
+  // a worker without the credentials routes: the name of a credential of its config, typed
+  const typed = el('input', { type: 'text', id: 'credential-name', autocomplete: 'off', spellcheck: 'false' });
+  const typedField = field('Credential name', typed, {
+    path: 'credential', hint: 'one defined under `credentials:` in the worker\'s config',
+  });
   const answer = el('div', { class: 'credential-answer' });
   const testSaved = el('button', { type: 'button', class: 'quiet', text: 'Test credential' });
   const newButton = el('button', { type: 'button', class: 'quiet', text: 'New credential…', 'aria-expanded': 'false' });
@@ -70,6 +75,11 @@ export function credentialPicker({ onchange }) {
 
   async function load(selected) {
     routes = worker().routes?.credentials !== false;
+    pickField.hidden = !routes;
+    typedField.hidden = routes;
+    newButton.hidden = !routes;
+    testSaved.hidden = !routes;
+    if (!routes && typeof selected === 'string' && selected !== INLINE) typed.value = selected;
     try {
       names = routes ? listOf(await get('/credentials')) : [];
     } catch {
@@ -138,16 +148,18 @@ export function credentialPicker({ onchange }) {
     fill(answer);
     onchange?.();
   });
+  typed.addEventListener('input', () => onchange?.());
 
+  const pickField = field('Gorgias credential', choice, { path: 'credential' });
   const node = el('fieldset', { class: 'section', id: 'credential-section' },
-    el('legend', { text: 'Credential' }),
-    field('Gorgias credential', choice, { path: 'credential' }),
+    el('legend', { text: 'Credential' }), pickField, typedField,
     el('div', { class: 'buttons' }, testSaved, newButton), answer, creator);
   load();
   return {
     node,
     /** The destination's `credential`: a credential's name, or undefined when none is chosen. */
     value() {
+      if (!routes) return inline && !typed.value.trim() ? inline : (typed.value.trim() || undefined);
       if (choice.value === INLINE) return inline;
       return choice.value || undefined;
     },

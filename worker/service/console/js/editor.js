@@ -52,7 +52,10 @@ function topicPicker(onchange) {
     note.textContent = all.length ? 'Records are read from these topics.' : 'The broker has no topic yet: publish records first.';
   }
   const ready = get('/topics').then((answer) => render((answer.topics || []).map((t) => t.name)))
-    .catch((e) => { note.textContent = `Topics could not be listed: ${e.message}`; });
+    .catch((e) => {
+      note.textContent = `Topics could not be listed: ${e.message}`;
+      if (e instanceof ApiError && e.status === 503) banner('kafka', e.message);
+    });
   return {
     node,
     get values() { return [...chosen]; },
@@ -106,8 +109,11 @@ export function showEditor(screen, name) {
     startAt.hidden = start.value !== 'timestamp';
   }
   batching.box.addEventListener('change', () => {
-    const key = endpoint.template()?.batching?.key;
-    if (batching.box.checked && key && key.length && !groupBy.values.length) {
+    // a template that groups by a key: start with it (its own key, or its usual one when the samples have it)
+    const b = endpoint.template()?.batching || {};
+    const usual = b.group_example && panel.attributes().includes(b.group_example) ? [b.group_example] : null;
+    const key = b.key && b.key.length ? b.key : usual;
+    if (batching.box.checked && key && !groupBy.values.length) {
       groupBy.set(key);
       if (algorithm.value === 'arrival_order') algorithm.value = 'by_attribute';
     }
@@ -166,15 +172,16 @@ export function showEditor(screen, name) {
     for (const node of form.querySelectorAll('[aria-invalid]')) node.removeAttribute('aria-invalid');
     const left = [];
     for (const item of items) {
-      const text = item.suggestion ? `${item.message} — ${item.suggestion}` : item.message;
+      const text = item.suggestion && !item.message.includes(item.suggestion)
+        ? `${item.message} — ${item.suggestion}` : item.message;
       let path = String(item.path || '').replace(/^destinations\[\d+\]\.?/, '');
       let target = null;
       while (path && !target) {
-        target = form.querySelector(`[data-path="${CSS.escape(path)}"]`);
+        target = [...form.querySelectorAll(`[data-path="${CSS.escape(path)}"]`)].find((n) => !n.closest('[hidden]'));
         if (!target) path = path.includes('.') ? path.slice(0, path.lastIndexOf('.')) : '';
       }
       const slot = target && target.querySelector('.field-error');
-      if (!slot || (target.hidden || target.closest('[hidden]'))) { left.push(`${item.path}: ${text}`); continue; }
+      if (!slot) { left.push(`${item.path}: ${text}`); continue; }
       slot.hidden = false;
       slot.textContent = slot.textContent ? `${slot.textContent}; ${text}` : text;
       target.querySelector('input, select, textarea')?.setAttribute('aria-invalid', 'true');

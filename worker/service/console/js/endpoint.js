@@ -67,14 +67,13 @@ export function endpointSection({ onchange }) {
   const headers = el('input', { type: 'text', id: 'manual-headers', spellcheck: 'false', placeholder: 'header1:value1,header2:value2' });
   const exclude = chips({
     label: 'Exclude attributes', path: 'endpoint.exclude_attributes', onchange,
-    hint: 'attributes left out of the request body; suggestions come from the sample records',
+    hint: 'record attributes left out before the request is made; suggestions come from the sample records',
   });
   const manualPart = el('div', { class: 'endpoint-manual', hidden: true },
     el('div', { class: 'row' }, field('Method', method, { path: 'endpoint.method' }),
       field('Content format', format, { path: 'endpoint.content_format' })),
     field('URL', url, { path: 'endpoint.url', hint: '{attribute} placeholders take the record\'s value; {domain} the credential\'s' }),
-    field('Request headers', headers, { path: 'endpoint.headers', hint: 'comma-separated name:value pairs; the credential\'s authentication is added by itself' }),
-    exclude.node);
+    field('Request headers', headers, { path: 'endpoint.headers', hint: 'comma-separated name:value pairs; the credential\'s authentication is added by itself' }));
 
   let byName = new Map();
   function describe() {
@@ -120,7 +119,7 @@ export function endpointSection({ onchange }) {
   }).catch(() => {});
 
   const node = el('fieldset', { class: 'section', id: 'endpoint-section' },
-    el('legend', { text: 'Endpoint' }), modes, templatePart, manualPart);
+    el('legend', { text: 'Endpoint' }), modes, templatePart, manualPart, exclude.node);
   return {
     node,
     ready,
@@ -128,14 +127,16 @@ export function endpointSection({ onchange }) {
     template() { return useTemplate.checked ? (byName.get(picker.value) || null) : null; },
     /** `endpoint` of the destination, or null while the options JSON does not parse. */
     value() {
+      let out;
       if (useTemplate.checked) {
-        if (!picker.value) return {};
         const opts = optionsValue();
         if (opts === null) return null;
-        return Object.keys(opts).length ? { template: picker.value, template_options: opts } : { template: picker.value };
+        out = picker.value ? { template: picker.value } : {};
+        if (picker.value && Object.keys(opts).length) out.template_options = opts;
+      } else {
+        out = { method: method.value, url: url.value.trim(), content_format: format.value };
+        if (headers.value.trim()) out.headers = headers.value.trim();
       }
-      const out = { method: method.value, url: url.value.trim(), content_format: format.value };
-      if (headers.value.trim()) out.headers = headers.value.trim();
       if (exclude.values.length) out.exclude_attributes = exclude.values;
       return out;
     },

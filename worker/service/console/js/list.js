@@ -125,7 +125,7 @@ export function showList(screen) {
     clearTimeout(timer);
     try {
       const status = await get('/destinations');
-      if (status.trouble) banner('kafka', `Kafka: ${status.trouble}`);
+      if (status.trouble) banner('kafka', `The worker cannot use Kafka now: ${status.trouble}`);
       else clearBanner('kafka');
       const seen = new Set();
       for (const d of status.destinations || []) {

@@ -29,6 +29,10 @@ function recordNumbers(indexes) {
   return `record${shown.length === 1 ? '' : 's'} ${shown.join(', ')}`;
 }
 
+function sentence(text) {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
 function parsePasted(text) {
   const trimmed = text.trim();
   if (!trimmed) return [];
@@ -110,7 +114,7 @@ export function samplePanel({ destination, onErrors, onAttributes, exampleRecord
       records = [];
       origin = 'none';
       source.textContent = `Could not read ${topic}: ${error.message}`;
-      if (error instanceof ApiError && error.status === 503) banner('kafka', `Kafka: ${error.message}`);
+      if (error instanceof ApiError && error.status === 503) banner('kafka', error.message);
     }
     showRecords();
     schedule();
@@ -280,9 +284,10 @@ export function samplePanel({ destination, onErrors, onAttributes, exampleRecord
     const emails = plan.emails || [];
     const sure = await confirmAction({
       title: 'Send test data?', ok: 'Send',
-      body: [el('p', { text: plan.summary || 'This sends one request to Gorgias.' }),
+      body: [el('p', { text: sentence(plan.summary || 'this sends one request to Gorgias.') }),
         emails.length ? el('div', { class: 'warning' }, el('strong', { text: 'Gorgias would email:' }),
           el('ul', {}, emails.map((e) => el('li', { text: e })))) : el('p', { text: 'Nobody would be emailed.' }),
+        plan.caution ? el('p', { class: 'warning', text: sentence(plan.caution) }) : null,
         el('p', { class: 'hint', text: 'It goes through the account\'s shared rate limit, once (no retry).' })],
     });
     if (!sure) return;
@@ -338,5 +343,7 @@ export function samplePanel({ destination, onErrors, onAttributes, exampleRecord
     schedule,
     refresh,
     get records() { return records; },
+    /** The attributes seen in the sample records. */
+    attributes() { return attributesOf(records); },
   };
 }

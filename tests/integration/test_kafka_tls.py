@@ -1,0 +1,163 @@
+"""TLS to Kafka against a real broker's TLS listeners, with certificates the test makes (``cryptography``).
+
+Delivery works over SSL, SASL_SSL with SCRAM, and mutual TLS with a client certificate whose key is
+encrypted. A wrong CA, an expired broker certificate, a certificate for another host and a missing
+client certificate each stop `gorgias-worker run` at start, and each command that touches Kafka, with one
+line naming the setting to change: no traceback, and neither the SASL password nor the key password.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from tests.integration.conftest import Scenario
+from tests.integration.test_pipeline import ticket, wait_committed
+from tests.support.kafka_io import create_topics, publish, read_json
+from tests.support.processes import API_KEY, ROOT, SandboxProcess, WorkerProcess
+from tests.support.tls import KEY_PASSWORD, TlsBroker
+
+pytestmark = pytest.mark.integration
+
+SASL_PASSWORD = "worker-secret"  # the SCRAM user every test broker knows
+SECRETS = (SASL_PASSWORD, KEY_PASSWORD, API_KEY)
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsBroker]:
+    broker = TlsBroker(tmp_path_factory.mktemp("kafka-tls")).start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+def tls_settings(lab: TlsBroker, case: str) -> dict[str, Any]:
+    """The ``kafka`` settings (besides group and control topic) of each case."""
+    ssl = {"security_protocol": "SSL", "ssl_cafile": str(lab.ca)}
+    cert, key = lab.client_encrypted
+    client = {"ssl_certfile": str(cert), "ssl_keyfile": str(key), "ssl_key_password_file": str(lab.key_password_file)}
+    sasl = {"security_protocol": "SASL_SSL", "sasl_mechanism": "SCRAM-SHA-512", "sasl_username": "worker",
+            "sasl_password_env": "KAFKA_PASSWORD"}
+    cases: dict[str, tuple[str, dict[str, Any]]] = {
+        "ssl": ("SSL", ssl),
+        "sasl-ssl-scram": ("SASL_SSL", {**ssl, **sasl}),
+        "mutual-tls": ("MTLS", {**ssl, **client}),
+        "wrong-ca": ("SASL_SSL", {**ssl, **sasl, "ssl_cafile": str(lab.other_ca)}),
+        "expired": ("EXPIRED", {**ssl, **client}),
+        "wrong-host": ("WRONG_HOST", {**ssl, **client}),
+        "no-client-certificate": ("MTLS", ssl),
+        "expired-client-certificate": ("MTLS", {**ssl, "ssl_certfile": str(lab.client_expired[0]),
+                                                "ssl_keyfile": str(lab.client_expired[1])}),
+    }
+    listener, settings = cases[case]
+    return {"bootstrap_servers": lab.bootstrap(listener), **settings}
+
+
+def config_for(s: Scenario, lab: TlsBroker, case: str) -> dict[str, Any]:
+    doc = s.config(s.destination())
+    doc["kafka"].update(tls_settings(lab, case))
+    doc["worker"].update(log_format="json", broker_wait_s=20)
+    return doc
+
+
+ENV = {"KAFKA_PASSWORD": SASL_PASSWORD, "KAFKA_BOOTSTRAP_SERVERS": ""}
+
+
+@pytest.mark.parametrize("case", ["ssl", "sasl-ssl-scram", "mutual-tls"])
+async def test_delivery_over_each_kind_of_tls(
+    lab: TlsBroker, sandbox: SandboxProcess, tmp_path: Path, case: str
+) -> None:
+    s = Scenario(lab.broker.bootstrap, sandbox)  # topics are set up through the PLAINTEXT listener
+    await create_topics(s.bootstrap, [s.source], partitions=2)
+    await publish(s.bootstrap, s.source, [ticket(i) for i in range(6)], key=lambda i, _: f"k{i}".encode())
+    config = s.write(tmp_path, config_for(s, lab, case))
+    worker = WorkerProcess(config, s.web_port, env=ENV).start()
+    try:
+        await wait_committed(s, 6, timeout=90)
+        events = await read_json(s.bootstrap, s.responses, 6, timeout=30)
+        assert {e["outcome"] for e in events} == {"delivered"}
+        assert len({(e["records"][0]["partition"], e["records"][0]["offset"]) for e in events}) == 6
+        status = cli(["status", "-c", str(config)])  # a command that reads Kafka, over the same TLS
+        assert status.returncode == 0, status.stderr
+        assert s.source in status.stdout
+    finally:
+        worker.stop()
+    assert sorted(t["external_id"] for t in sandbox.state()["tickets"]) == [f"req-{i}" for i in range(6)]
+    output = worker.output()
+    assert "Traceback" not in output
+    for secret in SECRETS:
+        assert secret not in output + status.stdout + status.stderr
+
+
+PROBLEMS = {
+    "wrong-ca": ("kafka.ssl_cafile", "not signed by a CA"),
+    "expired": ("kafka.ssl_cafile", "certificate has expired"),
+    "wrong-host": ("kafka.bootstrap_servers", "not valid for 127.0.0.1"),
+    "no-client-certificate": ("kafka.ssl_certfile", "requires a client certificate"),
+    "expired-client-certificate": ("kafka.ssl_certfile", "refused the client certificate"),
+}
+
+
+def json_lines(text: str) -> list[dict[str, Any]]:
+    lines = []
+    for line in text.splitlines():
+        try:
+            lines.append(orjson.loads(line))
+        except orjson.JSONDecodeError:
+            lines.append({"level": "raw", "msg": line})
+    return lines
+
+
+@pytest.mark.parametrize("case", list(PROBLEMS))
+async def test_a_tls_problem_stops_the_worker_at_start_with_one_line(
+    lab: TlsBroker, sandbox: SandboxProcess, tmp_path: Path, case: str
+) -> None:
+    s = Scenario(lab.broker.bootstrap, sandbox)
+    worker = WorkerProcess(s.write(tmp_path, config_for(s, lab, case)), s.web_port, env=ENV)
+    worker.start(wait_ready=False)
+    try:
+        assert worker.wait(timeout=60) == 1
+    finally:
+        worker.stop()
+    output = worker.output()
+    lines = json_lines(output)
+    errors = [line for line in lines if line["level"] in ("error", "critical", "raw")]
+    setting, what = PROBLEMS[case]
+    assert len(errors) == 1, output
+    assert errors[0]["msg"].startswith("cannot start: Kafka at ") and setting in errors[0]["msg"]
+    assert what in errors[0]["msg"]
+    assert "Traceback" not in output
+    for secret in SECRETS:
+        assert secret not in output
+
+
+def cli(args: list[str]) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "GORGIAS_API_KEY": API_KEY, **ENV}
+    return subprocess.run([sys.executable, "-m", "worker", *args], capture_output=True, text=True, env=env,
+                          cwd=ROOT, timeout=120, check=False)
+
+
+@pytest.mark.parametrize("case", list(PROBLEMS))
+def test_a_tls_problem_is_one_error_line_in_commands_that_touch_kafka(
+    lab: TlsBroker, sandbox: SandboxProcess, tmp_path: Path, case: str
+) -> None:
+    s = Scenario(lab.broker.bootstrap, sandbox)
+    config = str(s.write(tmp_path, config_for(s, lab, case)))
+    setting, what = PROBLEMS[case]
+    for command in (["status", "-c", config], ["pause", "dest", "-c", config]):
+        done = cli(command)
+        assert done.returncode == 1, (command, done.stdout, done.stderr)
+        lines = done.stderr.splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: Kafka at "), (command, done.stderr)
+        assert setting in lines[0] and what in lines[0]
+        assert "Traceback" not in done.stdout + done.stderr
+        for secret in SECRETS:
+            assert secret not in done.stdout + done.stderr
