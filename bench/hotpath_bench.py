@@ -160,7 +160,7 @@ def case_record_batched() -> tuple[Callable[[], None], int]:
             open_batches.done(taken)
             for p in taken.items:
                 tracker.finished(tpk, p.record.source.offset)
-        assert tracker.in_flight == 0
+        assert tracker.pending_records == 0
 
     return run, n
 

@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from gorgias_sandbox.dispatch import Sandbox, rate_specs
+from gorgias_sandbox.api_requests import Sandbox, rate_specs
 from gorgias_sandbox.faults import parse_fault_config
 from gorgias_sandbox.render import account_state
 

@@ -13,8 +13,7 @@ from playwright.sync_api import Page, Route, expect
 
 from tests.browser.conftest import DESKTOP, PHONE, TOKEN, Console, Watched, start_console, stop_console
 
-# One browser and one worker serve the whole module: with pytest-xdist its tests stay in one process.
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("console")]
+pytestmark = pytest.mark.integration
 
 TAG_RECORDS = [{"ticket_id": 1 + i % 3, "tags": [["vip"], ["late"], ["refund"]][i // 3], "source": "crm", "score": i}
                for i in range(9)]  # tickets 1, 2, 3 each get vip, then late, then refund

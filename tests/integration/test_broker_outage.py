@@ -91,7 +91,7 @@ async def test_an_outage_is_calm_unready_and_recovers_by_itself(
         # Kafka goes away while calls are on the wire: their outcomes wait for it, nothing is sent twice
         sandbox.admin("PUT", "faults", {"spec": "latency=4000ms@POST /api/tickets"})
         await publish(s.bootstrap, s.source, [ticket(i) for i in range(10, 13)])
-        assert await wait_for(lambda: in_flight(worker), timeout=30)
+        assert await wait_for(lambda: calls_on_wire(worker), timeout=30)
         own_broker.halt()
         assert await wait_for(lambda: len(sandbox.state()["tickets"]) >= 13 or None, timeout=30)
         assert await wait_for(lambda: ready_status(worker) == 503 or None, timeout=30)
@@ -116,12 +116,12 @@ async def test_an_outage_is_calm_unready_and_recovers_by_itself(
     assert API_KEY not in worker.output()
 
 
-def in_flight(worker: WorkerProcess) -> bool:
+def calls_on_wire(worker: WorkerProcess) -> bool:
     try:
         status = http.get(f"{worker.url}/destinations", timeout=2).json()
     except httpx.HTTPError:
         return False
-    return any(d["calls_in_flight"] > 0 for d in status["destinations"])
+    return any(d["calls_on_wire"] > 0 for d in status["destinations"])
 
 
 async def test_the_worker_waits_for_kafka_at_start(

@@ -105,12 +105,14 @@ async def test_leaders_killed_and_back_lose_nothing_and_create_nothing_twice(
     cluster: LocalCluster, sandbox: SandboxProcess, tmp_path: Path
 ) -> None:
     s = Scenario(cluster.bootstrap, sandbox)
-    intents, control = f"{s.group}.intents", f"control-{s.group}"
+    # Every topic the worker writes, created here with replication factor 3 (the worker itself creates
+    # topics with replication factor 1 until topic settings come; faust's leader topic still does).
+    intents, control, stored = f"{s.group}.intents", f"control-{s.group}", f"{s.group}.destinations"
     await create_topics(s.bootstrap, [s.source, intents], partitions=3, replication=3, configs=IN_SYNC)
     await create_topics(s.bootstrap, [s.responses, s.dead_letters], partitions=1, replication=3, configs=IN_SYNC)
-    await create_topics(s.bootstrap, [control], partitions=1, replication=3,
+    await create_topics(s.bootstrap, [control, stored], partitions=1, replication=3,
                         configs={**IN_SYNC, "cleanup.policy": "compact"})
-    topics = [s.source, intents, s.responses, s.dead_letters, control, "__consumer_offsets"]
+    topics = [s.source, intents, s.responses, s.dead_letters, control, stored, "__consumer_offsets"]
     sandbox.admin("PUT", "faults", {"spec": "latency=50-150ms@POST /api/tickets"})
     dest = s.destination(endpoint={"template": "create_ticket", "method": None, "url": None},
                          delivery={"max_in_flight": 4})

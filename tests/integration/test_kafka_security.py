@@ -2,7 +2,8 @@
 
 The session broker (tests/support/broker.py) has a SASL_PLAINTEXT listener with the user ``worker`` /
 ``worker-secret`` for SCRAM-SHA-256, SCRAM-SHA-512 and PLAIN. The clients are built exactly as the worker
-builds them: :func:`worker.kafka.clients.client_options` from a :class:`KafkaSettings`.
+builds them: :func:`worker.kafka.clients.client_options` from a :class:`KafkaSettings`. A refused login
+is one line naming the setting in the commands that touch Kafka (TLS and SASL_SSL: test_kafka_tls.py).
 """
 
 from __future__ import annotations
@@ -13,12 +14,15 @@ from pathlib import Path
 
 import aiokafka
 import pytest
+import yaml
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError
+from typer.testing import CliRunner
 
 from tests.support.shared_broker import SharedBroker
 from worker.core.config.kafka import KafkaSettings
 from worker.kafka.clients import client_options, make_consumer, make_producer
+from worker.tools.cli import app
 
 pytestmark = pytest.mark.integration
 
@@ -129,3 +133,52 @@ async def test_the_right_password_on_the_wrong_listener_fails(
     with pytest.raises(KafkaConnectionError):
         await producer.start()
     await producer.stop()
+
+
+def cli_config(tmp_path: Path, kafka: dict[str, str]) -> str:
+    doc = {
+        "kafka": {"group_id": "g-sasl-cli", **kafka},
+        "destinations": [{
+            "name": "tickets", "source_topics": ["sasl-cli-source"],
+            "credential": {"domain": "acme", "username": "agent@acme.com", "api_key_env": "GORGIAS_API_KEY"},
+            "endpoint": {"method": "POST", "url": "https://{domain}.gorgias.com/api/tickets"},
+        }],
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return str(path)
+
+
+@pytest.mark.parametrize(("mechanism", "listener", "needle"), [
+    ("SCRAM-SHA-512", "sasl", "login as worker with SCRAM-SHA-512 refused"),
+    ("PLAIN", "sasl", "login as worker with PLAIN refused (Authentication failed: Invalid username or password)"),
+    ("SCRAM-SHA-256", "plaintext", "does not expect a SASL login here: is this its SASL listener?"),
+])
+def test_a_refused_login_is_one_line_naming_the_setting_in_commands(
+    kafka_broker: SharedBroker | None, sasl_bootstrap: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    mechanism: str, listener: str, needle: str,
+) -> None:
+    assert kafka_broker is not None
+    monkeypatch.setenv("KAFKA_PASSWORD", WRONG_PASSWORD if listener == "sasl" else PASSWORD)
+    bootstrap = sasl_bootstrap if listener == "sasl" else kafka_broker.bootstrap
+    config = cli_config(tmp_path, {"bootstrap_servers": bootstrap, "security_protocol": "SASL_PLAINTEXT",
+                                   "sasl_mechanism": mechanism, "sasl_username": "worker",
+                                   "sasl_password_env": "KAFKA_PASSWORD"})
+    for command in (["status", "-c", config], ["pause", "tickets", "-c", config]):
+        result = CliRunner().invoke(app, command)
+        assert result.exit_code == 1, (result.stdout, result.stderr)
+        lines = result.stderr.splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"error: Kafka at {bootstrap}: "), result.stderr
+        assert needle in lines[0] and "kafka.s" in lines[0]
+        assert "Traceback" not in result.stdout + result.stderr
+        assert WRONG_PASSWORD not in result.stdout + result.stderr and PASSWORD not in result.stdout + result.stderr
+
+
+def test_the_right_login_passes_the_check(sasl_bootstrap: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KAFKA_PASSWORD", PASSWORD)
+    config = cli_config(tmp_path, {"bootstrap_servers": sasl_bootstrap, "security_protocol": "SASL_PLAINTEXT",
+                                   "sasl_mechanism": "SCRAM-SHA-256", "sasl_username": "worker",
+                                   "sasl_password_env": "KAFKA_PASSWORD"})
+    result = CliRunner().invoke(app, ["status", "-c", config])
+    assert result.exit_code == 0, result.stderr
+    assert "sasl-cli-source" in result.stdout

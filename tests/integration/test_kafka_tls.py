@@ -1,9 +1,10 @@
 """TLS to Kafka against a real broker's TLS listeners, with certificates the test makes (``cryptography``).
 
 Delivery works over SSL, SASL_SSL with SCRAM, and mutual TLS with a client certificate whose key is
-encrypted. A wrong CA, an expired broker certificate, a certificate for another host and a missing
-client certificate each stop `gorgias-worker run` at start, and each command that touches Kafka, with one
-line naming the setting to change: no traceback, and neither the SASL password nor the key password.
+encrypted. A wrong CA, an expired broker certificate, a certificate for another host, a missing or
+expired client certificate and a wrong SASL password each stop `gorgias-worker run` at start, and each
+command that touches Kafka, with one line naming the setting to change: no traceback, and neither the
+SASL password nor the key password.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from tests.support.tls import KEY_PASSWORD, TlsBroker
 pytestmark = pytest.mark.integration
 
 SASL_PASSWORD = "worker-secret"  # the SCRAM user every test broker knows
-SECRETS = (SASL_PASSWORD, KEY_PASSWORD, API_KEY)
+WRONG_PASSWORD = "not-the-worker-secret-1d7a"
+SECRETS = (SASL_PASSWORD, WRONG_PASSWORD, KEY_PASSWORD, API_KEY)
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +53,7 @@ def tls_settings(lab: TlsBroker, case: str) -> dict[str, Any]:
         "sasl-ssl-scram": ("SASL_SSL", {**ssl, **sasl}),
         "mutual-tls": ("MTLS", {**ssl, **client}),
         "wrong-ca": ("SASL_SSL", {**ssl, **sasl, "ssl_cafile": str(lab.other_ca)}),
+        "wrong-password": ("SASL_SSL", {**ssl, **sasl, "sasl_password_env": "WRONG_KAFKA_PASSWORD"}),
         "expired": ("EXPIRED", {**ssl, **client}),
         "wrong-host": ("WRONG_HOST", {**ssl, **client}),
         "no-client-certificate": ("MTLS", ssl),
@@ -68,7 +71,7 @@ def config_for(s: Scenario, lab: TlsBroker, case: str) -> dict[str, Any]:
     return doc
 
 
-ENV = {"KAFKA_PASSWORD": SASL_PASSWORD, "KAFKA_BOOTSTRAP_SERVERS": ""}
+ENV = {"KAFKA_PASSWORD": SASL_PASSWORD, "WRONG_KAFKA_PASSWORD": WRONG_PASSWORD, "KAFKA_BOOTSTRAP_SERVERS": ""}
 
 
 @pytest.mark.parametrize("case", ["ssl", "sasl-ssl-scram", "mutual-tls"])
@@ -103,6 +106,7 @@ PROBLEMS = {
     "wrong-host": ("kafka.bootstrap_servers", "not valid for 127.0.0.1"),
     "no-client-certificate": ("kafka.ssl_certfile", "requires a client certificate"),
     "expired-client-certificate": ("kafka.ssl_certfile", "refused the client certificate"),
+    "wrong-password": ("kafka.sasl_password_env", "login as worker with SCRAM-SHA-512 refused"),
 }
 
 

@@ -115,7 +115,7 @@ async def test_trouble_is_logged_once_per_interval(caplog: pytest.LogCaptureFixt
     producer = ScriptedProducer([KafkaConnectionError("down")] * 4)
     now = iter([0.0, 10.0, 29.0, 31.0])
     pub = Publisher(producer, {}, clock=lambda: next(now), sleep=lambda s: asyncio.sleep(0))  # type: ignore[arg-type]
-    with caplog.at_level("WARNING", logger="worker.outcomes"):
+    with caplog.at_level("WARNING", logger="worker.kafka.publisher"):
         await pub.publish("resp", {"a": 1}, None, [])
     logged = [r.getMessage().split(";")[0] for r in caplog.records]
     assert logged == ["cannot write to resp: KafkaConnectionError: down"] * 2  # at 0 s and 31 s

@@ -2,7 +2,7 @@
 asked when an attempt's outcome is unknown. The outcome itself is :mod:`worker.core.outcomes.call_outcome`.
 
 Apart from :mod:`worker.gorgias.delivery`, which makes the calls, so that the plan runner
-(:mod:`worker.gorgias.plans`) and the duplicate checks speak of calls without importing it.
+(:mod:`worker.gorgias.plan_runner`) and the duplicate checks speak of calls without importing it.
 """
 
 from __future__ import annotations

@@ -74,7 +74,7 @@ from worker.gorgias.delivery import DeliveryService
 
 __all__ = ["DEDUPE_HEADER", "POSSIBLY_DELIVERED", "RECHECK_AFTER_S", "Deduper", "LookupFailed", "hook_for"]
 
-log = logging.getLogger("worker.dedupe")
+log = logging.getLogger(__name__)
 
 DEDUPE_HEADER: Final = "x-gorgias-worker-dedupe"
 PAGE_LIMIT: Final = 100

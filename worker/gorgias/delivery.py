@@ -32,7 +32,7 @@ from worker.gorgias.errors import ForeignOriginError, TransportError
 from worker.gorgias.holds import CredentialGates
 from worker.gorgias.jobs import JobCalls
 from worker.gorgias.merged import FOLLOWED_STATUSES, merged_target
-from worker.gorgias.plans import PlanRunner
+from worker.gorgias.plan_runner import PlanRunner
 from worker.gorgias.ratelimit import CALL_LIMIT_HEADER, AccountRateLimiter, Clock, RateLimiterRegistry, Sleep
 from worker.gorgias.retry import BackoffPolicy, Verdict, classify
 

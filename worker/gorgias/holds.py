@@ -29,7 +29,7 @@ from worker.gorgias.client import ClientKey, ClientRegistry, Sender, client_key
 from worker.gorgias.ratelimit import RateLimiterRegistry
 from worker.host import metrics
 
-log = logging.getLogger("worker.credentials")
+log = logging.getLogger(__name__)
 
 __all__ = ["CredentialGate", "CredentialGates", "RouteHold"]
 

@@ -100,8 +100,14 @@ CONSUMER_LAG = Gauge(
     "gorgias_worker_consumer_lag", "Records behind the end of each source partition.",
     ["destination", "topic", "partition"], registry=REGISTRY,
 )
-IN_FLIGHT = Gauge(
-    "gorgias_worker_calls_in_flight", "API calls being sent right now.", ["destination"], registry=REGISTRY
+CALLS_ON_WIRE = Gauge(
+    "gorgias_worker_calls_on_wire",
+    "Calls started and not finished: each holds one of the destination's delivery.max_in_flight call slots.",
+    ["destination"], registry=REGISTRY,
+)
+CALLS_IN_FLIGHT = Gauge(  # deprecated: the same as CALLS_ON_WIRE, kept for one release
+    "gorgias_worker_calls_in_flight", "Deprecated, removed in the next release: gorgias_worker_calls_on_wire.",
+    ["destination"], registry=REGISTRY,
 )
 PENDING_RECORDS = Gauge(
     "gorgias_worker_pending_records", "Records consumed whose outcome is not recorded yet.", ["destination"],

@@ -18,6 +18,7 @@ from worker.core.config.kafka import KafkaSettings
 from worker.host.environment import bootstrap_servers, resolve_secret
 from worker.host.tls import client_context
 from worker.kafka.partitioner import KeyHashPartitioner
+from worker.kafka.sasl_check import check_sasl
 from worker.kafka.tls_check import check_tls
 
 # Every consumer group of the worker (each destination's and faust's own) notices a dead member within
@@ -26,7 +27,7 @@ from worker.kafka.tls_check import check_tls
 GROUP_SESSION_TIMEOUT_MS = 10_000
 GROUP_HEARTBEAT_INTERVAL_MS = 1_000
 
-log = logging.getLogger("worker.kafka")
+log = logging.getLogger(__name__)
 
 # The producer's largest request, and what a record needs on top of its value in a batch (batch and
 # record headers, varints) besides its key and headers: outcome documents are fitted below the difference.
@@ -252,10 +253,18 @@ async def committed_offsets(
         await admin.close()
 
 
-async def probe(settings: KafkaSettings) -> None:
-    """Connect to the cluster once (bootstrap and metadata), or raise the connection error; a TLS problem
-    is :class:`~worker.kafka.tls_check.KafkaTlsError`, which waiting longer does not fix."""
+async def check_access(settings: KafkaSettings) -> None:
+    """TLS, then the SASL login, each tried on one connection before any client starts: a problem is a
+    :class:`~worker.kafka.tls_check.KafkaAccessError` of one line naming the setting (waiting will not fix
+    it); a broker that cannot be reached is left to the caller."""
     await check_tls(settings)
+    await check_sasl(settings)
+
+
+async def probe(settings: KafkaSettings) -> None:
+    """Connect to the cluster once (bootstrap and metadata), or raise the connection error; a security
+    problem is a :class:`~worker.kafka.tls_check.KafkaAccessError`, which waiting longer does not fix."""
+    await check_access(settings)
     admin = AIOKafkaAdminClient(**client_options(settings))
     try:
         await admin.start()

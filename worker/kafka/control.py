@@ -31,7 +31,7 @@ from worker.core.config.kafka import KafkaSettings
 from worker.core.outcomes.documents import iso_time
 from worker.kafka.clients import ensure_topic, existing_partitions, make_consumer, make_producer, read_ranges
 
-log = logging.getLogger("worker.control")
+log = logging.getLogger(__name__)
 
 # Where every deployment kept its control records before they were scoped (the old default).
 UNSCOPED_CONTROL_TOPIC = "gorgias-worker.control"

@@ -27,7 +27,7 @@ from worker.host.logs import source_fields
 from worker.kafka.partitions import Partitions
 from worker.kafka.publisher import Publisher
 
-log = logging.getLogger("worker.pipeline")
+log = logging.getLogger(__name__)
 
 
 class OutcomeRecorder:

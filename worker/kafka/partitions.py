@@ -33,7 +33,7 @@ from worker.host import metrics
 from worker.kafka.clients import committed_offsets
 from worker.kafka.recovery import end_offsets, scan_outcomes
 
-log = logging.getLogger("worker.pipeline")
+log = logging.getLogger(__name__)
 
 COMMIT_INTERVAL_S = 0.5
 COMMIT_WARNING_INTERVAL_S = 30.0
@@ -129,9 +129,9 @@ class Partitions:
         self.watermarks.acknowledged(topic, partition, offset)
 
     @property
-    def in_flight(self) -> int:
+    def pending_records(self) -> int:
         """Records consumed whose outcome is not recorded yet."""
-        return self.tracker.in_flight
+        return self.tracker.pending_records
 
     def status(self, consumer: aiokafka.AIOKafkaConsumer | None,
                assigned: list[TopicPartition]) -> list[dict[str, Any]]:

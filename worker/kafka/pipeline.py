@@ -49,7 +49,7 @@ from worker.kafka.outcome_recorder import OutcomeRecorder
 from worker.kafka.partitions import Partitions
 from worker.kafka.publisher import Publisher
 
-log = logging.getLogger("worker.pipeline")
+log = logging.getLogger(__name__)
 
 MAX_POLL_WAIT_S = 0.2
 PARTITION_FETCH_BYTES = 2 * 1024 * 1024
@@ -112,7 +112,7 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
     def _bind_metrics(self, name: str) -> None:
         """The destination's metric series, looked up once."""
         self._m_consumed = metrics.RECORDS_CONSUMED.labels(name)
-        self._m_in_flight = metrics.IN_FLIGHT.labels(name)
+        self._m_on_wire = (metrics.CALLS_ON_WIRE.labels(name), metrics.CALLS_IN_FLIGHT.labels(name))
         metrics.DESTINATION_ACTIVE.labels(name).set(1 if self.active else 0)
 
     # ---------------------------------------------------------------------------------------------
@@ -229,8 +229,9 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
             "group_id": self.group_id,
             "start_from": self.dest.start_from,
             "assigned_partitions": [f"{tp.topic}:{tp.partition}" for tp in assigned],
-            "pending_records": self.partitions.in_flight,
-            "calls_in_flight": self._on_wire,
+            "pending_records": self.partitions.pending_records,
+            "calls_on_wire": self._on_wire,
+            "calls_in_flight": self._on_wire,  # deprecated name of calls_on_wire, kept for one release
             # state, and due calls not on the wire: waiting for their account's budget (or a slot, or their key's
             # previous call) while active, held while paused or held (worker.kafka.held_calls)
             **self.holds.status(self.active, self.chain.open.waiting_calls),
@@ -289,6 +290,8 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
         # call, finding its partition gone, sends nothing) instead of committing around a call still to go
         claim = self.partitions.claim(made.sources)
         self._on_wire += 1
+        for gauge in self._m_on_wire:
+            gauge.inc()
         self._spawn(self._run_call(made, waited_s, claim))
 
     def _spawn(self, coro: Any) -> None:
@@ -302,7 +305,6 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
         sources = call.sources
         dispatcher = self.dispatcher
         tokens = CallTokens(dispatcher, waited_s, self._activated) if dispatcher is not None else None
-        self._m_in_flight.inc()
         context = call_context.set(source_fields(dest.name, sources))
         outcome: CallOutcome | None = None  # before the try: its finally reads it on every path
         try:
@@ -320,7 +322,6 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
             return
         finally:
             call_context.reset(context)
-            self._m_in_flight.dec()
             self.chain.done(call)  # the key's next call may go
             # With intent marks the slot is held until the outcome is on Kafka, so that the records
             # marked and without an outcome after a crash are at most max_in_flight calls' worth.
@@ -336,6 +337,8 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
 
     def _free_slot(self, dispatcher: AccountDispatcher | None) -> None:
         self._on_wire -= 1
+        for gauge in self._m_on_wire:
+            gauge.dec()
         if dispatcher is not None:
             dispatcher.poke()
 
@@ -354,7 +357,7 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
         consumer = self._consumer
         if consumer is None:
             return
-        throttled = self.back_pressure.update(self.partitions.in_flight)
+        throttled = self.back_pressure.update(self.partitions.pending_records)
         if throttled and self.chain.open.flush_grouped(self.clock()) and self.dispatcher is not None:
             self.dispatcher.poke()  # batches that could only wait out their windows go now
         want_paused = self._stopping or not self.active or throttled or self.partitions.recovering

@@ -17,7 +17,7 @@ from aiokafka.structs import RecordMetadata
 from worker.core.outcomes.fit import fit_parts
 from worker.kafka.clients import DEFAULT_TOPIC_MAX_MESSAGE_BYTES, MAX_REQUEST_BYTES, outcome_limits
 
-log = logging.getLogger("worker.outcomes")
+log = logging.getLogger(__name__)
 
 # Outcome records are retried while Kafka is unreachable (their source offsets stay uncommitted).
 RETRY_FIRST_S = 0.5

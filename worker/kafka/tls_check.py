@@ -29,7 +29,11 @@ HOST_MISMATCH = {62, 64}
 NOT_TLS = ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "UNEXPECTED_EOF", "PACKET_LENGTH_TOO_LONG")
 
 
-class KafkaTlsError(Exception):
+class KafkaAccessError(Exception):
+    """The brokers and the worker's security settings do not agree (waiting will not help); one line."""
+
+
+class KafkaTlsError(KafkaAccessError):
     """A broker's TLS listener and the worker's TLS settings do not agree; the message is one line."""
 
 

@@ -35,7 +35,7 @@ from worker.kafka.publisher import Publisher
 from worker.service.saved_credentials import SavedCredentials
 from worker.service.saved_destinations import SavedDestinations
 
-log = logging.getLogger("worker.runtime")
+log = logging.getLogger(__name__)
 
 HEALTH_INTERVAL_S = 5.0  # how often the broker is probed
 HEALTH_PROBE_TIMEOUT_S = 5.0
@@ -272,6 +272,15 @@ class Runtime:
             self.sources[name] = "store"
             log.error("destination %s failed: %s", name, wanted, extra={"destination": name})
 
+    def credentials_changed(self) -> None:
+        """The named credentials changed (e.g. the credentials store): parse every saved destination again and
+        restart those whose credential is now different; the others are left alone."""
+        if self.saved is None:
+            return
+        self.saved.refresh()
+        for name in self.saved.names():
+            self._saved_changed(name)
+
     @staticmethod
     def _secret_problem(dest: Destination) -> str | None:
         """Why ``dest``'s secret cannot be read on this replica (None: it can, and logs will mask it)."""
@@ -345,8 +354,8 @@ class Runtime:
                 for name, pipeline in self.pipelines.items():
                     log.warning(
                         "destination %s cannot consume or record outcomes for %.0f s: %s; %d record(s) wait for "
-                        "their outcome", name, now - self._trouble_since, self.trouble, pipeline.partitions.in_flight,
-                        extra={"destination": name},
+                        "their outcome", name, now - self._trouble_since, self.trouble,
+                        pipeline.partitions.pending_records, extra={"destination": name},
                     )
         elif self.trouble is not None:
             for name in self.pipelines:

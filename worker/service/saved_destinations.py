@@ -34,7 +34,7 @@ from worker.core.store.writes import ABSENT, ANYTHING, PRESENT, Expect
 from worker.core.templates import renderer_for
 from worker.host.environment import resolve_secret
 from worker.kafka.control import send_command
-from worker.kafka.store import CompactedStore
+from worker.kafka.store import CompactedStore, prepare_store_topic
 
 log = logging.getLogger(__name__)
 
@@ -236,6 +236,11 @@ class SavedDestinations:
             state = "" if saved.active is None else f", {'active' if saved.active else 'paused'}"
             lines.append(f"{name}: {done} (version {saved.entry.version}{state})")
         return lines
+
+
+async def prepare_store_topics(config: WorkerConfig) -> None:
+    """Create the destinations store's topic, or refuse one that cannot hold it (:class:`StoreUnavailable`)."""
+    await prepare_store_topic(config.kafka, config.kafka.store_topic(Store.DESTINATIONS), TOPIC_SETTING)
 
 
 @asynccontextmanager

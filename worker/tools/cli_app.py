@@ -106,7 +106,8 @@ def fail(lines: list[str], code: int = 1) -> NoReturn:
 
 def kafka_call(kafka: KafkaSettings, work: Coroutine[Any, Any, T], quiet: bool = False) -> T:
     """Run a coroutine that talks to Kafka; a broker that cannot be reached, a Kafka secret that cannot be
-    read or TLS that does not work (checked first) is one error line naming the setting, exit 1 (with
+    read, TLS that does not work or a refused login (checked first) is one error line naming the setting,
+    exit 1 (with
     ``quiet``, :class:`_KafkaUnavailable` instead)."""
     import logging
 
@@ -114,7 +115,8 @@ def kafka_call(kafka: KafkaSettings, work: Coroutine[Any, Any, T], quiet: bool =
 
     from worker.host.environment import check_refs, kafka_secret_refs
     from worker.host.tls import tls_problems
-    from worker.kafka.tls_check import KafkaTlsError, check_tls
+    from worker.kafka.clients import check_access
+    from worker.kafka.tls_check import KafkaAccessError
 
     def give_up(lines: list[str]) -> NoReturn:
         if quiet:
@@ -128,7 +130,7 @@ def kafka_call(kafka: KafkaSettings, work: Coroutine[Any, Any, T], quiet: bool =
 
     async def checked() -> T:
         try:
-            await check_tls(kafka)
+            await check_access(kafka)
         except BaseException:
             work.close()
             raise
@@ -139,7 +141,7 @@ def kafka_call(kafka: KafkaSettings, work: Coroutine[Any, Any, T], quiet: bool =
     client_log.setLevel(logging.CRITICAL)  # its connection errors would print around our one line
     try:
         return asyncio.run(checked())
-    except KafkaTlsError as exc:
+    except KafkaAccessError as exc:
         give_up([str(exc)])
     except BrokenPipeError:
         raise  # our own stdout was closed (`| head`): click ends quietly with exit 1
