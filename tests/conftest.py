@@ -33,9 +33,21 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Integration tests first (a stable sort: the order within each kind is kept)."""
+    """Integration tests first (a stable sort: the order within each kind is kept). The tests of a module
+    that share a module-scoped fixture (a browser, a broker of their own) form one xdist group: one
+    process runs them all and sets the fixture up once."""
     items.sort(key=lambda item: item.get_closest_marker("integration") is None)
+    for item in items:
+        if shares_module_fixture(item):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
     record_groups(config, items)
+
+
+def shares_module_fixture(item: pytest.Item) -> bool:
+    info = getattr(item, "_fixtureinfo", None)  # pytest's own record of the fixtures a test uses
+    if info is None:
+        return False
+    return any(d.scope == "module" for defs in info.name2fixturedefs.values() for d in defs)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -50,11 +62,17 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("integration") is not None:
         return
     fixtures = BROKER_FIXTURES.intersection(getattr(item, "fixturenames", ()))
-    folder = item.path.relative_to(item.config.rootpath).parts[1:2]
-    if fixtures or (folder and folder[0] in INTEGRATION_FOLDERS):
-        why = f"uses {', '.join(sorted(fixtures))}" if fixtures else f"is in tests/{folder[0]}/"
+    folder = folder_of(item)
+    if fixtures or folder in INTEGRATION_FOLDERS:
+        why = f"uses {', '.join(sorted(fixtures))}" if fixtures else f"is in tests/{folder}/"
         pytest.fail(f"{item.nodeid} {why} but has no `integration` marker: add "
                     "`pytestmark = pytest.mark.integration` to its module", pytrace=False)
+
+
+def folder_of(item: pytest.Item) -> str:
+    """The folder under tests/ that holds ``item`` ("unit", "integration", ...)."""
+    parts = item.path.relative_to(item.config.rootpath).parts
+    return parts[1] if len(parts) > 2 and parts[0] == "tests" else ""
 
 
 @pytest.fixture(scope="session")
