@@ -15,10 +15,10 @@ import aiokafka
 import orjson
 import pytest
 
-from tests.integration.conftest import Scenario
 from tests.support.broker import LocalCluster
 from tests.support.kafka_io import committed, create_topics, partition_states, read_to_end, wait_for
 from tests.support.processes import API_KEY, SandboxProcess, WorkerProcess
+from tests.support.scenario import Scenario
 
 pytestmark = pytest.mark.integration
 

@@ -19,10 +19,9 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.integration.conftest import Scenario
-from tests.integration.test_pipeline import ticket, wait_committed
 from tests.support.kafka_io import create_topics, publish, read_json
 from tests.support.processes import API_KEY, ROOT, SandboxProcess, WorkerProcess
+from tests.support.scenario import Scenario, ticket, wait_committed
 from tests.support.tls import KEY_PASSWORD, TlsBroker
 
 pytestmark = pytest.mark.integration

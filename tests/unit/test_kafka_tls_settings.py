@@ -12,9 +12,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from tests.support.config_docs import CONFIG, one_error_line, problems, with_
 from tests.support.tls import CertificateAuthority, write_pair
-from tests.unit.test_cli_errors import CONFIG, one_error_line
-from tests.unit.test_config import problems, with_
 from worker.core.config.kafka import KafkaSettings
 from worker.host.tls import TlsSettingError, client_context, tls_problems
 from worker.kafka.tls_check import servers
