@@ -10,8 +10,10 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from tests.integration.conftest import Scenario
-from tests.support.kafka_io import publish, read_json, wait_for
+from tests.integration.test_store import produce_raw
+from tests.support.kafka_io import committed, publish, read_json, wait_for
 from tests.support.processes import API_KEY
+from worker.core.store.entries import encode_entry
 from worker.service.control_api import create_control_app
 from worker.service.runtime import Runtime
 
@@ -135,3 +137,55 @@ async def test_an_inline_credential_must_be_one_the_config_defines(
     refused = await client.post("/destinations", json={**saved_body(s, "exfil"), "credential": other})
     assert refused.status == 400
     assert "only use a credential the worker's config defines" in (await refused.json())["error"]
+
+
+async def test_a_stored_value_that_cannot_run_marks_only_that_destination_failed(
+    scenario: Scenario, api: tuple[Runtime, TestClient[Any, Any]],
+) -> None:
+    s = scenario
+    runtime, client = api
+    assert (await client.post("/destinations", json=saved_body(s, "good"))).status == 201
+    store = runtime.saved.store  # type: ignore[union-attr]
+    scope = runtime.config.kafka.scope
+    invalid = {**saved_body(s, "invalid"), "batching": {"batch_size": 0}}
+    await produce_raw(s.bootstrap, store.topic, scope.key("broken"), b"{written by hand")
+    await produce_raw(s.bootstrap, store.topic, scope.key("invalid"), encode_entry(1, invalid, "now", "a person"))
+    assert await wait_for(lambda: {"broken", "invalid"} <= set(runtime.failed_destinations), 30)
+    items = {d["name"]: d for d in (await (await client.get("/destinations")).json())["destinations"]}
+    assert (items["broken"]["state"], items["broken"]["source"]) == ("failed", "store")
+    assert "not JSON" in items["broken"]["reason"]
+    assert "batching.batch_size: must be >= 1 (got 0)" in items["invalid"]["reason"]
+    assert items["good"]["state"] == "paused" and items["from-file"]["state"] == "active"  # the others run
+    metrics_text = (await (await client.get("/metrics")).text())
+    assert 'gorgias_worker_destination_state{destination="broken",state="failed"} 1.0' in metrics_text
+    assert 'gorgias_worker_destination_state{destination="good",state="paused"} 1.0' in metrics_text
+    fixed = await client.put("/destinations/broken", json=saved_body(s, "broken"))
+    assert fixed.status == 200, await fixed.text()  # replaced: it existed, unreadable
+    assert await wait_for(lambda: "broken" in runtime.pipelines and "broken" not in runtime.failed_destinations, 30)
+
+
+async def test_deleting_a_destination_mid_call_finishes_its_calls_as_sigterm_does(
+    scenario: Scenario, api: tuple[Runtime, TestClient[Any, Any]],
+) -> None:
+    s = scenario
+    runtime, client = api
+    assert (await client.post("/destinations/from-file/pause")).status == 200  # only the saved one sends
+    s.sandbox.admin("PUT", "faults", {"spec": "latency=1500ms@POST /api/tickets"})
+    created = await client.post("/destinations", json={**saved_body(s, "slow"), "active": True,
+                                                        "delivery": {"max_in_flight": 2}})
+    assert (await created.json())["state"] == "active"
+    await publish(s.bootstrap, s.source, [ticket(i) for i in range(6)])
+    assert await wait_for(lambda: (p := runtime.pipelines.get("slow")) is not None and p.status()["calls_in_flight"]
+                          == 2, 60)
+    deleted = await client.delete("/destinations/slow")
+    assert deleted.status == 200
+    assert await wait_for(lambda: "slow" not in runtime.pipelines, 30)
+    done = await committed(s.bootstrap, s.group_of("slow"), s.source)
+    events = await read_json(s.bootstrap, s.responses, 2, timeout=10)
+    assert [e["outcome"] for e in events] == ["delivered", "delivered"]  # the two calls on the wire finished
+    assert done == {0: 2}  # and exactly what is done is committed; the waiting records are not
+    s.sandbox.admin("PUT", "faults", {})
+    again = await client.post("/destinations", json={**saved_body(s, "slow"), "active": True})
+    assert again.status == 201
+    await read_json(s.bootstrap, s.responses, 6, timeout=60)  # it resumes at the committed offset
+    assert sorted(t["subject"] for t in s.sandbox.state()["tickets"]) == sorted(f"s{i}" for i in range(6))

@@ -116,6 +116,22 @@ class CredentialGate:
         async with self._renewing:
             return await self._renew_secret(self.credential, self.settings)
 
+    def refresh_soon(self) -> None:
+        """Read the secret again now (its store changed); a held credential is checked at once with it."""
+        async def refresh() -> None:
+            try:
+                await self.renew()
+                if not self.held:
+                    return
+            except LookupError as exc:
+                log.warning("credential %s: %s", self.describe(), exc, extra={"account": self.credential.account_key})
+                return
+            result = await self.check()
+            if self.held and result.authenticated:
+                self._release(result)
+
+        self._spawn(refresh(), "credential-refresh")
+
     async def refused(self, used: Sender, reason: str, *, may_renew: bool = True) -> bool:
         """A request sent with client ``used`` got a 401. True: the credential was renewed since (or is now),
         send it again at once; False: the gate is closed (and probing), wait for it to open."""
@@ -255,6 +271,12 @@ class CredentialGates:
 
     async def _reread(self, credential: Credential, settings: DeliverySettings) -> bool:
         return self.clients.renew(credential, settings)
+
+    def secret_changed(self, name: str) -> None:
+        """The credentials store changed credential ``name``: its clients take the new secret now."""
+        for gate in self:
+            if gate.credential.name == name and gate.credential.stored:
+                gate.refresh_soon()
 
     def _changed(self, gate: CredentialGate) -> None:
         account = gate.credential.account_key

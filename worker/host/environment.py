@@ -16,12 +16,15 @@ from pydantic import SecretStr
 from worker.core.config.base import SecretRef
 from worker.core.config.kafka import KafkaSettings
 from worker.core.config.worker_config import WorkerConfig
+from worker.host.secret_box import STORED, load_box
 
 BOOTSTRAP_VARIABLE = "KAFKA_BOOTSTRAP_SERVERS"
 
 
 def resolve_secret(ref: SecretRef, environ: Mapping[str, str] | None = None) -> SecretStr:
     """Read the secret ``ref`` points at. Raises ``LookupError`` with a fix when it is missing or empty."""
+    if ref.stored is not None:  # a credential saved at runtime: encrypted in the credentials store
+        return STORED.reveal(ref.stored)
     if ref.env is not None:
         value = (os.environ if environ is None else environ).get(ref.env, "")
         if not value:
@@ -55,6 +58,9 @@ def secret_refs(config: WorkerConfig) -> list[tuple[str, SecretRef]]:
     token = config.worker.control_token()
     if token is not None:
         refs.append(("worker.control_token", token))
+    secrets_key = config.worker.secrets_key()
+    if secrets_key is not None:
+        refs.append(("worker.secrets_key", secrets_key))
     return refs
 
 
@@ -63,9 +69,12 @@ def check_refs(refs: list[tuple[str, SecretRef]], environ: Mapping[str, str] | N
     problems = []
     for where, ref in refs:
         try:
-            resolve_secret(ref, environ)
+            if where == "worker.secrets_key":
+                load_box(ref, environ)  # its errors name the setting
+            else:
+                resolve_secret(ref, environ)
         except LookupError as exc:
-            problems.append(f"{where}: {exc}")
+            problems.append(str(exc) if where == "worker.secrets_key" else f"{where}: {exc}")
     return problems
 
 

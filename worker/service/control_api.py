@@ -29,6 +29,7 @@ from worker.service.control_http import (
     json_response,
     token_refusal,
 )
+from worker.service.credentials_api import credential_routes
 from worker.service.destinations_api import destination_routes
 from worker.service.runtime import Runtime
 
@@ -128,6 +129,7 @@ def create_control_app(
         web.get("/metrics", metrics),
         web.get("/destinations", destinations),
         *destination_routes(),
+        *credential_routes(),
         web.get("/destinations/{name}", destination),
         web.post("/destinations/{name}/activate", _set_active(True)),
         web.post("/destinations/{name}/pause", _set_active(False)),

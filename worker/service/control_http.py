@@ -5,6 +5,7 @@ bearer-token check."""
 from __future__ import annotations
 
 import hmac
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -13,6 +14,7 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from worker.core.config.base import Problem
+from worker.core.store.writes import PRESENT, Expect
 from worker.service.runtime import Runtime
 
 __all__ = [
@@ -20,6 +22,7 @@ __all__ = [
     "RUNTIME",
     "TOKEN",
     "error",
+    "expectation",
     "invalid",
     "json_body",
     "json_response",
@@ -29,6 +32,7 @@ __all__ = [
 RUNTIME: web.AppKey[Runtime] = web.AppKey("runtime", Runtime)
 TOKEN: web.AppKey[SecretStr | None] = web.AppKey("control_token", SecretStr | None)  # type: ignore[arg-type]
 READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_ETAG = re.compile(r'^\s*(?:W/)?"?(\d+)"?\s*$')
 
 
 def json_response(data: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
@@ -76,3 +80,17 @@ def token_refusal(request: web.Request) -> web.Response | None:
     if not hmac.compare_digest(given.strip().encode(), token.get_secret_value().encode()):
         return error(403, "the bearer token is not the control token")
     return None
+
+
+def expectation(request: web.Request, default: Expect) -> Expect:
+    """``If-Match: "3"`` (or ``*``: it must exist) as what the write expects; a 400 when unreadable."""
+    header = request.headers.get("If-Match")
+    if header is None:
+        return default
+    if header.strip() == "*":
+        return PRESENT
+    match = _ETAG.match(header)
+    if match is None:
+        raise web.HTTPBadRequest(text=orjson.dumps({"error": f'If-Match: give a version like "3" (got {header!r})'})
+                                 .decode(), content_type="application/json")
+    return Expect(version=int(match.group(1)))

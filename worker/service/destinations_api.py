@@ -11,7 +11,6 @@ Errors: ``{"error": "<one line>", "errors": [{"path", "message", "suggestion"}]}
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -22,30 +21,15 @@ from aiokafka.errors import KafkaError
 from worker.core.config.base import ConfigError
 from worker.core.config.effective import masked_document
 from worker.core.store.entries import StoredEntry
-from worker.core.store.writes import ANYTHING, PRESENT, EntryExists, Expect, NoSuchEntry, StaleVersion, WriteRefused
+from worker.core.store.writes import ANYTHING, PRESENT, EntryExists, NoSuchEntry, StaleVersion, WriteRefused
 from worker.host.environment import resolve_secret
 from worker.kafka.group_offsets import forget_group
 from worker.kafka.store import StoreUnavailable
-from worker.service.control_http import RUNTIME, error, invalid, json_body, json_response
+from worker.service.control_http import RUNTIME, error, expectation, invalid, json_body, json_response
 from worker.service.runtime import Runtime
 from worker.service.saved_destinations import FileDefined, Saved, SavedDestinations
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-_ETAG = re.compile(r'^\s*(?:W/)?"?(\d+)"?\s*$')
-
-
-def _expectation(request: web.Request, default: Expect) -> Expect:
-    """``If-Match: "3"`` (or ``*``: it must exist) as what the write expects; a 400 when unreadable."""
-    header = request.headers.get("If-Match")
-    if header is None:
-        return default
-    if header.strip() == "*":
-        return PRESENT
-    match = _ETAG.match(header)
-    if match is None:
-        raise web.HTTPBadRequest(text=orjson.dumps({"error": f'If-Match: give a version like "3" (got {header!r})'})
-                                 .decode(), content_type="application/json")
-    return Expect(version=int(match.group(1)))
 
 
 def _saved_answer(saved: Saved, runtime: Runtime) -> dict[str, Any]:
@@ -102,7 +86,7 @@ def destination_routes() -> list[web.RouteDef]:
 
     async def replace(request: web.Request, runtime: Runtime, saved: SavedDestinations) -> web.Response:
         name = request.match_info["name"]
-        expect = _expectation(request, ANYTHING)
+        expect = expectation(request, ANYTHING)
         created = saved.stored(name) is None and name not in saved.store.unreadable
         result = await saved.replace(name, await json_body(request), expect)
         return json_response(_saved_answer(result, runtime), 201 if created else 200, _etag(result.entry))
@@ -111,7 +95,7 @@ def destination_routes() -> list[web.RouteDef]:
         name = request.match_info["name"]
         forget = request.query.get("forget_offsets", "false").lower() in ("1", "true", "yes")
         wanted = saved.wanted(name)
-        version = await saved.delete(name, _expectation(request, PRESENT))
+        version = await saved.delete(name, expectation(request, PRESENT))
         doc: dict[str, Any] = {"name": name, "deleted_version": version, "offsets": "kept"}
         if forget and not isinstance(wanted, str) and wanted is not None:
             group = wanted.consumer_group(runtime.config.kafka.group_id)

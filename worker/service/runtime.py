@@ -10,6 +10,7 @@ from typing import Any
 from aiokafka.errors import KafkaError
 
 from worker.core.chain.record_chain import build_renderer
+from worker.core.config.account import Credential
 from worker.core.config.deployment import Store
 from worker.core.config.worker_config import Destination, WorkerConfig
 from worker.core.templates import configured_for
@@ -19,6 +20,7 @@ from worker.gorgias.share import BudgetShares
 from worker.host import metrics
 from worker.host.environment import resolve_secret
 from worker.host.logs import register_secret
+from worker.host.secret_box import STORED, load_box
 from worker.kafka.clients import (
     MAX_REQUEST_BYTES,
     ensure_topic,
@@ -30,6 +32,7 @@ from worker.kafka.clients import (
 from worker.kafka.control import UNSCOPED_CONTROL_TOPIC, ControlReader, unscoped_commands
 from worker.kafka.pipeline import DestinationPipeline
 from worker.kafka.publisher import Publisher
+from worker.service.saved_credentials import SavedCredentials
 from worker.service.saved_destinations import SavedDestinations
 
 log = logging.getLogger("worker.runtime")
@@ -61,6 +64,7 @@ class Runtime:
         self.failed_destinations: dict[str, str] = {}  # saved destinations that cannot run -> why
         self.control: ControlReader | None = None
         self.saved: SavedDestinations | None = None
+        self.saved_credentials: SavedCredentials | None = None
         self.delivery: DeliveryService | None = None
         self._producer: Any = None
         self.ready = asyncio.Event()  # started, and Kafka can be read and written (/health/ready)
@@ -113,6 +117,7 @@ class Runtime:
         await producer.start()
         self._producer = producer
         self.delivery = DeliveryService()
+        STORED.box = load_box(config.worker.secrets_key())  # the key of the credentials store's secrets
         self._publisher = Publisher(producer)
         self._publisher.limits = self._limits  # shared: topics prepared later (saved destinations) add theirs
         self._shares = BudgetShares(self.delivery.limiters)  # one per process: destinations of an account add up
@@ -123,7 +128,10 @@ class Runtime:
         for dest in config.destinations:
             await self.add_pipeline(dest, "file")
         await self._warn_unscoped_commands()
+        self.saved_credentials = SavedCredentials(config, self._credential_changed)
+        await self.saved_credentials.start()  # before the saved destinations, which may name its credentials
         self.saved = SavedDestinations(config, self._saved_changed, self.config_file)
+        self.saved.credentials = self.named_credentials
         await self.saved.start()  # read to its end: the saved destinations run before the worker is ready
         for name in self.saved.names():
             self._saved_changed(name)
@@ -175,16 +183,35 @@ class Runtime:
     async def remove_pipeline(self, name: str, why: str) -> None:
         """Stop ``name``'s pipeline as on SIGTERM (calls on the wire finish within the shutdown grace, their
         outcomes are recorded, what is done is committed) and leave its consumer group."""
-        pipeline = self.pipelines.pop(name, None)
+        pipeline = self.pipelines.get(name)
         if pipeline is None:
             return
         log.info("destination %s: stopping its pipeline (%s)", name, why, extra={"destination": name})
-        await pipeline.stop(self.config.worker.shutdown_grace_s)
+        try:
+            await pipeline.stop(self.config.worker.shutdown_grace_s)
+        finally:  # listed (status) until it has stopped and committed
+            if self.pipelines.get(name) is pipeline:
+                del self.pipelines[name]
         if self._shares is not None:
             self._shares.released(name, pipeline.dest.credential)
 
     # ---------------------------------------------------------------------------------------------
     # following the destinations store
+
+    def named_credentials(self) -> dict[str, Credential]:
+        """The credentials destinations may name: the file's, then those saved at runtime."""
+        saved = self.saved_credentials.credentials() if self.saved_credentials is not None else {}
+        return {**saved, **self.config.credentials}
+
+    def _credential_changed(self, name: str) -> None:
+        """A saved credential changed: its clients carry the new secret from their next call, and the saved
+        destinations naming it are read again (a change beyond the secret restarts their pipelines)."""
+        if self.delivery is not None:
+            self.delivery.gates.secret_changed(name)
+        if self.saved is not None:
+            self.saved.refresh()
+            for dest in self.saved.users_of(name):
+                self._saved_changed(dest)
 
     def _saved_changed(self, name: str) -> None:
         """A saved destination changed: bring its pipeline in line, one change of a name at a time."""
@@ -338,6 +365,8 @@ class Runtime:
             await asyncio.gather(self._health, return_exceptions=True)
         if self.saved is not None:
             await self.saved.stop()  # no more changes; those being applied finish (a pipeline stop is bounded)
+        if self.saved_credentials is not None:
+            await self.saved_credentials.stop()
         grace = self.config.worker.shutdown_grace_s
         reconciling = list(self._reconcilers.values())
         if reconciling:

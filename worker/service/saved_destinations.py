@@ -131,6 +131,11 @@ class SavedDestinations:
                 raise ConfigError([str(exc)]) from None
         return dest
 
+    def users_of(self, credential: str) -> list[str]:
+        """The saved destinations that name ``credential``."""
+        entries = self.store.entries.items()
+        return sorted(name for name, entry in entries if entry.document.get("credential") == credential)
+
     def stored(self, name: str) -> StoredEntry | None:
         return self.store.entries.get(name)
 

@@ -130,3 +130,12 @@ def schemas(
     typer.echo("schemas are up to date")
 
 
+
+
+@app.command("secrets-key", short_help="Print a new key for worker.secrets_key_env / _file.")
+def secrets_key() -> None:
+    """Print a new Fernet key for the secrets of credentials saved at runtime (worker.secrets_key_env or
+    worker.secrets_key_file; to rotate, put it first: NEW,OLD)."""
+    from worker.host.secret_box import new_key
+
+    typer.echo(new_key())

@@ -85,6 +85,11 @@ class Credential(Model):
     api_key_file: str | None = None
     access_token_env: str | None = None
     access_token_file: str | None = None
+    stored: bool = Field(
+        default=False,
+        description="Saved through the credentials API: its secret is in the credentials store, encrypted under "
+        "the workers' key (worker.secrets_key_env / _file), not in a variable or a file.",
+    )
     base_url: str | None = Field(
         default=None,
         description=(
@@ -110,19 +115,30 @@ class Credential(Model):
 
     @model_validator(mode="after")
     def _secret_given(self) -> Credential:
-        if self.auth is AuthType.BASIC:
-            if not self.username:
-                raise ValueError("username (the API key's user email) is required for auth: basic")
-            if (self.api_key_env is None) == (self.api_key_file is None):
-                raise ValueError("give exactly one of api_key_env or api_key_file for auth: basic")
-        elif (self.access_token_env is None) == (self.access_token_file is None):
-            raise ValueError("give exactly one of access_token_env or access_token_file for auth: oauth")
+        if self.auth is AuthType.BASIC and not self.username:
+            raise ValueError("username (the API key's user email) is required for auth: basic")
+        field = self.secret_field
+        given = [v for v in (getattr(self, f"{field}_env"), getattr(self, f"{field}_file")) if v is not None]
+        if self.stored:
+            if given:
+                raise ValueError(f"a stored credential keeps its {field} in the credentials store: drop {field}_env "
+                                 f"and {field}_file")
+            if not self.name:
+                raise ValueError("a stored credential needs its name")
+        elif len(given) != 1:
+            raise ValueError(f"give exactly one of {field}_env or {field}_file for auth: {self.auth.value}")
         return self
 
+    @property
+    def secret_field(self) -> str:
+        """The name of its secret: ``api_key`` (basic) or ``access_token`` (oauth)."""
+        return "api_key" if self.auth is AuthType.BASIC else "access_token"
+
     def secret(self) -> SecretRef:
-        if self.auth is AuthType.BASIC:
-            return SecretRef(env=self.api_key_env, file=self.api_key_file)
-        return SecretRef(env=self.access_token_env, file=self.access_token_file)
+        field = self.secret_field
+        if self.stored:
+            return SecretRef(stored=f"{self.name}/{field}")
+        return SecretRef(env=getattr(self, f"{field}_env"), file=getattr(self, f"{field}_file"))
 
     @property
     def host(self) -> str:

@@ -73,18 +73,27 @@ class ConfigError(Exception):
 
 
 class SecretRef(Model):
-    """Where a secret lives: an environment variable or a mounted file. Never the secret itself."""
+    """Where a secret lives: an environment variable, a mounted file, or the credentials store (encrypted
+    under the workers' key, as ``<credential>/<secret>``). Never the secret itself."""
 
     env: str | None = Field(default=None, description="Name of the environment variable holding it.")
     file: str | None = Field(default=None, description="Path of a file holding it (e.g. a mounted Secret).")
+    stored: str | None = Field(default=None, description="`<credential>/<secret>` in the credentials store.")
 
     @model_validator(mode="after")
     def _one_source(self) -> SecretRef:
-        if (self.env is None) == (self.file is None):
+        if sum(v is not None for v in (self.env, self.file, self.stored)) != 1:
             raise ValueError("give exactly one of `env` (variable name) or `file` (path)")
         return self
 
+    @property
+    def kind(self) -> str:
+        """How it is provided: ``env``, ``file`` or ``stored``."""
+        return "env" if self.env is not None else "file" if self.file is not None else "stored"
+
     def describe(self) -> str:
+        if self.stored is not None:
+            return f"the credentials store ({self.stored}, encrypted)"
         return f"env ${self.env}" if self.env else f"file {self.file}"
 
 

@@ -75,6 +75,12 @@ class KafkaSettings(Model):
         description="Compacted topic holding the destinations saved at runtime (the REST API, `gorgias-worker "
         "destinations apply`), read by every replica; default `<deployment>.destinations`.",
     )
+    credentials_topic: str | None = Field(
+        default=None,
+        pattern=TOPIC_PATTERN,
+        description="Compacted topic holding the credentials saved at runtime (secrets encrypted) and the OAuth "
+        "tokens the replicas share; default `<deployment>.credentials`.",
+    )
     max_record_bytes: int = Field(
         default=1_048_576, ge=1, description="Records larger than this go to the dead-letter topic."
     )
@@ -98,7 +104,8 @@ class KafkaSettings(Model):
 
     def store_topic(self, store: Store) -> str:
         """The topic of ``store``: its explicit setting, else ``<deployment>.<store>``."""
-        explicit = {Store.CONTROL: self.control_topic, Store.DESTINATIONS: self.destinations_topic}.get(store)
+        explicit = {Store.CONTROL: self.control_topic, Store.DESTINATIONS: self.destinations_topic,
+                    Store.CREDENTIALS: self.credentials_topic}.get(store)
         return explicit or self.scope.topic(store)
 
     @model_validator(mode="after")

@@ -220,6 +220,27 @@ class WorkerSettings(Model):
     control_token_file: str | None = Field(
         default=None, description="File holding the bearer token of the control API's POST routes."
     )
+    secrets_key_env: str | None = Field(
+        default=None,
+        description="Environment variable holding the key(s) that encrypt the secrets of credentials saved at "
+        "runtime: Fernet keys, comma-separated, the first encrypts (rotation: put the new key first).",
+    )
+    secrets_key_file: str | None = Field(default=None, description="File holding those key(s), one per line.")
+    credential_env_prefix: str = Field(
+        default="GORGIAS_",
+        description="A credential saved at runtime may name only environment variables starting with this "
+        "(never one of the worker's own: the Kafka password, the control token, the secrets key).",
+    )
+    credential_file_dirs: list[str] = Field(
+        default_factory=list,
+        description="Directories whose files a credential saved at runtime may name (e.g. a mounted Secret); "
+        "none by default.",
+    )
+    credential_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins other than https://{domain}.gorgias.com a credential saved at runtime may send a "
+        "variable's or a file's secret to (its base_url), e.g. the sandbox http://127.0.0.1:8080.",
+    )
     shutdown_grace_s: float = Field(default=25.0, ge=0, description="SIGTERM: time to finish in-flight calls.")
     broker_wait_s: float = Field(
         default=120.0, ge=0, description="At start, how long to wait for Kafka to answer before giving up."
@@ -243,6 +264,18 @@ class WorkerSettings(Model):
                 "control_token_file) to a secret bearer token for the control API, or use web_host: 127.0.0.1"
             )
         return self
+
+    @model_validator(mode="after")
+    def _one_secrets_key(self) -> WorkerSettings:
+        if self.secrets_key_env is not None and self.secrets_key_file is not None:
+            raise ValueError("give only one of secrets_key_env or secrets_key_file")
+        return self
+
+    def secrets_key(self) -> SecretRef | None:
+        """Where the credentials store's encryption key(s) live; None when none is configured."""
+        if self.secrets_key_env is None and self.secrets_key_file is None:
+            return None
+        return SecretRef(env=self.secrets_key_env, file=self.secrets_key_file)
 
     def control_token(self) -> SecretRef | None:
         """Where the control API's bearer token lives; None when none is configured (loopback only)."""
