@@ -249,7 +249,8 @@ def _message(call: Call) -> dict[str, Any]:
 
 
 def update_message(call: Call) -> Reply:
-    """``PUT /api/tickets/{ticket_id}/messages/{id}`` → 202 TicketMessage (channel/from_agent/via required).
+    """``PUT /api/tickets/{ticket_id}/messages/{id}`` → 200 TicketMessage (LIVE; the spec says 202; channel, from_agent
+    and via required).
 
     Like a create, an outgoing public message updated without ``sent_datetime`` is **sent** (DOC: "if
     ``sent_datetime`` is omitted, the message will be sent by Gorgias"): listed under ``emailed`` again.
@@ -266,7 +267,7 @@ def update_message(call: Call) -> Reply:
     errors = people_errors(call.account, effective, ticket.customer_id is not None)
     if errors:
         raise invalid("Failed to update message", errors)
-    return Reply(202, build_message(call.account, ticket, effective, call.now, previous))
+    return Reply(200, build_message(call.account, ticket, effective, call.now, previous))  # LIVE (spec: 202)
 
 
 def delete_message(call: Call) -> Reply:

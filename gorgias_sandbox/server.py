@@ -13,18 +13,18 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from gorgias_sandbox.admin import SANDBOX_KEY, add_admin_routes
-from gorgias_sandbox.dispatch import Sandbox
+from gorgias_sandbox.api_requests import Sandbox
 from gorgias_sandbox.settings import SandboxSettings
 from gorgias_sandbox.timestamps import WallClock
 
-log = logging.getLogger("gorgias_sandbox")
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: SandboxSettings, clock: Callable[[], float] | None = None,
                wall: WallClock | None = None) -> web.Application:
     """A sandbox application. ``clock`` (monotonic seconds, default ``time.monotonic``) drives the rate-limit
     buckets and fault durations; ``wall`` (aware datetime) the timestamps. ``app[SANDBOX_KEY]`` is the
-    :class:`~gorgias_sandbox.dispatch.Sandbox` behind it."""
+    :class:`~gorgias_sandbox.api_requests.Sandbox` behind it."""
     sandbox = Sandbox(settings, clock=clock, wall=wall)
     app = web.Application(client_max_size=settings.max_body_bytes)
     app[SANDBOX_KEY] = sandbox

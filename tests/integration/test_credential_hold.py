@@ -62,7 +62,7 @@ async def test_a_refused_key_holds_every_call_and_a_rotated_secret_file_resumes_
     assert await read_topic(s.bootstrap, s.dead_letters, 1, timeout=1) == []
     assert state(runtime)["state"] == "active" and held_gauge() == 0
 
-    lines = [r.getMessage() for r in caplog.records if r.name == "worker.credentials"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "worker.gorgias.holds"]
     refused = [line for line in lines if "refused by Gorgias" in line]
     works = [line for line in lines if "works again" in line]
     assert len(refused) == 1 and len(works) == 1, lines  # one line per state change

@@ -82,7 +82,7 @@ async def test_an_old_unscoped_pause_is_not_applied_and_is_named_in_a_warning(
     name = f"tags-{uuid.uuid4().hex[:8]}"
     await send_unscoped(s.bootstrap, name, active=False)
 
-    with caplog.at_level(logging.WARNING, logger="worker.runtime"):
+    with caplog.at_level(logging.WARNING, logger="worker.service.runtime"):
         runtime = await run_worker(deployment_config(s, s.group, None, name))
     assert runtime.pipelines[name].active
     warnings = [r.getMessage() for r in caplog.records if name in r.getMessage()]

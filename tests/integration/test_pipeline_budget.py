@@ -91,7 +91,7 @@ async def test_pause_holds_calls_not_on_the_wire_and_activate_sends_them(scenari
     await asyncio.sleep(3)  # 6 tokens' worth of time
     assert calls() == settled  # nothing sent while paused
     status = pipeline.status()
-    assert status["held_calls"] > 0 and status["calls_in_flight"] == 0
+    assert status["held_calls"] > 0 and status["calls_on_wire"] == 0
     assert status["pending_records"] == total - settled  # held, not committed
     started = time.monotonic()
     pipeline.set_active(True)

@@ -11,6 +11,7 @@ from aiokafka import TopicPartition
 from tests.integration.conftest import Scenario
 from tests.integration.test_pipeline import ticket
 from tests.support.kafka_io import publish, wait_for
+from worker.host import metrics
 
 pytestmark = pytest.mark.integration
 
@@ -30,10 +31,22 @@ async def test_a_call_started_right_before_a_revoke_is_not_sent(scenario: Scenar
 
     assert await wait_for(held, 30, interval=0.05)
     call = next(pipeline.chain.open.eligible())
+    before = on_wire_gauges()
     pipeline.start_call(call, 0.0)  # its token is taken and its task created, not yet run...
+    # it holds a call slot: on the wire, in the status and in the metric (and its deprecated alias)
+    assert pipeline.status()["calls_on_wire"] == 1
+    assert on_wire_gauges() == (before[0] + 1, before[1] + 1)
     await pipeline.on_partitions_revoked({TopicPartition(s.source, 0)})  # ...when the partition moves away
     await asyncio.sleep(1)
     # the new owner sends it (the record was not committed); this worker must not send it as well
     assert s.sandbox.counters()["requests"].get("POST /api/tickets", {}) == {}
     assert s.sandbox.state()["tickets"] == []
-    assert pipeline.status()["calls_in_flight"] == 0
+    assert pipeline.status()["calls_on_wire"] == 0
+    assert on_wire_gauges() == before
+
+
+def on_wire_gauges() -> tuple[float, float]:
+    """gorgias_worker_calls_on_wire and its deprecated alias gorgias_worker_calls_in_flight, for "dest"."""
+    on_wire, alias = (metrics.REGISTRY.get_sample_value(name, {"destination": "dest"}) or 0.0
+                      for name in ("gorgias_worker_calls_on_wire", "gorgias_worker_calls_in_flight"))
+    return on_wire, alias

@@ -125,7 +125,8 @@ class LocalBroker:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
 
     def halt(self) -> None:
-        """Stop the broker but keep its data: :meth:`start` brings the same cluster back on the same ports."""
+        """Stop the broker (SIGTERM) but keep its data: :meth:`start` brings the same cluster back on the same
+        ports."""
         self._terminate()
 
     def kill(self) -> None:

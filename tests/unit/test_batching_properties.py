@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from worker.core.grouping.algorithms import make_grouper
-from worker.core.grouping.batching import ALGORITHMS, Batch, BatchPolicy, FlushReason, Grouper, GroupKey
+from worker.core.grouping.batching import Batch, BatchPolicy, FlushReason, Grouper, GroupingAlgorithm, GroupKey
 
 KEYS: list[GroupKey] = [("a",), ("b",), ("c", 1), ()]
 EXAMPLES = int(os.environ.get("BATCHING_EXAMPLES", "50"))  # e.g. 3000 for a deep run
@@ -251,7 +251,7 @@ def run(checker: Checker, ops: list[tuple[Any, ...]]) -> None:
     checker.check_final()
 
 
-@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("algorithm", [a.value for a in GroupingAlgorithm])
 @SETTINGS
 @given(
     data=st.data(),
@@ -266,7 +266,7 @@ def test_interleavings_keep_every_invariant(
     run(checker, ops)
 
 
-@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("algorithm", [a.value for a in GroupingAlgorithm])
 @SETTINGS
 @given(
     data=st.data(),
@@ -288,7 +288,7 @@ def test_flush_where_takes_exactly_the_matching_items(
     run(checker, [*before, ("where", part), *after])
 
 
-@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("algorithm", [a.value for a in GroupingAlgorithm])
 @SETTINGS
 @given(data=st.data(), ops=st.lists(add_op, max_size=40))
 def test_flush_all_equals_everything_pending(algorithm: str, data: st.DataObject, ops: list[Any]) -> None:

@@ -8,18 +8,17 @@ import base64
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import orjson
 import pytest
 
-from gorgias_sandbox.server import RunningSandbox, start_sandbox
-from gorgias_sandbox.settings import SandboxSettings
+from gorgias_sandbox.server import RunningSandbox
+from tests.support.sandbox_client import SandboxClient
 from worker.core.config.worker_config import Destination
 from worker.core.records.record import REPLAY_HEADER, Record, SourceRef, parse_replay_header
 from worker.core.requests.rendering import Prepared
 from worker.core.requests.request import RenderedRequest
 from worker.core.templates import renderer_for
-from worker.gorgias.calls import CallAttempt, HookDecision
+from worker.gorgias.calls import HookDecision, UnknownOutcomeAttempt
 from worker.gorgias.client import HttpResult
 from worker.gorgias.dedupe import DEDUPE_HEADER, POSSIBLY_DELIVERED, Deduper, hook_for
 from worker.gorgias.delivery import DeliveryService
@@ -35,44 +34,14 @@ def api_key(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-async def sandbox() -> AsyncIterator[RunningSandbox]:
-    running = await start_sandbox(SandboxSettings(rate_limit="off"))
-    try:
-        yield running
-    finally:
-        await running.stop()
-
-
-@pytest.fixture
 async def delivery() -> AsyncIterator[DeliveryService]:
     async with DeliveryService() as service:
         yield service
 
 
-class Sandbox:
+class Sandbox(SandboxClient):
     def __init__(self, running: RunningSandbox) -> None:
-        self.url = running.url
-
-    async def faults(self, spec: str) -> None:
-        async with httpx.AsyncClient() as client:
-            (await client.put(f"{self.url}/__admin/faults", json={"spec": spec} if spec else {})).raise_for_status()
-
-    async def state(self) -> dict[str, Any]:
-        async with httpx.AsyncClient() as client:
-            result: dict[str, Any] = (await client.get(f"{self.url}/__admin/state")).json()
-            return result
-
-    async def requests(self) -> dict[str, dict[str, int]]:
-        async with httpx.AsyncClient() as client:
-            result: dict[str, dict[str, int]] = (await client.get(f"{self.url}/__admin/counters")).json()["requests"]
-            return result
-
-    async def api(self, method: str, path: str, body: Any = None) -> Any:
-        async with httpx.AsyncClient() as client:
-            r = await client.request(method, f"{self.url}{path}", json=body, auth=("agent@acme.com", API_KEY),
-                                     headers={"Host": "acme.gorgias.com"})
-            r.raise_for_status()
-            return r.json() if r.content else None
+        super().__init__(running.url)
 
 
 def destination(url: str, template: str, **extra: Any) -> Destination:
@@ -98,8 +67,8 @@ def prepared(
     return item, renderer.render_one(item)
 
 
-def dropped(request: RenderedRequest, kind: TransportKind = "protocol") -> CallAttempt:
-    return CallAttempt(request, None, 1, TransportError(kind, True, "server disconnected"))  # type: ignore[arg-type]
+def dropped(request: RenderedRequest, kind: TransportKind = "protocol") -> UnknownOutcomeAttempt:
+    return UnknownOutcomeAttempt(request, None, 1, TransportError(kind, True, "server disconnected"))  # type: ignore[arg-type]
 
 
 TICKET = {"subject": "Where is my order?", "body_text": "Hi", "customer_email": "jane@example.com"}

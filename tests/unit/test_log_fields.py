@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
 import logging
 import logging.config
+import pkgutil
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+import worker
 from worker.core.records.record import SourceRef
 from worker.host.logs import (
     ContextFilter,
     JsonFormatter,
     QuietFilter,
     call_context,
+    is_own_logger,
     logging_config,
     register_secret,
     source_fields,
@@ -108,6 +112,21 @@ def test_the_workers_own_lines_are_never_held_back(captured: io.StringIO) -> Non
     for _ in range(5):
         logging.getLogger("worker.test").warning("dead letter")
     assert len(lines(captured)) == 5
+
+
+def test_every_module_logs_under_its_own_name_and_counts_as_the_workers_own() -> None:
+    named = {}
+    for info in pkgutil.walk_packages(worker.__path__, "worker."):
+        if info.name == "worker.__main__":  # runs the command line
+            continue
+        module = importlib.import_module(info.name)
+        log = getattr(module, "log", None)
+        if isinstance(log, logging.Logger):
+            named[info.name] = log.name
+    assert len(named) >= 10  # the pipeline, the runtime, the clients, ...
+    assert {module: name for module, name in named.items() if name != module} == {}
+    assert all(is_own_logger(name) for name in named.values())
+    assert not is_own_logger("workers") and not is_own_logger("aiokafka.worker")
 
 
 def test_httpx_says_nothing_per_call_at_the_default_level() -> None:

@@ -17,11 +17,11 @@ def test_position_waits_for_the_lowest_unfinished_offset() -> None:
     assert t.position(TP) == 5
     t.finished(TP, 6)
     t.finished(TP, 9)
-    assert t.position(TP) == 5 and t.in_flight == 2
+    assert t.position(TP) == 5 and t.pending_records == 2
     t.finished(TP, 5)
     assert t.position(TP) == 7
     t.finished(TP, 7)
-    assert t.position(TP) == 10 and t.in_flight == 0
+    assert t.position(TP) == 10 and t.pending_records == 0
 
 
 def test_committable_reports_only_moved_positions() -> None:
@@ -41,7 +41,7 @@ def test_duplicate_and_unknown_finishes_are_ignored() -> None:
     t.finished(TP, 1)
     t.finished(TP, 99)
     t.finished(TopicPartitionKey("other", 0), 0)
-    assert t.in_flight == 1 and t.position(TP) == 0
+    assert t.pending_records == 1 and t.position(TP) == 0
 
 
 def test_forget_drops_a_revoked_partition() -> None:
@@ -49,7 +49,7 @@ def test_forget_drops_a_revoked_partition() -> None:
     t.consumed(TP, 0)
     t.consumed(TP, 1)
     t.forget(TP)
-    assert t.in_flight == 0 and t.position(TP) is None and t.committable() == {}
+    assert t.pending_records == 0 and t.position(TP) is None and t.committable() == {}
 
 
 def test_consuming_backwards_is_a_bug() -> None:
@@ -78,6 +78,6 @@ def test_position_is_the_lowest_unfinished(data: st.DataObject) -> None:
     unfinished = [o for o in offsets if o not in done]
     expected = unfinished[0] if unfinished else offsets[-1] + 1
     assert t.position(TP) == expected
-    assert t.in_flight == len(unfinished) == t.unfinished(TP)
+    assert t.pending_records == len(unfinished) == t.unfinished(TP)
     # committing the position never skips an unfinished record
     assert all(o >= expected for o in unfinished)

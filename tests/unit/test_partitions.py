@@ -54,7 +54,7 @@ async def test_a_revocation_drops_the_waiting_calls_and_waits_for_those_on_the_w
     assert other()
     on_wire.release()
     await asyncio.wait_for(revoking, 1)
-    assert p.in_flight == 1  # partition 0 is forgotten; partition 1's record still waits
+    assert p.pending_records == 1  # partition 0 is forgotten; partition 1's record still waits
     assert p.tracker.partitions() == [TopicPartitionKey(TOPIC, 1)]
 
 
@@ -67,13 +67,13 @@ async def test_a_revocation_gives_up_on_a_stuck_call_after_the_shutdown_grace() 
     assert not revoking.done()
     now[0] = 2.5
     await asyncio.wait_for(revoking, 1)
-    assert p.in_flight == 0
+    assert p.pending_records == 0
 
 
 def test_records_are_counted_until_they_finish() -> None:
     p = partitions()
     consume(p, 0, 5, 6)
-    assert p.in_flight == 2
+    assert p.pending_records == 2
     p.tracker.finished(TopicPartitionKey(TOPIC, 0), 6)
-    assert p.in_flight == 1
-    assert not p.possibly_delivered(TopicPartitionKey(TOPIC, 0), 5)  # no crash recovered: nothing flagged
+    assert p.pending_records == 1
+    assert not p.take_possibly_delivered(TopicPartitionKey(TOPIC, 0), 5)  # no crash recovered: nothing flagged

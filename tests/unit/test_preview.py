@@ -1,4 +1,4 @@
-"""Sample payloads (worker.core.chain.preview), endpoint testing (worker.gorgias.endpoint_test), their CLI commands
+"""Sample payloads (worker.core.chain.preview), endpoint testing (worker.gorgias.endpoint_trial), their CLI commands
 and routes."""
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from worker.core.chain.preview import (
 )
 from worker.core.config.worker_config import Destination, parse_config
 from worker.gorgias.delivery import DeliveryService
-from worker.gorgias.endpoint_test import EndpointTestError, run_test, sample_request
+from worker.gorgias.endpoint_trial import EndpointTestError, run_test, sample_request
 from worker.service.control_api import create_control_app
 from worker.tools import cli_trying
 from worker.tools.cli import app

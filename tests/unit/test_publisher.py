@@ -9,7 +9,15 @@ from typing import Any
 
 import orjson
 import pytest
-from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError, TopicAuthorizationFailedError
+from aiokafka.errors import (
+    InvalidProducerEpoch,
+    KafkaConnectionError,
+    MessageSizeTooLargeError,
+    OutOfOrderSequenceNumber,
+    ProducerFenced,
+    TopicAuthorizationFailedError,
+    UnknownProducerId,
+)
 from aiokafka.structs import RecordMetadata
 
 from worker.kafka.publisher import SMALLEST_LIMIT, Publisher
@@ -115,7 +123,7 @@ async def test_trouble_is_logged_once_per_interval(caplog: pytest.LogCaptureFixt
     producer = ScriptedProducer([KafkaConnectionError("down")] * 4)
     now = iter([0.0, 10.0, 29.0, 31.0])
     pub = Publisher(producer, {}, clock=lambda: next(now), sleep=lambda s: asyncio.sleep(0))  # type: ignore[arg-type]
-    with caplog.at_level("WARNING", logger="worker.outcomes"):
+    with caplog.at_level("WARNING", logger="worker.kafka.publisher"):
         await pub.publish("resp", {"a": 1}, None, [])
     logged = [r.getMessage().split(";")[0] for r in caplog.records]
     assert logged == ["cannot write to resp: KafkaConnectionError: down"] * 2  # at 0 s and 31 s
@@ -126,3 +134,61 @@ def test_the_room_for_a_document_leaves_out_its_key_and_headers_but_never_goes_b
     assert pub.limit_for("resp", b"key", [("destination", b"d")]) == 100_000 - 3 - len("destination") - 1
     assert pub.limit_for("resp", b"k" * 200_000, []) == SMALLEST_LIMIT
     assert pub.limit_for("other", None, []) == pub.default_limit
+
+
+class StoppableProducer(ScriptedProducer):
+    """A scripted producer that knows whether it was stopped."""
+
+    def __init__(self, errors: list[Exception]) -> None:
+        super().__init__(errors)
+        self.stopped = False
+
+    async def stop(self) -> None:
+        self.stopped = True
+
+
+async def test_a_refused_producer_state_brings_a_new_producer_and_the_records_are_sent_again() -> None:
+    old = StoppableProducer([OutOfOrderSequenceNumber(), OutOfOrderSequenceNumber()])
+    new = StoppableProducer([])
+    made: list[StoppableProducer] = []
+
+    async def renew() -> Any:
+        made.append(new)
+        return new
+
+    pub = Publisher(old, {}, renew=renew)  # type: ignore[arg-type]
+    first = asyncio.create_task(pub.publish("resp", {"event_id": "a"}, b"k", []))
+    second = asyncio.create_task(pub.publish("resp", {"event_id": "b"}, b"k", []))
+    await asyncio.gather(first, second)
+    assert made == [new] and pub.renewals == 1  # both saw the old producer fail: one new producer
+    assert sorted(orjson.loads(v)["event_id"] for v in new.sent) == ["a", "b"]  # each written again, same id
+    await pub.close()
+    assert old.stopped and new.stopped and pub.healthy
+
+
+@pytest.mark.parametrize("refusal", [UnknownProducerId, ProducerFenced, InvalidProducerEpoch])
+async def test_without_a_way_to_renew_a_refused_state_is_raised(refusal: type[Exception]) -> None:
+    pub, _ = publisher(ScriptedProducer([refusal()]))
+    with pytest.raises(refusal):
+        await pub.publish("resp", {"a": 1}, None, [])
+
+
+async def test_a_new_producer_that_cannot_start_yet_is_waited_for_like_an_outage() -> None:
+    old = StoppableProducer([UnknownProducerId()] * 3)
+    new = StoppableProducer([])
+    attempts = iter([KafkaConnectionError("down"), None])
+
+    async def renew() -> Any:
+        failure = next(attempts)
+        if failure is not None:
+            raise failure
+        return new
+
+    pauses: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        pauses.append(seconds)
+
+    pub = Publisher(old, {}, sleep=sleep, renew=renew)  # type: ignore[arg-type]
+    meta = await pub.publish("resp", {"a": 1}, None, [])
+    assert meta.offset == 0 and len(new.sent) == 1 and pauses == [0.5]

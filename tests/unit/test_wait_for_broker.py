@@ -32,7 +32,7 @@ async def test_kafka_answering_within_the_wait_is_used(caplog: pytest.LogCapture
             raise KafkaConnectionError("Unable to bootstrap from [('kafka', 9092)]")
         return "up"
 
-    with caplog.at_level(logging.WARNING, logger="worker.kafka"):
+    with caplog.at_level(logging.WARNING, logger="worker.kafka.clients"):
         assert await wait_for_broker("starting", attempt, 60, clock=clock, sleep=clock.sleep) == "up"
     assert clock.now == 3.0  # waited 1 s, then 2 s
     messages = [r.getMessage() for r in caplog.records]

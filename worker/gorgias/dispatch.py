@@ -26,7 +26,7 @@ from worker.core.grouping.call_scheduler import AccountScheduler, Candidate, Fai
 from worker.gorgias.ratelimit import AccountRateLimiter
 from worker.host import metrics
 
-log = logging.getLogger("worker.pipeline")
+log = logging.getLogger(__name__)
 
 __all__ = ["AccountDispatcher", "CallTokens", "Destination", "Dispatchers"]
 

@@ -34,7 +34,7 @@ from worker.core.requests.jobs import JobPolling, JobReport, job_id_of, job_stat
 from worker.core.requests.request import RenderedRequest, StepRecord
 from worker.core.templates import configured_for
 from worker.gorgias.calls import AttemptTokens, Holds
-from worker.gorgias.plans import Sender
+from worker.gorgias.plan_runner import Sender
 from worker.gorgias.ratelimit import Clock, Sleep
 
 __all__ = ["JobCalls", "JobCreated", "job_polling_for"]

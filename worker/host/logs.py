@@ -22,7 +22,13 @@ call_context: ContextVar[dict[str, Any] | None] = ContextVar("call_context", def
 # Other libraries' loggers repeat themselves during a broker outage (aiokafka: several lines per
 # connection attempt): each distinct message is let through once per interval, with a count of the rest.
 QUIET_INTERVAL_S = 30.0
-OWN_LOGGERS = ("worker", "gorgias_worker")
+# The worker's own loggers are named by module (``logging.getLogger(__name__)``): ``worker.kafka.pipeline``.
+OWN_PACKAGE = __name__.partition(".")[0]
+
+
+def is_own_logger(name: str) -> bool:
+    """Whether a logger is one of the worker's own (never held back by :class:`QuietFilter`)."""
+    return name == OWN_PACKAGE or name.startswith(OWN_PACKAGE + ".")
 
 # Values that must never reach a log line, whatever logged them: Basic/Bearer credentials,
 # key=value secrets, and any secret registered at start (API keys, tokens, Kafka passwords).
@@ -79,7 +85,7 @@ class QuietFilter(logging.Filter):
         self._seen: dict[tuple[str, int, str], tuple[float, int]] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.name.startswith(OWN_LOGGERS) or record.levelno < logging.WARNING:
+        if is_own_logger(record.name) or record.levelno < logging.WARNING:
             return True
         if record.name.startswith("aiokafka") and record.levelno == logging.ERROR:
             # aiokafka reports what it retries by itself (a connection refused, a coordinator not yet

@@ -12,6 +12,7 @@ Python (version, garbage collector) collectors are registered; counters expose n
 
 from __future__ import annotations
 
+import asyncio
 import platform
 from importlib.metadata import PackageNotFoundError, version
 
@@ -100,8 +101,14 @@ CONSUMER_LAG = Gauge(
     "gorgias_worker_consumer_lag", "Records behind the end of each source partition.",
     ["destination", "topic", "partition"], registry=REGISTRY,
 )
-IN_FLIGHT = Gauge(
-    "gorgias_worker_calls_in_flight", "API calls being sent right now.", ["destination"], registry=REGISTRY
+CALLS_ON_WIRE = Gauge(
+    "gorgias_worker_calls_on_wire",
+    "Calls started and not finished: each holds one of the destination's delivery.max_in_flight call slots.",
+    ["destination"], registry=REGISTRY,
+)
+CALLS_IN_FLIGHT = Gauge(  # deprecated: the same as CALLS_ON_WIRE, kept for one release
+    "gorgias_worker_calls_in_flight", "Deprecated, removed in the next release: gorgias_worker_calls_on_wire.",
+    ["destination"], registry=REGISTRY,
 )
 PENDING_RECORDS = Gauge(
     "gorgias_worker_pending_records", "Records consumed whose outcome is not recorded yet.", ["destination"],
@@ -124,6 +131,23 @@ CALLS_WAITING_FOR_BUDGET = Gauge(
     "Calls due and not sent yet (waiting for a token, a call slot or their key's previous call), per account.",
     ["account"], registry=REGISTRY,
 )
+
+EVENT_LOOP_TASKS = Gauge(
+    "gorgias_worker_event_loop_tasks",
+    "asyncio tasks alive in the worker's event loop (flat on a steady stream; growth is a leak).",
+    registry=REGISTRY,
+)
+
+
+def _tasks_alive() -> int:
+    try:
+        return len(asyncio.all_tasks())
+    except RuntimeError:  # scraped outside the event loop (a test rendering the metrics)
+        return 0
+
+
+EVENT_LOOP_TASKS.set_function(_tasks_alive)
+
 
 CREDENTIAL_HELD = Gauge(
     "gorgias_worker_credential_held",

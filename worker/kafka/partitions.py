@@ -33,7 +33,7 @@ from worker.host import metrics
 from worker.kafka.clients import committed_offsets
 from worker.kafka.recovery import end_offsets, scan_outcomes
 
-log = logging.getLogger("worker.pipeline")
+log = logging.getLogger(__name__)
 
 COMMIT_INTERVAL_S = 0.5
 COMMIT_WARNING_INTERVAL_S = 30.0
@@ -100,8 +100,9 @@ class Partitions:
                 tpk = TopicPartitionKey(s.topic, s.partition)
             finished(tpk, s.offset)
 
-    def possibly_delivered(self, tp: TopicPartitionKey, offset: int) -> bool:
-        """Whether a previous owner may have sent this record before it died (for the duplicate checks)."""
+    def take_possibly_delivered(self, tp: TopicPartitionKey, offset: int) -> bool:
+        """Whether a previous owner may have sent this record before it died (for the duplicate checks). Asking
+        takes the answer: a flagged record is unflagged, and a partition's mark is dropped once passed."""
         found = False
         if self._maybe_sent and (tp.topic, tp.partition, offset) in self._maybe_sent:
             self._maybe_sent.discard((tp.topic, tp.partition, offset))
@@ -129,9 +130,9 @@ class Partitions:
         self.watermarks.acknowledged(topic, partition, offset)
 
     @property
-    def in_flight(self) -> int:
+    def pending_records(self) -> int:
         """Records consumed whose outcome is not recorded yet."""
-        return self.tracker.in_flight
+        return self.tracker.pending_records
 
     def status(self, consumer: aiokafka.AIOKafkaConsumer | None,
                assigned: list[TopicPartition]) -> list[dict[str, Any]]:

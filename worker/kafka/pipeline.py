@@ -29,12 +29,12 @@ from aiokafka import ConsumerRebalanceListener, TopicPartition
 from worker.core.chain.record_chain import RecordChain, Rejected
 from worker.core.config.worker_config import Destination, WorkerConfig
 from worker.core.grouping.call_scheduler import Candidate
-from worker.core.grouping.open_batches import PendingCall
+from worker.core.grouping.open_batches import QueuedCall
 from worker.core.outcomes.call_outcome import CallOutcome
 from worker.core.progress.offsets import TopicPartitionKey
 from worker.core.progress.ownership import Claim
 from worker.core.records.record import SourceRef
-from worker.core.requests.call import Call
+from worker.core.requests.call import RenderedCall
 from worker.core.requests.rendering import RequestRenderer
 from worker.gorgias.delivery import DeliveryService
 from worker.gorgias.dispatch import AccountDispatcher, CallTokens, Dispatchers
@@ -43,15 +43,20 @@ from worker.gorgias.share import BudgetShares
 from worker.host import metrics
 from worker.host.logs import call_context, source_fields
 from worker.kafka.back_pressure import BackPressure
-from worker.kafka.clients import make_consumer
+from worker.kafka.clients import make_consumer, stop_client
 from worker.kafka.held_calls import DestinationHolds
 from worker.kafka.outcome_recorder import OutcomeRecorder
 from worker.kafka.partitions import Partitions
 from worker.kafka.publisher import Publisher
 
-log = logging.getLogger("worker.pipeline")
+log = logging.getLogger(__name__)
 
 MAX_POLL_WAIT_S = 0.2
+# A stop's last steps after the grace period: the final commit, then leaving the group. Together they stay
+# under STOP_MARGIN_S, so a pipeline's stop always ends within grace + STOP_MARGIN_S.
+COMMIT_ON_STOP_S = 2.0
+LEAVE_ON_STOP_S = 2.0
+STOP_MARGIN_S = 5.0
 PARTITION_FETCH_BYTES = 2 * 1024 * 1024
 
 
@@ -112,7 +117,7 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
     def _bind_metrics(self, name: str) -> None:
         """The destination's metric series, looked up once."""
         self._m_consumed = metrics.RECORDS_CONSUMED.labels(name)
-        self._m_in_flight = metrics.IN_FLIGHT.labels(name)
+        self._m_on_wire = (metrics.CALLS_ON_WIRE.labels(name), metrics.CALLS_IN_FLIGHT.labels(name))
         metrics.DESTINATION_ACTIVE.labels(name).set(1 if self.active else 0)
 
     # ---------------------------------------------------------------------------------------------
@@ -174,22 +179,24 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
                 return
 
     async def stop(self, grace: float) -> None:
-        """Stop reading, finish in-flight calls within ``grace`` seconds, commit exactly what is done."""
+        """Stop reading, finish in-flight calls within ``grace`` seconds, commit exactly what is done. Returns
+        within ``grace`` + :data:`STOP_MARGIN_S` whatever the state: Kafka away, a rebalance under way."""
+        deadline = time.monotonic() + grace
         self._stopping = True
         self.holds.stop()  # calls held by a refused credential are not on the wire: abandoned at once
         task = self._task
         if task is not None:
             try:
-                await asyncio.wait_for(asyncio.shield(task), timeout=5)
+                await asyncio.wait_for(asyncio.shield(task), timeout=min(5.0, grace))
             except TimeoutError:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
         # Records still being grouped or waiting for their turn are abandoned (not committed, so
         # re-delivered after the restart): with _stopping set the dispatcher starts none of them. Calls
-        # already on the wire get the grace period to finish.
+        # already on the wire get what is left of the grace period to finish.
         tasks = set(self._tasks)
         if tasks:
-            _, unfinished = await asyncio.wait(tasks, timeout=grace)
+            _, unfinished = await asyncio.wait(tasks, timeout=max(0.0, deadline - time.monotonic()))
             if unfinished:
                 log.warning("destination %s: abandoning %d call(s) still in flight after %.1f s grace",
                             self.dest.name, len(unfinished), grace)
@@ -200,8 +207,13 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
             await self.dispatcher.unregister(self)
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
-            await self.partitions.commit(consumer)
-            await consumer.stop()
+            try:
+                await asyncio.wait_for(self.partitions.commit(consumer), COMMIT_ON_STOP_S)
+            except TimeoutError:
+                log.warning("destination %s: the last commit did not finish within %.0f s (Kafka away?); records "
+                            "done since the previous commit are re-delivered and found recorded after the restart",
+                            self.dest.name, COMMIT_ON_STOP_S, extra={"destination": self.dest.name})
+            await stop_client(consumer, LEAVE_ON_STOP_S)
 
     def set_active(self, active: bool) -> None:
         """Activate or pause consumption (paused: partitions paused, nothing read and dropped)."""
@@ -229,8 +241,9 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
             "group_id": self.group_id,
             "start_from": self.dest.start_from,
             "assigned_partitions": [f"{tp.topic}:{tp.partition}" for tp in assigned],
-            "pending_records": self.partitions.in_flight,
-            "calls_in_flight": self._on_wire,
+            "pending_records": self.partitions.pending_records,
+            "calls_on_wire": self._on_wire,
+            "calls_in_flight": self._on_wire,  # deprecated name of calls_on_wire, kept for one release
             # state, and due calls not on the wire: waiting for their account's budget (or a slot, or their key's
             # previous call) while active, held while paused or held (worker.kafka.held_calls)
             **self.holds.status(self.active, self.chain.open.waiting_calls),
@@ -256,7 +269,7 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
             return  # delivered before a crash, its outcome is on Kafka: finished, not sent again
         source = SourceRef(tpk.topic, tpk.partition, msg.offset, msg.key, msg.timestamp)
         rejected = self.chain.take_in(msg.value, source, tuple(msg.headers or ()), now,
-                                      self.partitions.possibly_delivered(tpk, msg.offset),
+                                      self.partitions.take_possibly_delivered(tpk, msg.offset),
                                       self.partitions.created_job(tpk, msg.offset))
         if rejected is not None:
             self.outcomes.dead_letter_now(rejected)
@@ -280,7 +293,7 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
     def start_call(self, call: Candidate, waited_s: float) -> None:
         """Called by the account's dispatcher once ``call`` has its token: render it from what it holds now
         and send it."""
-        assert isinstance(call, PendingCall)
+        assert isinstance(call, QueuedCall)
         made = self.chain.take(call)
         if isinstance(made, Rejected):
             self.outcomes.dead_letter_now(made)
@@ -289,6 +302,8 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
         # call, finding its partition gone, sends nothing) instead of committing around a call still to go
         claim = self.partitions.claim(made.sources)
         self._on_wire += 1
+        for gauge in self._m_on_wire:
+            gauge.inc()
         self._spawn(self._run_call(made, waited_s, claim))
 
     def _spawn(self, coro: Any) -> None:
@@ -296,13 +311,12 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _run_call(self, call: Call, waited_s: float, claim: Claim) -> None:
+    async def _run_call(self, call: RenderedCall, waited_s: float, claim: Claim) -> None:
         """Deliver one call (its first token is taken), free its slot and lane, then record its outcome."""
         dest = self.dest
         sources = call.sources
         dispatcher = self.dispatcher
         tokens = CallTokens(dispatcher, waited_s, self._activated) if dispatcher is not None else None
-        self._m_in_flight.inc()
         context = call_context.set(source_fields(dest.name, sources))
         outcome: CallOutcome | None = None  # before the try: its finally reads it on every path
         try:
@@ -320,7 +334,6 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
             return
         finally:
             call_context.reset(context)
-            self._m_in_flight.dec()
             self.chain.done(call)  # the key's next call may go
             # With intent marks the slot is held until the outcome is on Kafka, so that the records
             # marked and without an outcome after a crash are at most max_in_flight calls' worth.
@@ -336,6 +349,8 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
 
     def _free_slot(self, dispatcher: AccountDispatcher | None) -> None:
         self._on_wire -= 1
+        for gauge in self._m_on_wire:
+            gauge.dec()
         if dispatcher is not None:
             dispatcher.poke()
 
@@ -354,7 +369,7 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
         consumer = self._consumer
         if consumer is None:
             return
-        throttled = self.back_pressure.update(self.partitions.in_flight)
+        throttled = self.back_pressure.update(self.partitions.pending_records)
         if throttled and self.chain.open.flush_grouped(self.clock()) and self.dispatcher is not None:
             self.dispatcher.poke()  # batches that could only wait out their windows go now
         want_paused = self._stopping or not self.active or throttled or self.partitions.recovering

@@ -28,7 +28,7 @@ from worker.core.config.base import ConfigError, Problem
 from worker.core.config.deployment import Store
 from worker.core.config.worker_config import Destination, WorkerConfig
 from worker.core.store.destinations import check_inline_credential, stored_document, validate_destination
-from worker.gorgias.endpoint_test import EndpointTestError, deletion, plan_test, send_once, send_test
+from worker.gorgias.endpoint_trial import EndpointTestError, deletion, plan_test, send_once, send_test
 from worker.kafka.clients import topic_partition_counts
 from worker.kafka.topic_sample import read_sample
 from worker.service.control_http import RUNTIME, TOKEN, error, invalid, json_body, json_response, token_refusal

@@ -15,7 +15,7 @@ from worker.core.config.base import ConfigError, Problem
 from worker.core.config.deployment import Store
 from worker.core.config.worker_config import Destination
 from worker.core.templates import check_templates
-from worker.gorgias.endpoint_test import EndpointTestError, plan_test, send_test
+from worker.gorgias.endpoint_trial import EndpointTestError, plan_test, send_test
 from worker.kafka.control import send_command
 from worker.service.config_loading import parse_text
 from worker.service.console_api import console_routes
@@ -144,7 +144,7 @@ def create_control_app(
 
 
 # --------------------------------------------------------------------------------------------------
-# Sample payloads and endpoint testing (worker.core.chain.preview, worker.gorgias.endpoint_test)
+# Sample payloads and endpoint testing (worker.core.chain.preview, worker.gorgias.endpoint_trial)
 
 MAX_PREVIEW_RECORDS = 1000
 

@@ -1,1 +1,1 @@
-"""Operator tools behind the command line: cli, replay, demo, status, schemas, template catalogue."""
+"""Operator tools behind the command line: cli, replay, demo, status, schemas, template catalog."""

@@ -14,7 +14,7 @@ from worker.host.environment import resolve_secret
 if TYPE_CHECKING:
     from worker.core.chain.preview import PreviewRequest
     from worker.core.config.worker_config import Destination
-    from worker.gorgias.endpoint_test import EndpointTestResult
+    from worker.gorgias.endpoint_trial import EndpointTestResult
 from worker.tools.cli_app import (
     ConfigOption,
     SetOption,
@@ -33,7 +33,7 @@ def templates_command(
     raw: Annotated[bool, typer.Option("--json", help="Print the catalog (or one template) as JSON.")] = False,
 ) -> None:
     """List the endpoint templates, or show one: attributes, options, an example record and its exact request."""
-    from worker.tools.catalogue import describe_template, template_table
+    from worker.tools.catalog import describe_template, template_table
 
     if raw:
         import orjson
@@ -99,7 +99,7 @@ def preview_command(
         if not values:
             typer.echo(f"{topic} holds no records", err=True)
     else:
-        from worker.gorgias.endpoint_test import example_record
+        from worker.gorgias.endpoint_trial import example_record
 
         example = example_record(dest)
         if example is None:
@@ -133,7 +133,7 @@ def test_command(
     --yes), send it once (no retry) and print the answer; exit 1 unless 2xx."""
     import orjson
 
-    from worker.gorgias.endpoint_test import EndpointTestError, plan_test
+    from worker.gorgias.endpoint_trial import EndpointTestError, plan_test
 
     cfg = load_or_exit(config, overrides=overrides)
     dest = destination_or_exit(cfg, destination)
@@ -170,7 +170,7 @@ def interactive() -> bool:
 
 async def _send(dest: Destination, sample: PreviewRequest) -> EndpointTestResult:
     from worker.gorgias.delivery import DeliveryService
-    from worker.gorgias.endpoint_test import send_test
+    from worker.gorgias.endpoint_trial import send_test
 
     async with DeliveryService() as delivery:
         return await send_test(dest, delivery, sample)

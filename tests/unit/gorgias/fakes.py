@@ -171,3 +171,14 @@ class ScriptedSender:
 
     async def aclose(self) -> None:
         self.closed = True
+
+
+class CountingTokens:
+    """Records which attempt numbers asked for a token (1 = the call's first token, granted up front)."""
+
+    def __init__(self) -> None:
+        self.asked: list[int] = []
+
+    async def token(self, attempt: int) -> float:
+        self.asked.append(attempt)
+        return 0.0

@@ -7,19 +7,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import orjson
 import pytest
 
 from gorgias_sandbox.server import RunningSandbox, start_sandbox
 from gorgias_sandbox.settings import SandboxSettings
+from tests.support.sandbox_client import API_KEY, SandboxClient
 from worker.core.requests.jobs import JobPolling, JobReport, poll_delays
 from worker.core.requests.request import RenderedRequest
 from worker.gorgias.delivery import DeliveryService
 
-from .fakes import FakeClock, credential, settings
-
-API_KEY = "sandbox-api-key"
+from .fakes import CountingTokens, FakeClock, credential, settings
 
 
 @pytest.fixture(autouse=True)
@@ -27,26 +25,13 @@ def api_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GORGIAS_TEST_KEY", API_KEY)
 
 
-class Harness:
+class Harness(SandboxClient):
     def __init__(self, running: RunningSandbox, clock: FakeClock) -> None:
-        self.url = running.url
+        super().__init__(running.url)
         self.clock = clock
         self.delivery = DeliveryService(clock=clock, wall_clock=lambda: 1_750_000_000.0 + clock.now,
                                         sleep=clock.sleep)
         self.credential = credential(base_url=running.url, enabled=False)
-
-    async def api(self, method: str, path: str, body: Any = None) -> Any:
-        async with httpx.AsyncClient() as client:
-            r = await client.request(method, f"{self.url}{path}", json=body, auth=("agent@acme.com", API_KEY),
-                                     headers={"Host": "acme.gorgias.com"})
-            r.raise_for_status()
-            return r.json() if r.content else None
-
-    async def admin(self, method: str, path: str, body: Any = None) -> Any:
-        async with httpx.AsyncClient() as client:
-            r = await client.request(method, f"{self.url}/__admin/{path}", json=body)
-            r.raise_for_status()
-            return r.json()
 
     async def tickets(self, n: int) -> list[int]:
         out = []
@@ -74,17 +59,6 @@ def job_request(ticket_ids: list[int], updates: dict[str, Any] | None = None) ->
     body = {"type": "updateTicket", "params": {"ticket_ids": ticket_ids, "updates": updates or {"status": "closed"}}}
     return RenderedRequest("POST", "https://acme.gorgias.com/api/jobs", {"Content-Type": "application/json"},
                            orjson.dumps(body), "application/json")
-
-
-class CountingTokens:
-    """The call's budget tokens, counted (what the account's dispatcher hands out)."""
-
-    def __init__(self) -> None:
-        self.asked: list[int] = []
-
-    async def token(self, attempt: int) -> float:
-        self.asked.append(attempt)
-        return 0.0
 
 
 def test_pauses_double_up_to_the_cap_and_stop_within_the_wait() -> None:

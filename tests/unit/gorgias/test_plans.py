@@ -15,7 +15,7 @@ from worker.core.requests.request import Plan, PlanError, RenderedRequest, Step,
 from worker.gorgias.client import ClientRegistry, HttpResult
 from worker.gorgias.delivery import DeliveryService
 
-from .fakes import SECRET, FakeClock, ScriptedSender, credential, request, result, settings
+from .fakes import SECRET, CountingTokens, FakeClock, ScriptedSender, credential, request, result, settings
 
 
 @dataclass(frozen=True)
@@ -110,17 +110,6 @@ async def test_an_answer_the_plan_cannot_use_fails_the_call_without_retrying() -
     assert not outcome.ok and not outcome.retryable
     assert outcome.final_reason == "unexpected list answer: 42"
     assert len(sender.sent) == 1
-
-
-class CountingTokens:
-    """Records which attempt numbers asked for a token (1 = the call's first token, granted up front)."""
-
-    def __init__(self) -> None:
-        self.asked: list[int] = []
-
-    async def token(self, attempt: int) -> float:
-        self.asked.append(attempt)
-        return 0.0
 
 
 async def test_every_request_of_a_plan_takes_a_token_of_its_own() -> None:

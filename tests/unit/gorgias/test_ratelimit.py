@@ -82,7 +82,7 @@ class TestBucket:
     async def test_disabled_never_waits(self) -> None:
         clock = FakeClock()
         bucket = limiter(clock, capacity=1, enabled=False)
-        bucket.penalize(60)
+        bucket.refused(None, 60)
         for _ in range(100):
             assert await bucket.acquire() == 0.0
         assert clock.sleeps == []
@@ -135,31 +135,31 @@ class TestServerSync:
         assert bucket.observe_header("12/40") is True
         assert bucket.level == pytest.approx(12)
 
-    async def test_penalize_blocks_until_retry_after(self) -> None:
+    async def test_a_refusal_blocks_until_retry_after(self) -> None:
         clock = FakeClock()
         bucket = limiter(clock, capacity=40)
         start = clock.now
-        bucket.penalize(5.0)
+        bucket.refused(None, 5.0)
         assert bucket.blocked_until == pytest.approx(start + 5.0)
         await bucket.acquire()
         assert clock.now >= start + 5.0
         assert bucket.blocked_until is None
 
-    async def test_penalize_counts_the_bucket_as_full(self) -> None:
+    async def test_a_refusal_without_a_header_counts_the_bucket_as_full(self) -> None:
         clock = FakeClock()
         bucket = limiter(clock, capacity=10, per_seconds=10.0, headroom=4)  # 6 usable, 0.6 per second
-        bucket.penalize(3.0)
+        bucket.refused(None, 3.0)
         assert bucket.level == pytest.approx(6)  # our part of the bucket is full
-        bucket.penalize(0.0)
+        bucket.refused(None, 0.0)
         assert bucket.level == pytest.approx(6)
         # after the 3 s of Retry-After our part holds 4.2: the next slot is free at once
         assert await bucket.acquire() == pytest.approx(3.0)
 
-    async def test_penalize_never_shortens_an_earlier_penalty(self) -> None:
+    async def test_a_refusal_never_shortens_an_earlier_one(self) -> None:
         clock = FakeClock()
         bucket = limiter(clock, capacity=40)
-        bucket.penalize(10.0)
-        bucket.penalize(1.0)
+        bucket.refused(None, 10.0)
+        bucket.refused(None, 1.0)
         assert bucket.blocked_until == pytest.approx(clock.now + 10.0)
 
     async def test_observe_while_a_waiter_sleeps_is_honoured(self) -> None:
@@ -171,7 +171,7 @@ class TestServerSync:
                 await bucket.acquire()
             waiter = asyncio.ensure_future(bucket.acquire())
             await asyncio.sleep(0)
-            bucket.penalize(3.0)  # while the waiter sleeps its 1 s
+            bucket.refused(None, 3.0)  # while the waiter sleeps its 1 s
             return await waiter
 
         [waited] = await time.run(scenario())
@@ -208,7 +208,7 @@ class TestFairness:
 
         async def penalty() -> None:
             await time.sleep(0.5)
-            bucket.penalize(5.0)
+            bucket.refused(None, 5.0)
 
         await time.run(take("first", 0.0), take("A", 0.1), penalty(), take("B", 0.6))
         assert order == ["first", "A", "B"]

@@ -23,7 +23,7 @@ from worker.core.chain.record_chain import RecordChain, Rejected
 from worker.core.config.account import AuthType
 from worker.core.config.worker_config import Destination
 from worker.core.records.record import SourceRef
-from worker.core.requests.call import Call
+from worker.core.requests.call import RenderedCall
 from worker.core.requests.rendering import RequestRenderer
 from worker.core.requests.request import RenderedRequest
 from worker.core.requests.wire_headers import wire_headers
@@ -131,7 +131,7 @@ PreviewItem = PreviewRequest | PreviewDeadLetter
 def masked_headers(dest: Destination, request: RenderedRequest) -> dict[str, str]:
     """The headers the client sends with ``request``, the credential shown as ``Basic ***`` / ``Bearer ***``."""
     cred = dest.credential
-    authorization = f"{'Bearer' if cred.auth is AuthType.OAUTH else 'Basic'} {MASK}"
+    authorization = f"{'Basic' if cred.auth is AuthType.BASIC else 'Bearer'} {MASK}"
     return wire_headers(request, authorization, cred.host if cred.base_url is not None else None)
 
 
@@ -161,7 +161,7 @@ def preview(
     position = {m.source: i for i, m in enumerate(messages)}
     items: list[PreviewItem] = []
 
-    def show(made: Call | Rejected) -> None:
+    def show(made: RenderedCall | Rejected) -> None:
         numbers = [position.get(s, -1) for s in made.sources]
         if isinstance(made, Rejected):
             items.append(PreviewDeadLetter(made.stage.value, made.reason, numbers))
@@ -174,10 +174,10 @@ def preview(
         rejected = chain.take_in(msg.value, msg.source, msg.headers, now)
         if rejected is not None:
             show(rejected)
-        for made in chain.ready():
+        for made in chain.take_ready():
             show(made)
     chain.flush(now)
-    for made in chain.ready():
+    for made in chain.take_ready():
         show(made)
     return items
 

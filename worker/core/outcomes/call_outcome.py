@@ -95,7 +95,7 @@ class CallOutcome:
     resolved_by_hook: bool = False
     merged: MergedRedirect | None = None
     """Set when a 301 for a merged object was followed: the call went to ``merged.to_url``."""
-    steps: list[StepRecord] = field(default_factory=list)  # a planned call's requests (worker.gorgias.plans)
+    steps: list[StepRecord] = field(default_factory=list)  # a planned call's requests (worker.gorgias.plan_runner)
     jobs: list[JobReport] = field(default_factory=list)  # the Gorgias jobs a job call followed (worker.gorgias.jobs)
 
     @classmethod

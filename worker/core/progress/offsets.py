@@ -31,12 +31,12 @@ class OffsetTracker:
 
     def __init__(self) -> None:
         self._parts: dict[TopicPartitionKey, _PartitionState] = {}
-        self._in_flight = 0
+        self._pending = 0
 
     @property
-    def in_flight(self) -> int:
+    def pending_records(self) -> int:
         """Records consumed and not finished yet, across partitions."""
-        return self._in_flight
+        return self._pending
 
     def consumed(self, tp: TopicPartitionKey, offset: int) -> None:
         state = self._parts.get(tp)
@@ -46,7 +46,7 @@ class OffsetTracker:
             raise ValueError(f"{tp}: offset {offset} consumed again (next expected {state.next_offset})")
         state.pending.append(offset)
         state.next_offset = offset + 1
-        self._in_flight += 1
+        self._pending += 1
 
     def finished(self, tp: TopicPartitionKey, offset: int) -> None:
         state = self._parts.get(tp)
@@ -60,7 +60,7 @@ class OffsetTracker:
             return  # duplicate or stale notification
         else:
             state.finished.add(offset)
-        self._in_flight -= 1
+        self._pending -= 1
 
     def unfinished(self, tp: TopicPartitionKey) -> int:
         state = self._parts.get(tp)
@@ -104,7 +104,7 @@ class OffsetTracker:
         """Drop a revoked partition (its unfinished records will be re-delivered to the new owner)."""
         state = self._parts.pop(tp, None)
         if state is not None:
-            self._in_flight -= len(state.pending) - len(state.finished)
+            self._pending -= len(state.pending) - len(state.finished)
 
     def partitions(self) -> list[TopicPartitionKey]:
         return list(self._parts)

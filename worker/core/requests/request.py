@@ -5,7 +5,7 @@ Some templates cannot say everything in one request: a custom-field write must r
 ticket already has (Gorgias' bulk PUT deletes the ones it is not given), an upsert must look the
 customer up before it knows whether to update or create, a tag write must make sure its tags exist.
 Such a template attaches a :class:`Plan` to its :class:`RenderedRequest`. The
-delivery layer (``worker.gorgias.plans``) asks the plan for its next :class:`Step`, sends it with the
+delivery layer (``worker.gorgias.plan_runner``) asks the plan for its next :class:`Step`, sends it with the
 same rate limiter and retry rules as any request, hands the answer back, and so on until the plan says
 it is done. The last step's answer is the call's answer; every step is recorded in the response event.
 
@@ -35,7 +35,7 @@ class RenderedRequest:
     headers: dict[str, str]
     body: bytes | None
     content_type: str | None
-    plan: Plan | None = None  # more than one request executed by worker.gorgias.plans
+    plan: Plan | None = None  # more than one request executed by worker.gorgias.plan_runner
     notes: tuple[str, ...] = ()  # what a reader of ``preview`` should know, e.g. who it would email
 
 
