@@ -18,14 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-import httpx
 import pytest
 import yaml
 from cryptography.fernet import Fernet
 from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, sync_playwright
 
-from tests.support.broker import free_port
+from tests.support import http
 from tests.support.kafka_io import create_topics, publish
+from tests.support.ports import free_port
 from tests.support.processes import SandboxProcess, WorkerProcess
 
 T = TypeVar("T")
@@ -77,7 +77,7 @@ class Console:
 
     def api(self, method: str, path: str, json: Any = None) -> Any:
         """Call the worker's control API as a script would (with the token)."""
-        r = httpx.request(method, f"{self.worker.url}{path}", json=json, timeout=30,
+        r = http.request(method, f"{self.worker.url}{path}", json=json, timeout=30,
                           headers={"Authorization": f"Bearer {TOKEN}"})
         return r.json() if r.content else None
 

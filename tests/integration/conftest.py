@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -10,8 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support.broker import free_port
 from tests.support.kafka_io import create_topics
+from tests.support.ports import free_port
 from tests.support.processes import API_KEY, SandboxProcess
 from worker.core.config.worker_config import WorkerConfig, parse_config
 from worker.service.runtime import Runtime
@@ -114,4 +116,25 @@ async def run_worker() -> AsyncIterator[Callable[[dict[str, Any]], Any]]:
 
     yield start
     for runtime in runtimes:
-        await runtime.stop()
+        await stop_or_report(runtime)
+
+
+STOP_DEADLINE_S = 120.0  # shutdown_grace_s is 10 s: a stop still running after 120 s is stuck
+
+
+async def stop_or_report(runtime: Runtime) -> None:
+    """Stop ``runtime``; if it does not stop in time, fail naming what every task of the loop is waiting on."""
+    stopping = asyncio.ensure_future(runtime.stop())
+    done, _ = await asyncio.wait([stopping], timeout=STOP_DEADLINE_S)
+    if done:
+        stopping.result()
+        return
+    stacks = []
+    for task in asyncio.all_tasks():
+        if task is not asyncio.current_task():
+            out = io.StringIO()
+            task.print_stack(file=out)
+            stacks.append(out.getvalue())
+    stopping.cancel()
+    pytest.fail(f"Runtime.stop() did not finish within {STOP_DEADLINE_S:.0f} s; the loop's tasks:\n"
+                + "\n".join(stacks), pytrace=False)

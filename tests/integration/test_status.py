@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from typer.testing import CliRunner
 
@@ -17,6 +18,8 @@ from worker.kafka.clients import make_consumer
 from worker.service.control_api import create_control_app
 from worker.tools.cli import app
 from worker.tools.status_report import format_report, kafka_view, merge
+
+pytestmark = pytest.mark.integration
 
 runner = CliRunner()
 

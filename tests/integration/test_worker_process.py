@@ -8,11 +8,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.integration.conftest import Scenario
 from tests.integration.test_pipeline import ticket, wait_committed
+from tests.support import http
 from tests.support.kafka_io import committed, publish, read_topic, wait_for
 from tests.support.processes import API_KEY, WorkerProcess
 
@@ -102,7 +102,7 @@ async def test_sigkill_mid_stream_then_restart_leaves_every_offset_with_an_outco
     worker = WorkerProcess(s.write(tmp_path, doc), s.web_port).start()
     try:
         await wait_committed(s, 400, timeout=120)
-        status = httpx.get(f"{worker.url}/destinations/dest", timeout=5).json()
+        status = http.get(f"{worker.url}/destinations/dest", timeout=5).json()
         assert status["pending_records"] == 0
     finally:
         worker.stop()

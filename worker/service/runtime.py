@@ -304,15 +304,6 @@ class Runtime:
             self.sources[name] = "store"
             log.error("destination %s failed: %s", name, wanted, extra={"destination": name})
 
-    def credentials_changed(self) -> None:
-        """The named credentials changed (e.g. the credentials store): parse every saved destination again and
-        restart those whose credential is now different; the others are left alone."""
-        if self.saved is None:
-            return
-        self.saved.refresh()
-        for name in self.saved.names():
-            self._saved_changed(name)
-
     def _secret_problem(self, dest: Destination) -> str | None:
         """Why ``dest``'s secret cannot be read on this replica (None: it can, and logs will mask it)."""
         if dest.credential.auth is AuthType.OAUTH_APP and self.token_share is None:
@@ -373,7 +364,7 @@ class Runtime:
         pipeline.set_active(active)
 
     async def _watch_health(self) -> None:
-        while True:
+        while self.started:  # stop() clears it first: the loop ends even if a probe missed the cancellation
             await asyncio.sleep(HEALTH_INTERVAL_S)
             await self.check_health()
 
@@ -382,7 +373,10 @@ class Runtime:
         problems: list[str] = []
         if self._publisher is not None:
             try:
-                await asyncio.wait_for(self._publisher.producer.client.fetch_all_metadata(), HEALTH_PROBE_TIMEOUT_S)
+                # asyncio.timeout, not wait_for: 3.11's wait_for drops a cancellation that lands as the
+                # probe answers, and stop() would wait for this loop forever
+                async with asyncio.timeout(HEALTH_PROBE_TIMEOUT_S):
+                    await self._publisher.producer.client.fetch_all_metadata()
             except (KafkaError, OSError, TimeoutError) as exc:
                 problems.append(f"Kafka unreachable ({str(exc) or type(exc).__name__})")
         if self._publisher is not None and not self._publisher.healthy:
