@@ -14,11 +14,12 @@ import httpx
 import orjson
 import pytest
 
-from tests.integration.conftest import Scenario
-from tests.integration.test_pipeline import ticket
-from tests.support.broker import LocalBroker, free_port
+from tests.support import http
+from tests.support.broker import LocalBroker
 from tests.support.kafka_io import committed, create_topics, publish, read_topic, wait_for
+from tests.support.ports import free_port
 from tests.support.processes import API_KEY, SandboxProcess, WorkerProcess
+from tests.support.scenario import Scenario, json_config, ready_status, ticket
 
 pytestmark = pytest.mark.integration
 
@@ -40,19 +41,6 @@ def own_broker() -> Iterator[LocalBroker]:
         yield broker
     finally:
         broker.stop()
-
-
-def json_config(s: Scenario, **worker: Any) -> dict[str, Any]:
-    doc = s.config(s.destination())
-    doc["worker"].update(log_format="json", **worker)
-    return doc
-
-
-def ready_status(worker: WorkerProcess) -> int | None:
-    try:
-        return httpx.get(f"{worker.url}/health/ready", timeout=2).status_code
-    except httpx.HTTPError:
-        return None
 
 
 def log_lines(worker: WorkerProcess) -> list[dict[str, Any]]:
@@ -81,7 +69,7 @@ async def test_an_outage_is_calm_unready_and_recovers_by_itself(
         own_broker.halt()
         outage_start = len(healthy)
         assert await wait_for(lambda: ready_status(worker) == 503 or None, timeout=60)
-        answer = httpx.get(f"{worker.url}/health/ready", timeout=2).json()
+        answer = http.get(f"{worker.url}/health/ready", timeout=2).json()
         assert answer["status"] == "unavailable" and "Kafka unreachable" in answer["trouble"]
         assert worker.proc is not None
         used_before = cpu_seconds(worker.proc.pid)
@@ -130,7 +118,7 @@ async def test_an_outage_is_calm_unready_and_recovers_by_itself(
 
 def calls_on_wire(worker: WorkerProcess) -> bool:
     try:
-        status = httpx.get(f"{worker.url}/destinations", timeout=2).json()
+        status = http.get(f"{worker.url}/destinations", timeout=2).json()
     except httpx.HTTPError:
         return False
     return any(d["calls_on_wire"] > 0 for d in status["destinations"])

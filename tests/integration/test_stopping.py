@@ -16,22 +16,29 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import Scenario
-from tests.integration.test_broker_outage import json_config, own_broker, ready_status
-from tests.integration.test_pipeline import ticket
 from tests.support.broker import LocalBroker, free_port
 from tests.support.kafka_io import committed, create_topics, publish, wait_for
 from tests.support.processes import SandboxProcess, WorkerProcess
+from tests.support.scenario import Scenario, json_config, ready_status, ticket
 from worker.core.config.worker_config import parse_config
 from worker.kafka.pipeline import STOP_MARGIN_S
 from worker.service.runtime import Runtime
 
 pytestmark = pytest.mark.integration
-__all__ = ["own_broker"]  # a fixture of this module too: a broker of its own, to halt
 
 GRACE_S = 3.0
 SLACK_S = 3.0
 BOUND_S = GRACE_S + STOP_MARGIN_S + SLACK_S
+
+
+@pytest.fixture
+def own_broker() -> Any:
+    broker = LocalBroker(sasl=False)
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
 
 
 @pytest.fixture

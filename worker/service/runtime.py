@@ -11,7 +11,7 @@ import aiokafka
 from aiokafka.errors import KafkaError
 
 from worker.core.chain.record_chain import build_renderer
-from worker.core.config.account import Credential
+from worker.core.config.account import AuthType, Credential
 from worker.core.config.deployment import Store
 from worker.core.config.topics import TopicKind
 from worker.core.config.worker_config import Destination, WorkerConfig
@@ -36,6 +36,7 @@ from worker.kafka.pipeline import STOP_MARGIN_S, DestinationPipeline
 from worker.kafka.publisher import Publisher
 from worker.service.saved_credentials import SavedCredentials
 from worker.service.saved_destinations import SavedDestinations
+from worker.service.shared_tokens import StoreTokenShare, is_token_entry, token_share
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,7 @@ class Runtime:
         self.control: ControlReader | None = None
         self.saved: SavedDestinations | None = None
         self.saved_credentials: SavedCredentials | None = None
+        self.token_share: StoreTokenShare | None = None
         self.delivery: DeliveryService | None = None
         self.ready = asyncio.Event()  # started, and Kafka can be read and written (/health/ready)
         self.started = False
@@ -144,14 +146,16 @@ class Runtime:
         self._publisher.limits = self._limits  # shared: topics prepared later (saved destinations) add theirs
         self._shares = BudgetShares(self.delivery.limiters)  # one per process: destinations of an account add up
         self._dispatchers = Dispatchers()  # one per Gorgias account, shared by the destinations on it
+        self.saved_credentials = SavedCredentials(config, self._credential_changed)
+        await self.saved_credentials.start()  # first: OAuth apps share their tokens there; saved destinations name them
+        self.token_share = token_share(self.saved_credentials.store)
+        self.delivery.oauth.share = self.token_share
         await self._check_credentials(config.destinations)
         self.control = ControlReader(config.kafka, self.apply_command)
         await self.control.start()
         for dest in config.destinations:
             await self.add_pipeline(dest, "file")
         await self._warn_unscoped_commands()
-        self.saved_credentials = SavedCredentials(config, self._credential_changed)
-        await self.saved_credentials.start()  # before the saved destinations, which may name its credentials
         self.saved = SavedDestinations(config, self._saved_changed, self.config_file)
         self.saved.credentials = self.named_credentials
         await self.saved.start()  # read to its end: the saved destinations run before the worker is ready
@@ -228,6 +232,12 @@ class Runtime:
     def _credential_changed(self, name: str) -> None:
         """A saved credential changed: its clients carry the new secret from their next call, and the saved
         destinations naming it are read again (a change beyond the secret restarts their pipelines)."""
+        if is_token_entry(name):  # an OAuth app's shared tokens: another replica refreshed them
+            if self.token_share is not None:
+                self.token_share.notify(name)
+            if self.delivery is not None:
+                self.delivery.oauth.shared_changed(name)
+            return
         if self.delivery is not None:
             self.delivery.gates.secret_changed(name)
         if self.saved is not None:
@@ -294,20 +304,14 @@ class Runtime:
             self.sources[name] = "store"
             log.error("destination %s failed: %s", name, wanted, extra={"destination": name})
 
-    def credentials_changed(self) -> None:
-        """The named credentials changed (e.g. the credentials store): parse every saved destination again and
-        restart those whose credential is now different; the others are left alone."""
-        if self.saved is None:
-            return
-        self.saved.refresh()
-        for name in self.saved.names():
-            self._saved_changed(name)
-
-    @staticmethod
-    def _secret_problem(dest: Destination) -> str | None:
+    def _secret_problem(self, dest: Destination) -> str | None:
         """Why ``dest``'s secret cannot be read on this replica (None: it can, and logs will mask it)."""
+        if dest.credential.auth is AuthType.OAUTH_APP and self.token_share is None:
+            return ("credential: an OAuth app's tokens are shared by the replicas encrypted in the credentials store, "
+                    "and this replica has no key: set worker.secrets_key_env or worker.secrets_key_file")
         try:
-            register_secret(resolve_secret(dest.credential.secret()).get_secret_value())
+            for ref in dest.credential.secret_refs().values():
+                register_secret(resolve_secret(ref).get_secret_value())
         except LookupError as exc:
             return f"credential: {exc} on this replica"
         return None
@@ -360,7 +364,7 @@ class Runtime:
         pipeline.set_active(active)
 
     async def _watch_health(self) -> None:
-        while True:
+        while self.started:  # stop() clears it first: the loop ends even if a probe missed the cancellation
             await asyncio.sleep(HEALTH_INTERVAL_S)
             await self.check_health()
 
@@ -369,7 +373,10 @@ class Runtime:
         problems: list[str] = []
         if self._publisher is not None:
             try:
-                await asyncio.wait_for(self._publisher.producer.client.fetch_all_metadata(), HEALTH_PROBE_TIMEOUT_S)
+                # asyncio.timeout, not wait_for: 3.11's wait_for drops a cancellation that lands as the
+                # probe answers, and stop() would wait for this loop forever
+                async with asyncio.timeout(HEALTH_PROBE_TIMEOUT_S):
+                    await self._publisher.producer.client.fetch_all_metadata()
             except (KafkaError, OSError, TimeoutError) as exc:
                 problems.append(f"Kafka unreachable ({str(exc) or type(exc).__name__})")
         if self._publisher is not None and not self._publisher.healthy:
