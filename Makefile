@@ -87,8 +87,9 @@ lint: setup
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 
+# No broker, no process started: the unit tests are CPU-bound, so one process per core.
 unit: setup
-	$(BIN)/python -m pytest -q tests/unit
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n auto tests/unit
 
 integration: setup
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PARALLEL) -m integration

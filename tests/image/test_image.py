@@ -19,11 +19,11 @@ import orjson
 import pytest
 import yaml
 
-from tests.integration.test_pipeline import ticket
 from tests.support import http
 from tests.support.kafka_io import create_topics, publish, read_json, wait_for
 from tests.support.ports import free_port
 from tests.support.processes import API_KEY, ROOT, SandboxProcess
+from tests.support.scenario import ticket
 
 pytestmark = pytest.mark.integration
 

@@ -14,13 +14,12 @@ import httpx
 import orjson
 import pytest
 
-from tests.integration.conftest import Scenario
-from tests.integration.test_pipeline import ticket
 from tests.support import http
 from tests.support.broker import LocalBroker
 from tests.support.kafka_io import committed, create_topics, publish, read_topic, wait_for
 from tests.support.ports import free_port
 from tests.support.processes import API_KEY, SandboxProcess, WorkerProcess
+from tests.support.scenario import Scenario, json_config, ready_status, ticket
 
 pytestmark = pytest.mark.integration
 
@@ -42,19 +41,6 @@ def own_broker() -> Iterator[LocalBroker]:
         yield broker
     finally:
         broker.stop()
-
-
-def json_config(s: Scenario, **worker: Any) -> dict[str, Any]:
-    doc = s.config(s.destination())
-    doc["worker"].update(log_format="json", **worker)
-    return doc
-
-
-def ready_status(worker: WorkerProcess) -> int | None:
-    try:
-        return http.get(f"{worker.url}/health/ready", timeout=2).status_code
-    except httpx.HTTPError:
-        return None
 
 
 def log_lines(worker: WorkerProcess) -> list[dict[str, Any]]:

@@ -6,11 +6,10 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import Scenario
-from tests.integration.test_pipeline import wait_committed
 from tests.support import http
 from tests.support.kafka_io import publish, read_json
 from tests.support.processes import API_KEY
+from tests.support.scenario import Scenario, wait_committed
 
 pytestmark = pytest.mark.integration
 

@@ -14,12 +14,10 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import Scenario
-from tests.integration.test_pipeline import ticket, wait_committed
-from tests.integration.test_saved_credentials import topic_bytes
 from tests.support.broker import free_port
-from tests.support.kafka_io import committed, publish, read_json, read_topic, wait_for
+from tests.support.kafka_io import committed, publish, read_json, read_topic, topic_bytes, wait_for
 from tests.support.processes import WorkerProcess
+from tests.support.scenario import Scenario, ticket, wait_committed
 from worker.core.config.worker_config import parse_config
 from worker.host.secret_box import new_key
 from worker.service.runtime import Runtime

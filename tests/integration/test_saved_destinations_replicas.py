@@ -16,12 +16,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.conftest import Scenario
-from tests.integration.test_pipeline import ticket
 from tests.support import http
 from tests.support.kafka_io import create_topics, publish, wait_for
 from tests.support.ports import free_port
 from tests.support.processes import WorkerProcess
+from tests.support.scenario import Scenario, ticket
 
 pytestmark = pytest.mark.integration
 

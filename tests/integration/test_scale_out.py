@@ -8,13 +8,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.conftest import Scenario
-from tests.integration.test_pipeline import ticket, wait_committed
-from tests.integration.test_worker_process import outcomes
 from tests.support import http
 from tests.support.kafka_io import publish, wait_for
 from tests.support.ports import free_port
 from tests.support.processes import WorkerProcess
+from tests.support.scenario import Scenario, outcomes, ticket, wait_committed
 
 pytestmark = pytest.mark.integration
 

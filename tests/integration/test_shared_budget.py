@@ -10,12 +10,11 @@ import httpx
 import orjson
 import pytest
 
-from tests.integration.conftest import Scenario
-from tests.integration.test_pipeline import ticket, wait_committed
 from tests.support import http
 from tests.support.kafka_io import publish, read_topic, wait_for
 from tests.support.ports import free_port
 from tests.support.processes import API_KEY, WorkerProcess
+from tests.support.scenario import Scenario, ticket, wait_committed
 
 pytestmark = pytest.mark.integration
 

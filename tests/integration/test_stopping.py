@@ -16,12 +16,10 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import Scenario
-from tests.integration.test_broker_outage import json_config, ready_status
-from tests.integration.test_pipeline import ticket
 from tests.support.broker import LocalBroker, free_port
 from tests.support.kafka_io import committed, create_topics, publish, wait_for
 from tests.support.processes import SandboxProcess, WorkerProcess
+from tests.support.scenario import Scenario, json_config, ready_status, ticket
 from worker.core.config.worker_config import parse_config
 from worker.kafka.pipeline import STOP_MARGIN_S
 from worker.service.runtime import Runtime

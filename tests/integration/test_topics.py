@@ -10,8 +10,8 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from tests.integration.conftest import Scenario
 from tests.support.processes import WorkerProcess
+from tests.support.scenario import Scenario
 from worker.core.config.kafka import KafkaSettings
 from worker.core.config.topics import TopicKind
 from worker.kafka.clients import TopicMisconfigured, ensure_topic

@@ -7,7 +7,7 @@ import base64
 from typing import Any
 from urllib.parse import urlencode
 
-from tests.unit.sandbox.conftest import HOST, Api, FakeClock, MakeApi
+from tests.support.sandbox_api import HOST, Api, FakeClock, MakeApi
 
 CLIENT = {"client_id": "sandbox-client", "client_secret": "sandbox-client-secret"}
 

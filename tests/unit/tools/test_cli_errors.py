@@ -8,24 +8,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-from typer.testing import CliRunner, Result
+from typer.testing import CliRunner
 
+from tests.support.config_docs import CONFIG, one_error_line
 from worker.core.config.kafka import KafkaSettings
 from worker.tools.cli import app
 from worker.tools.cli_app import kafka_call
 
 runner = CliRunner()
-
-CONFIG = {
-    "kafka": {"bootstrap_servers": "127.0.0.1:1"},
-    "destinations": [{
-        "name": "support-tickets",
-        "source_topics": ["nexset.support-requests"],
-        "credential": {"domain": "mystore", "username": "agent@mystore.com", "api_key_env": "CLI_ERR_KEY"},
-        "endpoint": {"method": "POST", "url": "https://{domain}.gorgias.com/api/tickets"},
-        "response_webhook": {"topic": "mystore.responses"},
-    }],
-}
 
 
 @pytest.fixture
@@ -45,16 +35,6 @@ def dead_broker(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         port = s.getsockname()[1]
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", f"127.0.0.1:{port}")
     yield f"127.0.0.1:{port}"
-
-
-def one_error_line(result: Result, *needles: str) -> str:
-    assert result.exit_code == 1, (result.exit_code, result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr + result.stdout
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), lines
-    for needle in needles:
-        assert needle in lines[0], (needle, lines[0])
-    return lines[0]
 
 
 def test_responses_with_an_unknown_destination(config_file: Path) -> None:

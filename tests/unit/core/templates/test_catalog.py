@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.templates.helpers import SENT, body, group, one, stamp
+from tests.support.templates import SENT, body, group, one, stamp
 from worker.core.requests.render_error import RenderError
 from worker.core.templates import get_template, list_templates
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from tests.unit.templates.helpers import SENT, body, destination, group, one, record
+from tests.support.templates import SENT, body, destination, group, one, record
 from worker.core.config.worker_config import format_validation_error
 from worker.core.records.record import POSSIBLY_DELIVERED, REPLAY_HEADER
 from worker.core.requests.render_error import RenderError

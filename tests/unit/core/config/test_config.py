@@ -9,40 +9,12 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.support.config_docs import BASE, problems, with_
 from worker.core.config.base import ConfigError
 from worker.core.config.delivery import BatchingSettings
 from worker.core.config.endpoint import parse_headers
 from worker.core.config.worker_config import parse_config
 from worker.service.config_loading import load_config
-
-BASE: dict[str, Any] = {
-    "kafka": {"bootstrap_servers": "localhost:9092"},
-    "destinations": [
-        {
-            "name": "support-tickets",
-            "source_topics": ["nexset.support-requests"],
-            "credential": {"domain": "mystore", "username": "agent@mystore.com", "api_key_env": "GORGIAS_API_KEY"},
-            "endpoint": {"method": "PUT", "url": "https://{domain}.gorgias.com/api/tickets/{ticket_id}"},
-        }
-    ],
-}
-
-
-def with_(path: str, value: Any) -> dict[str, Any]:
-    """BASE with one value set at a dotted path (digits index lists)."""
-    doc = copy.deepcopy(BASE)
-    node: Any = doc
-    parts = path.split(".")
-    for part in parts[:-1]:
-        node = node[int(part)] if part.isdigit() else node.setdefault(part, {})
-    node[parts[-1]] = value
-    return doc
-
-
-def problems(doc: dict[str, Any]) -> list[str]:
-    with pytest.raises(ConfigError) as info:
-        parse_config(doc)
-    return info.value.problems
 
 
 def test_the_issue_example_loads_with_defaults(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from tests.unit.templates.helpers import body, destination, group, one, record, stamp
+from tests.support.templates import body, destination, group, one, record, stamp
 from worker.core.config.worker_config import format_validation_error
 from worker.core.requests.render_error import RenderError
 from worker.core.templates import renderer_for

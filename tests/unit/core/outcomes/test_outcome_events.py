@@ -6,9 +6,9 @@ import dataclasses
 
 import pytest
 
-from tests.unit.test_dedupe import TICKET, destination, prepared
-from tests.unit.test_rendering import destination as rendering_destination
-from tests.unit.test_rendering import record as rendering_record
+from tests.support.dedupe import TICKET, destination, prepared
+from tests.support.rendering import destination as rendering_destination
+from tests.support.rendering import record as rendering_record
 from worker.core.outcomes.call_outcome import CallOutcome
 from worker.core.outcomes.dead_letters import delivery_dead_letter
 from worker.core.outcomes.documents import DeadLetter, ResponseEvent

@@ -182,3 +182,24 @@ class CountingTokens:
     async def token(self, attempt: int) -> float:
         self.asked.append(attempt)
         return 0.0
+
+
+class ServerBucket:
+    """Gorgias's side: capacity slots, draining continuously; a request over capacity would be a 429."""
+
+    def __init__(self, capacity: int, per_seconds: float) -> None:
+        self.capacity = capacity
+        self.rate = capacity / per_seconds
+        self.level = 0.0
+        self.at: float | None = None
+        self.peak = 0.0
+
+    def hit(self, now: float) -> bool:
+        if self.at is not None:
+            self.level = max(0.0, self.level - (now - self.at) * self.rate)
+        self.at = now
+        if self.level + 1 > self.capacity + 1e-6:
+            return False
+        self.level += 1
+        self.peak = max(self.peak, self.level)
+        return True

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from tests.unit.test_config import BASE, problems, with_
+from tests.support.config_docs import BASE, problems, with_
 from worker.core.config.worker_config import parse_config
 from worker.tools.cli import app
 

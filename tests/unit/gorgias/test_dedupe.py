@@ -12,12 +12,11 @@ import orjson
 import pytest
 
 from gorgias_sandbox.server import RunningSandbox
+from tests.support.dedupe import TICKET, destination, prepared
 from tests.support.sandbox_client import SandboxClient
 from worker.core.config.worker_config import Destination
 from worker.core.records.record import REPLAY_HEADER, Record, SourceRef, parse_replay_header
-from worker.core.requests.rendering import Prepared
 from worker.core.requests.request import RenderedRequest
-from worker.core.templates import renderer_for
 from worker.gorgias.calls import HookDecision, UnknownOutcomeAttempt
 from worker.gorgias.client import HttpResult
 from worker.gorgias.dedupe import DEDUPE_HEADER, POSSIBLY_DELIVERED, Deduper, hook_for
@@ -44,34 +43,8 @@ class Sandbox(SandboxClient):
         super().__init__(running.url)
 
 
-def destination(url: str, template: str, **extra: Any) -> Destination:
-    doc: dict[str, Any] = {
-        "name": "support",
-        "source_topics": ["nexset.support"],
-        "credential": {"domain": "acme", "username": "agent@acme.com", "api_key_env": "GORGIAS_API_KEY",
-                       "base_url": url, "rate_limit": {"enabled": False}},
-        "endpoint": {"template": template, **extra.pop("endpoint", {})},
-        "delivery": {"max_attempts": 3, "backoff_initial_s": 0.01, "backoff_max_s": 0.02, "timeout_s": 5},
-        **extra,
-    }
-    return Destination.model_validate(doc)
-
-
-def prepared(
-    dest: Destination, data: dict[str, Any], offset: int = 0, headers: tuple[tuple[str, bytes], ...] = (),
-    **extra: Any,
-) -> tuple[Prepared, RenderedRequest]:
-    renderer = renderer_for(dest)
-    record = Record(data=data, source=SourceRef("nexset.support", 0, offset), headers=headers, extra=dict(extra))
-    item = renderer.prepare(record)
-    return item, renderer.render_one(item)
-
-
 def dropped(request: RenderedRequest, kind: TransportKind = "protocol") -> UnknownOutcomeAttempt:
     return UnknownOutcomeAttempt(request, None, 1, TransportError(kind, True, "server disconnected"))  # type: ignore[arg-type]
-
-
-TICKET = {"subject": "Where is my order?", "body_text": "Hi", "customer_email": "jane@example.com"}
 
 
 def customer(email: str, **extra: Any) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 import orjson
 import pytest
 
-from tests.unit.templates.helpers import group, one
+from tests.support.templates import group, one
 from worker.core.requests.request import Plan, PlanError, Step, StepResult
 from worker.core.templates.plans import EnsureTags, MergeFieldValues, UpsertCustomer
 

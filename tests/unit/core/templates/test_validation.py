@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.templates.helpers import destination, group, one, record
+from tests.support.templates import destination, group, one, record
 from worker.core.requests.render_error import RenderError
 from worker.core.templates import renderer_for
 from worker.core.templates.schema import SCHEMAS

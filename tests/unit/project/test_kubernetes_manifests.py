@@ -33,7 +33,7 @@ from worker.host import metrics
 from worker.host.environment import check_secrets
 from worker.service.config_loading import load_config
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 K8S = ROOT / "deploy" / "kubernetes"
 DASHBOARD = ROOT / "deploy" / "grafana" / "gorgias-worker.json"
 KUBERNETES_VERSION = "1.37.0"

@@ -15,40 +15,12 @@ import yarl
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from worker.core.config.worker_config import Destination
-from worker.core.records.record import Record, SourceRef
+from tests.support.rendering import CREDENTIAL, TICKET_URL, destination, record
 from worker.core.requests.render_error import RenderError
 from worker.core.requests.rendering import DefaultBodyBuilder, Prepared, RequestRenderer
 from worker.core.requests.request import RenderedRequest
 
-CREDENTIAL: dict[str, Any] = {"domain": "acme", "username": "a@acme.com", "api_key_env": "K"}
 SANDBOX = "http://127.0.0.1:8080"
-TICKET_URL = "https://{domain}.gorgias.com/api/tickets/{ticket_id}"
-
-
-def destination(
-    url: str | None = TICKET_URL,
-    method: str | None = "PUT",
-    *,
-    credential: dict[str, Any] | None = None,
-    batching: dict[str, Any] | None = None,
-    **endpoint: Any,
-) -> Destination:
-    ep: dict[str, Any] = {k: v for k, v in (("method", method), ("url", url)) if v is not None}
-    ep.update(endpoint)
-    doc: dict[str, Any] = {
-        "name": "support",
-        "source_topics": ["nexset.support"],
-        "credential": credential or CREDENTIAL,
-        "endpoint": ep,
-    }
-    if batching is not None:
-        doc["batching"] = batching
-    return Destination.model_validate(doc)
-
-
-def record(data: dict[str, Any], offset: int = 0) -> Record:
-    return Record(data=data, source=SourceRef("nexset.support", 0, offset))
 
 
 def renderer(url: str | None = TICKET_URL, method: str | None = "PUT", **kwargs: Any) -> RequestRenderer:
