@@ -112,7 +112,8 @@ def split(partitions: int, members: list[int]) -> dict[int, int]:
     changes=st.lists(st.tuples(st.floats(1.0, 50.0), st.integers(1, 8)), max_size=4),
     foreign_every=st.sampled_from([None, 4.0, 9.0]),
 )
-def test_replicas_never_overflow_the_account_and_leave_the_headroom(
+# complexity: a simulation loop with its checks inline
+def test_replicas_never_overflow_the_account_and_leave_the_headroom(  # noqa: C901
     partitions: int, first: int, changes: list[tuple[float, int]], foreign_every: float | None
 ) -> None:
     capacity, per_seconds, headroom, until = 20, 4.0, 2, 60.0

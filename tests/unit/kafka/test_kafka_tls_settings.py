@@ -16,7 +16,7 @@ from tests.support.config_docs import CONFIG, one_error_line, problems, with_
 from tests.support.tls import CertificateAuthority, write_pair
 from worker.core.config.kafka import KafkaSettings
 from worker.host.tls import TlsSettingError, client_context, tls_problems
-from worker.kafka.tls_check import servers
+from worker.kafka.tls_check import refusal_problem, servers
 from worker.tools.cli import app
 
 PASSWORD = "a-key-password-9f3e"
@@ -131,3 +131,18 @@ def test_a_kafka_command_names_a_sasl_password_it_cannot_read(tmp_path: Path, mo
                           sasl_username="worker", sasl_password_env="UNSET_KAFKA_PASSWORD")
     for command in (["status", "-c", config], ["pause", "support-tickets", "-c", config]):
         one_error_line(runner.invoke(app, command), "kafka.sasl_password: environment variable UNSET_KAFKA_PASSWORD")
+
+
+@pytest.mark.parametrize(("client_cert", "reason", "needle"), [
+    (False, "SSLV3_ALERT_BAD_CERTIFICATE", "requires a client certificate (mutual TLS; it answered 'bad certificate')"),
+    (False, None, "requires a client certificate (mutual TLS; it closed the connection after the TLS handshake)"),
+    (True, "SSLV3_ALERT_CERTIFICATE_UNKNOWN", "refused the client certificate in kafka.ssl_certfile (/c.crt)"),
+    (True, None, "refused the client certificate in kafka.ssl_certfile (/c.crt) (it closed the connection"),
+    (True, "SSLV3_ALERT_CERTIFICATE_EXPIRED", "client certificate in kafka.ssl_certfile (/c.crt): it has expired"),
+    (True, "TLSV1_ALERT_UNKNOWN_CA", "refused the client certificate"),
+    (False, "SSLV3_ALERT_HANDSHAKE_FAILURE", "share no TLS version or cipher suite"),
+    (False, "TLSV1_ALERT_INTERNAL_ERROR", "ended the TLS session (it answered 'internal error')"),
+])
+def test_what_the_broker_said_at_the_end_of_a_tls_session(client_cert: bool, reason: str | None, needle: str) -> None:
+    given = {"ssl_certfile": "/c.crt", "ssl_keyfile": "/c.key"} if client_cert else {}
+    assert needle in refusal_problem(settings(**given), reason)
