@@ -8,10 +8,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.support.gorgias_fakes import FakeClock, FakeTime, ServerBucket, credential
 from worker.core.config.account import AuthType, RateLimitSettings
 from worker.gorgias.ratelimit import AccountRateLimiter, RateLimiterRegistry, parse_call_limit
-
-from .fakes import FakeClock, FakeTime, credential
 
 
 def limiter(
@@ -243,27 +242,6 @@ class TestRegistry:
 
 # --------------------------------------------------------------------------------------------------
 # Property: with the limiter as the account's only client, a server-side bucket never overflows.
-
-
-class ServerBucket:
-    """Gorgias's side: capacity slots, draining continuously; a request over capacity would be a 429."""
-
-    def __init__(self, capacity: int, per_seconds: float) -> None:
-        self.capacity = capacity
-        self.rate = capacity / per_seconds
-        self.level = 0.0
-        self.at: float | None = None
-        self.peak = 0.0
-
-    def hit(self, now: float) -> bool:
-        if self.at is not None:
-            self.level = max(0.0, self.level - (now - self.at) * self.rate)
-        self.at = now
-        if self.level + 1 > self.capacity + 1e-6:
-            return False
-        self.level += 1
-        self.peak = max(self.peak, self.level)
-        return True
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
