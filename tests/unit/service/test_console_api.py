@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
+import worker
 from gorgias_sandbox.server import RunningSandbox, start_sandbox
 from gorgias_sandbox.settings import SandboxSettings
 from worker.core.config.worker_config import parse_config
@@ -328,7 +329,7 @@ async def test_assets_have_their_types_and_no_inline_code(client: TestClient[Any
 def test_every_file_of_the_page_ships_in_the_package() -> None:
     """The page is served from package data: a file the globs in pyproject.toml miss would be absent
     from an installed worker (the image), though present in a checkout."""
-    root = Path(__file__).resolve().parents[2]
+    root = Path(worker.__file__).resolve().parents[1]
     patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["worker"]
     shipped = {p.relative_to(root / "worker") for pattern in patterns for p in (root / "worker").glob(pattern)}
     page = {p.relative_to(root / "worker") for p in (root / "worker/service/console").rglob("*") if p.is_file()}
