@@ -48,7 +48,7 @@ from worker.core.outcomes.fit import fit_parts  # noqa: E402
 from worker.core.outcomes.response_events import response_event  # noqa: E402
 from worker.core.progress.offsets import OffsetTracker, TopicPartitionKey  # noqa: E402
 from worker.core.records.record import SourceRef, decode_record  # noqa: E402
-from worker.core.requests.call import Call  # noqa: E402
+from worker.core.requests.call import RenderedCall  # noqa: E402
 from worker.core.requests.rendering import Prepared, RequestRenderer  # noqa: E402
 from worker.gorgias.client import ClientRegistry, GorgiasClient  # noqa: E402
 from worker.gorgias.delivery import DeliveryService  # noqa: E402
@@ -126,7 +126,7 @@ def case_response_event() -> tuple[Callable[[], None], int]:
     delivery = DeliveryService(clients=registry)
     renderer = RequestRenderer(dest)
     prepared = renderer.prepare(decode_record(TICKET, SourceRef("bench.src", 0, 0, b"k", 0)))
-    call = Call([prepared], renderer.render_one(prepared))
+    call = RenderedCall([prepared], renderer.render_one(prepared))
     outcome = asyncio.new_event_loop().run_until_complete(delivery.call(call.request, dest.credential, dest.delivery))
     n = 5_000
 

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 import yaml
+from cryptography.fernet import Fernet
 from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, sync_playwright
 
 from tests.support.broker import free_port
@@ -108,7 +109,7 @@ def start_console(bootstrap: str, tmp: Path, topics: dict[str, list[Any]],
     doc = {
         "kafka": {"bootstrap_servers": bootstrap, "group_id": f"console-{run}"},
         "worker": {"web_port": port, "log_format": "text", "shutdown_grace_s": 5,
-                   "control_token_env": "CONSOLE_TOKEN"},
+                   "control_token_env": "CONSOLE_TOKEN", "secrets_key_env": "CONSOLE_SECRETS_KEY"},
         "credentials": {"acme": {"domain": "acme", "username": "agent@acme.com", "api_key_env": "GORGIAS_API_KEY",
                                  "base_url": sandbox.url, "rate_limit": {"enabled": False}}},
         "destinations": (destinations or tags_destination)(sandbox.url, run),
@@ -116,7 +117,9 @@ def start_console(bootstrap: str, tmp: Path, topics: dict[str, list[Any]],
     path = tmp / "config.yaml"
     path.write_text(yaml.safe_dump(doc))
     # (KAFKA_BOOTSTRAP_SERVERS would override the config's broker: the session's, or this module's own)
-    worker = WorkerProcess(path, port, env={"CONSOLE_TOKEN": TOKEN, "KAFKA_BOOTSTRAP_SERVERS": bootstrap}).start()
+    env = {"CONSOLE_TOKEN": TOKEN, "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+           "CONSOLE_SECRETS_KEY": Fernet.generate_key().decode()}  # saved credentials' secrets are encrypted
+    worker = WorkerProcess(path, port, env=env).start()
     console = Console(bootstrap, sandbox, worker, run, named)
     return console
 

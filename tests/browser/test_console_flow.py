@@ -13,6 +13,7 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from tests.browser.conftest import Console, Watched, screenshots, start_console, stop_console
+from tests.support.processes import API_KEY
 
 pytestmark = pytest.mark.integration
 
@@ -48,12 +49,26 @@ def test_the_whole_flow(open_page: OpenPage, console: Console) -> None:
     page.get_by_role("link", name="New destination").click()
     page.locator("#destination-name").fill("support-requests")
     page.get_by_label(console.topics["requests"], exact=True).check()
-    page.get_by_label("Credential name", exact=True).fill("acme")
+    # a credential created on the spot, tested before it is saved
+    page.get_by_role("button", name="New credential…").click()
+    creator = page.locator(".credential-new")
+    creator.get_by_label("Name", exact=True).fill("sandbox-key")
+    creator.get_by_label("Helpdesk domain").fill("acme")
+    creator.get_by_label("User email").fill("agent@acme.com")
+    creator.get_by_label("API key").fill(API_KEY)
+    creator.get_by_label("Base URL (optional)").fill(console.sandbox.url)
+    creator.get_by_role("button", name="Test credential").click()
+    expect(creator.locator(".test-answer")).to_contain_text("The credential works.")
+    expect(creator.locator(".test-answer")).to_contain_text("acme")
+    shot(page, "02-credential-tested", creator)
+    creator.get_by_role("button", name="Create credential").click()
+    expect(page.locator("#credential-select")).to_have_value("sandbox-key")
+    assert API_KEY not in page.content()  # the key is not shown again anywhere
     page.locator("#template-select").select_option("create_ticket")
     expect(page.locator(".template-help")).to_contain_text("Record attributes it reads")
     expect(page.locator("#preview-items > li")).to_have_count(6)  # one ticket per record
     expect(page.locator("#preview-items > li").first).to_contain_text(f"POST {console.sandbox.url}/api/tickets")
-    shot(page, "02-new-from-a-template")
+    shot(page, "03-new-from-a-template")
 
     # batching by conversation: one ticket per conversation, a message per record
     page.get_by_label("Batch records together").check()
@@ -62,7 +77,7 @@ def test_the_whole_flow(open_page: OpenPage, console: Console) -> None:
     first = page.locator("#preview-items > li").first
     first.locator("summary").click()
     expect(first.locator("summary")).to_contain_text(re.compile(r"records \d, \d$"))  # two records, one ticket
-    shot(page, "03-batched-by-conversation", page.locator(".batch-options"))
+    shot(page, "04-batched-by-conversation", page.locator(".batch-options"))
     page.get_by_label("Batch size").fill("1")
     expect(page.locator("#preview-items > li")).to_have_count(6)
     page.get_by_label("Batch size").fill("100")
@@ -74,7 +89,7 @@ def test_the_whole_flow(open_page: OpenPage, console: Console) -> None:
     page.get_by_label("Exclude attributes", exact=True).fill("customer_name")
     page.get_by_label("Exclude attributes", exact=True).press("Enter")
     expect(page.locator("#preview-items > li").first.locator("pre.body")).not_to_contain_text('"name": "')
-    shot(page, "04-excluded-attribute", page.locator("#endpoint-section .chips"))
+    shot(page, "05-excluded-attribute", page.locator("#endpoint-section .chips"))
 
     # Test: edit the first request's body in place, Send Test Data (what it does first), then undo it
     page.get_by_role("button", name="Test", exact=True).click()
@@ -91,14 +106,14 @@ def test_the_whole_flow(open_page: OpenPage, console: Console) -> None:
     dialog = page.locator("#confirm-dialog")
     expect(dialog).to_contain_text("Will create a ticket on acme.gorgias.com")
     expect(dialog).to_contain_text("Nobody would be emailed.")
-    shot(page, "05-send-test-data-asks-first")
+    shot(page, "06-send-test-data-asks-first")
     page.get_by_role("button", name="Send", exact=True).click()
     result = page.locator("#preview-items > li").first.locator(".test-result")
     expect(result).to_contain_text("HTTP 201")
     expect(result).to_contain_text("Response headers")
     tickets = console.sandbox.state()["tickets"]
     assert [re.sub(r"#\d+", "#N", t["subject"]) for t in tickets] == ["Order #N: edited in the console"]
-    shot(page, "06-test-result", result)
+    shot(page, "07-test-result", result)
     result.get_by_role("button", name=re.compile(r"^Delete ticket \d+")).click()
     page.get_by_role("button", name="Delete", exact=True).click()
     expect(result).to_contain_text("Deleted (HTTP 204)")
@@ -107,14 +122,14 @@ def test_the_whole_flow(open_page: OpenPage, console: Console) -> None:
     # Done saves it, paused; Activate starts it
     page.get_by_role("button", name="Done").click()
     expect(page.locator("#save-outcome")).to_contain_text("Saved support-requests. It stays paused")
-    shot(page, "07-saved-paused", page.locator("#save-outcome"))
+    shot(page, "08-saved-paused", page.locator("#save-outcome"))
     page.get_by_role("button", name="Activate").click()
     saved = page.locator("tr[data-destination='support-requests']")
     expect(saved).to_contain_text("active")
     expect(saved.locator("[data-col='counts']")).to_have_text("6 / 0 / 0", timeout=60_000)
     expect(saved.locator("[data-col='lag']")).to_have_text("0", timeout=60_000)
     assert len(console.sandbox.state()["tickets"]) == 3  # a ticket per conversation
-    shot(page, "08-active-delivered")
+    shot(page, "09-active-delivered")
 
     # Pause, Edit (its saved config comes back; a change is saved with its version), Delete
     saved.get_by_text("Actions").click()
@@ -124,6 +139,7 @@ def test_the_whole_flow(open_page: OpenPage, console: Console) -> None:
     saved.get_by_role("button", name="Edit").click()
     expect(page.locator("#editor-title")).to_have_text("Edit support-requests")
     expect(page.locator("#template-select")).to_have_value("create_ticket")
+    expect(page.locator("#credential-select")).to_have_value("sandbox-key")
     expect(page.get_by_label("Batch records together")).to_be_checked()
     expect(page.get_by_label("Grouping algorithm")).to_have_value("session_window")
     expect(page.locator("#endpoint-section .chip span")).to_have_text(["customer_name"])
@@ -137,7 +153,7 @@ def test_the_whole_flow(open_page: OpenPage, console: Console) -> None:
     saved.get_by_text("Actions").click()
     saved.get_by_role("button", name="Delete").click()
     expect(page.locator("#confirm-dialog")).to_contain_text("Delete support-requests?")
-    shot(page, "09-delete-asks-first")
+    shot(page, "10-delete-asks-first")
     page.get_by_role("button", name="Delete", exact=True).click()
     expect(saved).to_have_count(0)
     expect(page.locator(".message")).to_contain_text("Deleted support-requests.")

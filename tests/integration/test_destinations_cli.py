@@ -45,6 +45,9 @@ def test_apply_list_export_restore_and_delete(scenario: Scenario, tmp_path: Path
     listed = orjson.loads(cli("destinations", "list", "-c", str(config), "--json").stdout)
     assert [(r["name"], r["source"], r["state"], r.get("version")) for r in listed] == [
         ("from-file", "file", "active", None), ("tags", "store", "active", 1), ("tickets", "store", "paused", 1)]
+    status = cli("status", "-c", str(config), "--worker", "http://127.0.0.1:1")
+    assert "tickets: paused (from control topic), group" in status.stdout, status.output
+    assert "tags: active (from control topic), group" in status.stdout
     shown = orjson.loads(cli("destinations", "get", "tags", "-c", str(config), "--json").stdout)
     assert (shown["version"], shown["config"]["batching"]["batch_size"]) == (1, 20)
 

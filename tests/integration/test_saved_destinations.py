@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from pydantic import SecretStr
 
 from tests.integration.conftest import Scenario
 from tests.integration.test_store import produce_raw
@@ -189,3 +190,43 @@ async def test_deleting_a_destination_mid_call_finishes_its_calls_as_sigterm_doe
     assert again.status == 201
     await read_json(s.bootstrap, s.responses, 6, timeout=60)  # it resumes at the committed offset
     assert sorted(t["subject"] for t in s.sandbox.state()["tickets"]) == sorted(f"s{i}" for i in range(6))
+
+
+async def test_writes_need_the_control_token_and_a_change_of_topics_says_what_it_means_for_offsets(
+    scenario: Scenario, run_worker: Any,
+) -> None:
+    s = scenario
+    await s.create_topics()
+    runtime = await run_worker(worker_doc(s))
+    headers = {"Authorization": "Bearer sesame"}
+    async with TestClient(TestServer(create_control_app(runtime, token=SecretStr("sesame")))) as client:
+        assert (await client.post("/destinations", json=saved_body(s))).status == 401
+        assert (await client.post("/destinations", json=saved_body(s), headers=headers)).status == 201
+        assert (await client.put("/destinations/saved", json=saved_body(s))).status == 401
+        assert (await client.delete("/destinations/saved")).status == 401
+        assert (await client.get("/destinations/saved/config")).status == 200  # reading needs no token
+        moved = await client.put("/destinations/saved", headers=headers,
+                                 json=saved_body(s, source_topics=[s.source, f"{s.source}-more"]))
+        offsets = (await moved.json())["offsets"]
+        assert offsets["added_topics"] == [f"{s.source}-more"] and offsets["group"] == s.group_of("saved")
+        assert "start at start_from (earliest)" in offsets["effect"]
+        regrouped = await client.put("/destinations/saved", headers=headers,
+                                     json=saved_body(s, group_id=f"{s.group}.pinned"))
+        effect = (await regrouped.json())["offsets"]
+        assert (effect["previous_group"], effect["group"]) == (s.group_of("saved"), f"{s.group}.pinned")
+        assert runtime.saved is not None and runtime.saved.store.entries["saved"].version == 3
+
+
+async def test_a_delete_can_forget_the_group_s_offsets(
+    scenario: Scenario, api: tuple[Runtime, TestClient[Any, Any]],
+) -> None:
+    s = scenario
+    runtime, client = api
+    assert (await client.post("/destinations/from-file/pause")).status == 200
+    assert (await client.post("/destinations", json={**saved_body(s), "active": True})).status == 201
+    await publish(s.bootstrap, s.source, [ticket(i) for i in range(3)])
+    assert await wait_for(lambda: committed(s.bootstrap, s.group_of("saved"), s.source), 60)
+    assert await wait_for(lambda: "saved" in runtime.pipelines, 10)
+    forgotten = await client.delete("/destinations/saved?forget_offsets=true")
+    assert (await forgotten.json())["offsets"] == "forgotten", await forgotten.text()
+    assert await committed(s.bootstrap, s.group_of("saved"), s.source) == {}

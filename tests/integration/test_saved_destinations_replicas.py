@@ -19,7 +19,7 @@ import pytest
 from tests.integration.conftest import Scenario
 from tests.integration.test_pipeline import ticket
 from tests.support.broker import free_port
-from tests.support.kafka_io import publish, wait_for
+from tests.support.kafka_io import create_topics, publish, wait_for
 from tests.support.processes import WorkerProcess
 
 pytestmark = pytest.mark.integration
@@ -142,3 +142,21 @@ def _ready(worker: WorkerProcess) -> bool:
         return httpx.get(f"{worker.url}/health/ready", timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+async def test_a_destinations_topic_that_is_not_compacted_stops_the_start_with_one_line(
+    scenario: Scenario, tmp_path: Path,
+) -> None:
+    s = scenario
+    topic = f"plain-{s.group}"
+    await create_topics(s.bootstrap, [topic])  # the broker's default: cleanup.policy=delete
+    doc = s.config()
+    doc["kafka"]["destinations_topic"] = topic
+    worker = WorkerProcess(s.write(tmp_path, doc), s.web_port).start(wait_ready=False)
+    try:
+        assert worker.wait(timeout=60) != 0
+    finally:
+        worker.stop()
+    output = worker.output()
+    assert f"kafka.destinations_topic: topic {topic} has cleanup.policy=delete" in output, output[-3000:]
+    assert "Traceback" not in output, output[-3000:]

@@ -10,10 +10,10 @@ import orjson
 
 from worker.core.chain.record_chain import RecordChain, Rejected, batch_policy
 from worker.core.config.worker_config import Destination
-from worker.core.grouping.open_batches import PendingCall
+from worker.core.grouping.open_batches import QueuedCall
 from worker.core.outcomes.documents import DeadLetterStage
 from worker.core.records.record import POSSIBLY_DELIVERED, SourceRef
-from worker.core.requests.call import Call
+from worker.core.requests.call import RenderedCall
 from worker.core.requests.rendering import Prepared
 
 CREDENTIAL = {"domain": "acme", "username": "agent@acme.com", "api_key_env": "GORGIAS_API_KEY"}
@@ -42,8 +42,8 @@ def feed(chain: RecordChain, values: list[Any], keys: list[bytes | None] | None 
     return rejected
 
 
-def offsets(call: Call | Rejected | PendingCall[Prepared]) -> list[int]:
-    if isinstance(call, PendingCall):
+def offsets(call: RenderedCall | Rejected | QueuedCall[Prepared]) -> list[int]:
+    if isinstance(call, QueuedCall):
         return [p.record.source.offset for p in call.items]
     return [s.offset for s in call.sources]
 
@@ -85,7 +85,8 @@ def test_a_record_a_previous_owner_may_have_sent_is_marked_for_the_duplicate_che
     chain = RecordChain(destination(), max_record_bytes=1000)
     chain.take_in(orjson.dumps({"email": "a@x.io"}), src(0), (), now=0.0, possibly_delivered=True)
     chain.take_in(orjson.dumps({"email": "b@x.io"}), src(1), (), now=0.0)
-    marked = [c.items[0].record.extra.get(POSSIBLY_DELIVERED, False) for c in chain.ready() if isinstance(c, Call)]
+    marked = [c.items[0].record.extra.get(POSSIBLY_DELIVERED, False)
+              for c in chain.take_ready() if isinstance(c, RenderedCall)]
     assert marked == [True, False]
 
 
@@ -95,10 +96,10 @@ def test_a_record_a_previous_owner_may_have_sent_is_marked_for_the_duplicate_che
 def test_unbatched_each_record_is_one_call_rendered_from_it() -> None:
     chain = RecordChain(destination(), max_record_bytes=1000)
     feed(chain, [{"email": "a@x.io"}, {"email": "b@x.io"}])
-    calls = list(chain.ready())
+    calls = list(chain.take_ready())
     assert [offsets(c) for c in calls] == [[0], [1]]
     first = calls[0]
-    assert isinstance(first, Call) and first.batch is None
+    assert isinstance(first, RenderedCall) and first.batch is None
     assert first.request.method == "POST" and first.request.url == "https://acme.gorgias.com/api/customers"
     assert orjson.loads(first.request.body or b"") == {"email": "a@x.io"}
     assert not chain.open.has_eligible
@@ -111,7 +112,7 @@ def test_unbatched_records_of_one_kafka_key_go_one_after_another() -> None:
     assert sorted(offsets(c)[0] for c in chain.open.eligible()) == [0, 2]
     a1 = next(c for c in chain.open.eligible() if offsets(c) == [0])
     call = chain.take(a1)
-    assert isinstance(call, Call)
+    assert isinstance(call, RenderedCall)
     assert [offsets(c) for c in chain.open.eligible()] == [[2]]
     chain.done(call)  # off the wire: a's next call may go
     assert sorted(offsets(c)[0] for c in chain.open.eligible()) == [1, 2]
@@ -126,14 +127,15 @@ def test_batched_by_attribute_a_full_batch_goes_first_and_the_rest_on_flush() ->
         {"conversation_id": "b", "subject": "B", "body_text": "b1", "customer_email": "b@x.io"},
         {"conversation_id": "a", "body_text": "a2", "customer_email": "a@x.io"},
     ])
-    [full] = list(chain.ready())
-    assert isinstance(full, Call) and offsets(full) == [0, 2]
+    [full] = list(chain.take_ready())
+    assert isinstance(full, RenderedCall) and offsets(full) == [0, 2]
     assert full.batch is not None and full.batch.key == ("a",)
     assert [m["body_text"] for m in orjson.loads(full.request.body or b"")["messages"]] == ["a1", "a2"]
-    assert list(chain.ready()) == []  # b's batch waits for its window
+    assert list(chain.take_ready()) == []  # b's batch waits for its window
     chain.flush(now=0.0)
-    [rest] = list(chain.ready())
-    assert isinstance(rest, Call) and offsets(rest) == [1] and rest.batch is not None and rest.batch.key == ("b",)
+    [rest] = list(chain.take_ready())
+    assert isinstance(rest, RenderedCall) and offsets(rest) == [1]
+    assert rest.batch is not None and rest.batch.key == ("b",)
     assert chain.open.pending == 0
 
 
@@ -144,8 +146,8 @@ def test_a_batch_that_cannot_make_one_request_is_rejected_and_frees_its_lane() -
     feed(chain, [{"account": 1, "email": "a@x.io"}, {"account": 1, "email": "b@x.io"},
                  {"account": 2, "email": "c@x.io"}])
     chain.flush(now=0.0)
-    made = list(chain.ready())
-    assert [type(m).__name__ for m in made] == ["Rejected", "Call"]
+    made = list(chain.take_ready())
+    assert [type(m).__name__ for m in made] == ["Rejected", "RenderedCall"]
     rejected = made[0]
     assert isinstance(rejected, Rejected) and rejected.stage is DeadLetterStage.RENDER
     assert "mixes customers" in rejected.reason

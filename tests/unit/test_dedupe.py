@@ -18,7 +18,7 @@ from worker.core.records.record import REPLAY_HEADER, Record, SourceRef, parse_r
 from worker.core.requests.rendering import Prepared
 from worker.core.requests.request import RenderedRequest
 from worker.core.templates import renderer_for
-from worker.gorgias.calls import CallAttempt, HookDecision
+from worker.gorgias.calls import HookDecision, UnknownOutcomeAttempt
 from worker.gorgias.client import HttpResult
 from worker.gorgias.dedupe import DEDUPE_HEADER, POSSIBLY_DELIVERED, Deduper, hook_for
 from worker.gorgias.delivery import DeliveryService
@@ -67,8 +67,8 @@ def prepared(
     return item, renderer.render_one(item)
 
 
-def dropped(request: RenderedRequest, kind: TransportKind = "protocol") -> CallAttempt:
-    return CallAttempt(request, None, 1, TransportError(kind, True, "server disconnected"))  # type: ignore[arg-type]
+def dropped(request: RenderedRequest, kind: TransportKind = "protocol") -> UnknownOutcomeAttempt:
+    return UnknownOutcomeAttempt(request, None, 1, TransportError(kind, True, "server disconnected"))  # type: ignore[arg-type]
 
 
 TICKET = {"subject": "Where is my order?", "body_text": "Hi", "customer_email": "jane@example.com"}

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 
 from worker.core.config.account import RateLimitSettings
 from worker.core.grouping.call_scheduler import Candidate, SchedulerPolicy
-from worker.core.grouping.open_batches import OpenBatches, PendingCall
+from worker.core.grouping.open_batches import OpenBatches, QueuedCall
 from worker.gorgias.dispatch import AccountDispatcher
 from worker.gorgias.ratelimit import AccountRateLimiter
 
@@ -31,7 +31,7 @@ class FakeDestination:
         return self.open.waiting_calls
 
     def start_call(self, call: Candidate, waited_s: float) -> None:
-        assert isinstance(call, PendingCall)
+        assert isinstance(call, QueuedCall)
         taken = self.open.take(call)
         self.open.done(taken)
         assert self.log is not None

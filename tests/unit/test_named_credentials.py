@@ -56,5 +56,6 @@ def test_a_destination_saved_at_runtime_finds_names_in_the_validation_context() 
 
 def test_a_file_may_define_no_destinations_and_inline_blocks_still_work() -> None:
     assert parse_config({}).destinations == []
+    assert parse_config({"credentials": {"acme": ACME}}).credentials["acme"].name == "acme"
     inline = parse_config({"destinations": [destination(credential=ACME)]})
     assert inline.destinations[0].credential.name is None

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from worker.core.grouping.batching import BatchPolicy
 from worker.core.grouping.call_scheduler import AccountScheduler, Candidate, Fairness, SchedulerPolicy
-from worker.core.grouping.open_batches import OpenBatches, PendingCall
+from worker.core.grouping.open_batches import OpenBatches, QueuedCall
 
 EXAMPLES = int(os.environ.get("BATCHING_EXAMPLES", "50"))
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -46,7 +46,7 @@ class Dest:
 
     batches: OpenBatches[Rec]
     slots: int
-    on_wire: list[tuple[float, PendingCall[Rec]]] = field(default_factory=list)
+    on_wire: list[tuple[float, QueuedCall[Rec]]] = field(default_factory=list)
     paused: bool = False
 
     def candidates(self) -> Iterator[Candidate]:
@@ -62,7 +62,7 @@ class Dest:
 class Grant:
     t: float
     dest: int
-    call: PendingCall[Rec]
+    call: QueuedCall[Rec]
     items: list[Rec]
     overdue_front: float | None  # ready_at of the oldest overdue candidate at grant time, if any
     ready_at: float
@@ -104,7 +104,7 @@ def simulate(
                 break
             src, cand = picked
             d = next(x for x in dests if x is src)
-            assert isinstance(cand, PendingCall)
+            assert isinstance(cand, QueuedCall)
             ready_at = cand.ready_at
             call = d.batches.take(cand)
             sched.charge(d, call.tokens)

@@ -13,7 +13,7 @@ from worker.core.outcomes.call_outcome import CallOutcome
 from worker.core.outcomes.dead_letters import delivery_dead_letter
 from worker.core.outcomes.documents import DeadLetter, ResponseEvent
 from worker.core.outcomes.response_events import response_event
-from worker.core.requests.call import Call
+from worker.core.requests.call import RenderedCall
 from worker.core.requests.rendering import RequestRenderer
 from worker.gorgias.merged import merged_target
 
@@ -31,7 +31,7 @@ def outcome(ok: bool, unknown: bool = False, **extra: object) -> CallOutcome:
 def test_the_event_and_the_dead_letter_say_what_is_known(ok: bool, unknown: bool, expected: str) -> None:
     dest = destination("http://127.0.0.1:9", "create_ticket")
     item, request = prepared(dest, TICKET)
-    call = Call([item], request)
+    call = RenderedCall([item], request)
     event = response_event("prod", dest, call, outcome(ok, unknown))
     assert ResponseEvent.model_validate(event).outcome == expected
     if not ok:
@@ -45,7 +45,7 @@ def test_a_followed_merge_names_both_ids() -> None:
     item, request = prepared(dest, TICKET)
     merged = merged_target("https://acme.gorgias.com/api/customers/5/data", "/api/customers/9/")
     event = ResponseEvent.model_validate(
-        response_event("prod", dest, Call([item], request), outcome(True, merged=merged)))
+        response_event("prod", dest, RenderedCall([item], request), outcome(True, merged=merged)))
     assert event.merged is not None and (event.merged.original_id, event.merged.merged_into_id) == (5, 9)
 
 
@@ -56,11 +56,11 @@ def test_the_event_carries_the_request_body_it_sent_whether_or_not_it_parses_it_
     renderer = RequestRenderer(dest)
     item = renderer.prepare(rendering_record({"ticket_id": 7, "subject": "hi", "secret": "x", "tags": [1, 2]}))
     request = renderer.render_one(item)
-    own = response_event("prod", dest, Call([item], request), outcome(True))
+    own = response_event("prod", dest, RenderedCall([item], request), outcome(True))
     assert own["request"]["body"] is item.body
     assert request.body is not None
     copied = dataclasses.replace(request, body=bytes(bytearray(request.body)))
-    parsed = response_event("prod", dest, Call([item], copied), outcome(True))
+    parsed = response_event("prod", dest, RenderedCall([item], copied), outcome(True))
     assert parsed["request"]["body"] is not item.body
     assert own["request"]["body"] == parsed["request"]["body"] == {"ticket_id": 7, "subject": "hi", "tags": [1, 2]}
     assert own["request"]["body_bytes"] == parsed["request"]["body_bytes"] == len(request.body)
@@ -71,9 +71,9 @@ def test_two_deployments_calls_of_the_same_records_are_told_apart() -> None:
     deployment, so a reader deduplicating by event id keeps both and recovery reads only its own."""
     dest = destination("http://127.0.0.1:9", "create_ticket")
     item, request = prepared(dest, TICKET)
-    blue = response_event("blue", dest, Call([item], request), outcome(False))
-    green = response_event("green", dest, Call([item], request), outcome(False))
+    blue = response_event("blue", dest, RenderedCall([item], request), outcome(False))
+    green = response_event("green", dest, RenderedCall([item], request), outcome(False))
     assert (blue["deployment"], green["deployment"]) == ("blue", "green")
     assert blue["event_id"] != green["event_id"]
-    assert blue["event_id"] == response_event("blue", dest, Call([item], request), outcome(True))["event_id"]
-    assert delivery_dead_letter(dest, Call([item], request), green, 0.0)["deployment"] == "green"
+    assert blue["event_id"] == response_event("blue", dest, RenderedCall([item], request), outcome(True))["event_id"]
+    assert delivery_dead_letter(dest, RenderedCall([item], request), green, 0.0)["deployment"] == "green"

@@ -76,4 +76,4 @@ def test_records_are_counted_until_they_finish() -> None:
     assert p.pending_records == 2
     p.tracker.finished(TopicPartitionKey(TOPIC, 0), 6)
     assert p.pending_records == 1
-    assert not p.possibly_delivered(TopicPartitionKey(TOPIC, 0), 5)  # no crash recovered: nothing flagged
+    assert not p.take_possibly_delivered(TopicPartitionKey(TOPIC, 0), 5)  # no crash recovered: nothing flagged

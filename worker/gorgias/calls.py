@@ -17,11 +17,11 @@ from worker.gorgias.client import HttpResult
 from worker.gorgias.errors import TransportError
 from worker.gorgias.holds import CredentialGate
 
-__all__ = ["AttemptTokens", "CallAttempt", "Holds", "HookDecision", "UnknownOutcomeHook"]
+__all__ = ["AttemptTokens", "Holds", "HookDecision", "UnknownOutcomeAttempt", "UnknownOutcomeHook"]
 
 
 @dataclass(frozen=True, slots=True)
-class CallAttempt:
+class UnknownOutcomeAttempt:
     """An attempt whose outcome is unknown (the request may have reached Gorgias): the hook's input."""
 
     request: RenderedRequest
@@ -55,7 +55,7 @@ class HookDecision:
         return cls("retry")
 
 
-UnknownOutcomeHook = Callable[[CallAttempt], Awaitable[HookDecision]]
+UnknownOutcomeHook = Callable[[UnknownOutcomeAttempt], Awaitable[HookDecision]]
 
 
 class AttemptTokens(Protocol):

@@ -68,7 +68,7 @@ from worker.core.requests.rendering import Prepared
 from worker.core.requests.request import RenderedRequest
 from worker.core.templates import configured_for
 from worker.core.templates.model import ConfiguredTemplate
-from worker.gorgias.calls import CallAttempt, Holds, HookDecision
+from worker.gorgias.calls import Holds, HookDecision, UnknownOutcomeAttempt
 from worker.gorgias.client import HttpResult
 from worker.gorgias.delivery import DeliveryService
 
@@ -135,7 +135,7 @@ class Deduper:
     # ---------------------------------------------------------------------------------------------
     # the two entry points
 
-    async def __call__(self, attempt: CallAttempt) -> HookDecision:
+    async def __call__(self, attempt: UnknownOutcomeAttempt) -> HookDecision:
         """``unknown_outcome_hook``: did the create whose answer was lost take effect?"""
         if not self.on_unknown_outcome or self.identity(attempt.request) is None:
             return HookDecision.retry()  # cannot be checked: the outcome stays unknown unless a retry succeeds

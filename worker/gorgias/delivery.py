@@ -26,7 +26,7 @@ from worker.core.config.account import Credential
 from worker.core.config.delivery import DeliverySettings
 from worker.core.outcomes.call_outcome import AttemptRecord, CallOutcome, MergedRedirect, counted_attempts
 from worker.core.requests.request import RenderedRequest
-from worker.gorgias.calls import AttemptTokens, CallAttempt, Holds, UnknownOutcomeHook
+from worker.gorgias.calls import AttemptTokens, Holds, UnknownOutcomeAttempt, UnknownOutcomeHook
 from worker.gorgias.client import DEFAULT_TRANSPORT, ClientRegistry, HttpResult, Sender, TransportName
 from worker.gorgias.errors import ForeignOriginError, TransportError
 from worker.gorgias.holds import CredentialGates
@@ -121,11 +121,11 @@ class DeliveryService:
         works (:mod:`worker.gorgias.holds`); without, it fails the call like any 4xx."""
         if req.plan is not None:  # several requests (worker.core.requests.request): each one comes back through here
             return await self.plans.run(req, credential, settings, unknown_outcome_hook, tokens, holds)
-        run = _Call(self, req, credential, settings, unknown_outcome_hook, tokens, holds)
+        run = _RunningCall(self, req, credential, settings, unknown_outcome_hook, tokens, holds)
         return await run.execute()
 
 
-class _Call:
+class _RunningCall:
     """The state of one call while it runs."""
 
     def __init__(
@@ -277,7 +277,7 @@ class _Call:
     ) -> CallOutcome | None:
         assert self.hook is not None and isinstance(outcome, TransportError)
         try:
-            decision = await self.hook(CallAttempt(self.req, self.credential, attempt, outcome, self.holds))
+            decision = await self.hook(UnknownOutcomeAttempt(self.req, self.credential, attempt, outcome, self.holds))
         except Exception as exc:
             reason = (
                 f"attempt {attempt} went unanswered ({verdict.reason}) and the duplicate check failed, "

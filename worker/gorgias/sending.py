@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from worker.core.config.worker_config import Destination
 from worker.core.outcomes.call_outcome import CallOutcome
-from worker.core.requests.call import Call
+from worker.core.requests.call import RenderedCall
 from worker.core.requests.jobs import created_jobs
 from worker.gorgias.calls import AttemptTokens, Holds
 from worker.gorgias.dedupe import Deduper, hook_for
@@ -27,7 +27,7 @@ class DestinationSender:
         self.delivery = delivery
         self._job_polling = job_polling_for(dest)  # a job template's calls follow their Gorgias job
 
-    async def send(self, call: Call, tokens: AttemptTokens | None, mark: IntentMark | None,
+    async def send(self, call: RenderedCall, tokens: AttemptTokens | None, mark: IntentMark | None,
                    holds: Holds | None = None) -> CallOutcome:
         """Send ``call`` (its first token is taken) and return its outcome. A create template first looks
         for the object a previous attempt may have created, and marks its intent before the create goes.
@@ -41,7 +41,7 @@ class DestinationSender:
                 await mark(None)
         return await self._deliver(call, tokens, mark, dedupe, holds)
 
-    async def _deliver(self, call: Call, tokens: AttemptTokens | None, mark: IntentMark | None,
+    async def _deliver(self, call: RenderedCall, tokens: AttemptTokens | None, mark: IntentMark | None,
                        dedupe: Deduper | None, holds: Holds | None) -> CallOutcome:
         """Deliver the call; a job template's call then follows its job, the job's id marked on the intent
         topic first (a restarted worker follows that job instead of creating another)."""

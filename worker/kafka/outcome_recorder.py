@@ -21,7 +21,7 @@ from worker.core.outcomes.documents import DeadLetterStage, Outcome, iso_time
 from worker.core.outcomes.response_events import outcome_kind, response_event
 from worker.core.progress.recovery_marks import intent_document
 from worker.core.records.record import SourceRef
-from worker.core.requests.call import Call
+from worker.core.requests.call import RenderedCall
 from worker.host import metrics
 from worker.host.logs import source_fields
 from worker.kafka.partitions import Partitions
@@ -59,7 +59,7 @@ class OutcomeRecorder:
         self._m_e2e = metrics.END_TO_END_LATENCY.labels(name)
         self._m_calls: dict[int | None, Any] = {}  # final status -> its CALLS counter
 
-    async def mark_intent(self, call: Call, job_id: int | None = None) -> None:
+    async def mark_intent(self, call: RenderedCall, job_id: int | None = None) -> None:
         """Record on Kafka that ``call``'s records are about to reach Gorgias (acknowledged before it goes), or
         that Gorgias created job ``job_id`` for them (acknowledged before the job is followed)."""
         assert self.intent_topic is not None
@@ -71,7 +71,7 @@ class OutcomeRecorder:
         self.partitions.acknowledged(meta.topic, meta.partition, meta.offset)
         self.intent_marks += 1
 
-    async def record(self, call: Call, outcome: CallOutcome) -> None:
+    async def record(self, call: RenderedCall, outcome: CallOutcome) -> None:
         dest = self.dest
         n = len(call.items)
         self._m_batch.observe(n)
@@ -119,7 +119,7 @@ class OutcomeRecorder:
                 self.records_unknown += n
         self.finish(call.sources)
 
-    def give_up(self, call: Call, reason: str, done: Callable[[Call], None]) -> None:
+    def give_up(self, call: RenderedCall, reason: str, done: Callable[[RenderedCall], None]) -> None:
         """Record ``call`` as failed without sending it (held longer than its retry budget): its dead letter
         says why. ``done`` frees its key's lane first."""
         claim = self.partitions.claim(call.sources)

@@ -100,8 +100,9 @@ class Partitions:
                 tpk = TopicPartitionKey(s.topic, s.partition)
             finished(tpk, s.offset)
 
-    def possibly_delivered(self, tp: TopicPartitionKey, offset: int) -> bool:
-        """Whether a previous owner may have sent this record before it died (for the duplicate checks)."""
+    def take_possibly_delivered(self, tp: TopicPartitionKey, offset: int) -> bool:
+        """Whether a previous owner may have sent this record before it died (for the duplicate checks). Asking
+        takes the answer: a flagged record is unflagged, and a partition's mark is dropped once passed."""
         found = False
         if self._maybe_sent and (tp.topic, tp.partition, offset) in self._maybe_sent:
             self._maybe_sent.discard((tp.topic, tp.partition, offset))

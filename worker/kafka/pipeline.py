@@ -29,12 +29,12 @@ from aiokafka import ConsumerRebalanceListener, TopicPartition
 from worker.core.chain.record_chain import RecordChain, Rejected
 from worker.core.config.worker_config import Destination, WorkerConfig
 from worker.core.grouping.call_scheduler import Candidate
-from worker.core.grouping.open_batches import PendingCall
+from worker.core.grouping.open_batches import QueuedCall
 from worker.core.outcomes.call_outcome import CallOutcome
 from worker.core.progress.offsets import TopicPartitionKey
 from worker.core.progress.ownership import Claim
 from worker.core.records.record import SourceRef
-from worker.core.requests.call import Call
+from worker.core.requests.call import RenderedCall
 from worker.core.requests.rendering import RequestRenderer
 from worker.gorgias.delivery import DeliveryService
 from worker.gorgias.dispatch import AccountDispatcher, CallTokens, Dispatchers
@@ -257,7 +257,7 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
             return  # delivered before a crash, its outcome is on Kafka: finished, not sent again
         source = SourceRef(tpk.topic, tpk.partition, msg.offset, msg.key, msg.timestamp)
         rejected = self.chain.take_in(msg.value, source, tuple(msg.headers or ()), now,
-                                      self.partitions.possibly_delivered(tpk, msg.offset),
+                                      self.partitions.take_possibly_delivered(tpk, msg.offset),
                                       self.partitions.created_job(tpk, msg.offset))
         if rejected is not None:
             self.outcomes.dead_letter_now(rejected)
@@ -281,7 +281,7 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
     def start_call(self, call: Candidate, waited_s: float) -> None:
         """Called by the account's dispatcher once ``call`` has its token: render it from what it holds now
         and send it."""
-        assert isinstance(call, PendingCall)
+        assert isinstance(call, QueuedCall)
         made = self.chain.take(call)
         if isinstance(made, Rejected):
             self.outcomes.dead_letter_now(made)
@@ -299,7 +299,7 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _run_call(self, call: Call, waited_s: float, claim: Claim) -> None:
+    async def _run_call(self, call: RenderedCall, waited_s: float, claim: Claim) -> None:
         """Deliver one call (its first token is taken), free its slot and lane, then record its outcome."""
         dest = self.dest
         sources = call.sources

@@ -39,9 +39,11 @@ from worker.kafka.clients import (
     probe,
     wait_for_broker,
 )
+from worker.kafka.store import StoreUnavailable
 from worker.kafka.tls_check import KafkaAccessError
 from worker.service.control_api import create_control_app
 from worker.service.runtime import Runtime
+from worker.service.saved_destinations import prepare_store_topics
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +161,11 @@ def run(config: WorkerConfig, level: str = "info", config_file: str | None = Non
     try:  # faust's own clients give up at once with a traceback when Kafka is down: wait for it first
         asyncio.run(wait_for_broker("starting", lambda: probe(config.kafka), config.worker.broker_wait_s))
     except (BrokerUnavailable, KafkaAccessError, TlsSettingError) as exc:
+        log.error("cannot start: %s", exc)
+        sys.exit(1)
+    try:  # a store topic that cannot be used is one line, not faust's traceback from inside the start
+        asyncio.run(prepare_store_topics(config))
+    except StoreUnavailable as exc:
         log.error("cannot start: %s", exc)
         sys.exit(1)
     if config.worker.event_loop == "uvloop":

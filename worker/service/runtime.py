@@ -272,6 +272,15 @@ class Runtime:
             self.sources[name] = "store"
             log.error("destination %s failed: %s", name, wanted, extra={"destination": name})
 
+    def credentials_changed(self) -> None:
+        """The named credentials changed (e.g. the credentials store): parse every saved destination again and
+        restart those whose credential is now different; the others are left alone."""
+        if self.saved is None:
+            return
+        self.saved.refresh()
+        for name in self.saved.names():
+            self._saved_changed(name)
+
     @staticmethod
     def _secret_problem(dest: Destination) -> str | None:
         """Why ``dest``'s secret cannot be read on this replica (None: it can, and logs will mask it)."""

@@ -34,7 +34,7 @@ from worker.core.store.writes import ABSENT, ANYTHING, PRESENT, Expect
 from worker.core.templates import renderer_for
 from worker.host.environment import resolve_secret
 from worker.kafka.control import send_command
-from worker.kafka.store import CompactedStore
+from worker.kafka.store import CompactedStore, prepare_store_topic
 
 log = logging.getLogger(__name__)
 
@@ -174,25 +174,30 @@ class SavedDestinations:
         """Save a new destination (paused unless the body says ``active: true``)."""
         dest = self.check_body(body)
         self._refuse_file_defined(dest.name)
-        entry = await self.store.put(dest.name, stored_document(body), ABSENT)
-        active = requested_state(body) or False
-        await send_command(self.config.kafka, dest.name, active)
-        return Saved(entry, active)
+        return await self._put(dest, body, ABSENT)
 
     async def replace(self, name: str, body: Any, expect: Expect = ANYTHING) -> Saved:
         """Replace (or create) ``name``; its state changes only when the body says ``active``."""
         self._refuse_file_defined(name)
         dest = self.check_body(body, name)
         before = self.wanted(name)
-        created = self.store.version_of(name) is None
-        entry = await self.store.put(name, stored_document({**body, "name": name}), expect)
-        active = requested_state(body)
-        if active is None and created:
-            active = False  # created: paused
-        if active is not None:
-            await send_command(self.config.kafka, name, active)
+        saved = await self._put(dest, {**body, "name": name}, expect)
         effect = offsets_effect(before, dest, self.config.kafka.group_id) if isinstance(before, Destination) else None
-        return Saved(entry, active, effect)
+        return Saved(saved.entry, saved.active, effect)
+
+    async def _put(self, dest: Destination, body: Mapping[str, Any], expect: Expect) -> Saved:
+        """Store ``body`` as ``dest.name`` and set the state it asks for. A destination created paused gets its
+        pause on the control topic first: no replica can start it with an older word of the name (active)."""
+        name = dest.name
+        created = self.store.version_of(name) is None
+        requested = requested_state(body)
+        if created and not requested:
+            await send_command(self.config.kafka, name, False)
+        entry = await self.store.put(name, stored_document(body), expect)
+        if requested is not None and not (created and requested is False):
+            await send_command(self.config.kafka, name, requested)
+        active = False if created and requested is None else requested
+        return Saved(entry, active)
 
     async def delete(self, name: str, expect: Expect = PRESENT) -> int:
         """Delete ``name`` from the store (every replica stops it as on SIGTERM); returns the version deleted.
@@ -236,6 +241,11 @@ class SavedDestinations:
             state = "" if saved.active is None else f", {'active' if saved.active else 'paused'}"
             lines.append(f"{name}: {done} (version {saved.entry.version}{state})")
         return lines
+
+
+async def prepare_store_topics(config: WorkerConfig) -> None:
+    """Create the destinations store's topic, or refuse one that cannot hold it (:class:`StoreUnavailable`)."""
+    await prepare_store_topic(config.kafka, config.kafka.store_topic(Store.DESTINATIONS), TOPIC_SETTING)
 
 
 @asynccontextmanager

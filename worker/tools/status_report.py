@@ -1,6 +1,7 @@
 """`gorgias-worker status`: is each destination healthy?
 
-Two sources make one report per destination:
+Two sources make one report per destination (the config file's, and those saved at runtime in the
+destinations store, a saved one that cannot run shown failed with the reason):
 
 * **Kafka** (always): the effective state (control topic word, else the config's ``active``), and per
   source partition the consumer group's committed offset, the end offset and the lag;
@@ -21,6 +22,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from worker.core.config.worker_config import Destination, WorkerConfig
 from worker.kafka.clients import client_options, existing_partitions, make_consumer
 from worker.kafka.control import read_commands
+from worker.service.saved_destinations import opened
 
 
 def group_id_of(config: WorkerConfig, dest: Destination) -> str:
@@ -41,19 +43,39 @@ def fetch_worker(url: str, timeout_s: float = 3.0) -> tuple[dict[str, Any] | Non
     return (doc, "") if isinstance(doc, dict) else (None, f"{url} did not answer a status document")
 
 
+async def saved_view(config: WorkerConfig) -> tuple[list[Destination], dict[str, dict[str, Any]]]:
+    """The destinations saved at runtime: those that can run, and those that cannot (failed, with why)."""
+    runnable: list[Destination] = []
+    failed: dict[str, dict[str, Any]] = {}
+    async with opened(config) as saved:
+        for name in saved.names():
+            wanted = saved.wanted(name)
+            if isinstance(wanted, Destination):
+                runnable.append(wanted)
+            elif wanted is not None and name not in saved.file_destinations:
+                failed[name] = {"name": name, "source": "store", "state": "failed", "state_from": "store",
+                                "reason": wanted, "partitions": []}
+    return runnable, failed
+
+
 async def kafka_view(config: WorkerConfig) -> dict[str, dict[str, Any]]:
-    """Per destination: effective state and, per source partition, committed offset, end offset and lag."""
+    """Per destination (the file's and the saved ones): effective state and, per source partition,
+    committed offset, end offset and lag."""
     words = await read_commands(config.kafka)
+    saved, failed = await saved_view(config)
+    sources = {**{d.name: "store" for d in saved}, **{d.name: "file" for d in config.destinations}}
+    destinations = [*config.destinations, *(d for d in saved if sources[d.name] == "store")]
     admin = AIOKafkaAdminClient(**client_options(config.kafka))
     consumer = make_consumer(config.kafka, None)
     await admin.start()
     try:
         await consumer.start()
-        existing = await existing_partitions(config.kafka, {t for d in config.destinations for t in d.source_topics})
+        existing = await existing_partitions(config.kafka, {t for d in destinations for t in d.source_topics})
         out: dict[str, dict[str, Any]] = {}
-        for dest in config.destinations:
+        for dest in destinations:
             word = words.get(dest.name)
-            active = dest.active if word is None else word
+            source = sources.get(dest.name, "file")
+            active = (dest.active if source == "file" else False) if word is None else word
             group = group_id_of(config, dest)
             tps = [TopicPartition(t, p) for t in dest.source_topics for p in existing.get(t, ())]
             committed = await admin.list_consumer_group_offsets(group, partitions=tps) if tps else {}
@@ -69,14 +91,15 @@ async def kafka_view(config: WorkerConfig) -> dict[str, dict[str, Any]]:
                 })
             out[dest.name] = {
                 "name": dest.name,
+                "source": source,
                 "state": "active" if active else "paused",
-                "state_from": "config" if word is None else "control topic",
+                "state_from": ("config" if source == "file" else "store") if word is None else "control topic",
                 "group_id": group,
                 "start_from": dest.start_from,
                 "partitions": partitions,
                 "missing_topics": [t for t in dest.source_topics if t not in existing],
             }
-        return out
+        return {**out, **failed}
     finally:
         await consumer.stop()
         await admin.close()
@@ -120,6 +143,9 @@ def format_report(report: dict[str, Any]) -> list[str]:
         if held:
             state += f", {held} call(s) held"
         lines.append("")
+        if "reason" in dest:
+            lines.append(f"{dest['name']}: {state} (saved): {dest['reason']}")
+            continue
         lines.append(f"{dest['name']}: {state} (from {dest['state_from']}), group {dest['group_id']}, "
                      f"start_from {dest.get('start_from', 'earliest')} (a new group only)")
         for topic in dest.get("missing_topics", []):

@@ -16,6 +16,8 @@ import sys
 import threading
 from pathlib import Path
 
+import httpx
+
 from worker.core.config.kafka import KafkaSettings
 from worker.kafka.clients import ensure_topic
 from worker.tools.demo import API_KEY, EXAMPLES, free_port, local_broker, say, wait_http, write_jsonl
@@ -23,11 +25,12 @@ from worker.tools.topic_io import produce_file
 
 WORK = Path(__file__).resolve().parents[2] / ".cache" / "try"
 TOPICS = ("try.support-requests", "try.ticket-tags", "try.customers")
+PEOPLE = [("Jane Doe", "jane@example.com"), ("Omar Haddad", "omar@example.com"), ("Li Wei", "li@example.com")]
 
 
 def sample_records() -> dict[str, list[dict[str, object]]]:
     """A few records per topic: support requests (create_ticket), tags per ticket, customers."""
-    people = [("Jane Doe", "jane@example.com"), ("Omar Haddad", "omar@example.com"), ("Li Wei", "li@example.com")]
+    people = PEOPLE
     requests = [{
         "conversation_id": f"conv-{i % 3}", "subject": f"Order #{2000 + i}: where is my parcel?",
         "body_text": f"Hello, order #{2000 + i} has not arrived yet.", "customer_email": people[i % 3][1],
@@ -62,6 +65,8 @@ def run_try(bootstrap: str, stop: threading.Event) -> int:
         say(f"Starting the Gorgias sandbox on {sandbox_url} (account acme)")
         started.append(_spawn(["sandbox", "--port", str(sandbox_port)], "sandbox.log", env))
         wait_http(f"{sandbox_url}/__admin/health")
+        tickets = _open_tickets(sandbox_url)
+        say(f"The sandbox's account acme has tickets {', '.join(map(str, tickets))} (try.ticket-tags tags them)")
         kafka = KafkaSettings(bootstrap_servers=bootstrap)
         for topic, records in sample_records().items():
             say(f"Publishing {len(records)} sample records to {topic}")
@@ -85,6 +90,23 @@ def run_try(bootstrap: str, stop: threading.Event) -> int:
                     proc.wait(timeout=30)
                 except subprocess.TimeoutExpired:
                     proc.kill()
+
+
+def _open_tickets(sandbox_url: str) -> list[int]:
+    """Three tickets on the sandbox's account, for the sample tag records to land on."""
+    made = []
+    for i, (name, email) in enumerate(PEOPLE):
+        body = {"customer": {"email": email, "name": name}, "channel": "email", "via": "api",
+                "subject": f"Order #{1000 + i}", "messages": [{
+                    "channel": "email", "via": "api", "from_agent": False, "sender": {"email": email},
+                    "body_text": f"Where is order #{1000 + i}?",
+                    "source": {"from": {"address": email}, "to": [{"address": "support@acme.com"}]},
+                    "sent_datetime": "2026-01-31T08:00:00Z"}]}
+        answer = httpx.post(f"{sandbox_url}/api/tickets", json=body, auth=("agent@acme.com", API_KEY),
+                            headers={"Host": "acme.gorgias.com"}, timeout=10)
+        answer.raise_for_status()
+        made.append(int(answer.json()["id"]))
+    return made
 
 
 async def _publish(kafka: KafkaSettings, topic: str, path: Path) -> None:

@@ -14,7 +14,7 @@ from pydantic import SecretStr
 from worker.core.config.account import Credential
 from worker.core.config.delivery import DeliverySettings
 from worker.core.outcomes.call_outcome import retry_causes
-from worker.gorgias.calls import CallAttempt, HookDecision
+from worker.gorgias.calls import HookDecision, UnknownOutcomeAttempt
 from worker.gorgias.client import ClientRegistry, HttpResult
 from worker.gorgias.delivery import DeliveryService, parse_body
 from worker.gorgias.errors import TransportError
@@ -39,7 +39,7 @@ class Harness:
             sleep=self.clock.sleep,
             rng=random.Random(seed),
         )
-        self.hook_calls: list[tuple[CallAttempt, float]] = []
+        self.hook_calls: list[tuple[UnknownOutcomeAttempt, float]] = []
 
     async def call(
         self,
@@ -47,7 +47,7 @@ class Harness:
         config: DeliverySettings | None = None,
         hook_answer: HookDecision | Exception | None = None,
     ) -> Any:
-        async def hook(attempt: CallAttempt) -> HookDecision:
+        async def hook(attempt: UnknownOutcomeAttempt) -> HookDecision:
             self.hook_calls.append((attempt, self.clock.now))
             if isinstance(hook_answer, Exception):
                 raise hook_answer

@@ -23,7 +23,7 @@ from worker.core.chain.record_chain import RecordChain, Rejected
 from worker.core.config.account import AuthType
 from worker.core.config.worker_config import Destination
 from worker.core.records.record import SourceRef
-from worker.core.requests.call import Call
+from worker.core.requests.call import RenderedCall
 from worker.core.requests.rendering import RequestRenderer
 from worker.core.requests.request import RenderedRequest
 from worker.core.requests.wire_headers import wire_headers
@@ -161,7 +161,7 @@ def preview(
     position = {m.source: i for i, m in enumerate(messages)}
     items: list[PreviewItem] = []
 
-    def show(made: Call | Rejected) -> None:
+    def show(made: RenderedCall | Rejected) -> None:
         numbers = [position.get(s, -1) for s in made.sources]
         if isinstance(made, Rejected):
             items.append(PreviewDeadLetter(made.stage.value, made.reason, numbers))
@@ -174,10 +174,10 @@ def preview(
         rejected = chain.take_in(msg.value, msg.source, msg.headers, now)
         if rejected is not None:
             show(rejected)
-        for made in chain.ready():
+        for made in chain.take_ready():
             show(made)
     chain.flush(now)
-    for made in chain.ready():
+    for made in chain.take_ready():
         show(made)
     return items
 

@@ -1,6 +1,6 @@
 """The record chain: how a Kafka record becomes part of a Gorgias call, or a dead letter.
 
-    bytes + source ─decode─▶ Record ─prepare─▶ Prepared ─group─▶ PendingCall ─render─▶ Call
+    bytes + source ─decode─▶ Record ─prepare─▶ Prepared ─group─▶ QueuedCall ─render─▶ RenderedCall
           │                    │                                     │
           └──── Rejected(stage=decode) ──── Rejected(stage=render) ──┘
 
@@ -25,11 +25,11 @@ from typing import Any
 
 from worker.core.config.worker_config import Destination
 from worker.core.grouping.batching import BatchPolicy
-from worker.core.grouping.open_batches import OpenBatches, PendingCall
+from worker.core.grouping.open_batches import OpenBatches, QueuedCall
 from worker.core.outcomes.dead_letters import record_item, reference_item
 from worker.core.outcomes.documents import DeadLetterStage
 from worker.core.records.record import POSSIBLY_DELIVERED, RESUME_JOB, DecodeError, SourceRef, decode_record
-from worker.core.requests.call import Call
+from worker.core.requests.call import RenderedCall
 from worker.core.requests.render_error import RenderError
 from worker.core.requests.rendering import Prepared, RequestRenderer
 from worker.core.templates import renderer_for
@@ -78,7 +78,7 @@ class RecordChain:
     """One destination's chain from consumed bytes to rendered calls.
 
     Records go in with :meth:`take_in`; calls come out with :meth:`take` (the pipeline, once the
-    account's dispatcher gives the call its token) or :meth:`ready` (``preview``: every call that may
+    account's dispatcher gives the call its token) or :meth:`take_ready` (``preview``: every call that may
     go now, in the order they became due). ``open`` is the open batches, for the caller's scheduling.
     """
 
@@ -128,36 +128,36 @@ class RecordChain:
 
     # -- calls out -----------------------------------------------------------------------------------
 
-    def take(self, pending: PendingCall[Prepared]) -> Call | Rejected:
-        """Take ``pending`` out of the open batches and render its request from what it holds now.
+    def take(self, queued: QueuedCall[Prepared]) -> RenderedCall | Rejected:
+        """Take ``queued`` out of the open batches and render its request from what it holds now.
 
-        A :class:`Call` keeps its key's lane busy until :meth:`done`; a :class:`Rejected` one has
+        A :class:`RenderedCall` keeps its key's lane busy until :meth:`done`; a :class:`Rejected` one has
         released it already.
         """
-        taken = self.open.take(pending)
+        taken = self.open.take(queued)
         items = taken.items
         try:
             if self.open.grouper is None:
-                return Call(items, self.renderer.render_one(items[0]), pending=taken)
+                return RenderedCall(items, self.renderer.render_one(items[0]), queued=taken)
             request = self.renderer.render_batch(taken.key, items)
         except RenderError as exc:
             self.open.done(taken)
             sources = [p.record.source for p in items]
             return Rejected(DeadLetterStage.RENDER, exc.reason, [record_item(p.record, p.record.source) for p in items],
                             sources)
-        return Call(items, request, taken.as_batch(), taken)
+        return RenderedCall(items, request, taken.as_batch(), taken)
 
-    def done(self, call: Call) -> None:
+    def done(self, call: RenderedCall) -> None:
         """``call`` is off the wire: the next call of its key may go."""
-        if call.pending is not None:
-            self.open.done(call.pending)
+        if call.queued is not None:
+            self.open.done(call.queued)
 
-    def ready(self) -> Iterator[Call | Rejected]:
+    def take_ready(self) -> Iterator[RenderedCall | Rejected]:
         """Every call that may go now, taken, rendered and released at once, oldest first (for previews)."""
         while self.open.has_eligible:
             first = min(self.open.eligible(), key=lambda c: c.cid)
             made = self.take(first)
-            if isinstance(made, Call):
+            if isinstance(made, RenderedCall):
                 self.done(made)
             yield made
 

@@ -304,12 +304,14 @@ class WorkerConfig(Model):
         """Put each named credential in place of its name in the destinations (names of credentials that are
         missing or invalid are left for the destination to report; with named credentials in the validation
         context, names the file does not define are looked up there)."""
-        if not isinstance(data, dict) or not isinstance(data.get("destinations"), list):
+        if not isinstance(data, dict):
             return data
         raw = data.get("credentials")
         if isinstance(raw, dict):  # each credential knows its name (its key)
             raw = {name: {"name": name, **block} if isinstance(block, dict) else block for name, block in raw.items()}
             data = {**data, "credentials": raw}
+        if not isinstance(data.get("destinations"), list):
+            return data
         named: dict[str, Credential] = {}
         for name, block in (raw.items() if isinstance(raw, dict) else ()):
             try:

@@ -1,7 +1,7 @@
 """Calls waiting to go out, one queue (lane) per key, whose batches stay open until they are sent.
 
 A grouper (:mod:`worker.core.grouping.batching`) decides when a batch is *due*: its window is the earliest the
-batch may be sent. Here a due batch becomes a :class:`PendingCall` at the back of its key's lane,
+batch may be sent. Here a due batch becomes a :class:`QueuedCall` at the back of its key's lane,
 and it keeps taking the key's next records, up to ``batch_size`` and ``max_bytes``, for as long as it
 waits: for the key's earlier call to finish (per-key order), for a concurrency slot or for a token of
 the account's budget. The request is rendered from what the call holds when it is taken
@@ -30,12 +30,12 @@ from typing import Generic, TypeVar
 from worker.core.grouping.algorithms import make_grouper
 from worker.core.grouping.batching import Batch, BatchPolicy, FlushReason, Grouper
 
-__all__ = ["OpenBatches", "PendingCall"]
+__all__ = ["OpenBatches", "QueuedCall"]
 
 T = TypeVar("T")
 
 
-class PendingCall(Generic[T]):
+class QueuedCall(Generic[T]):
     """A call waiting to be sent: its records (in arrival order) and when it became due."""
 
     __slots__ = ("cid", "items", "key", "lane", "nbytes", "opened_at", "ready_at", "reason", "sealed", "sizes",
@@ -66,7 +66,7 @@ class PendingCall(Generic[T]):
         return Batch(self.key, self.items, self.nbytes, self.opened_at, self.reason, self.window_start, self.sizes)
 
     def __repr__(self) -> str:
-        return f"PendingCall(cid={self.cid}, lane={self.lane!r}, records={self.records}, sealed={self.sealed})"
+        return f"QueuedCall(cid={self.cid}, lane={self.lane!r}, records={self.records}, sealed={self.sealed})"
 
 
 class OpenBatches(Generic[T]):
@@ -83,9 +83,9 @@ class OpenBatches(Generic[T]):
         self.ordered = ordered
         self._batch_size = policy.batch_size if policy is not None else 1
         self._max_bytes = policy.max_bytes if policy is not None else 0
-        self._lanes: dict[Hashable, deque[PendingCall[T]]] = {}
+        self._lanes: dict[Hashable, deque[QueuedCall[T]]] = {}
         self._busy: set[Hashable] = set()  # ordered lanes with a call on the wire
-        self._eligible: dict[int, PendingCall[T]] = {}  # calls that may be taken now, in the order they could
+        self._eligible: dict[int, QueuedCall[T]] = {}  # calls that may be taken now, in the order they could
         self._ids = itertools.count(1)
         self._held_records = 0
         self._held_calls = 0
@@ -118,9 +118,9 @@ class OpenBatches(Generic[T]):
         for batch in grouper.add(item, key, size, now):
             self._enqueue_batch(batch, now)
 
-    def add_single(self, item: T, lane: Hashable | None, size: int, now: float) -> PendingCall[T]:
+    def add_single(self, item: T, lane: Hashable | None, size: int, now: float) -> QueuedCall[T]:
         """A record for an unbatched destination: a sealed call of its own, due at once."""
-        call: PendingCall[T] = PendingCall(next(self._ids), lane, (), [item], [size], now, now, True)
+        call: QueuedCall[T] = QueuedCall(next(self._ids), lane, (), [item], [size], now, now, True)
         self._enqueue(call)
         return call
 
@@ -150,18 +150,18 @@ class OpenBatches(Generic[T]):
 
     # -- calls out -----------------------------------------------------------------------------------
 
-    def eligible(self) -> Iterator[PendingCall[T]]:
+    def eligible(self) -> Iterator[QueuedCall[T]]:
         """Calls that may be taken now (due, first of an ordered lane that has nothing on the wire)."""
         return iter(self._eligible.values())
 
-    def first_eligible(self) -> PendingCall[T] | None:
+    def first_eligible(self) -> QueuedCall[T] | None:
         return next(iter(self._eligible.values()), None)
 
     @property
     def has_eligible(self) -> bool:
         return bool(self._eligible)
 
-    def take(self, call: PendingCall[T]) -> PendingCall[T]:
+    def take(self, call: QueuedCall[T]) -> QueuedCall[T]:
         """Seal ``call`` and take it out to be sent; ordered lanes stay blocked until :meth:`done`."""
         del self._eligible[call.cid]
         calls = self._lanes[call.lane]
@@ -178,7 +178,7 @@ class OpenBatches(Generic[T]):
             del self._lanes[call.lane]
         return call
 
-    def done(self, call: PendingCall[T]) -> None:
+    def done(self, call: QueuedCall[T]) -> None:
         """``call`` is off the wire: the next call of its lane may go."""
         lane = call.lane
         if not (self.ordered and lane is not None):
@@ -197,7 +197,7 @@ class OpenBatches(Generic[T]):
         if self.grouper is not None:
             dropped += sum(len(b.items) for b in self.grouper.flush_where(predicate))
         for lane, calls in list(self._lanes.items()):
-            kept: deque[PendingCall[T]] = deque()
+            kept: deque[QueuedCall[T]] = deque()
             for call in calls:
                 keep = [i for i, item in enumerate(call.items) if not predicate(item)]
                 if len(keep) == len(call.items):
@@ -251,12 +251,12 @@ class OpenBatches(Generic[T]):
         # The grouper closes a batch when its window is up (it stays open here) or when it is full.
         full = (not self.fill or batch.reason in (FlushReason.SIZE, FlushReason.BYTES)
                 or len(batch.items) >= self._batch_size or batch.nbytes + 2 > self._max_bytes)
-        call: PendingCall[T] = PendingCall(next(self._ids), self._lane_of(batch.key), batch.key, batch.items,
+        call: QueuedCall[T] = QueuedCall(next(self._ids), self._lane_of(batch.key), batch.key, batch.items,
                                            batch.sizes, batch.opened_at, now, full, batch.window_start,
                                            batch.reason)
         self._enqueue(call)
 
-    def _enqueue(self, call: PendingCall[T]) -> None:
+    def _enqueue(self, call: QueuedCall[T]) -> None:
         lane = call.lane
         calls = self._lanes.get(lane)
         if calls is None:

@@ -10,7 +10,7 @@ from typing import Any
 from worker.core.config.worker_config import Destination
 from worker.core.outcomes.documents import SCHEMA_VERSION, DeadLetterStage, iso_time
 from worker.core.records.record import Record, SourceRef
-from worker.core.requests.call import Call
+from worker.core.requests.call import RenderedCall
 
 
 def record_item(record: Record | None, source: SourceRef, raw: bytes | None = None,
@@ -61,7 +61,8 @@ def dead_letter(deployment: str, destination: Destination | str, stage: DeadLett
     }
 
 
-def delivery_dead_letter(dest: Destination, call: Call, event: dict[str, Any], failed_at: float) -> dict[str, Any]:
+def delivery_dead_letter(dest: Destination, call: RenderedCall, event: dict[str, Any],
+                         failed_at: float) -> dict[str, Any]:
     """The dead letter of a call that failed for good: the call's event plus the original records."""
     items = [record_item(p.record, p.record.source) for p in call.items]
     reason = event["response"]["error"] or "call failed"

@@ -15,7 +15,7 @@ from worker.core.config.worker_config import Destination
 from worker.core.outcomes.call_outcome import AttemptRecord, CallOutcome
 from worker.core.outcomes.documents import Outcome, iso_time
 from worker.core.records.record import SourceRef
-from worker.core.requests.call import Call
+from worker.core.requests.call import RenderedCall
 
 REDACTED = "[redacted]"
 
@@ -68,7 +68,7 @@ def _attempt(a: AttemptRecord) -> dict[str, Any]:
     }
 
 
-def response_event(deployment: str, dest: Destination, call: Call, outcome: CallOutcome) -> dict[str, Any]:
+def response_event(deployment: str, dest: Destination, call: RenderedCall, outcome: CallOutcome) -> dict[str, Any]:
     """The response event of a call (the response topic's record value), shaped as ResponseEvent."""
     wanted = dest.response_webhook.response_headers
     req = call.request
@@ -132,7 +132,7 @@ def customer_merge(url: str, outcome: CallOutcome) -> dict[str, Any] | None:
     return {"merged_away_id": int(source) if source.isdigit() else source, "kept_id": kept}
 
 
-def _encoded_record(call: Call) -> Any:
+def _encoded_record(call: RenderedCall) -> Any:
     """The body of a one-record call whose request body is that record's own encoding, else None."""
     if len(call.items) == 1 and call.request.body is call.items[0].body_bytes:
         return call.items[0].body

@@ -5,22 +5,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from worker.core.grouping.batching import Batch
-from worker.core.grouping.open_batches import PendingCall
+from worker.core.grouping.open_batches import QueuedCall
 from worker.core.records.record import SourceRef
 from worker.core.requests.rendering import Prepared
 from worker.core.requests.request import RenderedRequest
 
-__all__ = ["Call"]
+__all__ = ["RenderedCall"]
 
 
 @dataclass(slots=True)
-class Call:
+class RenderedCall:
     """One API call in the making: the records it carries and the request they became."""
 
     items: list[Prepared]
     request: RenderedRequest
     batch: Batch[Prepared] | None = None  # batched destinations: the batch it closed (for the response event)
-    pending: PendingCall[Prepared] | None = None  # its place in the open batches, released by RecordChain.done
+    queued: QueuedCall[Prepared] | None = None  # its place in the open batches, released by RecordChain.done
 
     @property
     def sources(self) -> list[SourceRef]:

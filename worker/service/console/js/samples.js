@@ -176,6 +176,12 @@ export function samplePanel({ destination, onErrors, onAttributes, exampleRecord
     const mine = seq;
     if (inflight) inflight.abort();
     if (!doc) return;
+    if (!doc.endpoint.template && !doc.endpoint.url) {
+      onErrors?.([]);
+      fill(items);
+      state.textContent = 'Choose an endpoint (a template, or a method and URL) to see the requests.';
+      return;
+    }
     let used = records;
     let note = '';
     if (!used.length) {
