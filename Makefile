@@ -72,20 +72,27 @@ try: setup
 console-screenshots: setup
 	CONSOLE_SCREENSHOTS=docs/console $(BIN)/python -m pytest -q -p no:cacheprovider tests/browser
 
+# The suite runs in TEST_PROCESSES processes (pytest-xdist) sharing one broker: the integration tests
+# mostly wait on Kafka and the sandbox, so more processes than cores pays. `loadgroup` hands tests out
+# one by one (long ones first, see tests/conftest.py) and keeps an `xdist_group` in one process.
+TEST_PROCESSES ?= 4
+PARALLEL := -n $(TEST_PROCESSES) --dist loadgroup
+
 test: setup
 	$(BIN)/ruff check worker gorgias_sandbox tests bench
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider $(PARALLEL)
 
 lint: setup
 	$(BIN)/ruff check worker gorgias_sandbox tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 
+# No broker, no process started: the unit tests are CPU-bound, so one process per core.
 unit: setup
-	$(BIN)/python -m pytest -q tests/unit
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n auto tests/unit
 
 integration: setup
-	$(BIN)/python -m pytest -q tests/integration
+	$(BIN)/python -m pytest -q -p no:cacheprovider $(PARALLEL) -m integration
 
 schemas: setup
 	$(BIN)/gorgias-worker schemas --write

@@ -197,6 +197,49 @@ async def put_credentials(request: web.Request) -> web.Response:
     return _json({"account": domain, "email": body["email"], "changed": sorted({"api_key", "oauth_token"} & set(body))})
 
 
+async def get_oauth(request: web.Request) -> web.Response:
+    """``GET /__admin/oauth[?tokens=true]``: token lifetime, rotation, token requests and refusals, apps (and
+    every token issued, for a test that looks for them where they must not be)."""
+    return _json(_sandbox(request).oauth.describe(request.query.get("tokens") == "true"))
+
+
+async def put_oauth(request: web.Request) -> web.Response:
+    """``PUT /__admin/oauth`` with ``{"access_token_lifetime_s": 20, "rotate_refresh_tokens": true}`` (either)."""
+    body = await _json_body(request)
+    if not isinstance(body, dict) or not body or set(body) - {"access_token_lifetime_s", "rotate_refresh_tokens"}:
+        return _bad('Expected {"access_token_lifetime_s": seconds, "rotate_refresh_tokens": true|false}.')
+    lifetime, rotate = body.get("access_token_lifetime_s"), body.get("rotate_refresh_tokens")
+    if lifetime is not None and (isinstance(lifetime, bool) or not isinstance(lifetime, int | float) or lifetime <= 0):
+        return _bad("access_token_lifetime_s must be a positive number.")
+    if rotate is not None and not isinstance(rotate, bool):
+        return _bad("rotate_refresh_tokens must be true or false.")
+    oauth = _sandbox(request).oauth
+    if lifetime is not None:
+        oauth.lifetime_s = float(lifetime)
+    if rotate is not None:
+        oauth.rotate = rotate
+    return _json(oauth.describe())
+
+
+async def oauth_app_action(request: web.Request) -> web.Response:
+    """``POST /__admin/oauth/authorize`` ``{"client_id", "account"?}``: a new refresh token for the app (what
+    the user authorizing it would give); ``POST /__admin/oauth/revoke`` ``{"client_id", "refresh_token"?,
+    "account"?}``: revoke one refresh token, or every token of the app."""
+    body = await _json_body(request)
+    if not isinstance(body, dict) or not isinstance(body.get("client_id"), str):
+        return _bad('Expected {"client_id": "...", "account": optional}.')
+    sandbox = _sandbox(request)
+    domain = body.get("account") or next(iter(sandbox.state.accounts))
+    try:
+        if request.match_info["action"] == "authorize":
+            return _json({"refresh_token": sandbox.oauth.authorize(domain, body["client_id"])})
+        token = body.get("refresh_token")
+        return _json({"revoked": sandbox.oauth.revoke(domain, body["client_id"], token if isinstance(token, str)
+                                                      else None)})
+    except KeyError:
+        return _json({"error": {"msg": f"No OAuth app {body['client_id']!r} in account {domain!r}."}}, 404)
+
+
 async def routes(request: web.Request) -> web.Response:
     """``GET /__admin/routes``: every ``METHOD /api/...`` template served."""
     return _json(_sandbox(request).router.templates())
@@ -216,5 +259,8 @@ def add_admin_routes(app: web.Application) -> None:
     app.router.add_put("/__admin/rate-limit", put_rate_limit)
     app.router.add_get("/__admin/routes", routes)
     app.router.add_put("/__admin/credentials", put_credentials)
+    app.router.add_get("/__admin/oauth", get_oauth)
+    app.router.add_put("/__admin/oauth", put_oauth)
+    app.router.add_post(r"/__admin/oauth/{action:authorize|revoke}", oauth_app_action)
     app.router.add_get("/__admin/jobs", get_jobs)
     app.router.add_put("/__admin/jobs", put_jobs)

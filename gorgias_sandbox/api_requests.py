@@ -29,6 +29,7 @@ from gorgias_sandbox.counters import Counters
 from gorgias_sandbox.errors import ApiError
 from gorgias_sandbox.faults import FaultInjector, Injected
 from gorgias_sandbox.job_runner import JobQueue
+from gorgias_sandbox.oauth import TOKEN_PATH, OAuthServer
 from gorgias_sandbox.ratelimit import Clock, RateLimiter, RateSpec, parse_rate
 from gorgias_sandbox.routes_account import ROUTES as ACCOUNT_ROUTES
 from gorgias_sandbox.routes_custom_fields import ROUTES as CUSTOM_FIELD_ROUTES
@@ -113,6 +114,8 @@ class Sandbox:
             a.domain: Authenticator(a, self.state.accounts[a.domain].users_by_email) for a in settings.accounts
         }
         self.limiter = RateLimiter(*rate_specs(settings.rate_limit, settings.oauth_rate_limit), self.clock)
+        self.oauth = OAuthServer(settings.accounts, lambda domain, email: self.authenticators[domain].principal(
+            email, "oauth"), self.clock, settings.oauth_access_token_lifetime_s, settings.oauth_rotate_refresh_tokens)
         self.faults = FaultInjector(settings.fault_config(), settings.seed, self.clock, settings.hang_max_s)
         self.jobs = JobQueue(self.clock, settings.job_duration_s, finish_job, self.faults.job_failure)
         self.counters = Counters()
@@ -128,6 +131,7 @@ class Sandbox:
         self.state.reset(self.now())
         for authenticator in self.authenticators.values():
             authenticator.reset()
+        self.oauth.reset()
         self.jobs.forget()
         self.counters.reset()
         self.faults.reset_counts()
@@ -161,6 +165,8 @@ class Sandbox:
 
         domain = request.headers.get("Host", "").split(".", 1)[0].split(":", 1)[0].lower()
         account = self.state.accounts.get(domain)
+        if account is not None and path.rstrip("/") == TOKEN_PATH and method == "POST":
+            return await self._token(request, domain)
         if account is None or not is_api:
             self.counters.record("(unknown host)" if account is None else route_key, 404)
             return _unknown_host()
@@ -189,11 +195,20 @@ class Sandbox:
         self.counters.record(route_key, response.status)
         return response
 
+    async def _token(self, request: web.Request, domain: str) -> web.Response:
+        """``POST /oauth/token`` (:mod:`gorgias_sandbox.oauth`)."""
+        raw = await request.read()
+        answer = self.oauth.token(domain, request.content_type, raw, request.headers.get("Authorization"))
+        self.counters.record(f"POST {TOKEN_PATH}", answer.status)
+        return _json(answer.status, answer.body, answer.headers)
+
     def _authenticate(
         self, domain: str, account: AccountState, authorization: str | None, route_key: str
     ) -> Principal | web.Response:
         """The caller, or the 401 answer (with the call-limit header of the budget the credential would use)."""
         principal = self.authenticators[domain].authenticate(authorization)
+        if principal is None and authorization and authorization.lower().startswith("bearer "):
+            principal = self.oauth.caller(authorization[7:].strip(), domain)
         if principal is not None and principal.user_id in account.users:
             return principal
         auth_type = self.authenticators[domain].auth_type_of(authorization)

@@ -49,6 +49,10 @@ class Authenticator:
             self.set_api_key(user.email, user.api_key)
             self.set_oauth_token(user.email, user.oauth_token)
 
+    def principal(self, email: str, auth_type: str) -> Principal:
+        """The account's user ``email`` as a caller authenticated with ``auth_type`` (KeyError: no such user)."""
+        return self._principal(email, auth_type)
+
     def _principal(self, email: str, auth_type: str) -> Principal:
         for user in self._settings.users:
             if user.email.lower() == email.lower():

@@ -59,6 +59,20 @@ def default_custom_fields() -> list[CustomFieldSeed]:
     ]
 
 
+class OAuthAppSettings(BaseModel):
+    """An OAuth app installed on the account, acting for one of its users (``POST /oauth/token``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    client_id: str
+    client_secret: str
+    user: str
+    """Email of the user its tokens act for."""
+    refresh_token: str | None = None
+    """A refresh token it holds from the start (as if the user had authorized it with scope ``offline``)."""
+    scope: str = "openid email profile offline write:all"
+
+
 class AccountSettings(BaseModel):
     """One helpdesk account, addressed by the first label of the ``Host`` header (``acme.gorgias.com``)."""
 
@@ -66,6 +80,7 @@ class AccountSettings(BaseModel):
 
     domain: str
     users: list[UserSettings] = Field(min_length=1)
+    oauth_apps: list[OAuthAppSettings] = Field(default_factory=list)
     custom_fields: list[CustomFieldSeed] = Field(default_factory=default_custom_fields)
 
     @field_validator("domain")
@@ -88,6 +103,8 @@ def default_accounts() -> list[AccountSettings]:
                 UserSettings(email="observer@acme.com", api_key="observer-key", role="observer-agent",
                              name="Acme Observer"),
             ],
+            oauth_apps=[OAuthAppSettings(client_id="sandbox-client", client_secret="sandbox-client-secret",
+                                         user="agent@acme.com", refresh_token="sandbox-refresh-token")],
         )
     ]
 
@@ -109,6 +126,10 @@ class SandboxSettings(BaseModel):
     oauth_rate_limit: str | None = None
     faults: str | dict[str, Any] | FaultConfig | None = None
     seed: int | None = None
+    oauth_access_token_lifetime_s: float = Field(default=86_400.0, gt=0)
+    """How long an access token from ``POST /oauth/token`` works (Gorgias: 24 h)."""
+    oauth_rotate_refresh_tokens: bool = False
+    """Answer every refresh with a new refresh token and refuse the old one from then on."""
     hang_max_s: float = Field(default=300.0, gt=0)
     max_body_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
     job_duration_s: float = Field(default=0.0, ge=0)

@@ -4,8 +4,9 @@
 #
 #   deploy/local/kafka.sh start [--port N] [--sasl-port N] [--brokers 1|3]
 #                                   start in the background, print the bootstrap address. With --brokers 3
-#                                   the nodes listen on N, N+1 and N+2 (default 9092-9094); topics are
-#                                   created with replication factor 3 and min.insync.replicas 2
+#                                   the nodes listen on N, N+1 and N+2 (default 9092-9094; their SASL
+#                                   listeners likewise from --sasl-port); topics are created with
+#                                   replication factor 3 and min.insync.replicas 2
 #   deploy/local/kafka.sh stop      stop it (every node) and delete its data
 #   deploy/local/kafka.sh status    print the bootstrap address, exit 1 if down
 #   deploy/local/kafka.sh classpath resolve the jars (Maven) and print the classpath

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.browser.conftest import Console, Watched, screenshots, start_console, stop_console
+from tests.support.console import Console, Watched, screenshots, start_console, stop_console
 from tests.support.processes import API_KEY
 
 pytestmark = pytest.mark.integration

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import Console, Watched, start_console, stop_console
 from tests.support.broker import LocalBroker
+from tests.support.console import Console, Watched, start_console, stop_console
 
 pytestmark = pytest.mark.integration
 

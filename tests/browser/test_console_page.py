@@ -10,16 +10,7 @@ import pytest
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, Route, expect
 
-from tests.browser.conftest import (
-    DESKTOP,
-    PHONE,
-    TOKEN,
-    Console,
-    Watched,
-    screenshots,
-    start_console,
-    stop_console,
-)
+from tests.support.console import DESKTOP, PHONE, TOKEN, Console, Watched, screenshots, start_console, stop_console
 
 pytestmark = pytest.mark.integration
 

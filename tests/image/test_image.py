@@ -19,10 +19,11 @@ import orjson
 import pytest
 import yaml
 
-from tests.integration.test_pipeline import ticket
-from tests.support.broker import free_port
+from tests.support import http
 from tests.support.kafka_io import create_topics, publish, read_json, wait_for
+from tests.support.ports import free_port
 from tests.support.processes import API_KEY, ROOT, SandboxProcess
+from tests.support.scenario import ticket
 
 pytestmark = pytest.mark.integration
 
@@ -86,7 +87,7 @@ async def test_the_worker_runs_non_root_on_a_read_only_root_delivers_and_stops_c
             state = engine("inspect", "--format", "{{.State.Status}}", name).stdout.strip()
             assert state == "running", engine("logs", name, check=False).stderr[-3000:]
             try:
-                return httpx.get(f"http://127.0.0.1:{web_port}/health/ready", timeout=1).status_code == 200
+                return http.get(f"http://127.0.0.1:{web_port}/health/ready", timeout=1).status_code == 200
             except httpx.HTTPError:
                 return False
 

@@ -4,6 +4,7 @@ stays calm and unready while it is gone, and carries on by itself once it is bac
 from __future__ import annotations
 
 import asyncio
+import os
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,13 +14,23 @@ import httpx
 import orjson
 import pytest
 
-from tests.integration.conftest import Scenario
-from tests.integration.test_pipeline import ticket
-from tests.support.broker import LocalBroker, free_port
+from tests.support import http
+from tests.support.broker import LocalBroker
 from tests.support.kafka_io import committed, create_topics, publish, read_topic, wait_for
+from tests.support.ports import free_port
 from tests.support.processes import API_KEY, SandboxProcess, WorkerProcess
+from tests.support.scenario import Scenario, json_config, ready_status, ticket
 
 pytestmark = pytest.mark.integration
+
+OUTAGE_S = 30.0
+PRODUCER_REQUEST_TIMEOUT_S = 30.0
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) process ``pid`` has used, from /proc: what it costs whatever the load."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @pytest.fixture
@@ -30,19 +41,6 @@ def own_broker() -> Iterator[LocalBroker]:
         yield broker
     finally:
         broker.stop()
-
-
-def json_config(s: Scenario, **worker: Any) -> dict[str, Any]:
-    doc = s.config(s.destination())
-    doc["worker"].update(log_format="json", **worker)
-    return doc
-
-
-def ready_status(worker: WorkerProcess) -> int | None:
-    try:
-        return httpx.get(f"{worker.url}/health/ready", timeout=2).status_code
-    except httpx.HTTPError:
-        return None
 
 
 def log_lines(worker: WorkerProcess) -> list[dict[str, Any]]:
@@ -71,9 +69,13 @@ async def test_an_outage_is_calm_unready_and_recovers_by_itself(
         own_broker.halt()
         outage_start = len(healthy)
         assert await wait_for(lambda: ready_status(worker) == 503 or None, timeout=60)
-        answer = httpx.get(f"{worker.url}/health/ready", timeout=2).json()
+        answer = http.get(f"{worker.url}/health/ready", timeout=2).json()
         assert answer["status"] == "unavailable" and "Kafka unreachable" in answer["trouble"]
-        await asyncio.sleep(20)  # a while into the outage: the log stays calm
+        assert worker.proc is not None
+        used_before = cpu_seconds(worker.proc.pid)
+        await asyncio.sleep(OUTAGE_S)  # the outage goes on: the worker idles, and the log stays calm
+        used = cpu_seconds(worker.proc.pid) - used_before
+        assert used <= 0.05 * OUTAGE_S, f"{used:.2f} CPU-s in a {OUTAGE_S:.0f} s outage (load {os.getloadavg()})"
         during = log_lines(worker)[outage_start:]
         assert len(during) < 60, [line["msg"] for line in during]
         notices = [line for line in during if "cannot consume or record outcomes" in line["msg"]]
@@ -116,7 +118,7 @@ async def test_an_outage_is_calm_unready_and_recovers_by_itself(
 
 def calls_on_wire(worker: WorkerProcess) -> bool:
     try:
-        status = httpx.get(f"{worker.url}/destinations", timeout=2).json()
+        status = http.get(f"{worker.url}/destinations", timeout=2).json()
     except httpx.HTTPError:
         return False
     return any(d["calls_on_wire"] > 0 for d in status["destinations"])
@@ -152,3 +154,45 @@ def test_without_kafka_the_worker_gives_up_with_one_line(sandbox: SandboxProcess
     assert [line["level"] for line in lines if line["level"] in ("error", "raw")] == ["error"]
     assert lines[-1]["msg"].startswith("cannot start: Kafka is unreachable")
     assert "worker.broker_wait_s" in lines[-1]["msg"]
+
+
+@pytest.mark.parametrize("how", ["sigterm", "sigkill"])
+async def test_a_broker_lost_mid_stream_and_restarted_on_its_data_loses_and_repeats_nothing(
+    own_broker: LocalBroker, sandbox: SandboxProcess, tmp_path: Path, how: str
+) -> None:
+    """The ledger: every source offset ends with exactly one outcome (one event_id, however many copies of it
+    a rewrite left), every create reached Gorgias once, and the worker process never exits."""
+    s = Scenario(own_broker.bootstrap, sandbox)
+    total = 160
+    await create_topics(s.bootstrap, [s.source], partitions=2)
+    sandbox.admin("PUT", "faults", {"spec": "latency=40-120ms@POST /api/tickets"})
+    records = [{"subject": f"Request {i}", "body_text": f"body {i}", "customer_email": f"c{i % 5}@example.com"}
+               for i in range(total)]
+    await publish(s.bootstrap, s.source, records, key=lambda i, _: f"k{i % 7}".encode())
+    doc = json_config(s)
+    doc["destinations"][0].update(endpoint={"template": "create_ticket"}, delivery={"max_in_flight": 6})
+    worker = WorkerProcess(s.write(tmp_path, doc), s.web_port).start()
+    try:
+        assert await wait_for(lambda: len(sandbox.state()["tickets"]) >= total // 4 or None, timeout=60)
+        own_broker.kill() if how == "sigkill" else own_broker.halt()  # calls and outcome writes under way
+        assert await wait_for(lambda: ready_status(worker) == 503 or None, timeout=60)
+        if how == "sigterm":  # longer than the producer's request timeout: the batches it held expire unwritten
+            await asyncio.sleep(PRODUCER_REQUEST_TIMEOUT_S + 5)
+        own_broker.start()
+
+        async def all_committed() -> bool:
+            return sum((await committed(s.bootstrap, s.group_of(), s.source)).values()) >= total
+
+        assert await wait_for(all_committed, timeout=180), worker.output()[-3000:]
+        assert worker.proc is not None and worker.proc.poll() is None, worker.output()[-3000:]
+    finally:
+        worker.stop()
+    tickets = Counter(t["external_id"] for t in sandbox.state()["tickets"])
+    assert len(tickets) == total and max(tickets.values()) == 1, [k for k, v in tickets.items() if v > 1]
+    outcomes: dict[tuple[int, int], set[str]] = {}
+    for message in await read_topic(s.bootstrap, s.responses, 10**9, timeout=10):
+        event = orjson.loads(message.value)
+        for record in event["records"]:
+            outcomes.setdefault((record["partition"], record["offset"]), set()).add(event["event_id"])
+    assert len(outcomes) == total and all(len(ids) == 1 for ids in outcomes.values())
+    assert "Traceback" not in worker.output()

@@ -1,7 +1,7 @@
-"""A real three-node Kafka cluster (replication factor 3, ``min.insync.replicas`` 2, ``acks=all``): while
-records keep arriving, the leader of a source partition and then the leader of the response topic are
-SIGKILLed and come back; every source offset still ends with exactly one outcome and no ticket is
-created twice."""
+"""A real three-node Kafka cluster (replication factor 3, ``min.insync.replicas`` 2, ``acks=all``, the
+worker's own topics created by it from ``kafka.replication_factor``): while records keep arriving, the
+leader of a source partition and then the leader of the response topic are SIGKILLed and come back;
+every source offset still ends with exactly one outcome and no ticket is created twice."""
 
 from __future__ import annotations
 
@@ -15,14 +15,14 @@ import aiokafka
 import orjson
 import pytest
 
-from tests.integration.conftest import Scenario
 from tests.support.broker import LocalCluster
 from tests.support.kafka_io import committed, create_topics, partition_states, read_to_end, wait_for
 from tests.support.processes import API_KEY, SandboxProcess, WorkerProcess
+from tests.support.scenario import Scenario
 
 pytestmark = pytest.mark.integration
 
-IN_SYNC = {"min.insync.replicas": "2"}
+IN_SYNC = {"min.insync.replicas": "2"}  # for the source topic; the worker's own from its settings
 BROKEN_EVERY = 15  # every 15th record is not JSON: its outcome is a dead letter, not a call
 
 
@@ -105,18 +105,18 @@ async def test_leaders_killed_and_back_lose_nothing_and_create_nothing_twice(
     cluster: LocalCluster, sandbox: SandboxProcess, tmp_path: Path
 ) -> None:
     s = Scenario(cluster.bootstrap, sandbox)
-    # Every topic the worker writes, created here with replication factor 3 (the worker itself creates
-    # topics with replication factor 1 until topic settings come; faust's leader topic still does).
-    intents, control, stored = f"{s.group}.intents", f"control-{s.group}", f"{s.group}.destinations"
-    await create_topics(s.bootstrap, [s.source, intents], partitions=3, replication=3, configs=IN_SYNC)
-    await create_topics(s.bootstrap, [s.responses, s.dead_letters], partitions=1, replication=3, configs=IN_SYNC)
-    await create_topics(s.bootstrap, [control, stored], partitions=1, replication=3,
-                        configs={**IN_SYNC, "cleanup.policy": "compact"})
-    topics = [s.source, intents, s.responses, s.dead_letters, control, stored, "__consumer_offsets"]
+    await create_topics(s.bootstrap, [s.source], partitions=3, replication=3, configs=IN_SYNC)
+    # The worker creates the rest itself: outcome topics, intent marks, control and destinations stores.
+    own = [s.responses, s.dead_letters, f"{s.group}.intents", f"control-{s.group}", f"{s.group}.destinations"]
+    topics = [s.source, *own, "__consumer_offsets"]
     sandbox.admin("PUT", "faults", {"spec": "latency=50-150ms@POST /api/tickets"})
     dest = s.destination(endpoint={"template": "create_ticket", "method": None, "url": None},
                          delivery={"max_in_flight": 4})
-    worker = WorkerProcess(s.write(tmp_path, s.config(dest)), s.web_port).start()
+    doc = s.config(dest)
+    doc["kafka"].update(replication_factor=3, min_insync_replicas=2)
+    worker = WorkerProcess(s.write(tmp_path, doc), s.web_port).start()
+    states = await partition_states(s.bootstrap, own)
+    assert {t for t, _ in states} == set(own) and {len(p["replicas"]) for p in states.values()} == {3}, states
     feed = Feed(s.bootstrap, s.source)
     feeding = asyncio.get_running_loop().create_task(feed.run())
     try:

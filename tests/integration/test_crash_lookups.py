@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import Scenario
-from tests.integration.test_pipeline import wait_committed
 from tests.support.kafka_io import publish, read_topic, wait_for
 from tests.support.processes import WorkerProcess
+from tests.support.scenario import Scenario, wait_committed
 
 pytestmark = pytest.mark.integration
 

@@ -11,10 +11,9 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import Scenario
-from tests.integration.test_pipeline import ticket, wait_committed
 from tests.support.kafka_io import committed, publish, read_json, read_topic, wait_for
 from tests.support.processes import API_KEY
+from tests.support.scenario import Scenario, ticket, wait_committed
 from worker.core.config.worker_config import parse_config
 from worker.host import metrics
 from worker.service.runtime import Runtime

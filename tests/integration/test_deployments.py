@@ -12,8 +12,8 @@ from typing import Any
 import aiokafka
 import pytest
 
-from tests.integration.conftest import Scenario
 from tests.support.kafka_io import committed, publish, read_json, wait_for
+from tests.support.scenario import Scenario
 from worker.core.config.deployment import Store
 from worker.core.config.kafka import KafkaSettings
 from worker.kafka.control import UNSCOPED_CONTROL_TOPIC, control_value, send_command

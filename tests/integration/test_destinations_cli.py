@@ -11,7 +11,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from tests.integration.conftest import Scenario
+from tests.support.scenario import Scenario
 from worker.tools.cli import app
 
 pytestmark = pytest.mark.integration

@@ -12,11 +12,9 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.integration.conftest import Scenario
-from tests.integration.test_pipeline import wait_committed
-from tests.integration.test_templates_e2e import new_ticket, templated
 from tests.support.kafka_io import publish, read_json, read_topic, wait_for
 from tests.support.processes import WorkerProcess
+from tests.support.scenario import Scenario, new_ticket, templated, wait_committed
 
 pytestmark = pytest.mark.integration
 

@@ -19,7 +19,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError
 from typer.testing import CliRunner
 
-from tests.support.broker import LocalBroker
+from tests.support.shared_broker import SharedBroker
 from worker.core.config.kafka import KafkaSettings
 from worker.kafka.clients import client_options, make_consumer, make_producer
 from worker.tools.cli import app
@@ -31,7 +31,7 @@ WRONG_PASSWORD = "not-the-worker-secret-4f1c"
 
 
 @pytest.fixture
-def sasl_bootstrap(kafka_broker: LocalBroker | None, monkeypatch: pytest.MonkeyPatch) -> str:
+def sasl_bootstrap(kafka_broker: SharedBroker | None, monkeypatch: pytest.MonkeyPatch) -> str:
     if kafka_broker is None:
         pytest.skip("KAFKA_BOOTSTRAP_SERVERS points at an external broker: its SASL users are unknown here")
     monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
@@ -124,7 +124,7 @@ async def test_a_wrong_password_is_an_authentication_failure_that_does_not_leak_
 
 
 async def test_the_right_password_on_the_wrong_listener_fails(
-    kafka_broker: LocalBroker | None, sasl_bootstrap: str, monkeypatch: pytest.MonkeyPatch
+    kafka_broker: SharedBroker | None, sasl_bootstrap: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A SASL client pointed at the PLAINTEXT listener does not silently fall back to no authentication."""
     assert kafka_broker is not None
@@ -155,7 +155,7 @@ def cli_config(tmp_path: Path, kafka: dict[str, str]) -> str:
     ("SCRAM-SHA-256", "plaintext", "does not expect a SASL login here: is this its SASL listener?"),
 ])
 def test_a_refused_login_is_one_line_naming_the_setting_in_commands(
-    kafka_broker: LocalBroker | None, sasl_bootstrap: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    kafka_broker: SharedBroker | None, sasl_bootstrap: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     mechanism: str, listener: str, needle: str,
 ) -> None:
     assert kafka_broker is not None

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import pytest
 
-from tests.integration.conftest import Scenario
-from tests.integration.test_pipeline import wait_committed
+from tests.support import http
 from tests.support.kafka_io import publish, read_json
 from tests.support.processes import API_KEY
+from tests.support.scenario import Scenario, wait_committed
 
 pytestmark = pytest.mark.integration
 
 
 def api(s: Scenario, method: str, path: str, body: Any = None) -> Any:
-    r = httpx.request(method, f"{s.sandbox.url}{path}", json=body, auth=("agent@acme.com", API_KEY),
+    r = http.request(method, f"{s.sandbox.url}{path}", json=body, auth=("agent@acme.com", API_KEY),
                       headers={"Host": "acme.gorgias.com"}, timeout=10)
     r.raise_for_status()
     return r.json() if r.content else None

@@ -8,11 +8,9 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import Scenario
-from tests.integration.test_pipeline import wait_committed
-from tests.integration.test_templates_e2e import new_ticket, templated
 from tests.support.kafka_io import publish, read_json
 from tests.support.processes import gorgias
+from tests.support.scenario import Scenario, new_ticket, templated, wait_committed
 
 pytestmark = pytest.mark.integration
 

@@ -8,9 +8,8 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.integration.conftest import Scenario
-from tests.integration.test_pipeline import ticket
 from tests.support.kafka_io import publish, read_json
+from tests.support.scenario import Scenario, ticket
 from worker.host import metrics
 
 pytestmark = pytest.mark.integration

@@ -8,10 +8,9 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import Scenario
-from tests.integration.test_pipeline import ticket, wait_committed
 from tests.support.kafka_io import publish
 from tests.support.processes import API_KEY
+from tests.support.scenario import Scenario, ticket, wait_committed
 from worker.host.logs import ContextFilter
 
 pytestmark = pytest.mark.integration

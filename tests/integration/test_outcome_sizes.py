@@ -13,9 +13,8 @@ import orjson
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from tests.integration.conftest import Scenario
-from tests.integration.test_pipeline import DEAD_LETTER_SCHEMA, RESPONSE_SCHEMA, ticket, wait_committed
 from tests.support.kafka_io import read_topic
+from tests.support.scenario import DEAD_LETTER_SCHEMA, RESPONSE_SCHEMA, Scenario, ticket, wait_committed
 from worker.core.config.worker_config import parse_config
 from worker.tools.replay import replay
 

@@ -9,39 +9,10 @@ import jsonschema
 import orjson
 import pytest
 
-from tests.integration.conftest import Scenario
-from tests.support.kafka_io import committed, publish, read_json, wait_for
-from worker.tools import schemas
+from tests.support.kafka_io import publish, read_json
+from tests.support.scenario import DEAD_LETTER_SCHEMA, RESPONSE_SCHEMA, Scenario, ticket, wait_committed
 
 pytestmark = pytest.mark.integration
-
-RESPONSE_SCHEMA = schemas.generate()["response-event.schema.json"]
-DEAD_LETTER_SCHEMA = schemas.generate()["dead-letter.schema.json"]
-
-
-def ticket(i: int, **extra: Any) -> dict[str, Any]:
-    email = f"customer{i % 3}@example.com"
-    return {
-        "subject": f"Request {i}",
-        "external_id": f"req-{i}",
-        "channel": "api",
-        "via": "api",
-        "from_agent": False,
-        "customer": {"email": email},
-        "messages": [{"channel": "api", "via": "api", "from_agent": False, "sender": {"email": email},
-                      "body_text": f"body {i}"}],
-        **extra,
-    }
-
-
-async def wait_committed(s: Scenario, total: int, name: str = "dest", timeout: float = 60) -> dict[int, int]:
-    async def done() -> dict[int, int] | None:
-        offs = await committed(s.bootstrap, s.group_of(name), s.source)
-        return offs if sum(offs.values()) >= total else None
-
-    result = await wait_for(done, timeout, interval=0.3)
-    assert result, f"offsets not committed up to {total}: {await committed(s.bootstrap, s.group_of(name), s.source)}"
-    return dict(result)
 
 
 async def test_single_records_become_tickets_with_one_event_each(scenario: Scenario, run_worker: Any) -> None:

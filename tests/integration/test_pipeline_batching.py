@@ -8,32 +8,12 @@ from typing import Any
 import jsonschema
 import pytest
 
-from tests.integration.conftest import Scenario
-from tests.integration.test_pipeline import RESPONSE_SCHEMA, wait_committed
 from tests.support.kafka_io import publish, read_json
-from tests.support.processes import gorgias
+from tests.support.scenario import RESPONSE_SCHEMA, Scenario, setup_tickets, wait_committed
 
 pytestmark = pytest.mark.integration
 
 RECORDS = 60
-
-
-def setup_tickets(s: Scenario) -> tuple[list[int], list[int]]:
-    tickets = [
-        gorgias(s.sandbox, "POST", "/api/tickets", {
-            "channel": "api", "via": "api", "from_agent": False, "customer": {"email": f"c{i}@example.com"},
-            "messages": [{"channel": "api", "via": "api", "from_agent": False, "sender": {"email": f"c{i}@example.com"},
-                          "body_text": "hello"}],
-        })["id"]
-        for i in range(3)
-    ]
-    fields = [
-        gorgias(s.sandbox, "POST", "/api/custom-fields", {
-            "object_type": "Ticket", "label": f"Field {i}", "definition": {"data_type": "text"},
-        })["id"]
-        for i in range(2)
-    ]
-    return tickets, fields
 
 
 @pytest.mark.parametrize(

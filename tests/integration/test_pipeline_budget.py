@@ -10,10 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import Scenario
-from tests.integration.test_pipeline import ticket, wait_committed
-from tests.integration.test_pipeline_batching import setup_tickets
 from tests.support.kafka_io import publish, read_json, wait_for
+from tests.support.scenario import Scenario, setup_tickets, ticket, wait_committed
 
 pytestmark = pytest.mark.integration
 

@@ -8,9 +8,8 @@ from typing import Any
 import pytest
 from aiokafka import TopicPartition
 
-from tests.integration.conftest import Scenario
-from tests.integration.test_pipeline import ticket
 from tests.support.kafka_io import publish, wait_for
+from tests.support.scenario import Scenario, ticket
 from worker.host import metrics
 
 pytestmark = pytest.mark.integration

@@ -7,9 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import Scenario
-from tests.integration.test_pipeline import ticket, wait_committed
 from tests.support.kafka_io import publish, read_json
+from tests.support.scenario import Scenario, ticket, wait_committed
 from worker.core.config.worker_config import parse_config
 from worker.tools.replay import replay
 

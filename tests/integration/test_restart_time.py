@@ -9,11 +9,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.conftest import Scenario
-from tests.integration.test_pipeline import ticket
-from tests.support.broker import free_port
+from tests.support import http
 from tests.support.kafka_io import publish, wait_for
+from tests.support.ports import free_port
 from tests.support.processes import WorkerProcess
+from tests.support.scenario import Scenario, ticket
 
 pytestmark = pytest.mark.integration
 
@@ -59,7 +59,7 @@ async def test_a_sigtermed_worker_leaves_its_group_at_once(scenario: Scenario, t
 
     def assigned(w: WorkerProcess) -> int:
         try:
-            return len(httpx.get(f"{w.url}/destinations/dest", timeout=2).json()["assigned_partitions"])
+            return len(http.get(f"{w.url}/destinations/dest", timeout=2).json()["assigned_partitions"])
         except httpx.HTTPError:
             return 0
 

@@ -7,22 +7,17 @@ from __future__ import annotations
 
 import base64
 import logging
-import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import aiokafka
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from tests.integration.conftest import Scenario
-from tests.integration.test_pipeline import ticket
-from tests.support.kafka_io import publish, read_json, wait_for
+from tests.support.kafka_io import publish, read_json, topic_bytes, wait_for
 from tests.support.processes import API_KEY
-from worker.core.config.kafka import KafkaSettings
+from tests.support.scenario import Scenario, ticket
 from worker.core.config.worker_config import parse_config
 from worker.host.secret_box import new_key
-from worker.kafka.clients import topic_partition_counts
 from worker.service.control_api import create_control_app
 from worker.service.runtime import Runtime
 
@@ -75,33 +70,6 @@ async def start_worker(scenario: Scenario, monkeypatch: pytest.MonkeyPatch) -> A
 async def stop(runtime: Runtime, client: Client) -> None:
     await client.close()
     await runtime.stop()
-
-
-async def topic_bytes(bootstrap: str) -> dict[str, bytes]:
-    """Every record (key, value, headers) of every topic on the broker, internal ones (committed offsets and
-    their metadata, transactions) included, by topic."""
-    counts = await topic_partition_counts(KafkaSettings(bootstrap_servers=bootstrap))
-    consumer = aiokafka.AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest",
-                                         enable_auto_commit=False)
-    await consumer.start()
-    found: dict[str, bytes] = {}
-    try:
-        parts = [aiokafka.TopicPartition(t, p) for t, n in counts.items() for p in range(n)]
-        consumer.assign(parts)
-        ends = await consumer.end_offsets(parts)
-        await consumer.seek_to_beginning(*parts)
-        remaining = {tp for tp in parts if ends[tp] > 0}
-        deadline = time.monotonic() + 60
-        while remaining and time.monotonic() < deadline:
-            for tp, records in (await consumer.getmany(*remaining, timeout_ms=500)).items():
-                for r in records:
-                    chunk = (r.key or b"") + (r.value or b"") + b"".join(v for _, v in r.headers or ())
-                    found[tp.topic] = found.get(tp.topic, b"") + chunk
-            remaining = {tp for tp in remaining if await consumer.position(tp) < ends[tp]}
-        assert not remaining, f"could not read {sorted(map(str, remaining))} to their end"
-    finally:
-        await consumer.stop()
-    return found
 
 
 def forms(secret: str) -> list[bytes]:

@@ -10,10 +10,9 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 
-from tests.integration.conftest import Scenario
-from tests.integration.test_store import produce_raw
-from tests.support.kafka_io import committed, publish, read_json, wait_for
+from tests.support.kafka_io import committed, produce_raw, publish, read_json, wait_for
 from tests.support.processes import API_KEY
+from tests.support.scenario import Scenario
 from worker.core.store.entries import encode_entry
 from worker.service.control_api import create_control_app
 from worker.service.runtime import Runtime

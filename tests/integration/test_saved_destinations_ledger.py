@@ -14,9 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import Scenario
-from tests.integration.test_worker_process import outcomes
 from tests.support.kafka_io import committed, publish, wait_for
+from tests.support.scenario import Scenario, outcomes
 from worker.core.store.writes import Expect
 from worker.service.runtime import Runtime
 

@@ -16,11 +16,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.conftest import Scenario
-from tests.integration.test_pipeline import ticket
-from tests.support.broker import free_port
+from tests.support import http
 from tests.support.kafka_io import create_topics, publish, wait_for
+from tests.support.ports import free_port
 from tests.support.processes import WorkerProcess
+from tests.support.scenario import Scenario, ticket
 
 pytestmark = pytest.mark.integration
 
@@ -30,7 +30,7 @@ DEADLINE_S = 60.0
 
 def status(worker: WorkerProcess, name: str) -> dict[str, Any] | None:
     try:
-        answer = httpx.get(f"{worker.url}/destinations/{name}", timeout=2)
+        answer = http.get(f"{worker.url}/destinations/{name}", timeout=2)
     except httpx.HTTPError:
         return None
     return dict(answer.json()) if answer.status_code == 200 else None
@@ -139,7 +139,7 @@ async def test_three_replicas_create_activate_deliver_replace_restart_and_delete
 
 def _ready(worker: WorkerProcess) -> bool:
     try:
-        return httpx.get(f"{worker.url}/health/ready", timeout=2).status_code == 200
+        return http.get(f"{worker.url}/health/ready", timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
 

@@ -8,12 +8,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.conftest import Scenario
-from tests.integration.test_pipeline import ticket, wait_committed
-from tests.integration.test_worker_process import outcomes
-from tests.support.broker import free_port
+from tests.support import http
 from tests.support.kafka_io import publish, wait_for
+from tests.support.ports import free_port
 from tests.support.processes import WorkerProcess
+from tests.support.scenario import Scenario, outcomes, ticket, wait_committed
 
 pytestmark = pytest.mark.integration
 
@@ -29,7 +28,7 @@ def two_workers(s: Scenario, tmp_path: Path, doc: dict[str, object]) -> list[Wor
 
 def assigned(worker: WorkerProcess) -> list[str]:
     try:
-        status = httpx.get(f"{worker.url}/destinations/dest", timeout=2).json()
+        status = http.get(f"{worker.url}/destinations/dest", timeout=2).json()
     except httpx.HTTPError:
         return []
     return list(status["assigned_partitions"])

@@ -10,11 +10,11 @@ import httpx
 import orjson
 import pytest
 
-from tests.integration.conftest import Scenario
-from tests.integration.test_pipeline import ticket, wait_committed
-from tests.support.broker import free_port
+from tests.support import http
 from tests.support.kafka_io import publish, read_topic, wait_for
+from tests.support.ports import free_port
 from tests.support.processes import API_KEY, WorkerProcess
+from tests.support.scenario import Scenario, ticket, wait_committed
 
 pytestmark = pytest.mark.integration
 
@@ -26,14 +26,14 @@ CAPACITY, PER_SECONDS, HEADROOM = 20, 4.0, 2
 
 def assigned(worker: WorkerProcess) -> int:
     try:
-        return len(httpx.get(f"{worker.url}/destinations/dest", timeout=2).json()["assigned_partitions"])
+        return len(http.get(f"{worker.url}/destinations/dest", timeout=2).json()["assigned_partitions"])
     except httpx.HTTPError:
         return -1
 
 
 async def foreign_client(s: Scenario, stop: asyncio.Event, statuses: list[int]) -> None:
     """Another integration on the account: one call every 2 s, inside the headroom (2 per 4 s)."""
-    async with httpx.AsyncClient(base_url=s.sandbox.url, auth=("agent@acme.com", API_KEY),
+    async with http.async_client(base_url=s.sandbox.url, auth=("agent@acme.com", API_KEY),
                                  headers={"Host": "acme.gorgias.com"}, timeout=10) as client:
         while not stop.is_set():
             r = await client.get("/api/customers", params={"limit": 1})
@@ -64,7 +64,7 @@ async def test_five_replicas_share_one_budget_without_429s(scenario: Scenario, t
             w.start()
         settled = await wait_for(lambda: [assigned(w) for w in workers] == [2] * REPLICAS, timeout=90)
         assert settled, [assigned(w) for w in workers]
-        shares = [httpx.get(f"{w.url}/destinations/dest", timeout=2).json()["budget_share"] for w in workers]
+        shares = [http.get(f"{w.url}/destinations/dest", timeout=2).json()["budget_share"] for w in workers]
         assert shares == [pytest.approx(0.2)] * REPLICAS
         side = asyncio.create_task(foreign_client(s, stop, foreign))
         for p in range(PARTITIONS):

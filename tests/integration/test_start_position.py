@@ -11,9 +11,8 @@ from typing import Any
 import pytest
 from aiokafka import TopicPartition
 
-from tests.integration.conftest import Scenario
-from tests.integration.test_pipeline import ticket
 from tests.support.kafka_io import committed, publish, wait_for
+from tests.support.scenario import Scenario, ticket
 from worker.core.config.worker_config import parse_config
 from worker.service.runtime import Runtime
 

@@ -7,16 +7,19 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from typer.testing import CliRunner
 
-from tests.integration.conftest import Scenario
 from tests.support.kafka_io import committed, publish, read_json, wait_for
+from tests.support.scenario import Scenario
 from worker.core.config.worker_config import parse_config
 from worker.kafka.clients import make_consumer
 from worker.service.control_api import create_control_app
 from worker.tools.cli import app
 from worker.tools.status_report import format_report, kafka_view, merge
+
+pytestmark = pytest.mark.integration
 
 runner = CliRunner()
 

@@ -6,12 +6,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-import aiokafka
 import orjson
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from tests.support.kafka_io import wait_for
+from tests.support.kafka_io import produce_raw, wait_for
 from worker.core.config.deployment import Deployment
 from worker.core.config.kafka import KafkaSettings
 from worker.core.store.writes import ABSENT, EntryExists, Expect, NoSuchEntry, StaleVersion
@@ -37,15 +36,6 @@ async def open_store(kafka_bootstrap: str, unique_topic: str) -> AsyncIterator[S
     yield start
     for store in stores:
         await store.stop()
-
-
-async def produce_raw(bootstrap: str, topic: str, key: bytes, value: bytes | None) -> None:
-    producer = aiokafka.AIOKafkaProducer(bootstrap_servers=bootstrap)
-    await producer.start()
-    try:
-        await producer.send_and_wait(topic, value, key=key)
-    finally:
-        await producer.stop()
 
 
 async def test_writes_reach_every_replica_and_a_new_replica_reads_the_current_state(open_store: StoreFactory) -> None:

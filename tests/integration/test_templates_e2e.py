@@ -9,24 +9,15 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import Scenario
-from tests.integration.test_pipeline import wait_committed
 from tests.support.kafka_io import committed, create_topics, publish, read_json, wait_for
 from tests.support.processes import gorgias
+from tests.support.scenario import Scenario, new_ticket, templated, wait_committed
 from worker.core.chain.preview import PreviewRequest, preview
 from worker.core.config.worker_config import parse_config
 from worker.host import metrics
 from worker.kafka.topic_sample import read_sample
 
 pytestmark = pytest.mark.integration
-
-
-def templated(s: Scenario, template: str, options: dict[str, Any] | None = None, name: str = "dest",
-              **overrides: Any) -> dict[str, Any]:
-    endpoint: dict[str, Any] = {"template": template, "method": None, "url": None}
-    if options:
-        endpoint["template_options"] = options
-    return s.destination(name, endpoint=endpoint, **overrides)
 
 
 def conversation(i: int, conv: str, **extra: Any) -> dict[str, Any]:
@@ -179,15 +170,6 @@ async def wait_committed_on(s: Scenario, topic: str, name: str, total: int) -> N
         return sum((await committed(s.bootstrap, s.group_of(name), topic)).values()) >= total
 
     assert await wait_for(done, 60, interval=0.3), f"{name}: offsets not committed up to {total}"
-
-
-def new_ticket(s: Scenario, email: str = "t@example.com") -> int:
-    ticket: int = gorgias(s.sandbox, "POST", "/api/tickets", {
-        "customer": {"email": email},
-        "messages": [{"channel": "api", "via": "api", "from_agent": False, "body_text": "hello",
-                      "sent_datetime": "2026-01-01T00:00:00+00:00"}],
-    })["id"]
-    return ticket
 
 
 async def test_custom_fields_the_records_do_not_mention_survive(scenario: Scenario, run_worker: Any) -> None:

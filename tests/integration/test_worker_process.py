@@ -8,31 +8,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from tests.integration.conftest import Scenario
-from tests.integration.test_pipeline import ticket, wait_committed
-from tests.support.kafka_io import committed, publish, read_topic, wait_for
+from tests.support import http
+from tests.support.kafka_io import committed, publish, wait_for
 from tests.support.processes import API_KEY, WorkerProcess
+from tests.support.scenario import Scenario, outcomes, ticket, wait_committed
 
 pytestmark = pytest.mark.integration
-
-
-async def outcomes(s: Scenario) -> tuple[Counter[tuple[int, int]], Counter[tuple[int, int]]]:
-    """(partition, offset) → number of response events, and number of dead letters, recorded so far."""
-    import orjson
-
-    events: Counter[tuple[int, int]] = Counter()
-    letters: Counter[tuple[int, int]] = Counter()
-    for msg in await read_topic(s.bootstrap, s.responses, 10**9, timeout=2):
-        for r in orjson.loads(msg.value)["records"]:
-            events[(r["partition"], r["offset"])] += 1
-    for msg in await read_topic(s.bootstrap, s.dead_letters, 10**9, timeout=1):
-        for item in orjson.loads(msg.value)["records"]:
-            src = item["source"]
-            letters[(src["partition"], src["offset"])] += 1
-    return events, letters
 
 
 async def test_sigterm_finishes_in_flight_calls_and_commits_exactly_what_is_done(
@@ -102,7 +85,7 @@ async def test_sigkill_mid_stream_then_restart_leaves_every_offset_with_an_outco
     worker = WorkerProcess(s.write(tmp_path, doc), s.web_port).start()
     try:
         await wait_committed(s, 400, timeout=120)
-        status = httpx.get(f"{worker.url}/destinations/dest", timeout=5).json()
+        status = http.get(f"{worker.url}/destinations/dest", timeout=5).json()
         assert status["pending_records"] == 0
     finally:
         worker.stop()

@@ -18,14 +18,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.ports import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "deploy" / "local" / "kafka.sh"
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def answers_api_versions(port: int) -> bool:
@@ -86,11 +83,12 @@ class LocalBroker:
     def sasl_bootstrap(self) -> str:
         return f"127.0.0.1:{self.sasl_port}"
 
-    def start(self, timeout: float = 120.0) -> None:
-        self.launch()
+    def start(self, timeout: float = 120.0, stop_at_exit: bool = True) -> None:
+        """Start and wait until it serves; ``stop_at_exit=False`` lets it outlive this process (a shared broker)."""
+        self.launch(stop_at_exit)
         self.wait_ready(timeout)
 
-    def launch(self) -> None:
+    def launch(self, stop_at_exit: bool = True) -> None:
         """Start the node's process without waiting for it to serve."""
         command = [str(SCRIPT), "foreground", "--dir", str(self.dir), "--port", str(self.port),
                    "--controller-port", str(self.controller_port), "--sasl-port", str(self.sasl_port)]
@@ -106,7 +104,8 @@ class LocalBroker:
         log = open(self.dir / "broker.log", "ab")
         self.proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
-        atexit.register(self.stop)
+        if stop_at_exit:
+            atexit.register(self.stop)
 
     def wait_ready(self, timeout: float = 120.0) -> None:
         """Wait until the node answers on its PLAINTEXT listener (for a cluster member: it has joined)."""
@@ -125,7 +124,8 @@ class LocalBroker:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
 
     def halt(self) -> None:
-        """Stop the broker but keep its data: :meth:`start` brings the same cluster back on the same ports."""
+        """Stop the broker (SIGTERM) but keep its data: :meth:`start` brings the same cluster back on the same
+        ports."""
         self._terminate()
 
     def kill(self) -> None:

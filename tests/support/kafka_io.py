@@ -12,6 +12,9 @@ import orjson
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
+from worker.core.config.kafka import KafkaSettings
+from worker.kafka.clients import topic_partition_counts
+
 
 async def create_topics(
     bootstrap: str, topics: Sequence[str], partitions: int = 1, replication: int = 1,
@@ -135,3 +138,39 @@ async def read_to_end(bootstrap: str, topic: str, timeout: float = 60.0) -> list
     finally:
         await consumer.stop()
     return out
+
+
+async def topic_bytes(bootstrap: str) -> dict[str, bytes]:
+    """Every record (key, value, headers) of every topic on the broker, internal ones (committed offsets and
+    their metadata, transactions) included, by topic."""
+    counts = await topic_partition_counts(KafkaSettings(bootstrap_servers=bootstrap))
+    consumer = aiokafka.AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest",
+                                         enable_auto_commit=False)
+    await consumer.start()
+    found: dict[str, bytes] = {}
+    try:
+        parts = [aiokafka.TopicPartition(t, p) for t, n in counts.items() for p in range(n)]
+        consumer.assign(parts)
+        ends = await consumer.end_offsets(parts)
+        await consumer.seek_to_beginning(*parts)
+        remaining = {tp for tp in parts if ends[tp] > 0}
+        deadline = time.monotonic() + 60
+        while remaining and time.monotonic() < deadline:
+            for tp, records in (await consumer.getmany(*remaining, timeout_ms=500)).items():
+                for r in records:
+                    chunk = (r.key or b"") + (r.value or b"") + b"".join(v for _, v in r.headers or ())
+                    found[tp.topic] = found.get(tp.topic, b"") + chunk
+            remaining = {tp for tp in remaining if await consumer.position(tp) < ends[tp]}
+        assert not remaining, f"could not read {sorted(map(str, remaining))} to their end"
+    finally:
+        await consumer.stop()
+    return found
+
+
+async def produce_raw(bootstrap: str, topic: str, key: bytes, value: bytes | None) -> None:
+    producer = aiokafka.AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, value, key=key)
+    finally:
+        await producer.stop()

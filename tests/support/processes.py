@@ -13,7 +13,8 @@ from typing import Any
 
 import httpx
 
-from tests.support.broker import free_port
+from tests.support import http
+from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 API_KEY = "sandbox-api-key"
@@ -26,7 +27,7 @@ def wait_http(url: str, timeout: float, proc: subprocess.Popen[bytes] | None = N
             tail = log.read_text(errors="replace")[-3000:] if log else ""
             raise RuntimeError(f"process exited with {proc.returncode} before {url} answered:\n{tail}")
         try:
-            if httpx.get(url, timeout=1).status_code == 200:
+            if http.get(url, timeout=1).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
@@ -65,7 +66,7 @@ class SandboxProcess:
         self.proc = None
 
     def admin(self, method: str, path: str, json: Any = None) -> Any:
-        r = httpx.request(method, f"{self.url}/__admin/{path}", json=json, timeout=10)
+        r = http.request(method, f"{self.url}/__admin/{path}", json=json, timeout=10)
         r.raise_for_status()
         return r.json() if r.content else None
 
@@ -129,7 +130,7 @@ class WorkerProcess:
 
 def gorgias(sandbox: SandboxProcess, method: str, path: str, json: Any = None) -> Any:
     """Call the sandbox's Gorgias API as account acme (to set up state a test needs)."""
-    r = httpx.request(
+    r = http.request(
         method, f"{sandbox.url}{path}", json=json, auth=("agent@acme.com", API_KEY),
         headers={"Host": "acme.gorgias.com"}, timeout=10,
     )

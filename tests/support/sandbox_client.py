@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
+from tests.support import http
 
 API_KEY = "sandbox-api-key"
 
@@ -17,14 +17,14 @@ class SandboxClient:
         self.url = url
 
     async def api(self, method: str, path: str, body: Any = None) -> Any:
-        async with httpx.AsyncClient() as client:
+        async with http.async_client() as client:
             r = await client.request(method, f"{self.url}{path}", json=body, auth=("agent@acme.com", API_KEY),
                                      headers={"Host": "acme.gorgias.com"})
             r.raise_for_status()
             return r.json() if r.content else None
 
     async def admin(self, method: str, path: str, body: Any = None) -> Any:
-        async with httpx.AsyncClient() as client:
+        async with http.async_client() as client:
             r = await client.request(method, f"{self.url}/__admin/{path}", json=body)
             r.raise_for_status()
             return r.json() if r.content else None

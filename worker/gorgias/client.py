@@ -382,6 +382,7 @@ class ClientRegistry:
         self._resolve = secret_resolver
         self._clients: dict[ClientKey, Sender] = {}
         self._digests: dict[ClientKey, bytes] = {}  # sha256 of the secret each client was built with
+        self._settings: dict[ClientKey, DeliverySettings] = {}
         self._by_credential: dict[int, tuple[Credential, Sender]] = {}  # the last lookup of each credential
         self._closing: set[asyncio.Task[None]] = set()
 
@@ -401,12 +402,14 @@ class ClientRegistry:
         """The client calls of ``credential`` get now (None before the first)."""
         return self._clients.get(client_key(credential))
 
-    def renew(self, credential: Credential, settings: DeliverySettings) -> bool:
-        """Read the credential's secret again; True when it changed (later calls carry the new one).
+    def renew(self, credential: Credential, settings: DeliverySettings | None = None) -> bool:
+        """Read the credential's secret again; True when it changed (later calls carry the new one). Without
+        ``settings``, those the current client was built with.
 
         Raises LookupError when the secret cannot be read now.
         """
         key = client_key(credential)
+        settings = settings or self._settings.get(key) or DeliverySettings()
         secret = self._resolve(credential)
         old = self._clients.get(key)
         if old is not None and self._digests.get(key) == _digest(secret):
@@ -424,6 +427,7 @@ class ClientRegistry:
             client = GorgiasClient(credential, secret, settings, transport=self._transport)
         self._clients[key] = client
         self._digests[key] = _digest(secret)
+        self._settings[key] = settings
         return client
 
     def _retire(self, client: Sender, after_s: float) -> None:

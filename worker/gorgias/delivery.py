@@ -21,17 +21,26 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
+from pydantic import SecretStr
 
 from worker.core.config.account import Credential
 from worker.core.config.delivery import DeliverySettings
 from worker.core.outcomes.call_outcome import AttemptRecord, CallOutcome, MergedRedirect, counted_attempts
 from worker.core.requests.request import RenderedRequest
 from worker.gorgias.calls import AttemptTokens, Holds, UnknownOutcomeAttempt, UnknownOutcomeHook
-from worker.gorgias.client import DEFAULT_TRANSPORT, ClientRegistry, HttpResult, Sender, TransportName
+from worker.gorgias.client import (
+    DEFAULT_TRANSPORT,
+    ClientRegistry,
+    HttpResult,
+    Sender,
+    TransportName,
+    resolve_secret,
+)
 from worker.gorgias.errors import ForeignOriginError, TransportError
 from worker.gorgias.holds import CredentialGates
 from worker.gorgias.jobs import JobCalls
 from worker.gorgias.merged import FOLLOWED_STATUSES, merged_target
+from worker.gorgias.oauth import OAuthApps, is_app
 from worker.gorgias.plan_runner import PlanRunner
 from worker.gorgias.ratelimit import CALL_LIMIT_HEADER, AccountRateLimiter, Clock, RateLimiterRegistry, Sleep
 from worker.gorgias.retry import BackoffPolicy, Verdict, classify
@@ -92,14 +101,34 @@ class DeliveryService:
         self._wall = wall_clock
         self._sleep = sleep
         self._rng = rng if rng is not None else random.Random()
-        self.clients = clients if clients is not None else ClientRegistry(transport=transport)
+        # an OAuth app's access token comes from its refresh token, shared by the replicas (worker.gorgias.oauth)
+        self.oauth = OAuthApps(lambda credential: self._renew_clients(credential), clock=wall_clock, sleep=sleep)
+        self.clients = clients if clients is not None else ClientRegistry(transport=transport,
+                                                                          secret_resolver=self._secret)
         self.limiters = limiters if limiters is not None else RateLimiterRegistry(clock=clock, sleep=sleep)
-        self.gates = CredentialGates(self.clients, self.limiters, clock=clock, sleep=sleep)
+        self.gates = CredentialGates(self.clients, self.limiters, clock=clock, sleep=sleep, renew=self._renew)
         self.plans = PlanRunner(self, clock=clock, wall_clock=wall_clock)
         self.jobs = JobCalls(self, clock, wall_clock, sleep)
 
+    def _secret(self, credential: Credential) -> SecretStr:
+        """What a client of ``credential`` carries: its key or token, or an OAuth app's current access token."""
+        return self.oauth.access_token(credential) if is_app(credential) else resolve_secret(credential)
+
+    async def _renew(self, credential: Credential, settings: DeliverySettings) -> bool:
+        """A credential's secret again (an app's access token renewed): True when calls now carry a new one."""
+        if is_app(credential):
+            await self.oauth.renew(credential)
+        return self.clients.renew(credential, settings)
+
+    def _renew_clients(self, credential: Credential) -> None:
+        try:
+            self.clients.renew(credential)
+        except LookupError as exc:
+            log.warning("%s: %s", credential.account_key, exc)
+
     async def aclose(self) -> None:
         await self.gates.aclose()
+        await self.oauth.aclose()
         await self.clients.aclose()
 
     async def __aenter__(self) -> DeliveryService:
@@ -159,12 +188,9 @@ class _RunningCall:
         self.start = service._clock()
 
     async def execute(self) -> CallOutcome:
-        try:
-            client = self.s.clients.get(self.credential, self.settings)
-        except LookupError as exc:
-            return self.finish(
-                None, ok=False, reason=f"credential secret unavailable: {exc}", retryable=False
-            )
+        client = await self._client()
+        if isinstance(client, CallOutcome):
+            return client
         limiter = self.s.limiters.get(self.credential)
         attempt = 0
         failures = 0  # attempts that count against max_attempts: neither a 429 nor a followed redirect
@@ -227,6 +253,31 @@ class _RunningCall:
             if give_up is not None:
                 return self.finish(result, ok=False, reason=give_up, retryable=True,
                                    unknown=self.unsettled is not None)
+
+    async def _client(self) -> Sender | CallOutcome:
+        """The credential's client. When its secret cannot be read (an app without a token yet, a file gone)
+        the call fails; with holds it is renewed once, then waits at the credential's gate like a refusal."""
+        renewed = False
+        while True:
+            try:
+                return self.s.clients.get(self.credential, self.settings)
+            except LookupError as exc:
+                problem = str(exc)
+            if self.holds is None:
+                return self.finish(None, ok=False, reason=f"credential secret unavailable: {problem}",
+                                   retryable=False)
+            gate = self.s.gates.get(self.credential, self.settings)
+            if not renewed and not gate.held:
+                renewed = True
+                try:
+                    await gate.renew()
+                    continue
+                except LookupError as exc:
+                    problem = str(exc)
+            gate.hold(f"the credential's secret cannot be read now: {problem}")
+            give_up = await self.holds.credential_held(gate)
+            if give_up is not None:
+                return self.finish(None, ok=False, reason=give_up, retryable=True)
 
     async def _wait_out_refusal(self, result: HttpResult, verdict: Verdict, used: Sender) -> CallOutcome | None:
         """After a 401 or 403 (recorded as a hold): wait until the credential or the route works, then None

@@ -26,6 +26,7 @@ from worker.core.config.account import AuthType, Credential
 from worker.core.config.delivery import DeliverySettings
 from worker.gorgias.account_check import AccountCheck, check_account
 from worker.gorgias.client import ClientKey, ClientRegistry, Sender, client_key
+from worker.gorgias.oauth import RefreshRefused
 from worker.gorgias.ratelimit import RateLimiterRegistry
 from worker.host import metrics
 
@@ -43,12 +44,19 @@ Renewer = Callable[[Credential, DeliverySettings], Awaitable[bool]]
 
 def describe_credential(credential: Credential) -> str:
     """``acme/basic (agent@acme.com, API key from env $GORGIAS_API_KEY)``: which one, never its secret."""
+    if credential.auth is AuthType.OAUTH_APP:
+        return (f"{credential.account_key} (OAuth app {credential.client_id}, refresh token from "
+                f"{credential.secret().describe()})")
     what = "API key" if credential.auth is AuthType.BASIC else "access token"
     who = f"{credential.username}, " if credential.username else ""
     return f"{credential.account_key} ({who}{what} from {credential.secret().describe()})"
 
 
 def how_to_fix(credential: Credential) -> str:
+    if credential.auth is AuthType.OAUTH_APP:
+        return (f"authorize OAuth app {credential.client_id} again (scope offline) and give the worker its new "
+                f"refresh token in {credential.secret().describe()}, or check its client id and secret; the worker "
+                "tries it again before every check")
     what = f"API key of {credential.username}" if credential.auth is AuthType.BASIC else "access token"
     ref = credential.secret()
     if ref.file is not None:
@@ -187,7 +195,18 @@ class CredentialGate:
         return result
 
     async def check_at_start(self) -> AccountCheck:
-        """The start's check: logs the account and its call limit, or the problem (a 401 closes the gate)."""
+        """The start's check: logs the account and its call limit, or the problem (a 401 closes the gate). An
+        OAuth app first gets its access token (the deployment's, or a refreshed one)."""
+        if self.credential.auth is AuthType.OAUTH_APP:
+            try:
+                await self.renew()
+            except RefreshRefused as exc:
+                self.hold(str(exc))
+            except LookupError as exc:
+                log.warning("credential %s: no access token yet: %s", self.describe(), exc,
+                            extra={"account": self.credential.account_key})
+        if self.held:
+            return AccountCheck(False, None, None, None, 0.0, self.reason)
         result = await self.check()
         if result.refused:
             self.hold(result.error or "HTTP 401")

@@ -4,7 +4,8 @@ Gorgias limits each account with a leaky bucket (40 requests per 20 s with an AP
 and reports its level on every response as ``X-Gorgias-Account-Api-Call-Limit: used/limit``. Every
 attempt, retries included, takes a slot here first, so a worker that is the account's only client never
 triggers a 429; when other replicas or integrations share the account, :meth:`AccountRateLimiter.observe`
-adopts the server's higher level and :meth:`AccountRateLimiter.penalize` honours a 429's Retry-After.
+adopts the server's higher level and :meth:`AccountRateLimiter.refused` makes everyone wait after a 429
+(until the header's level has drained, ``Retry-After`` at least).
 
 Several replicas of the worker on one account each pace at their *share* of the account's budget (see
 :mod:`worker.gorgias.share`): :meth:`AccountRateLimiter.set_share` scales the bucket's usable size and
@@ -240,12 +241,6 @@ class AccountRateLimiter:
         self.observe(*parsed)
         return True
 
-    def penalize(self, retry_after_s: float) -> None:
-        """After a 429: nobody acquires before now + ``retry_after_s``, and our part of the bucket is full."""
-        now = self._clock()
-        self._settle(now)
-        self._not_before = max(self._not_before, now + max(0.0, retry_after_s))
-        self._level = max(self._level, self.usable)
 
 
 class RateLimiterRegistry:

@@ -53,7 +53,8 @@ def kafka_secret_refs(kafka: KafkaSettings) -> list[tuple[str, SecretRef]]:
 
 def secret_refs(config: WorkerConfig) -> list[tuple[str, SecretRef]]:
     """Every secret the config refers to, each with the setting that names it (for error lines)."""
-    refs = [(f"destinations[{i}].credential", d.credential.secret()) for i, d in enumerate(config.destinations)]
+    refs = [(f"destinations[{i}].credential", ref) for i, d in enumerate(config.destinations)
+            for ref in d.credential.secret_refs().values()]
     refs += kafka_secret_refs(config.kafka)
     token = config.worker.control_token()
     if token is not None:

@@ -12,6 +12,7 @@ Python (version, garbage collector) collectors are registered; counters expose n
 
 from __future__ import annotations
 
+import asyncio
 import platform
 from importlib.metadata import PackageNotFoundError, version
 
@@ -130,6 +131,23 @@ CALLS_WAITING_FOR_BUDGET = Gauge(
     "Calls due and not sent yet (waiting for a token, a call slot or their key's previous call), per account.",
     ["account"], registry=REGISTRY,
 )
+
+EVENT_LOOP_TASKS = Gauge(
+    "gorgias_worker_event_loop_tasks",
+    "asyncio tasks alive in the worker's event loop (flat on a steady stream; growth is a leak).",
+    registry=REGISTRY,
+)
+
+
+def _tasks_alive() -> int:
+    try:
+        return len(asyncio.all_tasks())
+    except RuntimeError:  # scraped outside the event loop (a test rendering the metrics)
+        return 0
+
+
+EVENT_LOOP_TASKS.set_function(_tasks_alive)
+
 
 CREDENTIAL_HELD = Gauge(
     "gorgias_worker_credential_held",

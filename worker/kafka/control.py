@@ -28,8 +28,16 @@ from aiokafka.errors import KafkaError
 
 from worker.core.config.deployment import Deployment, Store, is_unscoped
 from worker.core.config.kafka import KafkaSettings
+from worker.core.config.topics import TopicKind
 from worker.core.outcomes.documents import iso_time
-from worker.kafka.clients import ensure_topic, existing_partitions, make_consumer, make_producer, read_ranges
+from worker.kafka.clients import (
+    ensure_topic,
+    existing_partitions,
+    make_consumer,
+    make_producer,
+    read_ranges,
+    stop_client,
+)
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +70,7 @@ def parse_control(scope: Deployment | None, key: bytes | None, value: bytes | No
 async def send_command(settings: KafkaSettings, destination: str, active: bool) -> None:
     """Publish an activate/pause command for every replica of this deployment."""
     topic = settings.store_topic(Store.CONTROL)
-    await ensure_topic(settings, topic, compacted=True)
+    await ensure_topic(settings, topic, TopicKind.CONTROL)
     producer = make_producer(settings)
     await producer.start()
     try:
@@ -91,7 +99,7 @@ async def unscoped_commands(settings: KafkaSettings, topics: list[str]) -> dict[
                 words[parsed[0]] = parsed[1]
         return words
     finally:
-        await consumer.stop()
+        await stop_client(consumer)
 
 
 async def read_commands(settings: KafkaSettings) -> dict[str, bool]:
@@ -118,7 +126,7 @@ class ControlReader:
     async def start(self) -> None:
         """Read the topic to its current end (so startup honours saved commands), then keep following."""
         topic = self.settings.store_topic(Store.CONTROL)
-        parts = await ensure_topic(self.settings, topic, compacted=True)
+        parts = await ensure_topic(self.settings, topic, TopicKind.CONTROL)
         consumer = make_consumer(self.settings, None, isolation_level="read_uncommitted")
         await consumer.start()
         self._consumer = consumer
@@ -159,4 +167,4 @@ class ControlReader:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         if self._consumer is not None:
-            await self._consumer.stop()
+            await stop_client(self._consumer, 2.0)

@@ -45,7 +45,6 @@ class OutcomeRecorder:
         self._fail = fail
         self._spawn = spawn
         self.intent_topic = intent_topic
-        self.intent_marks = 0
         self.last_error: dict[str, str] | None = None  # {"at", "message"}, for status
         self.records_unknown = 0  # dead-lettered with outcome unknown (the call may have reached Gorgias)
         name = dest.name
@@ -69,7 +68,6 @@ class OutcomeRecorder:
         meta = await self.publisher.publish(self.intent_topic, doc, self.scope.key(sources[0].key),
                                             [("destination", self.dest.name.encode()), ("kind", b"intent")])
         self.partitions.acknowledged(meta.topic, meta.partition, meta.offset)
-        self.intent_marks += 1
 
     async def record(self, call: RenderedCall, outcome: CallOutcome) -> None:
         dest = self.dest

@@ -43,7 +43,7 @@ from worker.gorgias.share import BudgetShares
 from worker.host import metrics
 from worker.host.logs import call_context, source_fields
 from worker.kafka.back_pressure import BackPressure
-from worker.kafka.clients import make_consumer
+from worker.kafka.clients import make_consumer, stop_client
 from worker.kafka.held_calls import DestinationHolds
 from worker.kafka.outcome_recorder import OutcomeRecorder
 from worker.kafka.partitions import Partitions
@@ -52,6 +52,11 @@ from worker.kafka.publisher import Publisher
 log = logging.getLogger(__name__)
 
 MAX_POLL_WAIT_S = 0.2
+# A stop's last steps after the grace period: the final commit, then leaving the group. Together they stay
+# under STOP_MARGIN_S, so a pipeline's stop always ends within grace + STOP_MARGIN_S.
+COMMIT_ON_STOP_S = 2.0
+LEAVE_ON_STOP_S = 2.0
+STOP_MARGIN_S = 5.0
 PARTITION_FETCH_BYTES = 2 * 1024 * 1024
 
 
@@ -174,22 +179,24 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
                 return
 
     async def stop(self, grace: float) -> None:
-        """Stop reading, finish in-flight calls within ``grace`` seconds, commit exactly what is done."""
+        """Stop reading, finish in-flight calls within ``grace`` seconds, commit exactly what is done. Returns
+        within ``grace`` + :data:`STOP_MARGIN_S` whatever the state: Kafka away, a rebalance under way."""
+        deadline = time.monotonic() + grace
         self._stopping = True
         self.holds.stop()  # calls held by a refused credential are not on the wire: abandoned at once
         task = self._task
         if task is not None:
             try:
-                await asyncio.wait_for(asyncio.shield(task), timeout=5)
+                await asyncio.wait_for(asyncio.shield(task), timeout=min(5.0, grace))
             except TimeoutError:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
         # Records still being grouped or waiting for their turn are abandoned (not committed, so
         # re-delivered after the restart): with _stopping set the dispatcher starts none of them. Calls
-        # already on the wire get the grace period to finish.
+        # already on the wire get what is left of the grace period to finish.
         tasks = set(self._tasks)
         if tasks:
-            _, unfinished = await asyncio.wait(tasks, timeout=grace)
+            _, unfinished = await asyncio.wait(tasks, timeout=max(0.0, deadline - time.monotonic()))
             if unfinished:
                 log.warning("destination %s: abandoning %d call(s) still in flight after %.1f s grace",
                             self.dest.name, len(unfinished), grace)
@@ -200,8 +207,13 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
             await self.dispatcher.unregister(self)
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
-            await self.partitions.commit(consumer)
-            await consumer.stop()
+            try:
+                await asyncio.wait_for(self.partitions.commit(consumer), COMMIT_ON_STOP_S)
+            except TimeoutError:
+                log.warning("destination %s: the last commit did not finish within %.0f s (Kafka away?); records "
+                            "done since the previous commit are re-delivered and found recorded after the restart",
+                            self.dest.name, COMMIT_ON_STOP_S, extra={"destination": self.dest.name})
+            await stop_client(consumer, LEAVE_ON_STOP_S)
 
     def set_active(self, active: bool) -> None:
         """Activate or pause consumption (paused: partitions paused, nothing read and dropped)."""

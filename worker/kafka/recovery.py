@@ -11,7 +11,7 @@ from aiokafka import TopicPartition
 from worker.core.config.kafka import KafkaSettings
 from worker.core.progress.offsets import TopicPartitionKey
 from worker.core.progress.recovery_marks import OutcomePartition, RecoveryScan
-from worker.kafka.clients import make_consumer, read_ranges
+from worker.kafka.clients import make_consumer, read_ranges, stop_client
 
 
 async def end_offsets(settings: KafkaSettings, partitions: list[OutcomePartition]) -> dict[OutcomePartition, int]:
@@ -26,7 +26,7 @@ async def end_offsets(settings: KafkaSettings, partitions: list[OutcomePartition
         ends = await consumer.end_offsets(tps)
         return {(tp.topic, tp.partition): off for tp, off in ends.items()}
     finally:
-        await consumer.stop()
+        await stop_client(consumer)
 
 
 async def scan_outcomes(
@@ -49,7 +49,7 @@ async def scan_outcomes(
         async for msg in read_ranges(consumer, ranges):
             scan.add(msg.value, settings.scope, destination, positions)
     finally:
-        await consumer.stop()
+        await stop_client(consumer)
     return scan
 
 

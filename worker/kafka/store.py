@@ -33,8 +33,6 @@ from typing import Any, Protocol, TypeVar
 
 import aiokafka
 from aiokafka import TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import (
     InvalidProducerEpoch,
     KafkaError,
@@ -43,9 +41,17 @@ from aiokafka.errors import (
 )
 
 from worker.core.config.kafka import KafkaSettings
+from worker.core.config.topics import TopicSpec
 from worker.core.store.entries import StoredEntry, UnreadableEntry, decode_entry, encode_entry
 from worker.core.store.writes import ANYTHING, PRESENT, Expect, check, next_version
-from worker.kafka.clients import client_options, ensure_topic, make_consumer, make_producer, read_ranges
+from worker.kafka.clients import (
+    TopicMisconfigured,
+    ensure_topic,
+    make_consumer,
+    make_producer,
+    read_ranges,
+    stop_client,
+)
 
 log = logging.getLogger(__name__)
 
@@ -73,36 +79,14 @@ def _now_iso(clock: Callable[[], float]) -> str:
     return datetime.fromtimestamp(clock(), UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-async def cleanup_policy(settings: KafkaSettings, topic: str) -> str | None:
-    """The topic's ``cleanup.policy`` (None when it cannot be read, e.g. without a DescribeConfigs ACL)."""
-    admin = AIOKafkaAdminClient(**client_options(settings))
-    await admin.start()
-    try:
-        responses = await admin.describe_configs(
-            [ConfigResource(ConfigResourceType.TOPIC, topic, {"cleanup.policy": None})])
-    except KafkaError:
-        return None
-    finally:
-        await admin.close()
-    for response in responses:
-        for resource in response.resources:
-            for entry in resource[4]:
-                if entry[0] == "cleanup.policy":
-                    return str(entry[1])
-    return None
-
-
 async def prepare_store_topic(settings: KafkaSettings, topic: str, setting: str) -> list[int]:
-    """Create the store topic compacted with one partition, or accept an existing compacted one; an
-    existing topic that is not compacted is refused naming ``setting``. Returns its partitions."""
-    parts = await ensure_topic(settings, topic, compacted=True, partitions=1)
-    policy = await cleanup_policy(settings, topic)
-    if policy is not None and "compact" not in policy.split(","):
-        raise StoreUnavailable(
-            f"{setting}: topic {topic} has cleanup.policy={policy}, which would delete stored entries with age; "
-            f"set it to compact (kafka-configs.sh --alter --entity-type topics --entity-name {topic} "
-            f"--add-config cleanup.policy=compact) or name a new topic in {setting}")
-    return parts
+    """Create the store topic compacted with one partition (:mod:`worker.core.config.topics`), or accept an
+    existing compacted one; an existing topic that is not compacted is refused naming ``setting``. Returns its
+    partitions."""
+    try:
+        return await ensure_topic(settings, topic, TopicSpec("store", setting, 1, True, None))
+    except TopicMisconfigured as exc:
+        raise StoreUnavailable(str(exc)) from None
 
 
 class CompactedStore:
@@ -234,7 +218,7 @@ class CompactedStore:
             self._task = None
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
-            await consumer.stop()
+            await stop_client(consumer, 2.0)
 
     def version_of(self, name: str) -> int | None:
         """The stored version of ``name``: an unreadable entry counts as present (it can be replaced or

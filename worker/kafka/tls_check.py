@@ -26,6 +26,7 @@ API_VERSIONS_REQUEST = struct.pack(">hhih", 18, 0, 1, 14) + b"gorgias-worker"
 UNTRUSTED = {2, 18, 19, 20, 21, 27}
 EXPIRED, NOT_YET_VALID = 10, 9
 HOST_MISMATCH = {62, 64}
+NO_COMMON_GROUND = ("HANDSHAKE_FAILURE", "PROTOCOL_VERSION", "INSUFFICIENT_SECURITY", "NO_SHARED_CIPHER")
 NOT_TLS = ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "UNEXPECTED_EOF", "PACKET_LENGTH_TOO_LONG")
 
 
@@ -76,8 +77,10 @@ def refusal_problem(settings: KafkaSettings, reason: str | None) -> str:
     after the handshake): in TLS 1.3 that is its verdict on our client certificate, or on its absence."""
     how = f"it answered '{_alert(reason)}'" if reason else "it closed the connection after the TLS handshake"
     certfile = settings.ssl_certfile
-    if reason and "CERTIFICATE" not in reason and "UNKNOWN_CA" not in reason:
+    if reason and any(mark in reason for mark in NO_COMMON_GROUND):
         return f"the TLS handshake failed ({how}): the broker and the worker share no TLS version or cipher suite"
+    if reason and "CERTIFICATE" not in reason and "UNKNOWN_CA" not in reason:
+        return f"the broker ended the TLS session ({how}): see the broker's log for why"
     if certfile is None:
         return (f"the broker requires a client certificate (mutual TLS; {how}): set kafka.ssl_certfile and "
                 "kafka.ssl_keyfile")

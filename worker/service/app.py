@@ -19,6 +19,8 @@ import os
 import socket
 import sys
 import tempfile
+import threading
+import time
 from typing import Any
 
 import faust
@@ -35,14 +37,16 @@ from worker.kafka.clients import (
     GROUP_HEARTBEAT_INTERVAL_MS,
     GROUP_SESSION_TIMEOUT_MS,
     BrokerUnavailable,
+    TopicMisconfigured,
     client_options,
     probe,
     wait_for_broker,
 )
+from worker.kafka.pipeline import STOP_MARGIN_S
 from worker.kafka.store import StoreUnavailable
 from worker.kafka.tls_check import KafkaAccessError
 from worker.service.control_api import create_control_app
-from worker.service.runtime import Runtime
+from worker.service.runtime import Runtime, prepare_topics
 from worker.service.saved_destinations import prepare_store_topics
 
 log = logging.getLogger(__name__)
@@ -85,8 +89,10 @@ def create_app(
             gc.set_threshold(10_000, 10, 10)
 
         async def on_stop(self) -> None:
-            await host.stop()
+            deadline = time.monotonic() + config.worker.shutdown_grace_s + STOP_MARGIN_S - 0.5
+            await host.stop()  # bounded: the work is stopped, its outcomes written and its offsets committed
             await control.stop()
+            exit_by(deadline)  # faust's own clients may not stop at all with Kafka away (aiokafka#647)
             await super().on_stop()
 
     app = WorkerApp(
@@ -141,6 +147,25 @@ class ControlWeb:
             await runner.cleanup()
 
 
+def exit_by(deadline: float) -> None:
+    """Exit the process at ``deadline`` (``time.monotonic()``) if it is still running then.
+
+    Called once the worker's own parts are stopped: what is left is faust's ``<group_id>.host`` group, which
+    carries no data, and its aiokafka consumer's stop can raise its fetcher's ``CancelledError`` half-way and
+    leave faust waiting for ever during a broker outage. A timer thread, so that it fires whatever the
+    event loop is blocked on.
+    """
+    def leave() -> None:
+        log.warning("faust's own Kafka clients did not stop in time (Kafka unreachable?); exiting, the worker's "
+                    "work is already stopped")
+        logging.shutdown()
+        os._exit(0)
+
+    timer = threading.Timer(max(0.0, deadline - time.monotonic()), leave)
+    timer.daemon = True
+    timer.start()
+
+
 def web_port_taken(host: str, port: int) -> str | None:
     """Why the control API could not listen on ``host:port`` now (None: it can)."""
     try:
@@ -163,9 +188,10 @@ def run(config: WorkerConfig, level: str = "info", config_file: str | None = Non
     except (BrokerUnavailable, KafkaAccessError, TlsSettingError) as exc:
         log.error("cannot start: %s", exc)
         sys.exit(1)
-    try:  # a store topic that cannot be used is one line, not faust's traceback from inside the start
+    try:  # a topic that cannot be used is one line, not faust's traceback from inside the start
         asyncio.run(prepare_store_topics(config))
-    except StoreUnavailable as exc:
+        asyncio.run(prepare_topics(config))
+    except (StoreUnavailable, TopicMisconfigured) as exc:
         log.error("cannot start: %s", exc)
         sys.exit(1)
     if config.worker.event_loop == "uvloop":

@@ -130,7 +130,7 @@ def credential_routes() -> list[web.RouteDef]:
         items = [_describe(runtime, name, {**public_view(c.model_dump(mode="json", exclude_none=True)),
                                            "source": "file"})
                  for name, c in sorted(runtime.config.credentials.items())]
-        for name in sorted({*saved.store.entries, *saved.store.unreadable}):
+        for name in saved.names():
             view = saved.view(name)
             problem = saved.problem(name)
             shown = view if view is not None else {"name": name, "source": "store"}

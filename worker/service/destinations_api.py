@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import orjson
 from aiohttp import web
 from aiokafka.errors import KafkaError
 
@@ -48,83 +47,88 @@ def _etag(entry: StoredEntry) -> dict[str, str]:
     return {"ETag": f'"{entry.version}"'}
 
 
+StoreHandler = Callable[[web.Request, Runtime, SavedDestinations], Awaitable[web.Response]]
+
+
+def _guarded(handler: StoreHandler) -> Handler:
+    """``handler`` with the app's runtime and store, and the store's refusals as HTTP answers."""
+
+    async def run(request: web.Request) -> web.StreamResponse:
+        runtime = request.app[RUNTIME]
+        if runtime.saved is None:
+            return error(503, "the worker is still starting")
+        try:
+            return await handler(request, runtime, runtime.saved)
+        except ConfigError as exc:
+            raise invalid(exc.items, "the destination is not valid") from None
+        except FileDefined as exc:
+            return error(409, str(exc))
+        except EntryExists as exc:
+            return error(409, f"destination {exc.name!r} exists (version {exc.current}): PUT "
+                              f"/destinations/{exc.name} replaces it")
+        except StaleVersion as exc:
+            return error(412, f"destination {exc}")
+        except NoSuchEntry as exc:
+            return error(404, f"no destination named {exc.name!r} is saved")
+        except WriteRefused as exc:
+            return error(409, str(exc))
+        except (StoreUnavailable, KafkaError) as exc:
+            return error(503, f"the destinations store cannot be written now: {exc}")
+
+    return run
+
+
+async def _create(request: web.Request, runtime: Runtime, saved: SavedDestinations) -> web.Response:
+    result = await saved.create(await json_body(request))
+    return json_response(_saved_answer(result, runtime), 201, _etag(result.entry))
+
+
+async def _replace(request: web.Request, runtime: Runtime, saved: SavedDestinations) -> web.Response:
+    name = request.match_info["name"]
+    expect = expectation(request, ANYTHING)
+    created = saved.store.version_of(name) is None
+    result = await saved.replace(name, await json_body(request), expect)
+    return json_response(_saved_answer(result, runtime), 201 if created else 200, _etag(result.entry))
+
+
+async def _delete(request: web.Request, runtime: Runtime, saved: SavedDestinations) -> web.Response:
+    name = request.match_info["name"]
+    forget = request.query.get("forget_offsets", "false").lower() in ("1", "true", "yes")
+    wanted = saved.wanted(name)
+    version = await saved.delete(name, expectation(request, PRESENT))
+    doc: dict[str, Any] = {"name": name, "deleted_version": version, "offsets": "kept"}
+    if forget and not isinstance(wanted, str) and wanted is not None:
+        group = wanted.consumer_group(runtime.config.kafka.group_id)
+        grace = runtime.config.worker.shutdown_grace_s
+        doc["offsets"] = await forget_group(runtime.config.kafka, group, grace + 15)
+        doc["group"] = group
+    return json_response(doc)
+
+
+async def _config(request: web.Request, runtime: Runtime, saved: SavedDestinations) -> web.Response:
+    name = request.match_info["name"]
+    entry = saved.stored(name)
+    if entry is not None:
+        doc = masked_document(entry.document, _secret_values(runtime, name))
+        state = runtime.destination_status(name)
+        return json_response({"name": name, "source": "store", "version": entry.version, "config": doc,
+                              "state": state["state"] if state else None, **entry.describe()}, headers=_etag(entry))
+    if name in saved.store.unreadable:
+        return error(409, f"destination {name!r} is saved but cannot be read: {saved.store.unreadable[name]}")
+    if name in saved.file_destinations:
+        dest = saved.file_destinations[name]
+        doc = masked_document(dest.model_dump(mode="json", exclude_none=True), _secret_values(runtime, name))
+        return json_response({"name": name, "source": "file", "file": saved.config_file, "config": doc})
+    return error(404, f"no destination named {name!r}")
+
+
 def destination_routes() -> list[web.RouteDef]:
     """The routes (the runtime and its destinations store come from the app)."""
-
-    def store(runtime: Runtime) -> SavedDestinations:
-        if runtime.saved is None:
-            raise web.HTTPServiceUnavailable(text=orjson.dumps({"error": "the worker is still starting"}).decode(),
-                                             content_type="application/json")
-        return runtime.saved
-
-    def guarded(handler: Callable[[web.Request, Runtime, SavedDestinations], Awaitable[web.Response]]) -> Handler:
-        async def run(request: web.Request) -> web.StreamResponse:
-            runtime = request.app[RUNTIME]
-            try:
-                return await handler(request, runtime, store(runtime))
-            except ConfigError as exc:
-                raise invalid(exc.items, "the destination is not valid") from None
-            except FileDefined as exc:
-                return error(409, str(exc))
-            except EntryExists as exc:
-                return error(409, f"destination {exc.name!r} exists (version {exc.current}): PUT "
-                                     f"/destinations/{exc.name} replaces it")
-            except StaleVersion as exc:
-                return error(412, f"destination {exc}")
-            except NoSuchEntry as exc:
-                return error(404, f"no destination named {exc.name!r} is saved")
-            except WriteRefused as exc:
-                return error(409, str(exc))
-            except (StoreUnavailable, KafkaError) as exc:
-                return error(503, f"the destinations store cannot be written now: {exc}")
-
-        return run
-
-    async def create(request: web.Request, runtime: Runtime, saved: SavedDestinations) -> web.Response:
-        result = await saved.create(await json_body(request))
-        return json_response(_saved_answer(result, runtime), 201, _etag(result.entry))
-
-    async def replace(request: web.Request, runtime: Runtime, saved: SavedDestinations) -> web.Response:
-        name = request.match_info["name"]
-        expect = expectation(request, ANYTHING)
-        created = saved.stored(name) is None and name not in saved.store.unreadable
-        result = await saved.replace(name, await json_body(request), expect)
-        return json_response(_saved_answer(result, runtime), 201 if created else 200, _etag(result.entry))
-
-    async def delete(request: web.Request, runtime: Runtime, saved: SavedDestinations) -> web.Response:
-        name = request.match_info["name"]
-        forget = request.query.get("forget_offsets", "false").lower() in ("1", "true", "yes")
-        wanted = saved.wanted(name)
-        version = await saved.delete(name, expectation(request, PRESENT))
-        doc: dict[str, Any] = {"name": name, "deleted_version": version, "offsets": "kept"}
-        if forget and not isinstance(wanted, str) and wanted is not None:
-            group = wanted.consumer_group(runtime.config.kafka.group_id)
-            grace = runtime.config.worker.shutdown_grace_s
-            doc["offsets"] = await forget_group(runtime.config.kafka, group, grace + 15)
-            doc["group"] = group
-        return json_response(doc)
-
-    async def config(request: web.Request, runtime: Runtime, saved: SavedDestinations) -> web.Response:
-        name = request.match_info["name"]
-        entry = saved.stored(name)
-        if entry is not None:
-            doc = masked_document(entry.document, _secret_values(runtime, name))
-            state = runtime.destination_status(name)
-            return json_response({"name": name, "source": "store", "version": entry.version, "config": doc,
-                            "state": state["state"] if state else None, **entry.describe()}, headers=_etag(entry))
-        if name in saved.store.unreadable:
-            return error(409, f"destination {name!r} is saved but cannot be read: {saved.store.unreadable[name]}")
-        if name in saved.file_destinations:
-            dest = saved.file_destinations[name]
-            doc = masked_document(dest.model_dump(mode="json", exclude_none=True), _secret_values(runtime, name))
-            return json_response({"name": name, "source": "file", "file": saved.config_file, "config": doc})
-        return error(404, f"no destination named {name!r}")
-
     return [
-        web.post("/destinations", guarded(create)),
-        web.put("/destinations/{name}", guarded(replace)),
-        web.delete("/destinations/{name}", guarded(delete)),
-        web.get("/destinations/{name}/config", guarded(config)),
+        web.post("/destinations", _guarded(_create)),
+        web.put("/destinations/{name}", _guarded(_replace)),
+        web.delete("/destinations/{name}", _guarded(_delete)),
+        web.get("/destinations/{name}/config", _guarded(_config)),
     ]
 
 

@@ -7,11 +7,13 @@ import logging
 import time
 from typing import Any
 
+import aiokafka
 from aiokafka.errors import KafkaError
 
 from worker.core.chain.record_chain import build_renderer
-from worker.core.config.account import Credential
+from worker.core.config.account import AuthType, Credential
 from worker.core.config.deployment import Store
+from worker.core.config.topics import TopicKind
 from worker.core.config.worker_config import Destination, WorkerConfig
 from worker.core.templates import configured_for
 from worker.gorgias.delivery import DeliveryService
@@ -30,10 +32,11 @@ from worker.kafka.clients import (
     wait_for_broker,
 )
 from worker.kafka.control import UNSCOPED_CONTROL_TOPIC, ControlReader, unscoped_commands
-from worker.kafka.pipeline import DestinationPipeline
+from worker.kafka.pipeline import STOP_MARGIN_S, DestinationPipeline
 from worker.kafka.publisher import Publisher
 from worker.service.saved_credentials import SavedCredentials
 from worker.service.saved_destinations import SavedDestinations
+from worker.service.shared_tokens import StoreTokenShare, is_token_entry, token_share
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +55,25 @@ def _creates(dest: Destination) -> bool:
     return bool(configured.template.creates) or configured.job_polling is not None
 
 
+def outcome_topics(config: WorkerConfig, dest: Destination) -> dict[str, TopicKind]:
+    """The topics ``dest`` writes its outcomes (and intent marks) to, with their kinds."""
+    topics = {dest.dead_letter_topic: TopicKind.DEAD_LETTERS}
+    if dest.response_webhook.enabled:
+        topics[dest.response_webhook.topic] = TopicKind.RESPONSES
+    if _creates(dest):
+        topics[config.kafka.store_topic(Store.INTENTS)] = TopicKind.INTENTS
+    return topics
+
+
+async def prepare_topics(config: WorkerConfig) -> None:
+    """Create the outcome, intent and control topics the config needs, or refuse one of the wrong kind
+    (:class:`~worker.kafka.clients.TopicMisconfigured`, naming the setting) before anything starts."""
+    topics = {t: kind for d in config.destinations for t, kind in outcome_topics(config, d).items()}
+    topics[config.kafka.store_topic(Store.CONTROL)] = TopicKind.CONTROL
+    for topic, kind in sorted(topics.items()):
+        await ensure_topic(config.kafka, topic, kind)
+
+
 class Runtime:
     """Starts and stops everything a worker process runs, in the right order, and adds, replaces and removes
     one destination's pipeline while the others run (the destinations saved at runtime)."""
@@ -65,14 +87,15 @@ class Runtime:
         self.control: ControlReader | None = None
         self.saved: SavedDestinations | None = None
         self.saved_credentials: SavedCredentials | None = None
+        self.token_share: StoreTokenShare | None = None
         self.delivery: DeliveryService | None = None
-        self._producer: Any = None
         self.ready = asyncio.Event()  # started, and Kafka can be read and written (/health/ready)
         self.started = False
         self.trouble: str | None = None  # why the worker cannot consume or record outcomes right now
         self._trouble_since = 0.0
         self._last_outage_log = float("-inf")
         self._publisher: Publisher | None = None
+        self._starting: asyncio.Task[Any] | None = None
         self._shares: BudgetShares | None = None
         self._dispatchers: Dispatchers | None = None
         self._topic_partitions: dict[str, list[int]] = {}  # the outcome topics prepared, and their partitions
@@ -88,48 +111,51 @@ class Runtime:
         self.failed = exc
         self.failure.set()
 
-    def _outcome_topics(self, dest: Destination) -> list[str]:
-        topics = [dest.dead_letter_topic]
-        if dest.response_webhook.enabled:
-            topics.append(dest.response_webhook.topic)
-        if _creates(dest):
-            topics.append(self.config.kafka.store_topic(Store.INTENTS))
-        return topics
+    def _outcome_topics(self, dest: Destination) -> dict[str, TopicKind]:
+        return outcome_topics(self.config, dest)
 
-    async def _prepare_topics(self, topics: set[str]) -> None:
+    async def _prepare_topics(self, topics: dict[str, TopicKind]) -> None:
         """Create the outcome topics not prepared yet and fit outcome documents to their size limits."""
         config = self.config
-        todo = sorted(topics - set(self._topic_partitions))
+        todo = sorted(set(topics) - set(self._topic_partitions))
         if not todo:
             return
-        found = {topic: await ensure_topic(config.kafka, topic, partitions=3) for topic in todo}
+        found = {topic: await ensure_topic(config.kafka, topic, topics[topic]) for topic in todo}
         limits = outcome_limits(await topic_max_message_bytes(config.kafka, todo), MAX_REQUEST_BYTES)
         self._topic_partitions.update(found)
         self._limits.update(limits)
         log.info("outcome documents fitted to %s", ", ".join(f"{t}: {n} bytes" for t, n in sorted(limits.items())))
 
     async def start(self) -> None:
+        """Prepare the topics, the producer and Gorgias delivery, read the control and destination stores and
+        start every pipeline; :meth:`stop` may be called meanwhile (it cancels the start)."""
+        self._starting = asyncio.current_task()
+        try:
+            await self._start()
+        finally:
+            self._starting = None
+
+    async def _start(self) -> None:
         config = self.config
-        topics = {t for d in config.destinations for t in self._outcome_topics(d)}
+        topics = {t: kind for d in config.destinations for t, kind in self._outcome_topics(d).items()}
         await wait_for_broker("preparing the outcome topics", lambda: self._prepare_topics(topics),
                               config.worker.broker_wait_s)
-        producer = make_producer(config.kafka)
-        await producer.start()
-        self._producer = producer
         self.delivery = DeliveryService()
         STORED.box = load_box(config.worker.secrets_key())  # the key of the credentials store's secrets
-        self._publisher = Publisher(producer)
+        self._publisher = Publisher(await self._new_producer(), renew=self._new_producer)
         self._publisher.limits = self._limits  # shared: topics prepared later (saved destinations) add theirs
         self._shares = BudgetShares(self.delivery.limiters)  # one per process: destinations of an account add up
         self._dispatchers = Dispatchers()  # one per Gorgias account, shared by the destinations on it
+        self.saved_credentials = SavedCredentials(config, self._credential_changed)
+        await self.saved_credentials.start()  # first: OAuth apps share their tokens there; saved destinations name them
+        self.token_share = token_share(self.saved_credentials.store)
+        self.delivery.oauth.share = self.token_share
         await self._check_credentials(config.destinations)
         self.control = ControlReader(config.kafka, self.apply_command)
         await self.control.start()
         for dest in config.destinations:
             await self.add_pipeline(dest, "file")
         await self._warn_unscoped_commands()
-        self.saved_credentials = SavedCredentials(config, self._credential_changed)
-        await self.saved_credentials.start()  # before the saved destinations, which may name its credentials
         self.saved = SavedDestinations(config, self._saved_changed, self.config_file)
         self.saved.credentials = self.named_credentials
         await self.saved.start()  # read to its end: the saved destinations run before the worker is ready
@@ -159,7 +185,7 @@ class Runtime:
         its config's ``active`` for the file's, paused for a saved one)."""
         assert self.delivery is not None and self._publisher is not None, "start() first"
         topics = self._outcome_topics(dest)
-        await self._prepare_topics(set(topics))
+        await self._prepare_topics(topics)
         intents = self.config.kafka.store_topic(Store.INTENTS) if _creates(dest) else None
         pipeline = DestinationPipeline(
             self.config, dest, build_renderer(dest), self.delivery, self._publisher, self._on_fatal,
@@ -206,6 +232,12 @@ class Runtime:
     def _credential_changed(self, name: str) -> None:
         """A saved credential changed: its clients carry the new secret from their next call, and the saved
         destinations naming it are read again (a change beyond the secret restarts their pipelines)."""
+        if is_token_entry(name):  # an OAuth app's shared tokens: another replica refreshed them
+            if self.token_share is not None:
+                self.token_share.notify(name)
+            if self.delivery is not None:
+                self.delivery.oauth.shared_changed(name)
+            return
         if self.delivery is not None:
             self.delivery.gates.secret_changed(name)
         if self.saved is not None:
@@ -272,20 +304,14 @@ class Runtime:
             self.sources[name] = "store"
             log.error("destination %s failed: %s", name, wanted, extra={"destination": name})
 
-    def credentials_changed(self) -> None:
-        """The named credentials changed (e.g. the credentials store): parse every saved destination again and
-        restart those whose credential is now different; the others are left alone."""
-        if self.saved is None:
-            return
-        self.saved.refresh()
-        for name in self.saved.names():
-            self._saved_changed(name)
-
-    @staticmethod
-    def _secret_problem(dest: Destination) -> str | None:
+    def _secret_problem(self, dest: Destination) -> str | None:
         """Why ``dest``'s secret cannot be read on this replica (None: it can, and logs will mask it)."""
+        if dest.credential.auth is AuthType.OAUTH_APP and self.token_share is None:
+            return ("credential: an OAuth app's tokens are shared by the replicas encrypted in the credentials store, "
+                    "and this replica has no key: set worker.secrets_key_env or worker.secrets_key_file")
         try:
-            register_secret(resolve_secret(dest.credential.secret()).get_secret_value())
+            for ref in dest.credential.secret_refs().values():
+                register_secret(resolve_secret(ref).get_secret_value())
         except LookupError as exc:
             return f"credential: {exc} on this replica"
         return None
@@ -320,6 +346,16 @@ class Runtime:
                     extra={"destination": name},
                 )
 
+    async def _new_producer(self) -> aiokafka.AIOKafkaProducer:
+        """The outcome producer (a new one when Kafka refused the previous one's state)."""
+        producer = make_producer(self.config.kafka)
+        try:
+            await producer.start()
+        except BaseException:
+            await producer.stop()
+            raise
+        return producer
+
     def apply_command(self, name: str, active: bool) -> None:
         pipeline = self.pipelines.get(name)
         if pipeline is None:
@@ -328,17 +364,19 @@ class Runtime:
         pipeline.set_active(active)
 
     async def _watch_health(self) -> None:
-        while True:
+        while self.started:  # stop() clears it first: the loop ends even if a probe missed the cancellation
             await asyncio.sleep(HEALTH_INTERVAL_S)
             await self.check_health()
 
     async def check_health(self) -> None:
         """Probe Kafka and the outcome writes; readiness follows, and an outage is logged calmly."""
         problems: list[str] = []
-        producer = self._producer
-        if producer is not None:
+        if self._publisher is not None:
             try:
-                await asyncio.wait_for(producer.client.fetch_all_metadata(), HEALTH_PROBE_TIMEOUT_S)
+                # asyncio.timeout, not wait_for: 3.11's wait_for drops a cancellation that lands as the
+                # probe answers, and stop() would wait for this loop forever
+                async with asyncio.timeout(HEALTH_PROBE_TIMEOUT_S):
+                    await self._publisher.producer.client.fetch_all_metadata()
             except (KafkaError, OSError, TimeoutError) as exc:
                 problems.append(f"Kafka unreachable ({str(exc) or type(exc).__name__})")
         if self._publisher is not None and not self._publisher.healthy:
@@ -367,8 +405,23 @@ class Runtime:
                 self.ready.set()
 
     async def stop(self) -> None:
+        """Stop everything, from any state (starting, Kafka away, calls on the wire, a rebalance under way,
+        calls held for a refused credential): returns within ``worker.shutdown_grace_s`` + 5 s."""
+        grace = self.config.worker.shutdown_grace_s
         self.ready.clear()
         self.started = False
+        starting, self._starting = self._starting, None
+        if starting is not None and not starting.done():  # e.g. still waiting for Kafka: give up starting
+            starting.cancel()
+            await asyncio.wait([starting], timeout=STOP_MARGIN_S / 2)
+        try:
+            await asyncio.wait_for(self._stop_parts(grace), grace + STOP_MARGIN_S - 0.5)
+        except TimeoutError:
+            log.warning("the worker's stop overran %.0f s (grace + %.0f s); what was left is abandoned",
+                        grace + STOP_MARGIN_S, STOP_MARGIN_S)
+        log.info("worker stopped")
+
+    async def _stop_parts(self, grace: float) -> None:
         if self._health is not None:
             self._health.cancel()
             await asyncio.gather(self._health, return_exceptions=True)
@@ -376,21 +429,21 @@ class Runtime:
             await self.saved.stop()  # no more changes; those being applied finish (a pipeline stop is bounded)
         if self.saved_credentials is not None:
             await self.saved_credentials.stop()
-        grace = self.config.worker.shutdown_grace_s
         reconciling = list(self._reconcilers.values())
         if reconciling:
-            _, late = await asyncio.wait(reconciling, timeout=grace + 2)
+            _, late = await asyncio.wait(reconciling, timeout=grace)
             for task in late:
                 task.cancel()
             await asyncio.gather(*reconciling, return_exceptions=True)
         await asyncio.gather(*(p.stop(grace) for p in self.pipelines.values()), return_exceptions=True)
+        closing = []
         if self.control is not None:
-            await self.control.stop()
-        if self._producer is not None:
-            await self._producer.stop()
+            closing.append(self.control.stop())
+        if self._publisher is not None:
+            closing.append(self._publisher.close(within_s=2.0))  # outcomes are acknowledged before commits
         if self.delivery is not None:
-            await self.delivery.aclose()
-        log.info("worker stopped")
+            closing.append(self.delivery.aclose())
+        await asyncio.gather(*closing, return_exceptions=True)
 
     def status(self) -> dict[str, Any]:
         return {

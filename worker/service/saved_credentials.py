@@ -34,6 +34,7 @@ from worker.core.store.entries import StoredEntry
 from worker.core.store.writes import ABSENT, ANYTHING, PRESENT, Expect
 from worker.host.secret_box import KEY_SETTINGS, STORED
 from worker.kafka.store import CompactedStore
+from worker.service.shared_tokens import is_token_entry
 
 log = logging.getLogger(__name__)
 
@@ -85,16 +86,21 @@ class SavedCredentials:
 
     async def start(self) -> None:
         await self.store.start()
-        for name in self.store.entries:
+        for name in self.names():
             self._publish(name)
 
     async def stop(self) -> None:
         await self.store.stop()
 
     def _changed(self, name: str) -> None:
-        self._publish(name)
+        if not is_token_entry(name):
+            self._publish(name)
         if self.on_change is not None:
             self.on_change(name)
+
+    def names(self) -> list[str]:
+        """The saved credentials' names, readable or not (the OAuth apps' shared tokens are not credentials)."""
+        return sorted(n for n in {*self.store.entries, *self.store.unreadable} if not is_token_entry(n))
 
     def _publish(self, name: str) -> None:
         """Put the entry's encrypted secrets where calls read them (and take back those it no longer has)."""
@@ -117,6 +123,8 @@ class SavedCredentials:
         """Every saved credential that can be read, by name."""
         found = {}
         for name, entry in self.store.entries.items():
+            if is_token_entry(name):
+                continue
             try:
                 found[name] = credential_of(entry.document)
             except ConfigError:
@@ -203,7 +211,7 @@ class SavedCredentials:
             raise NoSecretsKey(f"this worker has no key: set {KEY_SETTINGS}")
         done = []
         for name, entry in list(self.store.entries.items()):
-            tokens = entry.document.get(ENCRYPTED)
+            tokens = entry.document.get(ENCRYPTED)  # a credential's secrets, or an app's shared tokens
             if not isinstance(tokens, dict) or not tokens:
                 continue
             rotated = {field: box.rotate(str(token)) for field, token in tokens.items()}

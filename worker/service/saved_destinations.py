@@ -35,6 +35,7 @@ from worker.core.templates import renderer_for
 from worker.host.environment import resolve_secret
 from worker.kafka.control import send_command
 from worker.kafka.store import CompactedStore, prepare_store_topic
+from worker.service.saved_credentials import SavedCredentials
 
 log = logging.getLogger(__name__)
 
@@ -250,10 +251,17 @@ async def prepare_store_topics(config: WorkerConfig) -> None:
 
 @asynccontextmanager
 async def opened(config: WorkerConfig, config_file: str | None = None) -> AsyncIterator[SavedDestinations]:
-    """The destinations store read to its end, for one command (the CLI); secrets are not read."""
+    """The destinations store read to its end, for one command (the CLI), naming the credentials of the file
+    and of the credentials store; secrets are not read."""
+    credentials = SavedCredentials(config)
     saved = SavedDestinations(config, config_file=config_file, secrets_here=False)
-    await saved.start()
+    saved.credentials = lambda: {**credentials.credentials(), **config.credentials}
+    await credentials.start()
     try:
-        yield saved
+        await saved.start()
+        try:
+            yield saved
+        finally:
+            await saved.stop()
     finally:
-        await saved.stop()
+        await credentials.stop()

@@ -8,6 +8,7 @@ import typer
 
 from worker.core.config.base import ConfigError
 from worker.core.config.worker_config import Destination
+from worker.core.grouping.batching import GroupingAlgorithm
 from worker.host.environment import bootstrap_servers, check_secrets, known_secret_values
 from worker.service.config_loading import load_config
 from worker.tools.cli_app import (
@@ -42,12 +43,12 @@ def describe(dest: Destination, group_prefix: str = "<kafka.group_id>") -> list[
     b = dest.batching
     if b.enabled:
         how = {
-            "arrival_order": f"max wait {b.max_wait_ms} ms",
-            "by_attribute": f"by [{', '.join(b.attributes)}], max wait {b.max_wait_ms} ms",
-            "tumbling_window": f"{b.window_ms} ms windows"
+            GroupingAlgorithm.ARRIVAL_ORDER: f"max wait {b.max_wait_ms} ms",
+            GroupingAlgorithm.BY_ATTRIBUTE: f"by [{', '.join(b.attributes)}], max wait {b.max_wait_ms} ms",
+            GroupingAlgorithm.TUMBLING_WINDOW: f"{b.window_ms} ms windows"
             + (f" by [{', '.join(b.attributes)}]" if b.attributes else ""),
-            "session_window": f"by [{', '.join(b.attributes)}], gap {b.gap_ms} ms",
-        }[b.algorithm.value]
+            GroupingAlgorithm.SESSION_WINDOW: f"by [{', '.join(b.attributes)}], gap {b.gap_ms} ms",
+        }[b.algorithm]
         lines.append(f"  batching     {b.algorithm.value}: up to {b.batch_size} records / {b.max_bytes} bytes, {how}")
     else:
         lines.append("  batching     off (one call per record)")

@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from worker.core.config.deployment import Deployment
+from worker.core.config.topics import TopicKind
 from worker.core.config.worker_config import Destination, WorkerConfig
 from worker.core.records.record import REPLAY_HEADER
 from worker.kafka.clients import ensure_topic, make_consumer, make_producer, read_at
@@ -136,7 +137,7 @@ async def replay(
     if producer is not None:
         await producer.start()
     try:
-        parts = await ensure_topic(config.kafka, dest.dead_letter_topic)
+        parts = await ensure_topic(config.kafka, dest.dead_letter_topic, TopicKind.DEAD_LETTERS)
         tps = [TopicPartition(dest.dead_letter_topic, p) for p in parts]
         if tps:
             consumer.assign(tps)

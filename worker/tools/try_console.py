@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 
 from worker.core.config.kafka import KafkaSettings
+from worker.core.config.topics import SOURCE_SPEC
 from worker.kafka.clients import ensure_topic
 from worker.tools.demo import API_KEY, EXAMPLES, free_port, local_broker, say, wait_http, write_jsonl
 from worker.tools.topic_io import produce_file
@@ -110,7 +111,7 @@ def _open_tickets(sandbox_url: str) -> list[int]:
 
 
 async def _publish(kafka: KafkaSettings, topic: str, path: Path) -> None:
-    await ensure_topic(kafka, topic, partitions=3)
+    await ensure_topic(kafka, topic, SOURCE_SPEC)
     await produce_file(kafka, topic, path, None)
 
 

@@ -13,6 +13,7 @@ import yarl
 from multidict import CIMultiDict, CIMultiDictProxy
 from pydantic import SecretStr
 
+from tests.support.gorgias_fakes import SECRET, TOKEN, credential, request, settings
 from worker.core.config.account import AuthType
 from worker.gorgias.client import (
     ClientRegistry,
@@ -21,8 +22,6 @@ from worker.gorgias.client import (
     TransportName,
 )
 from worker.gorgias.errors import ForeignOriginError, TransportError, translate_exception
-
-from .fakes import SECRET, TOKEN, credential, request, settings
 
 SANDBOX = "http://127.0.0.1:8080"
 

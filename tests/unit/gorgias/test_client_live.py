@@ -19,13 +19,12 @@ from hypothesis import strategies as st
 from multidict import CIMultiDict
 from pydantic import SecretStr
 
+from tests.support.gorgias_fakes import SECRET, credential, request, settings
 from worker.core.config.worker_config import Destination
 from worker.core.records.record import Record, SourceRef
 from worker.core.requests.rendering import RequestRenderer
 from worker.gorgias.client import GorgiasClient, HttpResult, TransportName
 from worker.gorgias.errors import TransportError
-
-from .fakes import SECRET, credential, request, settings
 
 UNRESERVED_OR_ESCAPE = re.compile(r"(?:[A-Za-z0-9._~-]|%[0-9A-F]{2})+")
 

@@ -11,6 +11,7 @@ import pytest
 import respx
 from pydantic import SecretStr
 
+from tests.support.gorgias_fakes import SECRET, FakeClock, ScriptedSender, credential, request, result, settings
 from worker.core.config.account import Credential
 from worker.core.config.delivery import DeliverySettings
 from worker.core.outcomes.call_outcome import retry_causes
@@ -18,8 +19,6 @@ from worker.gorgias.calls import HookDecision, UnknownOutcomeAttempt
 from worker.gorgias.client import ClientRegistry, HttpResult
 from worker.gorgias.delivery import DeliveryService, parse_body
 from worker.gorgias.errors import TransportError
-
-from .fakes import SECRET, FakeClock, ScriptedSender, credential, request, result, settings
 
 EPOCH = 1_750_000_000.0
 

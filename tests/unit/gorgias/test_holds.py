@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from tests.support.gorgias_fakes import FakeClock, credential, request, result, settings
 from worker.core.config.account import Credential
 from worker.core.config.delivery import DeliverySettings
 from worker.core.outcomes.call_outcome import CallOutcome
@@ -19,8 +20,6 @@ from worker.gorgias.client import ClientRegistry, HttpResult
 from worker.gorgias.delivery import DeliveryService
 from worker.gorgias.holds import CredentialGate
 from worker.host import metrics
-
-from .fakes import FakeClock, credential, request, result, settings
 
 
 @dataclass

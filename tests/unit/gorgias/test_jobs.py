@@ -12,12 +12,11 @@ import pytest
 
 from gorgias_sandbox.server import RunningSandbox, start_sandbox
 from gorgias_sandbox.settings import SandboxSettings
+from tests.support.gorgias_fakes import CountingTokens, FakeClock, credential, settings
 from tests.support.sandbox_client import API_KEY, SandboxClient
 from worker.core.requests.jobs import JobPolling, JobReport, poll_delays
 from worker.core.requests.request import RenderedRequest
 from worker.gorgias.delivery import DeliveryService
-
-from .fakes import CountingTokens, FakeClock, credential, settings
 
 
 @pytest.fixture(autouse=True)

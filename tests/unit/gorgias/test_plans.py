@@ -10,12 +10,20 @@ from dataclasses import dataclass, replace
 import orjson
 from pydantic import SecretStr
 
+from tests.support.gorgias_fakes import (
+    SECRET,
+    CountingTokens,
+    FakeClock,
+    ScriptedSender,
+    credential,
+    request,
+    result,
+    settings,
+)
 from worker.core.outcomes.call_outcome import retry_causes
 from worker.core.requests.request import Plan, PlanError, RenderedRequest, Step, StepResult
 from worker.gorgias.client import ClientRegistry, HttpResult
 from worker.gorgias.delivery import DeliveryService
-
-from .fakes import SECRET, CountingTokens, FakeClock, ScriptedSender, credential, request, result, settings
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.support.gorgias_fakes import FakeClock, FakeTime, ServerBucket, credential
 from worker.core.config.account import AuthType, RateLimitSettings
 from worker.gorgias.ratelimit import AccountRateLimiter, RateLimiterRegistry, parse_call_limit
-
-from .fakes import FakeClock, FakeTime, credential
 
 
 def limiter(
@@ -82,7 +81,7 @@ class TestBucket:
     async def test_disabled_never_waits(self) -> None:
         clock = FakeClock()
         bucket = limiter(clock, capacity=1, enabled=False)
-        bucket.penalize(60)
+        bucket.refused(None, 60)
         for _ in range(100):
             assert await bucket.acquire() == 0.0
         assert clock.sleeps == []
@@ -135,31 +134,31 @@ class TestServerSync:
         assert bucket.observe_header("12/40") is True
         assert bucket.level == pytest.approx(12)
 
-    async def test_penalize_blocks_until_retry_after(self) -> None:
+    async def test_a_refusal_blocks_until_retry_after(self) -> None:
         clock = FakeClock()
         bucket = limiter(clock, capacity=40)
         start = clock.now
-        bucket.penalize(5.0)
+        bucket.refused(None, 5.0)
         assert bucket.blocked_until == pytest.approx(start + 5.0)
         await bucket.acquire()
         assert clock.now >= start + 5.0
         assert bucket.blocked_until is None
 
-    async def test_penalize_counts_the_bucket_as_full(self) -> None:
+    async def test_a_refusal_without_a_header_counts_the_bucket_as_full(self) -> None:
         clock = FakeClock()
         bucket = limiter(clock, capacity=10, per_seconds=10.0, headroom=4)  # 6 usable, 0.6 per second
-        bucket.penalize(3.0)
+        bucket.refused(None, 3.0)
         assert bucket.level == pytest.approx(6)  # our part of the bucket is full
-        bucket.penalize(0.0)
+        bucket.refused(None, 0.0)
         assert bucket.level == pytest.approx(6)
         # after the 3 s of Retry-After our part holds 4.2: the next slot is free at once
         assert await bucket.acquire() == pytest.approx(3.0)
 
-    async def test_penalize_never_shortens_an_earlier_penalty(self) -> None:
+    async def test_a_refusal_never_shortens_an_earlier_one(self) -> None:
         clock = FakeClock()
         bucket = limiter(clock, capacity=40)
-        bucket.penalize(10.0)
-        bucket.penalize(1.0)
+        bucket.refused(None, 10.0)
+        bucket.refused(None, 1.0)
         assert bucket.blocked_until == pytest.approx(clock.now + 10.0)
 
     async def test_observe_while_a_waiter_sleeps_is_honoured(self) -> None:
@@ -171,7 +170,7 @@ class TestServerSync:
                 await bucket.acquire()
             waiter = asyncio.ensure_future(bucket.acquire())
             await asyncio.sleep(0)
-            bucket.penalize(3.0)  # while the waiter sleeps its 1 s
+            bucket.refused(None, 3.0)  # while the waiter sleeps its 1 s
             return await waiter
 
         [waited] = await time.run(scenario())
@@ -208,7 +207,7 @@ class TestFairness:
 
         async def penalty() -> None:
             await time.sleep(0.5)
-            bucket.penalize(5.0)
+            bucket.refused(None, 5.0)
 
         await time.run(take("first", 0.0), take("A", 0.1), penalty(), take("B", 0.6))
         assert order == ["first", "A", "B"]
@@ -243,27 +242,6 @@ class TestRegistry:
 
 # --------------------------------------------------------------------------------------------------
 # Property: with the limiter as the account's only client, a server-side bucket never overflows.
-
-
-class ServerBucket:
-    """Gorgias's side: capacity slots, draining continuously; a request over capacity would be a 429."""
-
-    def __init__(self, capacity: int, per_seconds: float) -> None:
-        self.capacity = capacity
-        self.rate = capacity / per_seconds
-        self.level = 0.0
-        self.at: float | None = None
-        self.peak = 0.0
-
-    def hit(self, now: float) -> bool:
-        if self.at is not None:
-            self.level = max(0.0, self.level - (now - self.at) * self.rate)
-        self.at = now
-        if self.level + 1 > self.capacity + 1e-6:
-            return False
-        self.level += 1
-        self.peak = max(self.peak, self.level)
-        return True
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -10,10 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.support.gorgias_fakes import result
 from worker.gorgias.errors import TransportError
 from worker.gorgias.retry import BackoffPolicy, classify, describe_status, parse_retry_after
-
-from .fakes import result
 
 NOW = 1_750_000_000.0
 

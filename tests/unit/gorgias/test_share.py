@@ -8,12 +8,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.support.gorgias_fakes import FakeClock, FakeTime, ServerBucket, credential
 from worker.core.config.account import RateLimitSettings
 from worker.gorgias.ratelimit import AccountRateLimiter, RateLimiterRegistry
 from worker.gorgias.share import MIN_SHARE, BudgetShares, partition_share
-
-from .fakes import FakeClock, FakeTime, credential
-from .test_ratelimit import ServerBucket
 
 
 def cold(clock: FakeClock | FakeTime, capacity: int = 40, per_seconds: float = 20.0, headroom: int = 2,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.unit.sandbox.conftest import OAUTH, OBSERVER, Api, basic, incoming_ticket
+from tests.support.sandbox_api import OAUTH, OBSERVER, Api, basic, incoming_ticket
 
 
 async def test_health_needs_no_auth_and_any_host(api: Api) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.unit.sandbox.conftest import Api, field_values, incoming_ticket, new_customer
+from tests.support.sandbox_api import Api, field_values, incoming_ticket, new_customer
 
 
 async def test_default_definitions_exist(api: Api) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.unit.sandbox.conftest import Api, incoming_ticket, new_customer
+from tests.support.sandbox_api import Api, incoming_ticket, new_customer
 
 
 async def test_create_returns_201_with_channels(api: Api) -> None:

@@ -15,7 +15,7 @@ import pytest
 from gorgias_sandbox.faults import FaultConfig, FaultInjector, FaultRule, parse_fault_config, parse_fault_spec
 from gorgias_sandbox.server import RunningSandbox, start_sandbox
 from gorgias_sandbox.settings import SandboxSettings
-from tests.unit.sandbox.conftest import AGENT, HOST, Api, FakeClock, MakeApi, incoming_ticket
+from tests.support.sandbox_api import AGENT, HOST, Api, FakeClock, MakeApi, incoming_ticket
 
 HEADERS = {"Host": HOST, "Authorization": AGENT, "Content-Type": "application/json"}
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.sandbox.conftest import Api, incoming_ticket
+from tests.support.sandbox_api import Api, incoming_ticket
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from gorgias_sandbox.settings import SandboxSettings, parse_account_specs
-from tests.unit.sandbox.conftest import AGENT, OAUTH, Api, MakeApi, basic, incoming_ticket
+from tests.support.sandbox_api import AGENT, OAUTH, Api, MakeApi, basic, incoming_ticket
 
 
 @pytest.mark.parametrize("host", ["nope.gorgias.com", "127.0.0.1", "localhost:8080", "localhost"])

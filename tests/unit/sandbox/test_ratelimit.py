@@ -6,7 +6,7 @@ import pytest
 
 from gorgias_sandbox.ratelimit import LeakyBucket, RateLimiter, RateSpec, parse_rate
 from gorgias_sandbox.settings import SandboxSettings, parse_account_specs
-from tests.unit.sandbox.conftest import OAUTH, Api, FakeClock, MakeApi, basic
+from tests.support.sandbox_api import OAUTH, Api, FakeClock, MakeApi, basic
 
 
 def test_parse_rate() -> None:

@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from gorgias_sandbox.settings import SandboxSettings
-from tests.unit.sandbox.conftest import Api, FakeClock, MakeApi, incoming_ticket, new_customer
-from tests.unit.sandbox.test_recorded_shapes import EMAIL_SOURCE, assert_shape
+from tests.support.recorded_shapes import EMAIL_SOURCE, assert_shape
+from tests.support.sandbox_api import Api, FakeClock, MakeApi, incoming_ticket, new_customer
 
 STAMP = "2026-08-26T10:00:00.000000+00:00"
 

@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from gorgias_sandbox.server import create_app, start_sandbox
 from gorgias_sandbox.settings import SandboxSettings
 from gorgias_sandbox.timestamps import Timestamps, format_timestamp, normalize_timestamp
-from tests.unit.sandbox.conftest import AGENT, HOST, incoming_ticket
+from tests.support.sandbox_api import AGENT, HOST, incoming_ticket
 
 ROOT = Path(__file__).resolve().parents[3]
 

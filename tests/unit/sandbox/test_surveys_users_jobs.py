@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from gorgias_sandbox.settings import SandboxSettings
-from tests.unit.sandbox.conftest import OBSERVER, Api, FakeClock, MakeApi, incoming_ticket
+from tests.support.sandbox_api import OBSERVER, Api, FakeClock, MakeApi, incoming_ticket
 
 
 async def test_survey_one_per_ticket(api: Api) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.unit.sandbox.conftest import Api, incoming_ticket
+from tests.support.sandbox_api import Api, incoming_ticket
 
 
 async def test_create_201_and_duplicate_409(api: Api) -> None:

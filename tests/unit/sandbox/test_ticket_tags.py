@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.unit.sandbox.conftest import Api, incoming_ticket
+from tests.support.sandbox_api import Api, incoming_ticket
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tests.unit.sandbox.conftest import Api, incoming_ticket
+from tests.support.sandbox_api import Api, incoming_ticket
 
 STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$")
 

@@ -131,7 +131,7 @@ PreviewItem = PreviewRequest | PreviewDeadLetter
 def masked_headers(dest: Destination, request: RenderedRequest) -> dict[str, str]:
     """The headers the client sends with ``request``, the credential shown as ``Basic ***`` / ``Bearer ***``."""
     cred = dest.credential
-    authorization = f"{'Bearer' if cred.auth is AuthType.OAUTH else 'Basic'} {MASK}"
+    authorization = f"{'Basic' if cred.auth is AuthType.BASIC else 'Bearer'} {MASK}"
     return wire_headers(request, authorization, cred.host if cred.base_url is not None else None)
 
 

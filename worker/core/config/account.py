@@ -19,8 +19,17 @@ from worker.core.config.base import (
 
 
 class AuthType(StrEnum):
-    BASIC = "basic"
-    OAUTH = "oauth"
+    BASIC = "basic"  # a user's email and API key
+    OAUTH = "oauth"  # a fixed OAuth access token
+    OAUTH_APP = "oauth_app"  # an OAuth app: client id and secret, and a refresh token it exchanges for access tokens
+
+
+SECRET_FIELDS: dict[AuthType, tuple[str, ...]] = {
+    AuthType.BASIC: ("api_key",),
+    AuthType.OAUTH: ("access_token",),
+    AuthType.OAUTH_APP: ("refresh_token", "client_secret"),
+}
+"""Each auth type's secrets; the first is the one :meth:`Credential.secret` names."""
 
 
 class RateLimitSettings(Model):
@@ -85,6 +94,14 @@ class Credential(Model):
     api_key_file: str | None = None
     access_token_env: str | None = None
     access_token_file: str | None = None
+    client_id: str | None = Field(default=None, min_length=1, description="auth: oauth_app: the app's client id.")
+    client_secret_env: str | None = None
+    client_secret_file: str | None = None
+    refresh_token_env: str | None = Field(
+        default=None, description="auth: oauth_app: where the first refresh token is (scope `offline`); the "
+        "replicas then keep the newest one in the credentials store.",
+    )
+    refresh_token_file: str | None = None
     stored: bool = Field(
         default=False,
         description="Saved through the credentials API: its secret is in the credentials store, encrypted under "
@@ -117,28 +134,36 @@ class Credential(Model):
     def _secret_given(self) -> Credential:
         if self.auth is AuthType.BASIC and not self.username:
             raise ValueError("username (the API key's user email) is required for auth: basic")
-        field = self.secret_field
-        given = [v for v in (getattr(self, f"{field}_env"), getattr(self, f"{field}_file")) if v is not None]
-        if self.stored:
-            if given:
+        if self.auth is AuthType.OAUTH_APP and not self.client_id:
+            raise ValueError("client_id (the OAuth app's) is required for auth: oauth_app")
+        if self.stored and not self.name:
+            raise ValueError("a stored credential needs its name")
+        for field in SECRET_FIELDS[self.auth]:
+            given = [v for v in (getattr(self, f"{field}_env"), getattr(self, f"{field}_file")) if v is not None]
+            if self.stored and given:
                 raise ValueError(f"a stored credential keeps its {field} in the credentials store: drop {field}_env "
                                  f"and {field}_file")
-            if not self.name:
-                raise ValueError("a stored credential needs its name")
-        elif len(given) != 1:
-            raise ValueError(f"give exactly one of {field}_env or {field}_file for auth: {self.auth.value}")
+            if not self.stored and len(given) != 1:
+                raise ValueError(f"give exactly one of {field}_env or {field}_file for auth: {self.auth.value}")
         return self
 
     @property
     def secret_field(self) -> str:
-        """The name of its secret: ``api_key`` (basic) or ``access_token`` (oauth)."""
-        return "api_key" if self.auth is AuthType.BASIC else "access_token"
+        """The name of its (first) secret: ``api_key`` (basic), ``access_token`` (oauth), ``refresh_token``."""
+        return SECRET_FIELDS[self.auth][0]
 
     def secret(self) -> SecretRef:
-        field = self.secret_field
+        """Where its (first) secret is: the API key, the access token, or an app's refresh token."""
+        return self.secret_ref(self.secret_field)
+
+    def secret_ref(self, field: str) -> SecretRef:
         if self.stored:
             return SecretRef(stored=f"{self.name}/{field}")
         return SecretRef(env=getattr(self, f"{field}_env"), file=getattr(self, f"{field}_file"))
+
+    def secret_refs(self) -> dict[str, SecretRef]:
+        """Every secret it needs, by name."""
+        return {field: self.secret_ref(field) for field in SECRET_FIELDS[self.auth]}
 
     @property
     def host(self) -> str:
@@ -151,13 +176,20 @@ class Credential(Model):
 
     @property
     def account_key(self) -> str:
-        """Identity of the rate-limit bucket: Gorgias limits per account and auth type."""
-        return f"{self.domain}/{self.auth.value}"
+        """Identity of the rate-limit bucket: Gorgias limits per account and auth type (an app's tokens are
+        OAuth tokens)."""
+        auth = AuthType.OAUTH if self.auth is AuthType.OAUTH_APP else self.auth
+        return f"{self.domain}/{auth.value}"
+
+    @property
+    def token_url(self) -> str:
+        """Where an OAuth app's refresh token is exchanged: the account's ``/oauth/token`` (at ``base_url``)."""
+        return f"{self.origin}/oauth/token"
 
     def bucket_size(self) -> int:
         if self.rate_limit.requests is not None:
             return self.rate_limit.requests
-        return 80 if self.auth is AuthType.OAUTH else 40
+        return 40 if self.auth is AuthType.BASIC else 80
 
 
 def check_url_origin(url: str, credential: Credential) -> None:

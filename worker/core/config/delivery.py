@@ -8,13 +8,7 @@ from enum import StrEnum
 from pydantic import Field, field_validator, model_validator
 
 from worker.core.config.base import TOPIC_PATTERN, Model
-
-
-class GroupingAlgorithm(StrEnum):
-    ARRIVAL_ORDER = "arrival_order"
-    BY_ATTRIBUTE = "by_attribute"
-    TUMBLING_WINDOW = "tumbling_window"
-    SESSION_WINDOW = "session_window"
+from worker.core.grouping.batching import GroupingAlgorithm
 
 
 class BatchingSettings(Model):

@@ -81,12 +81,31 @@ class KafkaSettings(Model):
         description="Compacted topic holding the credentials saved at runtime (secrets encrypted) and the OAuth "
         "tokens the replicas share; default `<deployment>.credentials`.",
     )
+    replication_factor: int | None = Field(
+        default=None, ge=1, le=32,
+        description="Replication factor of the topics the worker creates (responses, dead letters, intents, "
+        "control and the stores); default: the cluster's `default.replication.factor`. Existing topics are "
+        "never changed.",
+    )
+    min_insync_replicas: int | None = Field(
+        default=None, ge=1, le=32,
+        description="`min.insync.replicas` of the topics the worker creates (with `acks=all`, a write needs this "
+        "many replicas); default: the cluster's.",
+    )
     max_record_bytes: int = Field(
         default=1_048_576, ge=1, description="Records larger than this go to the dead-letter topic."
     )
     fetch_max_records: int = Field(default=2000, ge=1, le=100_000, description="Records per poll.")
 
     _reject = model_validator(mode="before")(reject_inline_secrets)
+
+    @model_validator(mode="after")
+    def _replicas_fit(self) -> KafkaSettings:
+        rf, isr = self.replication_factor, self.min_insync_replicas
+        if rf is not None and isr is not None and isr > rf:
+            raise ValueError(f"min_insync_replicas ({isr}) cannot exceed replication_factor ({rf}): no write could "
+                             "succeed")
+        return self
 
     @model_validator(mode="after")
     def _deployment_named(self) -> KafkaSettings:

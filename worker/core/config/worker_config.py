@@ -33,7 +33,7 @@ from pydantic import (
     model_validator,
 )
 
-from worker.core.config.account import Credential, check_url_origin
+from worker.core.config.account import AuthType, Credential, check_url_origin
 from worker.core.config.base import (
     DOMAIN_PLACEHOLDER,
     NAME_PATTERN,
@@ -335,6 +335,17 @@ class WorkerConfig(Model):
         for name, credential in self.credentials.items():
             if credential.name != name:
                 raise ValueError(f"credentials.{name}.name is {credential.name!r}: leave it out (the key names it)")
+        return self
+
+    @model_validator(mode="after")
+    def _apps_need_the_secrets_key(self) -> WorkerConfig:
+        apps = [d.name for d in self.destinations if d.credential.auth is AuthType.OAUTH_APP]
+        apps += [n for n, c in self.credentials.items() if c.auth is AuthType.OAUTH_APP]
+        if apps and self.worker.secrets_key() is None:
+            raise ValueError(
+                f"worker.secrets_key_env: {', '.join(sorted(set(apps)))} use an OAuth app, whose tokens the replicas "
+                "share encrypted in the credentials store: set worker.secrets_key_env or secrets_key_file to a key "
+                "made with `gorgias-worker secrets-key`")
         return self
 
     @model_validator(mode="after")

@@ -31,10 +31,9 @@ import math
 from collections.abc import Hashable
 from typing import Any, TypeVar
 
-from worker.core.grouping.batching import ALGORITHMS, BatchInProgress, BatchPolicy, Grouper, GroupKey
+from worker.core.grouping.batching import BatchInProgress, BatchPolicy, Grouper, GroupingAlgorithm, GroupKey
 
 __all__ = [
-    "ALGORITHMS",
     "ArrivalOrderGrouper",
     "ByAttributeGrouper",
     "SessionWindowGrouper",
@@ -54,7 +53,7 @@ class ArrivalOrderGrouper(Grouper[T]):
     or at ``opened_at + max_wait`` (``window``), where ``opened_at`` is the time of its first item.
     """
 
-    algorithm = "arrival_order"
+    algorithm = GroupingAlgorithm.ARRIVAL_ORDER
     _slot_is_key = False
 
     def _slot(self, key: GroupKey, now: float) -> Hashable:
@@ -75,7 +74,7 @@ class ByAttributeGrouper(Grouper[T]):
     at ``opened_at + max_wait`` (``window``), ``opened_at`` being the time of the batch's first item.
     """
 
-    algorithm = "by_attribute"
+    algorithm = GroupingAlgorithm.BY_ATTRIBUTE
 
     def _new(self, slot: Hashable, key: GroupKey, now: float) -> BatchInProgress[T]:
         return BatchInProgress(self._bid(), key, now, now + self.policy.max_wait, None)
@@ -97,7 +96,7 @@ class TumblingWindowGrouper(Grouper[T]):
     which also closes at the window's end.
     """
 
-    algorithm = "tumbling_window"
+    algorithm = GroupingAlgorithm.TUMBLING_WINDOW
     _slot_is_key = False
 
     def __init__(self, policy: BatchPolicy) -> None:
@@ -137,7 +136,7 @@ class SessionWindowGrouper(Grouper[T]):
     item would make it exceed ``max_bytes`` (``bytes``); the key's next item then opens a new batch.
     """
 
-    algorithm = "session_window"
+    algorithm = GroupingAlgorithm.SESSION_WINDOW
     _extends = True
 
     def _new(self, slot: Hashable, key: GroupKey, now: float) -> BatchInProgress[T]:

@@ -42,13 +42,13 @@ from heapq import heapify, heappop, heappush, heapreplace
 from typing import Generic, TypeVar
 
 __all__ = [
-    "ALGORITHMS",
     "Batch",
     "BatchInProgress",
     "BatchPolicy",
     "FlushReason",
     "GroupKey",
     "Grouper",
+    "GroupingAlgorithm",
     "array_body_size",
 ]
 
@@ -57,7 +57,14 @@ GroupKey = tuple[Hashable, ...]
 
 _MIN_WINDOW = 1e-6
 
-ALGORITHMS: tuple[str, ...] = ("arrival_order", "by_attribute", "tumbling_window", "session_window")
+# The one list of the grouping algorithms; each is a grouper of worker.core.grouping.algorithms.
+class GroupingAlgorithm(StrEnum):
+    """How records are grouped into batches (``batching.algorithm``)."""
+
+    ARRIVAL_ORDER = "arrival_order"
+    BY_ATTRIBUTE = "by_attribute"
+    TUMBLING_WINDOW = "tumbling_window"
+    SESSION_WINDOW = "session_window"
 
 
 
@@ -67,7 +74,7 @@ class FlushReason(StrEnum):
     SIZE = "size"  # it holds batch_size items
     BYTES = "bytes"  # the next item would not fit in max_bytes, or it is one oversize item
     WINDOW = "window"  # time is up: max_wait, window end, session gap or max_session
-    DRAIN = "drain"  # flush_all / flush_key / flush_where (shutdown, partition revoke, back-pressure)
+    DRAIN = "drain"  # flush_all (back-pressure; a preview at the end of its input) or flush_where
 
 
 def array_body_size(sizes: Iterable[int]) -> int:
@@ -84,7 +91,7 @@ def array_body_size(sizes: Iterable[int]) -> int:
 class BatchPolicy:
     """How to group records; check it with :meth:`validate` (``make_grouper`` does)."""
 
-    algorithm: str  # one of ALGORITHMS
+    algorithm: str  # a GroupingAlgorithm (or its value)
     batch_size: int = 100  # >= 1
     max_bytes: int = 1_048_576  # >= 3 (the body of one 1-byte item)
     max_wait: float = 2.0  # seconds; arrival_order and by_attribute
@@ -94,10 +101,9 @@ class BatchPolicy:
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first bad field."""
-        if not isinstance(self.algorithm, str) or self.algorithm not in ALGORITHMS:
-            raise ValueError(
-                f"BatchPolicy.algorithm must be one of {', '.join(ALGORITHMS)}; got {self.algorithm!r}"
-            )
+        names = [a.value for a in GroupingAlgorithm]
+        if not isinstance(self.algorithm, str) or self.algorithm not in names:
+            raise ValueError(f"BatchPolicy.algorithm must be one of {', '.join(names)}; got {self.algorithm!r}")
         for name, low in (("batch_size", 1), ("max_bytes", 3)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
@@ -285,14 +291,6 @@ class Grouper(Generic[T]):
         out = [self._emit(b, FlushReason.DRAIN) for b in self._open.values()]
         self._open.clear()
         self._heap.clear()
-        return out
-
-    def flush_key(self, key: GroupKey) -> list[Batch[T]]:
-        """Remove and return (reason ``drain``) the pending batches whose ``Batch.key`` is ``key``,
-        oldest first (for arrival_order the only key is ``()``). Costs O(open batches)."""
-        slots = [slot for slot, b in self._open.items() if b.key == key]
-        out = [self._emit(self._open.pop(slot), FlushReason.DRAIN) for slot in slots]
-        self._maybe_compact()
         return out
 
     def flush_where(self, predicate: Callable[[T], bool]) -> list[Batch[T]]:

@@ -183,15 +183,6 @@ class RecoveryScan(NamedTuple):
                     self.jobs[source] = job_id
 
 
-def outcome_sources(
-    value: bytes | None, scope: Deployment, destination: str
-) -> tuple[bool, Iterable[tuple[str, int, int]]]:
-    """(is it an intent mark, the source offsets) of an outcome or intent record of ``destination`` in
-    deployment ``scope``."""
-    is_intent, sources, _ = outcome_marks(value, scope, destination)
-    return is_intent, sources
-
-
 def outcome_marks(value: bytes | None, scope: Deployment,
                   destination: str) -> tuple[bool, list[SourceOffset] | tuple[()], int | None]:
     """(is it an intent mark, the source offsets, the job id it names) of an outcome or intent record of

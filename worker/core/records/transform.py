@@ -158,10 +158,6 @@ class Transform:
         self.exclude_attributes: tuple[str, ...] = tuple(exclude_attributes)
         self._trie: _Trie = _compile(self.exclude_attributes)
 
-    @property
-    def is_noop(self) -> bool:
-        return not self._trie
-
     def __call__(self, data: dict[str, Any]) -> dict[str, Any]:
         if not self._trie:
             return data

@@ -24,13 +24,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from worker.core.config.account import AuthType, Credential
+from worker.core.config.account import SECRET_FIELDS, AuthType, Credential
 from worker.core.config.base import ConfigError
 from worker.core.config.worker_config import problem_of
 
 ENCRYPTED = "encrypted"  # the stored document's encrypted secrets: {secret name: Fernet token}
-SECRET_NAMES: Mapping[str, tuple[str, ...]] = {AuthType.BASIC.value: ("api_key",),
-                                               AuthType.OAUTH.value: ("access_token",)}
+SECRET_NAMES: Mapping[str, tuple[str, ...]] = {auth.value: fields for auth, fields in SECRET_FIELDS.items()}
 
 
 @dataclass(frozen=True)
@@ -99,27 +98,32 @@ def credential_of(document: Mapping[str, Any]) -> Credential:
 
 def check_references(credential: Credential, policy: ReferencePolicy) -> None:
     """A saved credential's references must stay within ``policy`` (see the module docstring)."""
-    ref = credential.secret()
-    field = credential.secret_field
     problems = []
-    if ref.env is not None:
-        if not ref.env.startswith(policy.env_prefix):
-            problems.append(f"{field}_env: a credential saved at runtime may name only variables starting with "
-                            f"{policy.env_prefix!r} (worker.credential_env_prefix), not {ref.env!r}")
-        elif ref.env in policy.reserved_env:
-            problems.append(f"{field}_env: {ref.env} holds one of the worker's own secrets, not a Gorgias key")
-    if ref.file is not None and not _inside(ref.file, policy.file_dirs):
-        allowed = ", ".join(policy.file_dirs) or "none are allowed"
-        problems.append(f"{field}_file: a credential saved at runtime may name only files in "
-                        f"worker.credential_file_dirs ({allowed}), not {ref.file!r}")
-    elif ref.file is not None and posixpath.normpath(ref.file) in policy.reserved_files:
-        problems.append(f"{field}_file: {ref.file} holds one of the worker's own secrets, not a Gorgias key")
-    if ref.stored is None and credential.base_url is not None and credential.base_url not in policy.origins:
+    for field, ref in credential.secret_refs().items():
+        problems += _reference_problems(field, ref.env, ref.file, policy)
+    if not credential.stored and credential.base_url is not None and credential.base_url not in policy.origins:
         problems.append(f"base_url: a credential whose secret comes from a variable or a file may send it only to "
                         f"https://{credential.host} or an origin in worker.credential_origins, not "
                         f"{credential.base_url}")
     if problems:
         raise ConfigError(problems)
+
+
+def _reference_problems(field: str, env: str | None, file: str | None, policy: ReferencePolicy) -> list[str]:
+    problems = []
+    if env is not None:
+        if not env.startswith(policy.env_prefix):
+            problems.append(f"{field}_env: a credential saved at runtime may name only variables starting with "
+                            f"{policy.env_prefix!r} (worker.credential_env_prefix), not {env!r}")
+        elif env in policy.reserved_env:
+            problems.append(f"{field}_env: {env} holds one of the worker's own secrets, not a Gorgias key")
+    if file is not None and not _inside(file, policy.file_dirs):
+        allowed = ", ".join(policy.file_dirs) or "none are allowed"
+        problems.append(f"{field}_file: a credential saved at runtime may name only files in "
+                        f"worker.credential_file_dirs ({allowed}), not {file!r}")
+    elif file is not None and posixpath.normpath(file) in policy.reserved_files:
+        problems.append(f"{field}_file: {file} holds one of the worker's own secrets, not a Gorgias key")
+    return problems
 
 
 def _inside(path: str, dirs: tuple[str, ...]) -> bool:

@@ -1,0 +1,1 @@
+"""Unit tests of worker/core: pure, no I/O, clocks passed in."""

@@ -1,0 +1,1 @@
+"""The config models: settings, defaults, validation messages, deployments, topics, start positions."""

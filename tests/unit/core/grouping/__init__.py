@@ -1,0 +1,1 @@
+"""Grouping: batching algorithms, open batches and the call scheduler."""

@@ -1,0 +1,1 @@
+"""Outcome documents: response events, dead letters, fitting them to their topic."""

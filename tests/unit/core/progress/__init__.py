@@ -1,0 +1,1 @@
+"""Progress and crash recovery: offsets, checkpoints, ownership epochs, recovery marks."""

@@ -1,0 +1,1 @@
+"""Records: JSON types and the transform (excluded attributes)."""

@@ -1,0 +1,1 @@
+"""The record -> request path: rendering URLs, headers and bodies, wire headers."""

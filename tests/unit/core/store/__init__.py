@@ -1,0 +1,1 @@
+"""Store entries: runtime destinations and credentials as kept on the compacted topics."""

@@ -1,0 +1,1 @@
+"""Endpoint templates: the catalogue, options, bodies, plans and validation."""

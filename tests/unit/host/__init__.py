@@ -1,0 +1,1 @@
+"""Unit tests of worker/host: environment and secret files, logs, the secret box."""

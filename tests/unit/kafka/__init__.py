@@ -1,0 +1,1 @@
+"""Unit tests of worker/kafka without a broker: partitioner, partitions and commits, publisher, client settings."""

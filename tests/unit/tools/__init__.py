@@ -1,0 +1,1 @@
+"""Unit tests of worker/tools: the CLI, the demo, preview and endpoint tests, generated schemas."""
