@@ -540,7 +540,8 @@ def plan_for(scenario: str, args: argparse.Namespace) -> tuple[pipeline.Plan, in
     return pipeline.unbatched_plan(args.records, args.keys), args.records
 
 
-async def one_run(env: pipeline.Env, scenario: str, side_name: str, rnd: int, classpath: str,
+# complexity: a benchmark run read top to bottom: start, measure, stop, each part optional
+async def one_run(env: pipeline.Env, scenario: str, side_name: str, rnd: int, classpath: str,  # noqa: C901
                   args: argparse.Namespace) -> Run:
     plan, records = plan_for(scenario, args)
     run_id = uuid.uuid4().hex[:8]

@@ -145,7 +145,8 @@ class Sandbox:
             pass
         return _drop(request)
 
-    async def handle(self, request: web.Request) -> web.StreamResponse:
+    # complexity: the documented order of a request's checks (docs/sandbox.md), one branch each
+    async def handle(self, request: web.Request) -> web.StreamResponse:  # noqa: C901
         """Answer one request that is not for ``/__admin``.
 
         Gorgias' order of checks, each of which may answer first: the host (the account), the

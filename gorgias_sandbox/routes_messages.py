@@ -51,7 +51,8 @@ def source_errors(msg: dict[str, Any]) -> dict[str, Any]:
     return {"source": problems} if problems else {}
 
 
-def people_errors(account: AccountState, msg: dict[str, Any], fallback_customer: bool) -> dict[str, Any]:
+# complexity: Gorgias' rules for a message's sender and receiver, one branch each
+def people_errors(account: AccountState, msg: dict[str, Any], fallback_customer: bool) -> dict[str, Any]:  # noqa: C901
     """Errors under the sender/receiver rules (Gorgias, since 2023-02-09), and a missing email ``source``.
 
     * from an agent (``from_agent: true``): ``sender`` must be an existing user (default: the bot user);

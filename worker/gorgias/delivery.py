@@ -187,7 +187,8 @@ class _RunningCall:
         self.started_at = service._wall()
         self.start = service._clock()
 
-    async def execute(self) -> CallOutcome:
+    # complexity: the attempt loop; each branch is one outcome of an attempt (done, 301, hold, retry, give up)
+    async def execute(self) -> CallOutcome:  # noqa: C901
         client = await self._client()
         if isinstance(client, CallOutcome):
             return client

@@ -123,7 +123,8 @@ def _shorten(text: str) -> str:
     return text
 
 
-def translate_exception(exc: BaseException, timeout_s: float) -> tuple[TransportKind, bool, str]:
+# complexity: a flat table: one isinstance check per transport exception kind
+def translate_exception(exc: BaseException, timeout_s: float) -> tuple[TransportKind, bool, str]:  # noqa: C901
     """(kind, maybe_sent, message) for an exception raised while sending one request.
 
     httpx_aiohttp maps aiohttp errors onto httpx classes coarsely (a server that drops the connection

@@ -69,10 +69,9 @@ class OutcomeRecorder:
                                             [("destination", self.dest.name.encode()), ("kind", b"intent")])
         self.partitions.acknowledged(meta.topic, meta.partition, meta.offset)
 
-    async def record(self, call: RenderedCall, outcome: CallOutcome) -> None:
-        dest = self.dest
-        n = len(call.items)
-        self._m_batch.observe(n)
+    def _observe(self, call: RenderedCall, outcome: CallOutcome) -> None:
+        """The call's metrics: its size and duration, each attempt's wait and latency, its status, retries."""
+        self._m_batch.observe(len(call.items))
         self._m_latency.observe(outcome.latency_s)
         for attempt in outcome.attempt_log:
             self._m_budget_wait.observe(attempt.rate_limit_wait_s)
@@ -82,11 +81,17 @@ class OutcomeRecorder:
         counter = self._m_calls.get(status)
         if counter is None:
             counter = self._m_calls[status] = metrics.CALLS.labels(
-                dest.name, str(status) if status is not None else "error")
+                self.dest.name, str(status) if status is not None else "error")
         counter.inc()
         if len(outcome.attempt_log) > 1:
             for cause in retry_causes(outcome.attempt_log):  # retries of one request, not later steps
-                metrics.RETRIES.labels(dest.name, cause).inc()
+                metrics.RETRIES.labels(self.dest.name, cause).inc()
+
+    async def record(self, call: RenderedCall, outcome: CallOutcome) -> None:
+        """Publish the call's response event (and its dead letter when it failed), then finish its records."""
+        dest = self.dest
+        n = len(call.items)
+        self._observe(call, outcome)
         publish_response = dest.response_webhook.enabled
         if publish_response or not outcome.ok:  # the document is built only when it is written
             key = call.sources[0].key

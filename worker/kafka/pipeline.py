@@ -179,7 +179,7 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
                 return
 
     async def stop(self, grace: float) -> None:
-        """Stop reading, finish in-flight calls within ``grace`` seconds, commit exactly what is done. Returns
+        """Stop reading, finish the calls on the wire within ``grace`` seconds, commit exactly what is done. Returns
         within ``grace`` + :data:`STOP_MARGIN_S` whatever the state: Kafka away, a rebalance under way."""
         deadline = time.monotonic() + grace
         self._stopping = True

@@ -119,30 +119,13 @@ class Publisher:
         retrying = False
         try:
             while True:
-                producer = self.producer
-                try:
-                    future = await producer.send(topic, payload, key=key, headers=headers)
-                    meta: RecordMetadata = await future
-                    return meta
-                except PRODUCER_STATE_ERRORS as exc:
-                    if self._renew is None:
-                        raise
-                    error: KafkaError = exc
-                    try:
-                        await self._renew_producer(producer, exc)
-                        continue  # at once, through the new producer
-                    except KafkaError as renewing:  # Kafka away meanwhile: wait like any transient error
-                        if not _transient(renewing):
-                            raise
-                        error = renewing
-                except KafkaError as exc:
-                    if not _transient(exc):
-                        raise
-                    error = exc
+                sent = await self._try_send(topic, payload, key, headers)
+                if not isinstance(sent, KafkaError):
+                    return sent
                 if not retrying:
                     retrying = True
                     self._retrying += 1
-                self._note_trouble(topic, error, pause)
+                self._note_trouble(topic, sent, pause)
                 await self.sleep(pause)
                 pause = min(pause * 2, RETRY_MAX_S)
         finally:
@@ -151,6 +134,32 @@ class Publisher:
                 if self._retrying == 0:
                     log.info("outcome records are written again (topic %s)", topic)
                     self.trouble = None
+
+    async def _try_send(
+        self, topic: str, payload: bytes, key: bytes | None, headers: list[tuple[str, bytes]]
+    ) -> RecordMetadata | KafkaError:
+        """One send: its metadata, or the transient error to wait out (any other is raised). A producer whose
+        state Kafka refuses is renewed, and the record goes at once through the new one."""
+        while True:
+            producer = self.producer
+            try:
+                future = await producer.send(topic, payload, key=key, headers=headers)
+                meta: RecordMetadata = await future
+                return meta
+            except PRODUCER_STATE_ERRORS as exc:
+                if self._renew is None:
+                    raise
+                try:
+                    await self._renew_producer(producer, exc)
+                    continue  # at once, through the new producer
+                except KafkaError as renewing:  # Kafka away meanwhile: wait like any transient error
+                    if not _transient(renewing):
+                        raise
+                    return renewing
+            except KafkaError as exc:
+                if not _transient(exc):
+                    raise
+                return exc
 
     async def _renew_producer(self, failed: aiokafka.AIOKafkaProducer, exc: KafkaError) -> None:
         """Replace ``failed`` by a new producer, once however many sends saw it fail."""

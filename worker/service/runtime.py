@@ -368,8 +368,8 @@ class Runtime:
             await asyncio.sleep(HEALTH_INTERVAL_S)
             await self.check_health()
 
-    async def check_health(self) -> None:
-        """Probe Kafka and the outcome writes; readiness follows, and an outage is logged calmly."""
+    async def _health_problems(self) -> list[str]:
+        """What keeps the worker from being ready now: Kafka unreachable, outcome records not written."""
         problems: list[str] = []
         if self._publisher is not None:
             try:
@@ -381,6 +381,11 @@ class Runtime:
                 problems.append(f"Kafka unreachable ({str(exc) or type(exc).__name__})")
         if self._publisher is not None and not self._publisher.healthy:
             problems.append(self._publisher.trouble or "outcome records cannot be written")
+        return problems
+
+    async def check_health(self) -> None:
+        """Probe Kafka and the outcome writes; readiness follows, and an outage is logged calmly."""
+        problems = await self._health_problems()
         now = time.monotonic()
         if problems:
             self.ready.clear()

@@ -44,7 +44,8 @@ def _indent(lines: list[str], by: str = "    ") -> list[str]:
     return [f"{by}{line}" if line else "" for line in lines]
 
 
-def describe_template(name: str) -> list[str]:
+# complexity: a template's description, section by section, each optional
+def describe_template(name: str) -> list[str]:  # noqa: C901
     """Everything about one template: attributes, body mapping, options, an example record and its request."""
     template = get_template(name)
     lines = [f"{template.name}: {template.summary}", "", f"  {template.method} {template.url}",

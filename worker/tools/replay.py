@@ -150,7 +150,8 @@ async def replay(
     return republish.report
 
 
-async def _scan(consumer: Any, tps: list[TopicPartition], grouped: bool, republish: _Republisher,
+# complexity: one pass over the dead letters: stage, destination, progress and limit filters in order
+async def _scan(consumer: Any, tps: list[TopicPartition], grouped: bool, republish: _Republisher,  # noqa: C901
                 dry_run: bool) -> None:
     """Read the dead-letter partitions from the replay group's offsets (or their beginning) to their end
     offsets now, committing after each fetch exactly what was republished."""

@@ -138,41 +138,52 @@ def format_report(report: dict[str, Any]) -> list[str]:
         lines.append(f"worker: {'ready' if worker.get('ready') else 'starting'}"
                      + (f", FAILED: {worker['failed']}" if worker.get("failed") else ""))
     for dest in report["destinations"]:
-        state = dest["state"]
-        held = dest.get("held_calls")
-        if held:
-            state += f", {held} call(s) held"
         lines.append("")
-        if "reason" in dest:
-            lines.append(f"{dest['name']}: {state} (saved): {dest['reason']}")
-            continue
-        lines.append(f"{dest['name']}: {state} (from {dest['state_from']}), group {dest['group_id']}, "
-                     f"start_from {dest.get('start_from', 'earliest')} (a new group only)")
-        for topic in dest.get("missing_topics", []):
-            lines.append(f"  {topic}: topic does not exist yet")
-        total = 0
-        for p in dest["partitions"]:
-            committed = "-" if p["committed"] is None else p["committed"]
-            lag = "-" if p["lag"] is None else p["lag"]
-            total += p["lag"] or 0
-            lines.append(f"  {p['topic']}[{p['partition']}]  committed {committed}  end {p['end']}  lag {lag}")
-        if dest["partitions"]:
-            lines.append(f"  lag total {total}")
-        records = dest.get("records")
-        if records is not None:
-            lines.append(f"  since start: {records['delivered']} delivered, {records['dead_lettered']} dead-lettered "
-                         f"({records.get('unknown', 0)} of them with outcome unknown)")
-        if "calls_on_wire" in dest:
-            waiting = dest.get("calls_waiting_for_budget")
-            lines.append(f"  calls on the wire {dest['calls_on_wire']}, waiting for budget "
-                         f"{'n/a' if waiting is None else waiting}, records pending {dest.get('pending_records', 0)}")
-        if "last_error" in dest:
-            err = dest["last_error"]
-            lines.append(f"  last error: {err['at']} {err['message']}" if err else "  last error: none")
+        lines.extend(_destination_lines(dest))
     accounts = report.get("accounts") or {}
     if accounts:
         lines.append("")
         for key, acc in sorted(accounts.items()):
             waiting = f", {acc['waiting']} call(s) waiting" if acc.get("waiting") is not None else ""
             lines.append(f"account {key}: budget {acc['level']:g}/{acc['capacity']} used{waiting}")
+    return lines
+
+
+def _destination_lines(dest: dict[str, Any]) -> list[str]:
+    """One destination's block: its state, its partitions (Kafka's view), the running worker's counters."""
+    state = dest["state"]
+    held = dest.get("held_calls")
+    if held:
+        state += f", {held} call(s) held"
+    if "reason" in dest:
+        return [f"{dest['name']}: {state} (saved): {dest['reason']}"]
+    lines = [f"{dest['name']}: {state} (from {dest['state_from']}), group {dest['group_id']}, "
+             f"start_from {dest.get('start_from', 'earliest')} (a new group only)"]
+    for topic in dest.get("missing_topics", []):
+        lines.append(f"  {topic}: topic does not exist yet")
+    total = 0
+    for p in dest["partitions"]:
+        committed = "-" if p["committed"] is None else p["committed"]
+        lag = "-" if p["lag"] is None else p["lag"]
+        total += p["lag"] or 0
+        lines.append(f"  {p['topic']}[{p['partition']}]  committed {committed}  end {p['end']}  lag {lag}")
+    if dest["partitions"]:
+        lines.append(f"  lag total {total}")
+    return lines + _counter_lines(dest)
+
+
+def _counter_lines(dest: dict[str, Any]) -> list[str]:
+    """What a running worker counted for one destination (absent when no worker was asked)."""
+    lines = []
+    records = dest.get("records")
+    if records is not None:
+        lines.append(f"  since start: {records['delivered']} delivered, {records['dead_lettered']} dead-lettered "
+                     f"({records.get('unknown', 0)} of them with outcome unknown)")
+    if "calls_on_wire" in dest:
+        waiting = dest.get("calls_waiting_for_budget")
+        lines.append(f"  calls on the wire {dest['calls_on_wire']}, waiting for budget "
+                     f"{'n/a' if waiting is None else waiting}, records pending {dest.get('pending_records', 0)}")
+    if "last_error" in dest:
+        err = dest["last_error"]
+        lines.append(f"  last error: {err['at']} {err['message']}" if err else "  last error: none")
     return lines

@@ -335,7 +335,8 @@ def _prestop_seconds(container: Obj) -> float:
     return 0.0
 
 
-def deployment_problems(deploy: Obj, config: WorkerConfig) -> list[str]:
+# complexity: a checklist of the manifest's rules, one branch per rule
+def deployment_problems(deploy: Obj, config: WorkerConfig) -> list[str]:  # noqa: C901
     """Broken promises of the worker's Deployment (empty when it keeps them all)."""
     problems: list[str] = []
     pod = deploy["spec"]["template"]["spec"]
@@ -552,7 +553,8 @@ def test_service_pdb_labels_and_namespace(rendered: dict[str, list[Obj]], name: 
         assert namespaces == {one(objs, "Namespace")["metadata"]["name"]}
 
 
-def network_policy_problems(policy: Obj, pod_labels: dict[str, str]) -> list[str]:
+# complexity: a checklist of the manifest's rules, one branch per rule
+def network_policy_problems(policy: Obj, pod_labels: dict[str, str]) -> list[str]:  # noqa: C901
     problems: list[str] = []
     spec = policy["spec"]
     if not _selects(spec["podSelector"].get("matchLabels", {}), pod_labels):
@@ -768,7 +770,8 @@ LABEL_VALUES = re.compile(
 WORKER_ONLY = re.compile(r"\*\s*on\s*\(instance\)\s*group_left\s+gorgias_worker_build_info\{")
 
 
-def dashboard_problems(dashboard: Obj) -> list[str]:
+# complexity: a checklist of the dashboard's rules, one branch per rule
+def dashboard_problems(dashboard: Obj) -> list[str]:  # noqa: C901
     """Metric names and labels the worker does not expose, and structural mistakes."""
     series = registry_series()
     problems: list[str] = []

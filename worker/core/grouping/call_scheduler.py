@@ -90,7 +90,8 @@ class AccountScheduler:
     def __len__(self) -> int:
         return len(self._sources)
 
-    def choose(self, now: float, *, contended: bool) -> tuple[Source, Candidate] | None:
+    # complexity: one pass over the sources decides the call (due, aged, fair share); a decision read in one place
+    def choose(self, now: float, *, contended: bool) -> tuple[Source, Candidate] | None:  # noqa: C901
         """The call that takes the next token, and its source; None when no call may start.
 
         ``contended``: calls had to wait for this token (the budget is the bottleneck). Otherwise the

@@ -96,7 +96,8 @@ def _email_source(body: Any, template: Template) -> None:
             del msg["receiver"]  # a customer's message names no receiver (Gorgias' rule); its address is in `to`
 
 
-def _customer_shape(body: Any, template: Template, *, new: bool, require_channels: bool = True) -> None:
+# complexity: Gorgias' customer shape, rule after rule (name, email channel, preferred channel, phones)
+def _customer_shape(body: Any, template: Template, *, new: bool, require_channels: bool = True) -> None:  # noqa: C901
     """``name`` instead of firstname/lastname; a new customer's email (preferred) and phones as ``channels``.
 
     An update sends ``channels`` only when the record gives them (or a phone): Gorgias may replace a

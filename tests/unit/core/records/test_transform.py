@@ -183,7 +183,8 @@ JSON = st.recursive(
 PATHS = st.lists(st.lists(KEYS, min_size=1, max_size=3).map(".".join), max_size=5)
 
 
-def reference_exclude(data: Any, paths: list[str]) -> Any:
+# complexity: a reference implementation, written plainly to differ from the real one
+def reference_exclude(data: Any, paths: list[str]) -> Any:  # noqa: C901
     """Obvious reference: mark deletions on a deep copy, then apply them (list items highest index first)."""
     out = copy.deepcopy(data)
     dict_keys: dict[int, tuple[dict[str, Any], set[str]]] = {}
