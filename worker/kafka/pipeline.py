@@ -28,7 +28,7 @@ from aiokafka import ConsumerRebalanceListener, TopicPartition
 
 from worker.core.chain.record_chain import RecordChain, Rejected
 from worker.core.config.worker_config import Destination, WorkerConfig
-from worker.core.grouping.call_scheduler import Candidate
+from worker.core.grouping.call_scheduler import Candidate, TokensPerCall
 from worker.core.grouping.open_batches import QueuedCall
 from worker.core.outcomes.call_outcome import CallOutcome
 from worker.core.progress.offsets import TopicPartitionKey
@@ -95,6 +95,7 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
         # destinations on one Gorgias account).
         self._dispatchers = dispatchers if dispatchers is not None else Dispatchers(clock=clock)
         self.dispatcher: AccountDispatcher | None = None
+        self._tokens_per_call = TokensPerCall()  # requests per call, for the scheduler's records per token
         self._activated = asyncio.Event()  # set while active: retries of running calls wait on it
         if dest.active:
             self._activated.set()
@@ -316,7 +317,7 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
         dest = self.dest
         sources = call.sources
         dispatcher = self.dispatcher
-        tokens = CallTokens(dispatcher, waited_s, self._activated) if dispatcher is not None else None
+        tokens = CallTokens(dispatcher, waited_s, self._activated, self) if dispatcher is not None else None
         context = call_context.set(source_fields(dest.name, sources))
         outcome: CallOutcome | None = None  # before the try: its finally reads it on every path
         try:
@@ -334,6 +335,8 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
             return
         finally:
             call_context.reset(context)
+            if outcome is not None:
+                self.chain.open.tokens_per_call = self._tokens_per_call.observe(outcome.requests)
             self.chain.done(call)  # the key's next call may go
             # With intent marks the slot is held until the outcome is on Kafka, so that the records
             # marked and without an outcome after a crash are at most max_in_flight calls' worth.
