@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, ConfigDict, Field
+from pydantic import BeforeValidator, ConfigDict, Field, model_validator
 
 from worker.core.config.base import Model
 from worker.core.records.transform import split_path
@@ -82,6 +82,13 @@ class JobOption(Model):
         description="No poll starts later than this after the job was created; a job still running then leaves "
         "its records' outcome unknown (dead-lettered). Each poll takes a token of the account's budget.",
     )
+
+    @model_validator(mode="after")
+    def _a_poll_fits(self) -> JobOption:
+        if self.max_wait_s < self.first_poll_s:
+            raise ValueError(f"max_wait_s ({self.max_wait_s:g}) must be at least first_poll_s ({self.first_poll_s:g}): "
+                             "else the job would never be read")
+        return self
 
 
 class TemplateOptions(Model):
