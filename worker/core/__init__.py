@@ -1,2 +1,2 @@
-"""The pure core: configuration models, records, transform, grouping, rendering, templates, offsets,
-outcome documents and the record chain. No I/O, no clock of its own; imports nothing above it."""
+"""The pure core, one sub-package per subject: records, config, grouping, requests, templates, outcomes,
+progress, store and the chain. No I/O, no clock of its own; imports nothing above it."""

@@ -7,9 +7,11 @@ free *and* a call may start, picks the call, takes the token and starts the call
 destination (:class:`Destination`), which then runs it in one task of its own. Calls that wait hold no
 task: they are entries in their destination's open batches, and keep filling while they wait.
 
-A call already running that must try again (a 429, a 5xx, a dropped connection) asks for its next
-token with :meth:`AccountDispatcher.retry_token`: such requests are served before any waiting call, in
-the order they asked, so a refused call keeps its place at the front of the account's queue.
+A call already running that must try again (a 429, a 5xx, a dropped connection), or that goes on with
+its next request (a plan of several), asks for its next token with :meth:`AccountDispatcher.retry_token`:
+such requests are served before any waiting call, in the order they asked, so a refused call keeps its
+place at the front of the account's queue. Each such token is charged to the call's destination, as its
+first was: one token per request in the destinations' shares.
 """
 
 from __future__ import annotations
@@ -51,12 +53,14 @@ class CallTokens:
     waiting call. While the destination is paused a retry is held too (it is not on the wire): it asks
     for its token once the destination is activated (``active`` is set)."""
 
-    __slots__ = ("active", "dispatcher", "first_wait")
+    __slots__ = ("active", "dispatcher", "first_wait", "source")
 
-    def __init__(self, dispatcher: AccountDispatcher, first_wait: float, active: asyncio.Event) -> None:
+    def __init__(self, dispatcher: AccountDispatcher, first_wait: float, active: asyncio.Event,
+                 source: Destination | None = None) -> None:
         self.dispatcher = dispatcher
         self.first_wait = first_wait
         self.active = active
+        self.source = source  # the destination charged for the call's later tokens
 
     async def token(self, attempt: int) -> float:
         if attempt == 1:
@@ -66,7 +70,7 @@ class CallTokens:
             started = time.monotonic()
             await self.active.wait()
             held = time.monotonic() - started
-        return held + await self.dispatcher.retry_token()
+        return held + await self.dispatcher.retry_token(self.source)
 
 
 class AccountDispatcher:
@@ -83,7 +87,7 @@ class AccountDispatcher:
         self.scheduler = AccountScheduler(policy)
         self._clock = clock
         self._wake = asyncio.Event()
-        self._front: deque[asyncio.Future[None]] = deque()
+        self._front: deque[tuple[asyncio.Future[None], Destination | None]] = deque()
         self._task: asyncio.Task[None] | None = None
         self._dests: list[Destination] = []
         self._gauge = metrics.CALLS_WAITING_FOR_BUDGET.labels(account)
@@ -107,11 +111,12 @@ class AccountDispatcher:
         """Something changed (a call became due, a slot freed, a destination resumed): look again."""
         self._wake.set()
 
-    async def retry_token(self) -> float:
-        """A token for a running call's next attempt, served before every waiting call; returns the wait."""
+    async def retry_token(self, source: Destination | None = None) -> float:
+        """A token for a running call's next attempt or request, served before every waiting call and charged
+        to ``source`` (its destination); returns the wait."""
         started = self._clock()
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._front.append(fut)
+        self._front.append((fut, source))
         self._wake.set()
         await fut
         return max(0.0, self._clock() - started)
@@ -132,7 +137,7 @@ class AccountDispatcher:
         burst = 0
         while True:
             self._wake.clear()
-            while front and front[0].done():  # a retry that was cancelled (shutdown)
+            while front and front[0][0].done():  # a retry that was cancelled (shutdown)
                 front.popleft()
             if not front and not self._any_candidate():
                 self._gauge.set(self.waiting)
@@ -148,7 +153,10 @@ class AccountDispatcher:
                 continue
             if front:
                 limiter.take()
-                front.popleft().set_result(None)
+                fut, charged = front.popleft()
+                fut.set_result(None)
+                if charged is not None:
+                    scheduler.charge_more(charged)
                 continue
             picked = scheduler.choose(self._clock(), contended=contended)
             if picked is None:
@@ -157,7 +165,7 @@ class AccountDispatcher:
             source, call = picked
             dest = cast(Destination, source)  # every source registered here is one
             limiter.take()
-            scheduler.charge(dest, call.tokens)
+            scheduler.charge(dest)  # its first request's token; later ones are charged as they are taken
             try:
                 dest.start_call(call, max(0.0, self._clock() - call.ready_at))
             except Exception:  # one destination's bug must not stop the account's other destinations

@@ -206,10 +206,10 @@ class AccountRateLimiter:
         if parsed is not None:
             used, limit = parsed
             self._capacity = limit
-            # the account's level drains at the account's rate; our part of it (our share of the level
-            # above the headroom, as in :meth:`observe`) at ours
+            # the account's level drains at the account's rate; our part of it (our share of the level,
+            # as in :meth:`observe`) at ours
             account_wait = (used + 1 - limit) / (limit / self._per_seconds)
-            self._level = max(self._level, (used - self._headroom) * self._share)
+            self._level = max(self._level, used * self._share)
         else:
             account_wait = 1 / (self._capacity / self._per_seconds)
             self._level = max(self._level, self.usable)
@@ -220,16 +220,19 @@ class AccountRateLimiter:
     def observe(self, used: int, limit: int) -> None:
         """Sync with the server's ``used/limit``: adopt its limit, and its level when above ours.
 
-        The header counts every client of the account: other integrations, within the headroom, and
-        the other replicas. This worker adopts its share of the level beyond the headroom, so clients
-        that overspend slow every replica down in proportion.
+        The header counts every client of the account: the other replicas and other integrations.
+        This worker adopts its share of the whole level, so the replicas together keep the headroom free
+        *above* what everyone else uses: another integration that calls more than the headroom slows
+        every replica down in proportion instead of being refused. (Taking the level minus the headroom
+        instead, as one release did, let the replicas fill the headroom themselves whenever another
+        client used it: the other client, then the replicas, drew 429s.)
         """
         if limit <= 0 or used < 0:
             return
         now = self._clock()
         self._settle(now)
         self._capacity = limit
-        mine = (used - self._headroom) * self._share
+        mine = used * self._share
         if mine > self._level:
             self._level = mine
 

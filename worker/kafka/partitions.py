@@ -9,7 +9,8 @@ checkpoints, and what happens when partitions move between workers (revoke, assi
   (up to the shutdown grace) for the calls already on the wire, then commits what they finished.
 * **Assignment**: a partition the group never committed starts at ``start_from``'s timestamp; with
   outcome topics, the records past the committed offset whose outcome is already on Kafka are skipped
-  (:meth:`skip`), and those that may have reached Gorgias are flagged for the duplicate checks.
+  (:meth:`consumed` says so), and those that may have reached Gorgias are flagged for the duplicate checks
+  (:meth:`take_possibly_delivered`).
 """
 
 from __future__ import annotations

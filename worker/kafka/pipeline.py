@@ -30,7 +30,7 @@ from aiokafka import ConsumerRebalanceListener, TopicPartition
 from worker.core.chain.job_coalescing import JobGroup
 from worker.core.chain.record_chain import RecordChain, Rejected
 from worker.core.config.worker_config import Destination, WorkerConfig
-from worker.core.grouping.call_scheduler import Candidate
+from worker.core.grouping.call_scheduler import Candidate, TokensPerCall
 from worker.core.grouping.open_batches import QueuedCall
 from worker.core.outcomes.call_outcome import CallOutcome
 from worker.core.progress.offsets import TopicPartitionKey
@@ -99,6 +99,7 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
         # destinations on one Gorgias account).
         self._dispatchers = dispatchers if dispatchers is not None else Dispatchers(clock=clock)
         self.dispatcher: AccountDispatcher | None = None
+        self._tokens_per_call = TokensPerCall()  # requests per call, for the scheduler's records per token
         self._activated = asyncio.Event()  # set while active: retries of running calls wait on it
         if dest.active:
             self._activated.set()
@@ -183,7 +184,7 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
                 return
 
     async def stop(self, grace: float) -> None:
-        """Stop reading, finish in-flight calls within ``grace`` seconds, commit exactly what is done. Returns
+        """Stop reading, finish the calls on the wire within ``grace`` seconds, commit exactly what is done. Returns
         within ``grace`` + :data:`STOP_MARGIN_S` whatever the state: Kafka away, a rebalance under way."""
         deadline = time.monotonic() + grace
         self._stopping = True
@@ -329,7 +330,7 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
         dest = self.dest
         sources = call.sources
         dispatcher = self.dispatcher
-        tokens = CallTokens(dispatcher, waited_s, self._activated) if dispatcher is not None else None
+        tokens = CallTokens(dispatcher, waited_s, self._activated, self) if dispatcher is not None else None
         context = call_context.set(source_fields(dest.name, sources))
         outcome: CallOutcome | None = None  # before the try: its finally reads it on every path
         slot = _Slot(self, dispatcher)
@@ -350,6 +351,8 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
         finally:
             job.over()
             call_context.reset(context)
+            if outcome is not None and not call.coalesced:  # a job's reads are shared: not a call's requests
+                self.chain.open.tokens_per_call = self._tokens_per_call.observe(outcome.requests)
             self.chain.done(call)  # the key's next call may go (a job's: each of its tickets' next calls)
             # With intent marks the slot is held until the outcome is on Kafka, so that the records
             # marked and without an outcome after a crash are at most max_in_flight calls' worth.

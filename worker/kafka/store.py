@@ -64,7 +64,7 @@ T = TypeVar("T")
 
 
 class KeyScope(Protocol):
-    """How a deployment scopes its keys (:class:`worker.core.deployment.Deployment` is one)."""
+    """How a deployment scopes its keys (:class:`worker.core.config.deployment.Deployment` is one)."""
 
     def key(self, entry: str | bytes | None) -> bytes: ...
 

@@ -23,7 +23,7 @@ import yaml
 from pydantic import ValidationError
 
 from worker.core.config.base import ConfigError, Problem
-from worker.core.config.worker_config import WorkerConfig, error_location, problem_of
+from worker.core.config.worker_config import Destination, WorkerConfig, error_location, problem_of
 
 ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 ENV_PREFIX = "GORGIAS_WORKER__"
@@ -174,8 +174,23 @@ def apply_override(data: dict[str, Any], path: str, value: Any, origin: str, ori
         else:
             if not isinstance(node.get(key), dict | list):
                 node[key] = [] if parts[i + 1].isdigit() else {}
+                origins.by_path[tuple(loc)] = origin  # made by the override: a problem here is the override's
             node = node[key]
     origins.by_path[tuple(loc)] = origin
+
+
+def destination_setting_problem(path: str, data: dict[str, Any], origin: str) -> str | None:
+    """A problem when ``path`` names a destination's setting at the top level (``delivery.max_in_flight``),
+    saying how to set it on a destination; None otherwise."""
+    first = _normalised(split_path(path)[0])
+    worker_level = {_normalised(name) for name in WorkerConfig.model_fields}
+    if first in worker_level or first not in {_normalised(name) for name in Destination.model_fields}:
+        return None
+    names = [str(d.get("name")) for d in data.get("destinations") or () if isinstance(d, dict) and d.get("name")]
+    example = names[0] if names else "<name>"
+    known = f" (destinations: {', '.join(names)})" if names else ""
+    return (f"{origin}: {split_path(path)[0]} is a setting of each destination: set it on one, e.g. "
+            f"destinations.{example}.{path}{known}")
 
 
 def parse_value(text: str) -> Any:
@@ -225,6 +240,10 @@ def parse_text(
         raise ConfigError([f"{source}: the top level must be a mapping with `destinations:`"])
     problems: list[str] = []
     for path, raw, origin in [*env_overrides(env), *set_overrides(overrides)]:
+        misplaced = destination_setting_problem(path, data, origin)
+        if misplaced is not None:
+            problems.append(misplaced)
+            continue
         try:
             apply_override(data, path, parse_value(raw), origin, origins)
         except ValueError as exc:

@@ -116,18 +116,25 @@ def config_command(config: ConfigOption, overrides: SetOption = None) -> None:
 
 @app.command(short_help="Check (or --write) the JSON Schemas in schemas/.")
 def schemas(
-    write: Annotated[bool, typer.Option("--write", help="Rewrite schemas/ from the models.")] = False,
+    write: Annotated[bool, typer.Option("--write", help="Rewrite schemas/ (and the README's table).")] = False,
 ) -> None:
-    """Check (or with --write, regenerate) the JSON Schemas in schemas/."""
+    """Check (or with --write, regenerate) the JSON Schemas in schemas/ and the README's settings table."""
     from worker.tools import schemas as schema_mod
+    from worker.tools import settings_table
 
+    readme = settings_table.README.exists()  # a source checkout (an installed package has no README)
     if write:
         for path in schema_mod.write():
             typer.echo(f"wrote {path}")
+        if readme:
+            settings_table.write()
+            typer.echo(f"wrote the settings table of {settings_table.README}")
         return
-    stale = schema_mod.drifted()
+    stale = [f"schemas/{name}" for name in schema_mod.drifted()]
+    if readme and settings_table.drifted():
+        stale.append("the README's settings table")
     if stale:
-        fail([f"schemas/{name} is out of date: run `gorgias-worker schemas --write`" for name in stale])
+        fail([f"{name} is out of date: run `gorgias-worker schemas --write`" for name in stale])
     typer.echo("schemas are up to date")
 
 

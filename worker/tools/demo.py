@@ -153,7 +153,7 @@ def run_demo(bootstrap: str, prefix: str = "demo") -> int:
         asyncio.run(produce_file(kafka, f"{prefix}.ticket-fields", path, "ticket_id"))
         expected_calls = len(tickets) + 3  # 13 ticket calls (one rejected by Gorgias) + 3 batched field calls
         _show_results(kafka, prefix, expected_calls, sandbox_url, web_port)
-        say("Done. Stopping the worker (SIGTERM: drains in-flight calls, commits) and the sandbox")
+        say("Done. Stopping the worker (SIGTERM: finishes the calls on the wire, commits) and the sandbox")
         return 0
     finally:
         for proc in reversed(started):

@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterator
 
+import pytest
+
 from worker.core.config.account import RateLimitSettings
-from worker.core.grouping.call_scheduler import Candidate, SchedulerPolicy
+from worker.core.grouping.call_scheduler import Candidate, Fairness, SchedulerPolicy
 from worker.core.grouping.open_batches import OpenBatches, QueuedCall
-from worker.gorgias.dispatch import AccountDispatcher
+from worker.gorgias.dispatch import AccountDispatcher, CallTokens
 from worker.gorgias.ratelimit import AccountRateLimiter
 
 
@@ -95,3 +97,48 @@ async def test_calls_of_a_paused_destination_are_held_and_go_when_it_resumes() -
     finally:
         await dispatcher.unregister(paused)
         await dispatcher.unregister(running)
+
+
+class TwoRequestDestination(FakeDestination):
+    """Every call makes two requests (a tag created, then the write): its second token is asked for while it
+    runs, as a plan's next step does (CallTokens)."""
+
+    def __init__(self, name: str, dispatcher: AccountDispatcher) -> None:
+        super().__init__(name)
+        self.dispatcher = dispatcher
+        self.running: set[asyncio.Task[None]] = set()
+
+    def start_call(self, call: Candidate, waited_s: float) -> None:
+        super().start_call(call, waited_s)
+        tokens = CallTokens(self.dispatcher, waited_s, asyncio.Event(), self)
+        tokens.active.set()
+        task = asyncio.ensure_future(tokens.token(2))
+        self.running.add(task)
+        task.add_done_callback(lambda _: self.log.append(f"{self.name}: second request") if self.log else None)
+
+
+async def test_every_request_of_a_call_counts_against_its_destinations_share() -> None:
+    """Equal shares between a destination whose calls make two requests and one whose calls make one: the first
+    starts half as many calls, and both take the same number of tokens."""
+    log: list[str] = []
+    dispatcher = AccountDispatcher("acme/basic", limiter(0.01), SchedulerPolicy(fairness=Fairness.EQUAL))
+    double, single = TwoRequestDestination("double", dispatcher), FakeDestination("single")
+    double.log = single.log = log
+    for i in range(40):
+        double.open.add_single(f"d{i}", None, 1, 0.0)
+        single.open.add_single(f"s{i}", None, 1, 0.0)
+    dispatcher.register(double)
+    dispatcher.register(single)
+    try:
+        await until(lambda: len(log) >= 60, timeout=10)
+        tokens = log[:60]
+    finally:
+        await dispatcher.unregister(double)
+        await dispatcher.unregister(single)
+        for task in double.running:
+            task.cancel()
+    started_double = sum(1 for x in tokens if x[0] == "d" and x[1:].isdigit())
+    started_single = sum(1 for x in tokens if x[0] == "s" and x[1:].isdigit())
+    second = sum(1 for x in tokens if x.endswith("second request"))
+    assert started_double + second == pytest.approx(started_single, abs=2)  # tokens: equal shares
+    assert started_single == pytest.approx(2 * started_double, abs=3)

@@ -139,8 +139,8 @@ async def jobs_on(harness: Harness, ticket_ids: list[int], count: int) -> list[i
     """``count`` jobs created straight through the API (as a worker before a restart would have)."""
     out = []
     for _ in range(count):
-        job = await harness.api("POST", "/api/jobs", {"type": "updateTicket",
-                                                      "params": {"ticket_ids": ticket_ids, "updates": {"status": "closed"}}})
+        params = {"ticket_ids": ticket_ids, "updates": {"status": "closed"}}
+        job = await harness.api("POST", "/api/jobs", {"type": "updateTicket", "params": params})
         out.append(job["id"])
     return out
 

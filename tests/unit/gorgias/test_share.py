@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -85,7 +86,7 @@ class TestShareOfTheLimiter:
         lim.set_share(0.2)
         clock.now += 1000
         lim.observe(32, 40)
-        assert lim.level == pytest.approx(6)  # (32 - headroom 2) / 5
+        assert lim.level == pytest.approx(6.4)  # a fifth of the account's level: 32 / 5
 
     def test_a_share_must_be_positive(self) -> None:
         with pytest.raises(ValueError):
@@ -189,3 +190,52 @@ def test_five_replicas_use_the_whole_budget() -> None:
     asyncio.run(time.run(*(replica(m) for m in range(5))))
     steady = [t for t in accepted if 10 <= t < 40]
     assert len(steady) >= 0.95 * 30 * (capacity - headroom) / per_seconds  # ≥ 95 % of 4.5 calls/s
+
+
+# --------------------------------------------------------------------------------------------------
+# Another integration on the account calling more than the headroom: the replicas, reading its calls in
+# the call-limit header, yield to it. Regression: adopting the header's level minus the headroom let
+# the replicas fill the headroom too, so the foreign client (and then the replicas) drew 429s.
+
+
+@pytest.mark.parametrize("replicas", [1, 3])
+def test_replicas_yield_to_a_foreign_client_beyond_the_headroom(replicas: int) -> None:
+    capacity, per_seconds, headroom, until = 40, 20.0, 2, 300.0
+    time = FakeTime(start=0.0)
+    server = ServerBucket(capacity, per_seconds)
+    refused: list[tuple[str, float]] = []
+    ours: list[float] = []
+
+    async def call(lim: AccountRateLimiter, latency: float) -> None:
+        await time.sleep(latency)  # Gorgias' latency: the header comes back after later calls went out
+        if server.hit(time.now):
+            ours.append(time.now)
+        else:
+            refused.append(("replica", time.now))
+        lim.observe(math.ceil(server.level - 1e-9), capacity)  # the call-limit header
+
+    async def replica(seed: int) -> None:
+        lim = cold(time, capacity, per_seconds, headroom)
+        lim.set_share(1 / replicas)
+        calls = []
+        while True:
+            await lim.acquire()
+            if time.now >= until:
+                break
+            calls.append(asyncio.ensure_future(call(lim, 0.3 + 0.3 * ((seed + len(calls)) % 7) / 6)))
+        await asyncio.gather(*calls)
+
+    async def foreign() -> None:  # 0.5 calls/s: five times the headroom's 2 per 20 s
+        gaps = [0.7, 3.1, 1.6, 2.9, 1.2, 2.5]  # 2 s on average, never in step with ours
+        n = 0
+        while time.now < until:
+            await time.sleep(gaps[n % len(gaps)])
+            n += 1
+            if not server.hit(time.now):
+                refused.append(("foreign", time.now))
+
+    asyncio.run(time.run(foreign(), *(replica(r) for r in range(replicas))))
+    assert refused == []
+    steady = [t for t in ours if 60 <= t < until]
+    # what is left once the foreign client's 0.5 calls/s are served: 2 - 0.5 calls/s, minus a margin
+    assert len(steady) >= 0.9 * (until - 60) * (capacity / per_seconds - 0.5)

@@ -89,6 +89,46 @@ def test_set_overrides_any_setting_with_the_same_validation() -> None:
         parse_text(TEXT, "c.yaml", ["worker.web_prt=1"], environ={})
 
 
+def test_a_bad_set_is_reported_against_the_set_not_a_line_of_the_file() -> None:
+    for setting, origin in (("nope.x=4", "--set nope.x"), ("kafka.nope.deeper=1", "--set kafka.nope.deeper")):
+        with pytest.raises(ConfigError) as err:
+            parse_text(TEXT, "c.yaml", [setting], environ={})
+        (line,) = err.value.problems
+        assert line.endswith(f"({origin})") and "c.yaml" not in line
+    # a setting the file has keeps its line when the override only reaches below it
+    with pytest.raises(ConfigError) as err:
+        parse_text(TEXT, "c.yaml", ["destinations.support-tickets.batching.batch_size=0"], environ={})
+    assert err.value.problems[0].endswith("(--set destinations.support-tickets.batching.batch_size)")
+
+
+def test_a_destinations_setting_at_the_top_says_how_to_set_it_on_a_destination() -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_text(TEXT, "c.yaml", ["delivery.max_in_flight=4"], environ={})
+    assert err.value.problems == [
+        "--set delivery.max_in_flight: delivery is a setting of each destination: set it on one, e.g. "
+        "destinations.support-tickets.delivery.max_in_flight (destinations: support-tickets)"
+    ]
+    with pytest.raises(ConfigError, match=r"^environment variable GORGIAS_WORKER__BATCHING__BATCH_SIZE: batching is"):
+        parse_text(TEXT, "c.yaml", environ={"GORGIAS_WORKER__BATCHING__BATCH_SIZE": "5"})
+
+
+def test_the_readmes_override_examples_work_as_written() -> None:
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    section = readme[readme.index("**Overrides without editing the file**"):]
+    commands = section[section.index("```bash\n") + 8:section.index("```", section.index("```bash\n") + 8)]
+    example = section[section.index("```yaml\n") + 8:section.index("```", section.index("```yaml\n") + 8)]
+    ran = 0
+    for command in commands.splitlines():
+        words = command.split("#")[0].split()
+        environ = dict(w.split("=", 1) for w in words if w.startswith("GORGIAS_WORKER__"))
+        sets = [words[i + 1] for i, w in enumerate(words) if w == "--set"]
+        cfg = parse_text(example, "config.yaml", sets, environ={**environ, "GORGIAS_API_KEY": "k"})
+        ran += 1
+        if "delivery.max_in_flight=4" in command:
+            assert cfg.destinations[0].delivery.max_in_flight == 4
+    assert ran == 3
+
+
 def test_environment_overrides() -> None:
     env = {"GORGIAS_WORKER__WORKER__WEB_PORT": "7001", "GORGIAS_WORKER__DESTINATIONS__SUPPORT_TICKETS__ACTIVE": "false"}
     cfg = parse_text(TEXT, "c.yaml", environ=env)

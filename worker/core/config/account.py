@@ -35,13 +35,13 @@ SECRET_FIELDS: dict[AuthType, tuple[str, ...]] = {
 class RateLimitSettings(Model):
     """The account's request budget (Gorgias: a leaky bucket per account)."""
 
-    enabled: bool = True
+    enabled: bool = Field(default=True, description="Pace calls to the account's budget; false: no pacing.")
     requests: int | None = Field(
         default=None, ge=1, description="Bucket size; default 40 for API keys, 80 for OAuth apps."
     )
     per_seconds: float = Field(default=20.0, gt=0, description="Seconds for a full bucket to drain.")
     headroom: int = Field(
-        default=2, ge=0, description="Slots left unused as margin for other integrations' bursts."
+        default=2, ge=0, description="Slots, and their share of the drain rate, left unused for other integrations."
     )
     assume_full_at_start: bool = Field(
         default=True,
@@ -88,20 +88,32 @@ class Credential(Model):
         pattern=r"^[a-z0-9][a-z0-9-]{0,62}$",
         description="Helpdesk subdomain: `mystore` for mystore.gorgias.com.",
     )
-    auth: AuthType = AuthType.BASIC
+    auth: AuthType = Field(
+        default=AuthType.BASIC,
+        description="basic (the user's email and API key), oauth (a fixed access token) or oauth_app (client id "
+        "and secret, and a refresh token exchanged for access tokens).",
+    )
     username: str | None = Field(default=None, description="Email of the user the API key belongs to.")
-    api_key_env: str | None = None
-    api_key_file: str | None = None
-    access_token_env: str | None = None
-    access_token_file: str | None = None
+    api_key_env: str | None = Field(default=None, description="auth: basic: environment variable holding the API key.")
+    api_key_file: str | None = Field(default=None, description="auth: basic: file holding the API key.")
+    access_token_env: str | None = Field(
+        default=None, description="auth: oauth: environment variable holding the access token.",
+    )
+    access_token_file: str | None = Field(default=None, description="auth: oauth: file holding the access token.")
     client_id: str | None = Field(default=None, min_length=1, description="auth: oauth_app: the app's client id.")
-    client_secret_env: str | None = None
-    client_secret_file: str | None = None
+    client_secret_env: str | None = Field(
+        default=None, description="auth: oauth_app: environment variable holding the client secret.",
+    )
+    client_secret_file: str | None = Field(
+        default=None, description="auth: oauth_app: file holding the client secret.",
+    )
     refresh_token_env: str | None = Field(
         default=None, description="auth: oauth_app: where the first refresh token is (scope `offline`); the "
         "replicas then keep the newest one in the credentials store.",
     )
-    refresh_token_file: str | None = None
+    refresh_token_file: str | None = Field(
+        default=None, description="auth: oauth_app: file holding the first refresh token.",
+    )
     stored: bool = Field(
         default=False,
         description="Saved through the credentials API: its secret is in the credentials store, encrypted under "

@@ -14,9 +14,11 @@ from worker.core.grouping.batching import GroupingAlgorithm
 class BatchingSettings(Model):
     """Record batching: several records in one API call, grouped by an algorithm within windows."""
 
-    enabled: bool = False
+    enabled: bool = Field(default=False, description="Several records in one call; false: one call per record.")
     batch_size: int = Field(default=100, ge=1, le=10_000, description="Most records in one call.")
-    algorithm: GroupingAlgorithm = GroupingAlgorithm.ARRIVAL_ORDER
+    algorithm: GroupingAlgorithm = Field(
+        default=GroupingAlgorithm.ARRIVAL_ORDER, description="How records are grouped into batches (see Batching).",
+    )
     attributes: list[str] = Field(
         default_factory=list, description="Grouping key attributes (dotted paths) for keyed algorithms."
     )
@@ -68,16 +70,24 @@ class Coalesce(StrEnum):
 class DeliverySettings(Model):
     """Timeouts, retries and concurrency of the calls."""
 
-    connect_timeout_s: float = Field(default=5.0, gt=0)
+    connect_timeout_s: float = Field(default=5.0, gt=0, description="Connection timeout of one attempt.")
     timeout_s: float = Field(default=30.0, gt=0, description="Whole-request timeout of one attempt.")
     max_attempts: int = Field(default=8, ge=1, le=100, description="Attempts per call, the first included.")
-    max_retry_time_s: float = Field(default=300.0, gt=0, description="Give up retrying after this long.")
-    backoff_initial_s: float = Field(default=0.5, gt=0)
-    backoff_max_s: float = Field(default=30.0, gt=0)
-    max_in_flight: int = Field(default=16, ge=1, le=1024, description="Concurrent calls across keys.")
+    max_retry_time_s: float = Field(
+        default=300.0, gt=0, description="Retry budget of a call: it gives up retrying after this long.",
+    )
+    backoff_initial_s: float = Field(
+        default=0.5, gt=0, description="First pause before a retry; doubled each time, with full jitter.",
+    )
+    backoff_max_s: float = Field(default=30.0, gt=0, description="Longest pause before a retry.")
+    max_in_flight: int = Field(
+        default=16, ge=1, le=1024,
+        description="Most calls on the wire at once, across keys: each holds one call slot.",
+    )
     max_pending_records: int = Field(
         default=50_000, ge=1,
-        description="Back-pressure: consumption pauses above this many undelivered records (resumes at half)."
+        description="Back-pressure: consumption pauses above this many records without an outcome and resumes "
+        "at half (unbatched: at most 32 per call slot, at least 1000).",
     )
     dead_letter_held_calls: bool = Field(
         default=False,
@@ -119,12 +129,17 @@ DEFAULT_RESPONSE_HEADERS = (
 class ResponseWebhookSettings(Model):
     """The response topic: one event per API call, consumed by other systems as a webhook source."""
 
-    enabled: bool = True
-    topic: str = Field(default="gorgias.responses", pattern=TOPIC_PATTERN)
+    enabled: bool = Field(default=True, description="Publish one response event per call.")
+    topic: str = Field(
+        default="gorgias.responses", pattern=TOPIC_PATTERN, description="Where the response events go.",
+    )
     request_body: BodyCapture = Field(
         default=BodyCapture.FULL, description="full: the body; hash: its sha256; none: left out."
     )
-    response_headers: list[str] = Field(default_factory=lambda: list(DEFAULT_RESPONSE_HEADERS))
+    response_headers: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_RESPONSE_HEADERS),
+        description="Response headers kept in the event (lowercase names).",
+    )
 
     @field_validator("response_headers")
     @classmethod

@@ -62,14 +62,18 @@ class EndpointSettings(Model):
         default=None, description="Name of a pre-built endpoint template (`gorgias-worker templates`)."
     )
     template_options: TemplateOptions = Field(
-        default_factory=TemplateOptions, description="Template customisation: constant fields, attribute mapping."
+        default_factory=TemplateOptions,
+        description="Template customisation (see Templates): constant fields, attribute mapping, external id, "
+        "URL attributes, duplicate checks, jobs.",
     )
     method: HttpMethod | None = Field(default=None, description="POST, PUT, PATCH or DELETE.")
     url: str | None = Field(
         default=None,
         description="https://{domain}.gorgias.com/api/... with {attribute} placeholders (dotted paths).",
     )
-    content_format: ContentFormat = ContentFormat.JSON
+    content_format: ContentFormat = Field(
+        default=ContentFormat.JSON, description="json, or form (form-urlencoded; flat records only).",
+    )
     headers: dict[str, str] = Field(
         default_factory=dict, description="Extra request headers: `h1:v1,h2:v2` or a mapping."
     )

@@ -34,7 +34,10 @@ class KafkaSettings(Model):
         default="localhost:9092",
         description="Comma-separated host:port list. The env var KAFKA_BOOTSTRAP_SERVERS overrides it.",
     )
-    group_id: str = Field(default="gorgias-worker", min_length=1, description="Consumer group of the worker.")
+    group_id: str = Field(
+        default="gorgias-worker", min_length=1,
+        description="Prefix of each destination's consumer group (`<group_id>.<name>`).",
+    )
     deployment: str | None = Field(
         default=None,
         pattern=DEPLOYMENT_PATTERN,
@@ -42,12 +45,17 @@ class KafkaSettings(Model):
         "`<deployment>.<store>` (control, intents) and every key it writes to them starts with `<deployment>/`, "
         "so deployments sharing a cluster never see each other's entries.",
     )
-    client_id: str = Field(default="gorgias-worker", min_length=1)
-    security_protocol: SecurityProtocol = SecurityProtocol.PLAINTEXT
-    sasl_mechanism: SaslMechanism | None = None
-    sasl_username: str | None = None
-    sasl_password_env: str | None = None
-    sasl_password_file: str | None = None
+    client_id: str = Field(default="gorgias-worker", min_length=1,
+                           description="The Kafka client id (broker logs, quotas).")
+    security_protocol: SecurityProtocol = Field(
+        default=SecurityProtocol.PLAINTEXT, description="PLAINTEXT, SSL (TLS), SASL_PLAINTEXT or SASL_SSL.",
+    )
+    sasl_mechanism: SaslMechanism | None = Field(
+        default=None, description="With SASL_*: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.",
+    )
+    sasl_username: str | None = Field(default=None, description="With SASL_*: the user.")
+    sasl_password_env: str | None = Field(default=None, description="Environment variable holding its password.")
+    sasl_password_file: str | None = Field(default=None, description="File holding its password.")
     ssl_cafile: str | None = Field(
         default=None, description="CA bundle (PEM) to verify the brokers; default: the system's trusted CAs.",
     )
@@ -93,7 +101,8 @@ class KafkaSettings(Model):
         "many replicas); default: the cluster's.",
     )
     max_record_bytes: int = Field(
-        default=1_048_576, ge=1, description="Records larger than this go to the dead-letter topic."
+        default=1_048_576, ge=1,
+        description="Larger records go to the dead-letter topic by reference (hash, size, source offset).",
     )
     fetch_max_records: int = Field(default=2000, ge=1, le=100_000, description="Records per poll.")
 

@@ -121,7 +121,9 @@ class Destination(Model):
     """One Gorgias destination: what to consume, where to send it, how to batch, where results go."""
 
     name: str = Field(pattern=NAME_PATTERN, description="Unique name, lowercase: `support-tickets`.")
-    source_topics: list[Annotated[str, Field(pattern=TOPIC_PATTERN)]] = Field(min_length=1)
+    source_topics: list[Annotated[str, Field(pattern=TOPIC_PATTERN)]] = Field(
+        min_length=1, description="The Kafka topics whose records this destination sends.",
+    )
     credential: NamedCredential = Field(
         description="The Gorgias account: a credential block, or the name of one defined under the top-level "
         "`credentials:` (or saved at runtime).",
@@ -130,7 +132,10 @@ class Destination(Model):
     batching: BatchingSettings = Field(default_factory=BatchingSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     response_webhook: ResponseWebhookSettings = Field(default_factory=ResponseWebhookSettings)
-    dead_letter_topic: str = Field(default="gorgias.dead-letter", pattern=TOPIC_PATTERN)
+    dead_letter_topic: str = Field(
+        default="gorgias.dead-letter", pattern=TOPIC_PATTERN,
+        description="Where records that cannot be delivered go, with the reason.",
+    )
     active: bool = Field(default=True, description="Saved inactive: not consumed until activated.")
     group_id: str | None = Field(
         default=None,
@@ -249,12 +254,17 @@ class WorkerSettings(Model):
         description="Origins other than https://{domain}.gorgias.com a credential saved at runtime may send a "
         "variable's or a file's secret to (its base_url), e.g. the sandbox http://127.0.0.1:8080.",
     )
-    shutdown_grace_s: float = Field(default=25.0, ge=0, description="SIGTERM: time to finish in-flight calls.")
+    shutdown_grace_s: float = Field(default=25.0, ge=0, description="SIGTERM: time to finish the calls on the wire.")
     broker_wait_s: float = Field(
-        default=120.0, ge=0, description="At start, how long to wait for Kafka to answer before giving up."
+        default=120.0, ge=0,
+        description="At start, how long to wait for Kafka (retries logged) before exiting with one line.",
     )
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
-    log_format: Literal["json", "text"] = "json"
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="debug, info, warning or error; secrets are redacted from every line.",
+    )
+    log_format: Literal["json", "text"] = Field(
+        default="json", description="json (one object per line, with the records' coordinates) or text.",
+    )
     event_loop: Literal["uvloop", "asyncio"] = Field(
         default="uvloop",
         description="uvloop (libuv, ~10 % less CPU per call) or asyncio (the standard library's loop).",

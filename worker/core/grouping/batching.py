@@ -19,9 +19,12 @@ The algorithms (``arrival_order``, ``by_attribute``, ``tumbling_window``, ``sess
 when each closes a batch: :mod:`worker.core.grouping.algorithms`.
 
 A time limit is reached when the clock is *at or past* it (a batch due at 12.0 is sent at 12.0).
-On shutdown all pending batches are sent at once, whatever their age, and when Kafka partitions
-are taken away from the worker, the pending records of those partitions are (reason ``drain``);
-records of other partitions stay in their batches.
+While back-pressure pauses consumption every open batch is closed at once, whatever its age (reason
+``drain``, :meth:`Grouper.flush_all`): no record could join it before its window ends. When Kafka
+partitions are taken away from the worker, the pending records of those partitions are taken out
+(:meth:`Grouper.flush_where`) and left to their new owner; records of other partitions stay in their
+batches. On shutdown nothing is flushed: records not on the wire yet are not committed, and come back
+after the restart.
 
 For every key, batches are sent in the order their records arrived: concatenating a key's batches
 gives its records in arrival order.

@@ -18,6 +18,12 @@ rate limiter says *when* a token is free; this module says *which call* takes it
    (ties: the one due first). While a call waits its batch keeps filling, so this favours the keys
    whose records pile up and lets the sparse ones fill.
 
+**A token is one request.** A call of several requests (a tag created before its write, the read of a
+read-merge-write) takes one token per request: its first when it starts, each later one as it goes
+(:meth:`AccountScheduler.charge_more`), and every one moves its destination's pass on. Before a call
+starts its requests are not known (its body is built when it goes), so its ``tokens`` are what its
+destination's calls took lately (:class:`TokensPerCall`).
+
 When a token is free at once (the budget is not the bottleneck) calls simply go in the order they
 became ready, as they would without a budget.
 
@@ -31,7 +37,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-__all__ = ["AccountScheduler", "Candidate", "Fairness", "SchedulerPolicy", "Source"]
+__all__ = ["AccountScheduler", "Candidate", "Fairness", "SchedulerPolicy", "Source", "TokensPerCall"]
 
 
 class Fairness(StrEnum):
@@ -53,7 +59,9 @@ class Candidate(Protocol):
     def records(self) -> int: ...
 
     @property
-    def tokens(self) -> int: ...
+    def tokens(self) -> float:
+        """Budget tokens the call is expected to take: one per request."""
+        ...
 
     @property
     def ready_at(self) -> float: ...
@@ -124,7 +132,7 @@ class AccountScheduler:
                 if ready <= limit and (overdue is None or ready < overdue[1].ready_at
                                        or (ready == overdue[1].ready_at and call.records > overdue[1].records)):
                     overdue = (src, call)  # the oldest; of equally old ones (a job of calls), the fullest
-                rate = call.records / max(1, call.tokens)
+                rate = call.records / max(1.0, call.tokens)
                 if rate > best_rate or (rate == best_rate and best is not None and ready < best.ready_at):
                     best, best_rate = call, rate
             if best is None:
@@ -141,8 +149,8 @@ class AccountScheduler:
         self._chose_aged = chosen is not None and chosen[1] is overdue[1]
         return chosen
 
-    def charge(self, source: Source, tokens: int) -> None:
-        """``source`` took ``tokens`` tokens for the call :meth:`choose` returned last: move its pass on."""
+    def charge(self, source: Source, tokens: float = 1) -> None:
+        """``source`` took ``tokens`` tokens to start the call :meth:`choose` returned last: move its pass on."""
         aged, self._chose_aged = self._chose_aged, None
         if aged is None:
             self._not_aged = 0  # no call was overdue: nothing owed
@@ -151,11 +159,33 @@ class AccountScheduler:
         else:
             self._not_aged += 1
         pss = self._sources.get(source)
+        if pss is not None:
+            self._vtime = max(self._vtime, pss)  # the pass of the last source served
+        self.charge_more(source, tokens)
+
+    def charge_more(self, source: Source, tokens: float = 1) -> None:
+        """A call of ``source`` already running took ``tokens`` more (its next request, a retry): its
+        destination's share of the budget counts them too."""
+        pss = self._sources.get(source)
         if pss is None:
             return
-        self._vtime = max(self._vtime, pss)
         if self.policy.fairness is Fairness.RECORDS:
             weight = max(1, source.waiting_records())
         else:
             weight = 1
         self._sources[source] = pss + tokens / weight
+
+
+class TokensPerCall:
+    """The requests a destination's calls make, learned from those that finished: a moving average over
+    about the last ``1 / weight`` calls (it follows a destination whose tags all exist by now, say)."""
+
+    def __init__(self, weight: float = 0.1) -> None:
+        self.weight = weight
+        self.value = 1.0
+
+    def observe(self, requests: int) -> float:
+        """A call made ``requests`` requests (retries not counted); returns the new estimate."""
+        if requests >= 1:
+            self.value += self.weight * (requests - self.value)
+        return self.value

@@ -53,7 +53,7 @@ class QueuedCall(Generic[T]):
         self.opened_at = opened_at
         self.ready_at = ready_at  # when it became due (age is counted from here)
         self.sealed = sealed
-        self.tokens = 1  # budget tokens its first attempt takes
+        self.tokens = 1.0  # budget tokens it is expected to take: one per request (see OpenBatches.tokens_per_call)
         self.window_start = window_start
         self.reason = reason  # why its batch was closed: window (it was due), or size/bytes (it filled up)
         # what a layer above worked out from the records, with how many records it saw (None once items are dropped)
@@ -91,6 +91,9 @@ class OpenBatches(Generic[T]):
         self._ids = itertools.count(1)
         self._held_records = 0
         self._held_calls = 0
+        # requests a call of this destination is expected to make (a tag created before its write, the read of
+        # a read-merge-write): the owner keeps it up to date (call_scheduler.TokensPerCall); new calls take it
+        self.tokens_per_call = 1.0
 
     # -- records in ----------------------------------------------------------------------------------
 
@@ -260,6 +263,7 @@ class OpenBatches(Generic[T]):
         self._enqueue(call)
 
     def _enqueue(self, call: QueuedCall[T]) -> None:
+        call.tokens = self.tokens_per_call
         lane = call.lane
         calls = self._lanes.get(lane)
         if calls is None:

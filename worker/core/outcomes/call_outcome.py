@@ -98,6 +98,12 @@ class CallOutcome:
     steps: list[StepRecord] = field(default_factory=list)  # a planned call's requests (worker.gorgias.plan_runner)
     jobs: list[JobReport] = field(default_factory=list)  # the Gorgias jobs a job call followed (worker.gorgias.jobs)
 
+    @property
+    def requests(self) -> int:
+        """Requests the call sent, retries not counted: one per step of a plan that was not skipped, else
+        one (a call given up before it was sent counts one too: it would have made one)."""
+        return sum(1 for step in self.steps if not step.skipped) or 1
+
     @classmethod
     def unsent(cls, reason: str, at: float) -> CallOutcome:
         """A call given up before it was sent (held too long): failed, retryable, no attempt."""

@@ -19,11 +19,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from worker.core.grouping.batching import BatchPolicy
-from worker.core.grouping.call_scheduler import AccountScheduler, Candidate, Fairness, SchedulerPolicy
+from worker.core.grouping.call_scheduler import AccountScheduler, Candidate, Fairness, SchedulerPolicy, TokensPerCall
 from worker.core.grouping.open_batches import OpenBatches, QueuedCall
 
 EXAMPLES = int(os.environ.get("BATCHING_EXAMPLES", "50"))
@@ -391,3 +392,29 @@ def test_flush_grouped_does_nothing_unbatched() -> None:
     batches: OpenBatches[Rec] = OpenBatches(None, ordered=True)
     batches.add_single(Rec(0, ("a",), 0.0, 10), "a", 10, 0.0)
     assert batches.flush_grouped(1.0) == 0 and batches.waiting_calls == 1
+
+
+def test_records_per_token_counts_every_request_a_call_is_expected_to_make() -> None:
+    """A call expected to make three requests (tags created before the write) carries a third of its records per
+    token: a call of one request and fewer records goes before it."""
+    d = Dest(OpenBatches(None, ordered=False), slots=10)
+    d.batches.tokens_per_call = 3.0
+    costly = d.batches.add_single(Rec(0, (), 0.0, 1), None, 1, 0.0)
+    d.batches.tokens_per_call = 1.0
+    cheap = d.batches.add_single(Rec(1, (), 0.0, 1), None, 1, 0.25)
+    assert (costly.tokens, cheap.tokens) == (3.0, 1.0)
+    sched = AccountScheduler(SchedulerPolicy())
+    sched.add(d)
+    picked = sched.choose(0.5, contended=True)
+    assert picked is not None and picked[1] is cheap
+
+
+def test_tokens_per_call_follows_the_requests_calls_made() -> None:
+    estimate = TokensPerCall(weight=0.5)
+    assert estimate.value == 1.0
+    assert estimate.observe(3) == 2.0
+    assert estimate.observe(3) == 2.5
+    assert estimate.observe(0) == 2.5  # a call that made no request says nothing
+    for _ in range(20):
+        estimate.observe(1)
+    assert estimate.value == pytest.approx(1.0, abs=1e-3)

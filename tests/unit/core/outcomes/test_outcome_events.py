@@ -15,6 +15,7 @@ from worker.core.outcomes.documents import DeadLetter, ResponseEvent
 from worker.core.outcomes.response_events import response_event
 from worker.core.requests.call import RenderedCall
 from worker.core.requests.rendering import RequestRenderer
+from worker.core.requests.request import StepRecord
 from worker.gorgias.merged import merged_target
 
 
@@ -77,3 +78,11 @@ def test_two_deployments_calls_of_the_same_records_are_told_apart() -> None:
     assert blue["event_id"] != green["event_id"]
     assert blue["event_id"] == response_event("blue", dest, RenderedCall([item], request), outcome(True))["event_id"]
     assert delivery_dead_letter(dest, RenderedCall([item], request), green, 0.0)["deployment"] == "green"
+
+
+def test_requests_of_a_call_count_the_steps_it_sent_not_retries() -> None:
+    assert outcome(True).requests == 1  # no plan: one request, whatever its attempts
+    steps = [StepRecord("POST", "/api/tags", "make sure tag 'vip' exists", None, 0, skipped=True),
+             StepRecord("POST", "/api/tags", "make sure tag 'new' exists", 201, 3),
+             StepRecord("POST", "/api/tickets/1/tags", "the write naming them", 201, 1)]
+    assert outcome(True, steps=steps).requests == 2

@@ -206,3 +206,9 @@ def test_job_polling_is_an_option_of_job_templates_only() -> None:
     assert configured_for(dest).job_polling == JobPolling(5, 60, 90)
     with pytest.raises(ValueError, match=r"template_options.job: template update_ticket creates no Gorgias job"):
         renderer_for(destination("update_ticket", {"job": {"max_wait_s": 90}}))
+
+
+def test_a_job_wait_shorter_than_the_first_pause_is_refused_naming_the_option() -> None:
+    with pytest.raises(ValidationError, match=r"max_wait_s \(1\) must be at least first_poll_s \(2\)"):
+        destination("ticket_job", {"job": {"max_wait_s": 1}}, batching={"algorithm": "by_attribute",
+                                                                       "attributes": ["status"]})
