@@ -1,39 +1,37 @@
-"""Calls that create a Gorgias job: the ``POST /api/jobs``, then ``GET /api/jobs/{id}`` until the job ends.
+"""Calls that create a Gorgias job: the ``POST /api/jobs``, then reads of the job until it ends.
 
 A job's 201 only says that Gorgias accepted it (``pending``); what it does to the tickets is known when
 it is read back ``done``, ``errored`` or ``fatal_errored`` (:mod:`worker.core.requests.jobs`). So a job
 call is delivered only when its job is ``done``; any other end, a job still running after
 ``template_options.job.max_wait_s``, or a status that cannot be read, leaves the records ``unknown``.
 
-Every poll is an ordinary call through the delivery service: it takes a token from the account's
-budget (the call's first token goes to its first request, each later request asks for its own like a
-retry does), follows the retry rules, and its attempts are in the call's log. Pauses between polls
-double from ``first_poll_s`` up to ``max_poll_interval_s``.
+The reads are the destination's :class:`~worker.gorgias.job_watch.JobWatch`'s: every job the destination
+follows is read together (one ``GET /api/jobs`` for many jobs, ``GET /api/jobs/{id}`` for one), each read
+through the delivery service and the account's budget. Pauses between reads double from ``first_poll_s``
+up to ``max_poll_interval_s``.
 
-Crash recovery: once the 201 names the job, ``created(job_id)`` is awaited before any poll (the pipeline
-writes the job id into its intent mark and waits for Kafka). A worker that takes the records over after
-a crash finds the id there and calls :meth:`JobCalls.deliver` with ``resume``: the job is followed, not
-created a second time.
-
-Following many jobs at once: ``GET /api/jobs`` is a documented route (SPEC) but no filter by id or status
-is, so each job is read by its own ``GET /api/jobs/{id}`` (one token each); a poller of many jobs could
-page the newest jobs instead (INF: whether ended jobs stay in that list is unknown).
+Crash recovery: once the 201 names the job, ``created(job_id)`` is awaited before any read (the pipeline
+writes the job id into its intent mark and waits for Kafka); then ``following()`` says that the call is off
+the wire, only its job is awaited. A worker that takes the records over after a crash finds the id there
+and calls :meth:`JobCalls.deliver` with ``resume``: the job is followed, not created a second time.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from urllib.parse import urlsplit
 
 from worker.core.config.account import Credential
 from worker.core.config.delivery import DeliverySettings
 from worker.core.config.worker_config import Destination
 from worker.core.outcomes.call_outcome import CallOutcome
-from worker.core.requests.jobs import JobPolling, JobReport, job_id_of, job_status_of, poll_delays
+from worker.core.requests.jobs import JobPolling, job_id_of
 from worker.core.requests.request import RenderedRequest, StepRecord
 from worker.core.templates import configured_for
 from worker.gorgias.calls import AttemptTokens, Holds
+from worker.gorgias.job_watch import Followed, JobWatch, ReadTokens
 from worker.gorgias.plan_runner import Sender
 from worker.gorgias.ratelimit import Clock, Sleep
 
@@ -41,10 +39,13 @@ __all__ = ["JobCalls", "JobCreated", "job_polling_for"]
 
 JobCreated = Callable[[int], Awaitable[None]]
 """Awaited with the job's id once the 201 names it, before the first poll (the crash-recovery mark)."""
+Following = Callable[[], None]
+"""Called once the call is off the wire and only waits for its job (created and marked, or taken over)."""
 
 
 def job_polling_for(dest: Destination) -> JobPolling | None:
-    """How ``dest``'s calls follow their jobs, or None when its endpoint creates no Gorgias job."""
+    """How ``dest``'s calls follow their jobs, or None when it creates no Gorgias job (neither a job template
+    nor ``delivery.coalesce: jobs``)."""
     if dest.endpoint.template is None:
         return None
     return configured_for(dest).job_polling
@@ -55,38 +56,6 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-class _LaterTokens:
-    """Tokens of a request that is not the call's first: every attempt asks for a token of its own."""
-
-    __slots__ = ("first", "tokens")
-
-    def __init__(self, tokens: AttemptTokens | None, first: bool) -> None:
-        self.tokens = tokens
-        self.first = first
-
-    def of(self) -> AttemptTokens | None:
-        if self.tokens is None or self.first:
-            return self.tokens
-        return _Shifted(self.tokens)
-
-
-class _Shifted:
-    __slots__ = ("tokens",)
-
-    def __init__(self, tokens: AttemptTokens) -> None:
-        self.tokens = tokens
-
-    async def token(self, attempt: int) -> float:
-        return await self.tokens.token(attempt + 1)
-
-
-@dataclass(slots=True)
-class _Followed:
-    report: JobReport
-    last: CallOutcome | None  # the last poll's outcome (None when no poll was made)
-    polls: list[CallOutcome]
-
-
 class JobCalls:
     """Delivers job calls on a delivery service (its clocks and sleep)."""
 
@@ -95,6 +64,14 @@ class JobCalls:
         self._clock = clock
         self._wall = wall_clock
         self._sleep = sleep
+        self._watches: dict[str, JobWatch] = {}
+
+    def watch(self, name: str) -> JobWatch:
+        """The watch of destination ``name``: the jobs of its calls are read together."""
+        found = self._watches.get(name)
+        if found is None:
+            found = self._watches[name] = JobWatch(self.service, self._clock, self._sleep, name)
+        return found
 
     async def deliver(
         self,
@@ -107,16 +84,22 @@ class JobCalls:
         created: JobCreated | None = None,
         resume: Sequence[int] = (),
         holds: Holds | None = None,
+        watch: JobWatch | None = None,
+        following: Following | None = None,
     ) -> CallOutcome:
-        """Create the job of ``req`` (or follow the jobs in ``resume``, created before a restart) until it ends."""
+        """Create the job of ``req`` (or follow the jobs in ``resume``, created before a restart) until it ends.
+        ``watch``: the destination's (default: one of the call's own)."""
         start, started_at = self._clock(), self._wall()
         origin = _origin(req.url)
+        watch = watch if watch is not None else JobWatch(self.service, self._clock, self._sleep)
         if resume:
-            followed = []
-            for n, jid in enumerate(dict.fromkeys(resume)):
-                followed.append(await self._follow(jid, origin, credential, settings, polling,
-                                                   _LaterTokens(tokens, first=n == 0), resumed=True, holds=holds))
-            return self._combine(None, req.url, followed, start, started_at)
+            if following is not None:
+                following()
+            jobs = list(dict.fromkeys(resume))
+            resumed = await asyncio.gather(*(
+                watch.follow(jid, origin, credential, settings, polling, ReadTokens(tokens, first=n == 0), holds,
+                             resumed=True) for n, jid in enumerate(jobs)))
+            return self._combine(None, req.url, list(resumed), start, started_at)
         post = await self.service.call(req, credential, settings, None, tokens, holds)
         if not post.ok:
             return post
@@ -129,35 +112,13 @@ class JobCalls:
             return post
         if created is not None:
             await created(created_id)
-        followed = [await self._follow(created_id, origin, credential, settings, polling, _LaterTokens(tokens, False),
-                                       holds=holds)]
-        return self._combine(post, req.url, followed, start, started_at)
+        if following is not None:
+            following()
+        followed = await watch.follow(created_id, origin, credential, settings, polling, ReadTokens(tokens, False),
+                                      holds)
+        return self._combine(post, req.url, [followed], start, started_at)
 
-    async def _follow(self, jid: int, origin: str, credential: Credential, settings: DeliverySettings,
-                      polling: JobPolling, tokens: _LaterTokens, *, resumed: bool = False,
-                      holds: Holds | None = None) -> _Followed:
-        """Poll job ``jid`` until it ends, a read fails for good, or the wait is over."""
-        report = JobReport(jid, resumed=resumed)
-        get = RenderedRequest("GET", f"{origin}/api/jobs/{jid}", {"Accept": "application/json"}, None, None)
-        begin = self._clock()
-        polls: list[CallOutcome] = []
-        for pause in poll_delays(polling):
-            await self._sleep(pause)
-            outcome = await self.service.call(get, credential, settings, None, tokens.of(), holds)
-            tokens.first = False
-            polls.append(outcome)
-            report.polls += 1
-            report.waited_s = self._clock() - begin
-            if not outcome.ok:
-                break
-            report.status = job_status_of(outcome.response_body)
-            body = outcome.response_body
-            report.info = body.get("info") if isinstance(body, dict) else None
-            if report.ended:
-                break
-        return _Followed(report, polls[-1] if polls else None, polls)
-
-    def _combine(self, post: CallOutcome | None, post_url: str, followed: list[_Followed], start: float,
+    def _combine(self, post: CallOutcome | None, post_url: str, followed: list[Followed], start: float,
                  started_at: float) -> CallOutcome:
         """One outcome for the call: the last answer read, delivered only when every job is ``done``."""
         outcomes = ([post] if post is not None else []) + [o for f in followed for o in f.polls]
@@ -169,7 +130,7 @@ class JobCalls:
         for f in followed:
             last = f.last
             steps.append(StepRecord("GET", f"{origin}/api/jobs/{f.report.id}",
-                                    f"read job {f.report.id} until it ends ({f.report.polls} polls)",
+                                    f"read job {f.report.id} until it ends ({_reads(f)})",
                                     None if last is None else last.status,
                                     sum(o.attempts for o in f.polls), error=_reason(f)))
         # every request's attempts, each marked with its request (a poll is not a retry of the create)
@@ -193,7 +154,13 @@ class JobCalls:
         )
 
 
-def _reason(followed: _Followed) -> str | None:
+def _reads(followed: Followed) -> str:
+    report = followed.report
+    listed = f", {report.listed} of them in the job list" if report.listed else ""
+    return f"{report.polls} polls{listed}"
+
+
+def _reason(followed: Followed) -> str | None:
     last = followed.last
     if last is not None and not last.ok:
         return f"job {followed.report.id}: reading its status failed: {last.final_reason}"

@@ -17,6 +17,7 @@ its call is in flight and still read on; and an agent iteration costs far more p
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -26,6 +27,7 @@ from typing import Any
 import aiokafka
 from aiokafka import ConsumerRebalanceListener, TopicPartition
 
+from worker.core.chain.job_coalescing import JobGroup
 from worker.core.chain.record_chain import RecordChain, Rejected
 from worker.core.config.worker_config import Destination, WorkerConfig
 from worker.core.grouping.call_scheduler import Candidate, TokensPerCall
@@ -91,6 +93,8 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
         self._slots = dest.delivery.max_in_flight
         self._on_wire = 0  # calls started and not delivered yet (each holds a slot)
         self._tasks: set[asyncio.Task[None]] = set()  # calls running and outcomes being recorded
+        # calls off the wire that only wait for their Gorgias job to end: a stop does not wait for them
+        self._following: set[asyncio.Task[Any]] = set()
         # The account's dispatcher decides which waiting call takes the next token (shared by the
         # destinations on one Gorgias account).
         self._dispatchers = dispatchers if dispatchers is not None else Dispatchers(clock=clock)
@@ -194,7 +198,10 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
                 await asyncio.gather(task, return_exceptions=True)
         # Records still being grouped or waiting for their turn are abandoned (not committed, so
         # re-delivered after the restart): with _stopping set the dispatcher starts none of them. Calls
-        # already on the wire get what is left of the grace period to finish.
+        # already on the wire get what is left of the grace period to finish. Calls waiting for their
+        # Gorgias job are abandoned at once: their job is on the intent topic, the next owner follows it.
+        for following in list(self._following):
+            following.cancel()
         tasks = set(self._tasks)
         if tasks:
             _, unfinished = await asyncio.wait(tasks, timeout=max(0.0, deadline - time.monotonic()))
@@ -251,6 +258,7 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
             "grouped_records": self.chain.open.pending,
             "skipped_after_recovery": self.partitions.skipped_after_recovery,
             "budget_share": round(self.budget_share, 4),
+            "jobs_followed": self.sender.watch.watched if self.sender.watch is not None else 0,
             "partitions": self.partitions.status(consumer, assigned),
             "records": {**metrics.records_since_start(self.dest.name), "unknown": self.outcomes.records_unknown},
             "last_error": self.outcomes.last_error,
@@ -279,11 +287,12 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
     # calls
 
     def candidates(self) -> Iterator[Candidate]:
-        """Calls that may start now: none while paused, stopping or out of call slots (they are held)."""
+        """Calls that may start now (coalescing into jobs: and their job groups); none while paused, stopping
+        or out of call slots (they are held)."""
         if (not self.active or self._stopping or self._fatal is not None or self._on_wire >= self._slots
                 or self.holds.held):
             return iter(())
-        return self.chain.open.eligible()
+        return self.chain.candidates()
 
     def waiting_records(self) -> int:
         return self.chain.open.waiting_records
@@ -293,9 +302,13 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
 
     def start_call(self, call: Candidate, waited_s: float) -> None:
         """Called by the account's dispatcher once ``call`` has its token: render it from what it holds now
-        and send it."""
-        assert isinstance(call, QueuedCall)
-        made = self.chain.take(call)
+        (a job group: one Gorgias job over its calls' tickets) and send it."""
+        made: RenderedCall | Rejected
+        if isinstance(call, JobGroup):
+            made = self.chain.take_job(call)
+        else:
+            assert isinstance(call, QueuedCall)
+            made = self.chain.take(call)
         if isinstance(made, Rejected):
             self.outcomes.dead_letter_now(made)
             return
@@ -320,12 +333,14 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
         tokens = CallTokens(dispatcher, waited_s, self._activated, self) if dispatcher is not None else None
         context = call_context.set(source_fields(dest.name, sources))
         outcome: CallOutcome | None = None  # before the try: its finally reads it on every path
+        slot = _Slot(self, dispatcher)
+        job = _FollowedJob(self._following, claim, slot)
         try:
             if not claim():  # its partition moved to another worker, which sends it
                 claim.release()
                 return
             mark = partial(self.outcomes.mark_intent, call) if self.outcomes.marks_intents else None
-            outcome = await self.sender.send(call, tokens, mark, self.holds.for_call())
+            outcome = await self.sender.send(call, tokens, mark, self.holds.for_call(), job.following)
         except asyncio.CancelledError:
             claim.release()
             raise
@@ -334,23 +349,27 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
             self._fail(exc, "delivery failed unexpectedly")
             return
         finally:
+            job.over()
             call_context.reset(context)
-            if outcome is not None:
+            if outcome is not None and not call.coalesced:  # a job's reads are shared: not a call's requests
                 self.chain.open.tokens_per_call = self._tokens_per_call.observe(outcome.requests)
-            self.chain.done(call)  # the key's next call may go
+            self.chain.done(call)  # the key's next call may go (a job's: each of its tickets' next calls)
             # With intent marks the slot is held until the outcome is on Kafka, so that the records
             # marked and without an outcome after a crash are at most max_in_flight calls' worth.
             hold = outcome is not None and self.outcomes.marks_intents
             if not hold:
-                self._free_slot(dispatcher)
+                slot.free()
         try:
-            await self.outcomes.record(call, outcome)
+            if job.followed:  # a job's records whose partitions moved meanwhile are their new owner's to record
+                call = _owned(call, claim)
+            if call.items:
+                await self.outcomes.record(call, outcome)
         finally:
             claim.release()
             if hold:
-                self._free_slot(dispatcher)
+                slot.free()
 
-    def _free_slot(self, dispatcher: AccountDispatcher | None) -> None:
+    def free_slot(self, dispatcher: AccountDispatcher | None) -> None:
         self._on_wire -= 1
         for gauge in self._m_on_wire:
             gauge.dec()
@@ -412,3 +431,52 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
                 or self._stopping):
             consumer.pause(*assigned)  # at once, before any record of these partitions is handed out
         await self.partitions.settle(consumer, assigned, start, self._apply_pause)
+
+
+class _Slot:
+    """A running call's call slot, freed once (when its job is followed, or when its outcome is recorded)."""
+
+    __slots__ = ("dispatcher", "freed", "pipeline")
+
+    def __init__(self, pipeline: DestinationPipeline, dispatcher: AccountDispatcher | None) -> None:
+        self.pipeline = pipeline
+        self.dispatcher = dispatcher
+        self.freed = False
+
+    def free(self) -> None:
+        if not self.freed:
+            self.freed = True
+            self.pipeline.free_slot(self.dispatcher)
+
+
+class _FollowedJob:
+    """A call whose Gorgias job is created and marked (or taken over): it is off the wire. Its slot is free
+    for other calls, a rebalance does not wait for it, a stop abandons it (the job's next owner follows it)."""
+
+    __slots__ = ("claim", "followed", "following_tasks", "slot", "task")
+
+    def __init__(self, following_tasks: set[asyncio.Task[Any]], claim: Claim, slot: _Slot) -> None:
+        self.following_tasks = following_tasks
+        self.claim = claim
+        self.slot = slot
+        self.followed = False
+        self.task: asyncio.Task[Any] | None = None
+
+    def following(self) -> None:
+        self.followed = True
+        self.claim.stop_counting()
+        self.slot.free()
+        self.task = asyncio.current_task()
+        if self.task is not None:
+            self.following_tasks.add(self.task)
+
+    def over(self) -> None:
+        if self.task is not None:
+            self.following_tasks.discard(self.task)
+
+
+def _owned(call: RenderedCall, claim: Claim) -> RenderedCall:
+    """``call`` with only the records whose partitions are still ours."""
+    if claim():
+        return call
+    return dataclasses.replace(call, items=[p for p in call.items if claim.owns(p.record.source)])

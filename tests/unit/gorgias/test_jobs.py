@@ -4,6 +4,7 @@ the job is polled through the budget until it ends, a failed or unfinished job l
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,7 +15,7 @@ from gorgias_sandbox.server import RunningSandbox, start_sandbox
 from gorgias_sandbox.settings import SandboxSettings
 from tests.support.gorgias_fakes import CountingTokens, FakeClock, credential, settings
 from tests.support.sandbox_client import API_KEY, SandboxClient
-from worker.core.requests.jobs import JobPolling, JobReport, poll_delays
+from worker.core.requests.jobs import JobPolling, JobReport
 from worker.core.requests.request import RenderedRequest
 from worker.gorgias.delivery import DeliveryService
 
@@ -60,11 +61,6 @@ def job_request(ticket_ids: list[int], updates: dict[str, Any] | None = None) ->
                            orjson.dumps(body), "application/json")
 
 
-def test_pauses_double_up_to_the_cap_and_stop_within_the_wait() -> None:
-    assert list(poll_delays(JobPolling(first_s=2, max_pause_s=10, max_wait_s=40))) == [2, 4, 8, 10, 10]
-    assert list(poll_delays(JobPolling(first_s=5, max_pause_s=5, max_wait_s=4))) == []
-
-
 def test_a_job_that_did_not_end_well_says_so() -> None:
     assert JobReport(3, "done").reason() is None
     errored = JobReport(3, "errored", info={"failed_ticket_ids": [7]}).reason()
@@ -91,6 +87,7 @@ async def test_the_call_is_delivered_when_the_job_is_done_not_when_it_is_created
     report = outcome.jobs[0]
     assert (report.id, report.status, report.resumed) == (job_id, "done", False)
     assert report.polls == 5  # pauses 2, 4, 8, 8, 8: the job ends at 30 s
+    assert harness.clock.sleeps == [2, 4, 8, 8, 8]
     assert tokens.asked == [1] + [2] * report.polls  # the create's token, then one more per poll
     assert [s.method for s in outcome.steps] == ["POST", "GET"] and outcome.steps[1].status == 202
     state = await harness.admin("GET", "state")
@@ -136,3 +133,71 @@ async def test_a_create_refused_is_an_ordinary_failure(harness: Harness) -> None
     outcome = await harness.delivery.jobs.deliver(job_request([]), harness.credential, settings(),
                                                   JobPolling())
     assert not outcome.ok and not outcome.outcome_unknown and outcome.status == 400 and outcome.jobs == []
+
+
+async def jobs_on(harness: Harness, ticket_ids: list[int], count: int) -> list[int]:
+    """``count`` jobs created straight through the API (as a worker before a restart would have)."""
+    out = []
+    for _ in range(count):
+        params = {"ticket_ids": ticket_ids, "updates": {"status": "closed"}}
+        job = await harness.api("POST", "/api/jobs", {"type": "updateTicket", "params": params})
+        out.append(job["id"])
+    return out
+
+
+async def test_several_jobs_followed_at_once_are_read_with_one_list_call(harness: Harness) -> None:
+    ids = await harness.tickets(2)
+    jobs = await jobs_on(harness, ids, 3)
+    tokens = CountingTokens()
+    watch = harness.delivery.jobs.watch("tags")
+    outcome = await harness.delivery.jobs.deliver(job_request(ids), harness.credential, settings(),
+                                                  JobPolling(first_s=10, max_pause_s=10, max_wait_s=600),
+                                                  tokens=tokens, resume=jobs, watch=watch)
+    assert outcome.ok, outcome.final_reason
+    assert [(r.id, r.status, r.polls, r.listed) for r in outcome.jobs] == [(j, "done", 3, 3) for j in jobs]
+    requests = (await harness.admin("GET", "counters"))["requests"]
+    assert requests["GET /api/jobs"] == {"200": 3}  # reads at 10, 20, 30 s: one call each for the three jobs
+    assert "GET /api/jobs/{id}" not in requests
+    assert tokens.asked == [1, 2, 2]  # the call's first token, then one per read
+    assert watch.watched == 0 and watch.reads == 3
+    event_attempts = [a for a in outcome.attempt_log]
+    assert len(event_attempts) == 3  # each read's attempt once in the call's event, not once per job
+
+
+async def test_a_job_beyond_the_lists_first_page_is_found_on_the_next(harness: Harness) -> None:
+    ids = await harness.tickets(1)
+    oldest = await jobs_on(harness, ids, 1)
+    newer = await jobs_on(harness, ids, 100)  # the first page (100 newest) holds none of the oldest
+    outcome = await harness.delivery.jobs.deliver(job_request(ids), harness.credential, settings(),
+                                                  JobPolling(first_s=30, max_pause_s=30, max_wait_s=600),
+                                                  resume=[oldest[0], newer[-1]])
+    assert outcome.ok and [r.listed for r in outcome.jobs] == [1, 1]
+    requests = (await harness.admin("GET", "counters"))["requests"]
+    assert requests["GET /api/jobs"] == {"200": 2} and "GET /api/jobs/{id}" not in requests
+
+
+async def test_when_the_list_cannot_be_read_each_job_is_read_by_its_own_get(harness: Harness) -> None:
+    ids = await harness.tickets(1)
+    jobs = await jobs_on(harness, ids, 2)
+    await harness.admin("PUT", "faults", {"spec": "503=1@GET /api/jobs"})
+    outcome = await harness.delivery.jobs.deliver(job_request(ids), harness.credential, settings(max_attempts=1),
+                                                  JobPolling(first_s=30, max_pause_s=30, max_wait_s=600),
+                                                  resume=jobs)
+    assert outcome.ok and [(r.status, r.listed) for r in outcome.jobs] == [("done", 0), ("done", 0)]
+    requests = (await harness.admin("GET", "counters"))["requests"]
+    assert requests["GET /api/jobs"] == {"503": 1} and requests["GET /api/jobs/{id}"] == {"202": 2}
+
+
+async def test_a_follower_that_gives_up_leaves_the_watch_idle(harness: Harness) -> None:
+    ids = await harness.tickets(1)
+    jobs = await jobs_on(harness, ids, 1)
+    watch = harness.delivery.jobs.watch("tags")
+    follow = asyncio.ensure_future(harness.delivery.jobs.deliver(
+        job_request(ids), harness.credential, settings(), JobPolling(first_s=1000, max_pause_s=1000),
+        resume=jobs, watch=watch))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert watch.watched == 1
+    follow.cancel()
+    await asyncio.gather(follow, return_exceptions=True)
+    assert watch.watched == 0

@@ -23,6 +23,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from worker.core.chain.job_coalescing import JobCoalescer, JobGroup
+from worker.core.config.delivery import Coalesce
 from worker.core.config.worker_config import Destination
 from worker.core.grouping.batching import BatchPolicy
 from worker.core.grouping.open_batches import OpenBatches, QueuedCall
@@ -32,6 +34,7 @@ from worker.core.records.record import POSSIBLY_DELIVERED, RESUME_JOB, DecodeErr
 from worker.core.requests.call import RenderedCall
 from worker.core.requests.render_error import RenderError
 from worker.core.requests.rendering import Prepared, RequestRenderer
+from worker.core.requests.request import RenderedRequest
 from worker.core.templates import renderer_for
 
 __all__ = ["RecordChain", "Rejected", "batch_policy", "build_renderer"]
@@ -94,6 +97,10 @@ class RecordChain:
             ordered=keyed or not batching.enabled,
             fill=batching.fill_while_waiting,
         )
+        # delivery.coalesce: jobs: waiting calls of several tickets asking the same change become one Gorgias job
+        template = dest.endpoint.template
+        self.coalescer = (JobCoalescer(template, self._peek, dest.delivery.coalesce_max_tickets)
+                          if dest.delivery.coalesce is Coalesce.JOBS and template is not None else None)
 
     # -- records in ----------------------------------------------------------------------------------
 
@@ -147,10 +154,37 @@ class RecordChain:
                             sources)
         return RenderedCall(items, request, taken.as_batch(), taken)
 
+    def candidates(self) -> Iterator[QueuedCall[Prepared] | JobGroup]:
+        """What may take the account's next token: every call that may start now (in the order they became
+        ready), then, when coalescing into jobs, the groups of those calls that one job can make."""
+        yield from self.open.eligible()
+        if self.coalescer is not None:
+            yield from self.coalescer.groups(self.open.eligible())
+
+    def take_job(self, group: JobGroup) -> RenderedCall:
+        """Take every call of ``group`` out of the open batches: one call, the job over their tickets. Their
+        lanes stay busy until :meth:`done`."""
+        items: list[Prepared] = []
+        for queued in group.calls:
+            items.extend(self.open.take(queued).items)
+        return RenderedCall(items, group.request(), members=tuple(group.calls))
+
+    def _peek(self, queued: QueuedCall[Prepared]) -> RenderedRequest | None:
+        """The request ``queued`` would make if it were taken now (None when it cannot be rendered)."""
+        items = queued.items
+        try:
+            if self.open.grouper is None:
+                return self.renderer.render_one(items[0])
+            return self.renderer.render_batch(queued.key, items)
+        except RenderError:
+            return None
+
     def done(self, call: RenderedCall) -> None:
-        """``call`` is off the wire: the next call of its key may go."""
+        """``call`` is off the wire (a job: ended): the next call of its key (of each of its keys) may go."""
         if call.queued is not None:
             self.open.done(call.queued)
+        for member in call.members:
+            self.open.done(member)
 
     def take_ready(self) -> Iterator[RenderedCall | Rejected]:
         """Every call that may go now, taken, rendered and released at once, oldest first (for previews)."""

@@ -60,6 +60,13 @@ class BatchingSettings(Model):
 # Delivery, responses
 
 
+class Coalesce(StrEnum):
+    """How calls waiting for the account's budget may be combined beyond what batching does."""
+
+    NONE = "none"  # every call goes as its template makes it (per ticket)
+    JOBS = "jobs"  # calls of several tickets asking the same change go as one Gorgias ticket job
+
+
 class DeliverySettings(Model):
     """Timeouts, retries and concurrency of the calls."""
 
@@ -89,6 +96,18 @@ class DeliverySettings(Model):
             "wait until it works again (false, the default). true: once a hold has lasted max_retry_time_s, the "
             "held calls go to the dead-letter topic instead, saying why."
         ),
+    )
+    coalesce: Coalesce = Field(
+        default=Coalesce.NONE,
+        description=(
+            "jobs: calls waiting for the account's budget that ask the same change of different tickets go as one "
+            "Gorgias ticket job (POST /api/jobs) over their ticket_ids; their outcome is the job's, known when "
+            "Gorgias has run it (minutes). Templates update_ticket, add_ticket_tags and delete_ticket."
+        ),
+    )
+    coalesce_max_tickets: int = Field(
+        default=100, ge=2, le=1000,
+        description="coalesce jobs: most tickets in one job (a job of more waits for the next token).",
     )
 
 

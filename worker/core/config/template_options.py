@@ -73,14 +73,19 @@ class DedupeOption(Model):
 
 
 class JobOption(Model):
-    """How a job template (``ticket_job``) follows the job it creates until it ends."""
+    """How a destination's Gorgias jobs (``ticket_job``, or ``delivery.coalesce: jobs``) are followed until they
+    end: every job the destination follows is read together."""
 
-    first_poll_s: float = Field(default=2.0, gt=0, description="Pause before the first GET /api/jobs/{id}.")
-    max_poll_interval_s: float = Field(default=60.0, gt=0, description="Pauses double up to this.")
+    first_poll_s: float = Field(default=2.0, gt=0,
+                                description="Pause before the first read of the jobs (after a job arrives at an idle "
+                                "destination).")
+    max_poll_interval_s: float = Field(default=60.0, gt=0,
+                                       description="Pauses between reads double up to this while jobs are followed.")
     max_wait_s: float = Field(
         default=1800.0, gt=0,
-        description="No poll starts later than this after the job was created; a job still running then leaves "
-        "its records' outcome unknown (dead-lettered). Each poll takes a token of the account's budget.",
+        description="No read of a job starts later than this after it was created; a job still running then leaves "
+        "its records' outcome unknown (dead-lettered). Each read takes a token of the account's budget: GET "
+        "/api/jobs/{id} for one job, one GET /api/jobs page for many.",
     )
 
     @model_validator(mode="after")
@@ -109,7 +114,8 @@ class TemplateOptions(Model):
         default_factory=dict, description="URL placeholder <- record attribute: `{ticket_id: ticket.id}`."
     )
     dedupe: DedupeOption | None = Field(default=None, description="Create templates only.")
-    job: JobOption | None = Field(default=None, description="Job templates only (ticket_job): how the job is polled.")
+    job: JobOption | None = Field(default=None, description="ticket_job, and destinations with delivery.coalesce: "
+                                  "jobs: how their jobs are read until they end.")
     tags: Literal["add", "replace"] | None = Field(
         default=None,
         description="update_ticket only: add (default) the record's tags to the ticket's, or replace them all.",

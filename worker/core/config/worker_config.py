@@ -44,7 +44,7 @@ from worker.core.config.base import (
     SecretRef,
     reject_inline_secrets,
 )
-from worker.core.config.delivery import BatchingSettings, DeliverySettings, ResponseWebhookSettings
+from worker.core.config.delivery import BatchingSettings, Coalesce, DeliverySettings, ResponseWebhookSettings
 from worker.core.config.endpoint import ContentFormat, EndpointSettings, HttpMethod
 from worker.core.config.kafka import KafkaSettings
 
@@ -167,6 +167,14 @@ class Destination(Model):
     def consumer_group(self, prefix: str) -> str:
         """The consumer group: the pinned ``group_id``, else ``<prefix>.<name>``."""
         return self.group_id or f"{prefix}.{self.name}"
+
+    @model_validator(mode="after")
+    def _coalesce_needs_a_template(self) -> Destination:
+        if self.delivery.coalesce is Coalesce.JOBS and self.endpoint.template is None:
+            raise ValueError("delivery.coalesce: jobs needs an endpoint template whose calls a Gorgias ticket job can "
+                             "make (add_ticket_tags, delete_ticket, update_ticket); a manual endpoint cannot be "
+                             "coalesced: remove coalesce")
+        return self
 
     @model_validator(mode="after")
     def _url_checks(self) -> Destination:

@@ -129,8 +129,9 @@ class AccountScheduler:
             best_rate = -1.0
             for call in src.candidates():
                 ready = call.ready_at
-                if ready <= limit and (overdue is None or ready < overdue[1].ready_at):
-                    overdue = (src, call)
+                if ready <= limit and (overdue is None or ready < overdue[1].ready_at
+                                       or (ready == overdue[1].ready_at and call.records > overdue[1].records)):
+                    overdue = (src, call)  # the oldest; of equally old ones (a job of calls), the fullest
                 rate = call.records / max(1.0, call.tokens)
                 if rate > best_rate or (rate == best_rate and best is not None and ready < best.ready_at):
                     best, best_rate = call, rate

@@ -38,8 +38,8 @@ T = TypeVar("T")
 class QueuedCall(Generic[T]):
     """A call waiting to be sent: its records (in arrival order) and when it became due."""
 
-    __slots__ = ("cid", "items", "key", "lane", "nbytes", "opened_at", "ready_at", "reason", "sealed", "sizes",
-                 "tokens", "window_start")
+    __slots__ = ("cid", "items", "key", "lane", "memo", "nbytes", "opened_at", "ready_at", "reason", "sealed",
+                 "sizes", "tokens", "window_start")
 
     def __init__(self, cid: int, lane: Hashable, key: tuple[Hashable, ...], items: list[T], sizes: list[int],
                  opened_at: float, ready_at: float, sealed: bool, window_start: float | None = None,
@@ -56,6 +56,8 @@ class QueuedCall(Generic[T]):
         self.tokens = 1.0  # budget tokens it is expected to take: one per request (see OpenBatches.tokens_per_call)
         self.window_start = window_start
         self.reason = reason  # why its batch was closed: window (it was due), or size/bytes (it filled up)
+        # what a layer above worked out from the records, with how many records it saw (None once items are dropped)
+        self.memo: tuple[int, object] | None = None
 
     @property
     def records(self) -> int:
@@ -215,6 +217,7 @@ class OpenBatches(Generic[T]):
                     continue
                 call.items = [call.items[i] for i in keep]
                 call.sizes = [call.sizes[i] for i in keep]
+                call.memo = None
                 call.nbytes = 1 + sum(call.sizes) + len(call.sizes)
                 kept.append(call)
             if kept:

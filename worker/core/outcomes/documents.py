@@ -90,7 +90,9 @@ class JobInfo(Strict):
         "wait ended first; null when it could not be read."
     )
     info: Any = Field(description="The job's `info` as Gorgias last answered it (what went wrong, when it failed).")
-    polls: int = Field(description="GET /api/jobs/{id} calls made (each took a token of the account's budget).")
+    polls: int = Field(description="Reads of its status: GET /api/jobs/{id}, or one GET /api/jobs page read for "
+                       "several jobs at once (each read took a token of the account's budget).")
+    listed: int = Field(default=0, description="How many of those reads found it in the account's job list.")
     resumed: bool = Field(description="Created before a restart and followed by the worker that took it over.")
     waited_s: float = Field(description="Seconds from the first pause to the last poll.")
 

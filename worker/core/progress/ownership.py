@@ -22,18 +22,31 @@ def partitions_of(sources: Iterable[SourceRef]) -> set[TopicPartitionKey]:
 class Claim:
     """A call's hold on its partitions: true while they are still ours; :meth:`release` when it is over."""
 
-    __slots__ = ("_held", "_owner")
+    __slots__ = ("_counted", "_held", "_owner")
 
     def __init__(self, owner: Ownership, held: list[tuple[TopicPartitionKey, int]]) -> None:
         self._owner = owner
         self._held = held
+        self._counted = True
 
     def __call__(self) -> bool:
         return all(self._owner.epoch(tp) == e for tp, e in self._held)
 
+    def owns(self, source: SourceRef) -> bool:
+        """Whether ``source``'s partition is still ours (a call spanning partitions may lose some of them)."""
+        tp = TopicPartitionKey(source.topic, source.partition)
+        return any(held == tp and self._owner.epoch(tp) == e for held, e in self._held)
+
+    def stop_counting(self) -> None:
+        """The call no longer holds a revocation up (a Gorgias job being followed: its new owner follows it);
+        it still tells whether its partitions are ours."""
+        if self._counted:
+            self._counted = False
+            self._owner._count_down(self._held)
+
     def release(self) -> None:
         """The call is over (sent and recorded, dropped or failed); a second release does nothing."""
-        self._owner._count_down(self._held)
+        self.stop_counting()
         self._held = []
 
 

@@ -21,6 +21,13 @@ class RenderedCall:
     request: RenderedRequest
     batch: Batch[Prepared] | None = None  # batched destinations: the batch it closed (for the response event)
     queued: QueuedCall[Prepared] | None = None  # its place in the open batches, released by RecordChain.done
+    # a Gorgias job made of several waiting calls (delivery.coalesce: jobs): their lanes, released by RecordChain.done
+    members: tuple[QueuedCall[Prepared], ...] = ()
+
+    @property
+    def coalesced(self) -> bool:
+        """Whether the call is a Gorgias job standing for several per-ticket calls."""
+        return bool(self.members)
 
     @property
     def sources(self) -> list[SourceRef]:

@@ -11,7 +11,7 @@ still running may change them later.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -19,7 +19,7 @@ import orjson
 
 from worker.core.records.record import RESUME_JOB, Record
 
-__all__ = ["ENDED", "FAILED", "JobPolling", "JobReport", "created_jobs", "job_id_of", "job_status_of", "poll_delays"]
+__all__ = ["ENDED", "FAILED", "JobPolling", "JobReport", "created_jobs", "job_id_of", "job_status_of"]
 
 ENDED: Final = frozenset({"done", "errored", "fatal_errored", "canceled"})
 """Statuses after which a job changes nothing more (DOC lists the first three; ``canceled`` is final too)."""
@@ -28,22 +28,13 @@ FAILED: Final = frozenset({"errored", "fatal_errored", "canceled"})
 
 @dataclass(frozen=True, slots=True)
 class JobPolling:
-    """How a job is followed: the first poll after ``first_s``, each pause then doubling up to ``max_pause_s``,
-    and no poll starting more than ``max_wait_s`` after the job was created (or the worker resumed it)."""
+    """How jobs are followed (:mod:`worker.gorgias.job_watch`): the first read ``first_s`` after a job arrives
+    at an idle watch, each pause then doubling up to ``max_pause_s`` while jobs are watched, and no read of a
+    job starting more than ``max_wait_s`` after it was created (or the worker resumed it)."""
 
     first_s: float = 2.0
     max_pause_s: float = 60.0
     max_wait_s: float = 1800.0
-
-
-def poll_delays(polling: JobPolling) -> Iterator[float]:
-    """The pause before each poll, until their sum would pass ``max_wait_s``."""
-    waited = 0.0
-    pause = polling.first_s
-    while waited + pause <= polling.max_wait_s:
-        waited += pause
-        yield pause
-        pause = min(pause * 2, polling.max_pause_s)
 
 
 def created_jobs(records: Iterable[Record]) -> tuple[int, ...]:
@@ -79,7 +70,8 @@ class JobReport:
     id: int
     status: str | None = None  # the last status read; None when it could not be read
     info: Any = None
-    polls: int = 0
+    polls: int = 0  # reads of its status
+    listed: int = 0  # ... of them in the account's job list (one read for several jobs)
     resumed: bool = False  # followed after a restart instead of being created again
     waited_s: float = 0.0
 
@@ -106,7 +98,7 @@ class JobReport:
 
     def as_event(self) -> dict[str, Any]:
         return {"id": self.id, "status": self.status, "info": self.info, "polls": self.polls,
-                "resumed": self.resumed, "waited_s": round(self.waited_s, 3)}
+                "listed": self.listed, "resumed": self.resumed, "waited_s": round(self.waited_s, 3)}
 
 
 def _short(value: Any) -> str:

@@ -2,7 +2,7 @@
 
 A catalog entry's ``batch.mode`` names its strategy (``conversation``: one ticket with a message per
 record, ``union`` of tags, ``concat`` of field values, ``latest`` version, ``overlay`` of customer
-fields, one ``job``).
+fields, one ticket ``update``, one ``job``).
 """
 
 from __future__ import annotations
@@ -119,6 +119,24 @@ def _overlay(bodies: Sequence[Any], spec: BatchSpec) -> Any:
     return out
 
 
+def _update(bodies: Sequence[Any], spec: BatchSpec) -> Any:
+    """One ticket's updates as one: later records' fields win (as if each were sent in turn); ``tags`` are
+    added together (``template_options.tags: replace`` keeps the last record's, see ``ConfiguredTemplate.merge``)."""
+    out: dict[str, Any] = {}
+    seen: set[Any] = set()
+    tags: list[Any] = []
+    for body in bodies:
+        for tag in body.get("tags") or ():
+            key = _tag_key(tag)
+            if key not in seen:
+                seen.add(key)
+                tags.append(tag)
+        out.update(body)
+    if any("tags" in b for b in bodies):
+        out["tags"] = tags
+    return out
+
+
 def _job(bodies: Sequence[Any], spec: BatchSpec) -> Any:
     """Records asking the same change: one job over the union of their tickets."""
     first = bodies[0]
@@ -136,6 +154,7 @@ def _job(bodies: Sequence[Any], spec: BatchSpec) -> Any:
 
 STRATEGIES: dict[str, Callable[[Sequence[Any], BatchSpec], Any]] = {
     "overlay": _overlay,
+    "update": _update,
     "job": _job,
     "conversation": _conversation,
     "union": _union,

@@ -48,7 +48,7 @@ __all__ = [
     "default_external_id",
 ]
 
-BATCH_MODES: Final = ("none", "conversation", "union", "concat", "latest", "overlay", "job")
+BATCH_MODES: Final = ("none", "conversation", "union", "concat", "latest", "overlay", "update", "job")
 OPTION_KEYS: Final = tuple(TemplateOptions.model_fields)  # fields, mapping, external_id, url_attributes, dedupe, mode
 SENDS: Final = ("message", "survey")  # what a template creates that Gorgias may send to a customer
 CREATES: Final = ("ticket", "customer", "message", "tag", "survey")  # resources worker.gorgias.dedupe can look up
@@ -118,6 +118,9 @@ class Template:
         if b.mode == "overlay":
             return (f"a group{per} (one customer) becomes one write: later records' fields override earlier "
                     "ones")
+        if b.mode == "update":
+            return (f"a group{per} becomes one update: later records' fields win, their tags are added together "
+                    "(tags: replace keeps the last record's)")
         if b.mode == "job":
             return f"a group{per} becomes one job over all their tickets (records of a group must ask the same change)"
         if b.mode == "union":
@@ -126,9 +129,10 @@ class Template:
             return f"a group{per} becomes one array (the last value of each field id wins)"
         return f"a group{per} becomes one call carrying the record with the latest version (else the last one)"
 
-    def configure(self, options: TemplateOptions, destination: str) -> ConfiguredTemplate:
-        """Apply ``endpoint.template_options``; ``ValueError`` naming the option for a bad one."""
-        return ConfiguredTemplate.build_from(self, options, destination)
+    def configure(self, options: TemplateOptions, destination: str, *, coalesce: bool = False) -> ConfiguredTemplate:
+        """Apply ``endpoint.template_options``; ``ValueError`` naming the option for a bad one. ``coalesce``: the
+        destination sends calls as Gorgias jobs (``delivery.coalesce: jobs``), so ``job`` (polling) applies."""
+        return ConfiguredTemplate.build_from(self, options, destination, coalesce=coalesce)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -187,7 +191,8 @@ class ConfiguredTemplate:
         return self.template.name
 
     @classmethod
-    def build_from(cls, template: Template, options: TemplateOptions, destination: str) -> ConfiguredTemplate:
+    def build_from(cls, template: Template, options: TemplateOptions, destination: str, *,
+                   coalesce: bool = False) -> ConfiguredTemplate:
         """``template`` with ``options`` applied. Their shape is checked by :class:`TemplateOptions`; here
         what depends on the template: its body fields, URL placeholders, what it creates or sends."""
         where = "endpoint.template_options"
@@ -219,7 +224,7 @@ class ConfiguredTemplate:
             if not (isinstance(node, From) and node.default is not MISSING):  # a default is never absent
                 hints.setdefault(path, attrs)
         return cls(template, destination, body, url, stamp, external_from, dedupe, hints, options.mode or "import",
-                   _job_polling(template, options, where), _tags_mode(template, options, where))
+                   _job_polling(template, options, where, coalesce), _tags_mode(template, options, where))
 
     # ---------------------------------------------------------------------------------------------
 
@@ -304,6 +309,8 @@ class ConfiguredTemplate:
         if len(bodies) == 1:
             return bodies[0]
         body = STRATEGIES[spec.mode](bodies, spec)
+        if self.tags_mode == "replace" and isinstance(body, dict) and "tags" in body:
+            body["tags"] = next(b["tags"] for b in reversed(bodies) if "tags" in b)  # as if sent in turn
         self.check(body)
         return body
 
@@ -362,11 +369,13 @@ def _tags_mode(template: Template, options: TemplateOptions, where: str) -> str 
     return options.tags or "add"
 
 
-def _job_polling(template: Template, options: TemplateOptions, where: str) -> JobPolling | None:
-    """How a job template follows its jobs (``template_options.job``); None for other templates."""
-    if template.batch.mode != "job":
+def _job_polling(template: Template, options: TemplateOptions, where: str, coalesce: bool) -> JobPolling | None:
+    """How a job template, or a destination whose calls go as jobs (``coalesce``), follows its jobs
+    (``template_options.job``); None for the others."""
+    if template.batch.mode != "job" and not coalesce:
         if options.job is not None:
-            raise ValueError(f"{where}.job: template {template.name} creates no Gorgias job; remove job")
+            raise ValueError(f"{where}.job: template {template.name} creates no Gorgias job (unless "
+                             "delivery.coalesce: jobs); remove job")
         return None
     if options.job is None:
         return JobPolling()

@@ -9,12 +9,14 @@ from typing import Any
 import orjson
 
 from worker.core.config.base import PLACEHOLDER
+from worker.core.config.delivery import Coalesce
 from worker.core.config.endpoint import ContentFormat
 from worker.core.config.worker_config import Destination, WorkerConfig
 from worker.core.records.record import Record
 from worker.core.requests.rendering import Prepared, RequestRenderer, compact
 from worker.core.requests.request import RenderedRequest
 from worker.core.templates.catalog import get_template
+from worker.core.templates.job_forms import check_coalescing
 from worker.core.templates.model import ConfiguredTemplate, Template
 from worker.core.templates.plans import plan_for, update_adding_tags
 
@@ -129,8 +131,11 @@ def configured_for(dest: Destination) -> ConfiguredTemplate:
     if name is None:
         raise ValueError(f"endpoint.template: destination {dest.name} has no template (manual configuration)")
     template = get_template(name)
-    configured = template.configure(dest.endpoint.template_options, dest.name)
+    coalesce = dest.delivery.coalesce is Coalesce.JOBS
+    configured = template.configure(dest.endpoint.template_options, dest.name, coalesce=coalesce)
     _check_destination(dest, template, configured)
+    if coalesce:
+        check_coalescing(name, configured.tags_mode)
     return configured
 
 

@@ -126,6 +126,7 @@ GROUPS: dict[str, Any] = {
         "external_id": stamp(0),
         "tags": [{"name": "urgent"}],
     },
+    "update_ticket": {"status": "closed", "priority": "high", "tags": [{"name": "refund"}, {"name": "vip"}]},
     "set_customer_data": {"data": {"tier": "gold"}, "version": "2024-05-01T10:05:00"},
     "add_ticket_tags": {"names": ["vip", "refund", "urgent", "late"]},
     "set_ticket_tags": {"names": ["vip", "refund", "urgent", "late"]},

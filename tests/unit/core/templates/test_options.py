@@ -136,8 +136,8 @@ def test_form_content_is_refused() -> None:
 
 
 def test_batching_a_template_without_a_batch_form_is_refused() -> None:
-    assert start("update_ticket", batching={"algorithm": "by_attribute", "attributes": ["ticket_id"]}).startswith(
-        "batching.enabled: template update_ticket sends one record per call (Gorgias updates one ticket per call")
+    assert start("delete_ticket", batching={"algorithm": "by_attribute", "attributes": ["ticket_id"]}).startswith(
+        "batching.enabled: template delete_ticket sends one record per call (Gorgias deletes one ticket per call")
 
 
 def test_batched_tags_need_ticket_id_in_the_grouping() -> None:

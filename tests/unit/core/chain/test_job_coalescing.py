@@ -1,0 +1,154 @@
+"""Waiting calls of several tickets asking the same change become one Gorgias job (``delivery.coalesce: jobs``):
+which calls gather, the cap, per-ticket order, and the scheduler choosing a job when calls wait for the budget."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+
+from worker.core.chain.job_coalescing import JobGroup
+from worker.core.chain.record_chain import RecordChain
+from worker.core.config.worker_config import Destination
+from worker.core.grouping.call_scheduler import AccountScheduler, Candidate, SchedulerPolicy
+from worker.core.records.record import RESUME_JOB, SourceRef
+from worker.core.requests.call import RenderedCall
+
+CREDENTIAL = {"domain": "acme", "username": "agent@acme.com", "api_key_env": "GORGIAS_API_KEY"}
+
+
+def chain(template: str = "update_ticket", *, batched: bool = True, cap: int = 100) -> RecordChain:
+    doc: dict[str, Any] = {"name": "tickets", "source_topics": ["t"], "credential": CREDENTIAL,
+                           "endpoint": {"template": template},
+                           "delivery": {"coalesce": "jobs", "coalesce_max_tickets": cap}}
+    if batched:
+        doc["batching"] = {"enabled": True, "algorithm": "by_attribute", "attributes": ["ticket_id"],
+                           "max_wait_ms": 1000}
+    return RecordChain(Destination.model_validate(doc), max_record_bytes=10_000)
+
+
+class Feeder:
+    def __init__(self, target: RecordChain) -> None:
+        self.chain = target
+        self.offset = 0
+
+    def __call__(self, *records: dict[str, Any], now: float = 0.0, resume: int | None = None) -> None:
+        for record in records:
+            source = SourceRef("t", 0, self.offset, str(record.get("ticket_id")).encode())
+            self.offset += 1
+            assert self.chain.take_in(orjson.dumps(record), source, (), now, created_job=resume) is None
+        self.chain.open.tick(now + 5)  # every batch's window is over: the calls are due
+
+
+def groups(target: RecordChain) -> list[JobGroup]:
+    return [c for c in target.candidates() if isinstance(c, JobGroup)]
+
+
+def job_body(call: RenderedCall) -> Any:
+    assert call.request.body is not None
+    return orjson.loads(call.request.body)
+
+
+def test_calls_of_several_tickets_asking_the_same_change_become_one_job_candidate() -> None:
+    c = chain()
+    feed = Feeder(c)
+    feed({"ticket_id": 1, "tags": ["vip"]}, {"ticket_id": 2, "tags": ["vip"]}, {"ticket_id": 3, "status": "closed"},
+         {"ticket_id": 4, "tags": ["vip"], "subject": "renamed"})
+    candidates = list(c.candidates())
+    plain, [group] = candidates[:4], candidates[4:]
+    assert [type(x).__name__ for x in plain] == ["QueuedCall"] * 4  # every call still may go alone, first
+    assert isinstance(group, JobGroup) and list(group.tickets) == [1, 2] and group.records == 2
+    assert group.tokens == 1
+    # a change asked of one ticket (status of 3) and one no job can make (a subject) go ticket by ticket
+
+
+def test_a_job_takes_its_calls_and_lists_their_tickets() -> None:
+    c = chain()
+    feed = Feeder(c)
+    feed({"ticket_id": 1, "tags": ["vip"]}, {"ticket_id": 2, "tags": ["vip"]}, {"ticket_id": 2, "tags": ["vip"]})
+    [group] = groups(c)
+    job = c.take_job(group)
+    assert job.coalesced and len(job.items) == 3
+    assert (job.request.method, job.request.url) == ("POST", "https://acme.gorgias.com/api/jobs")
+    assert job_body(job) == {"type": "updateTicket", "params": {"ticket_ids": [1, 2], "updates": {"tags": ["vip"]}}}
+    assert not c.open.has_eligible and c.open.waiting_records == 0
+
+
+def test_a_tickets_later_records_wait_until_its_job_has_ended() -> None:
+    c = chain()
+    feed = Feeder(c)
+    feed({"ticket_id": 1, "status": "closed"}, {"ticket_id": 2, "status": "closed"})
+    job = c.take_job(groups(c)[0])
+    feed({"ticket_id": 1, "status": "open"}, {"ticket_id": 3, "status": "open"}, now=10)
+    waiting = [[p.record.data["ticket_id"] for p in call.items] for call in c.open.eligible()]
+    assert waiting == [[3]]  # ticket 1's record waits behind the job still running
+    c.done(job)
+    waiting = [[p.record.data["ticket_id"] for p in call.items] for call in c.open.eligible()]
+    assert sorted(waiting) == [[1], [3]]
+    assert [list(g.tickets) for g in groups(c)] == [[3, 1]]  # now they may share the next job
+
+
+def test_a_call_that_takes_another_record_is_judged_on_what_it_holds_now() -> None:
+    c = chain()
+    feed = Feeder(c)
+    feed({"ticket_id": 1, "tags": ["a"]}, {"ticket_id": 2, "tags": ["a"]})
+    assert [list(g.tickets) for g in groups(c)] == [[1, 2]]
+    feed({"ticket_id": 1, "tags": ["b"]}, now=1)  # joins ticket 1's waiting call: it now adds a and b
+    assert groups(c) == []
+
+
+def test_a_job_spans_at_most_the_cap_the_oldest_calls_first() -> None:
+    c = chain(cap=3)
+    feed = Feeder(c)
+    for ticket in range(1, 8):
+        feed({"ticket_id": ticket, "status": "closed"}, now=ticket)
+    [group] = groups(c)
+    assert list(group.tickets) == [1, 2, 3]
+    c.take_job(group)
+    assert [list(g.tickets) for g in groups(c)] == [[4, 5, 6]]
+
+
+def test_unbatched_deletes_gather_too() -> None:
+    c = chain("delete_ticket", batched=False)
+    feed = Feeder(c)
+    feed({"ticket_id": 5}, {"ticket_id": 6})
+    [group] = groups(c)
+    assert job_body(c.take_job(group)) == {"type": "deleteTicket", "params": {"ticket_ids": [5, 6]}}
+
+
+def test_records_that_name_a_job_made_before_a_restart_are_not_gathered_again() -> None:
+    c = chain()
+    feed = Feeder(c)
+    feed({"ticket_id": 1, "status": "closed"}, {"ticket_id": 2, "status": "closed"}, resume=77)
+    assert groups(c) == []
+    assert all(p.record.extra[RESUME_JOB] == 77 for call in c.open.eligible() for p in call.items)
+
+
+class _Source:
+    def __init__(self, target: RecordChain) -> None:
+        self.chain = target
+
+    def candidates(self) -> Iterator[Candidate]:
+        return self.chain.candidates()
+
+    def waiting_records(self) -> int:
+        return self.chain.open.waiting_records
+
+
+def test_the_scheduler_sends_the_job_when_calls_wait_for_the_budget_and_the_first_call_when_not() -> None:
+    c = chain()
+    feed = Feeder(c)
+    feed({"ticket_id": 9, "priority": "high"}, *({"ticket_id": t, "tags": ["x"]} for t in range(1, 5)))
+    scheduler = AccountScheduler()
+    source = _Source(c)
+    scheduler.add(source)
+    picked = scheduler.choose(10.0, contended=False)
+    assert picked is not None and not isinstance(picked[1], JobGroup)  # the budget is free: no need to wait for one
+    picked = scheduler.choose(10.0, contended=True)
+    assert picked is not None and isinstance(picked[1], JobGroup) and picked[1].records == 4
+    # overdue first (aged_call_every 1): of equally old candidates the job, carrying the oldest call and more
+    aged = AccountScheduler(SchedulerPolicy(aged_call_every=1))
+    aged.add(source)
+    picked = aged.choose(1000.0, contended=True)
+    assert picked is not None and isinstance(picked[1], JobGroup)
