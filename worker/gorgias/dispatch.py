@@ -87,6 +87,7 @@ class AccountDispatcher:
         self.scheduler = AccountScheduler(policy)
         self._clock = clock
         self._wake = asyncio.Event()
+        self._budget_changed = asyncio.Event()  # the limiter's share changed: the wait for a token is another
         self._front: deque[tuple[asyncio.Future[None], Destination | None]] = deque()
         self._task: asyncio.Task[None] | None = None
         self._dests: list[Destination] = []
@@ -111,6 +112,11 @@ class AccountDispatcher:
         """Something changed (a call became due, a slot freed, a destination resumed): look again."""
         self._wake.set()
 
+    def budget_changed(self) -> None:
+        """The limiter's share changed: a wait for the next token computed before is wrong now."""
+        self._budget_changed.set()
+        self._wake.set()
+
     async def retry_token(self, source: Destination | None = None) -> float:
         """A token for a running call's next attempt or request, served before every waiting call and charged
         to ``source`` (its destination); returns the wait."""
@@ -125,6 +131,16 @@ class AccountDispatcher:
     def waiting(self) -> int:
         """Calls due and not on the wire, across the account's destinations."""
         return sum(d.waiting_calls() for d in self._dests)
+
+    @property
+    def demand(self) -> int:
+        """What this worker asks of the account's budget now: calls due, and running calls' next requests."""
+        return self.waiting + len(self._front)
+
+    @property
+    def serving(self) -> bool:
+        """Does a destination of this worker use the account (registered and not stopped)?"""
+        return bool(self._dests)
 
     def _any_candidate(self) -> bool:
         return any(next(d.candidates(), None) is not None for d in self._dests)
@@ -149,7 +165,7 @@ class AccountDispatcher:
             if wait > 0:
                 contended = True
                 self._gauge.set(self.waiting)
-                await asyncio.sleep(wait)  # meanwhile the waiting calls keep filling
+                await self._sleep_for_token(wait)  # meanwhile the waiting calls keep filling
                 continue
             if front:
                 limiter.take()
@@ -176,6 +192,15 @@ class AccountDispatcher:
                 await asyncio.sleep(0)  # let the consume loops run during a long burst
 
 
+    async def _sleep_for_token(self, wait: float) -> None:
+        """Sleep until the next token is free, or until the share changes (a larger share frees it sooner)."""
+        self._budget_changed.clear()
+        try:
+            await asyncio.wait_for(self._budget_changed.wait(), wait)
+        except TimeoutError:
+            pass
+
+
 class Dispatchers:
     """One :class:`AccountDispatcher` per ``credential.account_key``; the first credential's settings win.
 
@@ -196,3 +221,7 @@ class Dispatchers:
             dispatcher = AccountDispatcher(key, limiter, policy, clock=self._clock)
             self._by_account[key] = dispatcher
         return dispatcher
+
+    def serving(self) -> list[AccountDispatcher]:
+        """The dispatchers of the accounts this worker's destinations use now."""
+        return [d for d in self._by_account.values() if d.serving]
