@@ -92,6 +92,7 @@ class AccountDispatcher:
         self._task: asyncio.Task[None] | None = None
         self._dests: list[Destination] = []
         self._gauge = metrics.CALLS_WAITING_FOR_BUDGET.labels(account)
+        self.taken = 0  # tokens taken so far (a running count: the demand exchange reads what it took lately)
 
     def register(self, dest: Destination) -> None:
         self._dests.append(dest)
@@ -169,6 +170,7 @@ class AccountDispatcher:
                 continue
             if front:
                 limiter.take()
+                self.taken += 1
                 fut, charged = front.popleft()
                 fut.set_result(None)
                 if charged is not None:
@@ -181,6 +183,7 @@ class AccountDispatcher:
             source, call = picked
             dest = cast(Destination, source)  # every source registered here is one
             limiter.take()
+            self.taken += 1
             scheduler.charge(dest)  # its first request's token; later ones are charged as they are taken
             try:
                 dest.start_call(call, max(0.0, self._clock() - call.ready_at))

@@ -37,8 +37,8 @@ from worker.core.grouping.demand_shares import (
     FORGET_AFTER_S,
     HEARTBEAT_S,
     DemandBoard,
+    DemandMeter,
     ShareRamp,
-    capped_demand,
     worth_setting,
 )
 from worker.gorgias.dispatch import Dispatchers
@@ -101,6 +101,8 @@ class DemandExchange:
         self._now = monotonic
         self._wall = wall
         self._ramps: dict[str, ShareRamp] = {}
+        self._meters: dict[str, DemandMeter] = {}
+        self._demands: dict[str, int] = {}  # account -> this replica's demand, as last measured
         self._logged: dict[str, float] = {}  # account -> the share last logged
         self._published: set[str] = set()  # accounts with an entry of this replica on the topic
         self._forgotten: list[tuple[str, str]] = []  # entries found silent for long: to withdraw
@@ -153,9 +155,8 @@ class DemandExchange:
     def settle(self, credential: Credential) -> float:
         """Put ``credential``'s account's share in force now (a pipeline was just assigned partitions)."""
         limiter = self._limiters.get(credential)
-        dispatcher = next((d for d in self._dispatchers.serving() if d.account == credential.account_key), None)
-        calls = dispatcher.demand if dispatcher is not None else 0
-        self._apply(credential.account_key, capped_demand(calls, limiter.account_usable), self._now())
+        account = credential.account_key
+        self._apply(account, self._demands.get(account, 0), self._now())
         return limiter.share
 
     def _apply(self, account: str, own: int, now: float) -> None:
@@ -178,8 +179,10 @@ class DemandExchange:
         next_beat = 0.0
         while True:
             now = self._now()
-            demands = {d.account: capped_demand(d.demand, d.limiter.account_usable)
+            demands = {d.account: self._meters.setdefault(d.account, DemandMeter()).demand(
+                           d.demand, d.taken, now, d.limiter.account_usable)
                        for d in self._dispatchers.serving() if d.limiter.enabled}
+            self._demands = demands
             for account, own in demands.items():
                 self._apply(account, own, now)
             if now >= next_beat:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from tests.support.gorgias_fakes import FakeClock, FakeTime, ServerBucket, credential
 from worker.core.config.account import RateLimitSettings
-from worker.core.grouping.demand_shares import HEARTBEAT_S, DemandBoard, ShareRamp, capped_demand, worth_setting
+from worker.core.grouping.demand_shares import HEARTBEAT_S, DemandBoard, DemandMeter, ShareRamp, worth_setting
 from worker.gorgias.ratelimit import AccountRateLimiter, RateLimiterRegistry
 from worker.gorgias.share import MIN_SHARE, BudgetShares, partition_share
 
@@ -259,15 +259,19 @@ class DemandReplica:
         self.lim = cold(time)
         self.board = DemandBoard(name)
         self.ramp = ShareRamp()
+        self.meter = DemandMeter()
         self.backlog = backlog
+        self.taken = 0
         self.alive = True
+        self.own = 0
 
-    def demand(self) -> int:
-        return capped_demand(self.backlog, self.lim.account_usable)
+    def measure(self, now: float) -> int:  # as DemandExchange._run
+        self.own = self.meter.demand(self.backlog, self.taken, now, self.lim.account_usable)
+        return self.own
 
     def settle(self, now: float) -> None:  # as DemandExchange._apply
         alone = self.board.fresh(now) and not self.board.others(ACCOUNT, now)
-        share = self.ramp.step(self.board.share(ACCOUNT, self.demand(), now), now, alone)
+        share = self.ramp.step(self.board.share(ACCOUNT, self.own, now), now, alone)
         if worth_setting(self.lim.share, share):
             self.lim.set_share(share)
 
@@ -292,9 +296,10 @@ def demand_run(  # noqa: C901
     async def exchange(r: DemandReplica) -> None:
         next_beat, pending = 0.0, []
         while time.now < until and r.alive:
+            own = r.measure(time.now)
             if time.now >= next_beat:
                 next_beat = time.now + HEARTBEAT_S
-                pending += [asyncio.ensure_future(deliver(o, r.name, r.demand())) for o in replicas]
+                pending += [asyncio.ensure_future(deliver(o, r.name, own)) for o in replicas]
             r.settle(time.now)
             await time.sleep(0.25)
         await asyncio.gather(*pending)
@@ -315,6 +320,7 @@ def demand_run(  # noqa: C901
                 await time.sleep(min(0.25, wait) if r.backlog > 0 else 0.1)
                 continue
             r.lim.take()
+            r.taken += 1
             r.backlog -= 1
             calls.append(asyncio.ensure_future(call(r, 0.3 + 0.3 * (len(calls) % 7) / 6)))
         await asyncio.gather(*calls)

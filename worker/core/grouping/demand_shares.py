@@ -1,8 +1,9 @@
 """Replicas on one Gorgias account divide its budget by what each has waiting: the share arithmetic.
 
-Every replica publishes, per account, its *demand* — the calls it has due and not on the wire, capped at
-what the account's budget serves in one bucket (:func:`capped_demand`: a backlog of 10,000 calls asks no
-more than one of 40) — about once a second, and hears everyone's (:mod:`worker.kafka.demand` carries them
+Every replica publishes, per account, its *demand* — the calls it has due and not on the wire plus those
+it started in the last :data:`RECENT_S` seconds (:class:`DemandMeter`), capped at what the account's budget
+serves in one bucket (:func:`capped_demand`: a backlog of 10,000 calls asks no more than one of 40) — about
+once a second, and hears everyone's (:mod:`worker.kafka.demand` carries them
 on the deployment's compacted ``demand`` topic). Its share of the account's budget is then
 (:func:`demand_share`)::
 
@@ -33,7 +34,8 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-__all__ = ["EXPIRE_S", "FLOOR", "FORGET_AFTER_S", "HEARTBEAT_S", "RAISE_AFTER_S", "DemandBoard", "ShareRamp",
+__all__ = ["EXPIRE_S", "FLOOR", "FORGET_AFTER_S", "HEARTBEAT_S", "RAISE_AFTER_S", "RECENT_S", "DemandBoard",
+           "DemandMeter", "ShareRamp",
            "capped_demand", "demand_share", "worth_setting"]
 
 FLOOR = 1 / 64  # an idle replica's share: one call of the odd endpoint test, or the first of a new backlog
@@ -41,6 +43,7 @@ HEARTBEAT_S = 1.0  # each replica publishes its demand this often (changed or no
 EXPIRE_S = 5.0  # a replica not heard from for this long is gone (five heartbeats missed)
 RAISE_AFTER_S = 2.5  # a higher share waits this long: the others hear the demand behind it meanwhile
 FORGET_AFTER_S = 60.0  # an entry silent this long is withdrawn from the topic by whoever notices
+RECENT_S = 5.0  # calls started within this long count as demand too: a steady trickle keeps its share
 RAISE_TOLERANCE = 0.01  # a rise of less than this (relative) is not worth putting in force
 
 
@@ -51,6 +54,26 @@ def capped_demand(calls_due: int, account_usable: int) -> int:
     split the budget evenly (as partition shares did) instead of by the size of their backlogs, which
     would move shares for no gain every time one backlog grows faster than another."""
     return max(0, min(calls_due, max(1, account_usable)))
+
+
+class DemandMeter:
+    """A replica's demand on one account: its calls due now plus the calls it started in the last
+    :data:`RECENT_S` seconds, capped (:func:`capped_demand`).
+
+    Calls due alone would read 0 most of the time for a stream the budget keeps up with (its calls go as
+    they come), leaving that replica the floor and its next call waiting for a share; the calls it started
+    lately say what it uses. When the budget is the bottleneck the calls due dominate."""
+
+    def __init__(self, window_s: float = RECENT_S) -> None:
+        self.window_s = window_s
+        self._samples: deque[tuple[float, int]] = deque()  # (when, calls started so far), oldest first
+
+    def demand(self, due: int, started: int, now: float, account_usable: int) -> int:
+        """``due``: calls due now; ``started``: calls started on the account so far (a running count)."""
+        self._samples.append((now, started))
+        while len(self._samples) > 1 and now - self._samples[1][0] >= self.window_s:
+            self._samples.popleft()
+        return capped_demand(due + started - self._samples[0][1], account_usable)
 
 
 def demand_share(own: int, others: list[int], floor: float = FLOOR) -> float:
@@ -125,14 +148,19 @@ class ShareRamp:
     """The share in force for one account: a lower target at once, a higher one once it has held.
 
     The share in force is the lowest target of the last ``raise_after_s`` seconds, or the target itself
-    when the replica is alone on the account (nobody else has a part to give up)."""
+    when the replica is alone on the account (nobody else has a part to give up). A replica that just
+    began to use the account starts from ``start`` (the floor): the others have not heard it yet."""
 
-    def __init__(self, raise_after_s: float = RAISE_AFTER_S) -> None:
+    def __init__(self, raise_after_s: float = RAISE_AFTER_S, start: float | None = FLOOR) -> None:
         self.raise_after_s = raise_after_s
         self._targets: deque[tuple[float, float]] = deque()  # (when, target), oldest first
+        self._start = start
 
     def step(self, target: float, now: float, alone: bool = False) -> float:
         """Take ``target`` (computed now); returns the share in force."""
+        if self._start is not None:
+            self._targets.append((now, min(self._start, target)))
+            self._start = None
         while self._targets and now - self._targets[0][0] > self.raise_after_s:
             self._targets.popleft()
         while self._targets and self._targets[-1][1] >= target:

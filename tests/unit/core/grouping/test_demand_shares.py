@@ -10,7 +10,9 @@ from worker.core.grouping.demand_shares import (
     EXPIRE_S,
     FLOOR,
     RAISE_AFTER_S,
+    RECENT_S,
     DemandBoard,
+    DemandMeter,
     ShareRamp,
     capped_demand,
     demand_share,
@@ -46,6 +48,19 @@ def test_demand_is_capped_at_one_bucket() -> None:
     assert capped_demand(10_000, 38) == 38
     assert capped_demand(7, 38) == 7
     assert capped_demand(-1, 38) == 0
+
+
+class TestDemandMeter:
+    def test_calls_due_and_calls_started_lately(self) -> None:
+        meter = DemandMeter()
+        assert meter.demand(due=3, started=0, now=0.0, account_usable=38) == 3
+        assert meter.demand(due=0, started=2, now=1.0, account_usable=38) == 2  # a trickle the budget keeps up with
+        assert meter.demand(due=0, started=2, now=1.0 + RECENT_S, account_usable=38) == 0  # nothing lately
+
+    def test_capped_at_one_bucket(self) -> None:
+        meter = DemandMeter()
+        meter.demand(due=0, started=0, now=0.0, account_usable=38)
+        assert meter.demand(due=5_000, started=30, now=2.0, account_usable=38) == 38
 
 
 class TestDemandBoard:
@@ -92,7 +107,7 @@ class TestDemandBoard:
 
 class TestShareRamp:
     def test_falls_at_once_and_rises_once_the_others_heard(self) -> None:
-        ramp = ShareRamp()
+        ramp = ShareRamp(start=None)
         assert ramp.step(0.5, now=0.0) == 0.5
         assert ramp.step(0.2, now=0.25) == 0.2
         t = 0.5
@@ -102,7 +117,7 @@ class TestShareRamp:
         assert ramp.step(0.9, now=t + 0.01) == 0.9
 
     def test_a_dip_resets_the_wait(self) -> None:
-        ramp = ShareRamp(raise_after_s=1.0)
+        ramp = ShareRamp(raise_after_s=1.0, start=None)
         ramp.step(0.3, now=0.0)
         ramp.step(0.6, now=0.5)
         ramp.step(0.4, now=0.9)
@@ -113,3 +128,11 @@ class TestShareRamp:
         ramp = ShareRamp()
         ramp.step(FLOOR, now=0.0)
         assert ramp.step(1.0, now=0.1, alone=True) == 1.0
+
+    def test_a_replica_new_to_the_account_starts_at_the_floor(self) -> None:
+        ramp = ShareRamp()  # the others have not heard it yet: they still count their parts as theirs
+        assert ramp.step(0.5, now=0.0) == FLOOR
+        assert ramp.step(0.5, now=RAISE_AFTER_S + 0.01) == 0.5
+
+    def test_alone_on_a_new_account_takes_it_all(self) -> None:
+        assert ShareRamp().step(1.0, now=0.0, alone=True) == 1.0
