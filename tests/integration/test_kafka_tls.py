@@ -21,6 +21,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.support.kafka_io import create_topics, publish, read_json
+from tests.support.lifetime import ends_with_this_process
 from tests.support.processes import API_KEY, ROOT, SandboxProcess, WorkerProcess
 from tests.support.scenario import Scenario, ticket, wait_committed
 from tests.support.tls import KEY_PASSWORD, TlsBroker
@@ -147,7 +148,7 @@ async def test_a_tls_problem_stops_the_worker_at_start_with_one_line(
 def cli(args: list[str]) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "GORGIAS_API_KEY": API_KEY, **ENV}
     return subprocess.run([sys.executable, "-m", "worker", *args], capture_output=True, text=True, env=env,
-                          cwd=ROOT, timeout=120, check=False)
+                          cwd=ROOT, timeout=120, check=False, preexec_fn=ends_with_this_process())
 
 
 @pytest.mark.parametrize("case", list(PROBLEMS))

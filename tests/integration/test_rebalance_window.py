@@ -31,7 +31,7 @@ async def test_a_call_started_right_before_a_revoke_is_not_sent(scenario: Scenar
     assert await wait_for(held, 30, interval=0.05)
     call = next(pipeline.chain.open.eligible())
     before = on_wire_gauges()
-    pipeline.start_call(call, 0.0)  # its token is taken and its task created, not yet run...
+    pipeline.calls.start_call(call, 0.0)  # its token is taken and its task created, not yet run...
     # it holds a call slot: on the wire, in the status and in the metric (and its deprecated alias)
     assert pipeline.status()["calls_on_wire"] == 1
     assert on_wire_gauges() == (before[0] + 1, before[1] + 1)
