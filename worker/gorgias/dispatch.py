@@ -199,7 +199,10 @@ class AccountDispatcher:
         """Sleep until the next token is free, or until the share changes (a larger share frees it sooner)."""
         self._budget_changed.clear()
         try:
-            await asyncio.wait_for(self._budget_changed.wait(), wait)
+            # asyncio.timeout, not wait_for: 3.11's wait_for can drop a cancellation landing as the event is
+            # set, and unregister() would wait for this task forever
+            async with asyncio.timeout(wait):
+                await self._budget_changed.wait()
         except TimeoutError:
             pass
 

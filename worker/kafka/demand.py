@@ -143,7 +143,8 @@ class DemandExchange:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._producer is not None:
             try:
-                await asyncio.wait_for(self._send_all([(a, None) for a in {*self._published, ALIVE}]), 2.0)
+                async with asyncio.timeout(2.0):
+                    await self._send_all([(a, None) for a in {*self._published, ALIVE}])
             except (KafkaError, OSError, TimeoutError) as exc:
                 log.warning("demand topic: withdrawing this replica's entries: %s", exc)
             await stop_client(self._producer, 2.0)
