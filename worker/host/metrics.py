@@ -110,6 +110,12 @@ CALLS_IN_FLIGHT = Gauge(  # deprecated: the same as CALLS_ON_WIRE, kept for one 
     "gorgias_worker_calls_in_flight", "Deprecated, removed in the next release: gorgias_worker_calls_on_wire.",
     ["destination"], registry=REGISTRY,
 )
+REBALANCES = Counter(
+    "gorgias_worker_rebalances",
+    "Assignments the destination's consumer received from its group: its first, then one per rebalance of its "
+    "group (a replica or a consumer joining or leaving it); other destinations' changes never add to it.",
+    ["destination"], registry=REGISTRY,
+)
 PENDING_RECORDS = Gauge(
     "gorgias_worker_pending_records", "Records consumed whose outcome is not recorded yet.", ["destination"],
     registry=REGISTRY,
