@@ -1,11 +1,12 @@
 """The Helm chart's ``values.schema.json`` carries the worker's config schema, so that ``helm install``,
 ``helm upgrade`` and ``helm lint`` refuse a ``config:`` block the worker would refuse.
 
-Helm validates values offline and a packaged chart holds only its own directory, so the chart cannot
-``$ref`` ``schemas/worker-config.schema.json``: the schema is embedded instead. The chart's own values are
-described by hand in the file; its ``$defs`` are generated here from the config models (the config as
-``$defs.WorkerConfig``, its parts beside it), rewritten by ``gorgias-worker schemas --write`` and checked by
-``gorgias-worker schemas`` and the unit tests.
+Helm (v4.3) validates values offline and does follow a ``$ref`` to a local file, but a packaged chart
+(``helm package``, a chart repository) holds only its own directory, so a ``$ref`` to
+``schemas/worker-config.schema.json`` would break outside this checkout: the schema is embedded instead.
+The chart's own values are described by hand in the file; its ``$defs`` are generated here from the config
+models (the config as ``$defs.WorkerConfig``, its parts beside it), rewritten by ``gorgias-worker schemas
+--write`` and checked by ``gorgias-worker schemas`` and the unit tests.
 """
 
 from __future__ import annotations

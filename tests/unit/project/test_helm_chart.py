@@ -445,3 +445,12 @@ def test_the_readme_documents_every_value() -> None:
     readme = (CHART / "README.md").read_text(encoding="utf-8")
     missing = [p for p in _value_paths(values) if f"`{p}`" not in readme]
     assert missing == []
+
+
+@pytest.mark.parametrize("path", ["deploy/kubernetes/base/config/config.yaml", "deploy/compose/config.yaml",
+                                  "worker/tools/examples/demo.yaml"])
+def test_the_shipped_config_files_pass_the_published_schema(path: str) -> None:
+    """What Helm checks `config` with is what editors check a file with: the worker's own forms pass."""
+    schema = json.loads((ROOT / "schemas" / "worker-config.schema.json").read_text(encoding="utf-8"))
+    document = yaml.safe_load((ROOT / path).read_text(encoding="utf-8"))
+    assert [e.message for e in jsonschema.Draft202012Validator(schema).iter_errors(document)] == []
