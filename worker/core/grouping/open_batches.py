@@ -29,6 +29,7 @@ from typing import Generic, TypeVar
 
 from worker.core.grouping.algorithms import make_grouper
 from worker.core.grouping.batching import Batch, BatchPolicy, FlushReason, Grouper
+from worker.core.grouping.call_scheduler import TokensPerCall
 
 __all__ = ["OpenBatches", "QueuedCall"]
 
@@ -53,7 +54,7 @@ class QueuedCall(Generic[T]):
         self.opened_at = opened_at
         self.ready_at = ready_at  # when it became due (age is counted from here)
         self.sealed = sealed
-        self.tokens = 1.0  # budget tokens it is expected to take: one per request (see OpenBatches.tokens_per_call)
+        self.tokens = 1.0  # budget tokens it is expected to take: one per request (see OpenBatches.call_made)
         self.window_start = window_start
         self.reason = reason  # why its batch was closed: window (it was due), or size/bytes (it filled up)
         # what a layer above worked out from the records, with how many records it saw (None once items are dropped)
@@ -79,7 +80,8 @@ class OpenBatches(Generic[T]):
     records (the behaviour before batches kept filling, kept for comparison).
     """
 
-    def __init__(self, policy: BatchPolicy | None, *, ordered: bool, fill: bool = True) -> None:
+    def __init__(self, policy: BatchPolicy | None, *, ordered: bool, fill: bool = True,
+                 tokens: TokensPerCall | None = None) -> None:
         self.fill = fill  # False: a batch is sealed when due, as before calls waited for the budget
         self.grouper: Grouper[T] | None = make_grouper(policy) if policy is not None else None
         self.ordered = ordered
@@ -92,8 +94,8 @@ class OpenBatches(Generic[T]):
         self._held_records = 0
         self._held_calls = 0
         # requests a call of this destination is expected to make (a tag created before its write, the read of
-        # a read-merge-write): the owner keeps it up to date (call_scheduler.TokensPerCall); new calls take it
-        self.tokens_per_call = 1.0
+        # a read-merge-write), learned from the calls that finished (call_made); new calls take it
+        self._tokens = tokens if tokens is not None else TokensPerCall()
 
     # -- records in ----------------------------------------------------------------------------------
 
@@ -183,6 +185,11 @@ class OpenBatches(Generic[T]):
             del self._lanes[call.lane]
         return call
 
+    def call_made(self, requests: int) -> None:
+        """A finished call made ``requests`` requests (a job's shared reads are not a call's): the calls queued
+        from now on expect the figure learned so far (:class:`~worker.core.grouping.call_scheduler.TokensPerCall`)."""
+        self._tokens.observe(requests)
+
     def done(self, call: QueuedCall[T]) -> None:
         """``call`` is off the wire: the next call of its lane may go."""
         lane = call.lane
@@ -263,7 +270,7 @@ class OpenBatches(Generic[T]):
         self._enqueue(call)
 
     def _enqueue(self, call: QueuedCall[T]) -> None:
-        call.tokens = self.tokens_per_call
+        call.tokens = self._tokens.value
         lane = call.lane
         calls = self._lanes.get(lane)
         if calls is None:

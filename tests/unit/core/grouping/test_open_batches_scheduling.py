@@ -397,10 +397,10 @@ def test_flush_grouped_does_nothing_unbatched() -> None:
 def test_records_per_token_counts_every_request_a_call_is_expected_to_make() -> None:
     """A call expected to make three requests (tags created before the write) carries a third of its records per
     token: a call of one request and fewer records goes before it."""
-    d = Dest(OpenBatches(None, ordered=False), slots=10)
-    d.batches.tokens_per_call = 3.0
+    d = Dest(OpenBatches(None, ordered=False, tokens=TokensPerCall(weight=1.0)), slots=10)
+    d.batches.call_made(3)
     costly = d.batches.add_single(Rec(0, (), 0.0, 1), None, 1, 0.0)
-    d.batches.tokens_per_call = 1.0
+    d.batches.call_made(1)
     cheap = d.batches.add_single(Rec(1, (), 0.0, 1), None, 1, 0.25)
     assert (costly.tokens, cheap.tokens) == (3.0, 1.0)
     sched = AccountScheduler(SchedulerPolicy())
