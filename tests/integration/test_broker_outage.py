@@ -103,7 +103,7 @@ async def test_an_outage_is_calm_unready_and_recovers_by_itself(
             return sum((await committed(s.bootstrap, s.group_of(), s.source)).values()) >= 13
 
         assert await wait_for(all_committed, timeout=90)
-        await asyncio.sleep(1)
+        assert await wait_for(lambda: idle(worker), timeout=30)  # nothing on the wire or waiting: all decided
         ids = sorted(t["external_id"] for t in sandbox.state()["tickets"])
         assert ids == sorted(f"req-{i}" for i in range(13))  # each exactly once
         events = Counter(
@@ -114,6 +114,14 @@ async def test_an_outage_is_calm_unready_and_recovers_by_itself(
     finally:
         worker.stop()
     assert API_KEY not in worker.output()
+
+
+def idle(worker: WorkerProcess) -> bool:
+    try:
+        status = http.get(f"{worker.url}/destinations", timeout=2).json()
+    except httpx.HTTPError:
+        return False
+    return all(d["calls_on_wire"] == 0 and d["pending_records"] == 0 for d in status["destinations"])
 
 
 def calls_on_wire(worker: WorkerProcess) -> bool:

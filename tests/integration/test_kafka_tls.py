@@ -83,7 +83,9 @@ async def test_delivery_over_each_kind_of_tls(
     s = Scenario(lab.broker.bootstrap, sandbox)  # topics are set up through the PLAINTEXT listener
     await create_topics(s.bootstrap, [s.source], partitions=2)
     await publish(s.bootstrap, s.source, [ticket(i) for i in range(6)], key=lambda i, _: f"k{i}".encode())
-    config = s.write(tmp_path, config_for(s, lab, case))
+    doc = config_for(s, lab, case)
+    doc["worker"]["broker_wait_s"] = 120  # a loaded machine's TLS handshakes may take long; a problem fails at once
+    config = s.write(tmp_path, doc)
     worker = WorkerProcess(config, s.web_port, env=ENV).start()
     try:
         await wait_committed(s, 6, timeout=90)

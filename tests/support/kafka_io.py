@@ -68,6 +68,21 @@ async def publish(
         await producer.stop()
 
 
+async def publish_paced(bootstrap: str, topic: str, values: Sequence[dict[str, Any]], every_s: float) -> None:
+    """Publish ``values`` one every ``every_s`` seconds through one producer, on a fixed schedule (a late send
+    does not push the later ones back: a loaded machine keeps the rate)."""
+    producer = aiokafka.AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
+    await producer.start()
+    try:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        for i, value in enumerate(values):
+            await asyncio.sleep(max(0.0, start + i * every_s - loop.time()))
+            await (await producer.send(topic, orjson.dumps(value)))
+    finally:
+        await producer.stop()
+
+
 async def read_topic(
     bootstrap: str, topic: str, count: int, timeout: float = 60.0,
 ) -> list[aiokafka.ConsumerRecord[bytes, bytes]]:

@@ -105,8 +105,8 @@ class WorkerProcess:
             preexec_fn=ends_with_this_process(),
         )
         out.close()
-        if wait_ready:
-            wait_http(f"{self.url}/health/ready", 60, self.proc, self.log)
+        if wait_ready:  # generous: a loaded machine starts Python slowly; a worker that exits fails at once
+            wait_http(f"{self.url}/health/ready", 120, self.proc, self.log)
         return self
 
     def signal(self, sig: signal.Signals) -> None:

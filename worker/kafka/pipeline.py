@@ -228,7 +228,7 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
             **self.holds.status(self.active, self.chain.open.waiting_calls),
             "grouped_records": self.chain.open.grouped_records,
             "skipped_after_recovery": self.partitions.skipped_after_recovery,
-            "budget_share": round(self.budget_share, 4),
+            "budget_share": round(self._limiters.get(self.dest.credential).share, 4),
             "jobs_followed": self.sender.watch.watched if self.sender.watch is not None else 0,
             "partitions": self.partitions.status(consumer, assigned),
             "records": {**metrics.records_since_start(self.dest.name), "unknown": self.outcomes.records_unknown},

@@ -32,6 +32,7 @@ from worker.kafka.clients import (
     wait_for_broker,
 )
 from worker.kafka.control import UNSCOPED_CONTROL_TOPIC, ControlReader, unscoped_commands
+from worker.kafka.demand import DemandExchange
 from worker.kafka.pipeline import STOP_MARGIN_S, DestinationPipeline
 from worker.kafka.publisher import Publisher
 from worker.service.saved_credentials import SavedCredentials
@@ -97,6 +98,7 @@ class Runtime:
         self._publisher: Publisher | None = None
         self._starting: asyncio.Task[Any] | None = None
         self._shares: BudgetShares | None = None
+        self.demand: DemandExchange | None = None
         self._dispatchers: Dispatchers | None = None
         self._topic_partitions: dict[str, list[int]] = {}  # the outcome topics prepared, and their partitions
         self._limits: dict[str, int] = {}  # the largest outcome document each of them takes
@@ -146,6 +148,10 @@ class Runtime:
         self._publisher.limits = self._limits  # shared: topics prepared later (saved destinations) add theirs
         self._shares = BudgetShares(self.delivery.limiters)  # one per process: destinations of an account add up
         self._dispatchers = Dispatchers()  # one per Gorgias account, shared by the destinations on it
+        # replicas on one account divide its budget by the calls each has waiting (worker.kafka.demand)
+        self.demand = DemandExchange(config.kafka, self._dispatchers, self.delivery.limiters)
+        await self.demand.start()
+        self._shares.follow_demand(self.demand.settle)
         self.saved_credentials = SavedCredentials(config, self._credential_changed)
         await self.saved_credentials.start()  # first: OAuth apps share their tokens there; saved destinations name them
         self.token_share = token_share(self.saved_credentials.store)
@@ -444,6 +450,8 @@ class Runtime:
         closing = []
         if self.control is not None:
             closing.append(self.control.stop())
+        if self.demand is not None:
+            closing.append(self.demand.stop())  # withdraws this replica's demand: the others take its part
         if self._publisher is not None:
             closing.append(self._publisher.close(within_s=2.0))  # outcomes are acknowledged before commits
         if self.delivery is not None:
