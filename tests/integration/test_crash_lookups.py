@@ -28,7 +28,7 @@ async def test_a_sigkill_costs_at_most_the_calls_in_flight_in_lookups(scenario: 
     del doc["destinations"][0]["endpoint"]["method"], doc["destinations"][0]["endpoint"]["url"]
     worker = WorkerProcess(s.write(tmp_path, doc), s.web_port).start()
     try:
-        await wait_for(lambda: len(s.sandbox.state()["tickets"]) >= 40, timeout=60)
+        assert await wait_for(lambda: len(s.sandbox.state()["tickets"]) >= 40, timeout=60)
         worker.signal(signal.SIGKILL)
         worker.wait(timeout=10)
     finally:

@@ -109,6 +109,12 @@ class Partitions:
         """Records consumed whose outcome is not recorded yet."""
         return self.tracker.pending_records
 
+    @property
+    def idle(self) -> bool:
+        """Nothing to finish, commit or settle: no record consumed without its outcome, every finished offset
+        committed, no assignment being settled."""
+        return self.tracker.pending_records == 0 and self._settling == 0 and not self.tracker.committable()
+
     def status(self, consumer: aiokafka.AIOKafkaConsumer | None,
                assigned: list[TopicPartition]) -> list[dict[str, Any]]:
         """Per assigned partition: offset last committed by this worker, end offset (last fetch), lag."""
