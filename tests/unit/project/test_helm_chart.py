@@ -201,6 +201,47 @@ def test_the_autoscaler_follows_the_destinations_and_stops_at_the_budget(
         assert covered == {d.name for d in config.destinations}
 
 
+def _destination(i: int, credential: Any) -> Obj:
+    return {"name": f"d{i}", "source_topics": [f"t{i}"], "credential": credential,
+            "endpoint": {"template": "create_ticket"}}
+
+
+def _basic(domain: str, **rate_limit: Any) -> Obj:
+    return {"domain": domain, "username": "agent@example.com", "api_key_env": "GORGIAS_API_KEY",
+            **({"rate_limit": rate_limit} if rate_limit else {})}
+
+
+BUDGETS: dict[str, Obj] = {
+    # 60 API-key accounts, two destinations each: 60 x 1.9 calls/s = 114 calls/s, 5 replicas + 1
+    "sixty accounts": {"destinations": [_destination(i, _basic(f"s{i // 2}")) for i in range(120)]},
+    # OAuth (80 per 20 s), a larger bucket, a named credential, an unpaced account (counts nothing)
+    "mixed": {
+        "credentials": {"shared": _basic("named", requests=400, headroom=0, per_seconds=2)},
+        "destinations": [
+            _destination(0, {"domain": "o", "auth": "oauth", "access_token_env": "TOKEN"}),
+            _destination(1, "shared"),
+            _destination(2, _basic("free", enabled=False)),
+            _destination(3, _basic("big", requests=1000, per_seconds=10)),
+        ],
+    },
+}
+
+
+@pytest.mark.parametrize("case", sorted(BUDGETS))
+def test_the_cap_is_computed_from_the_accounts_budgets_as_the_worker_computes_it(
+    case: str, tmp_path: Path
+) -> None:
+    values = tmp_path / "values.yaml"
+    config = {**BUDGETS[case], "worker": {"web_host": "0.0.0.0", "control_token_env": "TOKEN"}}
+    values.write_text(yaml.safe_dump({"config": config}), encoding="utf-8")
+    objs = helm_template(values)
+    loaded = destinations_config(objs, tmp_path)
+    assert one(objs, "ScaledObject")["spec"]["maxReplicaCount"] == max(2, budget_bound(loaded))
+    assert budget_bound(loaded) > 2, "a case whose cap is above the floor"
+    hpa = helm_template(values, sets=("autoscaling.mode=hpa", "autoscaling.maxReplicas=3"))
+    assert one(hpa, "HorizontalPodAutoscaler")["spec"]["maxReplicas"] == 3, "a cap given is used as it is"
+
+
 def test_without_an_autoscaler_the_deployment_has_replicas() -> None:
     objs = helm_template(sets=("autoscaling.mode=none", "replicaCount=3"))
     assert one(objs, "Deployment")["spec"]["replicas"] == 3
