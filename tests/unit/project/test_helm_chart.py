@@ -91,6 +91,26 @@ def test_the_kustomize_topics_are_valid(overlays: dict[str, list[Obj]], name: st
     assert [p for obj in overlays[name] for p in schema_errors(obj)] == []
 
 
+BROKEN_CUSTOM_RESOURCES: dict[str, tuple[str, Any]] = {
+    "monitor endpoint misspelled": ("ServiceMonitor", lambda o: o["spec"]["endpoints"][0].update(intervall="1m")),
+    "monitor interval not a duration": ("ServiceMonitor", lambda o: o["spec"]["endpoints"][0].update(interval=30)),
+    "rule without expr": ("PrometheusRule", lambda o: o["spec"]["groups"][0]["rules"][0].pop("expr")),
+    "rule for as a word": ("PrometheusRule", lambda o: o["spec"]["groups"][0]["rules"][0].__setitem__("for", "long")),
+    "topic config as a list": ("KafkaTopic", lambda o: o["spec"].__setitem__("config", ["cleanup.policy=delete"])),
+    "topic without its cluster": ("KafkaTopic", lambda o: o["metadata"]["labels"].pop("strimzi.io/cluster")),
+    "topic replicas as text": ("KafkaTopic", lambda o: o["spec"].__setitem__("replicas", "3")),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN_CUSTOM_RESOURCES))
+def test_the_custom_resource_schemas_reject_broken_objects(charts: dict[str, list[Obj]], case: str) -> None:
+    kind, mutate = BROKEN_CUSTOM_RESOURCES[case]
+    obj = copy.deepcopy(objects(charts["example"], kind)[0])
+    assert schema_errors(obj) == []
+    mutate(obj)
+    assert schema_errors(obj), f"{case}: the broken {kind} was accepted"
+
+
 def _normalised(deploy: Obj) -> Obj:
     """The Deployment's spec without what differs by tool alone: who manages it, how the config rolls it."""
     spec: Obj = copy.deepcopy(deploy["spec"])
@@ -165,6 +185,8 @@ def _merged(base: Any, over: Any) -> Any:
     ("autoscaling.mode=both", "mode"),
     ("replicaCont=3", "replicaCont"),
     ("terminationGracePeriodSeconds=20", "terminationGracePeriodSeconds"),
+    ("kafkaTls.enabled=true,config.kafka.security_protocol=PLAINTEXT", "security_protocol"),
+    ("config.destinations=null", "config.destinations"),  # KEDA scales on the destinations' lag
 ])
 def test_helm_refuses_values_the_worker_or_the_chart_would_refuse(setting: str, said: str) -> None:
     proc = helm("template", "gorgias-worker", str(CHART), "--set", setting)
