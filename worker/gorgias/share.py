@@ -69,7 +69,7 @@ class BudgetShares:
         return sum(fractions) / len(fractions) if fractions else 1.0
 
 
-# Calls per second one replica sustains against Gorgias itself, conservatively: 16 calls in flight
+# Calls per second one replica sustains against Gorgias itself, conservatively: 16 calls on the wire
 # (delivery.max_in_flight) at ~0.6 s each. The worker's own ceiling is far higher (over 1,000 calls/s
 # against the sandbox, docs/benchmarks.md): what bounds a replica is Gorgias' latency.
 REPLICA_CALLS_PER_S = 25.0

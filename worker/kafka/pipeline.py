@@ -229,7 +229,7 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
             # state, and due calls not on the wire: waiting for their account's budget (or a slot, or their key's
             # previous call) while active, held while paused or held (worker.kafka.held_calls)
             **self.holds.status(self.active, self.chain.open.waiting_calls),
-            "grouped_records": self.chain.open.pending,
+            "grouped_records": self.chain.open.grouped_records,
             "skipped_after_recovery": self.partitions.skipped_after_recovery,
             "budget_share": round(self._limiters.get(self.dest.credential).share, 4),
             "jobs_followed": self.sender.watch.watched if self.sender.watch is not None else 0,
@@ -244,17 +244,16 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
     def _poll_timeout(self) -> float:
         deadline = self.chain.open.next_deadline()
         if deadline is None:
-            idle = not self.chain.open.pending and self.partitions.idle
+            idle = not self.chain.open.grouped_records and self.partitions.idle
             return IDLE_POLL_WAIT_S if idle else BUSY_POLL_WAIT_S
         return max(0.0, min(BUSY_POLL_WAIT_S, deadline - self.clock()))
 
     def _handle(self, tpk: TopicPartitionKey, msg: Any, now: float) -> None:
-        if not self.partitions.consumed(tpk, msg.offset):
+        inherited = self.partitions.consume(tpk, msg.offset)
+        if inherited is None:
             return  # delivered before a crash, its outcome is on Kafka: finished, not sent again
         source = SourceRef(tpk.topic, tpk.partition, msg.offset, msg.key, msg.timestamp)
-        rejected = self.chain.take_in(msg.value, source, tuple(msg.headers or ()), now,
-                                      self.partitions.take_possibly_delivered(tpk, msg.offset),
-                                      self.partitions.created_job(tpk, msg.offset))
+        rejected = self.chain.take_in(msg.value, source, tuple(msg.headers or ()), now, *inherited)
         if rejected is not None:
             self.outcomes.dead_letter_now(rejected)
 
@@ -299,7 +298,7 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
 
         def drop_waiting(keys: set[TopicPartitionKey]) -> None:
             # records still being grouped or waiting for a token are left to the new owner
-            if self.chain.open.pending:
+            if self.chain.open.grouped_records:
                 self.chain.open.drop_where(
                     lambda p: TopicPartitionKey(p.record.source.topic, p.record.source.partition) in keys)
 

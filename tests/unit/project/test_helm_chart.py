@@ -91,6 +91,26 @@ def test_the_kustomize_topics_are_valid(overlays: dict[str, list[Obj]], name: st
     assert [p for obj in overlays[name] for p in schema_errors(obj)] == []
 
 
+BROKEN_CUSTOM_RESOURCES: dict[str, tuple[str, Any]] = {
+    "monitor endpoint misspelled": ("ServiceMonitor", lambda o: o["spec"]["endpoints"][0].update(intervall="1m")),
+    "monitor interval not a duration": ("ServiceMonitor", lambda o: o["spec"]["endpoints"][0].update(interval=30)),
+    "rule without expr": ("PrometheusRule", lambda o: o["spec"]["groups"][0]["rules"][0].pop("expr")),
+    "rule for as a word": ("PrometheusRule", lambda o: o["spec"]["groups"][0]["rules"][0].__setitem__("for", "long")),
+    "topic config as a list": ("KafkaTopic", lambda o: o["spec"].__setitem__("config", ["cleanup.policy=delete"])),
+    "topic without its cluster": ("KafkaTopic", lambda o: o["metadata"]["labels"].pop("strimzi.io/cluster")),
+    "topic replicas as text": ("KafkaTopic", lambda o: o["spec"].__setitem__("replicas", "3")),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN_CUSTOM_RESOURCES))
+def test_the_custom_resource_schemas_reject_broken_objects(charts: dict[str, list[Obj]], case: str) -> None:
+    kind, mutate = BROKEN_CUSTOM_RESOURCES[case]
+    obj = copy.deepcopy(objects(charts["example"], kind)[0])
+    assert schema_errors(obj) == []
+    mutate(obj)
+    assert schema_errors(obj), f"{case}: the broken {kind} was accepted"
+
+
 def _normalised(deploy: Obj) -> Obj:
     """The Deployment's spec without what differs by tool alone: who manages it, how the config rolls it."""
     spec: Obj = copy.deepcopy(deploy["spec"])
@@ -165,6 +185,8 @@ def _merged(base: Any, over: Any) -> Any:
     ("autoscaling.mode=both", "mode"),
     ("replicaCont=3", "replicaCont"),
     ("terminationGracePeriodSeconds=20", "terminationGracePeriodSeconds"),
+    ("kafkaTls.enabled=true,config.kafka.security_protocol=PLAINTEXT", "security_protocol"),
+    ("config.destinations=null", "config.destinations"),  # KEDA scales on the destinations' lag
 ])
 def test_helm_refuses_values_the_worker_or_the_chart_would_refuse(setting: str, said: str) -> None:
     proc = helm("template", "gorgias-worker", str(CHART), "--set", setting)
@@ -199,6 +221,47 @@ def test_the_autoscaler_follows_the_destinations_and_stops_at_the_budget(
     else:
         covered = {m["external"]["metric"]["selector"]["matchLabels"]["destination"] for m in spec["metrics"]}
         assert covered == {d.name for d in config.destinations}
+
+
+def _destination(i: int, credential: Any) -> Obj:
+    return {"name": f"d{i}", "source_topics": [f"t{i}"], "credential": credential,
+            "endpoint": {"template": "create_ticket"}}
+
+
+def _basic(domain: str, **rate_limit: Any) -> Obj:
+    return {"domain": domain, "username": "agent@example.com", "api_key_env": "GORGIAS_API_KEY",
+            **({"rate_limit": rate_limit} if rate_limit else {})}
+
+
+BUDGETS: dict[str, Obj] = {
+    # 60 API-key accounts, two destinations each: 60 x 1.9 calls/s = 114 calls/s, 5 replicas + 1
+    "sixty accounts": {"destinations": [_destination(i, _basic(f"s{i // 2}")) for i in range(120)]},
+    # OAuth (80 per 20 s), a larger bucket, a named credential, an unpaced account (counts nothing)
+    "mixed": {
+        "credentials": {"shared": _basic("named", requests=400, headroom=0, per_seconds=2)},
+        "destinations": [
+            _destination(0, {"domain": "o", "auth": "oauth", "access_token_env": "TOKEN"}),
+            _destination(1, "shared"),
+            _destination(2, _basic("free", enabled=False)),
+            _destination(3, _basic("big", requests=1000, per_seconds=10)),
+        ],
+    },
+}
+
+
+@pytest.mark.parametrize("case", sorted(BUDGETS))
+def test_the_cap_is_computed_from_the_accounts_budgets_as_the_worker_computes_it(
+    case: str, tmp_path: Path
+) -> None:
+    values = tmp_path / "values.yaml"
+    config = {**BUDGETS[case], "worker": {"web_host": "0.0.0.0", "control_token_env": "TOKEN"}}
+    values.write_text(yaml.safe_dump({"config": config}), encoding="utf-8")
+    objs = helm_template(values)
+    loaded = destinations_config(objs, tmp_path)
+    assert one(objs, "ScaledObject")["spec"]["maxReplicaCount"] == max(2, budget_bound(loaded))
+    assert budget_bound(loaded) > 2, "a case whose cap is above the floor"
+    hpa = helm_template(values, sets=("autoscaling.mode=hpa", "autoscaling.maxReplicas=3"))
+    assert one(hpa, "HorizontalPodAutoscaler")["spec"]["maxReplicas"] == 3, "a cap given is used as it is"
 
 
 def test_without_an_autoscaler_the_deployment_has_replicas() -> None:
