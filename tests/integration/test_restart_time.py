@@ -18,7 +18,8 @@ from tests.support.kafka_io import publish, wait_for
 from tests.support.ports import free_port
 from tests.support.processes import WorkerProcess
 from tests.support.scenario import Scenario, ticket
-from worker.kafka.clients import GROUP_HEARTBEAT_INTERVAL_MS, GROUP_SESSION_TIMEOUT_MS
+from worker.kafka.clients import GROUP_SESSION_TIMEOUT_MS
+from worker.kafka.polling import PIPELINE_HEARTBEAT_INTERVAL_MS
 
 pytestmark = pytest.mark.integration
 
@@ -26,8 +27,9 @@ pytestmark = pytest.mark.integration
 # member's 10 s session, the new process's start and a rebalance: well under this even on a loaded machine.
 RESTART_BOUND_S = 45.0
 # Without a LeaveGroup the coordinator drops a member one session after its last heartbeat: no sooner than
-# this after the SIGTERM. Getting the partitions earlier proves the member left.
-LEFT_BOUND_S = (GROUP_SESSION_TIMEOUT_MS - GROUP_HEARTBEAT_INTERVAL_MS) / 1000
+# this after the SIGTERM (a destination's group heartbeats every PIPELINE_HEARTBEAT_INTERVAL_MS). Getting the
+# partitions earlier proves the member left.
+LEFT_BOUND_S = (GROUP_SESSION_TIMEOUT_MS - PIPELINE_HEARTBEAT_INTERVAL_MS) / 1000
 
 
 def tickets(s: Scenario) -> int:

@@ -41,12 +41,12 @@ from worker.kafka.clients import make_consumer, stop_client
 from worker.kafka.held_calls import DestinationHolds
 from worker.kafka.outcome_recorder import OutcomeRecorder
 from worker.kafka.partitions import Partitions
+from worker.kafka.polling import BUSY_POLL_WAIT_S, IDLE_POLL_WAIT_S, consumer_options, poll
 from worker.kafka.publisher import Publisher
 from worker.kafka.running_calls import CallTasks, RunningCalls
 
 log = logging.getLogger(__name__)
 
-MAX_POLL_WAIT_S = 0.2
 # A stop's last steps after the grace period: the final commit, then leaving the group. Together they stay
 # under STOP_MARGIN_S, so a pipeline's stop always ends within grace + STOP_MARGIN_S.
 COMMIT_ON_STOP_S = 2.0
@@ -89,6 +89,7 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
         self.active = dest.active
         self.back_pressure = BackPressure(dest)
         self._stopping = False
+        self._wake = asyncio.Event()  # ends an idle poll: stopping, or a failure
         self._consumer: aiokafka.AIOKafkaConsumer | None = None
         self._fatal: BaseException | None = None
         self._task: asyncio.Task[None] | None = None
@@ -106,6 +107,7 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
         self.calls = RunningCalls(dest, self.chain, self.sender, self.outcomes, self.partitions, self.holds,
                                   self.tasks, may_start=self._may_start, activated=self._activated, fail=self._fail)
         self._m_consumed = metrics.RECORDS_CONSUMED.labels(dest.name)
+        self._m_rebalances = metrics.REBALANCES.labels(dest.name)
         metrics.DESTINATION_ACTIVE.labels(dest.name).set(1 if self.active else 0)
 
     # ---------------------------------------------------------------------------------------------
@@ -127,7 +129,7 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
         consumer = make_consumer(
             self.config.kafka, self.group_id, max_partition_fetch_bytes=PARTITION_FETCH_BYTES,
             auto_offset_reset="latest" if start == "latest" else "earliest",
-            rebalance_timeout_ms=rebalance_timeout_ms,
+            rebalance_timeout_ms=rebalance_timeout_ms, **consumer_options(),
         )
         consumer.subscribe(self.dest.source_topics, listener=self)
         self._consumer = consumer  # before start: the first assignment may come while it starts
@@ -147,7 +149,7 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
         max_records = self.config.kafka.fetch_max_records
         while not self._stopping:
             timeout = self._poll_timeout()
-            fetched = await consumer.getmany(timeout_ms=int(timeout * 1000), max_records=max_records)
+            fetched = await poll(consumer, timeout, max_records, self._wake)
             now = self.clock()
             for tp, messages in fetched.items():
                 self._m_consumed.inc(len(messages))
@@ -170,6 +172,7 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
         within ``grace`` + :data:`STOP_MARGIN_S` whatever the state: Kafka away, a rebalance under way."""
         deadline = time.monotonic() + grace
         self._stopping = True
+        self._wake.set()
         self.holds.stop()  # calls held by a refused credential are not on the wire: abandoned at once
         task = self._task
         if task is not None:
@@ -226,7 +229,7 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
             # state, and due calls not on the wire: waiting for their account's budget (or a slot, or their key's
             # previous call) while active, held while paused or held (worker.kafka.held_calls)
             **self.holds.status(self.active, self.chain.open.waiting_calls),
-            "grouped_records": self.chain.open.pending,
+            "grouped_records": self.chain.open.grouped_records,
             "skipped_after_recovery": self.partitions.skipped_after_recovery,
             "budget_share": round(self._limiters.get(self.dest.credential).share, 4),
             "jobs_followed": self.sender.watch.watched if self.sender.watch is not None else 0,
@@ -241,16 +244,16 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
     def _poll_timeout(self) -> float:
         deadline = self.chain.open.next_deadline()
         if deadline is None:
-            return MAX_POLL_WAIT_S
-        return max(0.0, min(MAX_POLL_WAIT_S, deadline - self.clock()))
+            idle = not self.chain.open.grouped_records and self.partitions.idle
+            return IDLE_POLL_WAIT_S if idle else BUSY_POLL_WAIT_S
+        return max(0.0, min(BUSY_POLL_WAIT_S, deadline - self.clock()))
 
     def _handle(self, tpk: TopicPartitionKey, msg: Any, now: float) -> None:
-        if not self.partitions.consumed(tpk, msg.offset):
+        inherited = self.partitions.consume(tpk, msg.offset)
+        if inherited is None:
             return  # delivered before a crash, its outcome is on Kafka: finished, not sent again
         source = SourceRef(tpk.topic, tpk.partition, msg.offset, msg.key, msg.timestamp)
-        rejected = self.chain.take_in(msg.value, source, tuple(msg.headers or ()), now,
-                                      self.partitions.take_possibly_delivered(tpk, msg.offset),
-                                      self.partitions.created_job(tpk, msg.offset))
+        rejected = self.chain.take_in(msg.value, source, tuple(msg.headers or ()), now, *inherited)
         if rejected is not None:
             self.outcomes.dead_letter_now(rejected)
 
@@ -265,6 +268,7 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
         self.outcomes.note_error(f"{what}: {exc}")
         log.error("destination %s: %s: %s; stopping so that nothing is committed past it",
                   self.dest.name, what, exc, extra={"destination": self.dest.name})
+        self._wake.set()
         if self._fatal is None:
             self._fatal = RuntimeError(f"destination {self.dest.name}: {what}: {exc}")
             self.on_fatal(self._fatal)
@@ -294,7 +298,7 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
 
         def drop_waiting(keys: set[TopicPartitionKey]) -> None:
             # records still being grouped or waiting for a token are left to the new owner
-            if self.chain.open.pending:
+            if self.chain.open.grouped_records:
                 self.chain.open.drop_where(
                     lambda p: TopicPartitionKey(p.record.source.topic, p.record.source.partition) in keys)
 
@@ -305,6 +309,7 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
         if consumer is None:
             return
         # Eager rebalancing: ``assigned`` is the whole new assignment. Pace at the matching share.
+        self._m_rebalances.inc()
         total = sum(len(consumer.partitions_for_topic(t) or ()) for t in self.dest.source_topics)
         self.budget_share = self.shares.assigned(self.dest.name, self.dest.credential, len(assigned), total)
         log.info("destination %s: %d of %d partition(s), %.1f%% of account %s's budget", self.dest.name,

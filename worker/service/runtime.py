@@ -45,6 +45,9 @@ HEALTH_INTERVAL_S = 5.0  # how often the broker is probed
 HEALTH_PROBE_TIMEOUT_S = 5.0
 OUTAGE_LOG_INTERVAL_S = 30.0  # one line per destination per interval while Kafka is unreachable
 CREDENTIAL_CHECK_WAIT_S = 10.0  # the start waits this long at most for the credential checks
+# Pipelines starting at once (each opens its consumer: bootstrap, metadata, outcome end offsets): a thousand
+# destinations start in seconds, without a thousand connections opened in the same instant.
+PIPELINE_STARTS_AT_ONCE = 16
 
 
 def _creates(dest: Destination) -> bool:
@@ -103,6 +106,8 @@ class Runtime:
         self._topic_partitions: dict[str, list[int]] = {}  # the outcome topics prepared, and their partitions
         self._limits: dict[str, int] = {}  # the largest outcome document each of them takes
         self._reconcilers: dict[str, asyncio.Task[None]] = {}
+        self._starts = asyncio.Semaphore(PIPELINE_STARTS_AT_ONCE)
+        self._topics_lock = asyncio.Lock()  # one preparation of a topic, however many pipelines start at once
         self._dirty: set[str] = set()
         self._health: asyncio.Task[None] | None = None
         self._state_series: set[tuple[str, str]] = set()
@@ -119,13 +124,14 @@ class Runtime:
     async def _prepare_topics(self, topics: dict[str, TopicKind]) -> None:
         """Create the outcome topics not prepared yet and fit outcome documents to their size limits."""
         config = self.config
-        todo = sorted(set(topics) - set(self._topic_partitions))
-        if not todo:
-            return
-        found = {topic: await ensure_topic(config.kafka, topic, topics[topic]) for topic in todo}
-        limits = outcome_limits(await topic_max_message_bytes(config.kafka, todo), MAX_REQUEST_BYTES)
-        self._topic_partitions.update(found)
-        self._limits.update(limits)
+        async with self._topics_lock:
+            todo = sorted(set(topics) - set(self._topic_partitions))
+            if not todo:
+                return
+            found = {topic: await ensure_topic(config.kafka, topic, topics[topic]) for topic in todo}
+            limits = outcome_limits(await topic_max_message_bytes(config.kafka, todo), MAX_REQUEST_BYTES)
+            self._topic_partitions.update(found)
+            self._limits.update(limits)
         log.info("outcome documents fitted to %s", ", ".join(f"{t}: {n} bytes" for t, n in sorted(limits.items())))
 
     async def start(self) -> None:
@@ -159,8 +165,7 @@ class Runtime:
         await self._check_credentials(config.destinations)
         self.control = ControlReader(config.kafka, self.apply_command)
         await self.control.start()
-        for dest in config.destinations:
-            await self.add_pipeline(dest, "file")
+        await self._add_file_pipelines(config.destinations)
         await self._warn_unscoped_commands()
         self.saved = SavedDestinations(config, self._saved_changed, self.config_file)
         self.saved.credentials = self.named_credentials
@@ -183,12 +188,29 @@ class Runtime:
         if checks:
             await asyncio.wait(checks, timeout=CREDENTIAL_CHECK_WAIT_S)
 
+    async def _add_file_pipelines(self, destinations: list[Destination]) -> None:
+        """Start the config file's pipelines side by side (:data:`PIPELINE_STARTS_AT_ONCE` at a time); one
+        that cannot start stops the others' starts and fails the start."""
+        loop = asyncio.get_running_loop()
+        tasks = [loop.create_task(self.add_pipeline(dest, "file")) for dest in destinations]
+        try:
+            await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+
     # ---------------------------------------------------------------------------------------------
     # one pipeline at a time
 
     async def add_pipeline(self, dest: Destination, source: str) -> DestinationPipeline:
         """Start ``dest``'s pipeline beside the others, in the state the control topic holds for it (else
         its config's ``active`` for the file's, paused for a saved one)."""
+        async with self._starts:
+            return await self._add_pipeline(dest, source)
+
+    async def _add_pipeline(self, dest: Destination, source: str) -> DestinationPipeline:
         assert self.delivery is not None and self._publisher is not None, "start() first"
         topics = self._outcome_topics(dest)
         await self._prepare_topics(topics)
@@ -517,6 +539,7 @@ class Runtime:
                 for gate in self.delivery.gates]
 
     def metrics_text(self) -> bytes:
+        metrics.READY.set(1 if self.ready.is_set() and self.failed is None else 0)
         if self.delivery is not None:
             for dest in self._running_destinations():
                 limiter = self.delivery.limiters.get(dest.credential)
