@@ -43,6 +43,7 @@ from worker.kafka.outcome_recorder import OutcomeRecorder
 from worker.kafka.partitions import Partitions
 from worker.kafka.polling import BUSY_POLL_WAIT_S, IDLE_POLL_WAIT_S, consumer_options, poll
 from worker.kafka.publisher import Publisher
+from worker.kafka.recovery import SharedEndOffsets
 from worker.kafka.running_calls import CallTasks, RunningCalls
 
 log = logging.getLogger(__name__)
@@ -72,8 +73,10 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
         shares: BudgetShares | None = None,
         intent_topic: str | None = None,
         dispatchers: Dispatchers | None = None,
+        outcome_ends: SharedEndOffsets | None = None,
     ) -> None:
         self.config = config
+        self._outcome_ends = outcome_ends  # the outcome topics' end offsets, read once for pipelines starting together
         self.dest = dest
         self.on_fatal = on_fatal
         self.clock = clock
@@ -120,7 +123,7 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
     async def start(self) -> None:
         dest = self.dest
         self.calls.attach(self._dispatchers.get(dest.credential, self._limiters.get(dest.credential)))
-        await self.partitions.seed()
+        await self.partitions.seed(self._outcome_ends)
         start = self.dest.start_position()
         # A member finishing the calls of revoked partitions (up to the shutdown grace) stays in the group.
         rebalance_timeout_ms = int((max(1.0, self.config.worker.shutdown_grace_s) + 10) * 1000)
