@@ -215,7 +215,9 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
         if active:
             self.calls.poke()  # calls held while paused go now
 
-    def status(self) -> dict[str, Any]:
+    def status(self, records: dict[str, int] | None = None) -> dict[str, Any]:
+        """The destination's state for the status routes; ``records``: its delivered and dead-lettered counts
+        when the caller read them for every destination at once (:func:`worker.host.metrics.records_by_destination`)."""
         consumer = self._consumer
         assigned = sorted(consumer.assignment(), key=lambda t: (t.topic, t.partition)) if consumer else []
         return {
@@ -237,7 +239,8 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
             "budget_share": round(self._limiters.get(self.dest.credential).share, 4),
             "jobs_followed": self.sender.watch.watched if self.sender.watch is not None else 0,
             "partitions": self.partitions.status(consumer, assigned),
-            "records": {**metrics.records_since_start(self.dest.name), "unknown": self.outcomes.records_unknown},
+            "records": {**(records if records is not None else metrics.records_since_start(self.dest.name)),
+                        "unknown": self.outcomes.records_unknown},
             "last_error": self.outcomes.last_error,
         }
 

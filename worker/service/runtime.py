@@ -492,12 +492,14 @@ class Runtime:
             "credentials": self.credential_status(),
         }
 
-    def destination_status(self, name: str) -> dict[str, Any] | None:
+    def destination_status(self, name: str, records: dict[str, dict[str, int]] | None = None) -> dict[str, Any] | None:
         """One destination's status: where it comes from (``source``: file | store), its ``state``
-        (active | paused | failed | held), ``version`` when saved, ``reason`` when failed; None if unknown."""
+        (active | paused | failed | held), ``version`` when saved, ``reason`` when failed; None if unknown.
+        ``records``: every destination's record counts, read once for a status of them all."""
         pipeline = self.pipelines.get(name)
         if pipeline is not None:
-            item = {**pipeline.status(), "source": self.sources.get(name, "file")}
+            counts = None if records is None else records.get(name, {"delivered": 0, "dead_lettered": 0})
+            item = {**pipeline.status(counts), "source": self.sources.get(name, "file")}
         elif name in self.failed_destinations:
             item = {"name": name, "source": "store", "state": "failed", "reason": self.failed_destinations[name]}
         else:
@@ -509,7 +511,8 @@ class Runtime:
 
     def destination_statuses(self) -> list[dict[str, Any]]:
         names = [*self.pipelines, *(n for n in self.failed_destinations if n not in self.pipelines)]
-        return [item for n in names if (item := self.destination_status(n)) is not None]
+        records = metrics.records_by_destination()
+        return [item for n in names if (item := self.destination_status(n, records)) is not None]
 
     def _running_destinations(self) -> list[Destination]:
         return [p.dest for p in self.pipelines.values()]
