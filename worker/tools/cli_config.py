@@ -53,7 +53,7 @@ def describe(dest: Destination, group_prefix: str = "<kafka.group_id>") -> list[
     else:
         lines.append("  batching     off (one call per record)")
     d = dest.delivery
-    lines.append(f"  delivery     {d.max_in_flight} in flight, {d.max_attempts} attempts within "
+    lines.append(f"  delivery     {d.max_in_flight} calls on the wire at most, {d.max_attempts} attempts within "
                  f"{d.max_retry_time_s:g} s, timeout {d.timeout_s:g} s")
     rw = dest.response_webhook
     shown = f"-> {rw.topic} (request body: {rw.request_body.value})" if rw.enabled else "off"

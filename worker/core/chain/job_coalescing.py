@@ -91,10 +91,6 @@ class JobCoalescer:
         call.memo = (count, seen)
         return seen
 
-    def form_of(self, call: QueuedCall[Prepared]) -> JobForm | None:
-        """The job form of what ``call`` holds now (None: it goes ticket by ticket)."""
-        return self._seen(call).form
-
     def groups(self, calls: Iterable[QueuedCall[Prepared]]) -> list[JobGroup]:
         """Groups of two tickets or more among ``calls`` (calls that may start now, oldest first), each over at
         most ``max_tickets`` tickets."""

@@ -134,7 +134,7 @@ class OpenBatches(Generic[T]):
     def tick(self, now: float) -> None:
         """Batches whose window is over become due calls."""
         if self.grouper is not None:
-            for batch in self.grouper.due(now):
+            for batch in self.grouper.take_due(now):
                 self._enqueue_batch(batch, now)
 
     def flush_grouped(self, now: float) -> int:
@@ -240,8 +240,8 @@ class OpenBatches(Generic[T]):
     # -- counts --------------------------------------------------------------------------------------
 
     @property
-    def pending(self) -> int:
-        """Records held: in the grouper and in calls not on the wire."""
+    def grouped_records(self) -> int:
+        """Records held here: in the grouper and in calls not on the wire (status ``grouped_records``)."""
         grouped = self.grouper.pending if self.grouper is not None else 0
         return grouped + self._held_records
 

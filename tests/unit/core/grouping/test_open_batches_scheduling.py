@@ -114,7 +114,7 @@ def simulate(
             next_token += tick
         if t >= next_token:
             next_token = t + tick  # nothing to send: the token is not banked beyond one
-        if i >= len(arrivals) and all(d.batches.pending == 0 and not d.on_wire for d in dests):
+        if i >= len(arrivals) and all(d.batches.grouped_records == 0 and not d.on_wire for d in dests):
             break
         t += STEP
     return grants
@@ -360,12 +360,12 @@ def test_drop_where_forgets_records_of_revoked_partitions_only() -> None:
     ob.tick(1.0)
     rec = Rec(6, ("k",), 1.0, 3, part=0)
     ob.add(rec, rec.key, 3, 1.0)  # joins the due call
-    assert ob.pending == 7 and ob.waiting_calls == 1
+    assert ob.grouped_records == 7 and ob.waiting_calls == 1
     assert ob.drop_where(lambda r: r.part == 0) == 4
     call = next(ob.eligible())
     assert [r.uid for r in call.items] == [1, 3, 5]
     assert call.nbytes == 2 + 9 + 2
-    assert ob.pending == 3
+    assert ob.grouped_records == 3
 
 
 def test_flush_grouped_makes_every_batch_being_grouped_due_and_it_keeps_filling() -> None:
@@ -375,13 +375,13 @@ def test_flush_grouped_makes_every_batch_being_grouped_due_and_it_keeps_filling(
     batches.add(Rec(0, ("a",), 0.0, 10), ("a",), 10, 0.0)
     batches.add(Rec(1, ("b",), 0.0, 10), ("b",), 10, 0.25)
     batches.add(Rec(2, ("a",), 0.0, 10), ("a",), 10, 0.5)
-    assert not batches.has_eligible and batches.pending == 3  # windows end at 2.0 and 2.25
+    assert not batches.has_eligible and batches.grouped_records == 3  # windows end at 2.0 and 2.25
 
     assert batches.flush_grouped(0.75) == 2
     due = list(batches.eligible())
     assert [[r.uid for r in c.items] for c in due] == [[0, 2], [1]]
     assert all(c.ready_at == 0.75 and not c.sealed for c in due)
-    assert batches.pending == 3 and batches.waiting_calls == 2 and batches.next_deadline() is None
+    assert batches.grouped_records == 3 and batches.waiting_calls == 2 and batches.next_deadline() is None
 
     batches.add(Rec(3, ("a",), 1.0, 10), ("a",), 10, 1.0)  # joins a's due call, which is now full
     assert [r.uid for r in due[0].items] == [0, 2, 3] and due[0].sealed
