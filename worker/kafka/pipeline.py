@@ -78,8 +78,7 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
         self.on_fatal = on_fatal
         self.clock = clock
         self._limiters = delivery.limiters
-        self.shares = shares if shares is not None else BudgetShares(delivery.limiters)
-        self.budget_share = 1.0
+        self._shares = shares if shares is not None else BudgetShares(delivery.limiters)
         # The account's dispatcher decides which waiting call takes the next token (shared by the
         # destinations on one Gorgias account).
         self._dispatchers = dispatchers if dispatchers is not None else Dispatchers(clock=clock)
@@ -311,9 +310,9 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
         # Eager rebalancing: ``assigned`` is the whole new assignment. Pace at the matching share.
         self._m_rebalances.inc()
         total = sum(len(consumer.partitions_for_topic(t) or ()) for t in self.dest.source_topics)
-        self.budget_share = self.shares.assigned(self.dest.name, self.dest.credential, len(assigned), total)
+        share = self._shares.assigned(self.dest.name, self.dest.credential, len(assigned), total)
         log.info("destination %s: %d of %d partition(s), %.1f%% of account %s's budget", self.dest.name,
-                 len(assigned), total, 100 * self.budget_share, self.dest.credential.account_key)
+                 len(assigned), total, 100 * share, self.dest.credential.account_key)
         if not assigned:
             return
         start = self.dest.start_position()

@@ -2,9 +2,9 @@
 
 Rendering uses a real kustomize and every rendered object is validated offline, strictly, against the
 Kubernetes API's schemas and those of the custom resources we use (:mod:`tests.support.manifests`). Then
-the properties the product promises are checked: probes,
-non-root and read-only root filesystem, shutdown timing, PDB, NetworkPolicy, autoscaling that matches the
-destinations file, and the dashboard's metric names against ``worker.host.metrics.REGISTRY``.
+the properties the product promises are checked: probes, non-root and read-only root filesystem, shutdown
+timing, PDB, NetworkPolicy, autoscaling that matches the destinations file, and the dashboard's metric names
+against ``worker.host.metrics.REGISTRY``.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from tests.support.metric_names import (
     registry_series,
 )
 from worker.core.config.worker_config import WorkerConfig
-from worker.gorgias.share import useful_replicas
+from worker.gorgias.share import REPLICA_CALLS_PER_S, useful_replicas
 from worker.host import metrics
 from worker.host.environment import check_secrets
 
@@ -480,7 +480,17 @@ def test_the_budget_bound_grows_with_the_accounts(tmp_path: Path, rendered: dict
     config = destinations_config(rendered["overlays/example"], tmp_path)
     assert budget_bound(config) == 2  # one API-key account: 1.9 calls/s, one replica + a spare
     many = [d.credential.model_copy(update={"domain": f"store{i}"}) for i in range(60) for d in config.destinations]
-    assert useful_replicas(many) == 5  # 60 accounts x 1.9 calls/s = 114 calls/s at 25 per replica
+    assert useful_replicas(many) == 4  # 60 accounts x 1.9 calls/s = 114 calls/s at 33.7 per replica
+
+
+@pytest.mark.parametrize("component", ["keda-autoscaling/scaledobject.yaml",
+                                       "hpa-autoscaling/horizontalpodautoscaler.yaml"])
+def test_the_caps_say_the_measured_calls_per_replica(component: str) -> None:
+    """The caps' bound divides by the per-replica call rate measured in docs/benchmarks.md §5, the figure
+    useful_replicas uses: a new measurement changes the code, the manifests and their comments together."""
+    text = (ROOT / "deploy/kubernetes/components" / component).read_text()
+    assert f"calls/s / {REPLICA_CALLS_PER_S:g}) + 1 spare" in text
+    assert f"{REPLICA_CALLS_PER_S:g} calls/s" in (ROOT / "docs/operations.md").read_text()
 
 
 # --------------------------------------------------------------------------------------------------

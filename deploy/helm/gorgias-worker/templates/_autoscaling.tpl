@@ -23,7 +23,7 @@ scaleDown:
 
 {{/*
 Most replicas the accounts' budgets keep busy, plus one spare (worker/gorgias/share.py useful_replicas):
-ceil(sum over the config's accounts of (requests - headroom) / per_seconds, divided by the 25 calls/s one
+ceil(sum over the config's accounts of (requests - headroom) / per_seconds, divided by the 33.7 calls/s one
 replica sustains against Gorgias) + 1. An account is a domain and auth type; its bucket is rate_limit.requests,
 else 40 (API key) or 80 (OAuth). Accounts without pacing (rate_limit.enabled: false) count nothing.
 */}}
@@ -45,7 +45,7 @@ else 40 (API key) or 80 (OAuth). Accounts without pacing (rate_limit.enabled: fa
 {{- end -}}
 {{- $total := 0.0 -}}
 {{- range $budgets -}}{{- $total = addf $total . -}}{{- end -}}
-{{- add1 (max 1 (ceil (divf $total 25))) -}}
+{{- add1 (max 1 (ceil (divf $total 33.7))) -}}
 {{- end -}}
 
 {{/* The autoscaler's cap: autoscaling.maxReplicas, else the budgets' bound (never below minReplicas). */}}
