@@ -18,6 +18,11 @@ lane, free to go alongside (:meth:`~worker.core.grouping.open_batches.OpenBatche
 call commute: tags are added, and the set fields are all in one part, so whichever job Gorgias runs first
 the ticket ends as the whole call would have left it.
 
+**A full call goes ticket by ticket.** A call that reached ``batching.batch_size`` (or ``max_bytes``) belongs
+to a ticket whose records come faster than a job ends: in a job, its lane would wait for minutes while its
+records pile up a full call at a time, whereas alone it carries a full call's records for its own
+token(s) and its lane moves on at once.
+
 Per-ticket order holds as for any call: only the first call of a key's lane may join, and its lane stays
 busy until the job's outcome is known (each of its parts' jobs), so a ticket's later records never overtake
 one inside a job. Calls whose records name a job created before a restart are not gathered: they follow
@@ -31,6 +36,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from worker.core.grouping.batching import FlushReason
 from worker.core.grouping.open_batches import QueuedCall
 from worker.core.records.record import RESUME_JOB
 from worker.core.requests.rendering import Prepared
@@ -105,7 +111,8 @@ class JobCoalescer:
             return memo[1]
         own = memo[1].own if memo is not None and isinstance(memo[1], _Seen) else ()
         seen = _Seen(())
-        if not any(RESUME_JOB in p.record.extra for p in call.items):  # those follow the job made before
+        full = call.reason is FlushReason.SIZE or call.reason is FlushReason.BYTES
+        if not full and not any(RESUME_JOB in p.record.extra for p in call.items):  # those follow their job
             seen = self._parts(call, own[:count] if len(own) <= count else ())
         call.memo = (count, seen)
         return seen

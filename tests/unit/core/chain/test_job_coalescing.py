@@ -18,13 +18,13 @@ from worker.core.requests.call import RenderedCall
 CREDENTIAL = {"domain": "acme", "username": "agent@acme.com", "api_key_env": "GORGIAS_API_KEY"}
 
 
-def chain(template: str = "update_ticket", *, batched: bool = True, cap: int = 100) -> RecordChain:
+def chain(template: str = "update_ticket", *, batched: bool = True, cap: int = 100, size: int = 100) -> RecordChain:
     doc: dict[str, Any] = {"name": "tickets", "source_topics": ["t"], "credential": CREDENTIAL,
                            "endpoint": {"template": template},
                            "delivery": {"coalesce": "jobs", "coalesce_max_tickets": cap}}
     if batched:
         doc["batching"] = {"enabled": True, "algorithm": "by_attribute", "attributes": ["ticket_id"],
-                           "max_wait_ms": 1000}
+                           "max_wait_ms": 1000, "batch_size": size}
     return RecordChain(Destination.model_validate(doc), max_record_bytes=10_000)
 
 
@@ -131,6 +131,16 @@ def test_a_call_asking_several_common_changes_joins_a_job_for_each_part() -> Non
     assert tickets_waiting(c) == []  # tag c waits until every part of the call before it has ended
     c.done(second)
     assert tickets_waiting(c) == [[(1, "['c']")]]
+
+
+def test_a_full_call_goes_ticket_by_ticket() -> None:
+    """A ticket whose records fill a call would wait minutes in a job while they pile up: it goes alone."""
+    c = chain(size=3)
+    feed = Feeder(c)
+    feed({"ticket_id": 1, "tags": ["a"]}, {"ticket_id": 2, "tags": ["a"]}, {"ticket_id": 3, "tags": ["a"]})
+    assert [list(g.tickets) for g in groups(c)] == [[1, 2, 3]]
+    feed({"ticket_id": 1, "tags": ["a"]}, {"ticket_id": 1, "status": "closed"}, now=1)  # ticket 1's call is full
+    assert [list(g.tickets) for g in groups(c)] == [[2, 3]]
 
 
 def test_a_job_spans_at_most_the_cap_the_oldest_calls_first() -> None:
