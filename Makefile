@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: kustomize-tool browser-tool try console-screenshots demo test lint typecheck unit integration bench bench-peer schemas broker-start broker-stop clean \
+.PHONY: kustomize-tool helm-tool promtool-tool browser-tool try console-screenshots demo test lint typecheck unit integration bench bench-peer schemas broker-start broker-stop clean \
 	lock lock-check image image-tools image-base image-test
 
 # The virtualenv installs the exact versions (and hashes) of requirements/dev.lock, then the package.
@@ -42,9 +42,12 @@ lock-check: $(UV)
 .cache/kafka/classpath.txt: deploy/local/kafka/pom.xml
 	deploy/local/kafka.sh classpath > /dev/null
 
-# kustomize renders the Kubernetes manifests in the tests: kubectl's built-in one, or a pinned binary.
+# kustomize and helm render the Kubernetes manifests in the tests (kubectl's built-in kustomize, or pinned
+# binaries); promtool unit-tests the alert rules. Pinned binaries go to .cache/bin (first run only).
 setup: $(STAMP) .cache/kafka/classpath.txt
 	@$(MAKE) --no-print-directory -s kustomize-tool
+	@$(MAKE) --no-print-directory -s helm-tool
+	@$(MAKE) --no-print-directory -s promtool-tool
 	@$(MAKE) --no-print-directory -s browser-tool
 
 # The console's browser tests drive Debian's chromium through Playwright (its own browser download
@@ -60,6 +63,26 @@ kustomize-tool:
 	@test -x .cache/bin/kustomize || command -v kustomize >/dev/null || command -v kubectl >/dev/null || \
 	  (echo "installing kustomize v5.8.0 with go install (first run only)" && \
 	   GOBIN=$(CURDIR)/.cache/bin go install sigs.k8s.io/kustomize/kustomize/v5@v5.8.0)
+
+# go: on the PATH, else Go's default install location.
+GO := $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
+
+HELM_VERSION := v4.3.2
+helm-tool:
+	@test -x .cache/bin/helm || command -v helm >/dev/null || \
+	  { test -x "$(GO)" && echo "installing helm $(HELM_VERSION) with go install (first run only)" && \
+	    GOBIN=$(CURDIR)/.cache/bin $(GO) install helm.sh/helm/v4/cmd/helm@$(HELM_VERSION); } || \
+	  echo "note: no helm and no go to install it: the Helm chart's tests will fail"
+
+# promtool is a large build (Prometheus' module graph); `remove_all_sd` leaves out the service-discovery
+# plugins (cloud SDKs) that rule tests never use. When it cannot be installed, the alert-rule tests skip,
+# saying so.
+PROMTOOL_VERSION := v0.316.0
+promtool-tool:
+	@test -x .cache/bin/promtool || command -v promtool >/dev/null || \
+	  { test -x "$(GO)" && echo "installing promtool $(PROMTOOL_VERSION) with go install (first run only)" && \
+	    GOBIN=$(CURDIR)/.cache/bin $(GO) install -tags remove_all_sd github.com/prometheus/prometheus/cmd/promtool@$(PROMTOOL_VERSION); } || \
+	  echo "note: promtool could not be installed: the alert-rule tests (promtool test rules) will skip"
 
 demo: setup
 	$(BIN)/python -m worker.tools.demo

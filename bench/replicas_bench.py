@@ -17,9 +17,24 @@ headroom of 2), and the share of the replicas' calls refused with 429 over the w
 crash: duplicate-check lookups (``GET /api/tickets?external_id=``) the restarted worker made, and the time
 from the SIGKILL to the first ticket created after it (delivering again). At the end: no ticket twice.
 
+**Shares follow demand** (issue 26). ``--part skew``: 2 and 3 replicas (``--skew-replicas``), a 6-partition
+topic with every record in partition 0: the budget the replica holding it gets. ``--part foreign``: 1 and 3
+replicas (``--foreign-replicas``) on the uniform backlog beside another integration on the same account
+calling ``GET /api/customers`` at ``--foreign-rate`` calls/s (more than the headroom): its refusals and our
+429s. ``--part sigkill``: 3 replicas on the uniform backlog, one SIGKILLed ``--kill-after`` seconds in: the
+accepted calls/s in 5 s steps after it, and the budget used in the first 15 s after it and after them.
+These three run with the sandbox answering in ``--latency`` (Gorgias-like, 300-600 ms).
+
+**Calls per second of one replica** (``--part capacity``, issue 26 item 5): one worker, the default
+``max_in_flight`` (16), a bucket far larger than it can use (the sandbox's rate limit off), every
+``POST /api/tickets`` answered in ``--latency``: accepted calls/s over ``--duration`` after 10 s. This is
+the figure ``worker.gorgias.share.REPLICA_CALLS_PER_S`` (autoscaling caps) comes from.
+
     .venv/bin/python bench/replicas_bench.py                                   # ~12 min
     .venv/bin/python bench/replicas_bench.py --duration 60 --replicas 1,5 --kills 3    # a short run
     .venv/bin/python bench/replicas_bench.py --part kills --json out.json
+    .venv/bin/python bench/replicas_bench.py --part demand --duration 90      # skew, foreign, sigkill: ~12 min
+    .venv/bin/python bench/replicas_bench.py --part capacity --duration 60
 """
 
 from __future__ import annotations
@@ -114,12 +129,66 @@ def windows(times: list[float], start: float, end: float) -> tuple[int, int]:
     return (min(counts), max(counts)) if counts else (0, 0)
 
 
-async def replicas_run(n: int, bootstrap: str, sandbox: SandboxProcess, args: argparse.Namespace) -> dict[str, Any]:
+async def foreign_client(sandbox: SandboxProcess, per_s: float, stop: asyncio.Event, statuses: list[int]) -> None:
+    """Another integration on the account: ``GET /api/customers`` at ``per_s`` calls/s, irregularly."""
+    gaps = [0.35, 1.55, 0.8, 1.45, 0.6, 1.25]  # 1 s on average, never in step with the replicas
+    n = 0
+    async with httpx.AsyncClient(base_url=sandbox.url, auth=("agent@acme.com", os.environ["GORGIAS_API_KEY"]),
+                                 headers={"Host": "acme.gorgias.com"}, timeout=10) as client:
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=gaps[n % len(gaps)] / per_s)
+            except TimeoutError:
+                pass
+            n += 1
+            if not stop.is_set():
+                statuses.append((await client.get("/api/customers", params={"limit": 1})).status_code)
+
+
+def steps(times: list[float], start: float, end: float, step: float = 5.0) -> list[float]:
+    """Events per second in consecutive ``step`` s intervals of [start, end)."""
+    out = []
+    t = start
+    while t + step <= end + 1e-9:
+        out.append(round(sum(1 for x in times if t <= x < t + step) / step, 2))
+        t += step
+    return out
+
+
+def case_figures(foreign: list[int] | None, finished: list[float], killed: float | None, end: float,
+                 budget: float) -> dict[str, Any]:
+    """The foreign client's calls and refusals; after a SIGKILL, the calls/s in 5 s steps, in the first 15 s
+    and after them (the survivors should have the whole budget again by then)."""
+    if foreign is not None:
+        return {"foreign_calls": len(foreign), "foreign_refused": sum(1 for c in foreign if c == 429)}
+    if killed is None:
+        return {}
+    first = sum(1 for t in finished if killed <= t < killed + 15)
+    later = sum(1 for t in finished if killed + 15 <= t < end)
+    return {"calls_per_s_in_5s_steps_after_kill": steps(finished, killed, end),
+            "first_15s_after_kill_used": round(first / 15 / budget, 3),
+            "after_15s_used": round(later / max(1e-9, end - killed - 15) / budget, 3)}
+
+
+async def load(bootstrap: str, source: str, partitions: list[int], calls: int) -> None:
+    """A backlog of ``calls`` records spread over ``partitions``."""
+    per_partition = calls // len(partitions) + 1
+    for p in partitions:
+        await publish(bootstrap, source, [ticket(p * per_partition + i) for i in range(per_partition)],
+                      key=lambda i, _: f"k{i}".encode(), partition=p)
+
+
+async def replicas_run(n: int, bootstrap: str, sandbox: SandboxProcess, args: argparse.Namespace,
+                       case: str = "uniform") -> dict[str, Any]:
+    """One replica count on one account: ``case`` uniform (every partition loaded), skew (every record in
+    partition 0 of 6), foreign (uniform, beside a foreign client) or sigkill (uniform, one replica killed)."""
     run = uuid.uuid4().hex[:8]
     source = f"src-{run}"
-    await create_topics(bootstrap, [source], PARTITIONS)
+    partitions = 6 if case == "skew" else PARTITIONS
+    await create_topics(bootstrap, [source], partitions)
     sandbox.reset()
     sandbox.admin("PUT", "rate-limit", {"rate_limit": args.rate})
+    sandbox.admin("PUT", "faults", {"spec": "" if case == "uniform" else f"latency={args.latency}@POST /api/tickets"})
     requests, per = args.rate.rstrip("s").split("/")
     rate = {"requests": int(requests), "per_seconds": float(per), "headroom": 2}
     dest = destination("bench", source, sandbox.url, run, credential={
@@ -129,25 +198,39 @@ async def replicas_run(n: int, bootstrap: str, sandbox: SandboxProcess, args: ar
     for _ in range(n):
         port = free_port()
         workers.append(WorkerProcess(write(config(bootstrap, run, dest, port)), port))
+    stop, foreign = asyncio.Event(), []
+    side = None
+    killed: float | None = None
     try:
         for w in workers:
             w.start()
-        settled = await until(lambda: sum(max(0, assigned(w)) for w in workers) == PARTITIONS
-                              and all(assigned(w) >= 1 for w in workers[:PARTITIONS]), timeout=120)
+        settled = await until(lambda: sum(max(0, assigned(w)) for w in workers) == partitions
+                              and all(assigned(w) >= 1 for w in workers[:partitions]), timeout=120)
         if not settled:
-            return {"replicas": n, "problem": "the group never settled"}
+            return {"replicas": n, "case": case, "problem": "the group never settled"}
+        await asyncio.sleep(4)  # the replicas hear each other's demand (and the idle buckets drain a little)
+        if case == "foreign":
+            side = asyncio.create_task(foreign_client(sandbox, args.foreign_rate, stop, foreign))
         budget_calls = int(args.duration * int(requests) / float(per) * 1.3) + 40
-        per_partition = budget_calls // PARTITIONS + 1
-        for p in range(PARTITIONS):
-            await publish(bootstrap, source, [ticket(p * per_partition + i) for i in range(per_partition)],
-                          key=lambda i, _: f"k{i}".encode(), partition=p)
+        await load(bootstrap, source, [0] if case == "skew" else list(range(partitions)), budget_calls)
         started = time.time()
-        await asyncio.sleep(args.duration)
+        if case == "sigkill":
+            await asyncio.sleep(args.kill_after)
+            workers[-1].signal(signal.SIGKILL)
+            killed = time.time()
+            await asyncio.sleep(args.duration - args.kill_after)
+        else:
+            await asyncio.sleep(args.duration)
     finally:
+        stop.set()
+        if side is not None:
+            await side
         for w in workers:
-            w.signal(signal.SIGTERM)
+            if w.proc is not None and w.proc.poll() is None:
+                w.signal(signal.SIGTERM)  # all at once, then wait for each
         for w in workers:
             w.stop()
+        sandbox.admin("PUT", "faults", {"spec": ""})
     counts = sandbox.counters()["requests"].get("POST /api/tickets", {})
     finished = sorted(
         datetime.fromisoformat(orjson.loads(m.value)["finished_at"]).timestamp()
@@ -160,11 +243,15 @@ async def replicas_run(n: int, bootstrap: str, sandbox: SandboxProcess, args: ar
     steady = [t for t in in_window if t >= started + WINDOW_S]
     fewest, most = windows(steady, started + WINDOW_S, started + args.duration)
     accepted, refused = counts.get("201", 0), counts.get("429", 0)
+    budget = (int(requests) - 2) / float(per)
     return {
         "replicas": n,
+        "case": case,
+        "used_of_budget": round(len(steady) / (args.duration - WINDOW_S) / budget, 3),
+        **case_figures(foreign if case == "foreign" else None, finished, killed, started + args.duration, budget),
         "first_20s_calls": len(in_window) - len(steady),
         "accepted_calls_per_s": round(len(steady) / (args.duration - WINDOW_S), 3),
-        "budget_per_s": round((int(requests) - 2) / float(per), 3),
+        "budget_per_s": round(budget, 3),
         "share_429": round(refused / max(1, accepted + refused), 4),
         "refused_429": refused,
         "fewest_in_20s": fewest,
@@ -233,6 +320,47 @@ async def kill_loop(bootstrap: str, sandbox: SandboxProcess, args: argparse.Name
     }
 
 
+async def capacity_run(bootstrap: str, sandbox: SandboxProcess, args: argparse.Namespace) -> dict[str, Any]:
+    """One replica, its budget no limit: the calls/s it sustains when each call takes ``--latency``."""
+    run = uuid.uuid4().hex[:8]
+    source = f"src-{run}"
+    await create_topics(bootstrap, [source], PARTITIONS)
+    sandbox.reset()
+    sandbox.admin("PUT", "rate-limit", {"rate_limit": "off"})
+    sandbox.admin("PUT", "faults", {"spec": f"latency={args.latency}@POST /api/tickets"})
+    big = {"requests": 100_000, "per_seconds": 1.0, "headroom": 2}  # a bucket it cannot fill
+    dest = destination("bench", source, sandbox.url, run, credential={
+        "domain": "acme", "username": "agent@acme.com", "api_key_env": "GORGIAS_API_KEY",
+        "base_url": sandbox.url, "rate_limit": big})
+    port = free_port()
+    worker = WorkerProcess(write(config(bootstrap, run, dest, port)), port)
+    total = int(args.duration * 60) + 500  # more than it can deliver in the run
+    try:
+        worker.start()
+        if not await until(lambda: assigned(worker) == PARTITIONS, timeout=120):
+            return {"problem": "the worker never got its partitions"}
+        await publish(bootstrap, source, [ticket(i) for i in range(total)], key=lambda i, _: f"k{i}".encode())
+        started = time.time()
+        await asyncio.sleep(args.duration)
+    finally:
+        worker.stop()
+        sandbox.admin("PUT", "faults", {"spec": ""})
+    finished = sorted(
+        datetime.fromisoformat(orjson.loads(m.value)["finished_at"]).timestamp()
+        for m in await read_topic(bootstrap, f"resp-{run}", 10**9, timeout=3)
+        if orjson.loads(m.value)["outcome"] == "delivered"
+    )
+    steady = [t for t in finished if started + 10 <= t < started + args.duration]
+    return {
+        "case": "capacity",
+        "latency": args.latency,
+        "max_in_flight": 16,
+        "calls_per_s": round(len(steady) / (args.duration - 10), 2),
+        "calls_per_s_in_10s_steps": steps(steady, started + 10, started + args.duration, 10.0),
+        "loadavg": os.getloadavg(),
+    }
+
+
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "")
     broker = None
@@ -248,6 +376,17 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 result = await replicas_run(n, bootstrap, sandbox, args)
                 out["replicas"].append(result)
                 print(json.dumps(result), flush=True)
+        demand = {"skew": [("skew", args.skew_replicas)], "foreign": [("foreign", args.foreign_replicas)],
+                  "sigkill": [("sigkill", "3")]}
+        demand["demand"] = demand["skew"] + demand["foreign"] + demand["sigkill"]
+        for case, counts in demand.get(args.part, []):
+            for n in [int(x) for x in counts.split(",")]:
+                result = {**await replicas_run(n, bootstrap, sandbox, args, case), "loadavg": os.getloadavg()}
+                out["replicas"].append(result)
+                print(json.dumps(result), flush=True)
+        if args.part == "capacity":
+            out["capacity"] = await capacity_run(bootstrap, sandbox, args)
+            print(json.dumps(out["capacity"]), flush=True)
         if args.part in ("all", "kills") and args.kills > 0:
             out["kills"] = await kill_loop(bootstrap, sandbox, args)
             print(json.dumps(out["kills"]), flush=True)
@@ -264,7 +403,14 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_term)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--part", choices=("all", "replicas", "kills"), default="all")
+    parser.add_argument("--part", choices=("all", "replicas", "kills", "skew", "foreign", "sigkill", "demand",
+                                           "capacity"), default="all")
+    parser.add_argument("--skew-replicas", default="2,3", help="replica counts of the skewed case")
+    parser.add_argument("--foreign-replicas", default="1,3", help="replica counts beside the foreign client")
+    parser.add_argument("--foreign-rate", type=float, default=0.5, help="the foreign client's calls/s")
+    parser.add_argument("--kill-after", type=float, default=30.0, help="seconds into the sigkill case")
+    parser.add_argument("--latency", default="300-600ms", help="the sandbox's answer time (skew, foreign, sigkill, "
+                        "capacity)")
     parser.add_argument("--replicas", default="1,3,5,8", help="replica counts, comma-separated")
     parser.add_argument("--rate", default="40/20s", help="the account's budget in the sandbox")
     parser.add_argument("--duration", type=float, default=120.0, help="seconds of delivery per replica count")

@@ -12,9 +12,15 @@ import os
 import uuid
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests.support.shared_broker import SharedBroker, close_run, open_run, shared_broker
 from tests.support.xdist_groups import GroupScheduling, record_groups
+
+# The suite shares two cores between its processes (and brokers and workers): property tests keep their
+# number of examples but are judged on what they find, not on how fast a loaded machine draws inputs.
+settings.register_profile("suite", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("suite")
 
 # A test that uses one of these needs the real broker, so it must carry the `integration` marker.
 BROKER_FIXTURES = frozenset({"kafka_broker", "kafka_bootstrap"})

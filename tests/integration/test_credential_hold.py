@@ -5,6 +5,7 @@ retry budget dead-letters them only when asked; stopping while held ends at once
 from __future__ import annotations
 
 import logging
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -113,4 +114,6 @@ async def test_held_calls_are_dead_lettered_after_the_retry_budget_only_when_ask
     for letter in letters:
         assert letter["stage"] == "deliver"
         assert "delivery.dead_letter_held_calls" in letter["reason"] and "HTTP 401" in letter["reason"]
+        held_for = re.search(r"held for (\d+) s, longer than delivery.max_retry_time_s \(3 s\)", letter["reason"])
+        assert held_for and int(held_for.group(1)) >= 3, letter["reason"]  # only once the budget was spent
     assert s.sandbox.state()["tickets"] == []

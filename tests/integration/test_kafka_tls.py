@@ -21,6 +21,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.support.kafka_io import create_topics, publish, read_json
+from tests.support.lifetime import ends_with_this_process
 from tests.support.processes import API_KEY, ROOT, SandboxProcess, WorkerProcess
 from tests.support.scenario import Scenario, ticket, wait_committed
 from tests.support.tls import KEY_PASSWORD, TlsBroker
@@ -82,7 +83,9 @@ async def test_delivery_over_each_kind_of_tls(
     s = Scenario(lab.broker.bootstrap, sandbox)  # topics are set up through the PLAINTEXT listener
     await create_topics(s.bootstrap, [s.source], partitions=2)
     await publish(s.bootstrap, s.source, [ticket(i) for i in range(6)], key=lambda i, _: f"k{i}".encode())
-    config = s.write(tmp_path, config_for(s, lab, case))
+    doc = config_for(s, lab, case)
+    doc["worker"]["broker_wait_s"] = 120  # a loaded machine's TLS handshakes may take long; a problem fails at once
+    config = s.write(tmp_path, doc)
     worker = WorkerProcess(config, s.web_port, env=ENV).start()
     try:
         await wait_committed(s, 6, timeout=90)
@@ -147,7 +150,7 @@ async def test_a_tls_problem_stops_the_worker_at_start_with_one_line(
 def cli(args: list[str]) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "GORGIAS_API_KEY": API_KEY, **ENV}
     return subprocess.run([sys.executable, "-m", "worker", *args], capture_output=True, text=True, env=env,
-                          cwd=ROOT, timeout=120, check=False)
+                          cwd=ROOT, timeout=120, check=False, preexec_fn=ends_with_this_process())
 
 
 @pytest.mark.parametrize("case", list(PROBLEMS))

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.kafka_io import publish, read_json, wait_for
+from tests.support.kafka_io import publish, publish_paced, read_json, wait_for
 from tests.support.scenario import Scenario, setup_tickets, ticket, wait_committed
 
 pytestmark = pytest.mark.integration
@@ -38,9 +38,9 @@ async def test_a_call_waiting_for_a_token_carries_the_records_that_arrived_meanw
     s.sandbox.admin("PUT", "rate-limit", {"rate_limit": "2/4s"})  # one call every 2 s
     await run_worker(s.config(custom_fields(s, "2/4", max_wait_ms=200, fill_while_waiting=fill)))
     total = 30
-    for i in range(total):  # 5 records/s for one ticket, 6 s: windows of 200 ms hold one record each
-        await publish(s.bootstrap, s.source, [{"ticket_id": tickets[0], "id": fields[i % 2], "value": f"v{i}"}])
-        await asyncio.sleep(0.2)
+    # 5 records/s for one ticket, 6 s: windows of 200 ms hold one record each
+    await publish_paced(s.bootstrap, s.source,
+                        [{"ticket_id": tickets[0], "id": fields[i % 2], "value": f"v{i}"} for i in range(total)], 0.2)
     await wait_committed(s, total, timeout=90)
     events = await read_json(s.bootstrap, s.responses, total, timeout=5)
     counts = [e["record_count"] for e in events]
@@ -83,7 +83,8 @@ async def test_pause_holds_calls_not_on_the_wire_and_activate_sends_them(scenari
     assert await wait_for(some_sent, 30, interval=0.05)
     pipeline.set_active(False)
     at_pause = calls()
-    await asyncio.sleep(0.5)  # a call on the wire when paused finishes (the sandbox answers in ms)
+    # the calls on the wire when paused finish (the sandbox answers in ms)
+    assert await wait_for(lambda: pipeline.status()["calls_on_wire"] == 0, 30, interval=0.05)
     settled = calls()
     assert settled - at_pause <= 2  # at most the calls that were on the wire (max_in_flight)
     await asyncio.sleep(3)  # 6 tokens' worth of time
@@ -118,7 +119,7 @@ async def test_a_call_retrying_when_paused_waits_for_activate(scenario: Scenario
 
     assert await wait_for(retrying, 30, interval=0.05)
     pipeline.set_active(False)
-    await asyncio.sleep(0.5)  # an attempt on the wire when paused finishes
+    await asyncio.sleep(0.5)  # an attempt on the wire when paused finishes (at most one more is allowed below)
     settled = calls()
     await asyncio.sleep(2)  # ~20 retries' worth of backoff
     assert calls() <= settled + 1

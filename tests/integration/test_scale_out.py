@@ -75,7 +75,7 @@ async def test_when_one_worker_stops_the_other_takes_over_its_partitions(scenari
         for w in workers:
             w.start()
         assert await wait_for(lambda: all(assigned(w) for w in workers), timeout=60)
-        await wait_for(lambda: len(s.sandbox.state()["tickets"]) >= 60, timeout=60)
+        assert await wait_for(lambda: len(s.sandbox.state()["tickets"]) >= 60, timeout=60)
         workers[0].signal(signal.SIGTERM)
         assert workers[0].wait(timeout=40) == 0
         taken = await wait_for(lambda: len(assigned(workers[1])) == 4, timeout=60)

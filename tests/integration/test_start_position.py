@@ -12,7 +12,7 @@ import pytest
 from aiokafka import TopicPartition
 
 from tests.support.kafka_io import committed, publish, wait_for
-from tests.support.scenario import Scenario, ticket
+from tests.support.scenario import Scenario, ticket, wait_committed
 from worker.core.config.worker_config import parse_config
 from worker.service.runtime import Runtime
 
@@ -41,7 +41,7 @@ async def test_latest_skips_what_was_published_before_the_first_start(scenario: 
     await until_positioned(runtime, s)
     await publish(s.bootstrap, s.source, [ticket(i) for i in range(3, 5)])
     assert await wait_for(lambda: len(sent(s)) >= 2, timeout=60)
-    await asyncio.sleep(1)
+    await wait_committed(s, 5)  # every record decided: sent, or skipped by the start position
     assert sent(s) == ["req-3", "req-4"]
 
 
@@ -55,7 +55,7 @@ async def test_a_timestamp_starts_at_the_first_record_at_or_after_it(scenario: S
     await publish(s.bootstrap, s.source, [ticket(i) for i in range(3, 6)])
     await run_worker(s.config(s.destination(start_from=cut)))
     assert await wait_for(lambda: len(sent(s)) >= 3, timeout=60)
-    await asyncio.sleep(1)
+    await wait_committed(s, 6)  # every record decided: sent, or skipped by the start position
     assert sent(s) == ["req-3", "req-4", "req-5"]
 
 
@@ -84,7 +84,11 @@ async def test_a_pinned_group_survives_a_rename_and_start_from_is_ignored_once_c
     await second.start()
     try:
         assert await wait_for(lambda: len(sent(s)) >= 5, timeout=60)
-        await asyncio.sleep(1)
+
+        async def every_record_decided() -> bool:
+            return sum((await committed(s.bootstrap, pinned, s.source)).values()) >= 5
+
+        assert await wait_for(every_record_decided, timeout=30)
     finally:
         await second.stop()
     assert sent(s) == [f"req-{i}" for i in range(5)]  # each exactly once

@@ -80,7 +80,8 @@ async def test_status_shows_offsets_lag_counters_and_last_error(
 
     # a record more, not consumed because the destination is paused: lag 1 in the CLI's JSON
     runtime.apply_command("dest", False)
-    await asyncio.sleep(0.5)
+    consumer = runtime.pipelines["dest"]._consumer
+    assert consumer is not None and consumer.paused() == consumer.assignment()  # nothing more is read
     await publish(s.bootstrap, s.source, [ticket(99)], key=lambda i, _: b"k0")
     result = await asyncio.to_thread(runner.invoke, app, ["status", "-c", str(path), "--json",
                                                           "--worker", "http://127.0.0.1:9"])

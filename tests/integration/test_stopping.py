@@ -8,6 +8,7 @@ check allows ``SLACK_S`` more for a loaded machine's scheduling, and a small gra
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -71,14 +72,20 @@ async def stop_within_bound(runtime: Runtime) -> float:
     return took
 
 
-async def test_stopping_while_starting_with_kafka_away_gives_up_the_start(scenario: Scenario) -> None:
+async def test_stopping_while_starting_with_kafka_away_gives_up_the_start(
+    scenario: Scenario, caplog: pytest.LogCaptureFixture
+) -> None:
     s = scenario
+    caplog.set_level(logging.WARNING, logger="worker")
     doc = config(s)
     doc["kafka"]["bootstrap_servers"] = f"127.0.0.1:{free_port()}"  # nothing listens
     doc["worker"]["broker_wait_s"] = 120
     runtime = Runtime(parse_config(doc))
     starting = asyncio.create_task(runtime.start())
-    await asyncio.sleep(1)  # the start is waiting for Kafka
+    def waiting_for_kafka() -> bool:
+        return any("Kafka is not reachable yet" in r.getMessage() for r in caplog.records)
+
+    assert await wait_for(waiting_for_kafka, 60, interval=0.05)  # the start is waiting for Kafka
     assert not starting.done()
     await stop_within_bound(runtime)
     assert starting.cancelled()
@@ -116,9 +123,21 @@ async def test_stopping_in_the_middle_of_a_rebalance(scenario: Scenario, runtime
     s.sandbox.admin("PUT", "faults", {"spec": "latency=1500ms@POST /api/tickets"})
     await publish(s.bootstrap, s.source, [ticket(i) for i in range(40)], key=lambda i, _: f"k{i}".encode())
     first = await runtimes(config(s))
-    assert await wait_for(lambda: first.pipelines["dest"].status()["calls_in_flight"] > 0, 30)
+    pipeline = first.pipelines["dest"]
+    assert await wait_for(lambda: pipeline.status()["calls_in_flight"] > 0, 30)
+    revoking = asyncio.Event()
+    listener = pipeline.on_partitions_revoked
+
+    async def observed(revoked: Any) -> None:  # the consumer calls its listener's method: seen, then run
+        if revoked:
+            revoking.set()
+        await listener(revoked)
+
+    pipeline.on_partitions_revoked = observed  # type: ignore[method-assign]
     second = asyncio.create_task(runtimes(config(s)))
-    await asyncio.sleep(0.5)  # the second member is joining: the group rebalances, calls still on the wire
+    # the second member joins: the group rebalances and the first gives its partitions up, calls on the wire
+    await asyncio.wait_for(revoking.wait(), 60)
+    assert pipeline.status()["calls_in_flight"] > 0
     await stop_within_bound(first)
     await second
     await stop_within_bound(second.result())

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.lifetime import ends_with_this_process
 from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -102,7 +103,10 @@ class LocalBroker:
             extra.write_text(self.properties, encoding="utf-8")
             command += ["--properties", str(extra)]
         log = open(self.dir / "broker.log", "ab")
-        self.proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(  # its own group: stopping it stops whatever kafka.sh started
+            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=ends_with_this_process() if stop_at_exit else None,  # a shared broker has its guard
+        )
         log.close()
         if stop_at_exit:
             atexit.register(self.stop)

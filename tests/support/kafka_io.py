@@ -13,7 +13,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from worker.core.config.kafka import KafkaSettings
-from worker.kafka.clients import all_partitions
+from worker.kafka.clients import all_partitions, stop_client
 
 
 async def create_topics(
@@ -64,6 +64,21 @@ async def publish(
             raw = value if isinstance(value, bytes) else orjson.dumps(value)
             futures.append(await producer.send(topic, raw, key=key(i, value) if key else None, partition=partition))
         await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def publish_paced(bootstrap: str, topic: str, values: Sequence[dict[str, Any]], every_s: float) -> None:
+    """Publish ``values`` one every ``every_s`` seconds through one producer, on a fixed schedule (a late send
+    does not push the later ones back: a loaded machine keeps the rate)."""
+    producer = aiokafka.AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
+    await producer.start()
+    try:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        for i, value in enumerate(values):
+            await asyncio.sleep(max(0.0, start + i * every_s - loop.time()))
+            await (await producer.send(topic, orjson.dumps(value)))
     finally:
         await producer.stop()
 
@@ -119,8 +134,11 @@ async def wait_for(predicate: Callable[[], Any], timeout: float, interval: float
 
 
 async def read_to_end(bootstrap: str, topic: str, timeout: float = 60.0) -> list[aiokafka.ConsumerRecord[bytes, bytes]]:
-    """Every record of ``topic`` up to its end offsets as read just before (all of it, however many)."""
+    """Every record of ``topic`` up to its end offsets as read just before (all of it, however many; none when
+    the topic does not exist)."""
     partitions = [aiokafka.TopicPartition(topic, p) for _, p in sorted(await partition_states(bootstrap, [topic]))]
+    if not partitions:
+        return []
     consumer = aiokafka.AIOKafkaConsumer(
         bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest",
     )
@@ -136,7 +154,7 @@ async def read_to_end(bootstrap: str, topic: str, timeout: float = 60.0) -> list
                 out.extend(r for r in records if r.offset < ends[tp])
             todo = {tp for tp in todo if await consumer.position(tp) < ends[tp]}
     finally:
-        await consumer.stop()
+        await stop_client(consumer)  # stopped right after it started, aiokafka's own stop may end half-way
     return out
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 
 from tests.support import http
+from tests.support.lifetime import ends_with_this_process
 from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,7 +51,7 @@ class SandboxProcess:
         with open(self.log, "wb") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "worker", "sandbox", *self.args], stdout=out, stderr=subprocess.STDOUT,
-                cwd=ROOT,
+                cwd=ROOT, preexec_fn=ends_with_this_process(),
             )
         wait_http(f"{self.url}/__admin/health", 30, self.proc, self.log)
         return self
@@ -101,10 +102,11 @@ class WorkerProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "worker", "run", "--config", str(self.config_path)],
             stdout=out, stderr=subprocess.STDOUT, env=self.env, cwd=ROOT,
+            preexec_fn=ends_with_this_process(),
         )
         out.close()
-        if wait_ready:
-            wait_http(f"{self.url}/health/ready", 60, self.proc, self.log)
+        if wait_ready:  # generous: a loaded machine starts Python slowly; a worker that exits fails at once
+            wait_http(f"{self.url}/health/ready", 120, self.proc, self.log)
         return self
 
     def signal(self, sig: signal.Signals) -> None:

@@ -87,10 +87,12 @@ class AccountDispatcher:
         self.scheduler = AccountScheduler(policy)
         self._clock = clock
         self._wake = asyncio.Event()
+        self._budget_changed = asyncio.Event()  # the limiter's share changed: the wait for a token is another
         self._front: deque[tuple[asyncio.Future[None], Destination | None]] = deque()
         self._task: asyncio.Task[None] | None = None
         self._dests: list[Destination] = []
         self._gauge = metrics.CALLS_WAITING_FOR_BUDGET.labels(account)
+        self.taken = 0  # tokens taken so far (a running count: the demand exchange reads what it took lately)
 
     def register(self, dest: Destination) -> None:
         self._dests.append(dest)
@@ -111,6 +113,11 @@ class AccountDispatcher:
         """Something changed (a call became due, a slot freed, a destination resumed): look again."""
         self._wake.set()
 
+    def budget_changed(self) -> None:
+        """The limiter's share changed: a wait for the next token computed before is wrong now."""
+        self._budget_changed.set()
+        self._wake.set()
+
     async def retry_token(self, source: Destination | None = None) -> float:
         """A token for a running call's next attempt or request, served before every waiting call and charged
         to ``source`` (its destination); returns the wait."""
@@ -125,6 +132,16 @@ class AccountDispatcher:
     def waiting(self) -> int:
         """Calls due and not on the wire, across the account's destinations."""
         return sum(d.waiting_calls() for d in self._dests)
+
+    @property
+    def demand(self) -> int:
+        """What this worker asks of the account's budget now: calls due, and running calls' next requests."""
+        return self.waiting + len(self._front)
+
+    @property
+    def serving(self) -> bool:
+        """Does a destination of this worker use the account (registered and not stopped)?"""
+        return bool(self._dests)
 
     def _any_candidate(self) -> bool:
         return any(next(d.candidates(), None) is not None for d in self._dests)
@@ -149,10 +166,11 @@ class AccountDispatcher:
             if wait > 0:
                 contended = True
                 self._gauge.set(self.waiting)
-                await asyncio.sleep(wait)  # meanwhile the waiting calls keep filling
+                await self._sleep_for_token(wait)  # meanwhile the waiting calls keep filling
                 continue
             if front:
                 limiter.take()
+                self.taken += 1
                 fut, charged = front.popleft()
                 fut.set_result(None)
                 if charged is not None:
@@ -165,6 +183,7 @@ class AccountDispatcher:
             source, call = picked
             dest = cast(Destination, source)  # every source registered here is one
             limiter.take()
+            self.taken += 1
             scheduler.charge(dest)  # its first request's token; later ones are charged as they are taken
             try:
                 dest.start_call(call, max(0.0, self._clock() - call.ready_at))
@@ -174,6 +193,18 @@ class AccountDispatcher:
             burst += 1
             if burst % 64 == 0:
                 await asyncio.sleep(0)  # let the consume loops run during a long burst
+
+
+    async def _sleep_for_token(self, wait: float) -> None:
+        """Sleep until the next token is free, or until the share changes (a larger share frees it sooner)."""
+        self._budget_changed.clear()
+        try:
+            # asyncio.timeout, not wait_for: 3.11's wait_for can drop a cancellation landing as the event is
+            # set, and unregister() would wait for this task forever
+            async with asyncio.timeout(wait):
+                await self._budget_changed.wait()
+        except TimeoutError:
+            pass
 
 
 class Dispatchers:
@@ -196,3 +227,7 @@ class Dispatchers:
             dispatcher = AccountDispatcher(key, limiter, policy, clock=self._clock)
             self._by_account[key] = dispatcher
         return dispatcher
+
+    def serving(self) -> list[AccountDispatcher]:
+        """The dispatchers of the accounts this worker's destinations use now."""
+        return [d for d in self._by_account.values() if d.serving]

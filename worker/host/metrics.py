@@ -58,6 +58,12 @@ RECORDS_DEAD_LETTERED = Counter(
     "gorgias_worker_records_dead_lettered", "Records sent to the dead-letter topic.", ["destination", "stage"],
     registry=REGISTRY,
 )
+RECORDS_OUTCOME_UNKNOWN = Counter(
+    "gorgias_worker_records_outcome_unknown",
+    "Records dead-lettered with an unknown outcome: their call may have taken effect in Gorgias (a connection "
+    "lost after the request was written, and no lookup settled it). Also counted in records_dead_lettered.",
+    ["destination"], registry=REGISTRY,
+)
 CALLS = Counter(
     "gorgias_worker_calls", "Finished API calls by final HTTP status ('error' when none).",
     ["destination", "status"], registry=REGISTRY,
@@ -110,6 +116,12 @@ CALLS_IN_FLIGHT = Gauge(  # deprecated: the same as CALLS_ON_WIRE, kept for one 
     "gorgias_worker_calls_in_flight", "Deprecated, removed in the next release: gorgias_worker_calls_on_wire.",
     ["destination"], registry=REGISTRY,
 )
+REBALANCES = Counter(
+    "gorgias_worker_rebalances",
+    "Assignments the destination's consumer received from its group: its first, then one per rebalance of its "
+    "group (a replica or a consumer joining or leaving it); other destinations' changes never add to it.",
+    ["destination"], registry=REGISTRY,
+)
 PENDING_RECORDS = Gauge(
     "gorgias_worker_pending_records", "Records consumed whose outcome is not recorded yet.", ["destination"],
     registry=REGISTRY,
@@ -148,6 +160,12 @@ def _tasks_alive() -> int:
 
 EVENT_LOOP_TASKS.set_function(_tasks_alive)
 
+
+READY = Gauge(
+    "gorgias_worker_ready",
+    "1 while GET /health/ready answers 200 (every pipeline started, Kafka readable and writable), else 0.",
+    registry=REGISTRY,
+)
 
 CREDENTIAL_HELD = Gauge(
     "gorgias_worker_credential_held",

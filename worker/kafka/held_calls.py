@@ -74,8 +74,9 @@ class DestinationHolds:
                 await waiting
                 return None
             left = self.dest.delivery.max_retry_time_s - self.held_for()
-            try:
-                await asyncio.wait_for(waiting, max(0.0, left))
+            try:  # asyncio.timeout, not wait_for: 3.11's wait_for drops a stop's cancel landing as the gate opens
+                async with asyncio.timeout(max(0.0, left)):
+                    await waiting
             except TimeoutError:
                 return self.expired() or "held longer than delivery.max_retry_time_s"
             return None

@@ -205,8 +205,8 @@ class CompactedStore:
             return all(self._positions.get(tp, 0) >= end for tp, end in targets.items())
 
         try:
-            async with self._progress:
-                await asyncio.wait_for(self._progress.wait_for(reached), timeout)
+            async with self._progress, asyncio.timeout(timeout):  # not wait_for: 3.11's can drop a cancel
+                await self._progress.wait_for(reached)
         except TimeoutError:
             raise StoreUnavailable(f"store {self.topic}: this replica has not read it to its end within "
                                    f"{timeout:.0f} s; try again") from None

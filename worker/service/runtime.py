@@ -32,6 +32,7 @@ from worker.kafka.clients import (
     wait_for_broker,
 )
 from worker.kafka.control import UNSCOPED_CONTROL_TOPIC, ControlReader, unscoped_commands
+from worker.kafka.demand import DemandExchange
 from worker.kafka.pipeline import STOP_MARGIN_S, DestinationPipeline
 from worker.kafka.publisher import Publisher
 from worker.service.saved_credentials import SavedCredentials
@@ -44,6 +45,9 @@ HEALTH_INTERVAL_S = 5.0  # how often the broker is probed
 HEALTH_PROBE_TIMEOUT_S = 5.0
 OUTAGE_LOG_INTERVAL_S = 30.0  # one line per destination per interval while Kafka is unreachable
 CREDENTIAL_CHECK_WAIT_S = 10.0  # the start waits this long at most for the credential checks
+# Pipelines starting at once (each opens its consumer: bootstrap, metadata, outcome end offsets): a thousand
+# destinations start in seconds, without a thousand connections opened in the same instant.
+PIPELINE_STARTS_AT_ONCE = 16
 
 
 def _creates(dest: Destination) -> bool:
@@ -97,10 +101,13 @@ class Runtime:
         self._publisher: Publisher | None = None
         self._starting: asyncio.Task[Any] | None = None
         self._shares: BudgetShares | None = None
+        self.demand: DemandExchange | None = None
         self._dispatchers: Dispatchers | None = None
         self._topic_partitions: dict[str, list[int]] = {}  # the outcome topics prepared, and their partitions
         self._limits: dict[str, int] = {}  # the largest outcome document each of them takes
         self._reconcilers: dict[str, asyncio.Task[None]] = {}
+        self._starts = asyncio.Semaphore(PIPELINE_STARTS_AT_ONCE)
+        self._topics_lock = asyncio.Lock()  # one preparation of a topic, however many pipelines start at once
         self._dirty: set[str] = set()
         self._health: asyncio.Task[None] | None = None
         self._state_series: set[tuple[str, str]] = set()
@@ -117,13 +124,14 @@ class Runtime:
     async def _prepare_topics(self, topics: dict[str, TopicKind]) -> None:
         """Create the outcome topics not prepared yet and fit outcome documents to their size limits."""
         config = self.config
-        todo = sorted(set(topics) - set(self._topic_partitions))
-        if not todo:
-            return
-        found = {topic: await ensure_topic(config.kafka, topic, topics[topic]) for topic in todo}
-        limits = outcome_limits(await topic_max_message_bytes(config.kafka, todo), MAX_REQUEST_BYTES)
-        self._topic_partitions.update(found)
-        self._limits.update(limits)
+        async with self._topics_lock:
+            todo = sorted(set(topics) - set(self._topic_partitions))
+            if not todo:
+                return
+            found = {topic: await ensure_topic(config.kafka, topic, topics[topic]) for topic in todo}
+            limits = outcome_limits(await topic_max_message_bytes(config.kafka, todo), MAX_REQUEST_BYTES)
+            self._topic_partitions.update(found)
+            self._limits.update(limits)
         log.info("outcome documents fitted to %s", ", ".join(f"{t}: {n} bytes" for t, n in sorted(limits.items())))
 
     async def start(self) -> None:
@@ -146,6 +154,10 @@ class Runtime:
         self._publisher.limits = self._limits  # shared: topics prepared later (saved destinations) add theirs
         self._shares = BudgetShares(self.delivery.limiters)  # one per process: destinations of an account add up
         self._dispatchers = Dispatchers()  # one per Gorgias account, shared by the destinations on it
+        # replicas on one account divide its budget by the calls each has waiting (worker.kafka.demand)
+        self.demand = DemandExchange(config.kafka, self._dispatchers, self.delivery.limiters)
+        await self.demand.start()
+        self._shares.follow_demand(self.demand.settle)
         self.saved_credentials = SavedCredentials(config, self._credential_changed)
         await self.saved_credentials.start()  # first: OAuth apps share their tokens there; saved destinations name them
         self.token_share = token_share(self.saved_credentials.store)
@@ -153,8 +165,7 @@ class Runtime:
         await self._check_credentials(config.destinations)
         self.control = ControlReader(config.kafka, self.apply_command)
         await self.control.start()
-        for dest in config.destinations:
-            await self.add_pipeline(dest, "file")
+        await self._add_file_pipelines(config.destinations)
         await self._warn_unscoped_commands()
         self.saved = SavedDestinations(config, self._saved_changed, self.config_file)
         self.saved.credentials = self.named_credentials
@@ -177,12 +188,29 @@ class Runtime:
         if checks:
             await asyncio.wait(checks, timeout=CREDENTIAL_CHECK_WAIT_S)
 
+    async def _add_file_pipelines(self, destinations: list[Destination]) -> None:
+        """Start the config file's pipelines side by side (:data:`PIPELINE_STARTS_AT_ONCE` at a time); one
+        that cannot start stops the others' starts and fails the start."""
+        loop = asyncio.get_running_loop()
+        tasks = [loop.create_task(self.add_pipeline(dest, "file")) for dest in destinations]
+        try:
+            await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+
     # ---------------------------------------------------------------------------------------------
     # one pipeline at a time
 
     async def add_pipeline(self, dest: Destination, source: str) -> DestinationPipeline:
         """Start ``dest``'s pipeline beside the others, in the state the control topic holds for it (else
         its config's ``active`` for the file's, paused for a saved one)."""
+        async with self._starts:
+            return await self._add_pipeline(dest, source)
+
+    async def _add_pipeline(self, dest: Destination, source: str) -> DestinationPipeline:
         assert self.delivery is not None and self._publisher is not None, "start() first"
         topics = self._outcome_topics(dest)
         await self._prepare_topics(topics)
@@ -444,6 +472,8 @@ class Runtime:
         closing = []
         if self.control is not None:
             closing.append(self.control.stop())
+        if self.demand is not None:
+            closing.append(self.demand.stop())  # withdraws this replica's demand: the others take its part
         if self._publisher is not None:
             closing.append(self._publisher.close(within_s=2.0))  # outcomes are acknowledged before commits
         if self.delivery is not None:
@@ -509,6 +539,7 @@ class Runtime:
                 for gate in self.delivery.gates]
 
     def metrics_text(self) -> bytes:
+        metrics.READY.set(1 if self.ready.is_set() and self.failed is None else 0)
         if self.delivery is not None:
             for dest in self._running_destinations():
                 limiter = self.delivery.limiters.get(dest.credential)

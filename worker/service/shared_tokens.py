@@ -78,8 +78,9 @@ class StoreTokenShare:
         while self.store.version_of(key) == seen and loop.time() < deadline:
             event = self._changes.setdefault(key, asyncio.Event())
             event.clear()
-            try:
-                await asyncio.wait_for(event.wait(), max(0.0, deadline - loop.time()))
+            try:  # not wait_for: 3.11's drops a cancel landing as the event is set, and this loop would go on
+                async with asyncio.timeout_at(deadline):
+                    await event.wait()
             except TimeoutError:
                 return
 

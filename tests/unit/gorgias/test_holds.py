@@ -18,7 +18,7 @@ from worker.core.outcomes.call_outcome import CallOutcome
 from worker.core.requests.request import RenderedRequest
 from worker.gorgias.client import ClientRegistry, HttpResult
 from worker.gorgias.delivery import DeliveryService
-from worker.gorgias.holds import CredentialGate
+from worker.gorgias.holds import PROBE_FIRST_S, PROBE_MAX_S, CredentialGate
 from worker.host import metrics
 
 
@@ -195,3 +195,18 @@ def test_nothing_here_holds_a_secret() -> None:
     gate = acct.gate(credential())
     text: Any = (gate.describe(), repr(gate.credential))
     assert "s3cr3t" not in str(text) and "GORGIAS_TEST_KEY" in gate.describe()
+
+
+async def test_probes_of_a_refused_key_back_off_to_at_most_30_s() -> None:
+    acct = Account(valid=())
+    cred = credential()
+    call = asyncio.ensure_future(acct.service.call(request(), cred, settings(), holds=Holding()))
+    gate = acct.gate(cred)
+    await until(lambda: gate.probes >= 9)
+    pauses = acct.clock.sleeps[:9]  # before each probe (the held call itself waits without sleeping)
+    ceilings = [min(PROBE_MAX_S, PROBE_FIRST_S * 2**n) for n in range(9)]  # 1, 2, 4 ... 30, 30
+    assert all(ceiling / 2 <= pause <= ceiling for pause, ceiling in zip(pauses, ceilings, strict=True)), pauses
+    assert [what for _, what in acct.sent[1:10]] == ["GET /api/account"] * 9  # one probe per pause, nothing else
+    call.cancel()
+    await asyncio.gather(call, return_exceptions=True)
+    await acct.service.aclose()

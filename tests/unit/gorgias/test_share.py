@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Callable
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 
 from tests.support.gorgias_fakes import FakeClock, FakeTime, ServerBucket, credential
 from worker.core.config.account import RateLimitSettings
+from worker.core.grouping.demand_shares import HEARTBEAT_S, DemandBoard, DemandMeter, ShareRamp, worth_setting
 from worker.gorgias.ratelimit import AccountRateLimiter, RateLimiterRegistry
 from worker.gorgias.share import MIN_SHARE, BudgetShares, partition_share
 
@@ -239,3 +241,151 @@ def test_replicas_yield_to_a_foreign_client_beyond_the_headroom(replicas: int) -
     steady = [t for t in ours if 60 <= t < until]
     # what is left once the foreign client's 0.5 calls/s are served: 2 - 0.5 calls/s, minus a margin
     assert len(steady) >= 0.9 * (until - 60) * (capacity / per_seconds - 0.5)
+
+
+# --------------------------------------------------------------------------------------------------
+# Shares that follow demand (worker.core.grouping.demand_shares, carried by worker.kafka.demand): each
+# replica hears the others' demand a moment late, as on the demand topic, and paces at its share.
+
+ACCOUNT = "acme/basic"
+HEARD_AFTER_S = 0.3  # a demand published reaches the other replicas this much later
+
+
+class DemandReplica:
+    """One replica: its limiter, what it heard, the calls it has waiting, and whether it runs."""
+
+    def __init__(self, name: str, time: FakeTime, backlog: int = 0) -> None:
+        self.name = name
+        self.lim = cold(time)
+        self.board = DemandBoard(name)
+        self.ramp = ShareRamp()
+        self.meter = DemandMeter()
+        self.backlog = backlog
+        self.taken = 0
+        self.alive = True
+        self.own = 0
+
+    def measure(self, now: float) -> int:  # as DemandExchange._run
+        self.own = self.meter.demand(self.backlog, self.taken, now, self.lim.account_usable)
+        return self.own
+
+    def settle(self, now: float) -> None:  # as DemandExchange._apply
+        alone = self.board.fresh(now) and not self.board.others(ACCOUNT, now)
+        share = self.ramp.step(self.board.share(ACCOUNT, self.own, now), now, alone)
+        if worth_setting(self.lim.share, share):
+            self.lim.set_share(share)
+
+
+# complexity: a simulation of replicas, their exchange and a foreign client, as nested tasks
+def demand_run(  # noqa: C901
+    replicas: list[DemandReplica], until: float, foreign_per_s: float = 0.0,
+    events: list[tuple[float, Callable[[], None]]] | None = None,
+) -> tuple[list[float], list[tuple[str, float]], FakeTime]:
+    """Run the replicas (and a foreign client) against one 40/20 s account; returns our accepted calls'
+    times and the refusals."""
+    time = replicas[0].lim._clock
+    assert isinstance(time, FakeTime)
+    server = ServerBucket(40, 20.0)
+    ours: list[float] = []
+    refused: list[tuple[str, float]] = []
+
+    async def deliver(to: DemandReplica, sender: str, calls: int) -> None:
+        await time.sleep(HEARD_AFTER_S)
+        to.board.heard(ACCOUNT, sender, calls, time.now)
+
+    async def exchange(r: DemandReplica) -> None:
+        next_beat, pending = 0.0, []
+        while time.now < until and r.alive:
+            own = r.measure(time.now)
+            if time.now >= next_beat:
+                next_beat = time.now + HEARTBEAT_S
+                pending += [asyncio.ensure_future(deliver(o, r.name, own)) for o in replicas]
+            r.settle(time.now)
+            await time.sleep(0.25)
+        await asyncio.gather(*pending)
+
+    async def call(r: DemandReplica, latency: float) -> None:
+        await time.sleep(latency)
+        if server.hit(time.now):
+            ours.append(time.now)
+        else:
+            refused.append((r.name, time.now))
+        r.lim.observe(math.ceil(server.level - 1e-9), 40)  # the call-limit header
+
+    async def sender(r: DemandReplica) -> None:  # as the account's dispatcher: woken when the share changes
+        calls = []
+        while time.now < until and r.alive:
+            wait = r.lim.wait_s()
+            if r.backlog <= 0 or wait > 0:
+                await time.sleep(min(0.25, wait) if r.backlog > 0 else 0.1)
+                continue
+            r.lim.take()
+            r.taken += 1
+            r.backlog -= 1
+            calls.append(asyncio.ensure_future(call(r, 0.3 + 0.3 * (len(calls) % 7) / 6)))
+        await asyncio.gather(*calls)
+
+    async def foreign() -> None:
+        gaps = [0.7, 3.1, 1.6, 2.9, 1.2, 2.5]  # 2 s on average, never in step with ours
+        n = 0
+        while foreign_per_s and time.now < until:
+            await time.sleep(gaps[n % len(gaps)] * 0.5 / foreign_per_s)
+            n += 1
+            if not server.hit(time.now):
+                refused.append(("foreign", time.now))
+
+    async def script() -> None:
+        for at, do in events or []:
+            await time.sleep(at - time.now)
+            do()
+
+    asyncio.run(time.run(foreign(), script(), *(exchange(r) for r in replicas), *(sender(r) for r in replicas)))
+    return ours, refused, time
+
+
+@pytest.mark.parametrize("replicas", [2, 3])
+def test_a_skewed_backlog_gets_the_whole_budget_on_the_replica_holding_it(replicas: int) -> None:
+    time = FakeTime(start=0.0)
+    group = [DemandReplica("r0", time, backlog=10**6)] + [DemandReplica(f"r{i}", time) for i in range(1, replicas)]
+    ours, refused, _ = demand_run(group, until=200.0)
+    assert refused == []
+    steady = [t for t in ours if 40 <= t < 200]
+    assert len(steady) >= 0.95 * 160 * 38 / 20  # ≥ 95 % of (limit - headroom)
+
+
+def test_demand_moving_to_another_replica_moves_the_budget_without_429s() -> None:
+    time = FakeTime(start=0.0)
+    a, b, c = DemandReplica("a", time, backlog=10**6), DemandReplica("b", time), DemandReplica("c", time)
+
+    def move() -> None:
+        a.backlog, b.backlog = 0, 10**6
+
+    def spread() -> None:
+        a.backlog = c.backlog = 10**6
+
+    ours, refused, _ = demand_run([a, b, c], until=240.0, events=[(80.0, move), (160.0, spread)])
+    assert refused == []
+    for start in (20, 100, 180):  # after each move, the budget is used again within a few seconds
+        assert len([t for t in ours if start <= t < start + 60]) >= 0.95 * 60 * 38 / 20
+
+
+def test_a_killed_replicas_share_returns_to_the_others_within_15_s() -> None:
+    time = FakeTime(start=0.0)
+    group = [DemandReplica(f"r{i}", time, backlog=10**6) for i in range(3)]
+
+    def kill() -> None:
+        group[2].alive = False  # SIGKILL: no more heartbeats, its calls stay in the account's bucket
+
+    ours, refused, _ = demand_run(group, until=120.0, events=[(60.0, kill)])
+    assert refused == []
+    assert len([t for t in ours if 75 <= t < 120]) >= 0.95 * 45 * 38 / 20
+
+
+@pytest.mark.parametrize("replicas", [1, 3])
+def test_shares_by_demand_yield_to_a_foreign_client_beyond_the_headroom(replicas: int) -> None:
+    time = FakeTime(start=0.0)
+    group = [DemandReplica("r0", time, backlog=10**6)] + [DemandReplica(f"r{i}", time) for i in range(1, replicas)]
+    ours, refused, _ = demand_run(group, until=300.0, foreign_per_s=0.5)
+    assert refused == []
+    steady = [t for t in ours if 60 <= t < 300]
+    assert len(steady) >= 0.9 * 240 * (40 / 20 - 0.5)

@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from gorgias_sandbox.server import create_app, start_sandbox
 from gorgias_sandbox.settings import SandboxSettings
 from gorgias_sandbox.timestamps import Timestamps, format_timestamp, normalize_timestamp
+from tests.support.lifetime import ends_with_this_process
 from tests.support.sandbox_api import AGENT, HOST, incoming_ticket
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -54,7 +55,7 @@ def test_serve_runs_until_sigterm() -> None:
     code = ("from gorgias_sandbox.server import serve; "
             "serve('127.0.0.1', 0, '10/20s', '503=0@POST', 3, ['globex:ops@globex.com:k1'])")
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=ends_with_this_process())
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()

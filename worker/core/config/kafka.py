@@ -89,6 +89,13 @@ class KafkaSettings(Model):
         description="Compacted topic holding the credentials saved at runtime (secrets encrypted) and the OAuth "
         "tokens the replicas share; default `<deployment>.credentials`.",
     )
+    demand_topic: str | None = Field(
+        default=None,
+        pattern=TOPIC_PATTERN,
+        description="Compacted topic where every replica publishes, about once a second, the calls it has waiting "
+        "per Gorgias account: replicas on one account divide its budget by what each has waiting; default "
+        "`<deployment>.demand`.",
+    )
     replication_factor: int | None = Field(
         default=None, ge=1, le=32,
         description="Replication factor of the topics the worker creates (responses, dead letters, intents, "
@@ -133,7 +140,7 @@ class KafkaSettings(Model):
     def store_topic(self, store: Store) -> str:
         """The topic of ``store``: its explicit setting, else ``<deployment>.<store>``."""
         explicit = {Store.CONTROL: self.control_topic, Store.DESTINATIONS: self.destinations_topic,
-                    Store.CREDENTIALS: self.credentials_topic}.get(store)
+                    Store.CREDENTIALS: self.credentials_topic, Store.DEMAND: self.demand_topic}.get(store)
         return explicit or self.scope.topic(store)
 
     @model_validator(mode="after")

@@ -31,6 +31,7 @@ from typing import Generic, TypeVar
 
 from worker.core.grouping.algorithms import make_grouper
 from worker.core.grouping.batching import Batch, BatchPolicy, FlushReason, Grouper
+from worker.core.grouping.call_scheduler import TokensPerCall
 
 __all__ = ["OpenBatches", "QueuedCall"]
 
@@ -55,7 +56,7 @@ class QueuedCall(Generic[T]):
         self.opened_at = opened_at
         self.ready_at = ready_at  # when it became due (age is counted from here)
         self.sealed = sealed
-        self.tokens = 1.0  # budget tokens it is expected to take: one per request (see OpenBatches.tokens_per_call)
+        self.tokens = 1.0  # budget tokens it is expected to take: one per request (see OpenBatches.call_made)
         self.window_start = window_start
         self.reason = reason  # why its batch was closed: window (it was due), or size/bytes (it filled up)
         # what a layer above worked out from the records, with how many records it saw (None once items are dropped)
@@ -81,7 +82,8 @@ class OpenBatches(Generic[T]):
     records (the behaviour before batches kept filling, kept for comparison).
     """
 
-    def __init__(self, policy: BatchPolicy | None, *, ordered: bool, fill: bool = True) -> None:
+    def __init__(self, policy: BatchPolicy | None, *, ordered: bool, fill: bool = True,
+                 tokens: TokensPerCall | None = None) -> None:
         self.fill = fill  # False: a batch is sealed when due, as before calls waited for the budget
         self.grouper: Grouper[T] | None = make_grouper(policy) if policy is not None else None
         self.ordered = ordered
@@ -94,8 +96,8 @@ class OpenBatches(Generic[T]):
         self._held_records = 0
         self._held_calls = 0
         # requests a call of this destination is expected to make (a tag created before its write, the read of
-        # a read-merge-write): the owner keeps it up to date (call_scheduler.TokensPerCall); new calls take it
-        self.tokens_per_call = 1.0
+        # a read-merge-write), learned from the calls that finished (call_made); new calls take it
+        self._tokens = tokens if tokens is not None else TokensPerCall()
 
     # -- records in ----------------------------------------------------------------------------------
 
@@ -134,7 +136,7 @@ class OpenBatches(Generic[T]):
     def tick(self, now: float) -> None:
         """Batches whose window is over become due calls."""
         if self.grouper is not None:
-            for batch in self.grouper.due(now):
+            for batch in self.grouper.take_due(now):
                 self._enqueue_batch(batch, now)
 
     def flush_grouped(self, now: float) -> int:
@@ -211,6 +213,11 @@ class OpenBatches(Generic[T]):
             self._busy[call.lane] = self._busy.get(call.lane, 0) + 1
         return part
 
+    def call_made(self, requests: int) -> None:
+        """A finished call made ``requests`` requests (a job's shared reads are not a call's): the calls queued
+        from now on expect the figure learned so far (:class:`~worker.core.grouping.call_scheduler.TokensPerCall`)."""
+        self._tokens.observe(requests)
+
     def done(self, call: QueuedCall[T]) -> None:
         """``call`` is off the wire: the next call of its lane may go."""
         lane = call.lane
@@ -265,8 +272,8 @@ class OpenBatches(Generic[T]):
     # -- counts --------------------------------------------------------------------------------------
 
     @property
-    def pending(self) -> int:
-        """Records held: in the grouper and in calls not on the wire."""
+    def grouped_records(self) -> int:
+        """Records held here: in the grouper and in calls not on the wire (status ``grouped_records``)."""
         grouped = self.grouper.pending if self.grouper is not None else 0
         return grouped + self._held_records
 
@@ -295,7 +302,7 @@ class OpenBatches(Generic[T]):
         self._enqueue(call)
 
     def _enqueue(self, call: QueuedCall[T]) -> None:
-        call.tokens = self.tokens_per_call
+        call.tokens = self._tokens.value
         lane = call.lane
         calls = self._lanes.get(lane)
         if calls is None:

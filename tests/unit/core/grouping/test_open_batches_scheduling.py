@@ -114,7 +114,7 @@ def simulate(
             next_token += tick
         if t >= next_token:
             next_token = t + tick  # nothing to send: the token is not banked beyond one
-        if i >= len(arrivals) and all(d.batches.pending == 0 and not d.on_wire for d in dests):
+        if i >= len(arrivals) and all(d.batches.grouped_records == 0 and not d.on_wire for d in dests):
             break
         t += STEP
     return grants
@@ -362,7 +362,7 @@ def test_a_split_call_sends_some_records_now_and_the_lanes_next_call_waits_for_b
     part = ob.split(call, [0, 2])
     assert [r.uid for r in part.items] == [0, 2] and part.sealed
     assert [r.uid for r in call.items] == [1, 3] and call.sealed and call.nbytes == 1 + 6 + 2
-    assert ob.pending == 2 and ob.waiting_records == 2 and ob.waiting_calls == 1
+    assert ob.grouped_records == 2 and ob.waiting_records == 2 and ob.waiting_calls == 1
     later = Rec(4, ("k",), 2.0, 3)
     ob.add(later, later.key, 3, 2.0)  # the rest takes no later record: it starts the next batch
     ob.tick(3.0)
@@ -384,12 +384,12 @@ def test_drop_where_forgets_records_of_revoked_partitions_only() -> None:
     ob.tick(1.0)
     rec = Rec(6, ("k",), 1.0, 3, part=0)
     ob.add(rec, rec.key, 3, 1.0)  # joins the due call
-    assert ob.pending == 7 and ob.waiting_calls == 1
+    assert ob.grouped_records == 7 and ob.waiting_calls == 1
     assert ob.drop_where(lambda r: r.part == 0) == 4
     call = next(ob.eligible())
     assert [r.uid for r in call.items] == [1, 3, 5]
     assert call.nbytes == 2 + 9 + 2
-    assert ob.pending == 3
+    assert ob.grouped_records == 3
 
 
 def test_flush_grouped_makes_every_batch_being_grouped_due_and_it_keeps_filling() -> None:
@@ -399,13 +399,13 @@ def test_flush_grouped_makes_every_batch_being_grouped_due_and_it_keeps_filling(
     batches.add(Rec(0, ("a",), 0.0, 10), ("a",), 10, 0.0)
     batches.add(Rec(1, ("b",), 0.0, 10), ("b",), 10, 0.25)
     batches.add(Rec(2, ("a",), 0.0, 10), ("a",), 10, 0.5)
-    assert not batches.has_eligible and batches.pending == 3  # windows end at 2.0 and 2.25
+    assert not batches.has_eligible and batches.grouped_records == 3  # windows end at 2.0 and 2.25
 
     assert batches.flush_grouped(0.75) == 2
     due = list(batches.eligible())
     assert [[r.uid for r in c.items] for c in due] == [[0, 2], [1]]
     assert all(c.ready_at == 0.75 and not c.sealed for c in due)
-    assert batches.pending == 3 and batches.waiting_calls == 2 and batches.next_deadline() is None
+    assert batches.grouped_records == 3 and batches.waiting_calls == 2 and batches.next_deadline() is None
 
     batches.add(Rec(3, ("a",), 1.0, 10), ("a",), 10, 1.0)  # joins a's due call, which is now full
     assert [r.uid for r in due[0].items] == [0, 2, 3] and due[0].sealed
@@ -421,10 +421,10 @@ def test_flush_grouped_does_nothing_unbatched() -> None:
 def test_records_per_token_counts_every_request_a_call_is_expected_to_make() -> None:
     """A call expected to make three requests (tags created before the write) carries a third of its records per
     token: a call of one request and fewer records goes before it."""
-    d = Dest(OpenBatches(None, ordered=False), slots=10)
-    d.batches.tokens_per_call = 3.0
+    d = Dest(OpenBatches(None, ordered=False, tokens=TokensPerCall(weight=1.0)), slots=10)
+    d.batches.call_made(3)
     costly = d.batches.add_single(Rec(0, (), 0.0, 1), None, 1, 0.0)
-    d.batches.tokens_per_call = 1.0
+    d.batches.call_made(1)
     cheap = d.batches.add_single(Rec(1, (), 0.0, 1), None, 1, 0.25)
     assert (costly.tokens, cheap.tokens) == (3.0, 1.0)
     sched = AccountScheduler(SchedulerPolicy())
