@@ -234,7 +234,7 @@ def _basic(domain: str, **rate_limit: Any) -> Obj:
 
 
 BUDGETS: dict[str, Obj] = {
-    # 60 API-key accounts, two destinations each: 60 x 1.9 calls/s = 114 calls/s, 5 replicas + 1
+    # 60 API-key accounts, two destinations each: 60 x 1.9 calls/s = 114 calls/s (useful_replicas) + 1
     "sixty accounts": {"destinations": [_destination(i, _basic(f"s{i // 2}")) for i in range(120)]},
     # OAuth (80 per 20 s), a larger bucket, a named credential, an unpaced account (counts nothing)
     "mixed": {
