@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: kustomize-tool browser-tool try console-screenshots demo test lint typecheck unit integration bench bench-peer schemas broker-start broker-stop clean \
+.PHONY: test-tools kustomize-tool helm-tool promtool-tool browser-tool try console-screenshots demo test lint typecheck unit integration bench bench-peer schemas broker-start broker-stop clean \
 	lock lock-check image image-tools image-base image-test
 
 # The virtualenv installs the exact versions (and hashes) of requirements/dev.lock, then the package.
@@ -42,10 +42,16 @@ lock-check: $(UV)
 .cache/kafka/classpath.txt: deploy/local/kafka/pom.xml
 	deploy/local/kafka.sh classpath > /dev/null
 
-# kustomize renders the Kubernetes manifests in the tests: kubectl's built-in one, or a pinned binary.
+# What running the worker needs (the demo, the console); the tests need test-tools besides.
 setup: $(STAMP) .cache/kafka/classpath.txt
-	@$(MAKE) --no-print-directory -s kustomize-tool
 	@$(MAKE) --no-print-directory -s browser-tool
+
+# kustomize and helm render the Kubernetes manifests in the tests (kubectl's built-in kustomize, or pinned
+# binaries); promtool unit-tests the alert rules. Pinned binaries go to .cache/bin (first run only).
+test-tools: setup
+	@$(MAKE) --no-print-directory -s kustomize-tool
+	@$(MAKE) --no-print-directory -s helm-tool
+	@$(MAKE) --no-print-directory -s promtool-tool
 
 # The console's browser tests drive Debian's chromium through Playwright (its own browser download
 # cannot work here); installed with apt-get when missing and we are root, else those tests skip.
@@ -60,6 +66,26 @@ kustomize-tool:
 	@test -x .cache/bin/kustomize || command -v kustomize >/dev/null || command -v kubectl >/dev/null || \
 	  (echo "installing kustomize v5.8.0 with go install (first run only)" && \
 	   GOBIN=$(CURDIR)/.cache/bin go install sigs.k8s.io/kustomize/kustomize/v5@v5.8.0)
+
+# go: on the PATH, else Go's default install location.
+GO := $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
+
+HELM_VERSION := v4.3.2
+helm-tool:
+	@test -x .cache/bin/helm || command -v helm >/dev/null || \
+	  { test -x "$(GO)" && echo "installing helm $(HELM_VERSION) with go install (first run only)" && \
+	    GOBIN=$(CURDIR)/.cache/bin $(GO) install helm.sh/helm/v4/cmd/helm@$(HELM_VERSION); } || \
+	  echo "note: no helm and no go to install it: the Helm chart's tests will fail"
+
+# promtool is a large build (Prometheus' module graph); `remove_all_sd` leaves out the service-discovery
+# plugins (cloud SDKs) that rule tests never use. When it cannot be installed, the alert-rule tests skip,
+# saying so.
+PROMTOOL_VERSION := v0.316.0
+promtool-tool:
+	@test -x .cache/bin/promtool || command -v promtool >/dev/null || \
+	  { test -x "$(GO)" && echo "installing promtool $(PROMTOOL_VERSION) with go install (first run only)" && \
+	    GOBIN=$(CURDIR)/.cache/bin $(GO) install -tags remove_all_sd github.com/prometheus/prometheus/cmd/promtool@$(PROMTOOL_VERSION); } || \
+	  echo "note: promtool could not be installed: the alert-rule tests (promtool test rules) will skip"
 
 demo: setup
 	$(BIN)/python -m worker.tools.demo
@@ -78,7 +104,7 @@ console-screenshots: setup
 TEST_PROCESSES ?= 4
 PARALLEL := -n $(TEST_PROCESSES) --dist loadgroup
 
-test: setup
+test: test-tools
 	$(BIN)/ruff check worker gorgias_sandbox tests bench
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PARALLEL)
 
@@ -88,10 +114,10 @@ lint: setup
 	$(BIN)/lint-imports --no-cache
 
 # No broker, no process started: the unit tests are CPU-bound, so one process per core.
-unit: setup
+unit: test-tools
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n auto tests/unit
 
-integration: setup
+integration: test-tools
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PARALLEL) -m integration
 
 schemas: setup

@@ -25,7 +25,6 @@ from gorgias_sandbox.auth import Principal
 from gorgias_sandbox.settings import AccountSettings, OAuthAppSettings
 
 TOKEN_PATH = "/oauth/token"
-DEFAULT_SCOPE = "openid email profile offline write:all"
 
 
 @dataclass

@@ -16,7 +16,7 @@ import pytest
 
 from tests.support import http
 from tests.support.broker import LocalBroker
-from tests.support.kafka_io import committed, create_topics, publish, read_topic, wait_for
+from tests.support.kafka_io import committed, create_topics, publish, read_to_end, read_topic, wait_for
 from tests.support.ports import free_port
 from tests.support.processes import API_KEY, SandboxProcess, WorkerProcess
 from tests.support.scenario import Scenario, json_config, ready_status, ticket
@@ -198,7 +198,7 @@ async def test_a_broker_lost_mid_stream_and_restarted_on_its_data_loses_and_repe
     tickets = Counter(t["external_id"] for t in sandbox.state()["tickets"])
     assert len(tickets) == total and max(tickets.values()) == 1, [k for k, v in tickets.items() if v > 1]
     outcomes: dict[tuple[int, int], set[str]] = {}
-    for message in await read_topic(s.bootstrap, s.responses, 10**9, timeout=10):
+    for message in await read_to_end(s.bootstrap, s.responses):
         event = orjson.loads(message.value)
         for record in event["records"]:
             outcomes.setdefault((record["partition"], record["offset"]), set()).add(event["event_id"])

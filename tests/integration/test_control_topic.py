@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
+from tests.support.kafka_io import wait_for
 from worker.core.config.kafka import KafkaSettings
 from worker.kafka.control import ControlReader, send_command
 
@@ -28,10 +27,7 @@ async def test_a_starting_reader_applies_each_destinations_last_command_once(
         # the history is not replayed: each destination gets its saved state, once (one log line each)
         assert sorted(applied) == [("fields", True), ("tickets", False)]
         await send_command(settings, "tickets", True)
-        for _ in range(100):
-            if len(applied) == 3:
-                break
-            await asyncio.sleep(0.1)
+        assert await wait_for(lambda: len(applied) >= 3, 60, interval=0.05)
         assert applied[2:] == [("tickets", True)]  # commands sent later are followed as they come
     finally:
         await reader.stop()

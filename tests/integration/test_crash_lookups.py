@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.kafka_io import publish, read_topic, wait_for
+from tests.support.kafka_io import publish, read_to_end, wait_for
 from tests.support.processes import WorkerProcess
 from tests.support.scenario import Scenario, wait_committed
 
@@ -34,7 +34,7 @@ async def test_a_sigkill_costs_at_most_the_calls_in_flight_in_lookups(scenario: 
     finally:
         worker.stop()
     lookups_before = s.sandbox.counters()["requests"].get("GET /api/tickets", {}).get("200", 0)
-    intents = await read_topic(s.bootstrap, f"{s.group}.intents", 10**9, timeout=2)
+    intents = await read_to_end(s.bootstrap, f"{s.group}.intents")
     assert intents, "no intent mark was written"
     worker = WorkerProcess(s.write(tmp_path, doc), s.web_port).start()
     try:

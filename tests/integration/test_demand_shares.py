@@ -17,7 +17,7 @@ import orjson
 import pytest
 
 from tests.support import http
-from tests.support.kafka_io import publish, read_topic, wait_for
+from tests.support.kafka_io import publish, read_to_end, wait_for
 from tests.support.ports import free_port
 from tests.support.processes import WorkerProcess
 from tests.support.scenario import Scenario, ticket, wait_committed
@@ -69,7 +69,7 @@ async def settled(workers: list[WorkerProcess]) -> None:
 
 async def delivered_times(s: Scenario) -> list[float]:
     return sorted(datetime.fromisoformat(orjson.loads(m.value)["finished_at"]).timestamp()
-                  for m in await read_topic(s.bootstrap, s.responses, 10**9, timeout=2))
+                  for m in await read_to_end(s.bootstrap, s.responses))
 
 
 @pytest.mark.parametrize("replicas", [2, 3])

@@ -9,6 +9,7 @@ is one line naming the setting in the commands that touch Kafka (TLS and SASL_SS
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from pathlib import Path
 
@@ -70,11 +71,10 @@ async def round_trip(settings: KafkaSettings) -> None:
     await consumer.start()
     try:
         got: list[aiokafka.ConsumerRecord[bytes, bytes]] = []
-        for _ in range(10):
+        deadline = time.monotonic() + 60  # joining the group and the first fetch: seconds on a loaded machine
+        while not got and time.monotonic() < deadline:
             for records in (await consumer.getmany(timeout_ms=1000)).values():
                 got.extend(records)
-            if got:
-                break
         await consumer.commit()
         committed = await consumer.committed(aiokafka.TopicPartition(topic, sent.partition))
     finally:

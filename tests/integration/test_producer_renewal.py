@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.support.kafka_io import publish, read_topic
+from tests.support.kafka_io import publish, read_to_end
 from tests.support.scenario import Scenario, outcomes, ticket, wait_committed
 
 pytestmark = pytest.mark.integration
@@ -53,7 +53,7 @@ async def test_an_out_of_order_sequence_brings_a_new_producer_and_every_outcome_
     events, letters = await outcomes(s)
     assert not letters and len(events) == 14 and set(events.values()) == {1}  # refused batches were not written
     ids: dict[tuple[int, int], set[str]] = {}
-    for message in await read_topic(s.bootstrap, s.responses, 10**9, timeout=2):
+    for message in await read_to_end(s.bootstrap, s.responses):
         event = orjson.loads(message.value)
         assert event["outcome"] == "delivered"
         for record in event["records"]:

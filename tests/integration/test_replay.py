@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from tests.support.kafka_io import publish, read_json
+from tests.support.kafka_io import publish, read_json, wait_for
 from tests.support.scenario import Scenario, ticket, wait_committed
 from worker.core.config.worker_config import parse_config
+from worker.host import metrics
 from worker.tools.replay import replay
 
 pytestmark = pytest.mark.integration
@@ -62,6 +63,13 @@ async def test_a_storm_of_dropped_connections_then_a_replay_leaves_each_ticket_e
     endpoint = {"template": "create_ticket", "method": None, "url": None}
     doc = s.config(s.destination(endpoint=endpoint, delivery={"max_attempts": 2, "backoff_initial_s": 0.01,
                                                               "backoff_max_s": 0.05}))
+    name = doc["destinations"][0]["name"]
+
+    def unknown_metric() -> float:  # process-wide: read it before and after this test's worker
+        value = metrics.REGISTRY.get_sample_value("gorgias_worker_records_outcome_unknown_total", {"destination": name})
+        return value or 0.0
+
+    unknown_before = unknown_metric()
     await run_worker(doc)
     await wait_committed(s, n, timeout=90)
     events = await read_json(s.bootstrap, s.responses, n, timeout=10)
@@ -80,6 +88,9 @@ async def test_a_storm_of_dropped_connections_then_a_replay_leaves_each_ticket_e
             assert letter["reason"].startswith("outcome unknown"), letter["reason"]
     assert all(count == 1 for count in existing.values()), existing  # the storm itself made no duplicate
     assert any(existing[letter["records"][0]["value"]["subject"]] for letter in letters)  # some were created
+    # the alert's counter (GorgiasWorkerOutcomeUnknown) counts exactly the records dead-lettered as unknown
+    unknown = sum(len(letter["records"]) for letter in letters if letter["call"]["outcome"] == "unknown")
+    assert await wait_for(lambda: unknown_metric() - unknown_before == unknown, 10), (unknown_metric(), unknown)
 
     s.sandbox.admin("PUT", "faults", {})
     config = parse_config(doc)

@@ -13,7 +13,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from worker.core.config.kafka import KafkaSettings
-from worker.kafka.clients import all_partitions
+from worker.kafka.clients import all_partitions, stop_client
 
 
 async def create_topics(
@@ -134,8 +134,11 @@ async def wait_for(predicate: Callable[[], Any], timeout: float, interval: float
 
 
 async def read_to_end(bootstrap: str, topic: str, timeout: float = 60.0) -> list[aiokafka.ConsumerRecord[bytes, bytes]]:
-    """Every record of ``topic`` up to its end offsets as read just before (all of it, however many)."""
+    """Every record of ``topic`` up to its end offsets as read just before (all of it, however many; none when
+    the topic does not exist)."""
     partitions = [aiokafka.TopicPartition(topic, p) for _, p in sorted(await partition_states(bootstrap, [topic]))]
+    if not partitions:
+        return []
     consumer = aiokafka.AIOKafkaConsumer(
         bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest",
     )
@@ -151,8 +154,13 @@ async def read_to_end(bootstrap: str, topic: str, timeout: float = 60.0) -> list
                 out.extend(r for r in records if r.offset < ends[tp])
             todo = {tp for tp in todo if await consumer.position(tp) < ends[tp]}
     finally:
-        await consumer.stop()
+        await stop_client(consumer)  # stopped right after it started, aiokafka's own stop may end half-way
     return out
+
+
+async def read_json_to_end(bootstrap: str, topic: str) -> list[dict[str, Any]]:
+    """Every record of ``topic`` up to its end offsets, as JSON: what was written by now, however many."""
+    return [orjson.loads(r.value) for r in await read_to_end(bootstrap, topic)]
 
 
 async def topic_bytes(bootstrap: str) -> dict[str, bytes]:

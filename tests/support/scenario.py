@@ -12,7 +12,7 @@ import httpx
 import yaml
 
 from tests.support import http
-from tests.support.kafka_io import committed, create_topics, read_topic, wait_for
+from tests.support.kafka_io import committed, create_topics, read_to_end, wait_for
 from tests.support.ports import free_port
 from tests.support.processes import SandboxProcess, WorkerProcess, gorgias
 from worker.tools import schemas
@@ -127,10 +127,10 @@ async def outcomes(s: Scenario) -> tuple[Counter[tuple[int, int]], Counter[tuple
 
     events: Counter[tuple[int, int]] = Counter()
     letters: Counter[tuple[int, int]] = Counter()
-    for msg in await read_topic(s.bootstrap, s.responses, 10**9, timeout=2):
+    for msg in await read_to_end(s.bootstrap, s.responses):
         for r in orjson.loads(msg.value)["records"]:
             events[(r["partition"], r["offset"])] += 1
-    for msg in await read_topic(s.bootstrap, s.dead_letters, 10**9, timeout=1):
+    for msg in await read_to_end(s.bootstrap, s.dead_letters):
         for item in orjson.loads(msg.value)["records"]:
             src = item["source"]
             letters[(src["partition"], src["offset"])] += 1

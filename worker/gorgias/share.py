@@ -69,10 +69,13 @@ class BudgetShares:
         return sum(fractions) / len(fractions) if fractions else 1.0
 
 
-# Calls per second one replica sustains against Gorgias itself, conservatively: 16 calls in flight
-# (delivery.max_in_flight) at ~0.6 s each. The worker's own ceiling is far higher (over 1,000 calls/s
-# against the sandbox, docs/benchmarks.md): what bounds a replica is Gorgias' latency.
-REPLICA_CALLS_PER_S = 25.0
+# Calls per second one replica sustains against Gorgias, measured (issue 26 item 5): one worker with the
+# default delivery.max_in_flight (16), a bucket it cannot fill, every call answered in 300-600 ms as Gorgias
+# does: 33.8 and 33.7 calls/s over 60 s (`bench/replicas_bench.py --part capacity`, docs/benchmarks.md §5,
+# "Calls per second of one replica"). What bounds a replica is Gorgias' latency (16 / 0.45 s = 35.6 at
+# most), not the worker (over 1,000 calls/s against an instant sandbox). The autoscaling caps
+# (deploy/kubernetes, the Helm chart) divide the accounts' budgets by it.
+REPLICA_CALLS_PER_S = 33.7
 
 
 def account_budgets(credentials: list[Credential]) -> dict[str, float]:

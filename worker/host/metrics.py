@@ -58,6 +58,12 @@ RECORDS_DEAD_LETTERED = Counter(
     "gorgias_worker_records_dead_lettered", "Records sent to the dead-letter topic.", ["destination", "stage"],
     registry=REGISTRY,
 )
+RECORDS_OUTCOME_UNKNOWN = Counter(
+    "gorgias_worker_records_outcome_unknown",
+    "Records dead-lettered with an unknown outcome: their call may have taken effect in Gorgias (a connection "
+    "lost after the request was written, and no lookup settled it). Also counted in records_dead_lettered.",
+    ["destination"], registry=REGISTRY,
+)
 CALLS = Counter(
     "gorgias_worker_calls", "Finished API calls by final HTTP status ('error' when none).",
     ["destination", "status"], registry=REGISTRY,
@@ -154,6 +160,12 @@ def _tasks_alive() -> int:
 
 EVENT_LOOP_TASKS.set_function(_tasks_alive)
 
+
+READY = Gauge(
+    "gorgias_worker_ready",
+    "1 while GET /health/ready answers 200 (every pipeline started, Kafka readable and writable), else 0.",
+    registry=REGISTRY,
+)
 
 CREDENTIAL_HELD = Gauge(
     "gorgias_worker_credential_held",

@@ -57,6 +57,9 @@ class OutcomeRecorder:
         self._m_budget_wait = metrics.BUDGET_WAIT.labels(dest.credential.account_key)
         self._m_e2e = metrics.END_TO_END_LATENCY.labels(name)
         self._m_calls: dict[int | None, Any] = {}  # final status -> its CALLS counter
+        # Dead-letter series exist at 0 from the start, so that alerts see their first increase.
+        self._m_dead = {stage: metrics.RECORDS_DEAD_LETTERED.labels(name, stage.value) for stage in DeadLetterStage}
+        self._m_unknown = metrics.RECORDS_OUTCOME_UNKNOWN.labels(name)
 
     async def mark_intent(self, call: RenderedCall, job_id: int | None = None) -> None:
         """Record on Kafka that ``call``'s records are about to reach Gorgias (acknowledged before it goes), or
@@ -117,9 +120,10 @@ class OutcomeRecorder:
         else:
             log.warning("dead letter (stage deliver) of %d record(s): %s", n, outcome.final_reason,
                         extra={**source_fields(dest.name, call.sources), "stage": "deliver"})
-            metrics.RECORDS_DEAD_LETTERED.labels(dest.name, DeadLetterStage.DELIVER.value).inc(n)
+            self._m_dead[DeadLetterStage.DELIVER].inc(n)
             if outcome.outcome_unknown:
                 self.records_unknown += n
+                self._m_unknown.inc(n)
         self.finish(call.sources)
 
     def give_up(self, call: RenderedCall, reason: str, done: Callable[[RenderedCall], None]) -> None:
@@ -152,7 +156,7 @@ class OutcomeRecorder:
             except (KafkaError, OSError) as exc:
                 self._fail(exc, "could not write a dead-letter record")
                 return
-            metrics.RECORDS_DEAD_LETTERED.labels(dest.name, stage.value).inc(len(sources))
+            self._m_dead[stage].inc(len(sources))
             log.warning("dead letter (stage %s) of %d record(s): %s", stage.value, len(sources), reason,
                         extra={**source_fields(dest.name, sources), "stage": stage.value})
             self.finish(sources)

@@ -9,8 +9,8 @@ checkpoints, and what happens when partitions move between workers (revoke, assi
   (up to the shutdown grace) for the calls already on the wire, then commits what they finished.
 * **Assignment**: a partition the group never committed starts at ``start_from``'s timestamp; with
   outcome topics, the records past the committed offset whose outcome is already on Kafka are skipped
-  (:meth:`consumed` says so), and those that may have reached Gorgias are flagged for the duplicate checks
-  (:meth:`take_possibly_delivered`).
+  (:meth:`consume` says so), and those that may have reached Gorgias are flagged for the duplicate checks
+  (:meth:`consume` says that too).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from worker.core.config.worker_config import Destination, StartPosition, WorkerConfig
 from worker.core.progress.offsets import OffsetTracker, TopicPartitionKey
 from worker.core.progress.ownership import Claim, Ownership
-from worker.core.progress.recovery_marks import ConsumptionMarks, Inheritance, Watermarks
+from worker.core.progress.recovery_marks import ConsumptionMarks, Inheritance, Inherited, LeftBehind, Watermarks
 from worker.core.records.record import SourceRef
 from worker.host import metrics
 from worker.kafka.clients import committed_offsets
@@ -38,7 +38,6 @@ log = logging.getLogger(__name__)
 
 COMMIT_INTERVAL_S = 0.5
 COMMIT_WARNING_INTERVAL_S = 30.0
-SourceOffset = tuple[str, int, int]
 
 
 def key_of(tp: TopicPartition) -> TopicPartitionKey:
@@ -59,13 +58,9 @@ class Partitions:
         self.watermarks = Watermarks()
         self.marks = ConsumptionMarks()
         self._intent_partitions = {tp for tp in outcome_partitions if tp[0] == intent_topic}
-        # After a crash: records whose outcome a previous owner recorded (skipped), records with an intent
-        # mark and no outcome, and, per partition, the offset below which the previous owner had consumed
-        # records without recording their outcome (both: their call may have reached Gorgias).
-        self._already_recorded: set[SourceOffset] = set()
-        self._maybe_sent: set[SourceOffset] = set()
-        self._maybe_sent_below: dict[TopicPartitionKey, int] = {}
-        self._jobs: dict[SourceOffset, int] = {}  # marked records whose Gorgias job was created: followed, not redone
+        # After a crash: records whose outcome a previous owner recorded (skipped), records that may have
+        # reached Gorgias (for the duplicate checks), Gorgias jobs created (followed, not redone).
+        self._left = LeftBehind()
         self.skipped_after_recovery = 0
         self._settling = 0  # assignments still seeking or recovering (their partitions stay paused)
         self._last_commit = 0.0
@@ -85,15 +80,15 @@ class Partitions:
         """A fetched chunk of ``tp`` starts at ``first_offset`` (for the consumption marks)."""
         self.marks.chunk(tp, first_offset, self.watermarks.scan_from())
 
-    def consumed(self, tp: TopicPartitionKey, offset: int) -> bool:
-        """Count a consumed record; False when its outcome is on Kafka already (finished, not sent again)."""
+    def consume(self, tp: TopicPartitionKey, offset: int) -> Inherited | None:
+        """Count a consumed record in. None when its outcome is on Kafka already (finished at once, not sent
+        again); else what a previous owner left of it (:class:`~worker.core.progress.recovery_marks.LeftBehind`)."""
         self.tracker.consumed(tp, offset)
-        if self._already_recorded and (tp.topic, tp.partition, offset) in self._already_recorded:
-            self._already_recorded.discard((tp.topic, tp.partition, offset))
+        inherited = self._left.take(tp, offset)
+        if inherited is None:
             self.skipped_after_recovery += 1
             self.tracker.finished(tp, offset)
-            return False
-        return True
+        return inherited
 
     def finished(self, sources: Iterable[SourceRef]) -> None:
         """These records have their outcome on Kafka: their offsets may be committed."""
@@ -103,27 +98,6 @@ class Partitions:
             if tpk is None or s.partition != tpk.partition or s.topic != tpk.topic:
                 tpk = TopicPartitionKey(s.topic, s.partition)
             finished(tpk, s.offset)
-
-    def take_possibly_delivered(self, tp: TopicPartitionKey, offset: int) -> bool:
-        """Whether a previous owner may have sent this record before it died (for the duplicate checks). Asking
-        takes the answer: a flagged record is unflagged, and a partition's mark is dropped once passed."""
-        found = False
-        if self._maybe_sent and (tp.topic, tp.partition, offset) in self._maybe_sent:
-            self._maybe_sent.discard((tp.topic, tp.partition, offset))
-            found = True  # marked on its way to Gorgias, no outcome recorded
-        below = self._maybe_sent_below.get(tp)
-        if below is not None:
-            if offset < below:
-                found = True
-            else:
-                del self._maybe_sent_below[tp]
-        return found
-
-    def created_job(self, tp: TopicPartitionKey, offset: int) -> int | None:
-        """The Gorgias job a previous owner created for this record before it died (to follow, not redo)."""
-        if not self._jobs:
-            return None
-        return self._jobs.pop((tp.topic, tp.partition, offset), None)
 
     def claim(self, sources: Iterable[SourceRef]) -> Claim:
         """Hold a call's partitions: true while still ours; release it when the call is over."""
@@ -289,16 +263,11 @@ class Partitions:
                                             assigned)
         inherited = Inheritance.of({key_of(tp): (om.offset, om.metadata) for tp, om in committed.items()},
                                    self._intent_partitions)
-        self._maybe_sent_below.update(inherited.maybe_sent_below)
         found, intended, jobs = await scan_outcomes(self.config.kafka, self.dest.name, inherited.scan_from,
                                                     inherited.positions)
-        if self._intent_partitions:
-            covered = inherited.covered(self._intent_partitions)
-            self._maybe_sent |= {s for s in intended - found if TopicPartitionKey(s[0], s[1]) in covered}
-            self._jobs.update({s: job for s, job in jobs.items() if s not in found})
+        self._left.learn(inherited, self._intent_partitions, found, intended, jobs)
         if not found:
             return
-        self._already_recorded |= found
         for tpk, last in inherited.last_recorded(found).items():
             self.marks.inherit(tpk, last, inherited.scans[tpk])
         log.info("destination %s: %d record(s) past the committed offsets were already delivered before a "

@@ -81,8 +81,7 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
         self.on_fatal = on_fatal
         self.clock = clock
         self._limiters = delivery.limiters
-        self.shares = shares if shares is not None else BudgetShares(delivery.limiters)
-        self.budget_share = 1.0
+        self._shares = shares if shares is not None else BudgetShares(delivery.limiters)
         # The account's dispatcher decides which waiting call takes the next token (shared by the
         # destinations on one Gorgias account).
         self._dispatchers = dispatchers if dispatchers is not None else Dispatchers(clock=clock)
@@ -234,7 +233,7 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
             # state, and due calls not on the wire: waiting for their account's budget (or a slot, or their key's
             # previous call) while active, held while paused or held (worker.kafka.held_calls)
             **self.holds.status(self.active, self.chain.open.waiting_calls),
-            "grouped_records": self.chain.open.pending,
+            "grouped_records": self.chain.open.grouped_records,
             "skipped_after_recovery": self.partitions.skipped_after_recovery,
             "budget_share": round(self._limiters.get(self.dest.credential).share, 4),
             "jobs_followed": self.sender.watch.watched if self.sender.watch is not None else 0,
@@ -250,17 +249,16 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
     def _poll_timeout(self) -> float:
         deadline = self.chain.open.next_deadline()
         if deadline is None:
-            idle = not self.chain.open.pending and self.partitions.idle
+            idle = not self.chain.open.grouped_records and self.partitions.idle
             return IDLE_POLL_WAIT_S if idle else BUSY_POLL_WAIT_S
         return max(0.0, min(BUSY_POLL_WAIT_S, deadline - self.clock()))
 
     def _handle(self, tpk: TopicPartitionKey, msg: Any, now: float) -> None:
-        if not self.partitions.consumed(tpk, msg.offset):
+        inherited = self.partitions.consume(tpk, msg.offset)
+        if inherited is None:
             return  # delivered before a crash, its outcome is on Kafka: finished, not sent again
         source = SourceRef(tpk.topic, tpk.partition, msg.offset, msg.key, msg.timestamp)
-        rejected = self.chain.take_in(msg.value, source, tuple(msg.headers or ()), now,
-                                      self.partitions.take_possibly_delivered(tpk, msg.offset),
-                                      self.partitions.created_job(tpk, msg.offset))
+        rejected = self.chain.take_in(msg.value, source, tuple(msg.headers or ()), now, *inherited)
         if rejected is not None:
             self.outcomes.dead_letter_now(rejected)
 
@@ -305,7 +303,7 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
 
         def drop_waiting(keys: set[TopicPartitionKey]) -> None:
             # records still being grouped or waiting for a token are left to the new owner
-            if self.chain.open.pending:
+            if self.chain.open.grouped_records:
                 self.chain.open.drop_where(
                     lambda p: TopicPartitionKey(p.record.source.topic, p.record.source.partition) in keys)
 
@@ -318,9 +316,9 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
         # Eager rebalancing: ``assigned`` is the whole new assignment. Pace at the matching share.
         self._m_rebalances.inc()
         total = sum(len(consumer.partitions_for_topic(t) or ()) for t in self.dest.source_topics)
-        self.budget_share = self.shares.assigned(self.dest.name, self.dest.credential, len(assigned), total)
+        share = self._shares.assigned(self.dest.name, self.dest.credential, len(assigned), total)
         log.info("destination %s: %d of %d partition(s), %.1f%% of account %s's budget", self.dest.name,
-                 len(assigned), total, 100 * self.budget_share, self.dest.credential.account_key)
+                 len(assigned), total, 100 * share, self.dest.credential.account_key)
         if not assigned:
             return
         start = self.dest.start_position()

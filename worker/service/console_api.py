@@ -25,6 +25,7 @@ from worker.core.chain.sample_effects import undo_url
 from worker.core.chain.template_guide import guide
 from worker.core.config.account import Credential
 from worker.core.config.base import ConfigError, Problem
+from worker.core.config.delivery import algorithms
 from worker.core.config.deployment import Store
 from worker.core.config.worker_config import Destination, WorkerConfig
 from worker.core.store.destinations import check_inline_credential, stored_document, validate_destination
@@ -44,14 +45,16 @@ EXAMPLE_CREDENTIAL = {"domain": "your-domain", "username": "agent@example.com", 
 
 
 async def about(request: web.Request) -> web.Response:
-    """What the page needs to know first: the worker's version, whether writes need the control token, and
-    which route groups this worker has (``credentials``: saved credentials; ``saved_destinations``)."""
+    """What the page needs to know first: the worker's version, whether writes need the control token,
+    which route groups this worker has (``credentials``: saved credentials; ``saved_destinations``), and the
+    grouping algorithms with their own settings."""
     paths = {resource.canonical for resource in request.app.router.resources()}
     return json_response({
         "version": __version__, "control_token": request.app[TOKEN] is not None,
         "deployment": request.app[RUNTIME].config.kafka.scope.name,
         "routes": {"credentials": "/credentials" in paths,
                    "saved_destinations": "/destinations/{name}/config" in paths},
+        "algorithms": algorithms(),
     })
 
 

@@ -544,6 +544,7 @@ class Runtime:
                 for gate in self.delivery.gates]
 
     def metrics_text(self) -> bytes:
+        metrics.READY.set(1 if self.ready.is_set() and self.failed is None else 0)
         if self.delivery is not None:
             for dest in self._running_destinations():
                 limiter = self.delivery.limiters.get(dest.credential)

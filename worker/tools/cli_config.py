@@ -53,7 +53,7 @@ def describe(dest: Destination, group_prefix: str = "<kafka.group_id>") -> list[
     else:
         lines.append("  batching     off (one call per record)")
     d = dest.delivery
-    lines.append(f"  delivery     {d.max_in_flight} in flight, {d.max_attempts} attempts within "
+    lines.append(f"  delivery     {d.max_in_flight} calls on the wire at most, {d.max_attempts} attempts within "
                  f"{d.max_retry_time_s:g} s, timeout {d.timeout_s:g} s")
     rw = dest.response_webhook
     shown = f"-> {rw.topic} (request body: {rw.request_body.value})" if rw.enabled else "off"
@@ -119,20 +119,25 @@ def schemas(
     write: Annotated[bool, typer.Option("--write", help="Rewrite schemas/ (and the README's table).")] = False,
 ) -> None:
     """Check (or with --write, regenerate) the JSON Schemas in schemas/ and the README's settings table."""
+    from worker.tools import chart_schema, settings_table
     from worker.tools import schemas as schema_mod
-    from worker.tools import settings_table
 
     readme = settings_table.README.exists()  # a source checkout (an installed package has no README)
+    chart = chart_schema.CHART_SCHEMA.exists()  # and the Helm chart beside it
     if write:
         for path in schema_mod.write():
             typer.echo(f"wrote {path}")
         if readme:
             settings_table.write()
             typer.echo(f"wrote the settings table of {settings_table.README}")
+        if chart:
+            typer.echo(f"wrote the config schema embedded in {chart_schema.write()}")
         return
     stale = [f"schemas/{name}" for name in schema_mod.drifted()]
     if readme and settings_table.drifted():
         stale.append("the README's settings table")
+    if chart and chart_schema.drifted():
+        stale.append(str(chart_schema.CHART_SCHEMA.relative_to(chart_schema.CHART_SCHEMA.parents[3])))
     if stale:
         fail([f"{name} is out of date: run `gorgias-worker schemas --write`" for name in stale])
     typer.echo("schemas are up to date")

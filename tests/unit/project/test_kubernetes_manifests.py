@@ -1,259 +1,57 @@
 """The Kubernetes manifests and the Grafana dashboard: rendered, schema-validated, and true to the product.
 
-Rendering uses a real kustomize: ``$KUSTOMIZE`` (a path), else ``.cache/bin/kustomize`` (installed with
-``GOBIN=$PWD/.cache/bin go install sigs.k8s.io/kustomize/kustomize/v5@v5.8.0``), else ``kustomize`` on the
-PATH, else ``kubectl kustomize`` (kubectl embeds kustomize). Every rendered object is validated against the
-Kubernetes OpenAPI-derived JSON schemas shipped (offline) by the ``kubernetes-validate`` package, in strict
-mode (unknown fields are errors); the KEDA custom resources, which those schemas don't cover, against the
-small schemas below for the fields we use. Then the properties the product promises are checked: probes,
-non-root and read-only root filesystem, shutdown timing, PDB, NetworkPolicy, autoscaling that matches the
-destinations file, and the dashboard's metric names against ``worker.host.metrics.REGISTRY``.
+Rendering uses a real kustomize and every rendered object is validated offline, strictly, against the
+Kubernetes API's schemas and those of the custom resources we use (:mod:`tests.support.manifests`). Then
+the properties the product promises are checked: probes, non-root and read-only root filesystem, shutdown
+timing, PDB, NetworkPolicy, autoscaling that matches the destinations file, and the dashboard's metric names
+against ``worker.host.metrics.REGISTRY``.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-import os
 import re
-import shutil
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-import kubernetes_validate
 import pytest
-import yaml
 
+from tests.support.manifests import (
+    K8S,
+    ROOT,
+    Obj,
+    budget_bound,
+    destinations_config,
+    ident,
+    kustomize_build,
+    objects,
+    one,
+    schema_errors,
+)
+from tests.support.metric_names import (
+    MATCHER,
+    SCRAPE_LABELS,
+    SELECTOR,
+    metric_names,
+    registry_names,
+    registry_series,
+)
 from worker.core.config.worker_config import WorkerConfig
-from worker.gorgias.share import useful_replicas
+from worker.gorgias.share import REPLICA_CALLS_PER_S, useful_replicas
 from worker.host import metrics
 from worker.host.environment import check_secrets
-from worker.service.config_loading import load_config
 
-ROOT = Path(__file__).resolve().parents[3]
-K8S = ROOT / "deploy" / "kubernetes"
 DASHBOARD = ROOT / "deploy" / "grafana" / "gorgias-worker.json"
-KUBERNETES_VERSION = "1.37.0"
-KUSTOMIZATIONS = ("base", "overlays/example", "overlays/example-hpa")
+KUSTOMIZATIONS = ("base", "overlays/example", "overlays/example-hpa", "overlays/example-tls")
 IMAGE_UID = 10001
 WEB_PORT = 6066
-Obj = dict[str, Any]
-
-
-# --------------------------------------------------------------------------------------------------
-# Rendering
-
-
-def kustomize_command() -> list[str]:
-    """How to run kustomize here (see the module docstring for the order)."""
-    if os.environ.get("KUSTOMIZE"):
-        return [os.environ["KUSTOMIZE"], "build"]
-    cached = ROOT / ".cache" / "bin" / "kustomize"
-    if cached.is_file() and os.access(cached, os.X_OK):
-        return [str(cached), "build"]
-    if found := shutil.which("kustomize"):
-        return [found, "build"]
-    if found := shutil.which("kubectl"):
-        return [found, "kustomize"]
-    pytest.fail(
-        "no kustomize to render deploy/kubernetes: install it with "
-        "`GOBIN=$PWD/.cache/bin go install sigs.k8s.io/kustomize/kustomize/v5@v5.8.0` (or install kubectl)"
-    )
-
-
-def render(path: Path) -> list[Obj]:
-    proc = subprocess.run([*kustomize_command(), str(path)], capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, f"kustomize build {path} failed:\n{proc.stderr}"
-    return [obj for obj in yaml.safe_load_all(proc.stdout) if obj]
 
 
 @pytest.fixture(scope="module")
 def rendered() -> dict[str, list[Obj]]:
-    return {name: render(K8S / name) for name in KUSTOMIZATIONS}
-
-
-def objects(objs: list[Obj], kind: str) -> list[Obj]:
-    return [o for o in objs if o["kind"] == kind]
-
-
-def one(objs: list[Obj], kind: str) -> Obj:
-    found = objects(objs, kind)
-    assert len(found) == 1, f"expected exactly one {kind}, found {len(found)}"
-    return found[0]
-
-
-def ident(obj: Obj) -> str:
-    return f"{obj.get('kind')}/{obj.get('metadata', {}).get('name')}"
-
-
-# --------------------------------------------------------------------------------------------------
-# Schema validation: Kubernetes API objects and the KEDA custom resources
-
-_STR_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
-_METADATA = {
-    "type": "object",
-    "required": ["name"],
-    "properties": {
-        "name": {"type": "string", "pattern": r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", "maxLength": 253},
-        "namespace": {"type": "string"},
-        "labels": _STR_MAP,
-        "annotations": _STR_MAP,
-    },
-    "additionalProperties": False,
-}
-_DIGITS = {"type": "string", "pattern": r"^[0-9]+$"}
-
-# keda.sh/v1alpha1, the fields this project uses (KEDA's CRDs: ScaledObject, TriggerAuthentication).
-# Trigger metadata is map[string]string in KEDA: a number where a string belongs is an error there too.
-KEDA_SCHEMAS: dict[str, Obj] = {
-    "ScaledObject": {
-        "type": "object",
-        "required": ["apiVersion", "kind", "metadata", "spec"],
-        "properties": {
-            "apiVersion": {"const": "keda.sh/v1alpha1"},
-            "kind": {"const": "ScaledObject"},
-            "metadata": _METADATA,
-            "spec": {
-                "type": "object",
-                "required": ["scaleTargetRef", "triggers"],
-                "additionalProperties": False,
-                "properties": {
-                    "scaleTargetRef": {
-                        "type": "object",
-                        "required": ["name"],
-                        "additionalProperties": False,
-                        "properties": {
-                            "apiVersion": {"type": "string"},
-                            "kind": {"type": "string"},
-                            "name": {"type": "string", "minLength": 1},
-                        },
-                    },
-                    "minReplicaCount": {"type": "integer", "minimum": 0},
-                    "maxReplicaCount": {"type": "integer", "minimum": 1},
-                    "pollingInterval": {"type": "integer", "minimum": 1},
-                    "cooldownPeriod": {"type": "integer", "minimum": 0},
-                    "advanced": {
-                        "type": "object",
-                        "additionalProperties": False,
-                        "properties": {
-                            "restoreToOriginalReplicaCount": {"type": "boolean"},
-                            "horizontalPodAutoscalerConfig": {
-                                "type": "object",
-                                "additionalProperties": False,
-                                # `behavior` is an autoscaling/v2 HPA behavior: checked with the core schema.
-                                "properties": {"name": {"type": "string"}, "behavior": {"type": "object"}},
-                            },
-                        },
-                    },
-                    "triggers": {
-                        "type": "array",
-                        "minItems": 1,
-                        "items": {
-                            "type": "object",
-                            "required": ["type", "metadata"],
-                            "additionalProperties": False,
-                            "properties": {
-                                "type": {"type": "string"},
-                                "name": {"type": "string"},
-                                "metadata": _STR_MAP,
-                                "authenticationRef": {
-                                    "type": "object",
-                                    "required": ["name"],
-                                    "additionalProperties": False,
-                                    "properties": {
-                                        "name": {"type": "string"},
-                                        "kind": {"enum": ["TriggerAuthentication", "ClusterTriggerAuthentication"]},
-                                    },
-                                },
-                            },
-                            "if": {"properties": {"type": {"const": "kafka"}}},
-                            "then": {
-                                "properties": {
-                                    "metadata": {
-                                        "required": ["bootstrapServers", "consumerGroup", "topic", "lagThreshold"],
-                                        "properties": {
-                                            "lagThreshold": _DIGITS,
-                                            "activationLagThreshold": _DIGITS,
-                                            "offsetResetPolicy": {"enum": ["earliest", "latest"]},
-                                            "sasl": {
-                                                "enum": ["none", "plaintext", "scram_sha256", "scram_sha512",
-                                                         "gssapi", "oauthbearer"]
-                                            },
-                                            "tls": {"enum": ["enable", "disable"]},
-                                        },
-                                    }
-                                }
-                            },
-                        },
-                    },
-                },
-            },
-        },
-        "additionalProperties": False,
-    },
-    "TriggerAuthentication": {
-        "type": "object",
-        "required": ["apiVersion", "kind", "metadata", "spec"],
-        "properties": {
-            "apiVersion": {"const": "keda.sh/v1alpha1"},
-            "kind": {"const": "TriggerAuthentication"},
-            "metadata": _METADATA,
-            "spec": {
-                "type": "object",
-                "additionalProperties": False,
-                "minProperties": 1,
-                "properties": {
-                    "secretTargetRef": {
-                        "type": "array",
-                        "minItems": 1,
-                        "items": {
-                            "type": "object",
-                            "required": ["parameter", "name", "key"],
-                            "additionalProperties": False,
-                            "properties": {p: {"type": "string", "minLength": 1} for p in ("parameter", "name", "key")},
-                        },
-                    }
-                },
-            },
-        },
-        "additionalProperties": False,
-    },
-}
-
-
-def _first_line(exc: Exception) -> str:
-    return str(exc).strip().splitlines()[0]
-
-
-def schema_errors(obj: Obj) -> list[str]:
-    """Why ``obj`` is not a valid object for the Kubernetes API (or KEDA); empty when it is."""
-    api_version = obj.get("apiVersion", "")
-    if not isinstance(api_version, str) or not isinstance(obj.get("kind"), str):
-        return [f"{ident(obj)}: apiVersion and kind must be strings"]
-    if api_version.startswith("keda.sh/"):
-        schema = KEDA_SCHEMAS.get(obj["kind"])
-        if schema is None:
-            return [f"{ident(obj)}: no schema for KEDA kind {obj['kind']}"]
-        errors = [f"{ident(obj)}: {e.json_path}: {e.message}"
-                  for e in jsonschema.Draft202012Validator(schema).iter_errors(obj)]
-        behavior = obj.get("spec", {}).get("advanced", {}).get("horizontalPodAutoscalerConfig", {}).get("behavior")
-        if not errors and behavior is not None:
-            errors += schema_errors({
-                "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "behavior"},
-                "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "x"}, "maxReplicas": 1,
-                         "behavior": behavior},
-            })
-        return errors
-    try:
-        kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
-    except kubernetes_validate.SchemaNotFoundError:
-        return [f"{ident(obj)}: unknown {api_version} {obj['kind']} for Kubernetes {KUBERNETES_VERSION}"]
-    except kubernetes_validate.ValidationError as exc:
-        return [f"{ident(obj)}: {_first_line(exc)}"]
-    return []
+    return {name: kustomize_build(K8S / name) for name in KUSTOMIZATIONS}
 
 
 @pytest.mark.parametrize("name", KUSTOMIZATIONS)
@@ -303,19 +101,6 @@ def test_schema_validation_rejects_broken_objects(rendered: dict[str, list[Obj]]
 # --------------------------------------------------------------------------------------------------
 # What the product promises
 
-
-def destinations_config(objs: list[Obj], tmp: Path) -> WorkerConfig:
-    """The destinations file the Deployment mounts, loaded as the worker would load it."""
-    deploy = one(objs, "Deployment")
-    volumes = {v["name"]: v for v in deploy["spec"]["template"]["spec"]["volumes"]}
-    mounts = {m["mountPath"]: m for m in _container(deploy)["volumeMounts"]}
-    config_volume = volumes[mounts["/etc/gorgias-worker"]["name"]]
-    cm_name = config_volume["configMap"]["name"]
-    cms = [cm for cm in objects(objs, "ConfigMap") if cm["metadata"]["name"] == cm_name]
-    assert cms, f"the Deployment mounts ConfigMap {cm_name}, which is not rendered"
-    path = tmp / "config.yaml"
-    path.write_text(cms[0]["data"]["config.yaml"], encoding="utf-8")
-    return load_config(path)
 
 
 def _probe_port(container: Obj, probe: Obj) -> int:
@@ -676,11 +461,6 @@ def test_hpa_scales_on_the_workers_lag_metric(rendered: dict[str, list[Obj]], tm
     assert covered == {d.name for d in config.destinations}
 
 
-def budget_bound(config: Any) -> int:
-    """Most replicas the config's accounts can keep busy, plus one spare (docs/operations.md)."""
-    return useful_replicas([d.credential for d in config.destinations]) + 1
-
-
 @pytest.mark.parametrize(("overlay", "kind", "field"), [
     ("overlays/example", "ScaledObject", "maxReplicaCount"),
     ("overlays/example-hpa", "HorizontalPodAutoscaler", "maxReplicas"),
@@ -700,44 +480,22 @@ def test_the_budget_bound_grows_with_the_accounts(tmp_path: Path, rendered: dict
     config = destinations_config(rendered["overlays/example"], tmp_path)
     assert budget_bound(config) == 2  # one API-key account: 1.9 calls/s, one replica + a spare
     many = [d.credential.model_copy(update={"domain": f"store{i}"}) for i in range(60) for d in config.destinations]
-    assert useful_replicas(many) == 5  # 60 accounts x 1.9 calls/s = 114 calls/s at 25 per replica
+    assert useful_replicas(many) == 4  # 60 accounts x 1.9 calls/s = 114 calls/s at 33.7 per replica
+
+
+@pytest.mark.parametrize("component", ["keda-autoscaling/scaledobject.yaml",
+                                       "hpa-autoscaling/horizontalpodautoscaler.yaml"])
+def test_the_caps_say_the_measured_calls_per_replica(component: str) -> None:
+    """The caps' bound divides by the per-replica call rate measured in docs/benchmarks.md §5, the figure
+    useful_replicas uses: a new measurement changes the code, the manifests and their comments together."""
+    text = (ROOT / "deploy/kubernetes/components" / component).read_text()
+    assert f"calls/s / {REPLICA_CALLS_PER_S:g}) + 1 spare" in text
+    assert f"{REPLICA_CALLS_PER_S:g} calls/s" in (ROOT / "docs/operations.md").read_text()
 
 
 # --------------------------------------------------------------------------------------------------
 # The Grafana dashboard
 
-
-def _labelnames(collector: Any) -> tuple[str, ...]:
-    return tuple(getattr(collector, "_labelnames", ()))
-
-
-def registry_series() -> dict[str, set[str]]:
-    """Every series name the worker exposes, with its label names (prometheus_client's suffixes included).
-
-    Families of labelled metrics yield no samples until a label set is used, so their series names come
-    from their type; collectors without label names (process, Python, build info) from their samples.
-    """
-    labels = {m._name: set(_labelnames(m)) for m in vars(metrics).values()
-              if hasattr(m, "_name") and hasattr(m, "_labelnames")}
-    out: dict[str, set[str]] = {}
-    for family in metrics.REGISTRY.collect():
-        names = {
-            "counter": [f"{family.name}_total"],
-            "histogram": [f"{family.name}_bucket", f"{family.name}_sum", f"{family.name}_count"],
-            "info": [f"{family.name}_info"],
-        }.get(family.type, [family.name])
-        for name in names:
-            out[name] = labels.get(family.name, set()) | ({"le"} if name.endswith("_bucket") else set())
-        for sample in family.samples:
-            out.setdefault(sample.name, set()).update(sample.labels)
-    return out
-
-
-def registry_names() -> set[str]:
-    return set(registry_series())
-
-
-SCRAPE_LABELS = {"job", "instance", "namespace", "pod", "container", "service", "endpoint"}
 
 
 def dashboard_exprs(node: Any) -> Iterator[str]:
@@ -754,16 +512,7 @@ def dashboard_exprs(node: Any) -> Iterator[str]:
             yield from dashboard_exprs(item)
 
 
-METRIC = re.compile(r"\b((?:gorgias_worker|process|python)_[a-z0-9_]+)\b(?!\s*\()")
-LABEL_LISTS = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)|\{[^}]*\}")
 
-
-def metric_names(expr: str) -> list[str]:
-    """The series names a query reads (label names in by/on clauses and matchers left out)."""
-    return METRIC.findall(LABEL_LISTS.sub(" ", expr))
-
-SELECTOR = re.compile(r"\b(gorgias_worker_[a-z0-9_]+)\s*\{([^}]*)\}")
-MATCHER = re.compile(r"([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)")
 LABEL_VALUES = re.compile(
     r"label_values\((gorgias_worker_[a-z0-9_]+)\s*(?:\{[^}]*\})?\s*,\s*([a-zA-Z_][a-zA-Z0-9_]*)\)")
 # Generic names other exporters expose too: a query must keep them to the worker's own targets.

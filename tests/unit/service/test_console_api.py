@@ -20,7 +20,9 @@ from typer.testing import CliRunner
 import worker
 from gorgias_sandbox.server import RunningSandbox, start_sandbox
 from gorgias_sandbox.settings import SandboxSettings
+from worker.core.config.delivery import BatchingSettings
 from worker.core.config.worker_config import parse_config
+from worker.core.grouping.batching import GroupingAlgorithm
 from worker.gorgias.delivery import DeliveryService
 from worker.service.console_page import ASSETS
 from worker.service.control_api import create_control_app
@@ -79,6 +81,15 @@ async def test_about_says_whether_writes_need_the_token(client: TestClient[Any, 
     about = await (await client.get("/about")).json()
     assert about["control_token"] is True and about["version"] and about["deployment"] == "gorgias-worker"
     assert TOKEN not in orjson.dumps(about).decode()
+
+
+async def test_about_lists_the_grouping_algorithms_from_the_enum(client: TestClient[Any, Any]) -> None:
+    """The console's algorithm list comes from here: every GroupingAlgorithm, each with settings that exist."""
+    about = await (await client.get("/about")).json()
+    assert [a["name"] for a in about["algorithms"]] == [a.value for a in GroupingAlgorithm]
+    for algorithm in about["algorithms"]:
+        assert algorithm["summary"] and algorithm["settings"]
+        assert set(algorithm["settings"]) <= set(BatchingSettings.model_fields)
 
 
 async def test_templates_route_explains_every_template(client: TestClient[Any, Any]) -> None:

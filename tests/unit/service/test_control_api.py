@@ -178,3 +178,20 @@ def test_validate_says_how_the_control_api_is_protected(tmp_path: Any, monkeypat
     assert refused.exit_code == 1
     assert refused.stderr.startswith("error: worker: web_host 0.0.0.0 listens beyond this machine: set "
                                      "worker.control_token_env")
+
+
+def _ready_metric(text: str) -> float:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return next(s.value for f in text_string_to_metric_families(text) for s in f.samples
+                if s.name == "gorgias_worker_ready")
+
+
+async def test_the_ready_metric_follows_the_readiness_probe() -> None:
+    runtime = Runtime(config())
+    async with TestClient(TestServer(create_control_app(runtime))) as test_client:
+        assert (await test_client.get("/health/ready")).status == 503
+        assert _ready_metric(await (await test_client.get("/metrics")).text()) == 0
+        runtime.ready.set()
+        assert (await test_client.get("/health/ready")).status == 200
+        assert _ready_metric(await (await test_client.get("/metrics")).text()) == 1

@@ -56,6 +56,21 @@ class BatchingSettings(Model):
         return self.algorithm is not GroupingAlgorithm.TUMBLING_WINDOW or bool(self.attributes)
 
 
+# Each algorithm's own settings of ``batching``, besides batch_size, max_bytes and the others every algorithm
+# reads (the console shows these when the algorithm is chosen).
+ALGORITHM_SETTINGS: dict[GroupingAlgorithm, tuple[str, ...]] = {
+    GroupingAlgorithm.ARRIVAL_ORDER: ("max_wait_ms",),
+    GroupingAlgorithm.BY_ATTRIBUTE: ("attributes", "max_wait_ms"),
+    GroupingAlgorithm.TUMBLING_WINDOW: ("attributes", "window_ms"),
+    GroupingAlgorithm.SESSION_WINDOW: ("attributes", "gap_ms", "max_session_ms"),
+}
+
+
+def algorithms() -> list[dict[str, object]]:
+    """Every grouping algorithm, in the enum's order: its name, one line about it, its own settings."""
+    return [{"name": a.value, "summary": a.summary, "settings": list(ALGORITHM_SETTINGS[a])} for a in GroupingAlgorithm]
+
+
 # --------------------------------------------------------------------------------------------------
 # Delivery, responses
 

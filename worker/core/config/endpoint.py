@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, WithJsonSchema, field_validator, model_validator
 
 from worker.core.config.base import PLACEHOLDER, Model
 from worker.core.config.template_options import TemplateOptions
@@ -74,7 +74,9 @@ class EndpointSettings(Model):
     content_format: ContentFormat = Field(
         default=ContentFormat.JSON, description="json, or form (form-urlencoded; flat records only).",
     )
-    headers: dict[str, str] = Field(
+    # The schema says what the file may hold (the text form too), not the parsed mapping.
+    headers: Annotated[dict[str, str], WithJsonSchema({"anyOf": [
+        {"type": "string"}, {"type": "object", "additionalProperties": {"type": "string"}}]})] = Field(
         default_factory=dict, description="Extra request headers: `h1:v1,h2:v2` or a mapping."
     )
     exclude_attributes: list[str] = Field(

@@ -69,6 +69,19 @@ class GroupingAlgorithm(StrEnum):
     TUMBLING_WINDOW = "tumbling_window"
     SESSION_WINDOW = "session_window"
 
+    @property
+    def summary(self) -> str:
+        """One line for a person choosing (the console's list)."""
+        return _SUMMARIES[self]
+
+
+_SUMMARIES = {
+    GroupingAlgorithm.ARRIVAL_ORDER: "arrival order: one open batch, in the order records arrive",
+    GroupingAlgorithm.BY_ATTRIBUTE: "by attribute: one batch per value of the grouping attributes",
+    GroupingAlgorithm.TUMBLING_WINDOW: "tumbling window: clock-aligned windows, optionally per key",
+    GroupingAlgorithm.SESSION_WINDOW: "session window: per key, closed after a gap without records",
+}
+
 
 
 class FlushReason(StrEnum):
@@ -276,7 +289,7 @@ class Grouper(Generic[T]):
         self._maybe_compact()
         return out
 
-    def due(self, now: float) -> list[Batch[T]]:
+    def take_due(self, now: float) -> list[Batch[T]]:
         """Remove and return the batches whose time is up at ``now`` (deadline <= now), sorted by
         deadline (ties: the batch opened first comes first); reason ``window``."""
         if now < self._now:

@@ -17,7 +17,7 @@ Intent marks bound the duplicate checks. A destination that creates objects (a c
 small *intent* record — the source offsets of the call, no body — to the intent topic and waits for
 Kafka's acknowledgement before the create goes on the wire. The intent topic is scanned like the
 outcome topics, so after a crash exactly the records with an intent and no outcome may have reached
-Gorgias: only those are looked up before being sent again (at most the calls in flight when the worker
+Gorgias: only those are looked up before being sent again (at most the calls on the wire when the worker
 died), not every record the dead worker had consumed. Checkpoints written without the intent topic fall
 back to flagging everything the dead worker had consumed (``upto``). A job template's second mark names
 the job Gorgias created, so that a worker taking over follows that job instead of creating another one.
@@ -206,6 +206,17 @@ def outcome_marks(value: bytes | None, scope: Deployment,
     return is_intent, out, job_id if named else None
 
 
+class Inherited(NamedTuple):
+    """What a previous owner left of one record it had consumed: whether it may have reached Gorgias (for the
+    duplicate checks), and the Gorgias job it created for it (followed, not created again)."""
+
+    possibly_delivered: bool = False
+    created_job: int | None = None
+
+
+NOTHING_INHERITED = Inherited()
+
+
 @dataclass
 class Inheritance:
     """What the committed offsets of newly assigned partitions say about their previous owner."""
@@ -252,3 +263,49 @@ class Inheritance:
                 last[tpk] = offset
         return last
 
+
+class LeftBehind:
+    """What previous owners left of the records past the committed offsets, learned at each assignment
+    (:meth:`learn`) and asked once per consumed record (:meth:`take`): records whose outcome they recorded
+    (finished, not sent again), records that may have reached Gorgias, Gorgias jobs they created."""
+
+    def __init__(self) -> None:
+        self._recorded: set[SourceOffset] = set()
+        self._maybe_sent: set[SourceOffset] = set()
+        self._maybe_sent_below: dict[TopicPartitionKey, int] = {}
+        self._jobs: dict[SourceOffset, int] = {}  # marked records whose Gorgias job was created: followed, not redone
+
+    def learn(self, inheritance: Inheritance, intent_partitions: set[OutcomePartition], recorded: set[SourceOffset],
+              intended: set[SourceOffset], jobs: dict[SourceOffset, int]) -> None:
+        """What the outcome and intent topics said past the checkpoints of ``inheritance``: the records already
+        ``recorded``, those ``intended`` (marked on their way to Gorgias) and the ``jobs`` created for them."""
+        self._maybe_sent_below.update(inheritance.maybe_sent_below)
+        if intent_partitions:
+            covered = inheritance.covered(intent_partitions)
+            self._maybe_sent |= {s for s in intended - recorded if TopicPartitionKey(s[0], s[1]) in covered}
+            self._jobs.update({s: job for s, job in jobs.items() if s not in recorded})
+        self._recorded |= recorded
+
+    def take(self, tp: TopicPartitionKey, offset: int) -> Inherited | None:
+        """None when the record's outcome is on Kafka already; else what was left of it. Asking takes the
+        answer: a record is forgotten once told, and a partition's mark is dropped once passed."""
+        if not (self._recorded or self._maybe_sent or self._maybe_sent_below or self._jobs):
+            return NOTHING_INHERITED
+        key = (tp.topic, tp.partition, offset)
+        if key in self._recorded:
+            self._recorded.discard(key)
+            return None
+        return Inherited(self._possibly_delivered(tp, offset), self._jobs.pop(key, None))
+
+    def _possibly_delivered(self, tp: TopicPartitionKey, offset: int) -> bool:
+        found = False
+        if (tp.topic, tp.partition, offset) in self._maybe_sent:
+            self._maybe_sent.discard((tp.topic, tp.partition, offset))
+            found = True  # marked on its way to Gorgias, no outcome recorded
+        below = self._maybe_sent_below.get(tp)
+        if below is not None:
+            if offset < below:
+                found = True
+            else:
+                del self._maybe_sent_below[tp]
+        return found

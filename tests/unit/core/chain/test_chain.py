@@ -58,7 +58,7 @@ def test_a_value_that_is_not_a_record_is_rejected_at_decode_with_its_bytes() -> 
     assert rejected.reason
     assert rejected.sources == [src(0)]
     assert rejected.items[0]["value_base64"] == base64.b64encode(b"{broken").decode()
-    assert chain.open.pending == 0
+    assert chain.open.grouped_records == 0
 
 
 def test_a_record_too_large_to_carry_is_named_by_its_hash() -> None:
@@ -136,7 +136,7 @@ def test_batched_by_attribute_a_full_batch_goes_first_and_the_rest_on_flush() ->
     [rest] = list(chain.take_ready())
     assert isinstance(rest, RenderedCall) and offsets(rest) == [1]
     assert rest.batch is not None and rest.batch.key == ("b",)
-    assert chain.open.pending == 0
+    assert chain.open.grouped_records == 0
 
 
 def test_a_batch_that_cannot_make_one_request_is_rejected_and_frees_its_lane() -> None:

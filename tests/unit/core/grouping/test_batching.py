@@ -47,7 +47,7 @@ def test_make_grouper_picks_the_class(algorithm: str, cls: type[Grouper[Any]]) -
     assert g.pending == 0
     assert g.pending_bytes == 0
     assert g.next_deadline() is None
-    assert g.due(1e12) == []
+    assert g.take_due(1e12) == []
     assert g.flush_all() == []
 
 
@@ -146,12 +146,12 @@ def test_arrival_order_max_wait_counts_from_first_item_exact_boundary() -> None:
     g.add("a", (), 1, 10.0)
     g.add("b", (), 1, 11.5)
     assert g.next_deadline() == 12.0  # first item + max_wait, later items don't extend it
-    assert g.due(11.999) == []
-    out = g.due(12.0)
+    assert g.take_due(11.999) == []
+    out = g.take_due(12.0)
     assert items(out) == [["a", "b"]]
     assert reasons(out) == [FlushReason.WINDOW]
     assert g.next_deadline() is None
-    assert g.due(13.0) == []
+    assert g.take_due(13.0) == []
 
 
 def test_arrival_order_add_at_deadline_returns_expired_batch_then_starts_new() -> None:
@@ -236,7 +236,7 @@ def test_by_attribute_one_batch_per_key() -> None:
     assert g.next_deadline() == 1.25
     g.add("a3", ("a",), 1, 0.75)
     assert g.next_deadline() == 1.25
-    out = g.due(1.75)
+    out = g.take_due(1.75)
     assert items(out) == [["b1"], ["a3"]]  # sorted by deadline: 1.25 then 1.75
     assert [b.key for b in out] == [("b",), ("a",)]
 
@@ -276,7 +276,7 @@ def test_tumbling_window_boundary_item_goes_to_next_window() -> None:
     assert out[0].window_start == 0.0
     assert out[0].reason is FlushReason.WINDOW
     assert g.next_deadline() == 20.0
-    out = g.due(20.0)
+    out = g.take_due(20.0)
     assert items(out) == [["b"]]
     assert out[0].window_start == 10.0
     assert out[0].opened_at == 10.0
@@ -286,8 +286,8 @@ def test_tumbling_window_aligns_to_the_clock_not_to_first_item() -> None:
     g = grouper("tumbling_window", window=10.0)
     g.add("a", (), 1, 1_700_000_003.5)
     assert g.next_deadline() == 1_700_000_010.0
-    assert g.due(1_700_000_009.999) == []
-    (b,) = g.due(1_700_000_010.0)
+    assert g.take_due(1_700_000_009.999) == []
+    (b,) = g.take_due(1_700_000_010.0)
     assert b.window_start == 1_700_000_000.0
     assert b.opened_at == 1_700_000_003.5
 
@@ -313,7 +313,7 @@ def test_tumbling_window_size_flush_opens_new_batch_in_same_window() -> None:
     assert out[0].reason is FlushReason.SIZE
     g.add("c", ("k",), 1, 3.0)
     assert g.next_deadline() == 10.0  # the window's end, not 3 + something
-    (b,) = g.due(10.0)
+    (b,) = g.take_due(10.0)
     assert b.items == ["c"]
     assert b.window_start == 0.0
     assert b.opened_at == 3.0
@@ -373,11 +373,11 @@ def test_session_gap_resets_on_each_item() -> None:
     assert g.next_deadline() == 5.0
     g.add("b", ("k",), 1, 4.0)
     assert g.next_deadline() == 9.0
-    assert g.due(8.999) == []
+    assert g.take_due(8.999) == []
     g.add("c", ("k",), 1, 8.999)
     assert g.next_deadline() == pytest.approx(13.999)
-    assert g.due(13.9) == []
-    out = g.due(13.999)
+    assert g.take_due(13.9) == []
+    out = g.take_due(13.999)
     assert items(out) == [["a", "b", "c"]]
     assert out[0].reason is FlushReason.WINDOW
     assert out[0].opened_at == 0.0
@@ -397,7 +397,7 @@ def test_session_other_keys_do_not_extend() -> None:
     g.add("b1", ("b",), 1, 1.0)
     g.add("b2", ("b",), 1, 1.75)
     assert g.next_deadline() == 2.0
-    out = g.due(2.0)
+    out = g.take_due(2.0)
     assert [(b.key, b.items) for b in out] == [(("a",), ["a1"])]
     assert g.next_deadline() == 3.75
 
@@ -418,7 +418,7 @@ def test_session_max_session_none_is_unlimited() -> None:
     for i in range(500):
         assert g.add(str(i), ("k",), 1, i * 1.5) == []
     assert g.next_deadline() == 499 * 1.5 + 2.0
-    (b,) = g.due(1e9)
+    (b,) = g.take_due(1e9)
     assert b.items == [str(i) for i in range(500)]
 
 
@@ -428,7 +428,7 @@ def test_session_due_order_after_extension() -> None:
     g.add("b1", ("b",), 1, 1.0)  # b due 4
     g.add("a2", ("a",), 1, 2.0)  # a due 5 now
     assert g.next_deadline() == 4.0
-    out = g.due(10.0)
+    out = g.take_due(10.0)
     assert [b.key for b in out] == [("b",), ("a",)]
 
 
@@ -450,7 +450,7 @@ def test_flush_where_splits_batches_and_keeps_the_rest() -> None:
     assert g.pending == 3
     assert g.pending_bytes == 3 + 5 + 7
     assert g.next_deadline() == 4.0  # "a" keeps its deadline
-    rest = g.due(4.0)
+    rest = g.take_due(4.0)
     assert [(b.key, b.items, b.nbytes) for b in rest] == [(("a",), [(0, "a1"), (0, "a3")], 2 + 8 + 1)]
     assert g.flush_where(lambda it: False) == []
     assert g.pending == 1
@@ -468,8 +468,8 @@ def test_flush_where_kept_batch_restarts_from_its_first_remaining_item() -> None
     assert g.next_deadline() == 4.0
     g.flush_where(lambda it: it[0] == 1)
     assert g.next_deadline() == 5.5
-    assert g.due(5.0) == []
-    (b,) = g.due(5.5)
+    assert g.take_due(5.0) == []
+    (b,) = g.take_due(5.5)
     assert (b.items, b.opened_at) == ([(0, "y")], 1.5)
 
 
@@ -483,7 +483,7 @@ def test_flush_where_session_keeps_last_activity_and_max_session_moves() -> None
     assert g.next_deadline() == 5.0
     g.flush_where(lambda it: it[1] == "a")  # the first item goes: max_session counts from 2.0
     assert g.next_deadline() == 5.5  # min(2.5 + 3, 2.0 + 5)
-    (b,) = g.due(5.5)
+    (b,) = g.take_due(5.5)
     assert (b.items, b.opened_at) == ([(0, "b")], 2.0)
 
 
@@ -507,7 +507,7 @@ def test_flush_where_tumbling_keeps_window() -> None:
     g.add("drop", ("k",), 1, 12.0)
     (b,) = g.flush_where(lambda it: it == "drop")
     assert (b.items, b.window_start, b.key) == (["drop"], 10.0, ("k",))
-    (rest,) = g.due(20.0)
+    (rest,) = g.take_due(20.0)
     assert (rest.items, rest.window_start) == (["keep"], 10.0)
 
 
@@ -531,7 +531,7 @@ def test_clock_going_backwards_counts_as_latest() -> None:
     g = grouper("tumbling_window", window=10.0)
     g.add("a", ("k",), 1, 15.0)
     g.add("b", ("k",), 1, 5.0)  # wall clock stepped back: still window [10, 20)
-    (b,) = g.due(3.0) or g.flush_all()
+    (b,) = g.take_due(3.0) or g.flush_all()
     assert b.items == ["a", "b"]
     assert b.window_start == 10.0
     assert b.reason is FlushReason.DRAIN
@@ -540,9 +540,9 @@ def test_clock_going_backwards_counts_as_latest() -> None:
 def test_clock_backwards_due_does_not_rewind() -> None:
     g = grouper("by_attribute", max_wait=1.0)
     g.add("a", ("k",), 1, 10.0)
-    g.due(10.5)
+    g.take_due(10.5)
     g.add("b", ("j",), 1, 0.0)  # treated as 10.5: due at 11.5
-    assert [b.items for b in g.due(11.0)] == [["a"]]
+    assert [b.items for b in g.take_due(11.0)] == [["a"]]
     assert g.next_deadline() == 11.5
 
 
@@ -561,8 +561,8 @@ def test_many_open_keys_heap_stays_bounded() -> None:
     assert len(g._heap) <= 64 + 2 * g.open_batches
     assert g.pending == 10_000
     assert g.next_deadline() == 1019.0  # the batches opened in the last round
-    assert g.due(1018.999) == []
-    assert len(g.due(1019.0)) == 10_000
+    assert g.take_due(1018.999) == []
+    assert len(g.take_due(1019.0)) == 10_000
     assert g.pending == 0
 
 

@@ -135,7 +135,7 @@ class Checker:
 
     def due(self, step: int) -> None:
         self.now += step / 4
-        out = self.g.due(self.now)
+        out = self.g.take_due(self.now)
         self.record(out, "due")
         assert all(b.reason is FlushReason.WINDOW for b in out)
         self.check_sorted_due(out)
@@ -158,7 +158,7 @@ class Checker:
         assert self.pending == {}
         self.check_state()
         assert self.g.next_deadline() is None
-        assert self.g.due(self.now + 1e6) == []
+        assert self.g.take_due(self.now + 1e6) == []
 
     # -- checks ---------------------------------------------------------------------------
 

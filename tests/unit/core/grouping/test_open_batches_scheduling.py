@@ -114,7 +114,7 @@ def simulate(
             next_token += tick
         if t >= next_token:
             next_token = t + tick  # nothing to send: the token is not banked beyond one
-        if i >= len(arrivals) and all(d.batches.pending == 0 and not d.on_wire for d in dests):
+        if i >= len(arrivals) and all(d.batches.grouped_records == 0 and not d.on_wire for d in dests):
             break
         t += STEP
     return grants
@@ -352,6 +352,30 @@ def test_unbatched_calls_of_one_kafka_key_go_one_after_another() -> None:
     assert [c.items[0].uid for c in ob.eligible()] == [2, 3, 1]
 
 
+def test_a_split_call_sends_some_records_now_and_the_lanes_next_call_waits_for_both_parts() -> None:
+    ob: OpenBatches[Rec] = OpenBatches(by_attribute(max_wait=1.0), ordered=True)
+    for i in range(4):
+        rec = Rec(i, ("k",), 0.0, 3)
+        ob.add(rec, rec.key, 3, 0.0)
+    ob.tick(1.0)
+    call = next(ob.eligible())
+    part = ob.split(call, [0, 2])
+    assert [r.uid for r in part.items] == [0, 2] and part.sealed
+    assert [r.uid for r in call.items] == [1, 3] and call.sealed and call.nbytes == 1 + 6 + 2
+    assert ob.grouped_records == 2 and ob.waiting_records == 2 and ob.waiting_calls == 1
+    later = Rec(4, ("k",), 2.0, 3)
+    ob.add(later, later.key, 3, 2.0)  # the rest takes no later record: it starts the next batch
+    ob.tick(3.0)
+    assert [c.items[0].uid for c in ob.eligible()] == [1]  # the rest may go while the part is on the wire
+    ob.take(call)
+    ob.done(part)
+    assert list(ob.eligible()) == []  # the next call waits for the rest too
+    ob.done(call)
+    assert [[r.uid for r in c.items] for c in ob.eligible()] == [[4]]
+    with pytest.raises(ValueError):
+        ob.split(next(ob.eligible()), [0])  # not all of a call's records
+
+
 def test_drop_where_forgets_records_of_revoked_partitions_only() -> None:
     ob: OpenBatches[Rec] = OpenBatches(by_attribute(max_wait=1.0), ordered=True)
     for i in range(6):
@@ -360,12 +384,12 @@ def test_drop_where_forgets_records_of_revoked_partitions_only() -> None:
     ob.tick(1.0)
     rec = Rec(6, ("k",), 1.0, 3, part=0)
     ob.add(rec, rec.key, 3, 1.0)  # joins the due call
-    assert ob.pending == 7 and ob.waiting_calls == 1
+    assert ob.grouped_records == 7 and ob.waiting_calls == 1
     assert ob.drop_where(lambda r: r.part == 0) == 4
     call = next(ob.eligible())
     assert [r.uid for r in call.items] == [1, 3, 5]
     assert call.nbytes == 2 + 9 + 2
-    assert ob.pending == 3
+    assert ob.grouped_records == 3
 
 
 def test_flush_grouped_makes_every_batch_being_grouped_due_and_it_keeps_filling() -> None:
@@ -375,13 +399,13 @@ def test_flush_grouped_makes_every_batch_being_grouped_due_and_it_keeps_filling(
     batches.add(Rec(0, ("a",), 0.0, 10), ("a",), 10, 0.0)
     batches.add(Rec(1, ("b",), 0.0, 10), ("b",), 10, 0.25)
     batches.add(Rec(2, ("a",), 0.0, 10), ("a",), 10, 0.5)
-    assert not batches.has_eligible and batches.pending == 3  # windows end at 2.0 and 2.25
+    assert not batches.has_eligible and batches.grouped_records == 3  # windows end at 2.0 and 2.25
 
     assert batches.flush_grouped(0.75) == 2
     due = list(batches.eligible())
     assert [[r.uid for r in c.items] for c in due] == [[0, 2], [1]]
     assert all(c.ready_at == 0.75 and not c.sealed for c in due)
-    assert batches.pending == 3 and batches.waiting_calls == 2 and batches.next_deadline() is None
+    assert batches.grouped_records == 3 and batches.waiting_calls == 2 and batches.next_deadline() is None
 
     batches.add(Rec(3, ("a",), 1.0, 10), ("a",), 10, 1.0)  # joins a's due call, which is now full
     assert [r.uid for r in due[0].items] == [0, 2, 3] and due[0].sealed

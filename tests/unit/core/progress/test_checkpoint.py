@@ -13,6 +13,8 @@ from worker.core.progress.recovery_marks import (
     MAX_METADATA_BYTES,
     ConsumptionMarks,
     Inheritance,
+    Inherited,
+    LeftBehind,
     RecoveryScan,
     Watermarks,
     consumed_upto,
@@ -122,6 +124,25 @@ def test_a_checkpoint_covering_the_intent_topic_narrows_what_may_have_been_sent(
     assert inherited.covered({INTENTS}) == {SOURCE}
     older = Inheritance.of({SOURCE: (10, encode_checkpoint({RESPONSES: 40}, upto=25))}, {INTENTS})
     assert older.maybe_sent_below == {SOURCE: 25} and older.covered({INTENTS}) == set()
+
+
+
+def test_what_was_left_behind_is_told_once_per_record() -> None:
+    """Records already recorded are finished (None); marked ones may have reached Gorgias, those with a job follow
+    it; past the dead owner's ``upto`` nothing is flagged any more. Each answer is given once."""
+    committed = {SOURCE: (10, encode_checkpoint({RESPONSES: 40, INTENTS: 3}))}
+    left = LeftBehind()
+    assert left.take(SOURCE, 10) == Inherited()  # nothing learned yet
+    recorded, intended = {("src", 0, 11)}, {("src", 0, 11), ("src", 0, 12), ("src", 0, 13)}
+    left.learn(Inheritance.of(committed, {INTENTS}), {INTENTS}, recorded, intended, {("src", 0, 13): 77})
+    assert left.take(SOURCE, 11) is None
+    assert left.take(SOURCE, 12) == Inherited(possibly_delivered=True)
+    assert left.take(SOURCE, 13) == Inherited(possibly_delivered=True, created_job=77)
+    assert [left.take(SOURCE, o) for o in (11, 12, 13)] == [Inherited()] * 3  # told once
+    older = LeftBehind()  # a checkpoint without the intent topic: everything below upto may have been sent
+    older.learn(Inheritance.of({SOURCE: (10, encode_checkpoint({RESPONSES: 40}, upto=12))}, {INTENTS}), {INTENTS},
+                set(), set(), {})
+    assert [older.take(SOURCE, o).possibly_delivered for o in (10, 11, 12, 11)] == [True, True, False, False]
 
 
 def test_the_scan_keeps_this_destination_s_records_at_or_past_the_committed_position() -> None:

@@ -1,1 +1,1 @@
-"""Endpoint templates: the catalogue, options, bodies, plans and validation."""
+"""Endpoint templates: the catalog, options, bodies, plans and validation."""

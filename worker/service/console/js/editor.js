@@ -9,19 +9,8 @@ import { credentialPicker } from './credentials.js';
 import { endpointSection } from './endpoint.js';
 import { samplePanel } from './samples.js';
 import { banner, clearBanner } from './ui.js';
+import { worker } from './worker.js';
 
-const ALGORITHMS = [
-  ['arrival_order', 'arrival order: one open batch, in the order records arrive'],
-  ['by_attribute', 'by attribute: one batch per value of the grouping attributes'],
-  ['tumbling_window', 'tumbling window: clock-aligned windows, optionally per key'],
-  ['session_window', 'session window: per key, closed after a gap without records'],
-];
-const ALGORITHM_SETTINGS = {
-  arrival_order: ['max_wait_ms'],
-  by_attribute: ['attributes', 'max_wait_ms'],
-  tumbling_window: ['attributes', 'window_ms'],
-  session_window: ['attributes', 'gap_ms', 'max_session_ms'],
-};
 const PLACEHOLDER_NAME = 'new-destination';
 
 function numberInput(value, min) {
@@ -77,7 +66,10 @@ export function showEditor(screen, name) {
 
   const batching = checkbox('Batch records together', false, { path: 'batching.enabled' });
   const batchSize = numberInput(100, 1);
-  const algorithm = select(ALGORITHMS, 'arrival_order', { id: 'batching-algorithm' });
+  // the grouping algorithms and each one's own settings, as the worker lists them (GET /about)
+  const algorithms = worker().algorithms || [];
+  const algorithmSettings = Object.fromEntries(algorithms.map((a) => [a.name, a.settings]));
+  const algorithm = select(algorithms.map((a) => [a.name, a.summary]), 'arrival_order', { id: 'batching-algorithm' });
   const groupBy = chips({ label: 'Grouping attributes', path: 'batching.attributes', onchange: changed,
     hint: 'records with the same values go in one call' });
   const settings = {
@@ -104,7 +96,7 @@ export function showEditor(screen, name) {
 
   function showBatching() {
     batchOptions.hidden = !batching.box.checked;
-    const wanted = ALGORITHM_SETTINGS[algorithm.value] || [];
+    const wanted = algorithmSettings[algorithm.value] || [];
     for (const [key, node] of Object.entries(settingFields)) node.hidden = !wanted.includes(key);
     startAt.hidden = start.value !== 'timestamp';
   }
@@ -143,7 +135,7 @@ export function showEditor(screen, name) {
       const b = doc.batching;
       b.batch_size = Number(batchSize.value || 0);
       b.algorithm = algorithm.value;
-      for (const key of ALGORITHM_SETTINGS[algorithm.value]) {
+      for (const key of algorithmSettings[algorithm.value] || []) {
         if (key === 'attributes') {
           if (groupBy.values.length) b.attributes = groupBy.values;
         } else if (settings[key].value !== '') b[key] = Number(settings[key].value);

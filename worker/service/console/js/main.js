@@ -1,7 +1,7 @@
 // The console: routes (#/ the destinations, #/new, #/edit/NAME), the token dialog and the banners.
 
 import { get, onReachability, setToken, token, whenTokenNeeded } from './api.js';
-import { setWorker } from './worker.js';
+import { setWorker, worker } from './worker.js';
 import { showEditor } from './editor.js';
 import { showList } from './list.js';
 import { askToken, banner, clearBanner } from './ui.js';
@@ -31,6 +31,7 @@ whenTokenNeeded(async (reason) => {
 });
 
 onReachability((ok) => {
+  if (ok && !worker().version) get('/about').then(setWorker, () => {});  // the page opened while it was away
   if (ok) clearBanner('worker');
   else banner('worker', 'the worker does not answer: is it running? The page retries by itself.');
 });

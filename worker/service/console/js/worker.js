@@ -1,5 +1,5 @@
 // What the worker said about itself (GET /about): its version, whether writes need the control token,
-// and which route groups it has.
+// which route groups it has, and the grouping algorithms with their own settings.
 
 let about = {};
 
