@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.support.kafka_io import publish, read_json, read_topic, wait_for
+from tests.support.kafka_io import publish, read_json_to_end, read_topic, wait_for
 from tests.support.processes import WorkerProcess
 from tests.support.scenario import Scenario, new_ticket, templated, wait_committed
 
@@ -63,7 +63,7 @@ async def test_waiting_updates_of_many_tickets_go_as_one_job_and_a_tickets_next_
     await publish(s.bootstrap, s.source, [{"ticket_id": first, "status": "open"}], key=by_ticket)
     await wait_committed(s, 10, timeout=90)
 
-    events = await read_json(s.bootstrap, s.responses, 10**6, timeout=5)
+    events = await read_json_to_end(s.bootstrap, s.responses)
     assert all(e["outcome"] == "delivered" for e in events)
     assert sum(e["record_count"] for e in events) == 10
     [job] = [e for e in job_events(events) if e["jobs"][0]["id"] == s.sandbox.state()["jobs"][0]["id"]]
@@ -91,8 +91,8 @@ async def test_an_errored_job_dead_letters_its_records_as_unknown_with_the_jobs_
     await publish(s.bootstrap, s.source, [{"ticket_id": t, "tags": ["vip"]} for t in tickets], key=by_ticket)
     await run_worker(s.config(coalescing(s)))
     await wait_committed(s, 8, timeout=90)
-    letters = await read_json(s.bootstrap, s.dead_letters, 10**6, timeout=5)
-    events = await read_json(s.bootstrap, s.responses, 10**6, timeout=5)
+    letters = await read_json_to_end(s.bootstrap, s.dead_letters)
+    events = await read_json_to_end(s.bootstrap, s.responses)
     [letter] = letters
     assert letter["stage"] == "deliver" and letter["call"]["outcome"] == "unknown"
     job = letter["call"]["jobs"][0]
@@ -131,7 +131,7 @@ async def test_a_worker_killed_while_its_job_runs_is_replaced_by_one_that_follow
         await wait_committed(s, 8, timeout=120)
     finally:
         worker.stop()
-    events = await read_json(s.bootstrap, s.responses, 10**6, timeout=5)
+    events = await read_json_to_end(s.bootstrap, s.responses)
     resumed = [e for e in events if e.get("jobs") and e["jobs"][0]["resumed"]]
     assert resumed and {e["jobs"][0]["id"] for e in resumed} == {job["id"]}
     assert sum(e["record_count"] for e in resumed) == len(job["params"]["ticket_ids"])

@@ -34,7 +34,7 @@ async def test_an_upsert_by_external_id_alone_updates_without_contact_data(
     events = await read_json(s.bootstrap, s.responses, 2, timeout=10)
     (event,) = [e for e in events if e["outcome"] == "delivered"]
     assert event["response"]["body"]["id"] == jane and event["response"]["body"]["note"] == "VIP"
-    (letter,) = await read_json(s.bootstrap, s.dead_letters, 1, timeout=10)
+    (letter,) = await read_json(s.bootstrap, s.dead_letters, 1, timeout=60)
     assert "no customer has external_id 'crm-404', and creating one needs an email or a phone" in letter["reason"]
     assert len(s.sandbox.state()["customers"]) == 1
 

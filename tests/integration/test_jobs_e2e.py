@@ -55,7 +55,7 @@ async def test_a_failed_job_dead_letters_its_records_as_unknown(scenario: Scenar
     await publish(s.bootstrap, s.source, [{"ticket_id": t, "status": "closed"} for t in tickets])
     await run_worker(s.config(job_destination(s)))
     await wait_committed(s, 2, timeout=60)
-    letter = (await read_json(s.bootstrap, s.dead_letters, 1, timeout=10))[0]
+    letter = (await read_json(s.bootstrap, s.dead_letters, 1, timeout=60))[0]
     assert letter["stage"] == "deliver" and len(letter["records"]) == 2
     assert "ended fatal_errored" in letter["reason"] and "The job failed." in letter["reason"]
     assert letter["call"]["outcome"] == "unknown" and letter["call"]["jobs"][0]["status"] == "fatal_errored"
@@ -69,7 +69,7 @@ async def test_custom_fields_never_go_into_a_job(scenario: Scenario, run_worker:
                                            "custom_fields": [{"id": 1, "value": "Refund"}]}])
     await run_worker(s.config(job_destination(s)))
     await wait_committed(s, 1, timeout=60)
-    letter = (await read_json(s.bootstrap, s.dead_letters, 1, timeout=10))[0]
+    letter = (await read_json(s.bootstrap, s.dead_letters, 1, timeout=60))[0]
     assert letter["stage"] == "render" and "set_ticket_custom_fields" in letter["reason"]
     assert "POST /api/jobs" not in s.sandbox.counters()["requests"]
 

@@ -9,7 +9,9 @@ SASL password nor the key password.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,10 +20,12 @@ from typing import Any
 
 import orjson
 import pytest
+import yaml
 from typer.testing import CliRunner
 
-from tests.support.kafka_io import create_topics, publish, read_json
+from tests.support.kafka_io import create_topics, publish, read_json, wait_for
 from tests.support.lifetime import ends_with_this_process
+from tests.support.manifests import container, helm_template, objects, one
 from tests.support.processes import API_KEY, ROOT, SandboxProcess, WorkerProcess
 from tests.support.scenario import Scenario, ticket, wait_committed
 from tests.support.tls import KEY_PASSWORD, TlsBroker
@@ -147,8 +151,8 @@ async def test_a_tls_problem_stops_the_worker_at_start_with_one_line(
         assert secret not in output
 
 
-def cli(args: list[str]) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "GORGIAS_API_KEY": API_KEY, **ENV}
+def cli(args: list[str], extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "GORGIAS_API_KEY": API_KEY, **ENV, **(extra_env or {})}
     return subprocess.run([sys.executable, "-m", "worker", *args], capture_output=True, text=True, env=env,
                           cwd=ROOT, timeout=120, check=False, preexec_fn=ends_with_this_process())
 
@@ -171,3 +175,49 @@ def test_a_tls_problem_is_one_error_line_in_commands_that_touch_kafka(
         assert done.exception is None or isinstance(done.exception, SystemExit)
         for secret in SECRETS:
             assert secret not in done.stdout + done.stderr
+
+
+async def test_the_helm_charts_tls_values_are_a_mutual_tls_config_the_worker_connects_with(
+    lab: TlsBroker, sandbox: SandboxProcess, tmp_path: Path
+) -> None:
+    """deploy/helm/gorgias-worker with kafkaTls (CA, client certificate, encrypted key and its password from
+    one Secret): the files where the chart mounts them and the GORGIAS_WORKER__KAFKA__SSL_* variables it sets
+    make the config `status` reaches the mutual-TLS listener with; without those variables it cannot."""
+    s = Scenario(lab.broker.bootstrap, sandbox)
+    await create_topics(s.bootstrap, [s.source], partitions=1)
+    mounted = tmp_path / "kafka-tls"  # stands for the Secret's volume
+    mounted.mkdir()
+    cert, key = lab.client_encrypted
+    files = {"ca.crt": lab.ca, "tls.crt": cert, "tls.key": key, "key-password": lab.key_password_file}
+    for name, source in files.items():
+        shutil.copy(source, mounted / name)
+    doc = s.config(s.destination())
+    # Helm merges these over the chart's default config (SASL_SSL with SCRAM): null drops a default's key.
+    doc["kafka"].update(bootstrap_servers=lab.bootstrap("MTLS"), security_protocol="SSL", sasl_mechanism=None,
+                        sasl_username=None, sasl_password_env=None)
+    values = tmp_path / "values.yaml"
+    values.write_text(yaml.safe_dump({
+        "config": doc, "autoscaling": {"mode": "none"},
+        "kafkaTls": {"enabled": True, "clientCertificate": True, "keyPasswordKey": "key-password",
+                     "mountPath": str(mounted)},
+    }), encoding="utf-8")
+    objs = helm_template(values)
+    path = tmp_path / "config.yaml"
+    path.write_text(one(objects(objs, "ConfigMap"), "ConfigMap")["data"]["config.yaml"], encoding="utf-8")
+    env = {e["name"]: e["value"] for e in container(one(objs, "Deployment"))["env"]
+           if e["name"].startswith("GORGIAS_WORKER__KAFKA__")}
+    assert sorted(env) == [f"GORGIAS_WORKER__KAFKA__SSL_{k}" for k in ("CAFILE", "CERTFILE", "KEYFILE",
+                                                                        "KEY_PASSWORD_FILE")]
+    runs: list[subprocess.CompletedProcess[str]] = []
+
+    def status_answers() -> bool:  # a fresh broker may not have its group coordinator yet: not a TLS matter
+        runs.append(cli(["status", "-c", str(path)], env))
+        return runs[-1].returncode == 0 or "CoordinatorNotAvailable" not in runs[-1].stderr
+
+    assert await wait_for(lambda: asyncio.to_thread(status_answers), 120, interval=1)
+    status = runs[-1]
+    assert status.returncode == 0, status.stderr
+    assert s.source in status.stdout
+    without = cli(["status", "-c", str(path)])  # the same file, without what the chart sets
+    assert without.returncode != 0 and "kafka.ssl_cafile" in without.stderr, without.stderr
+    assert KEY_PASSWORD not in status.stdout + status.stderr + without.stderr

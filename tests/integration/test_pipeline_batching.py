@@ -8,7 +8,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from tests.support.kafka_io import publish, read_json
+from tests.support.kafka_io import publish, read_json_to_end
 from tests.support.scenario import RESPONSE_SCHEMA, Scenario, setup_tickets, wait_committed
 
 pytestmark = pytest.mark.integration
@@ -41,7 +41,7 @@ async def test_keyed_algorithms_send_one_call_per_key_in_order(
     await run_worker(s.config(dest))
     await wait_committed(s, RECORDS)
 
-    events = await read_json(s.bootstrap, s.responses, max_calls, timeout=5)
+    events = await read_json_to_end(s.bootstrap, s.responses)
     assert sum(e["record_count"] for e in events) == RECORDS
     assert 3 <= len(events) <= max_calls
     for event in events:
@@ -75,7 +75,7 @@ async def test_arrival_order_fills_batches_to_size_and_caps_bytes(scenario: Scen
     )
     await run_worker(s.config(dest))
     await wait_committed(s, 45)
-    events = await read_json(s.bootstrap, s.responses, 45, timeout=5)
+    events = await read_json_to_end(s.bootstrap, s.responses)
     sizes = [e["record_count"] for e in events]
     assert sum(sizes) == 45
     assert max(sizes) <= 10
@@ -105,7 +105,7 @@ async def test_back_pressure_sends_the_batches_being_grouped_at_once(scenario: S
     )
     await run_worker(s.config(dest))
     await wait_committed(s, RECORDS, timeout=30)
-    events = await read_json(s.bootstrap, s.responses, RECORDS, timeout=5)
+    events = await read_json_to_end(s.bootstrap, s.responses)
     assert sum(e["record_count"] for e in events) == RECORDS
     assert {e["batch"]["flush_reason"] for e in events} == {"drain"}
     assert all(e["outcome"] == "delivered" for e in events)

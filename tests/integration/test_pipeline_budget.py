@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.kafka_io import publish, publish_paced, read_json, wait_for
+from tests.support.kafka_io import publish, publish_paced, read_json_to_end, wait_for
 from tests.support.scenario import Scenario, setup_tickets, ticket, wait_committed
 
 pytestmark = pytest.mark.integration
@@ -42,7 +42,7 @@ async def test_a_call_waiting_for_a_token_carries_the_records_that_arrived_meanw
     await publish_paced(s.bootstrap, s.source,
                         [{"ticket_id": tickets[0], "id": fields[i % 2], "value": f"v{i}"} for i in range(total)], 0.2)
     await wait_committed(s, total, timeout=90)
-    events = await read_json(s.bootstrap, s.responses, total, timeout=5)
+    events = await read_json_to_end(s.bootstrap, s.responses)
     counts = [e["record_count"] for e in events]
     assert sum(counts) == total
     statuses = [a["status"] for e in events for a in e["attempt_log"]]
@@ -98,7 +98,7 @@ async def test_pause_holds_calls_not_on_the_wire_and_activate_sends_them(scenari
     assert time.monotonic() - started < 30
     assert calls() == total
     assert len(s.sandbox.state()["tickets"]) == total
-    events = await read_json(s.bootstrap, s.responses, total, timeout=5)
+    events = await read_json_to_end(s.bootstrap, s.responses)
     assert sorted(e["records"][0]["offset"] for e in events) == list(range(total))
 
 
@@ -127,6 +127,6 @@ async def test_a_call_retrying_when_paused_waits_for_activate(scenario: Scenario
     s.sandbox.admin("PUT", "faults", {})
     pipeline.set_active(True)
     await wait_committed(s, 1, timeout=30)
-    events = await read_json(s.bootstrap, s.responses, 1, timeout=5)
+    events = await read_json_to_end(s.bootstrap, s.responses)
     assert events[0]["outcome"] == "delivered"
     assert len(s.sandbox.state()["tickets"]) == 1

@@ -235,7 +235,7 @@ async def test_set_ticket_field_changes_one_value_in_one_call(scenario: Scenario
     counts = s.sandbox.counters()["requests"]
     assert counts["PUT /api/tickets/{ticket_id}/custom-fields/{id}"] == {"200": 2}
     assert counts["DELETE /api/tickets/{ticket_id}/custom-fields/{id}"] == {"204": 1}  # null: a DELETE
-    (letter,) = await read_json(s.bootstrap, s.dead_letters, 1, timeout=10)
+    (letter,) = await read_json(s.bootstrap, s.dead_letters, 1, timeout=60)
     assert letter["stage"] == "render" and "12.5 has decimals" in letter["reason"]
 
 

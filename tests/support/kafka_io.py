@@ -158,6 +158,11 @@ async def read_to_end(bootstrap: str, topic: str, timeout: float = 60.0) -> list
     return out
 
 
+async def read_json_to_end(bootstrap: str, topic: str) -> list[dict[str, Any]]:
+    """Every record of ``topic`` up to its end offsets, as JSON: what was written by now, however many."""
+    return [orjson.loads(r.value) for r in await read_to_end(bootstrap, topic)]
+
+
 async def topic_bytes(bootstrap: str) -> dict[str, bytes]:
     """Every record (key, value, headers) of every topic on the broker, internal ones (committed offsets and
     their metadata, transactions) included, by topic."""

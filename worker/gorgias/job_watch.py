@@ -11,8 +11,10 @@ meanwhile joins the next read). A read is:
 * several: ``GET /api/jobs?limit=100&order_by=created_datetime:desc`` (SPEC: the route, ``limit``,
   ``cursor`` and ``order_by`` as on Gorgias' other lists; INF: that ``created_datetime`` orders jobs, that a
   job's list entry is the job as ``GET /api/jobs/{id}`` answers it, that ended jobs stay listed, and that
-  ids grow with creation). One token reads up to 100 jobs; a job not on the first page is looked for on
-  the next ones while they are newer than it (3 pages at most), else read by its own GET. When Gorgias
+  ids grow with creation). One token reads up to 100 jobs; jobs not on the first page are looked for on
+  the next ones while those are newer than the oldest of them and more than one is still missing (a page
+  costs what one job's GET does; 20 pages at most: a destination whose jobs run for minutes watches
+  hundreds), else each is read by its own GET. When Gorgias
   refuses the list (400, 404, 405, 422: the parameters or the route), the watch reads each job by its own
   GET from then on, and says so once in the log.
 
@@ -47,7 +49,7 @@ log = logging.getLogger(__name__)
 __all__ = ["Followed", "JobWatch", "ReadTokens"]
 
 LIST_LIMIT: Final = 100  # the most a Gorgias list page holds
-MAX_LIST_PAGES: Final = 3
+MAX_LIST_PAGES: Final = 20
 LIST_REFUSED: Final = frozenset({400, 404, 405, 422})
 """A list read answered so is not retried: the watch reads each job by its own GET from then on."""
 _ACCEPT: Final = {"Accept": "application/json"}
@@ -238,8 +240,8 @@ class JobWatch:
                     self._note(job, dataclasses.replace(outcome, response_body=item), item)
             missing = [jid for jid in by_id if jid not in found]
             ids = [i for i in (job_id_of(item) for item in items) if i is not None]
-            if not missing or cursor is None or not ids or min(ids) <= min(missing):
-                return found  # the rest are not listed further down (ids grow with creation, INF)
+            if len(missing) <= 1 or cursor is None or not ids or min(ids) <= min(missing):
+                return found  # one left is read by its GET; the rest are not listed further down (INF: ids grow)
         return found
 
     def _list_failed(self, outcome: CallOutcome) -> None:

@@ -164,16 +164,35 @@ async def test_several_jobs_followed_at_once_are_read_with_one_list_call(harness
     assert len(event_attempts) == 3  # each read's attempt once in the call's event, not once per job
 
 
-async def test_a_job_beyond_the_lists_first_page_is_found_on_the_next(harness: Harness) -> None:
+async def test_jobs_beyond_the_lists_first_page_are_found_on_the_next_and_one_left_by_its_get(
+        harness: Harness) -> None:
     ids = await harness.tickets(1)
-    oldest = await jobs_on(harness, ids, 1)
+    oldest = await jobs_on(harness, ids, 2)
     newer = await jobs_on(harness, ids, 100)  # the first page (100 newest) holds none of the oldest
     outcome = await harness.delivery.jobs.deliver(job_request(ids), harness.credential, settings(),
                                                   JobPolling(first_s=30, max_pause_s=30, max_wait_s=600),
-                                                  resume=[oldest[0], newer[-1]])
-    assert outcome.ok and [r.listed for r in outcome.jobs] == [1, 1]
+                                                  resume=[*oldest, newer[-1]])
+    assert outcome.ok and [r.listed for r in outcome.jobs] == [1, 1, 1]
     requests = (await harness.admin("GET", "counters"))["requests"]
     assert requests["GET /api/jobs"] == {"200": 2} and "GET /api/jobs/{id}" not in requests
+    # one job missing from the first page: its own GET costs what the next page would
+    await harness.delivery.jobs.deliver(job_request(ids), harness.credential, settings(),
+                                        JobPolling(first_s=30, max_pause_s=30, max_wait_s=600),
+                                        resume=[oldest[0], newer[-1]])
+    requests = (await harness.admin("GET", "counters"))["requests"]
+    assert requests["GET /api/jobs"] == {"200": 3} and requests["GET /api/jobs/{id}"] == {"202": 1}
+
+
+async def test_hundreds_of_jobs_watched_are_read_page_by_page_not_one_by_one(harness: Harness) -> None:
+    """Jobs that run for minutes at 2 jobs/s: a destination watches hundreds, all read with a page per 100."""
+    ids = await harness.tickets(1)
+    jobs = await jobs_on(harness, ids, 350)
+    outcome = await harness.delivery.jobs.deliver(job_request(ids), harness.credential, settings(),
+                                                  JobPolling(first_s=30, max_pause_s=30, max_wait_s=600),
+                                                  resume=jobs)
+    assert outcome.ok and all(r.listed == 1 for r in outcome.jobs)
+    requests = (await harness.admin("GET", "counters"))["requests"]
+    assert requests["GET /api/jobs"] == {"200": 4} and "GET /api/jobs/{id}" not in requests
 
 
 async def test_when_the_list_cannot_be_read_each_job_is_read_by_its_own_get(harness: Harness) -> None:

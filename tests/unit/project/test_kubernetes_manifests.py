@@ -2,9 +2,9 @@
 
 Rendering uses a real kustomize and every rendered object is validated offline, strictly, against the
 Kubernetes API's schemas and those of the custom resources we use (:mod:`tests.support.manifests`). Then
-the properties the product promises are checked: probes,
-non-root and read-only root filesystem, shutdown timing, PDB, NetworkPolicy, autoscaling that matches the
-destinations file, and the dashboard's metric names against ``worker.host.metrics.REGISTRY``.
+the properties the product promises are checked: probes, non-root and read-only root filesystem, shutdown
+timing, PDB, NetworkPolicy, autoscaling that matches the destinations file, and the dashboard's metric names
+against ``worker.host.metrics.REGISTRY``.
 """
 
 from __future__ import annotations

@@ -43,3 +43,19 @@ def test_config_schema_accepts_a_valid_config_and_rejects_unknown_keys() -> None
         assert "extra" in exc.message
     else:
         raise AssertionError("unknown top-level key accepted by the schema")
+
+
+def test_the_charts_embedded_config_schema_drift_is_detected_and_rewritten(tmp_path: Path) -> None:
+    from worker.tools import chart_schema
+
+    assert not chart_schema.drifted(), "run `gorgias-worker schemas --write`"
+    path = tmp_path / "values.schema.json"
+    doc = json.loads(chart_schema.CHART_SCHEMA.read_text())
+    doc["$defs"]["WorkerConfig"]["properties"].pop("kafka")
+    path.write_text(json.dumps(doc))
+    assert chart_schema.drifted(path)
+    chart_schema.write(path)
+    assert not chart_schema.drifted(path)
+    rewritten = json.loads(path.read_text())
+    assert rewritten["properties"] == doc["properties"], "the chart's own values are left as they are"
+    assert "kafka" in rewritten["$defs"]["WorkerConfig"]["properties"]

@@ -162,16 +162,22 @@ class RecordChain:
             yield from self.coalescer.groups(self.open.eligible())
 
     def take_job(self, group: JobGroup) -> RenderedCall:
-        """Take every call of ``group`` out of the open batches: one call, the job over their tickets. Their
-        lanes stay busy until :meth:`done`."""
+        """Take every call of ``group`` out of the open batches (of a call in parts, the part asking the group's
+        change: the rest keeps waiting): one call, the job over their tickets. Their lanes stay busy until
+        :meth:`done`."""
+        assert self.coalescer is not None
         items: list[Prepared] = []
+        members: list[QueuedCall[Prepared]] = []
         for queued in group.calls:
-            items.extend(self.open.take(queued).items)
-        return RenderedCall(items, group.request(), members=tuple(group.calls))
+            indices = self.coalescer.part_of(queued, group.change)
+            taken = self.open.take(queued) if indices is None else self.open.split(queued, indices)
+            items.extend(taken.items)
+            members.append(taken)
+        return RenderedCall(items, group.request(), members=tuple(members))
 
-    def _peek(self, queued: QueuedCall[Prepared]) -> RenderedRequest | None:
-        """The request ``queued`` would make if it were taken now (None when it cannot be rendered)."""
-        items = queued.items
+    def _peek(self, queued: QueuedCall[Prepared], items: list[Prepared]) -> RenderedRequest | None:
+        """The request ``queued`` would make with ``items`` (some or all of its records) if it were taken now
+        (None when it cannot be rendered)."""
         try:
             if self.open.grouper is None:
                 return self.renderer.render_one(items[0])

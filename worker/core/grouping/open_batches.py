@@ -13,7 +13,9 @@ as when batches were sealed at the window; when calls wait for the budget, the w
 
 Lanes are *ordered* when per-key order matters (keyed batching; unbatched records with a Kafka key):
 only the first call of such a lane may be taken, and only when no earlier call of the lane is still
-on the wire. In an unordered lane every waiting call may be taken at any time.
+on the wire. In an unordered lane every waiting call may be taken at any time. A waiting call may also
+be split (:meth:`OpenBatches.split`): some of its records go now, the rest stays first of its lane and may
+go alongside them; the lane's next call waits for all of them.
 
 Unbatched destinations use the same lanes with calls of one record each, sealed from the start.
 
@@ -24,7 +26,7 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Collection, Hashable, Iterator
 from typing import Generic, TypeVar
 
 from worker.core.grouping.algorithms import make_grouper
@@ -88,7 +90,7 @@ class OpenBatches(Generic[T]):
         self._batch_size = policy.batch_size if policy is not None else 1
         self._max_bytes = policy.max_bytes if policy is not None else 0
         self._lanes: dict[Hashable, deque[QueuedCall[T]]] = {}
-        self._busy: set[Hashable] = set()  # ordered lanes with a call on the wire
+        self._busy: dict[Hashable, int] = {}  # ordered lanes with calls on the wire: how many
         self._eligible: dict[int, QueuedCall[T]] = {}  # calls that may be taken now, in the order they could
         self._ids = itertools.count(1)
         self._held_records = 0
@@ -180,10 +182,36 @@ class OpenBatches(Generic[T]):
         self._held_records -= len(call.items)
         self._held_calls -= 1
         if self.ordered and call.lane is not None:
-            self._busy.add(call.lane)
+            self._busy[call.lane] = self._busy.get(call.lane, 0) + 1
         elif not calls:
             del self._lanes[call.lane]
         return call
+
+    def split(self, call: QueuedCall[T], indices: Collection[int]) -> QueuedCall[T]:
+        """Take the records of waiting ``call`` at ``indices`` out to be sent now, as a call of their own.
+
+        The rest stays waiting where it was, sealed (it takes no later record), and may still be taken,
+        also while the part is on the wire: for records whose changes commute (the status and the tags
+        asked of one ticket, ``delivery.coalesce: jobs``). The lane's next call waits for both. ``done``
+        releases the part like any call taken.
+        """
+        chosen = sorted(set(indices))
+        if not chosen or len(chosen) >= len(call.items) or chosen[-1] >= len(call.items):
+            raise ValueError("split takes some of a call's records, not none or all")
+        picked = set(chosen)
+        part: QueuedCall[T] = QueuedCall(next(self._ids), call.lane, call.key, [call.items[i] for i in chosen],
+                                         [call.sizes[i] for i in chosen], call.opened_at, call.ready_at, True,
+                                         call.window_start, call.reason)
+        rest = [i for i in range(len(call.items)) if i not in picked]
+        call.items = [call.items[i] for i in rest]
+        call.sizes = [call.sizes[i] for i in rest]
+        call.nbytes = 1 + sum(call.sizes) + len(call.sizes)
+        call.memo = None
+        call.sealed = True
+        self._held_records -= len(part.items)
+        if self.ordered and call.lane is not None:
+            self._busy[call.lane] = self._busy.get(call.lane, 0) + 1
+        return part
 
     def call_made(self, requests: int) -> None:
         """A finished call made ``requests`` requests (a job's shared reads are not a call's): the calls queued
@@ -195,7 +223,11 @@ class OpenBatches(Generic[T]):
         lane = call.lane
         if not (self.ordered and lane is not None):
             return
-        self._busy.discard(lane)
+        busy = self._busy.get(lane, 0) - 1
+        if busy > 0:
+            self._busy[lane] = busy  # another part of the lane's call is still on the wire
+            return
+        self._busy.pop(lane, None)
         calls = self._lanes.get(lane)
         if calls:
             head = calls[0]

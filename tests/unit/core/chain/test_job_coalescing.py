@@ -18,13 +18,13 @@ from worker.core.requests.call import RenderedCall
 CREDENTIAL = {"domain": "acme", "username": "agent@acme.com", "api_key_env": "GORGIAS_API_KEY"}
 
 
-def chain(template: str = "update_ticket", *, batched: bool = True, cap: int = 100) -> RecordChain:
+def chain(template: str = "update_ticket", *, batched: bool = True, cap: int = 100, size: int = 100) -> RecordChain:
     doc: dict[str, Any] = {"name": "tickets", "source_topics": ["t"], "credential": CREDENTIAL,
                            "endpoint": {"template": template},
                            "delivery": {"coalesce": "jobs", "coalesce_max_tickets": cap}}
     if batched:
         doc["batching"] = {"enabled": True, "algorithm": "by_attribute", "attributes": ["ticket_id"],
-                           "max_wait_ms": 1000}
+                           "max_wait_ms": 1000, "batch_size": size}
     return RecordChain(Destination.model_validate(doc), max_record_bytes=10_000)
 
 
@@ -94,8 +94,53 @@ def test_a_call_that_takes_another_record_is_judged_on_what_it_holds_now() -> No
     feed = Feeder(c)
     feed({"ticket_id": 1, "tags": ["a"]}, {"ticket_id": 2, "tags": ["a"]})
     assert [list(g.tickets) for g in groups(c)] == [[1, 2]]
-    feed({"ticket_id": 1, "tags": ["b"]}, now=1)  # joins ticket 1's waiting call: it now adds a and b
+    feed({"ticket_id": 1, "tags": ["b"], "subject": "renamed"}, now=1)  # joins ticket 1's call: no job can make it
     assert groups(c) == []
+
+
+def tickets_waiting(c: RecordChain) -> list[list[tuple[int, str]]]:
+    return [[(p.record.data["ticket_id"], str(p.record.data.get("tags") or p.record.data.get("status")))
+             for p in call.items] for call in c.open.eligible()]
+
+
+def test_a_call_asking_several_common_changes_joins_a_job_for_each_part() -> None:
+    """Ticket 1's call adds tag a, closes the ticket and adds tag b: a change no other ticket asks, but each
+    part is one they do. A job takes only its part; the rest waits first of the lane, free to go meanwhile."""
+    c = chain()
+    feed = Feeder(c)
+    feed({"ticket_id": 1, "tags": ["a"]}, {"ticket_id": 1, "status": "open"}, {"ticket_id": 1, "tags": ["b"]},
+         {"ticket_id": 1, "status": "closed"}, {"ticket_id": 2, "tags": ["a"]}, {"ticket_id": 3, "status": "closed"})
+    found = {g.change.key: g for g in groups(c)}
+    assert sorted((list(g.tickets), g.records) for g in found.values()) == [([1, 2], 2), ([1, 3], 3)]
+    tags_a = next(g for g in found.values() if g.change.updates == {"tags": ["a"]})
+    first = c.take_job(tags_a)
+    assert job_body(first)["params"] == {"ticket_ids": [1, 2], "updates": {"tags": ["a"]}}
+    assert [p.record.source.offset for p in first.items] == [0, 4]
+    assert tickets_waiting(c) == [[(1, "open"), (1, "['b']"), (1, "closed")], [(3, "closed")]]
+    # the set fields stay one part, the last value winning: ticket 1 goes in the job closing ticket 3 too
+    [closing] = groups(c)
+    second = c.take_job(closing)
+    assert job_body(second)["params"] == {"ticket_ids": [1, 3], "updates": {"status": "closed"}}
+    assert sorted(p.record.source.offset for p in second.items) == [1, 3, 5]
+    feed({"ticket_id": 1, "tags": ["c"]}, now=10)  # a later record: a call of its own, behind the rest
+    assert tickets_waiting(c) == [[(1, "['b']")]]  # the rest may go alone now (tag b commutes with both jobs)
+    rest = c.take(c.open.first_eligible())  # type: ignore[arg-type]
+    assert isinstance(rest, RenderedCall)
+    for call in (first, rest):
+        c.done(call)
+    assert tickets_waiting(c) == []  # tag c waits until every part of the call before it has ended
+    c.done(second)
+    assert tickets_waiting(c) == [[(1, "['c']")]]
+
+
+def test_a_full_call_goes_ticket_by_ticket() -> None:
+    """A ticket whose records fill a call would wait minutes in a job while they pile up: it goes alone."""
+    c = chain(size=3)
+    feed = Feeder(c)
+    feed({"ticket_id": 1, "tags": ["a"]}, {"ticket_id": 2, "tags": ["a"]}, {"ticket_id": 3, "tags": ["a"]})
+    assert [list(g.tickets) for g in groups(c)] == [[1, 2, 3]]
+    feed({"ticket_id": 1, "tags": ["a"]}, {"ticket_id": 1, "status": "closed"}, now=1)  # ticket 1's call is full
+    assert [list(g.tickets) for g in groups(c)] == [[2, 3]]
 
 
 def test_a_job_spans_at_most_the_cap_the_oldest_calls_first() -> None:

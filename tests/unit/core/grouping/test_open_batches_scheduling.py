@@ -352,6 +352,30 @@ def test_unbatched_calls_of_one_kafka_key_go_one_after_another() -> None:
     assert [c.items[0].uid for c in ob.eligible()] == [2, 3, 1]
 
 
+def test_a_split_call_sends_some_records_now_and_the_lanes_next_call_waits_for_both_parts() -> None:
+    ob: OpenBatches[Rec] = OpenBatches(by_attribute(max_wait=1.0), ordered=True)
+    for i in range(4):
+        rec = Rec(i, ("k",), 0.0, 3)
+        ob.add(rec, rec.key, 3, 0.0)
+    ob.tick(1.0)
+    call = next(ob.eligible())
+    part = ob.split(call, [0, 2])
+    assert [r.uid for r in part.items] == [0, 2] and part.sealed
+    assert [r.uid for r in call.items] == [1, 3] and call.sealed and call.nbytes == 1 + 6 + 2
+    assert ob.grouped_records == 2 and ob.waiting_records == 2 and ob.waiting_calls == 1
+    later = Rec(4, ("k",), 2.0, 3)
+    ob.add(later, later.key, 3, 2.0)  # the rest takes no later record: it starts the next batch
+    ob.tick(3.0)
+    assert [c.items[0].uid for c in ob.eligible()] == [1]  # the rest may go while the part is on the wire
+    ob.take(call)
+    ob.done(part)
+    assert list(ob.eligible()) == []  # the next call waits for the rest too
+    ob.done(call)
+    assert [[r.uid for r in c.items] for c in ob.eligible()] == [[4]]
+    with pytest.raises(ValueError):
+        ob.split(next(ob.eligible()), [0])  # not all of a call's records
+
+
 def test_drop_where_forgets_records_of_revoked_partitions_only() -> None:
     ob: OpenBatches[Rec] = OpenBatches(by_attribute(max_wait=1.0), ordered=True)
     for i in range(6):
