@@ -47,24 +47,13 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.replicas_bench import destination  # noqa: E402
 from tests.support.broker import LocalBroker, free_port  # noqa: E402
 from tests.support.kafka_io import create_topics, publish  # noqa: E402
 from tests.support.processes import SandboxProcess, WorkerProcess  # noqa: E402
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 ASSIGNED_LINE = re.compile(r"destination (d\d+): 1 of 1 partition\(s\)")
-
-
-def destination(name: str, source: str, sandbox_url: str, run: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "source_topics": [source],
-        "credential": {"domain": "acme", "username": "agent@acme.com", "api_key_env": "GORGIAS_API_KEY",
-                       "base_url": sandbox_url},
-        "endpoint": {"method": "POST", "url": "https://{domain}.gorgias.com/api/tickets"},
-        "response_webhook": {"enabled": True, "topic": f"resp-{run}"},
-        "dead_letter_topic": f"dlq-{run}",
-    }
 
 
 def write_config(bootstrap: str, run: str, dests: list[dict[str, Any]], port: int) -> Path:
