@@ -20,6 +20,10 @@ do. Three rules keep it at or under one (no 429s, the headroom left free):
   a demand that grows raises its share only once every other replica has heard it and given its part
   up. A demand that falls lowers its share at once, and the others raise theirs as soon as they hear it
   (it was given up before it was published): a share moves as fast as the demand behind it is heard.
+- Another replica's demand counts at its lowest heard in the last :data:`OTHERS_RISE_S`: its growth
+  counts here before it counts there (``OTHERS_RISE_S`` + the ~1.2 s a demand takes to be heard <
+  ``RAISE_AFTER_S``), and replicas whose demands grow together (a backlog reaching all, the end of a
+  rebalance) keep their shares meanwhile instead of each waiting at the floor for the others.
 - A replica that has not heard its own demand back within :data:`EXPIRE_S` does not know what the others
   hear: it keeps the floor until it hears itself again (:meth:`DemandBoard.share`). A new replica starts
   so.
@@ -35,14 +39,16 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-__all__ = ["EXPIRE_S", "FLOOR", "FORGET_AFTER_S", "GONE_AFTER_S", "HEARTBEAT_S", "RAISE_AFTER_S", "RECENT_S",
+__all__ = ["EXPIRE_S", "FLOOR", "FORGET_AFTER_S", "GONE_AFTER_S", "HEARTBEAT_S", "OTHERS_RISE_S", "RAISE_AFTER_S",
+           "RECENT_S",
            "DemandBoard", "DemandMeter", "DemandRamp", "capped_demand", "demand_level", "demand_share",
            "worth_setting"]
 
 FLOOR = 1 / 64  # an idle replica's share: one call of the odd endpoint test, or the first of a new backlog
 HEARTBEAT_S = 1.0  # each replica publishes its demand this often (changed or not: it is its heartbeat too)
 EXPIRE_S = 5.0  # a replica that has not heard itself for this long keeps the floor (five heartbeats missed)
-RAISE_AFTER_S = 2.5  # a replica's own higher demand waits this long: the others hear it meanwhile
+RAISE_AFTER_S = 3.0  # a replica's own higher demand waits this long: the others hear it meanwhile
+OTHERS_RISE_S = 1.5  # another replica's higher demand counts here after this long (before it counts there)
 GONE_AFTER_S = EXPIRE_S + RAISE_AFTER_S  # another replica not heard from for this long is gone
 FORGET_AFTER_S = 60.0  # an entry silent this long is withdrawn from the topic by whoever notices
 RECENT_S = 5.0  # calls started within this long count as demand too: a steady trickle keeps its share
@@ -108,8 +114,8 @@ def worth_setting(current: float, share: float) -> bool:
 
 @dataclass(slots=True)
 class _Heard:
-    calls: int
-    at: float  # when this replica heard it (its own clock)
+    calls: DemandRamp  # the demands heard, counted at their lowest of the last OTHERS_RISE_S
+    at: float  # when this replica last heard it (its own clock)
 
 
 class DemandBoard:
@@ -124,7 +130,12 @@ class DemandBoard:
 
     def heard(self, account: str, replica: str, calls: int, now: float) -> None:
         """A replica's demand on ``account`` was read (this replica's own included: its echo)."""
-        self._heard.setdefault(account, {})[replica] = _Heard(max(0, calls), now)
+        replicas = self._heard.setdefault(account, {})
+        entry = replicas.get(replica)
+        if entry is None:
+            entry = replicas[replica] = _Heard(DemandRamp(OTHERS_RISE_S, start=None), now)
+        entry.calls.step(max(0, calls), now)
+        entry.at = now
         if replica == self.me:
             self._own_echo = max(self._own_echo, now)
 
@@ -142,7 +153,7 @@ class DemandBoard:
 
     def others(self, account: str, now: float) -> list[int]:
         """The demands of the other replicas on ``account`` heard from within :attr:`gone_after_s`."""
-        return [h.calls for replica, h in self._heard.get(account, {}).items()
+        return [h.calls.current(now) for replica, h in self._heard.get(account, {}).items()
                 if replica != self.me and now - h.at <= self.gone_after_s]
 
     def share(self, account: str, own: int, now: float, floor: float = FLOOR) -> float:
@@ -185,3 +196,9 @@ class DemandRamp:
             self._demands.append((now, demand))
             return demand
         return self._demands[0][1]
+
+    def current(self, now: float) -> int:
+        """The demand in force now, without a new measurement (0 before any)."""
+        while len(self._demands) > 1 and now - self._demands[0][0] > self.raise_after_s:
+            self._demands.popleft()
+        return self._demands[0][1] if self._demands else 0

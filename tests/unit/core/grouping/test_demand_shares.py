@@ -10,6 +10,7 @@ from worker.core.grouping.demand_shares import (
     EXPIRE_S,
     FLOOR,
     GONE_AFTER_S,
+    OTHERS_RISE_S,
     RAISE_AFTER_S,
     RECENT_S,
     DemandBoard,
@@ -150,3 +151,29 @@ class TestDemandRamp:
         assert board.share("acme/basic", ramp.step(16, now=0.0), now=0.0) == pytest.approx(0.5)
         board.heard("acme/basic", "other", 0, now=0.3)  # it lowered its share before it published
         assert board.share("acme/basic", ramp.step(16, now=0.3), now=0.3) == pytest.approx(1 - FLOOR)
+
+
+class TestOthersDemand:
+    def test_another_replicas_growth_counts_here_before_it_counts_there(self) -> None:
+        board = DemandBoard("me")
+        board.heard("acme/basic", "other", 2, now=0.0)
+        board.heard("acme/basic", "other", 32, now=0.5)
+        assert board.others("acme/basic", now=0.5) == [2]
+        assert board.others("acme/basic", now=OTHERS_RISE_S + 0.1) == [32]
+        assert OTHERS_RISE_S + 1.2 < RAISE_AFTER_S  # its own growth counts there after RAISE_AFTER_S
+
+    def test_another_replicas_fall_counts_at_once(self) -> None:
+        board = DemandBoard("me")
+        board.heard("acme/basic", "other", 32, now=0.0)
+        board.heard("acme/basic", "other", 0, now=0.5)
+        assert board.others("acme/basic", now=0.5) == [0]
+
+    def test_demands_growing_together_keep_the_shares_even(self) -> None:
+        board = DemandBoard("me")
+        mine = DemandRamp(start=None)
+        for t in (0.0, 1.0):
+            board.heard("acme/basic", "me", 0, now=t)
+            board.heard("acme/basic", "other", 0, now=t)
+            mine.step(0, now=t)
+        board.heard("acme/basic", "other", 32, now=1.2)  # a backlog reaching both
+        assert board.share("acme/basic", mine.step(32, now=1.2), now=1.2) == pytest.approx(0.5)
