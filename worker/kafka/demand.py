@@ -9,7 +9,7 @@ each account's share is recomputed four times a second and put in force on the a
 (:class:`~worker.core.grouping.demand_shares.DemandRamp`: its own demand lower at once, higher once the
 others have heard it).
 
-A clean stop withdraws the replica's entries (tombstones); a SIGKILLed replica's entries expire after 7.5
+A clean stop withdraws the replica's entries (tombstones); a SIGKILLed replica's entries expire after 8
 silent seconds, and whoever reads an entry silent for a minute withdraws it, so the topic keeps only the
 live replicas. The arithmetic is in :mod:`worker.core.grouping.demand_shares`; this module only moves it.
 """
