@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: kustomize-tool helm-tool promtool-tool browser-tool try console-screenshots demo test lint typecheck unit integration bench bench-peer schemas broker-start broker-stop clean \
+.PHONY: test-tools kustomize-tool helm-tool promtool-tool browser-tool try console-screenshots demo test lint typecheck unit integration bench bench-peer schemas broker-start broker-stop clean \
 	lock lock-check image image-tools image-base image-test
 
 # The virtualenv installs the exact versions (and hashes) of requirements/dev.lock, then the package.
@@ -42,13 +42,16 @@ lock-check: $(UV)
 .cache/kafka/classpath.txt: deploy/local/kafka/pom.xml
 	deploy/local/kafka.sh classpath > /dev/null
 
+# What running the worker needs (the demo, the console); the tests need test-tools besides.
+setup: $(STAMP) .cache/kafka/classpath.txt
+	@$(MAKE) --no-print-directory -s browser-tool
+
 # kustomize and helm render the Kubernetes manifests in the tests (kubectl's built-in kustomize, or pinned
 # binaries); promtool unit-tests the alert rules. Pinned binaries go to .cache/bin (first run only).
-setup: $(STAMP) .cache/kafka/classpath.txt
+test-tools: setup
 	@$(MAKE) --no-print-directory -s kustomize-tool
 	@$(MAKE) --no-print-directory -s helm-tool
 	@$(MAKE) --no-print-directory -s promtool-tool
-	@$(MAKE) --no-print-directory -s browser-tool
 
 # The console's browser tests drive Debian's chromium through Playwright (its own browser download
 # cannot work here); installed with apt-get when missing and we are root, else those tests skip.
@@ -101,7 +104,7 @@ console-screenshots: setup
 TEST_PROCESSES ?= 4
 PARALLEL := -n $(TEST_PROCESSES) --dist loadgroup
 
-test: setup
+test: test-tools
 	$(BIN)/ruff check worker gorgias_sandbox tests bench
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PARALLEL)
 
@@ -111,10 +114,10 @@ lint: setup
 	$(BIN)/lint-imports --no-cache
 
 # No broker, no process started: the unit tests are CPU-bound, so one process per core.
-unit: setup
+unit: test-tools
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n auto tests/unit
 
-integration: setup
+integration: test-tools
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PARALLEL) -m integration
 
 schemas: setup

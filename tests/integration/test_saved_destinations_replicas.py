@@ -61,6 +61,12 @@ def replicas(scenario: Scenario, tmp_path: Path) -> Iterator[list[WorkerProcess]
             w.stop()
 
 
+def settled(workers: list[WorkerProcess], name: str) -> bool:
+    """Every replica owns one distinct partition of the destination's topic."""
+    owned = [(st or {}).get("assigned_partitions") or [] for st in (status(w, name) for w in workers)]
+    return all(len(o) == 1 for o in owned) and len({p for o in owned for p in o}) == len(workers)
+
+
 def body(s: Scenario, name: str, **overrides: Any) -> dict[str, Any]:
     return {**s.destination(name, **overrides), "credential": "acme"}
 
@@ -83,6 +89,11 @@ async def test_three_replicas_create_activate_deliver_replace_restart_and_delete
         assert created.json()["state"] == "paused"
         figures["create: last replica running it (paused)"] = await elapsed_until(
             lambda: all((st := status(w, "tickets")) and st["state"] == "paused" for w in replicas), answered)
+
+        # the group settles while paused (one partition each): a replica still joining when the records are
+        # released would find its partition's records already delivered by the others
+        assert await wait_for(lambda: settled(replicas, "tickets"), DEADLINE_S), \
+            [status(w, "tickets") for w in replicas]
 
         await publish(s.bootstrap, s.source, [ticket(i) for i in range(30)], key=lambda i, _: f"k{i}".encode())
         await asyncio.sleep(1)

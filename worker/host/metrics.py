@@ -193,15 +193,21 @@ def render() -> bytes:
 
 def records_since_start(destination: str) -> dict[str, int]:
     """Records delivered and dead-lettered (every stage) since this process started, from the metrics."""
-    totals = {"delivered": 0, "dead_lettered": 0}
-    names = {"gorgias_worker_records_delivered": "delivered", "gorgias_worker_records_dead_lettered": "dead_lettered"}
-    for family in REGISTRY.collect():
-        key = names.get(family.name)
-        if key is None:
-            continue
-        for sample in family.samples:
-            if sample.name.endswith("_total") and sample.labels.get("destination") == destination:
-                totals[key] += int(sample.value)
+    return records_by_destination().get(destination, {"delivered": 0, "dead_lettered": 0})
+
+
+def records_by_destination() -> dict[str, dict[str, int]]:
+    """:func:`records_since_start` of every destination, in one pass over the two counters (not the whole
+    registry once per destination: a status of a thousand destinations would hold the event loop for
+    seconds, long enough for their consumer groups' sessions to expire)."""
+    totals: dict[str, dict[str, int]] = {}
+    for counter, key in ((RECORDS_DELIVERED, "delivered"), (RECORDS_DEAD_LETTERED, "dead_lettered")):
+        for family in counter.collect():
+            for sample in family.samples:
+                name = sample.labels.get("destination")
+                if name is not None and sample.name.endswith("_total"):
+                    found = totals.setdefault(name, {"delivered": 0, "dead_lettered": 0})
+                    found[key] += int(sample.value)
     return totals
 
 

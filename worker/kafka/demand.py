@@ -6,10 +6,10 @@ has waiting (``{"calls": 12, "at": <epoch s>}``), plus one entry of its own (acc
 is alive even with no destination. Every replica reads the whole topic (no consumer group) and follows it;
 what it heard, and when, makes its :class:`~worker.core.grouping.demand_shares.DemandBoard`, from which
 each account's share is recomputed four times a second and put in force on the account's rate limiter
-(:class:`~worker.core.grouping.demand_shares.ShareRamp`: a lower share at once, a higher one once the
-others have heard why).
+(:class:`~worker.core.grouping.demand_shares.DemandRamp`: its own demand lower at once, higher once the
+others have heard it).
 
-A clean stop withdraws the replica's entries (tombstones); a SIGKILLed replica's entries expire after five
+A clean stop withdraws the replica's entries (tombstones); a SIGKILLed replica's entries expire after 7.5
 silent seconds, and whoever reads an entry silent for a minute withdraws it, so the topic keeps only the
 live replicas. The arithmetic is in :mod:`worker.core.grouping.demand_shares`; this module only moves it.
 """
@@ -38,7 +38,7 @@ from worker.core.grouping.demand_shares import (
     HEARTBEAT_S,
     DemandBoard,
     DemandMeter,
-    ShareRamp,
+    DemandRamp,
     worth_setting,
 )
 from worker.gorgias.dispatch import Dispatchers
@@ -100,7 +100,7 @@ class DemandExchange:
         self._limiters = limiters
         self._now = monotonic
         self._wall = wall
-        self._ramps: dict[str, ShareRamp] = {}
+        self._ramps: dict[str, DemandRamp] = {}
         self._meters: dict[str, DemandMeter] = {}
         self._demands: dict[str, int] = {}  # account -> this replica's demand, as last measured
         self._logged: dict[str, float] = {}  # account -> the share last logged
@@ -167,7 +167,8 @@ class DemandExchange:
         limiter = dispatcher.limiter
         board = self.board
         alone = board.fresh(now) and not board.others(account, now)
-        share = self._ramps.setdefault(account, ShareRamp()).step(board.share(account, own, now), now, alone)
+        counted = self._ramps.setdefault(account, DemandRamp()).step(own, now, alone)
+        share = board.share(account, counted, now)
         if worth_setting(limiter.share, share):
             limiter.set_share(share)
             dispatcher.budget_changed()

@@ -32,7 +32,7 @@ from worker.core.progress.recovery_marks import ConsumptionMarks, Inheritance, I
 from worker.core.records.record import SourceRef
 from worker.host import metrics
 from worker.kafka.clients import committed_offsets
-from worker.kafka.recovery import end_offsets, scan_outcomes
+from worker.kafka.recovery import SharedEndOffsets, end_offsets, scan_outcomes
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +67,12 @@ class Partitions:
         self._commit_failing_since: float | None = None
         self._last_commit_warning = float("-inf")
 
-    async def seed(self) -> None:
-        """Before consuming: where the outcome topics end now (the first checkpoints)."""
-        self.watermarks.seed(await end_offsets(self.config.kafka, self.outcome_partitions))
+    async def seed(self, ends: SharedEndOffsets | None = None) -> None:
+        """Before consuming: where the outcome topics end now (the first checkpoints); ``ends`` shares the read
+        with the pipelines starting at the same time."""
+        partitions = self.outcome_partitions
+        found = await (ends.read(partitions) if ends is not None else end_offsets(self.config.kafka, partitions))
+        self.watermarks.seed(found)
 
     # -- records -------------------------------------------------------------------------------------
 

@@ -43,6 +43,7 @@ from worker.kafka.outcome_recorder import OutcomeRecorder
 from worker.kafka.partitions import Partitions
 from worker.kafka.polling import BUSY_POLL_WAIT_S, IDLE_POLL_WAIT_S, consumer_options, poll
 from worker.kafka.publisher import Publisher
+from worker.kafka.recovery import SharedEndOffsets
 from worker.kafka.running_calls import CallTasks, RunningCalls
 
 log = logging.getLogger(__name__)
@@ -72,8 +73,10 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
         shares: BudgetShares | None = None,
         intent_topic: str | None = None,
         dispatchers: Dispatchers | None = None,
+        outcome_ends: SharedEndOffsets | None = None,
     ) -> None:
         self.config = config
+        self._outcome_ends = outcome_ends  # the outcome topics' end offsets, read once for pipelines starting together
         self.dest = dest
         self.on_fatal = on_fatal
         self.clock = clock
@@ -119,7 +122,7 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
     async def start(self) -> None:
         dest = self.dest
         self.calls.attach(self._dispatchers.get(dest.credential, self._limiters.get(dest.credential)))
-        await self.partitions.seed()
+        await self.partitions.seed(self._outcome_ends)
         start = self.dest.start_position()
         # A member finishing the calls of revoked partitions (up to the shutdown grace) stays in the group.
         rebalance_timeout_ms = int((max(1.0, self.config.worker.shutdown_grace_s) + 10) * 1000)
@@ -211,7 +214,9 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
         if active:
             self.calls.poke()  # calls held while paused go now
 
-    def status(self) -> dict[str, Any]:
+    def status(self, records: dict[str, int] | None = None) -> dict[str, Any]:
+        """The destination's state for the status routes; ``records``: its delivered and dead-lettered counts
+        when the caller read them for every destination at once (:func:`worker.host.metrics.records_by_destination`)."""
         consumer = self._consumer
         assigned = sorted(consumer.assignment(), key=lambda t: (t.topic, t.partition)) if consumer else []
         return {
@@ -233,7 +238,8 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
             "budget_share": round(self._limiters.get(self.dest.credential).share, 4),
             "jobs_followed": self.sender.watch.watched if self.sender.watch is not None else 0,
             "partitions": self.partitions.status(consumer, assigned),
-            "records": {**metrics.records_since_start(self.dest.name), "unknown": self.outcomes.records_unknown},
+            "records": {**(records if records is not None else metrics.records_since_start(self.dest.name)),
+                        "unknown": self.outcomes.records_unknown},
             "last_error": self.outcomes.last_error,
         }
 

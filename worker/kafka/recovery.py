@@ -6,6 +6,9 @@ What the checkpoint, watermarks and intent marks are, and why they are sound:
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
+
 from aiokafka import TopicPartition
 
 from worker.core.config.kafka import KafkaSettings
@@ -27,6 +30,30 @@ async def end_offsets(settings: KafkaSettings, partitions: list[OutcomePartition
         return {(tp.topic, tp.partition): off for tp, off in ends.items()}
     finally:
         await stop_client(consumer)
+
+
+EndsReader = Callable[[KafkaSettings, list[OutcomePartition]], Awaitable[dict[OutcomePartition, int]]]
+
+
+class SharedEndOffsets:
+    """:func:`end_offsets` for pipelines starting together: one read serves every pipeline that asks for the same
+    partitions while it is under way (a thousand destinations start with a few dozen reads, not a thousand
+    clients). A read begun before a pipeline asked is as sound a first checkpoint: its watermarks start no
+    later than the records that pipeline will produce, at worst a recovery scans a little more."""
+
+    def __init__(self, settings: KafkaSettings, read: EndsReader | None = None) -> None:
+        self.settings = settings
+        self._read = read if read is not None else end_offsets
+        self._reading: dict[frozenset[OutcomePartition], asyncio.Future[dict[OutcomePartition, int]]] = {}
+
+    async def read(self, partitions: list[OutcomePartition]) -> dict[OutcomePartition, int]:
+        key = frozenset(partitions)
+        reading = self._reading.get(key)
+        if reading is None:
+            reading = asyncio.ensure_future(self._read(self.settings, partitions))
+            self._reading[key] = reading
+            reading.add_done_callback(lambda _: self._reading.pop(key, None))
+        return dict(await asyncio.shield(reading))
 
 
 async def scan_outcomes(

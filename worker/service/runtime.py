@@ -35,6 +35,7 @@ from worker.kafka.control import UNSCOPED_CONTROL_TOPIC, ControlReader, unscoped
 from worker.kafka.demand import DemandExchange
 from worker.kafka.pipeline import STOP_MARGIN_S, DestinationPipeline
 from worker.kafka.publisher import Publisher
+from worker.kafka.recovery import SharedEndOffsets
 from worker.service.saved_credentials import SavedCredentials
 from worker.service.saved_destinations import SavedDestinations
 from worker.service.shared_tokens import StoreTokenShare, is_token_entry, token_share
@@ -107,6 +108,7 @@ class Runtime:
         self._limits: dict[str, int] = {}  # the largest outcome document each of them takes
         self._reconcilers: dict[str, asyncio.Task[None]] = {}
         self._starts = asyncio.Semaphore(PIPELINE_STARTS_AT_ONCE)
+        self._outcome_ends = SharedEndOffsets(config.kafka)
         self._topics_lock = asyncio.Lock()  # one preparation of a topic, however many pipelines start at once
         self._dirty: set[str] = set()
         self._health: asyncio.Task[None] | None = None
@@ -218,7 +220,7 @@ class Runtime:
         pipeline = DestinationPipeline(
             self.config, dest, build_renderer(dest), self.delivery, self._publisher, self._on_fatal,
             [(t, p) for t in topics for p in self._topic_partitions[t]],
-            shares=self._shares, intent_topic=intents, dispatchers=self._dispatchers,
+            shares=self._shares, intent_topic=intents, dispatchers=self._dispatchers, outcome_ends=self._outcome_ends,
         )
         self.delivery.gates.get(dest.credential, dest.delivery).start_check()  # once per credential
         saved_word = self.control.state.get(dest.name) if self.control is not None else None
@@ -490,12 +492,14 @@ class Runtime:
             "credentials": self.credential_status(),
         }
 
-    def destination_status(self, name: str) -> dict[str, Any] | None:
+    def destination_status(self, name: str, records: dict[str, dict[str, int]] | None = None) -> dict[str, Any] | None:
         """One destination's status: where it comes from (``source``: file | store), its ``state``
-        (active | paused | failed | held), ``version`` when saved, ``reason`` when failed; None if unknown."""
+        (active | paused | failed | held), ``version`` when saved, ``reason`` when failed; None if unknown.
+        ``records``: every destination's record counts, read once for a status of them all."""
         pipeline = self.pipelines.get(name)
         if pipeline is not None:
-            item = {**pipeline.status(), "source": self.sources.get(name, "file")}
+            counts = None if records is None else records.get(name, {"delivered": 0, "dead_lettered": 0})
+            item = {**pipeline.status(counts), "source": self.sources.get(name, "file")}
         elif name in self.failed_destinations:
             item = {"name": name, "source": "store", "state": "failed", "reason": self.failed_destinations[name]}
         else:
@@ -507,7 +511,8 @@ class Runtime:
 
     def destination_statuses(self) -> list[dict[str, Any]]:
         names = [*self.pipelines, *(n for n in self.failed_destinations if n not in self.pipelines)]
-        return [item for n in names if (item := self.destination_status(n)) is not None]
+        records = metrics.records_by_destination()
+        return [item for n in names if (item := self.destination_status(n, records)) is not None]
 
     def _running_destinations(self) -> list[Destination]:
         return [p.dest for p in self.pipelines.values()]

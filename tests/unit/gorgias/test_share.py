@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from tests.support.gorgias_fakes import FakeClock, FakeTime, ServerBucket, credential
 from worker.core.config.account import RateLimitSettings
-from worker.core.grouping.demand_shares import HEARTBEAT_S, DemandBoard, DemandMeter, ShareRamp, worth_setting
+from worker.core.grouping.demand_shares import HEARTBEAT_S, DemandBoard, DemandMeter, DemandRamp, worth_setting
 from worker.gorgias.ratelimit import AccountRateLimiter, RateLimiterRegistry
 from worker.gorgias.share import MIN_SHARE, BudgetShares, partition_share
 
@@ -258,7 +258,7 @@ class DemandReplica:
         self.name = name
         self.lim = cold(time)
         self.board = DemandBoard(name)
-        self.ramp = ShareRamp()
+        self.ramp = DemandRamp()
         self.meter = DemandMeter()
         self.backlog = backlog
         self.taken = 0
@@ -271,7 +271,7 @@ class DemandReplica:
 
     def settle(self, now: float) -> None:  # as DemandExchange._apply
         alone = self.board.fresh(now) and not self.board.others(ACCOUNT, now)
-        share = self.ramp.step(self.board.share(ACCOUNT, self.own, now), now, alone)
+        share = self.board.share(ACCOUNT, self.ramp.step(self.own, now, alone), now)
         if worth_setting(self.lim.share, share):
             self.lim.set_share(share)
 

@@ -2,10 +2,10 @@
 
 Every replica publishes, per account, its *demand* — the calls it has due and not on the wire plus those
 it started in the last :data:`RECENT_S` seconds (:class:`DemandMeter`), capped at what the account's budget
-serves in one bucket (:func:`capped_demand`: a backlog of 10,000 calls asks no more than one of 40) — about
-once a second, and hears everyone's (:mod:`worker.kafka.demand` carries them
-on the deployment's compacted ``demand`` topic). Its share of the account's budget is then
-(:func:`demand_share`)::
+serves in one bucket (:func:`capped_demand`: a backlog of 10,000 calls asks no more than one of 40) and
+rounded down to a power of two (:func:`demand_level`) — about once a second, and hears everyone's
+(:mod:`worker.kafka.demand` carries them on the deployment's compacted ``demand`` topic). Its share of the
+account's budget is then (:func:`demand_share`)::
 
     share = floor + (1 - n * floor) * own / total        (n live replicas, total = their demands added)
 
@@ -14,17 +14,18 @@ keeps the ``floor`` (enough to start a call, then its demand is heard), the rest
 when nobody has anything waiting the budget is split evenly.
 
 Views differ for a moment (a demand is heard ~1 s after it changed), so the sum could pass one while they
-do. Two rules keep it at or under one (no 429s, the headroom left free):
+do. Three rules keep it at or under one (no 429s, the headroom left free):
 
-- A share *falls* at once, and *rises* only once the higher figure has held for :data:`RAISE_AFTER_S`
-  (:class:`ShareRamp`): by then every other replica has heard the demand behind it and given its part up.
-  A replica alone on the account takes what it is given at once.
+- A replica's *own* demand counts at its lowest of the last :data:`RAISE_AFTER_S` (:class:`DemandRamp`):
+  a demand that grows raises its share only once every other replica has heard it and given its part
+  up. A demand that falls lowers its share at once, and the others raise theirs as soon as they hear it
+  (it was given up before it was published): a share moves as fast as the demand behind it is heard.
 - A replica that has not heard its own demand back within :data:`EXPIRE_S` does not know what the others
-  hear (they may count it gone and have taken its part): it keeps the floor until it hears itself again
-  (:meth:`DemandBoard.share`). A new replica starts so.
-
-A replica not heard from for :data:`EXPIRE_S` (SIGKILLed, cut off) is gone: its part returns to the others
-within ``EXPIRE_S + RAISE_AFTER_S``. One that stops cleanly withdraws its entries at once.
+  hear: it keeps the floor until it hears itself again (:meth:`DemandBoard.share`). A new replica starts
+  so.
+- Another replica not heard from for :data:`GONE_AFTER_S` (SIGKILLed, cut off) is gone: its part returns
+  to the others then — later than it fell to the floor itself, if it is alive but cut off. One that stops
+  cleanly withdraws its entries at once.
 
 Pure logic: no I/O, and every time is passed in (``now``: a monotonic clock of this process).
 """
@@ -34,14 +35,15 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-__all__ = ["EXPIRE_S", "FLOOR", "FORGET_AFTER_S", "HEARTBEAT_S", "RAISE_AFTER_S", "RECENT_S", "DemandBoard",
-           "DemandMeter", "ShareRamp",
-           "capped_demand", "demand_share", "worth_setting"]
+__all__ = ["EXPIRE_S", "FLOOR", "FORGET_AFTER_S", "GONE_AFTER_S", "HEARTBEAT_S", "RAISE_AFTER_S", "RECENT_S",
+           "DemandBoard", "DemandMeter", "DemandRamp", "capped_demand", "demand_level", "demand_share",
+           "worth_setting"]
 
 FLOOR = 1 / 64  # an idle replica's share: one call of the odd endpoint test, or the first of a new backlog
 HEARTBEAT_S = 1.0  # each replica publishes its demand this often (changed or not: it is its heartbeat too)
-EXPIRE_S = 5.0  # a replica not heard from for this long is gone (five heartbeats missed)
-RAISE_AFTER_S = 2.5  # a higher share waits this long: the others hear the demand behind it meanwhile
+EXPIRE_S = 5.0  # a replica that has not heard itself for this long keeps the floor (five heartbeats missed)
+RAISE_AFTER_S = 2.5  # a replica's own higher demand waits this long: the others hear it meanwhile
+GONE_AFTER_S = EXPIRE_S + RAISE_AFTER_S  # another replica not heard from for this long is gone
 FORGET_AFTER_S = 60.0  # an entry silent this long is withdrawn from the topic by whoever notices
 RECENT_S = 5.0  # calls started within this long count as demand too: a steady trickle keeps its share
 RAISE_TOLERANCE = 0.01  # a rise of less than this (relative) is not worth putting in force
@@ -73,7 +75,17 @@ class DemandMeter:
         self._samples.append((now, started))
         while len(self._samples) > 1 and now - self._samples[1][0] >= self.window_s:
             self._samples.popleft()
-        return capped_demand(due + started - self._samples[0][1], account_usable)
+        return demand_level(capped_demand(due + started - self._samples[0][1], account_usable))
+
+
+def demand_level(calls: int) -> int:
+    """``calls`` rounded down to a power of two (0 stays 0): the demand a replica publishes.
+
+    Replicas about equally busy (a uniform topic: 23, 19 and 17 calls waiting) then ask the same and keep
+    steady, equal shares; a share moves only when a replica's demand halves or doubles. Without it every
+    small change moved the shares; a share moves only after the others heard the change, so fewer moves
+    leave less of the budget between two views."""
+    return 0 if calls <= 0 else 1 << (calls.bit_length() - 1)
 
 
 def demand_share(own: int, others: list[int], floor: float = FLOOR) -> float:
@@ -103,9 +115,10 @@ class _Heard:
 class DemandBoard:
     """Every replica's latest demand per account as this replica (``me``) heard it, and when."""
 
-    def __init__(self, me: str, expire_s: float = EXPIRE_S) -> None:
+    def __init__(self, me: str, expire_s: float = EXPIRE_S, gone_after_s: float = GONE_AFTER_S) -> None:
         self.me = me
         self.expire_s = expire_s
+        self.gone_after_s = gone_after_s
         self._heard: dict[str, dict[str, _Heard]] = {}  # account -> replica -> its latest demand
         self._own_echo = float("-inf")  # when this replica last heard one of its own entries
 
@@ -128,9 +141,9 @@ class DemandBoard:
         return now - self._own_echo <= self.expire_s
 
     def others(self, account: str, now: float) -> list[int]:
-        """The demands of the other replicas on ``account`` heard from within :attr:`expire_s`."""
+        """The demands of the other replicas on ``account`` heard from within :attr:`gone_after_s`."""
         return [h.calls for replica, h in self._heard.get(account, {}).items()
-                if replica != self.me and now - h.at <= self.expire_s]
+                if replica != self.me and now - h.at <= self.gone_after_s]
 
     def share(self, account: str, own: int, now: float, floor: float = FLOOR) -> float:
         """This replica's share of ``account`` given its demand ``own`` now (the floor while not fresh)."""
@@ -144,30 +157,31 @@ class DemandBoard:
                 for replica, h in replicas.items() if replica != self.me and now - h.at > after_s]
 
 
-class ShareRamp:
-    """The share in force for one account: a lower target at once, a higher one once it has held.
+class DemandRamp:
+    """This replica's own demand on one account as its share counts it: a lower demand at once, a higher one
+    once it has held for ``raise_after_s`` (the others have heard it by then and given their parts up).
 
-    The share in force is the lowest target of the last ``raise_after_s`` seconds, or the target itself
-    when the replica is alone on the account (nobody else has a part to give up). A replica that just
-    began to use the account starts from ``start`` (the floor): the others have not heard it yet."""
+    The demand in force is the lowest of the last ``raise_after_s`` seconds, or the demand itself when the
+    replica is alone on the account (nobody else has a part to give up). A replica that just began to
+    use the account starts from ``start`` (nothing): the others have not heard it yet."""
 
-    def __init__(self, raise_after_s: float = RAISE_AFTER_S, start: float | None = FLOOR) -> None:
+    def __init__(self, raise_after_s: float = RAISE_AFTER_S, start: int | None = 0) -> None:
         self.raise_after_s = raise_after_s
-        self._targets: deque[tuple[float, float]] = deque()  # (when, target), oldest first
+        self._demands: deque[tuple[float, int]] = deque()  # (when, demand), oldest first, rising
         self._start = start
 
-    def step(self, target: float, now: float, alone: bool = False) -> float:
-        """Take ``target`` (computed now); returns the share in force."""
+    def step(self, demand: int, now: float, alone: bool = False) -> int:
+        """Take the demand measured now; returns the demand in force."""
         if self._start is not None:
-            self._targets.append((now, min(self._start, target)))
+            self._demands.append((now, min(self._start, demand)))
             self._start = None
-        while self._targets and now - self._targets[0][0] > self.raise_after_s:
-            self._targets.popleft()
-        while self._targets and self._targets[-1][1] >= target:
-            self._targets.pop()  # a later, lower target makes the higher earlier ones irrelevant to the min
-        self._targets.append((now, target))
+        while self._demands and now - self._demands[0][0] > self.raise_after_s:
+            self._demands.popleft()
+        while self._demands and self._demands[-1][1] >= demand:
+            self._demands.pop()  # a later, lower demand makes the higher earlier ones irrelevant to the min
+        self._demands.append((now, demand))
         if alone:
-            self._targets.clear()
-            self._targets.append((now, target))
-            return target
-        return self._targets[0][1]
+            self._demands.clear()
+            self._demands.append((now, demand))
+            return demand
+        return self._demands[0][1]

@@ -42,7 +42,7 @@ class Claim:
         it still tells whether its partitions are ours."""
         if self._counted:
             self._counted = False
-            self._owner._count_down(self._held)
+            self._owner.unclaim(self._held)
 
     def release(self) -> None:
         """The call is over (sent and recorded, dropped or failed); a second release does nothing."""
@@ -86,7 +86,8 @@ class Ownership:
         for key in [k for k in self._active if k[0] == tp]:
             del self._active[key]
 
-    def _count_down(self, held: list[tuple[TopicPartitionKey, int]]) -> None:
+    def unclaim(self, held: list[tuple[TopicPartitionKey, int]]) -> None:
+        """The counterpart of :meth:`claim`: a call of ``held`` no longer holds their revocation up."""
         for key in held:
             if self._active.get(key, 0) > 0:
                 self._active[key] -= 1

@@ -9,12 +9,14 @@ from hypothesis import strategies as st
 from worker.core.grouping.demand_shares import (
     EXPIRE_S,
     FLOOR,
+    GONE_AFTER_S,
     RAISE_AFTER_S,
     RECENT_S,
     DemandBoard,
     DemandMeter,
-    ShareRamp,
+    DemandRamp,
     capped_demand,
+    demand_level,
     demand_share,
 )
 
@@ -53,14 +55,18 @@ def test_demand_is_capped_at_one_bucket() -> None:
 class TestDemandMeter:
     def test_calls_due_and_calls_started_lately(self) -> None:
         meter = DemandMeter()
-        assert meter.demand(due=3, started=0, now=0.0, account_usable=38) == 3
+        assert meter.demand(due=4, started=0, now=0.0, account_usable=38) == 4
         assert meter.demand(due=0, started=2, now=1.0, account_usable=38) == 2  # a trickle the budget keeps up with
         assert meter.demand(due=0, started=2, now=1.0 + RECENT_S, account_usable=38) == 0  # nothing lately
 
     def test_capped_at_one_bucket(self) -> None:
         meter = DemandMeter()
         meter.demand(due=0, started=0, now=0.0, account_usable=38)
-        assert meter.demand(due=5_000, started=30, now=2.0, account_usable=38) == 38
+        assert meter.demand(due=5_000, started=30, now=2.0, account_usable=38) == 32  # 38, as a power of two
+
+    def test_about_equally_busy_replicas_ask_the_same(self) -> None:
+        assert {DemandMeter().demand(due=d, started=0, now=0.0, account_usable=38) for d in (17, 19, 23, 31)} == {16}
+        assert [demand_level(d) for d in (0, 1, 2, 3, 4, 7, 8)] == [0, 1, 2, 2, 4, 4, 8]
 
 
 class TestDemandBoard:
@@ -71,12 +77,14 @@ class TestDemandBoard:
         board.heard("acme/basic", "me", 10, now=0.5)
         assert board.share("acme/basic", 10, now=0.5) == pytest.approx(1 - FLOOR)
 
-    def test_a_silent_replica_expires(self) -> None:
+    def test_a_silent_replica_is_gone_after_it_fell_to_the_floor_itself(self) -> None:
         board = DemandBoard("me")
         board.heard("acme/basic", "other", 38, now=0.0)
         board.heard("acme/basic", "me", 38, now=EXPIRE_S + 1)
-        assert board.others("acme/basic", now=EXPIRE_S + 1) == []
-        assert board.share("acme/basic", 38, now=EXPIRE_S + 1) == 1.0
+        assert board.others("acme/basic", now=EXPIRE_S + 1) == [38]  # alive but cut off: on its floor by now
+        board.heard("acme/basic", "me", 38, now=GONE_AFTER_S + 0.1)
+        assert board.others("acme/basic", now=GONE_AFTER_S + 0.1) == []
+        assert board.share("acme/basic", 38, now=GONE_AFTER_S + 0.1) == 1.0
 
     def test_going_stale_itself_falls_to_the_floor(self) -> None:
         board = DemandBoard("me")
@@ -105,34 +113,40 @@ class TestDemandBoard:
         assert board.silent(now=100.0, after_s=60.0) == [("acme/basic", "dead")]
 
 
-class TestShareRamp:
-    def test_falls_at_once_and_rises_once_the_others_heard(self) -> None:
-        ramp = ShareRamp(start=None)
-        assert ramp.step(0.5, now=0.0) == 0.5
-        assert ramp.step(0.2, now=0.25) == 0.2
+class TestDemandRamp:
+    def test_a_lower_demand_counts_at_once_a_higher_one_once_the_others_heard_it(self) -> None:
+        ramp = DemandRamp(start=None)
+        assert ramp.step(16, now=0.0) == 16
+        assert ramp.step(4, now=0.25) == 4
         t = 0.5
         while t < 0.25 + RAISE_AFTER_S:
-            assert ramp.step(0.9, now=t) == 0.2
+            assert ramp.step(32, now=t) == 4
             t += 0.25
-        assert ramp.step(0.9, now=t + 0.01) == 0.9
+        assert ramp.step(32, now=t + 0.01) == 32
 
     def test_a_dip_resets_the_wait(self) -> None:
-        ramp = ShareRamp(raise_after_s=1.0, start=None)
-        ramp.step(0.3, now=0.0)
-        ramp.step(0.6, now=0.5)
-        ramp.step(0.4, now=0.9)
-        assert ramp.step(0.6, now=1.2) == 0.4
-        assert ramp.step(0.6, now=2.0) == 0.6
+        ramp = DemandRamp(raise_after_s=1.0, start=None)
+        ramp.step(2, now=0.0)
+        ramp.step(8, now=0.5)
+        ramp.step(4, now=0.9)
+        assert ramp.step(8, now=1.2) == 4
+        assert ramp.step(8, now=2.0) == 8
 
-    def test_alone_rises_at_once(self) -> None:
-        ramp = ShareRamp()
-        ramp.step(FLOOR, now=0.0)
-        assert ramp.step(1.0, now=0.1, alone=True) == 1.0
+    def test_alone_counts_at_once(self) -> None:
+        ramp = DemandRamp()
+        ramp.step(0, now=0.0)
+        assert ramp.step(32, now=0.1, alone=True) == 32
 
-    def test_a_replica_new_to_the_account_starts_at_the_floor(self) -> None:
-        ramp = ShareRamp()  # the others have not heard it yet: they still count their parts as theirs
-        assert ramp.step(0.5, now=0.0) == FLOOR
-        assert ramp.step(0.5, now=RAISE_AFTER_S + 0.01) == 0.5
+    def test_a_replica_new_to_the_account_counts_nothing_until_the_others_heard_it(self) -> None:
+        ramp = DemandRamp()  # the others still count their parts as theirs
+        assert ramp.step(16, now=0.0) == 0
+        assert ramp.step(16, now=RAISE_AFTER_S + 0.01) == 16
 
-    def test_alone_on_a_new_account_takes_it_all(self) -> None:
-        assert ShareRamp().step(1.0, now=0.0, alone=True) == 1.0
+    def test_the_others_giving_up_their_demand_raises_this_share_at_once(self) -> None:
+        board = DemandBoard("me")
+        ramp = DemandRamp(start=None)
+        board.heard("acme/basic", "me", 16, now=0.0)
+        board.heard("acme/basic", "other", 16, now=0.0)
+        assert board.share("acme/basic", ramp.step(16, now=0.0), now=0.0) == pytest.approx(0.5)
+        board.heard("acme/basic", "other", 0, now=0.3)  # it lowered its share before it published
+        assert board.share("acme/basic", ramp.step(16, now=0.3), now=0.3) == pytest.approx(1 - FLOOR)
