@@ -19,7 +19,7 @@ from collections.abc import Callable, Coroutine, Iterator
 from functools import partial
 from typing import Any
 
-from worker.core.chain.job_coalescing import JobGroup
+from worker.core.chain.job_coalescing import JobGroup, Riding
 from worker.core.chain.record_chain import RecordChain, Rejected
 from worker.core.config.worker_config import Destination
 from worker.core.grouping.call_scheduler import Candidate
@@ -137,6 +137,8 @@ class RunningCalls:
         if isinstance(call, JobGroup):
             made = self.chain.take_job(call)
         else:
+            if isinstance(call, Riding):  # the budget was free at once: it goes alone, as the first ready call
+                call = call.call
             assert isinstance(call, QueuedCall)
             made = self.chain.take(call)
         if isinstance(made, Rejected):

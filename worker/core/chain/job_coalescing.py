@@ -18,6 +18,12 @@ lane, free to go alongside (:meth:`~worker.core.grouping.open_batches.OpenBatche
 call commute: tags are added, and the set fields are all in one part, so whichever job Gorgias runs first
 the ticket ends as the whole call would have left it.
 
+**A call in a group rides with it.** When calls wait for the budget, a call with a part in a group is offered
+alone as :class:`Riding`, carrying no records: the group goes anyway, so the call's part costs nothing
+more in it, where alone the call would take tokens of its own (and the scheduler, weighing records per
+token, would send a warm ticket's call alone rather than its parts in jobs of a few tickets each). When a
+token is free at once, the first ready call still goes alone at once, as without coalescing.
+
 **A full call goes ticket by ticket.** A call that reached ``batching.batch_size`` (or ``max_bytes``) belongs
 to a ticket whose records come faster than a job ends: in a job, its lane would wait for minutes while its
 records pile up a full call at a time, whereas alone it carries a full call's records for its own
@@ -43,7 +49,7 @@ from worker.core.requests.rendering import Prepared
 from worker.core.requests.request import RenderedRequest
 from worker.core.templates.job_forms import JobChange, JobForm, job_form, job_request
 
-__all__ = ["JobCoalescer", "JobGroup"]
+__all__ = ["JobCoalescer", "JobGroup", "Riding"]
 
 Render = Callable[[QueuedCall[Prepared], list[Prepared]], "RenderedRequest | None"]
 """The request a waiting call would make now with these of its records (None when it cannot be rendered: it
@@ -94,6 +100,31 @@ class JobGroup:
 
     def __repr__(self) -> str:
         return f"JobGroup(tickets={len(self.tickets)}, records={self.records}, kind={self.change.kind})"
+
+
+class Riding:
+    """A waiting call with a part in a job group, as a candidate of its own: no records of its own to weigh (it
+    goes with the group when calls wait for the budget), the call itself when a token is free at once."""
+
+    __slots__ = ("call",)
+
+    def __init__(self, call: QueuedCall[Prepared]) -> None:
+        self.call = call
+
+    @property
+    def records(self) -> int:
+        return 0
+
+    @property
+    def tokens(self) -> float:
+        return self.call.tokens
+
+    @property
+    def ready_at(self) -> float:
+        return self.call.ready_at
+
+    def __repr__(self) -> str:
+        return f"Riding({self.call!r})"
 
 
 class JobCoalescer:

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from worker.core.chain.job_coalescing import JobCoalescer, JobGroup
+from worker.core.chain.job_coalescing import JobCoalescer, JobGroup, Riding
 from worker.core.config.delivery import Coalesce
 from worker.core.config.worker_config import Destination
 from worker.core.grouping.batching import BatchPolicy
@@ -154,12 +154,18 @@ class RecordChain:
                             sources)
         return RenderedCall(items, request, taken.as_batch(), taken)
 
-    def candidates(self) -> Iterator[QueuedCall[Prepared] | JobGroup]:
+    def candidates(self) -> Iterator[QueuedCall[Prepared] | JobGroup | Riding]:
         """What may take the account's next token: every call that may start now (in the order they became
-        ready), then, when coalescing into jobs, the groups of those calls that one job can make."""
-        yield from self.open.eligible()
-        if self.coalescer is not None:
-            yield from self.coalescer.groups(self.open.eligible())
+        ready), then, when coalescing into jobs, the groups of those calls that one job can make; a call with
+        a part in a group is offered as :class:`Riding` (it goes with the group when calls wait)."""
+        if self.coalescer is None:
+            yield from self.open.eligible()
+            return
+        groups = self.coalescer.groups(self.open.eligible())
+        riding = {call.cid for group in groups for call in group.calls}
+        for call in self.open.eligible():
+            yield Riding(call) if call.cid in riding else call
+        yield from groups
 
     def take_job(self, group: JobGroup) -> RenderedCall:
         """Take every call of ``group`` out of the open batches (of a call in parts, the part asking the group's

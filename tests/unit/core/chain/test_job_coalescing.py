@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from worker.core.chain.job_coalescing import JobGroup
+from worker.core.chain.job_coalescing import JobGroup, Riding
 from worker.core.chain.record_chain import RecordChain
 from worker.core.config.worker_config import Destination
 from worker.core.grouping.call_scheduler import AccountScheduler, Candidate, SchedulerPolicy
@@ -57,7 +57,9 @@ def test_calls_of_several_tickets_asking_the_same_change_become_one_job_candidat
          {"ticket_id": 4, "tags": ["vip"], "subject": "renamed"})
     candidates = list(c.candidates())
     plain, [group] = candidates[:4], candidates[4:]
-    assert [type(x).__name__ for x in plain] == ["QueuedCall"] * 4  # every call still may go alone, first
+    # every call may still go alone, first (when a token is free at once); those in the job ride with it
+    assert [type(x).__name__ for x in plain] == ["Riding", "Riding", "QueuedCall", "QueuedCall"]
+    assert [x.records for x in plain] == [0, 0, 1, 1]
     assert isinstance(group, JobGroup) and list(group.tickets) == [1, 2] and group.records == 2
     assert group.tokens == 1
     # a change asked of one ticket (status of 3) and one no job can make (a subject) go ticket by ticket
@@ -168,6 +170,22 @@ def test_records_that_name_a_job_made_before_a_restart_are_not_gathered_again() 
     feed({"ticket_id": 1, "status": "closed"}, {"ticket_id": 2, "status": "closed"}, resume=77)
     assert groups(c) == []
     assert all(p.record.extra[RESUME_JOB] == 77 for call in c.open.eligible() for p in call.items)
+
+
+def test_a_warm_tickets_call_rides_in_the_jobs_of_its_parts_when_calls_wait_for_the_budget() -> None:
+    """Alone, ticket 1's call would carry 6 records for its token(s): more per token than either job of two
+    tickets. But the jobs go anyway, for the other tickets: in them its records cost nothing more."""
+    c = chain()
+    feed = Feeder(c)
+    warm = [{"ticket_id": 1, "tags": ["a"]}] * 3 + [{"ticket_id": 1, "status": "closed"}] * 3
+    feed(*warm, {"ticket_id": 2, "tags": ["a"]}, {"ticket_id": 3, "status": "closed"})
+    scheduler = AccountScheduler()
+    scheduler.add(_Source(c))
+    picked = scheduler.choose(10.0, contended=True)
+    assert picked is not None and isinstance(picked[1], JobGroup) and list(picked[1].tickets) == [1, 2]
+    uncontended = scheduler.choose(10.0, contended=False)
+    assert uncontended is not None and isinstance(uncontended[1], Riding)  # a free token: the call goes alone
+    assert uncontended[1].call.records == 6
 
 
 class _Source:
