@@ -121,10 +121,10 @@ def closed_port() -> int:
 @pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
 class TestAgainstRealServer:
     async def send(
-        self, origin: str, path: str, transport: TransportName, timeout_s: float = 0.4
+        self, origin: str, path: str, transport: TransportName, timeout_s: float = 10.0
     ) -> HttpResult:
         cred = credential(base_url=origin)
-        config = settings(timeout_s=timeout_s, connect_timeout_s=0.4)
+        config = settings(timeout_s=timeout_s, connect_timeout_s=5.0)
         async with GorgiasClient(cred, SecretStr(SECRET), config, transport=transport) as client:
             return await client.send(request(f"https://acme.gorgias.com{path}"))
 
