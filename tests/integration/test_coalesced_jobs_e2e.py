@@ -8,16 +8,14 @@ token every 3 s, so calls due in the first seconds wait for the budget (the sand
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 
-from tests.support.kafka_io import publish, read_json_to_end, read_topic, wait_for
+from tests.support.kafka_io import publish, read_json_to_end, wait_for
 from tests.support.processes import WorkerProcess
-from tests.support.scenario import Scenario, new_ticket, templated, wait_committed
+from tests.support.scenario import Scenario, kill_once_its_job_is_marked, new_ticket, templated, wait_committed
 
 pytestmark = pytest.mark.integration
 
@@ -114,14 +112,7 @@ async def test_a_worker_killed_while_its_job_runs_is_replaced_by_one_that_follow
     del doc["destinations"][0]["endpoint"]["method"], doc["destinations"][0]["endpoint"]["url"]
     worker = WorkerProcess(s.write(tmp_path, doc), s.web_port).start()
     try:
-        async def marked() -> bool:
-            marks = await read_topic(s.bootstrap, f"{s.group}.intents", 10**9, timeout=1)
-            return any(orjson.loads(m.value).get("job_id") for m in marks)
-
-        assert await wait_for(marked, timeout=60), "no intent mark named the job"
-        assert s.sandbox.state()["jobs"][0]["status"] in ("pending", "running")
-        worker.signal(signal.SIGKILL)
-        worker.wait(timeout=10)
+        await kill_once_its_job_is_marked(s, worker)
     finally:
         worker.stop()
     created = s.sandbox.counters()["requests"]["POST /api/jobs"]["201"]

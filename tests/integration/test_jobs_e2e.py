@@ -5,16 +5,14 @@ that job instead of creating it again."""
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 
-from tests.support.kafka_io import publish, read_json, read_topic, wait_for
+from tests.support.kafka_io import publish, read_json
 from tests.support.processes import WorkerProcess
-from tests.support.scenario import Scenario, new_ticket, templated, wait_committed
+from tests.support.scenario import Scenario, kill_once_its_job_is_marked, new_ticket, templated, wait_committed
 
 pytestmark = pytest.mark.integration
 
@@ -85,14 +83,7 @@ async def test_a_restarted_worker_follows_the_job_instead_of_creating_it_again(
     del doc["destinations"][0]["endpoint"]["method"], doc["destinations"][0]["endpoint"]["url"]
     worker = WorkerProcess(s.write(tmp_path, doc), s.web_port).start()
     try:
-        async def marked() -> bool:
-            marks = await read_topic(s.bootstrap, f"{s.group}.intents", 10**9, timeout=1)
-            return any(orjson.loads(m.value).get("job_id") for m in marks)
-
-        assert await wait_for(marked, timeout=60), "no intent mark named the job"
-        assert s.sandbox.state()["jobs"][0]["status"] in ("pending", "running")
-        worker.signal(signal.SIGKILL)
-        worker.wait(timeout=10)
+        await kill_once_its_job_is_marked(s, worker)
     finally:
         worker.stop()
     worker = WorkerProcess(s.write(tmp_path, doc), s.web_port).start()

@@ -3,16 +3,18 @@ publishes, and the waits on and reads of what came out."""
 
 from __future__ import annotations
 
+import signal
 import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import yaml
 
 from tests.support import http
-from tests.support.kafka_io import committed, create_topics, read_to_end, wait_for
+from tests.support.kafka_io import committed, create_topics, read_to_end, read_topic, wait_for
 from tests.support.ports import free_port
 from tests.support.processes import SandboxProcess, WorkerProcess, gorgias
 from worker.tools import schemas
@@ -165,3 +167,15 @@ def ready_status(worker: WorkerProcess) -> int | None:
         return http.get(f"{worker.url}/health/ready", timeout=2).status_code
     except httpx.HTTPError:
         return None
+
+
+async def kill_once_its_job_is_marked(s: Scenario, worker: WorkerProcess) -> None:
+    """SIGKILL the worker as soon as one of its intent marks names a Gorgias job, while the job still runs."""
+    async def marked() -> bool:
+        marks = await read_topic(s.bootstrap, f"{s.group}.intents", 10**9, timeout=1)
+        return any(orjson.loads(m.value).get("job_id") for m in marks)
+
+    assert await wait_for(marked, timeout=60), "no intent mark named the job"
+    assert s.sandbox.state()["jobs"][0]["status"] in ("pending", "running")
+    worker.signal(signal.SIGKILL)
+    worker.wait(timeout=10)

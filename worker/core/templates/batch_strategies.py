@@ -40,6 +40,19 @@ def _tag_key(tag: Any) -> Any:
     return ("raw", repr(tag))
 
 
+def _tags_together(bodies: Sequence[Any]) -> list[Any]:
+    """Every body's tags, each once (by id, else by name), in the order they first appear."""
+    seen: set[Any] = set()
+    tags: list[Any] = []
+    for body in bodies:
+        for tag in body.get("tags") or ():
+            key = _tag_key(tag)
+            if key not in seen:
+                seen.add(key)
+                tags.append(tag)
+    return tags
+
+
 def _conversation(bodies: Sequence[Any], spec: BatchSpec) -> Any:
     first = bodies[0]
     out = dict(first)
@@ -48,15 +61,7 @@ def _conversation(bodies: Sequence[Any], spec: BatchSpec) -> Any:
         messages.extend(body.get("messages") or ())
     out["messages"] = messages
     if any("tags" in b for b in bodies):
-        seen: set[Any] = set()
-        tags: list[Any] = []
-        for body in bodies:
-            for tag in body.get("tags") or ():
-                key = _tag_key(tag)
-                if key not in seen:
-                    seen.add(key)
-                    tags.append(tag)
-        out["tags"] = tags
+        out["tags"] = _tags_together(bodies)
     return out
 
 
@@ -123,17 +128,10 @@ def _update(bodies: Sequence[Any], spec: BatchSpec) -> Any:
     """One ticket's updates as one: later records' fields win (as if each were sent in turn); ``tags`` are
     added together (``template_options.tags: replace`` keeps the last record's, see ``ConfiguredTemplate.merge``)."""
     out: dict[str, Any] = {}
-    seen: set[Any] = set()
-    tags: list[Any] = []
     for body in bodies:
-        for tag in body.get("tags") or ():
-            key = _tag_key(tag)
-            if key not in seen:
-                seen.add(key)
-                tags.append(tag)
         out.update(body)
     if any("tags" in b for b in bodies):
-        out["tags"] = tags
+        out["tags"] = _tags_together(bodies)
     return out
 
 
