@@ -18,9 +18,8 @@ import pytest
 
 from tests.support import http
 from tests.support.kafka_io import publish, read_to_end, wait_for
-from tests.support.ports import free_port
 from tests.support.processes import WorkerProcess
-from tests.support.scenario import Scenario, ticket, wait_committed
+from tests.support.scenario import Scenario, replicas_on_one_budget, ticket, wait_committed
 
 pytestmark = pytest.mark.integration
 
@@ -42,15 +41,7 @@ def owned(worker: WorkerProcess) -> list[int]:
 
 
 def start_replicas(s: Scenario, tmp_path: Path, n: int) -> list[WorkerProcess]:
-    s.sandbox.admin("PUT", "rate-limit", {"rate_limit": f"{CAPACITY}/{int(PER_SECONDS)}s"})
-    rate = {"requests": CAPACITY, "per_seconds": PER_SECONDS, "headroom": HEADROOM}
-    doc = s.config(s.destination(credential={"rate_limit": rate}))
-    workers = []
-    for i in range(n):
-        port = free_port()
-        (tmp_path / f"w{i}").mkdir()
-        own = {**doc, "worker": {**doc["worker"], "web_port": port}}
-        workers.append(WorkerProcess(s.write(tmp_path / f"w{i}", own), port))
+    workers = replicas_on_one_budget(s, tmp_path, n, CAPACITY, PER_SECONDS, HEADROOM)
     for w in workers:
         w.start()
     return workers

@@ -12,9 +12,8 @@ import pytest
 
 from tests.support import http
 from tests.support.kafka_io import publish, read_to_end, wait_for
-from tests.support.ports import free_port
 from tests.support.processes import API_KEY, WorkerProcess
-from tests.support.scenario import Scenario, ticket, wait_committed
+from tests.support.scenario import Scenario, replicas_on_one_budget, ticket, wait_committed
 
 pytestmark = pytest.mark.integration
 
@@ -47,15 +46,7 @@ async def foreign_client(s: Scenario, stop: asyncio.Event, statuses: list[int]) 
 async def test_five_replicas_share_one_budget_without_429s(scenario: Scenario, tmp_path: Path) -> None:
     s = scenario
     await s.create_topics(partitions=PARTITIONS)
-    s.sandbox.admin("PUT", "rate-limit", {"rate_limit": f"{CAPACITY}/{int(PER_SECONDS)}s"})
-    rate = {"requests": CAPACITY, "per_seconds": PER_SECONDS, "headroom": HEADROOM}
-    doc = s.config(s.destination(credential={"rate_limit": rate}))
-    workers = []
-    for i in range(REPLICAS):
-        port = free_port()
-        (tmp_path / f"w{i}").mkdir()
-        own = {**doc, "worker": {**doc["worker"], "web_port": port}}
-        workers.append(WorkerProcess(s.write(tmp_path / f"w{i}", own), port))
+    workers = replicas_on_one_budget(s, tmp_path, REPLICAS, CAPACITY, PER_SECONDS, HEADROOM)
     stop = asyncio.Event()
     foreign: list[int] = []
     total = PARTITIONS * PER_PARTITION

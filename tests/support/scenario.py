@@ -179,3 +179,20 @@ async def kill_once_its_job_is_marked(s: Scenario, worker: WorkerProcess) -> Non
     assert s.sandbox.state()["jobs"][0]["status"] in ("pending", "running")
     worker.signal(signal.SIGKILL)
     worker.wait(timeout=10)
+
+
+def replicas_on_one_budget(
+    s: Scenario, tmp_path: Path, n: int, capacity: int, per_seconds: float, headroom: int,
+) -> list[WorkerProcess]:
+    """``n`` worker processes (not started) of the scenario's destination, each with its own web port, on one
+    account whose sandbox bucket is ``capacity`` calls per ``per_seconds`` and which keeps ``headroom``."""
+    s.sandbox.admin("PUT", "rate-limit", {"rate_limit": f"{capacity}/{int(per_seconds)}s"})
+    rate = {"requests": capacity, "per_seconds": per_seconds, "headroom": headroom}
+    doc = s.config(s.destination(credential={"rate_limit": rate}))
+    workers = []
+    for i in range(n):
+        port = free_port()
+        (tmp_path / f"w{i}").mkdir()
+        own = {**doc, "worker": {**doc["worker"], "web_port": port}}
+        workers.append(WorkerProcess(s.write(tmp_path / f"w{i}", own), port))
+    return workers
