@@ -15,11 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.support.console import DESKTOP, TOKEN, Watched
 
 CHROMIUM = Path(os.environ.get("CONSOLE_CHROMIUM", "/usr/bin/chromium"))
+# Saving a credential or a destination is a transactional write to a Kafka topic read back by the worker:
+# on a loaded CI machine it took more than Playwright's default 5 s (a fresh-clone run)
+expect.set_options(timeout=20_000)
+
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run"]
 

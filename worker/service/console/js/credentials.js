@@ -121,7 +121,11 @@ export function credentialPicker({ onchange }) {
   });
   testNew.addEventListener('click', () => runTest('/credentials/test', unsaved(), newAnswer));
   createButton.addEventListener('click', async () => {
+    if (createButton.disabled) return;
     newMessage.hidden = true;
+    // a write to the worker's Kafka store: it can take seconds; one click, one write
+    createButton.disabled = true;
+    createButton.textContent = 'Creating…';
     try {
       const body = unsaved();
       await post('/credentials', body);
@@ -137,6 +141,9 @@ export function credentialPicker({ onchange }) {
       newMessage.textContent = items.length
         ? items.map((e) => `${e.path}: ${e.message}${e.suggestion ? ` (${e.suggestion})` : ''}`).join('; ')
         : error.message;
+    } finally {
+      createButton.disabled = false;
+      createButton.textContent = 'Create credential';
     }
   });
   newButton.addEventListener('click', () => {
