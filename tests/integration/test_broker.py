@@ -6,6 +6,8 @@ import aiokafka
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from tests.support.kafka_io import wait_for
+
 pytestmark = pytest.mark.integration
 
 
@@ -52,3 +54,31 @@ async def test_produce_and_consume_through_the_real_broker(kafka_bootstrap: str,
         assert len({x.partition for x in got if x.key == r.key}) == 1
     assert all(offsets == sorted(offsets) for offsets in by_key.values())
     assert sum(committed.values()) == 30
+
+
+async def test_the_health_probe_asks_about_the_named_topics_only(kafka_bootstrap: str, unique_topic: str) -> None:
+    from worker.core.config.kafka import KafkaSettings
+    from worker.kafka.clients import make_producer, probe_brokers, stop_client
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(unique_topic, num_partitions=1, replication_factor=1)])
+        producer = make_producer(KafkaSettings(bootstrap_servers=kafka_bootstrap))
+        await producer.start()
+        try:
+            await probe_brokers(producer, [unique_topic])  # answers: the broker is there
+            # naming a topic that does not exist creates nothing (the probe asks, it never writes)
+            await probe_brokers(producer, [f"{unique_topic}-absent"])
+        finally:
+            await stop_client(producer)
+        # the test broker creates topics on request (auto.create.topics.enable): a metadata request that
+        # allowed it would have the topic appear within moments
+        absent = f"{unique_topic}-absent"
+        assert not await wait_for(lambda: absent_appeared(admin, absent), timeout=3), "the probe created a topic"
+    finally:
+        await admin.close()
+
+
+async def absent_appeared(admin: AIOKafkaAdminClient, topic: str) -> bool:
+    return topic in await admin.list_topics()

@@ -69,7 +69,7 @@ async def test_an_outage_is_calm_unready_and_recovers_by_itself(
         own_broker.halt()
         outage_start = len(healthy)
         assert await wait_for(lambda: ready_status(worker) == 503 or None, timeout=60)
-        answer = http.get(f"{worker.url}/health/ready", timeout=2).json()
+        answer = http.get(f"{worker.url}/health/ready", timeout=10).json()
         assert answer["status"] == "unavailable" and "Kafka unreachable" in answer["trouble"]
         assert worker.proc is not None
         used_before = cpu_seconds(worker.proc.pid)

@@ -56,7 +56,7 @@ async def test_five_replicas_share_one_budget_without_429s(scenario: Scenario, t
         settled = await wait_for(lambda: [assigned(w) for w in workers] == [2] * REPLICAS, timeout=90)
         assert settled, [assigned(w) for w in workers]
         def shares() -> list[float]:
-            return [http.get(f"{w.url}/destinations/dest", timeout=2).json()["budget_share"] for w in workers]
+            return [http.get(f"{w.url}/destinations/dest", timeout=10).json()["budget_share"] for w in workers]
 
         # nothing waiting anywhere yet: the replicas, having heard each other's demand, split it evenly
         assert await wait_for(lambda: shares() == [pytest.approx(0.2)] * REPLICAS, timeout=30), shares()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import Any, TypeVar
@@ -19,6 +20,7 @@ from aiokafka.errors import (
     TopicAlreadyExistsError,
     for_code,
 )
+from aiokafka.protocol.metadata import MetadataRequest
 from aiokafka.structs import OffsetAndMetadata
 
 from worker.core.config.kafka import KafkaSettings
@@ -91,6 +93,30 @@ def make_producer(settings: KafkaSettings, **overrides: Any) -> aiokafka.AIOKafk
     }
     options.update(overrides)
     return aiokafka.AIOKafkaProducer(**client_options(settings), **options)
+
+
+async def probe_brokers(producer: aiokafka.AIOKafkaProducer, topics: Iterable[str]) -> None:
+    """One metadata request about ``topics`` (the worker's own outcome topics), sent to the brokers the
+    producer knows in turn until one answers; a :class:`KafkaError` when none does. aiokafka's own
+    ``fetch_all_metadata`` asks about every topic of the cluster (on a shared cluster of thousands of topics,
+    megabytes every probe), and its requests about named topics let the broker create a missing one with
+    the broker's defaults: this one names what the worker writes to and never creates anything."""
+    names = sorted(set(topics))
+    client = producer.client
+    nodes: list[Any] = [broker.nodeId for broker in client.cluster.brokers()]
+    if not names or not nodes:
+        await client.fetch_all_metadata()
+        return
+    request = MetadataRequest(names, allow_auto_topic_creation=False)
+    random.shuffle(nodes)
+    trouble: KafkaError | None = None
+    for node in nodes:
+        try:
+            await client.send(node, request)
+            return
+        except KafkaError as exc:
+            trouble = exc
+    raise KafkaError(f"no broker answered a metadata request ({trouble})")
 
 
 async def stop_client(client: aiokafka.AIOKafkaConsumer | aiokafka.AIOKafkaProducer, within_s: float = 5.0) -> None:

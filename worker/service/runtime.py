@@ -28,6 +28,7 @@ from worker.kafka.clients import (
     ensure_topic,
     make_producer,
     outcome_limits,
+    probe_brokers,
     topic_max_message_bytes,
     wait_for_broker,
 )
@@ -406,7 +407,7 @@ class Runtime:
                 # asyncio.timeout, not wait_for: 3.11's wait_for drops a cancellation that lands as the
                 # probe answers, and stop() would wait for this loop forever
                 async with asyncio.timeout(HEALTH_PROBE_TIMEOUT_S):
-                    await self._publisher.producer.client.fetch_all_metadata()
+                    await probe_brokers(self._publisher.producer, (t for t in self._limits if t))
             except (KafkaError, OSError, TimeoutError) as exc:
                 problems.append(f"Kafka unreachable ({str(exc) or type(exc).__name__})")
         if self._publisher is not None and not self._publisher.healthy:
