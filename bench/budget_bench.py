@@ -151,6 +151,11 @@ class Run:
     auth: str = "basic"
     job_duration_s: float = 0.0
     lag_by_minute: list[int] = field(default_factory=list)  # produced - delivered at each minute from the start
+    gather_s: float | None = None  # jobs: delivery.coalesce_gather_s when not the default
+
+    @property
+    def label(self) -> str:
+        return self.mode if self.gather_s is None else f"{self.mode}/{self.gather_s:g}s"
 
     @property
     def judged(self) -> bool:
@@ -232,7 +237,8 @@ def config(bootstrap: str, sandbox: SandboxProcess, topic: str, run_id: str, mod
             "response_webhook": {"enabled": True, "topic": f"{topic}-responses"},
             "dead_letter_topic": f"{topic}-dlq",
             "delivery": {"max_pending_records": args.max_pending_records,
-                         "coalesce": "jobs" if mode == "jobs" else "none"},
+                         "coalesce": "jobs" if mode == "jobs" else "none",
+                         **({"coalesce_gather_s": args.gather} if mode == "jobs" and args.gather is not None else {})},
         }],
     }
 
@@ -368,7 +374,8 @@ async def one_run(bootstrap: str, sandbox: SandboxProcess, tickets: list[int], d
     whole.count(at_start, at_end)
     return Run(dist, rate, mode, steady_from - started, steady=steady, whole=whole, stream=args.stream,
                auth=args.auth, job_duration_s=args.job_duration if args.stream == "updates" else 0.0,
-               lag_by_minute=lag_by_minute(events, produced_at, started, ended))
+               lag_by_minute=lag_by_minute(events, produced_at, started, ended),
+               gather_s=args.gather if mode == "jobs" else None)
 
 
 def lag_by_minute(events: list[tuple[float, dict[str, Any]]], produced_at: list[float], start: float,
@@ -391,7 +398,7 @@ HEAD = (f"{'stream':<8} {'rate':>5} {'mode':<7} {'window':<7} {'produced/s':>10}
 
 
 def lag_line(r: Run) -> str:
-    return f"  {r.stream} {r.dist} {r.rate:g}/s {r.mode}: " + " ".join(f"{x:,}" for x in r.lag_by_minute)
+    return f"  {r.stream} {r.dist} {r.rate:g}/s {r.label}: " + " ".join(f"{x:,}" for x in r.lag_by_minute)
 
 
 def rows(r: Run) -> list[str]:
@@ -400,7 +407,7 @@ def rows(r: Run) -> list[str]:
     for name, w in (("steady", r.steady), ("whole", r.whole)):
         target = ("met" if r.target_met else "MISSED") if r.judged and name == "steady" else ""
         out.append(
-            f"{name_of:<8} {r.rate:>5g} {r.mode:<7} {name:<7} {w.produced_per_s:>10.1f} "
+            f"{name_of:<8} {r.rate:>5g} {r.label:<7} {name:<7} {w.produced_per_s:>10.1f} "
             f"{w.delivered_per_s:>11.1f} {w.share:>6.0%} {w.records_per_call:>8.1f} {w.requests_per_record:>7.3f} "
             f"{w.polls:>5} {w.lag_at_start:>9} {w.lag_at_end:>8} {w.p50_latency_s:>7.1f} {w.p99_latency_s:>7.1f} "
             f"{max(w.status_429, w.sandbox_429):>5} {target:>6}")
@@ -423,7 +430,7 @@ def table(runs: list[Run]) -> str:
         if old is not None:
             more = r.steady.delivered / max(1, old.steady.delivered)
             fewer = old.steady.requests_per_record / max(0.001, r.steady.requests_per_record)
-            lines.append(f"  {r.stream} {r.dist:<8} {r.rate:>5g}/s {r.mode} vs {old.mode}: delivered x{more:.1f}, "
+            lines.append(f"  {r.stream} {r.dist:<8} {r.rate:>5g}/s {r.label} vs {old.mode}: delivered x{more:.1f}, "
                          f"requests per record /{fewer:.1f}")
     timed = [r for r in runs if r.lag_by_minute]
     if timed:
@@ -441,7 +448,7 @@ def load(path: str) -> list[Run]:
         mode = d.pop("mode", None) or ("fill" if d.pop("fill", True) else "sealed")
         runs.append(Run(d["dist"], d["rate"], mode, d["warmup_s"], Window(**d["steady"]), Window(**d["whole"]),
                         d.get("stream", "tags"), d.get("auth", "basic"), d.get("job_duration_s", 0.0),
-                        d.get("lag_by_minute", [])))
+                        d.get("lag_by_minute", []), d.get("gather_s")))
     return runs
 
 
@@ -553,6 +560,8 @@ def main(argv: list[str] | None = None) -> int:
                              "Default: both of the stream's")
     parser.add_argument("--job-duration", type=float, default=120.0,
                         help="seconds a ticket job runs in the sandbox (Gorgias: 'a few minutes or several hours')")
+    parser.add_argument("--gather", type=float, default=None,
+                        help="jobs: delivery.coalesce_gather_s (default: the setting's, 30 s)")
     parser.add_argument("--auth", choices=sorted(BUDGET), default="basic",
                         help="basic: an API key (40 calls / 20 s); oauth_app: the sandbox's OAuth app (80 / 20 s)")
     parser.add_argument("--merge", nargs="+", metavar="JSON", help="only print the table of these --json files")
