@@ -204,18 +204,25 @@ async def get_oauth(request: web.Request) -> web.Response:
 
 
 async def put_oauth(request: web.Request) -> web.Response:
-    """``PUT /__admin/oauth`` with ``{"access_token_lifetime_s": 20, "rotate_refresh_tokens": true}`` (either)."""
+    """``PUT /__admin/oauth`` with ``{"access_token_lifetime_s": 20, "rotate_refresh_tokens": true,
+    "code_lifetime_s": 600}`` (any of them)."""
     body = await _json_body(request)
-    if not isinstance(body, dict) or not body or set(body) - {"access_token_lifetime_s", "rotate_refresh_tokens"}:
-        return _bad('Expected {"access_token_lifetime_s": seconds, "rotate_refresh_tokens": true|false}.')
-    lifetime, rotate = body.get("access_token_lifetime_s"), body.get("rotate_refresh_tokens")
-    if lifetime is not None and (isinstance(lifetime, bool) or not isinstance(lifetime, int | float) or lifetime <= 0):
-        return _bad("access_token_lifetime_s must be a positive number.")
+    lifetimes = ("access_token_lifetime_s", "code_lifetime_s")
+    if not isinstance(body, dict) or not body or set(body) - {*lifetimes, "rotate_refresh_tokens"}:
+        return _bad('Expected {"access_token_lifetime_s": seconds, "rotate_refresh_tokens": true|false, '
+                    '"code_lifetime_s": seconds}.')
+    for name in lifetimes:
+        value = body.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or value <= 0):
+            return _bad(f"{name} must be a positive number.")
+    rotate = body.get("rotate_refresh_tokens")
     if rotate is not None and not isinstance(rotate, bool):
         return _bad("rotate_refresh_tokens must be true or false.")
     oauth = _sandbox(request).oauth
-    if lifetime is not None:
-        oauth.lifetime_s = float(lifetime)
+    if body.get("access_token_lifetime_s") is not None:
+        oauth.lifetime_s = float(body["access_token_lifetime_s"])
+    if body.get("code_lifetime_s") is not None:
+        oauth.codes.lifetime_s = float(body["code_lifetime_s"])
     if rotate is not None:
         oauth.rotate = rotate
     return _json(oauth.describe())

@@ -30,6 +30,7 @@ from gorgias_sandbox.errors import ApiError
 from gorgias_sandbox.faults import FaultInjector, Injected
 from gorgias_sandbox.job_runner import JobQueue
 from gorgias_sandbox.oauth import TOKEN_PATH, OAuthServer
+from gorgias_sandbox.oauth_codes import AUTHORIZE_PATH
 from gorgias_sandbox.ratelimit import Clock, RateLimiter, RateSpec, parse_rate
 from gorgias_sandbox.routes_account import ROUTES as ACCOUNT_ROUTES
 from gorgias_sandbox.routes_custom_fields import ROUTES as CUSTOM_FIELD_ROUTES
@@ -115,7 +116,8 @@ class Sandbox:
         }
         self.limiter = RateLimiter(*rate_specs(settings.rate_limit, settings.oauth_rate_limit), self.clock)
         self.oauth = OAuthServer(settings.accounts, lambda domain, email: self.authenticators[domain].principal(
-            email, "oauth"), self.clock, settings.oauth_access_token_lifetime_s, settings.oauth_rotate_refresh_tokens)
+            email, "oauth"), self.clock, settings.oauth_access_token_lifetime_s, settings.oauth_rotate_refresh_tokens,
+            settings.oauth_code_lifetime_s)
         self.faults = FaultInjector(settings.fault_config(), settings.seed, self.clock, settings.hang_max_s)
         self.jobs = JobQueue(self.clock, settings.job_duration_s, finish_job, self.faults.job_failure)
         self.counters = Counters()
@@ -168,6 +170,8 @@ class Sandbox:
         account = self.state.accounts.get(domain)
         if account is not None and path.rstrip("/") == TOKEN_PATH and method == "POST":
             return await self._token(request, domain)
+        if account is not None and path.rstrip("/") == AUTHORIZE_PATH and method == "GET":
+            return self._authorize(request, domain)
         if account is None or not is_api:
             self.counters.record("(unknown host)" if account is None else route_key, 404)
             return _unknown_host()
@@ -202,6 +206,16 @@ class Sandbox:
         answer = self.oauth.token(domain, request.content_type, raw, request.headers.get("Authorization"))
         self.counters.record(f"POST {TOKEN_PATH}", answer.status)
         return _json(answer.status, answer.body, answer.headers)
+
+    def _authorize(self, request: web.Request, domain: str) -> web.Response:
+        """``GET /oauth/authorize`` (:mod:`gorgias_sandbox.oauth_codes`): a redirect, or a page redirecting nowhere."""
+        params = {key: request.query.getall(key) for key in set(request.query.keys())}
+        answer = self.oauth.authorization(domain, params)
+        self.counters.record(f"GET {AUTHORIZE_PATH}", answer.status)
+        if answer.location is not None:
+            headers = {"Location": answer.location, "Cache-Control": "no-store"}
+            return web.Response(status=answer.status, headers=headers)
+        return web.Response(status=answer.status, text=answer.page, content_type="text/html")
 
     def _authenticate(
         self, domain: str, account: AccountState, authorization: str | None, route_key: str

@@ -59,6 +59,10 @@ def default_custom_fields() -> list[CustomFieldSeed]:
     ]
 
 
+SANDBOX_REDIRECT_URI = "https://app.example.com/oauth/callback"
+"""The redirection URI the sandbox's app ``sandbox-client`` registered (the README's example)."""
+
+
 class OAuthAppSettings(BaseModel):
     """An OAuth app installed on the account, acting for one of its users (``POST /oauth/token``)."""
 
@@ -71,6 +75,10 @@ class OAuthAppSettings(BaseModel):
     refresh_token: str | None = None
     """A refresh token it holds from the start (as if the user had authorized it with scope ``offline``)."""
     scope: str = "openid email profile offline write:all"
+    """The scope of the refresh token it holds from the start and of those ``/__admin/oauth/authorize`` gives."""
+    redirect_uris: list[str] = Field(default_factory=list)
+    """Its registered redirection URIs: ``/oauth/authorize`` redirects only to one of them (the only one
+    when the request names none); none registered: any absolute URI, which the request must then name."""
 
 
 class AccountSettings(BaseModel):
@@ -104,7 +112,8 @@ def default_accounts() -> list[AccountSettings]:
                              name="Acme Observer"),
             ],
             oauth_apps=[OAuthAppSettings(client_id="sandbox-client", client_secret="sandbox-client-secret",
-                                         user="agent@acme.com", refresh_token="sandbox-refresh-token")],
+                                         user="agent@acme.com", refresh_token="sandbox-refresh-token",
+                                         redirect_uris=[SANDBOX_REDIRECT_URI])],
         )
     ]
 
@@ -130,6 +139,8 @@ class SandboxSettings(BaseModel):
     """How long an access token from ``POST /oauth/token`` works (Gorgias: 24 h)."""
     oauth_rotate_refresh_tokens: bool = False
     """Answer every refresh with a new refresh token and refuse the old one from then on."""
+    oauth_code_lifetime_s: float = Field(default=600.0, gt=0)
+    """How long a code from ``GET /oauth/authorize`` can be exchanged (RFC 6749 advises 10 minutes at most)."""
     hang_max_s: float = Field(default=300.0, gt=0)
     max_body_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
     job_duration_s: float = Field(default=0.0, ge=0)

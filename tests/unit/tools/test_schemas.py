@@ -59,3 +59,15 @@ def test_the_charts_embedded_config_schema_drift_is_detected_and_rewritten(tmp_p
     rewritten = json.loads(path.read_text())
     assert rewritten["properties"] == doc["properties"], "the chart's own values are left as they are"
     assert "kafka" in rewritten["$defs"]["WorkerConfig"]["properties"]
+
+
+def test_a_number_or_a_flag_may_name_an_environment_variable_in_the_file() -> None:
+    """The worker replaces ``${VAR}`` / ``${VAR:-default}`` when it loads the file: the published schema lets
+    editors and Helm accept them where a number or a flag is expected, and still refuses other text."""
+    schema = schemas.generate()["worker-config.schema.json"]
+    check = jsonschema.Draft202012Validator(schema)
+    doc = {"worker": {"web_port": "${WEB_PORT:-6066}"}, "kafka": {"bootstrap_servers": "localhost:9092"},
+           "destinations": []}
+    assert [e.message for e in check.iter_errors(doc)] == []
+    assert list(check.iter_errors({**doc, "worker": {"web_port": "six thousand"}}))
+    assert list(check.iter_errors({**doc, "worker": {"web_port": 70000}}))  # the number's own bounds still hold

@@ -106,7 +106,8 @@ class RecordChain:
         )
         # delivery.coalesce: jobs: waiting calls of several tickets asking the same change become one Gorgias job
         template = dest.endpoint.template
-        self.coalescer = (JobCoalescer(template, self._peek, dest.delivery.coalesce_max_tickets)
+        self.coalescer = (JobCoalescer(template, self._peek, dest.delivery.coalesce_max_tickets,
+                                       dest.delivery.coalesce_gather_s)
                           if dest.delivery.coalesce is Coalesce.JOBS and template is not None else None)
 
     # -- records in ----------------------------------------------------------------------------------
@@ -199,12 +200,13 @@ class RecordChain:
         except RenderError:
             return None
 
-    def done(self, call: RenderedCall) -> None:
-        """``call`` is off the wire (a job: ended): the next call of its key (of each of its keys) may go."""
+    def done(self, call: RenderedCall, now: float | None = None) -> None:
+        """``call`` is off the wire (a job: ended): the next call of its key (of each of its keys) may go, from
+        ``now`` on (None: counted from when it was due)."""
         if call.queued is not None:
-            self.open.done(call.queued)
+            self.open.done(call.queued, now)
         for member in call.members:
-            self.open.done(member)
+            self.open.done(member, now)
 
     def take_ready(self) -> Iterator[RenderedCall | Rejected]:
         """Every call that may go now, taken, rendered and released at once, oldest first (for previews)."""

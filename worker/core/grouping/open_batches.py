@@ -41,8 +41,8 @@ T = TypeVar("T")
 class QueuedCall(Generic[T]):
     """A call waiting to be sent: its records (in arrival order) and when it became due."""
 
-    __slots__ = ("cid", "items", "key", "lane", "memo", "nbytes", "opened_at", "ready_at", "reason", "sealed",
-                 "sizes", "tokens", "window_start")
+    __slots__ = ("cid", "eligible_at", "items", "key", "lane", "memo", "nbytes", "opened_at", "ready_at", "reason",
+                 "sealed", "sizes", "tokens", "window_start")
 
     def __init__(self, cid: int, lane: Hashable, key: tuple[Hashable, ...], items: list[T], sizes: list[int],
                  opened_at: float, ready_at: float, sealed: bool, window_start: float | None = None,
@@ -55,6 +55,7 @@ class QueuedCall(Generic[T]):
         self.nbytes = 1 + sum(sizes) + len(sizes)  # the JSON array body: 2 + sum + commas
         self.opened_at = opened_at
         self.ready_at = ready_at  # when it became due (age is counted from here)
+        self.eligible_at = ready_at  # since when it may be taken (an ordered lane's next call: once the lane is free)
         self.sealed = sealed
         self.tokens = 1.0  # budget tokens it is expected to take: one per request (see OpenBatches.call_made)
         self.window_start = window_start
@@ -65,6 +66,11 @@ class QueuedCall(Generic[T]):
     @property
     def records(self) -> int:
         return len(self.items)
+
+    @property
+    def held_until(self) -> float:
+        """A call is never held back (see :attr:`~worker.core.grouping.call_scheduler.Candidate.held_until`)."""
+        return float("-inf")
 
     def as_batch(self) -> Batch[T]:
         """The call as a closed :class:`~worker.core.grouping.batching.Batch` (for the response event)."""
@@ -222,8 +228,9 @@ class OpenBatches(Generic[T]):
         from now on expect the figure learned so far (:class:`~worker.core.grouping.call_scheduler.TokensPerCall`)."""
         self._tokens.observe(requests)
 
-    def done(self, call: QueuedCall[T]) -> None:
-        """``call`` is off the wire: the next call of its lane may go."""
+    def done(self, call: QueuedCall[T], now: float | None = None) -> None:
+        """``call`` is off the wire: the next call of its lane may go, from ``now`` on (its ``eligible_at``; None:
+        counted from when it was due)."""
         lane = call.lane
         if not (self.ordered and lane is not None):
             return
@@ -235,6 +242,8 @@ class OpenBatches(Generic[T]):
         calls = self._lanes.get(lane)
         if calls:
             head = calls[0]
+            if now is not None:
+                head.eligible_at = max(head.ready_at, now)
             self._eligible[head.cid] = head
         elif calls is not None:
             del self._lanes[lane]
