@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Hashable
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from worker.core.grouping.batching import BatchPolicy, FlushReason
 from worker.core.grouping.open_batches import OpenBatches
@@ -59,3 +61,31 @@ def test_arrival_order_cuts_its_one_batch_where_the_job_changes() -> None:
         ob.add(rec, (), 1, 0.0)
     ob.tick(5.0)
     assert sorted(drained(ob)) == [["w"], ["x", "y"], ["z"]]
+
+
+ADDS = st.lists(st.tuples(st.sampled_from("abc"), st.sampled_from([None, 7, 8]), st.integers(0, 3)),
+                max_size=40)
+
+
+@settings(max_examples=100, deadline=None)
+@given(adds=ADDS, algorithm=st.sampled_from(["by_attribute", "tumbling_window", "session_window"]),
+       fill=st.booleans(), size=st.integers(1, 5))
+def test_no_call_mixes_jobs_and_each_keys_records_go_in_order(
+        adds: list[tuple[str, int | None, int]], algorithm: str, fill: bool, size: int) -> None:
+    ob: OpenBatches[Rec] = OpenBatches(BatchPolicy(algorithm, batch_size=size, max_wait=1.0, window=1.0, gap=1.0),
+                                       ordered=True, fill=fill, apart=job_of)
+    now = 0.0
+    for n, (key, job, pause) in enumerate(adds):
+        now += pause / 4
+        ob.add((f"{key}{n}", job), (key,), 1, now)
+    ob.flush_grouped(now + 10)
+    sent: dict[str, list[str]] = {}
+    while ob.has_eligible:
+        call = ob.take(min(ob.eligible(), key=lambda c: c.cid))
+        assert len({job for _, job in call.items}) == 1, call.items
+        sent.setdefault(str(call.key[0]), []).extend(name for name, _ in call.items)
+        ob.done(call)
+    expected: dict[str, list[str]] = {}
+    for n, (key, _, _) in enumerate(adds):
+        expected.setdefault(key, []).append(f"{key}{n}")
+    assert sent == expected
