@@ -53,7 +53,7 @@ import random
 import sys
 import time
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -150,6 +150,7 @@ class Run:
     stream: str = "tags"
     auth: str = "basic"
     job_duration_s: float = 0.0
+    lag_by_minute: list[int] = field(default_factory=list)  # produced - delivered at each minute from the start
 
     @property
     def judged(self) -> bool:
@@ -366,12 +367,31 @@ async def one_run(bootstrap: str, sandbox: SandboxProcess, tickets: list[int], d
     whole = measure(events, produced_at, started, ended)
     whole.count(at_start, at_end)
     return Run(dist, rate, mode, steady_from - started, steady=steady, whole=whole, stream=args.stream,
-               auth=args.auth, job_duration_s=args.job_duration if args.stream == "updates" else 0.0)
+               auth=args.auth, job_duration_s=args.job_duration if args.stream == "updates" else 0.0,
+               lag_by_minute=lag_by_minute(events, produced_at, started, ended))
+
+
+def lag_by_minute(events: list[tuple[float, dict[str, Any]]], produced_at: list[float], start: float,
+                  end: float) -> list[int]:
+    """Produced - delivered at each whole minute of the run: whether the lag is flat, or swings (jobs mode:
+    a cycle of the jobs' duration plus the reads that find them done)."""
+    finished = [f for f, _ in events]
+    delivered = list(itertools.accumulate(e["record_count"] if e["outcome"] == "delivered" else 0 for _, e in events))
+    lags = []
+    for minute in range(1, int((end - start) // 60) + 1):
+        at = start + 60 * minute
+        n = bisect.bisect_left(finished, at)
+        lags.append(bisect.bisect_left(produced_at, at) - (delivered[n - 1] if n else 0))
+    return lags
 
 
 HEAD = (f"{'stream':<8} {'rate':>5} {'mode':<7} {'window':<7} {'produced/s':>10} {'delivered/s':>11} {'share':>6} "
         f"{'rec/call':>8} {'req/rec':>7} {'polls':>5} {'lag start':>9} {'lag end':>8} {'p50 s':>7} {'p99 s':>7} "
         f"{'429s':>5} {'target':>6}")
+
+
+def lag_line(r: Run) -> str:
+    return f"  {r.stream} {r.dist} {r.rate:g}/s {r.mode}: " + " ".join(f"{x:,}" for x in r.lag_by_minute)
 
 
 def rows(r: Run) -> list[str]:
@@ -405,6 +425,12 @@ def table(runs: list[Run]) -> str:
             fewer = old.steady.requests_per_record / max(0.001, r.steady.requests_per_record)
             lines.append(f"  {r.stream} {r.dist:<8} {r.rate:>5g}/s {r.mode} vs {old.mode}: delivered x{more:.1f}, "
                          f"requests per record /{fewer:.1f}")
+    timed = [r for r in runs if r.lag_by_minute]
+    if timed:
+        lines.append("")
+        lines.append("lag (produced - delivered) at each minute of the run")
+        timed.sort(key=lambda r: (r.stream, r.auth, r.dist, r.rate, order[r.mode]))
+        lines.extend(lag_line(r) for r in timed)
     return "\n".join(lines)
 
 
@@ -414,7 +440,8 @@ def load(path: str) -> list[Run]:
     for d in json.loads(Path(path).read_text()):
         mode = d.pop("mode", None) or ("fill" if d.pop("fill", True) else "sealed")
         runs.append(Run(d["dist"], d["rate"], mode, d["warmup_s"], Window(**d["steady"]), Window(**d["whole"]),
-                        d.get("stream", "tags"), d.get("auth", "basic"), d.get("job_duration_s", 0.0)))
+                        d.get("stream", "tags"), d.get("auth", "basic"), d.get("job_duration_s", 0.0),
+                        d.get("lag_by_minute", [])))
     return runs
 
 
@@ -484,7 +511,7 @@ async def main_async(args: argparse.Namespace) -> int:
                 for mode in args.modes:
                     run = await one_run(bootstrap, sandbox, tickets, dist, rate, mode, args)
                     runs.append(run)
-                    print("\n".join(rows(run)), flush=True)
+                    print("\n".join([*rows(run), lag_line(run)]), flush=True)
     finally:
         sandbox.stop()
         if broker is not None:

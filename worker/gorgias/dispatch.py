@@ -176,9 +176,10 @@ class AccountDispatcher:
                 if charged is not None:
                     scheduler.charge_more(charged)
                 continue
-            picked = scheduler.choose(self._clock(), contended=contended)
+            losing = limiter.enabled and limiter.level < 1  # a token not spent now is lost: nothing is held
+            picked = scheduler.choose(self._clock(), contended=contended, losing=losing)
             if picked is None:
-                await self._wake.wait()
+                await self._wait_for_offer(scheduler.next_offer)
                 continue
             source, call = picked
             dest = cast(Destination, source)  # every source registered here is one
@@ -189,11 +190,27 @@ class AccountDispatcher:
                 dest.start_call(call, max(0.0, self._clock() - call.ready_at))
             except Exception:  # one destination's bug must not stop the account's other destinations
                 log.exception("account %s: starting a call failed", self.account)
-            contended = False
+            # calls held back (job groups gathering): the room they leave is theirs, not the first ready call's
+            contended = scheduler.next_offer is not None
             burst += 1
             if burst % 64 == 0:
                 await asyncio.sleep(0)  # let the consume loops run during a long burst
 
+
+    async def _wait_for_offer(self, offer: float | None) -> None:
+        """Nothing may take the free token now; calls held back (``offer``: when the first is offered) wait until
+        then, or until this worker's part of the bucket is empty (a token not spent would be lost), or a poke."""
+        if offer is None:
+            await self._wake.wait()
+            return
+        limiter = self.limiter
+        until_empty = (limiter.level - 1) / limiter.drain_per_s if limiter.enabled else 0.0
+        wait = max(0.05, min(offer - self._clock(), until_empty))
+        try:
+            async with asyncio.timeout(wait):
+                await self._wake.wait()
+        except TimeoutError:
+            pass
 
     async def _sleep_for_token(self, wait: float) -> None:
         """Sleep until the next token is free, or until the share changes (a larger share frees it sooner)."""

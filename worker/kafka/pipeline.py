@@ -107,7 +107,8 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
         # Gorgias refusing the credential (401) or a route (403) holds calls like a pause (worker.kafka.held_calls)
         self.holds = DestinationHolds(dest, delivery.gates.get(dest.credential, dest.delivery), self._poke)
         self.calls = RunningCalls(dest, self.chain, self.sender, self.outcomes, self.partitions, self.holds,
-                                  self.tasks, may_start=self._may_start, activated=self._activated, fail=self._fail)
+                                  self.tasks, may_start=self._may_start, activated=self._activated, fail=self._fail,
+                                  clock=clock)
         self._m_consumed = metrics.RECORDS_CONSUMED.labels(dest.name)
         self._m_rebalances = metrics.REBALANCES.labels(dest.name)
         metrics.DESTINATION_ACTIVE.labels(dest.name).set(1 if self.active else 0)

@@ -85,7 +85,7 @@ class RunningCalls:
     def __init__(self, dest: Destination, chain: RecordChain, sender: DestinationSender, outcomes: OutcomeRecorder,
                  partitions: Partitions, holds: DestinationHolds, tasks: CallTasks, *,
                  may_start: Callable[[], bool], activated: asyncio.Event,
-                 fail: Callable[[BaseException, str], None]) -> None:
+                 fail: Callable[[BaseException, str], None], clock: Callable[[], float] = time.time) -> None:
         self.dest = dest
         self.chain = chain
         self.sender = sender
@@ -96,6 +96,7 @@ class RunningCalls:
         self._may_start = may_start
         self._activated = activated
         self._fail = fail
+        self._clock = clock  # the account's scheduler's clock: a lane freed now is eligible from now
         self._slots = dest.delivery.max_in_flight
         self.on_wire = 0  # calls started and not delivered yet (each holds a slot)
         self.dispatcher: AccountDispatcher | None = None
@@ -180,7 +181,7 @@ class RunningCalls:
             call_context.reset(context)
             if outcome is not None and not call.coalesced:  # a job's reads are shared: not a call's requests
                 self.chain.open.call_made(outcome.requests)
-            self.chain.done(call)  # the key's next call may go (a job's: each of its tickets' next calls)
+            self.chain.done(call, self._clock())  # the key's next call may go (a job's: each of its tickets')
             # With intent marks the slot is held until the outcome is on Kafka, so that the records
             # marked and without an outcome after a crash are at most max_in_flight calls' worth.
             hold = outcome is not None and self.outcomes.marks_intents

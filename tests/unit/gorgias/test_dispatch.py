@@ -4,6 +4,7 @@ the waiting calls the scheduler picks; a paused destination's calls are held."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -142,3 +143,63 @@ async def test_every_request_of_a_call_counts_against_its_destinations_share() -
     second = sum(1 for x in tokens if x.endswith("second request"))
     assert started_double + second == pytest.approx(started_single, abs=2)  # tokens: equal shares
     assert started_single == pytest.approx(2 * started_double, abs=3)
+
+
+class Gathering:
+    """A job group gathering tickets until ``held_until`` (wall-clock, the dispatcher's clock)."""
+
+    records = 5
+    tokens = 1.0
+
+    def __init__(self, held_until: float) -> None:
+        self.ready_at = time.time()
+        self.held_until = held_until
+
+
+class GatheringDestination:
+    def __init__(self, group: Gathering) -> None:
+        self.group: Gathering | None = group
+        self.started_at: float | None = None
+
+    def candidates(self) -> Iterator[Candidate]:
+        return iter([self.group] if self.group is not None else [])
+
+    def waiting_records(self) -> int:
+        return 5 if self.group is not None else 0
+
+    def waiting_calls(self) -> int:
+        return 1 if self.group is not None else 0
+
+    def start_call(self, call: Candidate, waited_s: float) -> None:
+        self.group, self.started_at = None, time.time()
+
+
+def full_bucket() -> AccountRateLimiter:
+    """10 slots draining at 5 a second, starting full: the first token is 0.2 s away (calls wait for it), and
+    the bucket is empty (a token not spent would be lost) only after ~1.8 s more."""
+    settings = RateLimitSettings(requests=10, per_seconds=2.0, headroom=0, assume_full_at_start=True)
+    return AccountRateLimiter(settings, 10, name="acme/basic")
+
+
+async def test_a_gathering_group_takes_its_token_once_offered_without_a_poke() -> None:
+    started = time.time()
+    dest = GatheringDestination(Gathering(held_until=started + 0.6))
+    dispatcher = AccountDispatcher("acme/basic", full_bucket(), SchedulerPolicy())
+    dispatcher.register(dest)
+    try:
+        await until(lambda: dest.started_at is not None, timeout=10)
+    finally:
+        await dispatcher.unregister(dest)
+    assert dest.started_at is not None and dest.started_at >= started + 0.6
+
+
+async def test_a_gathering_group_goes_early_rather_than_let_the_bucket_empty() -> None:
+    started = time.time()
+    dest = GatheringDestination(Gathering(held_until=started + 600))
+    dispatcher = AccountDispatcher("acme/basic", full_bucket(), SchedulerPolicy())
+    dispatcher.register(dest)
+    try:
+        await until(lambda: dest.started_at is not None, timeout=20)
+    finally:
+        await dispatcher.unregister(dest)
+    assert dest.started_at is not None and dest.started_at >= started + 1.5  # not before the bucket had drained

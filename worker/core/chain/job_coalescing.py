@@ -29,6 +29,13 @@ to a ticket whose records come faster than a job ends: in a job, its lane would 
 records pile up a full call at a time, whereas alone it carries a full call's records for its own
 token(s) and its lane moves on at once.
 
+**A group gathers before it goes.** A group of fewer than ``max_tickets`` tickets is *held*
+(:attr:`JobGroup.held_until`) until the first of its calls has waited ``gather_s`` since it could join
+(``delivery.coalesce_gather_s``): while calls wait for the budget, the scheduler does not offer it before
+then (nor when the budget is free: it never looks past the first ready call), so one job of a change carries
+what ``gather_s`` brought instead of each token taking the few tickets freed since the last one. A group at
+the cap is not held; nor is any when the account would lose tokens otherwise.
+
 Per-ticket order holds as for any call: only the first call of a key's lane may join, and its lane stays
 busy until the job's outcome is known (each of its parts' jobs), so a ticket's later records never overtake
 one inside a job. Calls whose records name a job created before a restart are not gathered: they follow
@@ -74,7 +81,7 @@ class _Seen:
 class JobGroup:
     """Waiting calls of several tickets asking one change: a candidate for the account's next token."""
 
-    __slots__ = ("calls", "change", "like", "ready_at", "records", "tickets")
+    __slots__ = ("calls", "change", "held_until", "like", "ready_at", "records", "since", "tickets")
 
     def __init__(self, change: JobChange, like: RenderedRequest) -> None:
         self.change = change
@@ -83,6 +90,8 @@ class JobGroup:
         self.tickets: dict[int, None] = {}  # in the order they joined
         self.records = 0
         self.ready_at = float("inf")
+        self.since = float("inf")  # since when its first call could join (QueuedCall.eligible_at)
+        self.held_until = float("-inf")  # not offered before this while calls wait for the budget (see groups())
 
     @property
     def tokens(self) -> int:
@@ -93,13 +102,15 @@ class JobGroup:
         self.tickets[ticket_id] = None
         self.records += records
         self.ready_at = min(self.ready_at, call.ready_at)
+        self.since = min(self.since, call.eligible_at)
 
     def request(self) -> RenderedRequest:
         """``POST /api/jobs`` over the group's tickets."""
         return job_request(self.like, self.change, self.tickets)
 
     def __repr__(self) -> str:
-        return f"JobGroup(tickets={len(self.tickets)}, records={self.records}, kind={self.change.kind})"
+        return (f"JobGroup(tickets={len(self.tickets)}, records={self.records}, kind={self.change.kind}, "
+                f"held_until={self.held_until})")
 
 
 class Riding:
@@ -123,6 +134,10 @@ class Riding:
     def ready_at(self) -> float:
         return self.call.ready_at
 
+    @property
+    def held_until(self) -> float:
+        return float("-inf")
+
     def __repr__(self) -> str:
         return f"Riding({self.call!r})"
 
@@ -130,10 +145,11 @@ class Riding:
 class JobCoalescer:
     """Gathers a destination's waiting calls, or parts of them, into job groups."""
 
-    def __init__(self, template: str, render: Render, max_tickets: int) -> None:
+    def __init__(self, template: str, render: Render, max_tickets: int, gather_s: float = 0.0) -> None:
         self.template = template
         self._render = render
         self.max_tickets = max_tickets
+        self.gather_s = gather_s
 
     def _seen(self, call: QueuedCall[Prepared]) -> _Seen:
         count = len(call.items)
@@ -184,7 +200,8 @@ class JobCoalescer:
 
     def groups(self, calls: Iterable[QueuedCall[Prepared]]) -> list[JobGroup]:
         """Groups of two tickets or more among ``calls`` (calls that may start now, oldest first), each over at
-        most ``max_tickets`` tickets; a call in parts may be in several (a part in each)."""
+        most ``max_tickets`` tickets; a call in parts may be in several (a part in each). A group under the cap
+        is held until its first call has waited ``gather_s`` to join."""
         found: dict[bytes, JobGroup] = {}
         for call in calls:
             for part in self._seen(call).parts:
@@ -194,4 +211,8 @@ class JobCoalescer:
                     group = found[form.change.key] = JobGroup(form.change, part.request)
                 if len(group.tickets) < self.max_tickets or form.ticket_id in group.tickets:
                     group.add(call, form.ticket_id, len(call.items) if part.indices is None else len(part.indices))
-        return [g for g in found.values() if len(g.tickets) >= 2]
+        offered = [g for g in found.values() if len(g.tickets) >= 2]
+        for group in offered:
+            if len(group.tickets) < self.max_tickets:
+                group.held_until = group.since + self.gather_s
+        return offered

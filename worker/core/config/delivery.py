@@ -124,6 +124,14 @@ class DeliverySettings(Model):
         default=100, ge=2, le=1000,
         description="coalesce jobs: most tickets in one job (a job of more waits for the next token).",
     )
+    coalesce_gather_s: float = Field(
+        default=30.0, ge=0, le=3600,
+        description=(
+            "coalesce jobs: while calls wait for the account's budget, a job of fewer than coalesce_max_tickets "
+            "tickets takes a token only once its first ticket has waited this long to join one, gathering more "
+            "meanwhile (0: at once); the tokens it leaves go to other calls. Not held when the budget is free."
+        ),
+    )
 
 
 class BodyCapture(StrEnum):

@@ -24,6 +24,14 @@ read-merge-write) takes one token per request: its first when it starts, each la
 starts its requests are not known (its body is built when it goes), so its ``tokens`` are what its
 destination's calls took lately (:class:`TokensPerCall`).
 
+**Gathering.** A candidate may be *held* until a time (:attr:`Candidate.held_until`): a job group of few
+tickets (``delivery.coalesce: jobs``) gathers more for a while instead of taking a token the moment it exists,
+since its tickets then wait minutes for the job. While calls wait for the budget a held candidate is not
+offered, and neither is one carrying no records of its own (a call that goes with its job group); the
+tokens they leave go to the other calls, or stay in the account's bucket for the groups once they are
+offered. They are not held when tokens would be lost otherwise (``losing``: this worker's part of the
+bucket is empty). :attr:`AccountScheduler.next_offer` says when the first held candidate is offered.
+
 When a token is free at once (the budget is not the bottleneck) calls simply go in the order they
 became ready, as they would without a budget.
 
@@ -66,6 +74,12 @@ class Candidate(Protocol):
     @property
     def ready_at(self) -> float: ...
 
+    @property
+    def held_until(self) -> float:
+        """While calls wait for the budget, the candidate is not offered before this time (a job group
+        gathering tickets); ``-inf`` for a call."""
+        ...
+
 
 class Source(Protocol):
     """A destination as the scheduler sees it."""
@@ -88,6 +102,7 @@ class AccountScheduler:
         self._vtime = 0.0  # pass of the last source served
         self._not_aged = 0  # tokens in a row that went elsewhere while an overdue call waited
         self._chose_aged: bool | None = None  # what the last choice was (None: no call was overdue)
+        self.next_offer: float | None = None  # the last choice held candidates back: the first is offered then
 
     def add(self, source: Source) -> None:
         self._sources.setdefault(source, self._vtime)
@@ -98,36 +113,50 @@ class AccountScheduler:
     def __len__(self) -> int:
         return len(self._sources)
 
-    # complexity: one pass over the sources decides the call (due, aged, fair share); a decision read in one place
-    def choose(self, now: float, *, contended: bool) -> tuple[Source, Candidate] | None:  # noqa: C901
+    def choose(self, now: float, *, contended: bool, losing: bool = False) -> tuple[Source, Candidate] | None:
         """The call that takes the next token, and its source; None when no call may start.
 
         ``contended``: calls had to wait for this token (the budget is the bottleneck). Otherwise the
-        first ready call of the source most behind goes, without looking further.
+        first ready call of the source most behind goes, without looking further. ``losing``: a token not
+        spent now is lost (the bucket is empty), so nothing is held.
         """
-        sources = self._sources
+        self.next_offer = None
         if not contended:
-            best_src: Source | None = None
-            best_call: Candidate | None = None
-            for src, pss in sources.items():
-                if best_src is not None and pss >= sources[best_src]:
-                    continue
-                call = next(src.candidates(), None)
-                if call is not None:
-                    best_src, best_call = src, call
             self._chose_aged = None  # no call waited for this token
-            if best_src is None or best_call is None:
-                return None
-            return best_src, best_call
+            return self._first_ready()
+        return self._choose_waiting(now, losing)
 
+    def _first_ready(self) -> tuple[Source, Candidate] | None:
+        sources = self._sources
+        best_src: Source | None = None
+        best_call: Candidate | None = None
+        for src, pss in sources.items():
+            if best_src is not None and pss >= sources[best_src]:
+                continue
+            call = next(src.candidates(), None)
+            if call is not None:
+                best_src, best_call = src, call
+        if best_src is None or best_call is None:
+            return None
+        return best_src, best_call
+
+    # complexity: one pass over the sources decides the call (held, aged, fair share); a decision read in one place
+    def _choose_waiting(self, now: float, losing: bool) -> tuple[Source, Candidate] | None:  # noqa: C901
+        sources = self._sources
         limit = now - self.policy.age_bound_s
         overdue: tuple[Source, Candidate] | None = None
         chosen: tuple[Source, Candidate] | None = None
         chosen_pass = 0.0
+        held = float("inf")
         for src, pss in sources.items():
             best: Candidate | None = None
             best_rate = -1.0
             for call in src.candidates():
+                if call.records == 0:
+                    continue  # it goes with a group, for no token of its own
+                if not losing and call.held_until > now:
+                    held = min(held, call.held_until)
+                    continue
                 ready = call.ready_at
                 if ready <= limit and (overdue is None or ready < overdue[1].ready_at
                                        or (ready == overdue[1].ready_at and call.records > overdue[1].records)):
@@ -141,6 +170,8 @@ class AccountScheduler:
                 pss = sources[src] = self._vtime
             if chosen is None or pss < chosen_pass:
                 chosen, chosen_pass = (src, best), pss
+        if held != float("inf"):
+            self.next_offer = held
         if overdue is None:
             self._chose_aged = None
             return chosen

@@ -12,16 +12,20 @@ from worker.core.chain.job_coalescing import JobGroup, Riding
 from worker.core.chain.record_chain import RecordChain
 from worker.core.config.worker_config import Destination
 from worker.core.grouping.call_scheduler import AccountScheduler, Candidate, SchedulerPolicy
+from worker.core.grouping.open_batches import QueuedCall
 from worker.core.records.record import RESUME_JOB, SourceRef
 from worker.core.requests.call import RenderedCall
 
 CREDENTIAL = {"domain": "acme", "username": "agent@acme.com", "api_key_env": "GORGIAS_API_KEY"}
 
 
-def chain(template: str = "update_ticket", *, batched: bool = True, cap: int = 100, size: int = 100) -> RecordChain:
+def chain(template: str = "update_ticket", *, batched: bool = True, cap: int = 100, size: int = 100,
+          gather: float | None = None) -> RecordChain:
     doc: dict[str, Any] = {"name": "tickets", "source_topics": ["t"], "credential": CREDENTIAL,
                            "endpoint": {"template": template},
                            "delivery": {"coalesce": "jobs", "coalesce_max_tickets": cap}}
+    if gather is not None:
+        doc["delivery"]["coalesce_gather_s"] = gather
     if batched:
         doc["batching"] = {"enabled": True, "algorithm": "by_attribute", "attributes": ["ticket_id"],
                            "max_wait_ms": 1000, "batch_size": size}
@@ -181,9 +185,9 @@ def test_a_warm_tickets_call_rides_in_the_jobs_of_its_parts_when_calls_wait_for_
     feed(*warm, {"ticket_id": 2, "tags": ["a"]}, {"ticket_id": 3, "status": "closed"})
     scheduler = AccountScheduler()
     scheduler.add(_Source(c))
-    picked = scheduler.choose(10.0, contended=True)
+    picked = scheduler.choose(40.0, contended=True)  # the calls became due at 5: the groups have gathered 30 s
     assert picked is not None and isinstance(picked[1], JobGroup) and list(picked[1].tickets) == [1, 2]
-    uncontended = scheduler.choose(10.0, contended=False)
+    uncontended = scheduler.choose(40.0, contended=False)
     assert uncontended is not None and isinstance(uncontended[1], Riding)  # a free token: the call goes alone
     assert uncontended[1].call.records == 6
 
@@ -208,10 +212,81 @@ def test_the_scheduler_sends_the_job_when_calls_wait_for_the_budget_and_the_firs
     scheduler.add(source)
     picked = scheduler.choose(10.0, contended=False)
     assert picked is not None and not isinstance(picked[1], JobGroup)  # the budget is free: no need to wait for one
-    picked = scheduler.choose(10.0, contended=True)
+    picked = scheduler.choose(40.0, contended=True)  # due at 5: the group has gathered for 30 s
     assert picked is not None and isinstance(picked[1], JobGroup) and picked[1].records == 4
     # overdue first (aged_call_every 1): of equally old candidates the job, carrying the oldest call and more
     aged = AccountScheduler(SchedulerPolicy(aged_call_every=1))
     aged.add(source)
     picked = aged.choose(1000.0, contended=True)
     assert picked is not None and isinstance(picked[1], JobGroup)
+
+
+def test_while_calls_wait_for_the_budget_a_group_under_the_cap_gathers_and_others_take_the_tokens() -> None:
+    """Tickets 1-4 ask tag x from 5 s on (their calls' window ended): their job is not offered before 35 s
+    (``coalesce_gather_s`` 30), so a token before then goes to ticket 9's call alone; meanwhile more tickets join."""
+    c = chain()
+    feed = Feeder(c)
+    feed({"ticket_id": 9, "priority": "high"}, *({"ticket_id": t, "tags": ["x"]} for t in range(1, 5)))
+    scheduler = AccountScheduler()
+    scheduler.add(_Source(c))
+    [group] = groups(c)
+    assert (group.since, group.held_until) == (5.0, 35.0)
+    picked = scheduler.choose(10.0, contended=True)
+    assert picked is not None and isinstance(picked[1], QueuedCall) and picked[1].key == (9,)
+    assert scheduler.next_offer == 35.0  # ticket 9 goes alone; the job is offered at 35
+    c.take(picked[1])
+    assert scheduler.choose(11.0, contended=True) is None and scheduler.next_offer == 35.0  # the rest ride with it
+    feed(*({"ticket_id": t, "tags": ["x"]} for t in range(5, 8)), now=20)  # more tickets join while it gathers
+    picked = scheduler.choose(35.0, contended=True)
+    assert picked is not None and isinstance(picked[1], JobGroup) and list(picked[1].tickets) == list(range(1, 8))
+    assert scheduler.next_offer is None
+
+
+def test_a_group_at_the_cap_is_not_held() -> None:
+    c = chain(cap=3)
+    feed = Feeder(c)
+    feed(*({"ticket_id": t, "status": "closed"} for t in range(1, 5)), {"ticket_id": 9, "priority": "high"})
+    scheduler = AccountScheduler()
+    scheduler.add(_Source(c))
+    picked = scheduler.choose(6.0, contended=True)
+    assert picked is not None and isinstance(picked[1], JobGroup) and list(picked[1].tickets) == [1, 2, 3]
+
+
+def test_a_gathering_group_goes_when_a_token_would_be_lost_or_the_budget_is_free() -> None:
+    c = chain()
+    feed = Feeder(c)
+    feed({"ticket_id": 1, "tags": ["x"]}, {"ticket_id": 2, "tags": ["x"]})
+    scheduler = AccountScheduler()
+    scheduler.add(_Source(c))
+    assert scheduler.choose(6.0, contended=True) is None and scheduler.next_offer == 35.0
+    picked = scheduler.choose(6.0, contended=True, losing=True)  # the bucket is empty: spend it rather than lose it
+    assert picked is not None and isinstance(picked[1], JobGroup)
+    uncontended = scheduler.choose(6.0, contended=False)  # no call waited for the token: the first call, as before
+    assert uncontended is not None and isinstance(uncontended[1], Riding) and scheduler.next_offer is None
+
+
+def test_a_ticket_leaving_its_job_gathers_from_when_its_next_call_could_join() -> None:
+    """Ticket 1's next call became due while its job ran; it could join another job only once that job ended
+    (at 200 s): the group it makes gathers from then, not from when the call became due."""
+    c = chain(gather=30.0)
+    feed = Feeder(c)
+    feed({"ticket_id": 1, "tags": ["x"]}, {"ticket_id": 2, "tags": ["x"]})
+    job = c.take_job(groups(c)[0])
+    feed({"ticket_id": 1, "tags": ["y"]}, now=10)
+    feed({"ticket_id": 3, "tags": ["y"]}, now=190)
+    assert groups(c) == []  # ticket 1 waits behind its job: per-ticket order holds while groups gather
+    c.done(job, 200.0)
+    [group] = groups(c)
+    assert list(group.tickets) == [3, 1] and (group.since, group.held_until) == (195.0, 225.0)
+    first = next(call for call in c.open.eligible() if call.key == (1,))
+    assert (first.ready_at, first.eligible_at) == (15.0, 200.0)
+
+
+def test_no_gathering_time_offers_a_group_at_once() -> None:
+    c = chain(gather=0.0)
+    feed = Feeder(c)
+    feed({"ticket_id": 9, "priority": "high"}, {"ticket_id": 1, "tags": ["x"]}, {"ticket_id": 2, "tags": ["x"]})
+    scheduler = AccountScheduler()
+    scheduler.add(_Source(c))
+    picked = scheduler.choose(5.0, contended=True)
+    assert picked is not None and isinstance(picked[1], JobGroup) and scheduler.next_offer is None

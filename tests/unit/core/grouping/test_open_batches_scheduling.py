@@ -442,3 +442,64 @@ def test_tokens_per_call_follows_the_requests_calls_made() -> None:
     for _ in range(20):
         estimate.observe(1)
     assert estimate.value == pytest.approx(1.0, abs=1e-3)
+
+
+@dataclass(frozen=True)
+class Offer:
+    """A candidate as the scheduler sees it: a call (never held) or a group gathering until ``held_until``."""
+
+    name: str
+    records: int
+    ready_at: float = 0.0
+    held_until: float = float("-inf")
+    tokens: float = 1.0
+
+
+@dataclass(eq=False)
+class Offers:
+    offers: list[Offer]
+
+    def candidates(self) -> Iterator[Candidate]:
+        return iter(self.offers)
+
+    def waiting_records(self) -> int:
+        return sum(o.records for o in self.offers)
+
+
+def chosen(scheduler: AccountScheduler, now: float, *, contended: bool = True, losing: bool = False) -> str | None:
+    picked = scheduler.choose(now, contended=contended, losing=losing)
+    return None if picked is None else picked[1].name  # type: ignore[attr-defined]
+
+
+def test_a_held_candidate_is_not_offered_while_calls_wait_and_others_take_the_tokens() -> None:
+    offers = Offers([Offer("call", 2, ready_at=50.0), Offer("group", 40, held_until=130.0), Offer("riding", 0)])
+    scheduler = AccountScheduler(SchedulerPolicy(aged_call_every=1))  # the oldest overdue first, if offered
+    scheduler.add(offers)
+    assert chosen(scheduler, 100.0) == "call" and scheduler.next_offer == 130.0
+    offers.offers.pop(0)
+    assert chosen(scheduler, 100.0) is None and scheduler.next_offer == 130.0  # a riding call waits for its group
+    assert chosen(scheduler, 130.0) == "group" and scheduler.next_offer is None
+    assert chosen(scheduler, 100.0, losing=True) == "group"  # a token not spent now is lost: nothing is held
+
+
+def test_when_the_budget_is_free_nothing_is_held_the_first_ready_call_goes() -> None:
+    offers = Offers([Offer("riding", 0), Offer("group", 40, held_until=30.0)])
+    scheduler = AccountScheduler()
+    scheduler.add(offers)
+    assert chosen(scheduler, 20.0, contended=False) == "riding" and scheduler.next_offer is None
+
+
+def test_a_lanes_next_call_may_go_from_when_the_lane_is_free() -> None:
+    ob: OpenBatches[str] = OpenBatches(BatchPolicy(algorithm="by_attribute", max_wait=1.0), ordered=True)
+    ob.add("a1", ("a",), 1, 0.0)
+    ob.tick(1.0)
+    first = ob.take(next(ob.eligible()))
+    ob.add("a2", ("a",), 1, 2.0)
+    ob.tick(3.0)
+    assert list(ob.eligible()) == []
+    ob.done(first, 50.0)
+    [second] = ob.eligible()
+    assert (second.ready_at, second.eligible_at, second.held_until) == (3.0, 50.0, float("-inf"))
+    ob.add("b1", ("b",), 1, 60.0)
+    ob.tick(61.0)
+    assert [c.eligible_at for c in ob.eligible()] == [50.0, 61.0]  # a free lane's call: from when it is due
