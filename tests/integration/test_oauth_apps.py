@@ -5,7 +5,6 @@ revoked refresh token holds the credential until a new one is given; no secret o
 from __future__ import annotations
 
 import asyncio
-import base64
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from tests.support.broker import free_port
 from tests.support.kafka_io import committed, publish, read_json, read_to_end, topic_bytes, wait_for
 from tests.support.processes import WorkerProcess
 from tests.support.scenario import Scenario, ticket, wait_committed
+from tests.support.secret_scan import secret_hits
 from worker.core.config.worker_config import parse_config
 from worker.host.secret_box import new_key
 from worker.service.runtime import Runtime
@@ -46,11 +46,6 @@ def app_config(s: Scenario, web_port: int, refresh: dict[str, str] | None = None
 def oauth_server(s: Scenario, tokens: bool = False) -> dict[str, Any]:
     described: dict[str, Any] = s.sandbox.admin("GET", "oauth?tokens=true" if tokens else "oauth")
     return described
-
-
-def forms(secret: str) -> list[bytes]:
-    raw = secret.encode()
-    return [raw, base64.b64encode(raw), base64.urlsafe_b64encode(raw), raw.hex().encode()]
 
 
 @pytest.fixture
@@ -116,9 +111,7 @@ async def test_three_replicas_deliver_across_five_token_lifetimes_with_one_refre
     secrets = [CLIENT_SECRET, FIRST_REFRESH, *server["issued"]]
     topics = await topic_bytes(s.bootstrap)
     logs = "".join(w.output() for w in workers).encode()
-    hits = [(where, f[:12]) for secret in secrets for f in forms(secret)
-            for where, data in [*topics.items(), ("logs", logs)] if f in data]
-    assert hits == []
+    assert secret_hits(secrets, {**topics, "logs": logs}) == []
 
 
 def _ready(worker: WorkerProcess) -> bool:
