@@ -16,7 +16,7 @@ import pytest
 from tests.support.broker import free_port
 from tests.support.kafka_io import committed, publish, read_json, read_to_end, topic_bytes, wait_for
 from tests.support.processes import WorkerProcess
-from tests.support.scenario import Scenario, ticket, wait_committed
+from tests.support.scenario import Scenario, ready_status, ticket, wait_committed
 from tests.support.secret_scan import secret_hits
 from worker.core.config.worker_config import parse_config
 from worker.host.secret_box import new_key
@@ -74,7 +74,7 @@ async def test_three_replicas_deliver_across_five_token_lifetimes_with_one_refre
         for w in workers:
             w.start(wait_ready=False)
         for w in workers:
-            assert await wait_for(lambda w=w: _ready(w), 90), w.output()[-3000:]  # type: ignore[misc]
+            assert await wait_for(lambda w=w: ready_status(w) == 200, 90), w.output()[-3000:]  # type: ignore[misc]
         started = time.monotonic()
         duration = 5.5 * LIFETIME_S
         while time.monotonic() - started < duration:  # a steady stream: 2 records a second
@@ -112,15 +112,6 @@ async def test_three_replicas_deliver_across_five_token_lifetimes_with_one_refre
     topics = await topic_bytes(s.bootstrap)
     logs = "".join(w.output() for w in workers).encode()
     assert secret_hits(secrets, {**topics, "logs": logs}) == []
-
-
-def _ready(worker: WorkerProcess) -> bool:
-    import httpx
-
-    try:
-        return httpx.get(f"{worker.url}/health/ready", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 async def test_a_revoked_refresh_token_holds_the_credential_until_a_new_one_is_given(

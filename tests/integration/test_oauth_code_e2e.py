@@ -18,7 +18,7 @@ import pytest
 
 from tests.support.kafka_io import publish, read_json, read_to_end, topic_bytes, wait_for
 from tests.support.processes import ROOT, WorkerProcess
-from tests.support.scenario import Scenario, ticket
+from tests.support.scenario import Scenario, ready_status, ticket
 from tests.support.secret_scan import secret_hits
 from worker.host.secret_box import new_key
 
@@ -79,13 +79,6 @@ def first_refresh_token(sandbox_url: str) -> tuple[str, list[str]]:
     return tokens["refresh_token"], [back["code"], tokens["access_token"], tokens["refresh_token"]]
 
 
-def ready(worker: WorkerProcess) -> bool:
-    try:
-        return httpx.get(f"{worker.url}/health/ready", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 async def test_the_readme_exchange_gives_a_refresh_token_a_saved_app_delivers_with(
     scenario: Scenario, tmp_path: Path,
 ) -> None:
@@ -101,7 +94,7 @@ async def test_the_readme_exchange_gives_a_refresh_token_a_saved_app_delivers_wi
     worker = WorkerProcess(s.write(tmp_path, doc), s.web_port, {"GORGIAS_SECRETS_KEY": new_key()})
     worker.start(wait_ready=False)
     try:
-        assert await wait_for(lambda: ready(worker), 120), worker.output()[-3000:]
+        assert await wait_for(lambda: ready_status(worker) == 200, 120), worker.output()[-3000:]
         async with httpx.AsyncClient(base_url=worker.url, timeout=30) as api:
             app = {"name": "acme-app", "domain": "acme", "auth": "oauth_app", "client_id": CLIENT_ID,
                    "client_secret": CLIENT_SECRET, "refresh_token": refresh_token, "base_url": s.sandbox.url}
