@@ -110,11 +110,7 @@ async def test_a_worker_killed_while_its_job_runs_is_replaced_by_one_that_follow
     await publish(s.bootstrap, s.source, [{"ticket_id": t, "status": "closed"} for t in tickets], key=by_ticket)
     doc = s.config(coalescing(s))
     del doc["destinations"][0]["endpoint"]["method"], doc["destinations"][0]["endpoint"]["url"]
-    worker = WorkerProcess(s.write(tmp_path, doc), s.web_port).start()
-    try:
-        await kill_once_its_job_is_marked(s, worker)
-    finally:
-        worker.stop()
+    await kill_once_its_job_is_marked(s, s.write(tmp_path, doc))
     created = s.sandbox.counters()["requests"]["POST /api/jobs"]["201"]
     job = s.sandbox.state()["jobs"][0]
     worker = WorkerProcess(s.write(tmp_path, doc), s.web_port).start()
@@ -129,3 +125,38 @@ async def test_a_worker_killed_while_its_job_runs_is_replaced_by_one_that_follow
     assert all(e["outcome"] == "delivered" for e in events)
     assert s.sandbox.counters()["requests"]["POST /api/jobs"]["201"] == created  # followed, not created again
     assert {t["status"] for t in s.sandbox.state()["tickets"] if t["id"] in tickets} == {"closed"}
+
+
+async def test_after_a_restart_a_tickets_newer_records_wait_for_the_job_its_older_ones_are_in(
+        scenario: Scenario, tmp_path: Path) -> None:
+    s = scenario
+    await s.create_topics()
+    s.sandbox.admin("PUT", "jobs", {"duration_s": 30})  # still running when the replacement sends its first calls
+    tickets = [new_ticket(s, f"n{i}@example.com") for i in range(8)]
+    await publish(s.bootstrap, s.source, [{"ticket_id": t, "status": "closed"} for t in tickets], key=by_ticket)
+    doc = s.config(coalescing(s))
+    del doc["destinations"][0]["endpoint"]["method"], doc["destinations"][0]["endpoint"]["url"]
+    await kill_once_its_job_is_marked(s, s.write(tmp_path, doc))
+    job = s.sandbox.state()["jobs"][0]
+    in_job = job["params"]["ticket_ids"]
+    s.sandbox.admin("PUT", "jobs", {"duration_s": 1})  # the jobs created from now on end soon
+    # each ticket of the job is reopened after the crash: consumed with its record in the job, in one window
+    await publish(s.bootstrap, s.source, [{"ticket_id": t, "status": "open"} for t in in_job], key=by_ticket)
+    worker = WorkerProcess(s.write(tmp_path, doc), s.web_port).start()
+    try:
+        await wait_committed(s, 8 + len(in_job), timeout=150)
+    finally:
+        worker.stop()
+    events = await read_json_to_end(s.bootstrap, s.responses)
+    assert all(e["outcome"] == "delivered" for e in events)
+    state = {t["id"]: t for t in s.sandbox.state()["tickets"]}
+    assert {state[t]["status"] for t in in_job} == {"open"}  # the job's close first, the newer open after it
+    assert all(state[t]["status"] == "closed" for t in tickets if t not in in_job)
+    closing = [j for j in s.sandbox.state()["jobs"]
+               if j["params"]["updates"].get("status") == "closed" and set(j["params"]["ticket_ids"]) & set(in_job)]
+    assert [j["id"] for j in closing] == [job["id"]]  # followed, not created again
+    closed_offsets = {tickets.index(t) for t in in_job}  # the records the job carried
+    for event in events:
+        carried = {r["offset"] for r in event["records"]} & closed_offsets
+        if carried:  # only by the call that followed the job
+            assert event["jobs"] and event["jobs"][0]["id"] == job["id"] and event["jobs"][0]["resumed"], event

@@ -81,11 +81,7 @@ async def test_a_restarted_worker_follows_the_job_instead_of_creating_it_again(
     await publish(s.bootstrap, s.source, [{"ticket_id": t, "priority": "high"} for t in tickets])
     doc = s.config(job_destination(s, batching={**BY_STATUS, "attributes": ["priority"]}))
     del doc["destinations"][0]["endpoint"]["method"], doc["destinations"][0]["endpoint"]["url"]
-    worker = WorkerProcess(s.write(tmp_path, doc), s.web_port).start()
-    try:
-        await kill_once_its_job_is_marked(s, worker)
-    finally:
-        worker.stop()
+    await kill_once_its_job_is_marked(s, s.write(tmp_path, doc))
     worker = WorkerProcess(s.write(tmp_path, doc), s.web_port).start()
     try:
         await wait_committed(s, 2, timeout=120)

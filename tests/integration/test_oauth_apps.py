@@ -5,7 +5,6 @@ revoked refresh token holds the credential until a new one is given; no secret o
 from __future__ import annotations
 
 import asyncio
-import base64
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -17,7 +16,8 @@ import pytest
 from tests.support.broker import free_port
 from tests.support.kafka_io import committed, publish, read_json, read_to_end, topic_bytes, wait_for
 from tests.support.processes import WorkerProcess
-from tests.support.scenario import Scenario, ticket, wait_committed
+from tests.support.scenario import Scenario, ready_status, ticket, wait_committed
+from tests.support.secret_scan import secret_hits
 from worker.core.config.worker_config import parse_config
 from worker.host.secret_box import new_key
 from worker.service.runtime import Runtime
@@ -48,11 +48,6 @@ def oauth_server(s: Scenario, tokens: bool = False) -> dict[str, Any]:
     return described
 
 
-def forms(secret: str) -> list[bytes]:
-    raw = secret.encode()
-    return [raw, base64.b64encode(raw), base64.urlsafe_b64encode(raw), raw.hex().encode()]
-
-
 @pytest.fixture
 def app_server(scenario: Scenario) -> Iterator[None]:
     """The sandbox with 20 s access tokens, refresh-token rotation, and the OAuth budget (80 / 20 s) on."""
@@ -79,7 +74,7 @@ async def test_three_replicas_deliver_across_five_token_lifetimes_with_one_refre
         for w in workers:
             w.start(wait_ready=False)
         for w in workers:
-            assert await wait_for(lambda w=w: _ready(w), 90), w.output()[-3000:]  # type: ignore[misc]
+            assert await wait_for(lambda w=w: ready_status(w) == 200, 90), w.output()[-3000:]  # type: ignore[misc]
         started = time.monotonic()
         duration = 5.5 * LIFETIME_S
         while time.monotonic() - started < duration:  # a steady stream: 2 records a second
@@ -116,18 +111,7 @@ async def test_three_replicas_deliver_across_five_token_lifetimes_with_one_refre
     secrets = [CLIENT_SECRET, FIRST_REFRESH, *server["issued"]]
     topics = await topic_bytes(s.bootstrap)
     logs = "".join(w.output() for w in workers).encode()
-    hits = [(where, f[:12]) for secret in secrets for f in forms(secret)
-            for where, data in [*topics.items(), ("logs", logs)] if f in data]
-    assert hits == []
-
-
-def _ready(worker: WorkerProcess) -> bool:
-    import httpx
-
-    try:
-        return httpx.get(f"{worker.url}/health/ready", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
+    assert secret_hits(secrets, {**topics, "logs": logs}) == []
 
 
 async def test_a_revoked_refresh_token_holds_the_credential_until_a_new_one_is_given(

@@ -20,7 +20,7 @@ from tests.support import http
 from tests.support.kafka_io import create_topics, publish, wait_for
 from tests.support.ports import free_port
 from tests.support.processes import WorkerProcess
-from tests.support.scenario import Scenario, ticket
+from tests.support.scenario import Scenario, ready_status, ticket
 
 pytestmark = pytest.mark.integration
 
@@ -79,7 +79,7 @@ async def test_three_replicas_create_activate_deliver_replace_restart_and_delete
     for w in replicas:
         w.start(wait_ready=False)
     for w in replicas:
-        assert await wait_for(lambda w=w: _ready(w), DEADLINE_S), w.output()[-3000:]  # type: ignore[misc]
+        assert await wait_for(lambda w=w: ready_status(w) == 200, DEADLINE_S), w.output()[-3000:]  # type: ignore[misc]
     api = [httpx.AsyncClient(base_url=w.url, timeout=30) for w in replicas]
     figures: dict[str, float] = {}
     try:
@@ -130,7 +130,7 @@ async def test_three_replicas_create_activate_deliver_replace_restart_and_delete
         for w in replicas:
             w.start(wait_ready=False)
         for w in replicas:
-            assert await wait_for(lambda w=w: _ready(w), DEADLINE_S)  # type: ignore[misc]
+            assert await wait_for(lambda w=w: ready_status(w) == 200, DEADLINE_S)  # type: ignore[misc]
         assert [(status(w, "tickets") or {}).get("state") for w in replicas] == ["active"] * REPLICAS
         assert [(status(w, "racer") or {}).get("state") for w in replicas] == ["paused"] * REPLICAS
         assert [(status(w, "tickets") or {}).get("version") for w in replicas] == [2] * REPLICAS
@@ -146,13 +146,6 @@ async def test_three_replicas_create_activate_deliver_replace_restart_and_delete
     events = s.sandbox.state()["tickets"]
     assert sorted(t["external_id"] for t in events) == sorted(f"req-{i}" for i in range(30))  # each once
     print("\n" + "\n".join(f"{what}: {seconds:.2f} s" for what, seconds in figures.items()))
-
-
-def _ready(worker: WorkerProcess) -> bool:
-    try:
-        return http.get(f"{worker.url}/health/ready", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 async def test_a_destinations_topic_that_is_not_compacted_stops_the_start_with_one_line(

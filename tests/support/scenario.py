@@ -169,16 +169,21 @@ def ready_status(worker: WorkerProcess) -> int | None:
         return None
 
 
-async def kill_once_its_job_is_marked(s: Scenario, worker: WorkerProcess) -> None:
-    """SIGKILL the worker as soon as one of its intent marks names a Gorgias job, while the job still runs."""
+async def kill_once_its_job_is_marked(s: Scenario, config: Path) -> None:
+    """Start a worker on ``config`` and SIGKILL it as soon as one of its intent marks names a Gorgias job, while
+    the job still runs."""
     async def marked() -> bool:
         marks = await read_topic(s.bootstrap, f"{s.group}.intents", 10**9, timeout=1)
         return any(orjson.loads(m.value).get("job_id") for m in marks)
 
-    assert await wait_for(marked, timeout=60), "no intent mark named the job"
-    assert s.sandbox.state()["jobs"][0]["status"] in ("pending", "running")
-    worker.signal(signal.SIGKILL)
-    worker.wait(timeout=10)
+    worker = WorkerProcess(config, s.web_port).start()
+    try:
+        assert await wait_for(marked, timeout=60), "no intent mark named the job"
+        assert s.sandbox.state()["jobs"][0]["status"] in ("pending", "running")
+        worker.signal(signal.SIGKILL)
+        worker.wait(timeout=10)
+    finally:
+        worker.stop()
 
 
 def replicas_on_one_budget(

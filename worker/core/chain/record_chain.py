@@ -8,7 +8,8 @@
   envelope) no larger than ``kafka.max_record_bytes``;
 * **prepare** (:meth:`RequestRenderer.prepare`): the transform runs once, the grouping key is read;
 * **group** (:class:`worker.core.grouping.open_batches.OpenBatches`): the grouper closes batches, due calls wait in
-  their key's lane and keep filling until they are taken;
+  their key's lane and keep filling until they are taken (a key's batch is cut where the job its records were
+  in before a restart changes: a call that follows a job carries only its records);
 * **render** (:meth:`RequestRenderer.render_one` / ``render_batch``): the request is made from what the
   call holds when it is taken.
 
@@ -19,7 +20,7 @@ caller.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,6 +78,12 @@ class Rejected:
         return self.sources[0].key
 
 
+def _resumed_job(prepared: Prepared) -> Hashable:
+    """The job a record was in before a restart (None: none). A call that follows a job carries only that job's
+    records: a ticket's records not in it wait behind it in its lane, so none overtakes one still in the job."""
+    return prepared.record.extra.get(RESUME_JOB)
+
+
 class RecordChain:
     """One destination's chain from consumed bytes to rendered calls.
 
@@ -124,6 +131,7 @@ class RecordChain:
             record.extra[POSSIBLY_DELIVERED] = True
         if created_job is not None:
             record.extra[RESUME_JOB] = created_job
+            self.open.apart = _resumed_job  # from now on a key's batch is cut where its resumed job changes
         try:
             prepared = self.renderer.prepare(record)
         except RenderError as exc:

@@ -91,6 +91,7 @@ class FlushReason(StrEnum):
     BYTES = "bytes"  # the next item would not fit in max_bytes, or it is one oversize item
     WINDOW = "window"  # time is up: max_wait, window end, session gap or max_session
     DRAIN = "drain"  # flush_all (back-pressure; a preview at the end of its input) or flush_where
+    CUT = "cut"  # the key's next record may not share its call (a job resumed after a restart begins or ends)
 
 
 def array_body_size(sizes: Iterable[int]) -> int:
@@ -308,6 +309,21 @@ class Grouper(Generic[T]):
         self._open.clear()
         self._heap.clear()
         return out
+
+    def last_joined(self, key: GroupKey, now: float) -> T | None:
+        """The last item of the open batch an item of ``key`` added at ``now`` would join (None: it would
+        open a batch)."""
+        b = self._open.get(self._slot(key, max(now, self._now)))
+        return b.items[-1] if b is not None and b.items else None
+
+    def cut(self, key: GroupKey, now: float) -> Batch[T] | None:
+        """Close, before its time (reason ``cut``), the open batch an item of ``key`` added at ``now`` would
+        join: that item then opens the next batch. None when there is no such batch."""
+        b = self._open.pop(self._slot(key, max(now, self._now)), None)
+        if b is None:
+            return None
+        self._maybe_compact()
+        return self._emit(b, FlushReason.CUT)
 
     def flush_where(self, predicate: Callable[[T], bool]) -> list[Batch[T]]:
         """Remove and return (reason ``drain``) the pending items for which ``predicate`` is true.

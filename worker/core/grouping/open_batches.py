@@ -85,12 +85,14 @@ class OpenBatches(Generic[T]):
 
     ``policy`` None: unbatched (every record is a sealed call of its own, due at once). ``ordered``:
     calls of one lane go out one after another. ``fill`` False: due batches are sealed and take no more
-    records (the behaviour before batches kept filling, kept for comparison).
+    records (the behaviour before batches kept filling, kept for comparison). ``apart``: records for which
+    it differs never share a call: a key's batch is cut where it changes (records resumed from a job).
     """
 
     def __init__(self, policy: BatchPolicy | None, *, ordered: bool, fill: bool = True,
-                 tokens: TokensPerCall | None = None) -> None:
+                 tokens: TokensPerCall | None = None, apart: Callable[[T], Hashable] | None = None) -> None:
         self.fill = fill  # False: a batch is sealed when due, as before calls waited for the budget
+        self.apart = apart
         self.grouper: Grouper[T] | None = make_grouper(policy) if policy is not None else None
         self.ordered = ordered
         self._batch_size = policy.batch_size if policy is not None else 1
@@ -115,6 +117,8 @@ class OpenBatches(Generic[T]):
             self.tick(now)  # batches due by now go first: the record may join one of them
         lane = self._lane_of(key)
         calls = self._lanes.get(lane)
+        if self.apart is not None:
+            self._cut_apart(item, key, calls, now)
         if calls and self.fill:
             tail = calls[-1]
             if not tail.sealed:
@@ -298,12 +302,23 @@ class OpenBatches(Generic[T]):
 
     # -- internals -----------------------------------------------------------------------------------
 
+    def _cut_apart(self, item: T, key: tuple[Hashable, ...], calls: deque[QueuedCall[T]] | None, now: float) -> None:
+        """Before ``item`` joins a batch of ``key``: the key's waiting call, or its batch in the grouper, whose
+        last record is apart from ``item`` takes no more records (``item`` starts the next batch)."""
+        assert self.apart is not None and self.grouper is not None
+        mark = self.apart(item)
+        if calls and not calls[-1].sealed and self.apart(calls[-1].items[-1]) != mark:
+            calls[-1].sealed, calls[-1].reason = True, FlushReason.CUT
+        last = self.grouper.last_joined(key, now)
+        if last is not None and self.apart(last) != mark and (batch := self.grouper.cut(key, now)) is not None:
+            self._enqueue_batch(batch, now)
+
     def _lane_of(self, key: tuple[Hashable, ...]) -> Hashable:
         return key if self.ordered else None
 
     def _enqueue_batch(self, batch: Batch[T], now: float) -> None:
         # The grouper closes a batch when its window is up (it stays open here) or when it is full.
-        full = (not self.fill or batch.reason in (FlushReason.SIZE, FlushReason.BYTES)
+        full = (not self.fill or batch.reason in (FlushReason.SIZE, FlushReason.BYTES, FlushReason.CUT)
                 or len(batch.items) >= self._batch_size or batch.nbytes + 2 > self._max_bytes)
         call: QueuedCall[T] = QueuedCall(next(self._ids), self._lane_of(batch.key), batch.key, batch.items,
                                            batch.sizes, batch.opened_at, now, full, batch.window_start,

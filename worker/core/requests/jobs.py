@@ -40,8 +40,8 @@ class JobPolling:
 def created_jobs(records: Iterable[Record]) -> tuple[int, ...]:
     """The jobs to follow instead of creating one: when every record of a call names the job a previous
     owner created for it before a crash, those jobs (in order, once each); otherwise none, and the call
-    creates its job (records grouped differently after the restart: the change is made again, which
-    ``updateTicket`` and ``applyMacro`` jobs tolerate and a ``deleteTicket`` job reports as missing tickets)."""
+    creates its job. The record chain never puts records of a job in a call with others (it cuts a key's
+    batch where the job changes), so a call following a job carries that job's records only."""
     jobs = [r.extra.get(RESUME_JOB) for r in records]
     if not jobs or any(not isinstance(j, int) for j in jobs):
         return ()

@@ -574,3 +574,30 @@ def test_duration_lost_in_float_rounding_flushes_at_once() -> None:
     assert [(b.items, b.reason) for b in out] == [(["a"], FlushReason.WINDOW)]
     assert g.pending == 0
     assert g.next_deadline() is None
+
+
+# -- cutting a key's batch -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("algorithm", ["by_attribute", "tumbling_window", "session_window"])
+def test_cut_closes_the_batch_a_keys_next_item_would_join_and_that_item_opens_the_next(algorithm: str) -> None:
+    g = grouper(algorithm, batch_size=10, max_wait=5.0, window=5.0, gap=5.0)
+    g.add("a1", ("a",), 1, 0.0)
+    g.add("b1", ("b",), 1, 0.0)
+    g.add("a2", ("a",), 1, 1.0)
+    assert g.last_joined(("a",), 2.0) == "a2" and g.last_joined(("c",), 2.0) is None
+    cut = g.cut(("a",), 2.0)
+    assert cut is not None and cut.items == ["a1", "a2"] and cut.reason is FlushReason.CUT
+    assert g.cut(("a",), 2.0) is None and g.last_joined(("a",), 2.0) is None
+    assert g.pending == 1
+    g.add("a3", ("a",), 1, 2.0)
+    assert items(g.take_due(100.0)) == [["b1"], ["a3"]]
+
+
+def test_cut_in_arrival_order_closes_the_one_open_batch() -> None:
+    g = grouper("arrival_order", batch_size=10, max_wait=5.0)
+    g.add("a1", ("a",), 1, 0.0)
+    g.add("b1", ("b",), 1, 0.0)
+    assert g.last_joined(("c",), 1.0) == "b1"
+    cut = g.cut(("c",), 1.0)
+    assert cut is not None and cut.items == ["a1", "b1"] and g.pending == 0
