@@ -86,9 +86,13 @@ async def publish_paced(bootstrap: str, topic: str, values: Sequence[dict[str, A
 async def read_topic(
     bootstrap: str, topic: str, count: int, timeout: float = 60.0,
 ) -> list[aiokafka.ConsumerRecord[bytes, bytes]]:
-    """Read ``topic`` from the beginning until ``count`` records arrived (or the timeout)."""
+    """Read ``topic`` from the beginning until ``count`` records arrived (or the timeout). The topic may not
+    exist yet (a worker creates its outcome topics when a destination starts): a subscription to a missing
+    topic is noticed only at the next metadata refresh, five minutes by default, so this reader refreshes
+    every second."""
     consumer = aiokafka.AIOKafkaConsumer(
         bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest", enable_auto_commit=False,
+        metadata_max_age_ms=1000,
     )
     await consumer.start()
     out: list[aiokafka.ConsumerRecord[bytes, bytes]] = []
