@@ -103,8 +103,8 @@ async def probe_brokers(producer: aiokafka.AIOKafkaProducer, topics: Iterable[st
     the broker's defaults: this one names what the worker writes to and never creates anything."""
     names = sorted(set(topics))
     client = producer.client
-    nodes: list[Any] = [broker.nodeId for broker in client.cluster.brokers()]
-    if not names or not nodes:
+    nodes: list[Any] = [broker.nodeId for broker in client.cluster.brokers()] if names else []
+    if not nodes:  # nothing named yet, or no broker known: ask the bootstrap servers about everything
         await client.fetch_all_metadata()
         return
     request = MetadataRequest(names, allow_auto_topic_creation=False)
