@@ -397,7 +397,10 @@ class Runtime:
     async def _watch_health(self) -> None:
         while self.started:  # stop() clears it first: the loop ends even if a probe missed the cancellation
             await asyncio.sleep(HEALTH_INTERVAL_S)
-            await self.check_health()
+            try:
+                await self.check_health()
+            except Exception:  # a probe that fails in a way nobody foresaw must not end readiness checks for good
+                log.exception("the health check failed; it runs again in %.0f s", HEALTH_INTERVAL_S)
 
     async def _health_problems(self) -> list[str]:
         """What keeps the worker from being ready now: Kafka unreachable, outcome records not written."""

@@ -64,3 +64,39 @@ async def test_stop_ends_the_probe_loop_when_it_lands_as_the_probe_answers(
         for task in stopping:
             task.cancel()
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+async def test_a_probe_failing_unforeseen_does_not_end_the_health_checks(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(runtime_module, "HEALTH_INTERVAL_S", 0.0)
+    runtime = Runtime(parse_config(CONFIG))
+    probes: list[int] = []
+
+    class Client:
+        async def fetch_all_metadata(self) -> None:
+            probes.append(1)
+            if len(probes) == 1:
+                raise RuntimeError("a failure nobody foresaw")
+
+    class Publisher:
+        producer: Any = type("Producer", (), {"client": Client()})()
+        healthy = True
+        trouble = None
+
+    runtime._publisher = Publisher()  # type: ignore[assignment]
+    runtime.started = True
+    health = asyncio.create_task(runtime._watch_health())
+    try:
+        for _ in range(1000):
+            if len(probes) >= 3:
+                break
+            await asyncio.sleep(0)
+        assert len(probes) >= 3, "the health checks stopped after the failure"
+        assert not health.done()
+        assert "the health check failed" in caplog.text
+    finally:
+        runtime.started = False
+        runtime._publisher = None
+        health.cancel()
+        await asyncio.gather(health, return_exceptions=True)
