@@ -56,7 +56,7 @@ async def test_produce_and_consume_through_the_real_broker(kafka_bootstrap: str,
     assert sum(committed.values()) == 30
 
 
-async def test_the_health_probe_asks_about_the_named_topics_only(kafka_bootstrap: str, unique_topic: str) -> None:
+async def test_the_health_probe_answers_and_creates_no_topic(kafka_bootstrap: str, unique_topic: str) -> None:
     from worker.core.config.kafka import KafkaSettings
     from worker.kafka.clients import make_producer, probe_brokers, stop_client
 

@@ -10,7 +10,7 @@ import pytest
 
 from tests.support.kafka_io import publish, read_to_end, wait_for
 from tests.support.processes import WorkerProcess
-from tests.support.scenario import Scenario, wait_committed
+from tests.support.scenario import Scenario, templated, wait_committed
 
 pytestmark = pytest.mark.integration
 
@@ -24,8 +24,7 @@ async def test_a_sigkill_costs_at_most_the_calls_in_flight_in_lookups(scenario: 
     records = [{"subject": f"Request {i}", "body_text": f"body {i}", "customer_email": f"c{i % 5}@example.com"}
                for i in range(200)]
     await publish(s.bootstrap, s.source, records, key=lambda i, _: f"k{i % 9}".encode())
-    doc = s.config(s.destination(endpoint={"template": "create_ticket"}, delivery={"max_in_flight": IN_FLIGHT}))
-    del doc["destinations"][0]["endpoint"]["method"], doc["destinations"][0]["endpoint"]["url"]
+    doc = s.config(templated(s, "create_ticket", delivery={"max_in_flight": IN_FLIGHT}))
     worker = WorkerProcess(s.write(tmp_path, doc), s.web_port).start()
     try:
         assert await wait_for(lambda: len(s.sandbox.state()["tickets"]) >= 40, timeout=60)

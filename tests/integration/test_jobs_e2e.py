@@ -80,7 +80,6 @@ async def test_a_restarted_worker_follows_the_job_instead_of_creating_it_again(
     tickets = [new_ticket(s, f"r{i}@example.com") for i in range(2)]
     await publish(s.bootstrap, s.source, [{"ticket_id": t, "priority": "high"} for t in tickets])
     doc = s.config(job_destination(s, batching={**BY_STATUS, "attributes": ["priority"]}))
-    del doc["destinations"][0]["endpoint"]["method"], doc["destinations"][0]["endpoint"]["url"]
     await kill_once_its_job_is_marked(s, s.write(tmp_path, doc))
     worker = WorkerProcess(s.write(tmp_path, doc), s.web_port).start()
     try:

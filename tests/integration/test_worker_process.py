@@ -13,7 +13,7 @@ import pytest
 from tests.support import http
 from tests.support.kafka_io import committed, publish, wait_for
 from tests.support.processes import API_KEY, WorkerProcess
-from tests.support.scenario import Scenario, outcomes, ticket, wait_committed
+from tests.support.scenario import Scenario, outcomes, templated, ticket, wait_committed
 
 pytestmark = pytest.mark.integration
 
@@ -119,8 +119,7 @@ async def test_a_crash_between_create_and_its_outcome_does_not_create_twice(
     records = [{"subject": f"Request {i}", "body_text": f"body {i}", "customer_email": f"c{i % 5}@example.com"}
                for i in range(CREATES)]
     await publish(s.bootstrap, s.source, records, key=lambda i, _: f"k{i % 9}".encode())
-    doc = s.config(s.destination(endpoint={"template": "create_ticket"}, delivery={"max_in_flight": 8}))
-    del doc["destinations"][0]["endpoint"]["method"], doc["destinations"][0]["endpoint"]["url"]
+    doc = s.config(templated(s, "create_ticket", delivery={"max_in_flight": 8}))
     worker = WorkerProcess(s.write(tmp_path, doc), s.web_port).start()
     try:
         assert await wait_for(lambda: len(s.sandbox.state()["tickets"]) >= 30, timeout=60)

@@ -196,7 +196,6 @@ class AccountDispatcher:
             if burst % 64 == 0:
                 await asyncio.sleep(0)  # let the consume loops run during a long burst
 
-
     async def _wait_for_offer(self, offer: float | None) -> None:
         """Nothing may take the free token now; calls held back (``offer``: when the first is offered) wait until
         then, or until this worker's part of the bucket is empty (a token not spent would be lost), or a poke."""
