@@ -267,7 +267,8 @@ class WorkerSettings(Model):
     )
     event_loop: Literal["uvloop", "asyncio"] = Field(
         default="uvloop",
-        description="uvloop (libuv, ~10 % less CPU per call) or asyncio (the standard library's loop).",
+        description=("The loop the worker's data path runs on: uvloop (libuv, ~10 % less CPU per call) or asyncio "
+                     "(the standard library's). faust's helper thread always uses asyncio's."),
     )
 
     _reject = model_validator(mode="before")(reject_inline_secrets)
