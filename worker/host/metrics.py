@@ -191,9 +191,14 @@ def render() -> bytes:
     return generate_latest(REGISTRY)
 
 
+def no_records() -> dict[str, int]:
+    """The record counts of a destination that has delivered and dead-lettered nothing yet."""
+    return {"delivered": 0, "dead_lettered": 0}
+
+
 def records_since_start(destination: str) -> dict[str, int]:
     """Records delivered and dead-lettered (every stage) since this process started, from the metrics."""
-    return records_by_destination().get(destination, {"delivered": 0, "dead_lettered": 0})
+    return records_by_destination().get(destination) or no_records()
 
 
 def records_by_destination() -> dict[str, dict[str, int]]:
@@ -206,7 +211,7 @@ def records_by_destination() -> dict[str, dict[str, int]]:
             for sample in family.samples:
                 name = sample.labels.get("destination")
                 if name is not None and sample.name.endswith("_total"):
-                    found = totals.setdefault(name, {"delivered": 0, "dead_lettered": 0})
+                    found = totals.setdefault(name, no_records())
                     found[key] += int(sample.value)
     return totals
 

@@ -502,7 +502,7 @@ class Runtime:
         ``records``: every destination's record counts, read once for a status of them all."""
         pipeline = self.pipelines.get(name)
         if pipeline is not None:
-            counts = None if records is None else records.get(name, {"delivered": 0, "dead_lettered": 0})
+            counts = None if records is None else records.get(name) or metrics.no_records()
             item = {**pipeline.status(counts), "source": self.sources.get(name, "file")}
         elif name in self.failed_destinations:
             item = {"name": name, "source": "store", "state": "failed", "reason": self.failed_destinations[name]}
