@@ -229,9 +229,10 @@ async def put_oauth(request: web.Request) -> web.Response:
 
 
 async def oauth_app_action(request: web.Request) -> web.Response:
-    """``POST /__admin/oauth/authorize`` ``{"client_id", "account"?}``: a new refresh token for the app (what
-    the user authorizing it would give); ``POST /__admin/oauth/revoke`` ``{"client_id", "refresh_token"?,
-    "account"?}``: revoke one refresh token, or every token of the app."""
+    """``POST /__admin/oauth/authorize`` ``{"client_id", "account"?, "scope"?}``: a new refresh token for the
+    app (what the user authorizing it with ``scope``, default the app's configured one, would give);
+    ``POST /__admin/oauth/revoke`` ``{"client_id", "refresh_token"?, "account"?}``: revoke one refresh token,
+    or every token of the app."""
     body = await _json_body(request)
     if not isinstance(body, dict) or not isinstance(body.get("client_id"), str):
         return _bad('Expected {"client_id": "...", "account": optional}.')
@@ -239,7 +240,9 @@ async def oauth_app_action(request: web.Request) -> web.Response:
     domain = body.get("account") or next(iter(sandbox.state.accounts))
     try:
         if request.match_info["action"] == "authorize":
-            return _json({"refresh_token": sandbox.oauth.authorize(domain, body["client_id"])})
+            scope = body.get("scope")
+            return _json({"refresh_token": sandbox.oauth.authorize(domain, body["client_id"],
+                                                                   scope if isinstance(scope, str) else None)})
         token = body.get("refresh_token")
         return _json({"revoked": sandbox.oauth.revoke(domain, body["client_id"], token if isinstance(token, str)
                                                       else None)})

@@ -7,7 +7,8 @@ Order for each request (documented in docs/sandbox.md):
 3. authentication (401);
 4. maintenance window (503) and 429 bursts (fault injection);
 5. the account's leaky bucket (429, nothing applied);
-6. route and method (404 / 405; PATCH is always 405), role (403);
+6. route and method (404 / 405; PATCH is always 405), role (403), an OAuth token's scope (403
+   ``insufficient_scope``, :mod:`gorgias_sandbox.scopes`);
 7. injected 500/502/503, dropped or hung connection - decided before anything is applied;
 8. body parsing and the handler, which validates everything before changing anything;
 9. ``apply_then_drop``: the change is kept but the answer never sent.
@@ -43,6 +44,7 @@ from gorgias_sandbox.routes_tags import ROUTES as TAG_ROUTES
 from gorgias_sandbox.routes_tickets import ROUTES as TICKET_ROUTES
 from gorgias_sandbox.routes_users import ROUTES as USER_ROUTES
 from gorgias_sandbox.routing import Call, Match, Route, Router
+from gorgias_sandbox.scopes import scope_refusal
 from gorgias_sandbox.settings import SandboxSettings
 from gorgias_sandbox.state import AccountState, SandboxState
 from gorgias_sandbox.timestamps import Timestamps, WallClock
@@ -259,7 +261,8 @@ class Sandbox:
 
     def _route(self, match: Match | None, method: str, principal: Principal, route_key: str,
                headers: dict[str, str]) -> Route | web.Response:
-        """The route of the method, or the 404/405 (no such route) or 403 (not allowed to this caller) answer."""
+        """The route of the method, or the 404/405 (no such route) or 403 (not allowed to this caller: its role,
+        or its OAuth token's scope, :mod:`gorgias_sandbox.scopes`) answer."""
         route = None if match is None else match.routes.get(method)
         if route is None:
             status = 405 if method == "PATCH" or match is not None else 404
@@ -269,6 +272,10 @@ class Sandbox:
         if (route.writes and principal.read_only) or (route.admin_only and principal.role != "admin"):
             self.counters.record(route_key, 403)
             return _error(ApiError(403, errors.FORBIDDEN), headers)
+        refusal = None if principal.scope is None else scope_refusal(principal.scope, method, route.template)
+        if refusal is not None:
+            self.counters.record(route_key, 403)
+            return _error(refusal, headers)
         return route
 
     async def _injected(self, request: web.Request, template: str | None, route_key: str,

@@ -11,12 +11,14 @@ from gorgias_sandbox.settings import AccountSettings
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """An authenticated caller: the user, their role and how they authenticated (``api_key``/``oauth``)."""
+    """An authenticated caller: the user, their role and how they authenticated (``api_key``/``oauth``);
+    ``scope``: what an issued OAuth access token was granted (``None``: not scope-checked)."""
 
     user_id: int
     email: str
     role: str
     auth_type: str
+    scope: str | None = None
 
     @property
     def read_only(self) -> bool:

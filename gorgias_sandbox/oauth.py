@@ -26,7 +26,7 @@ import binascii
 import itertools
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -68,6 +68,7 @@ class _Access:
     principal: Principal
     expires_at: float
     grant: int
+    scope: str
 
 
 @dataclass(frozen=True)
@@ -211,7 +212,8 @@ class OAuthServer:
     def _issue(self, app: _App, grant: _Grant, with_refresh: bool) -> dict[str, Any]:
         access = "oat-" + secrets.token_urlsafe(24)
         self.issued.append(access)
-        self._access[access] = _Access(app.domain, app.principal, self._clock() + self.lifetime_s, grant.number)
+        self._access[access] = _Access(app.domain, app.principal, self._clock() + self.lifetime_s, grant.number,
+                                       grant.scope)
         self.tokens_issued += 1
         body: dict[str, Any] = {"access_token": access, "token_type": "Bearer", "expires_in": int(self.lifetime_s),
                                 "scope": grant.scope}
@@ -232,20 +234,22 @@ class OAuthServer:
     # -- what /api and the admin routes ask ----------------------------------------------------
 
     def caller(self, token: str, domain: str) -> Principal | None:
-        """The caller an issued access token stands for on account ``domain``, while it has not expired."""
+        """The caller an issued access token stands for on account ``domain`` (with the token's scope), while it
+        has not expired."""
         found = self._access.get(token)
         if found is None or found.domain != domain:
             return None
         if self._clock() >= found.expires_at:
             del self._access[token]
             return None
-        return found.principal
+        return replace(found.principal, scope=found.scope)
 
-    def authorize(self, domain: str, client_id: str) -> str:
-        """A new refresh token for the app, as the authorization-code flow would give (KeyError: no such app)."""
+    def authorize(self, domain: str, client_id: str, scope: str | None = None) -> str:
+        """A new refresh token for the app, as the authorization-code flow would give, granted ``scope`` (default:
+        the app's configured one; KeyError: no such app)."""
         app = self._apps[(domain, client_id)]
         fresh = "ort-" + secrets.token_urlsafe(24)
-        app.refresh_tokens[fresh] = self._new_grant(app.settings.scope)
+        app.refresh_tokens[fresh] = self._new_grant(app.settings.scope if scope is None else scope)
         return fresh
 
     def revoke(self, domain: str, client_id: str, refresh_token: str | None) -> int:

@@ -74,8 +74,12 @@ class OAuthAppSettings(BaseModel):
     """Email of the user its tokens act for."""
     refresh_token: str | None = None
     """A refresh token it holds from the start (as if the user had authorized it with scope ``offline``)."""
-    scope: str = "openid email profile offline write:all"
-    """The scope of the refresh token it holds from the start and of those ``/__admin/oauth/authorize`` gives."""
+    scope: str = ("openid email profile offline account:read tickets:read tickets:write tags:read tags:write "
+                  "customers:read customers:write custom_fields:read jobs:read jobs:write satisfaction_survey:read "
+                  "satisfaction_survey:write")
+    """The scope of the refresh token it holds from the start and of those ``/__admin/oauth/authorize`` gives
+    by default: what the worker's templates need (README, OAuth apps, step 2); calls on ``/api`` are checked
+    against it (:mod:`gorgias_sandbox.scopes`)."""
     redirect_uris: list[str] = Field(default_factory=list)
     """Its registered redirection URIs: ``/oauth/authorize`` redirects only to one of them (the only one
     when the request names none); none registered: any absolute URI, which the request must then name."""
