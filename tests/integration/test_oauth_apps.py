@@ -5,6 +5,7 @@ revoked refresh token holds the credential until a new one is given; no secret o
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -142,5 +143,46 @@ async def test_a_revoked_refresh_token_holds_the_credential_until_a_new_one_is_g
         events = await read_json(s.bootstrap, s.responses, 4, timeout=30)
         assert {e["outcome"] for e in events} == {"delivered"}
         assert runtime.pipelines["dest"].status()["state"] == "active"
+    finally:
+        await runtime.stop()
+
+
+async def test_an_app_not_granted_a_scope_is_held_naming_it_until_authorized_again_with_it(
+    scenario: Scenario, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Access tokens of 24 h, as Gorgias': the new grant is taken when the refused call tries again, not when
+    the token expires."""
+    s = scenario
+    caplog.set_level(logging.WARNING)
+    await s.create_topics()
+    narrow = s.sandbox.admin("POST", "oauth/authorize", {"client_id": "sandbox-client",  # tickets:write forgotten
+                                                         "scope": "openid offline account:read tickets:read"})
+    refresh_file = tmp_path / "refresh-token"
+    refresh_file.write_text(narrow["refresh_token"])
+    monkeypatch.setenv("GORGIAS_CLIENT_SECRET", CLIENT_SECRET)
+    monkeypatch.setenv("GORGIAS_SECRETS_KEY", new_key())
+    runtime = Runtime(parse_config(app_config(s, free_port(), {"refresh_token_file": str(refresh_file)})))
+    await runtime.start()
+    try:
+        await publish(s.bootstrap, s.source, [ticket(i) for i in range(3)])
+        assert await wait_for(lambda: (runtime.destination_status("dest") or {}).get("state") == "held", 60)
+        status = runtime.destination_status("dest") or {}
+        assert status["scopes_missing"] == ["tickets:write"]
+        assert status["reason"] == ("Gorgias refuses POST /api/tickets: the OAuth app was not granted scope "
+                                    "tickets:write — authorize it again with that scope (README, OAuth apps, step 3)")
+        warned = [r.getMessage() for r in caplog.records if r.name == "worker.kafka.held_calls"]  # the start's
+        assert len(warned) == 1 and "tickets:write" in warned[0] and "sandbox-client" in warned[0]
+        assert await read_to_end(s.bootstrap, s.dead_letters) == []
+        assert sum((await committed(s.bootstrap, s.group_of(), s.source)).values()) == 0
+        assert s.sandbox.state()["tickets"] == []
+
+        full = s.sandbox.admin("POST", "oauth/authorize", {"client_id": "sandbox-client"})  # the default: all
+        refresh_file.write_text(full["refresh_token"])  # the operator gives the worker the new token (step 3)
+        await wait_committed(s, 3, timeout=90)
+        events = await read_json(s.bootstrap, s.responses, 3, timeout=30)
+        assert {e["outcome"] for e in events} == {"delivered"}
+        status = runtime.destination_status("dest") or {}
+        assert status["state"] == "active" and status["scopes_missing"] == []
+        assert await read_to_end(s.bootstrap, s.dead_letters) == []
     finally:
         await runtime.stop()

@@ -76,9 +76,9 @@ class Holds(Protocol):
         """Wait until ``gate`` opens again: None, or why to give up (the call then fails with that reason)."""
         ...
 
-    async def route_refused(self, reason: str) -> str | None:
-        """Hold the call's destination for ``reason`` and wait until the call may try again (None), or why to
-        give up."""
+    async def route_refused(self, reason: str, *, scope: str | None = None) -> str | None:
+        """Hold the call's destination for ``reason`` (``scope``: the OAuth scope Gorgias said is missing, when
+        it did) and wait until the call may try again (None), or why to give up."""
         ...
 
     def route_answered(self) -> None:

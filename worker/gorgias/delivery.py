@@ -27,6 +27,7 @@ from worker.core.config.account import Credential
 from worker.core.config.delivery import DeliverySettings
 from worker.core.outcomes.call_outcome import AttemptRecord, CallOutcome, MergedRedirect, counted_attempts
 from worker.core.requests.request import RenderedRequest
+from worker.core.templates.scopes import insufficient_scope, scope_refusal
 from worker.gorgias.calls import AttemptTokens, Holds, UnknownOutcomeAttempt, UnknownOutcomeHook
 from worker.gorgias.client import (
     DEFAULT_TRANSPORT,
@@ -119,6 +120,21 @@ class DeliveryService:
         if is_app(credential):
             await self.oauth.renew(credential)
         return self.clients.renew(credential, settings)
+
+    def granted_scope(self, credential: Credential) -> str | None:
+        """The scope an OAuth app's current access token was granted (None: not an app, or not known yet)."""
+        return self.oauth.granted_scope(credential) if is_app(credential) else None
+
+    async def take_new_grant(self, credential: Credential) -> None:
+        """Before a call refused for a missing OAuth scope tries again: when the app's refresh token changed (it
+        was authorized again, with that scope), its new lineage and grant now rather than at the next renewal
+        (hours away); with the same refresh token, nothing (the current token is kept)."""
+        if not is_app(credential):
+            return
+        try:
+            await self.oauth.get(credential).ensure()
+        except LookupError as exc:
+            log.warning("%s: %s", credential.account_key, exc, extra={"account": credential.account_key})
 
     def _renew_clients(self, credential: Credential) -> None:
         try:
@@ -291,8 +307,14 @@ class _RunningCall:
             self.renewed = self.renewed or renewed
             give_up = None if renewed else await self.holds.credential_held(gate)
         else:
-            path = urlsplit(self.req.url).path
-            give_up = await self.holds.route_refused(f"{self.req.method} {path}: {verdict.reason}")
+            route = f"{self.req.method} {urlsplit(self.req.url).path}"
+            scope = insufficient_scope(result.header("www-authenticate"))
+            if scope is None:
+                give_up = await self.holds.route_refused(f"{route}: {verdict.reason}")
+            else:
+                give_up = await self.holds.route_refused(scope_refusal(route, scope), scope=scope)
+                if give_up is None:  # a refresh token given meanwhile (the app authorized again) is used now
+                    await self.s.take_new_grant(self.credential)
         self.held_s += self.clock() - started
         if give_up is None:
             return None

@@ -9,9 +9,10 @@ through the account's budget with back-off, reading the secret again before each
 itself once Gorgias takes the credential. One log line per change says which credential and what to do;
 ``gorgias_worker_credential_held{account}`` is 1 while closed.
 
-A 403 means the credential's user may not use that route (a role without the permission): only that
-destination is held (:class:`RouteHold`), and the refused call itself is tried again with back-off,
-since a refused request changed nothing.
+A 403 means the credential's user may not use that route (a role without the permission; or, saying
+``insufficient_scope``, an OAuth app not granted the scope it needs): only that destination is held
+(:class:`RouteHold`), and the refused call itself is tried again with back-off, since a refused request
+changed nothing.
 """
 
 from __future__ import annotations
@@ -314,6 +315,7 @@ class RouteHold:
                  first_s: float = ROUTE_RETRY_FIRST_S, max_s: float = ROUTE_RETRY_MAX_S) -> None:
         self.destination = destination
         self.reason: str | None = None
+        self.scope: str | None = None  # the OAuth scope Gorgias said is missing ("": none named), when it did
         self.since: float | None = None
         self._clock = clock
         self._first_s = first_s
@@ -324,12 +326,18 @@ class RouteHold:
     def held(self) -> bool:
         return self.since is not None
 
-    def hold(self, reason: str, credential: Credential) -> None:
+    def hold(self, reason: str, credential: Credential, scope: str | None = None) -> None:
         self._tries += 1
         if self.held:
             return
         self.reason = reason
+        self.scope = scope
         self.since = self._clock()
+        if scope is not None:
+            log.warning("destination %s held: %s; its calls are held, neither sent nor dead-lettered, and the "
+                        "refused call is tried again with back-off", self.destination, reason,
+                        extra={"destination": self.destination})
+            return
         user = credential.username or "the token's user"
         log.warning("destination %s held: Gorgias refuses %s this route (%s); its calls are held, neither sent nor "
                     "dead-lettered, and the refused call is tried again with back-off. Fix: give %s a role that may "
@@ -347,6 +355,7 @@ class RouteHold:
             return
         held_for = self._clock() - (self.since or self._clock())
         self.reason = None
+        self.scope = None
         self.since = None
         self._tries = 0
         log.info("destination %s: Gorgias answers its refused route again after %.0f s; held calls resume",

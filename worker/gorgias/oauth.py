@@ -61,6 +61,7 @@ class TokenState:
     expires_at: float  # epoch seconds
     seed: str  # the configured refresh token this lineage grew from
     lifetime_s: float = 3600.0  # what `expires_in` said when it was issued
+    scope: str | None = None  # what the token answer said it was granted (not a secret); None: not said
 
     def __repr__(self) -> str:
         return f"TokenState(expires_at={self.expires_at:.0f})"
@@ -229,8 +230,9 @@ class OAuthApp:
         expires_in = answer.get("expires_in")
         lifetime = float(expires_in) if isinstance(expires_in, int | float) and expires_in > 0 else 3600.0
         rotated = answer.get("refresh_token")
+        scope = answer.get("scope")
         state = TokenState(str(answer["access_token"]), rotated if isinstance(rotated, str) else base,
-                           self._clock() + lifetime, seed, lifetime)
+                           self._clock() + lifetime, seed, lifetime, scope if isinstance(scope, str) else None)
         for value in (state.access_token, state.refresh_token):
             register_secret(value)
         await self._publish(SharedToken(leased.version, state), leased.version)
@@ -361,6 +363,11 @@ class OAuthApps:
                 log.warning("OAuth app %s (%s): %s", app.credential.client_id, app.credential.domain, exc,
                             extra={"account": app.credential.account_key})
                 await self._sleep(10.0)
+
+    def granted_scope(self, credential: Credential) -> str | None:
+        """The scope the app's current access token was granted, as the token answer said (None: unknown)."""
+        app = self._apps.get(app_key(credential))
+        return None if app is None or app.current is None else app.current.scope
 
     def requests(self) -> int:
         """Token requests this replica made."""

@@ -14,22 +14,29 @@ still waiting).
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from worker.core.chain.record_chain import RecordChain, Rejected
 from worker.core.config.worker_config import Destination
+from worker.core.templates.scopes import missing_scopes, needed_scopes
 from worker.gorgias.holds import CredentialGate, RouteHold
 from worker.kafka.outcome_recorder import OutcomeRecorder
 
+log = logging.getLogger(__name__)
+
 
 class DestinationHolds:
-    """What holds one destination's calls: its credential's gate (401) and its own route hold (403)."""
+    """What holds one destination's calls: its credential's gate (401) and its own route hold (403); and the
+    OAuth scopes it needs that its app was not granted (``granted``: the app's current grant, None unknown)."""
 
-    def __init__(self, dest: Destination, gate: CredentialGate, poke: Callable[[], None]) -> None:
+    def __init__(self, dest: Destination, gate: CredentialGate, poke: Callable[[], None],
+                 granted: Callable[[], str | None] = lambda: None) -> None:
         self.dest = dest
         self.gate = gate
         self.route = RouteHold(dest.name)
+        self._granted = granted
         self._poke = poke
         self._waiting: set[asyncio.Task[Any]] = set()
         self._stopping = False
@@ -43,11 +50,34 @@ class DestinationHolds:
         if self.gate.held:
             return f"Gorgias refuses credential {self.gate.describe()}: {self.gate.reason}"
         if self.route.held:
+            if self.route.scope is not None:
+                return self.route.reason  # it says so itself (worker.core.templates.scopes.scope_refusal)
             return f"Gorgias refuses the credential's user a route: {self.route.reason}"
         return None
 
     def held_for(self) -> float:
         return max(self.gate.held_for(), self.route.held_for())
+
+    def scopes_missing(self) -> list[str]:
+        """The scopes the destination needs that its OAuth app's grant lacks (none when the grant is unknown)."""
+        granted = self._granted()
+        if granted is None:
+            return []
+        return list(missing_scopes(needed_scopes(self.dest.endpoint, self.dest.delivery.coalesce), granted))
+
+    def warn_missing_scopes(self) -> None:
+        """At start, once the app's grant is known, and when the destination is activated: one WARNING line
+        when the grant lacks scopes it needs (a warning only: the table is our reading of Gorgias' scopes)."""
+        missing = self.scopes_missing()
+        if not missing:
+            return
+        credential, endpoint = self.dest.credential, self.dest.endpoint
+        what = f"template {endpoint.template}" if endpoint.template else f"{endpoint.method} {endpoint.url}"
+        log.warning("destination %s: OAuth app %s (%s) was not granted scope %s, which %s needs by our reading of "
+                    "Gorgias' scopes (README, OAuth apps, step 2): Gorgias may refuse its calls (HTTP 403: held, not "
+                    "dead-lettered). Authorize the app again with that scope and give the worker the new refresh "
+                    "token (step 3)", self.dest.name, credential.client_id, credential.account_key,
+                    " ".join(missing), what, extra={"destination": self.dest.name})
 
     def expired(self) -> str | None:
         """With ``delivery.dead_letter_held_calls``, once a hold has lasted ``max_retry_time_s``: the reason its
@@ -83,9 +113,10 @@ class DestinationHolds:
         finally:
             self._waiting.discard(task)
 
-    def route_refused(self, reason: str) -> float:
-        """Hold the destination for a refused route; the back-off before the refused call tries again."""
-        self.route.hold(reason, self.dest.credential)
+    def route_refused(self, reason: str, scope: str | None = None) -> float:
+        """Hold the destination for a refused route (``scope``: the OAuth scope Gorgias said is missing); the
+        back-off before the refused call tries again."""
+        self.route.hold(reason, self.dest.credential, scope)
         return self.route.next_delay()
 
     def route_works(self) -> None:
@@ -122,6 +153,7 @@ class DestinationHolds:
             "calls_waiting_for_budget": 0 if holding else waiting_calls,
             "held_calls": waiting_calls if holding else 0,
             "reason": self.reason(),
+            "scopes_missing": self.scopes_missing(),
             "credential": {"account": gate.credential.account_key, "state": "held" if gate.held else "ok",
                            "reason": gate.reason, "held_for_s": round(gate.held_for(), 1)},
         }
@@ -142,9 +174,9 @@ class CallHolds:
     async def credential_held(self, gate: CredentialGate) -> str | None:
         return await self.holds.wait(gate.wait_open())
 
-    async def route_refused(self, reason: str) -> str | None:
+    async def route_refused(self, reason: str, *, scope: str | None = None) -> str | None:
         self.refused_route = True
-        return await self.holds.wait(asyncio.sleep(self.holds.route_refused(reason)))
+        return await self.holds.wait(asyncio.sleep(self.holds.route_refused(reason, scope)))
 
     def route_answered(self) -> None:
         if self.refused_route:

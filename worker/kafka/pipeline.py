@@ -105,7 +105,8 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
         self.outcomes = OutcomeRecorder(dest, publisher, self.partitions, clock, self._fail, self.tasks.spawn,
                                         config.kafka.scope, intent_topic)
         # Gorgias refusing the credential (401) or a route (403) holds calls like a pause (worker.kafka.held_calls)
-        self.holds = DestinationHolds(dest, delivery.gates.get(dest.credential, dest.delivery), self._poke)
+        self.holds = DestinationHolds(dest, delivery.gates.get(dest.credential, dest.delivery), self._poke,
+                                      lambda: delivery.granted_scope(dest.credential))
         self.calls = RunningCalls(dest, self.chain, self.sender, self.outcomes, self.partitions, self.holds,
                                   self.tasks, may_start=self._may_start, activated=self._activated, fail=self._fail,
                                   clock=clock)
@@ -122,6 +123,8 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def start(self) -> None:
         dest = self.dest
+        # once the credential's start check has the app's token, its grant is known: say what it lacks
+        self.holds.gate.start_check().add_done_callback(self._credential_checked)
         self.calls.attach(self._dispatchers.get(dest.credential, self._limiters.get(dest.credential)))
         await self.partitions.seed(self._outcome_ends)
         start = self.dest.start_position()
@@ -200,11 +203,17 @@ class DestinationPipeline(ConsumerRebalanceListener):  # type: ignore[misc]
                             self.dest.name, COMMIT_ON_STOP_S, extra={"destination": self.dest.name})
             await stop_client(consumer, LEAVE_ON_STOP_S)
 
+    def _credential_checked(self, _: asyncio.Task[None]) -> None:
+        if self.active:
+            self.holds.warn_missing_scopes()
+
     def set_active(self, active: bool) -> None:
         """Activate or pause consumption (paused: partitions paused, nothing read and dropped)."""
         if active != self.active:
             log.info("destination %s %s", self.dest.name, "activated" if active else "paused",
                      extra={"destination": self.dest.name})
+            if active:
+                self.holds.warn_missing_scopes()
         self.active = active
         if active:
             self._activated.set()

@@ -2,9 +2,10 @@
 
 An app's entry (``oauth-token:<domain>:<client_id>``) holds the deployment's newest access and refresh
 tokens and the refresh token they grew from (``seed``), each encrypted under the workers' key like every
-stored secret (:mod:`worker.host.secret_box`), when the access token expires, and the lease of the replica
-refreshing it now. Writes are the store's optimistic ones (:mod:`worker.kafka.store`): of two replicas
-taking the lease at once exactly one wins. :class:`~worker.gorgias.oauth.OAuthApp` does the rest.
+stored secret (:mod:`worker.host.secret_box`), when the access token expires, the scope it was granted (in
+clear: not a secret), and the lease of the replica refreshing it now. Writes are the store's optimistic
+ones (:mod:`worker.kafka.store`): of two replicas taking the lease at once exactly one wins.
+:class:`~worker.gorgias.oauth.OAuthApp` does the rest.
 """
 
 from __future__ import annotations
@@ -52,8 +53,10 @@ class StoreTokenShare:
             plain = {k: self.box.decrypt(encrypted[k]) for k in _TOKENS}
         except LookupError:
             return None  # another key made it: this replica starts a lineage of its own from its seed
+        scope = doc.get("scope")
         return TokenState(plain["access_token"], plain["refresh_token"], float(doc.get("expires_at") or 0.0),
-                          plain["seed"], float(doc.get("lifetime_s") or 3600.0))
+                          plain["seed"], float(doc.get("lifetime_s") or 3600.0),
+                          scope if isinstance(scope, str) else None)
 
     async def write(self, key: str, entry: SharedToken, expect_version: int | None) -> int:
         doc: dict[str, Any] = {"kind": "oauth_token", "refused": entry.refused,
@@ -62,6 +65,7 @@ class StoreTokenShare:
             state = entry.state
             doc["expires_at"] = state.expires_at
             doc["lifetime_s"] = state.lifetime_s
+            doc["scope"] = state.scope  # what the app was granted: not a secret
             doc["encrypted"] = {"access_token": self.box.encrypt(state.access_token),
                                 "refresh_token": self.box.encrypt(state.refresh_token),
                                 "seed": self.box.encrypt(state.seed)}

@@ -116,10 +116,11 @@ def config_command(config: ConfigOption, overrides: SetOption = None) -> None:
 
 @app.command(short_help="Check (or --write) the JSON Schemas in schemas/.")
 def schemas(
-    write: Annotated[bool, typer.Option("--write", help="Rewrite schemas/ (and the README's table).")] = False,
+    write: Annotated[bool, typer.Option("--write", help="Rewrite schemas/ (and the README's tables).")] = False,
 ) -> None:
-    """Check (or with --write, regenerate) the JSON Schemas in schemas/ and the README's settings table."""
-    from worker.tools import chart_schema, settings_table
+    """Check (or with --write, regenerate) the JSON Schemas in schemas/ and the README's settings and scopes
+    tables."""
+    from worker.tools import chart_schema, scopes_table, settings_table
     from worker.tools import schemas as schema_mod
 
     readme = settings_table.README.exists()  # a source checkout (an installed package has no README)
@@ -129,13 +130,16 @@ def schemas(
             typer.echo(f"wrote {path}")
         if readme:
             settings_table.write()
-            typer.echo(f"wrote the settings table of {settings_table.README}")
+            scopes_table.write()
+            typer.echo(f"wrote the settings and scopes tables of {settings_table.README}")
         if chart:
             typer.echo(f"wrote the config schema embedded in {chart_schema.write()}")
         return
     stale = [f"schemas/{name}" for name in schema_mod.drifted()]
     if readme and settings_table.drifted():
         stale.append("the README's settings table")
+    if readme and scopes_table.drifted():
+        stale.append("the README's scopes table (OAuth apps)")
     if chart and chart_schema.drifted():
         stale.append(str(chart_schema.CHART_SCHEMA.relative_to(chart_schema.CHART_SCHEMA.parents[3])))
     if stale:

@@ -30,6 +30,7 @@ class KeyedSender:
     valid: set[str]
     sent: list[tuple[str, str]]
     forbidden: list[str] = field(default_factory=list)  # paths answering 403
+    missing_scope: list[str] = field(default_factory=list)  # the scope a 403 says is missing (RFC 6750), if any
 
     async def send(self, req: RenderedRequest) -> HttpResult:
         path = req.url.split(".com", 1)[1]
@@ -37,6 +38,9 @@ class KeyedSender:
         if self.secret not in self.valid:
             return result(401, {"error": {"msg": "Unauthorized."}},
                           headers={"X-Gorgias-Account-Api-Call-Limit": "3/40"})
+        if path in self.forbidden and self.missing_scope:
+            challenge = f'Bearer error="insufficient_scope", scope="{self.missing_scope[0]}"'
+            return result(403, {"error": {"msg": "Forbidden."}}, headers={"WWW-Authenticate": challenge})
         if path in self.forbidden:
             return result(403, {"error": {"msg": "Forbidden."}})
         if path == "/api/account":
@@ -56,6 +60,7 @@ class Account:
         self.valid = set(valid)
         self.sent: list[tuple[str, str]] = []
         self.forbidden: list[str] = []
+        self.missing_scope: list[str] = []
         self.service = DeliveryService(
             clients=ClientRegistry(factory=self._client, secret_resolver=lambda c: SecretStr(self.secret)),
             clock=self.clock, wall_clock=lambda: 1_750_000_000.0 + self.clock.now, sleep=self.clock.sleep,
@@ -63,7 +68,7 @@ class Account:
         )
 
     def _client(self, cred: Credential, secret: SecretStr, config: DeliverySettings) -> KeyedSender:
-        return KeyedSender(secret.get_secret_value(), self.valid, self.sent, self.forbidden)
+        return KeyedSender(secret.get_secret_value(), self.valid, self.sent, self.forbidden, self.missing_scope)
 
     def gate(self, cred: Credential) -> CredentialGate:
         return self.service.gates.get(cred, settings())
@@ -76,6 +81,7 @@ class Holding:
     give_up: Callable[[], str | None] = lambda: None
     credential_waits: int = 0
     routes: list[str] = field(default_factory=list)
+    scopes: list[str | None] = field(default_factory=list)
     answered: int = 0
 
     async def credential_held(self, gate: CredentialGate) -> str | None:
@@ -85,8 +91,9 @@ class Holding:
             await gate.wait_open()
         return reason
 
-    async def route_refused(self, reason: str) -> str | None:
+    async def route_refused(self, reason: str, *, scope: str | None = None) -> str | None:
         self.routes.append(reason)
+        self.scopes.append(scope)
         await asyncio.sleep(0)
         return self.give_up()
 
@@ -164,6 +171,22 @@ async def test_a_refused_route_is_tried_again_and_its_answer_ends_the_hold() -> 
     assert outcome.ok and outcome.attempts == 1 and holding.answered == 1
     assert holding.routes[0] == "POST /api/tickets: HTTP 403 from Gorgias: Forbidden."
     assert not acct.gate(credential()).held  # a 403 is about the route, not the credential
+    assert holding.scopes[0] is None
+
+
+async def test_a_403_naming_insufficient_scope_says_which_scope_and_how_to_grant_it() -> None:
+    acct = Account()
+    acct.forbidden.append("/api/tickets")
+    acct.missing_scope.append("tickets:write")
+    holding = Holding()
+    call = asyncio.ensure_future(acct.service.call(request(), credential(), settings(), holds=holding))
+    await until(lambda: len(holding.routes) >= 2)
+    acct.forbidden.clear()  # the app was authorized again with the scope
+    outcome = await asyncio.wait_for(call, 5)
+    assert outcome.ok and outcome.attempts == 1
+    assert holding.routes[0] == ("Gorgias refuses POST /api/tickets: the OAuth app was not granted scope tickets:write "
+                                 "— authorize it again with that scope (README, OAuth apps, step 3)")
+    assert holding.scopes[0] == "tickets:write"
 
 
 async def test_time_held_is_not_spent_from_the_retry_budget() -> None:

@@ -53,6 +53,7 @@ class FakeGorgias:
     lifetime: int = 20
     requests: list[str] = field(default_factory=list)
     issued: int = 0
+    scope: dict[str, str] = field(default_factory=dict)  # refresh token -> the scope its answer says
 
     async def refresh(self, credential: Credential, refresh_token: str, client_secret: str) -> dict[str, Any]:
         self.requests.append(refresh_token)
@@ -62,6 +63,8 @@ class FakeGorgias:
             raise RefreshRefused("invalid_grant")
         self.issued += 1
         answer: dict[str, Any] = {"access_token": f"access-{self.issued}", "expires_in": self.lifetime}
+        if refresh_token in self.scope:
+            answer["scope"] = self.scope[refresh_token]
         if self.rotate:
             self.valid.discard(refresh_token)
             answer["refresh_token"] = f"refresh-{self.issued}"
@@ -147,6 +150,24 @@ async def test_a_refused_refresh_token_says_what_to_do_and_a_new_one_starts_a_ne
     monkeypatch.setenv("GORGIAS_TEST_REFRESH", "authorized-again")  # the operator's new refresh token
     await app.ensure()
     assert gorgias.requests[-1] == "authorized-again" and app.access_token().get_secret_value() == "access-1"
+
+
+async def test_the_scope_a_token_was_granted_is_kept_and_shared_and_a_new_refresh_token_brings_a_new_grant(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    share, gorgias, clock = MemoryShare(), FakeGorgias({"first-refresh"}, rotate=False), Clock()
+    gorgias.scope["first-refresh"] = "openid offline tickets:read"
+    a, b = replicas(2, share, gorgias, clock)
+    await a.ensure()
+    await b.ensure()
+    assert a.current is not None and a.current.scope == "openid offline tickets:read"
+    assert b.current is not None and b.current.scope == "openid offline tickets:read"  # from the share
+    assert not await a.ensure() and len(gorgias.requests) == 1  # the same refresh token: the token is kept
+    gorgias.valid.add("authorized-again")
+    gorgias.scope["authorized-again"] = "openid offline tickets:read tickets:write"
+    monkeypatch.setenv("GORGIAS_TEST_REFRESH", "authorized-again")
+    assert await a.ensure()  # a new refresh token: a new lineage at once, with its grant
+    assert a.current is not None and a.current.scope == "openid offline tickets:read tickets:write"
 
 
 async def test_a_lease_held_by_another_replica_is_waited_for() -> None:

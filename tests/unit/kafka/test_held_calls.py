@@ -5,10 +5,13 @@ after the stop)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from types import SimpleNamespace
 
 import pytest
 
+from worker.core.config.delivery import Coalesce
+from worker.core.config.endpoint import EndpointSettings
 from worker.kafka.held_calls import DestinationHolds
 
 
@@ -36,3 +39,29 @@ async def test_a_stop_landing_as_the_hold_ends_cancels_the_call(dead_letter_held
     call.cancel()  # ...in the same turn as the worker stops
     with pytest.raises(asyncio.CancelledError):
         await call
+
+
+class OpenGate(HeldGate):
+    held = False
+    reason = None
+    credential = SimpleNamespace(account_key="acme/app")
+
+    def held_for(self) -> float:
+        return 0.0
+
+
+def test_the_scopes_an_app_was_not_granted_are_in_the_status_and_warned_of(caplog: pytest.LogCaptureFixture) -> None:
+    dest = SimpleNamespace(name="tickets", endpoint=EndpointSettings(template="create_ticket"),
+                           credential=SimpleNamespace(client_id="app-1", account_key="acme/app"),
+                           delivery=SimpleNamespace(coalesce=Coalesce.NONE))
+    grant: list[str | None] = [None]
+    holds = DestinationHolds(dest, OpenGate(), lambda: None, lambda: grant[0])  # type: ignore[arg-type]
+    holds.warn_missing_scopes()
+    assert holds.status(True, 0)["scopes_missing"] == [] and caplog.records == []  # the grant is not known yet
+    grant[0] = "openid offline account:read tickets:read tags:read tags:write"
+    holds.warn_missing_scopes()
+    assert holds.status(True, 0)["scopes_missing"] == ["tickets:write"]
+    [warning] = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert "not granted scope tickets:write" in warning.getMessage() and "app-1" in warning.getMessage()
+    grant[0] = "openid offline write:all"
+    assert holds.status(True, 0)["scopes_missing"] == []

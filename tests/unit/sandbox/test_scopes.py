@@ -3,12 +3,22 @@ insufficient_scope); write:all allows everything; API keys are not scope-checked
 
 from __future__ import annotations
 
+from typing import Any
+from urllib.parse import urlencode
+
 import pytest
 
 from gorgias_sandbox.api_requests import ALL_ROUTES
 from gorgias_sandbox.scopes import needed_scope, scope_refusal
-from tests.support.sandbox_api import AGENT, Api
-from tests.unit.sandbox.test_oauth import token
+from tests.support.sandbox_api import AGENT, HOST, Api
+
+
+async def token(api: Api, refresh: str = "sandbox-refresh-token") -> tuple[int, dict[str, Any]]:
+    form = {"grant_type": "refresh_token", "refresh_token": refresh, "client_id": "sandbox-client",
+            "client_secret": "sandbox-client-secret"}
+    headers = {"Host": HOST, "Content-Type": "application/x-www-form-urlencoded"}
+    async with api.client.post("/oauth/token", data=urlencode(form).encode(), headers=headers) as resp:
+        return resp.status, await resp.json()
 
 
 def test_every_route_of_the_sandbox_has_a_scope() -> None:
