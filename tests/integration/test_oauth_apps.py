@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 
 from tests.support.broker import free_port
 from tests.support.kafka_io import committed, publish, read_json, read_to_end, topic_bytes, wait_for
@@ -21,6 +22,7 @@ from tests.support.scenario import Scenario, ready_status, ticket, wait_committe
 from tests.support.secret_scan import secret_hits
 from worker.core.config.worker_config import parse_config
 from worker.host.secret_box import new_key
+from worker.service.control_api import create_control_app
 from worker.service.runtime import Runtime
 
 pytestmark = pytest.mark.integration
@@ -37,8 +39,13 @@ def app_credential(s: Scenario, refresh: dict[str, str] | None = None) -> dict[s
             "base_url": s.sandbox.url}
 
 
-def app_config(s: Scenario, web_port: int, refresh: dict[str, str] | None = None) -> dict[str, Any]:
-    doc = s.config(s.destination(credential=app_credential(s, refresh), delivery={"max_in_flight": 4}))
+def app_config(s: Scenario, web_port: int, refresh: dict[str, str] | None = None, named: str | None = None,
+               ) -> dict[str, Any]:
+    """The worker's config; with ``named``, the app is the top-level credential of that name."""
+    credential = app_credential(s, refresh)
+    doc = s.config(s.destination(credential=named or credential, delivery={"max_in_flight": 4}))
+    if named:
+        doc["credentials"] = {named: credential}
     doc["worker"]["web_port"] = web_port
     doc["worker"]["secrets_key_env"] = "GORGIAS_SECRETS_KEY"
     return doc
@@ -161,8 +168,10 @@ async def test_an_app_not_granted_a_scope_is_held_naming_it_until_authorized_aga
     refresh_file.write_text(narrow["refresh_token"])
     monkeypatch.setenv("GORGIAS_CLIENT_SECRET", CLIENT_SECRET)
     monkeypatch.setenv("GORGIAS_SECRETS_KEY", new_key())
-    runtime = Runtime(parse_config(app_config(s, free_port(), {"refresh_token_file": str(refresh_file)})))
+    runtime = Runtime(parse_config(app_config(s, free_port(), {"refresh_token_file": str(refresh_file)}, "app")))
     await runtime.start()
+    client: TestClient[Any, Any] = TestClient(TestServer(create_control_app(runtime)))
+    await client.start_server()
     try:
         await publish(s.bootstrap, s.source, [ticket(i) for i in range(3)])
         assert await wait_for(lambda: (runtime.destination_status("dest") or {}).get("state") == "held", 60)
@@ -175,6 +184,7 @@ async def test_an_app_not_granted_a_scope_is_held_naming_it_until_authorized_aga
         assert await read_to_end(s.bootstrap, s.dead_letters) == []
         assert sum((await committed(s.bootstrap, s.group_of(), s.source)).values()) == 0
         assert s.sandbox.state()["tickets"] == []
+        assert await granted(client) == "openid offline account:read tickets:read"
 
         full = s.sandbox.admin("POST", "oauth/authorize", {"client_id": "sandbox-client"})  # the default: all
         refresh_file.write_text(full["refresh_token"])  # the operator gives the worker the new token (step 3)
@@ -183,6 +193,17 @@ async def test_an_app_not_granted_a_scope_is_held_naming_it_until_authorized_aga
         assert {e["outcome"] for e in events} == {"delivered"}
         status = runtime.destination_status("dest") or {}
         assert status["state"] == "active" and status["scopes_missing"] == []
+        assert "tickets:write" in (await granted(client) or "").split()
         assert await read_to_end(s.bootstrap, s.dead_letters) == []
+        shown = str(await (await client.get("/credentials")).json())
+        assert not [t for t in [CLIENT_SECRET, *oauth_server(s, tokens=True)["issued"]] if t in shown]
     finally:
+        await client.close()
         await runtime.stop()
+
+
+async def granted(client: TestClient[Any, Any]) -> str | None:
+    """The ``scope`` ``GET /credentials`` shows of the credential ``app`` (it has the key, even when null)."""
+    listed = {c["name"]: c for c in (await (await client.get("/credentials")).json())["credentials"]}
+    scope: str | None = listed["app"]["scope"]
+    return scope

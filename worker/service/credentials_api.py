@@ -2,7 +2,8 @@
 
 ``GET /credentials`` lists every named credential (the config file's and those saved at runtime) with
 how its secret is provided (``env``, ``file`` or ``stored``; never the secret nor its length), whether
-Gorgias takes it (``ok`` or ``held`` with the reason) and which destinations use it. ``POST /credentials``
+Gorgias takes it (``ok`` or ``held`` with the reason) and which destinations use it; an OAuth app's also
+the ``scope`` its current access token was granted (not a secret; null while unknown). ``POST /credentials``
 saves one (a secret given in the body is stored encrypted), ``PUT /credentials/{name}`` replaces or creates
 it (``If-Match: "<version>"``), ``DELETE`` removes it unless a destination uses it (409 naming them).
 ``POST /credentials/{name}/test`` and ``POST /credentials/test`` (an unsaved body) send one
@@ -28,6 +29,7 @@ from worker.core.store.entries import StoredEntry
 from worker.core.store.writes import ANYTHING, PRESENT, EntryExists, NoSuchEntry, StaleVersion, WriteRefused
 from worker.gorgias.account_check import AccountCheck, check_account
 from worker.gorgias.client import GorgiasClient
+from worker.gorgias.oauth import app_key, is_app
 from worker.host.environment import resolve_secret
 from worker.kafka.store import StoreUnavailable
 from worker.service.control_http import RUNTIME, error, expectation, invalid, json_body, json_response
@@ -38,6 +40,7 @@ from worker.service.saved_credentials import (
     NoSecretsKey,
     SavedCredentials,
 )
+from worker.service.shared_tokens import shared_scope
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 UNSAVED = "unsaved"  # the name an unsaved credential is checked under
@@ -63,8 +66,18 @@ def _state(runtime: Runtime, name: str) -> dict[str, Any]:
             "last_check": checks[-1].as_dict() if checks else None}
 
 
+def granted_scope(runtime: Runtime, credential: Credential) -> str | None:
+    """The scope an OAuth app's current access token was granted: this replica's token, else the one the
+    deployment shares (None: unknown yet)."""
+    assert runtime.delivery is not None and runtime.saved_credentials is not None
+    here = runtime.delivery.granted_scope(credential)
+    return here if here is not None else shared_scope(runtime.saved_credentials.store, app_key(credential))
+
+
 def _describe(runtime: Runtime, name: str, shown: dict[str, Any]) -> dict[str, Any]:
-    return {**shown, **_state(runtime, name), "used_by": users_of(runtime, name)}
+    credential = runtime.named_credentials().get(name)
+    scope = {"scope": granted_scope(runtime, credential)} if credential is not None and is_app(credential) else {}
+    return {**shown, **scope, **_state(runtime, name), "used_by": users_of(runtime, name)}
 
 
 def _credential(runtime: Runtime, saved: SavedCredentials, name: str) -> Credential:

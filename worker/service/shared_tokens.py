@@ -95,6 +95,14 @@ class StoreTokenShare:
             event.set()
 
 
+def shared_scope(store: CompactedStore, key: str) -> str | None:
+    """The scope the deployment's current token of app ``key`` was granted, as its entry says (None: no entry, or
+    not said): read in clear, without the key."""
+    entry = store.entries.get(key)
+    scope = entry.document.get("scope") if entry is not None else None
+    return scope if isinstance(scope, str) else None
+
+
 def token_share(store: CompactedStore) -> StoreTokenShare | None:
     """The share on ``store``, when this worker holds the key (without it an app cannot share its tokens)."""
     return StoreTokenShare(store, STORED.box) if STORED.box is not None else None
