@@ -120,26 +120,23 @@ def schemas(
 ) -> None:
     """Check (or with --write, regenerate) the JSON Schemas in schemas/ and the README's settings and scopes
     tables."""
-    from worker.tools import chart_schema, scopes_table, settings_table
+    from worker.tools import chart_schema, readme_sections, scopes_table, settings_table
     from worker.tools import schemas as schema_mod
 
-    readme = settings_table.README.exists()  # a source checkout (an installed package has no README)
+    readme = readme_sections.README.exists()  # a source checkout (an installed package has no README)
+    sections = (settings_table.SECTION, scopes_table.SECTION) if readme else ()
     chart = chart_schema.CHART_SCHEMA.exists()  # and the Helm chart beside it
     if write:
         for path in schema_mod.write():
             typer.echo(f"wrote {path}")
-        if readme:
-            settings_table.write()
-            scopes_table.write()
-            typer.echo(f"wrote the settings and scopes tables of {settings_table.README}")
+        for section in sections:
+            section.write()
+            typer.echo(f"wrote the {section.name} of {readme_sections.README}")
         if chart:
             typer.echo(f"wrote the config schema embedded in {chart_schema.write()}")
         return
     stale = [f"schemas/{name}" for name in schema_mod.drifted()]
-    if readme and settings_table.drifted():
-        stale.append("the README's settings table")
-    if readme and scopes_table.drifted():
-        stale.append("the README's scopes table (OAuth apps)")
+    stale += [f"the README's {section.name}" for section in sections if section.drifted()]
     if chart and chart_schema.drifted():
         stale.append(str(chart_schema.CHART_SCHEMA.relative_to(chart_schema.CHART_SCHEMA.parents[3])))
     if stale:

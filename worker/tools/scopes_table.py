@@ -7,12 +7,10 @@ tests) report a table that differs.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from worker.core.templates.catalog import list_templates
 from worker.core.templates.scopes import ACCOUNT_READ, JOBS, template_scopes
+from worker.tools.readme_sections import GeneratedSection
 
-README = Path(__file__).resolve().parents[2] / "README.md"
 BEGIN = "<!-- scopes table: generated from worker/core/templates/scopes.py by `gorgias-worker schemas --write` -->"
 END = "<!-- end of the scopes table -->"
 HEADER = "| templates | scopes |\n| --- | --- |\n"
@@ -46,17 +44,4 @@ def table() -> str:
     return HEADER + "\n".join(lines) + "\n"
 
 
-def with_table(readme: str) -> str:
-    """``readme`` with the generated table between its markers (which must be there)."""
-    start, end = readme.index(BEGIN) + len(BEGIN), readme.index(END)
-    return readme[:start] + "\n" + table() + readme[end:]
-
-
-def write(path: Path = README) -> None:
-    path.write_text(with_table(path.read_text(encoding="utf-8")), encoding="utf-8")
-
-
-def drifted(path: Path = README) -> bool:
-    """Whether the README's table differs from the function (or its markers are missing)."""
-    text = path.read_text(encoding="utf-8")
-    return BEGIN not in text or END not in text or with_table(text) != text
+SECTION = GeneratedSection("scopes table (OAuth apps)", BEGIN, END, table)

@@ -11,7 +11,6 @@ import types
 import typing
 from collections.abc import Iterator
 from enum import Enum
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
@@ -19,8 +18,8 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from worker.core.config.worker_config import Destination, WorkerConfig
+from worker.tools.readme_sections import GeneratedSection
 
-README = Path(__file__).resolve().parents[2] / "README.md"
 BEGIN = "<!-- settings table: generated from the config models by `gorgias-worker schemas --write` -->"
 END = "<!-- end of the settings table -->"
 HEADER = "| setting | default | meaning |\n| --- | --- | --- |\n"
@@ -104,17 +103,4 @@ def table() -> str:
     return HEADER + "\n".join(lines) + "\n"
 
 
-def with_table(readme: str) -> str:
-    """``readme`` with the generated table between its markers (which must be there)."""
-    start, end = readme.index(BEGIN) + len(BEGIN), readme.index(END)
-    return readme[:start] + "\n" + table() + readme[end:]
-
-
-def write(path: Path = README) -> None:
-    path.write_text(with_table(path.read_text(encoding="utf-8")), encoding="utf-8")
-
-
-def drifted(path: Path = README) -> bool:
-    """Whether the README's table differs from the models (or its markers are missing)."""
-    text = path.read_text(encoding="utf-8")
-    return BEGIN not in text or END not in text or with_table(text) != text
+SECTION = GeneratedSection("settings table", BEGIN, END, table)
