@@ -26,6 +26,20 @@ function stateOf(d) {
   return d.state || (d.active ? 'active' : 'paused');
 }
 
+const SCOPES_HELP = 'The OAuth app was not granted these scopes, which this destination needs: authorize the app '
+  + 'again with them and give the worker its new refresh token (README, OAuth apps).';
+
+/** The state cell: the state, a warning badge when the destination's OAuth app lacks scopes it needs
+ *  (`scopes_missing`), and the reason of a hold or failure (else, for the badge, what to do). */
+function stateCell(d, state) {
+  const missing = Array.isArray(d.scopes_missing) ? d.scopes_missing.filter((s) => typeof s === 'string') : [];
+  const badge = missing.length ? el('span', { class: 'badge badge-warning scopes-missing', title: SCOPES_HELP,
+    text: `scopes missing: ${missing.join(' ')}` }) : null;
+  const why = d.reason || (missing.length ? SCOPES_HELP : '');
+  return [el('span', { class: `state state-${state}`, text: state }), badge ? ' ' : null, badge,
+    why ? el('span', { class: 'reason', text: why }) : null];
+}
+
 class Row {
   constructor(name, actions) {
     this.name = name;
@@ -57,8 +71,7 @@ class Row {
   update(d) {
     const state = stateOf(d);
     this.cells.endpoint.textContent = endpointText(d);
-    fill(this.cells.state, el('span', { class: `state state-${state}`, text: state }),
-      d.reason ? el('span', { class: 'reason', text: ` ${d.reason}` }) : null);
+    fill(this.cells.state, stateCell(d, state));
     this.cells.lag.textContent = lagOf(d);
     const r = d.records || {};
     this.cells.counts.textContent = `${r.delivered ?? 0} / ${r.dead_lettered ?? 0} / ${r.unknown ?? 0}`;
