@@ -5,9 +5,10 @@ destinations store, a saved one that cannot run shown failed with the reason):
 
 * **Kafka** (always): the effective state (control topic word, else the config's ``active``), and per
   source partition the consumer group's committed offset, the end offset and the lag;
-* **a running worker** (when its control API answers): held calls, records delivered /
-  dead-lettered / unknown since it started, the last error with its time, calls waiting for budget,
-  and per account the budget level (``GET /destinations``).
+* **a running worker** (when its control API answers): held calls and why they are held, the OAuth scopes
+  the destination needs that its app was not granted, records delivered / dead-lettered / unknown since it
+  started, the last error with its time, calls waiting for budget, and per account the budget level
+  (``GET /destinations``).
 
 :func:`format_report` turns the merged report into lines (pure).
 """
@@ -116,9 +117,11 @@ def merge(kafka: dict[str, dict[str, Any]], worker: dict[str, Any] | None) -> di
             if "calls_in_flight" in live:  # a worker of the previous release: the old name of calls_on_wire
                 live = {"calls_on_wire": live["calls_in_flight"], **live}
             for key in ("held_calls", "calls_on_wire", "pending_records", "calls_waiting_for_budget",
-                        "records", "last_error", "account"):
+                        "records", "last_error", "account", "scopes_missing"):
                 if key in live:
                     entry[key] = live[key]
+            if live.get("state") == "held" and live.get("reason"):  # not "reason": that is a saved one's failure
+                entry["held_reason"] = live["reason"]
         destinations.append(entry)
     return {
         "worker": None if worker is None else {"ready": worker.get("ready"), "failed": worker.get("failed")},
@@ -183,6 +186,11 @@ def _counter_lines(dest: dict[str, Any]) -> list[str]:
         waiting = dest.get("calls_waiting_for_budget")
         lines.append(f"  calls on the wire {dest['calls_on_wire']}, waiting for budget "
                      f"{'n/a' if waiting is None else waiting}, records pending {dest.get('pending_records', 0)}")
+    if dest.get("held_reason"):
+        lines.append(f"  held: {dest['held_reason']}")
+    if dest.get("scopes_missing"):
+        lines.append(f"  scopes missing: {' '.join(dest['scopes_missing'])} (its OAuth app was not granted them: "
+                     "authorize the app again with them, README, OAuth apps)")
     if "last_error" in dest:
         err = dest["last_error"]
         lines.append(f"  last error: {err['at']} {err['message']}" if err else "  last error: none")
