@@ -12,7 +12,7 @@ import pytest
 from worker.core.store.entries import StoredEntry
 from worker.gorgias.oauth import SharedToken, TokenState
 from worker.host.secret_box import SecretBox, new_key
-from worker.service.shared_tokens import StoreTokenShare
+from worker.service.shared_tokens import StoreTokenShare, shared_scope
 
 
 class UnchangedStore:
@@ -60,3 +60,15 @@ async def test_the_scope_granted_is_shared_in_clear_beside_the_encrypted_tokens(
     del document["scope"]  # an entry written before the scope was kept
     read = share.read("oauth-token:acme:app").state
     assert read is not None and read.scope is None
+
+
+async def test_the_scope_granted_reads_without_the_key_and_is_none_when_unknown() -> None:
+    """What GET /credentials shows of an app no destination of this replica uses yet (another replica's token)."""
+    store = MemoryStore()
+    share = StoreTokenShare(store, SecretBox([new_key().encode()]))  # type: ignore[arg-type]
+    assert shared_scope(store, "oauth-token:acme:app") is None  # type: ignore[arg-type]  # no entry yet
+    state = TokenState("access-secret", "refresh-secret", 2e9, "seed-secret", 20.0, "openid offline tickets:read")
+    await share.write("oauth-token:acme:app", SharedToken(None, state), None)
+    assert shared_scope(store, "oauth-token:acme:app") == "openid offline tickets:read"  # type: ignore[arg-type]
+    await share.write("oauth-token:acme:app", SharedToken(1, None, "replica-b", 2e9), 1)  # a lease, no tokens
+    assert shared_scope(store, "oauth-token:acme:app") is None  # type: ignore[arg-type]
