@@ -20,6 +20,8 @@ from tests.support.kafka_io import committed, create_topics, publish, read_to_en
 from tests.support.ports import free_port
 from tests.support.processes import API_KEY, SandboxProcess, WorkerProcess
 from tests.support.scenario import Scenario, json_config, ready_status, ticket
+from worker.core.config.kafka import KafkaSettings
+from worker.kafka.clients import make_consumer, make_producer, stop_client
 
 pytestmark = pytest.mark.integration
 
@@ -204,3 +206,24 @@ async def test_a_broker_lost_mid_stream_and_restarted_on_its_data_loses_and_repe
             outcomes.setdefault((record["partition"], record["offset"]), set()).add(event["event_id"])
     assert len(outcomes) == total and all(len(ids) == 1 for ids in outcomes.values())
     assert "Traceback" not in worker.output()
+
+
+async def test_with_no_broker_answering_metadata_is_asked_for_once_per_backoff(own_broker: LocalBroker) -> None:
+    """aiokafka's producer (while a partition's leader is unknown) and consumer fetcher (while metadata is
+    invalid) wait for a metadata update in a loop; with no broker, each update failed at once and the loop spun
+    a core for the whole outage. Failed updates now answer after the clients' retry backoff (1 s)."""
+    settings = KafkaSettings(bootstrap_servers=own_broker.bootstrap)
+    producer, consumer = make_producer(settings), make_consumer(settings, None)
+    await producer.start()
+    await consumer.start()
+    try:
+        own_broker.halt()
+        loop = asyncio.get_running_loop()
+        for client in (producer.client, consumer._client):
+            failed, deadline = 0, loop.time() + 3
+            while loop.time() < deadline:
+                failed += not await client.force_metadata_update()
+            assert 1 <= failed <= 4, f"{failed} failed metadata updates in 3 s"
+    finally:
+        await stop_client(producer, 2)
+        await stop_client(consumer, 2)
