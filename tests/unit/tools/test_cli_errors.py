@@ -185,26 +185,3 @@ def test_run_checks_its_web_port_before_anything_else() -> None:
         assert web_port_taken("127.0.0.1", port) == "Address already in use"
     assert web_port_taken("127.0.0.1", port) is None  # free again: the check itself holds nothing
 
-
-def test_only_the_workers_own_loop_is_uvloop() -> None:
-    import asyncio
-
-    import uvloop
-
-    from worker.service.app import install_event_loop
-
-    loop = install_event_loop("uvloop")
-    helper = asyncio.new_event_loop()  # what faust makes for its consumer thread
-    try:
-        assert isinstance(loop, uvloop.Loop) and asyncio.get_event_loop() is loop
-        assert not isinstance(helper, uvloop.Loop)
-    finally:
-        helper.close()
-        loop.close()
-        asyncio.set_event_loop(None)
-    loop = install_event_loop("asyncio")
-    try:
-        assert not isinstance(loop, uvloop.Loop) and asyncio.get_event_loop() is loop
-    finally:
-        loop.close()
-        asyncio.set_event_loop(None)
